@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> Store -> Support -> C shims.
+// A module imports only what is below it.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "mlrepo",
+    products: [
+        .executable(name: "mlrepo", targets: ["mlrepo"]),
+        .library(name: "Store", targets: ["Store"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CShims", path: "Sources/CShims"),
+        .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
+        .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
+        .target(name: "CLI", dependencies: ["Store", "Support"]),
+        .executableTarget(name: "mlrepo", dependencies: ["CLI"]),
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Support"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "Support"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,9 @@
+#ifndef MLREPO_CSHIMS_H
+#define MLREPO_CSHIMS_H
+#include <stdint.h>
+
+/// Starts write-back of a file range without waiting (sync_file_range(2) with
+/// SYNC_FILE_RANGE_WRITE); a no-op returning 0 where the call does not exist.
+int mlrepo_start_writeback(int fd, int64_t offset, int64_t length);
+
+#endif

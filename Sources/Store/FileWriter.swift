@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Support
+
+/// The stored form of one file.
+public struct StoredFile: Sendable {
+    public var id: ObjectId
+    public var size: UInt64
+    /// Bytes that were new to the store (after dedup), before compression.
+    public var newBytes: UInt64
+}
+
+/// Builds the chunk-list tree of a large file level by level. A list is closed when a
+/// part's id has its top 12 bits zero (content-defined, ~4096 parts on average, so an
+/// edit only changes nearby lists) or when it reaches 16384 parts.
+struct ChunkListBuilder {
+    static let maxParts = 16384
+    var levels: [[(id: ObjectId, size: UInt64)]] = [[]]
+    let put: ([UInt8]) throws -> ObjectId
+
+    static func closes(_ id: ObjectId) -> Bool { id.w0 >> 52 == 0 }
+
+    mutating func add(_ id: ObjectId, size: UInt64, level: Int = 0) throws {
+        if levels.count <= level { levels.append([]) }
+        levels[level].append((id, size))
+        if ChunkListBuilder.closes(id) || levels[level].count >= ChunkListBuilder.maxParts {
+            let list = ChunkList(level: UInt8(level), parts: levels[level])
+            levels[level].removeAll(keepingCapacity: true)
+            let lid = try put(list.encode())
+            try add(lid, size: list.totalSize, level: level + 1)
+        }
+    }
+
+    mutating func finish() throws -> ObjectId {
+        var l = 0
+        while true {
+            let parts = levels[l]
+            if l == levels.count - 1 {
+                if l > 0 && parts.count == 1 { return parts[0].id }
+                return try put(ChunkList(level: UInt8(l), parts: parts).encode())
+            }
+            if !parts.isEmpty {
+                let list = ChunkList(level: UInt8(l), parts: parts)
+                levels[l].removeAll()
+                levels[l + 1].append((try put(list.encode()), list.totalSize))
+            }
+            l += 1
+        }
+    }
+}
+
+/// Stores files into an `ObjectStore`: small files as one blob, larger ones chunked with
+/// FastCDC. Large files stream through three fixed windows, so memory stays bounded
+/// whatever the file size; chunk hashing (and compression) runs on all cores while the
+/// next window is read and chunked.
+public final class FileWriter {
+    public let store: ObjectStore
+    public let chunker: Chunker
+    static let window = 8 << 20
+
+    public init(store: ObjectStore, chunker: Chunker) {
+        self.store = store
+        self.chunker = chunker
+    }
+
+    /// Files up to this size are a single blob.
+    public var threshold: Int { chunker.maxSize }
+
+    /// Stores the file at `path` (already opened as `fd`), returning its id and size.
+    /// `progress` is called with byte counts as they are processed.
+    public func store(path: String, progress: ((Int) -> Void)? = nil) throws -> StoredFile {
+        let f = try sys { try FileDescriptor(path: path, flags: O_RDONLY) }
+        let st = try sys { try f.stat() }
+        if Int(st.size) <= threshold {
+            var buf = [UInt8](repeating: 0, count: Int(st.size) + 1)
+            let n = try sys { try buf.withUnsafeMutableBytes { try f.readFully(into: $0.baseAddress!, count: $0.count) } }
+            if n > threshold { return try storeLarge(f, progress: progress) }  // grew while we looked
+            let id = try buf.withUnsafeBytes { b -> ObjectId in
+                let p = UnsafeRawBufferPointer(rebasing: b[0..<n])
+                let id = ObjectHash.id(.blob, p, hasher: SHA256Hasher())
+                try store.put(id: id, kind: .blob, payload: p)
+                return id
+            }
+            progress?(n)
+            return StoredFile(id: id, size: UInt64(n), newBytes: UInt64(n))
+        }
+        return try storeLarge(f, progress: progress)
+    }
+
+    /// One window's worth of chunks waiting for their ids.
+    final class Batch: @unchecked Sendable {
+        let buffer: UnsafeMutableRawBufferPointer
+        var count = 0
+        var cuts: [(start: Int, len: Int)] = []
+        /// Filled by the hashing tasks, one disjoint range each.
+        let ids: UnsafeMutableBufferPointer<ObjectId>
+        let packed: UnsafeMutableBufferPointer<[UInt8]?>
+        init(size: Int, maxChunks: Int) {
+            buffer = .allocate(byteCount: size, alignment: 64)
+            ids = .allocate(capacity: maxChunks)
+            ids.initialize(repeating: .zero)
+            packed = .allocate(capacity: maxChunks)
+            packed.initialize(repeating: nil)
+        }
+        deinit {
+            buffer.deallocate()
+            ids.deallocate()
+            packed.deinitialize()
+            packed.deallocate()
+        }
+    }
+
+    private func storeLarge(_ f: FileDescriptor, progress: ((Int) -> Void)?) throws -> StoredFile {
+        let window = FileWriter.window
+        let cap = window + chunker.maxSize
+        let maxChunks = cap / max(1, chunker.minSize) + 2
+        var free = [Batch(size: cap, maxChunks: maxChunks), Batch(size: cap, maxChunks: maxChunks), Batch(size: cap, maxChunks: maxChunks)]
+        var builder = ChunkListBuilder(put: { [store] bytes in try store.put(.chunks, bytes) })
+        var total: UInt64 = 0
+        var newBytes: UInt64 = 0
+        var carry: (Batch, Int, Int)? = nil  // bytes of an unfinished chunk to move forward
+        var inflight: (Batch, DispatchGroup)? = nil
+        let policy = store.compression
+        let queue = DispatchQueue.global(qos: .userInitiated)
+        let workers = max(1, min(ProcessInfoLite.activeProcessorCount, 8))
+
+        func drain(_ b: Batch, _ g: DispatchGroup) throws {
+            g.wait()
+            for (i, c) in b.cuts.enumerated() {
+                let id = b.ids[i]
+                total += UInt64(c.len)
+                let z = b.packed[i]
+                b.packed[i] = nil
+                if !store.contains(id) {
+                    newBytes += UInt64(c.len)
+                    let w = try store.beginWrite()
+                    if let z {
+                        try z.withUnsafeBytes { try w.put(id: id, kind: .blob, codec: .zlib, rawSize: c.len, stored: $0) }
+                    } else {
+                        try w.put(id: id, kind: .blob, codec: .raw, rawSize: c.len,
+                                  stored: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b.buffer)[c.start..<(c.start + c.len)]))
+                    }
+                }
+                try builder.add(id, size: UInt64(c.len))
+            }
+            progress?(b.cuts.reduce(0) { $0 + $1.len })
+            free.append(b)
+        }
+
+        var eof = false
+        while !eof {
+            let b = free.removeLast()
+            var filled = 0
+            if let (cb, start, len) = carry {
+                UnsafeMutableRawBufferPointer(rebasing: b.buffer[0..<len])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(cb.buffer)[start..<(start + len)]))
+                filled = len
+                carry = nil
+            }
+            let want = cap - filled
+            let n = try sys { try f.readFully(into: b.buffer.baseAddress! + filled, count: want) }
+            filled += n
+            eof = n < want
+            b.count = filled
+            // Cut chunks; keep the tail (which may be cut differently once more data
+            // arrives) unless this is the end of the file.
+            b.cuts.removeAll(keepingCapacity: true)
+            var off = 0
+            let all = UnsafeRawBufferPointer(b.buffer)
+            while off < filled {
+                if !eof && filled - off < chunker.maxSize { break }
+                let len = chunker.cut(UnsafeRawBufferPointer(rebasing: all[off..<filled]))
+                b.cuts.append((off, len))
+                off += len
+            }
+            if off < filled { carry = (b, off, filled - off) }
+            // Hash (and compress) this window's chunks on all cores.
+            let cuts = b.cuts
+            let g = DispatchGroup()
+            let parts = min(workers, max(1, cuts.count))
+            for p in 0..<parts {
+                queue.async(group: g) {
+                    let h = SHA256Hasher()
+                    var i = p * cuts.count / parts
+                    let end = (p + 1) * cuts.count / parts
+                    while i < end {
+                        let c = cuts[i]
+                        let chunk = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b.buffer)[c.start..<(c.start + c.len)])
+                        b.ids[i] = ObjectHash.id(.blob, chunk, hasher: h)
+                        if policy != .none { b.packed[i] = ObjectStore.encode(kind: .blob, chunk, policy: policy) }
+                        i += 1
+                    }
+                }
+            }
+            // While those run, write out the previous window (its buffer may hold our carry,
+            // which was copied above already).
+            if let (pb, pg) = inflight { try drain(pb, pg) }
+            inflight = (b, g)
+        }
+        if let (pb, pg) = inflight { try drain(pb, pg) }
+        let id = try builder.finish()
+        return StoredFile(id: id, size: total, newBytes: newBytes)
+    }
+}
+
+/// Processor count without Foundation.
+public enum ProcessInfoLite {
+    public static var activeProcessorCount: Int {
+        if let v = Env.get("MLREPO_THREADS"), let n = Int(v), n > 0 { return n }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}

@@ -1,0 +1,208 @@
+import Support
+
+/// What the store knows of an object without reading its payload.
+public struct ObjectInfo: Sendable {
+    public var kind: ObjectKind
+    public var size: Int
+}
+
+/// When payloads are zlib-compressed (setting `core.compression`).
+public enum CompressionPolicy: String, Sendable, CaseIterable {
+    /// Data stays raw; metadata (trees, commits, chunk lists) is compressed.
+    case none
+    /// Data is compressed when a probe of its first 4 KiB shrinks well (text-like data);
+    /// incompressible data (images, archives) costs only the probe.
+    case auto
+    /// Every object is compressed when that makes it smaller.
+    case all
+}
+
+/// The content-addressed object database: a directory of packs with sorted indexes.
+/// Reads verify every payload against its id. Safe for concurrent readers; writers go
+/// through `PackWriter` under the repository lock.
+public final class ObjectStore: @unchecked Sendable {
+    public let directory: String
+    public let durable: Bool
+    public var compression: CompressionPolicy
+    private(set) public var packs: [Pack] = []
+    private let lock = NSLockLike()
+    /// The pack being written by this process, consulted for dedup and reads.
+    public var pending: PackWriter?
+
+    public init(directory: String, durable: Bool = true, compression: CompressionPolicy = .none) throws {
+        self.directory = directory
+        self.durable = durable
+        self.compression = compression
+        try reload()
+    }
+
+    /// Re-reads the list of packs (after another process added or removed some).
+    public func reload() throws {
+        let names = try sys { try FS.list(directory) }
+            .map(\.name)
+            .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }
+            .map { String($0.dropLast(4)) }
+            .sorted()
+        var out: [Pack] = []
+        let old = Dictionary(packs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for n in names {
+            if let p = old[n] { out.append(p); continue }
+            guard FS.exists(directory + "/" + n + ".pack") else { continue }
+            out.append(try Pack(directory: directory, name: n))
+        }
+        lock.withLock { packs = out }
+    }
+
+    func locate(_ id: ObjectId) -> (Pack, Int)? {
+        let ps = lock.withLock { packs }
+        for p in ps.reversed() { if let i = p.index.find(id) { return (p, i) } }
+        return nil
+    }
+
+    public func contains(_ id: ObjectId) -> Bool {
+        if pending?.contains(id) == true { return true }
+        if locate(id) != nil { return true }
+        return false
+    }
+
+    public func info(_ id: ObjectId) throws -> ObjectInfo? {
+        if let e = pending?.entry(id) { return ObjectInfo(kind: e.kind, size: Int(e.size)) }
+        guard let (p, i) = locate(id) else { return nil }
+        let e = try p.index.entry(at: i)
+        return ObjectInfo(kind: e.kind, size: Int(e.size))
+    }
+
+    /// Calls `body` with the verified payload of `id`. Raw payloads are passed straight
+    /// from the mapped pack (no copy). Throws `objectMissing` / `objectCorrupt`.
+    public func withObject<T>(_ id: ObjectId, hasher: SHA256Hasher? = nil,
+                              _ body: (ObjectKind, UnsafeRawBufferPointer) throws -> T) throws -> T {
+        var found = locate(id)
+        if found == nil {
+            // Another process may have written a pack since we looked (or gc replaced one).
+            try reload()
+            found = locate(id)
+        }
+        guard let (pack, i) = found else { throw StoreError.objectMissing(id, context: nil) }
+        let (entry, stored, map) = try pack.stored(at: i)
+        let h = hasher ?? SHA256Hasher()
+        let loc = "\(pack.name).pack at offset \(entry.offset)"
+        return try withExtendedLifetime(map) {
+            switch entry.codec {
+            case .raw:
+                guard stored.count == Int(entry.size) else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "stored size differs from the recorded size")
+                }
+                guard ObjectHash.id(entry.kind, stored, hasher: h) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+                return try body(entry.kind, stored)
+            case .zlib:
+                let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
+                defer { out.deallocate() }
+                do { try Zlib.decompress(stored, into: out) } catch {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "\(error)")
+                }
+                let ro = UnsafeRawBufferPointer(out)
+                guard ObjectHash.id(entry.kind, ro, hasher: h) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+                return try body(entry.kind, ro)
+            }
+        }
+    }
+
+    /// The verified payload as an array.
+    public func read(_ id: ObjectId) throws -> (kind: ObjectKind, data: [UInt8]) {
+        try withObject(id) { k, b in (k, Array(b)) }
+    }
+
+    /// Reads an object that must be of `kind`.
+    public func read(_ id: ObjectId, as kind: ObjectKind) throws -> [UInt8] {
+        let (k, d) = try read(id)
+        guard k == kind else { throw StoreError.wrongKind(id, expected: kind, found: k) }
+        return d
+    }
+
+    /// Every id with the given hex prefix (at most `limit`).
+    public func ids(withHexPrefix hex: String, limit: Int = 16) -> [ObjectId] {
+        let u = Array(hex.lowercased().utf8)
+        guard u.allSatisfy({ Hex.value($0) != nil }) else { return [] }
+        let even = u.count / 2 * 2
+        guard let bytes = Hex.decode(String(decoding: u[0..<even], as: UTF8.self)) else { return [] }
+        let odd: UInt8? = u.count % 2 == 1 ? Hex.value(u[u.count - 1]) : nil
+        var seen = Set<ObjectId>()
+        for p in lock.withLock({ packs }) {
+            for id in p.index.ids(withPrefix: bytes, oddNibble: odd, limit: limit) { seen.insert(id) }
+        }
+        return seen.sorted()
+    }
+
+    /// Starts a pack for this process's writes; `commitPending()` makes it visible.
+    public func beginWrite() throws -> PackWriter {
+        if let p = pending { return p }
+        try sys { try FS.mkdirs(directory) }
+        let w = try PackWriter(directory: directory, durable: durable)
+        pending = w
+        return w
+    }
+
+    /// Finishes the pending pack (fsync + rename + index) and adds it to the store.
+    public func commitPending() throws {
+        guard let w = pending else { return }
+        pending = nil
+        if try w.finish() != nil { try reload() }
+    }
+
+    /// Drops the pending pack without publishing it.
+    public func abortPending() { pending = nil }
+
+    /// Stores a payload (computing its id); returns the id. Deduplicates against the
+    /// whole store.
+    @discardableResult
+    public func put(_ kind: ObjectKind, _ payload: UnsafeRawBufferPointer, hasher: SHA256Hasher? = nil) throws -> ObjectId {
+        let id = ObjectHash.id(kind, payload, hasher: hasher ?? SHA256Hasher())
+        try put(id: id, kind: kind, payload: payload)
+        return id
+    }
+
+    @discardableResult
+    public func put(_ kind: ObjectKind, _ payload: [UInt8]) throws -> ObjectId {
+        try payload.withUnsafeBytes { try put(kind, $0) }
+    }
+
+    /// Stores a payload whose id is known, choosing the codec by policy.
+    public func put(id: ObjectId, kind: ObjectKind, payload: UnsafeRawBufferPointer) throws {
+        if contains(id) { return }
+        let w = try beginWrite()
+        if let z = ObjectStore.encode(kind: kind, payload, policy: compression) {
+            try z.withUnsafeBytes { try w.put(id: id, kind: kind, codec: .zlib, rawSize: payload.count, stored: $0) }
+        } else {
+            try w.put(id: id, kind: kind, codec: .raw, rawSize: payload.count, stored: payload)
+        }
+    }
+
+    /// The compressed payload when the policy says to compress it and it pays
+    /// (≤ 90% of the raw size); nil to store raw. Thread-safe.
+    public static func encode(kind: ObjectKind, _ payload: UnsafeRawBufferPointer, policy: CompressionPolicy) -> [UInt8]? {
+        if payload.count < 64 { return nil }
+        let limit = payload.count * 9 / 10
+        if kind != .blob { return Zlib.compress(payload, level: 6, limit: limit) }
+        switch policy {
+        case .none: return nil
+        case .all: return Zlib.compress(payload, level: 1, limit: limit)
+        case .auto:
+            let probe = UnsafeRawBufferPointer(rebasing: payload[0..<min(payload.count, 4096)])
+            guard Zlib.compress(probe, level: 1, limit: probe.count * 3 / 4) != nil else { return nil }
+            return Zlib.compress(payload, level: 1, limit: limit)
+        }
+    }
+
+    /// Every id in every pack (for fsck and gc).
+    public func allIds() -> [ObjectId] {
+        var out: [ObjectId] = []
+        for p in lock.withLock({ packs }) {
+            for i in 0..<p.index.count { out.append(p.index.id(at: i)) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,163 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+/// A pack file (`pack-<name>.pack`) with its index. The pack is mapped on first read.
+public final class Pack: @unchecked Sendable {
+    public static let magic: [UInt8] = Array("MLRPACK1".utf8)
+    public static let entryHeaderSize = 44
+
+    public let name: String
+    public let packPath: String
+    public let index: PackIndex
+    private var mapped: MappedFile?
+    private let mapLock = NSLockLike()
+
+    public init(directory: String, name: String) throws {
+        self.name = name
+        packPath = directory + "/" + name + ".pack"
+        index = try PackIndex(path: directory + "/" + name + ".idx")
+    }
+
+    func map() throws -> MappedFile {
+        mapLock.lock(); defer { mapLock.unlock() }
+        if let m = mapped { return m }
+        let m = try sys { try MappedFile(path: packPath) }
+        guard m.count >= 8, Array(m.bytes[0..<8]) == Pack.magic else {
+            throw StoreError.corruptFile(packPath, reason: "not a pack (bad header)")
+        }
+        mapped = m
+        return m
+    }
+
+    /// The stored bytes of the object at index position `i`, checked against the entry
+    /// header (id, kind, lengths). The payload is not yet verified against its id.
+    func stored(at i: Int) throws -> (entry: PackEntry, storedBytes: UnsafeRawBufferPointer, map: MappedFile) {
+        let id = index.id(at: i)
+        let e = try index.entry(at: i)
+        let m = try map()
+        let b = m.bytes
+        let off = Int(e.offset)
+        let loc = "\(name).pack at offset \(off)"
+        guard off >= 8, off + Pack.entryHeaderSize <= b.count else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "entry lies outside the pack (truncated pack?)")
+        }
+        guard ObjectId(b, offset: off) == id else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "entry header names another object")
+        }
+        let kind = b[off + 32], codec = b[off + 33]
+        let raw = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: off + 36, as: UInt32.self))
+        let storedLen = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: off + 40, as: UInt32.self)))
+        guard kind == e.kind.rawValue, codec == e.codec.rawValue, raw == e.size else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "entry header disagrees with the index")
+        }
+        let start = off + Pack.entryHeaderSize
+        guard start + storedLen <= b.count else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "payload runs past the end of the pack (truncated pack?)")
+        }
+        return (e, UnsafeRawBufferPointer(rebasing: b[start..<(start + storedLen)]), m)
+    }
+}
+
+/// A minimal mutex over pthread (Foundation-free).
+public final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    public init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    public func lock() { pthread_mutex_lock(&m) }
+    public func unlock() { pthread_mutex_unlock(&m) }
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T { lock(); defer { unlock() }; return try body() }
+}
+
+/// Writes a new pack: a temp file in the pack directory, made visible only by `finish()`
+/// (fsync, rename to `pack-<name>.pack`, then the index written atomically). A writer that
+/// is dropped unfinished deletes its temp file; one killed leaves a `tmp-*` file that gc
+/// removes. Not thread-safe: callers serialize `put`.
+public final class PackWriter {
+    public let directory: String
+    let durable: Bool
+    let tmpPath: String
+    let file: FileDescriptor
+    private var buffer: [UInt8] = []
+    private var offset: UInt64 = 8
+    private var synced: UInt64 = 0
+    private(set) var entries: [ObjectId: PackEntry] = [:]
+    private var finished = false
+    public private(set) var bytesWritten: UInt64 = 0
+
+    init(directory: String, durable: Bool) throws {
+        self.directory = directory
+        self.durable = durable
+        let tmp = directory + "/tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).pack"
+        tmpPath = tmp
+        file = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) }
+        buffer.reserveCapacity(PackWriter.bufferSize + 65536)
+        buffer.append(contentsOf: Pack.magic)
+    }
+
+    deinit { if !finished { unlink(tmpPath) } }
+
+    static let bufferSize = 4 << 20
+
+    public var count: Int { entries.count }
+    public func contains(_ id: ObjectId) -> Bool { entries[id] != nil }
+    public func entry(_ id: ObjectId) -> PackEntry? { entries[id] }
+
+    /// Appends an object whose id the caller computed. `stored` is the payload as stored
+    /// (compressed when `codec` is zlib); `rawSize` its size before compression.
+    /// An id already in this pack is skipped.
+    public func put(id: ObjectId, kind: ObjectKind, codec: Codec, rawSize: Int, stored: UnsafeRawBufferPointer) throws {
+        if entries[id] != nil { return }
+        precondition(rawSize <= Int(UInt32.max) && stored.count <= Int(UInt32.max), "object too large for a pack entry")
+        entries[id] = PackEntry(offset: offset, size: UInt32(rawSize), kind: kind, codec: codec)
+        var h = ByteWriter(capacity: Pack.entryHeaderSize)
+        id.write(to: &h)
+        h.u8(kind.rawValue); h.u8(codec.rawValue); h.u16(0)
+        h.u32(UInt32(rawSize)); h.u32(UInt32(stored.count))
+        buffer.append(contentsOf: h.bytes)
+        if stored.count >= 1 << 20 {
+            try flush()
+            try sys { try file.write(stored) }
+        } else {
+            buffer.append(contentsOf: stored)
+            if buffer.count >= PackWriter.bufferSize { try flush() }
+        }
+        offset += UInt64(Pack.entryHeaderSize + stored.count)
+        bytesWritten = offset
+    }
+
+    private func flush() throws {
+        if buffer.isEmpty { return }
+        try sys { try file.write(buffer.withUnsafeBytes { $0 }) }
+        buffer.removeAll(keepingCapacity: true)
+        // Start write-back early so that the final fsync has little left to do.
+        if durable && offset - synced >= 64 << 20 {
+            startWriteback(fd: file.fd, offset: synced, length: offset - synced)
+            synced = offset
+        }
+    }
+
+    /// Makes the pack visible. Returns its name, or nil when nothing was written.
+    @discardableResult
+    public func finish() throws -> String? {
+        precondition(!finished)
+        finished = true
+        if entries.isEmpty { unlink(tmpPath); return nil }
+        try flush()
+        if durable { try sys { try file.sync() } }
+        let list = entries.map { ($0.key, $0.value) }
+        let h = SHA256Hasher()
+        for id in entries.keys.sorted() { h.update(id.bytes) }
+        let name = "pack-" + Hex.encode(h.finalize())
+        let packPath = directory + "/" + name + ".pack"
+        if FS.exists(packPath) {
+            // The same set of objects is already packed (e.g. a re-run after a crash).
+            unlink(tmpPath)
+        } else {
+            try sys { try FS.rename(tmpPath, packPath) }
+        }
+        try sys { try FS.atomicWrite(directory + "/" + name + ".idx", PackIndex.encode(list), mode: 0o444, durable: durable) }
+        return name
+    }
+}

@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+/// A repository: a work tree with a `.mlrepo` store at its root. All porcelain operations
+/// are methods on it (one file per concern: Repository+Add.swift, +Checkout, …).
+/// The library never prints or exits; it returns results and throws `StoreError`.
+public final class Repository: @unchecked Sendable {
+    public static let dirName = ".mlrepo"
+    public static let formatVersion = 1
+
+    public let root: String
+    public let dotDir: String
+    public let store: ObjectStore
+    public let refs: Refs
+    public private(set) var config: Config
+    public let chunker: Chunker
+    public let durable: Bool
+
+    var indexPath: String { dotDir + "/index" }
+    var lockPath: String { dotDir + "/lock" }
+
+    /// Opens the repository whose root is `root` (which must hold `.mlrepo`).
+    public init(root: String) throws {
+        self.root = root
+        dotDir = root + "/" + Repository.dirName
+        guard FS.isDirectory(dotDir), FS.exists(dotDir + "/HEAD") else { throw StoreError.notARepository(root) }
+        config = Config.load(dotDir + "/config")
+        if let v = config["core.formatversion"], let n = Int(v), n > Repository.formatVersion {
+            throw StoreError.invalid("repository format version \(n) is newer than this mlrepo understands (\(Repository.formatVersion)); upgrade mlrepo")
+        }
+        durable = Repository.fsyncSetting(config)
+        let policy = config["core.compression"].flatMap(CompressionPolicy.init(rawValue:)) ?? .none
+        store = try ObjectStore(directory: dotDir + "/objects/pack", durable: durable, compression: policy)
+        refs = Refs(dir: dotDir, durable: durable)
+        var avg = Chunker.default.avgSize
+        if let s = Env.get("MLREPO_CHUNK_AVG") ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n & (n - 1) == 0 { avg = n }
+        chunker = Chunker(avgSize: avg)
+    }
+
+    static func fsyncSetting(_ c: Config) -> Bool {
+        if let e = Env.get("MLREPO_FSYNC") { return !(e == "0" || e == "false" || e == "off") }
+        return c.bool("core.fsync") ?? true
+    }
+
+    /// Finds the repository containing `start` (or a parent of it).
+    public static func discover(from start: String) throws -> Repository {
+        var dir = FS.realpath(start) ?? start
+        while true {
+            if FS.isDirectory(dir + "/" + dirName) && FS.exists(dir + "/" + dirName + "/HEAD") {
+                return try Repository(root: dir)
+            }
+            if dir == "/" || dir.isEmpty { throw StoreError.notARepository(start) }
+            dir = Path.dirname(dir)
+        }
+    }
+
+    /// Creates an empty repository in `dir` (created if missing) on branch `main`.
+    @discardableResult
+    public static func create(at dir: String, branch: String = "main") throws -> Repository {
+        try sys { try FS.mkdirs(dir) }
+        let root = FS.realpath(dir) ?? dir
+        let dot = root + "/" + dirName
+        if FS.exists(dot + "/HEAD") { throw StoreError.alreadyExists(dot) }
+        guard Refs.isValidName(branch) else { throw StoreError.badRefName(branch) }
+        for d in ["", "/objects/pack", "/refs/heads", "/refs/tags", "/logs"] { try sys { try FS.mkdirs(dot + d) } }
+        var c = Config()
+        c.set("core.formatversion", String(formatVersion))
+        c.set("core.compression", CompressionPolicy.none.rawValue)
+        c.set("core.fsync", "true")
+        c.set("chunking.avgsize", String(Chunker.default.avgSize))
+        try c.write(dot + "/config")
+        // HEAD last: its presence marks a complete repository.
+        try sys { try FS.atomicWrite(dot + "/HEAD", text: "ref: refs/heads/\(branch)\n") }
+        return try Repository(root: root)
+    }
+
+    // MARK: Settings
+
+    public func setConfig(_ key: String, _ value: String?) throws {
+        try withLock {
+            var c = Config.load(dotDir + "/config")
+            c.set(key, value)
+            try c.write(dotDir + "/config")
+            config = c
+        }
+    }
+
+    // MARK: Locking
+
+    /// Seconds a writer waits for another to finish (env MLREPO_LOCK_TIMEOUT, default 10).
+    var lockTimeout: Double {
+        Env.get("MLREPO_LOCK_TIMEOUT").flatMap(Double.init) ?? 10
+    }
+
+    private var lockDepth = 0
+    private var heldLock: FileLock?
+
+    /// Runs `body` holding the repository's write lock (flock on .mlrepo/lock, released
+    /// even on kill -9). Re-entrant within the process.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        if lockDepth == 0 {
+            guard let l = try sys({ try FileLock(path: lockPath, timeout: lockTimeout) }) else {
+                throw StoreError.locked(lockPath)
+            }
+            heldLock = l
+            // Another writer may have changed packs while we waited.
+            try store.reload()
+        }
+        lockDepth += 1
+        defer {
+            lockDepth -= 1
+            if lockDepth == 0 { store.abortPending(); heldLock = nil }
+        }
+        return try body()
+    }
+
+    // MARK: Identity
+
+    /// The author: MLREPO_AUTHOR_NAME/EMAIL, then GIT_AUTHOR_NAME/EMAIL, then `user.name`
+    /// and `user.email` from the repo config, ~/.mlrepoconfig, ~/.gitconfig, then the login.
+    /// MLREPO_AUTHOR_DATE (unix seconds) fixes the time, for reproducible tests.
+    public func signature() -> Signature {
+        let home = Env.get("HOME") ?? ""
+        let globals = [Config.load(home + "/.mlrepoconfig"), Config.load(home + "/.gitconfig")]
+        func pick(_ envs: [String], _ key: String) -> String? {
+            for e in envs { if let v = Env.get(e), !v.isEmpty { return v } }
+            if let v = config[key] { return v }
+            for g in globals { if let v = g[key] { return v } }
+            return nil
+        }
+        let user = Env.get("USER") ?? Env.get("LOGNAME") ?? "unknown"
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let name = pick(["MLREPO_AUTHOR_NAME", "GIT_AUTHOR_NAME"], "user.name") ?? user
+        let email = pick(["MLREPO_AUTHOR_EMAIL", "GIT_AUTHOR_EMAIL"], "user.email") ?? "\(user)@\(String(cString: host))"
+        var now = Int64(time(nil))
+        if let d = Env.get("MLREPO_AUTHOR_DATE"), let t = Int64(d) { now = t }
+        var tm = tm()
+        var t = time_t(now)
+        localtime_r(&t, &tm)
+        return Signature(name: name.replacingAngles(), email: email.replacingAngles(), time: now, tzOffsetMinutes: Int(tm.tm_gmtoff / 60))
+    }
+
+    // MARK: Paths
+
+    /// Turns a user path (relative to `cwd`) into a repo-relative path ("" for the root).
+    public func relativePath(_ userPath: String, cwd: String) throws -> String {
+        let abs = userPath.hasPrefix("/") ? userPath : Path.join(cwd, userPath)
+        guard let norm = Path.normalize(abs) else { throw StoreError.badPath(userPath, reason: "path is outside the repository") }
+        var rootN = Path.normalize(root) ?? root
+        var n = norm
+        // Compare real paths so symlinked temp dirs (/tmp -> /private/tmp) still match.
+        if !n.hasPrefix(rootN), let r = FS.realpath(Path.dirname(norm)) {
+            n = Path.join(r, Path.basename(norm))
+            rootN = FS.realpath(root) ?? rootN
+        }
+        if n == rootN { return "" }
+        guard n.hasPrefix(rootN + "/") else { throw StoreError.badPath(userPath, reason: "path is outside the repository at \(root)") }
+        let rel = String(n.dropFirst(rootN.count + 1))
+        if rel == Repository.dirName || rel.hasPrefix(Repository.dirName + "/") {
+            throw StoreError.badPath(userPath, reason: "paths inside .mlrepo cannot be tracked")
+        }
+        return rel
+    }
+
+    public func fullPath(_ rel: String) -> String { rel.isEmpty ? root : root + "/" + rel }
+}
+
+extension String {
+    func replacingAngles() -> String { String(self.filter { $0 != "<" && $0 != ">" && $0 != "\n" }) }
+}
+
+/// True when `path` is `spec` or lies below it ("" matches everything).
+@inline(__always)
+func pathMatches(_ path: String, _ spec: String) -> Bool {
+    spec.isEmpty || path == spec || (path.hasPrefix(spec) && path.utf8.count > spec.utf8.count
+        && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: spec.utf8.count)] == 0x2F)
+}

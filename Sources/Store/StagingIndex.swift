@@ -1,0 +1,108 @@
+import Support
+
+/// One staged file with the stat data it had when it was hashed.
+public struct IndexEntry: Equatable, Sendable {
+    public var path: String
+    public var mode: FileMode
+    public var size: UInt64
+    public var mtimeNs: Int64
+    public var ctimeNs: Int64
+    public var inode: UInt64
+    public var device: UInt64
+    public var id: ObjectId
+
+    public init(path: String, mode: FileMode, stat: FileStat, id: ObjectId) {
+        self.path = path; self.mode = mode; self.size = stat.size; self.mtimeNs = stat.mtimeNs
+        self.ctimeNs = stat.ctimeNs; self.inode = stat.inode; self.device = stat.device; self.id = id
+    }
+
+    public init(path: String, mode: FileMode, size: UInt64, id: ObjectId) {
+        self.path = path; self.mode = mode; self.size = size; self.mtimeNs = 0
+        self.ctimeNs = 0; self.inode = 0; self.device = 0; self.id = id
+    }
+
+    /// True when the file's stat data is what it was when hashed (content then assumed
+    /// unchanged, unless the entry is racy).
+    public func matches(_ st: FileStat) -> Bool {
+        st.size == size && st.mtimeNs == mtimeNs && st.ctimeNs == ctimeNs && st.inode == inode
+            && (st.isExecutable ? FileMode.executable : .regular) == mode
+    }
+}
+
+/// The staging area (`.mlrepo/index`, .mlrepo-format.md §Index): the next commit's files,
+/// each with its id and stat data, so that `status` re-hashes nothing that did not change.
+///
+/// Racy entries: a file changed within the same timestamp tick as the index was written
+/// could keep its stat data; entries whose mtime is not older than the index file's own
+/// mtime are therefore re-hashed instead of trusted (git's rule).
+public struct StagingIndex: Sendable {
+    public static let magic: [UInt8] = Array("MLRINDX1".utf8)
+    public var entries: [String: IndexEntry] = [:]
+    /// The index file's mtime when loaded (0 for a new index).
+    public var fileMtimeNs: Int64 = 0
+
+    public init() {}
+
+    public func isRacy(_ e: IndexEntry) -> Bool { fileMtimeNs == 0 || e.mtimeNs >= fileMtimeNs }
+
+    public var sortedEntries: [IndexEntry] {
+        entries.values.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+    }
+
+    public static func load(_ path: String) throws -> StagingIndex {
+        guard let st = FS.lstat(path) else { return StagingIndex() }
+        let bytes = try sys { try FS.readFile(path) }
+        var idx = try bytes.withUnsafeBytes { try decode($0, path: path) }
+        idx.fileMtimeNs = st.mtimeNs
+        return idx
+    }
+
+    static func decode(_ b: UnsafeRawBufferPointer, path: String) throws -> StagingIndex {
+        func bad(_ r: String) -> StoreError { .corruptFile(path, reason: r + "; run 'mlrepo reset' to rebuild it from HEAD") }
+        guard b.count >= 48, Array(b[0..<8]) == magic else { throw bad("bad header") }
+        let body = UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 32)])
+        guard SHA256Hasher.digest(body) == Array(b[(b.count - 32)...]) else { throw bad("checksum mismatch (truncated or damaged)") }
+        var r = ByteReader(body, offset: 8)
+        do {
+            let version = try r.u32()
+            guard version == 1 else { throw bad("unsupported version \(version)") }
+            let count = Int(try r.u32())
+            var idx = StagingIndex()
+            idx.entries.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let mode = FileMode(rawValue: try r.u32()) else { throw bad("bad mode") }
+                _ = try r.u32()
+                let size = try r.u64(), mt = try r.i64(), ct = try r.i64(), ino = try r.u64(), dev = try r.u64()
+                let id = ObjectId(try r.bytes(32))
+                let n = Int(try r.u16())
+                let pb = try r.bytes(n)
+                let p = String(decoding: pb, as: UTF8.self)
+                var e = IndexEntry(path: p, mode: mode, size: size, id: id)
+                e.mtimeNs = mt; e.ctimeNs = ct; e.inode = ino; e.device = dev
+                idx.entries[p] = e
+            }
+            guard r.atEnd else { throw bad("trailing bytes") }
+            return idx
+        } catch let e as ByteReaderError { throw bad("\(e)") }
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 16 + entries.count * 100)
+        w.raw(StagingIndex.magic)
+        w.u32(1)
+        w.u32(UInt32(entries.count))
+        for e in sortedEntries {
+            w.u32(e.mode.rawValue); w.u32(0)
+            w.u64(e.size); w.i64(e.mtimeNs); w.i64(e.ctimeNs); w.u64(e.inode); w.u64(e.device)
+            e.id.write(to: &w)
+            let p = Array(e.path.utf8)
+            w.u16(UInt16(p.count)); w.raw(p)
+        }
+        w.raw(SHA256Hasher.digest(w.bytes))
+        return w.bytes
+    }
+
+    public func write(_ path: String, durable: Bool) throws {
+        try sys { try FS.atomicWrite(path, encode(), durable: durable) }
+    }
+}

@@ -1,0 +1,224 @@
+/// A JSON value with a canonical encoder (sorted keys, no insignificant whitespace) and
+/// a strict parser. Foundation-free so every layer can use it.
+public enum JSON: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case int(Int64)
+    case string(String)
+    case array([JSON])
+    case object([String: JSON])
+
+    public subscript(key: String) -> JSON? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var arrayValue: [JSON]? { if case .array(let a) = self { return a }; return nil }
+    public var objectValue: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
+    public var doubleValue: Double? {
+        switch self { case .number(let d): return d; case .int(let i): return Double(i); default: return nil }
+    }
+
+    /// Canonical text: keys sorted by UTF-8 bytes; `pretty` indents by two spaces.
+    public func encoded(pretty: Bool = false) -> String {
+        var out = ""
+        write(&out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    private func write(_ out: inout String, pretty: Bool, indent: Int) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .number(let d):
+            if d.isNaN || d.isInfinite { out += "null" }
+            else if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) }
+            else { out += "\(d)" }
+        case .string(let s): JSON.quote(s, into: &out)
+        case .array(let a):
+            if a.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                if pretty { out += "\n" + String(repeating: " ", count: indent + 2) }
+                v.write(&out, pretty: pretty, indent: indent + 2)
+            }
+            if pretty { out += "\n" + String(repeating: " ", count: indent) }
+            out += "]"
+        case .object(let o):
+            if o.isEmpty { out += "{}"; return }
+            out += "{"
+            let keys = o.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            for (i, k) in keys.enumerated() {
+                if i > 0 { out += "," }
+                if pretty { out += "\n" + String(repeating: " ", count: indent + 2) }
+                JSON.quote(k, into: &out)
+                out += pretty ? ": " : ":"
+                o[k]!.write(&out, pretty: pretty, indent: indent + 2)
+            }
+            if pretty { out += "\n" + String(repeating: " ", count: indent) }
+            out += "}"
+        }
+    }
+
+    public static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else { out.unicodeScalars.append(u) }
+            }
+        }
+        out += "\""
+    }
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public let offset: Int
+        public let reason: String
+        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    }
+
+    public static func parse(_ text: String) throws -> JSON {
+        var p = Parser(bytes: Array(text.utf8))
+        p.skip()
+        let v = try p.value(depth: 0)
+        p.skip()
+        if p.i != p.bytes.count { throw ParseError(offset: p.i, reason: "trailing characters") }
+        return v
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        var i = 0
+
+        mutating func skip() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        func fail(_ r: String) -> ParseError { ParseError(offset: i, reason: r) }
+
+        mutating func literal(_ s: String, _ v: JSON) throws -> JSON {
+            let u = Array(s.utf8)
+            guard i + u.count <= bytes.count, Array(bytes[i..<(i + u.count)]) == u else { throw fail("unexpected token") }
+            i += u.count
+            return v
+        }
+
+        mutating func value(depth: Int) throws -> JSON {
+            guard depth < 512 else { throw fail("nesting too deep") }
+            guard i < bytes.count else { throw fail("unexpected end") }
+            switch bytes[i] {
+            case UInt8(ascii: "n"): return try literal("null", .null)
+            case UInt8(ascii: "t"): return try literal("true", .bool(true))
+            case UInt8(ascii: "f"): return try literal("false", .bool(false))
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "["):
+                i += 1; skip()
+                var a: [JSON] = []
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                while true {
+                    skip(); a.append(try value(depth: depth + 1)); skip()
+                    guard i < bytes.count else { throw fail("unterminated array") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                    throw fail("expected , or ]")
+                }
+            case UInt8(ascii: "{"):
+                i += 1; skip()
+                var o: [String: JSON] = [:]
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                while true {
+                    skip()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+                    let k = try string(); skip()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected :") }
+                    i += 1; skip()
+                    o[k] = try value(depth: depth + 1); skip()
+                    guard i < bytes.count else { throw fail("unterminated object") }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                    throw fail("expected , or }")
+                }
+            default: return try number()
+            }
+        }
+
+        mutating func number() throws -> JSON {
+            let start = i
+            var isInt = true
+            if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            while i < bytes.count {
+                let c = bytes[i]
+                if c >= 48 && c <= 57 { i += 1; continue }
+                if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
+                    isInt = false; i += 1; continue
+                }
+                break
+            }
+            let s = String(decoding: bytes[start..<i], as: UTF8.self)
+            if s.isEmpty || s == "-" { throw fail("unexpected character") }
+            if isInt, let v = Int64(s) { return .int(v) }
+            guard let d = Double(s) else { throw fail("bad number '\(s)'") }
+            return .number(d)
+        }
+
+        mutating func string() throws -> String {
+            i += 1
+            var out = [UInt8]()
+            while true {
+                guard i < bytes.count else { throw fail("unterminated string") }
+                let c = bytes[i]
+                if c == UInt8(ascii: "\"") { i += 1; break }
+                if c < 0x20 { throw fail("control character in string") }
+                if c == UInt8(ascii: "\\") {
+                    i += 1
+                    guard i < bytes.count else { throw fail("bad escape") }
+                    let e = bytes[i]; i += 1
+                    switch e {
+                    case UInt8(ascii: "\""): out.append(0x22)
+                    case UInt8(ascii: "\\"): out.append(0x5C)
+                    case UInt8(ascii: "/"): out.append(0x2F)
+                    case UInt8(ascii: "b"): out.append(8)
+                    case UInt8(ascii: "f"): out.append(12)
+                    case UInt8(ascii: "n"): out.append(10)
+                    case UInt8(ascii: "r"): out.append(13)
+                    case UInt8(ascii: "t"): out.append(9)
+                    case UInt8(ascii: "u"):
+                        var cp = try hex4()
+                        if cp >= 0xD800 && cp < 0xDC00 {
+                            guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw fail("lone surrogate") }
+                            i += 2
+                            let lo = try hex4()
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        guard let sc = Unicode.Scalar(cp) else { throw fail("bad code point") }
+                        out.append(contentsOf: Array(String(Character(sc)).utf8))
+                    default: throw fail("bad escape")
+                    }
+                } else { out.append(c); i += 1 }
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard i + 4 <= bytes.count else { throw fail("bad \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                guard let h = Hex.value(bytes[i]) else { throw fail("bad \\u escape") }
+                v = v << 4 | UInt32(h); i += 1
+            }
+            return v
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import CZlib
+
+public enum ZlibError: Error, CustomStringConvertible {
+    case failed(String, Int32)
+    public var description: String {
+        switch self { case let .failed(op, code): return "zlib \(op) failed (code \(code))" }
+    }
+}
+
+/// zlib (RFC 1950) compression of whole buffers.
+public enum Zlib {
+    /// Compresses `input` at `level` (1 fastest … 9 smallest). Returns nil when the result
+    /// would not be smaller than `limit` bytes (so callers can keep the raw bytes).
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 1, limit: Int? = nil) -> [UInt8]? {
+        let bound = Int(compressBound(uLong(input.count)))
+        var out = [UInt8](repeating: 0, count: bound)
+        var destLen = uLongf(bound)
+        let rc = out.withUnsafeMutableBufferPointer { o in
+            compress2(o.baseAddress, &destLen,
+                      input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1),
+                      uLong(input.count), level)
+        }
+        guard rc == Z_OK else { return nil }
+        if let limit, Int(destLen) >= limit { return nil }
+        out.removeSubrange(Int(destLen)...)
+        return out
+    }
+
+    /// Inflates `input` that must expand to exactly `size` bytes into `output`.
+    public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+        var destLen = uLongf(output.count)
+        var srcLen = uLong(input.count)
+        guard let ob = output.baseAddress else {
+            if output.count == 0 { return }
+            throw ZlibError.failed("inflate", Z_BUF_ERROR)
+        }
+        let rc = uncompress2(ob.assumingMemoryBound(to: Bytef.self), &destLen,
+                             input.baseAddress?.assumingMemoryBound(to: Bytef.self), &srcLen)
+        guard rc == Z_OK else { throw ZlibError.failed("inflate", rc) }
+        guard Int(destLen) == output.count else { throw ZlibError.failed("inflate (size mismatch)", Z_DATA_ERROR) }
+    }
+}

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderSupportTests: XCTestCase { func testNothing() {} }
