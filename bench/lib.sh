@@ -15,7 +15,11 @@
 
 BENCH_SRC=${BENCH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 ROOT=${ROOT:-$(cd "$BENCH_SRC/.." && pwd)}
-OXEN=${OXEN:-"python3 $BENCH_SRC/oxen_cli.py"}
+# Resolve the real interpreter: a pyenv shim (a shell script) would add ~50 ms per call.
+PYTHON_BIN=${PYTHON_BIN:-$(python3 -c 'import sys; print(sys.executable)')}
+# -S skips site.py (~50 ms here); OXEN_PY_SO tells the wrapper where the binding is.
+if [[ -z ${OXEN_PY_SO:-} ]] && OXEN_PY_SO=$("$PYTHON_BIN" "$BENCH_SRC/oxen_cli.py" so-path 2>/dev/null); then export OXEN_PY_SO; fi
+if [[ -n ${OXEN_PY_SO:-} ]]; then OXEN=${OXEN:-"$PYTHON_BIN -S $BENCH_SRC/oxen_cli.py"}; else OXEN=${OXEN:-"$PYTHON_BIN $BENCH_SRC/oxen_cli.py"}; fi
 CMD_TIMEOUT=${CMD_TIMEOUT:-3600}
 
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com

@@ -17,6 +17,8 @@ Usage (run inside the repository directory, like the real CLI):
                                       # resolve commit ids
     oxen_cli.py checkout -b BRANCH    # create a branch at HEAD and switch to it
     oxen_cli.py config-user NAME EMAIL
+    oxen_cli.py noop                  # load the binding and exit (start-up cost)
+    oxen_cli.py so-path               # print the path of the compiled binding
 
 Set OXEN_CLI_TIMING=1 to print the in-process time of the operation
 ("oxen_op_seconds=..." on stderr), i.e. the time excluding interpreter start.
@@ -28,18 +30,21 @@ import sys
 import time
 
 
-def _load_ext():
+def find_so():
     spec = importlib.util.find_spec("oxen")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("oxen_cli: python package 'oxenai' is not installed (pip install oxenai)")
     pkgdir = list(spec.submodule_search_locations)[0]
-    so = None
-    for name in os.listdir(pkgdir):
+    for name in sorted(os.listdir(pkgdir)):
         if name.startswith("oxen_py") and name.endswith(".so"):
-            so = os.path.join(pkgdir, name)
-            break
-    if so is None:
-        sys.exit(f"oxen_cli: no oxen_py*.so in {pkgdir}")
+            return os.path.join(pkgdir, name)
+    sys.exit(f"oxen_cli: no oxen_py*.so in {pkgdir}")
+
+
+def _load_ext():
+    # OXEN_PY_SO lets the caller run this script with `python3 -S` (no site
+    # import: saves ~50 ms of start-up here), passing the binding's path.
+    so = os.environ.get("OXEN_PY_SO") or find_so()
     loader = importlib.machinery.ExtensionFileLoader("oxen_py", so)
     s = importlib.util.spec_from_file_location("oxen_py", so, loader=loader)
     mod = importlib.util.module_from_spec(s)
@@ -55,10 +60,15 @@ def main(argv):
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    ext = _load_ext()
     cmd, args = argv[0], argv[1:]
     t0 = time.perf_counter()
-    if cmd == "config-user":
+    if cmd == "so-path":
+        print(find_so())
+        return 0
+    ext = _load_ext()
+    if cmd == "noop":              # measures the wrapper's start-up cost
+        pass
+    elif cmd == "config-user":
         name, email = args
         ext.user.config_user(name, email, os.path.join(_config_dir(ext), "user_config.toml"))
     elif cmd == "init":

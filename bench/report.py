@@ -84,7 +84,8 @@ def main():
         p(f"- hardware reference: single-core SHA-256 {meta.get('sha256_openssl_mib_s', '?')} MiB/s "
           f"(openssl speed -evp sha256, 16 KiB blocks), {meta.get('sha256_hashlib_mib_s', '?')} MiB/s "
           f"(python hashlib, 64 MiB buffer); disk write: {meta.get('disk_write', '?')}")
-    p(f"- load average before / after: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}")
+    p(f"- load average before / after: {meta.get('load_before', '?')} / {meta.get('load_after', '?')}; "
+      f"during: {meta.get('load_during', '?')}")
     p("- caches: no cache dropping; the input file is copied into the fresh repo (untimed) and "
       "`sync`ed before each timed step, so the tools read it from the page cache.")
     p("- versions:")
@@ -159,7 +160,8 @@ def main():
     if any(t == "oxen" for t in tools):
         p("Oxen note: the oxenai PyPI package has no `oxen` executable; it is driven through "
           "`bench/oxen_cli.py`, which loads the compiled Rust binding directly. Its times include "
-          "starting python3 (tens of ms), which matters only for `status`.\n")
+          f"starting python3 and loading the binding ({meta.get('oxen_startup', '?')}), which "
+          "matters only for `status`.\n")
 
     # ---- goals
     m = lambda metric: med("mlrepo", metric)  # noqa: E731
@@ -207,7 +209,7 @@ def main():
     if a is None or b is None or b == 0:
         goal("W4 checkout ≤ 0.6x DVC's time", "–", None)
     else:
-        goal("W4 checkout ≤ 0.6x DVC's time", f"{a / b:.2f}x", a <= 0.6 * b)
+        goal("W4 checkout ≤ 0.6x DVC's time", f"{a / b:.3f}x", a <= 0.6 * b)
 
     p("## Goals (mlrepo)\n")
     p("| goal | measured | result |")

@@ -77,6 +77,10 @@ meta params "size_mb=$SIZE_MB files=$FILES reps=$REPS git_reps=$GIT_REPS status_
 meta data "$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print("v1.csv %d B (%d rows), v2.csv %d B (+%d rows appended, %d rows relabelled), %d files x %d B" % (p["v1_bytes"],p["v1_rows"],p["v2_bytes"],p["appended_rows"],p["relabelled_rows"],p["files"],p["file_size"]))' "$DATA/params.json")"
 meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 for t in "${SELECTED[@]}"; do meta "version_$t" "$(tool_version "$t")"; done
+if [[ " ${SELECTED[*]} " == *" oxen "* ]]; then
+  hyperfine -N --style none --warmup 2 --runs 10 --export-json "$WORK/hf.json" "$OXEN noop" >/dev/null 2>&1 \
+    && meta oxen_startup "$(python3 -c 'import json,sys; print("%.0f ms median for oxen_cli.py noop" % (1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$WORK/hf.json")"
+fi
 
 # ---------------------------------------------------------------- hardware reference
 if (( HW )); then
@@ -99,6 +103,10 @@ EOF
 fi
 
 # ---------------------------------------------------------------- workloads
+# Sample the 1-minute load average every 15 s: other work on the machine skews timings.
+( while sleep 15; do cut -d' ' -f1 /proc/loadavg; done ) >"$WORK/load.samples" 2>/dev/null &
+LOAD_PID=$!
+trap 'kill "$LOAD_PID" 2>/dev/null || true' EXIT
 # A failing tool is reported and skipped; the others go on.
 FAILED=()
 run_guarded() { # name fn args...
@@ -122,6 +130,8 @@ if [[ " $WORKLOADS " == *" files "* ]]; then
   done
 fi
 meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+kill "$LOAD_PID" 2>/dev/null || true
+[[ -s $WORK/load.samples ]] && meta load_during "$(sort -g "$WORK/load.samples" | awk '{s+=$1; a[NR]=$1} END{printf "mean %.2f, max %.2f (1-min load, sampled every 15 s; this run alone keeps it near 1)", s/NR, a[NR]}')"
 (( ${#FAILED[@]} )) && meta failed "$(IFS=';'; echo "${FAILED[*]}")"
 
 # ---------------------------------------------------------------- report

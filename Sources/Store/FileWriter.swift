@@ -60,9 +60,13 @@ public final class FileWriter {
     public let chunker: Chunker
     static let window = 8 << 20
 
-    public init(store: ObjectStore, chunker: Chunker) {
+    /// Computes ids only; nothing is written.
+    public let dryRun: Bool
+
+    public init(store: ObjectStore, chunker: Chunker, dryRun: Bool = false) {
         self.store = store
         self.chunker = chunker
+        self.dryRun = dryRun
     }
 
     /// Files up to this size are a single blob.
@@ -80,7 +84,7 @@ public final class FileWriter {
             let id = try buf.withUnsafeBytes { b -> ObjectId in
                 let p = UnsafeRawBufferPointer(rebasing: b[0..<n])
                 let id = ObjectHash.id(.blob, p, hasher: SHA256Hasher())
-                try store.put(id: id, kind: .blob, payload: p)
+                if !dryRun { try store.put(id: id, kind: .blob, payload: p) }
                 return id
             }
             progress?(n)
@@ -117,7 +121,8 @@ public final class FileWriter {
         let cap = window + chunker.maxSize
         let maxChunks = cap / max(1, chunker.minSize) + 2
         var free = [Batch(size: cap, maxChunks: maxChunks), Batch(size: cap, maxChunks: maxChunks), Batch(size: cap, maxChunks: maxChunks)]
-        var builder = ChunkListBuilder(put: { [store] bytes in try store.put(.chunks, bytes) })
+        let dry = dryRun
+        var builder = ChunkListBuilder(put: { [store] bytes in dry ? ObjectHash.id(.chunks, bytes) : try store.put(.chunks, bytes) })
         var total: UInt64 = 0
         var newBytes: UInt64 = 0
         var carry: (Batch, Int, Int)? = nil  // bytes of an unfinished chunk to move forward
@@ -133,7 +138,7 @@ public final class FileWriter {
                 total += UInt64(c.len)
                 let z = b.packed[i]
                 b.packed[i] = nil
-                if !store.contains(id) {
+                if !dryRun && !store.contains(id) {
                     newBytes += UInt64(c.len)
                     let w = try store.beginWrite()
                     if let z {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Support
 
 /// What the store knows of an object without reading its payload.
@@ -65,6 +68,9 @@ public final class ObjectStore: @unchecked Sendable {
         return false
     }
 
+    /// In a published pack (not counting this process's pending one). Thread-safe.
+    public func containsCommitted(_ id: ObjectId) -> Bool { locate(id) != nil }
+
     public func info(_ id: ObjectId) throws -> ObjectInfo? {
         if let e = pending?.entry(id) { return ObjectInfo(kind: e.kind, size: Int(e.size)) }
         guard let (p, i) = locate(id) else { return nil }
@@ -82,8 +88,16 @@ public final class ObjectStore: @unchecked Sendable {
             try reload()
             found = locate(id)
         }
-        guard let (pack, i) = found else { throw StoreError.objectMissing(id, context: nil) }
-        let (entry, stored, map) = try pack.stored(at: i)
+        guard var (pack, i) = found else { throw StoreError.objectMissing(id, context: nil) }
+        let located: (entry: PackEntry, storedBytes: UnsafeRawBufferPointer, map: MappedFile)
+        do { located = try pack.stored(at: i) } catch StoreError.system(let e) where e.code == ENOENT {
+            // gc replaced the pack after we listed it: look again.
+            try reload()
+            guard let again = locate(id) else { throw StoreError.objectMissing(id, context: nil) }
+            (pack, i) = again
+            located = try pack.stored(at: i)
+        }
+        let (entry, stored, map) = located
         let h = hasher ?? SHA256Hasher()
         let loc = "\(pack.name).pack at offset \(entry.offset)"
         return try withExtendedLifetime(map) {

@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+public struct CheckoutResult: Sendable {
+    public var written: [String] = []
+    public var removed: [String] = []
+    public var head: Head
+}
+
+extension Repository {
+    /// Checks out a whole revision: a branch name makes HEAD follow that branch, anything
+    /// else detaches HEAD. Refuses (naming the paths) to overwrite staged or unstaged
+    /// changes or untracked files unless `force`.
+    public func checkout(_ rev: String, force: Bool = false) throws -> CheckoutResult {
+        try withLock {
+            let id = try resolveCommit(rev)
+            let branchTip = Refs.isValidName(rev) ? try refs.read("refs/heads/" + rev) : nil
+            let isBranch = branchTip != nil
+            let head: Head = isBranch ? .branch(rev) : .detached(id)
+            return try moveTo(id, head: head, force: force, message: "checkout: moving to \(rev)")
+        }
+    }
+
+    /// `switch BRANCH` / `switch -c BRANCH [START]`.
+    public func switchBranch(_ name: String, create: Bool, start: String? = nil, force: Bool = false) throws -> CheckoutResult {
+        try withLock {
+            guard Refs.isValidName(name) else { throw StoreError.badRefName(name) }
+            let ref = "refs/heads/" + name
+            if create {
+                if try refs.read(ref) != nil { throw StoreError.refExists("branch " + name) }
+                let who = signature()
+                if let start {
+                    let id = try resolveCommit(start)
+                    try refs.update(ref, to: id, who: who, message: "branch: created from \(start)")
+                    return try moveTo(id, head: .branch(name), force: force, message: "switch: moving to \(name)")
+                }
+                if let h = try refs.headCommit() {
+                    try refs.update(ref, to: h, who: who, message: "branch: created from HEAD")
+                }
+                try refs.setHead(.branch(name), who: who, message: "switch: moving to \(name)")
+                return CheckoutResult(head: .branch(name))
+            }
+            guard let id = try refs.read(ref) else {
+                throw StoreError.badRevision(name, reason: "no such branch (use 'switch -c \(name)' to create it)")
+            }
+            return try moveTo(id, head: .branch(name), force: force, message: "switch: moving to \(name)")
+        }
+    }
+
+    /// Moves HEAD to `target`, updating the index and work tree for every path whose
+    /// content differs between the current HEAD and `target` (local changes elsewhere are
+    /// carried over, as git does). With `force`, index and work tree are reset to `target`.
+    func moveTo(_ target: ObjectId, head newHead: Head, force: Bool, message: String) throws -> CheckoutResult {
+        let headId = try refs.headCommit()
+        let headFiles = try files(ofCommit: headId)
+        let targetFiles = try files(ofCommit: target)
+        var index = try StagingIndex.load(indexPath)
+        let (work, _) = try compareWorkTree(&index, hashUntracked: false)
+        let workChanged = Set(work.changes.map(\.path))
+        let untracked = Set(work.untracked)
+
+        var toChange = Set<String>()
+        for p in Set(headFiles.keys).union(targetFiles.keys) where headFiles[p] != targetFiles[p] { toChange.insert(p) }
+        if force {
+            for p in index.entries.keys where indexFile(index, p) != targetFiles[p] { toChange.insert(p) }
+            toChange.formUnion(workChanged.filter { targetFiles[$0] != nil || index.entries[$0] != nil })
+        } else {
+            var dirty: [String] = []
+            var blocked: [String] = []
+            for p in toChange.sorted() {
+                let idx = indexFile(index, p)
+                if idx == targetFiles[p] && !workChanged.contains(p) { continue }
+                if idx != headFiles[p] { dirty.append(p); continue }
+                if workChanged.contains(p) { dirty.append(p); continue }
+                if idx == nil, targetFiles[p] != nil, untracked.contains(p) {
+                    let s = try? FileWriter(store: store, chunker: chunker, dryRun: true).store(path: fullPath(p))
+                    if s?.id != targetFiles[p]?.id { blocked.append(p) }
+                }
+            }
+            // An untracked file where the target needs a folder.
+            for p in toChange where targetFiles[p] != nil {
+                var d = Path.dirname(p)
+                while d != "." && !d.isEmpty {
+                    if untracked.contains(d) { blocked.append(d) }
+                    d = Path.dirname(d)
+                }
+            }
+            if !dirty.isEmpty { throw StoreError.uncommittedChanges(dirty) }
+            if !blocked.isEmpty { throw StoreError.untrackedWouldBeOverwritten(Array(Set(blocked)).sorted()) }
+        }
+
+        var result = CheckoutResult(head: newHead)
+        // Removals first, so a file can make way for a folder of the same name.
+        for p in toChange.sorted(by: >) where targetFiles[p] == nil {
+            if removeWorkFile(p) { result.removed.append(p) }
+            index.entries[p] = nil
+        }
+        let reader = FileReader(store: store)
+        for p in toChange.sorted() {
+            guard let t = targetFiles[p] else { continue }
+            let cur = index.entries[p]
+            let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !workChanged.contains(p)
+            if unchangedOnDisk { continue }
+            let st = try writeWorkFile(p, t, reader: reader)
+            result.written.append(p)
+            index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
+        }
+        if force {
+            for p in Array(index.entries.keys) where targetFiles[p] == nil { index.entries[p] = nil }
+        }
+        try index.write(indexPath, durable: durable)
+        let who = signature()
+        try refs.setHead(newHead, who: who, message: message)
+        return result
+    }
+
+    func indexFile(_ index: StagingIndex, _ p: String) -> TreeFile? {
+        index.entries[p].map { TreeFile(mode: $0.mode, size: $0.size, id: $0.id) }
+    }
+
+    /// `checkout [REV] -- PATH...`: restores paths from a revision (also staging them) or,
+    /// without one, from the index. Refuses to overwrite unstaged changes unless `force`.
+    public func checkoutPaths(_ specs: [String], rev: String?, force: Bool = false) throws -> CheckoutResult {
+        try withLock {
+            var index = try StagingIndex.load(indexPath)
+            var source: [String: TreeFile] = [:]
+            var fromCommit: ObjectId? = nil
+            if let rev {
+                let id = try resolveCommit(rev)
+                fromCommit = id
+                let all = try files(ofCommit: id)
+                for s in specs {
+                    let m = all.filter { pathMatches($0.key, s) }
+                    if m.isEmpty { throw StoreError.badPath(s.isEmpty ? "." : s, reason: "did not match any file in \(rev)") }
+                    source.merge(m) { a, _ in a }
+                }
+            } else {
+                for s in specs {
+                    let m = index.entries.filter { pathMatches($0.key, s) }
+                    if m.isEmpty { throw StoreError.badPath(s.isEmpty ? "." : s, reason: "did not match any staged file") }
+                    for (p, e) in m { source[p] = TreeFile(mode: e.mode, size: e.size, id: e.id) }
+                }
+            }
+            var changed: Set<String> = []
+            for s in specs {
+                let (w, _) = try compareWorkTree(&index, spec: s)
+                changed.formUnion(w.changes.map(\.path))
+                if !force, fromCommit != nil {
+                    let blocked = w.untracked.filter { source[$0] != nil }
+                    if !blocked.isEmpty { throw StoreError.untrackedWouldBeOverwritten(blocked) }
+                }
+            }
+            if !force {
+                let dirty = source.keys.filter { changed.contains($0) }.sorted()
+                if !dirty.isEmpty { throw StoreError.uncommittedChanges(dirty) }
+            }
+            var result = CheckoutResult(head: try refs.head())
+            let reader = FileReader(store: store)
+            for p in source.keys.sorted() {
+                let t = source[p]!
+                if let e = index.entries[p], e.id == t.id, e.mode == t.mode, !changed.contains(p), FS.exists(fullPath(p)) { continue }
+                let st = try writeWorkFile(p, t, reader: reader)
+                result.written.append(p)
+                index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
+            }
+            try index.write(indexPath, durable: durable)
+            return result
+        }
+    }
+
+    // MARK: Safe file writes
+
+    /// Writes a file of the work tree from the store: parent folders are created as needed
+    /// and never followed through a symlink; the content goes to a temp file beside the
+    /// target and is renamed over it, so a reader never sees half a file.
+    func writeWorkFile(_ path: String, _ f: TreeFile, reader: FileReader) throws -> FileStat {
+        for c in path.split(separator: "/") where !Tree.isSafeName(String(c)) {
+            throw StoreError.badPath(path, reason: "unsafe path; refusing to write it")
+        }
+        var dir = root
+        let comps = path.split(separator: "/").map(String.init)
+        for c in comps.dropLast() {
+            dir += "/" + c
+            if let st = FS.lstat(dir) {
+                if st.isSymlink { throw StoreError.badPath(path, reason: "'\(dir)' is a symlink; refusing to write through it") }
+                if !st.isDirectory { throw StoreError.untrackedWouldBeOverwritten([String(dir.dropFirst(root.count + 1))]) }
+            } else {
+                try sys { try FS.mkdir(dir) }
+            }
+        }
+        let full = root + "/" + path
+        if let st = FS.lstat(full), st.isDirectory {
+            if !FS.rmdir(full) { throw StoreError.untrackedWouldBeOverwritten([path + "/"]) }
+        }
+        let tmp = dir + "/.mlrepo-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
+            var written: UInt64 = 0
+            try reader.read(f.id) { bytes in
+                try sys { try fd.write(bytes) }
+                written += UInt64(bytes.count)
+            }
+            guard written == f.size else {
+                throw StoreError.objectCorrupt(f.id, location: "tree entry '\(path)'", reason: "content has \(written) bytes, the tree says \(f.size)")
+            }
+            if f.mode == .executable { fchmod(fd.fd, 0o755) }
+            try sys { try FS.rename(tmp, full) }
+        } catch {
+            try? FS.unlink(tmp)
+            throw error
+        }
+        guard let st = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
+        return st
+    }
+
+    /// Removes a tracked file and the folders it leaves empty. Never follows symlinks.
+    @discardableResult
+    func removeWorkFile(_ path: String) -> Bool {
+        let full = fullPath(path)
+        guard let st = FS.lstat(full), !st.isDirectory else { return false }
+        // Do not delete through a symlinked parent.
+        var d = Path.dirname(path)
+        while d != "." && !d.isEmpty {
+            if FS.lstat(fullPath(d))?.isSymlink == true { return false }
+            d = Path.dirname(d)
+        }
+        guard (try? FS.unlink(full)) != nil else { return false }
+        d = Path.dirname(path)
+        while d != "." && !d.isEmpty {
+            if !FS.rmdir(fullPath(d)) { break }
+            d = Path.dirname(d)
+        }
+        return true
+    }
+}

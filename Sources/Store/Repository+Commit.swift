@@ -1,0 +1,201 @@
+import Support
+
+/// A file in a flattened tree.
+public struct TreeFile: Equatable, Sendable {
+    public var mode: FileMode
+    public var size: UInt64
+    public var id: ObjectId
+}
+
+extension Repository {
+    // MARK: Trees
+
+    /// Writes the trees for a set of files (path → file) and returns the root tree id.
+    func writeTree(_ files: [String: TreeFile]) throws -> ObjectId {
+        // Group paths by folder, deepest first.
+        var dirs: [String: [TreeEntry]] = ["": []]
+        var children: [String: Set<String>] = [:]
+        for (path, f) in files {
+            let parent = Path.dirname(path) == "." ? "" : Path.dirname(path)
+            dirs[parent, default: []].append(TreeEntry(name: Path.basename(path), mode: f.mode, size: f.size, id: f.id))
+            var d = parent
+            while !d.isEmpty {
+                let up = Path.dirname(d) == "." ? "" : Path.dirname(d)
+                children[up, default: []].insert(d)
+                if dirs[d] == nil { dirs[d] = [] }
+                d = up
+            }
+        }
+        func build(_ dir: String) throws -> (ObjectId, UInt64) {
+            var entries = dirs[dir] ?? []
+            var total = entries.reduce(UInt64(0)) { $0 + $1.size }
+            for sub in children[dir] ?? [] {
+                let (id, size) = try build(sub)
+                entries.append(TreeEntry(name: Path.basename(sub), mode: .directory, size: size, id: id))
+                total += size
+            }
+            let t = Tree(entries: entries)
+            return (try store.put(.tree, t.encode()), total)
+        }
+        return try build("").0
+    }
+
+    public func readTree(_ id: ObjectId) throws -> Tree {
+        try store.withObject(id) { kind, b in
+            guard kind == .tree else { throw StoreError.wrongKind(id, expected: .tree, found: kind) }
+            return try Tree.decode(b, id: id)
+        }
+    }
+
+    public func readCommit(_ id: ObjectId) throws -> Commit {
+        try store.withObject(id) { kind, b in
+            guard kind == .commit else { throw StoreError.wrongKind(id, expected: .commit, found: kind) }
+            return try Commit.decode(b, id: id)
+        }
+    }
+
+    /// Every file of a tree, by repo-relative path (optionally only under `prefix`).
+    public func flatten(_ treeId: ObjectId, prefix: String = "") throws -> [String: TreeFile] {
+        var out: [String: TreeFile] = [:]
+        func walk(_ id: ObjectId, _ base: String) throws {
+            for e in try readTree(id).entries {
+                let p = base.isEmpty ? e.name : base + "/" + e.name
+                if e.mode.isDirectory {
+                    if prefix.isEmpty || pathMatches(p, prefix) || pathMatches(prefix, p) { try walk(e.id, p) }
+                } else if prefix.isEmpty || pathMatches(p, prefix) {
+                    out[p] = TreeFile(mode: e.mode, size: e.size, id: e.id)
+                }
+            }
+        }
+        try walk(treeId, "")
+        return out
+    }
+
+    /// The files of a commit (empty for nil, an unborn branch).
+    public func files(ofCommit id: ObjectId?) throws -> [String: TreeFile] {
+        guard let id else { return [:] }
+        return try flatten(readCommit(id).tree)
+    }
+
+    /// The entry at `path` in a tree (file or folder), nil when absent.
+    public func entry(in treeId: ObjectId, path: String) throws -> TreeEntry? {
+        if path.isEmpty { return TreeEntry(name: "", mode: .directory, size: 0, id: treeId) }
+        var cur = treeId
+        let comps = path.split(separator: "/").map(String.init)
+        for (i, c) in comps.enumerated() {
+            guard let e = try readTree(cur).entries.first(where: { $0.name == c }) else { return nil }
+            if i == comps.count - 1 { return e }
+            guard e.mode.isDirectory else { return nil }
+            cur = e.id
+        }
+        return nil
+    }
+
+    // MARK: Commit
+
+    /// Records the index as a new commit on the current branch (or detached HEAD) and
+    /// returns its id. The commit is visible only once the ref has moved.
+    public func commit(message: String, allowEmpty: Bool = false) throws -> ObjectId {
+        guard !message.trimmingSpace().isEmpty else { throw StoreError.invalid("empty commit message (use -m MSG)") }
+        return try withLock {
+            let index = try StagingIndex.load(indexPath)
+            var files: [String: TreeFile] = [:]
+            for e in index.entries.values {
+                guard store.contains(e.id) else {
+                    throw StoreError.objectMissing(e.id, context: "staged file '\(e.path)'; run 'mlrepo add \(e.path)' again")
+                }
+                files[e.path] = TreeFile(mode: e.mode, size: e.size, id: e.id)
+            }
+            let tree = try writeTree(files)
+            let parent = try refs.headCommit()
+            if let parent, !allowEmpty, try readCommit(parent).tree == tree { throw StoreError.nothingToCommit }
+            if parent == nil && files.isEmpty && !allowEmpty { throw StoreError.nothingToCommit }
+            let who = signature()
+            let c = Commit(tree: tree, parents: parent.map { [$0] } ?? [], author: who, committer: who, message: message.hasSuffix("\n") ? message : message + "\n")
+            let id = try store.put(.commit, c.encode())
+            try store.commitPending()
+            let reflogMsg = (parent == nil ? "commit (initial): " : "commit: ") + c.subject
+            switch try refs.head() {
+            case .branch(let b): try refs.update("refs/heads/" + b, to: id, who: who, message: reflogMsg)
+            case .detached: try refs.setHead(.detached(id), who: who, message: reflogMsg)
+            }
+            return id
+        }
+    }
+
+    // MARK: Revisions
+
+    /// Resolves a revision: a full id or unique prefix (≥ 4 hex digits), HEAD or @, a
+    /// branch, a tag, refs/…, followed by any of `~N`, `^`, `^N`.
+    public func resolve(_ rev: String) throws -> ObjectId {
+        var base = rev
+        var ops: [(Character, Int)] = []
+        // Split suffix operators from the end.
+        while let i = base.lastIndex(where: { $0 == "~" || $0 == "^" }) {
+            let op = base[i]
+            let numStr = base[base.index(after: i)...]
+            guard numStr.allSatisfy(\.isNumber) else { throw StoreError.badRevision(rev, reason: "bad suffix '\(base[i...])'") }
+            let n = numStr.isEmpty ? 1 : Int(numStr) ?? -1
+            guard n >= 0 else { throw StoreError.badRevision(rev, reason: "bad number") }
+            ops.insert((op, n), at: 0)
+            base = String(base[..<i])
+        }
+        var id = try resolveBase(base, original: rev)
+        for (op, n) in ops {
+            if op == "~" {
+                for k in 0..<n {
+                    guard let p = try readCommit(id).parents.first else {
+                        throw StoreError.badRevision(rev, reason: "commit \(id.short) has no parent (went back \(k) of \(n))")
+                    }
+                    id = p
+                }
+            } else if n > 0 {
+                let ps = try readCommit(id).parents
+                guard n <= ps.count else { throw StoreError.badRevision(rev, reason: "commit \(id.short) has no parent \(n)") }
+                id = ps[n - 1]
+            }
+        }
+        return id
+    }
+
+    /// Like `resolve` but the result must be a commit.
+    public func resolveCommit(_ rev: String) throws -> ObjectId {
+        let id = try resolve(rev)
+        guard let info = try store.info(id) else { throw StoreError.badRevision(rev, reason: "object \(id.hex) is not in the store") }
+        guard info.kind == .commit else { throw StoreError.badRevision(rev, reason: "\(id.short) is a \(info.kind.name), not a commit") }
+        return id
+    }
+
+    func resolveBase(_ s: String, original: String) throws -> ObjectId {
+        if s.isEmpty { throw StoreError.badRevision(original, reason: "empty revision") }
+        if s == "HEAD" || s == "@" {
+            guard let h = try refs.headCommit() else { throw StoreError.badRevision(original, reason: "HEAD has no commits yet") }
+            return h
+        }
+        for ref in [s, "refs/heads/" + s, "refs/tags/" + s] where s.hasPrefix("refs/") || ref != s {
+            if Refs.isValidName(s) || s.hasPrefix("refs/"), let id = try refs.read(ref) { return id }
+        }
+        let lower = s.lowercased()
+        if lower.utf8.count >= 4 && lower.utf8.count <= 64 && lower.utf8.allSatisfy({ Hex.value($0) != nil }) {
+            if lower.utf8.count == 64, let id = ObjectId(hex: lower) {
+                if store.contains(id) { return id }
+                throw StoreError.badRevision(original, reason: "no object \(id.hex) in the store")
+            }
+            let m = store.ids(withHexPrefix: lower, limit: 2)
+            if m.count == 1 { return m[0] }
+            if m.count > 1 { throw StoreError.ambiguousRevision(original, candidates: store.ids(withHexPrefix: lower, limit: 100).count) }
+        }
+        throw StoreError.badRevision(original, reason: "not a commit id, branch or tag")
+    }
+
+    /// Parses `REV:PATH` into a commit and a repo-relative path.
+    public func resolvePathSpec(_ s: String) throws -> (commit: ObjectId, path: String) {
+        guard let colon = s.firstIndex(of: ":") else { throw StoreError.badRevision(s, reason: "expected REV:PATH") }
+        let rev = String(s[..<colon])
+        var path = String(s[s.index(after: colon)...])
+        while path.hasPrefix("/") { path.removeFirst() }
+        while path.hasSuffix("/") { path.removeLast() }
+        guard let norm = Path.normalize(path) else { throw StoreError.badPath(path, reason: "path leaves the repository") }
+        return (try resolveCommit(rev.isEmpty ? "HEAD" : rev), norm)
+    }
+}

@@ -1,0 +1,280 @@
+import Dispatch
+import Support
+
+public struct FsckProblem: Sendable, CustomStringConvertible {
+    public var id: ObjectId?
+    public var context: String
+    public var message: String
+    public var description: String { message + (context.isEmpty ? "" : " (\(context))") }
+}
+
+public struct FsckReport: Sendable {
+    public var objectsChecked = 0
+    public var bytesChecked: UInt64 = 0
+    public var problems: [FsckProblem] = []
+}
+
+public struct GCReport: Sendable {
+    public var reachable = 0
+    public var unreachable = 0
+    public var unreachableBytes: UInt64 = 0
+    public var packsBefore = 0
+    public var packsAfter = 0
+    public var bytesBefore: UInt64 = 0
+    public var bytesAfter: UInt64 = 0
+    public var tempFilesRemoved = 0
+}
+
+public struct DUReport: Sendable {
+    public var headFiles = 0
+    public var headBytes: UInt64 = 0
+    public var commits = 0
+    public var fileVersions = 0
+    /// Sum of the sizes of every distinct file version reachable from a ref.
+    public var logicalBytes: UInt64 = 0
+    public var uniqueChunks = 0
+    public var uniqueChunkBytes: UInt64 = 0
+    /// Bytes of packs and indexes on disk.
+    public var storedBytes: UInt64 = 0
+    public var objects = 0
+    public var packs = 0
+    public var dedupRatio: Double { storedBytes == 0 ? 1 : Double(logicalBytes) / Double(storedBytes) }
+}
+
+extension Repository {
+    /// Starting points of reachability: every branch and tag, HEAD, the reflogs and the index.
+    func roots() throws -> (commits: [(ObjectId, String)], files: [(ObjectId, String)], problems: [FsckProblem]) {
+        var commits: [(ObjectId, String)] = []
+        var problems: [FsckProblem] = []
+        for (n, id) in try refs.list("heads") { commits.append((id, "branch " + n)) }
+        for (n, id) in try refs.list("tags") { commits.append((id, "tag " + n)) }
+        if let h = try? refs.headCommit() { commits.append((h, "HEAD")) }
+        var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name }
+        logs = Array(Set(logs))
+        for l in logs {
+            for e in (try? refs.log(l)) ?? [] {
+                commits.append((e.new, "reflog of \(l)"))
+            }
+        }
+        var files: [(ObjectId, String)] = []
+        do {
+            for e in try StagingIndex.load(indexPath).entries.values { files.append((e.id, "staged file " + e.path)) }
+        } catch {
+            problems.append(FsckProblem(id: nil, context: "", message: "\(error)"))
+        }
+        return (commits, files, problems)
+    }
+
+    /// Walks everything reachable. `verify` re-hashes every object (chunks on all cores);
+    /// otherwise only metadata objects are read. Problems are collected, not thrown.
+    func walkReachable(verify: Bool, onFile: ((ObjectId, UInt64) -> Void)? = nil,
+                       onChunk: ((ObjectId, UInt64) -> Void)? = nil, onCommit: ((ObjectId) -> Void)? = nil) throws
+        -> (reachable: Set<ObjectId>, report: FsckReport) {
+        var report = FsckReport()
+        var seen = Set<ObjectId>()
+        let (commitRoots, fileRoots, rootProblems) = try roots()
+        report.problems += rootProblems
+        var pendingChunks: [(ObjectId, UInt64, String)] = []
+
+        func problem(_ id: ObjectId?, _ ctx: String, _ e: Error) {
+            report.problems.append(FsckProblem(id: id, context: ctx, message: "\(e)"))
+        }
+        func flushChunks() {
+            guard verify, !pendingChunks.isEmpty else { pendingChunks.removeAll(); return }
+            let batch = pendingChunks
+            pendingChunks.removeAll(keepingCapacity: true)
+            final class Errs: @unchecked Sendable { var list: [(Int, Error)] = []; let lock = NSLockLike() }
+            let errs = Errs()
+            let store = self.store
+            let workers = ProcessInfoLite.activeProcessorCount
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let h = SHA256Hasher()
+                var i = w
+                while i < batch.count {
+                    do {
+                        try store.withObject(batch[i].0, hasher: h) { kind, b in
+                            guard kind == .blob else { throw StoreError.wrongKind(batch[i].0, expected: .blob, found: kind) }
+                            guard b.count == Int(batch[i].1) else {
+                                throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(b.count) differs from the listed \(batch[i].1)")
+                            }
+                        }
+                    } catch { errs.lock.withLock { errs.list.append((i, error)) } }
+                    i += workers
+                }
+            }
+            for (i, e) in errs.list.sorted(by: { $0.0 < $1.0 }) { problem(batch[i].0, batch[i].2, e) }
+            report.objectsChecked += batch.count
+            report.bytesChecked += batch.reduce(0) { $0 + $1.1 }
+        }
+        func visitFile(_ id: ObjectId, _ size: UInt64?, _ ctx: String) {
+            guard seen.insert(id).inserted else { return }
+            do {
+                guard let info = try store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
+                switch info.kind {
+                case .blob:
+                    if let size, UInt64(info.size) != size {
+                        throw StoreError.objectCorrupt(id, location: ctx, reason: "size \(info.size) differs from the tree's \(size)")
+                    }
+                    onFile?(id, UInt64(info.size))
+                    onChunk?(id, UInt64(info.size))
+                    pendingChunks.append((id, UInt64(info.size), ctx))
+                case .chunks:
+                    let list = try store.withObject(id) { _, b in try ChunkList.decode(b, id: id) }
+                    report.objectsChecked += 1
+                    if let size, list.totalSize != size {
+                        throw StoreError.objectCorrupt(id, location: ctx, reason: "size \(list.totalSize) differs from the tree's \(size)")
+                    }
+                    onFile?(id, list.totalSize)
+                    visitList(list, ctx)
+                default: throw StoreError.wrongKind(id, expected: .blob, found: info.kind)
+                }
+            } catch { problem(id, ctx, error) }
+            if pendingChunks.count >= 2048 { flushChunks() }
+        }
+        func visitList(_ list: ChunkList, _ ctx: String) {
+            for p in list.parts {
+                if list.level == 0 {
+                    guard seen.insert(p.id).inserted else { continue }
+                    do {
+                        guard let info = try store.info(p.id) else { throw StoreError.objectMissing(p.id, context: nil) }
+                        guard info.kind == .blob else { throw StoreError.wrongKind(p.id, expected: .blob, found: info.kind) }
+                        onChunk?(p.id, p.size)
+                        pendingChunks.append((p.id, p.size, ctx))
+                    } catch { problem(p.id, ctx, error) }
+                    if pendingChunks.count >= 2048 { flushChunks() }
+                } else {
+                    guard seen.insert(p.id).inserted else { continue }
+                    do {
+                        let sub = try store.withObject(p.id) { _, b in try ChunkList.decode(b, id: p.id) }
+                        report.objectsChecked += 1
+                        visitList(sub, ctx)
+                    } catch { problem(p.id, ctx, error) }
+                }
+            }
+        }
+        func visitTree(_ id: ObjectId, _ base: String, _ ctx: String) {
+            guard seen.insert(id).inserted else { return }
+            do {
+                let t = try readTree(id)
+                report.objectsChecked += 1
+                for e in t.entries {
+                    let p = base.isEmpty ? e.name : base + "/" + e.name
+                    if e.mode.isDirectory { visitTree(e.id, p, ctx) } else { visitFile(e.id, e.size, "\(p) in \(ctx)") }
+                }
+            } catch { problem(id, "tree \(base.isEmpty ? "/" : base) in \(ctx)", error) }
+        }
+        var stack = commitRoots
+        while let (id, ctx) = stack.popLast() {
+            guard seen.insert(id).inserted else { continue }
+            do {
+                let c = try readCommit(id)
+                report.objectsChecked += 1
+                onCommit?(id)
+                visitTree(c.tree, "", "commit \(id.short)")
+                for p in c.parents { stack.append((p, "parent of \(id.short)")) }
+            } catch { problem(id, ctx, error) }
+        }
+        for (id, ctx) in fileRoots { visitFile(id, nil, ctx) }
+        flushChunks()
+        return (seen, report)
+    }
+
+    /// Verifies every reachable object (re-hashing it) and every pack index checksum.
+    public func fsck() throws -> FsckReport {
+        var (_, report) = try walkReachable(verify: true)
+        for p in store.packs where !p.index.verifyChecksum() {
+            report.problems.append(FsckProblem(id: nil, context: "", message: "pack index \(p.name).idx is corrupt: checksum mismatch"))
+        }
+        return report
+    }
+
+    /// Drops unreachable objects by repacking everything reachable into one pack, and
+    /// removes temp files left by killed writers. Holds the write lock; concurrent readers
+    /// keep working (old packs stay mapped; a miss re-reads the pack list).
+    public func gc(dryRun: Bool) throws -> GCReport {
+        try withLock {
+            var r = GCReport()
+            let (reachable, walk) = try walkReachable(verify: false)
+            if let p = walk.problems.first {
+                throw StoreError.invalid("refusing to gc a repository with problems (run 'mlrepo fsck'): \(p)")
+            }
+            let packs = store.packs
+            r.packsBefore = packs.count
+            let dir = store.directory
+            let tmps = (try sys { try FS.list(dir) }).map(\.name).filter { $0.hasPrefix("tmp-") || $0.hasPrefix(".tmp-") }
+            r.tempFilesRemoved = tmps.count
+            var present = Set<ObjectId>()
+            for p in packs {
+                r.bytesBefore += (FS.lstat(p.packPath)?.size ?? 0) + (FS.lstat(p.index.path)?.size ?? 0)
+                for i in 0..<p.index.count {
+                    let id = p.index.id(at: i)
+                    guard present.insert(id).inserted else { continue }
+                    if !reachable.contains(id) {
+                        r.unreachable += 1
+                        r.unreachableBytes += UInt64(try p.index.entry(at: i).size)
+                    }
+                }
+            }
+            r.reachable = present.count - r.unreachable
+            if dryRun || (r.unreachable == 0 && packs.count <= 1) {
+                r.packsAfter = packs.count
+                r.bytesAfter = r.bytesBefore
+                if !dryRun { for t in tmps { try? FS.unlink(dir + "/" + t) } }
+                return r
+            }
+            let w = try store.beginWrite()
+            var copied = Set<ObjectId>()
+            for p in packs {
+                for i in 0..<p.index.count {
+                    let id = p.index.id(at: i)
+                    guard reachable.contains(id), copied.insert(id).inserted else { continue }
+                    let e = try p.index.entry(at: i)
+                    // Verify, then copy the stored bytes as they are (no recompression).
+                    try store.withObject(id) { _, _ in }
+                    let (_, stored, map) = try p.stored(at: i)
+                    try withExtendedLifetime(map) {
+                        try w.put(id: id, kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
+                    }
+                }
+            }
+            store.pending = nil
+            let newName = try w.finish()
+            for p in packs where p.name != newName {
+                try? FS.unlink(p.index.path)
+                try? FS.unlink(p.packPath)
+            }
+            for t in tmps { try? FS.unlink(dir + "/" + t) }
+            FS.syncDirectory(dir)
+            try store.reload()
+            r.packsAfter = store.packs.count
+            for p in store.packs {
+                r.bytesAfter += (FS.lstat(p.packPath)?.size ?? 0) + (FS.lstat(p.index.path)?.size ?? 0)
+            }
+            return r
+        }
+    }
+
+    /// Sizes: logical (every distinct file version), unique chunks, and bytes on disk.
+    public func du() throws -> DUReport {
+        var r = DUReport()
+        if let h = try refs.headCommit() {
+            let f = try files(ofCommit: h)
+            r.headFiles = f.count
+            r.headBytes = f.values.reduce(0) { $0 + $1.size }
+        }
+        var files = 0, chunks = 0, commits = 0
+        var logical: UInt64 = 0, chunkBytes: UInt64 = 0
+        _ = try walkReachable(verify: false,
+                              onFile: { _, s in files += 1; logical += s },
+                              onChunk: { _, s in chunks += 1; chunkBytes += s },
+                              onCommit: { _ in commits += 1 })
+        r.fileVersions = files; r.logicalBytes = logical; r.uniqueChunks = chunks; r.uniqueChunkBytes = chunkBytes
+        r.commits = commits
+        r.packs = store.packs.count
+        for p in store.packs {
+            r.storedBytes += (FS.lstat(p.packPath)?.size ?? 0) + (FS.lstat(p.index.path)?.size ?? 0)
+            r.objects += p.index.count
+        }
+        return r
+    }
+}

@@ -1,0 +1,117 @@
+import Support
+
+extension Repository {
+    // MARK: rm
+
+    /// Unstages paths and (unless `cached`) deletes them from the work tree. Refuses to
+    /// delete files with unstaged changes unless `force`.
+    public func remove(_ specs: [String], cached: Bool, force: Bool = false, recursive: Bool = true) throws -> [String] {
+        try withLock {
+            var index = try StagingIndex.load(indexPath)
+            var targets: [String] = []
+            for s in specs {
+                let m = index.entries.keys.filter { pathMatches($0, s) }
+                if m.isEmpty { throw StoreError.badPath(s.isEmpty ? "." : s, reason: "did not match any tracked file") }
+                targets += m
+            }
+            targets = Array(Set(targets)).sorted()
+            if !cached && !force {
+                var dirty: [String] = []
+                for s in specs {
+                    let (w, _) = try compareWorkTree(&index, spec: s)
+                    dirty += w.changes.filter { $0.change == .modified }.map(\.path)
+                }
+                if !dirty.isEmpty {
+                    throw StoreError.invalid("these files have unstaged changes: \(StoreError.list(dirty.sorted())) (use --cached to keep them, or --force to delete them)")
+                }
+            }
+            for p in targets {
+                index.entries[p] = nil
+                if !cached { removeWorkFile(p) }
+            }
+            try index.write(indexPath, durable: durable)
+            return targets
+        }
+    }
+
+    /// Rebuilds the index from HEAD (recovery from a damaged index); work tree untouched.
+    public func resetIndex() throws {
+        try withLock {
+            var index = StagingIndex()
+            for (p, f) in try files(ofCommit: refs.headCommit()) {
+                var e = IndexEntry(path: p, mode: f.mode, size: f.size, id: f.id)
+                if let st = FS.lstat(fullPath(p)), st.isRegular, st.size == f.size {
+                    // Stat data is filled in but the entry is racy-checked: mtime left at 0
+                    // forces a re-hash on the next status.
+                    e.inode = st.inode; e.device = st.device
+                }
+                index.entries[p] = e
+            }
+            try index.write(indexPath, durable: durable)
+        }
+    }
+
+    // MARK: Branches and tags
+
+    public func branches() throws -> [(name: String, id: ObjectId)] { try refs.list("heads") }
+    public func tags() throws -> [(name: String, id: ObjectId)] { try refs.list("tags") }
+
+    public func createBranch(_ name: String, at rev: String?) throws -> ObjectId {
+        try withLock {
+            guard Refs.isValidName(name) else { throw StoreError.badRefName(name) }
+            if try refs.read("refs/heads/" + name) != nil { throw StoreError.refExists("branch " + name) }
+            let id = try resolveCommit(rev ?? "HEAD")
+            try refs.update("refs/heads/" + name, to: id, who: signature(), message: "branch: created from \(rev ?? "HEAD")")
+            return id
+        }
+    }
+
+    /// Deletes a branch. Without `force`, refuses one whose commits are not reachable
+    /// from HEAD (they would be lost), and always refuses the current branch.
+    public func deleteBranch(_ name: String, force: Bool) throws -> ObjectId {
+        try withLock {
+            guard let id = try refs.read("refs/heads/" + name) else { throw StoreError.badRevision(name, reason: "no such branch") }
+            if case .branch(let cur) = try refs.head(), cur == name {
+                throw StoreError.invalid("cannot delete branch '\(name)': it is checked out (switch to another branch first)")
+            }
+            if !force {
+                let head = try refs.headCommit()
+                let merged = try head.map { try isAncestor(id, of: $0) } ?? false
+                if !merged {
+                    throw StoreError.invalid("branch '\(name)' is not merged into HEAD; use -D to delete it anyway")
+                }
+            }
+            try refs.delete("refs/heads/" + name)
+            return id
+        }
+    }
+
+    public func createTag(_ name: String, at rev: String?, force: Bool = false) throws -> ObjectId {
+        try withLock {
+            guard Refs.isValidName(name) else { throw StoreError.badRefName(name) }
+            if !force, try refs.read("refs/tags/" + name) != nil { throw StoreError.refExists("tag " + name) }
+            let id = try resolveCommit(rev ?? "HEAD")
+            try refs.update("refs/tags/" + name, to: id, who: signature(), message: "tag: \(name)")
+            return id
+        }
+    }
+
+    public func deleteTag(_ name: String) throws -> ObjectId {
+        try withLock {
+            guard let id = try refs.read("refs/tags/" + name) else { throw StoreError.badRevision(name, reason: "no such tag") }
+            try refs.delete("refs/tags/" + name)
+            return id
+        }
+    }
+
+    public func isAncestor(_ a: ObjectId, of b: ObjectId) throws -> Bool {
+        var stack = [b]
+        var seen = Set<ObjectId>()
+        while let c = stack.popLast() {
+            if c == a { return true }
+            if !seen.insert(c).inserted { continue }
+            stack += try readCommit(c).parents
+        }
+        return false
+    }
+}

@@ -1,0 +1,93 @@
+import Support
+
+/// A file found in the work tree.
+public struct WorkFile: Sendable {
+    public var path: String
+    public var stat: FileStat
+}
+
+/// What a scan found besides files.
+public struct ScanResult: Sendable {
+    public var files: [WorkFile] = []
+    /// Symlinks and special files, which are not tracked.
+    public var skipped: [String] = []
+}
+
+extension Repository {
+    /// Loads ignore rules from `.mlrepoignore` files in `dir` and its parents.
+    func ignoreRules(upTo dir: String) -> IgnoreRules {
+        var rules = IgnoreRules()
+        var chain = [""]
+        var acc = ""
+        for comp in dir.split(separator: "/") {
+            acc = acc.isEmpty ? String(comp) : acc + "/" + comp
+            chain.append(acc)
+        }
+        for d in chain {
+            if let t = try? FS.readText(fullPath(d.isEmpty ? ".mlrepoignore" : d + "/.mlrepoignore")) {
+                rules.add(text: t, base: d)
+            }
+        }
+        return rules
+    }
+
+    /// Whether repo-relative `path` is ignored by any `.mlrepoignore` (itself or a parent folder).
+    public func isIgnored(_ path: String, isDirectory: Bool) -> Bool {
+        let rules = ignoreRules(upTo: Path.dirname(path) == "." ? "" : Path.dirname(path))
+        var acc = ""
+        let comps = path.split(separator: "/")
+        for (i, c) in comps.enumerated() {
+            acc = acc.isEmpty ? String(c) : acc + "/" + c
+            let last = i == comps.count - 1
+            if rules.isIgnored(acc, isDirectory: last ? isDirectory : true) { return true }
+        }
+        return false
+    }
+
+    /// Lists the files under repo-relative `spec` ("" = all), honouring `.mlrepoignore`.
+    /// A spec naming a single file returns it even if ignored when `includeIgnored`.
+    public func scan(_ spec: String = "", includeIgnored: Bool = false) throws -> ScanResult {
+        var out = ScanResult()
+        let full = fullPath(spec)
+        guard let st = FS.lstat(full) else { return out }
+        if !st.isDirectory {
+            if st.isRegular {
+                if includeIgnored || !isIgnored(spec, isDirectory: false) { out.files.append(WorkFile(path: spec, stat: st)) }
+            } else { out.skipped.append(spec) }
+            return out
+        }
+        if !spec.isEmpty && !includeIgnored && isIgnored(spec, isDirectory: true) { return out }
+        let base = ignoreRules(upTo: spec)
+        try walk(spec, rules: base, into: &out)
+        out.files.sort { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        return out
+    }
+
+    private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult) throws {
+        let full = fullPath(dir)
+        let entries = try sys { try FS.list(full) }
+        var rules = rules
+        if entries.contains(where: { $0.name == ".mlrepoignore" }), !dir.isEmpty || rules.isEmpty {
+            if !dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: dir) }
+            else if dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: "") }
+        }
+        for e in entries {
+            if dir.isEmpty && e.name == Repository.dirName { continue }
+            if e.name == Repository.dirName { continue }
+            let rel = dir.isEmpty ? e.name : dir + "/" + e.name
+            switch e.type {
+            case .directory:
+                if rules.isIgnored(rel, isDirectory: true) { continue }
+                try walk(rel, rules: rules, into: &out)
+            case .file:
+                if rules.isIgnored(rel, isDirectory: false) { continue }
+                guard let st = FS.lstat(root + "/" + rel) else { continue }  // vanished
+                if st.isRegular { out.files.append(WorkFile(path: rel, stat: st)) }
+                else if st.isDirectory { try walk(rel, rules: rules, into: &out) }
+            case .symlink, .other:
+                if rules.isIgnored(rel, isDirectory: false) { continue }
+                out.skipped.append(rel)
+            }
+        }
+    }
+}
