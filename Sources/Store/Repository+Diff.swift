@@ -18,6 +18,11 @@ public struct DiffEntry: Equatable, Sendable {
     public var newSize: UInt64?
     public var oldId: ObjectId?
     public var newId: ObjectId?
+
+    public init(path: String, status: DiffStatus, oldSize: UInt64?, newSize: UInt64?, oldId: ObjectId?, newId: ObjectId?) {
+        self.path = path; self.status = status; self.oldSize = oldSize; self.newSize = newSize
+        self.oldId = oldId; self.newId = newId
+    }
 }
 
 extension Repository {

@@ -1,1 +1,6 @@
-print("hi")
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLI
+
+exit(runCLI(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+/// Buffered writes to stdout/stderr. A closed pipe (EPIPE) ends the process quietly,
+/// as `git log | head` expects.
+final class Output: @unchecked Sendable {
+    static let stdout = Output(fd: 1)
+    static let stderr = Output(fd: 2)
+
+    let fd: Int32
+    private var buf: [UInt8] = []
+    init(fd: Int32) { self.fd = fd }
+
+    var isTerminal: Bool { isatty(fd) == 1 }
+
+    func write(_ s: String) {
+        buf.append(contentsOf: s.utf8)
+        if buf.count >= 1 << 16 { flush() }
+    }
+
+    func line(_ s: String = "") { write(s + "\n") }
+
+    func writeBytes(_ b: UnsafeRawBufferPointer) {
+        flush()
+        var p = b.baseAddress
+        var left = b.count
+        while left > 0, let q = p {
+            let n = Glibc.write(fd, q, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { exit(0) }
+                return
+            }
+            p = q + n
+            left -= n
+        }
+    }
+
+    func flush() {
+        if buf.isEmpty { return }
+        let b = buf
+        buf.removeAll(keepingCapacity: true)
+        b.withUnsafeBytes { writeBytes($0) }
+    }
+}
+
+/// A one-line progress bar on stderr, drawn only on a terminal and at most 10 times a second.
+final class ProgressBar: @unchecked Sendable {
+    let label: String
+    let enabled: Bool
+    private var last = 0.0
+    private let start = Clock.monotonic()
+    private let lock = PThreadMutex()
+    private var drawn = false
+
+    init(label: String) {
+        self.label = label
+        enabled = Output.stderr.isTerminal && Env.get("MLREPO_NO_PROGRESS") == nil
+    }
+
+    func update(_ done: UInt64, _ total: UInt64) {
+        guard enabled else { return }
+        lock.lock(); defer { lock.unlock() }
+        let now = Clock.monotonic()
+        if now - last < 0.1 && done < total { return }
+        if now - start < 0.5 { return }  // quick operations show nothing
+        last = now
+        drawn = true
+        let frac = total == 0 ? 1 : Double(done) / Double(total)
+        let width = 30
+        let filled = Int(frac * Double(width))
+        let rate = Double(done) / max(now - start, 1e-6)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let s = "\r\(label) [\(bar)] \(Int(frac * 100))% \(formatBytes(done))/\(formatBytes(total)) \(formatBytes(UInt64(rate)))/s "
+        Output.stderr.write(s)
+        Output.stderr.flush()
+    }
+
+    func finish() {
+        guard enabled, drawn else { return }
+        Output.stderr.write("\r\u{1B}[K")
+        Output.stderr.flush()
+    }
+}
+
+final class PThreadMutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
+}
+
+func formatBytes(_ n: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    if u == 0 { return "\(n) B" }
+    let r = (v * 10).rounded() / 10
+    return "\(r) \(units[u])"
+}
+
+func formatTime(_ t: Int64, tzMinutes: Int) -> String {
+    var secs = time_t(t + Int64(tzMinutes) * 60)
+    var tmv = tm()
+    gmtime_r(&secs, &tmv)
+    var buf = [CChar](repeating: 0, count: 64)
+    strftime(&buf, 64, "%a %b %e %H:%M:%S %Y", &tmv)
+    let sign = tzMinutes < 0 ? "-" : "+"
+    let m = abs(tzMinutes)
+    let tz = sign + String(format2(m / 60)) + String(format2(m % 60))
+    return String(cString: buf) + " " + tz
+}
+
+func isoTime(_ t: Int64, tzMinutes: Int) -> String {
+    var secs = time_t(t + Int64(tzMinutes) * 60)
+    var tmv = tm()
+    gmtime_r(&secs, &tmv)
+    var buf = [CChar](repeating: 0, count: 64)
+    strftime(&buf, 64, "%Y-%m-%dT%H:%M:%S", &tmv)
+    let sign = tzMinutes < 0 ? "-" : "+"
+    let m = abs(tzMinutes)
+    return String(cString: buf) + sign + format2(m / 60) + ":" + format2(m % 60)
+}
+
+func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
