@@ -69,6 +69,21 @@ struct Command: Sendable {
                     let short = String(arg.prefix(2))
                     if let (_, takes) = spell[short], takes { name = short; inline = String(arg.dropFirst(2)) }
                 }
+                if spell[name] == nil, inline == nil, !arg.hasPrefix("--"), arg.count > 2 {
+                    // Bundled short flags: -qm MSG, -rf.
+                    let letters = arg.dropFirst().map { "-" + String($0) }
+                    if letters.allSatisfy({ spell[$0] != nil }),
+                       letters.dropLast().allSatisfy({ spell[$0]!.1 == false }) {
+                        var expanded = letters
+                        expanded.append(contentsOf: argv[(i + 1)...])
+                        let sub = try parse(expanded)
+                        a.flags.formUnion(sub.flags)
+                        a.options.merge(sub.options) { $0 + $1 }
+                        a.positional += sub.positional
+                        if let p = sub.paths { a.paths = p }
+                        return a
+                    }
+                }
                 guard let (key, takes) = spell[name] else {
                     throw UsageError(message: "unknown option '\(arg)' for '\(self.name)'")
                 }

@@ -48,17 +48,27 @@ public struct Chunker: Sendable {
             let gp = g.baseAddress!
             var fp: UInt64 = 0
             var i = minSize
-            let barrier = Swift.min(avgSize, n)
-            while i < barrier {
-                fp = (fp << 1) &+ gp[Int(p[i])]
-                if fp & maskS == 0 { return i + 1 }
-                i += 1
+            // Two bytes per step with the same result as one at a time: f2 is computed
+            // from fp directly, which halves the loop-carried dependency chain.
+            func scan(_ end: Int, _ mask: UInt64) -> Int? {
+                while i + 1 < end {
+                    let g1 = gp[Int(p[i])], g2 = gp[Int(p[i + 1])]
+                    let f1 = (fp << 1) &+ g1
+                    let f2 = (fp << 2) &+ ((g1 << 1) &+ g2)
+                    if f1 & mask == 0 { return i + 1 }
+                    if f2 & mask == 0 { return i + 2 }
+                    fp = f2
+                    i += 2
+                }
+                if i < end {
+                    fp = (fp << 1) &+ gp[Int(p[i])]
+                    i += 1
+                    if fp & mask == 0 { return i }
+                }
+                return nil
             }
-            while i < n {
-                fp = (fp << 1) &+ gp[Int(p[i])]
-                if fp & maskL == 0 { return i + 1 }
-                i += 1
-            }
+            if let c = scan(Swift.min(avgSize, n), maskS) { return c }
+            if let c = scan(n, maskL) { return c }
             return n
         }
     }

@@ -2,6 +2,10 @@ import CCrypto
 
 /// Streaming SHA-256 through OpenSSL's libcrypto (EVP interface, which uses the CPU's SHA
 /// extensions when present). Not thread-safe; use one hasher per thread.
+/// The SHA-256 implementation, fetched once (an implicit fetch on every init costs a
+/// provider lookup under a lock in OpenSSL 3).
+nonisolated(unsafe) private let sha256MD: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+
 public final class SHA256Hasher {
     private let ctx: OpaquePointer
 
@@ -9,13 +13,13 @@ public final class SHA256Hasher {
         // EVP_MD_CTX_new only fails on allocation failure; treat that like Swift does.
         guard let c = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
         ctx = c
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        EVP_DigestInit_ex(ctx, sha256MD, nil)
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
 
     /// Starts a new digest, discarding anything fed so far.
-    public func reset() { EVP_DigestInit_ex(ctx, EVP_sha256(), nil) }
+    public func reset() { EVP_DigestInit_ex(ctx, sha256MD, nil) }
 
     public func update(_ buffer: UnsafeRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderSupportTests: XCTestCase { func testNothing() {} }
