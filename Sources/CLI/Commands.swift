@@ -136,7 +136,7 @@ let commitCommand = Command(
     guard a.positional.isEmpty else { throw UsageError(message: "unexpected argument '\(a.positional[0])' (stage files with 'mlrepo add')") }
     let repo = try ctx.repository()
     let id = try repo.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
-    ctx.out.line(id.hex)
+    if !a.has("quiet") { ctx.out.line(id.hex) }
     return 0
 }
 

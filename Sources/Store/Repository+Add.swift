@@ -85,6 +85,7 @@ extension Repository {
             }
             try store.commitPending()
             try index.write(indexPath, durable: durable)
+            try? autoRepack()
             return result
         }
     }

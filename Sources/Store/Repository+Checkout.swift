@@ -103,9 +103,11 @@ extension Repository {
             let cur = index.entries[p]
             let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !workChanged.contains(p)
             if unchangedOnDisk { continue }
-            let st = try writeWorkFile(p, t, reader: reader)
+            var st: FileStat? = nil
+            if let cur, !workChanged.contains(p) { st = try patchInPlace(p, old: cur.id, new: t, reader: reader) }
+            if st == nil { st = try writeWorkFile(p, t, reader: reader) }
             result.written.append(p)
-            index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
+            index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st!, id: t.id)
         }
         if force {
             for p in Array(index.entries.keys) where targetFiles[p] == nil { index.entries[p] = nil }
@@ -213,6 +215,58 @@ extension Repository {
         }
         guard let st = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
         return st
+    }
+
+    /// Updates a large tracked file in place when most of its chunks sit at the same
+    /// offsets in the old and new versions (appends, same-length edits): only the changed
+    /// chunks are written, then the file is truncated to its new size. Returns nil (the
+    /// caller rewrites the whole file) when that would not save much, when the file has
+    /// other hard links, or when it is too large to compare cheaply (> 16 GiB).
+    func patchInPlace(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
+        let full = fullPath(path)
+        guard f.size >= 1 << 20, f.size <= 16 << 30,
+              let st = FS.lstat(full), st.isRegular, st.links == 1, st.size >= 1 << 20 else { return nil }
+        guard let oldKind = try store.info(old)?.kind, oldKind == .chunks,
+              let newKind = try store.info(f.id)?.kind, newKind == .chunks else { return nil }
+        var d = Path.dirname(path)
+        while d != "." && !d.isEmpty {
+            if FS.lstat(fullPath(d))?.isSymlink == true { return nil }
+            d = Path.dirname(d)
+        }
+        var oldLayout: [(UInt64, ObjectId)] = []
+        var off: UInt64 = 0
+        try reader.forEachChunk(old) { id, size in oldLayout.append((off, id)); off += size }
+        guard off == st.size else { return nil }
+        var changed: [(offset: UInt64, id: ObjectId, size: UInt64)] = []
+        var reused: UInt64 = 0
+        var k = 0
+        off = 0
+        try reader.forEachChunk(f.id) { id, size in
+            while k < oldLayout.count && oldLayout[k].0 < off { k += 1 }
+            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id { reused += size }
+            else { changed.append((off, id, size)) }
+            off += size
+        }
+        guard reused * 2 >= f.size else { return nil }
+        let fd = try sys { try FileDescriptor(path: full, flags: O_WRONLY | O_NOFOLLOW) }
+        let h = SHA256Hasher()
+        for c in changed {
+            try store.withObject(c.id, hasher: h) { kind, bytes in
+                guard kind == .blob, bytes.count == Int(c.size) else {
+                    throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
+                }
+                var done = 0
+                while done < bytes.count {
+                    let n = pwrite(fd.fd, bytes.baseAddress! + done, bytes.count - done, off_t(c.offset) + off_t(done))
+                    if n < 0 { if errno == EINTR { continue }; throw StoreError.system(SystemError("write", full)) }
+                    done += n
+                }
+            }
+        }
+        try sys { try fd.truncate(to: f.size) }
+        fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
+        guard let nst = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
+        return nst
     }
 
     /// Removes a tracked file and the folders it leaves empty. Never follows symlinks.

@@ -119,6 +119,8 @@ extension Repository {
             case .branch(let b): try refs.update("refs/heads/" + b, to: id, who: who, message: reflogMsg)
             case .detached: try refs.setHead(.detached(id), who: who, message: reflogMsg)
             }
+            // The commit is recorded; tidying packs must not turn it into a failure.
+            try? autoRepack()
             return id
         }
     }

@@ -13,6 +13,7 @@ public struct FileStat: Equatable, Sendable {
     public var ctimeNs: Int64
     public var inode: UInt64
     public var device: UInt64
+    public var links: UInt64 = 1
 
     public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
     public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
@@ -26,6 +27,7 @@ public struct FileStat: Equatable, Sendable {
         ctimeNs = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
         inode = UInt64(st.st_ino)
         device = UInt64(st.st_dev)
+        links = UInt64(st.st_nlink)
     }
 
     public init(mode: UInt32, size: UInt64, mtimeNs: Int64, ctimeNs: Int64, inode: UInt64, device: UInt64) {
