@@ -150,6 +150,7 @@ public final class FileWriter {
                 }
                 try builder.add(id, size: UInt64(c.len))
             }
+            if !dryRun { try store.rollIfLarge() }
             progress?(b.cuts.reduce(0) { $0 + $1.len })
             free.append(b)
         }

@@ -167,6 +167,15 @@ public final class ObjectStore: @unchecked Sendable {
         if try w.finish() != nil { try reload() }
     }
 
+    /// Objects per pack before a writer publishes it and starts another, so that the
+    /// writer's table (and memory) stays bounded however much is added at once.
+    public static let maxPendingObjects = 262_144
+
+    /// Publishes the pending pack if it has grown past `maxPendingObjects`.
+    public func rollIfLarge() throws {
+        if let w = pending, w.count >= ObjectStore.maxPendingObjects { try commitPending() }
+    }
+
     /// Drops the pending pack without publishing it.
     public func abortPending() { pending = nil }
 

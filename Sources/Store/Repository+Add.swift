@@ -160,12 +160,14 @@ extension Repository {
                         if store.containsCommitted(id) { return StoredFile(id: id, size: UInt64(n), newBytes: 0) }
                         let z = ObjectStore.encode(kind: .blob, p, policy: policy)
                         let isNew = try shared.lock.withLock { () -> Bool in
-                            guard let w = store.pending, !w.contains(id) else { return false }
+                            let w = try store.beginWrite()
+                            if w.contains(id) { return false }
                             if let z {
                                 try z.withUnsafeBytes { try w.put(id: id, kind: .blob, codec: .zlib, rawSize: n, stored: $0) }
                             } else {
                                 try w.put(id: id, kind: .blob, codec: .raw, rawSize: n, stored: p)
                             }
+                            try store.rollIfLarge()
                             return true
                         }
                         return StoredFile(id: id, size: UInt64(n), newBytes: isNew ? UInt64(n) : 0)

@@ -69,9 +69,9 @@ extension Repository {
     /// otherwise only metadata objects are read. Problems are collected, not thrown.
     func walkReachable(verify: Bool, onFile: ((ObjectId, UInt64) -> Void)? = nil,
                        onChunk: ((ObjectId, UInt64) -> Void)? = nil, onCommit: ((ObjectId) -> Void)? = nil) throws
-        -> (reachable: Set<ObjectId>, report: FsckReport) {
+        -> (reachable: ReachabilityMarks, report: FsckReport) {
         var report = FsckReport()
-        var seen = Set<ObjectId>()
+        let seen = ReachabilityMarks(packs: store.packs)
         let (commitRoots, fileRoots, rootProblems) = try roots()
         report.problems += rootProblems
         var pendingChunks: [(ObjectId, UInt64, String)] = []
@@ -107,7 +107,7 @@ extension Repository {
             report.bytesChecked += batch.reduce(0) { $0 + $1.1 }
         }
         func visitFile(_ id: ObjectId, _ size: UInt64?, _ ctx: String) {
-            guard seen.insert(id).inserted else { return }
+            guard seen.insert(id) else { return }
             do {
                 guard let info = try store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
                 switch info.kind {
@@ -134,7 +134,7 @@ extension Repository {
         func visitList(_ list: ChunkList, _ ctx: String) {
             for p in list.parts {
                 if list.level == 0 {
-                    guard seen.insert(p.id).inserted else { continue }
+                    guard seen.insert(p.id) else { continue }
                     do {
                         guard let info = try store.info(p.id) else { throw StoreError.objectMissing(p.id, context: nil) }
                         guard info.kind == .blob else { throw StoreError.wrongKind(p.id, expected: .blob, found: info.kind) }
@@ -143,7 +143,7 @@ extension Repository {
                     } catch { problem(p.id, ctx, error) }
                     if pendingChunks.count >= 2048 { flushChunks() }
                 } else {
-                    guard seen.insert(p.id).inserted else { continue }
+                    guard seen.insert(p.id) else { continue }
                     do {
                         let sub = try store.withObject(p.id) { _, b in try ChunkList.decode(b, id: p.id) }
                         report.objectsChecked += 1
@@ -153,7 +153,7 @@ extension Repository {
             }
         }
         func visitTree(_ id: ObjectId, _ base: String, _ ctx: String) {
-            guard seen.insert(id).inserted else { return }
+            guard seen.insert(id) else { return }
             do {
                 let t = try readTree(id)
                 report.objectsChecked += 1
@@ -165,7 +165,7 @@ extension Repository {
         }
         var stack = commitRoots
         while let (id, ctx) = stack.popLast() {
-            guard seen.insert(id).inserted else { continue }
+            guard seen.insert(id) else { continue }
             do {
                 let c = try readCommit(id)
                 report.objectsChecked += 1
@@ -203,19 +203,21 @@ extension Repository {
             let dir = store.directory
             let tmps = (try sys { try FS.list(dir) }).map(\.name).filter { $0.hasPrefix("tmp-") || $0.hasPrefix(".tmp-") }
             r.tempFilesRemoved = tmps.count
-            var present = Set<ObjectId>()
+            let present = ReachabilityMarks(packs: packs)
+            var distinct = 0
             for p in packs {
                 r.bytesBefore += (FS.lstat(p.packPath)?.size ?? 0) + (FS.lstat(p.index.path)?.size ?? 0)
                 for i in 0..<p.index.count {
                     let id = p.index.id(at: i)
-                    guard present.insert(id).inserted else { continue }
+                    guard present.insert(id) else { continue }
+                    distinct += 1
                     if !reachable.contains(id) {
                         r.unreachable += 1
                         r.unreachableBytes += UInt64(try p.index.entry(at: i).size)
                     }
                 }
             }
-            r.reachable = present.count - r.unreachable
+            r.reachable = distinct - r.unreachable
             if dryRun || (r.unreachable == 0 && packs.count <= 1) {
                 r.packsAfter = packs.count
                 r.bytesAfter = r.bytesBefore
@@ -237,12 +239,14 @@ extension Repository {
     /// copying stored bytes without recompression), then deletes the old packs. The new
     /// pack is durable before any old one is removed. Caller holds the lock.
     func repack(_ packs: [Pack], keep: (ObjectId) -> Bool) throws {
-        let w = try PackWriter(directory: store.directory, durable: durable)
+        var w = try PackWriter(directory: store.directory, durable: durable)
+        var written: [String] = []
+        let copied = ReachabilityMarks(packs: packs)
         let h = SHA256Hasher()
         for p in packs {
             for i in 0..<p.index.count {
                 let id = p.index.id(at: i)
-                guard keep(id), !w.contains(id) else { continue }
+                guard keep(id), copied.insert(id) else { continue }
                 let e = try p.index.entry(at: i)
                 let (_, stored, map) = try p.stored(at: i)
                 try withExtendedLifetime(map) {
@@ -250,10 +254,14 @@ extension Repository {
                     try store.withObject(id, hasher: h) { _, _ in }
                     try w.put(id: id, kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
                 }
+                if w.count >= ObjectStore.maxPendingObjects {
+                    if let n = try w.finish() { written.append(n) }
+                    w = try PackWriter(directory: store.directory, durable: durable)
+                }
             }
         }
-        let newName = try w.finish()
-        for p in packs where p.name != newName {
+        if let n = try w.finish() { written.append(n) }
+        for p in packs where !written.contains(p.name) {
             try? FS.unlink(p.index.path)
             try? FS.unlink(p.packPath)
         }
