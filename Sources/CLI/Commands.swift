@@ -435,11 +435,17 @@ let fsckCommand = Command(
 
 let gcCommand = Command(
     name: "gc", kind: .porcelain, summary: "drop unreachable data and repack",
-    usage: "mlrepo gc [--dry-run] [--json]\n\nKeeps everything reachable from branches, tags, HEAD, reflogs and the index.",
-    flags: ["dryRun": ["-n", "--dry-run"], "json": ["--json"]]
+    usage: """
+    mlrepo gc [--dry-run] [--expire-reflogs] [--json]
+
+    Keeps everything reachable from branches, tags, HEAD, reflogs and the index; repacks
+    into one pack and removes temp files left by killed writers. --expire-reflogs first
+    forgets the reflogs, so data only a deleted branch or an old checkout reached goes too.
+    """,
+    flags: ["dryRun": ["-n", "--dry-run"], "json": ["--json"], "expireReflogs": ["--expire-reflogs", "--prune-reflogs"]]
 ) { a, ctx in
     let repo = try ctx.repository()
-    let r = try repo.gc(dryRun: a.has("dryRun"))
+    let r = try repo.gc(dryRun: a.has("dryRun"), expireReflogs: a.has("expireReflogs"))
     if a.has("json") {
         ctx.out.line(JSON.object([
             "reachable": .int(Int64(r.reachable)), "unreachable": .int(Int64(r.unreachable)),

@@ -191,8 +191,14 @@ extension Repository {
     /// Drops unreachable objects by repacking everything reachable into one pack, and
     /// removes temp files left by killed writers. Holds the write lock; concurrent readers
     /// keep working (old packs stay mapped; a miss re-reads the pack list).
-    public func gc(dryRun: Bool) throws -> GCReport {
+    public func gc(dryRun: Bool, expireReflogs: Bool = false) throws -> GCReport {
         try withLock {
+            if expireReflogs && !dryRun {
+                // Forget where refs have been, so only what refs, HEAD and the index reach stays.
+                var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name }
+                logs += (try refs.list("tags")).map { "refs/tags/" + $0.name }
+                for l in logs { try? FS.unlink(dotDir + "/logs/" + l) }
+            }
             var r = GCReport()
             let (reachable, walk) = try walkReachable(verify: false)
             if let p = walk.problems.first {
