@@ -5,7 +5,7 @@ import Support
 let commands: [Command] = [
     initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
     diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
-    duCommand, configCommand, reflogCommand,
+    duCommand, configCommand, reflogCommand, resetCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
 ]
 
@@ -541,6 +541,28 @@ let reflogCommand = Command(
         if let n = try a.int("n"), i >= n { break }
         ctx.out.line("\(e.new.short) \(ref == "HEAD" ? "HEAD" : String(ref.dropFirst(11)))@{\(i)}: \(e.message)")
     }
+    return 0
+}
+
+let resetCommand = Command(
+    name: "reset", kind: .porcelain, summary: "move the branch; rebuild the index (or the work tree)",
+    usage: """
+    mlrepo reset [--soft | --mixed | --hard] [REV]
+
+    Moves the current branch (or detached HEAD) to REV (default HEAD). --soft keeps the
+    index and work tree; --mixed (default) rebuilds the index from REV, keeping the work tree
+    (this also repairs a damaged .mlrepo/index); --hard also resets the work tree,
+    discarding uncommitted changes to tracked files.
+    """,
+    flags: ["soft": ["--soft"], "mixed": ["--mixed"], "hard": ["--hard"]]
+) { a, ctx in
+    guard a.positional.count <= 1 else { throw UsageError(message: "reset takes at most one revision") }
+    let modes = ["soft", "mixed", "hard"].filter { a.has($0) }
+    guard modes.count <= 1 else { throw UsageError(message: "choose one of --soft, --mixed, --hard") }
+    let mode = Repository.ResetMode(rawValue: modes.first ?? "mixed")!
+    let repo = try ctx.repository()
+    let id = try repo.reset(to: a.positional.first, mode: mode)
+    ctx.err.line(id.map { "HEAD is now at \($0.short)" } ?? "index cleared (no commits yet)")
     return 0
 }
 

@@ -34,11 +34,43 @@ extension Repository {
         }
     }
 
-    /// Rebuilds the index from HEAD (recovery from a damaged index); work tree untouched.
-    public func resetIndex() throws {
+    public enum ResetMode: String, Sendable { case soft, mixed, hard }
+
+    /// Moves the current branch (or detached HEAD) to `rev`. `soft` keeps index and work
+    /// tree; `mixed` also rebuilds the index from `rev` (the way to recover a damaged
+    /// index); `hard` also makes the work tree match, discarding local changes.
+    public func reset(to rev: String?, mode: ResetMode) throws -> ObjectId? {
+        try withLock {
+            let target = try rev.map { try resolveCommit($0) } ?? refs.headCommit()
+            guard let target else {
+                if mode == .soft { return nil }
+                try resetIndex(to: nil)
+                return nil
+            }
+            if mode == .hard {
+                _ = try moveTo(target, head: try refs.head(), force: true, message: "reset: moving to \(rev ?? "HEAD")")
+            }
+            let who = signature()
+            switch try refs.head() {
+            case .branch(let b):
+                if try refs.read("refs/heads/" + b) != target {
+                    try refs.update("refs/heads/" + b, to: target, who: who, message: "reset: moving to \(rev ?? "HEAD")")
+                }
+            case .detached(let cur):
+                if cur != target { try refs.setHead(.detached(target), who: who, message: "reset: moving to \(rev ?? "HEAD")") }
+            }
+            if mode == .mixed { try resetIndex(to: target) }
+            return target
+        }
+    }
+
+    /// Rebuilds the index from a commit without reading the old index (so it also
+    /// recovers a damaged one); the work tree is untouched. Entries get no trusted stat
+    /// data, so the next status re-hashes them once.
+    public func resetIndex(to commit: ObjectId?) throws {
         try withLock {
             var index = StagingIndex()
-            for (p, f) in try files(ofCommit: refs.headCommit()) {
+            for (p, f) in try files(ofCommit: commit) {
                 var e = IndexEntry(path: p, mode: f.mode, size: f.size, id: f.id)
                 if let st = FS.lstat(fullPath(p)), st.isRegular, st.size == f.size {
                     // Stat data is filled in but the entry is racy-checked: mtime left at 0
