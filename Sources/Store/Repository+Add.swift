@@ -60,6 +60,7 @@ extension Repository {
                 for p in tracked where !seen.contains(p) {
                     if let pst = FS.lstat(fullPath(p)), pst.isRegular { continue }
                     index.entries[p] = nil
+                    index.treeId = nil
                     result.removed.append(p)
                 }
             }
@@ -83,6 +84,7 @@ extension Repository {
                 result.bytesHashed += s.size
                 result.bytesNew += s.newBytes
             }
+            if !result.staged.isEmpty || !result.removed.isEmpty { index.treeId = nil }
             try store.commitPending()
             try index.write(indexPath, durable: durable)
             try? autoRepack()

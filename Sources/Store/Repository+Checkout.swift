@@ -112,6 +112,11 @@ extension Repository {
         if force {
             for p in Array(index.entries.keys) where targetFiles[p] == nil { index.entries[p] = nil }
         }
+        // Record the tree when the index now holds exactly the target's files.
+        let same = index.entries.count == targetFiles.count && index.entries.allSatisfy { p, e in
+            targetFiles[p].map { $0.id == e.id && $0.mode == e.mode } ?? false
+        }
+        index.treeId = same ? try readCommit(target).tree : nil
         try index.write(indexPath, durable: durable)
         let who = signature()
         try refs.setHead(newHead, who: who, message: message)
@@ -166,6 +171,7 @@ extension Repository {
                 let st = try writeWorkFile(p, t, reader: reader)
                 result.written.append(p)
                 index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
+                if fromCommit != nil { index.treeId = nil }
             }
             try index.write(indexPath, durable: durable)
             return result

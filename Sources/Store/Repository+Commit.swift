@@ -114,6 +114,12 @@ extension Repository {
             let c = Commit(tree: tree, parents: parent.map { [$0] } ?? [], author: who, committer: who, message: message.hasSuffix("\n") ? message : message + "\n")
             let id = try store.put(.commit, c.encode())
             try store.commitPending()
+            if index.treeId != tree {
+                // Remember the tree so status can skip comparing against HEAD.
+                var updated = index
+                updated.treeId = tree
+                try updated.write(indexPath, durable: durable)
+            }
             let reflogMsg = (parent == nil ? "commit (initial): " : "commit: ") + c.subject
             switch try refs.head() {
             case .branch(let b): try refs.update("refs/heads/" + b, to: id, who: who, message: reflogMsg)

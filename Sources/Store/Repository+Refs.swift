@@ -25,6 +25,7 @@ extension Repository {
                     throw StoreError.invalid("these files have unstaged changes: \(StoreError.list(dirty.sorted())) (use --cached to keep them, or --force to delete them)")
                 }
             }
+            index.treeId = nil
             for p in targets {
                 index.entries[p] = nil
                 if !cached { removeWorkFile(p) }
@@ -79,6 +80,7 @@ extension Repository {
                 }
                 index.entries[p] = e
             }
+            index.treeId = try commit.map { try readCommit($0).tree }
             try index.write(indexPath, durable: durable)
         }
     }

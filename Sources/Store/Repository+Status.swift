@@ -29,16 +29,19 @@ extension Repository {
         case .detached: st.branch = nil
         }
         st.head = try refs.headCommit()
-        let headFiles = try files(ofCommit: st.head)
         var index = try StagingIndex.load(indexPath)
-        for (p, e) in index.entries {
-            if let h = headFiles[p] {
-                if h.id != e.id || h.mode != e.mode { st.staged.append(PathChange(path: p, change: .modified)) }
-            } else { st.staged.append(PathChange(path: p, change: .added)) }
+        let headTree = try st.head.map { try readCommit($0).tree }
+        if headTree == nil || index.treeId != headTree {
+            let headFiles = try headTree.map { try flatten($0) } ?? [:]
+            for (p, e) in index.entries {
+                if let h = headFiles[p] {
+                    if h.id != e.id || h.mode != e.mode { st.staged.append(PathChange(path: p, change: .modified)) }
+                } else { st.staged.append(PathChange(path: p, change: .added)) }
+            }
+            for p in headFiles.keys where index.entries[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
         }
-        for p in headFiles.keys where index.entries[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
 
-        let (work, refreshed) = try compareWorkTree(&index)
+        let (work, refreshed) = try compareWorkTree(&index, collectIds: false)
         st.unstaged = work.changes
         st.untracked = work.untracked
         if refreshed { tryRefreshIndex(index) }
@@ -55,10 +58,10 @@ extension Repository {
     }
 
     /// Index vs work tree. Returns the comparison and whether `index` got fresher stat data.
-    func compareWorkTree(_ index: inout StagingIndex, spec: String = "", hashUntracked: Bool = false) throws -> (WorkComparison, Bool) {
+    func compareWorkTree(_ index: inout StagingIndex, spec: String = "", hashUntracked: Bool = false, collectIds: Bool = true) throws -> (WorkComparison, Bool) {
         var out = WorkComparison()
         let scanned = try scan(spec)
-        var present = Set<String>()
+        var present = Set<String>(minimumCapacity: scanned.files.count)
         var refreshed = false
         let hasher = FileWriter(store: store, chunker: chunker, dryRun: true)
         for f in scanned.files {
@@ -70,7 +73,7 @@ extension Repository {
                 continue
             }
             if e.matches(f.stat) && !index.isRacy(e) {
-                out.ids[f.path] = TreeFile(mode: e.mode, size: e.size, id: e.id)
+                if collectIds { out.ids[f.path] = TreeFile(mode: e.mode, size: e.size, id: e.id) }
                 continue
             }
             // Stat data differs or is not trustworthy: look at the content.

@@ -1,3 +1,4 @@
+import Dispatch
 import Support
 
 /// A file found in the work tree.
@@ -58,12 +59,31 @@ extension Repository {
         }
         if !spec.isEmpty && !includeIgnored && isIgnored(spec, isDirectory: true) { return out }
         let base = ignoreRules(upTo: spec)
-        try walk(spec, rules: base, into: &out)
-        out.files.sort { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        try walk(spec, rules: base, into: &out, parallelDepth: 1)
         return out
     }
 
-    private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult) throws {
+    /// Walks the given subfolders on all cores (lstat dominates a scan of many files).
+    private func walkParallel(_ dirs: [String], rules: IgnoreRules, into out: inout ScanResult) throws {
+        final class Parts: @unchecked Sendable {
+            var results: [ScanResult]
+            var error: Error?
+            let lock = NSLockLike()
+            init(_ n: Int) { results = Array(repeating: ScanResult(), count: n) }
+        }
+        let parts = Parts(dirs.count)
+        DispatchQueue.concurrentPerform(iterations: dirs.count) { i in
+            var r = ScanResult()
+            do { try self.walk(dirs[i], rules: rules, into: &r, parallelDepth: 0) } catch {
+                parts.lock.withLock { if parts.error == nil { parts.error = error } }
+            }
+            parts.lock.withLock { parts.results[i] = r }
+        }
+        if let e = parts.error { throw e }
+        for r in parts.results { out.files += r.files; out.skipped += r.skipped }
+    }
+
+    private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult, parallelDepth: Int) throws {
         let full = fullPath(dir)
         let entries = try sys { try FS.list(full) }
         var rules = rules
@@ -71,23 +91,28 @@ extension Repository {
             if !dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: dir) }
             else if dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: "") }
         }
+        var subdirs: [String] = []
         for e in entries {
-            if dir.isEmpty && e.name == Repository.dirName { continue }
             if e.name == Repository.dirName { continue }
             let rel = dir.isEmpty ? e.name : dir + "/" + e.name
             switch e.type {
             case .directory:
                 if rules.isIgnored(rel, isDirectory: true) { continue }
-                try walk(rel, rules: rules, into: &out)
+                subdirs.append(rel)
             case .file:
                 if rules.isIgnored(rel, isDirectory: false) { continue }
                 guard let st = FS.lstat(root + "/" + rel) else { continue }  // vanished
                 if st.isRegular { out.files.append(WorkFile(path: rel, stat: st)) }
-                else if st.isDirectory { try walk(rel, rules: rules, into: &out) }
+                else if st.isDirectory { subdirs.append(rel) }
             case .symlink, .other:
                 if rules.isIgnored(rel, isDirectory: false) { continue }
                 out.skipped.append(rel)
             }
+        }
+        if parallelDepth > 0 && subdirs.count >= 2 && ProcessInfoLite.activeProcessorCount > 1 {
+            try walkParallel(subdirs, rules: rules, into: &out)
+        } else {
+            for d in subdirs { try walk(d, rules: rules, into: &out, parallelDepth: subdirs.count == 1 ? parallelDepth : 0) }
         }
     }
 }

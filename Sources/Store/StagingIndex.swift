@@ -40,13 +40,17 @@ public struct StagingIndex: Sendable {
     public var entries: [String: IndexEntry] = [:]
     /// The index file's mtime when loaded (0 for a new index).
     public var fileMtimeNs: Int64 = 0
+    /// The tree these entries form, when known (recorded by commit, checkout and reset;
+    /// cleared by any change of an entry's id or mode). Lets `status` skip reading HEAD's
+    /// trees when nothing is staged.
+    public var treeId: ObjectId? = nil
 
     public init() {}
 
     public func isRacy(_ e: IndexEntry) -> Bool { fileMtimeNs == 0 || e.mtimeNs >= fileMtimeNs }
 
     public var sortedEntries: [IndexEntry] {
-        entries.values.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        entries.values.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
     }
 
     public static func load(_ path: String) throws -> StagingIndex {
@@ -59,7 +63,7 @@ public struct StagingIndex: Sendable {
 
     static func decode(_ b: UnsafeRawBufferPointer, path: String) throws -> StagingIndex {
         func bad(_ r: String) -> StoreError { .corruptFile(path, reason: r + "; run 'mlrepo reset' to rebuild it from HEAD") }
-        guard b.count >= 48, Array(b[0..<8]) == magic else { throw bad("bad header") }
+        guard b.count >= 80, Array(b[0..<8]) == magic else { throw bad("bad header") }
         let body = UnsafeRawBufferPointer(rebasing: b[0..<(b.count - 32)])
         guard SHA256Hasher.digest(body) == Array(b[(b.count - 32)...]) else { throw bad("checksum mismatch (truncated or damaged)") }
         var r = ByteReader(body, offset: 8)
@@ -68,6 +72,8 @@ public struct StagingIndex: Sendable {
             guard version == 1 else { throw bad("unsupported version \(version)") }
             let count = Int(try r.u32())
             var idx = StagingIndex()
+            let tree = ObjectId(try r.bytes(32))
+            idx.treeId = tree == .zero ? nil : tree
             idx.entries.reserveCapacity(count)
             for _ in 0..<count {
                 guard let mode = FileMode(rawValue: try r.u32()) else { throw bad("bad mode") }
@@ -91,6 +97,7 @@ public struct StagingIndex: Sendable {
         w.raw(StagingIndex.magic)
         w.u32(1)
         w.u32(UInt32(entries.count))
+        (treeId ?? .zero).write(to: &w)
         for e in sortedEntries {
             w.u32(e.mode.rawValue); w.u32(0)
             w.u64(e.size); w.i64(e.mtimeNs); w.i64(e.ctimeNs); w.u64(e.inode); w.u64(e.device)

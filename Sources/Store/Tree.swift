@@ -28,7 +28,7 @@ public struct Tree: Equatable, Sendable {
     public var entries: [TreeEntry]
 
     public init(entries: [TreeEntry]) {
-        self.entries = entries.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+        self.entries = entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
     }
 
     /// Names a tree may never hold: they would escape or shadow the work tree.

@@ -51,7 +51,7 @@ public enum JSON: Equatable, Sendable {
         case .object(let o):
             if o.isEmpty { out += "{}"; return }
             out += "{"
-            let keys = o.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let keys = o.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             for (i, k) in keys.enumerated() {
                 if i > 0 { out += "," }
                 if pretty { out += "\n" + String(repeating: " ", count: indent + 2) }
