@@ -133,26 +133,31 @@ public final class FileWriter {
 
         func drain(_ b: Batch, _ g: DispatchGroup) throws {
             g.wait()
+            var batch: [PackWriter.Borrowed] = []
+            var keep: [[UInt8]] = []  // compressed payloads, alive until written
+            var inBatch = Set<ObjectId>()
+            let raw = UnsafeRawBufferPointer(b.buffer)
             for (i, c) in b.cuts.enumerated() {
                 let id = b.ids[i]
-                total += UInt64(c.len)
                 let z = b.packed[i]
                 b.packed[i] = nil
-                if !dryRun && !store.contains(id) {
+                total += UInt64(c.len)
+                if !dryRun && !store.contains(id) && inBatch.insert(id).inserted {
                     newBytes += UInt64(c.len)
-                    let w = try store.beginWrite()
                     if let z {
-                        try z.withUnsafeBytes { try w.put(id: id, kind: .blob, codec: .zlib, rawSize: c.len, stored: $0) }
+                        keep.append(z)
+                        batch.append(.init(id: id, kind: .blob, codec: .zlib, rawSize: c.len, stored: z.withUnsafeBytes { $0 }))
                     } else {
-                        try w.put(id: id, kind: .blob, codec: .raw, rawSize: c.len,
-                                  stored: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b.buffer)[c.start..<(c.start + c.len)]))
+                        batch.append(.init(id: id, kind: .blob, codec: .raw, rawSize: c.len,
+                                           stored: UnsafeRawBufferPointer(rebasing: raw[c.start..<(c.start + c.len)])))
                     }
                 }
                 try builder.add(id, size: UInt64(c.len))
             }
-            if !dryRun { try store.rollIfLarge() }
+            if !batch.isEmpty { try withExtendedLifetime(keep) { try store.beginWrite().putMany(batch) } }
             progress?(b.cuts.reduce(0) { $0 + $1.len })
             free.append(b)
+            if !dryRun { try store.rollIfLarge() }
         }
 
         var eof = false

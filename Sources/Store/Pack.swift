@@ -127,15 +127,87 @@ public final class PackWriter {
         bytesWritten = offset
     }
 
+    /// One object for `putMany`: its payload is read from caller memory during the call.
+    public struct Borrowed {
+        public var id: ObjectId
+        public var kind: ObjectKind
+        public var codec: Codec
+        public var rawSize: Int
+        public var stored: UnsafeRawBufferPointer
+        public init(id: ObjectId, kind: ObjectKind, codec: Codec, rawSize: Int, stored: UnsafeRawBufferPointer) {
+            self.id = id; self.kind = kind; self.codec = codec; self.rawSize = rawSize; self.stored = stored
+        }
+    }
+
+    /// Appends many objects with one writev per 512 of them, straight from the callers'
+    /// buffers (no copy into the pack buffer). Ids already in this pack are skipped.
+    public func putMany(_ objects: [Borrowed]) throws {
+        try flush()
+        var headers = [UInt8](repeating: 0, count: objects.count * Pack.entryHeaderSize)
+        var iov: [iovec] = []
+        iov.reserveCapacity(1024)
+        var pendingBytes = 0
+        try headers.withUnsafeMutableBytes { hb in
+            var k = 0
+            for o in objects {
+                if entries[o.id] != nil { continue }
+                precondition(o.rawSize <= Int(UInt32.max) && o.stored.count <= Int(UInt32.max), "object too large for a pack entry")
+                entries[o.id] = PackEntry(offset: offset, size: UInt32(o.rawSize), kind: o.kind, codec: o.codec)
+                var h = ByteWriter(capacity: Pack.entryHeaderSize)
+                o.id.write(to: &h)
+                h.u8(o.kind.rawValue); h.u8(o.codec.rawValue); h.u16(0)
+                h.u32(UInt32(o.rawSize)); h.u32(UInt32(o.stored.count))
+                let dst = UnsafeMutableRawBufferPointer(rebasing: hb[(k * Pack.entryHeaderSize)..<((k + 1) * Pack.entryHeaderSize)])
+                h.bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
+                iov.append(iovec(iov_base: dst.baseAddress, iov_len: Pack.entryHeaderSize))
+                if o.stored.count > 0 { iov.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: o.stored.baseAddress), iov_len: o.stored.count)) }
+                pendingBytes += Pack.entryHeaderSize + o.stored.count
+                offset += UInt64(Pack.entryHeaderSize + o.stored.count)
+                k += 1
+                if iov.count >= 1000 { try writeAll(&iov, pendingBytes); pendingBytes = 0 }
+            }
+            if !iov.isEmpty { try writeAll(&iov, pendingBytes) }
+        }
+        bytesWritten = offset
+        startWritebackIfDue()
+    }
+
+    /// writev until every byte of `iov` is written; empties it.
+    private func writeAll(_ iov: inout [iovec], _ total: Int) throws {
+        var left = total
+        var start = 0
+        while left > 0 {
+            let n = iov.withUnsafeMutableBufferPointer { p in
+                writev(file.fd, p.baseAddress! + start, Int32(min(p.count - start, 1024)))
+            }
+            if n < 0 { if errno == EINTR { continue }; throw StoreError.system(SystemError("write", tmpPath)) }
+            left -= n
+            var m = n
+            while m > 0 && start < iov.count {
+                if m >= iov[start].iov_len { m -= iov[start].iov_len; start += 1 }
+                else {
+                    iov[start].iov_base = iov[start].iov_base! + m
+                    iov[start].iov_len -= m
+                    m = 0
+                }
+            }
+        }
+        iov.removeAll(keepingCapacity: true)
+    }
+
+    private func startWritebackIfDue() {
+        if durable && offset - synced >= 64 << 20 {
+            startWriteback(fd: file.fd, offset: synced, length: offset - synced)
+            synced = offset
+        }
+    }
+
     private func flush() throws {
         if buffer.isEmpty { return }
         try sys { try file.write(buffer.withUnsafeBytes { $0 }) }
         buffer.removeAll(keepingCapacity: true)
         // Start write-back early so that the final fsync has little left to do.
-        if durable && offset - synced >= 64 << 20 {
-            startWriteback(fd: file.fd, offset: synced, length: offset - synced)
-            synced = offset
-        }
+        startWritebackIfDue()
     }
 
     /// Makes the pack visible. Returns its name, or nil when nothing was written.
