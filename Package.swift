@@ -19,6 +19,7 @@ let package = Package(
         .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
         .target(name: "CLI", dependencies: ["Store", "Support"]),
         .executableTarget(name: "mlrepo", dependencies: ["CLI"]),
+        .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench", swiftSettings: optimized),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["Store", "Support"]),

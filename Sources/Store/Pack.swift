@@ -233,3 +233,24 @@ public final class PackWriter {
         return name
     }
 }
+
+extension PackWriter {
+    /// Merges every pack of `store` into one (for the lookup benchmark); returns the count.
+    public static func mergeForBenchmark(_ store: ObjectStore) throws -> Int {
+        let packs = store.packs
+        let w = try PackWriter(directory: store.directory, durable: false)
+        for p in packs {
+            for i in 0..<p.index.count {
+                let e = try p.index.entry(at: i)
+                let (_, stored, map) = try p.stored(at: i)
+                try withExtendedLifetime(map) {
+                    try w.put(id: p.index.id(at: i), kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
+                }
+            }
+        }
+        let name = try w.finish()
+        for p in packs where p.name != name { unlink(p.index.path); unlink(p.packPath) }
+        try store.reload()
+        return store.packs.count
+    }
+}
