@@ -73,7 +73,11 @@ t_mlrepo_status()   { echo "$MLREPO_BIN status"; }
 t_mlrepo_store()    { echo .mlrepo; }
 
 # ---------------------------------------------------------------- git
-t_git_init()        { git init -q .; }
+# gc.auto=0: otherwise the commit of 20,000 loose objects (W3) starts a detached
+# `git gc --auto` that keeps running in the background, skews the following
+# measurements and races the cleanup of the repo.
+git_init_quiet()    { git init -q . && git config gc.auto 0 && git config maintenance.auto false; }
+t_git_init()        { git_init_quiet; }
 t_git_add()         { echo "git add $1"; }
 t_git_commit()      { echo "git commit -q -m '$1'"; }
 t_git_after_commit(){ git tag "$1"; printf -v "REF_$1" '%s' "$1"; }
@@ -83,7 +87,7 @@ t_git_store()       { echo .git; }
 
 # ---------------------------------------------------------------- git-lfs
 t_git-lfs_init() {
-  git init -q .
+  git_init_quiet
   git lfs install --local >/dev/null
   if [[ $1 == csv ]]; then git lfs track '*.csv' >/dev/null; else git lfs track '*.bin' >/dev/null; fi
   git add .gitattributes && git commit -q -m attributes
@@ -97,7 +101,7 @@ t_git-lfs_store()        { echo .git; }
 
 # ---------------------------------------------------------------- dvc
 t_dvc_init() {
-  git init -q . && dvc init -q && dvc config core.analytics false && git add -A .dvc .dvcignore 2>/dev/null
+  git_init_quiet && dvc init -q && dvc config core.analytics false && git add -A .dvc .dvcignore 2>/dev/null
   git commit -q -m 'dvc init'
 }
 t_dvc_add()          { echo "dvc add -q $1"; }
@@ -156,7 +160,12 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
 
 store_bytes() { if [[ -d $1 ]]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 
-fresh_dir() { rm -rf "$1"; mkdir -p "$1"; }
+rm_repo() { # retries: a straggling background process may still be writing into it
+  local i
+  for i in 1 2 3 4 5; do rm -rf "$1" 2>/dev/null && return 0; sleep 2; done
+  rm -rf "$1"
+}
+fresh_dir() { rm_repo "$1"; mkdir -p "$1"; }
 
 # Median (of numbers on stdin)
 median() { sort -g | awk '{a[NR]=$1} END{if(NR==0){print "nan"} else if(NR%2){print a[(NR+1)/2]} else {printf "%.6f\n",(a[NR/2]+a[NR/2+1])/2}}'; }
@@ -206,7 +215,7 @@ run_csv_rep() {
   record "$tool" w4_s "$rep" "$t41"; record "$tool" w4_s "$rep" "$t42"
   log "  $tool rep $rep: W4 ${t41}s / ${t42}s"
   sync
-  cd "$WORK"; rm -rf "$repo"
+  cd "$WORK"; rm_repo "$repo"
 }
 
 # W3 for one tool, one repetition: many small files, then status (median of STATUS_RUNS).
@@ -231,7 +240,7 @@ run_files_rep() {
   st=$(python3 -c 'import json,sys; print("%.6f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$WORK/hf.json")
   record "$tool" w3_status_s "$rep" "$st"
   log "  $tool rep $rep: W3 ${tadd}s + ${tcom}s, status median ${st}s"
-  cd "$WORK"; rm -rf "$repo"
+  cd "$WORK"; rm_repo "$repo"
 }
 
 # ---------------------------------------------------------------- data

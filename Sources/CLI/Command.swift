@@ -200,7 +200,7 @@ func mainHelp() -> String {
     for kind in [Command.Kind.porcelain, .plumbing] {
         s += "\n\(kind == .porcelain ? "Commands" : "Plumbing (stable machine output)"):\n"
         for c in commands where c.kind == kind {
-            s += "  " + c.name.padding(14) + c.summary + "\n"
+            s += "  " + c.name.padding(13) + " " + c.summary + "\n"
         }
     }
     s += "\nRun 'mlrepo COMMAND --help' for a command's options.\n"
@@ -208,5 +208,5 @@ func mainHelp() -> String {
 }
 
 extension String {
-    func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+    func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

@@ -9,7 +9,7 @@ public struct Config: Sendable {
 
     public init(text: String) {
         var section = ""
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
             let line = raw.trimmingSpaceSub()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") {

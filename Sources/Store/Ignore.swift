@@ -17,7 +17,7 @@ public struct IgnoreRules: Sendable {
 
     /// Adds the rules of an ignore file that sits in folder `base` (repo-relative).
     public mutating func add(text: String, base: String) {
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for raw in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
             var line = String(raw)
             if line.hasSuffix("\r") { line.removeLast() }
             // Trailing spaces are ignored unless escaped.

@@ -41,6 +41,7 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Re-reads the list of packs (after another process added or removed some).
     public func reload() throws {
+        guard FS.isDirectory(directory) else { lock.withLock { packs = [] }; return }
         let names = try sys { try FS.list(directory) }
             .map(\.name)
             .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }

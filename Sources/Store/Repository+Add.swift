@@ -44,6 +44,9 @@ extension Repository {
             var work: [WorkFile] = []
             var seen = Set<String>()
             for spec in specs {
+                if let link = symlinkedParent(spec) {
+                    throw StoreError.badPath(spec, reason: "is beyond a symbolic link at '\(link)'; symlinked folders are not followed")
+                }
                 let full = fullPath(spec)
                 let st = FS.lstat(full)
                 if let st, st.isRegular, !force, isIgnored(spec, isDirectory: false), index.entries[spec] == nil {
@@ -58,7 +61,12 @@ extension Repository {
                 for f in s.files where seen.insert(f.path).inserted { work.append(f) }
                 // Tracked files that are gone from disk: stage their removal.
                 for p in tracked where !seen.contains(p) {
-                    if let pst = FS.lstat(fullPath(p)), pst.isRegular { continue }
+                    if symlinkedParent(p) == nil, let pst = FS.lstat(fullPath(p)), pst.isRegular {
+                        // Tracked but matched by an ignore rule: still tracked, so still staged.
+                        seen.insert(p)
+                        work.append(WorkFile(path: p, stat: pst))
+                        continue
+                    }
                     index.entries[p] = nil
                     index.treeId = nil
                     result.removed.append(p)

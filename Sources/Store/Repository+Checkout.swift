@@ -18,7 +18,8 @@ extension Repository {
             let id = try resolveCommit(rev)
             let branchTip = Refs.isValidName(rev) ? try refs.read("refs/heads/" + rev) : nil
             let isBranch = branchTip != nil
-            let head: Head = isBranch ? .branch(rev) : .detached(id)
+            var head: Head = isBranch ? .branch(rev) : .detached(id)
+            if rev == "HEAD" || rev == "@" { head = try refs.head() }  // stays on its branch, as in git
             return try moveTo(id, head: head, force: force, message: "checkout: moving to \(rev)")
         }
     }
@@ -200,7 +201,8 @@ extension Repository {
         }
         let full = root + "/" + path
         if let st = FS.lstat(full), st.isDirectory {
-            if !FS.rmdir(full) { throw StoreError.untrackedWouldBeOverwritten([path + "/"]) }
+            // Empty folders (left by deleted files) may give way; anything with files may not.
+            if !removeEmptyFolders(full) { throw StoreError.untrackedWouldBeOverwritten([path + "/"]) }
         }
         let tmp = dir + "/.mlrepo-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
@@ -273,6 +275,15 @@ extension Repository {
         fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
         guard let nst = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
         return nst
+    }
+
+    /// Removes `dir` if it holds nothing but (nested) empty folders. Never follows symlinks.
+    func removeEmptyFolders(_ dir: String) -> Bool {
+        guard let entries = try? FS.list(dir) else { return false }
+        for e in entries {
+            guard e.type == .directory, removeEmptyFolders(dir + "/" + e.name) else { return false }
+        }
+        return FS.rmdir(dir)
     }
 
     /// Removes a tracked file and the folders it leaves empty. Never follows symlinks.

@@ -38,7 +38,7 @@ extension Repository {
             return out
         case .workTree:
             var idx = try StagingIndex.load(indexPath)
-            let (cmp, refreshed) = try compareWorkTree(&idx, spec: spec, hashUntracked: true)
+            let (cmp, refreshed) = try compareWorkTree(&idx, spec: spec, hashUntracked: false)
             if refreshed { tryRefreshIndex(idx) }
             return cmp.ids
         }

@@ -60,7 +60,13 @@ extension Repository {
     /// Index vs work tree. Returns the comparison and whether `index` got fresher stat data.
     func compareWorkTree(_ index: inout StagingIndex, spec: String = "", hashUntracked: Bool = false, collectIds: Bool = true) throws -> (WorkComparison, Bool) {
         var out = WorkComparison()
-        let scanned = try scan(spec)
+        var scanned = try scan(spec)
+        // Tracked files stay tracked even when an ignore rule matches them.
+        var seenPaths = Set<String>(minimumCapacity: scanned.files.count)
+        for f in scanned.files { seenPaths.insert(f.path) }
+        for p in index.entries.keys where pathMatches(p, spec) && !seenPaths.contains(p) {
+            if symlinkedParent(p) == nil, let st = FS.lstat(fullPath(p)), st.isRegular { scanned.files.append(WorkFile(path: p, stat: st)) }
+        }
         var present = Set<String>(minimumCapacity: scanned.files.count)
         var refreshed = false
         let hasher = FileWriter(store: store, chunker: chunker, dryRun: true)

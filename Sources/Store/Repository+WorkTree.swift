@@ -32,6 +32,16 @@ extension Repository {
         return rules
     }
 
+    /// The first folder on the way to repo-relative `path` that is a symlink, if any.
+    public func symlinkedParent(_ path: String) -> String? {
+        var acc = ""
+        for c in path.split(separator: "/").dropLast() {
+            acc = acc.isEmpty ? String(c) : acc + "/" + c
+            if FS.lstat(fullPath(acc))?.isSymlink == true { return acc }
+        }
+        return nil
+    }
+
     /// Whether repo-relative `path` is ignored by any `.mlrepoignore` (itself or a parent folder).
     public func isIgnored(_ path: String, isDirectory: Bool) -> Bool {
         let rules = ignoreRules(upTo: Path.dirname(path) == "." ? "" : Path.dirname(path))

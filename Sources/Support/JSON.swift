@@ -200,8 +200,10 @@ public enum JSON: Equatable, Sendable {
                             guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw fail("lone surrogate") }
                             i += 2
                             let lo = try hex4()
+                            guard lo >= 0xDC00 && lo < 0xE000 else { throw fail("high surrogate not followed by a low surrogate") }
                             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
                         }
+                        if cp >= 0xDC00 && cp < 0xE000 { throw fail("lone low surrogate") }
                         guard let sc = Unicode.Scalar(cp) else { throw fail("bad code point") }
                         out.append(contentsOf: Array(String(Character(sc)).utf8))
                     default: throw fail("bad escape")

@@ -326,6 +326,13 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testCRLFText() {
+        let c = Config(text: "[user]\r\n\tname = W\r\n")
+        XCTAssertEqual(c["user.name"], "W")
+        let lf = Config(text: "[user]\n\tname = W\n")
+        XCTAssertEqual(lf["user.name"], "W")
+    }
+
     func testSetAndTextRoundTrip() throws {
         var c = Config(text: "[core]\n\tcompression = none\n[user]\n\tname = X\n")
         c.set("user.email", "x@example.com")

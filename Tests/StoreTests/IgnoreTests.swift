@@ -71,7 +71,7 @@ final class IgnoreRulesTests: XCTestCase {
         **/tmp
         a/**/b
 
-        trailing-space.txt   
+        trailing-space.txt\u{20}\u{20}
         \\#hash
         \\!bang
         """)
@@ -126,5 +126,8 @@ final class IgnoreRulesTests: XCTestCase {
         let r = rules("*.log\r\nbuild/\r\n")
         XCTAssertTrue(r.isIgnored("a.log", isDirectory: false))
         XCTAssertTrue(r.isIgnored("build", isDirectory: true))
+        // A CR-terminated last line (no LF after it) is handled.
+        let r2 = rules("x.tmp\r")
+        XCTAssertTrue(r2.isIgnored("x.tmp", isDirectory: false))
     }
 }

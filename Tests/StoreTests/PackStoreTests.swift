@@ -212,14 +212,14 @@ final class PackStoreTests: XCTestCase {
         let ids = objects.keys.sorted()
         let a = ids[0]
         let locA = try payloadOffset(store, a)
+        let last = try objects.keys.max { try payloadOffset(store, $0).offset < payloadOffset(store, $1).offset }!
+        let locL = try payloadOffset(store, last)
         // Flip a byte of the id in the entry header.
         try flipByte(locA.path, at: locA.offset - Pack.entryHeaderSize + 3)
         let fresh = try ObjectStore(directory: tmp.path, durable: false)
         guard case .objectCorrupt(a, _, let reason)? = storeError(try fresh.read(a)) else { return XCTFail() }
         XCTAssertTrue(reason.contains("another object"), reason)
         // Truncate the pack: the last object's payload now runs past the end.
-        let last = try objects.keys.max { try payloadOffset(store, $0).offset < payloadOffset(store, $1).offset }!
-        let locL = try payloadOffset(store, last)
         XCTAssertEqual(truncate(locL.path, off_t(locL.offset + max(0, locL.stored - 1))), 0)
         let fresh2 = try ObjectStore(directory: tmp.path, durable: false)
         if locL.stored > 0 {
