@@ -161,8 +161,7 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
 store_bytes() { if [[ -d $1 ]]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 
 rm_repo() { # retries: a straggling background process may still be writing into it
-  local i
-  for i in 1 2 3 4 5; do rm -rf "$1" 2>/dev/null && return 0; sleep 2; done
+  for _ in 1 2 3 4 5; do rm -rf "$1" 2>/dev/null && return 0; sleep 2; done
   rm -rf "$1"
 }
 fresh_dir() { rm_repo "$1"; mkdir -p "$1"; }
@@ -177,7 +176,7 @@ run_csv_rep() {
   local tool=$1 rep=$2 repo="$WORK/repo-$1-csv"
   local v1=$DATA/v1.csv v2=$DATA/v2.csv s1 s2 tadd tcom radd rcom t41 t42
   local v1b v2b; v1b=$(stat -c %s "$v1"); v2b=$(stat -c %s "$v2")
-  fresh_dir "$repo"; cd "$repo"
+  fresh_dir "$repo"; cd "$repo" || return 1
   "t_${tool}_init" csv >>"$LOG" 2>&1
   cp "$v1" data.csv; sync
   log "  $tool rep $rep: W1 add+commit v1.csv"
@@ -215,13 +214,13 @@ run_csv_rep() {
   record "$tool" w4_s "$rep" "$t41"; record "$tool" w4_s "$rep" "$t42"
   log "  $tool rep $rep: W4 ${t41}s / ${t42}s"
   sync
-  cd "$WORK"; rm_repo "$repo"
+  cd "$WORK" || return 1; rm_repo "$repo"
 }
 
 # W3 for one tool, one repetition: many small files, then status (median of STATUS_RUNS).
 run_files_rep() {
   local tool=$1 rep=$2 repo="$WORK/repo-$1-files" tadd tcom radd rcom st cmd
-  fresh_dir "$repo"; cd "$repo"
+  fresh_dir "$repo"; cd "$repo" || return 1
   "t_${tool}_init" files >>"$LOG" 2>&1
   cp -r "$DATA/files" files; sync
   log "  $tool rep $rep: W3 add+commit files/"
@@ -240,7 +239,7 @@ run_files_rep() {
   st=$(python3 -c 'import json,sys; print("%.6f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$WORK/hf.json")
   record "$tool" w3_status_s "$rep" "$st"
   log "  $tool rep $rep: W3 ${tadd}s + ${tcom}s, status median ${st}s"
-  cd "$WORK"; rm_repo "$repo"
+  cd "$WORK" || return 1; rm_repo "$repo"
 }
 
 # ---------------------------------------------------------------- data

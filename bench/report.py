@@ -91,6 +91,8 @@ def main():
     p("- versions:")
     for t in tools:
         p(f"  - {NAMES[t]}: {meta.get('version_' + t, '?')}")
+    for k in sorted(k for k in meta if k.startswith("note")):
+        p(f"- note: {meta[k]}")
     if "failed" in meta:
         p(f"- **failed runs** (see run.log): {meta['failed']}")
     if "mlrepo" not in tools:

@@ -12,8 +12,8 @@
 set -euo pipefail
 
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_SRC/.." && pwd)
-# shellcheck source=bench/lib.sh
+ROOT=$(cd "$BENCH_SRC/.." && pwd); export ROOT  # used by lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_SRC/lib.sh"
 
 SIZE_MB=1024 FILES=20000 REPS=3 STATUS_RUNS=5 HW=1

@@ -52,7 +52,9 @@ public final class ObjectStore: @unchecked Sendable {
         for n in names {
             if let p = old[n] { out.append(p); continue }
             guard FS.exists(directory + "/" + n + ".pack") else { continue }
-            out.append(try Pack(directory: directory, name: n))
+            do { out.append(try Pack(directory: directory, name: n)) } catch StoreError.system(let e) where e.code == ENOENT {
+                continue  // removed by a concurrent gc since we listed it
+            }
         }
         lock.withLock { packs = out }
     }
