@@ -33,8 +33,14 @@ die()  { log "ERROR: $*"; exit 1; }
 
 resolve_mlrepo() {
   local m=${MLREPO:-$ROOT/.build/release/mlrepo}
+  # Without MLREPO, also accept a release build made with --scratch-path .build-release.
+  if [[ -z ${MLREPO:-} && ! -x $m && -x $ROOT/.build-release/release/mlrepo ]]; then
+    m=$ROOT/.build-release/release/mlrepo
+  fi
   case $m in /*) ;; *) m="$PWD/$m" ;; esac
   MLREPO_BIN=$m
+  [[ -x $MLREPO_BIN ]] && log "mlrepo: $MLREPO_BIN"
+  return 0
 }
 
 tool_available() {
@@ -206,10 +212,10 @@ run_csv_rep() {
 
   log "  $tool rep $rep: W4 checkout v2->v1, v1->v2"
   timed "$tool W4 checkout v1" "$("t_${tool}_checkout" "$REF_v1")"; t41=$T
-  [[ $(stat -c %s data.csv) == "$v1b" ]] || die "$tool: after checkout v1, data.csv has the wrong size"
+  cmp -s data.csv "$v1" || die "$tool: after checkout v1, data.csv differs from v1.csv"
   sync
   timed "$tool W4 checkout v2" "$("t_${tool}_checkout" "$REF_v2")"; t42=$T
-  [[ $(stat -c %s data.csv) == "$v2b" ]] || die "$tool: after checkout v2, data.csv has the wrong size"
+  cmp -s data.csv "$v2" || die "$tool: after checkout v2, data.csv differs from v2.csv"
   record "$tool" w4_to_v1_s "$rep" "$t41"; record "$tool" w4_to_v2_s "$rep" "$t42"
   record "$tool" w4_s "$rep" "$t41"; record "$tool" w4_s "$rep" "$t42"
   log "  $tool rep $rep: W4 ${t41}s / ${t42}s"

@@ -4,7 +4,8 @@
 #
 # usage: bench/run.sh [--size-mb N] [--files N] [--reps R] [--tools "mlrepo git git-lfs dvc oxen"]
 #                     [--workloads "csv files"] [--status-runs N] [--out FILE] [--no-hw]
-# env:   MLREPO   mlrepo binary (default <repo>/.build/release/mlrepo; skipped if absent)
+# env:   MLREPO   mlrepo binary (default <repo>/.build/release/mlrepo, else
+#                 <repo>/.build-release/release/mlrepo; skipped if absent)
 #        BENCH_DIR  scratch root (default /tmp): data in $BENCH_DIR/mlrepo-bench-data,
 #                   repos in $BENCH_DIR/mlrepo-bench-work
 #        GIT_REPS   repetitions of the slow plain-git CSV workloads (default 1)
