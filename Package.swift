@@ -18,7 +18,11 @@ let package = Package(
         .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
         .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
         .target(name: "CLI", dependencies: ["Store", "Support"]),
-        .executableTarget(name: "mlrepo", dependencies: ["CLI"]),
+        // Release binaries link the Swift runtime statically: one self-contained file that
+        // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
+        // toolchain is installed.
+        .executableTarget(name: "mlrepo", dependencies: ["CLI"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
         .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench", swiftSettings: optimized),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support"]),

@@ -45,7 +45,7 @@ resolve_mlrepo() {
 
 tool_available() {
   case $1 in
-    mlrepo)  [[ -x $MLREPO_BIN ]] ;;
+    mlrepo|mlrepo-nofsync)  [[ -x $MLREPO_BIN ]] ;;
     git)     command -v git >/dev/null ;;
     git-lfs) command -v git >/dev/null && git lfs version >/dev/null 2>&1 ;;
     dvc)     command -v dvc >/dev/null && command -v git >/dev/null ;;
@@ -58,6 +58,7 @@ tool_version() {
   case $1 in
     mlrepo)  { "$MLREPO_BIN" --version 2>/dev/null || echo "mlrepo (no --version)"; } | head -1
              echo " [$(sha256sum "$MLREPO_BIN" | cut -c1-12), built $(date -r "$MLREPO_BIN" '+%F %T')]" ;;
+    mlrepo-nofsync) echo "same binary, core.fsync=false (no fsync, like the anchors)" ;;
     git)     git --version ;;
     git-lfs) git lfs version ;;
     dvc)     echo "dvc $(dvc --version 2>/dev/null | tail -1)" ;;
@@ -77,6 +78,17 @@ t_mlrepo_after_commit() {
 t_mlrepo_checkout() { echo "'$MLREPO_BIN' checkout $1"; }
 t_mlrepo_status()   { echo "$MLREPO_BIN status"; }
 t_mlrepo_store()    { echo .mlrepo; }
+
+# ---------------------------------------------------------------- mlrepo-nofsync
+# The same binary with core.fsync=false: crash-safe against killed processes but not
+# power loss, which is the durability git-lfs, DVC and Oxen give their object files.
+t_mlrepo-nofsync_init()         { "$MLREPO_BIN" init . >/dev/null && "$MLREPO_BIN" config core.fsync false; }
+t_mlrepo-nofsync_add()          { t_mlrepo_add "$@"; }
+t_mlrepo-nofsync_commit()       { t_mlrepo_commit "$@"; }
+t_mlrepo-nofsync_after_commit() { t_mlrepo_after_commit "$@"; }
+t_mlrepo-nofsync_checkout()     { t_mlrepo_checkout "$@"; }
+t_mlrepo-nofsync_status()       { t_mlrepo_status "$@"; }
+t_mlrepo-nofsync_store()        { echo .mlrepo; }
 
 # ---------------------------------------------------------------- git
 # gc.auto=0: otherwise the commit of 20,000 loose objects (W3) starts a detached

@@ -12,8 +12,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-TOOLS_ORDER = ["mlrepo", "git", "git-lfs", "dvc", "oxen"]
-NAMES = {"mlrepo": "mlrepo", "git": "git", "git-lfs": "git-lfs", "dvc": "DVC", "oxen": "Oxen"}
+TOOLS_ORDER = ["mlrepo", "mlrepo-nofsync", "git", "git-lfs", "dvc", "oxen"]
+NAMES = {"mlrepo": "mlrepo", "mlrepo-nofsync": "mlrepo (fsync off)", "git": "git", "git-lfs": "git-lfs", "dvc": "DVC", "oxen": "Oxen"}
 MB = 1_000_000
 MIB = 1 << 20
 
@@ -165,63 +165,71 @@ def main():
           f"starting python3 and loading the binding ({meta.get('oxen_startup', '?')}), which "
           "matters only for `status`.\n")
 
-    # ---- goals
-    m = lambda metric: med("mlrepo", metric)  # noqa: E731
-    goals = []
+    # ---- goals, for mlrepo with its default settings and with fsync off
+    subjects = [t for t in ["mlrepo", "mlrepo-nofsync"] if t in tools] or ["mlrepo"]
+    results = {}
+    for subject in subjects:
+        m = lambda metric, subject=subject: med(subject, metric)  # noqa: E731
+        goals = []
 
-    def goal(name, measured, ok):
-        if ok is None:
-            goals.append((name, measured, "n/a"))
+        def goal(name, measured, ok):
+            if ok is None:
+                goals.append((name, measured, "n/a"))
+            else:
+                goals.append((name, measured, "PASS" if ok else "FAIL"))
+
+        def speedup_goal(name, tool, metric, factor):
+            a, b = med(tool, metric), m(metric)
+            if a is None or b is None or b == 0:
+                goal(name, "–", None)
+            else:
+                goal(name, f"{a / b:.2f}x", a / b >= factor)
+
+        speedup_goal("W1 add+commit ≥ 2.5x faster than Oxen", "oxen", "w1_s", 2.5)
+        speedup_goal("W1 add+commit ≥ 3.5x faster than DVC", "dvc", "w1_s", 3.5)
+        ra, rc = m("w1_add_rss_kb"), m("w1_commit_rss_kb")
+        if ra is None:
+            goal("W1 peak memory < 100 MB", "–", None)
         else:
-            goals.append((name, measured, "PASS" if ok else "FAIL"))
-
-    def speedup_goal(name, tool, metric, factor):
-        a, b = med(tool, metric), m(metric)
+            peak = max(ra, rc or 0) * 1024
+            goal("W1 peak memory < 100 MB", f"{peak / MB:.1f} MB (max of add, commit)", peak < 100 * MB)
+        sm, sd = m("w1_store_b"), med("dvc", "w1_store_b")
+        if sm is None or sd is None:
+            goal("W1 store no larger than DVC's cache", "–", None)
+        else:
+            goal("W1 store no larger than DVC's cache", f"{sm / MIB:,.1f} MiB vs {sd / MIB:,.1f} MiB", sm <= sd)
+        g, fsz = m("w2_growth_b"), m("file_v2_b")
+        if g is None or not fsz:
+            goal("W2 store growth ≤ 20% of file size", "–", None)
+        else:
+            goal("W2 store growth ≤ 20% of file size", f"{100 * g / fsz:.2f}%", g <= 0.20 * fsz)
+        speedup_goal("W3 add+commit ≥ 5x faster than git", "git", "w3_s", 5)
+        a, b = m("w3_status_s"), med("git", "w3_status_s")
+        if a is None or b is None:
+            goal("W3 status no slower than git status", "–", None)
+        else:
+            goal("W3 status no slower than git status", f"{a * 1000:.1f} ms vs {b * 1000:.1f} ms", a <= b)
+        speedup_goal("W3 status ≥ 10x faster than dvc status", "dvc", "w3_status_s", 10)
+        a, b = m("w4_s"), med("dvc", "w4_s")
         if a is None or b is None or b == 0:
-            goal(name, "–", None)
+            goal("W4 checkout ≤ 0.6x DVC's time", "–", None)
         else:
-            goal(name, f"{a / b:.2f}x", a / b >= factor)
+            goal("W4 checkout ≤ 0.6x DVC's time", f"{a / b:.3f}x", a <= 0.6 * b)
 
-    speedup_goal("W1 add+commit ≥ 2.5x faster than Oxen", "oxen", "w1_s", 2.5)
-    speedup_goal("W1 add+commit ≥ 3.5x faster than DVC", "dvc", "w1_s", 3.5)
-    ra, rc = m("w1_add_rss_kb"), m("w1_commit_rss_kb")
-    if ra is None:
-        goal("W1 peak memory < 100 MB", "–", None)
-    else:
-        peak = max(ra, rc or 0) * 1024
-        goal("W1 peak memory < 100 MB", f"{peak / MB:.1f} MB (max of add, commit)", peak < 100 * MB)
-    sm, sd = m("w1_store_b"), med("dvc", "w1_store_b")
-    if sm is None or sd is None:
-        goal("W1 store no larger than DVC's cache", "–", None)
-    else:
-        goal("W1 store no larger than DVC's cache", f"{sm / MIB:,.1f} MiB vs {sd / MIB:,.1f} MiB", sm <= sd)
-    g, fsz = m("w2_growth_b"), m("file_v2_b")
-    if g is None or not fsz:
-        goal("W2 store growth ≤ 20% of file size", "–", None)
-    else:
-        goal("W2 store growth ≤ 20% of file size", f"{100 * g / fsz:.2f}%", g <= 0.20 * fsz)
-    speedup_goal("W3 add+commit ≥ 5x faster than git", "git", "w3_s", 5)
-    a, b = m("w3_status_s"), med("git", "w3_status_s")
-    if a is None or b is None:
-        goal("W3 status no slower than git status", "–", None)
-    else:
-        goal("W3 status no slower than git status", f"{a * 1000:.1f} ms vs {b * 1000:.1f} ms", a <= b)
-    speedup_goal("W3 status ≥ 10x faster than dvc status", "dvc", "w3_status_s", 10)
-    a, b = m("w4_s"), med("dvc", "w4_s")
-    if a is None or b is None or b == 0:
-        goal("W4 checkout ≤ 0.6x DVC's time", "–", None)
-    else:
-        goal("W4 checkout ≤ 0.6x DVC's time", f"{a / b:.3f}x", a <= 0.6 * b)
 
-    p("## Goals (mlrepo)\n")
-    p("| goal | measured | result |")
-    p("|---|---|---|")
-    for name, measured, res in goals:
-        p(f"| {name} | {measured} | {res} |")
-    npass = sum(1 for g in goals if g[2] == "PASS")
-    nfail = sum(1 for g in goals if g[2] == "FAIL")
-    nna = sum(1 for g in goals if g[2] == "n/a")
-    p(f"\nGoals: {npass} PASS, {nfail} FAIL, {nna} n/a")
+        results[subject] = goals
+
+    p("## Goals\n")
+    p("| goal | " + " | ".join(NAMES[t] for t in subjects) + " |")
+    p("|---|" + "---|" * len(subjects))
+    names = [g[0] for g in results[subjects[0]]]
+    for i, name in enumerate(names):
+        cells = [f"{results[t][i][1]} **{results[t][i][2]}**" for t in subjects]
+        p(f"| {name} | " + " | ".join(cells) + " |")
+    for t in subjects:
+        gs = results[t]
+        p(f"\n{NAMES[t]}: {sum(1 for g in gs if g[2] == 'PASS')} PASS, "
+          f"{sum(1 for g in gs if g[2] == 'FAIL')} FAIL, {sum(1 for g in gs if g[2] == 'n/a')} n/a")
     print("\n".join(out))
 
 

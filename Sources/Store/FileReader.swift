@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 import Support
 
@@ -71,6 +74,59 @@ public struct FileReader {
         }
         if !window.isEmpty { try launch() }
         if let (pw, pg) = pending { try finish(pw, pg) }
+    }
+
+    /// Whether the file at `path` holds exactly the content of stored file `id`. Reads the
+    /// file once and hashes it along the stored chunk boundaries on all cores (no chunking
+    /// needed), stopping at the first difference. Used to confirm racy or touched files.
+    public func fileMatches(path: String, id: ObjectId, size: UInt64) throws -> Bool {
+        let f = try sys { try FileDescriptor(path: path, flags: O_RDONLY) }
+        guard try sys({ try f.stat() }).size == size else { return false }
+        var window: [(ObjectId, UInt64)] = []
+        var windowBytes = 0
+        var offset: UInt64 = 0
+        var same = true
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileReader.windowBytes + (1 << 20), alignment: 64)
+        defer { buffer.deallocate() }
+        func check() throws {
+            guard same, !window.isEmpty else { return }
+            let n = try sys { try f.pread(into: buffer.baseAddress!, count: windowBytes, offset: offset) }
+            guard n == windowBytes else { same = false; return }
+            let chunks = window
+            final class Flag: @unchecked Sendable {
+                var mismatch = false
+                let buf: UnsafeRawBufferPointer
+                init(_ b: UnsafeRawBufferPointer) { buf = b }
+            }
+            let flag = Flag(UnsafeRawBufferPointer(buffer))
+            var startList: [Int] = []
+            var acc = 0
+            for (_, s) in chunks { startList.append(acc); acc += Int(s) }
+            let starts = startList
+            let parts = min(ProcessInfoLite.activeProcessorCount, chunks.count)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let h = SHA256Hasher()
+                var i = p * chunks.count / parts
+                let end = (p + 1) * chunks.count / parts
+                while i < end && !flag.mismatch {
+                    let r = UnsafeRawBufferPointer(rebasing: flag.buf[starts[i]..<(starts[i] + Int(chunks[i].1))])
+                    if ObjectHash.id(.blob, r, hasher: h) != chunks[i].0 { flag.mismatch = true }
+                    i += 1
+                }
+            }
+            if flag.mismatch { same = false }
+            offset += UInt64(windowBytes)
+            window.removeAll(keepingCapacity: true)
+            windowBytes = 0
+        }
+        try forEachChunk(id) { cid, csize in
+            guard same else { return }
+            window.append((cid, csize))
+            windowBytes += Int(csize)
+            if windowBytes >= FileReader.windowBytes { try check() }
+        }
+        try check()
+        return same && offset == size
     }
 
     /// A window of chunks verified into one buffer by several tasks.

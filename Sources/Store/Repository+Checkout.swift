@@ -113,6 +113,10 @@ extension Repository {
         if force {
             for p in Array(index.entries.keys) where targetFiles[p] == nil { index.entries[p] = nil }
         }
+        // Files we just wrote would look racy to the next status (same timestamp tick as the
+        // index) and be re-hashed; their content is known, so let the tick pass first.
+        let newest = result.written.compactMap { index.entries[$0]?.mtimeNs }.max()
+        if let newest { waitPastTimestamp(newest) }
         // Record the tree when the index now holds exactly the target's files.
         let same = index.entries.count == targetFiles.count && index.entries.allSatisfy { p, e in
             targetFiles[p].map { $0.id == e.id && $0.mode == e.mode } ?? false
@@ -174,6 +178,7 @@ extension Repository {
                 index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
                 if fromCommit != nil { index.treeId = nil }
             }
+            if let newest = result.written.compactMap({ index.entries[$0]?.mtimeNs }).max() { waitPastTimestamp(newest) }
             try index.write(indexPath, durable: durable)
             return result
         }
@@ -275,6 +280,24 @@ extension Repository {
         fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
         guard let nst = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
         return nst
+    }
+
+    /// Waits (a few ms at most) until the file system's clock, read from a probe file's
+    /// mtime, is past `ns`, so an index written next is newer than the files checkout wrote.
+    func waitPastTimestamp(_ ns: Int64) {
+        let probe = dotDir + "/.tick"
+        defer { unlink(probe) }
+        for _ in 0..<400 {
+            let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 { return }
+            var st = stat()
+            _ = Glibc.write(fd, "t", 1)
+            let ok = fstat(fd, &st) == 0
+            close(fd)
+            if !ok { return }
+            if Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) > ns { return }
+            usleep(500)
+        }
     }
 
     /// Removes `dir` if it holds nothing but (nested) empty folders. Never follows symlinks.

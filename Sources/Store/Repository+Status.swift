@@ -1,3 +1,4 @@
+import Dispatch
 import Support
 
 public enum ChangeKind: String, Sendable {
@@ -29,7 +30,17 @@ extension Repository {
         case .detached: st.branch = nil
         }
         st.head = try refs.headCommit()
-        var index = try StagingIndex.load(indexPath)
+        // Read the index on another core while this one starts walking the work tree.
+        final class Loaded: @unchecked Sendable { var result: Result<StagingIndex, Error> = .failure(StoreError.invalid("index not loaded")) }
+        let loaded = Loaded()
+        let group = DispatchGroup()
+        let path = indexPath
+        DispatchQueue.global(qos: .userInitiated).async(group: group) {
+            loaded.result = Result { try StagingIndex.load(path) }
+        }
+        let scanned = try scan("")
+        group.wait()
+        var index = try loaded.result.get()
         let headTree = try st.head.map { try readCommit($0).tree }
         if headTree == nil || index.treeId != headTree {
             let headFiles = try headTree.map { try flatten($0) } ?? [:]
@@ -41,7 +52,7 @@ extension Repository {
             for p in headFiles.keys where index.entries[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
         }
 
-        let (work, refreshed) = try compareWorkTree(&index, collectIds: false)
+        let (work, refreshed) = try compareWorkTree(&index, collectIds: false, prescanned: scanned)
         st.unstaged = work.changes
         st.untracked = work.untracked
         if refreshed { tryRefreshIndex(index) }
@@ -58,46 +69,68 @@ extension Repository {
     }
 
     /// Index vs work tree. Returns the comparison and whether `index` got fresher stat data.
-    func compareWorkTree(_ index: inout StagingIndex, spec: String = "", hashUntracked: Bool = false, collectIds: Bool = true) throws -> (WorkComparison, Bool) {
+    func compareWorkTree(_ index: inout StagingIndex, spec: String = "", hashUntracked: Bool = false, collectIds: Bool = true,
+                         prescanned: ScanResult? = nil) throws -> (WorkComparison, Bool) {
         var out = WorkComparison()
-        var scanned = try scan(spec)
-        // Tracked files stay tracked even when an ignore rule matches them.
-        var seenPaths = Set<String>(minimumCapacity: scanned.files.count)
-        for f in scanned.files { seenPaths.insert(f.path) }
-        for p in index.entries.keys where pathMatches(p, spec) && !seenPaths.contains(p) {
-            if symlinkedParent(p) == nil, let st = FS.lstat(fullPath(p)), st.isRegular { scanned.files.append(WorkFile(path: p, stat: st)) }
-        }
-        var present = Set<String>(minimumCapacity: scanned.files.count)
+        let scanned = try prescanned ?? scan(spec)
         var refreshed = false
         let hasher = FileWriter(store: store, chunker: chunker, dryRun: true)
-        for f in scanned.files {
-            present.insert(f.path)
+        let reader = FileReader(store: store)
+        var trackedSeen = 0
+
+        func compare(_ f: WorkFile, _ e: IndexEntry) {
             let mode: FileMode = f.stat.isExecutable ? .executable : .regular
-            guard let e = index.entries[f.path] else {
-                out.untracked.append(f.path)
-                if hashUntracked, let s = try? hasher.store(path: fullPath(f.path)) { out.ids[f.path] = TreeFile(mode: mode, size: s.size, id: s.id) }
-                continue
-            }
             if e.matches(f.stat) && !index.isRacy(e) {
                 if collectIds { out.ids[f.path] = TreeFile(mode: e.mode, size: e.size, id: e.id) }
-                continue
+                return
             }
-            // Stat data differs or is not trustworthy: look at the content.
-            guard let s = try? hasher.store(path: fullPath(f.path)) else {
-                out.changes.append(PathChange(path: f.path, change: .deleted))
-                continue
+            // Stat data differs or is not trustworthy: look at the content. A different size
+            // settles it; otherwise hash the file along the stored chunk boundaries.
+            let same = f.stat.size == e.size
+                && ((try? reader.fileMatches(path: fullPath(f.path), id: e.id, size: e.size)) ?? false)
+            if same {
+                if collectIds { out.ids[f.path] = TreeFile(mode: mode, size: e.size, id: e.id) }
+                if mode != e.mode {
+                    out.changes.append(PathChange(path: f.path, change: .modified))
+                } else {
+                    let ne = IndexEntry(path: f.path, mode: mode, stat: f.stat, id: e.id)
+                    if ne != e { index.entries[f.path] = ne; refreshed = true }
+                }
+                return
             }
-            out.ids[f.path] = TreeFile(mode: mode, size: s.size, id: s.id)
-            if s.id != e.id || mode != e.mode {
-                out.changes.append(PathChange(path: f.path, change: .modified))
+            if collectIds {
+                guard let s = try? hasher.store(path: fullPath(f.path)) else {
+                    out.changes.append(PathChange(path: f.path, change: .deleted))
+                    return
+                }
+                out.ids[f.path] = TreeFile(mode: mode, size: s.size, id: s.id)
+            }
+            out.changes.append(PathChange(path: f.path, change: .modified))
+        }
+
+        for f in scanned.files {
+            if let e = index.entries[f.path] {
+                trackedSeen += 1
+                compare(f, e)
             } else {
-                var ne = IndexEntry(path: f.path, mode: mode, stat: f.stat, id: e.id)
-                ne.size = s.size
-                if ne != e { index.entries[f.path] = ne; refreshed = true }
+                out.untracked.append(f.path)
+                if hashUntracked, let s = try? hasher.store(path: fullPath(f.path)) {
+                    out.ids[f.path] = TreeFile(mode: f.stat.isExecutable ? .executable : .regular, size: s.size, id: s.id)
+                }
             }
         }
-        for p in index.entries.keys where pathMatches(p, spec) && !present.contains(p) {
-            out.changes.append(PathChange(path: p, change: .deleted))
+        // Tracked paths the scan did not report: deleted, or matched by an ignore rule
+        // (tracked files stay tracked). Counting first: usually there are none.
+        let trackedHere = spec.isEmpty ? index.entries.count : index.entries.keys.reduce(0) { $0 + (pathMatches($1, spec) ? 1 : 0) }
+        if trackedSeen != trackedHere {
+            let seen = Set(scanned.files.map(\.path))
+            for (p, e) in index.entries where pathMatches(p, spec) && !seen.contains(p) {
+                if symlinkedParent(p) == nil, let st = FS.lstat(fullPath(p)), st.isRegular {
+                    compare(WorkFile(path: p, stat: st), e)
+                } else {
+                    out.changes.append(PathChange(path: p, change: .deleted))
+                }
+            }
         }
         out.untracked.sort()
         return (out, refreshed)

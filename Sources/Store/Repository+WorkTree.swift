@@ -95,7 +95,7 @@ extension Repository {
 
     private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult, parallelDepth: Int) throws {
         let full = fullPath(dir)
-        let entries = try sys { try FS.list(full) }
+        let entries = try sys { try FS.listWithStat(full) }
         var rules = rules
         if entries.contains(where: { $0.name == ".mlrepoignore" }), !dir.isEmpty || rules.isEmpty {
             if !dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: dir) }
@@ -110,10 +110,9 @@ extension Repository {
                 if rules.isIgnored(rel, isDirectory: true) { continue }
                 subdirs.append(rel)
             case .file:
-                if rules.isIgnored(rel, isDirectory: false) { continue }
-                guard let st = FS.lstat(root + "/" + rel) else { continue }  // vanished
-                if st.isRegular { out.files.append(WorkFile(path: rel, stat: st)) }
-                else if st.isDirectory { subdirs.append(rel) }
+                if !rules.isEmpty && rules.isIgnored(rel, isDirectory: false) { continue }
+                guard let st = e.stat else { continue }  // vanished
+                out.files.append(WorkFile(path: rel, stat: st))
             case .symlink, .other:
                 if rules.isIgnored(rel, isDirectory: false) { continue }
                 out.skipped.append(rel)

@@ -265,6 +265,42 @@ public enum FS {
         return out
     }
 
+    /// Lists a directory and lstat()s its regular files relative to the open directory
+    /// (fstatat with AT_SYMLINK_NOFOLLOW), which spares the kernel a full path walk per
+    /// file. `stat` is nil for folders, symlinks and entries that vanished meanwhile.
+    public static func listWithStat(_ path: String) throws -> [(name: String, type: EntryType, stat: FileStat?)] {
+        guard let dir = opendir(path) else { throw SystemError("read directory", path) }
+        defer { closedir(dir) }
+        let dfd = dirfd(dir)
+        var out: [(String, EntryType, FileStat?)] = []
+        var st = Glibc.stat()
+        while let ent = readdir(dir) {
+            var t: EntryType
+            var fs: FileStat? = nil
+            let isDot = withUnsafeBytes(of: ent.pointee.d_name) { raw -> Bool in
+                raw[0] == 0x2E && (raw[1] == 0 || (raw[1] == 0x2E && raw[2] == 0))
+            }
+            if isDot { continue }
+            let dtype = Int32(ent.pointee.d_type)
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> String in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if dtype == Int32(DT_REG) || dtype == Int32(DT_UNKNOWN) {
+                let ok = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                    fstatat(dfd, raw.bindMemory(to: CChar.self).baseAddress!, &st, AT_SYMLINK_NOFOLLOW) == 0
+                }
+                if !ok { continue }
+                let s = FileStat(st)
+                t = s.isRegular ? .file : s.isDirectory ? .directory : s.isSymlink ? .symlink : .other
+                if s.isRegular { fs = s }
+            } else if dtype == Int32(DT_DIR) { t = .directory }
+            else if dtype == Int32(DT_LNK) { t = .symlink }
+            else { t = .other }
+            out.append((name, t, fs))
+        }
+        return out
+    }
+
     public static func currentDirectory() -> String {
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return "." }
