@@ -131,6 +131,7 @@ final class Context {
 /// Entry point: runs argv (without the program name) and returns the exit status.
 public func runCLI(_ argv: [String]) -> Int32 {
     signal(SIGPIPE, SIG_IGN)
+    installSigbusHandler()
     var args = argv
     var cwd = FS.currentDirectory()
     while let first = args.first, first == "-C" {
@@ -159,6 +160,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
         Output.stdout.write(helpText(cmd)); Output.stdout.flush(); return 0
     }
     let ctx = Context(cwd: cwd)
+    Repository.keepTransientsUntilExit = true
     let code: Int32
     do {
         let parsed = try cmd.parse(rest)

@@ -187,14 +187,20 @@ let logCommand = Command(
     }
     for (id, c) in entries {
         if a.has("oneline") { ctx.out.line("\(id.short) \(c.subject)"); continue }
-        ctx.out.line("commit \(id.hex)")
-        ctx.out.line("Author: \(c.author.person)")
-        ctx.out.line("Date:   \(formatTime(c.author.time, tzMinutes: c.author.tzOffsetMinutes))")
-        ctx.out.line("")
-        for l in c.message.split(separator: "\n", omittingEmptySubsequences: false).dropLast(c.message.hasSuffix("\n") ? 1 : 0) { ctx.out.line("    \(l)") }
-        ctx.out.line("")
+        printCommit(id, c, ctx)
     }
     return 0
+}
+
+/// git-style commit header and indented message.
+func printCommit(_ id: ObjectId, _ c: Commit, _ ctx: Context, showParents: Bool = false) {
+    ctx.out.line("commit \(id.hex)")
+    if showParents { for p in c.parents { ctx.out.line("Parent: \(p.hex)") } }
+    ctx.out.line("Author: \(c.author.person)")
+    ctx.out.line("Date:   \(formatTime(c.author.time, tzMinutes: c.author.tzOffsetMinutes))")
+    ctx.out.line("")
+    for l in c.message.split(separator: "\n", omittingEmptySubsequences: false).dropLast(c.message.hasSuffix("\n") ? 1 : 0) { ctx.out.line("    \(l)") }
+    ctx.out.line("")
 }
 
 let showCommand = Command(
@@ -224,12 +230,7 @@ let showCommand = Command(
     switch info.kind {
     case .commit:
         let c = try repo.readCommit(id)
-        ctx.out.line("commit \(id.hex)")
-        for p in c.parents { ctx.out.line("Parent: \(p.hex)") }
-        ctx.out.line("Author: \(c.author.person)")
-        ctx.out.line("Date:   \(formatTime(c.author.time, tzMinutes: c.author.tzOffsetMinutes))\n")
-        for l in c.message.split(separator: "\n", omittingEmptySubsequences: false).dropLast(c.message.hasSuffix("\n") ? 1 : 0) { ctx.out.line("    \(l)") }
-        ctx.out.line("")
+        printCommit(id, c, ctx, showParents: true)
         let d = try repo.diff(c.parents.first.map { .commit($0) } ?? .commit(id), .commit(id))
         let entries = c.parents.isEmpty ? try repo.files(ofCommit: id).map { DiffEntry(path: $0.key, status: .added, oldSize: nil, newSize: $0.value.size, oldId: nil, newId: $0.value.id) }.sorted { $0.path < $1.path } : d
         printStat(entries, ctx)

@@ -102,27 +102,22 @@ func formatBytes(_ n: UInt64) -> String {
     return "\(r) \(units[u])"
 }
 
-func formatTime(_ t: Int64, tzMinutes: Int) -> String {
+/// `t` (unix seconds) at offset `tzMinutes`, formatted by strftime(3) with `format`,
+/// followed by the offset as +hhmm (`colon`: +hh:mm).
+func formatLocal(_ t: Int64, tzMinutes: Int, _ format: String, colon: Bool) -> String {
     var secs = time_t(t + Int64(tzMinutes) * 60)
     var tmv = tm()
     gmtime_r(&secs, &tmv)
     var buf = [CChar](repeating: 0, count: 64)
-    strftime(&buf, 64, "%a %b %e %H:%M:%S %Y", &tmv)
-    let sign = tzMinutes < 0 ? "-" : "+"
+    strftime(&buf, 64, format, &tmv)
     let m = abs(tzMinutes)
-    let tz = sign + String(format2(m / 60)) + String(format2(m % 60))
-    return String(cString: buf) + " " + tz
+    return String(cString: buf) + (tzMinutes < 0 ? "-" : "+") + format2(m / 60) + (colon ? ":" : "") + format2(m % 60)
 }
 
-func isoTime(_ t: Int64, tzMinutes: Int) -> String {
-    var secs = time_t(t + Int64(tzMinutes) * 60)
-    var tmv = tm()
-    gmtime_r(&secs, &tmv)
-    var buf = [CChar](repeating: 0, count: 64)
-    strftime(&buf, 64, "%Y-%m-%dT%H:%M:%S", &tmv)
-    let sign = tzMinutes < 0 ? "-" : "+"
-    let m = abs(tzMinutes)
-    return String(cString: buf) + sign + format2(m / 60) + ":" + format2(m % 60)
-}
+/// git's default date form: "Tue Nov 14 22:13:20 2023 +0000".
+func formatTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%a %b %e %H:%M:%S %Y ", colon: false) }
+
+/// ISO 8601: "2023-11-14T22:13:20+00:00".
+func isoTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%Y-%m-%dT%H:%M:%S", colon: true) }
 
 func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }

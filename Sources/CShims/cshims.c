@@ -10,3 +10,24 @@ int mlrepo_start_writeback(int fd, int64_t offset, int64_t length) {
     return 0;
 #endif
 }
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static void mlrepo_on_sigbus(int sig) {
+    (void)sig;
+    static const char msg[] =
+        "error: an input file shrank while mlrepo was reading it (SIGBUS); nothing was recorded, run the command again\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(1);
+}
+
+void mlrepo_install_sigbus_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mlrepo_on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}

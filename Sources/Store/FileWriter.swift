@@ -95,21 +95,24 @@ public final class FileWriter {
 
     /// One window's worth of chunks waiting for their ids.
     final class Batch: @unchecked Sendable {
-        let buffer: UnsafeMutableRawBufferPointer
+        private let owned: UnsafeMutableRawBufferPointer
+        /// The window's bytes: the owned buffer, or a range of a mapped file.
+        var buffer: UnsafeMutableRawBufferPointer
         var count = 0
         var cuts: [(start: Int, len: Int)] = []
         /// Filled by the hashing tasks, one disjoint range each.
         let ids: UnsafeMutableBufferPointer<ObjectId>
         let packed: UnsafeMutableBufferPointer<[UInt8]?>
         init(size: Int, maxChunks: Int) {
-            buffer = .allocate(byteCount: size, alignment: 64)
+            owned = .allocate(byteCount: size, alignment: 64)
+            buffer = owned
             ids = .allocate(capacity: maxChunks)
             ids.initialize(repeating: .zero)
             packed = .allocate(capacity: maxChunks)
             packed.initialize(repeating: nil)
         }
         deinit {
-            buffer.deallocate()
+            owned.deallocate()
             ids.deallocate()
             packed.deinitialize()
             packed.deallocate()
@@ -160,20 +163,34 @@ public final class FileWriter {
             if !dryRun { try store.rollIfLarge() }
         }
 
+        // Large files are read through a memory map (no copy into our buffers); the pages
+        // of each finished window are released so resident memory stays bounded. Set
+        // MLREPO_NO_MMAP=1 to read with read(2) instead.
+        let mapped: MappedFile? = Env.get("MLREPO_NO_MMAP") == nil ? (try? MappedFile(fd: f.fd, path: f.path)) : nil
+        var mapPos = 0
+        var released = 0
+        mapped?.adviseSequential()
         var eof = false
         while !eof {
             let b = free.removeLast()
             var filled = 0
-            if let (cb, start, len) = carry {
+            if let m = mapped {
+                let end = min(m.count, mapPos + cap)
+                b.buffer = UnsafeMutableRawBufferPointer(mutating: UnsafeRawBufferPointer(rebasing: m.bytes[mapPos..<end]))
+                filled = end - mapPos
+                eof = end == m.count
+            } else if let (cb, start, len) = carry {
                 UnsafeMutableRawBufferPointer(rebasing: b.buffer[0..<len])
                     .copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(cb.buffer)[start..<(start + len)]))
                 filled = len
                 carry = nil
             }
-            let want = cap - filled
-            let n = try sys { try f.readFully(into: b.buffer.baseAddress! + filled, count: want) }
-            filled += n
-            eof = n < want
+            if mapped == nil {
+                let want = cap - filled
+                let n = try sys { try f.readFully(into: b.buffer.baseAddress! + filled, count: want) }
+                filled += n
+                eof = n < want
+            }
             b.count = filled
             // Cut chunks; keep the tail (which may be cut differently once more data
             // arrives) unless this is the end of the file.
@@ -186,7 +203,8 @@ public final class FileWriter {
                 b.cuts.append((off, len))
                 off += len
             }
-            if off < filled { carry = (b, off, filled - off) }
+            let windowStart = mapPos
+            if mapped != nil { mapPos += off } else if off < filled { carry = (b, off, filled - off) }
             // Hash (and compress) this window's chunks on all cores.
             let cuts = b.cuts
             let g = DispatchGroup()
@@ -209,6 +227,11 @@ public final class FileWriter {
             // which was copied above already).
             if let (pb, pg) = inflight { try drain(pb, pg) }
             inflight = (b, g)
+            // Everything before this window has been hashed and written: release its pages.
+            if let m = mapped {
+                let upTo = (windowStart / 4096) * 4096
+                if upTo > released { m.release(released..<upTo); released = upTo }
+            }
         }
         if let (pb, pg) = inflight { try drain(pb, pg) }
         let id = try builder.finish()

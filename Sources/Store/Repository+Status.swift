@@ -56,6 +56,7 @@ extension Repository {
         st.unstaged = work.changes
         st.untracked = work.untracked
         if refreshed { tryRefreshIndex(index) }
+        retire(index, scanned, work)
         st.staged.sort { $0.path < $1.path }
         st.unstaged.sort { $0.path < $1.path }
         return st

@@ -19,6 +19,17 @@ public final class Repository: @unchecked Sendable {
     public let durable: Bool
 
     var indexPath: String { dotDir + "/index" }
+
+    /// A short-lived process (the CLI) may ask that large transient structures (the index,
+    /// a work-tree scan) are handed to `transients` instead of freed: freeing 100k strings
+    /// and dictionary entries costs more than the process has left to live. A long-running
+    /// host leaves this off.
+    nonisolated(unsafe) public static var keepTransientsUntilExit = false
+    nonisolated(unsafe) static var transients: [Any] = []
+
+    func retire(_ items: Any...) {
+        if Repository.keepTransientsUntilExit { Repository.transients.append(contentsOf: items) }
+    }
     var lockPath: String { dotDir + "/lock" }
 
     /// Opens the repository whose root is `root` (which must hold `.mlrepo`).

@@ -75,12 +75,17 @@ public struct StagingIndex: Sendable {
             let tree = ObjectId(try r.bytes(32))
             idx.treeId = tree == .zero ? nil : tree
             idx.entries.reserveCapacity(count)
+            // Fixed part of an entry: mode, 0, size, mtime, ctime, inode, device, id, path length.
+            let fixed = 4 + 4 + 8 * 5 + 32 + 2
             for _ in 0..<count {
-                guard let mode = FileMode(rawValue: try r.u32()) else { throw bad("bad mode") }
-                _ = try r.u32()
-                let size = try r.u64(), mt = try r.i64(), ct = try r.i64(), ino = try r.u64(), dev = try r.u64()
-                let id = ObjectId(try r.bytes(32))
-                let n = Int(try r.u16())
+                guard r.remaining >= fixed else { throw bad("truncated entry") }
+                let o = r.offset
+                @inline(__always) func u64(_ k: Int) -> UInt64 { UInt64(littleEndian: body.loadUnaligned(fromByteOffset: o + k, as: UInt64.self)) }
+                guard let mode = FileMode(rawValue: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: o, as: UInt32.self))) else { throw bad("bad mode") }
+                let size = u64(8), mt = Int64(bitPattern: u64(16)), ct = Int64(bitPattern: u64(24)), ino = u64(32), dev = u64(40)
+                let id = ObjectId(body, offset: o + 48)
+                let n = Int(UInt16(littleEndian: body.loadUnaligned(fromByteOffset: o + 80, as: UInt16.self)))
+                r.offset = o + fixed
                 let pb = try r.bytes(n)
                 let p = String(decoding: pb, as: UTF8.self)
                 var e = IndexEntry(path: p, mode: mode, size: size, id: id)

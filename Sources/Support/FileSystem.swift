@@ -136,7 +136,27 @@ public final class MappedFile: @unchecked Sendable {
         base = p
     }
 
+    /// Maps an already open file (the descriptor stays the caller's).
+    public init(fd: Int32, path: String) throws {
+        self.path = path
+        var st = Glibc.stat()
+        if fstat(fd, &st) != 0 { throw SystemError("stat", path) }
+        count = Int(st.st_size)
+        if count == 0 { base = nil; return }
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        if p == MAP_FAILED || p == nil { throw SystemError("mmap", path) }
+        base = p
+    }
+
     deinit { if let base { munmap(base, count) } }
+
+    /// Drops the pages of `range` (page-aligned start) from this process's memory; the
+    /// file's pages stay in the page cache and are faulted back in if touched again.
+    public func release(_ range: Range<Int>) {
+        guard let base, range.lowerBound < count else { return }
+        let end = min(range.upperBound, count)
+        madvise(base + range.lowerBound, end - range.lowerBound, MADV_DONTNEED)
+    }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
@@ -272,7 +292,7 @@ public enum FS {
         guard let dir = opendir(path) else { throw SystemError("read directory", path) }
         defer { closedir(dir) }
         let dfd = dirfd(dir)
-        var out: [(String, EntryType, FileStat?)] = []
+        var out: [(name: String, type: EntryType, stat: FileStat?)] = []
         var st = Glibc.stat()
         while let ent = readdir(dir) {
             var t: EntryType
@@ -296,7 +316,7 @@ public enum FS {
             } else if dtype == Int32(DT_DIR) { t = .directory }
             else if dtype == Int32(DT_LNK) { t = .symlink }
             else { t = .other }
-            out.append((name, t, fs))
+            out.append((name: name, type: t, stat: fs))
         }
         return out
     }
@@ -406,6 +426,10 @@ public enum Clock {
 public func startWriteback(fd: Int32, offset: UInt64, length: UInt64) {
     _ = mlrepo_start_writeback(fd, Int64(offset), Int64(length))
 }
+
+/// See mlrepo_install_sigbus_handler in CShims: a truncated mapped input ends the process
+/// with a one-line explanation instead of a crash report.
+public func installSigbusHandler() { mlrepo_install_sigbus_handler() }
 
 public enum Env {
     public static func get(_ name: String) -> String? {

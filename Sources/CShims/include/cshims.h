@@ -6,4 +6,10 @@
 /// SYNC_FILE_RANGE_WRITE); a no-op returning 0 where the call does not exist.
 int mlrepo_start_writeback(int fd, int64_t offset, int64_t length);
 
+
+
+/// Installs a SIGBUS handler that explains the usual cause (a memory-mapped input file
+/// was truncated while being read), prints one line to stderr and exits with status 1.
+/// For command-line use only; a library host keeps its own signal handling.
+void mlrepo_install_sigbus_handler(void);
 #endif
