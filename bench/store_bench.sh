@@ -5,6 +5,7 @@
 #   3. cost of each compression policy (core.compression) on CSV and on random bytes
 #   4. W2 store growth for several average chunk sizes (MLREPO_CHUNK_AVG)
 # Usage: bench/store_bench.sh [--objects N] [--size-mb MB]
+# env: MLREPO_BIN_DIR  folder holding mlrepo and mlrepo-bench (default: build .build/release)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OBJECTS=10000000
@@ -16,13 +17,14 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-(cd "$ROOT" && swift build -c release >/dev/null)
-M="$ROOT/.build/release/mlrepo"
-B="$ROOT/.build/release/mlrepo-bench"
+BIN="${MLREPO_BIN_DIR:-$ROOT/.build/release}"
+[ -n "${MLREPO_BIN_DIR:-}" ] || (cd "$ROOT" && swift build -c release >/dev/null)
+M="$BIN/mlrepo"
+B="$BIN/mlrepo-bench"
 DATA="${BENCH_DIR:-/tmp/mlrepo-bench-data}/store-s$SIZE_MB"
 mkdir -p "$DATA"
 if [ ! -f "$DATA/v2.csv" ]; then
-  python3 "$ROOT/bench/gen_data.py" --out "$DATA" --size-mb "$SIZE_MB" --files 0 >/dev/null
+  python3 "$ROOT/bench/gen_data.py" "$DATA" --size-mb "$SIZE_MB" --skip-files >/dev/null
 fi
 [ -f "$DATA/random.bin" ] || head -c $((SIZE_MB << 20)) /dev/urandom > "$DATA/random.bin"
 export MLREPO_AUTHOR_NAME=bench MLREPO_AUTHOR_EMAIL=bench@example.com MLREPO_NO_PROGRESS=1
