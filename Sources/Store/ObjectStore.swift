@@ -101,6 +101,7 @@ public final class ObjectStore: @unchecked Sendable {
             located = try pack.stored(at: i)
         }
         let (entry, stored, map) = located
+        defer { pack.noteRead(stored.count) }
         let h = hasher ?? SHA256Hasher()
         let loc = "\(pack.name).pack at offset \(entry.offset)"
         return try withExtendedLifetime(map) {

@@ -13,6 +13,7 @@ public final class Pack: @unchecked Sendable {
     public let index: PackIndex
     private var mapped: MappedFile?
     private let mapLock = NSLockLike()
+    private var touched = 0
 
     public init(directory: String, name: String) throws {
         self.name = name
@@ -29,6 +30,19 @@ public final class Pack: @unchecked Sendable {
         }
         mapped = m
         return m
+    }
+
+    /// Counts bytes read through the map; past 64 MiB the map's pages are dropped from this
+    /// process (they stay in the page cache), so reading a 100 GB pack keeps resident
+    /// memory flat. Safe with concurrent readers: packs never change, a dropped page is
+    /// simply faulted in again.
+    func noteRead(_ n: Int) {
+        mapLock.lock(); defer { mapLock.unlock() }
+        touched += n
+        if touched >= 64 << 20, let m = mapped {
+            m.release(0..<m.count)
+            touched = 0
+        }
     }
 
     /// The stored bytes of the object at index position `i`, checked against the entry

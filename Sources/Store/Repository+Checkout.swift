@@ -59,14 +59,17 @@ extension Repository {
         let targetFiles = try files(ofCommit: target)
         var index = try StagingIndex.load(indexPath)
         let (work, _) = try compareWorkTree(&index, hashUntracked: false)
-        let workChanged = Set(work.changes.map(\.path))
+        // Edited files hold work that checkout must not destroy; deleted ones do not (their
+        // content is in the store), so checkout may recreate or remove them freely.
+        let workChanged = Set(work.changes.filter { $0.change == .modified }.map(\.path))
+        let workDeleted = Set(work.changes.filter { $0.change == .deleted }.map(\.path))
         let untracked = Set(work.untracked)
 
         var toChange = Set<String>()
         for p in Set(headFiles.keys).union(targetFiles.keys) where headFiles[p] != targetFiles[p] { toChange.insert(p) }
         if force {
             for p in index.entries.keys where indexFile(index, p) != targetFiles[p] { toChange.insert(p) }
-            toChange.formUnion(workChanged.filter { targetFiles[$0] != nil || index.entries[$0] != nil })
+            toChange.formUnion(workChanged.union(workDeleted).filter { targetFiles[$0] != nil || index.entries[$0] != nil })
         } else {
             var dirty: [String] = []
             var blocked: [String] = []
@@ -102,7 +105,7 @@ extension Repository {
         for p in toChange.sorted() {
             guard let t = targetFiles[p] else { continue }
             let cur = index.entries[p]
-            let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !workChanged.contains(p)
+            let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !workChanged.contains(p) && !workDeleted.contains(p)
             if unchangedOnDisk { continue }
             var st: FileStat? = nil
             if let cur, !workChanged.contains(p) { st = try patchInPlace(p, old: cur.id, new: t, reader: reader) }
@@ -158,7 +161,7 @@ extension Repository {
             var changed: Set<String> = []
             for s in specs {
                 let (w, _) = try compareWorkTree(&index, spec: s)
-                changed.formUnion(w.changes.map(\.path))
+                changed.formUnion(w.changes.filter { $0.change == .modified }.map(\.path))
                 if !force, fromCommit != nil {
                     let blocked = w.untracked.filter { source[$0] != nil }
                     if !blocked.isEmpty { throw StoreError.untrackedWouldBeOverwritten(blocked) }
@@ -172,7 +175,7 @@ extension Repository {
             let reader = FileReader(store: store)
             for p in source.keys.sorted() {
                 let t = source[p]!
-                if let e = index.entries[p], e.id == t.id, e.mode == t.mode, !changed.contains(p), FS.exists(fullPath(p)) { continue }
+                if let e = index.entries[p], e.id == t.id, e.mode == t.mode, !changed.contains(p), FS.lstat(fullPath(p))?.isRegular == true { continue }
                 let st = try writeWorkFile(p, t, reader: reader)
                 result.written.append(p)
                 index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)

@@ -103,12 +103,15 @@ final class CLICheckoutTests: CLITestCase {
         XCTAssertEqual(text("other.txt"), "untracked content")
         ok("checkout", "-f", "main")
         XCTAssertEqual(text("other.txt"), "o")
-        // Deleting a tracked file counts as a local change too.
+        // A deleted tracked file holds no work to lose: as in git, checkout recreates it.
         ok("checkout", c1)
         remove("a.txt")
-        fails(1, "checkout", "main")
-        XCTAssertFalse(exists("a.txt"))
-        ok("checkout", "-f", "main")
+        ok("checkout", "main")
+        XCTAssertEqual(text("a.txt"), "v2")
+        XCTAssertTrue(status().clean)
+        // And `checkout -- PATH` restores a deleted file from the index.
+        remove("a.txt")
+        ok("checkout", "--", "a.txt")
         XCTAssertEqual(text("a.txt"), "v2")
     }
 
