@@ -32,14 +32,14 @@ public final class Pack: @unchecked Sendable {
         return m
     }
 
-    /// Counts bytes read through the map; past 64 MiB the map's pages are dropped from this
+    /// Counts bytes read through the map; past 16 MiB the map's pages are dropped from this
     /// process (they stay in the page cache), so reading a 100 GB pack keeps resident
     /// memory flat. Safe with concurrent readers: packs never change, a dropped page is
     /// simply faulted in again.
     func noteRead(_ n: Int) {
         mapLock.lock(); defer { mapLock.unlock() }
         touched += n
-        if touched >= 64 << 20, let m = mapped {
+        if touched >= 16 << 20, let m = mapped {
             m.release(0..<m.count)
             touched = 0
         }
