@@ -214,11 +214,20 @@ public final class FileWriter {
                     let h = SHA256Hasher()
                     var i = p * cuts.count / parts
                     let end = (p + 1) * cuts.count / parts
+                    var verdict: Bool? = nil
+                    var sinceProbe = 0
                     while i < end {
                         let c = cuts[i]
                         let chunk = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b.buffer)[c.start..<(c.start + c.len)])
                         b.ids[i] = ObjectHash.id(.blob, chunk, hasher: h)
-                        if policy != .none { b.packed[i] = ObjectStore.encode(kind: .blob, chunk, policy: policy) }
+                        switch policy {
+                        case .none: break
+                        case .all: b.packed[i] = ObjectStore.encode(kind: .blob, chunk, policy: policy)
+                        case .auto:
+                            if sinceProbe == 16 { verdict = nil; sinceProbe = 0 }
+                            b.packed[i] = ObjectStore.autoCompress(chunk, verdict: &verdict)
+                            sinceProbe += 1
+                        }
                         i += 1
                     }
                 }
