@@ -1,0 +1,70 @@
+import XCTest
+@testable import Store
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The two ways `add` reads large files (memory map, read(2)) must give the same ids, and
+/// the readers that confirm or restore files must agree with the writer.
+final class FileIOPathsTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("fileio-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        unsetenv("MLREPO_NO_MMAP")
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func pseudoRandom(_ n: Int, seed: UInt64) -> [UInt8] {
+        var x = seed | 1
+        return (0..<n).map { _ in x ^= x << 13; x ^= x >> 7; x ^= x << 17; return UInt8(truncatingIfNeeded: x) }
+    }
+
+    func testMappedAndReadPathsGiveTheSameIdAndBytes() throws {
+        // Larger than one 8 MiB window, so window hand-over and page release are exercised.
+        let data = pseudoRandom(9_000_000, seed: 42)
+        let f = dir.appendingPathComponent("big.bin")
+        try Data(data).write(to: f)
+        let store = try ObjectStore(directory: dir.appendingPathComponent("pack").path, durable: false)
+        let w = FileWriter(store: store, chunker: .default)
+
+        let mapped = try w.store(path: f.path)
+        try store.commitPending()
+        setenv("MLREPO_NO_MMAP", "1", 1)
+        let viaRead = try FileWriter(store: store, chunker: .default, dryRun: true).store(path: f.path)
+        XCTAssertEqual(mapped.id, viaRead.id)
+        XCTAssertEqual(mapped.size, 9_000_000)
+
+        var back: [UInt8] = []
+        try FileReader(store: store).read(mapped.id) { back.append(contentsOf: $0) }
+        XCTAssertEqual(back, data)
+
+        // fileMatches confirms the same content and notices one changed byte.
+        let reader = FileReader(store: store)
+        XCTAssertTrue(try reader.fileMatches(path: f.path, id: mapped.id, size: 9_000_000))
+        var changed = data
+        changed[7_777_777] ^= 0xFF
+        try Data(changed).write(to: f)
+        XCTAssertFalse(try reader.fileMatches(path: f.path, id: mapped.id, size: 9_000_000))
+    }
+
+    func testAutoCompressionVerdicts() {
+        let text = Array(String(repeating: "0.123456,1.234567,2.345678,3\n", count: 600).utf8)
+        let noise = pseudoRandom(16_384, seed: 7)
+        var verdict: Bool? = nil
+        let z = text.withUnsafeBytes { ObjectStore.autoCompress($0, verdict: &verdict) }
+        XCTAssertEqual(verdict, true)
+        XCTAssertNotNil(z)
+        XCTAssertLessThan(z!.count, text.count / 2)
+        verdict = nil
+        XCTAssertNil(noise.withUnsafeBytes { ObjectStore.autoCompress($0, verdict: &verdict) })
+        XCTAssertEqual(verdict, false)
+        // A remembered "incompressible" verdict skips compressing text too (until re-probed).
+        XCTAssertNil(text.withUnsafeBytes { ObjectStore.autoCompress($0, verdict: &verdict) })
+    }
+}
