@@ -24,9 +24,10 @@ let package = Package(
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
         .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench", swiftSettings: optimized),
-        .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Support"]),
-        .testTarget(name: "CLITests", dependencies: ["Store", "Support"]),
+        .target(name: "TestHelpers", path: "Tests/TestHelpers"),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
+        .testTarget(name: "CLITests", dependencies: ["Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -80,7 +80,10 @@ public final class FileWriter {
         if Int(st.size) <= threshold {
             var buf = [UInt8](repeating: 0, count: Int(st.size) + 1)
             let n = try sys { try buf.withUnsafeMutableBytes { try f.readFully(into: $0.baseAddress!, count: $0.count) } }
-            if n > threshold { return try storeLarge(f, progress: progress) }  // grew while we looked
+            if n > threshold {  // grew while we looked: start over, chunked
+                try sys { try f.seek(to: 0) }
+                return try storeLarge(f, progress: progress)
+            }
             let id = try buf.withUnsafeBytes { b -> ObjectId in
                 let p = UnsafeRawBufferPointer(rebasing: b[0..<n])
                 let id = ObjectHash.id(.blob, p, hasher: SHA256Hasher())

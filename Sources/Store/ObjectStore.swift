@@ -237,6 +237,40 @@ public final class ObjectStore: @unchecked Sendable {
         return Zlib.compress(payload, level: 1, limit: payload.count * 9 / 10)
     }
 
+    /// Copies the objects of `packs` that `keep` selects into one new pack (verifying each,
+    /// copying stored bytes without recompression), then deletes the old packs. The new
+    /// pack is durable before any old one is removed. Callers hold the repository lock.
+    public func repack(_ packs: [Pack], keep: (ObjectId) -> Bool) throws {
+        var w = try PackWriter(directory: directory, durable: durable)
+        var written: [String] = []
+        let copied = ReachabilityMarks(packs: packs)
+        let h = SHA256Hasher()
+        for p in packs {
+            for i in 0..<p.index.count {
+                let id = p.index.id(at: i)
+                guard keep(id), copied.insert(id) else { continue }
+                let e = try p.index.entry(at: i)
+                let (_, stored, map) = try p.stored(at: i)
+                try withExtendedLifetime(map) {
+                    // Verify, then copy as stored.
+                    try withObject(id, hasher: h) { _, _ in }
+                    try w.put(id: id, kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
+                }
+                if w.count >= ObjectStore.maxPendingObjects {
+                    if let n = try w.finish() { written.append(n) }
+                    w = try PackWriter(directory: directory, durable: durable)
+                }
+            }
+        }
+        if let n = try w.finish() { written.append(n) }
+        for p in packs where !written.contains(p.name) {
+            try? FS.unlink(p.index.path)
+            try? FS.unlink(p.packPath)
+        }
+        FS.syncDirectory(directory)
+        try reload()
+    }
+
     /// Every id in every pack (for fsck and gc).
     public func allIds() -> [ObjectId] {
         var out: [ObjectId] = []

@@ -122,14 +122,8 @@ public final class PackWriter {
     /// (compressed when `codec` is zlib); `rawSize` its size before compression.
     /// An id already in this pack is skipped.
     public func put(id: ObjectId, kind: ObjectKind, codec: Codec, rawSize: Int, stored: UnsafeRawBufferPointer) throws {
-        if entries[id] != nil { return }
-        precondition(rawSize <= Int(UInt32.max) && stored.count <= Int(UInt32.max), "object too large for a pack entry")
-        entries[id] = PackEntry(offset: offset, size: UInt32(rawSize), kind: kind, codec: codec)
-        var h = ByteWriter(capacity: Pack.entryHeaderSize)
-        id.write(to: &h)
-        h.u8(kind.rawValue); h.u8(codec.rawValue); h.u16(0)
-        h.u32(UInt32(rawSize)); h.u32(UInt32(stored.count))
-        buffer.append(contentsOf: h.bytes)
+        guard let header = register(id: id, kind: kind, codec: codec, rawSize: rawSize, storedSize: stored.count) else { return }
+        buffer.append(contentsOf: header)
         if stored.count >= 1 << 20 {
             try flush()
             try sys { try file.write(stored) }
@@ -137,8 +131,21 @@ public final class PackWriter {
             buffer.append(contentsOf: stored)
             if buffer.count >= PackWriter.bufferSize { try flush() }
         }
-        offset += UInt64(Pack.entryHeaderSize + stored.count)
         bytesWritten = offset
+    }
+
+    /// Records a new entry at the current end of the pack and advances it; returns the
+    /// 44-byte entry header, or nil when this pack already holds `id`.
+    private func register(id: ObjectId, kind: ObjectKind, codec: Codec, rawSize: Int, storedSize: Int) -> [UInt8]? {
+        if entries[id] != nil { return nil }
+        precondition(rawSize <= Int(UInt32.max) && storedSize <= Int(UInt32.max), "object too large for a pack entry")
+        entries[id] = PackEntry(offset: offset, size: UInt32(rawSize), kind: kind, codec: codec)
+        offset += UInt64(Pack.entryHeaderSize + storedSize)
+        var h = ByteWriter(capacity: Pack.entryHeaderSize)
+        id.write(to: &h)
+        h.u8(kind.rawValue); h.u8(codec.rawValue); h.u16(0)
+        h.u32(UInt32(rawSize)); h.u32(UInt32(storedSize))
+        return h.bytes
     }
 
     /// One object for `putMany`: its payload is read from caller memory during the call.
@@ -164,19 +171,12 @@ public final class PackWriter {
         try headers.withUnsafeMutableBytes { hb in
             var k = 0
             for o in objects {
-                if entries[o.id] != nil { continue }
-                precondition(o.rawSize <= Int(UInt32.max) && o.stored.count <= Int(UInt32.max), "object too large for a pack entry")
-                entries[o.id] = PackEntry(offset: offset, size: UInt32(o.rawSize), kind: o.kind, codec: o.codec)
-                var h = ByteWriter(capacity: Pack.entryHeaderSize)
-                o.id.write(to: &h)
-                h.u8(o.kind.rawValue); h.u8(o.codec.rawValue); h.u16(0)
-                h.u32(UInt32(o.rawSize)); h.u32(UInt32(o.stored.count))
+                guard let header = register(id: o.id, kind: o.kind, codec: o.codec, rawSize: o.rawSize, storedSize: o.stored.count) else { continue }
                 let dst = UnsafeMutableRawBufferPointer(rebasing: hb[(k * Pack.entryHeaderSize)..<((k + 1) * Pack.entryHeaderSize)])
-                h.bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
+                header.withUnsafeBytes { dst.copyMemory(from: $0) }
                 iov.append(iovec(iov_base: dst.baseAddress, iov_len: Pack.entryHeaderSize))
                 if o.stored.count > 0 { iov.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: o.stored.baseAddress), iov_len: o.stored.count)) }
                 pendingBytes += Pack.entryHeaderSize + o.stored.count
-                offset += UInt64(Pack.entryHeaderSize + o.stored.count)
                 k += 1
                 if iov.count >= 1000 { try writeAll(&iov, pendingBytes); pendingBytes = 0 }
             }
@@ -248,23 +248,3 @@ public final class PackWriter {
     }
 }
 
-extension PackWriter {
-    /// Merges every pack of `store` into one (for the lookup benchmark); returns the count.
-    public static func mergeForBenchmark(_ store: ObjectStore) throws -> Int {
-        let packs = store.packs
-        let w = try PackWriter(directory: store.directory, durable: false)
-        for p in packs {
-            for i in 0..<p.index.count {
-                let e = try p.index.entry(at: i)
-                let (_, stored, map) = try p.stored(at: i)
-                try withExtendedLifetime(map) {
-                    try w.put(id: p.index.id(at: i), kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
-                }
-            }
-        }
-        let name = try w.finish()
-        for p in packs where p.name != name { unlink(p.index.path); unlink(p.packPath) }
-        try store.reload()
-        return store.packs.count
-    }
-}

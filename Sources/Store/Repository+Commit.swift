@@ -180,8 +180,9 @@ extension Repository {
             guard let h = try refs.headCommit() else { throw StoreError.badRevision(original, reason: "HEAD has no commits yet") }
             return h
         }
-        for ref in [s, "refs/heads/" + s, "refs/tags/" + s] where s.hasPrefix("refs/") || ref != s {
-            if Refs.isValidName(s) || s.hasPrefix("refs/"), let id = try refs.read(ref) { return id }
+        let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s] : []
+        for ref in refNames where !ref.contains("..") {
+            if let id = try refs.read(ref) { return id }
         }
         let lower = s.lowercased()
         if lower.utf8.count >= 4 && lower.utf8.count <= 64 && lower.utf8.allSatisfy({ Hex.value($0) != nil }) {

@@ -230,7 +230,7 @@ extension Repository {
                 if !dryRun { for t in tmps { try? FS.unlink(dir + "/" + t) } }
                 return r
             }
-            try repack(packs, keep: { reachable.contains($0) })
+            try store.repack(packs, keep: { reachable.contains($0) })
             for t in tmps { try? FS.unlink(dir + "/" + t) }
             FS.syncDirectory(dir)
             r.packsAfter = store.packs.count
@@ -241,46 +241,12 @@ extension Repository {
         }
     }
 
-    /// Copies the objects of `packs` that `keep` selects into one new pack (verifying each,
-    /// copying stored bytes without recompression), then deletes the old packs. The new
-    /// pack is durable before any old one is removed. Caller holds the lock.
-    func repack(_ packs: [Pack], keep: (ObjectId) -> Bool) throws {
-        var w = try PackWriter(directory: store.directory, durable: durable)
-        var written: [String] = []
-        let copied = ReachabilityMarks(packs: packs)
-        let h = SHA256Hasher()
-        for p in packs {
-            for i in 0..<p.index.count {
-                let id = p.index.id(at: i)
-                guard keep(id), copied.insert(id) else { continue }
-                let e = try p.index.entry(at: i)
-                let (_, stored, map) = try p.stored(at: i)
-                try withExtendedLifetime(map) {
-                    // Verify, then copy as stored.
-                    try store.withObject(id, hasher: h) { _, _ in }
-                    try w.put(id: id, kind: e.kind, codec: e.codec, rawSize: Int(e.size), stored: stored)
-                }
-                if w.count >= ObjectStore.maxPendingObjects {
-                    if let n = try w.finish() { written.append(n) }
-                    w = try PackWriter(directory: store.directory, durable: durable)
-                }
-            }
-        }
-        if let n = try w.finish() { written.append(n) }
-        for p in packs where !written.contains(p.name) {
-            try? FS.unlink(p.index.path)
-            try? FS.unlink(p.packPath)
-        }
-        FS.syncDirectory(store.directory)
-        try store.reload()
-    }
-
     /// Merges small packs once there are many of them (each add and commit writes one),
     /// so lookups do not slow down with the number of commits. Caller holds the lock.
     func autoRepack(threshold: Int = 24) throws {
         let small = store.packs.filter { (FS.lstat($0.packPath)?.size ?? 0) < 64 << 20 }
         guard small.count >= threshold else { return }
-        try repack(small, keep: { _ in true })
+        try store.repack(small, keep: { _ in true })
     }
 
     /// Sizes: logical (every distinct file version), unique chunks, and bytes on disk.

@@ -69,7 +69,7 @@ extension Repository {
         }
         if !spec.isEmpty && !includeIgnored && isIgnored(spec, isDirectory: true) { return out }
         let base = ignoreRules(upTo: spec)
-        try walk(spec, rules: base, into: &out, parallelDepth: 1)
+        try walk(spec, rules: base, into: &out, parallelDepth: 1, rulesLoaded: true)
         return out
     }
 
@@ -93,13 +93,15 @@ extension Repository {
         for r in parts.results { out.files += r.files; out.skipped += r.skipped }
     }
 
-    private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult, parallelDepth: Int) throws {
+    /// `rulesLoaded`: `rules` already hold this folder's own .mlrepoignore (the scan root's
+    /// come from `ignoreRules(upTo:)`).
+    private func walk(_ dir: String, rules: IgnoreRules, into out: inout ScanResult, parallelDepth: Int, rulesLoaded: Bool = false) throws {
         let full = fullPath(dir)
         let entries = try sys { try FS.listWithStat(full) }
         var rules = rules
-        if entries.contains(where: { $0.name == ".mlrepoignore" }), !dir.isEmpty || rules.isEmpty {
-            if !dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: dir) }
-            else if dir.isEmpty, let t = try? FS.readText(full + "/.mlrepoignore") { rules.add(text: t, base: "") }
+        if !rulesLoaded, entries.contains(where: { $0.name == ".mlrepoignore" }),
+           let t = try? FS.readText(full + "/.mlrepoignore") {
+            rules.add(text: t, base: dir)
         }
         var subdirs: [String] = []
         for e in entries {

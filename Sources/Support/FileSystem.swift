@@ -122,18 +122,11 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     private let base: UnsafeMutableRawPointer?
 
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw SystemError("open", path) }
         defer { close(fd) }
-        var st = Glibc.stat()
-        if fstat(fd, &st) != 0 { throw SystemError("stat", path) }
-        count = Int(st.st_size)
-        if count == 0 { base = nil; return }
-        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
-        if p == MAP_FAILED || p == nil { throw SystemError("mmap", path) }
-        base = p
+        try self.init(fd: fd, path: path)
     }
 
     /// Maps an already open file (the descriptor stays the caller's).

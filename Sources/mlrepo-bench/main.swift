@@ -34,7 +34,8 @@ func lookup(_ n: Int) throws {
     let build = now() - t0
     // Merge into one pack, as gc would.
     t0 = now()
-    let merged = try PackWriter.mergeForBenchmark(store)
+    try store.repack(store.packs, keep: { _ in true })
+    let merged = store.packs.count
     let mergeTime = now() - t0
     try store.reload()
     var rng = SystemRandomNumberGenerator()

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 import Store
 import Support
 

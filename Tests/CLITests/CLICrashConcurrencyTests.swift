@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 import Support
 
 /// SIGKILL in the middle of writes, and two writers at once.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 import Store
 
 /// log, show, diff, rev-parse, branch, tag and the plumbing commands.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 
 /// A seeded random walk over add/modify/delete, `add .`, commit, checkout of earlier commits
 /// and branch switches, checking the work tree against a model after every checkout.

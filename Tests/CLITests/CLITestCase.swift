@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 import Support
 
 /// Result of one run of the mlrepo binary.
@@ -12,30 +13,8 @@ struct RunResult {
     var line: String { out.hasSuffix("\n") ? String(out.dropLast()) : out }
 }
 
-/// Deterministic PRNG for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func data(_ n: Int) -> Data {
-        var out = Data(count: n)
-        out.withUnsafeMutableBytes { (b: UnsafeMutableRawBufferPointer) in
-            var i = 0
-            while i + 8 <= n { b.storeBytes(of: next(), toByteOffset: i, as: UInt64.self); i += 8 }
-            var v = next()
-            while i < n { b[i] = UInt8(truncatingIfNeeded: v); v >>= 8; i += 1 }
-        }
-        return out
-    }
-    mutating func int(_ r: Range<Int>) -> Int { Int.random(in: r, using: &self) }
-    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
-    mutating func pick<T>(_ a: [T]) -> T { a[int(0..<a.count)] }
+extension SplitMix {
+    mutating func data(_ n: Int) -> Data { Data(bytes(n)) }
 }
 
 /// Base class: a fresh temp folder per test with the work tree in `repo`, and helpers to run

@@ -1,4 +1,5 @@
 import XCTest
+import TestHelpers
 @testable import Store
 import Support
 #if canImport(Glibc)
@@ -20,14 +21,10 @@ final class FileIOPathsTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func pseudoRandom(_ n: Int, seed: UInt64) -> [UInt8] {
-        var x = seed | 1
-        return (0..<n).map { _ in x ^= x << 13; x ^= x >> 7; x ^= x << 17; return UInt8(truncatingIfNeeded: x) }
-    }
-
     func testMappedAndReadPathsGiveTheSameIdAndBytes() throws {
         // Larger than one 8 MiB window, so window hand-over and page release are exercised.
-        let data = pseudoRandom(9_000_000, seed: 42)
+        var rng = SplitMix(seed: 42)
+        let data = rng.bytes(9_000_000)
         let f = dir.appendingPathComponent("big.bin")
         try Data(data).write(to: f)
         let store = try ObjectStore(directory: dir.appendingPathComponent("pack").path, durable: false)
@@ -55,7 +52,8 @@ final class FileIOPathsTests: XCTestCase {
 
     func testAutoCompressionVerdicts() {
         let text = Array(String(repeating: "0.123456,1.234567,2.345678,3\n", count: 600).utf8)
-        let noise = pseudoRandom(16_384, seed: 7)
+        var rng = SplitMix(seed: 7)
+        let noise = rng.bytes(16_384)
         var verdict: Bool? = nil
         let z = text.withUnsafeBytes { ObjectStore.autoCompress($0, verdict: &verdict) }
         XCTAssertEqual(verdict, true)

@@ -1,4 +1,5 @@
 import XCTest
+import TestHelpers
 @testable import Support
 
 final class ZlibTests: XCTestCase {
