@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> Store -> Support -> C shims.
+// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> ML -> Store -> Support -> C shims.
 // A module imports only what is below it.
 let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
@@ -17,7 +17,9 @@ let package = Package(
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
         .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
-        .target(name: "CLI", dependencies: ["Store", "Support"]),
+        // ML: pipelines, lineage records, params/metrics, data profiles. Meets Compute later.
+        .target(name: "ML", dependencies: ["Store", "Support"], swiftSettings: optimized),
+        .target(name: "CLI", dependencies: ["ML", "Store", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.
@@ -27,6 +29,7 @@ let package = Package(
         .target(name: "TestHelpers", path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
+        .testTarget(name: "MLTests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "CLITests", dependencies: ["Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,7 +4,7 @@ import Glibc
 import Store
 import Support
 
-public let toolVersion = "0.1.0"
+public let toolVersion = mlrepoVersion
 
 /// A usage mistake: exit code 2 with the command's usage line.
 struct UsageError: Error, CustomStringConvertible {

@@ -31,3 +31,19 @@ void mlrepo_install_sigbus_handler(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, NULL);
 }
+
+#include <spawn.h>
+
+int mlrepo_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int *pid) {
+    posix_spawn_file_actions_t fa;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0) return rc;
+    rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    if (rc == 0) {
+        pid_t p = 0;
+        rc = posix_spawn(&p, path, &fa, NULL, argv, envp);
+        if (rc == 0) *pid = (int)p;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}

@@ -105,6 +105,13 @@ public struct Commit: Equatable, Sendable {
         return Commit(tree: tree, parents: parents, author: author, committer: committer, extra: extra, message: message)
     }
 
+    /// Extension headers whose value is the id of an object the commit references (kept by
+    /// gc, checked by fsck): `meta` (the commit's ML metadata) and `record` (a lineage record).
+    public static let objectHeaders: Set<String> = ["meta", "record"]
+
+    /// Values of the extension headers named `key`, in order.
+    public func headers(_ key: String) -> [String] { extra.filter { $0.key == key }.map(\.value) }
+
     /// The first line of the message.
     public var subject: String { String(message.split(separator: "\n", omittingEmptySubsequences: false).first ?? "") }
 }

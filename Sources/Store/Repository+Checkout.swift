@@ -187,15 +187,28 @@ extension Repository {
         }
     }
 
+    // MARK: Export
+
+    /// Writes every file of a tree into `dir` (created if missing; it should be empty),
+    /// verifying each file against its id. Used to rebuild a commit in a scratch folder.
+    public func export(tree: ObjectId, to dir: String) throws {
+        try sys { try FS.mkdirs(dir) }
+        let reader = FileReader(store: store)
+        for (path, f) in try flatten(tree).sorted(by: { $0.key < $1.key }) {
+            _ = try writeWorkFile(path, f, reader: reader, base: dir)
+        }
+    }
+
     // MARK: Safe file writes
 
     /// Writes a file of the work tree from the store: parent folders are created as needed
     /// and never followed through a symlink; the content goes to a temp file beside the
     /// target and is renamed over it, so a reader never sees half a file.
-    func writeWorkFile(_ path: String, _ f: TreeFile, reader: FileReader) throws -> FileStat {
+    func writeWorkFile(_ path: String, _ f: TreeFile, reader: FileReader, base: String? = nil) throws -> FileStat {
         for c in path.split(separator: "/") where !Tree.isSafeName(String(c)) {
             throw StoreError.badPath(path, reason: "unsafe path; refusing to write it")
         }
+        let root = base ?? self.root
         var dir = root
         let comps = path.split(separator: "/").map(String.init)
         for c in comps.dropLast() {

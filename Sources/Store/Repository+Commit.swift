@@ -12,6 +12,15 @@ extension Repository {
 
     /// Writes the trees for a set of files (path → file) and returns the root tree id.
     func writeTree(_ files: [String: TreeFile]) throws -> ObjectId {
+        try buildTree(files) { try store.put(.tree, $0) }
+    }
+
+    /// The id the tree of `files` would have, without storing anything.
+    public func treeId(of files: [String: TreeFile]) throws -> ObjectId {
+        try buildTree(files) { ObjectHash.id(.tree, $0) }
+    }
+
+    func buildTree(_ files: [String: TreeFile], put: ([UInt8]) throws -> ObjectId) throws -> ObjectId {
         // Group paths by folder, deepest first.
         var dirs: [String: [TreeEntry]] = ["": []]
         var children: [String: Set<String>] = [:]
@@ -35,7 +44,7 @@ extension Repository {
                 total += size
             }
             let t = Tree(entries: entries)
-            return (try store.put(.tree, t.encode()), total)
+            return (try put(t.encode()), total)
         }
         return try build("").0
     }
@@ -93,9 +102,15 @@ extension Repository {
 
     // MARK: Commit
 
+    /// Computes extension headers for a new commit from its files (path → file) and parent,
+    /// under the repository lock. The ML layer uses it for `meta` and `record` headers.
+    public typealias CommitHeaders = (_ files: [String: TreeFile], _ parent: ObjectId?) throws -> [(key: String, value: String)]
+
     /// Records the index as a new commit on the current branch (or detached HEAD) and
-    /// returns its id. The commit is visible only once the ref has moved.
-    public func commit(message: String, allowEmpty: Bool = false) throws -> ObjectId {
+    /// returns its id. The commit is visible only once the ref has moved. `headers` adds
+    /// extension headers; a commit whose tree and headers equal its parent's is refused as
+    /// "nothing to commit" unless `allowEmpty`.
+    public func commit(message: String, allowEmpty: Bool = false, headers: CommitHeaders? = nil) throws -> ObjectId {
         guard !message.trimmingSpace().isEmpty else { throw StoreError.invalid("empty commit message (use -m MSG)") }
         return try withLock {
             let index = try StagingIndex.load(indexPath)
@@ -108,10 +123,17 @@ extension Repository {
             }
             let tree = try writeTree(files)
             let parent = try refs.headCommit()
-            if let parent, !allowEmpty, try readCommit(parent).tree == tree { throw StoreError.nothingToCommit }
+            let extra = try headers?(files, parent) ?? []
+            if let parent, !allowEmpty {
+                let pc = try readCommit(parent)
+                if pc.tree == tree && pc.extra.map(\.key) == extra.map(\.key) && pc.extra.map(\.value) == extra.map(\.value) {
+                    throw StoreError.nothingToCommit
+                }
+            }
             if parent == nil && files.isEmpty && !allowEmpty { throw StoreError.nothingToCommit }
             let who = signature()
-            let c = Commit(tree: tree, parents: parent.map { [$0] } ?? [], author: who, committer: who, message: message.hasSuffix("\n") ? message : message + "\n")
+            let c = Commit(tree: tree, parents: parent.map { [$0] } ?? [], author: who, committer: who, extra: extra,
+                           message: message.hasSuffix("\n") ? message : message + "\n")
             let id = try store.put(.commit, c.encode())
             try store.commitPending()
             if index.treeId != tree {

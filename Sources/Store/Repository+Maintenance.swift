@@ -57,6 +57,7 @@ extension Repository {
             }
         }
         var files: [(ObjectId, String)] = []
+        for (name, ids) in pins() { for id in ids { files.append((id, "pinned by \(name)")) } }
         do {
             for e in try StagingIndex.load(indexPath).entries.values { files.append((e.id, "staged file " + e.path)) }
         } catch {
@@ -171,6 +172,13 @@ extension Repository {
                 report.objectsChecked += 1
                 onCommit?(id)
                 visitTree(c.tree, "", "commit \(id.short)")
+                // `meta` and `record` headers name metadata blobs the commit keeps alive.
+                for (k, v) in c.extra where Commit.objectHeaders.contains(k) {
+                    guard let ref = ObjectId(hex: v) else {
+                        problem(id, ctx, StoreError.objectCorrupt(id, location: "commit", reason: "bad \(k) id '\(v)'")); continue
+                    }
+                    visitFile(ref, nil, "\(k) of commit \(id.short)")
+                }
                 for p in c.parents { stack.append((p, "parent of \(id.short)")) }
             } catch { problem(id, ctx, error) }
         }

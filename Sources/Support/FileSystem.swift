@@ -407,6 +407,9 @@ public enum Clock {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
+    /// Wall-clock seconds since the epoch.
+    public static func wallSeconds() -> Double { Double(nowNs()) / 1e9 }
+
     /// Monotonic seconds, for measuring durations.
     public static func monotonic() -> Double {
         var ts = timespec()

@@ -12,4 +12,8 @@ int mlrepo_start_writeback(int fd, int64_t offset, int64_t length);
 /// was truncated while being read), prints one line to stderr and exits with status 1.
 /// For command-line use only; a library host keeps its own signal handling.
 void mlrepo_install_sigbus_handler(void);
+
+/// posix_spawn of `path` with `argv`/`envp`, in folder `cwd` (posix_spawn_file_actions_addchdir_np).
+/// Returns 0 and the child's pid in *pid, or an errno value.
+int mlrepo_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int *pid);
 #endif

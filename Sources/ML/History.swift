@@ -1,0 +1,201 @@
+import Store
+import Support
+
+/// One commit of an experiment listing: its metadata only, no data reads.
+public struct ExperimentRow: Sendable {
+    public var id: ObjectId
+    public var commit: Commit
+    public var meta: CommitMeta?
+}
+
+/// A path in a lineage graph.
+public struct LineageNode: Sendable {
+    public var path: String
+    public var id: ObjectId?
+    public var kind: PathKind
+    /// The run that produced this version; nil for raw inputs (data, code) or when no
+    /// record is known.
+    public var producedBy: LineageStep?
+    /// Why the walk stopped here, when it did for a reason other than reaching a raw input.
+    public var note: String?
+}
+
+/// A run in a lineage graph.
+public struct LineageStep: Sendable {
+    public var stage: String
+    public var action: StageAction
+    public var record: ObjectId
+    /// The commit that first recorded the run (nil: not committed yet).
+    public var recordedIn: ObjectId?
+    public var started: Double
+    public var duration: Double
+    public var params: ValuesByFile
+    public var inputs: [LineageNode]
+    public var environment: [String: JSON]
+}
+
+/// An output derived (directly or through other stages) from a given file version.
+public struct DerivedOutput: Sendable {
+    public var path: String
+    public var id: ObjectId
+    public var kind: PathKind
+    public var stage: String
+    public var record: ObjectId
+    /// The input of that run the chain came through.
+    public var via: String
+    /// 1 for a direct product, 2 for a product of a product, …
+    public var depth: Int
+    /// Commits that hold this record, oldest first.
+    public var commits: [ObjectId]
+}
+
+extension MLRepo {
+    // MARK: Experiments
+
+    /// Commits reachable from `start`, newest first, with their metadata.
+    public func experiments(from start: ObjectId, limit: Int?) throws -> [ExperimentRow] {
+        try repo.log(from: start, limit: limit).map { ExperimentRow(id: $0.id, commit: $0.commit, meta: try meta(of: $0.commit)) }
+    }
+
+    /// Commits reachable from `start` that changed a path of `kind`, with those paths.
+    public func commitsChanging(kind: PathKind, from start: ObjectId, limit: Int?) throws -> [(id: ObjectId, commit: Commit, paths: [String])] {
+        var out: [(ObjectId, Commit, [String])] = []
+        for (id, c) in try repo.log(from: start) {
+            if let limit, out.count >= limit { break }
+            guard let m = try meta(of: c) else { continue }
+            let paths = m.kinds.filter { $0.value == kind }.map(\.key).sorted()
+            if paths.isEmpty { continue }
+            let parentTree = try c.parents.first.map { try repo.readCommit($0).tree }
+            var changed: [String] = []
+            for p in paths {
+                let mine = try repo.entry(in: c.tree, path: p)
+                let theirs = try parentTree.flatMap { try repo.entry(in: $0, path: p) }
+                if mine?.id != theirs?.id || mine?.mode != theirs?.mode { changed.append(p) }
+            }
+            if !changed.isEmpty { out.append((id, c, changed)) }
+        }
+        return out
+    }
+
+    // MARK: Upstream lineage
+
+    /// What produced `path`: the run that wrote it, that run's inputs, the runs that wrote
+    /// those, back to raw data and code. `commit` nil means the work tree's view (HEAD's
+    /// records plus uncommitted runs).
+    public func upstream(path: String, commit: ObjectId?) throws -> LineageNode {
+        let runs: [String: ObjectId]
+        var kinds: [String: PathKind] = [:]
+        var pathId: ObjectId?
+        if let commit {
+            let c = try repo.readCommit(commit)
+            let m = try meta(of: c)
+            runs = m?.runs ?? [:]
+            kinds = m?.kinds ?? [:]
+            guard let e = try repo.entry(in: c.tree, path: path) else {
+                throw MLError("path '\(path)' is not in commit \(commit.short)")
+            }
+            pathId = e.id
+        } else {
+            runs = try currentRuns()
+            kinds = try currentKinds()
+            pathId = try repo.workTreeId(of: path) ?? repo.indexId(of: path)
+            if pathId == nil { throw MLError("path '\(path)' does not exist in the work tree") }
+        }
+        let records = try runs.sorted { $0.key < $1.key }.map { ($0.value, try record($0.value)) }
+        var recordedIn: [ObjectId: ObjectId?] = [:]
+        func firstCommit(_ rid: ObjectId, stage: String) throws -> ObjectId? {
+            if let c = recordedIn[rid] { return c }
+            var found: ObjectId? = nil
+            var cur = commit ?? (try repo.refs.headCommit())
+            while let c = cur {
+                let cm = try repo.readCommit(c)
+                guard try meta(of: cm)?.runs[stage] == rid else { break }
+                found = c
+                cur = cm.parents.first
+            }
+            recordedIn[rid] = found
+            return found
+        }
+        func kindOf(_ p: String, _ fallback: PathKind) -> PathKind {
+            if let k = kinds[p] { return k }
+            return kinds.filter { pathWithin(p, $0.key) }.max { $0.key.count < $1.key.count }?.value ?? fallback
+        }
+        var visiting = Set<ObjectId>()
+        func node(_ p: String, _ id: ObjectId?, fallback: PathKind) throws -> LineageNode {
+            var n = LineageNode(path: p, id: id, kind: kindOf(p, fallback), producedBy: nil, note: nil)
+            guard let (rid, rec) = records.first(where: { $0.1.outs.contains { o in pathCovers(o.path, p) } }) else { return n }
+            if let out = rec.outs.first(where: { $0.path == p }) {
+                n.kind = kinds[p] ?? out.kind
+                if let id, out.id != id {
+                    n.note = "this version was not written by the recorded run of stage '\(rec.stage)' (it wrote \(out.id.short))"
+                    return n
+                }
+            }
+            guard visiting.insert(rid).inserted else { return n }
+            defer { visiting.remove(rid) }
+            let inputs = try rec.deps.map { try node($0.path, $0.id, fallback: $0.kind) }
+            n.producedBy = LineageStep(stage: rec.stage, action: rec.action, record: rid,
+                                       recordedIn: try firstCommit(rid, stage: rec.stage), started: rec.started,
+                                       duration: rec.duration, params: rec.params, inputs: inputs, environment: rec.environment)
+            return n
+        }
+        var root = try node(path, pathId, fallback: .other)
+        if root.producedBy == nil && root.note == nil && !records.contains(where: { $0.1.deps.contains { pathCovers($0.path, path) } }) {
+            root.note = "no recorded run wrote or read '\(path)'"
+        }
+        return root
+    }
+
+    // MARK: Downstream lineage
+
+    /// Every output, in every commit any branch or tag reaches, that was derived from
+    /// version `id` of `path`, directly or through further stages.
+    public func downstream(path: String, id: ObjectId) throws -> [DerivedOutput] {
+        // Index every record by the commits that hold it.
+        var starts: [ObjectId] = []
+        for (_, c) in try repo.branches() { starts.append(c) }
+        for (_, c) in try repo.tags() { starts.append(c) }
+        if let h = try repo.refs.headCommit() { starts.append(h) }
+        var seen = Set<ObjectId>()
+        var stack = starts
+        var holders: [ObjectId: [(ObjectId, Int64)]] = [:]
+        while let c = stack.popLast() {
+            guard seen.insert(c).inserted else { continue }
+            let cm = try repo.readCommit(c)
+            for h in cm.headers("record") { if let rid = ObjectId(hex: h) { holders[rid, default: []].append((c, cm.committer.time)) } }
+            stack.append(contentsOf: cm.parents)
+        }
+        for (_, rid) in try loadPending().runs where holders[rid] == nil { holders[rid] = [] }
+        let records = try holders.keys.sorted().map { ($0, try record($0)) }
+
+        // Does input `d` of a run read version `qid` of `qpath`?
+        func reads(_ d: RecordedPath, _ qpath: String, _ qid: ObjectId) throws -> Bool {
+            if d.path == qpath { return d.id == qid }
+            if pathWithin(qpath, d.path) {  // the query lies inside a folder input
+                return try repo.entry(in: d.id, path: String(qpath.dropFirst(d.path.count + 1)))?.id == qid
+            }
+            if pathWithin(d.path, qpath) {  // the query is a folder holding the input
+                return try repo.entry(in: qid, path: String(d.path.dropFirst(qpath.count + 1)))?.id == d.id
+            }
+            return false
+        }
+        var out: [DerivedOutput] = []
+        var done = Set<String>()
+        var frontier: [(String, ObjectId, Int)] = [(path, id, 0)]
+        while !frontier.isEmpty {
+            let (qp, qid, depth) = frontier.removeFirst()
+            for (rid, rec) in records {
+                guard let via = try rec.deps.first(where: { try reads($0, qp, qid) }) else { continue }
+                for o in rec.outs {
+                    let key = "\(o.path)\u{0}\(o.id.hex)\u{0}\(rid.hex)"
+                    guard done.insert(key).inserted else { continue }
+                    let commits = (holders[rid] ?? []).sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
+                    out.append(DerivedOutput(path: o.path, id: o.id, kind: o.kind, stage: rec.stage, record: rid,
+                                             via: via.path, depth: depth + 1, commits: commits))
+                    frontier.append((o.path, o.id, depth + 1))
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,146 @@
+import Store
+import Support
+
+/// What a pipeline run reports as it goes (the CLI prints these; the library does not).
+public enum PipelineEvent: Sendable {
+    case upToDate(stage: String)
+    /// About to run `stage`; `reason` says why ("never run", "dependency 'x' changed").
+    case running(stage: String, action: String, reason: String)
+    case finished(stage: String, seconds: Double, record: ObjectId)
+    /// `--dry-run`: the stage would run.
+    case wouldRun(stage: String, reason: String)
+}
+
+public typealias PipelineEvents = (PipelineEvent) -> Void
+
+extension MLRepo {
+    /// Runs one stage now, whatever its state, and records the run (pending until commit).
+    @discardableResult
+    public func run(stage name: String, events: PipelineEvents) throws -> LineageRecord {
+        let project = try requireProject()
+        guard let stage = project.stages[name] else { _ = try project.closure(of: [name]); fatalError() }
+        events(.running(stage: name, action: stage.action.summary, reason: "requested"))
+        return try execute(stage, project: project, events: events)
+    }
+
+    /// Runs, in dependency order, every stage (of `targets` and their upstream stages, or
+    /// all) whose command, params, inputs or outputs changed since its recorded run.
+    /// Returns the stages that ran (or would run, with `dryRun`).
+    @discardableResult
+    public func repro(targets: [String], force: Bool = false, dryRun: Bool = false, events: PipelineEvents) throws -> [String] {
+        let project = try requireProject()
+        let stages = try project.closure(of: targets)
+        var ran: [String] = []
+        var willRun = Set<String>()
+        for name in stages {
+            let stage = project.stages[name]!
+            var reason: String?
+            if force { reason = "forced" }
+            if reason == nil, dryRun, let up = upstreamHit(stage, project: project, hits: willRun) {
+                reason = "upstream stage '\(up)' will run"
+            }
+            if reason == nil { reason = try staleReason(stage, project: project) }
+            guard let reason else { events(.upToDate(stage: name)); continue }
+            if dryRun {
+                events(.wouldRun(stage: name, reason: reason)); willRun.insert(name); ran.append(name); continue
+            }
+            events(.running(stage: name, action: stage.action.summary, reason: reason))
+            try execute(stage, project: project, events: events)
+            ran.append(name)
+        }
+        return ran
+    }
+
+    func upstreamHit(_ stage: Stage, project: Project, hits: Set<String>) -> String? {
+        for d in stage.deps.map(\.path) + stage.params.map(\.file) {
+            for h in hits.sorted() where project.stages[h]!.outputs.contains(where: { pathCovers($0.path, d) || pathCovers(d, $0.path) }) { return h }
+        }
+        return nil
+    }
+
+    /// Why `stage` must run again, or nil when its last recorded run still describes the
+    /// work tree (same command, params values, input and output ids).
+    public func staleReason(_ stage: Stage, project: Project) throws -> String? {
+        guard let rid = try currentRuns()[stage.name] else { return "never run" }
+        let rec = try record(rid)
+        if rec.action != stage.action { return "its command changed" }
+        if rec.deps.map(\.path) != stage.deps.map(\.path) { return "its list of dependencies changed" }
+        if rec.outs.map(\.path) != stage.outputs.map(\.path) { return "its list of outputs changed" }
+        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        if params != rec.params {
+            let rows = compareValues(rec.params, params, all: false)
+            return "params changed: " + rows.prefix(3).map { "\($0.key)" }.joined(separator: ", ")
+        }
+        for d in rec.deps {
+            guard let now = try repo.workTreeId(of: d.path) else { return "dependency '\(d.path)' is missing" }
+            if now != d.id { return "dependency '\(d.path)' changed" }
+        }
+        for o in rec.outs {
+            guard let now = try repo.workTreeId(of: o.path) else { return "output '\(o.path)' is missing" }
+            if now != o.id { return "output '\(o.path)' was modified" }
+        }
+        return nil
+    }
+
+    /// Runs a stage in the work tree; on success stages its inputs and outputs and writes
+    /// its lineage record. On failure nothing is recorded.
+    @discardableResult
+    func execute(_ stage: Stage, project: Project, events: PipelineEvents) throws -> LineageRecord {
+        for d in stage.deps where !FS.exists(repo.fullPath(d.path)) {
+            throw MLError("stage '\(stage.name)': dependency '\(d.path)' does not exist"
+                          + (project.producer(of: d.path).map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
+        }
+        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        let started = Clock.wallSeconds()
+        let t0 = Clock.monotonic()
+        let status: Int32
+        switch stage.action {
+        case .command(let cmd):
+            // Output folders exist before the command runs, as DVC makes them.
+            for o in stage.outputs {
+                let dir = Path.dirname(o.path)
+                if dir != "." && !dir.isEmpty { try? FS.mkdirs(repo.fullPath(dir)) }
+            }
+            status = try Subprocess.shell(cmd, cwd: repo.root, env: ["MLREPO_STAGE": stage.name, "MLREPO_ROOT": repo.root])
+        case .builtin(let kind, _):
+            throw MLError("stage '\(stage.name)' uses the built-in '\(kind)', which this version of mlrepo cannot run yet; give it a \"cmd\"")
+        }
+        let duration = Clock.monotonic() - t0
+        guard status == 0 else { throw StageFailed(stage: stage.name, status: status) }
+        for o in stage.outputs where !FS.exists(repo.fullPath(o.path)) {
+            throw MLError("stage '\(stage.name)' finished but did not write its output '\(o.path)'; nothing was recorded")
+        }
+        for m in stage.metrics {
+            guard let t = try workText(m.path) else { throw MLError("metrics output '\(m.path)' of stage '\(stage.name)' is not a regular file") }
+            _ = try readMetrics(t, file: m.path)
+        }
+        // Stage what the run read and wrote, so the next commit holds exactly these versions.
+        let paths = stage.deps.map(\.path) + stage.outputs.map(\.path) + Set(stage.params.map(\.file)).sorted()
+            + (FS.exists(repo.fullPath(Project.fileName)) ? [Project.fileName] : [])
+        var files: [String] = [], dirs: [String] = []
+        for p in paths where FS.exists(repo.fullPath(p)) { if FS.isDirectory(repo.fullPath(p)) { dirs.append(p) } else { files.append(p) } }
+        if !files.isEmpty { _ = try repo.add(files, force: true) }
+        if !dirs.isEmpty { _ = try repo.add(dirs) }
+        let kinds = try currentKinds().merging(project.kinds()) { a, _ in a }
+        func recorded(_ d: PathDecl, role: PathKind) throws -> RecordedPath {
+            guard let id = try repo.indexId(of: d.path) else {
+                throw MLError("stage '\(stage.name)': '\(d.path)' holds no trackable file (ignored, or only symlinks)")
+            }
+            return RecordedPath(path: d.path, id: id, kind: d.kind ?? kinds[d.path] ?? role)
+        }
+        let rec = LineageRecord(
+            stage: stage.name, action: stage.action,
+            deps: try stage.deps.map { try recorded($0, role: .dataset) }, params: params,
+            outs: try stage.outs.map { try recorded($0, role: .model) } + stage.metrics.map { try recorded($0, role: .metrics) },
+            exitStatus: status, started: (started * 1000).rounded() / 1000, duration: duration,
+            environment: machineEnvironment())
+        let rid = try repo.withLock { () -> ObjectId in
+            let id = try repo.store.put(.blob, rec.encoded())
+            try repo.store.commitPending()
+            return id
+        }
+        try updatePending { $0.runs[stage.name] = rid }
+        events(.finished(stage: stage.name, seconds: duration, record: rid))
+        return rec
+    }
+}

@@ -1,0 +1,394 @@
+import Store
+import Support
+
+/// A failure of the ML layer, one line naming the file, stage, path or key.
+public struct MLError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A stage's command exited with a non-zero status; nothing was recorded.
+public struct StageFailed: Error, CustomStringConvertible {
+    public let stage: String
+    public let status: Int32
+    public var description: String { "stage '\(stage)' failed with exit status \(status); its outputs were not recorded" }
+}
+
+/// What a path holds, so `log`, `lineage` and `diff` can speak of "the model" and "the data".
+public enum PathKind: String, CaseIterable, Sendable {
+    case dataset, features, labels, code, model, metrics, params, other
+
+    public static func parse(_ s: String) throws -> PathKind {
+        guard let k = PathKind(rawValue: s.lowercased()) else {
+            throw MLError("unknown kind '\(s)'; expected one of \(PathKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return k
+    }
+
+    static let codeExtensions: Set<String> = ["py", "sh", "bash", "r", "jl", "js", "ts", "swift", "c", "cc", "cpp", "h",
+                                              "go", "rs", "java", "scala", "rb", "pl", "ipynb", "sql", "m", "lua", "awk"]
+    static let modelExtensions: Set<String> = ["mlmodel", "pkl", "pickle", "joblib", "pt", "pth", "onnx", "h5", "keras",
+                                               "safetensors", "ckpt", "pb", "tflite", "model", "gguf", "bst", "cbm", "npz"]
+
+    static func fileExtension(_ path: String) -> String {
+        let base = Path.basename(path)
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return "" }
+        return base[base.index(after: dot)...].lowercased()
+    }
+}
+
+/// A path named by a stage, with its kind when declared.
+public struct PathDecl: Equatable, Sendable {
+    public var path: String
+    public var kind: PathKind?
+}
+
+/// A params entry: `FILE:KEY` (KEY may be nested `a.b`, or empty for the whole file);
+/// a bare `KEY` refers to `params.json`.
+public struct ParamRef: Equatable, Hashable, Sendable {
+    public var file: String
+    public var key: String
+
+    public static let defaultFile = "params.json"
+
+    public static func parse(_ s: String) -> ParamRef {
+        if let c = s.firstIndex(of: ":") {
+            return ParamRef(file: String(s[..<c]), key: String(s[s.index(after: c)...]))
+        }
+        return ParamRef(file: defaultFile, key: s)
+    }
+
+    public var text: String { key.isEmpty ? file + ":" : (file == ParamRef.defaultFile ? key : file + ":" + key) }
+}
+
+/// How a stage runs: a shell command, or a built-in trainer/evaluator (the compute core).
+public enum StageAction: Equatable, Sendable {
+    case command(String)
+    case builtin(kind: String, spec: JSON)
+
+    public var summary: String {
+        switch self {
+        case .command(let c): return c
+        case .builtin(let k, let spec): return "built-in \(k) " + spec.encoded()
+        }
+    }
+}
+
+/// One stage of `mlrepo.json`.
+public struct Stage: Equatable, Sendable {
+    public var name: String
+    public var action: StageAction
+    public var deps: [PathDecl]
+    public var params: [ParamRef]
+    public var outs: [PathDecl]
+    public var metrics: [PathDecl]
+    public var desc: String?
+
+    /// Every path the stage writes: outs then metrics.
+    public var outputs: [PathDecl] { outs + metrics }
+}
+
+/// The project file, `mlrepo.json` at the repository root (docs/pipelines.md):
+/// `{"stages": {NAME: {"cmd", "deps", "params", "outs", "metrics"}}, "kinds": {PATH: KIND}}`.
+public struct Project: Equatable, Sendable {
+    public static let fileName = "mlrepo.json"
+
+    public var stages: [String: Stage]
+    /// Kinds declared at the top level, by path.
+    public var declaredKinds: [String: PathKind]
+    /// Stage names in execution order: producers before consumers, ties by name.
+    public private(set) var order: [String] = []
+
+    public init(stages: [String: Stage] = [:], declaredKinds: [String: PathKind] = [:]) throws {
+        self.stages = stages
+        self.declaredKinds = declaredKinds
+        try validate()
+    }
+
+    // MARK: Parsing
+
+    /// Parses and validates the text of a project file; errors name `file`, and line and
+    /// column for malformed JSON.
+    public static func parse(_ text: String, file: String = Project.fileName) throws -> Project {
+        let j = try parseJSON(text, file: file)
+        guard let top = j.objectValue else { throw MLError("\(file): the top level must be an object with \"stages\"") }
+        for k in top.keys where k != "stages" && k != "kinds" && k != "version" {
+            throw MLError("\(file): unknown field '\(k)' (expected \"stages\" and optionally \"kinds\")")
+        }
+        var kinds: [String: PathKind] = [:]
+        if let kj = top["kinds"] {
+            guard let ko = kj.objectValue else { throw MLError("\(file): \"kinds\" must map paths to kinds") }
+            for (p, v) in ko {
+                guard let s = v.stringValue else { throw MLError("\(file): kind of '\(p)' must be a string") }
+                do { kinds[try normalizePath(p, file: file, what: "kinds")] = try PathKind.parse(s) } catch let e as MLError {
+                    throw MLError("\(file): kinds: '\(p)': \(e.message)")
+                }
+            }
+        }
+        var stages: [String: Stage] = [:]
+        if let sj = top["stages"] {
+            guard let so = sj.objectValue else { throw MLError("\(file): \"stages\" must be an object of named stages") }
+            for (name, v) in so { stages[name] = try parseStage(name, v, file: file) }
+        }
+        do { return try Project(stages: stages, declaredKinds: kinds) } catch let e as MLError {
+            throw MLError("\(file): \(e.message)")
+        }
+    }
+
+    static func parseStage(_ name: String, _ v: JSON, file: String) throws -> Stage {
+        func fail(_ m: String) -> MLError { MLError("\(file): stage '\(name)': \(m)") }
+        guard isValidStageName(name) else { throw MLError("\(file): bad stage name '\(name)' (letters, digits, '-', '_', '.')") }
+        guard let o = v.objectValue else { throw fail("must be an object") }
+        let known: Set<String> = ["cmd", "train", "eval", "deps", "params", "outs", "metrics", "desc"]
+        for k in o.keys.sorted() where !known.contains(k) { throw fail("unknown field '\(k)'") }
+        let actions = ["cmd", "train", "eval"].filter { o[$0] != nil }
+        guard actions.count == 1 else {
+            throw fail(actions.isEmpty ? "needs a \"cmd\" (or a built-in \"train\" or \"eval\")" : "has both \(actions.joined(separator: " and ")); give one")
+        }
+        let action: StageAction
+        if let c = o["cmd"] {
+            if let s = c.stringValue, !s.trimmingCharacters(in: " \t\n").isEmpty { action = .command(s) }
+            else if let a = c.arrayValue, !a.isEmpty, a.allSatisfy({ $0.stringValue != nil }) {
+                action = .command(a.compactMap(\.stringValue).joined(separator: " && "))
+            } else { throw fail("\"cmd\" must be a non-empty string (or a list of strings)") }
+        } else {
+            let k = actions[0]
+            guard o[k]?.objectValue != nil else { throw fail("\"\(k)\" must be an object") }
+            action = .builtin(kind: k, spec: o[k]!)
+        }
+        func paths(_ key: String) throws -> [PathDecl] {
+            guard let a = o[key] else { return [] }
+            guard let arr = a.arrayValue else { throw fail("\"\(key)\" must be a list of paths") }
+            return try arr.map { item in
+                if let s = item.stringValue { return PathDecl(path: try normalizePath(s, file: file, what: "stage '\(name)' \(key)"), kind: nil) }
+                if let d = item.objectValue, let p = d["path"]?.stringValue {
+                    var kind: PathKind? = nil
+                    if let ks = d["kind"] {
+                        guard let s = ks.stringValue else { throw fail("kind of '\(p)' must be a string") }
+                        do { kind = try PathKind.parse(s) } catch let e as MLError { throw fail(e.message) }
+                    }
+                    for k in d.keys where k != "path" && k != "kind" { throw fail("unknown field '\(k)' in \(key) entry '\(p)'") }
+                    return PathDecl(path: try normalizePath(p, file: file, what: "stage '\(name)' \(key)"), kind: kind)
+                }
+                throw fail("each \"\(key)\" entry must be a path or {\"path\": ..., \"kind\": ...}")
+            }
+        }
+        var params: [ParamRef] = []
+        if let pj = o["params"] {
+            guard let arr = pj.arrayValue else { throw fail("\"params\" must be a list like [\"params.json:train.lr\"]") }
+            for item in arr {
+                if let s = item.stringValue, !s.isEmpty {
+                    var r = ParamRef.parse(s)
+                    r.file = try normalizePath(r.file, file: file, what: "stage '\(name)' params")
+                    params.append(r)
+                } else if let d = item.objectValue {
+                    // dvc.yaml's form: {"FILE": ["key", ...]}
+                    for (f, keys) in d {
+                        let nf = try normalizePath(f, file: file, what: "stage '\(name)' params")
+                        guard let ks = keys.arrayValue, ks.allSatisfy({ $0.stringValue != nil }) else { throw fail("params of '\(f)' must be a list of keys") }
+                        if ks.isEmpty { params.append(ParamRef(file: nf, key: "")) }
+                        for k in ks { params.append(ParamRef(file: nf, key: k.stringValue!)) }
+                    }
+                } else { throw fail("each \"params\" entry must be \"FILE:KEY\" or \"KEY\"") }
+            }
+        }
+        var desc: String? = nil
+        if let d = o["desc"] { guard let s = d.stringValue else { throw fail("\"desc\" must be a string") }; desc = s }
+        return Stage(name: name, action: action, deps: try paths("deps"), params: params,
+                     outs: try paths("outs"), metrics: try paths("metrics"), desc: desc)
+    }
+
+    static func isValidStageName(_ n: String) -> Bool {
+        !n.isEmpty && n.utf8.count <= 128 && n.unicodeScalars.allSatisfy {
+            ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == ".")
+        }
+    }
+
+    /// A repo-relative path from a project file: no leading `/`, no `..`, no `.mlrepo`.
+    static func normalizePath(_ p: String, file: String, what: String) throws -> String {
+        var s = p
+        while s.hasPrefix("./") { s.removeFirst(2) }
+        while s.hasSuffix("/") { s.removeLast() }
+        guard !s.isEmpty, !s.hasPrefix("/"), let n = Path.normalize(s), n != ".", !n.hasPrefix("../"), n != "..",
+              n != Repository.dirName, !n.hasPrefix(Repository.dirName + "/") else {
+            throw MLError("\(file): \(what): '\(p)' is not a path inside the repository")
+        }
+        return n
+    }
+
+    // MARK: Validation and order
+
+    mutating func validate() throws {
+        // Each output has one producer, and outputs do not nest inside each other.
+        var producer: [String: String] = [:]
+        for name in stages.keys.sorted() {
+            let s = stages[name]!
+            for o in s.outputs {
+                if let other = producer[o.path] {
+                    throw MLError(other == name ? "stage '\(name)' declares output '\(o.path)' twice"
+                                                : "output '\(o.path)' is declared by two stages: '\(other)' and '\(name)'")
+                }
+                for (p, other) in producer where pathWithin(p, o.path) || pathWithin(o.path, p) {
+                    throw MLError("outputs overlap: '\(p)' (stage '\(other)') and '\(o.path)' (stage '\(name)')")
+                }
+                producer[o.path] = name
+            }
+        }
+        // Edges producer → consumer; Kahn's algorithm with ties by name; a cycle is named.
+        var consumers: [String: Set<String>] = [:]
+        var indegree: [String: Int] = [:]
+        for n in stages.keys { indegree[n] = 0 }
+        for (name, s) in stages {
+            var ups = Set<String>()
+            for d in s.deps {
+                for (p, prod) in producer where p == d.path || pathWithin(d.path, p) || pathWithin(p, d.path) { ups.insert(prod) }
+            }
+            for r in s.params { if let prod = producer[r.file] { ups.insert(prod) } }
+            for u in ups {
+                if u == name { throw MLError("stage cycle: '\(name)' depends on its own output") }
+                if consumers[u, default: []].insert(name).inserted { indegree[name]! += 1 }
+            }
+        }
+        var ready = indegree.filter { $0.value == 0 }.map(\.key).sorted()
+        var out: [String] = []
+        while !ready.isEmpty {
+            let n = ready.removeFirst()
+            out.append(n)
+            for c in (consumers[n] ?? []).sorted() {
+                indegree[c]! -= 1
+                if indegree[c] == 0 { ready.append(c); ready.sort() }
+            }
+        }
+        if out.count < stages.count {
+            let left = Set(stages.keys).subtracting(out)
+            throw MLError("stage cycle: " + Project.describeCycle(in: left, consumers: consumers))
+        }
+        order = out
+    }
+
+    static func describeCycle(in left: Set<String>, consumers: [String: Set<String>]) -> String {
+        // Follow edges inside the remaining set until a stage repeats.
+        var path: [String] = []
+        var cur = left.sorted().first!
+        while !path.contains(cur) {
+            path.append(cur)
+            guard let next = (consumers[cur] ?? []).filter({ left.contains($0) }).sorted().first else { break }
+            cur = next
+        }
+        if let i = path.firstIndex(of: cur) { return (path[i...] + [cur]).joined(separator: " -> ") }
+        return left.sorted().joined(separator: ", ")
+    }
+
+    /// The stage that writes `path` (or a folder containing it).
+    public func producer(of path: String) -> String? {
+        for n in order { if stages[n]!.outputs.contains(where: { $0.path == path || pathWithin(path, $0.path) }) { return n } }
+        return nil
+    }
+
+    /// Stages `targets` need (themselves and every stage upstream), in execution order.
+    public func closure(of targets: [String]) throws -> [String] {
+        for t in targets where stages[t] == nil {
+            throw MLError("no stage named '\(t)' in \(Project.fileName)" + (stages.isEmpty ? "" : " (stages: \(order.joined(separator: ", ")))"))
+        }
+        if targets.isEmpty { return order }
+        var need = Set(targets)
+        var changed = true
+        while changed {
+            changed = false
+            for n in need {
+                let s = stages[n]!
+                for d in s.deps.map(\.path) + s.params.map(\.file) {
+                    if let p = producer(of: d), need.insert(p).inserted { changed = true }
+                    for (m, st) in stages where st.outputs.contains(where: { pathWithin($0.path, d) }) {
+                        if need.insert(m).inserted { changed = true }
+                    }
+                }
+            }
+        }
+        return order.filter { need.contains($0) }
+    }
+
+    /// Stages downstream of `stage` (not including it), in execution order.
+    public func downstream(of stage: String) -> [String] {
+        var hit = Set([stage])
+        for n in order where n != stage {
+            let s = stages[n]!
+            let inputs = s.deps.map(\.path) + s.params.map(\.file)
+            if inputs.contains(where: { d in hit.contains(where: { h in stages[h]!.outputs.contains { $0.path == d || pathWithin(d, $0.path) || pathWithin($0.path, d) } }) }) {
+                hit.insert(n)
+            }
+        }
+        return order.filter { hit.contains($0) && $0 != stage }
+    }
+
+    // MARK: Kinds
+
+    /// The kind of every path the project names: declared (top-level "kinds" or a
+    /// `{"path", "kind"}` entry) or inferred from the stage role (docs/pipelines.md):
+    /// metrics → metrics; params files → params; an output with a model extension, or one
+    /// no stage consumes → model, else features; an input with a code extension → code,
+    /// one whose name mentions "label" → labels, otherwise dataset.
+    public func kinds() -> [String: PathKind] {
+        var out: [String: PathKind] = [:]
+        var consumed = Set<String>()
+        for s in stages.values { for d in s.deps { consumed.insert(d.path) } }
+        for n in order {
+            let s = stages[n]!
+            for r in s.params { out[r.file] = .params }
+            for m in s.metrics { out[m.path] = m.kind ?? .metrics }
+            for o in s.outs {
+                if let k = o.kind { out[o.path] = k; continue }
+                let ext = PathKind.fileExtension(o.path)
+                let isConsumed = consumed.contains(o.path) || consumed.contains { pathWithin($0, o.path) }
+                if PathKind.modelExtensions.contains(ext) { out[o.path] = .model }
+                else if Path.basename(o.path).lowercased().contains("label") { out[o.path] = .labels }
+                else { out[o.path] = isConsumed ? .features : .model }
+            }
+        }
+        for n in order {
+            for d in stages[n]!.deps where out[d.path] == nil || d.kind != nil {
+                if let k = d.kind { out[d.path] = k; continue }
+                if producer(of: d.path) != nil { continue }
+                let ext = PathKind.fileExtension(d.path)
+                if PathKind.codeExtensions.contains(ext) { out[d.path] = .code }
+                else if Path.basename(d.path).lowercased().contains("label") { out[d.path] = .labels }
+                else { out[d.path] = .dataset }
+            }
+        }
+        for (p, k) in declaredKinds { out[p] = k }
+        return out
+    }
+}
+
+/// True when `path` lies strictly below folder `dir`.
+@inline(__always)
+func pathWithin(_ path: String, _ dir: String) -> Bool {
+    path.utf8.count > dir.utf8.count && path.hasPrefix(dir) && path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: dir.utf8.count)] == 0x2F
+}
+
+/// `path` equals `spec` or lies below it.
+@inline(__always)
+func pathCovers(_ spec: String, _ path: String) -> Bool { path == spec || pathWithin(path, spec) }
+
+/// Parses JSON text, turning a syntax error into "FILE line L, column C: reason".
+public func parseJSON(_ text: String, file: String) throws -> JSON {
+    do { return try JSON.parse(text) } catch let e as JSON.ParseError {
+        var line = 1, col = 1, i = 0
+        for b in text.utf8 {
+            if i >= e.offset { break }
+            if b == 0x0A { line += 1; col = 1 } else if b & 0xC0 != 0x80 { col += 1 }
+            i += 1
+        }
+        throw MLError("\(file) line \(line), column \(col): invalid JSON: \(e.reason)")
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,95 @@
+import Store
+import Support
+
+/// One output of a verified run.
+public struct VerifiedOutput: Sendable {
+    public var path: String
+    public var kind: PathKind
+    public var recorded: ObjectId
+    /// nil: the re-run did not write it.
+    public var reproduced: ObjectId?
+    /// For a metrics file that differs: every metric whose value changed.
+    public var metricChanges: [ValueChange]
+    public var identical: Bool { reproduced == recorded }
+}
+
+public struct VerifiedStage: Sendable {
+    public var stage: String
+    public var record: ObjectId
+    public var action: StageAction
+    /// nil when the stage did not run (an earlier one failed).
+    public var exitStatus: Int32?
+    public var error: String?
+    public var seconds: Double
+    public var outputs: [VerifiedOutput]
+}
+
+public struct VerifyReport: Sendable {
+    public var commit: ObjectId
+    public var stages: [VerifiedStage]
+    public var identical: Bool {
+        !stages.isEmpty && stages.allSatisfy { $0.error == nil && $0.exitStatus == 0 && $0.outputs.allSatisfy(\.identical) }
+    }
+}
+
+extension MLRepo {
+    /// Re-runs the recorded stages of `commit` in a scratch folder holding that commit's
+    /// files, in dependency order, and compares every output with the recorded id.
+    public func verify(commit: ObjectId, events: PipelineEvents) throws -> VerifyReport {
+        let c = try repo.readCommit(commit)
+        guard let meta = try meta(of: c), !meta.runs.isEmpty else {
+            throw MLError("commit \(commit.short) records no stage runs; run stages with 'mlrepo run' or 'mlrepo repro' and commit them")
+        }
+        var records = try meta.runs.sorted { $0.key < $1.key }.map { ($0.value, try record($0.value)) }
+        // Producers first: a run goes after every run whose output it reads.
+        var ordered: [(ObjectId, LineageRecord)] = []
+        while !records.isEmpty {
+            let i = records.firstIndex { (_, r) in
+                !records.contains { (_, other) in
+                    other.stage != r.stage && other.outs.contains { o in r.deps.contains { pathCovers(o.path, $0.path) || pathCovers($0.path, o.path) } }
+                }
+            } ?? 0
+            ordered.append(records.remove(at: i))
+        }
+        let scratch = try FS.makeTempDirectory(prefix: "mlrepo-verify-")
+        defer { FS.removeTree(scratch) }
+        let work = scratch + "/work"
+        try repo.export(tree: c.tree, to: work)
+        var report = VerifyReport(commit: commit, stages: [])
+        var failed = false
+        for (rid, rec) in ordered {
+            var vs = VerifiedStage(stage: rec.stage, record: rid, action: rec.action, exitStatus: nil, error: nil, seconds: 0, outputs: [])
+            defer { report.stages.append(vs) }
+            func outputsUnverified() {
+                vs.outputs = rec.outs.map { VerifiedOutput(path: $0.path, kind: $0.kind, recorded: $0.id, reproduced: nil, metricChanges: []) }
+            }
+            if failed { vs.error = "not run: an earlier stage failed"; outputsUnverified(); continue }
+            guard case .command(let cmd) = rec.action else {
+                vs.error = "built-in stages cannot be re-run by this version"; failed = true; outputsUnverified(); continue
+            }
+            // Outputs are rebuilt, not reused from the commit.
+            for o in rec.outs { FS.removeTree(work + "/" + o.path) }
+            for o in rec.outs {
+                let d = Path.dirname(o.path)
+                if d != "." && !d.isEmpty { try? FS.mkdirs(work + "/" + d) }
+            }
+            events(.running(stage: rec.stage, action: rec.action.summary, reason: "verify \(commit.short)"))
+            let t0 = Clock.monotonic()
+            let status = try Subprocess.shell(cmd, cwd: work, env: ["MLREPO_STAGE": rec.stage, "MLREPO_ROOT": work, "MLREPO_VERIFY": "1"])
+            vs.seconds = Clock.monotonic() - t0
+            vs.exitStatus = status
+            if status != 0 { vs.error = "exit status \(status)"; failed = true; outputsUnverified(); continue }
+            for o in rec.outs {
+                let now = try repo.hashPath(work + "/" + o.path)
+                var v = VerifiedOutput(path: o.path, kind: o.kind, recorded: o.id, reproduced: now, metricChanges: [])
+                if now != o.id, o.kind == .metrics, FS.lstat(work + "/" + o.path)?.isRegular == true {
+                    let old = try? readMetrics(text(of: o.id, path: o.path), file: o.path)
+                    let new = try? readMetrics(FS.readText(work + "/" + o.path), file: o.path)
+                    if let old, let new { v.metricChanges = compareValues([o.path: old], [o.path: new], all: false) }
+                }
+                vs.outputs.append(v)
+            }
+        }
+        return report
+    }
+}
