@@ -1,3 +1,4 @@
+import ML
 import Store
 import Support
 
@@ -6,6 +7,7 @@ let commands: [Command] = [
     initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
     diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
+    runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
 ]
 
@@ -26,16 +28,20 @@ let initCommand = Command(
 let addCommand = Command(
     name: "add", kind: .porcelain, summary: "stage files (recursively) for the next commit",
     usage: """
-    mlrepo add [-f] PATH...
+    mlrepo add [-f] [--kind KIND] PATH...
 
     Hashes new and changed files under each PATH into the store and stages them; files gone
     from disk are unstaged. Unchanged files (same size, mtime, ctime, inode) are not re-read.
     .mlrepoignore files (gitignore syntax) exclude paths; -f/--force adds ignored files named
     explicitly. Large files are split into content-defined chunks so a new version stores
     only the chunks that changed.
+    --kind sets what the paths hold (dataset, features, labels, code, model, metrics, params,
+    other) for `log --kind`, `lineage` and `diff`; the next commit records it.
     """,
-    flags: ["force": ["-f", "--force"], "verbose": ["-v", "--verbose"]]
+    flags: ["force": ["-f", "--force"], "verbose": ["-v", "--verbose"]],
+    options: ["kind": ["--kind", "-k"]]
 ) { a, ctx in
+    let kind = try a.value("kind").map { try PathKind.parse($0) }
     guard !a.positional.isEmpty || !(a.paths ?? []).isEmpty else { throw UsageError(message: "nothing specified: give the paths to add (e.g. 'mlrepo add .')") }
     let repo = try ctx.repository()
     let specs = try (a.positional + (a.paths ?? [])).map { try ctx.rel($0) }
@@ -43,6 +49,7 @@ let addCommand = Command(
     let t0 = Clock.monotonic()
     let r = try repo.add(specs, force: a.has("force"), progress: { d, t in bar.update(d, t) })
     bar.finish()
+    if let kind { try MLRepo(repo).setKind(kind, for: specs.filter { !$0.isEmpty }) }
     if a.has("verbose") {
         for p in r.staged { ctx.out.line("add '\(p)'") }
         for p in r.removed { ctx.out.line("remove '\(p)'") }
@@ -128,15 +135,20 @@ let commitCommand = Command(
 
     Prints the new commit id. The author comes from MLREPO_AUTHOR_NAME/EMAIL,
     GIT_AUTHOR_NAME/EMAIL, user.name/user.email (mlrepo config, ~/.gitconfig) or the login.
+    The commit also records its ML metadata: the lineage records of stage runs whose inputs
+    and outputs match the committed files, the kinds of paths, and params and metrics values.
     """,
     flags: ["allowEmpty": ["--allow-empty"], "quiet": ["-q", "--quiet"]],
     options: ["message": ["-m", "--message"]]
 ) { a, ctx in
     guard !a.values("message").isEmpty else { throw UsageError(message: "a commit message is required (-m MSG)") }
     guard a.positional.isEmpty else { throw UsageError(message: "unexpected argument '\(a.positional[0])' (stage files with 'mlrepo add')") }
-    let repo = try ctx.repository()
-    let id = try repo.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
-    if !a.has("quiet") { ctx.out.line(id.hex) }
+    let ml = try ctx.ml()
+    let r = try ml.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
+    if !a.has("quiet") { ctx.out.line(r.id.hex) }
+    for s in r.stale {
+        ctx.err.line("warning: the run of stage '\(s.stage)' was not recorded: \(s.reason) (run 'mlrepo repro' and commit again)")
+    }
     return 0
 }
 
@@ -155,13 +167,15 @@ func commitJSON(_ id: ObjectId, _ c: Commit) -> JSON {
 let logCommand = Command(
     name: "log", kind: .porcelain, summary: "show commit history",
     usage: """
-    mlrepo log [REV] [-n N] [--json] [--oneline] [-- PATH]
+    mlrepo log [REV] [-n N] [--json] [--oneline] [--kind KIND] [-- PATH]
 
     --json prints [{"id", "parents", "author", "time", "message"}] newest first
     (time in ISO 8601; also "timestamp" in unix seconds and "tree").
+    --kind KIND (model, dataset, features, labels, code, metrics, params, other) lists only
+    commits that changed a path of that kind, naming the paths ("paths" in --json).
     """,
     flags: ["json": ["--json"], "oneline": ["--oneline"]],
-    options: ["n": ["-n", "--max-count"]]
+    options: ["n": ["-n", "--max-count"], "kind": ["--kind"]]
 ) { a, ctx in
     let repo = try ctx.repository()
     guard a.positional.count <= 1 else { throw UsageError(message: "log takes one revision") }
@@ -179,6 +193,26 @@ let logCommand = Command(
             throw UserError(message: "your current branch has no commits yet")
         }
         start = h
+    }
+    if let k = a.value("kind") {
+        let kind = try PathKind.parse(k)
+        guard path == nil else { throw UsageError(message: "give --kind or a path, not both") }
+        let hits = try MLRepo(repo).commitsChanging(kind: kind, from: start, limit: limit)
+        if a.has("json") {
+            ctx.out.line(JSON.array(hits.map { h in
+                var j = commitJSON(h.id, h.commit).objectValue!
+                j["paths"] = .array(h.paths.map { .string($0) })
+                return .object(j)
+            }).encoded(pretty: true))
+            return 0
+        }
+        for h in hits {
+            if a.has("oneline") { ctx.out.line("\(h.id.short) \(h.commit.subject) (\(h.paths.joined(separator: ", ")))"); continue }
+            printCommit(h.id, h.commit, ctx)
+            for p in h.paths { ctx.out.line("    \(kind.rawValue): \(p)") }
+            ctx.out.line("")
+        }
+        return 0
     }
     let entries = try repo.log(from: start, limit: limit, path: path)
     if a.has("json") {

@@ -121,3 +121,13 @@ func formatTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes
 func isoTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%Y-%m-%dT%H:%M:%S", colon: true) }
 
 func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+/// "2023-11-14 22:13" in the commit's own offset (tables).
+func formatShortTime(_ t: Int64, tzMinutes: Int) -> String {
+    var secs = time_t(t + Int64(tzMinutes) * 60)
+    var tmv = tm()
+    gmtime_r(&secs, &tmv)
+    var buf = [CChar](repeating: 0, count: 64)
+    strftime(&buf, 64, "%Y-%m-%d %H:%M", &tmv)
+    return String(cString: buf)
+}

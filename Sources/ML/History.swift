@@ -106,7 +106,8 @@ extension MLRepo {
         func firstCommit(_ rid: ObjectId, stage: String) throws -> ObjectId? {
             if let c = recordedIn[rid] { return c }
             var found: ObjectId? = nil
-            var cur = commit ?? (try repo.refs.headCommit())
+            var cur: ObjectId? = commit
+            if cur == nil { cur = try repo.refs.headCommit() }
             while let c = cur {
                 let cm = try repo.readCommit(c)
                 guard try meta(of: cm)?.runs[stage] == rid else { break }

@@ -37,7 +37,7 @@ extension Repository {
     /// stored, unchanged ones (same stat data, not racy) are skipped, files gone from disk
     /// are unstaged. Throws for a spec that matches nothing on disk or in the index, and
     /// for an explicitly named ignored file unless `force`.
-    public func add(_ specs: [String], force: Bool = false, kind: String? = nil, progress: ProgressHandler? = nil) throws -> AddResult {
+    public func add(_ specs: [String], force: Bool = false, progress: ProgressHandler? = nil) throws -> AddResult {
         try withLock {
             var index = try StagingIndex.load(indexPath)
             var result = AddResult()
