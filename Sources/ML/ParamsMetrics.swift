@@ -88,7 +88,7 @@ public func readParams(_ refs: [ParamRef], stage: String?, read: (String) throws
 public func readMetrics(_ text: String, file: String) throws -> FlatValues {
     let j: JSON
     do { j = try parseJSON(text, file: file) } catch let e as MLError {
-        throw MLError("metrics file " + e.message)
+        throw MLError("metrics file '\(file)' is not valid JSON: " + e.message.replacingPrefix(file + " ", with: ""))
     }
     guard j.objectValue != nil else { throw MLError("metrics file '\(file)' must hold a JSON object, like {\"accuracy\": 0.93}") }
     return flatten(j)
@@ -136,4 +136,8 @@ public func changesJSON(_ rows: [ValueChange]) -> JSON {
         out[r.path] = .object(file)
     }
     return .object(out)
+}
+
+extension String {
+    func replacingPrefix(_ p: String, with r: String) -> String { hasPrefix(p) ? r + dropFirst(p.count) : self }
 }

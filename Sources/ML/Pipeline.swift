@@ -19,8 +19,7 @@ extension MLRepo {
     public func run(stage name: String, events: PipelineEvents) throws -> LineageRecord {
         let project = try requireProject()
         guard let stage = project.stages[name] else { _ = try project.closure(of: [name]); fatalError() }
-        events(.running(stage: name, action: stage.action.summary, reason: "requested"))
-        return try execute(stage, project: project, events: events)
+        return try execute(stage, project: project, reason: "requested", events: events)
     }
 
     /// Runs, in dependency order, every stage (of `targets` and their upstream stages, or
@@ -30,6 +29,12 @@ extension MLRepo {
     public func repro(targets: [String], force: Bool = false, dryRun: Bool = false, events: PipelineEvents) throws -> [String] {
         let project = try requireProject()
         let stages = try project.closure(of: targets)
+        // Every input must exist or be made by a stage, before anything runs.
+        for name in stages {
+            for d in project.stages[name]!.deps where !FS.exists(repo.fullPath(d.path)) && project.producer(of: d.path) == nil {
+                throw MLError("stage '\(name)': dependency '\(d.path)' does not exist and no stage produces it")
+            }
+        }
         var ran: [String] = []
         var willRun = Set<String>()
         for name in stages {
@@ -44,8 +49,7 @@ extension MLRepo {
             if dryRun {
                 events(.wouldRun(stage: name, reason: reason)); willRun.insert(name); ran.append(name); continue
             }
-            events(.running(stage: name, action: stage.action.summary, reason: reason))
-            try execute(stage, project: project, events: events)
+            try execute(stage, project: project, reason: reason, events: events)
             ran.append(name)
         }
         return ran
@@ -85,12 +89,16 @@ extension MLRepo {
     /// Runs a stage in the work tree; on success stages its inputs and outputs and writes
     /// its lineage record. On failure nothing is recorded.
     @discardableResult
-    func execute(_ stage: Stage, project: Project, events: PipelineEvents) throws -> LineageRecord {
+    func execute(_ stage: Stage, project: Project, reason: String, events: PipelineEvents) throws -> LineageRecord {
         for d in stage.deps where !FS.exists(repo.fullPath(d.path)) {
             throw MLError("stage '\(stage.name)': dependency '\(d.path)' does not exist"
                           + (project.producer(of: d.path).map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
         }
         let params = try readParams(stage.params, stage: stage.name, read: workText)
+        if case .builtin(let kind, _) = stage.action {
+            throw MLError("stage '\(stage.name)' uses the built-in '\(kind)', which this version of mlrepo cannot run yet; give it a \"cmd\"")
+        }
+        events(.running(stage: stage.name, action: stage.action.summary, reason: reason))
         let started = Clock.wallSeconds()
         let t0 = Clock.monotonic()
         let status: Int32
@@ -102,8 +110,8 @@ extension MLRepo {
                 if dir != "." && !dir.isEmpty { try? FS.mkdirs(repo.fullPath(dir)) }
             }
             status = try Subprocess.shell(cmd, cwd: repo.root, env: ["MLREPO_STAGE": stage.name, "MLREPO_ROOT": repo.root])
-        case .builtin(let kind, _):
-            throw MLError("stage '\(stage.name)' uses the built-in '\(kind)', which this version of mlrepo cannot run yet; give it a \"cmd\"")
+        case .builtin:
+            fatalError("checked above")
         }
         let duration = Clock.monotonic() - t0
         guard status == 0 else { throw StageFailed(stage: stage.name, status: status) }

@@ -12,7 +12,7 @@ public struct RecordedPath: Equatable, Sendable {
 
     public var json: JSON { .object(["path": .string(path), "id": .string(id.hex), "kind": .string(kind.rawValue)]) }
 
-    init(path: String, id: ObjectId, kind: PathKind) { self.path = path; self.id = id; self.kind = kind }
+    public init(path: String, id: ObjectId, kind: PathKind) { self.path = path; self.id = id; self.kind = kind }
 
     init(json: JSON, what: String) throws {
         guard let p = json["path"]?.stringValue, let h = json["id"]?.stringValue, let id = ObjectId(hex: h) else {
