@@ -52,6 +52,8 @@ public struct ParamRef: Equatable, Hashable, Sendable {
 
     public static let defaultFile = "params.json"
 
+    public init(file: String, key: String) { self.file = file; self.key = key }
+
     public static func parse(_ s: String) -> ParamRef {
         if let c = s.firstIndex(of: ":") {
             return ParamRef(file: String(s[..<c]), key: String(s[s.index(after: c)...]))
