@@ -7,7 +7,7 @@ let commands: [Command] = [
     initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
     diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
-    runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand,
+    runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
 ]
 
@@ -304,10 +304,16 @@ let diffCommand = Command(
 
     No REV: the work tree against the index. One REV: the work tree against REV (with
     --cached: the index against REV). Two: the first against the second.
-    --json prints [{"path", "status", "old_size", "new_size"}], status one of
-    added/removed/modified (sizes null where the side has no file).
+    --json prints [{"path", "status", "old_size", "new_size", "old_id", "new_id"}], status one
+    of added/removed/modified (sizes null where the side has no file).
+    For a modified CSV file the diff also shows the data's changes: row count, columns added,
+    removed or retyped, and every changed column statistic (count, missing, min, max, mean,
+    std, distinct); in --json as "profile": {"rows": {"old", "new"}, "columns_added",
+    "columns_removed", "retyped": [{"column", "old", "new"}], "changes": [{"column", "stat",
+    "old", "new"}]}. Profiles are cached by file id (see 'mlrepo profile'). --no-profile skips them.
     """,
-    flags: ["json": ["--json"], "stat": ["--stat"], "cached": ["--cached", "--staged"], "nameOnly": ["--name-only"]]
+    flags: ["json": ["--json"], "stat": ["--stat"], "cached": ["--cached", "--staged"], "nameOnly": ["--name-only"],
+            "noProfile": ["--no-profile"]]
 ) { a, ctx in
     let repo = try ctx.repository()
     guard a.positional.count <= 2 else { throw UsageError(message: "diff takes at most two revisions") }
@@ -327,13 +333,18 @@ let diffCommand = Command(
     }
     var entries: [DiffEntry] = []
     for s in specs { entries += try repo.diff(from, to, spec: s) }
+    let profiles = a.has("noProfile") || a.has("stat") || a.has("nameOnly") ? [:] : try csvComparisons(entries, from: from, to: to, MLRepo(repo))
     if a.has("json") {
-        let j = JSON.array(entries.map { e in .object([
-            "path": .string(e.path), "status": .string(e.status.rawValue),
-            "old_size": e.oldSize.map { .int(Int64($0)) } ?? .null,
-            "new_size": e.newSize.map { .int(Int64($0)) } ?? .null,
-            "old_id": jsonId(e.oldId), "new_id": jsonId(e.newId),
-        ]) })
+        let j = JSON.array(entries.map { e in
+            var o: [String: JSON] = [
+                "path": .string(e.path), "status": .string(e.status.rawValue),
+                "old_size": e.oldSize.map { .int(Int64($0)) } ?? .null,
+                "new_size": e.newSize.map { .int(Int64($0)) } ?? .null,
+                "old_id": jsonId(e.oldId), "new_id": jsonId(e.newId),
+            ]
+            if let p = profiles[e.path] { o["profile"] = p.json() }
+            return .object(o)
+        })
         ctx.out.line(j.encoded(pretty: true))
         return 0
     }
@@ -343,6 +354,7 @@ let diffCommand = Command(
         let code = e.status == .added ? "A" : e.status == .removed ? "D" : "M"
         let sizes = "\(e.oldSize.map(String.init) ?? "-") -> \(e.newSize.map(String.init) ?? "-")"
         ctx.out.line("\(code)\t\(e.path)\t\(sizes)")
+        if let p = profiles[e.path] { printComparison(p, ctx) }
     }
     return 0
 }

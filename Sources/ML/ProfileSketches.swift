@@ -91,7 +91,8 @@ enum ProfileNumber {
 /// Recognises `[+-]digits`, `[+-]digits.digits`, `[+-].digits`, `[+-]digits.` with an optional
 /// `e`/`E` exponent, straight from bytes. Words such as `inf`, `nan`, hex floats and numbers
 /// that overflow a Double are not numbers. Conversion is correctly rounded: Clinger's fast path
-/// (≤ 19 significant digits, mantissa ≤ 2^53, |exponent| ≤ 22), else the standard library parser.
+/// (≤ 19 significant digits, mantissa ≤ 2^53, |exponent| ≤ 22), else exact 128-bit integer
+/// arithmetic (≤ 19 significant digits, |exponent| ≤ 19), else the standard library parser.
 @inline(__always)
 func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
     var i = 0
@@ -158,12 +159,46 @@ func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
     }
     if overflowDigits { return slowParse(p, n) }
     if mantissa == 0 { return .float(negative ? -0.0 : 0.0) }
+    var v: Double
     if mantissa <= UInt64(1) << 53 && exponent >= -22 && exponent <= 22 {
-        var v = Double(mantissa)
+        // Clinger: both operands exact, one correctly rounded operation.
+        v = Double(mantissa)
         v = exponent >= 0 ? v * exactPowersOfTen[exponent] : v / exactPowersOfTen[-exponent]
-        return .float(negative ? -v : v)
+    } else if exponent < 0 && exponent >= -19 {
+        v = exactQuotient(mantissa, exactPowersOfTen64[-exponent])
+    } else if exponent >= 0 && exponent <= 19 {
+        v = exactProduct(mantissa, exactPowersOfTen64[exponent])
+    } else {
+        return slowParse(p, n)
     }
-    return slowParse(p, n)
+    return .float(negative ? -v : v)
+}
+
+private let exactPowersOfTen64: [UInt64] = (0...19).map { k in (0..<k).reduce(UInt64(1)) { r, _ in r * 10 } }
+
+/// m / d correctly rounded, for 1 ≤ m < 2^64 and 10 ≤ d < 2^64: a 64-bit quotient (≥ 63
+/// significant bits) of the scaled mantissa, with the remainder folded into its lowest bit as a
+/// sticky bit, converts to a correctly rounded Double; the power-of-two scaling is exact.
+@inline(__always)
+private func exactQuotient(_ m: UInt64, _ d: UInt64) -> Double {
+    let lz = m.leadingZeroBitCount
+    let mn = m << UInt64(lz)                                // in [2^63, 2^64)
+    let t = 63 - d.leadingZeroBitCount                      // bit length of d, minus one (≥ 3)
+    let high = mn >> UInt64(64 - t), low = mn << UInt64(t)  // mn · 2^t; high < d
+    var (q, r) = d.dividingFullWidth((high, low))
+    if r != 0 { q |= 1 }
+    return Double(sign: .plus, exponent: -(lz + t), significand: Double(q))
+}
+
+/// m · p correctly rounded, for m, p < 2^64: the 128-bit product's top 64 bits with a sticky bit.
+@inline(__always)
+private func exactProduct(_ m: UInt64, _ p: UInt64) -> Double {
+    let (high, low) = m.multipliedFullWidth(by: p)
+    if high == 0 { return Double(low) }
+    let shift = 64 - high.leadingZeroBitCount               // 1...64
+    var top = shift == 64 ? high : (high << UInt64(64 - shift)) | (low >> UInt64(shift))
+    if shift == 64 { if low != 0 { top |= 1 } } else if low << UInt64(64 - shift) != 0 { top |= 1 }
+    return Double(sign: .plus, exponent: shift, significand: Double(top))
 }
 
 /// Syntax already validated; the standard library gives a correctly rounded result.
