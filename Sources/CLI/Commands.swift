@@ -147,7 +147,7 @@ let commitCommand = Command(
     let r = try ml.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
     if !a.has("quiet") { ctx.out.line(r.id.hex) }
     for s in r.stale {
-        ctx.err.line("warning: the run of stage '\(s.stage)' was not recorded: \(s.reason) (run 'mlrepo repro' and commit again)")
+        ctx.err.line("warning: no lineage recorded for stage '\(s.stage)': \(s.reason) (run 'mlrepo repro' and commit again)")
     }
     return 0
 }
@@ -265,6 +265,15 @@ let showCommand = Command(
     case .commit:
         let c = try repo.readCommit(id)
         printCommit(id, c, ctx, showParents: true)
+        if let meta = try MLRepo(repo).meta(of: c) {
+            if !meta.runs.isEmpty {
+                ctx.out.line("Runs:    " + meta.runs.sorted { $0.key < $1.key }.map { "\($0.key) (record \($0.value.short))" }.joined(separator: ", "))
+            }
+            for (f, kv) in meta.metrics.sorted(by: { $0.key < $1.key }) {
+                ctx.out.line("Metrics: \(f): " + kv.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.display(precision: 5))" }.joined(separator: ", "))
+            }
+            if !meta.runs.isEmpty || !meta.metrics.isEmpty { ctx.out.line("") }
+        }
         let d = try repo.diff(c.parents.first.map { .commit($0) } ?? .commit(id), .commit(id))
         let entries = c.parents.isEmpty ? try repo.files(ofCommit: id).map { DiffEntry(path: $0.key, status: .added, oldSize: nil, newSize: $0.value.size, oldId: nil, newId: $0.value.id) }.sorted { $0.path < $1.path } : d
         printStat(entries, ctx)

@@ -180,10 +180,7 @@ public final class MLRepo: @unchecked Sendable {
                     let now = try self.repo.id(of: p.path, in: files)
                     if now != p.id { why = now == nil ? "'\(p.path)' is not staged" : "'\(p.path)' changed since the run"; break }
                 }
-                if let why {
-                    if pending.runs[stage] == rid || parentMeta?.runs[stage] != rid { stale.append(StaleRun(stage: stage, reason: why)) }
-                    continue
-                }
+                if let why { stale.append(StaleRun(stage: stage, reason: why)); continue }
                 meta.runs[stage] = rid
                 if parentMeta?.runs[stage] != rid { recorded.append(stage) }
             }

@@ -211,50 +211,54 @@ private func slowParse(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
 
 // MARK: - Byte-keyed counting table
 
+struct CountEntry {
+    var hash: UInt64
+    var count: Int
+    var offset: Int     // key bytes in the table's arena
+    var length: Int
+}
+
 /// Open-addressing hash table from byte strings (stored in one arena) to counts. Keys are
 /// compared byte for byte, so counts are exact. Used for exact distinct/top counting and, with
 /// a fixed capacity, as the Misra–Gries summary.
 struct CountTable {
     var slots: [Int32]          // entry index + 1; 0 = empty. Power-of-two size, load ≤ 1/2.
-    var hashes: [UInt64] = []
-    var offsets: [Int] = []
-    var lengths: [Int] = []
-    var counts: [Int] = []
+    var entries: [CountEntry] = []
     var arena: [UInt8] = []
 
     init(slotCount: Int) { slots = [Int32](repeating: 0, count: slotCount) }
 
-    var entryCount: Int { hashes.count }
+    var entryCount: Int { entries.count }
 
     /// The entry holding the key, or `-(slot + 1)` for the empty slot where it would go.
     @inline(__always)
     func find(_ h: UInt64, _ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
-        let mask = slots.count &- 1
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = Int(slots[i])
-            if s == 0 { return -(i &+ 1) }
-            let e = s &- 1
-            if hashes[e] == h && lengths[e] == n && bytesEqual(e, p, n) { return e }
-            i = (i &+ 1) & mask
+        slots.withUnsafeBufferPointer { slots in
+            entries.withUnsafeBufferPointer { entries in
+                arena.withUnsafeBufferPointer { arena in
+                    let mask = slots.count &- 1
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let s = Int(slots[i])
+                        if s == 0 { return -(i &+ 1) }
+                        let e = s &- 1
+                        let entry = entries[e]
+                        if entry.hash == h && entry.length == n
+                            && profileBytesEqual(arena.baseAddress.unsafelyUnwrapped + entry.offset, p, n) {
+                            return e
+                        }
+                        i = (i &+ 1) & mask
+                    }
+                }
+            }
         }
-    }
-
-    @inline(__always)
-    private func bytesEqual(_ e: Int, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        if n == 0 { return true }
-        let off = offsets[e]
-        return arena.withUnsafeBufferPointer { memcmp($0.baseAddress! + off, p, n) == 0 }
     }
 
     /// Adds a new entry at the slot `find` reported (grows, rehashing, past load 1/2).
     @inline(__always)
     mutating func insert(slot: Int, _ h: UInt64, _ p: UnsafePointer<UInt8>, _ n: Int, count: Int) {
-        let e = hashes.count
-        hashes.append(h)
-        offsets.append(arena.count)
-        lengths.append(n)
-        counts.append(count)
+        let e = entries.count
+        entries.append(CountEntry(hash: h, count: count, offset: arena.count, length: n))
         arena.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
         if (e &+ 1) &* 2 > slots.count { rebuildSlots(size: slots.count &* 2) } else { slots[slot] = Int32(e &+ 1) }
     }
@@ -266,47 +270,80 @@ struct CountTable {
             slots = [Int32](repeating: 0, count: size)
         }
         let mask = size - 1
-        for e in 0..<hashes.count {
-            var i = Int(truncatingIfNeeded: hashes[e]) & mask
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = Int32(e + 1)
+        slots.withUnsafeMutableBufferPointer { slots in
+            for e in 0..<entries.count {
+                var i = Int(truncatingIfNeeded: entries[e].hash) & mask
+                while slots[i] != 0 { i = (i + 1) & mask }
+                slots[i] = Int32(e + 1)
+            }
         }
     }
 
     /// Misra–Gries step for a key that is not present while the table is full: every counter
-    /// loses one, counters that reach zero are dropped (the arena is compacted).
+    /// loses one, counters that reach zero are dropped (the arena is compacted into `spare`,
+    /// which then becomes the arena, so no allocation happens in the steady state).
     mutating func decrementAll(spare: inout [UInt8]) {
         spare.removeAll(keepingCapacity: true)
         var w = 0
-        for e in 0..<hashes.count where counts[e] > 1 {
-            hashes[w] = hashes[e]
-            counts[w] = counts[e] - 1
-            let off = offsets[e], len = lengths[e]
-            offsets[w] = spare.count
-            lengths[w] = len
-            if len > 0 { spare.append(contentsOf: arena[off..<(off + len)]) }
+        for e in 0..<entries.count where entries[e].count > 1 {
+            var entry = entries[e]
+            entry.count -= 1
+            let off = entry.offset
+            entry.offset = spare.count
+            if entry.length > 0 { spare.append(contentsOf: arena[off..<(off + entry.length)]) }
+            entries[w] = entry
             w += 1
         }
-        hashes.removeLast(hashes.count - w)
-        counts.removeLast(counts.count - w)
-        offsets.removeLast(offsets.count - w)
-        lengths.removeLast(lengths.count - w)
+        entries.removeLast(entries.count - w)
         swap(&arena, &spare)
         rebuildSlots(size: slots.count)
     }
 
-    func key(_ e: Int) -> ArraySlice<UInt8> { arena[offsets[e]..<(offsets[e] + lengths[e])] }
+    func key(_ e: Int) -> ArraySlice<UInt8> { arena[entries[e].offset..<(entries[e].offset + entries[e].length)] }
 
-    /// Entry indices ordered by count (highest first), ties by key bytes (ascending).
+    /// (count descending, key bytes ascending)
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        if entries[a].count != entries[b].count { return entries[a].count > entries[b].count }
+        return key(a).lexicographicallyPrecedes(key(b))
+    }
+
+    /// The `limit` entries with the highest counts, ties by key bytes (ascending), in that order.
     func ranked(limit: Int) -> [Int] {
-        var order = Array(0..<hashes.count)
-        order.sort { a, b in
-            if counts[a] != counts[b] { return counts[a] > counts[b] }
-            return key(a).lexicographicallyPrecedes(key(b))
+        var best: [Int] = []
+        best.reserveCapacity(limit + 1)
+        for e in 0..<entries.count {
+            if best.count == limit, let last = best.last, !precedes(e, last) { continue }
+            var i = best.count
+            while i > 0 && precedes(e, best[i - 1]) { i -= 1 }
+            best.insert(e, at: i)
+            if best.count > limit { best.removeLast() }
         }
+        return best
+    }
+
+    /// The `limit` entries with the highest counts, ties by first appearance: cheap, and
+    /// deterministic for the same input.
+    func highestCounts(limit: Int) -> [Int] {
+        var order = Array(0..<entries.count)
+        order.sort { a, b in entries[a].count != entries[b].count ? entries[a].count > entries[b].count : a < b }
         if order.count > limit { order.removeLast(order.count - limit) }
         return order
     }
+}
+
+@inline(__always)
+func profileBytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    var i = 0
+    while i &+ 8 <= n {
+        if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self) != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i &+= 8
+    }
+    while i < n {
+        if a[i] != b[i] { return false }
+        i &+= 1
+    }
+    return true
 }
 
 // MARK: - HyperLogLog
@@ -434,7 +471,7 @@ struct ColumnState {
         let h = profileHash(p, n)
         if !approximate {
             let r = exact.find(h, p, n)
-            if r >= 0 { exact.counts[r] &+= 1; return }
+            if r >= 0 { exact.entries[r].count &+= 1; return }
             if exact.entryCount < profileExactDistinctLimit && exact.arena.count &+ n <= profileExactArenaLimit {
                 exact.insert(slot: -r &- 1, h, p, n, count: 1)
                 return
@@ -471,7 +508,7 @@ struct ColumnState {
     @inline(__always)
     private mutating func summaryAdd(_ h: UInt64, _ p: UnsafePointer<UInt8>, _ n: Int) {
         let r = summary.find(h, p, n)
-        if r >= 0 { summary.counts[r] &+= 1; return }
+        if r >= 0 { summary.entries[r].count &+= 1; return }
         if summary.entryCount < profileTopCounters {
             summary.insert(slot: -r &- 1, h, p, n, count: 1)
         } else {
@@ -486,15 +523,14 @@ struct ColumnState {
         approximate = true
         knownDistinct = exact.entryCount + 1
         hll = HyperLogLog()
-        for h in exact.hashes { hll.add(h) }
+        for entry in exact.entries { hll.add(entry.hash) }
         summary = CountTable(slotCount: profileTopCounters * 4)
-        for e in exact.ranked(limit: profileTopCounters) {
-            let key = exact.key(e)
-            let h = exact.hashes[e]
-            key.withUnsafeBufferPointer { b in
+        for e in exact.highestCounts(limit: profileTopCounters) {
+            let entry = exact.entries[e]
+            exact.key(e).withUnsafeBufferPointer { b in
                 let p = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
-                let r = summary.find(h, p, b.count)
-                summary.insert(slot: -r - 1, h, p, b.count, count: exact.counts[e])
+                let r = summary.find(entry.hash, p, b.count)
+                summary.insert(slot: -r - 1, entry.hash, p, b.count, count: entry.count)
             }
         }
         exact = CountTable(slotCount: 1)
@@ -528,7 +564,7 @@ struct ColumnState {
         } else {
             let table = approximate ? summary : exact
             c.top = table.ranked(limit: profileTopReported).map { e in
-                (String(decoding: table.key(e), as: UTF8.self), table.counts[e])
+                (String(decoding: table.key(e), as: UTF8.self), table.entries[e].count)
             }
         }
         return c
