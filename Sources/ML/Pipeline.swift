@@ -75,12 +75,13 @@ extension MLRepo {
             let rows = compareValues(rec.params, params, all: false)
             return "params changed: " + rows.prefix(3).map { "\($0.key)" }.joined(separator: ", ")
         }
+        let ids = try repo.workTreeIds(of: (rec.deps + rec.outs).map(\.path))
         for d in rec.deps {
-            guard let now = try repo.workTreeId(of: d.path) else { return "dependency '\(d.path)' is missing" }
+            guard let now = ids[d.path] ?? nil else { return "dependency '\(d.path)' is missing" }
             if now != d.id { return "dependency '\(d.path)' changed" }
         }
         for o in rec.outs {
-            guard let now = try repo.workTreeId(of: o.path) else { return "output '\(o.path)' is missing" }
+            guard let now = ids[o.path] ?? nil else { return "output '\(o.path)' is missing" }
             if now != o.id { return "output '\(o.path)' was modified" }
         }
         return nil

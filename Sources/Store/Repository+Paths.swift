@@ -7,7 +7,11 @@ extension Repository {
     /// anything; nil when nothing is there. Files whose stat data matches the index (and is
     /// not racy) take the staged id; the rest are hashed. Folders follow the ignore rules.
     public func workTreeId(of path: String) throws -> ObjectId? {
-        guard let st = FS.lstat(fullPath(path)) else { return nil }
+        try workTreeIds(of: [path])[path] ?? nil
+    }
+
+    /// `workTreeId` for several paths, reading the index once.
+    public func workTreeIds(of paths: [String]) throws -> [String: ObjectId?] {
         let index = try StagingIndex.load(indexPath)
         defer { retire(index) }
         func fileId(_ rel: String, _ st: FileStat) throws -> TreeFile {
@@ -18,13 +22,18 @@ extension Repository {
             let s = try hashFile(fullPath(rel), write: false)
             return TreeFile(mode: mode, size: s.size, id: s.id)
         }
-        if st.isRegular { return try fileId(path, st).id }
-        guard st.isDirectory else { return nil }
-        let scanned = try scan(path)
-        var files: [String: TreeFile] = [:]
-        let prefix = path.isEmpty ? 0 : path.count + 1
-        for f in scanned.files { files[String(f.path.dropFirst(prefix))] = try fileId(f.path, f.stat) }
-        return try treeId(of: files)
+        var out: [String: ObjectId?] = [:]
+        for path in paths {
+            guard let st = FS.lstat(fullPath(path)) else { out[path] = .some(nil); continue }
+            if st.isRegular { out[path] = try fileId(path, st).id; continue }
+            guard st.isDirectory else { out[path] = .some(nil); continue }
+            let scanned = try scan(path)
+            var files: [String: TreeFile] = [:]
+            let prefix = path.isEmpty ? 0 : path.count + 1
+            for f in scanned.files { files[String(f.path.dropFirst(prefix))] = try fileId(f.path, f.stat) }
+            out[path] = try treeId(of: files)
+        }
+        return out
     }
 
     /// The id of a file or folder anywhere on disk (a scratch copy of a commit), hashing
