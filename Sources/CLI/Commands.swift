@@ -147,7 +147,8 @@ let commitCommand = Command(
     let r = try ml.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
     if !a.has("quiet") { ctx.out.line(r.id.hex) }
     for s in r.stale {
-        ctx.err.line("warning: no lineage recorded for stage '\(s.stage)': \(s.reason) (run 'mlrepo repro' and commit again)")
+        let advice = s.removed ? "" : " (run 'mlrepo repro' and commit again)"
+        ctx.err.line("warning: no lineage recorded for stage '\(s.stage)': \(s.reason)\(advice)")
     }
     return 0
 }
@@ -626,7 +627,7 @@ let resetCommand = Command(
 
 let revParseCommand = Command(
     name: "rev-parse", kind: .plumbing, summary: "print the full id of revisions",
-    usage: "mlrepo rev-parse REV...\n\nREV: a full id or unique prefix (4+ hex digits), HEAD, a branch, a tag, refs/..., with ~N, ^ or ^N.\n--abbrev-ref HEAD prints the branch name.",
+    usage: "mlrepo rev-parse REV...\n\nREV: a full id or unique prefix (4+ hex digits), HEAD, a branch, a tag, refs/..., with ~N, ^ or ^N;\nREV:PATH is the id of the file or folder at PATH in REV.\n--abbrev-ref HEAD prints the branch name.",
     flags: ["abbrevRef": ["--abbrev-ref"], "short": ["--short"]]
 ) { a, ctx in
     guard !a.positional.isEmpty else { throw UsageError(message: "rev-parse needs a revision") }
@@ -636,7 +637,15 @@ let revParseCommand = Command(
             if case .branch(let b) = try repo.refs.head() { ctx.out.line(b) } else { ctx.out.line("HEAD") }
             continue
         }
-        let id = try repo.resolve(r)
+        let id: ObjectId
+        if r.contains(":") {
+            // REV:PATH names the file or folder at PATH in REV, as in git.
+            let (commit, path) = try repo.resolvePathSpec(r)
+            guard let e = try repo.entry(in: repo.readCommit(commit).tree, path: path) else {
+                throw UserError(message: "path '\(path)' does not exist in \(r.split(separator: ":").first.map(String.init) ?? "HEAD") (\(commit.short))")
+            }
+            id = e.id
+        } else { id = try repo.resolve(r) }
         ctx.out.line(a.has("short") ? id.short : id.hex)
     }
     return 0

@@ -92,7 +92,7 @@ func printVerify(_ r: VerifyReport, json: Bool, _ ctx: Context) {
     if json {
         let stages: [JSON] = r.stages.map { s in
             var o: [String: JSON] = [
-                "stage": .string(s.stage), "record": .string(s.record.hex),
+                "stage": .string(s.stage), "record": jsonId(s.record),
                 "exit_status": s.exitStatus.map { .int(Int64($0)) } ?? .null,
                 "error": s.error.map { .string($0) } ?? .null,
                 "duration_s": .number((s.seconds * 1000).rounded() / 1000),
@@ -100,7 +100,7 @@ func printVerify(_ r: VerifyReport, json: Bool, _ ctx: Context) {
             o["outputs"] = .array(s.outputs.map { v in
                 .object([
                     "path": .string(v.path), "kind": .string(v.kind.rawValue),
-                    "recorded": .string(v.recorded.hex), "reproduced": jsonId(v.reproduced),
+                    "recorded": s.record == nil ? .null : .string(v.recorded.hex), "reproduced": jsonId(v.reproduced),
                     "status": .string(v.identical ? "bit-identical" : v.reproduced == nil ? "missing" : "differs"),
                     "metrics": changesJSON(v.metricChanges)[v.path] ?? .object([:]),
                 ])
@@ -311,8 +311,12 @@ let expCommand = Command(
     let mcols = columns { $0.metrics }, pcols = columns { $0.params }
     if let sortBy {
         let all = mcols.map { ($0, true) } + pcols.map { ($0, false) }
+        let leaf = all.filter { $0.0.key.hasSuffix("." + sortBy) }
+        if all.first(where: { $0.0.name == sortBy || "\($0.0.file):\($0.0.key)" == sortBy || $0.0.key == sortBy }) == nil, leaf.count > 1 {
+            throw UserError(message: "'\(sortBy)' is ambiguous: " + leaf.map(\.0.name).joined(separator: ", "))
+        }
         guard let (col, isMetric) = all.first(where: { $0.0.name == sortBy || "\($0.0.file):\($0.0.key)" == sortBy })
-                ?? all.first(where: { $0.0.key == sortBy }) else {
+                ?? all.first(where: { $0.0.key == sortBy }) ?? leaf.first else {
             throw UserError(message: "no metric or param named '\(sortBy)' in these commits")
         }
         func value(_ r: ExperimentRow) -> JSON? { r.meta.flatMap { (isMetric ? $0.metrics : $0.params)[col.file]?[col.key] } }

@@ -45,7 +45,7 @@ public struct DerivedOutput: Sendable {
     public var via: String
     /// 1 for a direct product, 2 for a product of a product, …
     public var depth: Int
-    /// Commits that hold this record, oldest first.
+    /// Commits that hold this record, ancestors before descendants (then by time).
     public var commits: [ObjectId]
 }
 
@@ -157,14 +157,35 @@ extension MLRepo {
         for (_, c) in try repo.branches() { starts.append(c) }
         for (_, c) in try repo.tags() { starts.append(c) }
         if let h = try repo.refs.headCommit() { starts.append(h) }
-        var seen = Set<ObjectId>()
+        // Generation numbers (1 + the deepest parent's) order commits by ancestry, so a
+        // parent always comes before its child, whatever their timestamps.
+        var commits: [ObjectId: Commit] = [:]
         var stack = starts
-        var holders: [ObjectId: [(ObjectId, Int64)]] = [:]
         while let c = stack.popLast() {
-            guard seen.insert(c).inserted else { continue }
+            guard commits[c] == nil else { continue }
             let cm = try repo.readCommit(c)
-            for h in cm.headers("record") { if let rid = ObjectId(hex: h) { holders[rid, default: []].append((c, cm.committer.time)) } }
+            commits[c] = cm
             stack.append(contentsOf: cm.parents)
+        }
+        var generation: [ObjectId: Int] = [:]
+        for c in commits.keys where generation[c] == nil {
+            var work: [(ObjectId, Bool)] = [(c, false)]
+            while let (id, expanded) = work.popLast() {
+                if generation[id] != nil { continue }
+                let ps = commits[id]?.parents ?? []
+                if expanded || ps.allSatisfy({ generation[$0] != nil }) {
+                    generation[id] = 1 + (ps.compactMap { generation[$0] }.max() ?? 0)
+                } else {
+                    work.append((id, true))
+                    for p in ps where generation[p] == nil { work.append((p, false)) }
+                }
+            }
+        }
+        var holders: [ObjectId: [(ObjectId, Int, Int64)]] = [:]
+        for (c, cm) in commits {
+            for h in cm.headers("record") {
+                if let rid = ObjectId(hex: h) { holders[rid, default: []].append((c, generation[c] ?? 0, cm.committer.time)) }
+            }
         }
         for (_, rid) in try loadPending().runs where holders[rid] == nil { holders[rid] = [] }
         let records = try holders.keys.sorted().map { ($0, try record($0)) }
@@ -190,7 +211,9 @@ extension MLRepo {
                 for o in rec.outs {
                     let key = "\(o.path)\u{0}\(o.id.hex)\u{0}\(rid.hex)"
                     guard done.insert(key).inserted else { continue }
-                    let commits = (holders[rid] ?? []).sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
+                    let commits = (holders[rid] ?? []).sorted {
+                        ($0.1, $0.2) != ($1.1, $1.2) ? ($0.1, $0.2) < ($1.1, $1.2) : $0.0 < $1.0
+                    }.map(\.0)
                     out.append(DerivedOutput(path: o.path, id: o.id, kind: o.kind, stage: rec.stage, record: rid,
                                              via: via.path, depth: depth + 1, commits: commits))
                     frontier.append((o.path, o.id, depth + 1))

@@ -147,6 +147,8 @@ public final class MLRepo: @unchecked Sendable {
     public struct StaleRun: Sendable {
         public var stage: String
         public var reason: String
+        /// The stage is gone from the project (renamed or deleted): nothing to re-run.
+        public var removed: Bool = false
     }
 
     public struct CommitOutcome: Sendable {
@@ -172,7 +174,7 @@ public final class MLRepo: @unchecked Sendable {
             for (s, id) in pending.runs { candidates[s] = id }
             for (stage, rid) in candidates.sorted(by: { $0.key < $1.key }) {
                 guard let project, project.stages[stage] != nil else {
-                    stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)")); continue
+                    stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)", removed: true)); continue
                 }
                 let rec = try self.record(rid)
                 var why: String? = nil
@@ -212,7 +214,7 @@ public final class MLRepo: @unchecked Sendable {
         // Forget what the commit took; keep runs and kinds it could not use.
         try updatePending { p in
             for (s, rid) in usedPending.runs where p.runs[s] == rid && !stale.contains(where: { $0.stage == s }) { p.runs[s] = nil }
-            for (s, rid) in usedPending.runs where p.runs[s] == rid && stale.contains(where: { $0.stage == s && $0.reason.hasPrefix("the stage is no longer") }) { p.runs[s] = nil }
+            for (s, rid) in usedPending.runs where p.runs[s] == rid && stale.contains(where: { $0.stage == s && $0.removed }) { p.runs[s] = nil }
             for (path, k) in usedPending.kinds where p.kinds[path] == k { p.kinds[path] = nil }
         }
         return CommitOutcome(id: id, recorded: recorded, stale: stale)

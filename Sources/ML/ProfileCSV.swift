@@ -134,11 +134,7 @@ struct CSVProfilerCore {
                 }
             case .unquoted:
                 let start = i
-                while i < n {
-                    let c = p[i]
-                    if c == commaByte || c == lfByte || c == crByte { break }
-                    i &+= 1
-                }
+                i = CSVProfilerCore.delimiter(p, from: i, n)
                 if i == n {
                     field.append(contentsOf: UnsafeBufferPointer(start: p + start, count: i - start))
                     return
@@ -186,6 +182,28 @@ struct CSVProfilerCore {
                 state = .fieldStart
             }
         }
+    }
+
+    /// Index of the first comma, LF or CR at or after `i` (`n` if none), eight bytes at a time.
+    @inline(__always)
+    static func delimiter(_ p: UnsafePointer<UInt8>, from start: Int, _ n: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let raw = UnsafeRawPointer(p)
+        var i = start
+        while i &+ 8 <= n {
+            let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let a = w ^ (ones &* UInt64(commaByte)), b = w ^ (ones &* UInt64(lfByte)), c = w ^ (ones &* UInt64(crByte))
+            // A zero byte in a, b or c marks a match; bits above the first match may be spurious.
+            let m = ((a &- ones) & ~a | (b &- ones) & ~b | (c &- ones) & ~c) & highs
+            if m != 0 { return i &+ (m.trailingZeroBitCount >> 3) }
+            i &+= 8
+        }
+        while i < n {
+            let c = p[i]
+            if c == commaByte || c == lfByte || c == crByte { return i }
+            i &+= 1
+        }
+        return n
     }
 
     @inline(__always)

@@ -91,30 +91,25 @@ enum ProfileNumber {
 /// Recognises `[+-]digits`, `[+-]digits.digits`, `[+-].digits`, `[+-]digits.` with an optional
 /// `e`/`E` exponent, straight from bytes. Words such as `inf`, `nan`, hex floats and numbers
 /// that overflow a Double are not numbers. Conversion is correctly rounded: Clinger's fast path
-/// (≤ 19 significant digits, mantissa ≤ 2^53, |exponent| ≤ 22), else exact 128-bit integer
-/// arithmetic (≤ 19 significant digits, |exponent| ≤ 19), else the standard library parser.
+/// (≤ 19 digits, mantissa ≤ 2^53, |exponent| ≤ 22), else exact 128-bit integer arithmetic
+/// (≤ 19 digits, |exponent| ≤ 19), else the standard library parser.
 @inline(__always)
 func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
     var i = 0
-    var negative = false
-    if p[0] == 0x2D { negative = true; i = 1 } else if p[0] == 0x2B { i = 1 }
-    var mantissa: UInt64 = 0
-    var significant = 0     // significant digits absorbed into mantissa
-    var overflowDigits = false
-    var intDigits = 0
+    let negative = p[0] == 0x2D
+    if negative || p[0] == 0x2B { i = 1 }
+    var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
+    let intStart = i
     while i < n {
         let d = p[i] &- 0x30
         if d > 9 { break }
-        intDigits &+= 1
-        if significant < 19 {
-            mantissa = mantissa &* 10 &+ UInt64(d)
-            if mantissa != 0 { significant &+= 1 }
-        } else { overflowDigits = true }
+        mantissa = mantissa &* 10 &+ UInt64(d)
         i &+= 1
     }
+    let intDigits = i &- intStart
     if i == n {
         if intDigits == 0 { return .notNumber }
-        if !overflowDigits {
+        if intDigits <= 19 {    // < 10^19 < 2^64: no wrap
             if negative {
                 if mantissa <= UInt64(1) << 63 { return .integer(-Double(mantissa)) }
             } else if mantissa <= UInt64(Int64.max) {
@@ -123,41 +118,37 @@ func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
         }
         return slowParse(p, n)
     }
-    var exponent = 0
     var fracDigits = 0
     if p[i] == 0x2E {
         i &+= 1
+        let fracStart = i
         while i < n {
             let d = p[i] &- 0x30
             if d > 9 { break }
-            fracDigits &+= 1
-            if significant < 19 {
-                mantissa = mantissa &* 10 &+ UInt64(d)
-                if mantissa != 0 { significant &+= 1 }
-                exponent &-= 1
-            } else { overflowDigits = true }
+            mantissa = mantissa &* 10 &+ UInt64(d)
             i &+= 1
         }
+        fracDigits = i &- fracStart
     }
     if intDigits == 0 && fracDigits == 0 { return .notNumber }
+    var exponent = -fracDigits
     if i < n {
         guard p[i] | 0x20 == 0x65 else { return .notNumber }
         i &+= 1
         var expNegative = false
         if i < n && (p[i] == 0x2D || p[i] == 0x2B) { expNegative = p[i] == 0x2D; i &+= 1 }
         var e = 0
-        var expDigits = 0
+        let expStart = i
         while i < n {
             let d = p[i] &- 0x30
             if d > 9 { break }
             if e < 100_000 { e = e &* 10 &+ Int(d) }
-            expDigits &+= 1
             i &+= 1
         }
-        if expDigits == 0 || i != n { return .notNumber }
+        if i == expStart || i != n { return .notNumber }
         exponent &+= expNegative ? -e : e
     }
-    if overflowDigits { return slowParse(p, n) }
+    if intDigits &+ fracDigits > 19 { return slowParse(p, n) }
     if mantissa == 0 { return .float(negative ? -0.0 : 0.0) }
     var v: Double
     if mantissa <= UInt64(1) << 53 && exponent >= -22 && exponent <= 22 {

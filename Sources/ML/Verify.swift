@@ -15,7 +15,8 @@ public struct VerifiedOutput: Sendable {
 
 public struct VerifiedStage: Sendable {
     public var stage: String
-    public var record: ObjectId
+    /// nil for a stage of the commit's project that has no recorded run.
+    public var record: ObjectId?
     public var action: StageAction
     /// nil when the stage did not run (an earlier one failed).
     public var exitStatus: Int32?
@@ -88,6 +89,16 @@ extension MLRepo {
                     if let old, let new { v.metricChanges = compareValues([o.path: old], [o.path: new], all: false) }
                 }
                 vs.outputs.append(v)
+            }
+        }
+        // Stages the commit declares but holds no run for: their outputs are unproven.
+        if let project = try? project(in: repo.flatten(c.tree), label: commit.short) {
+            for name in project.order where meta.runs[name] == nil {
+                let st = project.stages[name]!
+                report.stages.append(VerifiedStage(
+                    stage: name, record: nil, action: st.action, exitStatus: nil,
+                    error: "no recorded run in this commit (its outputs changed after the run, or it never ran)", seconds: 0,
+                    outputs: st.outputs.map { VerifiedOutput(path: $0.path, kind: $0.kind ?? .other, recorded: ObjectId.zero, reproduced: nil, metricChanges: []) }))
             }
         }
         return report

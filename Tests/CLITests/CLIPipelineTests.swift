@@ -765,4 +765,41 @@ final class CLIPipelineTests: CLITestCase {
         XCTAssertTrue(ok("fsck").hasSuffix(": ok\n"))
         XCTAssertEqual(obj(ok("repro", "--verify", "--json"))["identical"] as? Bool, true)
     }
+    // MARK: Review follow-ups
+
+    func testVerifyFailsWhenAStageOfTheCommitHasNoRecordedRun() {
+        makePipeline()
+        ok("repro")
+        write("model.bin", "edited by hand\n")
+        ok("add", "model.bin")
+        let r = runResult(["commit", "-m", "hand-edited model"])
+        XCTAssertEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("no lineage recorded for stage 'train'"), r.err)
+        let v = fails(1, "repro", "--verify", "--json")
+        let o = obj(v.out)
+        XCTAssertEqual(o["identical"] as? Bool, false)
+        let stages = (o["stages"] as? [[String: Any]]) ?? []
+        let train = stages.first { $0["stage"] as? String == "train" }
+        XCTAssertTrue(train?["record"] is NSNull, "\(String(describing: train))")
+        XCTAssertTrue((train?["error"] as? String)?.contains("no recorded run") == true)
+        XCTAssertTrue(stages.contains { $0["stage"] as? String == "featurize" && $0["error"] is NSNull })
+    }
+
+    func testRevParsePathSortByLeafAndRenamedStageWarning() {
+        let (c1, c2, c3) = makeHistory()
+        XCTAssertEqual(ok("rev-parse", "HEAD:model.bin").trimmingCharacters(in: .whitespacesAndNewlines),
+                       ok("hash-object", "model.bin").trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(fails(1, "rev-parse", "HEAD:nope.bin").err.contains("nope.bin"), true)
+        // A leaf name sorts when it names one column.
+        let rows = arr(ok("exp", "show", "--json", "--sort-by", "loss", "--sort-order", "desc"))
+        XCTAssertEqual(rows.compactMap { (($0["metrics"] as? [String: Any])?["metrics.json"] as? [String: Any])?["train.loss"] as? Double }, [0.5, 0.25, 0.25])
+        // Ties keep history order (newest first).
+        XCTAssertEqual(rows.compactMap { $0["id"] as? String }, [c1, c3, c2])
+        // Renaming a stage drops its record without advising a re-run.
+        write("mlrepo.json", Self.pipelineJSON.replacingOccurrences(of: "\"train\":", with: "\"fit\":"))
+        ok("add", "mlrepo.json")
+        let r = runResult(["commit", "-m", "rename train to fit"])
+        XCTAssertEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("no lineage recorded for stage 'train': the stage is no longer in mlrepo.json\n"), r.err)
+    }
 }
