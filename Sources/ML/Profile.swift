@@ -13,12 +13,16 @@ import Support
 ///   `null`, `None` (ASCII case-insensitive). `count` is every other cell.
 /// - Values are trimmed of surrounding spaces and tabs before anything else; `distinct` and
 ///   `top` count the trimmed texts byte for byte (so `1` and `1.0` are two distinct values).
-/// - `min`, `max`, `mean`, `std` (sample standard deviation, n − 1; nil below two values) and
+/// - `min`, `max`, `mean` (Welford), `std` (sample standard deviation, n − 1; nil below two
+///   values; mean/std nil if they overflow a Double) and
 ///   `quantiles` only for integer and float columns; `top` only for text and boolean columns.
 /// - `distinct` is exact up to 65,536 distinct values (or 16 MiB of distinct text) per column,
-///   then a HyperLogLog estimate (precision 14, ≈ 0.8 % standard error) and
-///   `distinctApproximate` is set. `top` counts are exact until then; afterwards they come from
-///   a 1,024-counter Misra–Gries summary and are lower bounds.
+///   then a HyperLogLog estimate (precision 14, 64-bit hash, ≈ 0.8 % standard error, seeded
+///   with the exact set) and `distinctApproximate` is set. `top` (up to 10 values, highest count
+///   first, ties by value bytes) counts are exact until then; afterwards they come from a
+///   1,024-counter Misra–Gries summary seeded with the highest exact counts, and are lower
+///   bounds (each at most about n / 1025 below the true count). Values are counted for every column
+///   from the first row, so a numeric column that turns text late still reports its top values.
 /// - `quantiles` at q = 0, 0.05, 0.25, 0.5, 0.75, 0.95, 1, by linear interpolation between the
 ///   closest ranks (numpy's default): h = (n − 1)·q, x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋+1] − x[⌊h⌋]).
 ///   Exact for up to 100,000 values; beyond that they are computed from a uniform reservoir
