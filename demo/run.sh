@@ -51,8 +51,10 @@ head -c 1000000 /dev/urandom > models/model.bin
 V2=$("$M" commit -m "relabelled 0.1%, appended 1%, new model")
 echo "commit $V2"
 
-echo "== what changed"
+echo "== what changed: files, and inside the CSV the rows and column statistics"
 "$M" diff v1 HEAD --stat
+"$M" diff v1 HEAD -- data/train.csv
+"$M" profile data/train.csv | head -n 8
 "$M" log --oneline
 echo "== storage: the second version stores only the chunks that changed"
 "$M" du

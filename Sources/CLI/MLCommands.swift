@@ -625,7 +625,13 @@ func printComparison(_ c: ProfileComparison, _ ctx: Context) {
     if !c.addedColumns.isEmpty { ctx.out.line("\tcolumns added: " + c.addedColumns.joined(separator: ", ")) }
     if !c.removedColumns.isEmpty { ctx.out.line("\tcolumns removed: " + c.removedColumns.joined(separator: ", ")) }
     for r in c.retyped { ctx.out.line("\tcolumn \(r.column) retyped: \(r.old) -> \(r.new)") }
-    let shown = c.changes.filter { $0.stat != "count" || true }
-    for ch in shown.prefix(24) { ctx.out.line("\t\(ch.column).\(ch.stat): \(fmtStat(ch.old)) -> \(fmtStat(ch.new))") }
-    if shown.count > 24 { ctx.out.line("\t… \(shown.count - 24) more statistic change(s); see --json") }
+    // One line per column, its changed statistics in a fixed order.
+    var columns: [String] = []
+    var byColumn: [String: [String]] = [:]
+    for ch in c.changes {
+        if byColumn[ch.column] == nil { columns.append(ch.column) }
+        byColumn[ch.column, default: []].append("\(ch.stat) \(fmtStat(ch.old)) -> \(fmtStat(ch.new))")
+    }
+    for col in columns.prefix(16) { ctx.out.line("\t\(col): " + byColumn[col]!.joined(separator: ", ")) }
+    if columns.count > 16 { ctx.out.line("\t… \(columns.count - 16) more changed column(s); see --json") }
 }
