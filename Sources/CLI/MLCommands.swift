@@ -227,7 +227,7 @@ func valuesCommand(metrics: Bool) -> Command {
             throw UsageError(message: metrics ? "use 'mlrepo metrics diff [A [B]]' or 'mlrepo metrics show [REV]'" : "use 'mlrepo params diff [A [B]]'")
         }
         let ml = try ctx.ml()
-        let precision = try a.int("precision") ?? 5
+        let precision = min(try a.int("precision") ?? 5, 17)
         let revs = Array(a.positional.dropFirst())
         if sub == "show" {
             guard revs.count <= 1 else { throw UsageError(message: "metrics show takes at most one revision") }
@@ -293,33 +293,42 @@ let expCommand = Command(
     }
     let order = a.value("sortOrder") ?? "asc"
     guard order == "asc" || order == "desc" else { throw UsageError(message: "--sort-order takes asc or desc") }
-    let precision = try a.int("precision") ?? 5
+    let precision = min(try a.int("precision") ?? 5, 17)
     let sortBy = a.value("sortBy")
     // With a sort key every commit is read, then the first N kept.
     var rows = try ml.experiments(from: start, limit: sortBy == nil ? try a.int("n") : nil)
-    // Columns: metrics then params, named by key unless two files share it.
-    func columns(_ pick: (CommitMeta) -> ValuesByFile) -> [(file: String, key: String, name: String)] {
-        var pairs = Set<String>()
-        var byKey: [String: Set<String>] = [:]
-        for r in rows { if let m = r.meta { for (f, kv) in pick(m) { for k in kv.keys { pairs.insert(f + "\u{0}" + k); byKey[k, default: []].insert(f) } } } }
-        return pairs.sorted().map { s in
-            let parts = s.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-            let f = parts[0], k = parts.count > 1 ? parts[1] : ""
-            return (f, k, (byKey[k]?.count ?? 0) > 1 ? f + ":" + k : k)
-        }.sorted { $0.name < $1.name }
+    // Columns: metrics then params, named by key unless another column shares it.
+    typealias Column = (file: String, key: String, name: String, metric: Bool)
+    var pairs: [(String, String, Bool)] = []
+    var seenPairs = Set<String>()
+    var byKey: [String: Int] = [:]
+    for r in rows {
+        guard let m = r.meta else { continue }
+        for (isMetric, values) in [(true, m.metrics), (false, m.params)] {
+            for (f, kv) in values {
+                for k in kv.keys where seenPairs.insert("\(isMetric)\u{0}\(f)\u{0}\(k)").inserted {
+                    pairs.append((f, k, isMetric)); byKey[k, default: 0] += 1
+                }
+            }
+        }
     }
-    let mcols = columns { $0.metrics }, pcols = columns { $0.params }
+    let all: [Column] = pairs.map { f, k, m in (f, k, byKey[k]! > 1 ? f + ":" + k : k, m) }
+    var names: [String: Int] = [:]
+    for c in all { names[c.name, default: 0] += 1 }
+    // A metrics file and a params file with the same name and key: say which is which.
+    let cols: [Column] = all.map { c in names[c.name]! > 1 ? (c.file, c.key, (c.metric ? "metric " : "param ") + c.name, c.metric) : c }
+        .sorted { ($0.metric ? 0 : 1, $0.name) < ($1.metric ? 0 : 1, $1.name) }
+    let mcols = cols.filter(\.metric), pcols = cols.filter { !$0.metric }
     if let sortBy {
-        let all = mcols.map { ($0, true) } + pcols.map { ($0, false) }
-        let leaf = all.filter { $0.0.key.hasSuffix("." + sortBy) }
-        if all.first(where: { $0.0.name == sortBy || "\($0.0.file):\($0.0.key)" == sortBy || $0.0.key == sortBy }) == nil, leaf.count > 1 {
-            throw UserError(message: "'\(sortBy)' is ambiguous: " + leaf.map(\.0.name).joined(separator: ", "))
+        let exact = cols.filter { $0.name == sortBy || "\($0.file):\($0.key)" == sortBy }
+        let byKeyMatch = cols.filter { $0.key == sortBy }
+        let leaf = cols.filter { $0.key.hasSuffix("." + sortBy) }
+        let pick = !exact.isEmpty ? exact : !byKeyMatch.isEmpty ? byKeyMatch : leaf
+        guard let col = pick.first else { throw UserError(message: "no metric or param named '\(sortBy)' in these commits") }
+        if pick.count > 1 {
+            throw UserError(message: "'\(sortBy)' is ambiguous: " + pick.map { "\($0.file):\($0.key)" }.joined(separator: ", "))
         }
-        guard let (col, isMetric) = all.first(where: { $0.0.name == sortBy || "\($0.0.file):\($0.0.key)" == sortBy })
-                ?? all.first(where: { $0.0.key == sortBy }) ?? leaf.first else {
-            throw UserError(message: "no metric or param named '\(sortBy)' in these commits")
-        }
-        func value(_ r: ExperimentRow) -> JSON? { r.meta.flatMap { (isMetric ? $0.metrics : $0.params)[col.file]?[col.key] } }
+        func value(_ r: ExperimentRow) -> JSON? { r.meta.flatMap { (col.metric ? $0.metrics : $0.params)[col.file]?[col.key] } }
         let keyed = rows.enumerated().map { ($0.offset, $0.element, value($0.element)) }
         rows = keyed.sorted { x, y in
             switch (x.2, y.2) {
@@ -404,6 +413,7 @@ let lineageCommand = Command(
                 "derived": .array(derived.map { d in .object([
                     "path": .string(d.path), "id": .string(d.id.hex), "kind": .string(d.kind.rawValue),
                     "stage": .string(d.stage), "record": .string(d.record.hex), "via": .string(d.via),
+                    "via_id": .string(d.viaId.hex), "input": .string(d.input),
                     "depth": .int(Int64(d.depth)), "commits": .array(d.commits.map { .string($0.hex) }),
                 ]) }),
             ]).encoded(pretty: true))
@@ -416,7 +426,8 @@ let lineageCommand = Command(
             let indent = String(repeating: "  ", count: d.depth)
             let commits = d.commits.isEmpty ? "not committed yet"
                 : "in \(d.commits.count) commit(s): " + d.commits.prefix(3).map(\.short).joined(separator: ", ") + (d.commits.count > 3 ? ", …" : "")
-            ctx.out.line("\(indent)-> \(d.path) [\(d.kind.rawValue)] \(d.id.short)  by stage \(d.stage) from \(d.via); \(commits)")
+            let from = d.input == d.via ? d.via : "\(d.via) (in \(d.input))"
+            ctx.out.line("\(indent)-> \(d.path) [\(d.kind.rawValue)] \(d.id.short)  by stage \(d.stage) from \(from); \(commits)")
         }
         return 0
     }
@@ -437,6 +448,7 @@ func actionJSON(_ a: StageAction) -> (String, JSON) {
 func nodeJSON(_ n: LineageNode) -> JSON {
     var o: [String: JSON] = ["path": .string(n.path), "id": jsonId(n.id), "kind": .string(n.kind.rawValue)]
     if let note = n.note { o["note"] = .string(note) }
+    if !n.parts.isEmpty { o["contains"] = .array(n.parts.map(nodeJSON)) }
     if let s = n.producedBy {
         let (k, v) = actionJSON(s.action)
         o["produced_by"] = .object([
@@ -451,6 +463,10 @@ func nodeJSON(_ n: LineageNode) -> JSON {
 
 func printNode(_ n: LineageNode, prefix: String, childPrefix: String, _ ctx: Context) {
     ctx.out.line(prefix + "\(n.path) [\(n.kind.rawValue)] \(n.id?.short ?? "-")" + (n.note.map { "  (\($0))" } ?? ""))
+    for (i, part) in n.parts.enumerated() {
+        let last = i == n.parts.count - 1 && n.producedBy == nil
+        printNode(part, prefix: childPrefix + (last ? "└─ contains " : "├─ contains "), childPrefix: childPrefix + (last ? "   " : "│  "), ctx)
+    }
     guard let s = n.producedBy else { return }
     let when = s.recordedIn.map { "recorded in \($0.short)" } ?? "not committed yet"
     ctx.out.line(childPrefix + "└─ stage \(s.stage) (\(when), \(isoUTC(s.started)), \(format1(s.duration)) s)")
@@ -483,6 +499,7 @@ func upstreamDot(_ root: LineageNode) -> String {
         if seen.insert(fid).inserted {
             lines.append("  \(fid) [shape=note, label=\(dotQuote("\(n.path)\n\(n.kind.rawValue) \(n.id?.short ?? "")"))];")
         }
+        for part in n.parts { visit(part); lines.append("  \(fileId(part)) -> \(fid) [style=dashed, label=\"in\"];") }
         guard let s = n.producedBy else { return }
         let sid = dotQuote("stage:\(s.stage)@\(s.record.short)")
         if seen.insert(sid).inserted {
@@ -512,8 +529,7 @@ func downstreamDot(_ path: String, _ id: ObjectId, _ derived: [DerivedOutput]) -
         lines.append("  \(sid) [shape=box, style=rounded, label=\(dotQuote(d.stage))];")
         lines.append("  \(oid) [shape=note, label=\(dotQuote("\(d.path)\n\(d.kind.rawValue) \(d.id.short)"))];")
         lines.append("  \(sid) -> \(oid);")
-        let viaNode = d.depth == 1 ? root : (derived.first { $0.path == d.via && $0.depth == d.depth - 1 }.map { dotQuote("\($0.path)@\($0.id.short)") } ?? root)
-        lines.append("  \(viaNode) -> \(sid);")
+        lines.append("  \(dotQuote("\(d.via)@\(d.viaId.short)")) -> \(sid);")
     }
     lines.append("}")
     return uniqueLines(lines).joined(separator: "\n") + "\n"
@@ -523,6 +539,8 @@ func downstreamDot(_ path: String, _ id: ObjectId, _ derived: [DerivedOutput]) -
 
 func fmtStat(_ d: Double?) -> String {
     guard let d else { return "-" }
+    if d.isNaN { return "nan" }
+    if d.isInfinite { return d < 0 ? "-inf" : "inf" }
     if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
     let a = abs(d)
     if a >= 1e6 || a < 1e-4 { return String(format4e(d)) }

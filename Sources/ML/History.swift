@@ -18,6 +18,8 @@ public struct LineageNode: Sendable {
     public var producedBy: LineageStep?
     /// Why the walk stopped here, when it did for a reason other than reaching a raw input.
     public var note: String?
+    /// For a folder input: the outputs of other stages inside it, with their own lineage.
+    public var parts: [LineageNode] = []
 }
 
 /// A run in a lineage graph.
@@ -41,8 +43,12 @@ public struct DerivedOutput: Sendable {
     public var kind: PathKind
     public var stage: String
     public var record: ObjectId
-    /// The input of that run the chain came through.
+    /// The upstream version the chain came through: the queried file, or an output
+    /// derived from it, with its id.
     public var via: String
+    public var viaId: ObjectId
+    /// The run's input (as declared) that read `via`: the same path, or a folder holding it.
+    public var input: String
     /// 1 for a direct product, 2 for a product of a product, …
     public var depth: Int
     /// Commits that hold this record, ancestors before descendants (then by time).
@@ -62,10 +68,13 @@ extension MLRepo {
         var out: [(ObjectId, Commit, [String])] = []
         for (id, c) in try repo.log(from: start) {
             if let limit, out.count >= limit { break }
-            guard let m = try meta(of: c) else { continue }
-            let paths = m.kinds.filter { $0.value == kind }.map(\.key).sorted()
+            let parent = try c.parents.first.map { try repo.readCommit($0) }
+            // Kinds of this commit and of its parent, so a deleted model counts too.
+            var kinds = try parent.flatMap { try meta(of: $0) }?.kinds ?? [:]
+            for (p, k) in try meta(of: c)?.kinds ?? [:] { kinds[p] = k }
+            let paths = kinds.filter { $0.value == kind }.map(\.key).sorted()
             if paths.isEmpty { continue }
-            let parentTree = try c.parents.first.map { try repo.readCommit($0).tree }
+            let parentTree = parent?.tree
             var changed: [String] = []
             for p in paths {
                 let mine = try repo.entry(in: c.tree, path: p)
@@ -83,25 +92,26 @@ extension MLRepo {
     /// those, back to raw data and code. `commit` nil means the work tree's view (HEAD's
     /// records plus uncommitted runs).
     public func upstream(path: String, commit: ObjectId?) throws -> LineageNode {
-        let runs: [String: ObjectId]
+        // Runs in order of preference: a commit's own, or (work tree) uncommitted then HEAD's.
+        var runList: [ObjectId] = []
         var kinds: [String: PathKind] = [:]
         var pathId: ObjectId?
         if let commit {
             let c = try repo.readCommit(commit)
             let m = try meta(of: c)
-            runs = m?.runs ?? [:]
+            runList = (m?.runs ?? [:]).sorted { $0.key < $1.key }.map(\.value)
             kinds = m?.kinds ?? [:]
             guard let e = try repo.entry(in: c.tree, path: path) else {
                 throw MLError("path '\(path)' is not in commit \(commit.short)")
             }
             pathId = e.id
         } else {
-            runs = try currentRuns()
+            runList = try runCandidates().sorted { $0.key < $1.key }.flatMap(\.value)
             kinds = try currentKinds()
             pathId = try repo.workTreeId(of: path) ?? repo.indexId(of: path)
             if pathId == nil { throw MLError("path '\(path)' does not exist in the work tree") }
         }
-        let records = try runs.sorted { $0.key < $1.key }.map { ($0.value, try record($0.value)) }
+        let records = try runList.map { ($0, try record($0)) }
         var recordedIn: [ObjectId: ObjectId?] = [:]
         func firstCommit(_ rid: ObjectId, stage: String) throws -> ObjectId? {
             if let c = recordedIn[rid] { return c }
@@ -121,14 +131,34 @@ extension MLRepo {
             if let k = kinds[p] { return k }
             return kinds.filter { pathWithin(p, $0.key) }.max { $0.key.count < $1.key.count }?.value ?? fallback
         }
+        /// The id of `p` inside folder version `dir` (nil when unknown).
+        func idInside(_ dir: RecordedPath, _ p: String) -> ObjectId? {
+            (try? repo.entry(in: dir.id, path: String(p.dropFirst(dir.path.count + 1))))??.id
+        }
         var visiting = Set<ObjectId>()
         func node(_ p: String, _ id: ObjectId?, fallback: PathKind) throws -> LineageNode {
             var n = LineageNode(path: p, id: id, kind: kindOf(p, fallback), producedBy: nil, note: nil)
-            guard let (rid, rec) = records.first(where: { $0.1.outs.contains { o in pathCovers(o.path, p) } }) else { return n }
-            if let out = rec.outs.first(where: { $0.path == p }) {
-                n.kind = kinds[p] ?? out.kind
-                if let id, out.id != id {
-                    n.note = "this version was not written by the recorded run of stage '\(rec.stage)' (it wrote \(out.id.short))"
+            let covering = records.filter { $0.1.outs.contains { pathCovers($0.path, p) } }
+            // Prefer the run that wrote exactly this version.
+            let match = covering.first { r in
+                r.1.outs.contains { o in o.path == p ? o.id == id : (pathWithin(p, o.path) && id != nil && idInside(o, p) == id) }
+            } ?? covering.first
+            guard let (rid, rec) = match else {
+                // A folder input holding other stages' outputs: show those outputs as parts.
+                for (_, rec) in records {
+                    for o in rec.outs where pathWithin(o.path, p) && !n.parts.contains(where: { $0.path == o.path }) {
+                        let inner = id.flatMap { try? repo.entry(in: $0, path: String(o.path.dropFirst(p.count + 1)))?.id } ?? o.id
+                        n.parts.append(try node(o.path, inner, fallback: o.kind))
+                    }
+                }
+                return n
+            }
+            let out = rec.outs.first { pathCovers($0.path, p) }!
+            if out.path == p { n.kind = kinds[p] ?? out.kind }
+            if let id {
+                let written = out.path == p ? out.id : idInside(out, p)
+                if let written, written != id {
+                    n.note = "this version was not written by the recorded run of stage '\(rec.stage)' (it wrote \(written.short))"
                     return n
                 }
             }
@@ -141,8 +171,17 @@ extension MLRepo {
             return n
         }
         var root = try node(path, pathId, fallback: .other)
-        if root.producedBy == nil && root.note == nil && !records.contains(where: { $0.1.deps.contains { pathCovers($0.path, path) } }) {
-            root.note = "no recorded run wrote or read '\(path)'"
+        if root.producedBy == nil && root.note == nil && root.parts.isEmpty {
+            let readers = records.filter { $0.1.deps.contains { pathCovers($0.path, path) || pathWithin(path, $0.path) } }.map(\.1.stage)
+            let paramReaders = records.filter { $0.1.params[path] != nil }.map(\.1.stage)
+            if !paramReaders.isEmpty {
+                root.kind = kinds[path] ?? .params
+                root.note = "params file; values read by stage(s) " + Array(Set(paramReaders)).sorted().joined(separator: ", ")
+            } else if !readers.isEmpty {
+                root.note = "raw input, read by stage(s) " + Array(Set(readers)).sorted().joined(separator: ", ")
+            } else {
+                root.note = "no recorded run wrote or read '\(path)'"
+            }
         }
         return root
     }
@@ -190,16 +229,28 @@ extension MLRepo {
         for (_, rid) in try loadPending().runs where holders[rid] == nil { holders[rid] = [] }
         let records = try holders.keys.sorted().map { ($0, try record($0)) }
 
-        // Does input `d` of a run read version `qid` of `qpath`?
-        func reads(_ d: RecordedPath, _ qpath: String, _ qid: ObjectId) throws -> Bool {
+        // Does input `d` of a run read version `qid` of `qpath`? (A folder whose tree is not in
+        // the store — an uncommitted run's, after gc — cannot be looked into: no match.)
+        func reads(_ d: RecordedPath, _ qpath: String, _ qid: ObjectId) -> Bool {
             if d.path == qpath { return d.id == qid }
             if pathWithin(qpath, d.path) {  // the query lies inside a folder input
-                return try repo.entry(in: d.id, path: String(qpath.dropFirst(d.path.count + 1)))?.id == qid
+                return (try? repo.entry(in: d.id, path: String(qpath.dropFirst(d.path.count + 1))))??.id == qid
             }
             if pathWithin(d.path, qpath) {  // the query is a folder holding the input
-                return try repo.entry(in: qid, path: String(d.path.dropFirst(qpath.count + 1)))?.id == d.id
+                return (try? repo.entry(in: qid, path: String(d.path.dropFirst(qpath.count + 1))))??.id == d.id
             }
             return false
+        }
+        // A params file is read as values: a run read this version when every value it
+        // recorded from the file equals this version's.
+        var queriedParams: FlatValues? = nil
+        if records.contains(where: { $0.1.params[path] != nil }) {
+            let text = repo.store.contains(id) ? try? self.text(of: id, path: path) : try? workText(path)
+            if let text, let j = try? JSON.parse(text) { queriedParams = flatten(j) }
+        }
+        func readsParams(_ rec: LineageRecord, _ qpath: String) -> Bool {
+            guard qpath == path, let have = queriedParams, let used = rec.params[qpath] else { return false }
+            return used.allSatisfy { k, v in have[k].map { JSON.array([$0]).encoded() } == JSON.array([v]).encoded() }
         }
         var out: [DerivedOutput] = []
         var done = Set<String>()
@@ -207,7 +258,7 @@ extension MLRepo {
         while !frontier.isEmpty {
             let (qp, qid, depth) = frontier.removeFirst()
             for (rid, rec) in records {
-                guard let via = try rec.deps.first(where: { try reads($0, qp, qid) }) else { continue }
+                guard let input = rec.deps.first(where: { reads($0, qp, qid) })?.path ?? (readsParams(rec, qp) ? qp : nil) else { continue }
                 for o in rec.outs {
                     let key = "\(o.path)\u{0}\(o.id.hex)\u{0}\(rid.hex)"
                     guard done.insert(key).inserted else { continue }
@@ -215,7 +266,7 @@ extension MLRepo {
                         ($0.1, $0.2) != ($1.1, $1.2) ? ($0.1, $0.2) < ($1.1, $1.2) : $0.0 < $1.0
                     }.map(\.0)
                     out.append(DerivedOutput(path: o.path, id: o.id, kind: o.kind, stage: rec.stage, record: rid,
-                                             via: via.path, depth: depth + 1, commits: commits))
+                                             via: qp, viaId: qid, input: input, depth: depth + 1, commits: commits))
                     frontier.append((o.path, o.id, depth + 1))
                 }
             }

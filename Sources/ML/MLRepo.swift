@@ -116,11 +116,39 @@ public final class MLRepo: @unchecked Sendable {
         return r
     }
 
-    /// The runs that describe the work tree: HEAD's records overlaid with uncommitted runs.
-    public func currentRuns() throws -> [String: ObjectId] {
-        var runs = try repo.refs.headCommit().flatMap { try meta(of: $0) }?.runs ?? [:]
-        for (s, id) in try loadPending().runs { runs[s] = id }
-        return runs
+    /// The recorded runs that may describe the work tree, by stage: the uncommitted run
+    /// first, then HEAD's. Callers take the first that matches the files.
+    public func runCandidates() throws -> [String: [ObjectId]] {
+        var out: [String: [ObjectId]] = [:]
+        for (s, id) in try loadPending().runs { out[s] = [id] }
+        for (s, id) in try repo.refs.headCommit().flatMap({ try meta(of: $0) })?.runs ?? [:] where out[s]?.contains(id) != true {
+            out[s, default: []].append(id)
+        }
+        return out
+    }
+
+    /// Why `rec` does not describe `stage` run with `params` over files with these ids
+    /// (`ids(path)`: the id now, nil when absent); nil when it does.
+    func mismatch(_ rec: LineageRecord, _ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) rethrows -> String? {
+        if !rec.action.sameAs(stage.action) { return "its command changed" }
+        if rec.deps.map(\.path) != stage.deps.map(\.path) { return "its list of dependencies changed" }
+        if rec.outs.map(\.path) != stage.outputs.map(\.path) { return "its list of outputs changed" }
+        guard let params else { return "its params cannot be read" }
+        if !sameValues(params, rec.params) {
+            let keys = compareValues(rec.params, params, all: false).filter { r in
+                r.old.map { JSON.object(["v": $0]).encoded() } != r.new.map { JSON.object(["v": $0]).encoded() }
+            }.map(\.key)
+            return "params changed: " + keys.prefix(3).joined(separator: ", ")
+        }
+        for d in rec.deps {
+            guard let now = try ids(d.path) else { return "dependency '\(d.path)' is missing" }
+            if now != d.id { return "dependency '\(d.path)' changed" }
+        }
+        for o in rec.outs {
+            guard let now = try ids(o.path) else { return "output '\(o.path)' is missing" }
+            if now != o.id { return "output '\(o.path)' was modified" }
+        }
+        return nil
     }
 
     // MARK: Kinds
@@ -163,6 +191,7 @@ public final class MLRepo: @unchecked Sendable {
         var recorded: [String] = []
         var stale: [StaleRun] = []
         var usedPending = Pending()
+        var committedRuns: [String: ObjectId] = [:]
         let id = try repo.commit(message: message, allowEmpty: allowEmpty) { files, parent in
             recorded = []; stale = []
             let pending = try self.loadPending()
@@ -170,21 +199,31 @@ public final class MLRepo: @unchecked Sendable {
             let parentMeta = try parent.flatMap { try self.meta(of: $0) }
             let project = try self.project(in: files, label: "the index")
             var meta = CommitMeta()
-            var candidates = parentMeta?.runs ?? [:]
-            for (s, id) in pending.runs { candidates[s] = id }
-            for (stage, rid) in candidates.sorted(by: { $0.key < $1.key }) {
-                guard let project, project.stages[stage] != nil else {
+            // Per stage of the committed project: the uncommitted run, else the parent's,
+            // whichever still describes the committed files, command and params.
+            var stages = Set(pending.runs.keys).union(parentMeta?.runs.keys ?? [:].keys)
+            if let project { stages.formUnion(project.stages.keys) }
+            let read: (String) throws -> String? = { p in try files[p].map { try self.text(of: $0.id, path: p) } }
+            for stage in stages.sorted() {
+                let candidates = [pending.runs[stage], parentMeta?.runs[stage]].compactMap { $0 }
+                if candidates.isEmpty { continue }
+                guard let project, let st = project.stages[stage] else {
                     stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)", removed: true)); continue
                 }
-                let rec = try self.record(rid)
-                var why: String? = nil
-                for p in rec.deps + rec.outs {
-                    let now = try self.repo.id(of: p.path, in: files)
-                    if now != p.id { why = now == nil ? "'\(p.path)' is not staged" : "'\(p.path)' changed since the run"; break }
+                let params = try? readParams(st.params, stage: stage, read: read)
+                var firstReason: String? = nil
+                var chosen: ObjectId? = nil
+                for rid in candidates {
+                    let why = try self.mismatch(self.record(rid), st, params: params) { try self.repo.id(of: $0, in: files) }
+                    if why == nil { chosen = rid; break }
+                    if firstReason == nil { firstReason = why }
                 }
-                if let why { stale.append(StaleRun(stage: stage, reason: why)); continue }
-                meta.runs[stage] = rid
-                if parentMeta?.runs[stage] != rid { recorded.append(stage) }
+                if let chosen {
+                    meta.runs[stage] = chosen
+                    if parentMeta?.runs[stage] != chosen { recorded.append(stage) }
+                } else {
+                    stale.append(StaleRun(stage: stage, reason: firstReason ?? "no matching run"))
+                }
             }
             func present(_ p: String) -> Bool { files[p] != nil || files.keys.contains { pathWithin($0, p) } }
             var manual = parentMeta?.manualKinds ?? [:]
@@ -207,14 +246,17 @@ public final class MLRepo: @unchecked Sendable {
                     }
                 }
             }
+            committedRuns = meta.runs
             if meta.isEmpty { return [] }
             let metaId = try self.repo.store.put(.blob, meta.encoded())
             return [("meta", metaId.hex)] + meta.runs.sorted { $0.key < $1.key }.map { ("record", $0.value.hex) }
         }
-        // Forget what the commit took; keep runs and kinds it could not use.
+        // Forget the runs of stages the commit recorded (or that are gone); keep a run that
+        // matched nothing, in case its files are staged next.
         try updatePending { p in
-            for (s, rid) in usedPending.runs where p.runs[s] == rid && !stale.contains(where: { $0.stage == s }) { p.runs[s] = nil }
-            for (s, rid) in usedPending.runs where p.runs[s] == rid && stale.contains(where: { $0.stage == s && $0.removed }) { p.runs[s] = nil }
+            for (s, rid) in usedPending.runs where p.runs[s] == rid {
+                if committedRuns[s] != nil || stale.contains(where: { $0.stage == s && $0.removed }) { p.runs[s] = nil }
+            }
             for (path, k) in usedPending.kinds where p.kinds[path] == k { p.kinds[path] = nil }
         }
         return CommitOutcome(id: id, recorded: recorded, stale: stale)

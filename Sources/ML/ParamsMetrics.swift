@@ -9,7 +9,8 @@ public func flatten(_ j: JSON, prefix: String = "") -> FlatValues {
     var out: FlatValues = [:]
     func walk(_ v: JSON, _ p: String) {
         if case .object(let o) = v, !(o.isEmpty && !p.isEmpty) {
-            for (k, x) in o { walk(x, p.isEmpty ? k : p + "." + k) }
+            // Sorted, so a clash like {"a.b": 1, "a": {"b": 2}} resolves the same way every time.
+            for k in o.keys.sorted() { walk(o[k]!, p.isEmpty ? k : p + "." + k) }
         } else if !p.isEmpty {
             out[p] = v
         }
@@ -67,7 +68,9 @@ public func readParams(_ refs: [ParamRef], stage: String?, read: (String) throws
                 throw MLError("params file '\(r.file)' does not exist" + (stage.map { " (stage '\($0)')" } ?? ""))
             }
             let j = try parseJSON(text, file: r.file)
-            guard j.objectValue != nil else { throw MLError("params file '\(r.file)' must hold a JSON object") }
+            guard j.objectValue != nil else {
+                throw MLError("params file '\(r.file)' must hold a JSON object" + (stage.map { " (stage '\($0)')" } ?? ""))
+            }
             flat = flatten(j)
             cache[r.file] = flat
         }
@@ -92,6 +95,12 @@ public func readMetrics(_ text: String, file: String) throws -> FlatValues {
     }
     guard j.objectValue != nil else { throw MLError("metrics file '\(file)' must hold a JSON object, like {\"accuracy\": 0.93}") }
     return flatten(j)
+}
+
+/// Equal values in canonical form: `1.0` and `1` are the same number (a record stores the
+/// canonical text, so a value read back may change representation but not meaning).
+public func sameValues(_ a: ValuesByFile, _ b: ValuesByFile) -> Bool {
+    JSON.object(a.mapValues { .object($0) }).encoded() == JSON.object(b.mapValues { .object($0) }).encoded()
 }
 
 /// One row of a params or metrics comparison.

@@ -31,7 +31,7 @@ extension MLRepo {
         let stages = try project.closure(of: targets)
         // Every input must exist or be made by a stage, before anything runs.
         for name in stages {
-            for d in project.stages[name]!.deps where !FS.exists(repo.fullPath(d.path)) && project.producer(of: d.path) == nil {
+            for d in project.stages[name]!.deps where !FS.exists(repo.fullPath(d.path)) && project.producers(of: d.path).isEmpty {
                 throw MLError("stage '\(name)': dependency '\(d.path)' does not exist and no stage produces it")
             }
         }
@@ -65,26 +65,39 @@ extension MLRepo {
     /// Why `stage` must run again, or nil when its last recorded run still describes the
     /// work tree (same command, params values, input and output ids).
     public func staleReason(_ stage: Stage, project: Project) throws -> String? {
-        guard let rid = try currentRuns()[stage.name] else { return "never run" }
-        let rec = try record(rid)
-        if rec.action != stage.action { return "its command changed" }
-        if rec.deps.map(\.path) != stage.deps.map(\.path) { return "its list of dependencies changed" }
-        if rec.outs.map(\.path) != stage.outputs.map(\.path) { return "its list of outputs changed" }
+        guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else { return "never run" }
         let params = try readParams(stage.params, stage: stage.name, read: workText)
-        if params != rec.params {
-            let rows = compareValues(rec.params, params, all: false)
-            return "params changed: " + rows.prefix(3).map { "\($0.key)" }.joined(separator: ", ")
+        let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
+        var first: String? = nil
+        for rid in candidates {
+            guard let why = try mismatch(record(rid), stage, params: params, ids: { ids[$0] ?? nil }) else { return nil }
+            if first == nil { first = why }
         }
-        let ids = try repo.workTreeIds(of: (rec.deps + rec.outs).map(\.path))
-        for d in rec.deps {
-            guard let now = ids[d.path] ?? nil else { return "dependency '\(d.path)' is missing" }
-            if now != d.id { return "dependency '\(d.path)' changed" }
+        return first
+    }
+
+    /// Removes the stage's output files whose content is in the store, and creates the
+    /// outputs' parent folders.
+    func clearOutputs(_ stage: Stage) throws {
+        for o in stage.outputs {
+            let full = repo.fullPath(o.path)
+            if let st = FS.lstat(full) {
+                let files = st.isDirectory ? try repo.scan(o.path).files.map(\.path) : [o.path]
+                let ids = try repo.workTreeIds(of: files)
+                for f in files { if let id = ids[f] ?? nil, repo.store.contains(id) { try? FS.unlink(repo.fullPath(f)) } }
+                if st.isDirectory { _ = removeEmptyFolders(full) }
+            }
+            let dir = Path.dirname(o.path)
+            if dir != "." && !dir.isEmpty { try? FS.mkdirs(repo.fullPath(dir)) }
         }
-        for o in rec.outs {
-            guard let now = ids[o.path] ?? nil else { return "output '\(o.path)' is missing" }
-            if now != o.id { return "output '\(o.path)' was modified" }
-        }
-        return nil
+    }
+
+    /// Removes empty folders bottom-up; true when `dir` itself was removed.
+    func removeEmptyFolders(_ dir: String) -> Bool {
+        guard let entries = try? FS.list(dir) else { return false }
+        var empty = true
+        for e in entries { if !(e.type == .directory && removeEmptyFolders(dir + "/" + e.name)) { empty = false } }
+        return empty && FS.rmdir(dir)
     }
 
     /// Runs a stage in the work tree; on success stages its inputs and outputs and writes
@@ -93,7 +106,7 @@ extension MLRepo {
     func execute(_ stage: Stage, project: Project, reason: String, events: PipelineEvents) throws -> LineageRecord {
         for d in stage.deps where !FS.exists(repo.fullPath(d.path)) {
             throw MLError("stage '\(stage.name)': dependency '\(d.path)' does not exist"
-                          + (project.producer(of: d.path).map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
+                          + (project.producers(of: d.path).first.map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
         }
         let params = try readParams(stage.params, stage: stage.name, read: workText)
         if case .builtin(let kind, _) = stage.action {
@@ -105,11 +118,10 @@ extension MLRepo {
         let status: Int32
         switch stage.action {
         case .command(let cmd):
-            // Output folders exist before the command runs, as DVC makes them.
-            for o in stage.outputs {
-                let dir = Path.dirname(o.path)
-                if dir != "." && !dir.isEmpty { try? FS.mkdirs(repo.fullPath(dir)) }
-            }
+            // Outputs are rebuilt from scratch, as DVC does, so a stale file left in an output
+            // folder cannot pass as this run's. Only files whose content the store holds are
+            // removed (a previous run's or a committed version); anything else is left alone.
+            try clearOutputs(stage)
             status = try Subprocess.shell(cmd, cwd: repo.root, env: ["MLREPO_STAGE": stage.name, "MLREPO_ROOT": repo.root])
         case .builtin:
             fatalError("checked above")
@@ -132,7 +144,7 @@ extension MLRepo {
         if !dirs.isEmpty { _ = try repo.add(dirs) }
         let kinds = try currentKinds().merging(project.kinds()) { a, _ in a }
         func recorded(_ d: PathDecl, role: PathKind) throws -> RecordedPath {
-            guard let id = try repo.indexId(of: d.path) else {
+            guard let id = try repo.indexId(of: d.path, store: true) else {
                 throw MLError("stage '\(stage.name)': '\(d.path)' holds no trackable file (ignored, or only symlinks)")
             }
             return RecordedPath(path: d.path, id: id, kind: d.kind ?? kinds[d.path] ?? role)

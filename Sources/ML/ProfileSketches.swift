@@ -432,6 +432,11 @@ func profileQuantile(sorted x: [Double], _ q: Double) -> Double {
     if lo < 0 { return x[0] }
     let t = h - Double(lo)
     let a = x[lo], b = x[lo + 1], diff = b - a
+    // Near the ends of the Double range b − a overflows; interpolate without it.
+    if !diff.isFinite {
+        let half = b / 2 - a / 2  // finite; the factors below are at most 1
+        return t >= 0.5 ? b - half * ((1 - t) * 2) : a + half * (t * 2)
+    }
     return t >= 0.5 ? b - diff * (1 - t) : a + diff * t
 }
 

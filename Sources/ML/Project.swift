@@ -69,6 +69,15 @@ public enum StageAction: Equatable, Sendable {
     case command(String)
     case builtin(kind: String, spec: JSON)
 
+    /// Equal in meaning: built-in specs compare by canonical JSON (`1.0` equals `1`).
+    public func sameAs(_ other: StageAction) -> Bool {
+        switch (self, other) {
+        case (.command(let a), .command(let b)): return a == b
+        case (.builtin(let k1, let s1), .builtin(let k2, let s2)): return k1 == k2 && s1.encoded() == s2.encoded()
+        default: return false
+        }
+    }
+
     public var summary: String {
         switch self {
         case .command(let c): return c
@@ -288,6 +297,11 @@ public struct Project: Equatable, Sendable {
         return nil
     }
 
+    /// Stages that write `path`, a folder containing it, or something inside folder `path`.
+    public func producers(of path: String) -> [String] {
+        order.filter { n in stages[n]!.outputs.contains { pathCovers($0.path, path) || pathWithin($0.path, path) } }
+    }
+
     /// Stages `targets` need (themselves and every stage upstream), in execution order.
     public func closure(of targets: [String]) throws -> [String] {
         for t in targets where stages[t] == nil {
@@ -342,7 +356,7 @@ public struct Project: Equatable, Sendable {
             for o in s.outs {
                 if let k = o.kind { out[o.path] = k; continue }
                 let ext = PathKind.fileExtension(o.path)
-                let isConsumed = consumed.contains(o.path) || consumed.contains { pathWithin($0, o.path) }
+                let isConsumed = consumed.contains(o.path) || consumed.contains { pathWithin($0, o.path) || pathWithin(o.path, $0) }
                 if PathKind.modelExtensions.contains(ext) { out[o.path] = .model }
                 else if Path.basename(o.path).lowercased().contains("label") { out[o.path] = .labels }
                 else { out[o.path] = isConsumed ? .features : .model }
@@ -351,7 +365,7 @@ public struct Project: Equatable, Sendable {
         for n in order {
             for d in stages[n]!.deps where out[d.path] == nil || d.kind != nil {
                 if let k = d.kind { out[d.path] = k; continue }
-                if producer(of: d.path) != nil { continue }
+                if !producers(of: d.path).isEmpty { continue }
                 let ext = PathKind.fileExtension(d.path)
                 if PathKind.codeExtensions.contains(ext) { out[d.path] = .code }
                 else if Path.basename(d.path).lowercased().contains("label") { out[d.path] = .labels }

@@ -56,6 +56,11 @@ extension MLRepo {
         defer { FS.removeTree(scratch) }
         let work = scratch + "/work"
         try repo.export(tree: c.tree, to: work)
+        // A throwaway repository over the copy (same settings, so the same chunking) hashes
+        // outputs by the same rules as the original: ignore files apply to output folders.
+        _ = try Repository.create(at: work)
+        if let cfg = try? FS.readFile(repo.dotDir + "/config") { try FS.atomicWrite(work + "/" + Repository.dirName + "/config", cfg, durable: false) }
+        let copy = try Repository(root: work)
         var report = VerifyReport(commit: commit, stages: [])
         var failed = false
         for (rid, rec) in ordered {
@@ -81,7 +86,7 @@ extension MLRepo {
             vs.exitStatus = status
             if status != 0 { vs.error = "exit status \(status)"; failed = true; outputsUnverified(); continue }
             for o in rec.outs {
-                let now = try repo.hashPath(work + "/" + o.path)
+                let now = try copy.workTreeId(of: o.path)
                 var v = VerifiedOutput(path: o.path, kind: o.kind, recorded: o.id, reproduced: now, metricChanges: [])
                 if now != o.id, o.kind == .metrics, FS.lstat(work + "/" + o.path)?.isRegular == true {
                     let old = try? readMetrics(text(of: o.id, path: o.path), file: o.path)

@@ -31,6 +31,13 @@ extension Repository {
             var files: [String: TreeFile] = [:]
             let prefix = path.isEmpty ? 0 : path.count + 1
             for f in scanned.files { files[String(f.path.dropFirst(prefix))] = try fileId(f.path, f.stat) }
+            // Tracked files stay part of the folder even when an ignore rule matches them
+            // (as `add` keeps them staged).
+            for (p, _) in index.entries where pathMatches(p, path) && files[String(p.dropFirst(prefix))] == nil {
+                if let st = FS.lstat(fullPath(p)), st.isRegular, symlinkedParent(p) == nil {
+                    files[String(p.dropFirst(prefix))] = try fileId(p, st)
+                }
+            }
             out[path] = try treeId(of: files)
         }
         return out
@@ -62,7 +69,8 @@ extension Repository {
     }
 
     /// The staged id of `path` (file or folder), nil when nothing under it is staged.
-    public func indexId(of path: String) throws -> ObjectId? {
+    /// `store`: also write a folder's tree objects, so the folder can be looked into later.
+    public func indexId(of path: String, store: Bool = false) throws -> ObjectId? {
         let index = try StagingIndex.load(indexPath)
         defer { retire(index) }
         if let e = index.entries[path] { return e.id }
@@ -71,7 +79,13 @@ extension Repository {
         for (p, e) in index.entries where pathMatches(p, path) {
             files[String(p.dropFirst(prefix))] = TreeFile(mode: e.mode, size: e.size, id: e.id)
         }
-        return files.isEmpty ? nil : try treeId(of: files)
+        if files.isEmpty { return nil }
+        guard store else { return try treeId(of: files) }
+        return try withLock {
+            let id = try writeTree(files)
+            try self.store.commitPending()
+            return id
+        }
     }
 
     /// The id of `path` in a set of flattened files (a commit's or the index's).

@@ -344,7 +344,9 @@ final class CLIPipelineTests: CLITestCase {
         XCTAssertEqual(derived.map { $0["id"] as? String },
                        [hashObject("data/features.csv"), hashObject("model.bin"), hashObject("metrics.json")])
         XCTAssertEqual(derived.map { $0["commits"] as? [String] }, [[c3], [c3], [c3]])
-        for d in derived { XCTAssertEqual(Set(d.keys), ["path", "id", "kind", "stage", "record", "via", "depth", "commits"]) }
+        for d in derived { XCTAssertEqual(Set(d.keys), ["path", "id", "kind", "stage", "record", "via", "via_id", "input", "depth", "commits"]) }
+        XCTAssertEqual(derived.map { $0["input"] as? String }, ["data/raw.csv", "data/features.csv", "data/features.csv"])
+        XCTAssertEqual(derived.map { $0["via_id"] as? String }, [hashObject("data/raw.csv"), hashObject("data/features.csv"), hashObject("data/features.csv")])
 
         // Downstream from c1's raw data: one features version held by c1 and c2, and the two
         // models (and metrics) trained from it.
