@@ -66,14 +66,14 @@ extension MLRepo {
     /// Commits reachable from `start` that changed a path of `kind`, with those paths.
     public func commitsChanging(kind: PathKind, from start: ObjectId, limit: Int?) throws -> [(id: ObjectId, commit: Commit, paths: [String])] {
         var out: [(ObjectId, Commit, [String])] = []
-        for (id, c) in try repo.log(from: start) {
-            if let limit, out.count >= limit { break }
+        try repo.walkLog(from: start) { id, c in
+            if let limit, out.count >= limit { return false }
             let parent = try c.parents.first.map { try repo.readCommit($0) }
             // Kinds of this commit and of its parent, so a deleted model counts too.
             var kinds = try parent.flatMap { try meta(of: $0) }?.kinds ?? [:]
             for (p, k) in try meta(of: c)?.kinds ?? [:] { kinds[p] = k }
             let paths = kinds.filter { $0.value == kind }.map(\.key).sorted()
-            if paths.isEmpty { continue }
+            if paths.isEmpty { return true }
             let parentTree = parent?.tree
             var changed: [String] = []
             for p in paths {
@@ -82,6 +82,7 @@ extension MLRepo {
                 if mine?.id != theirs?.id || mine?.mode != theirs?.mode { changed.append(p) }
             }
             if !changed.isEmpty { out.append((id, c, changed)) }
+            return true
         }
         return out
     }
@@ -252,21 +253,47 @@ extension MLRepo {
             guard qpath == path, let have = queriedParams, let used = rec.params[qpath] else { return false }
             return used.allSatisfy { k, v in have[k].map { JSON.array([$0]).encoded() } == JSON.array([v]).encoded() }
         }
+        // Records by the paths they read, so each step looks only at the runs that could
+        // have read it (not at every record again).
+        var byDep: [String: [Int]] = [:]
+        var byParamsFile: [String: [Int]] = [:]
+        for (i, (_, rec)) in records.enumerated() {
+            for d in Set(rec.deps.map(\.path)) { byDep[d, default: []].append(i) }
+            for f in rec.params.keys { byParamsFile[f, default: []].append(i) }
+        }
+        func candidates(_ qp: String) -> [Int] {
+            var hits = byDep[qp] ?? []
+            var dir = Path.dirname(qp)
+            while dir != "." && !dir.isEmpty {  // folders holding the query
+                hits += byDep[dir] ?? []
+                dir = Path.dirname(dir)
+            }
+            for (d, idx) in byDep where pathWithin(d, qp) { hits += idx }  // inputs inside a queried folder
+            if qp == path { hits += byParamsFile[qp] ?? [] }
+            return Array(Set(hits)).sorted()
+        }
         var out: [DerivedOutput] = []
         var done = Set<String>()
         var frontier: [(String, ObjectId, Int)] = [(path, id, 0)]
-        while !frontier.isEmpty {
-            let (qp, qid, depth) = frontier.removeFirst()
-            for (rid, rec) in records {
+        var head = 0
+        var sortedCommits: [ObjectId: [ObjectId]] = [:]
+        while head < frontier.count {
+            let (qp, qid, depth) = frontier[head]
+            head += 1
+            for i in candidates(qp) {
+                let rid = records[i].0
+                let rec = records[i].1
                 guard let input = rec.deps.first(where: { reads($0, qp, qid) })?.path ?? (readsParams(rec, qp) ? qp : nil) else { continue }
                 for o in rec.outs {
                     let key = "\(o.path)\u{0}\(o.id.hex)\u{0}\(rid.hex)"
                     guard done.insert(key).inserted else { continue }
-                    let commits = (holders[rid] ?? []).sorted {
-                        ($0.1, $0.2) != ($1.1, $1.2) ? ($0.1, $0.2) < ($1.1, $1.2) : $0.0 < $1.0
-                    }.map(\.0)
+                    if sortedCommits[rid] == nil {
+                        sortedCommits[rid] = (holders[rid] ?? []).sorted {
+                            ($0.1, $0.2) != ($1.1, $1.2) ? ($0.1, $0.2) < ($1.1, $1.2) : $0.0 < $1.0
+                        }.map(\.0)
+                    }
                     out.append(DerivedOutput(path: o.path, id: o.id, kind: o.kind, stage: rec.stage, record: rid,
-                                             via: qp, viaId: qid, input: input, depth: depth + 1, commits: commits))
+                                             via: qp, viaId: qid, input: input, depth: depth + 1, commits: sortedCommits[rid]!))
                     frontier.append((o.path, o.id, depth + 1))
                 }
             }

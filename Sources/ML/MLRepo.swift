@@ -99,9 +99,14 @@ public final class MLRepo: @unchecked Sendable {
     public func meta(of c: Commit) throws -> CommitMeta? {
         guard let h = c.headers("meta").first else { return nil }
         guard let id = ObjectId(hex: h) else { throw MLError("commit has a bad meta id '\(h)'") }
+        if let m = metaCache[id] { return m }
         let bytes = try repo.store.read(id, as: .blob)
-        return try CommitMeta(json: JSON.parse(String(decoding: bytes, as: UTF8.self)))
+        let m = try CommitMeta(json: JSON.parse(String(decoding: bytes, as: UTF8.self)))
+        metaCache[id] = m
+        return m
     }
+
+    private var metaCache: [ObjectId: CommitMeta] = [:]
 
     private var recordCache: [ObjectId: LineageRecord] = [:]
 

@@ -117,17 +117,27 @@ public struct Commit: Equatable, Sendable {
 }
 
 extension String {
+    /// The first occurrence of `needle`, scanning the UTF-8 bytes without allocating.
     func range(of needle: String) -> Range<String.Index>? {
-        let h = Array(self.utf8), n = Array(needle.utf8)
-        guard n.count <= h.count else { return nil }
-        var i = 0
-        while i + n.count <= h.count {
-            if h[i] == n[0] && Array(h[i..<(i + n.count)]) == n {
-                let lo = utf8.index(startIndex, offsetBy: i)
-                return lo..<utf8.index(lo, offsetBy: n.count)
+        let n = Array(needle.utf8)
+        guard !n.isEmpty else { return nil }
+        func find(_ h: UnsafeBufferPointer<UInt8>) -> Int? {
+            guard n.count <= h.count else { return nil }
+            var i = 0
+            outer: while i + n.count <= h.count {
+                if h[i] == n[0] {
+                    var j = 1
+                    while j < n.count { if h[i + j] != n[j] { i += 1; continue outer }; j += 1 }
+                    return i
+                }
+                i += 1
             }
-            i += 1
+            return nil
         }
-        return nil
+        var copy = self
+        let at: Int? = copy.withUTF8 { find($0) }
+        guard let at else { return nil }
+        let lo = utf8.index(startIndex, offsetBy: at)
+        return lo..<utf8.index(lo, offsetBy: n.count)
     }
 }

@@ -70,14 +70,8 @@ extension Repository {
     /// `path`, only commits that changed something at or under it.
     public func log(from start: ObjectId, limit: Int? = nil, path: String? = nil) throws -> [(id: ObjectId, commit: Commit)] {
         var out: [(ObjectId, Commit)] = []
-        var seen: Set<ObjectId> = [start]
-        var queue: [(ObjectId, Commit)] = [(start, try readCommit(start))]
-        while !queue.isEmpty {
-            if let limit, out.count >= limit { break }
-            // Pick the newest (histories are mostly linear: the queue stays tiny).
-            var best = 0
-            for i in 1..<queue.count where queue[i].1.committer.time > queue[best].1.committer.time { best = i }
-            let (id, c) = queue.remove(at: best)
+        try walkLog(from: start) { id, c in
+            if let limit, out.count >= limit { return false }
             var include = true
             if let path {
                 let mine = try entry(in: c.tree, path: path)
@@ -87,8 +81,23 @@ extension Repository {
                 } else { include = mine != nil }
             }
             if include { out.append((id, c)) }
-            for p in c.parents where seen.insert(p).inserted { queue.append((p, try readCommit(p))) }
+            return limit.map { out.count < $0 } ?? true
         }
         return out
+    }
+
+    /// Visits the commits reachable from `start`, newest first (by committer time), until
+    /// `body` returns false. Reads only as many commits as it visits (plus their parents).
+    public func walkLog(from start: ObjectId, _ body: (ObjectId, Commit) throws -> Bool) throws {
+        var seen: Set<ObjectId> = [start]
+        var queue: [(ObjectId, Commit)] = [(start, try readCommit(start))]
+        while !queue.isEmpty {
+            // Pick the newest (histories are mostly linear: the queue stays tiny).
+            var best = 0
+            for i in 1..<queue.count where queue[i].1.committer.time > queue[best].1.committer.time { best = i }
+            let (id, c) = queue.remove(at: best)
+            guard try body(id, c) else { return }
+            for p in c.parents where seen.insert(p).inserted { queue.append((p, try readCommit(p))) }
+        }
     }
 }

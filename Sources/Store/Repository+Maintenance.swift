@@ -254,7 +254,28 @@ extension Repository {
     func autoRepack(threshold: Int = 24) throws {
         let small = store.packs.filter { (FS.lstat($0.packPath)?.size ?? 0) < 64 << 20 }
         guard small.count >= threshold else { return }
-        try store.repack(small, keep: { _ in true })
+        let sizes = small.map { FS.lstat($0.packPath)?.size ?? 0 }
+        let chosen = Repository.geometricRepackSet(sizes)
+        guard chosen.count >= 2 else { return }
+        try store.repack(chosen.map { small[$0] }, keep: { _ in true })
+    }
+
+    /// Which packs (indices into `sizes`) to merge, git's `--geometric=2` rule: sorted by size,
+    /// the large packs that each hold at least twice all smaller packs together stay as they
+    /// are; the rest are merged. A big pack is therefore rewritten only after the small ones
+    /// have grown to its size, so the total repacking work stays O(n log n) in the data
+    /// written, not O(n²) as when every repack folds in the largest pack.
+    static func geometricRepackSet(_ sizes: [UInt64]) -> [Int] {
+        let order = sizes.indices.sorted { sizes[$0] < sizes[$1] }
+        var prefix: [UInt64] = [0]
+        for i in order { prefix.append(prefix.last! + sizes[i]) }
+        var split = order.count  // packs order[0..<split] are merged
+        while split > 0 {
+            let i = split - 1
+            if sizes[order[i]] >= 2 * prefix[i] { split -= 1 } else { break }
+        }
+        // `split` packs from the smallest up fail the rule; merge them (at least the two smallest).
+        return Array(order.prefix(max(split, min(2, order.count))))
     }
 
     /// Sizes: logical (every distinct file version), unique chunks, and bytes on disk.

@@ -318,3 +318,32 @@ final class FileWriterReaderTests: XCTestCase {
         }
     }
 }
+
+/// The automatic repack merges small packs geometrically and leaves the big pack alone.
+final class GeometricRepackTests: XCTestCase {
+    func testBigPackStaysWhenSmallOnesAreMerged() {
+        let sizes: [UInt64] = [50 << 20] + Array(repeating: 5_000, count: 24)
+        let chosen = Repository.geometricRepackSet(sizes)
+        XCTAssertEqual(chosen.count, 24)
+        XCTAssertFalse(chosen.contains(0), "the 50 MiB pack is not rewritten")
+    }
+
+    func testMergedPackJoinsWhenSmallerOnesCatchUp() {
+        // 120 KB is less than twice the 23 × 5 KB below it: it is merged with them.
+        let sizes: [UInt64] = [50 << 20, 120_000] + Array(repeating: 5_000, count: 23)
+        let chosen = Set(Repository.geometricRepackSet(sizes))
+        XCTAssertTrue(chosen.contains(1))
+        XCTAssertFalse(chosen.contains(0))
+        XCTAssertEqual(chosen.count, 24)
+    }
+
+    func testEqualPacksAreAllMerged() {
+        XCTAssertEqual(Set(Repository.geometricRepackSet(Array(repeating: 1_000, count: 24))), Set(0..<24))
+    }
+
+    func testGeometricSeriesStillMergesTheTwoSmallest() {
+        var sizes: [UInt64] = [1]
+        for _ in 1..<24 { sizes.append(sizes.last! * 3) }  // each more than twice all below it
+        XCTAssertEqual(Set(Repository.geometricRepackSet(sizes)), [0, 1])
+    }
+}
