@@ -170,9 +170,10 @@ if build:
       "includes the Python driver, the md5s and cache copies of the DVC mirror; checkpoint timings excluded; "
       "the first block also holds `dvc init` and one `dvc repro`)." % K)
     p("")
-    p("Slow commits: add (or repro) + commit over 100 ms. At this version they are mostly mlrepo's "
-      "auto-repack (`Repository.autoRepack`), which every few dozen pack writes folds the small packs, "
-      "the large one included, into one.")
+    p("Slow commits: add (or repro) + commit over 100 ms. They are mlrepo's automatic repack "
+      "(`Repository.autoRepack`), which merges small packs geometrically (git's --geometric=2 rule), "
+      "so the large pack is rewritten only once the small ones have grown to its size; a flat "
+      "ms / commit column shows the cost does not grow with the history.")
     p("")
     p("| commits done | block | ms / commit | slow commits | time in slow commits | slowest |")
     p("|---:|---:|---:|---:|---:|---:|")

@@ -9,7 +9,7 @@
 #   --reps R         repetitions of every timed command, medians reported (default 3)
 #   --repro-every K  a real `mlrepo repro` every K-th commit (default 100), so lineage records exist
 #   --out FILE       Markdown report (default bench/results/exp_show.md; raw numbers in .tsv next to it)
-# env: MLREPO (default .build-bench-exp/release/mlrepo, else as bench/run.sh), BENCH_DIR
+# env: MLREPO (default .build/release/mlrepo, as bench/run.sh), BENCH_DIR
 #      (scratch root, default /tmp; repos and log in $BENCH_DIR/mlrepo-bench-exp)
 set -euo pipefail
 
@@ -41,9 +41,8 @@ done
 (( M <= N )) || die "--dvc-commits must not exceed --commits"
 case $OUT in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 
-if [[ -z ${MLREPO:-} && -x $ROOT/.build-bench-exp/release/mlrepo ]]; then MLREPO=$ROOT/.build-bench-exp/release/mlrepo; fi
 resolve_mlrepo
-[[ -x $MLREPO_BIN ]] || die "no mlrepo executable at $MLREPO_BIN (swift build -c release --scratch-path .build-bench-exp, or set MLREPO=...)"
+[[ -x $MLREPO_BIN ]] || die "no mlrepo executable at $MLREPO_BIN (swift build -c release, or set MLREPO=...)"
 for c in /usr/bin/time python3 git dvc timeout; do
   [[ -x $c ]] || command -v "$c" >/dev/null || die "missing $c: run bench/setup.sh first"
 done
