@@ -88,6 +88,22 @@ enum ProfileNumber {
     case float(Double)
 }
 
+/// Accumulates decimal digits from `p[i...]` into `mantissa` (8 at a time where it can),
+/// advancing `i` to the first non-digit. Wraps past 19 digits; callers check the count.
+@inline(__always)
+func profileDigits(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ mantissa: inout UInt64) {
+    while i &+ 8 <= n, let v = profileEightDigits(p + i) {
+        mantissa = mantissa &* 100_000_000 &+ v
+        i &+= 8
+    }
+    while i < n {
+        let d = p[i] &- 0x30
+        if d > 9 { break }
+        mantissa = mantissa &* 10 &+ UInt64(d)
+        i &+= 1
+    }
+}
+
 /// Recognises `[+-]digits`, `[+-]digits.digits`, `[+-].digits`, `[+-]digits.` with an optional
 /// `e`/`E` exponent, straight from bytes. Words such as `inf`, `nan`, hex floats and numbers
 /// that overflow a Double are not numbers. Conversion is correctly rounded: Clinger's fast path
@@ -100,16 +116,7 @@ func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
     if negative || p[0] == 0x2B { i = 1 }
     var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
     let intStart = i
-    while i &+ 8 <= n, let v = profileEightDigits(p + i) {
-        mantissa = mantissa &* 100_000_000 &+ v
-        i &+= 8
-    }
-    while i < n {
-        let d = p[i] &- 0x30
-        if d > 9 { break }
-        mantissa = mantissa &* 10 &+ UInt64(d)
-        i &+= 1
-    }
+    profileDigits(p, &i, n, &mantissa)
     let intDigits = i &- intStart
     if i == n {
         if intDigits == 0 { return .notNumber }
@@ -126,16 +133,7 @@ func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
     if p[i] == 0x2E {
         i &+= 1
         let fracStart = i
-        while i &+ 8 <= n, let v = profileEightDigits(p + i) {
-            mantissa = mantissa &* 100_000_000 &+ v
-            i &+= 8
-        }
-        while i < n {
-            let d = p[i] &- 0x30
-            if d > 9 { break }
-            mantissa = mantissa &* 10 &+ UInt64(d)
-            i &+= 1
-        }
+        profileDigits(p, &i, n, &mantissa)
         fracDigits = i &- fracStart
     }
     if intDigits == 0 && fracDigits == 0 { return .notNumber }
