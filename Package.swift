@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> ML -> Store -> Support -> C shims.
+// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> ML -> Store | Compute -> Support -> C shims.
 // A module imports only what is below it.
 let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
@@ -17,8 +17,15 @@ let package = Package(
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
         .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
-        // ML: pipelines, lineage records, params/metrics, data profiles. Meets Compute later.
-        .target(name: "ML", dependencies: ["Store", "Support"], swiftSettings: optimized),
+        // Compute: the Backend protocol, tensors, the CPU backend (and later CUDA via dlopen).
+        // ComputeAVX2 holds only the AVX2+FMA GEMM micro-kernel, compiled for Haswell and
+        // called only after a runtime CPU check, so the binary still runs on older x86-64.
+        .target(name: "ComputeAVX2", path: "Sources/ComputeAVX2",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
+        .target(name: "Compute", dependencies: ["ComputeAVX2", "CShims", "Support"], swiftSettings: optimized),
+        // ML: pipelines, lineage records, params/metrics, data profiles, models. Store and
+        // Compute meet here.
+        .target(name: "ML", dependencies: ["Compute", "Store", "Support"], swiftSettings: optimized),
         .target(name: "CLI", dependencies: ["ML", "Store", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
@@ -29,7 +36,8 @@ let package = Package(
         .target(name: "TestHelpers", path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
-        .testTarget(name: "MLTests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
+        .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "CLITests", dependencies: ["Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]

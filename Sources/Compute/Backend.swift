@@ -1,0 +1,88 @@
+/// A 2-D float32 tensor, row-major, living on a backend (host memory for the CPU backend,
+/// device memory for a GPU backend). Vectors are 1×n. Freed when the last reference goes.
+public final class Tensor: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    public var count: Int { rows * cols }
+    public unowned let backend: any Backend
+    /// Backend-specific storage (the CPU backend: an aligned host allocation).
+    public let storage: TensorStorage
+
+    public init(rows: Int, cols: Int, backend: any Backend, storage: TensorStorage) {
+        self.rows = rows; self.cols = cols; self.backend = backend; self.storage = storage
+    }
+}
+
+/// What a backend keeps for a tensor. Backends subclass it.
+open class TensorStorage: @unchecked Sendable {
+    public init() {}
+}
+
+/// A failure of the compute core (bad shapes, a device error), one line.
+public struct ComputeError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The operations models are written against. Every operation is deterministic: the same
+/// inputs give bit-identical outputs whatever the thread count (reductions run in a fixed
+/// order). Shapes are checked by the caller's contract; a mismatch is a programming error.
+public protocol Backend: AnyObject, Sendable {
+    /// "cpu" or "gpu".
+    var kind: String { get }
+    /// The device in words: the CPU model, or the GPU's name.
+    var deviceName: String { get }
+    /// Worker threads (CPU) used for large operations.
+    var threads: Int { get }
+
+    // MARK: Memory
+    /// A zero-filled tensor.
+    func tensor(rows: Int, cols: Int) -> Tensor
+    /// A tensor holding `host` (rows × cols values, row-major).
+    func upload(_ host: [Float], rows: Int, cols: Int) -> Tensor
+    /// Copies `host` into `t` starting at row `row` (host.count must be a multiple of t.cols).
+    func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int)
+    func download(_ t: Tensor) -> [Float]
+    /// dst[r, :] = src[indices[r], :] for every r < indices.count (a minibatch gather).
+    func gatherRows(_ src: Tensor, _ indices: [Int32], into dst: Tensor)
+    /// Waits for queued work (a no-op on the CPU).
+    func synchronize()
+
+    // MARK: Kernels
+    /// c = alpha · op(a) · op(b) + beta · c, op = transpose when asked. With beta 0, c's old
+    /// contents are ignored (NaN included).
+    func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float)
+    /// x[i, j] += v[0, j].
+    func addRowVector(_ x: Tensor, _ v: Tensor)
+    /// x = max(x, 0), in place.
+    func relu(_ x: Tensor)
+    /// grad[i] = activation[i] > 0 ? grad[i] : 0.
+    func reluBackward(_ grad: Tensor, activation: Tensor)
+    /// x = 1 / (1 + exp(-x)), in place.
+    func sigmoid(_ x: Tensor)
+    /// Each row replaced by its softmax (max-subtracted), in place.
+    func softmaxRows(_ x: Tensor)
+    /// Each row replaced by its log-softmax, in place.
+    func logSoftmaxRows(_ x: Tensor)
+    /// y += alpha · x.
+    func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor)
+    /// x *= alpha.
+    func scale(_ x: Tensor, _ alpha: Float)
+    /// c = a − b (c may be a or b).
+    func sub(_ a: Tensor, _ b: Tensor, into c: Tensor)
+    /// out[0, j] = Σ_i x[i, j], summed in a fixed order.
+    func columnSums(_ x: Tensor, into out: Tensor)
+    /// The index of the largest value of each row (first on ties).
+    func rowArgmax(_ x: Tensor) -> [Int32]
+    /// d[i, k] = ‖x_i − c_k‖² for x (n×d) and centers (k×d), d n×k.
+    func squaredDistances(_ x: Tensor, _ centers: Tensor, into d: Tensor)
+    /// One Adam step (bias-corrected, `step` counts from 1) with decoupled weight decay 0
+    /// unless given (L2 added to the gradient: grad + weightDecay·param).
+    func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,
+                  eps: Float, step: Int, weightDecay: Float)
+    /// velocity = momentum·velocity + (grad + weightDecay·param); param −= lr·velocity.
+    func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float)
+    /// Σ x², accumulated in Double in a fixed order.
+    func sumSquares(_ x: Tensor) -> Double
+}
