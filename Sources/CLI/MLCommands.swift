@@ -14,6 +14,7 @@ func pipelinePrinter(_ ctx: Context) -> PipelineEvents {
         switch e {
         case .upToDate(let s): ctx.out.line("stage \(s) is up to date")
         case .wouldRun(let s, let why): ctx.out.line("would run stage \(s) (\(why))")
+        case .note(let s, let message): ctx.err.line("note: stage '\(s)': \(message)")
         case .running(let s, let action, let why):
             ctx.out.line("Running stage '\(s)' (\(why)):")
             ctx.out.line("> \(action)")
@@ -103,6 +104,7 @@ func printVerify(_ r: VerifyReport, json: Bool, _ ctx: Context) {
                     "recorded": s.record == nil ? .null : .string(v.recorded.hex), "reproduced": jsonId(v.reproduced),
                     "status": .string(v.identical ? "bit-identical" : v.reproduced == nil ? "missing" : "differs"),
                     "metrics": changesJSON(v.metricChanges)[v.path] ?? .object([:]),
+                    "max_weight_difference": v.maxWeightDifference.map { .number($0) } ?? .null,
                 ])
             })
             return .object(o)
@@ -120,7 +122,8 @@ func printVerify(_ r: VerifyReport, json: Bool, _ ctx: Context) {
             if v.identical { same += 1; ctx.out.line("  \(v.path): bit-identical"); continue }
             if s.error != nil { ctx.out.line("  \(v.path): not reproduced"); continue }
             guard let now = v.reproduced else { ctx.out.line("  \(v.path): differs (the re-run did not write it)"); continue }
-            ctx.out.line("  \(v.path): differs (recorded \(v.recorded.short), reproduced \(now.short))")
+            ctx.out.line("  \(v.path): differs (recorded \(v.recorded.short), reproduced \(now.short))"
+                         + (v.maxWeightDifference.map { "; max |weight difference| \($0)" } ?? ""))
             for c in v.metricChanges {
                 let d = c.diff.map { ($0 >= 0 ? " (+" : " (") + formatFixed($0, 6) + ")" } ?? ""
                 ctx.out.line("    \(c.key): \(c.old?.display() ?? "-") -> \(c.new?.display() ?? "-")\(d)")

@@ -47,3 +47,12 @@ int mlrepo_spawn(const char *path, char *const argv[], char *const envp[], const
     posix_spawn_file_actions_destroy(&fa);
     return rc;
 }
+
+int mlrepo_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}

@@ -5,6 +5,8 @@ import Support
 /// metadata and lineage records. All ML commands go through it.
 public final class MLRepo: @unchecked Sendable {
     public let repo: Repository
+    /// Overrides for built-in stages (backend, threads, seed), set by `mlrepo train`.
+    public var runOptions = RunOptions()
 
     public init(_ repo: Repository) { self.repo = repo }
 

@@ -9,6 +9,8 @@ public enum PipelineEvent: Sendable {
     case finished(stage: String, seconds: Double, record: ObjectId)
     /// `--dry-run`: the stage would run.
     case wouldRun(stage: String, reason: String)
+    /// Something worth saying about a run (e.g. which backend `auto` chose).
+    case note(stage: String, message: String)
 }
 
 public typealias PipelineEvents = (PipelineEvent) -> Void
@@ -109,13 +111,11 @@ extension MLRepo {
                           + (project.producers(of: d.path).first.map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
         }
         let params = try readParams(stage.params, stage: stage.name, read: workText)
-        if case .builtin(let kind, _) = stage.action {
-            throw MLError("stage '\(stage.name)' uses the built-in '\(kind)', which this version of mlrepo cannot run yet; give it a \"cmd\"")
-        }
         events(.running(stage: stage.name, action: stage.action.summary, reason: reason))
         let started = Clock.wallSeconds()
         let t0 = Clock.monotonic()
         let status: Int32
+        var extraEnvironment: [String: JSON] = [:]
         switch stage.action {
         case .command(let cmd):
             // Outputs are rebuilt from scratch, as DVC does, so a stale file left in an output
@@ -123,8 +123,12 @@ extension MLRepo {
             // removed (a previous run's or a committed version); anything else is left alone.
             try clearOutputs(stage)
             status = try Subprocess.shell(cmd, cwd: repo.root, env: ["MLREPO_STAGE": stage.name, "MLREPO_ROOT": repo.root])
-        case .builtin:
-            fatalError("checked above")
+        case .builtin(let kind, let spec):
+            try clearOutputs(stage)
+            let outcome = try runBuiltin(kind, spec, stage: stage, root: repo.root, options: runOptions)
+            extraEnvironment = outcome.environment
+            if let note = outcome.note { events(.note(stage: stage.name, message: note)) }
+            status = 0
         }
         let duration = Clock.monotonic() - t0
         guard status == 0 else { throw StageFailed(stage: stage.name, status: status) }
@@ -154,7 +158,7 @@ extension MLRepo {
             deps: try stage.deps.map { try recorded($0, role: .dataset) }, params: params,
             outs: try stage.outs.map { try recorded($0, role: .model) } + stage.metrics.map { try recorded($0, role: .metrics) },
             exitStatus: status, started: (started * 1000).rounded() / 1000, duration: duration,
-            environment: machineEnvironment())
+            environment: machineEnvironment().merging(extraEnvironment) { $1 })
         let rid = try repo.withLock { () -> ObjectId in
             let id = try repo.store.put(.blob, rec.encoded())
             try repo.store.commitPending()

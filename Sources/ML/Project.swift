@@ -206,7 +206,15 @@ public struct Project: Equatable, Sendable {
         }
         var desc: String? = nil
         if let d = o["desc"] { guard let s = d.stringValue else { throw fail("\"desc\" must be a string") }; desc = s }
-        return Stage(name: name, action: action, deps: try paths("deps"), params: params,
+        var deps = try paths("deps")
+        if case .builtin(let kind, let spec) = action {
+            // A built-in's data (and an evaluator's model) are dependencies like any other.
+            for d in Project.builtinDeps(kind, spec) {
+                let n = try normalizePath(d, file: file, what: "stage '\(name)' \(kind)")
+                if !deps.contains(where: { $0.path == n }) { deps.append(PathDecl(path: n, kind: kind == "eval" && d == spec["model"]?.stringValue ? .model : nil)) }
+            }
+        }
+        return Stage(name: name, action: action, deps: deps, params: params,
                      outs: try paths("outs"), metrics: try paths("metrics"), desc: desc)
     }
 

@@ -10,6 +10,9 @@ public struct VerifiedOutput: Sendable {
     public var reproduced: ObjectId?
     /// For a metrics file that differs: every metric whose value changed.
     public var metricChanges: [ValueChange]
+    /// For a model file that differs: the largest absolute difference between its weights
+    /// and the recorded model's (infinity when the tensors' shapes differ).
+    public var maxWeightDifference: Double? = nil
     public var identical: Bool { reproduced == recorded }
 }
 
@@ -70,9 +73,7 @@ extension MLRepo {
                 vs.outputs = rec.outs.map { VerifiedOutput(path: $0.path, kind: $0.kind, recorded: $0.id, reproduced: nil, metricChanges: []) }
             }
             if failed { vs.error = "not run: an earlier stage failed"; outputsUnverified(); continue }
-            guard case .command(let cmd) = rec.action else {
-                vs.error = "built-in stages cannot be re-run by this version"; failed = true; outputsUnverified(); continue
-            }
+
             // Outputs are rebuilt, not reused from the commit.
             for o in rec.outs { FS.removeTree(work + "/" + o.path) }
             for o in rec.outs {
@@ -81,13 +82,30 @@ extension MLRepo {
             }
             events(.running(stage: rec.stage, action: rec.action.summary, reason: "verify \(commit.short)"))
             let t0 = Clock.monotonic()
-            let status = try Subprocess.shell(cmd, cwd: work, env: ["MLREPO_STAGE": rec.stage, "MLREPO_ROOT": work, "MLREPO_VERIFY": "1"])
+            let status: Int32
+            switch rec.action {
+            case .command(let cmd):
+                status = try Subprocess.shell(cmd, cwd: work, env: ["MLREPO_STAGE": rec.stage, "MLREPO_ROOT": work, "MLREPO_VERIFY": "1"])
+            case .builtin(let kind, let spec):
+                let stage = Stage(name: rec.stage, action: rec.action, deps: rec.deps.map { PathDecl(path: $0.path, kind: $0.kind) }, params: [],
+                                  outs: rec.outs.filter { $0.kind != .metrics }.map { PathDecl(path: $0.path, kind: $0.kind) },
+                                  metrics: rec.outs.filter { $0.kind == .metrics }.map { PathDecl(path: $0.path, kind: $0.kind) })
+                var opts = runOptions
+                if opts.seed == nil, case .int(let s)? = rec.environment["seed"] { opts.seed = UInt64(bitPattern: s) }
+                do { _ = try runBuiltin(kind, spec, stage: stage, root: work, options: opts); status = 0 }
+                catch { vs.error = "\(error)"; status = 1 }
+            }
             vs.seconds = Clock.monotonic() - t0
             vs.exitStatus = status
-            if status != 0 { vs.error = "exit status \(status)"; failed = true; outputsUnverified(); continue }
+            if status != 0 { if vs.error == nil { vs.error = "exit status \(status)" }; failed = true; outputsUnverified(); continue }
             for o in rec.outs {
                 let now = try copy.workTreeId(of: o.path)
                 var v = VerifiedOutput(path: o.path, kind: o.kind, recorded: o.id, reproduced: now, metricChanges: [])
+                if now != o.id, FS.lstat(work + "/" + o.path)?.isRegular == true,
+                   let old = try? ModelFile.decode(FileReaderBytes(repo, o.id), path: o.path),
+                   let new = try? ModelFile.read(path: work + "/" + o.path) {
+                    v.maxWeightDifference = maxAbsDifference(old, new)
+                }
                 if now != o.id, o.kind == .metrics, FS.lstat(work + "/" + o.path)?.isRegular == true {
                     let old = try? readMetrics(text(of: o.id, path: o.path), file: o.path)
                     let new = try? readMetrics(FS.readText(work + "/" + o.path), file: o.path)
@@ -108,4 +126,21 @@ extension MLRepo {
         }
         return report
     }
+}
+
+/// The bytes of a stored file.
+func FileReaderBytes(_ repo: Repository, _ id: ObjectId) throws -> [UInt8] {
+    var out: [UInt8] = []
+    try FileReader(store: repo.store).read(id) { out.append(contentsOf: $0) }
+    return out
+}
+
+/// Largest |a − b| over the tensors two models share by name (∞ when shapes differ).
+func maxAbsDifference(_ a: ModelFile, _ b: ModelFile) -> Double {
+    var worst = 0.0
+    for t in a.tensors {
+        guard let u = b.tensor(t.name), u.rows == t.rows, u.cols == t.cols else { return .infinity }
+        for i in t.values.indices { worst = max(worst, abs(Double(t.values[i]) - Double(u.values[i]))) }
+    }
+    return a.tensors.count == b.tensors.count ? worst : .infinity
 }

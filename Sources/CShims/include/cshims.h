@@ -16,4 +16,7 @@ void mlrepo_install_sigbus_handler(void);
 /// posix_spawn of `path` with `argv`/`envp`, in folder `cwd` (posix_spawn_file_actions_addchdir_np).
 /// Returns 0 and the child's pid in *pid, or an errno value.
 int mlrepo_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd, int *pid);
+
+/// 1 when the CPU (and the OS, for the ymm state) supports AVX2 and FMA, else 0.
+int mlrepo_cpu_has_avx2_fma(void);
 #endif

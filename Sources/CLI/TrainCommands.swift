@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Compute
+import ML
+import Store
+import Support
+
+/// The built-in stages of a kind ("train" or "eval") in the work tree's project.
+func builtinStage(_ ml: MLRepo, kind: String, named: String?) throws -> Stage {
+    let project = try ml.requireProject()
+    let matching = project.order.filter { n in
+        if case .builtin(let k, _) = project.stages[n]!.action { return k == kind }
+        return false
+    }
+    if let named {
+        guard let s = project.stages[named] else { _ = try project.closure(of: [named]); throw UserError(message: "no stage '\(named)'") }
+        guard matching.contains(named) else { throw UserError(message: "stage '\(named)' is not a built-in \(kind) stage") }
+        return s
+    }
+    guard matching.count == 1 else {
+        throw UserError(message: matching.isEmpty ? "mlrepo.json has no built-in \(kind) stage ({\"\(kind)\": {...}})"
+                                                  : "several \(kind) stages (\(matching.joined(separator: ", "))); name one")
+    }
+    return project.stages[matching[0]]!
+}
+
+func runOptions(_ a: Args) throws -> RunOptions {
+    var o = RunOptions()
+    if let b = a.value("backend") {
+        guard ["cpu", "gpu", "auto"].contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
+        o.backend = b
+    }
+    if let t = try a.int("threads") { guard t >= 1 else { throw UsageError(message: "--threads takes a number ≥ 1") }; o.threads = t }
+    if let s = a.value("seed") { guard let v = UInt64(s) else { throw UsageError(message: "--seed takes a non-negative whole number") }; o.seed = v }
+    return o
+}
+
+let trainCommand = Command(
+    name: "train", kind: .porcelain, summary: "train a built-in model stage and record its lineage",
+    usage: """
+    mlrepo train [STAGE] [--backend cpu|gpu|auto] [--threads N] [--seed N] [--commit -m MSG]
+    mlrepo train --verify REV [--json]
+
+    Runs the built-in train stage STAGE of mlrepo.json (the only one when not named):
+    {"train": {"model": TYPE, "data": "train.csv", "label": "y", "params": {...}, "seed": 0,
+    "backend": "auto"}, "outs": ["models/m.mlmodel"], "metrics": ["metrics/train.json"]}.
+    TYPE: linear_regression, ridge, logistic_regression, mlp_classifier, mlp_regressor, kmeans, pca.
+    The model file goes to the first out; training metrics (loss curve summary) to the first
+    metrics file. The run is recorded like any stage (inputs with ids, params, seed, backend,
+    device, threads); --commit commits it. The same commit, seed and backend give the same
+    model file, bit for bit, whatever --threads.
+    --verify REV re-trains the stages of REV from REV's own data in a scratch copy and reports
+    each output "bit-identical" or how it differs (max weight difference, metric deltas).
+    """,
+    flags: ["json": ["--json"], "commit": ["--commit"]],
+    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "seed": ["--seed"],
+              "message": ["-m", "--message"], "verify": ["--verify"]]
+) { a, ctx in
+    let ml = try ctx.ml()
+    ml.runOptions = try runOptions(a)
+    if let rev = a.value("verify") {
+        let commit = try ml.repo.resolveCommit(rev)
+        let report = try ml.verify(commit: commit, events: a.has("json") ? { _ in } : pipelinePrinter(ctx))
+        printVerify(report, json: a.has("json"), ctx)
+        return report.identical ? 0 : 1
+    }
+    guard a.positional.count <= 1 else { throw UsageError(message: "train takes at most one stage name") }
+    let stage = try builtinStage(ml, kind: "train", named: a.positional.first)
+    let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: pipelinePrinter(ctx)) }
+    guard code == 0 else { return code }
+    if let m = stage.metrics.first?.path, let text = try? ml.workText(m) { ctx.out.write(text) }
+    let message = a.values("message").isEmpty ? nil : a.values("message").joined(separator: "\n\n")
+    if a.has("commit") || message != nil {
+        guard let message, a.has("commit") else { throw UsageError(message: "use --commit -m MSG to commit the run") }
+        let r = try ml.commit(message: message)
+        ctx.out.line(r.id.hex)
+    }
+    return 0
+}
+
+let evalCommand = Command(
+    name: "eval", kind: .porcelain, summary: "evaluate a model: metrics for metrics diff",
+    usage: """
+    mlrepo eval [STAGE] [--backend B] [--threads N]
+    mlrepo eval --model MODEL --data CSV [--json]
+
+    With a stage ({"eval": {"model": "models/m.mlmodel", "data": "test.csv"}, "metrics":
+    ["metrics/eval.json"]}): runs it, writes the metrics file and records the run. With
+    --model and --data: prints the metrics. Keys: accuracy, precision_macro, recall_macro,
+    f1_macro, log_loss, roc_auc (binary), confusion_matrix for classifiers; rmse, mae, r2 for
+    regressors; inertia, silhouette for k-means; explained_variance_ratio for PCA.
+    """,
+    flags: ["json": ["--json"]],
+    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"]]
+) { a, ctx in
+    let opts = try runOptions(a)
+    if a.value("model") != nil || a.value("data") != nil {
+        guard let m = a.value("model"), let d = a.value("data") else { throw UsageError(message: "give both --model and --data") }
+        let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
+        if let note { ctx.err.line("note: \(note)") }
+        let model = try ModelFile.read(path: m.hasPrefix("/") ? m : Path.join(ctx.cwd, m))
+        let metrics = try evaluate(model, csv: d.hasPrefix("/") ? d : Path.join(ctx.cwd, d), backend: backend)
+        ctx.out.line(JSON.object(metrics).encoded(pretty: true))
+        return 0
+    }
+    let ml = try ctx.ml()
+    ml.runOptions = opts
+    guard a.positional.count <= 1 else { throw UsageError(message: "eval takes at most one stage name") }
+    let stage = try builtinStage(ml, kind: "eval", named: a.positional.first)
+    let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: a.has("json") ? { _ in } : pipelinePrinter(ctx)) }
+    guard code == 0 else { return code }
+    if let m = stage.metrics.first?.path, let text = try? ml.workText(m) { ctx.out.write(text) }
+    return 0
+}
+
+let predictCommand = Command(
+    name: "predict", kind: .porcelain, summary: "score a CSV with a model file",
+    usage: """
+    mlrepo predict MODEL --data CSV [--out CSV] [--probabilities] [--backend B] [--threads N]
+
+    Reads the model's feature columns from CSV by name (the label column, if present, is
+    ignored; any other extra column is an error), applies the model's standardization and
+    writes one row per input row: "prediction" (class name, number or cluster id; PCA:
+    pc1..pcK), plus one "p_CLASS" column per class with --probabilities. To stdout unless --out.
+    """,
+    flags: ["probabilities": ["--probabilities", "-p"]],
+    options: ["data": ["--data"], "out": ["--out", "-o"], "backend": ["--backend"], "threads": ["--threads", "-j"]]
+) { a, ctx in
+    guard a.positional.count == 1 else { throw UsageError(message: "predict takes one model file") }
+    guard let data = a.value("data") else { throw UsageError(message: "--data CSV is required") }
+    let opts = try runOptions(a)
+    let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
+    if let note { ctx.err.line("note: \(note)") }
+    let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
+    let model = try ModelFile.read(path: abs(a.positional[0]))
+    let rows = try readForModel(model, csv: abs(data), threads: backend.threads)
+    let p = try predict(model, features: rows.features, rows: rows.rows, backend: backend)
+    var out = ""
+    func cell(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences("\"", "\"\"") + "\"" : s }
+    let classes = model.classes ?? []
+    if let comps = p.components {
+        out += (1...max(1, p.componentCount)).map { "pc\($0)" }.joined(separator: ",") + "\n"
+        for i in 0..<rows.rows { out += (0..<p.componentCount).map { "\(comps[i * p.componentCount + $0])" }.joined(separator: ",") + "\n" }
+    } else if let values = p.values {
+        out += "prediction\n"
+        for v in values { out += "\(v)\n" }
+    } else if let labels = p.labels {
+        let probs = a.has("probabilities") ? p.probabilities : nil
+        out += "prediction" + (probs != nil ? "," + classes.map { cell("p_" + $0) }.joined(separator: ",") : "") + "\n"
+        for i in 0..<rows.rows {
+            out += classes.isEmpty ? "\(labels[i])" : cell(classes[Int(labels[i])])
+            if let probs { for c in 0..<classes.count { out += ",\(probs[i * classes.count + c])" } }
+            out += "\n"
+        }
+    }
+    if let o = a.value("out") {
+        try FS.atomicWrite(abs(o), text: out, durable: false)
+        ctx.err.line("wrote \(rows.rows) prediction(s) to \(o)")
+    } else { ctx.out.write(out) }
+    return 0
+}

@@ -1,0 +1,404 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A CPU tensor's memory: a 64-byte-aligned host allocation of `count` floats, zero-filled
+/// when made, freed when the tensor goes.
+public final class CPUStorage: TensorStorage, @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    public init(count: Int) {
+        precondition(count >= 0, "negative tensor size")
+        self.count = count
+        let n = max(count, 16)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64)
+            .initializeMemory(as: Float.self, repeating: 0, count: n)
+        super.init()
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// The CPU backend: SIMD kernels, blocked GEMM, work split over `threads` with Dispatch.
+/// Every kernel gives bit-identical results whatever the thread count.
+public final class CPUBackend: Backend {
+    public let kind = "cpu"
+    public let deviceName: String
+    public let threads: Int
+    /// The GEMM micro-kernel in use.
+    public let gemmPath: GEMMPath
+    let kernel: MicroKernel
+    let scratch = GEMMScratchPool()
+
+    /// `threads` nil: all online CPUs. `gemmPath` nil: `GEMMPath.automatic` (AVX2 when the
+    /// CPU has it, unless MLREPO_GEMM=portable); asking for AVX2 on a CPU without it gives the
+    /// portable path.
+    public init(threads: Int? = nil, gemmPath: GEMMPath? = nil) {
+        let cores = CPUBackend.onlineCPUs
+        self.threads = max(1, threads ?? cores)
+        var path = gemmPath ?? GEMMPath.automatic
+        if path == .avx2 && !GEMMPath.avx2Supported { path = .portable }
+        self.gemmPath = path
+        self.kernel = MicroKernel.of(path)
+        deviceName = "\(CPUBackend.cpuModel) (\(cores) core\(cores == 1 ? "" : "s"))"
+    }
+
+    /// Online CPUs (sysconf).
+    public static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// "model name" from /proc/cpuinfo, or the architecture when there is none.
+    static let cpuModel: String = {
+        if let f = fopen("/proc/cpuinfo", "r") {
+            defer { fclose(f) }
+            var line: UnsafeMutablePointer<CChar>? = nil
+            var cap = 0
+            defer { free(line) }
+            while getline(&line, &cap, f) > 0 {
+                let s = String(cString: line!)
+                if s.hasPrefix("model name"), let colon = s.firstIndex(of: ":") {
+                    let v = s[s.index(after: colon)...].trimmingCharacters()
+                    if !v.isEmpty { return v }
+                }
+            }
+        }
+        #if arch(x86_64)
+        return "x86-64 CPU"
+        #elseif arch(arm64)
+        return "arm64 CPU"
+        #else
+        return "CPU"
+        #endif
+    }()
+
+    // MARK: Memory
+
+    @inline(__always)
+    func ptr(_ t: Tensor) -> UnsafeMutablePointer<Float> {
+        guard let s = t.storage as? CPUStorage else { preconditionFailure("tensor is not on the CPU backend") }
+        return s.pointer
+    }
+
+    public func tensor(rows: Int, cols: Int) -> Tensor {
+        precondition(rows >= 0 && cols >= 0, "negative tensor shape")
+        return Tensor(rows: rows, cols: cols, backend: self, storage: CPUStorage(count: rows * cols))
+    }
+
+    public func upload(_ host: [Float], rows: Int, cols: Int) -> Tensor {
+        precondition(host.count == rows * cols, "upload: \(host.count) values for a \(rows)×\(cols) tensor")
+        let t = tensor(rows: rows, cols: cols)
+        host.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { ptr(t).update(from: base, count: src.count) }
+        }
+        return t
+    }
+
+    public func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int) {
+        precondition(t.cols > 0 && host.count % t.cols == 0, "upload: \(host.count) values is not whole rows of \(t.cols)")
+        precondition(row >= 0 && row + host.count / t.cols <= t.rows, "upload: rows out of range")
+        if let base = host.baseAddress { (ptr(t) + row * t.cols).update(from: base, count: host.count) }
+    }
+
+    public func download(_ t: Tensor) -> [Float] {
+        let p = ptr(t)
+        return [Float](unsafeUninitializedCapacity: t.count) { buf, n in
+            if let base = buf.baseAddress { base.initialize(from: p, count: t.count) }
+            n = t.count
+        }
+    }
+
+    public func gatherRows(_ src: Tensor, _ indices: [Int32], into dst: Tensor) {
+        precondition(src.cols == dst.cols && indices.count <= dst.rows, "gatherRows: shape mismatch")
+        let s = ptr(src), d = ptr(dst), cols = src.cols, srcRows = src.rows
+        indices.withUnsafeBufferPointer { idx in
+            forRanges(idx.count, cost: cols, threads: threads) { range in
+                for r in range {
+                    let i = Int(idx[r])
+                    precondition(i >= 0 && i < srcRows, "gatherRows: index \(i) out of range 0..<\(srcRows)")
+                    (d + r * cols).update(from: s + i * cols, count: cols)
+                }
+            }
+        }
+    }
+
+    public func synchronize() {}
+
+    // MARK: GEMM
+
+    public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) {
+        let m = transA ? a.cols : a.rows
+        let k = transA ? a.rows : a.cols
+        let kb = transB ? b.cols : b.rows
+        let n = transB ? b.rows : b.cols
+        precondition(k == kb && c.rows == m && c.cols == n,
+                     "gemm: op(a) \(m)×\(k), op(b) \(kb)×\(n), c \(c.rows)×\(c.cols)")
+        precondition(c.storage !== a.storage && c.storage !== b.storage, "gemm: c must not alias a or b")
+        sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
+              a: ptr(a), lda: a.cols, transA: transA, b: ptr(b), ldb: b.cols, transB: transB,
+              beta: beta, c: ptr(c), ldc: n)
+    }
+
+    /// The same GEMM on raw row-major buffers (for callers that hold host memory).
+    public func gemm(m: Int, n: Int, k: Int, alpha: Float,
+                     a: UnsafePointer<Float>, lda: Int, transA: Bool,
+                     b: UnsafePointer<Float>, ldb: Int, transB: Bool,
+                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
+              a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB, beta: beta, c: c, ldc: ldc)
+    }
+
+    // MARK: Elementwise and row kernels
+
+    public func addRowVector(_ x: Tensor, _ v: Tensor) {
+        precondition(v.count == x.cols, "addRowVector: vector of \(v.count) for \(x.cols) columns")
+        let p = ptr(x), vp = UnsafePointer(ptr(v)), cols = x.cols
+        forRanges(x.rows, cost: cols, threads: threads) { rows in
+            for r in rows { Vec.add(p + r * cols, vp, cols) }
+        }
+    }
+
+    public func relu(_ x: Tensor) {
+        let p = ptr(x)
+        forRanges(x.count, cost: 1, threads: threads) { r in Vec.relu(p + r.lowerBound, r.count) }
+    }
+
+    public func reluBackward(_ grad: Tensor, activation: Tensor) {
+        precondition(grad.count == activation.count, "reluBackward: shape mismatch")
+        let g = ptr(grad), a = UnsafePointer(ptr(activation))
+        forRanges(grad.count, cost: 1, threads: threads) { r in
+            Vec.reluMask(g + r.lowerBound, a + r.lowerBound, r.count)
+        }
+    }
+
+    public func sigmoid(_ x: Tensor) {
+        let p = ptr(x)
+        forRanges(x.count, cost: 16, threads: threads) { r in
+            for i in r { p[i] = 1 / (1 + expf(-p[i])) }
+        }
+    }
+
+    public func softmaxRows(_ x: Tensor) {
+        let p = ptr(x), cols = x.cols
+        if cols == 0 { return }
+        forRanges(x.rows, cost: cols * 16, threads: threads) { rows in
+            for r in rows {
+                let row = p + r * cols
+                let mx = Vec.max(row, cols)
+                var sum: Float = 0
+                for j in 0..<cols {
+                    let e = expf(row[j] - mx)
+                    row[j] = e
+                    sum += e
+                }
+                let inv = 1 / sum
+                Vec.scale(row, inv, cols)
+            }
+        }
+    }
+
+    public func logSoftmaxRows(_ x: Tensor) {
+        let p = ptr(x), cols = x.cols
+        if cols == 0 { return }
+        forRanges(x.rows, cost: cols * 16, threads: threads) { rows in
+            for r in rows {
+                let row = p + r * cols
+                let mx = Vec.max(row, cols)
+                var sum: Float = 0
+                for j in 0..<cols { sum += expf(row[j] - mx) }
+                let shift = mx + logf(sum)
+                Vec.addScalar(row, -shift, cols)
+            }
+        }
+    }
+
+    public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) {
+        precondition(x.count == y.count, "axpy: shape mismatch")
+        let xp = UnsafePointer(ptr(x)), yp = ptr(y)
+        forRanges(x.count, cost: 1, threads: threads) { r in
+            Vec.axpy(alpha, xp + r.lowerBound, yp + r.lowerBound, r.count)
+        }
+    }
+
+    public func scale(_ x: Tensor, _ alpha: Float) {
+        let p = ptr(x)
+        forRanges(x.count, cost: 1, threads: threads) { r in Vec.scale(p + r.lowerBound, alpha, r.count) }
+    }
+
+    public func sub(_ a: Tensor, _ b: Tensor, into c: Tensor) {
+        precondition(a.count == b.count && a.count == c.count, "sub: shape mismatch")
+        let ap = UnsafePointer(ptr(a)), bp = UnsafePointer(ptr(b)), cp = ptr(c)
+        forRanges(a.count, cost: 1, threads: threads) { r in
+            Vec.sub(ap + r.lowerBound, bp + r.lowerBound, cp + r.lowerBound, r.count)
+        }
+    }
+
+    /// Row blocks of a column sum: each column is summed over the rows of a block in row
+    /// order, then the block sums are added in block order. The block size is fixed, so the
+    /// result does not depend on the thread count.
+    static let columnSumBlock = 1024
+    /// Column chunks of a column sum (for parallelism on wide, short matrices).
+    static let columnSumChunk = 512
+
+    public func columnSums(_ x: Tensor, into out: Tensor) {
+        precondition(out.count == x.cols, "columnSums: output of \(out.count) for \(x.cols) columns")
+        let rows = x.rows, cols = x.cols
+        let src = UnsafePointer(ptr(x)), dst = ptr(out)
+        if cols == 0 { return }
+        let rb = CPUBackend.columnSumBlock, cc = CPUBackend.columnSumChunk
+        let rowBlocks = max(1, (rows + rb - 1) / rb)
+        let colChunks = (cols + cc - 1) / cc
+        let t = rows * cols >= 1 << 16 ? threads : 1
+        if rowBlocks == 1 {
+            parallelTasks(colChunks, threads: t) { chunk, _ in
+                let c0 = chunk * cc, cn = min(cc, cols - c0)
+                Vec.columnSum(src + c0, ld: cols, rows: rows, cols: cn, into: dst + c0)
+            }
+            return
+        }
+        let partial = alignedFloats(rowBlocks * cols)
+        defer { partial.deallocate() }
+        parallelTasks(rowBlocks * colChunks, threads: t) { task, _ in
+            let blk = task / colChunks, chunk = task % colChunks
+            let r0 = blk * rb, rn = min(rb, rows - r0)
+            let c0 = chunk * cc, cn = min(cc, cols - c0)
+            Vec.columnSum(src + r0 * cols + c0, ld: cols, rows: rn, cols: cn, into: partial + blk * cols + c0)
+        }
+        parallelTasks(colChunks, threads: t) { chunk, _ in
+            let c0 = chunk * cc, cn = min(cc, cols - c0)
+            Vec.columnSum(UnsafePointer(partial) + c0, ld: cols, rows: rowBlocks, cols: cn, into: dst + c0)
+        }
+    }
+
+    public func rowArgmax(_ x: Tensor) -> [Int32] {
+        let p = UnsafePointer(ptr(x)), cols = x.cols, rows = x.rows
+        if cols == 0 { return [Int32](repeating: 0, count: rows) }
+        return [Int32](unsafeUninitializedCapacity: rows) { out, n in
+            let o = out.baseAddress!
+            forRanges(rows, cost: cols, threads: threads) { range in
+                for r in range {
+                    let row = p + r * cols
+                    var best = row[0], bi = 0
+                    for j in 1..<cols where row[j] > best { best = row[j]; bi = j }
+                    (o + r).initialize(to: Int32(bi))
+                }
+            }
+            n = rows
+        }
+    }
+
+    public func squaredDistances(_ x: Tensor, _ centers: Tensor, into d: Tensor) {
+        precondition(x.cols == centers.cols && d.rows == x.rows && d.cols == centers.rows,
+                     "squaredDistances: x \(x.rows)×\(x.cols), centers \(centers.rows)×\(centers.cols), d \(d.rows)×\(d.cols)")
+        let n = x.rows, k = centers.rows, dim = x.cols
+        if n == 0 || k == 0 { return }
+        let xp = UnsafePointer(ptr(x)), cp = UnsafePointer(ptr(centers)), dp = ptr(d)
+        // d = −2 · x · cᵀ
+        gemm(x, transA: false, centers, transB: true, into: d, alpha: -2, beta: 0)
+        let cn = alignedFloats(k)
+        defer { cn.deallocate() }
+        for j in 0..<k { cn[j] = Vec.dot(cp + j * dim, cp + j * dim, dim) }
+        let cnc = UnsafePointer(cn)
+        forRanges(n, cost: k + dim, threads: threads) { rows in
+            for i in rows {
+                let xn = Vec.dot(xp + i * dim, xp + i * dim, dim)
+                let row = dp + i * k
+                for j in 0..<k {
+                    let v = (xn + cnc[j]) + row[j]
+                    row[j] = v > 0 ? v : 0
+                }
+            }
+        }
+    }
+
+    // MARK: Optimizers
+
+    public func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,
+                         eps: Float, step: Int, weightDecay: Float) {
+        let count = param.count
+        precondition(grad.count == count && m.count == count && v.count == count, "adamStep: shape mismatch")
+        precondition(step >= 1, "adamStep: step counts from 1")
+        let p = ptr(param), g = UnsafePointer(ptr(grad)), mp = ptr(m), vp = ptr(v)
+        // As torch.optim.Adam (single-tensor path): bias corrections in double, then
+        // m.lerp_(g, 1−β1); v = β2·v + (1−β2)·g²; p −= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps).
+        let bc1 = 1 - pow(Double(beta1), Double(step))
+        let bc2 = 1 - pow(Double(beta2), Double(step))
+        let stepSize = Float(Double(lr) / bc1)
+        let bc2Sqrt = Float(bc2.squareRoot())
+        let w1 = 1 - beta1, w2 = 1 - beta2
+        forRanges(count, cost: 4, threads: threads) { r in
+            for i in r {
+                var gi = g[i]
+                if weightDecay != 0 { gi = gi + weightDecay * p[i] }
+                // torch's lerp: weight < 0.5 ? self + w·(end − self) : end − (end − self)·(1 − w)
+                let mi = w1 < 0.5 ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * (1 - w1)
+                let vi = beta2 * vp[i] + w2 * (gi * gi)
+                mp[i] = mi
+                vp[i] = vi
+                let denom = vi.squareRoot() / bc2Sqrt + eps
+                p[i] = p[i] - stepSize * (mi / denom)
+            }
+        }
+    }
+
+    public func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float) {
+        let count = param.count
+        precondition(grad.count == count && velocity.count == count, "sgdStep: shape mismatch")
+        let p = ptr(param), g = UnsafePointer(ptr(grad)), vel = ptr(velocity)
+        forRanges(count, cost: 2, threads: threads) { r in
+            for i in r {
+                var gi = g[i]
+                if weightDecay != 0 { gi = gi + weightDecay * p[i] }
+                let v = momentum * vel[i] + gi
+                vel[i] = v
+                p[i] = p[i] - lr * v
+            }
+        }
+    }
+
+    /// Σ x² in Double: fixed blocks of `sumSquaresBlock` values, each summed in order (four
+    /// interleaved Double lanes), block sums added in block order.
+    static let sumSquaresBlock = 1 << 16
+
+    public func sumSquares(_ x: Tensor) -> Double {
+        let p = UnsafePointer(ptr(x)), count = x.count
+        let bs = CPUBackend.sumSquaresBlock
+        let blocks = (count + bs - 1) / bs
+        if blocks <= 1 { return Vec.sumSquaresDouble(p, count) }
+        let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
+        defer { partial.deallocate() }
+        parallelTasks(blocks, threads: threads) { b, _ in
+            let lo = b * bs
+            partial[b] = Vec.sumSquaresDouble(p + lo, min(bs, count - lo))
+        }
+        var s = 0.0
+        for b in 0..<blocks { s += partial[b] }
+        return s
+    }
+}
+
+/// Splits 0..<count into ranges of at least ~64K units of work (count·cost) each and runs
+/// them over `threads` workers; small jobs run inline. For kernels whose per-element result
+/// does not depend on the split.
+@inline(__always)
+func forRanges(_ count: Int, cost: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+    if count <= 0 { return }
+    let work = count * max(cost, 1)
+    let minWork = 1 << 16
+    if threads <= 1 || work < 2 * minWork {
+        body(0..<count)
+        return
+    }
+    let chunks = min(count, min(threads * 4, work / minWork))
+    parallelTasks(chunks, threads: threads) { t, _ in body(chunkRange(t, of: chunks, count: count)) }
+}
+
+extension Substring {
+    func trimmingCharacters() -> String {
+        var s = self[...]
+        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}

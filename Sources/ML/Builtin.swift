@@ -1,0 +1,113 @@
+import Compute
+import Support
+
+/// Overrides of a built-in stage's run, from the command line.
+public struct RunOptions: Sendable {
+    public var backend: String?
+    public var threads: Int?
+    public var seed: UInt64?
+    public init(backend: String? = nil, threads: Int? = nil, seed: UInt64? = nil) {
+        self.backend = backend; self.threads = threads; self.seed = seed
+    }
+}
+
+/// What a built-in stage adds to its lineage record.
+struct BuiltinOutcome {
+    var environment: [String: JSON]
+    var note: String?
+}
+
+extension Project {
+    /// The implicit dependencies of a built-in stage: its data (and, for eval, its model).
+    static func builtinDeps(_ kind: String, _ spec: JSON) -> [String] {
+        var out: [String] = []
+        if kind == "eval", let m = spec["model"]?.stringValue { out.append(m) }
+        if let d = spec["data"]?.stringValue { out.append(d) }
+        return out
+    }
+}
+
+/// Runs a built-in `train` or `eval` stage with `root` as the working folder (the work
+/// tree, or a scratch copy when verifying). Writes the stage's outputs.
+func runBuiltin(_ kind: String, _ spec: JSON, stage: Stage, root: String, options: RunOptions) throws -> BuiltinOutcome {
+    func fail(_ m: String) -> MLError { MLError("stage '\(stage.name)': \(m)") }
+    func path(_ key: String) throws -> String {
+        guard let p = spec[key]?.stringValue, !p.isEmpty else { throw fail("the built-in \(kind) needs \"\(key)\"") }
+        return root + "/" + p
+    }
+    let (backend, note) = try BackendRegistry.make(options.backend ?? spec["backend"]?.stringValue ?? "auto", threads: options.threads)
+    var env: [String: JSON] = ["backend": .string(backend.kind), "device": .string(backend.deviceName),
+                               "threads": .int(Int64(backend.threads))]
+    switch kind {
+    case "train":
+        guard let out = stage.outs.first?.path else { throw fail("a train stage needs \"outs\": [\"models/NAME.mlmodel\"]") }
+        guard let typeName = spec["model"]?.stringValue else { throw fail("the built-in train needs \"model\" (one of \(ModelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        let type = try ModelType.parse(typeName)
+        let label = spec["label"]?.stringValue
+        if type.needsLabel && label == nil { throw fail("\(typeName) needs \"label\": the name of the label column") }
+        let features = spec["features"]?.arrayValue?.compactMap(\.stringValue)
+        let data: Dataset
+        do { data = try DatasetReader.readCSV(path: try path("data"), label: type.needsLabel ? label : nil, features: features, threads: backend.threads) }
+        catch let e as DatasetError { throw MLError(e.description) }
+        let seed = options.seed ?? spec["seed"].flatMap { $0.doubleValue }.map { UInt64(max(0, $0)) } ?? 0
+        env["seed"] = .int(Int64(bitPattern: seed))
+        let params = spec["params"]?.objectValue ?? [:]
+        let result = try trainModel(type, data: data, params: params, seed: seed, backend: backend)
+        var model = result.model
+        model.header["trained_with"] = .object(["backend": .string(backend.kind), "device": .string(backend.deviceName)])
+        try FS.atomicWrite(root + "/" + out, model.encode(), durable: false)
+        if let m = stage.metrics.first?.path {
+            var metrics = result.metrics
+            metrics["model"] = .string(typeName)
+            try FS.atomicWrite(root + "/" + m, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false)
+        }
+    case "eval":
+        guard let out = stage.metrics.first?.path else { throw fail("an eval stage needs \"metrics\": [\"metrics/NAME.json\"]") }
+        let model = try ModelFile.read(path: try path("model"))
+        let metrics = try evaluate(model, csv: try path("data"), backend: backend)
+        try FS.atomicWrite(root + "/" + out, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false)
+    default:
+        throw fail("unknown built-in '\(kind)'")
+    }
+    return BuiltinOutcome(environment: env, note: note)
+}
+
+/// Metrics of a model on a labelled CSV (the eval contract's keys; see EvalMetrics).
+public func evaluate(_ model: ModelFile, csv: String, backend: any Backend) throws -> [String: JSON] {
+    let data = try readForModel(model, csv: csv, threads: backend.threads)
+    let type = try ModelType.parse(model.type)
+    let p = try predict(model, features: data.features, rows: data.rows, backend: backend)
+    switch type.task {
+    case "classification":
+        guard let label = data.label else { throw MLError("'\(csv)' has no label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against") }
+        let classes = model.classes ?? []
+        var index: [String: Int32] = [:]
+        for (i, c) in classes.enumerated() { index[c] = Int32(i) }
+        var truth: [Int32] = []
+        switch label {
+        case .categorical(let codes, let names):
+            truth = try codes.map { c in
+                guard let i = index[names[Int(c)]] else { throw MLError("'\(csv)': label '\(names[Int(c)])' is not a class the model knows (\(classes.joined(separator: ", ")))") }
+                return i
+            }
+        case .numeric(let values):
+            truth = try values.map { v in
+                let name = v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+                guard let i = index[name] else { throw MLError("'\(csv)': label \(name) is not a class the model knows (\(classes.joined(separator: ", ")))") }
+                return i
+            }
+        }
+        return EvalMetrics.classification(yTrue: truth, yPred: p.labels ?? [], probabilities: p.probabilities, classes: classes)
+    case "regression":
+        guard let label = data.label, case .numeric(let y) = label else {
+            throw MLError("'\(csv)' has no numeric label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against")
+        }
+        return EvalMetrics.regression(yTrue: y, yPred: p.values ?? [])
+    case "clustering":
+        let c = model.tensor("centers")!
+        return EvalMetrics.clustering(x: data.features, rows: data.rows, cols: data.cols, assignments: p.labels ?? [],
+                                      centers: c.values, k: c.rows, seed: 0)
+    default:
+        return ["explained_variance_ratio": model.header["explained_variance_ratio"] ?? .array([]), "n": .int(Int64(data.rows))]
+    }
+}

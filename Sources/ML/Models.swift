@@ -1,0 +1,271 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Compute
+import Support
+
+/// The built-in model types, as named in `mlrepo.json` and in model files.
+public enum ModelType: String, CaseIterable, Sendable {
+    case linearRegression = "linear_regression"
+    case ridge
+    case logisticRegression = "logistic_regression"
+    case mlpClassifier = "mlp_classifier"
+    case mlpRegressor = "mlp_regressor"
+    case kmeans
+    case pca
+
+    public static func parse(_ s: String) throws -> ModelType {
+        guard let t = ModelType(rawValue: s) else {
+            throw MLError("unknown model type '\(s)'; expected one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return t
+    }
+
+    public var task: String {
+        switch self {
+        case .linearRegression, .ridge, .mlpRegressor: return "regression"
+        case .logisticRegression, .mlpClassifier: return "classification"
+        case .kmeans: return "clustering"
+        case .pca: return "decomposition"
+        }
+    }
+
+    public var needsLabel: Bool { task == "regression" || task == "classification" }
+}
+
+/// Deterministic PRNG for every random choice of training (SplitMix64).
+struct SeededRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func shuffle(_ a: inout [Int32]) {
+        if a.count < 2 { return }
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
+    }
+}
+
+/// Typed access to a trainer's params, with one-line errors naming the key.
+struct Params {
+    let values: [String: JSON]
+    let model: String
+    var used = Set<String>()
+
+    init(_ v: [String: JSON], model: String) { values = v; self.model = model }
+
+    mutating func double(_ k: String, _ d: Double, min lo: Double? = nil) throws -> Double {
+        used.insert(k)
+        guard let v = values[k] else { return d }
+        guard let x = v.doubleValue, x.isFinite else { throw MLError("\(model) param '\(k)' must be a number, not \(v.encoded())") }
+        if let lo, x < lo { throw MLError("\(model) param '\(k)' must be at least \(lo), not \(x)") }
+        return x
+    }
+    mutating func int(_ k: String, _ d: Int, min lo: Int = 0) throws -> Int {
+        used.insert(k)
+        guard let v = values[k] else { return d }
+        guard let x = v.doubleValue, x == x.rounded(), x >= Double(lo), x < 1e9 else {
+            throw MLError("\(model) param '\(k)' must be a whole number ≥ \(lo), not \(v.encoded())")
+        }
+        return Int(x)
+    }
+    mutating func bool(_ k: String, _ d: Bool) throws -> Bool {
+        used.insert(k)
+        guard let v = values[k] else { return d }
+        guard case .bool(let b) = v else { throw MLError("\(model) param '\(k)' must be true or false, not \(v.encoded())") }
+        return b
+    }
+    mutating func string(_ k: String, _ d: String, oneOf: [String]) throws -> String {
+        used.insert(k)
+        guard let v = values[k] else { return d }
+        guard let s = v.stringValue, oneOf.contains(s) else {
+            throw MLError("\(model) param '\(k)' must be one of \(oneOf.joined(separator: ", ")), not \(v.encoded())")
+        }
+        return s
+    }
+    mutating func intList(_ k: String, _ d: [Int]) throws -> [Int] {
+        used.insert(k)
+        guard let v = values[k] else { return d }
+        guard let a = v.arrayValue, a.allSatisfy({ ($0.doubleValue ?? 0) >= 1 && $0.doubleValue == $0.doubleValue?.rounded() }) else {
+            throw MLError("\(model) param '\(k)' must be a list of positive whole numbers, like [64, 32]")
+        }
+        return a.map { Int($0.doubleValue!) }
+    }
+    /// Unknown keys are typos: refuse them.
+    func checkUnknown() throws {
+        for k in values.keys.sorted() where !used.contains(k) {
+            throw MLError("\(model) has no param '\(k)' (known: \(used.sorted().joined(separator: ", ")))")
+        }
+    }
+}
+
+/// Result of a training run.
+public struct TrainingResult: Sendable {
+    public var model: ModelFile
+    /// Training summary for the metrics file: loss curve summary, epochs, rows.
+    public var metrics: [String: JSON]
+}
+
+/// Per-column statistics of the training data, stored in the model for drift checks.
+func columnStats(_ d: Dataset) -> JSON {
+    var cols: [JSON] = []
+    let n = d.rows, m = d.cols
+    var sample = [Float](repeating: 0, count: n)
+    for j in 0..<m {
+        var sum = 0.0, sq = 0.0, lo = Double.infinity, hi = -Double.infinity
+        for i in 0..<n {
+            let v = Double(d.features[i * m + j])
+            sum += v; sq += v * v; lo = min(lo, v); hi = max(hi, v)
+            sample[i] = d.features[i * m + j]
+        }
+        let mean = sum / Double(max(n, 1))
+        let std = n > 1 ? (max(0, sq - Double(n) * mean * mean) / Double(n - 1)).squareRoot() : 0
+        sample.sort()
+        // Decile edges: the bins the drift monitor compares live traffic against.
+        let edges = (1..<10).map { q -> JSON in .number(Double(sample[min(n - 1, Int(Double(q) / 10 * Double(n)))])) }
+        cols.append(.object(["name": .string(d.featureNames[j]), "mean": .number(mean), "std": .number(std),
+                             "min": .number(lo), "max": .number(hi), "deciles": .array(edges)]))
+    }
+    return .array(cols)
+}
+
+/// Feature standardization: mean and scale per column (scale 1 for a constant column).
+func standardization(_ d: Dataset) -> (mean: [Float], scale: [Float]) {
+    let n = d.rows, m = d.cols
+    var mean = [Double](repeating: 0, count: m), sq = [Double](repeating: 0, count: m)
+    for i in 0..<n { for j in 0..<m { let v = Double(d.features[i * m + j]); mean[j] += v; sq[j] += v * v } }
+    var mu = [Float](repeating: 0, count: m), sc = [Float](repeating: 1, count: m)
+    for j in 0..<m {
+        let mj = mean[j] / Double(max(n, 1))
+        let varj = max(0, sq[j] / Double(max(n, 1)) - mj * mj)
+        mu[j] = Float(mj)
+        sc[j] = varj > 1e-24 ? Float(varj.squareRoot()) : 1
+    }
+    return (mu, sc)
+}
+
+func applyStandardization(_ x: inout [Float], cols m: Int, mean: [Float], scale: [Float]) {
+    let n = x.count / max(m, 1)
+    x.withUnsafeMutableBufferPointer { p in
+        for i in 0..<n { for j in 0..<m { p[i * m + j] = (p[i * m + j] - mean[j]) / scale[j] } }
+    }
+}
+
+/// Trains a built-in model on a dataset. Every random choice comes from `seed`.
+public func trainModel(_ type: ModelType, data: Dataset, params raw: [String: JSON], seed: UInt64,
+                       backend: any Backend) throws -> TrainingResult {
+    guard data.rows > 0 else { throw MLError("no training rows") }
+    var p = Params(raw, model: type.rawValue)
+    var header: [String: JSON] = [
+        "task": .string(type.task), "features": .array(data.featureNames.map { .string($0) }),
+        "label": data.labelName.map { .string($0) } ?? .null, "seed": .int(Int64(bitPattern: seed)),
+        "training_rows": .int(Int64(data.rows)), "column_stats": columnStats(data),
+    ]
+    var result: TrainingResult
+    switch type {
+    case .linearRegression, .ridge:
+        result = try trainLinear(type, data, &p, backend: backend)
+    case .logisticRegression, .mlpClassifier, .mlpRegressor:
+        result = try trainNetwork(type, data, &p, seed: seed, backend: backend)
+    case .kmeans:
+        result = try trainKMeans(data, &p, seed: seed, backend: backend)
+    case .pca:
+        result = try trainPCA(data, &p, backend: backend)
+    }
+    try p.checkUnknown()
+    for (k, v) in result.model.header { header[k] = v }
+    header["params"] = .object(raw)
+    result.model.header = header
+    return result
+}
+
+// MARK: Label handling
+
+/// Class indices and names for a classifier (text labels keep their names; numeric labels
+/// become classes named by their values, sorted).
+func classLabels(_ d: Dataset, model: String) throws -> (codes: [Int32], names: [String]) {
+    guard let label = d.label else { throw MLError("\(model) needs a label column (\"label\": NAME)") }
+    switch label {
+    case .categorical(let codes, let names):
+        // Sort class names so the model does not depend on row order.
+        let order = names.indices.sorted { names[$0] < names[$1] }
+        var remap = [Int32](repeating: 0, count: names.count)
+        for (new, old) in order.enumerated() { remap[old] = Int32(new) }
+        return (codes.map { remap[Int($0)] }, order.map { names[$0] })
+    case .numeric(let values):
+        let distinct = Array(Set(values)).sorted()
+        guard distinct.count <= 1000 else {
+            throw MLError("\(model): the label has \(distinct.count) distinct numbers; a classifier needs classes (use a regressor?)")
+        }
+        var index: [Double: Int32] = [:]
+        for (i, v) in distinct.enumerated() { index[v] = Int32(i) }
+        return (values.map { index[$0]! }, distinct.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int64($0)) : String($0) })
+    }
+}
+
+func regressionTargets(_ d: Dataset, model: String) throws -> [Double] {
+    guard let label = d.label else { throw MLError("\(model) needs a label column (\"label\": NAME)") }
+    guard case .numeric(let v) = label else { throw MLError("\(model) needs a numeric label; '\(d.labelName ?? "label")' holds text") }
+    return v
+}
+
+// MARK: Linear and ridge regression
+
+func trainLinear(_ type: ModelType, _ d: Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
+    let alpha = try p.double("alpha", type == .ridge ? 1.0 : 0.0, min: 0)
+    let y = try regressionTargets(d, model: type.rawValue)
+    let (mean, scale) = standardization(d)
+    var x = d.features
+    applyStandardization(&x, cols: d.cols, mean: mean, scale: scale)
+    let n = d.rows, m = d.cols
+    let yMean = y.reduce(0, +) / Double(n)
+    // Normal equations on standardized features: (XᵀX + αI) w = Xᵀ(y − ȳ).
+    let xt = backend.upload(x, rows: n, cols: m)
+    let gram = backend.tensor(rows: m, cols: m)
+    backend.gemm(xt, transA: true, xt, transB: false, into: gram, alpha: 1, beta: 0)
+    let yc = backend.upload(y.map { Float($0 - yMean) }, rows: n, cols: 1)
+    let xty = backend.tensor(rows: m, cols: 1)
+    backend.gemm(xt, transA: true, yc, transB: false, into: xty, alpha: 1, beta: 0)
+    var a = backend.download(gram).map(Double.init)
+    let b = backend.download(xty).map(Double.init)
+    // sklearn's ridge penalizes the coefficients of the *unscaled* features; on standardized
+    // columns that is α / scale² per column.
+    for j in 0..<m { a[j * m + j] += alpha / Double(scale[j] * scale[j]) + 1e-9 * max(1, a[j * m + j]) }
+    let w = try solveSymmetric(a, b, m)
+    var pred = [Double](repeating: yMean, count: n)
+    for i in 0..<n { var s = yMean; for j in 0..<m { s += Double(x[i * m + j]) * w[j] }; pred[i] = s }
+    let mse = zip(pred, y).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(n)
+    let model = ModelFile(type: type.rawValue, header: ["target_mean": .number(yMean)], tensors: [
+        .init(name: "x_mean", rows: 1, cols: m, values: mean),
+        .init(name: "x_scale", rows: 1, cols: m, values: scale),
+        .init(name: "weights", rows: m, cols: 1, values: w.map(Float.init)),
+        .init(name: "bias", rows: 1, cols: 1, values: [Float(yMean)]),
+    ])
+    return TrainingResult(model: model, metrics: ["train_mse": .number(mse), "train_rmse": .number(mse.squareRoot()), "rows": .int(Int64(n))])
+}
+
+/// Solves A x = b for symmetric positive definite A (m×m, Double) by Cholesky.
+func solveSymmetric(_ a: [Double], _ b: [Double], _ m: Int) throws -> [Double] {
+    var l = [Double](repeating: 0, count: m * m)
+    for i in 0..<m {
+        for j in 0...i {
+            var s = a[i * m + j]
+            for k in 0..<j { s -= l[i * m + k] * l[j * m + k] }
+            if i == j {
+                guard s > 0 else { throw MLError("the features are linearly dependent (singular matrix); use ridge with alpha > 0") }
+                l[i * m + i] = s.squareRoot()
+            } else { l[i * m + j] = s / l[j * m + j] }
+        }
+    }
+    var z = b
+    for i in 0..<m { var s = z[i]; for k in 0..<i { s -= l[i * m + k] * z[k] }; z[i] = s / l[i * m + i] }
+    for i in stride(from: m - 1, through: 0, by: -1) { var s = z[i]; for k in (i + 1)..<max(i + 1, m) { s -= l[k * m + i] * z[k] }; z[i] = s / l[i * m + i] }
+    return z
+}
