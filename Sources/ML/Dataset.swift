@@ -56,7 +56,7 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
         } else {
             s += " \(reason)"
         }
-        description = String(s.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        description = datasetOneLine(s)
     }
 }
 
@@ -105,6 +105,13 @@ func datasetMap(_ path: String) throws -> MappedFile {
 /// characters.
 func datasetShow(_ p: UnsafePointer<UInt8>, _ n: Int) -> String {
     let s = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
-    let flat = String(s.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+    let flat = datasetOneLine(s)
     return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
+}
+
+/// Line feeds and carriage returns as spaces (scalar by scalar: "\r\n" is one Character).
+func datasetOneLine(_ s: String) -> String {
+    var out = String.UnicodeScalarView()
+    for u in s.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
+    return String(out)
 }

@@ -24,6 +24,9 @@ func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt
     let earlyStopping = try p.bool("early_stopping", !isLogistic && d.rows >= 1000)
     let validationFraction = try p.double("validation_fraction", 0.1, min: 0)
     let patience = try p.int("patience", 10, min: 1)
+    // Without a validation split, stop as scikit-learn does: when the training loss has not
+    // improved by `tol` for `patience` epochs in a row.
+    let tol = try p.double("tol", 1e-4, min: 0)
     let standardize = try p.bool("standardize", true)
 
     // Targets.
@@ -36,7 +39,9 @@ func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt
     } else { targets = try regressionTargets(d, model: type.rawValue) }
     let outDim = classify ? classNames.count : 1
     var yMean = 0.0, yScale = 1.0
-    if !classify {
+    // scikit-learn fits raw targets; scaling them (scale_target) speeds up learning when the
+    // targets are large, but changes the result.
+    if !classify, try p.bool("scale_target", false) {
         yMean = targets.reduce(0, +) / Double(targets.count)
         let v = targets.reduce(0) { $0 + ($1 - yMean) * ($1 - yMean) } / Double(max(1, targets.count))
         yScale = v > 1e-24 ? v.squareRoot() : 1
@@ -168,6 +173,9 @@ func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt
             throw MLError("\(type.rawValue): training diverged at epoch \(epoch) (loss is not finite); lower learning_rate")
         }
         curve.append(trainLoss)
+        if !earlyStopping {
+            if trainLoss < best - tol { best = trainLoss; sinceBest = 0 } else { sinceBest += 1; if sinceBest >= patience { break } }
+        }
         if earlyStopping {
             let v = loss(valIdx)
             if v < best - 1e-4 { best = v; bestEpoch = epoch; sinceBest = 0; bestParams = params.map { backend.download($0) } }
