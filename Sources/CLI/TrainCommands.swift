@@ -61,7 +61,8 @@ let trainCommand = Command(
     ml.runOptions = try runOptions(a)
     if let rev = a.value("verify") {
         let commit = try ml.repo.resolveCommit(rev)
-        let report = try ml.verify(commit: commit, events: a.has("json") ? { _ in } : pipelinePrinter(ctx))
+        let isTrainer: (StageAction) -> Bool = { if case .builtin("train", _) = $0 { return true }; return false }
+        let report = try ml.verify(commit: commit, only: isTrainer, events: a.has("json") ? { _ in } : pipelinePrinter(ctx))
         printVerify(report, json: a.has("json"), ctx)
         return report.identical ? 0 : 1
     }
@@ -98,7 +99,7 @@ let evalCommand = Command(
     if a.value("model") != nil || a.value("data") != nil {
         guard let m = a.value("model"), let d = a.value("data") else { throw UsageError(message: "give both --model and --data") }
         let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
-        if let note { ctx.err.line("note: \(note)") }
+        if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
         let model = try ModelFile.read(path: m.hasPrefix("/") ? m : Path.join(ctx.cwd, m))
         let metrics = try evaluate(model, csv: d.hasPrefix("/") ? d : Path.join(ctx.cwd, d), backend: backend)
         ctx.out.line(JSON.object(metrics).encoded(pretty: true))
@@ -131,7 +132,7 @@ let predictCommand = Command(
     guard let data = a.value("data") else { throw UsageError(message: "--data CSV is required") }
     let opts = try runOptions(a)
     let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
-    if let note { ctx.err.line("note: \(note)") }
+    if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
     let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
     let model = try ModelFile.read(path: abs(a.positional[0]))
     let rows = try readForModel(model, csv: abs(data), threads: backend.threads)

@@ -207,8 +207,9 @@ public final class CPUBackend: Backend {
                 let mx = Vec.max(row, cols)
                 var sum: Float = 0
                 for j in 0..<cols { sum += expf(row[j] - mx) }
-                let shift = mx + logf(sum)
-                Vec.addScalar(row, -shift, cols)
+                // (x − max) − log Σ: both terms small, so nothing is absorbed by a large max.
+                let lse = logf(sum)
+                Vec.subTwo(row, mx, lse, cols)
             }
         }
     }

@@ -18,12 +18,12 @@ enum Vec {
         while i < n { x[i] += v[i]; i += 1 }
     }
 
-    /// x += s
-    static func addScalar(_ x: UnsafeMutablePointer<Float>, _ s: Float, _ n: Int) {
-        let sv = V(repeating: s)
+    /// x = (x − a) − b
+    static func subTwo(_ x: UnsafeMutablePointer<Float>, _ a: Float, _ b: Float, _ n: Int) {
+        let av = V(repeating: a), bv = V(repeating: b)
         var i = 0
-        while i + 8 <= n { store(x + i, load(x + i) + sv); i += 8 }
-        while i < n { x[i] += s; i += 1 }
+        while i + 8 <= n { store(x + i, (load(x + i) - av) - bv); i += 8 }
+        while i < n { x[i] = (x[i] - a) - b; i += 1 }
     }
 
     /// x = max(x, 0) (NaN stays NaN)

@@ -39,12 +39,15 @@ public struct VerifyReport: Sendable {
 extension MLRepo {
     /// Re-runs the recorded stages of `commit` in a scratch folder holding that commit's
     /// files, in dependency order, and compares every output with the recorded id.
-    public func verify(commit: ObjectId, events: PipelineEvents) throws -> VerifyReport {
+    /// `only`: verify just the stages whose action it accepts (`train --verify`: built-in trainers).
+    public func verify(commit: ObjectId, only: ((StageAction) -> Bool)? = nil, events: PipelineEvents) throws -> VerifyReport {
         let c = try repo.readCommit(commit)
         guard let meta = try meta(of: c), !meta.runs.isEmpty else {
             throw MLError("commit \(commit.short) records no stage runs; run stages with 'mlrepo run' or 'mlrepo repro' and commit them")
         }
         var records = try meta.runs.sorted { $0.key < $1.key }.map { ($0.value, try record($0.value)) }
+        if let only { records = records.filter { only($0.1.action) } }
+        if records.isEmpty { throw MLError("commit \(commit.short) records no run of the stages to verify") }
         // Producers first: a run goes after every run whose output it reads.
         var ordered: [(ObjectId, LineageRecord)] = []
         while !records.isEmpty {
@@ -116,7 +119,7 @@ extension MLRepo {
         }
         // Stages the commit declares but holds no run for: their outputs are unproven.
         if let project = try? project(in: repo.flatten(c.tree), label: commit.short) {
-            for name in project.order where meta.runs[name] == nil {
+            for name in project.order where meta.runs[name] == nil && (only?(project.stages[name]!.action) ?? true) {
                 let st = project.stages[name]!
                 report.stages.append(VerifiedStage(
                     stage: name, record: nil, action: st.action, exitStatus: nil,

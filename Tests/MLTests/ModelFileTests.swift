@@ -30,7 +30,7 @@ final class ModelFileTests: XCTestCase {
                        [0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x80, 0x3f])
         XCTAssertEqual(bytes.count, 12 + header.utf8.count + 12)
         let id = ObjectHash.id(.blob, bytes)
-        XCTAssertEqual(id.hex, "MODEL_ID")
+        XCTAssertEqual(id.hex, "be0da5c73e12a348b8bdda485aab62fad5a8a5cf50842910f4155b8561ca33bb")
         XCTAssertTrue(spec.contains(id.hex))
         XCTAssertEqual(try ModelFile.decode(bytes, path: "m"), Self.example)
     }
