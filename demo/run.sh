@@ -108,5 +108,28 @@ echo "== experiments, lineage, and a proof that HEAD reproduces bit for bit"
 "$M" lineage data/train.csv --downstream
 "$M" log --kind model --oneline
 "$M" repro --verify | tail -n 6
+
+echo "== built-in training: an MLP on the same data, evaluated on the test set"
+cat > mlrepo.json <<'JSON'
+{"stages": {
+  "featurize": {"cmd": "sh src/featurize.sh", "deps": ["data/train.csv", "data/test.csv", "src/featurize.sh"],
+                "outs": ["data/train.features.csv", "data/test.features.csv"]},
+  "train": {"cmd": "sh src/train.sh", "deps": ["data/train.features.csv", "data/test.features.csv", "src/train.sh"],
+            "params": ["train.n_features"], "outs": ["models/centroids.csv"], "metrics": ["metrics/train.json"]},
+  "mlp": {"train": {"model": "mlp_classifier", "data": "data/train.csv", "label": "label",
+                    "params": {"hidden_layers": [32], "epochs": 20, "batch_size": 256}, "seed": 0},
+          "outs": ["models/mlp.mlmodel"], "metrics": ["metrics/mlp_train.json"]},
+  "mlp_eval": {"eval": {"model": "models/mlp.mlmodel", "data": "data/test.csv"}, "metrics": ["metrics/mlp_eval.json"]}
+}}
+JSON
+"$M" repro
+"$M" commit -m "built-in MLP" >/dev/null
+echo "== change the data (relabel 5% of the training rows), retrain only what depends on it, diff the metrics"
+awk -F, -v OFS=, 'NR > 1 && NR % 20 == 0 { $9 = ($9 + 3) % 10 } { print }' data/train.csv > data/train.new && mv data/train.new data/train.csv
+"$M" repro
+"$M" metrics diff
+"$M" commit -m "noisier labels" >/dev/null
+"$M" predict models/mlp.mlmodel --data data/test.csv --probabilities | head -n 3
+"$M" train --verify HEAD | tail -n 3
 "$M" fsck
 echo "== done: $WORK"

@@ -35,7 +35,10 @@ func runBuiltin(_ kind: String, _ spec: JSON, stage: Stage, root: String, option
         guard let p = spec[key]?.stringValue, !p.isEmpty else { throw fail("the built-in \(kind) needs \"\(key)\"") }
         return root + "/" + p
     }
-    let (backend, note) = try BackendRegistry.make(options.backend ?? spec["backend"]?.stringValue ?? "auto", threads: options.threads)
+    let requested = options.backend ?? spec["backend"]?.stringValue
+    let (backend, autoNote) = try BackendRegistry.make(requested ?? "auto", threads: options.threads)
+    // The choice is always in the lineage record; it is said out loud when asked for.
+    let note = requested == nil ? nil : autoNote
     var env: [String: JSON] = ["backend": .string(backend.kind), "device": .string(backend.deviceName),
                                "threads": .int(Int64(backend.threads))]
     switch kind {

@@ -94,7 +94,9 @@ public func readMetrics(_ text: String, file: String) throws -> FlatValues {
         throw MLError("metrics file '\(file)' is not valid JSON: " + e.message.replacingPrefix(file + " ", with: ""))
     }
     guard j.objectValue != nil else { throw MLError("metrics file '\(file)' must hold a JSON object, like {\"accuracy\": 0.93}") }
-    return flatten(j)
+    // Metrics are scalars; lists (a confusion matrix, a loss curve) stay in the file but are
+    // not compared, as in DVC.
+    return flatten(j).filter { if case .array = $0.value { return false }; return true }
 }
 
 /// Equal values in canonical form: `1.0` and `1` are the same number (a record stores the
