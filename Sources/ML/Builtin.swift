@@ -49,13 +49,13 @@ func runBuiltin(_ kind: String, _ spec: JSON, stage: Stage, root: String, option
         let label = spec["label"]?.stringValue
         if type.needsLabel && label == nil { throw fail("\(typeName) needs \"label\": the name of the label column") }
         let features = spec["features"]?.arrayValue?.compactMap(\.stringValue)
-        let data: Dataset
+        var data: Dataset
         do { data = try DatasetReader.readCSV(path: try path("data"), label: type.needsLabel ? label : nil, features: features, threads: backend.threads) }
         catch let e as DatasetError { throw MLError(e.description) }
         let seed = options.seed ?? spec["seed"].flatMap { $0.doubleValue }.map { UInt64(max(0, $0)) } ?? 0
         env["seed"] = .int(Int64(bitPattern: seed))
         let params = spec["params"]?.objectValue ?? [:]
-        let result = try trainModel(type, data: data, params: params, seed: seed, backend: backend)
+        let result = try trainModel(type, data: &data, params: params, seed: seed, backend: backend)
         var model = result.model
         model.header["trained_with"] = .object(["backend": .string(backend.kind), "device": .string(backend.deviceName)])
         try FS.atomicWrite(root + "/" + out, model.encode(), durable: false)

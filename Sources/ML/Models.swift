@@ -159,7 +159,9 @@ func applyStandardization(_ x: inout [Float], cols m: Int, mean: [Float], scale:
 }
 
 /// Trains a built-in model on a dataset. Every random choice comes from `seed`.
-public func trainModel(_ type: ModelType, data: Dataset, params raw: [String: JSON], seed: UInt64,
+/// `data` is consumed: its features are standardized in place and released once they are on
+/// the backend, so training holds about one copy of the matrix.
+public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [String: JSON], seed: UInt64,
                        backend: any Backend) throws -> TrainingResult {
     guard data.rows > 0 else { throw MLError("no training rows") }
     var p = Params(raw, model: type.rawValue)
@@ -171,13 +173,13 @@ public func trainModel(_ type: ModelType, data: Dataset, params raw: [String: JS
     var result: TrainingResult
     switch type {
     case .linearRegression, .ridge:
-        result = try trainLinear(type, data, &p, backend: backend)
+        result = try trainLinear(type, &data, &p, backend: backend)
     case .logisticRegression, .mlpClassifier, .mlpRegressor:
-        result = try trainNetwork(type, data, &p, seed: seed, backend: backend)
+        result = try trainNetwork(type, &data, &p, seed: seed, backend: backend)
     case .kmeans:
         result = try trainKMeans(data, &p, seed: seed, backend: backend)
     case .pca:
-        result = try trainPCA(data, &p, backend: backend)
+        result = try trainPCA(&data, &p, backend: backend)
     }
     try p.checkUnknown()
     for (k, v) in result.model.header { header[k] = v }
@@ -218,12 +220,12 @@ func regressionTargets(_ d: Dataset, model: String) throws -> [Double] {
 
 // MARK: Linear and ridge regression
 
-func trainLinear(_ type: ModelType, _ d: Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
+func trainLinear(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
     let alpha = try p.double("alpha", type == .ridge ? 1.0 : 0.0, min: 0)
     let y = try regressionTargets(d, model: type.rawValue)
     let (mean, scale) = standardization(d)
-    var x = d.features
-    applyStandardization(&x, cols: d.cols, mean: mean, scale: scale)
+    applyStandardization(&d.features, cols: d.cols, mean: mean, scale: scale)
+    let x = d.features
     let n = d.rows, m = d.cols
     let yMean = y.reduce(0, +) / Double(n)
     // Normal equations on standardized features: (XᵀX + αI) w = Xᵀ(y − ȳ).

@@ -7,7 +7,7 @@ import Support
 /// Logistic/softmax regression (a network with no hidden layer) and MLPs, trained with
 /// minibatch Adam or SGD on the backend. Layers: z = a·W + b, ReLU between layers; the
 /// output is softmax (classifiers) or identity (regressors).
-func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt64, backend: any Backend) throws -> TrainingResult {
+func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, seed: UInt64, backend: any Backend) throws -> TrainingResult {
     let classify = type != .mlpRegressor
     let isLogistic = type == .logisticRegression
     let hidden = isLogistic ? [] : try p.intList("hidden_layers", [100])
@@ -48,9 +48,8 @@ func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt
     }
 
     let m = d.cols
-    var x = d.features
     var mean = [Float](repeating: 0, count: m), scale = [Float](repeating: 1, count: m)
-    if standardize { (mean, scale) = standardization(d); applyStandardization(&x, cols: m, mean: mean, scale: scale) }
+    if standardize { (mean, scale) = standardization(d); applyStandardization(&d.features, cols: m, mean: mean, scale: scale) }
 
     // Split off a validation set for early stopping (a seeded shuffle).
     var rng = SeededRandom(seed: seed)
@@ -83,7 +82,8 @@ func trainNetwork(_ type: ModelType, _ d: Dataset, _ p: inout Params, seed: UInt
     let grads = params.map { backend.tensor(rows: $0.rows, cols: $0.cols) }
 
     // Data on the device once; minibatches are gathered there.
-    let xAll = backend.upload(x, rows: d.rows, cols: m)
+    let xAll = backend.upload(d.features, rows: d.rows, cols: m)
+    d.features = []  // on the backend now: keep one copy of the matrix
     var yHost = [Float](repeating: 0, count: d.rows * outDim)
     if classify { for i in 0..<d.rows { yHost[i * outDim + Int(codes[i])] = 1 } }
     else { for i in 0..<d.rows { yHost[i] = Float((targets[i] - yMean) / yScale) } }
@@ -277,15 +277,15 @@ func trainKMeans(_ d: Dataset, _ p: inout Params, seed: UInt64, backend: any Bac
 
 // MARK: PCA
 
-func trainPCA(_ d: Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
+func trainPCA(_ d: inout Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
     let n = d.rows, m = d.cols
     let k = try p.int("n_components", min(m, n), min: 1)
     guard k <= m else { throw MLError("pca: n_components = \(k) is more than the \(m) features") }
     guard n >= 2 else { throw MLError("pca needs at least two rows") }
     let (mean, _) = standardization(d)
-    var x = d.features
-    applyStandardization(&x, cols: m, mean: mean, scale: [Float](repeating: 1, count: m))
-    let xt = backend.upload(x, rows: n, cols: m)
+    applyStandardization(&d.features, cols: m, mean: mean, scale: [Float](repeating: 1, count: m))
+    let xt = backend.upload(d.features, rows: n, cols: m)
+    d.features = []
     let cov = backend.tensor(rows: m, cols: m)
     backend.gemm(xt, transA: true, xt, transB: false, into: cov, alpha: 1 / Float(n - 1), beta: 0)
     var c = backend.download(cov).map(Double.init)
