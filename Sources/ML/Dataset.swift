@@ -72,9 +72,14 @@ public enum DatasetReader {
     ///   a feature cell that is missing, not a number or not finite as a float32.
     ///
     /// The file is memory-mapped; CSV rules are those of `CSVProfiler` (RFC 4180 quotes, LF /
-    /// CRLF / CR line ends, UTF-8 BOM, trailing blank lines ignored). Cells are trimmed of
-    /// spaces and tabs. The label column is numeric when every cell is a finite number, else
-    /// categorical with the cell texts as class names; an empty label cell is an error.
+    /// CRLF / CR line ends, UTF-8 BOM, header names trimmed and made unique, trailing blank lines
+    /// ignored). Cells are trimmed of spaces and tabs. A feature cell becomes
+    /// Float(correctly rounded Double), as numpy's float64 parse then `astype(float32)`. The label
+    /// column is numeric when every cell is a finite number, else categorical with the cell texts
+    /// as class names (first-seen order); an empty label cell is an error.
+    ///
+    /// Memory: the matrix (allocated once), 8 bytes per row for the label, and the distinct
+    /// label texts; the file's pages are released as chunks are done.
     public static func readCSV(path: String, label: String?, features: [String]? = nil,
                                threads: Int = 2) throws -> Dataset {
         try DatasetCSVReader.read(path: path, label: label, features: features, threads: max(1, threads))

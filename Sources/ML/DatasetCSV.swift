@@ -8,10 +8,12 @@ import Synchronization
 // The parallel CSV reader behind `DatasetReader.readCSV`.
 //
 // 1. The file is memory-mapped; the header is parsed on its own.
-// 2. The data is cut into chunks just after a line feed, and every chunk's line ends are
-//    counted in parallel (SWAR, a few GB/s). A chunk that starts at a record start holds at
-//    most that many records, so every chunk gets a fixed slot of rows in the one float32
-//    matrix, which is allocated once and never grows.
+// 2. The data is cut into chunks (4 per thread, at most 16 MiB each) just after a line feed,
+//    and every chunk's line ends are counted in parallel (SIMD, ~10 GB/s). A chunk that
+//    starts at a record start holds at most that many records, so every chunk gets a fixed
+//    slot of rows in the one float32 matrix, which is allocated once and never grows. A
+//    chunk's pages are dropped from the process once counted and again once parsed, so the
+//    resident size is the matrix plus a few chunks, whatever the file's size.
 // 3. The chunks are parsed in parallel, each straight into its slot. A chunk parses every
 //    record that *starts* before its end and finishes the last one past it.
 // 4. In file order, a chunk whose start is not where the previous chunk's last record ended
@@ -57,6 +59,7 @@ enum DatasetCSVReader {
     static let labelInternLimit = 4_096
     static let minChunkBytes = 64 << 10
     static let chunksPerThread = 4
+    static let maxChunkBytes = 16 << 20
 
     static func read(path: String, label: String?, features: [String]?, threads: Int) throws -> Dataset {
         let file = try datasetMap(path)
@@ -67,11 +70,11 @@ enum DatasetCSVReader {
             let n = bytes.count
             let (names, dataStart) = try header(p, n, path: path)
             let layout = try resolve(names: names, label: label, features: features, path: path)
-            if let d = try parse(p, n, dataStart, layout, threads: threads, internLimit: labelInternLimit) {
+            if let d = try parse(p, n, dataStart, layout, threads: threads, internLimit: labelInternLimit, file: file) {
                 return d
             }
             // Text labels after many distinct numbers in one chunk: intern everything.
-            guard let d = try parse(p, n, dataStart, layout, threads: threads, internLimit: .max) else {
+            guard let d = try parse(p, n, dataStart, layout, threads: threads, internLimit: .max, file: file) else {
                 throw DatasetError(path: path, "could not be parsed (internal error: label interning)")
             }
             return d
@@ -143,15 +146,19 @@ enum DatasetCSVReader {
 
     // MARK: Parse
 
-    /// Parses the data; nil when labels must be parsed again with unlimited interning.
+    /// Parses the data; nil when labels must be parsed again with unlimited interning. Pages of
+    /// `file` are dropped from the process once counted and once parsed (they stay in the page
+    /// cache), so the resident size stays near the matrix's whatever the file's size.
     static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, _ dataStart: Int, _ layout: DatasetLayout,
-                      threads: Int, internLimit: Int) throws -> Dataset? {
+                      threads: Int, internLimit: Int, file: MappedFile) throws -> Dataset? {
         let path = layout.path
         guard dataStart < n else { throw DatasetError(path: path, "has no data rows") }
 
         // Chunks start just after a line feed.
         let dataBytes = n - dataStart
-        let wanted = threads <= 1 ? 1 : max(1, min(threads * chunksPerThread, dataBytes / minChunkBytes))
+        // At least `chunksPerThread` per thread (balance) and at most `maxChunkBytes` each (the
+        // file's resident pages), none under `minChunkBytes`.
+        let wanted = max(1, min(max(threads * chunksPerThread, dataBytes / maxChunkBytes), dataBytes / minChunkBytes))
         var cuts = [dataStart]
         for k in 1..<max(wanted, 1) {
             let last = cuts[cuts.count - 1]
@@ -172,6 +179,7 @@ enum DatasetCSVReader {
             let box = DatasetSendable(u)
             datasetParallel(chunks, threads: threads) { k in
                 box.value[k] = datasetCountTerminators(p, starts[k], ends[k], n)
+                datasetRelease(file, starts[k], ends[k])
             }
         }
         upper[chunks - 1] += 1
@@ -188,69 +196,77 @@ enum DatasetCSVReader {
         let roles = UnsafeMutablePointer<Int32>.allocate(capacity: max(layout.roles.count, 1))
         defer { roles.deallocate() }
         for (k, r) in layout.roles.enumerated() { roles[k] = r }
-        let labels = UnsafeMutablePointer<Double>.allocate(capacity: hasLabel ? totalUpper : 1)
-        defer { labels.deallocate() }
+        // Label codes or numbers per row; becomes the numeric label column in place.
+        var labelStore = [Double](repeating: 0, count: hasLabel ? totalUpper : 0)
         let tables = DatasetNumberTables()
         defer { tables.free() }
         let dummy = UnsafeMutablePointer<Float>.allocate(capacity: 1)
         defer { dummy.deallocate() }
+        let dummyLabel = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+        defer { dummyLabel.deallocate() }
 
         var results: [DatasetChunk] = []
         var rows = 0
-        let features = try [Float](unsafeUninitializedCapacity: totalUpper * cols) { buffer, count in
-            count = 0
-            let ctx = DatasetCSVContext(p: p, n: n, ncols: layout.roles.count, roles: roles, cols: cols,
-                                        features: buffer.baseAddress ?? dummy, labels: labels,
-                                        pow10: tables.pow10, pow10i: tables.pow10i, internLimit: internLimit)
-            let slots = UnsafeMutablePointer<DatasetChunk?>.allocate(capacity: chunks)
-            slots.initialize(repeating: nil, count: chunks)
-            defer {
-                slots.deinitialize(count: chunks)
-                slots.deallocate()
-            }
-            let box = DatasetSendable(slots)
-            datasetParallel(chunks, threads: threads) { k in
-                var c = DatasetChunk(ctx, rowBase: rowBase[k])
-                c.run(from: starts[k], to: ends[k])
-                c.release()
-                box.value[k] = c
-            }
-
-            // In file order: re-parse misaligned chunks, report the first error.
-            var pos = dataStart
-            var pendingBlank: DatasetPendingError? = nil
-            results.reserveCapacity(chunks)
-            for k in 0..<chunks {
-                guard var c = slots[k] else { continue }
-                slots[k] = nil
-                if pos != starts[k] {
-                    c = DatasetChunk(ctx, rowBase: rowBase[k])
-                    c.run(from: pos, to: ends[k])
+        let features = try labelStore.withUnsafeMutableBufferPointer { labelBuffer in
+            let labels = labelBuffer.baseAddress ?? dummyLabel
+            return try [Float](unsafeUninitializedCapacity: totalUpper * cols) { buffer, count in
+                count = 0
+                let ctx = DatasetCSVContext(p: p, n: n, ncols: layout.roles.count, roles: roles, cols: cols,
+                                            features: buffer.baseAddress ?? dummy, labels: labels,
+                                            numbers: tables, internLimit: internLimit)
+                let slots = UnsafeMutablePointer<DatasetChunk?>.allocate(capacity: chunks)
+                slots.initialize(repeating: nil, count: chunks)
+                defer {
+                    slots.deinitialize(count: chunks)
+                    slots.deallocate()
+                }
+                let box = DatasetSendable(slots)
+                datasetParallel(chunks, threads: threads) { k in
+                    var c = DatasetChunk(ctx, rowBase: rowBase[k])
+                    c.run(from: starts[k], to: ends[k])
                     c.release()
+                    datasetRelease(file, starts[k], max(ends[k], c.stop))
+                    box.value[k] = c
                 }
-                if let b = pendingBlank, c.rows > 0 || c.error != nil { throw report(b, layout, p, n) }
-                if let e = c.error { throw report(e, layout, p, n) }
-                if pendingBlank == nil { pendingBlank = c.blankError() }
-                pos = c.stop
-                results.append(c)
-            }
-            rows = results.reduce(0) { $0 + $1.rows }
-            guard rows > 0 else { throw DatasetError(path: path, "has no data rows") }
 
-            // Close the gaps between slots (rare: quoted line feeds, blank lines at the end).
-            var dest = 0
-            for k in 0..<chunks {
-                let r = results[k].rows
-                if dest != rowBase[k] && r > 0 {
-                    if cols > 0, let base = buffer.baseAddress {
-                        memmove(base + dest * cols, base + rowBase[k] * cols, r * cols * MemoryLayout<Float>.stride)
+                // In file order: re-parse misaligned chunks, report the first error.
+                var pos = dataStart
+                var pendingBlank: DatasetPendingError? = nil
+                results.reserveCapacity(chunks)
+                for k in 0..<chunks {
+                    var c: DatasetChunk
+                    if let parsed = slots[k], pos == starts[k] {
+                        c = parsed
+                    } else {
+                        c = DatasetChunk(ctx, rowBase: rowBase[k])
+                        c.run(from: pos, to: ends[k])
+                        c.release()
                     }
-                    if hasLabel { memmove(labels + dest, labels + rowBase[k], r * MemoryLayout<Double>.stride) }
+                    slots[k] = nil
+                    if let b = pendingBlank, c.rows > 0 || c.error != nil { throw report(b, layout, p, n) }
+                    if let e = c.error { throw report(e, layout, p, n) }
+                    if pendingBlank == nil { pendingBlank = c.blankError() }
+                    pos = c.stop
+                    results.append(c)
                 }
-                results[k].rowBase = dest
-                dest += r
+                rows = results.reduce(0) { $0 + $1.rows }
+                guard rows > 0 else { throw DatasetError(path: path, "has no data rows") }
+
+                // Close the gaps between slots (rare: quoted line feeds, blank lines at the end).
+                var dest = 0
+                for k in 0..<chunks {
+                    let r = results[k].rows
+                    if dest != rowBase[k] && r > 0 {
+                        if cols > 0, let base = buffer.baseAddress {
+                            memmove(base + dest * cols, base + rowBase[k] * cols, r * cols * MemoryLayout<Float>.stride)
+                        }
+                        if hasLabel { memmove(labels + dest, labels + rowBase[k], r * MemoryLayout<Double>.stride) }
+                    }
+                    results[k].rowBase = dest
+                    dest += r
+                }
+                count = rows * cols
             }
-            count = rows * cols
         }
 
         var labelColumn: LabelColumn? = nil
@@ -259,7 +275,13 @@ enum DatasetCSVReader {
             if results.contains(where: { $0.lostText }) || (anyText && results.contains { !$0.interning }) {
                 return nil
             }
-            labelColumn = anyText ? categorical(results, labels, rows) : numeric(results, labels, rows)
+            if anyText {
+                labelColumn = labelStore.withUnsafeBufferPointer { categorical(results, $0, rows) }
+            } else {
+                labelStore.withUnsafeMutableBufferPointer { numbers(results, $0) }
+                labelStore.removeLast(labelStore.count - rows)   // keeps the storage: no copy
+                labelColumn = .numeric(labelStore)
+            }
         }
         return Dataset(rows: rows, cols: cols, features: features, featureNames: layout.featureNames,
                        labelName: layout.labelIndex.map { layout.names[$0] }, label: labelColumn)
@@ -270,23 +292,16 @@ enum DatasetCSVReader {
         return DatasetError(path: layout.path, line: datasetLine(p, e.offset, n), column: column, e.reason)
     }
 
-    private static func numeric(_ chunks: [DatasetChunk], _ labels: UnsafeMutablePointer<Double>, _ rows: Int) -> LabelColumn {
-        let values = [Double](unsafeUninitializedCapacity: rows) { out, count in
-            for c in chunks where c.rows > 0 {
-                if c.interning {
-                    c.values.withUnsafeBufferPointer { v in
-                        for r in c.rowBase..<(c.rowBase + c.rows) { out[r] = v[Int(labels[r])] }
-                    }
-                } else {
-                    for r in c.rowBase..<(c.rowBase + c.rows) { out[r] = labels[r] }
-                }
+    /// Replaces interned codes by their numbers, in place.
+    private static func numbers(_ chunks: [DatasetChunk], _ labels: UnsafeMutableBufferPointer<Double>) {
+        for c in chunks where c.rows > 0 && c.interning {
+            c.values.withUnsafeBufferPointer { v in
+                for r in c.rowBase..<(c.rowBase + c.rows) { labels[r] = v[Int(labels[r])] }
             }
-            count = rows
         }
-        return .numeric(values)
     }
 
-    private static func categorical(_ chunks: [DatasetChunk], _ labels: UnsafeMutablePointer<Double>, _ rows: Int) -> LabelColumn {
+    private static func categorical(_ chunks: [DatasetChunk], _ labels: UnsafeBufferPointer<Double>, _ rows: Int) -> LabelColumn {
         var index: [String: Int32] = [:]
         var names: [String] = []
         let codes = [Int32](unsafeUninitializedCapacity: rows) { out, count in
@@ -323,8 +338,7 @@ struct DatasetCSVContext {
     let cols: Int
     let features: UnsafeMutablePointer<Float>
     let labels: UnsafeMutablePointer<Double>
-    let pow10: UnsafePointer<Double>
-    let pow10i: UnsafePointer<UInt64>
+    let numbers: DatasetNumberTables
     let internLimit: Int
 }
 
@@ -363,7 +377,7 @@ struct DatasetChunk {
     /// Parses every record that starts in [start, chunkEnd).
     mutating func run(from start: Int, to chunkEnd: Int) {
         let p = ctx.p, n = ctx.n, ncols = ctx.ncols, roles = ctx.roles, cols = ctx.cols
-        let features = ctx.features, pow10 = ctx.pow10, pow10i = ctx.pow10i
+        let features = ctx.features, numbers = ctx.numbers
         var i = start
         var row = 0
         defer { rows = row }
@@ -386,8 +400,8 @@ struct DatasetChunk {
             while true {
                 let role = field < ncols ? roles[field] : datasetSkipRole
                 if role >= 0 {
-                    if let r = datasetFastNumber(p, i, n, pow10, pow10i), r.next == n || datasetIsDelimiter(p[r.next]) {
-                        let f = Float(r.value)
+                    if let r = datasetFastNumber(p, i, n, numbers), r.next == n || datasetIsDelimiter(p[r.next]) {
+                        let f = r.value
                         if f.isFinite {
                             out[Int(role)] = f
                         } else if cellError == nil {
@@ -635,29 +649,23 @@ func datasetLine(_ p: UnsafePointer<UInt8>, _ offset: Int, _ n: Int) -> Int {
 }
 
 /// Line ends in [s, e): line feeds plus carriage returns not followed by a line feed (looking
-/// up to `n` past `e`). Eight bytes at a time with exact per-byte matches summed bytewise.
+/// up to `n` past `e`). Sixteen bytes at a time, per-byte matches summed in byte lanes.
 func datasetCountTerminators(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ n: Int) -> Int {
     let raw = UnsafeRawPointer(p)
-    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-    let lfs: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, crs: UInt64 = 0x0D0D_0D0D_0D0D_0D0D
-    @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { ~(((x & low7) &+ low7) | x | low7) >> 7 }
-    @inline(__always) func byteSum(_ a: UInt64) -> Int {
-        let pairs = (a & 0x00FF_00FF_00FF_00FF) &+ ((a >> 8) & 0x00FF_00FF_00FF_00FF)
-        return Int((pairs &* 0x0001_0001_0001_0001) >> 48)
-    }
+    let lfs = SIMD16<UInt8>(repeating: dsLF), crs = SIMD16<UInt8>(repeating: dsCR), ones = SIMD16<UInt8>(repeating: 1)
     var lf = 0, cr = 0
     var i = s
-    while i &+ 8 <= e {
-        let stop = min(e, i &+ 8 &* 255)
-        var a: UInt64 = 0, b: UInt64 = 0
-        while i &+ 8 <= stop {
-            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            a &+= zeroBytes(w ^ lfs)
-            b &+= zeroBytes(w ^ crs)
-            i &+= 8
+    while i &+ 16 <= e {
+        let stop = min(e, i &+ 16 &* 255)   // a byte lane holds up to 255
+        var a = SIMD16<UInt8>(), b = SIMD16<UInt8>()
+        while i &+ 16 <= stop {
+            let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+            a &+= ones.replacing(with: 0, where: v .!= lfs)
+            b &+= ones.replacing(with: 0, where: v .!= crs)
+            i &+= 16
         }
-        lf &+= byteSum(a)
-        cr &+= byteSum(b)
+        lf &+= Int(SIMD16<UInt16>(truncatingIfNeeded: a).wrappedSum())
+        cr &+= Int(SIMD16<UInt16>(truncatingIfNeeded: b).wrappedSum())
     }
     while i < e {
         if p[i] == dsLF { lf &+= 1 } else if p[i] == dsCR { cr &+= 1 }
@@ -677,55 +685,62 @@ func datasetCountTerminators(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int, _ n:
 // MARK: - Numbers
 
 /// Powers of ten for the fast number path, allocated per read (no global-initialisation check
-/// in the hot loop).
+/// in the hot loop): `scale[k + 22]` = 10^k rounded to a Double (exact for k ≥ 0), `pow10` exact
+/// Doubles 10^0...10^22, `pow10i` exact integers 10^0...10^19.
 struct DatasetNumberTables {
+    let scale: UnsafeMutablePointer<Double>
     let pow10: UnsafeMutablePointer<Double>
     let pow10i: UnsafeMutablePointer<UInt64>
 
     init() {
+        scale = .allocate(capacity: 45)
         pow10 = .allocate(capacity: 23)
         pow10i = .allocate(capacity: 20)
         var d = 1.0
         for k in 0..<23 { pow10[k] = d; d *= 10 }
+        for k in -22...22 { scale[k + 22] = k >= 0 ? pow10[k] : 1 / pow10[-k] }   // one correctly rounded division
         var u: UInt64 = 1
         for k in 0..<20 { pow10i[k] = u; if k < 19 { u &*= 10 } }
     }
 
     func free() {
+        scale.deallocate()
         pow10.deallocate()
         pow10i.deallocate()
     }
 }
 
 /// A plain decimal number at `p[i...]` (`[+-]digits[.digits][e[+-]digits]`, at most 19
-/// significant digits, exponent small enough for exact 64/128-bit arithmetic), correctly rounded
-/// to a Double, and the offset after it; nil for anything else (the caller then takes the
-/// general path through `profileParseNumber`).
-@inline(__always)
+/// significant digits, |exponent| ≤ 22) as a Float, and the offset after it; nil for anything
+/// else (the caller then takes the general path through `profileParseNumber`).
+///
+/// The result is always Float(correctly rounded Double), as numpy's `astype(float32)` of a parsed
+/// float64 gives. Exact cases (an integer mantissa ≤ 2^53 times an exact 10^k) take one rounding.
+/// Otherwise `Double(m) * 10^k` (10^k rounded) is within 2 Double ulps of the correctly rounded
+/// Double, so it converts to the same Float unless a Float rounding boundary (a Double whose low
+/// 29 mantissa bits are 1000…0) is that close, or the value is in Float's subnormal range: those
+/// rare cases are computed exactly.
+@inline(always)
 func datasetFastNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int,
-                       _ pow10: UnsafePointer<Double>, _ pow10i: UnsafePointer<UInt64>) -> (value: Double, next: Int)? {
+                       _ t: DatasetNumberTables) -> (value: Float, next: Int)? {
     var i = start
     if i >= n { return nil }
     var negative = false
     let c = p[i]
     if c == 0x2D { negative = true; i &+= 1 } else if c == 0x2B { i &+= 1 }
     var m: UInt64 = 0
-    let intStart = i
-    profileDigits(p, &i, n, &m)
-    var digits = i &- intStart          // all digits seen
+    var digits = datasetDigitRun(p, &i, n, &m, t.pow10i)   // all digits seen
     var significant = m == 0 ? 0 : digits
     var exponent = 0
     if i < n && p[i] == 0x2E {
         i &+= 1
-        if m == 0 {                      // leading zeros of a fraction do not count
+        if m == 0 && i < n && p[i] == 0x30 {   // leading zeros of a fraction do not count
             let z = i
-            while i < n && p[i] == 0x30 { i &+= 1 }
+            datasetSkipZeros(p, &i, n)
             exponent = z &- i
             digits &+= i &- z
         }
-        let fracStart = i
-        profileDigits(p, &i, n, &m)
-        let frac = i &- fracStart
+        let frac = datasetDigitRun(p, &i, n, &m, t.pow10i)
         exponent &-= frac
         digits &+= frac
         significant &+= frac
@@ -746,20 +761,92 @@ func datasetFastNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int,
         if i == expStart { return nil }
         exponent &+= expNegative ? -e : e
     }
-    var v: Double
-    if m == 0 {
-        v = 0
-    } else if m <= UInt64(1) << 53 && exponent >= -22 && exponent <= 22 {
-        v = Double(m)       // Clinger: exact operands, one rounding
-        if exponent < 0 { v /= pow10[-exponent] } else if exponent > 0 { v *= pow10[exponent] }
-    } else if exponent < 0 && exponent >= -19 {
-        v = datasetExactQuotient(m, pow10i[-exponent])
-    } else if exponent >= 0 && exponent <= 19 {
-        v = datasetExactProduct(m, pow10i[exponent])
-    } else {
-        return nil
+    var f: Float = 0
+    if m != 0 {
+        guard exponent >= -22 && exponent <= 22 else { return nil }
+        // m < 2^63 but with 19 digits; a signed conversion is one instruction.
+        let v = (significant < 19 ? Double(Int64(bitPattern: m)) : Double(m)) * t.scale[exponent &+ 22]
+        if exponent >= 0 && m <= UInt64(1) << 53 {
+            f = Float(v)
+        } else {
+            let low = v.bitPattern & 0x1FFF_FFFF
+            if low &- 0x0FFF_FFFB <= 10 || v < 0x1p-125 {
+                guard let d = datasetExactDouble(m, exponent, t) else { return nil }
+                f = Float(d)
+            } else {
+                f = Float(v)
+            }
+        }
     }
-    return (negative ? -v : v, i)
+    return (negative ? -f : f, i)
+}
+
+/// Appends the run of decimal digits at `p[i...]` to `m` (wrapping past 19 digits; callers
+/// count), advancing `i` past it; returns the run's length. Eight bytes at a time: the run's
+/// length within the word comes from a per-byte digit test, and that many digits are converted
+/// at once (SWAR, as in simdjson), so numbers of varying length cost no mispredicted branches.
+@inline(always)
+func datasetDigitRun(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ m: inout UInt64,
+                     _ pow10i: UnsafePointer<UInt64>) -> Int {
+    let start = i
+    let raw = UnsafeRawPointer(p)
+    let zeros: UInt64 = 0x3030_3030_3030_3030, highs: UInt64 = 0x8080_8080_8080_8080
+    @inline(__always) func combine(_ d: UInt64) -> UInt64 {   // 8 digit values, first in the low byte
+        let w = (d &* 10) &+ (d >> 8)
+        let mask: UInt64 = 0x0000_00FF_0000_00FF
+        return ((w & mask) &* (100 &+ (1_000_000 << 32)) &+ ((w >> 16) & mask) &* (1 &+ (10_000 << 32))) >> 32
+    }
+    while i &+ 8 <= n {
+        // t = byte - '0': a digit iff t ≤ 9, i.e. neither t nor t + 0x76 has its high bit. A borrow
+        // or carry out of a byte comes only from a non-digit and only disturbs the bytes after it.
+        let t = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &- zeros
+        let nonDigits = ((t &+ 0x7676_7676_7676_7676) | t) & highs
+        if nonDigits == 0 {
+            m = m &* 100_000_000 &+ combine(t)
+            i &+= 8
+            continue
+        }
+        let len = nonDigits.trailingZeroBitCount >> 3
+        if len > 0 {
+            // Digits to the high bytes; the zero bytes below act as leading zeros.
+            m = m &* pow10i[len] &+ combine(t << UInt64((8 &- len) &<< 3))
+            i &+= len
+        }
+        return i &- start
+    }
+    while i < n {
+        let d = p[i] &- 0x30
+        if d > 9 { break }
+        m = m &* 10 &+ UInt64(d)
+        i &+= 1
+    }
+    return i &- start
+}
+
+/// Advances `i` past a run of '0' bytes, eight at a time.
+@inline(always)
+func datasetSkipZeros(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int) {
+    let raw = UnsafeRawPointer(p)
+    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+    while i &+ 8 <= n {
+        let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ 0x3030_3030_3030_3030
+        let others = (((x & low7) &+ low7) | x) & ~low7     // high bit set in bytes that are not '0'
+        if others == 0 { i &+= 8; continue }
+        i &+= others.trailingZeroBitCount >> 3
+        return
+    }
+    while i < n && p[i] == 0x30 { i &+= 1 }
+}
+
+/// m · 10^e correctly rounded (|e| ≤ 22), or nil where that needs the general parser.
+@inline(never)
+func datasetExactDouble(_ m: UInt64, _ e: Int, _ t: DatasetNumberTables) -> Double? {
+    if m <= UInt64(1) << 53 {   // Clinger: exact operands, one rounding
+        return e < 0 ? Double(m) / t.pow10[-e] : Double(m) * t.pow10[e]
+    }
+    if e < 0 && e >= -19 { return datasetExactQuotient(m, t.pow10i[-e]) }
+    if e >= 0 && e <= 19 { return datasetExactProduct(m, t.pow10i[e]) }
+    return nil
 }
 
 /// m / d correctly rounded (1 ≤ m < 2^64, 10 ≤ d < 2^64): a 64-bit quotient of the normalised
@@ -786,7 +873,15 @@ private func datasetExactProduct(_ m: UInt64, _ p: UInt64) -> Double {
     return Double(sign: .plus, exponent: shift, significand: Double(top))
 }
 
-// MARK: - Threads
+// MARK: - Threads and memory
+
+private let datasetPageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+
+/// Drops the whole pages of [start, end) of the map from the process (see MappedFile.release).
+func datasetRelease(_ file: MappedFile, _ start: Int, _ end: Int) {
+    let lo = start / datasetPageSize * datasetPageSize, hi = end / datasetPageSize * datasetPageSize
+    if hi > lo { file.release(lo..<hi) }
+}
 
 /// A value handed to worker threads that only touch disjoint parts of it.
 struct DatasetSendable<T>: @unchecked Sendable {

@@ -141,6 +141,39 @@ final class DatasetTests: XCTestCase {
         }
     }
 
+    /// Every cell becomes Float(correctly rounded Double), like numpy's float64 parse then
+    /// astype(float32), including Doubles on or next to a Float rounding boundary.
+    func testNumbersRoundLikeParsingDoubleThenFloat() throws {
+        var rng = SplitMix(seed: 3)
+        var cells: [String] = []
+        for _ in 0..<20_000 {
+            let f = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x7F7F_FFFF)   // finite, positive
+            guard f.isNormal, f < Float.greatestFiniteMagnitude else { continue }
+            let mid = (Double(f) + Double(f.nextUp)) / 2
+            for d in [mid, mid.nextUp, mid.nextDown, Double(f)] { cells.append(rng.chance(0.5) ? "\(d)" : "-\(d)") }
+            // Fixed-point forms of random magnitudes, 1 to 19 digits.
+            let digits = rng.int(1..<20)
+            var text = String(rng.next() % 10_000_000_000_000_000_000)
+            text = String(text.prefix(digits))
+            let point = rng.int(0..<(text.count + 1))
+            text.insert(".", at: text.index(text.startIndex, offsetBy: point))
+            if text.hasPrefix(".") { text = "0" + text }
+            if rng.chance(0.3) { text += "e\(rng.int(-45..<(30 - point)))" }   // < 1e30
+            cells.append(text)
+        }
+        let d = try csv("x\n" + cells.joined(separator: "\n") + "\n", threads: 2)
+        XCTAssertEqual(d.rows, cells.count)
+        var mismatches = 0
+        for (k, cell) in cells.enumerated() {
+            let want = Float(Double(cell)!)
+            if d.features[k].bitPattern != want.bitPattern {
+                mismatches += 1
+                if mismatches < 10 { XCTFail("\(cell): \(d.features[k]) vs \(want)") }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
     // MARK: errors
 
     func testErrorsAreOneClearLine() throws {
