@@ -39,7 +39,7 @@ func runOptions(_ a: Args) throws -> RunOptions {
 let trainCommand = Command(
     name: "train", kind: .porcelain, summary: "train a built-in model stage and record its lineage",
     usage: """
-    mlrepo train [STAGE] [--backend cpu|gpu|auto] [--threads N] [--seed N] [--commit -m MSG]
+    mlrepo train [STAGE] [--rev REV] [--backend cpu|gpu|auto] [--threads N] [--seed N] [--commit -m MSG]
     mlrepo train --verify REV [--json]
 
     Runs the built-in train stage STAGE of mlrepo.json (the only one when not named):
@@ -50,12 +50,14 @@ let trainCommand = Command(
     metrics file. The run is recorded like any stage (inputs with ids, params, seed, backend,
     device, threads); --commit commits it. The same commit, seed and backend give the same
     model file, bit for bit, whatever --threads.
+    --rev REV trains the stage as REV defines it on REV's own data (in a scratch copy) and
+    writes the model into the work tree, without recording a run.
     --verify REV re-trains the stages of REV from REV's own data in a scratch copy and reports
     each output "bit-identical" or how it differs (max weight difference, metric deltas).
     """,
     flags: ["json": ["--json"], "commit": ["--commit"]],
     options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "seed": ["--seed"],
-              "message": ["-m", "--message"], "verify": ["--verify"]]
+              "message": ["-m", "--message"], "verify": ["--verify"], "rev": ["--rev", "-r"]]
 ) { a, ctx in
     let ml = try ctx.ml()
     ml.runOptions = try runOptions(a)
@@ -67,6 +69,19 @@ let trainCommand = Command(
         return report.identical ? 0 : 1
     }
     guard a.positional.count <= 1 else { throw UsageError(message: "train takes at most one stage name") }
+    if let rev = a.value("rev") {
+        // REV's stage on REV's data, in a scratch copy; the model lands in the work tree.
+        let commit = try ml.repo.resolveCommit(rev)
+        let name = try a.positional.first ?? builtinStageName(ml, kind: "train", at: commit)
+        let r = try ml.runBuiltin(stage: name, at: commit)
+        if let note = r.note { ctx.err.line("note: \(note)") }
+        for (path, bytes) in r.outputs {
+            try FS.mkdirs(Path.dirname(ml.repo.fullPath(path)))
+            try FS.atomicWrite(ml.repo.fullPath(path), bytes, durable: false)
+            ctx.out.line("wrote \(path) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
+        }
+        return 0
+    }
     let stage = try builtinStage(ml, kind: "train", named: a.positional.first)
     let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: pipelinePrinter(ctx)) }
     guard code == 0 else { return code }
@@ -83,17 +98,18 @@ let trainCommand = Command(
 let evalCommand = Command(
     name: "eval", kind: .porcelain, summary: "evaluate a model: metrics for metrics diff",
     usage: """
-    mlrepo eval [STAGE] [--backend B] [--threads N]
+    mlrepo eval [STAGE] [--rev REV] [--backend B] [--threads N]
     mlrepo eval --model MODEL --data CSV [--json]
 
     With a stage ({"eval": {"model": "models/m.mlmodel", "data": "test.csv"}, "metrics":
-    ["metrics/eval.json"]}): runs it, writes the metrics file and records the run. With
+    ["metrics/eval.json"]}): runs it, writes the metrics file and records the run. --rev REV
+    evaluates REV's model on REV's data and prints the metrics (nothing is written). With
     --model and --data: prints the metrics. Keys: accuracy, precision_macro, recall_macro,
     f1_macro, log_loss, roc_auc (binary), confusion_matrix for classifiers; rmse, mae, r2 for
     regressors; inertia, silhouette for k-means; explained_variance_ratio for PCA.
     """,
     flags: ["json": ["--json"]],
-    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"]]
+    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"], "rev": ["--rev", "-r"]]
 ) { a, ctx in
     let opts = try runOptions(a)
     if a.value("model") != nil || a.value("data") != nil {
@@ -108,6 +124,14 @@ let evalCommand = Command(
     let ml = try ctx.ml()
     ml.runOptions = opts
     guard a.positional.count <= 1 else { throw UsageError(message: "eval takes at most one stage name") }
+    if let rev = a.value("rev") {
+        // REV's evaluation of REV's model on REV's data, printed.
+        let commit = try ml.repo.resolveCommit(rev)
+        let name = try a.positional.first ?? builtinStageName(ml, kind: "eval", at: commit)
+        let r = try ml.runBuiltin(stage: name, at: commit)
+        for (_, bytes) in r.outputs { ctx.out.write(String(decoding: bytes, as: UTF8.self)) }
+        return 0
+    }
     let stage = try builtinStage(ml, kind: "eval", named: a.positional.first)
     let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: a.has("json") ? { _ in } : pipelinePrinter(ctx)) }
     guard code == 0 else { return code }
@@ -160,4 +184,16 @@ let predictCommand = Command(
         ctx.err.line("wrote \(rows.rows) prediction(s) to \(o)")
     } else { ctx.out.write(out) }
     return 0
+}
+
+/// The only built-in stage of `kind` in a commit's project.
+func builtinStageName(_ ml: MLRepo, kind: String, at commit: ObjectId) throws -> String {
+    guard let project = try ml.project(in: ml.repo.flatten(ml.repo.readCommit(commit).tree), label: commit.short) else {
+        throw UserError(message: "commit \(commit.short) has no mlrepo.json")
+    }
+    let names = project.order.filter { if case .builtin(let k, _) = project.stages[$0]!.action { return k == kind }; return false }
+    guard names.count == 1 else {
+        throw UserError(message: names.isEmpty ? "commit \(commit.short) has no built-in \(kind) stage" : "commit \(commit.short) has several \(kind) stages (\(names.joined(separator: ", "))); name one")
+    }
+    return names[0]
 }

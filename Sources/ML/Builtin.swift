@@ -1,4 +1,5 @@
 import Compute
+import Store
 import Support
 
 /// Overrides of a built-in stage's run, from the command line.
@@ -29,7 +30,7 @@ extension Project {
 
 /// Runs a built-in `train` or `eval` stage with `root` as the working folder (the work
 /// tree, or a scratch copy when verifying). Writes the stage's outputs.
-func runBuiltin(_ kind: String, _ spec: JSON, stage: Stage, root: String, options: RunOptions) throws -> BuiltinOutcome {
+func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, options: RunOptions) throws -> BuiltinOutcome {
     func fail(_ m: String) -> MLError { MLError("stage '\(stage.name)': \(m)") }
     func path(_ key: String) throws -> String {
         guard let p = spec[key]?.stringValue, !p.isEmpty else { throw fail("the built-in \(kind) needs \"\(key)\"") }
@@ -112,5 +113,34 @@ public func evaluate(_ model: ModelFile, csv: String, backend: any Backend) thro
                                       centers: c.values, k: c.rows, seed: 0)
     default:
         return ["explained_variance_ratio": model.header["explained_variance_ratio"] ?? .array([]), "n": .int(Int64(data.rows))]
+    }
+}
+
+extension MLRepo {
+    /// Runs built-in stage `name` as commit `commit` defines it, on that commit's own files,
+    /// in a scratch copy. Returns the outputs' contents by path (the caller decides where
+    /// they go) and the backend note. Nothing is recorded: the inputs are the commit's, not
+    /// the work tree's.
+    public func runBuiltin(stage name: String, at commit: ObjectId) throws -> (outputs: [(path: String, bytes: [UInt8])], note: String?) {
+        let c = try repo.readCommit(commit)
+        guard let project = try project(in: repo.flatten(c.tree), label: commit.short) else {
+            throw MLError("commit \(commit.short) has no \(Project.fileName)")
+        }
+        guard let stage = project.stages[name] else { throw MLError("commit \(commit.short) has no stage '\(name)'") }
+        guard case .builtin(let kind, let spec) = stage.action else { throw MLError("stage '\(name)' of \(commit.short) is not a built-in stage") }
+        let scratch = try FS.makeTempDirectory(prefix: "mlrepo-rev-")
+        defer { FS.removeTree(scratch) }
+        try repo.export(tree: c.tree, to: scratch)
+        for o in stage.outputs { FS.removeTree(scratch + "/" + o.path) }
+        for o in stage.outputs {
+            let d = Path.dirname(o.path)
+            if d != "." && !d.isEmpty { try FS.mkdirs(scratch + "/" + d) }
+        }
+        let outcome = try runBuiltinStage(kind, spec, stage: stage, root: scratch, options: runOptions)
+        var outputs: [(String, [UInt8])] = []
+        for o in stage.outputs where FS.stat(scratch + "/" + o.path)?.isRegular == true {
+            outputs.append((o.path, try FS.readFile(scratch + "/" + o.path)))
+        }
+        return (outputs, outcome.note)
     }
 }

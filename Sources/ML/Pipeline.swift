@@ -125,7 +125,7 @@ extension MLRepo {
             status = try Subprocess.shell(cmd, cwd: repo.root, env: ["MLREPO_STAGE": stage.name, "MLREPO_ROOT": repo.root])
         case .builtin(let kind, let spec):
             try clearOutputs(stage)
-            let outcome = try runBuiltin(kind, spec, stage: stage, root: repo.root, options: runOptions)
+            let outcome = try runBuiltinStage(kind, spec, stage: stage, root: repo.root, options: runOptions)
             extraEnvironment = outcome.environment
             if let note = outcome.note { events(.note(stage: stage.name, message: note)) }
             status = 0

@@ -95,7 +95,7 @@ extension MLRepo {
                                   metrics: rec.outs.filter { $0.kind == .metrics }.map { PathDecl(path: $0.path, kind: $0.kind) })
                 var opts = runOptions
                 if opts.seed == nil, case .int(let s)? = rec.environment["seed"] { opts.seed = UInt64(bitPattern: s) }
-                do { _ = try runBuiltin(kind, spec, stage: stage, root: work, options: opts); status = 0 }
+                do { _ = try runBuiltinStage(kind, spec, stage: stage, root: work, options: opts); status = 0 }
                 catch { vs.error = "\(error)"; status = 1 }
             }
             vs.seconds = Clock.monotonic() - t0

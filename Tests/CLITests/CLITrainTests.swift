@@ -179,4 +179,23 @@ final class CLITrainTests: CLITestCase {
         expectError(["predict", "missing.mlmodel", "--data", "iris_test.csv"], "does not exist")
         expectError(["train", "--backend", "gpu"], "GPU")
     }
+
+    func testTrainAndEvalAtARevision() throws {
+        ok("init")
+        try copyDataset("iris")
+        write("mlrepo.json", trainStage("logistic_regression", "iris", label: "species"))
+        ok("repro")
+        let v1Model = read("m.mlmodel")
+        let v1 = metrics("eval.json")["accuracy"] as? Double
+        _ = commit("v1")
+        // Fewer training rows now: a different model and score in the work tree.
+        let lines = String(decoding: read("iris_train.csv") ?? Data(), as: UTF8.self).split(separator: "\n")
+        write("iris_train.csv", lines.prefix(40).joined(separator: "\n") + "\n")
+        ok("repro")
+        XCTAssertNotEqual(read("m.mlmodel"), v1Model)
+        let atRev = (try? JSONSerialization.jsonObject(with: Data(ok("eval", "eval", "--rev", "HEAD").utf8))) as? [String: Any]
+        XCTAssertEqual(atRev?["accuracy"] as? Double, v1, "HEAD's model on HEAD's data")
+        XCTAssertTrue(ok("train", "--rev", "HEAD").contains("wrote m.mlmodel"))
+        XCTAssertEqual(read("m.mlmodel"), v1Model, "HEAD's stage on HEAD's data gives HEAD's model")
+    }
 }
