@@ -274,6 +274,7 @@ public final class CPUBackend: Backend {
 
     public func rowArgmax(_ x: Tensor) -> [Int32] {
         let p = UnsafePointer(ptr(x)), cols = x.cols, rows = x.rows
+        if rows == 0 { return [] }
         if cols == 0 { return [Int32](repeating: 0, count: rows) }
         return [Int32](unsafeUninitializedCapacity: rows) { out, n in
             let o = out.baseAddress!
@@ -321,24 +322,25 @@ public final class CPUBackend: Backend {
         precondition(grad.count == count && m.count == count && v.count == count, "adamStep: shape mismatch")
         precondition(step >= 1, "adamStep: step counts from 1")
         let p = ptr(param), g = UnsafePointer(ptr(grad)), mp = ptr(m), vp = ptr(v)
-        // As torch.optim.Adam (single-tensor path): bias corrections in double, then
-        // m.lerp_(g, 1−β1); v = β2·v + (1−β2)·g²; p −= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps).
+        // As torch.optim.Adam (single-tensor path), in its order of operations:
+        //   g = grad + wd·p;  m = m.lerp(g, 1−β1);  v = v·β2 + ((1−β2)·g)·g
+        //   p = p + ((−lr/bc1)·m) / (sqrt(v)/sqrt(bc2) + eps),  bc = 1 − β^step in double.
         let bc1 = 1 - pow(Double(beta1), Double(step))
         let bc2 = 1 - pow(Double(beta2), Double(step))
-        let stepSize = Float(Double(lr) / bc1)
+        let negStep = Float(-(Double(lr) / bc1))
         let bc2Sqrt = Float(bc2.squareRoot())
         let w1 = 1 - beta1, w2 = 1 - beta2
         forRanges(count, cost: 4, threads: threads) { r in
             for i in r {
                 var gi = g[i]
                 if weightDecay != 0 { gi = gi + weightDecay * p[i] }
-                // torch's lerp: weight < 0.5 ? self + w·(end − self) : end − (end − self)·(1 − w)
-                let mi = w1 < 0.5 ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * (1 - w1)
-                let vi = beta2 * vp[i] + w2 * (gi * gi)
+                // torch's lerp: |w| < 0.5 ? self + w·(end − self) : end − (end − self)·(1 − w)
+                let mi = abs(w1) < 0.5 ? mp[i] + w1 * (gi - mp[i]) : gi - (gi - mp[i]) * (1 - w1)
+                let vi = vp[i] * beta2 + (w2 * gi) * gi
                 mp[i] = mi
                 vp[i] = vi
                 let denom = vi.squareRoot() / bc2Sqrt + eps
-                p[i] = p[i] - stepSize * (mi / denom)
+                p[i] = p[i] + (negStep * mi) / denom
             }
         }
     }
@@ -351,7 +353,8 @@ public final class CPUBackend: Backend {
             for i in r {
                 var gi = g[i]
                 if weightDecay != 0 { gi = gi + weightDecay * p[i] }
-                let v = momentum * vel[i] + gi
+                // torch.optim.SGD (dampening 0): buf = buf·momentum + g; p = p − lr·buf
+                let v = vel[i] * momentum + gi
                 vel[i] = v
                 p[i] = p[i] - lr * v
             }
@@ -380,14 +383,14 @@ public final class CPUBackend: Backend {
 }
 
 /// Splits 0..<count into ranges of at least ~64K units of work (count·cost) each and runs
-/// them over `threads` workers; small jobs run inline. For kernels whose per-element result
-/// does not depend on the split.
+/// them over `threads` workers; jobs under 256K units run inline. For kernels whose
+/// per-element result does not depend on the split.
 @inline(__always)
 func forRanges(_ count: Int, cost: Int, threads: Int, _ body: (Range<Int>) -> Void) {
     if count <= 0 { return }
     let work = count * max(cost, 1)
     let minWork = 1 << 16
-    if threads <= 1 || work < 2 * minWork {
+    if threads <= 1 || work < 4 * minWork {
         body(0..<count)
         return
     }

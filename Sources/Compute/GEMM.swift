@@ -193,10 +193,12 @@ struct GEMMBlocking {
     static let kcMax = 256
     static let mcMax = 144
     static let ncMax = 2048
-    /// Below this many multiply-adds a GEMM runs on the calling thread alone.
-    static let parallelThreshold = 32 * 1024
-    /// Up to this many C columns, row-major A is read in place rather than packed.
-    nonisolated(unsafe) static var stridedAMaxN = 48
+    /// Below this many multiply-adds a GEMM runs on the calling thread alone: measured here,
+    /// a second thread starts to pay at about 100³ (64³ ran 2× slower on two threads).
+    static let parallelThreshold = 1 << 20
+    /// Up to this many C columns, row-major A is read in place rather than packed (measured
+    /// here: as fast or faster up to n = 256 even with a 4 KB row stride; slower at 1024²).
+    nonisolated(unsafe) static var stridedAMaxN = 256
 
     /// The K blocks: k split into ceil(k / kcMax) nearly equal blocks (a function of k only,
     /// which keeps results independent of the thread count).
@@ -228,23 +230,29 @@ func sgemm(kernel: MicroKernel, threads: Int, pool: GEMMScratchPool,
 
     // Column blocks: n split into nearly equal nr-multiples of at most ncMax.
     let ncb = (n + GEMMBlocking.ncMax - 1) / GEMMBlocking.ncMax
-    let nc = roundUp((n + ncb - 1) / ncb, nr)
-    let colBlocks = (n + nc - 1) / nc
-    // Row ranges: one per task. With several threads, about 4 tasks per thread so that a
-    // worker slowed by another process hands work to the others, but at most 4·mc rows per
-    // task (more tasks repack B more often, which costs little).
+    var nc = roundUp((n + ncb - 1) / ncb, nr)
+    var colBlocks = (n + nc - 1) / nc
+    // Row ranges: one per task. With several threads, up to 4 tasks per thread so that a
+    // worker slowed by another process hands work to the others; but every task packs its
+    // own B panels, so tasks get at least ~96 rows where m allows, and at most 4·mc rows.
     var rowsPerTask = roundUp(m, mr)
     if nThreads > 1 {
-        let wantRowTasks = max(1, (4 * nThreads + colBlocks - 1) / colBlocks)
-        rowsPerTask = max(mr, roundUp((m + wantRowTasks - 1) / wantRowTasks, mr))
-        rowsPerTask = min(rowsPerTask, 4 * mc)
+        let perThread = max(1, min(4, m / (nThreads * 96)))
+        let rowTasks = max(1, (nThreads * perThread + colBlocks - 1) / colBlocks)
+        rowsPerTask = min(roundUp((m + rowTasks - 1) / rowTasks, mr), 4 * mc)
     }
     let rowTasks = (m + rowsPerTask - 1) / rowsPerTask
+    if nThreads > 1 && rowTasks * colBlocks < 2 * nThreads && n > 4 * nr {
+        // Few rows, wide C: split the columns further (blocks of at least 4·nr).
+        let wantColBlocks = (2 * nThreads + rowTasks - 1) / rowTasks
+        nc = max(4 * nr, roundUp((n + wantColBlocks - 1) / wantColBlocks, nr))
+        colBlocks = (n + nc - 1) / nc
+    }
     let tasks = rowTasks * colBlocks
     let bPanelFloats = kc * roundUp(min(nc, n), nr)
     let aPanelFloats = kc * roundUp(min(mc, rowsPerTask), mr)
-    // Narrow C: each A value serves few columns, so packing A would cost about as much as
-    // the arithmetic; read row-major A in place instead.
+    // Narrow C: each A value serves few columns, so packing A costs more than it saves;
+    // read row-major A in place instead.
     let stridedA = !transA && n <= GEMMBlocking.stridedAMaxN
 
     let scratches = UnsafeMutableBufferPointer<GEMMScratch?>.allocate(capacity: min(nThreads, tasks))
@@ -370,41 +378,56 @@ func macroKernelStridedA(_ kernel: MicroKernel, im: Int, jn: Int, pk: Int,
 /// the mr values of rows q·mr ..< q·mr+mr (zero past the last row).
 func packA(_ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, im: Int, p0: Int, pk: Int,
            mr: Int, into dst: UnsafeMutablePointer<Float>) {
-    var i = 0
-    var d = dst
-    while i < im {
-        let rows = min(mr, im - i)
-        if !trans {
-            // A is m×k: row r of the panel is contiguous in A.
-            if rows == mr && mr == 6 {
-                let r0 = a + (i0 + i) * lda + p0
-                let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
-                var o = d
-                for p in 0..<pk {
-                    o[0] = r0[p]; o[1] = r1[p]; o[2] = r2[p]; o[3] = r3[p]; o[4] = r4[p]; o[5] = r5[p]
-                    o += 6
-                }
-            } else {
-                for r in 0..<mr {
-                    if r < rows {
-                        let src = a + (i0 + i + r) * lda + p0
-                        for p in 0..<pk { d[p * mr + r] = src[p] }
-                    } else {
-                        for p in 0..<pk { d[p * mr + r] = 0 }
-                    }
+    let panels = (im + mr - 1) / mr
+    if trans {
+        // A is k×m: row p of A holds the values for all rows of op(A); read it once, in order.
+        let full = im / mr
+        for p in 0..<pk {
+            let src = a + (p0 + p) * lda + i0
+            var o = dst + p * mr
+            var q = 0
+            if mr == 6 {
+                while q < full {
+                    let s = src + q * 6
+                    o[0] = s[0]; o[1] = s[1]; o[2] = s[2]; o[3] = s[3]; o[4] = s[4]; o[5] = s[5]
+                    o += pk * 6
+                    q += 1
                 }
             }
-        } else {
-            // A is k×m: the mr values for one p are contiguous.
-            for p in 0..<pk {
-                let src = a + (p0 + p) * lda + i0 + i
-                let o = d + p * mr
-                for r in 0..<rows { o[r] = src[r] }
+            while q < panels {
+                let rows = min(mr, im - q * mr)
+                for r in 0..<rows { o[r] = src[q * mr + r] }
                 for r in rows..<mr { o[r] = 0 }
+                o += pk * mr
+                q += 1
+            }
+        }
+        return
+    }
+    // A is m×k: row r of a panel is contiguous in A.
+    var d = dst
+    for q in 0..<panels {
+        let i = q * mr
+        let rows = min(mr, im - i)
+        if rows == 6 && mr == 6 {
+            let r0 = a + (i0 + i) * lda + p0
+            let r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda
+            var o = d
+            for p in 0..<pk {
+                o[0] = r0[p]; o[1] = r1[p]; o[2] = r2[p]; o[3] = r3[p]; o[4] = r4[p]; o[5] = r5[p]
+                o += 6
+            }
+        } else {
+            for r in 0..<mr {
+                if r < rows {
+                    let src = a + (i0 + i + r) * lda + p0
+                    for p in 0..<pk { d[p * mr + r] = src[p] }
+                } else {
+                    for p in 0..<pk { d[p * mr + r] = 0 }
+                }
             }
         }
         d += pk * mr
-        i += mr
     }
 }
 
@@ -412,45 +435,53 @@ func packA(_ a: UnsafePointer<Float>, lda: Int, trans: Bool, i0: Int, im: Int, p
 /// the nr values of columns q·nr ..< q·nr+nr (zero past the last column).
 func packB(_ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, pk: Int, j0: Int, jn: Int,
            nr: Int, into dst: UnsafeMutablePointer<Float>) {
-    var j = 0
-    var d = dst
-    while j < jn {
-        let cols = min(nr, jn - j)
-        if !trans {
-            // B is k×n: the nr values for one p are contiguous.
-            if cols == nr && nr == 16 {
-                for p in 0..<pk {
-                    let src = UnsafeRawPointer(b + (p0 + p) * ldb + j0 + j)
-                    let o = UnsafeMutableRawPointer(d + p * 16)
-                    o.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+    let panels = (jn + nr - 1) / nr
+    if !trans {
+        // B is k×n: row p of B holds the values for all panels; read it once, in order.
+        let full = jn / nr
+        for p in 0..<pk {
+            let src = b + (p0 + p) * ldb + j0
+            var o = dst + p * nr
+            var q = 0
+            if nr == 16 {
+                while q < full {
+                    UnsafeMutableRawPointer(o).storeBytes(
+                        of: UnsafeRawPointer(src + q * 16).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                    o += pk * 16
+                    q += 1
                 }
-            } else if cols == nr && nr == 8 {
-                for p in 0..<pk {
-                    let src = UnsafeRawPointer(b + (p0 + p) * ldb + j0 + j)
-                    let o = UnsafeMutableRawPointer(d + p * 8)
-                    o.storeBytes(of: src.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                }
-            } else {
-                for p in 0..<pk {
-                    let src = b + (p0 + p) * ldb + j0 + j
-                    let o = d + p * nr
-                    for q in 0..<cols { o[q] = src[q] }
-                    for q in cols..<nr { o[q] = 0 }
+            } else if nr == 8 {
+                while q < full {
+                    UnsafeMutableRawPointer(o).storeBytes(
+                        of: UnsafeRawPointer(src + q * 8).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                    o += pk * 8
+                    q += 1
                 }
             }
-        } else {
-            // B is n×k: column q of the panel is contiguous in B.
-            for q in 0..<nr {
-                if q < cols {
-                    let src = b + (j0 + j + q) * ldb + p0
-                    for p in 0..<pk { d[p * nr + q] = src[p] }
-                } else {
-                    for p in 0..<pk { d[p * nr + q] = 0 }
-                }
+            while q < panels {
+                let cols = min(nr, jn - q * nr)
+                for c in 0..<cols { o[c] = src[q * nr + c] }
+                for c in cols..<nr { o[c] = 0 }
+                o += pk * nr
+                q += 1
+            }
+        }
+        return
+    }
+    // B is n×k: column c of a panel is contiguous in B.
+    var d = dst
+    for q in 0..<panels {
+        let j = q * nr
+        let cols = min(nr, jn - j)
+        for c in 0..<nr {
+            if c < cols {
+                let src = b + (j0 + j + c) * ldb + p0
+                for p in 0..<pk { d[p * nr + c] = src[p] }
+            } else {
+                for p in 0..<pk { d[p * nr + c] = 0 }
             }
         }
         d += pk * nr
-        j += nr
     }
 }
 

@@ -86,13 +86,14 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Results are bit-identical for 1, 2 and 3 threads (and for the raw-buffer entry point).
+    /// Results are bit-identical for 1, 2 and 3 threads (shapes above the parallel threshold).
     func testThreadCountDeterminism() {
         var rng = SplitMix(seed: 5)
         // Several K blocks; narrow C (A read in place); two column blocks; odd edges.
-        let shapes = [(70, 40, 530), (300, 10, 100), (20, 2100, 40), (257, 33, 257)]
+        let shapes = [(70, 40, 530), (1200, 10, 100), (20, 2100, 40), (257, 33, 257)]
         for path in gemmPaths {
             for (m, n, k) in shapes {
+                XCTAssertGreaterThanOrEqual(m * n * k, GEMMBlocking.parallelThreshold, "shape must be split over threads")
                 for t in 0..<4 {
                     let transA = t & 1 != 0, transB = t & 2 != 0
                     let a = rng.floats(m * k), b = rng.floats(k * n), c0 = rng.floats(m * n)
@@ -131,6 +132,29 @@ final class GEMMTests: XCTestCase {
             for i in 0..<m { for j in 0..<n { for q in 0..<k { mag[i * n + j] += Double(abs(a[i * k + q] * b[q * n + j])) } } }
             for i in 0..<(m * n) {
                 XCTAssertLessThanOrEqual(abs(Double(outs[0][i]) - Double(outs[1][i])), 2e-6 * Double(k + 2) * mag[i] + 1e-30)
+            }
+        }
+    }
+
+    /// Narrow C reads row-major A in place instead of packing it: the same arithmetic, so
+    /// the same bits as the packed path.
+    func testInPlaceAMatchesPacked() {
+        var rng = SplitMix(seed: 8)
+        let saved = GEMMBlocking.stridedAMaxN
+        defer { GEMMBlocking.stridedAMaxN = saved }
+        for path in gemmPaths {
+            for (m, n, k) in [(100, 10, 100), (37, 33, 300), (6, 16, 7), (13, 1, 5)] {
+                let a = rng.floats(m * k), b = rng.floats(k * n), c0 = rng.floats(m * n)
+                var results: [[UInt32]] = []
+                for limit in [0, 1 << 30] {
+                    GEMMBlocking.stridedAMaxN = limit
+                    let be = CPUBackend(threads: 2, gemmPath: path)
+                    let tc = be.upload(c0, rows: m, cols: n)
+                    be.gemm(be.upload(a, rows: m, cols: k), transA: false, be.upload(b, rows: k, cols: n), transB: false,
+                            into: tc, alpha: 1.25, beta: 0.5)
+                    results.append(bits(be.download(tc)))
+                }
+                XCTAssertEqual(results[0], results[1], "\(path) \(m)×\(n)×\(k)")
             }
         }
     }

@@ -292,11 +292,34 @@ final class KernelTests: XCTestCase {
             be.sgdStep(param: tp, grad: be.upload(g, rows: 3, cols: 100), velocity: tv, lr: 0.05, momentum: 0.9, weightDecay: 0.01)
             for i in 0..<n {
                 let gi = g[i] + 0.01 * p[i]
-                vel[i] = 0.9 * vel[i] + gi
+                vel[i] = vel[i] * 0.9 + gi
                 p[i] = p[i] - 0.05 * vel[i]
             }
             XCTAssertEqual(be.download(tp), p)
             XCTAssertEqual(be.download(tv), vel)
+        }
+    }
+
+    /// Every kernel accepts empty tensors (0 rows or 0 columns).
+    func testEmptyTensors() {
+        for (r, c) in [(0, 5), (5, 0), (0, 0)] {
+            let x = be.tensor(rows: r, cols: c), y = be.tensor(rows: r, cols: c)
+            be.addRowVector(x, be.tensor(rows: 1, cols: c))
+            be.relu(x); be.reluBackward(x, activation: y); be.sigmoid(x)
+            be.softmaxRows(x); be.logSoftmaxRows(x)
+            be.axpy(2, x, y); be.scale(x, 2); be.sub(x, y, into: x)
+            be.columnSums(x, into: be.tensor(rows: 1, cols: c))
+            XCTAssertEqual(be.rowArgmax(x).count, r)
+            XCTAssertEqual(be.sumSquares(x), 0)
+            XCTAssertEqual(be.download(x), [])
+            be.gatherRows(x, [], into: be.tensor(rows: 0, cols: c))
+            let d = be.tensor(rows: r, cols: 3)
+            be.squaredDistances(x, be.tensor(rows: 3, cols: c), into: d)
+            be.adamStep(param: x, grad: y, m: be.tensor(rows: r, cols: c), v: be.tensor(rows: r, cols: c), lr: 0.1,
+                        beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1, weightDecay: 0)
+            be.sgdStep(param: x, grad: y, velocity: be.tensor(rows: r, cols: c), lr: 0.1, momentum: 0.9, weightDecay: 0)
+            let c2 = be.tensor(rows: r, cols: 4)
+            be.gemm(x, transA: false, be.tensor(rows: c, cols: 4), transB: false, into: c2, alpha: 1, beta: 0)
         }
     }
 
