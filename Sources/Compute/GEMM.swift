@@ -13,6 +13,10 @@ import CShims
 //       for ic in the task's rows by mc:    pack op(A)[rows, pc] into mr-tall panels (L2)
 //         for each nr panel, each mr panel: micro-kernel (mr × nr block of C in registers)
 //
+// With row-major A and a narrow C (n ≤ stridedAMaxN) the micro-kernel reads A in place
+// instead of from a packed copy (packing costs more than it saves when each A value serves
+// few columns). Tasks are taken by workers from a shared counter (see parallelTasks).
+//
 // Determinism: the K blocking depends only on k, and every micro-kernel computes its block
 // as one multiply-add chain over the K block starting from 0, then C = alpha·acc + beta·C
 // (beta 1 after the first K block). So each element of C gets the same operations in the

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Built-in training (mlrepo train) against scikit-learn, PyTorch, pandas, numpy and pyarrow,
+# side by side on the same generated data in the same run.
+#
+# usage: bench/train.sh [--rows N] [--test-rows T] [--reps R] [--slow-reps S] [--kmeans-iter I]
+#                       [--threads T] [--workloads "parse logreg mlp kmeans pca"] [--no-torch1]
+#                       [--perf] [--no-build] [--out FILE]
+#   --rows N         training rows (default 1000000; 100 float features + label y)
+#   --test-rows T    held-out rows (default min(100000, max(1000, N/10)))
+#   --reps R         repetitions of the mlrepo rows and of the fast anchors; medians (default 3)
+#   --slow-reps S    repetitions of the slow anchors: numpy.loadtxt, sklearn MLPClassifier,
+#                    PyTorch at 1 thread, and of mlrepo's 1-epoch runs (default 1)
+#   --kmeans-iter I  k-means iterations for both tools (tol 0: all I run; default 20)
+#   --threads T      mlrepo --threads, torch.set_num_threads, scikit-learn pools (default 2)
+#   --workloads "…"  subset of: parse logreg mlp kmeans pca (default all)
+#   --no-torch1      skip the supplementary PyTorch rows at 1 thread
+#   --perf           also `perf record` one mlrepo MLP run and list its hottest symbols
+#   --no-build       use the existing binary (default: swift build -c release first)
+#   --out FILE       Markdown report (default bench/results/train.md; raw numbers in .tsv)
+# env: MLREPO (binary; default: built into .build-bench-train), BENCH_DIR (scratch root,
+#      default /tmp: data in $BENCH_DIR/mlrepo-bench-train-data/rN-tT/, generated once and
+#      reused; repo, outputs and log in $BENCH_DIR/mlrepo-bench-train), CMD_TIMEOUT (s, 900).
+#
+# Timing: every command runs under GNU time (wall from date +%s%N, peak RSS = %M). mlrepo rows
+# are whole processes (`mlrepo train STAGE`: CSV parse, column statistics, standardization,
+# training, writing the model and the lineage record); the lineage record's duration_s is
+# parse + train. Anchors report the parse alone (parse rows) or the fit alone (fit rows; the
+# data comes from a .npy copy, untimed), measured inside the Python process.
+# The whole default run takes about 15 minutes on the 2-core VM.
+set -euo pipefail
+
+BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_SRC/.." && pwd)
+ROWS=1000000 TEST_ROWS="" REPS=3 SLOW_REPS=1 KITER=20 THREADS=2
+WORKLOADS="parse logreg mlp kmeans pca" TORCH1=1 PERF=0 BUILD=1
+OUT=$BENCH_SRC/results/train.md
+CMD_TIMEOUT=${CMD_TIMEOUT:-900}
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while (( $# )); do
+  case $1 in
+    --rows) ROWS=$2; shift 2 ;;
+    --test-rows) TEST_ROWS=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --slow-reps) SLOW_REPS=$2; shift 2 ;;
+    --kmeans-iter) KITER=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --workloads) WORKLOADS=$2; shift 2 ;;
+    --no-torch1) TORCH1=0; shift ;;
+    --perf) PERF=1; shift ;;
+    --no-build) BUILD=0; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) echo "train.sh: unknown argument '$1'" >&2; usage 2 ;;
+  esac
+done
+[[ -n $TEST_ROWS ]] || TEST_ROWS=$(( ROWS / 10 < 1000 ? 1000 : (ROWS / 10 > 100000 ? 100000 : ROWS / 10) ))
+for v in ROWS TEST_ROWS REPS SLOW_REPS KITER THREADS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "train.sh: ${v,,} takes a positive integer" >&2; exit 2; }
+done
+(( ROWS >= 1000 )) || { echo "train.sh: --rows must be at least 1000" >&2; exit 2; }
+case $OUT in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')  # not the pyenv shim (~50 ms a call)
+[[ -x /usr/bin/time ]] && /usr/bin/time -f %M true >/dev/null 2>&1 || die "needs GNU time at /usr/bin/time (apt-get install time)"
+"$PYTHON" -c 'import numpy, pandas, sklearn, threadpoolctl' 2>/dev/null || die "needs numpy, pandas, scikit-learn (pip install scikit-learn pandas)"
+HAVE_TORCH=1; "$PYTHON" -c 'import torch' 2>/dev/null || { HAVE_TORCH=0; log "no torch: PyTorch rows skipped (pip install torch --index-url https://download.pytorch.org/whl/cpu)"; }
+HAVE_ARROW=1; "$PYTHON" -c 'import pyarrow.csv' 2>/dev/null || HAVE_ARROW=0
+
+# ---------------------------------------------------------------- binary
+if [[ -n ${MLREPO:-} ]]; then
+  M=$MLREPO
+else
+  M=$ROOT/.build-bench-train/release/mlrepo
+  if (( BUILD )); then
+    # Other work may be editing Sources/ mid-build: retry a few times.
+    for try in 1 2 3 4 5; do
+      log "building mlrepo (release, --scratch-path .build-bench-train), try $try"
+      if (cd "$ROOT" && swift build -c release --scratch-path "$ROOT/.build-bench-train" >/tmp/mlrepo-train-build.log 2>&1); then break; fi
+      (( try < 5 )) || die "swift build failed (see /tmp/mlrepo-train-build.log)"
+      sleep 60
+    done
+  fi
+fi
+case $M in /*) ;; *) M="$PWD/$M" ;; esac
+[[ -x $M ]] || die "no mlrepo executable at $M"
+
+# ---------------------------------------------------------------- data
+SCRATCH=${BENCH_DIR:-/tmp}
+DATA=$SCRATCH/mlrepo-bench-train-data/r$ROWS-t$TEST_ROWS
+if ! "$PYTHON" -c "import json,sys; p=json.load(open('$DATA/params.json')); sys.exit(not (p['rows']==$ROWS and p['test_rows']==$TEST_ROWS and p['features']==100))" 2>/dev/null \
+   || [[ ! -s $DATA/train.csv || ! -s $DATA/test.csv ]]; then
+  log "generating $ROWS + $TEST_ROWS rows into $DATA"
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  "$PYTHON" "$BENCH_SRC/gen_train_data.py" "$DATA" --rows "$ROWS" --test-rows "$TEST_ROWS" || die "data generation failed"
+fi
+"$PYTHON" "$BENCH_SRC/train_anchors.py" prepare --train "$DATA/train.csv" --test "$DATA/test.csv" || die "writing the .npy copies failed"
+
+WORK=$SCRATCH/mlrepo-bench-train
+rm -rf "$WORK"; mkdir -p "$WORK/out" "$WORK/repo"
+RESULTS=$WORK/results.tsv META=$WORK/meta.tsv LOG=$WORK/run.log
+: >"$RESULTS"; : >"$META"; : >"$LOG"
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+
+# ---------------------------------------------------------------- repo
+REPO=$WORK/repo
+cd "$REPO"
+"$M" init . >/dev/null
+ln "$DATA/train.csv" train.csv 2>/dev/null || cp "$DATA/train.csv" train.csv
+ln "$DATA/test.csv" test.csv 2>/dev/null || cp "$DATA/test.csv" test.csv
+FEATS=$("$PYTHON" -c 'import json; print(json.dumps(["x%d" % j for j in range(100)]))')
+cat >mlrepo.json <<EOF
+{"stages": {
+ "pca1":    {"train": {"model": "pca", "data": "train.csv", "params": {"n_components": 1}, "seed": 0}, "outs": ["pca1.mlmodel"], "metrics": ["pca1.json"]},
+ "logreg":  {"train": {"model": "logistic_regression", "data": "train.csv", "label": "y", "params": {"epochs": 5, "batch_size": 256, "learning_rate": 0.01, "optimizer": "adam"}, "seed": 0}, "outs": ["logreg.mlmodel"], "metrics": ["logreg.json"]},
+ "logreg1": {"train": {"model": "logistic_regression", "data": "train.csv", "label": "y", "params": {"epochs": 1, "batch_size": 256, "learning_rate": 0.01, "optimizer": "adam"}, "seed": 0}, "outs": ["logreg1.mlmodel"], "metrics": ["logreg1.json"]},
+ "mlp":     {"train": {"model": "mlp_classifier", "data": "train.csv", "label": "y", "params": {"hidden_layers": [128], "epochs": 5, "batch_size": 256, "learning_rate": 0.001, "early_stopping": false}, "seed": 0}, "outs": ["mlp.mlmodel"], "metrics": ["mlp.json"]},
+ "mlp1":    {"train": {"model": "mlp_classifier", "data": "train.csv", "label": "y", "params": {"hidden_layers": [128], "epochs": 1, "batch_size": 256, "learning_rate": 0.001, "early_stopping": false}, "seed": 0}, "outs": ["mlp1.mlmodel"], "metrics": ["mlp1.json"]},
+ "kmeans":  {"train": {"model": "kmeans", "data": "train.csv", "features": $FEATS, "params": {"k": 10, "n_init": 1, "max_iter": $KITER, "tol": 0}, "seed": 0}, "outs": ["kmeans.mlmodel"], "metrics": ["kmeans.json"]},
+ "pca10":   {"train": {"model": "pca", "data": "train.csv", "features": $FEATS, "params": {"n_components": 10}, "seed": 0}, "outs": ["pca10.mlmodel"], "metrics": ["pca10.json"]}
+}}
+EOF
+# Staging the data once (untimed here, reported): a stage's deps whose stat data match the
+# index are not hashed again, so every timed `mlrepo train` reads the CSV once, to parse it.
+s=$(date +%s%N)
+"$M" add train.csv test.csv mlrepo.json >>"$LOG" 2>&1 || die "mlrepo add failed (see $LOG)"
+meta first_add_s "$(awk -v s="$s" -v e="$(date +%s%N)" 'BEGIN{printf "%.2f", (e-s)/1e9}')"
+
+# ---------------------------------------------------------------- metadata
+meta date "$(date -u '+%F %T UTC')"
+meta host "$(uname -srm); $(nproc) cores; $(awk '/MemTotal/{printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo); CPU $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+meta params "rows=$ROWS test_rows=$TEST_ROWS reps=$REPS slow_reps=$SLOW_REPS kmeans_iter=$KITER threads=$THREADS workloads=$WORKLOADS"
+meta command "bench/train.sh --rows $ROWS --reps $REPS --slow-reps $SLOW_REPS --kmeans-iter $KITER --threads $THREADS$( [[ $WORKLOADS != "parse logreg mlp kmeans pca" ]] && printf ' --workloads "%s"' "$WORKLOADS")$( (( TORCH1 )) || printf ' --no-torch1')$( (( PERF )) && printf ' --perf')"
+meta data "$(cat "$DATA/params.json" | tr -d '\n ')"
+meta version_mlrepo "$("$M" --version 2>/dev/null | head -1) [binary $(sha256sum "$M" | cut -c1-12), built $(date -r "$M" '+%F %T')], source $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- Sources 2>/dev/null || echo ' + uncommitted edits in Sources/')"
+meta version_python "$("$PYTHON" -c 'import sys, numpy, pandas, sklearn; print("python %s, numpy %s, pandas %s, scikit-learn %s" % (sys.version.split()[0], numpy.__version__, pandas.__version__, sklearn.__version__))')"
+(( HAVE_TORCH )) && meta version_torch "$("$PYTHON" -c 'import torch; b=[l.split(":",1)[1].strip() for l in torch.__config__.parallel_info().splitlines() if "parallel backend" in l]; print("torch %s (intra-op: %s)" % (torch.__version__, b[0] if b else "?"))' 2>/dev/null)"
+(( HAVE_ARROW )) && meta version_pyarrow "pyarrow $("$PYTHON" -c 'import pyarrow; print(pyarrow.__version__)')"
+meta swift "$(swift --version 2>&1 | head -1)"
+meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+( while sleep 10; do cut -d' ' -f1 /proc/loadavg; done ) >"$WORK/load.samples" 2>/dev/null &
+LOAD_PID=$!
+trap 'kill "$LOAD_PID" 2>/dev/null || true' EXIT
+
+# ---------------------------------------------------------------- measuring
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+# timed TOOL WORKLOAD REP OUTFILE CMD...: one run under GNU time; a row in results.tsv:
+# tool, workload, rep, wall s, peak RSS KiB, user s, sys s, 1-min load at start, output file.
+timed() {
+  local tool=$1 wl=$2 rep=$3 outf=$4; shift 4
+  local load s e rc=0
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  s=$(date +%s%N)
+  timeout "$CMD_TIMEOUT" /usr/bin/time -f '%M %U %S' -o "$WORK/time.txt" "$@" >"$outf" 2>>"$LOG" || rc=$?
+  e=$(date +%s%N)
+  local wall; wall=$(awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f", (e-s)/1e9}')
+  if (( rc != 0 )); then
+    log "  $tool $wl rep $rep FAILED (exit $rc after ${wall}s; see $LOG)"
+    printf '%s\t%s\t%s\tNA\tNA\tNA\tNA\t%s\t%s\n' "$tool" "$wl" "$rep" "$load" "$outf" >>"$RESULTS"
+    return 0
+  fi
+  read -r rss us ss < <(tail -1 "$WORK/time.txt")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$wl" "$rep" "$wall" "$rss" "$us" "$ss" "$load" "$outf" >>"$RESULTS"
+  log "  $tool $wl rep $rep: ${wall}s, $((rss / 1024)) MiB (load $load)"
+}
+# ml STAGE WORKLOAD REP: `mlrepo train STAGE`, then its training metrics and lineage duration.
+ml() {
+  local stage=$1 wl=$2 rep=$3 o=$WORK/out/mlrepo.$1.$3
+  timed mlrepo "$wl" "$rep" "$o.stdout" "$M" train "$stage" --threads "$THREADS"
+  cp "$REPO/$stage.json" "$o.metrics.json" 2>/dev/null || true
+  "$M" lineage "$stage.mlmodel" --json >"$o.lineage.json" 2>>"$LOG" || true
+}
+# an TASK TOOL WORKLOAD REP [ARGS]: one anchor process.
+an() {
+  local task=$1 tool=$2 wl=$3 rep=$4; shift 4
+  timed "$tool" "$wl" "$rep" "$WORK/out/$tool.$wl.$rep.json" "$PYTHON" "$BENCH_SRC/train_anchors.py" "$task" \
+    --train "$DATA/train.csv" --test "$DATA/test.csv" --epochs 5 --batch 256 --kmeans-iter "$KITER" --threads "$THREADS" "$@"
+}
+
+log "== measuring: $WORKLOADS; $REPS reps (slow anchors and 1-epoch runs: $SLOW_REPS); log $LOG"
+START=$(date +%s)
+# Repetitions are the outer loop, tools the inner one, so a burst of load from elsewhere
+# touches every tool of a workload alike rather than all reps of one tool.
+for ((r = 1; r <= REPS; r++)); do
+  slow=$(( r <= SLOW_REPS ))
+  if has parse; then
+    ml pca1 parse "$r"
+    an parse_pandas pandas parse "$r"
+    (( HAVE_ARROW )) && an parse_pyarrow pyarrow parse "$r"
+    (( slow )) && an parse_numpy numpy parse "$r"
+  fi
+  if has logreg; then
+    ml logreg logreg "$r"
+    (( slow )) && ml logreg1 logreg_1epoch "$r"
+    an logreg_lbfgs sklearn-lbfgs logreg "$r"
+    an logreg_sgd sklearn-sgd logreg "$r"
+    (( HAVE_TORCH )) && an logreg_torch pytorch logreg "$r"
+    (( HAVE_TORCH && TORCH1 && slow )) && an logreg_torch pytorch-1t logreg "$r" --threads 1
+  fi
+  if has mlp; then
+    ml mlp mlp "$r"
+    (( slow )) && ml mlp1 mlp_1epoch "$r"
+    (( HAVE_TORCH )) && an mlp_torch pytorch mlp "$r"
+    (( HAVE_TORCH && TORCH1 && slow )) && an mlp_torch pytorch-1t mlp "$r" --threads 1
+    (( slow )) && an mlp_sklearn sklearn mlp "$r"
+  fi
+  if has kmeans; then
+    ml kmeans kmeans "$r"
+    an kmeans_sklearn sklearn kmeans "$r"
+  fi
+  if has pca; then
+    ml pca10 pca "$r"
+    an pca_sklearn sklearn pca "$r"
+  fi
+  log "rep $r done after $(( $(date +%s) - START )) s"
+done
+meta measure_s "$(( $(date +%s) - START ))"
+
+# Untimed: test accuracy of the mlrepo classifiers (the models are the same every rep: same
+# seed, same data).
+for s in logreg logreg1 mlp mlp1; do
+  [[ -f $REPO/$s.mlmodel ]] || continue
+  "$M" eval --model "$s.mlmodel" --data test.csv --threads "$THREADS" >"$WORK/out/mlrepo.$s.eval.json" 2>>"$LOG" || true
+done
+
+if (( PERF )) && has mlp && command -v perf >/dev/null; then
+  log "perf record of one mlrepo MLP run"
+  perf record -g -o "$WORK/perf.data" "$M" train mlp --threads "$THREADS" >/dev/null 2>>"$LOG" \
+    && perf report -i "$WORK/perf.data" --no-children --sort symbol -g none 2>/dev/null \
+       | grep -v '^#' | grep '%' | head -25 | sed -E 's/^ +//; s/ {3,}.*$//' \
+       | { if command -v swift >/dev/null; then swift demangle --simplified --compact; else cat; fi; } >"$WORK/perf.top" || true
+fi
+
+meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+kill "$LOAD_PID" 2>/dev/null || true
+[[ -s $WORK/load.samples ]] && meta load_during "$(sort -g "$WORK/load.samples" | awk -v t="$THREADS" '{s+=$1; a[NR]=$1} END{printf "mean %.2f, max %.2f (1-min load, sampled every 10 s; this run alone keeps it near %d)", s/NR, a[NR], t}')"
+
+# ---------------------------------------------------------------- report
+mkdir -p "$(dirname "$OUT")"
+"$PYTHON" "$BENCH_SRC/train_report.py" "$WORK" "$DATA/params.json" >"$OUT.tmp" || die "report failed"
+mv "$OUT.tmp" "$OUT"
+cp "$RESULTS" "${OUT%.md}.tsv"
+cat "$OUT"
+log "report written to $OUT (raw numbers: ${OUT%.md}.tsv, outputs and log: $WORK)"
