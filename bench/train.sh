@@ -8,13 +8,14 @@
 #   --rows N         training rows (default 1000000; 100 float features + label y)
 #   --test-rows T    held-out rows (default min(100000, max(1000, N/10)))
 #   --reps R         repetitions of the mlrepo rows and of the fast anchors; medians (default 3)
-#   --slow-reps S    repetitions of the slow anchors: numpy.loadtxt, sklearn MLPClassifier,
-#                    PyTorch at 1 thread, and of mlrepo's 1-epoch runs (default 1)
+#   --slow-reps S    repetitions of the slow or supplementary anchors: numpy.loadtxt,
+#                    pyarrow, sklearn MLPClassifier, PyTorch at 1 thread (default 1)
 #   --kmeans-iter I  k-means iterations for both tools (tol 0: all I run; default 20)
 #   --threads T      mlrepo --threads, torch.set_num_threads, scikit-learn pools (default 2)
 #   --workloads "…"  subset of: parse logreg mlp kmeans pca (default all)
 #   --no-torch1      skip the supplementary PyTorch rows at 1 thread
-#   --perf           also `perf record` one mlrepo MLP run and list its hottest symbols
+#   --perf           also `perf record` one more mlrepo parse+PCA(1) and MLP run each and
+#                    group their hottest symbols (column statistics, GEMM, parse, ...)
 #   --no-build       use the existing binary (default: swift build -c release first)
 #   --out FILE       Markdown report (default bench/results/train.md; raw numbers in .tsv)
 # env: MLREPO (binary; default: built into .build-bench-train), BENCH_DIR (scratch root,
@@ -24,9 +25,12 @@
 # Timing: every command runs under GNU time (wall from date +%s%N, peak RSS = %M). mlrepo rows
 # are whole processes (`mlrepo train STAGE`: CSV parse, column statistics, standardization,
 # training, writing the model and the lineage record); the lineage record's duration_s is
-# parse + train. Anchors report the parse alone (parse rows) or the fit alone (fit rows; the
-# data comes from a .npy copy, untimed), measured inside the Python process.
-# The whole default run takes about 15 minutes on the 2-core VM.
+# parse + train. `mlrepo eval --model pca1.mlmodel --data train.csv` (parse + a 1-column
+# projection, no column statistics) is the closest mlrepo gets to a parse-only command.
+# Anchors report the parse alone (parse rows) or the fit alone (fit rows; the data comes from
+# a .npy copy, untimed), measured inside the Python process.
+# The default run takes about 17 minutes on the 2-core VM when it is otherwise idle, more
+# when it is shared (PyTorch at 2 threads suffers most); --reps 1 about 7, --rows 200000 about 4.
 set -euo pipefail
 
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -115,9 +119,7 @@ cat >mlrepo.json <<EOF
 {"stages": {
  "pca1":    {"train": {"model": "pca", "data": "train.csv", "params": {"n_components": 1}, "seed": 0}, "outs": ["pca1.mlmodel"], "metrics": ["pca1.json"]},
  "logreg":  {"train": {"model": "logistic_regression", "data": "train.csv", "label": "y", "params": {"epochs": 5, "batch_size": 256, "learning_rate": 0.01, "optimizer": "adam"}, "seed": 0}, "outs": ["logreg.mlmodel"], "metrics": ["logreg.json"]},
- "logreg1": {"train": {"model": "logistic_regression", "data": "train.csv", "label": "y", "params": {"epochs": 1, "batch_size": 256, "learning_rate": 0.01, "optimizer": "adam"}, "seed": 0}, "outs": ["logreg1.mlmodel"], "metrics": ["logreg1.json"]},
  "mlp":     {"train": {"model": "mlp_classifier", "data": "train.csv", "label": "y", "params": {"hidden_layers": [128], "epochs": 5, "batch_size": 256, "learning_rate": 0.001, "early_stopping": false}, "seed": 0}, "outs": ["mlp.mlmodel"], "metrics": ["mlp.json"]},
- "mlp1":    {"train": {"model": "mlp_classifier", "data": "train.csv", "label": "y", "params": {"hidden_layers": [128], "epochs": 1, "batch_size": 256, "learning_rate": 0.001, "early_stopping": false}, "seed": 0}, "outs": ["mlp1.mlmodel"], "metrics": ["mlp1.json"]},
  "kmeans":  {"train": {"model": "kmeans", "data": "train.csv", "features": $FEATS, "params": {"k": 10, "n_init": 1, "max_iter": $KITER, "tol": 0}, "seed": 0}, "outs": ["kmeans.mlmodel"], "metrics": ["kmeans.json"]},
  "pca10":   {"train": {"model": "pca", "data": "train.csv", "features": $FEATS, "params": {"n_components": 10}, "seed": 0}, "outs": ["pca10.mlmodel"], "metrics": ["pca10.json"]}
 }}
@@ -172,6 +174,10 @@ ml() {
   cp "$REPO/$stage.json" "$o.metrics.json" 2>/dev/null || true
   "$M" lineage "$stage.mlmodel" --json >"$o.lineage.json" 2>>"$LOG" || true
 }
+# mlparse REP: `mlrepo eval` of the PCA(1) model on the training CSV (parse + projection).
+mlparse() {
+  timed mlrepo-eval parse "$1" "$WORK/out/mlrepo-eval.parse.$1.json" "$M" eval --model pca1.mlmodel --data train.csv --threads "$THREADS"
+}
 # an TASK TOOL WORKLOAD REP [ARGS]: one anchor process.
 an() {
   local task=$1 tool=$2 wl=$3 rep=$4; shift 4
@@ -179,7 +185,7 @@ an() {
     --train "$DATA/train.csv" --test "$DATA/test.csv" --epochs 5 --batch 256 --kmeans-iter "$KITER" --threads "$THREADS" "$@"
 }
 
-log "== measuring: $WORKLOADS; $REPS reps (slow anchors and 1-epoch runs: $SLOW_REPS); log $LOG"
+log "== measuring: $WORKLOADS; $REPS reps (slow anchors: $SLOW_REPS); log $LOG"
 START=$(date +%s)
 # Repetitions are the outer loop, tools the inner one, so a burst of load from elsewhere
 # touches every tool of a workload alike rather than all reps of one tool.
@@ -187,13 +193,13 @@ for ((r = 1; r <= REPS; r++)); do
   slow=$(( r <= SLOW_REPS ))
   if has parse; then
     ml pca1 parse "$r"
+    mlparse "$r"
     an parse_pandas pandas parse "$r"
-    (( HAVE_ARROW )) && an parse_pyarrow pyarrow parse "$r"
+    (( HAVE_ARROW && slow )) && an parse_pyarrow pyarrow parse "$r"
     (( slow )) && an parse_numpy numpy parse "$r"
   fi
   if has logreg; then
     ml logreg logreg "$r"
-    (( slow )) && ml logreg1 logreg_1epoch "$r"
     an logreg_lbfgs sklearn-lbfgs logreg "$r"
     an logreg_sgd sklearn-sgd logreg "$r"
     (( HAVE_TORCH )) && an logreg_torch pytorch logreg "$r"
@@ -201,7 +207,6 @@ for ((r = 1; r <= REPS; r++)); do
   fi
   if has mlp; then
     ml mlp mlp "$r"
-    (( slow )) && ml mlp1 mlp_1epoch "$r"
     (( HAVE_TORCH )) && an mlp_torch pytorch mlp "$r"
     (( HAVE_TORCH && TORCH1 && slow )) && an mlp_torch pytorch-1t mlp "$r" --threads 1
     (( slow )) && an mlp_sklearn sklearn mlp "$r"
@@ -220,17 +225,22 @@ meta measure_s "$(( $(date +%s) - START ))"
 
 # Untimed: test accuracy of the mlrepo classifiers (the models are the same every rep: same
 # seed, same data).
-for s in logreg logreg1 mlp mlp1; do
+for s in logreg mlp; do
   [[ -f $REPO/$s.mlmodel ]] || continue
   "$M" eval --model "$s.mlmodel" --data test.csv --threads "$THREADS" >"$WORK/out/mlrepo.$s.eval.json" 2>>"$LOG" || true
 done
 
-if (( PERF )) && has mlp && command -v perf >/dev/null; then
-  log "perf record of one mlrepo MLP run"
-  perf record -g -o "$WORK/perf.data" "$M" train mlp --threads "$THREADS" >/dev/null 2>>"$LOG" \
-    && perf report -i "$WORK/perf.data" --no-children --sort symbol -g none 2>/dev/null \
-       | grep -v '^#' | grep '%' | head -25 | sed -E 's/^ +//; s/ {3,}.*$//' \
-       | { if command -v swift >/dev/null; then swift demangle --simplified --compact; else cat; fi; } >"$WORK/perf.top" || true
+if (( PERF )) && command -v perf >/dev/null; then
+  for stage in pca1 mlp; do
+    [[ $stage == pca1 ]] && ! has parse && continue
+    [[ $stage == mlp ]] && ! has mlp && continue
+    log "perf record of one mlrepo train $stage"
+    perf record -g -o "$WORK/perf.$stage.data" "$M" train "$stage" --threads "$THREADS" >/dev/null 2>>"$LOG" \
+      && perf report -i "$WORK/perf.$stage.data" --no-children --sort symbol -g none 2>/dev/null \
+         | grep -v '^#' | grep '%' | head -25 | sed -E 's/^ +//; s/ {3,}.*$//' \
+         | { if command -v swift >/dev/null; then swift demangle --simplified --compact; else cat; fi; } >"$WORK/perf.$stage.top" || true
+    rm -f "$WORK/perf.$stage.data"
+  done
 fi
 
 meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -117,19 +117,26 @@ public struct TrainingResult: Sendable {
 func columnStats(_ d: Dataset) -> JSON {
     var cols: [JSON] = []
     let n = d.rows, m = d.cols
-    var sample = [Float](repeating: 0, count: n)
+    // Deciles come from an evenly spaced sample of at most 100,000 rows (sorting every
+    // column of a large matrix would cost more than training).
+    let stride = max(1, n / 100_000)
+    var sample = [Float](repeating: 0, count: (n + stride - 1) / stride)
     for j in 0..<m {
         var sum = 0.0, sq = 0.0, lo = Double.infinity, hi = -Double.infinity
-        for i in 0..<n {
-            let v = Double(d.features[i * m + j])
-            sum += v; sq += v * v; lo = min(lo, v); hi = max(hi, v)
-            sample[i] = d.features[i * m + j]
+        d.features.withUnsafeBufferPointer { f in
+            for i in 0..<n {
+                let v = Double(f[i * m + j])
+                sum += v; sq += v * v; lo = min(lo, v); hi = max(hi, v)
+            }
+            var k = 0
+            for i in Swift.stride(from: 0, to: n, by: stride) { sample[k] = f[i * m + j]; k += 1 }
         }
         let mean = sum / Double(max(n, 1))
         let std = n > 1 ? (max(0, sq - Double(n) * mean * mean) / Double(n - 1)).squareRoot() : 0
         sample.sort()
+        let s = sample.count
         // Decile edges: the bins the drift monitor compares live traffic against.
-        let edges = (1..<10).map { q -> JSON in .number(Double(sample[min(n - 1, Int(Double(q) / 10 * Double(n)))])) }
+        let edges = (1..<10).map { q -> JSON in .number(Double(sample[min(s - 1, Int(Double(q) / 10 * Double(s)))])) }
         cols.append(.object(["name": .string(d.featureNames[j]), "mean": .number(mean), "std": .number(std),
                              "min": .number(lo), "max": .number(hi), "deciles": .array(edges)]))
     }
