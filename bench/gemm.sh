@@ -6,7 +6,8 @@
 # Builds mlrepo-bench in release with the gemm mode compiled in (-DMLREPO_BENCH_GEMM). If
 # Package.swift does not yet list "Compute" among mlrepo-bench's dependencies, the build runs
 # in a temporary overlay (symlinked sources, patched manifest) so the real manifest is untouched.
-# Figures are medians of 5; run on an otherwise idle machine (other processes skew both sides).
+# SKIP_BUILD=1 reuses the last build. Figures are medians of 5; run on an otherwise idle
+# machine (other processes skew both sides, OpenBLAS's spinning threads most).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
@@ -14,19 +15,24 @@ SCRATCH=${SCRATCH:-$ROOT/.build-gemm-bench}
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-pkg=$ROOT
-if ! grep -Eq 'name: "mlrepo-bench", dependencies: \[[^]]*"Compute"' "$ROOT/Package.swift"; then
-  pkg=$(mktemp -d /tmp/mlrepo-gemm-bench.XXXXXX)
-  trap 'rm -rf "$pkg"' EXIT
-  ln -s "$ROOT/Sources" "$pkg/Sources"
-  ln -s "$ROOT/Tests" "$pkg/Tests"
-  sed -E 's/(name: "mlrepo-bench", dependencies: \[[^]]*)\]/\1, "Compute"]/' "$ROOT/Package.swift" > "$pkg/Package.swift"
-  grep -q '"Compute"]' "$pkg/Package.swift" || { log "could not add Compute to mlrepo-bench in a copy of Package.swift"; exit 1; }
-  log "building from an overlay (Package.swift lacks Compute for mlrepo-bench)"
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  pkg=$ROOT
+  if ! grep -Eq 'name: "mlrepo-bench", dependencies: \[[^]]*"Compute"' "$ROOT/Package.swift"; then
+    pkg=$(mktemp -d /tmp/mlrepo-gemm-bench.XXXXXX)
+    trap 'rm -rf "$pkg"' EXIT
+    ln -s "$ROOT/Sources" "$pkg/Sources"
+    ln -s "$ROOT/Tests" "$pkg/Tests"
+    sed -E 's/(name: "mlrepo-bench", dependencies: \[[^]]*)\]/\1, "Compute"]/' "$ROOT/Package.swift" > "$pkg/Package.swift"
+    grep -q '"Compute"]' "$pkg/Package.swift" || { log "could not add Compute to mlrepo-bench in a copy of Package.swift"; exit 1; }
+    log "building from an overlay (Package.swift lacks Compute for mlrepo-bench)"
+  fi
+  log "swift build -c release (mlrepo-bench with the gemm mode)"
+  if ! out=$(swift build -c release --package-path "$pkg" --scratch-path "$SCRATCH" --product mlrepo-bench \
+      -Xswiftc -DMLREPO_BENCH_GEMM 2>&1); then
+    printf '%s\n' "$out" | grep -E 'error' >&2 || true
+    log "build failed"; exit 1
+  fi
 fi
-log "swift build -c release (mlrepo-bench with the gemm mode)"
-swift build -c release --package-path "$pkg" --scratch-path "$SCRATCH" --product mlrepo-bench \
-  -Xswiftc -DMLREPO_BENCH_GEMM 2>&1 | grep -E 'error|warning: unre|Compiling mlrepo|Build' >&2 || true
 BIN=$SCRATCH/release/mlrepo-bench
 [[ -x $BIN ]] || { log "build failed"; exit 1; }
 
