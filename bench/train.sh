@@ -29,8 +29,9 @@
 # projection, no column statistics) is the closest mlrepo gets to a parse-only command.
 # Anchors report the parse alone (parse rows) or the fit alone (fit rows; the data comes from
 # a .npy copy, untimed), measured inside the Python process.
-# The default run takes about 17 minutes on the 2-core VM when it is otherwise idle, more
-# when it is shared (PyTorch at 2 threads suffers most); --reps 1 about 7, --rows 200000 about 4.
+# The default run measures for about 12 minutes on the 2-core VM (plus the build, and about
+# a minute to generate the data the first time); more when the VM is shared, as PyTorch at
+# 2 threads and scikit-learn's MLP slow down most. --reps 1: about 6; --rows 200000: about 3.
 set -euo pipefail
 
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,7 +40,7 @@ ROWS=1000000 TEST_ROWS="" REPS=3 SLOW_REPS=1 KITER=20 THREADS=2
 WORKLOADS="parse logreg mlp kmeans pca" TORCH1=1 PERF=0 BUILD=1
 OUT=$BENCH_SRC/results/train.md
 CMD_TIMEOUT=${CMD_TIMEOUT:-900}
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while (( $# )); do
   case $1 in
     --rows) ROWS=$2; shift 2 ;;
