@@ -41,6 +41,10 @@ public protocol Backend: AnyObject, Sendable {
     func tensor(rows: Int, cols: Int) -> Tensor
     /// A tensor holding `host` (rows × cols values, row-major).
     func upload(_ host: [Float], rows: Int, cols: Int) -> Tensor
+    /// A tensor holding `host`, which is left empty: a backend that can use host memory as it
+    /// is (the CPU) takes the array's buffer over instead of copying it, so the caller never
+    /// holds the matrix twice.
+    func upload(taking host: inout [Float], rows: Int, cols: Int) -> Tensor
     /// Copies `host` into `t` starting at row `row` (host.count must be a multiple of t.cols).
     func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int)
     func download(_ t: Tensor) -> [Float]
@@ -85,4 +89,13 @@ public protocol Backend: AnyObject, Sendable {
     func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float)
     /// Σ x², accumulated in Double in a fixed order.
     func sumSquares(_ x: Tensor) -> Double
+}
+
+extension Backend {
+    /// Default: copy, then release the host array.
+    public func upload(taking host: inout [Float], rows: Int, cols: Int) -> Tensor {
+        let t = upload(host, rows: rows, cols: cols)
+        host = []
+        return t
+    }
 }

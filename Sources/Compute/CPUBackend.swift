@@ -5,10 +5,14 @@ import Darwin
 #endif
 
 /// A CPU tensor's memory: a 64-byte-aligned host allocation of `count` floats, zero-filled
-/// when made, freed when the tensor goes.
+/// when made, freed when the tensor goes; or a Swift array's buffer taken over from its
+/// owner (`upload(taking:)`), kept alive by holding the array. Kernels assume only Float
+/// alignment of tensor memory (packed GEMM panels are their own aligned copies).
 public final class CPUStorage: TensorStorage, @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The adopted array, never read or written through; nil for an own allocation.
+    private let adopted: [Float]?
 
     public init(count: Int) {
         precondition(count >= 0, "negative tensor size")
@@ -16,10 +20,23 @@ public final class CPUStorage: TensorStorage, @unchecked Sendable {
         let n = max(count, 16)
         pointer = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64)
             .initializeMemory(as: Float.self, repeating: 0, count: n)
+        adopted = nil
         super.init()
     }
 
-    deinit { pointer.deallocate() }
+    /// Takes over `array`'s buffer. Asking for mutable access first makes the buffer unique:
+    /// when someone else still shares it, that is a copy (their values never change); when
+    /// the caller has let go (`upload(taking:)` empties its array first), it is the buffer
+    /// itself.
+    init(adopting array: [Float]) {
+        var a = array
+        count = a.count
+        pointer = a.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        adopted = a
+        super.init()
+    }
+
+    deinit { if adopted == nil { pointer.deallocate() } }
 }
 
 /// The CPU backend: SIMD kernels, blocked GEMM, work split over `threads` with Dispatch.
@@ -93,6 +110,15 @@ public final class CPUBackend: Backend {
             if let base = src.baseAddress { ptr(t).update(from: base, count: src.count) }
         }
         return t
+    }
+
+    public func upload(taking host: inout [Float], rows: Int, cols: Int) -> Tensor {
+        precondition(host.count == rows * cols, "upload: \(host.count) values for a \(rows)×\(cols) tensor")
+        // Small or empty arrays are copied (an empty array has no buffer of its own).
+        if host.count < 16 { defer { host = [] }; return upload(host, rows: rows, cols: cols) }
+        let array = host
+        host = []
+        return Tensor(rows: rows, cols: cols, backend: self, storage: CPUStorage(adopting: consume array))
     }
 
     public func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int) {

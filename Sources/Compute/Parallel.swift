@@ -55,3 +55,12 @@ func chunkRange(_ i: Int, of chunks: Int, count: Int) -> Range<Int> {
     let lo = i * base + min(i, extra)
     return lo..<(lo + base + (i < extra ? 1 : 0))
 }
+
+/// Parallel loops for the layers above the compute core (data preparation in ML).
+public enum Parallel {
+    /// Runs `body(task)` for every task in 0..<tasks on up to `threads` workers, handing tasks
+    /// out dynamically. Tasks must write disjoint memory; the caller waits for all of them.
+    public static func forEach(_ tasks: Int, threads: Int, _ body: (_ task: Int) -> Void) {
+        parallelTasks(tasks, threads: threads) { t, _ in body(t) }
+    }
+}

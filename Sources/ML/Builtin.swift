@@ -78,9 +78,12 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
 
 /// Metrics of a model on a labelled CSV (the eval contract's keys; see EvalMetrics).
 public func evaluate(_ model: ModelFile, csv: String, backend: any Backend) throws -> [String: JSON] {
-    let data = try readForModel(model, csv: csv, threads: backend.threads)
+    var data = try readForModel(model, csv: csv, threads: backend.threads)
     let type = try ModelType.parse(model.type)
-    let p = try predict(model, features: data.features, rows: data.rows, backend: backend)
+    // Clustering metrics need the rows after scoring (silhouette); the others let predict
+    // consume them.
+    let p = type.task == "clustering" ? try predict(model, features: data.features, rows: data.rows, backend: backend)
+                                      : try predict(model, taking: &data.features, rows: data.rows, backend: backend)
     switch type.task {
     case "classification":
         guard let label = data.label else { throw MLError("'\(csv)' has no label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against") }

@@ -113,55 +113,130 @@ public struct TrainingResult: Sendable {
     public var metrics: [String: JSON]
 }
 
-/// Per-column statistics of the training data, stored in the model for drift checks.
-func columnStats(_ d: Dataset) -> JSON {
-    var cols: [JSON] = []
+/// Per-column moments of a feature matrix, from one parallel row-major pass. Rows are cut into
+/// fixed blocks of `momentBlock` rows whatever the thread count, and the blocks' partial sums
+/// are combined in block order, so the figures do not depend on the number of threads.
+/// Sums are of (v − shift) with shift the column's first value (the "shifted data" form of
+/// the one-pass variance, which stays accurate when the mean is large against the spread).
+struct ColumnMoments {
+    var rows: Int
+    var shift: [Double]
+    var sum: [Double]
+    var sq: [Double]
+    var lo: [Double]
+    var hi: [Double]
+
+    var mean: [Double] { (0..<shift.count).map { shift[$0] + sum[$0] / Double(max(rows, 1)) } }
+    /// Σ (v − mean)² per column.
+    var centeredSquares: [Double] {
+        (0..<shift.count).map { max(0, sq[$0] - sum[$0] * sum[$0] / Double(max(rows, 1))) }
+    }
+}
+
+let momentBlock = 8192
+
+func columnMoments(_ d: Dataset, threads: Int) -> ColumnMoments {
+    let n = d.rows, m = d.cols
+    let blocks = (n + momentBlock - 1) / momentBlock
+    var shift = [Double](repeating: 0, count: m)
+    if n > 0 { for j in 0..<m { shift[j] = Double(d.features[j]) } }
+    // Per block: sum, sum of squares, min, max — 4·m Doubles.
+    var partial = [Double](repeating: 0, count: max(blocks, 1) * 4 * m)
+    d.features.withUnsafeBufferPointer { f in
+        shift.withUnsafeBufferPointer { k in
+            partial.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let f = f, k = k, out = out
+                Parallel.forEach(blocks, threads: threads) { b in
+                    let base = out.baseAddress! + b * 4 * m
+                    let s = base, q = base + m, lo = base + 2 * m, hi = base + 3 * m
+                    for j in 0..<m { lo[j] = .infinity; hi[j] = -.infinity }
+                    for i in (b * momentBlock)..<min(n, (b + 1) * momentBlock) {
+                        let row = f.baseAddress! + i * m
+                        for j in 0..<m {
+                            let v = Double(row[j]), c = v - k[j]
+                            s[j] += c; q[j] += c * c
+                            lo[j] = min(lo[j], v); hi[j] = max(hi[j], v)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    var r = ColumnMoments(rows: n, shift: shift, sum: .init(repeating: 0, count: m), sq: .init(repeating: 0, count: m),
+                          lo: .init(repeating: .infinity, count: m), hi: .init(repeating: -.infinity, count: m))
+    for b in 0..<blocks {
+        let o = b * 4 * m
+        for j in 0..<m {
+            r.sum[j] += partial[o + j]; r.sq[j] += partial[o + m + j]
+            r.lo[j] = min(r.lo[j], partial[o + 2 * m + j]); r.hi[j] = max(r.hi[j], partial[o + 3 * m + j])
+        }
+    }
+    return r
+}
+
+/// Per-column statistics of the training data, stored in the model for drift checks: mean,
+/// sample standard deviation, min, max, and decile edges.
+func columnStats(_ d: Dataset, _ mo: ColumnMoments, threads: Int) -> JSON {
     let n = d.rows, m = d.cols
     // Deciles come from an evenly spaced sample of at most 100,000 rows (sorting every
     // column of a large matrix would cost more than training).
     let stride = max(1, n / 100_000)
-    var sample = [Float](repeating: 0, count: (n + stride - 1) / stride)
-    for j in 0..<m {
-        var sum = 0.0, sq = 0.0, lo = Double.infinity, hi = -Double.infinity
-        d.features.withUnsafeBufferPointer { f in
-            for i in 0..<n {
-                let v = Double(f[i * m + j])
-                sum += v; sq += v * v; lo = min(lo, v); hi = max(hi, v)
+    let s = (n + stride - 1) / stride
+    var edges = [Float](repeating: 0, count: m * 9)
+    d.features.withUnsafeBufferPointer { f in
+        edges.withUnsafeMutableBufferPointer { e in
+            nonisolated(unsafe) let f = f, e = e
+            Parallel.forEach(m, threads: threads) { j in
+                var sample = [Float](repeating: 0, count: s)
+                var k = 0
+                for i in Swift.stride(from: 0, to: n, by: stride) { sample[k] = f[i * m + j]; k += 1 }
+                sample.sort()
+                for q in 1..<10 { e[j * 9 + q - 1] = sample[min(s - 1, Int(Double(q) / 10 * Double(s)))] }
             }
-            var k = 0
-            for i in Swift.stride(from: 0, to: n, by: stride) { sample[k] = f[i * m + j]; k += 1 }
         }
-        let mean = sum / Double(max(n, 1))
-        let std = n > 1 ? (max(0, sq - Double(n) * mean * mean) / Double(n - 1)).squareRoot() : 0
-        sample.sort()
-        let s = sample.count
-        // Decile edges: the bins the drift monitor compares live traffic against.
-        let edges = (1..<10).map { q -> JSON in .number(Double(sample[min(s - 1, Int(Double(q) / 10 * Double(s)))])) }
-        cols.append(.object(["name": .string(d.featureNames[j]), "mean": .number(mean), "std": .number(std),
-                             "min": .number(lo), "max": .number(hi), "deciles": .array(edges)]))
+    }
+    let mean = mo.mean, css = mo.centeredSquares
+    var cols: [JSON] = []
+    for j in 0..<m {
+        let std = n > 1 ? (css[j] / Double(n - 1)).squareRoot() : 0
+        cols.append(.object(["name": .string(d.featureNames[j]), "mean": .number(mean[j]), "std": .number(std),
+                             "min": .number(mo.lo[j]), "max": .number(mo.hi[j]),
+                             "deciles": .array((0..<9).map { .number(Double(edges[j * 9 + $0])) })]))
     }
     return .array(cols)
 }
 
-/// Feature standardization: mean and scale per column (scale 1 for a constant column).
-func standardization(_ d: Dataset) -> (mean: [Float], scale: [Float]) {
-    let n = d.rows, m = d.cols
-    var mean = [Double](repeating: 0, count: m), sq = [Double](repeating: 0, count: m)
-    for i in 0..<n { for j in 0..<m { let v = Double(d.features[i * m + j]); mean[j] += v; sq[j] += v * v } }
-    var mu = [Float](repeating: 0, count: m), sc = [Float](repeating: 1, count: m)
-    for j in 0..<m {
-        let mj = mean[j] / Double(max(n, 1))
-        let varj = max(0, sq[j] / Double(max(n, 1)) - mj * mj)
-        mu[j] = Float(mj)
+/// Feature standardization: mean and scale (population standard deviation) per column; scale
+/// 1 for a constant column.
+func standardization(_ mo: ColumnMoments) -> (mean: [Float], scale: [Float]) {
+    let mean = mo.mean, css = mo.centeredSquares
+    let n = Double(max(mo.rows, 1))
+    var mu = [Float](repeating: 0, count: mean.count), sc = [Float](repeating: 1, count: mean.count)
+    for j in mean.indices {
+        let varj = css[j] / n
+        mu[j] = Float(mean[j])
         sc[j] = varj > 1e-24 ? Float(varj.squareRoot()) : 1
     }
     return (mu, sc)
 }
 
-func applyStandardization(_ x: inout [Float], cols m: Int, mean: [Float], scale: [Float]) {
+/// x = (x − mean) / scale per column, in place, over row blocks in parallel (each element is
+/// computed the same way whatever the split).
+func applyStandardization(_ x: inout [Float], cols m: Int, mean: [Float], scale: [Float], threads: Int = 1) {
     let n = x.count / max(m, 1)
+    let blocks = (n + momentBlock - 1) / momentBlock
     x.withUnsafeMutableBufferPointer { p in
-        for i in 0..<n { for j in 0..<m { p[i * m + j] = (p[i * m + j] - mean[j]) / scale[j] } }
+        mean.withUnsafeBufferPointer { mu in
+            scale.withUnsafeBufferPointer { sc in
+                nonisolated(unsafe) let p = p, mu = mu, sc = sc
+                Parallel.forEach(blocks, threads: threads) { b in
+                    for i in (b * momentBlock)..<min(n, (b + 1) * momentBlock) {
+                        let row = p.baseAddress! + i * m
+                        for j in 0..<m { row[j] = (row[j] - mu[j]) / sc[j] }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -175,18 +250,19 @@ public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [Stri
     var header: [String: JSON] = [
         "task": .string(type.task), "features": .array(data.featureNames.map { .string($0) }),
         "label": data.labelName.map { .string($0) } ?? .null, "seed": .int(Int64(bitPattern: seed)),
-        "training_rows": .int(Int64(data.rows)), "column_stats": columnStats(data),
     ]
+    let moments = columnMoments(data, threads: backend.threads)
+    header["column_stats"] = columnStats(data, moments, threads: backend.threads)
     var result: TrainingResult
     switch type {
     case .linearRegression, .ridge:
-        result = try trainLinear(type, &data, &p, backend: backend)
+        result = try trainLinear(type, &data, &p, moments, backend: backend)
     case .logisticRegression, .mlpClassifier, .mlpRegressor:
-        result = try trainNetwork(type, &data, &p, seed: seed, backend: backend)
+        result = try trainNetwork(type, &data, &p, moments, seed: seed, backend: backend)
     case .kmeans:
-        result = try trainKMeans(data, &p, seed: seed, backend: backend)
+        result = try trainKMeans(&data, &p, moments, seed: seed, backend: backend)
     case .pca:
-        result = try trainPCA(&data, &p, backend: backend)
+        result = try trainPCA(&data, &p, moments, backend: backend)
     }
     try p.checkUnknown()
     for (k, v) in result.model.header { header[k] = v }
@@ -227,16 +303,16 @@ func regressionTargets(_ d: Dataset, model: String) throws -> [Double] {
 
 // MARK: Linear and ridge regression
 
-func trainLinear(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
+func trainLinear(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments,
+                 backend: any Backend) throws -> TrainingResult {
     let alpha = try p.double("alpha", type == .ridge ? 1.0 : 0.0, min: 0)
     let y = try regressionTargets(d, model: type.rawValue)
-    let (mean, scale) = standardization(d)
-    applyStandardization(&d.features, cols: d.cols, mean: mean, scale: scale)
-    let x = d.features
+    let (mean, scale) = standardization(moments)
+    applyStandardization(&d.features, cols: d.cols, mean: mean, scale: scale, threads: backend.threads)
     let n = d.rows, m = d.cols
     let yMean = y.reduce(0, +) / Double(n)
     // Normal equations on standardized features: (XᵀX + αI) w = Xᵀ(y − ȳ).
-    let xt = backend.upload(x, rows: n, cols: m)
+    let xt = backend.upload(taking: &d.features, rows: n, cols: m)
     let gram = backend.tensor(rows: m, cols: m)
     backend.gemm(xt, transA: true, xt, transB: false, into: gram, alpha: 1, beta: 0)
     let yc = backend.upload(y.map { Float($0 - yMean) }, rows: n, cols: 1)
@@ -248,8 +324,9 @@ func trainLinear(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, backe
     // columns that is α / scale² per column.
     for j in 0..<m { a[j * m + j] += alpha / Double(scale[j] * scale[j]) + 1e-9 * max(1, a[j * m + j]) }
     let w = try solveSymmetric(a, b, m)
-    var pred = [Double](repeating: yMean, count: n)
-    for i in 0..<n { var s = yMean; for j in 0..<m { s += Double(x[i * m + j]) * w[j] }; pred[i] = s }
+    let predT = backend.tensor(rows: n, cols: 1)
+    backend.gemm(xt, transA: false, backend.upload(w.map(Float.init), rows: m, cols: 1), transB: false, into: predT, alpha: 1, beta: 0)
+    let pred = backend.download(predT).map { Double($0) + yMean }
     let mse = zip(pred, y).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(n)
     let model = ModelFile(type: type.rawValue, header: ["target_mean": .number(yMean)], tensors: [
         .init(name: "x_mean", rows: 1, cols: m, values: mean),

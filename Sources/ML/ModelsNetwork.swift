@@ -7,21 +7,31 @@ import Support
 /// Logistic/softmax regression (a network with no hidden layer) and MLPs, trained with
 /// minibatch Adam or SGD on the backend. Layers: z = a·W + b, ReLU between layers; the
 /// output is softmax (classifiers) or identity (regressors).
-func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, seed: UInt64, backend: any Backend) throws -> TrainingResult {
+func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments, seed: UInt64,
+                  backend: any Backend) throws -> TrainingResult {
     let classify = type != .mlpRegressor
     let isLogistic = type == .logisticRegression
     let hidden = isLogistic ? [] : try p.intList("hidden_layers", [100])
     let epochs = try p.int("epochs", isLogistic ? 200 : 200, min: 1)
     let batch = try p.int("batch_size", isLogistic ? 64 : 200, min: 1)
     let lr = Float(try p.double("learning_rate", isLogistic ? 0.01 : 0.001, min: 0))
-    let optimizer = try p.string("optimizer", "adam", oneOf: ["adam", "sgd"])
+    // Logistic regression defaults to scikit-learn's solver, full-batch L-BFGS; the minibatch
+    // optimizers remain available for data too large for many full passes.
+    let optimizer = try p.string("optimizer", isLogistic ? "lbfgs" : "adam", oneOf: isLogistic ? ["lbfgs", "adam", "sgd"] : ["adam", "sgd"])
+    if optimizer == "lbfgs" {
+        for key in ["epochs", "batch_size", "learning_rate", "momentum", "early_stopping", "validation_fraction", "patience"]
+        where p.values[key] != nil {
+            throw MLError("\(type.rawValue) param '\(key)' applies to optimizer adam or sgd; optimizer lbfgs (the default) takes C, max_iter and tol")
+        }
+    }
+    let maxIter = optimizer == "lbfgs" ? try p.int("max_iter", 100, min: 1) : 0
     let momentum = Float(try p.double("momentum", 0.9, min: 0))
     // L2: logistic follows scikit-learn's C (penalty 1/(2C)·‖w‖² against the summed loss);
     // MLPs its alpha (penalty alpha/2·‖w‖² against the mean loss).
     let l2: Float
     if isLogistic { l2 = Float(1.0 / (try p.double("C", 1.0, min: 1e-12) * Double(d.rows))) }
     else { l2 = Float(try p.double("alpha", 0.0001, min: 0)) }
-    let earlyStopping = try p.bool("early_stopping", !isLogistic && d.rows >= 1000)
+    let earlyStopping = optimizer == "lbfgs" ? false : try p.bool("early_stopping", !isLogistic && d.rows >= 1000)
     let validationFraction = try p.double("validation_fraction", 0.1, min: 0)
     let patience = try p.int("patience", 10, min: 1)
     // Without a validation split, stop as scikit-learn does: when the training loss has not
@@ -49,7 +59,10 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, seed
 
     let m = d.cols
     var mean = [Float](repeating: 0, count: m), scale = [Float](repeating: 1, count: m)
-    if standardize { (mean, scale) = standardization(d); applyStandardization(&d.features, cols: m, mean: mean, scale: scale) }
+    if standardize {
+        (mean, scale) = standardization(moments)
+        applyStandardization(&d.features, cols: m, mean: mean, scale: scale, threads: backend.threads)
+    }
 
     // Split off a validation set for early stopping (a seeded shuffle).
     var rng = SeededRandom(seed: seed)
@@ -82,12 +95,32 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, seed
     let grads = params.map { backend.tensor(rows: $0.rows, cols: $0.cols) }
 
     // Data on the device once; minibatches are gathered there.
-    let xAll = backend.upload(d.features, rows: d.rows, cols: m)
-    d.features = []  // on the backend now: keep one copy of the matrix
+    let xAll = backend.upload(taking: &d.features, rows: d.rows, cols: m)  // one copy of the matrix
     var yHost = [Float](repeating: 0, count: d.rows * outDim)
     if classify { for i in 0..<d.rows { yHost[i * outDim + Int(codes[i])] = 1 } }
     else { for i in 0..<d.rows { yHost[i] = Float((targets[i] - yMean) / yScale) } }
     let yAll = backend.upload(yHost, rows: d.rows, cols: outDim)
+
+    if optimizer == "lbfgs" {
+        let solver = LogisticLBFGS(backend: backend, x: xAll, y: yAll, codes: codes, classes: outDim, l2: Double(l2))
+        let r = solver.minimize(maxIter: maxIter, tol: tol)
+        let mk = m * outDim
+        let tensors: [ModelFile.NamedTensor] = [
+            .init(name: "x_mean", rows: 1, cols: m, values: mean), .init(name: "x_scale", rows: 1, cols: m, values: scale),
+            .init(name: "w0", rows: m, cols: outDim, values: r.theta[0..<mk].map { Float($0) }),
+            .init(name: "b0", rows: 1, cols: outDim, values: r.theta[mk...].map { Float($0) }),
+        ]
+        let header: [String: JSON] = ["layers": .array([.int(Int64(m)), .int(Int64(outDim))]),
+                                      "classes": .array(classNames.map { .string($0) })]
+        let curve = r.curve
+        let metrics: [String: JSON] = [
+            "optimizer": .string("lbfgs"), "iterations": .int(Int64(r.iterations)), "converged": .bool(r.converged),
+            "rows": .int(Int64(d.rows)),
+            "loss_first": .number(curve.first ?? 0), "loss_last": .number(curve.last ?? 0), "loss_min": .number(curve.min() ?? 0),
+            "loss_curve": .array(stride(from: 0, to: curve.count, by: max(1, curve.count / 20)).map { .number(curve[$0]) }),
+        ]
+        return TrainingResult(model: ModelFile(type: type.rawValue, header: header, tensors: tensors), metrics: metrics)
+    }
 
     let bs = min(batch, trainIdx.count)
     func buffers(_ rows: Int) -> (x: Tensor, y: Tensor, acts: [Tensor], deltas: [Tensor]) {
@@ -206,22 +239,28 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, seed
 
 // MARK: k-means
 
-func trainKMeans(_ d: Dataset, _ p: inout Params, seed: UInt64, backend: any Backend) throws -> TrainingResult {
+func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments, seed: UInt64,
+                 backend: any Backend) throws -> TrainingResult {
     let k = try p.int("k", 8, min: 1)
     let nInit = try p.int("n_init", 3, min: 1)
     let maxIter = try p.int("max_iter", 300, min: 1)
     let tol = try p.double("tol", 1e-4, min: 0)
     let n = d.rows, m = d.cols
     guard k <= n else { throw MLError("kmeans: k = \(k) is more than the \(n) rows") }
-    let x = backend.upload(d.features, rows: n, cols: m)
+    // The matrix lives on the backend only; the host keeps n×k distances and assignments.
+    let x = backend.upload(taking: &d.features, rows: n, cols: m)
     let dist = backend.tensor(rows: n, cols: k)
+    let dist1 = backend.tensor(rows: n, cols: 1)
+    let row = backend.tensor(rows: 1, cols: m)
+    let sumsT = backend.tensor(rows: k, cols: m)
+    let onehot = backend.tensor(rows: n, cols: k)
     var rng = SeededRandom(seed: seed)
-    // Total variance scales the tolerance, as in scikit-learn.
-    var colMean = [Double](repeating: 0, count: m)
-    for i in 0..<n { for j in 0..<m { colMean[j] += Double(d.features[i * m + j]) } }
-    var variance = 0.0
-    for i in 0..<n { for j in 0..<m { let v = Double(d.features[i * m + j]) - colMean[j] / Double(n); variance += v * v } }
-    let tolAbs = tol * variance / Double(n * m)
+    // The tolerance is relative to the mean column variance, as in scikit-learn.
+    let tolAbs = tol * moments.centeredSquares.reduce(0, +) / Double(n * m)
+    func fetchRow(_ i: Int) -> [Float] {
+        backend.gatherRows(x, [Int32(i)], into: row)
+        return backend.download(row)
+    }
 
     var bestInertia = Double.infinity
     var bestCenters: [Float] = [], bestIter = 0
@@ -229,39 +268,42 @@ func trainKMeans(_ d: Dataset, _ p: inout Params, seed: UInt64, backend: any Bac
         // k-means++: first center uniform, then proportional to squared distance.
         var centers = [Float](repeating: 0, count: k * m)
         let first = rng.below(n)
-        for j in 0..<m { centers[j] = d.features[first * m + j] }
+        centers.replaceSubrange(0..<m, with: fetchRow(first))
         var closest = [Double](repeating: .infinity, count: n)
         for c in 1..<max(k, 1) {
-            let prev = c - 1
-            for i in 0..<n {
-                var s = 0.0
-                for j in 0..<m { let v = Double(d.features[i * m + j] - centers[prev * m + j]); s += v * v }
-                closest[i] = min(closest[i], s)
-            }
-            let total = closest.reduce(0, +)
+            let prev = backend.upload(Array(centers[((c - 1) * m)..<(c * m)]), rows: 1, cols: m)
+            backend.squaredDistances(x, prev, into: dist1)
+            let dh = backend.download(dist1)
+            var total = 0.0
+            for i in 0..<n { closest[i] = min(closest[i], Double(max(dh[i], 0))); total += closest[i] }
             var target = rng.unit() * total, pick = n - 1
             for i in 0..<n { target -= closest[i]; if target < 0 { pick = i; break } }
-            for j in 0..<m { centers[c * m + j] = d.features[pick * m + j] }
+            centers.replaceSubrange((c * m)..<((c + 1) * m), with: fetchRow(pick))
         }
         var inertia = 0.0, iter = 0
-        var assign = [Int32](repeating: 0, count: n)
+        var assign = [Float](repeating: 0, count: n * k)
         while iter < maxIter {
             iter += 1
             let ct = backend.upload(centers, rows: k, cols: m)
             backend.squaredDistances(x, ct, into: dist)
             let dh = backend.download(dist)
             inertia = 0
+            var counts = [Int](repeating: 0, count: k)
             for i in 0..<n {
                 var b = 0, bv = dh[i * k]
                 for c in 1..<max(k, 1) where dh[i * k + c] < bv { b = c; bv = dh[i * k + c] }
-                assign[i] = Int32(b); inertia += Double(bv)
+                for c in 0..<k { assign[i * k + c] = 0 }
+                assign[i * k + b] = 1
+                counts[b] += 1; inertia += Double(max(bv, 0))
             }
-            var sums = [Double](repeating: 0, count: k * m), counts = [Int](repeating: 0, count: k)
-            for i in 0..<n { let c = Int(assign[i]); counts[c] += 1; for j in 0..<m { sums[c * m + j] += Double(d.features[i * m + j]) } }
+            // Cluster sums as one GEMM: onehotᵀ · X (k × m).
+            assign.withUnsafeBufferPointer { backend.upload($0, into: onehot, row: 0) }
+            backend.gemm(onehot, transA: true, x, transB: false, into: sumsT, alpha: 1, beta: 0)
+            let sums = backend.download(sumsT)
             var shift = 0.0
             for c in 0..<k where counts[c] > 0 {
                 for j in 0..<m {
-                    let v = Float(sums[c * m + j] / Double(counts[c]))
+                    let v = Float(Double(sums[c * m + j]) / Double(counts[c]))
                     shift += Double(v - centers[c * m + j]) * Double(v - centers[c * m + j])
                     centers[c * m + j] = v
                 }
@@ -277,15 +319,14 @@ func trainKMeans(_ d: Dataset, _ p: inout Params, seed: UInt64, backend: any Bac
 
 // MARK: PCA
 
-func trainPCA(_ d: inout Dataset, _ p: inout Params, backend: any Backend) throws -> TrainingResult {
+func trainPCA(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments, backend: any Backend) throws -> TrainingResult {
     let n = d.rows, m = d.cols
     let k = try p.int("n_components", min(m, n), min: 1)
     guard k <= m else { throw MLError("pca: n_components = \(k) is more than the \(m) features") }
     guard n >= 2 else { throw MLError("pca needs at least two rows") }
-    let (mean, _) = standardization(d)
-    applyStandardization(&d.features, cols: m, mean: mean, scale: [Float](repeating: 1, count: m))
-    let xt = backend.upload(d.features, rows: n, cols: m)
-    d.features = []
+    let (mean, _) = standardization(moments)
+    applyStandardization(&d.features, cols: m, mean: mean, scale: [Float](repeating: 1, count: m), threads: backend.threads)
+    let xt = backend.upload(taking: &d.features, rows: n, cols: m)
     let cov = backend.tensor(rows: m, cols: m)
     backend.gemm(xt, transA: true, xt, transB: false, into: cov, alpha: 1 / Float(n - 1), beta: 0)
     var c = backend.download(cov).map(Double.init)

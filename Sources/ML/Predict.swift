@@ -19,18 +19,24 @@ public struct Prediction: Sendable {
 
 /// Applies a model to raw features (rows × the model's feature count, in its order).
 public func predict(_ model: ModelFile, features raw: [Float], rows n: Int, backend: any Backend) throws -> Prediction {
+    var x = raw
+    return try predict(model, taking: &x, rows: n, backend: backend)
+}
+
+/// `predict` that consumes the feature matrix (standardized in place, then handed to the
+/// backend without a copy; `x` is left empty), so scoring a large file holds it once.
+public func predict(_ model: ModelFile, taking x: inout [Float], rows n: Int, backend: any Backend) throws -> Prediction {
     let type = try ModelType.parse(model.type)
     let m = model.featureNames.count
-    guard raw.count == n * m else { throw MLError("the model expects \(m) features per row") }
+    guard x.count == n * m else { throw MLError("the model expects \(m) features per row") }
     func t(_ name: String) throws -> ModelFile.NamedTensor {
         guard let x = model.tensor(name) else { throw MLError("model file lacks tensor '\(name)'") }
         return x
     }
-    var x = raw
     if let mean = model.tensor("x_mean") {
         let scale = model.tensor("x_scale")?.values ?? [Float](repeating: 1, count: m)
         guard mean.values.count == m, scale.count == m else { throw MLError("model file: standardization does not match its features") }
-        applyStandardization(&x, cols: m, mean: mean.values, scale: scale)
+        applyStandardization(&x, cols: m, mean: mean.values, scale: scale, threads: backend.threads)
     }
     var out = Prediction()
     switch type {
@@ -38,9 +44,12 @@ public func predict(_ model: ModelFile, features raw: [Float], rows n: Int, back
         let w = try t("weights").values
         let b = Double(try t("bias").values.first ?? 0)
         guard w.count == m else { throw MLError("model file: weights do not match its features") }
-        out.values = (0..<n).map { i in var s = b; for j in 0..<m { s += Double(x[i * m + j]) * Double(w[j]) }; return s }
+        let xt = backend.upload(taking: &x, rows: n, cols: m)
+        let z = backend.tensor(rows: n, cols: 1)
+        backend.gemm(xt, transA: false, backend.upload(w, rows: m, cols: 1), transB: false, into: z, alpha: 1, beta: 0)
+        out.values = backend.download(z).map { Double($0) + b }
     case .logisticRegression, .mlpClassifier, .mlpRegressor:
-        var input = backend.upload(x, rows: n, cols: m)
+        var input = backend.upload(taking: &x, rows: n, cols: m)
         var l = 0
         while let w = model.tensor("w\(l)"), let b = model.tensor("b\(l)") {
             guard w.rows == input.cols else { throw MLError("model file: layer \(l) does not match its input") }
@@ -66,14 +75,14 @@ public func predict(_ model: ModelFile, features raw: [Float], rows n: Int, back
     case .kmeans:
         let c = try t("centers")
         guard c.cols == m else { throw MLError("model file: centers do not match its features") }
-        let xt = backend.upload(x, rows: n, cols: m)
+        let xt = backend.upload(taking: &x, rows: n, cols: m)
         let d = backend.tensor(rows: n, cols: c.rows)
         backend.squaredDistances(xt, backend.upload(c.values, rows: c.rows, cols: c.cols), into: d)
         backend.scale(d, -1)
         out.labels = backend.rowArgmax(d)
     case .pca:
         let c = try t("components")
-        let xt = backend.upload(x, rows: n, cols: m)
+        let xt = backend.upload(taking: &x, rows: n, cols: m)
         let z = backend.tensor(rows: n, cols: c.rows)
         backend.gemm(xt, transA: false, backend.upload(c.values, rows: c.rows, cols: c.cols), transB: true, into: z, alpha: 1, beta: 0)
         out.components = backend.download(z)

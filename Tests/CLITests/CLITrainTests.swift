@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ML
 
 /// Built-in training through the binary: accuracy against scikit-learn's reference scores on
 /// the classic datasets, determinism, verify, predict, and bad input.
@@ -122,6 +123,39 @@ final class CLITrainTests: CLITestCase {
         XCTAssertEqual(env["seed"] as? Int, 0)
         // The data is a dependency: editing it makes the stage stale.
         XCTAssertEqual(ok("repro", "--dry-run", "train"), "stage train is up to date\n")
+    }
+
+    func testLogisticLBFGSIsDeterministicAndBinaryIsTheSigmoidModel() throws {
+        ok("init")
+        try copyDataset("breast_cancer")
+        write("mlrepo.json", trainStage("logistic_regression", "breast_cancer", label: "diagnosis"))
+        ok("train", "--threads", "1")
+        let one = read("m.mlmodel")
+        ok("train", "--threads", "2")
+        XCTAssertEqual(read("m.mlmodel"), one, "L-BFGS: threads 1 and 2 give the same model file")
+        let m = metrics("train.json")
+        XCTAssertEqual(m["optimizer"] as? String, "lbfgs")
+        XCTAssertEqual(m["converged"] as? Bool, true)
+        XCTAssertGreaterThan(m["iterations"] as? Int ?? 0, 2)
+        let curve = (m["loss_curve"] as? [Double]) ?? []
+        XCTAssertEqual(curve.first ?? 0, log(2.0), accuracy: 1e-6, "starts from zero weights: log 2 for two classes")
+        XCTAssertLessThan(m["loss_last"] as? Double ?? 1, 0.1)
+        // Binary: the first class's weights and bias stay exactly zero (softmax([0, z]) = sigmoid(z)).
+        let file = try ModelFile.read(path: url("m.mlmodel").path)
+        let w = try XCTUnwrap(file.tensor("w0")), b = try XCTUnwrap(file.tensor("b0"))
+        XCTAssertEqual(w.cols, 2)
+        XCTAssertTrue((0..<w.rows).allSatisfy { w.values[$0 * 2] == 0 })
+        XCTAssertTrue((0..<w.rows).contains { w.values[$0 * 2 + 1] != 0 })
+        XCTAssertEqual(b.values[0], 0)
+        // Minibatch-only params are refused with lbfgs, accepted with adam.
+        write("mlrepo.json", trainStage("logistic_regression", "breast_cancer", label: "diagnosis", params: #"{"epochs": 5}"#))
+        let r = runResult(["train"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("param 'epochs' applies to optimizer adam or sgd"), r.err)
+        write("mlrepo.json", trainStage("logistic_regression", "breast_cancer", label: "diagnosis",
+                                        params: #"{"epochs": 5, "optimizer": "adam"}"#))
+        ok("train")
+        XCTAssertEqual(metrics("train.json")["epochs"] as? Int, 5)
     }
 
     func testPredictAndEvalAgree() throws {
