@@ -20,75 +20,128 @@ public struct Prediction: Sendable {
 /// Applies a model to raw features (rows × the model's feature count, in its order).
 public func predict(_ model: ModelFile, features raw: [Float], rows n: Int, backend: any Backend) throws -> Prediction {
     var x = raw
-    return try predict(model, taking: &x, rows: n, backend: backend)
+    return try ModelScorer(model, backend: backend).score(taking: &x, rows: n)
 }
 
 /// `predict` that consumes the feature matrix (standardized in place, then handed to the
 /// backend without a copy; `x` is left empty), so scoring a large file holds it once.
 public func predict(_ model: ModelFile, taking x: inout [Float], rows n: Int, backend: any Backend) throws -> Prediction {
-    let type = try ModelType.parse(model.type)
-    let m = model.featureNames.count
-    guard x.count == n * m else { throw MLError("the model expects \(m) features per row") }
-    func t(_ name: String) throws -> ModelFile.NamedTensor {
-        guard let x = model.tensor(name) else { throw MLError("model file lacks tensor '\(name)'") }
-        return x
-    }
-    if let mean = model.tensor("x_mean") {
-        let scale = model.tensor("x_scale")?.values ?? [Float](repeating: 1, count: m)
-        guard mean.values.count == m, scale.count == m else { throw MLError("model file: standardization does not match its features") }
-        applyStandardization(&x, cols: m, mean: mean.values, scale: scale, threads: backend.threads)
-    }
-    var out = Prediction()
-    switch type {
-    case .linearRegression, .ridge:
-        let w = try t("weights").values
-        let b = Double(try t("bias").values.first ?? 0)
-        guard w.count == m else { throw MLError("model file: weights do not match its features") }
-        let xt = backend.upload(taking: &x, rows: n, cols: m)
-        let z = backend.tensor(rows: n, cols: 1)
-        backend.gemm(xt, transA: false, backend.upload(w, rows: m, cols: 1), transB: false, into: z, alpha: 1, beta: 0)
-        out.values = backend.download(z).map { Double($0) + b }
-    case .logisticRegression, .mlpClassifier, .mlpRegressor:
-        var input = backend.upload(taking: &x, rows: n, cols: m)
-        var l = 0
-        while let w = model.tensor("w\(l)"), let b = model.tensor("b\(l)") {
-            guard w.rows == input.cols else { throw MLError("model file: layer \(l) does not match its input") }
-            let wt = backend.upload(w.values, rows: w.rows, cols: w.cols)
-            let bt = backend.upload(b.values, rows: 1, cols: b.cols)
-            let z = backend.tensor(rows: n, cols: w.cols)
-            backend.gemm(input, transA: false, wt, transB: false, into: z, alpha: 1, beta: 0)
-            backend.addRowVector(z, bt)
-            let isLast = model.tensor("w\(l + 1)") == nil
-            if !isLast { backend.relu(z) } else if type != .mlpRegressor { backend.softmaxRows(z) }
-            input = z
-            l += 1
+    try ModelScorer(model, backend: backend).score(taking: &x, rows: n)
+}
+
+/// A model made ready to score many batches: checked once, its tensors uploaded to the
+/// backend once. Not for concurrent use (its backend's buffers are shared): a server keeps
+/// one per worker thread.
+public final class ModelScorer: @unchecked Sendable {
+    public let model: ModelFile
+    public let type: ModelType
+    public let backend: any Backend
+    /// Feature count.
+    public let width: Int
+    let mean: [Float]?
+    let scale: [Float]
+    var layers: [(w: Tensor, b: Tensor)] = []
+    var linear: (w: Tensor, bias: Double)? = nil
+    var centers: Tensor? = nil
+    var components: Tensor? = nil
+
+    public init(_ model: ModelFile, backend: any Backend) throws {
+        self.model = model
+        self.backend = backend
+        type = try ModelType.parse(model.type)
+        let m = model.featureNames.count
+        width = m
+        func t(_ name: String) throws -> ModelFile.NamedTensor {
+            guard let x = model.tensor(name) else { throw MLError("model file lacks tensor '\(name)'") }
+            return x
         }
-        guard l > 0 else { throw MLError("model file has no layers") }
-        let result = backend.download(input)
-        if type == .mlpRegressor {
-            let mu = model.header["target_mean"]?.doubleValue ?? 0, sc = model.header["target_scale"]?.doubleValue ?? 1
-            out.values = result.map { Double($0) * sc + mu }
-        } else {
-            out.probabilities = result
-            out.labels = backend.rowArgmax(input)
+        if let mu = model.tensor("x_mean") {
+            let sc = model.tensor("x_scale")?.values ?? [Float](repeating: 1, count: m)
+            guard mu.values.count == m, sc.count == m else { throw MLError("model file: standardization does not match its features") }
+            mean = mu.values; scale = sc
+        } else { mean = nil; scale = [] }
+        switch type {
+        case .linearRegression, .ridge:
+            let w = try t("weights").values
+            guard w.count == m else { throw MLError("model file: weights do not match its features") }
+            linear = (backend.upload(w, rows: m, cols: 1), Double(try t("bias").values.first ?? 0))
+        case .logisticRegression, .mlpClassifier, .mlpRegressor:
+            var l = 0, inputWidth = m
+            while let w = model.tensor("w\(l)"), let b = model.tensor("b\(l)") {
+                guard w.rows == inputWidth, b.cols == w.cols else { throw MLError("model file: layer \(l) does not match its input") }
+                layers.append((backend.upload(w.values, rows: w.rows, cols: w.cols), backend.upload(b.values, rows: 1, cols: b.cols)))
+                inputWidth = w.cols
+                l += 1
+            }
+            guard l > 0 else { throw MLError("model file has no layers") }
+            if type != .mlpRegressor, let classes = model.classes, classes.count != inputWidth {
+                throw MLError("model file: \(classes.count) classes but \(inputWidth) outputs")
+            }
+        case .kmeans:
+            let c = try t("centers")
+            guard c.cols == m else { throw MLError("model file: centers do not match its features") }
+            centers = backend.upload(c.values, rows: c.rows, cols: c.cols)
+        case .pca:
+            let c = try t("components")
+            guard c.cols == m else { throw MLError("model file: components do not match its features") }
+            components = backend.upload(c.values, rows: c.rows, cols: c.cols)
         }
-    case .kmeans:
-        let c = try t("centers")
-        guard c.cols == m else { throw MLError("model file: centers do not match its features") }
-        let xt = backend.upload(taking: &x, rows: n, cols: m)
-        let d = backend.tensor(rows: n, cols: c.rows)
-        backend.squaredDistances(xt, backend.upload(c.values, rows: c.rows, cols: c.cols), into: d)
-        backend.scale(d, -1)
-        out.labels = backend.rowArgmax(d)
-    case .pca:
-        let c = try t("components")
-        let xt = backend.upload(taking: &x, rows: n, cols: m)
-        let z = backend.tensor(rows: n, cols: c.rows)
-        backend.gemm(xt, transA: false, backend.upload(c.values, rows: c.rows, cols: c.cols), transB: true, into: z, alpha: 1, beta: 0)
-        out.components = backend.download(z)
-        out.componentCount = c.rows
     }
-    return out
+
+    /// Scores `n` rows of raw features (n × width, row-major); `x` is consumed (left empty).
+    public func score(taking x: inout [Float], rows n: Int) throws -> Prediction {
+        let m = width
+        guard x.count == n * m else { throw MLError("the model expects \(m) features per row") }
+        if let mean { applyStandardization(&x, cols: m, mean: mean, scale: scale, threads: backend.threads) }
+        var out = Prediction()
+        if n == 0 {
+            switch type {
+            case .linearRegression, .ridge, .mlpRegressor: out.values = []
+            case .logisticRegression, .mlpClassifier: out.labels = []; out.probabilities = []
+            case .kmeans: out.labels = []
+            case .pca: out.components = []; out.componentCount = components?.rows ?? 0
+            }
+            return out
+        }
+        let xt = backend.upload(taking: &x, rows: n, cols: m)
+        switch type {
+        case .linearRegression, .ridge:
+            let (w, bias) = linear!
+            let z = backend.tensor(rows: n, cols: 1)
+            backend.gemm(xt, transA: false, w, transB: false, into: z, alpha: 1, beta: 0)
+            out.values = backend.download(z).map { Double($0) + bias }
+        case .logisticRegression, .mlpClassifier, .mlpRegressor:
+            var input = xt
+            for (l, layer) in layers.enumerated() {
+                let z = backend.tensor(rows: n, cols: layer.w.cols)
+                backend.gemm(input, transA: false, layer.w, transB: false, into: z, alpha: 1, beta: 0)
+                backend.addRowVector(z, layer.b)
+                if l < layers.count - 1 { backend.relu(z) } else if type != .mlpRegressor { backend.softmaxRows(z) }
+                input = z
+            }
+            let result = backend.download(input)
+            if type == .mlpRegressor {
+                let mu = model.header["target_mean"]?.doubleValue ?? 0, sc = model.header["target_scale"]?.doubleValue ?? 1
+                out.values = result.map { Double($0) * sc + mu }
+            } else {
+                out.probabilities = result
+                out.labels = backend.rowArgmax(input)
+            }
+        case .kmeans:
+            let c = centers!
+            let d = backend.tensor(rows: n, cols: c.rows)
+            backend.squaredDistances(xt, c, into: d)
+            backend.scale(d, -1)
+            out.labels = backend.rowArgmax(d)
+        case .pca:
+            let c = components!
+            let z = backend.tensor(rows: n, cols: c.rows)
+            backend.gemm(xt, transA: false, c, transB: true, into: z, alpha: 1, beta: 0)
+            out.components = backend.download(z)
+            out.componentCount = c.rows
+        }
+        return out
+    }
 }
 
 /// The header names of a CSV file (first line, RFC 4180 quotes).
