@@ -26,7 +26,9 @@ let package = Package(
         // ML: pipelines, lineage records, params/metrics, data profiles, models. Store and
         // Compute meet here.
         .target(name: "ML", dependencies: ["Compute", "Store", "Support"], swiftSettings: optimized),
-        .target(name: "CLI", dependencies: ["ML", "Compute", "Store", "Support"]),
+        // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
+        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Support", "CShims"], swiftSettings: optimized),
+        .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.

@@ -8,7 +8,7 @@ let commands: [Command] = [
     diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
     runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
-    trainCommand, evalCommand, predictCommand,
+    trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
 ]
 

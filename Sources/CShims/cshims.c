@@ -56,3 +56,69 @@ int mlrepo_cpu_has_avx2_fma(void) {
     return 0;
 #endif
 }
+
+#include <signal.h>
+#include <unistd.h>
+#include <string.h>
+#include <errno.h>
+
+static volatile sig_atomic_t stop_fd = -1;
+static volatile sig_atomic_t stop_signo = 0;
+
+static void mlrepo_stop_handler(int signo) {
+    int saved = errno;
+    stop_signo = signo;
+    if (stop_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t r = write(stop_fd, &one, sizeof one);
+        (void)r;
+    }
+    errno = saved;
+}
+
+int mlrepo_install_stop_signals(int fd) {
+    stop_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mlrepo_stop_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) != 0) return errno;
+    if (sigaction(SIGTERM, &sa, NULL) != 0) return errno;
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (sigaction(SIGPIPE, &ign, NULL) != 0) return errno;
+    return 0;
+}
+
+int mlrepo_stop_signal(void) { return stop_signo; }
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+int mlrepo_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int mlrepo_epoll_ctl(int ep, int op, int fd, uint32_t events, uint64_t tag) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = tag;
+    int o = op == 1 ? EPOLL_CTL_ADD : op == 2 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    return epoll_ctl(ep, o, fd, &ev);
+}
+
+int mlrepo_epoll_wait(int ep, uint64_t *tags, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(ep, evs, max, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) { tags[i] = evs[i].data.u64; events[i] = evs[i].events; }
+    return n;
+}
+
+int mlrepo_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+#include <sys/socket.h>
+int mlrepo_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

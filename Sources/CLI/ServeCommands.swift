@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+import ML
+import Serve
+import Store
+import Support
+
+let serveCommand = Command(
+    name: "serve", kind: .porcelain, summary: "serve a model over HTTP (MLflow's scoring protocol), with metrics and drift monitoring",
+    usage: """
+    mlrepo serve [TARGET] [--model PATH] [--host H] [--port P] [--workers N] [--log FILE]
+                 [--follow REF [--poll-interval S]] [--canary REV --canary-percent N]
+                 [--max-body BYTES] [--max-header BYTES] [--read-timeout S] [--idle-timeout S]
+                 [--max-connections N] [--shutdown-timeout S]
+
+    TARGET is a revision (commit id, branch, tag, HEAD~N; default HEAD, or REF with --follow)
+    whose tree holds one .mlmodel file (or the one --model PATH names), REV:PATH, or a model
+    file on disk. Listens on 127.0.0.1:5000 unless told otherwise (--port 0: any free port).
+
+    Endpoints: POST /invocations (JSON with one of dataframe_split, dataframe_records,
+    instances, inputs; or text/csv), answering {"predictions": [...]} (add ?probabilities=true
+    for class probabilities); GET /ping, /health, /version, /metrics (Prometheus), /monitor
+    (drift per feature as JSON). One JSON access-log line per request goes to stderr, or to
+    --log FILE. --follow REF polls REF every --poll-interval seconds (default 2) and swaps in
+    the new model without dropping a request. --canary sends a deterministic
+    --canary-percent share of requests to a second model. SIGINT/SIGTERM stop accepting,
+    finish requests in flight (up to --shutdown-timeout, default 10 s) and exit 0.
+    """,
+    options: ["model": ["--model"], "host": ["--host"], "port": ["--port", "-p"], "workers": ["--workers", "-w"],
+              "log": ["--log"], "follow": ["--follow"], "poll": ["--poll-interval"], "canary": ["--canary"],
+              "canary-percent": ["--canary-percent"], "max-body": ["--max-body"], "max-header": ["--max-header"],
+              "read-timeout": ["--read-timeout"], "idle-timeout": ["--idle-timeout"], "max-connections": ["--max-connections"],
+              "shutdown-timeout": ["--shutdown-timeout"]]
+) { a, ctx in
+    guard a.positional.count <= 1 else { throw UsageError(message: "serve takes one model target") }
+    func seconds(_ o: String, _ d: Double) throws -> Double {
+        guard let v = a.value(o) else { return d }
+        guard let x = Double(v), x > 0, x.isFinite else { throw UsageError(message: "--\(o) takes a number of seconds > 0, not '\(v)'") }
+        return x
+    }
+    var config = ServerConfig()
+    config.host = a.value("host") ?? "127.0.0.1"
+    if let p = try a.int("port") { guard p <= 65535 else { throw UsageError(message: "--port takes 0–65535") }; config.port = p }
+    config.workers = try a.int("workers") ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    guard config.workers >= 1 else { throw UsageError(message: "--workers takes a number ≥ 1") }
+    if let b = try a.int("max-body") { guard b >= 1 else { throw UsageError(message: "--max-body takes a byte count ≥ 1") }; config.limits.maxBodyBytes = b }
+    if let h = try a.int("max-header") { guard h >= 256 else { throw UsageError(message: "--max-header takes a byte count ≥ 256") }; config.limits.maxHeaderBytes = h }
+    if let c = try a.int("max-connections") { guard c >= 1 else { throw UsageError(message: "--max-connections takes a number ≥ 1") }; config.maxConnections = c }
+    config.readTimeout = try seconds("read-timeout", 30)
+    config.idleTimeout = try seconds("idle-timeout", 60)
+    config.shutdownGrace = try seconds("shutdown-timeout", 10)
+    let poll = try seconds("poll", 2)
+    var options = ServiceOptions()
+    if let p = try a.int("canary-percent") { guard p <= 100 else { throw UsageError(message: "--canary-percent takes 0–100") }; options.canaryPercent = p }
+    if a.value("canary") != nil && a.value("canary-percent") == nil { options.canaryPercent = 10 }
+    if a.value("canary-percent") != nil && a.value("canary") == nil { throw UsageError(message: "--canary-percent needs --canary REV") }
+
+    let follow = a.value("follow")
+    let target = a.positional.first ?? follow ?? "HEAD"
+    if let follow, a.positional.first != nil, a.positional.first != follow {
+        throw UsageError(message: "--follow \(follow) serves what \(follow) points at; leave out TARGET or make it \(follow)")
+    }
+    let repo = try? ctx.repository()
+    let source = ModelSource(target: target, path: a.value("model"))
+    let primary = try source.load(repo: repo, cwd: ctx.cwd)
+    var canary: ServedModel? = nil
+    if let c = a.value("canary") {
+        canary = try ModelSource(target: c, path: a.value("model")).load(repo: repo, cwd: ctx.cwd)
+        guard canary!.model.featureNames == primary.model.featureNames || Set(canary!.model.featureNames) == Set(primary.model.featureNames) else {
+            throw UserError(message: "the canary model's features differ from the primary's; both must score the same requests")
+        }
+    }
+    var logFD: Int32 = 2
+    if let path = a.value("log") {
+        let full = path.hasPrefix("/") ? path : Path.join(ctx.cwd, path)
+        logFD = open(full, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { throw UserError(message: "cannot open log file '\(path)': \(String(cString: strerror(errno)))") }
+    }
+    options.logFD = logFD
+    let service = ScoringService(primary: primary, canary: canary, workers: config.workers, options: options)
+    let server = try HTTPServer(config: config, handler: service)
+    let rc = mlrepo_install_stop_signals(server.stopDescriptor)
+    guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
+    var follower: ModelFollower? = nil
+    if let follow {
+        guard let repo else { throw UserError(message: "--follow needs an mlrepo repository (none found from \(ctx.cwd))") }
+        _ = try repo.resolveCommit(follow)
+        follower = ModelFollower(source: ModelSource(target: follow, path: a.value("model") ?? primary.path), repoRoot: repo.root,
+                                 cwd: ctx.cwd, service: service, interval: poll)
+    }
+    server.start()
+    follower?.start(current: primary.commit)
+    let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
+    var line = "mlrepo serve: listening on http://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.type.rawValue), id \(primary.id.prefix(12))"
+    if let c = primary.commit { line += ", commit \(c.prefix(12))" }
+    line += ")"
+    if let canary { line += "; canary \(canary.path) (id \(canary.id.prefix(12))) for \(options.canaryPercent)% of requests" }
+    if let follow { line += "; following \(follow)" }
+    ctx.err.line(line)
+    ctx.err.flush()
+    ctx.out.flush()
+    server.wait()
+    follower?.stop()
+    let sig = mlrepo_stop_signal()
+    ctx.err.line("mlrepo serve: stopped\(sig == SIGINT ? " (SIGINT)" : sig == SIGTERM ? " (SIGTERM)" : "")")
+    if logFD > 2 { close(logFD) }
+    return 0
+}
+
+let monitorCommand = Command(
+    name: "monitor", kind: .porcelain, summary: "show a running server's drift monitor",
+    usage: """
+    mlrepo monitor --url URL [--json]
+
+    Reads GET URL/monitor from a running `mlrepo serve` and prints, per model and feature,
+    the rows seen, the population stability index (PSI) over the training deciles, the mean
+    shift in training standard deviations, and a status: ok (PSI < 0.1), warn (< 0.25),
+    drift. --json prints the server's JSON as it is.
+    """,
+    flags: ["json": ["--json"]],
+    options: ["url": ["--url"]]
+) { a, ctx in
+    guard var url = a.value("url") else { throw UsageError(message: "--url URL is required (e.g. http://127.0.0.1:5000)") }
+    if !url.hasPrefix("http://") && !url.hasPrefix("https://") { url = "http://" + url }
+    while url.hasSuffix("/") { url.removeLast() }
+    if !url.hasSuffix("/monitor") { url += "/monitor" }
+    let (status, body) = try HTTPClient.get(url)
+    let text = String(decoding: body, as: UTF8.self)
+    guard status == 200 else { throw UserError(message: "\(url) answered HTTP \(status): \(text.prefix(200))") }
+    guard let doc = try? JSON.parse(text) else { throw UserError(message: "\(url) did not answer JSON; is it an mlrepo server?") }
+    if a.has("json") { ctx.out.write(doc.encoded(pretty: true) + "\n"); return 0 }
+    func fmt(_ v: JSON?, _ digits: Int) -> String {
+        guard let d = v?.doubleValue else { return "-" }
+        var s = String(Double(Int((d * pow(10, Double(digits))).rounded())) / pow(10, Double(digits)))
+        if s.hasSuffix(".0") { s.removeLast(2) }
+        return s
+    }
+    for m in doc["models"]?.arrayValue ?? [] {
+        let info = m["model"]
+        ctx.out.write("\(m["role"]?.stringValue ?? "model") \(info?["path"]?.stringValue ?? "") (id \(String((info?["id"]?.stringValue ?? "").prefix(12)))): \(m["rows"]?.doubleValue.map { String(Int($0)) } ?? "0") rows in \(m["requests"]?.doubleValue.map { String(Int($0)) } ?? "0") requests\n")
+        var rows: [[String]] = [["feature", "psi", "mean shift (sd)", "live mean", "train mean", "status"]]
+        for f in m["features"]?.arrayValue ?? [] {
+            rows.append([f["name"]?.stringValue ?? "", fmt(f["psi"], 4), fmt(f["mean_shift_std"], 3), fmt(f["live_mean"], 4),
+                         fmt(f["train_mean"], 4), f["status"]?.stringValue ?? ""])
+        }
+        var widths = [Int](repeating: 0, count: rows[0].count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        for r in rows {
+            let cells = r.enumerated().map { i, c in i == 0 || i == r.count - 1 ? c.padding(widths[i]) : String(repeating: " ", count: widths[i] - c.count) + c }
+            ctx.out.write("  " + cells.joined(separator: "  ") + "\n")
+        }
+    }
+    return 0
+}

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ML
+import Store
+import Support
+
+/// Finds the model a `serve` target names: a model file on disk, `REV:PATH`, or a revision
+/// (commit id, branch, tag, HEAD~N) whose tree holds one `.mlmodel` file (or the one `path`
+/// names).
+public struct ModelSource: Sendable {
+    /// The target as given (a revision, REV:PATH, or a file).
+    public let target: String
+    /// The model's path inside the commit, when the target alone does not say.
+    public let path: String?
+
+    public init(target: String, path: String? = nil) {
+        self.target = target
+        self.path = path
+    }
+
+    /// The commit a revision target points at now (nil for a file target); `follow` polls it.
+    public func commitId(repo: Repository) throws -> ObjectId? {
+        if isFileTarget(repo: repo, cwd: nil) { return nil }
+        let rev = splitRevPath().rev
+        return try repo.resolveCommit(rev)
+    }
+
+    func splitRevPath() -> (rev: String, path: String?) {
+        if let colon = target.firstIndex(of: ":"), !target.hasPrefix("/") {
+            return (String(target[..<colon]), String(target[target.index(after: colon)...]))
+        }
+        return (target, path)
+    }
+
+    func isFileTarget(repo: Repository?, cwd: String?) -> Bool {
+        if target.contains(":") && !target.hasPrefix("/") { return false }
+        let full = target.hasPrefix("/") ? target : Path.join(cwd ?? repo?.root ?? ".", target)
+        guard let st = FS.stat(full), st.isRegular else { return false }
+        // A name that is both a file and a revision: the file wins only when it is not a ref.
+        if let repo, (try? repo.resolveCommit(target)) != nil, !target.hasSuffix(".mlmodel") { return false }
+        return true
+    }
+
+    /// Loads the model. `cwd` resolves relative file paths.
+    public func load(repo: Repository?, cwd: String) throws -> ServedModel {
+        if isFileTarget(repo: repo, cwd: cwd) || repo == nil {
+            let full = target.hasPrefix("/") ? target : Path.join(cwd, target)
+            guard let st = FS.stat(full) else {
+                throw ServeError(repo == nil ? "'\(target)' is not a model file (and there is no mlrepo repository here to resolve it as a revision)"
+                                             : "'\(target)' is neither a model file nor a revision")
+            }
+            guard st.isRegular else { throw ServeError("'\(target)' is not a file") }
+            let model: ModelFile
+            do { model = try ModelFile.read(path: full) } catch { throw ServeError("\(error)") }
+            let id: String
+            if let repo { id = try repo.hashPath(full)?.hex ?? "" } else {
+                id = Hex.encode(SHA256Hasher.digest(try FS.readFile(full)))
+            }
+            return try ServedModel(model: model, id: id, commit: nil, path: target, source: target)
+        }
+        let repo = repo!
+        let (rev, wanted) = splitRevPath()
+        let commit: ObjectId
+        do { commit = try repo.resolveCommit(rev) } catch {
+            throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
+        }
+        let files = try repo.files(ofCommit: commit)
+        let chosen: String
+        if let wanted {
+            let clean = wanted.hasPrefix("./") ? String(wanted.dropFirst(2)) : wanted
+            guard files[clean] != nil else {
+                throw ServeError("commit \(commit.short) (\(rev)) has no file '\(clean)'")
+            }
+            chosen = clean
+        } else {
+            let models = files.keys.filter { $0.hasSuffix(".mlmodel") }.sorted()
+            guard !models.isEmpty else { throw ServeError("commit \(commit.short) (\(rev)) has no .mlmodel file; name one with --model PATH") }
+            guard models.count == 1 else {
+                throw ServeError("commit \(commit.short) (\(rev)) has \(models.count) model files (\(models.prefix(6).joined(separator: ", "))\(models.count > 6 ? ", …" : "")); choose one with --model PATH or \(rev):PATH")
+            }
+            chosen = models[0]
+        }
+        let file = files[chosen]!
+        let reader = FileReader(store: repo.store)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(file.size))
+        do { try reader.read(file.id) { bytes.append(contentsOf: $0) } } catch {
+            throw ServeError("cannot read '\(chosen)' of commit \(commit.short): \(error)")
+        }
+        let model: ModelFile
+        do { model = try ModelFile.decode(bytes, path: "\(rev):\(chosen)") } catch { throw ServeError("\(error)") }
+        return try ServedModel(model: model, id: file.id.hex, commit: commit.hex, path: chosen, source: target)
+    }
+}
+
+/// Polls a revision and hot-swaps the service's primary model when it moves (`serve --follow`).
+/// A reload that fails keeps the current model and logs the reason.
+public final class ModelFollower: @unchecked Sendable {
+    let source: ModelSource
+    let repoRoot: String
+    let cwd: String
+    let service: ScoringService
+    let interval: Double
+    private var thread = pthread_t()
+    private var running = false
+    private let stopFlag = StopFlag()
+
+    final class StopFlag: @unchecked Sendable {
+        var m = pthread_mutex_t()
+        var c = pthread_cond_t()
+        var stop = false
+        init() { pthread_mutex_init(&m, nil); pthread_cond_init(&c, nil) }
+    }
+
+    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double) {
+        self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
+    }
+
+    public func start(current: String?) {
+        let box = Unmanaged.passRetained(FollowBox(follower: self, last: current))
+        if pthread_create(&thread, nil, { raw in
+            let b = Unmanaged<FollowBox>.fromOpaque(raw!).takeRetainedValue()
+            b.follower.loop(last: b.last)
+            return nil
+        }, box.toOpaque()) == 0 { running = true } else { box.release() }
+    }
+
+    public func stop() {
+        pthread_mutex_lock(&stopFlag.m)
+        stopFlag.stop = true
+        pthread_cond_signal(&stopFlag.c)
+        pthread_mutex_unlock(&stopFlag.m)
+        if running { pthread_join(thread, nil); running = false }
+    }
+
+    func loop(last: String?) {
+        var last = last
+        var lastError: String? = nil
+        while true {
+            pthread_mutex_lock(&stopFlag.m)
+            if !stopFlag.stop {
+                var ts = timespec()
+                clock_gettime(CLOCK_REALTIME, &ts)
+                let ns = Int(ts.tv_nsec) + Int(interval * 1e9)
+                ts.tv_sec += ns / 1_000_000_000
+                ts.tv_nsec = ns % 1_000_000_000
+                pthread_cond_timedwait(&stopFlag.c, &stopFlag.m, &ts)
+            }
+            let stop = stopFlag.stop
+            pthread_mutex_unlock(&stopFlag.m)
+            if stop { return }
+            do {
+                // A fresh Repository each time: refs and packs may have changed on disk.
+                let repo = try Repository(root: repoRoot)
+                let now = try source.commitId(repo: repo)?.hex
+                if now != last {
+                    let m = try source.load(repo: repo, cwd: cwd)
+                    let old = service.models.primary
+                    if m.id != old?.id { service.swap(primary: m) }
+                    service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
+                                   "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
+                    last = now
+                    lastError = nil
+                }
+            } catch {
+                let msg = "\(error)"
+                if msg != lastError {
+                    service.event(["event": .string("reload_failed"), "source": .string(source.target), "message": .string(msg)])
+                    lastError = msg
+                }
+            }
+        }
+    }
+}
+
+final class FollowBox {
+    let follower: ModelFollower
+    let last: String?
+    init(follower: ModelFollower, last: String?) { self.follower = follower; self.last = last }
+}

@@ -1,0 +1,391 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Compute
+import ML
+import Support
+
+/// A model ready to serve: the file, where it came from, and its training profile.
+public final class ServedModel: Sendable {
+    public let model: ModelFile
+    public let type: ModelType
+    /// The model file's content id (the store's object id, 64 hex digits).
+    public let id: String
+    /// The commit it was read from (nil: a file outside any commit).
+    public let commit: String?
+    /// Its path in the commit or on disk.
+    public let path: String
+    /// The revision or ref it was asked for (e.g. "production", "HEAD", "v1").
+    public let source: String
+    let decoder: InputDecoder
+    let profile: TrainingProfile
+    /// Class names are numbers (a numeric label): predictions are sent as numbers.
+    let numericClasses: Bool
+
+    public init(model: ModelFile, id: String, commit: String?, path: String, source: String) throws {
+        self.model = model
+        type = try ModelType.parse(model.type)
+        self.id = id; self.commit = commit; self.path = path; self.source = source
+        decoder = InputDecoder(features: model.featureNames, label: model.header["label"]?.stringValue)
+        profile = TrainingProfile(model: model)
+        numericClasses = (model.classes ?? []).allSatisfy { Double($0) != nil } && !(model.classes ?? []).isEmpty
+    }
+
+    var info: JSON {
+        var o: [String: JSON] = ["id": .string(id), "path": .string(path), "type": .string(type.rawValue), "source": .string(source),
+                                 "features": .int(Int64(model.featureNames.count))]
+        o["commit"] = commit.map { .string($0) } ?? .null
+        if let c = model.classes { o["classes"] = .array(c.map { .string($0) }) }
+        return .object(o)
+    }
+}
+
+/// Where the access log goes and which models answer.
+public struct ServiceOptions: Sendable {
+    /// Access log descriptor (-1: none). One JSON line per request.
+    public var logFD: Int32 = 2
+    /// Share of /invocations requests (0–100) routed to the canary model.
+    public var canaryPercent = 0
+    public init() {}
+}
+
+/// The scoring service behind `mlrepo serve`: MLflow's scoring protocol, health, version,
+/// Prometheus metrics and the drift monitor. Models can be swapped while serving (`swap`):
+/// a request uses the model current when it starts, so no request fails during a swap.
+public final class ScoringService: HTTPHandler, @unchecked Sendable {
+    let options: ServiceOptions
+    let workers: Int
+    private let current: Mutex<(primary: ServedModel?, canary: ServedModel?)>
+    private let counter = Atomic<Int>(0)
+    /// Per worker: its backend and scorers, its stats per model id, and its log buffer.
+    private let slots: [WorkerSlot]
+    let started = Clock.wallSeconds()
+    private let swaps = Atomic<Int>(0)
+
+    final class WorkerSlot: @unchecked Sendable {
+        let backend = CPUBackend(threads: 1)
+        var scorers: [String: ModelScorer] = [:]
+        let stats = Mutex<[String: LiveStats]>([:])
+        var log = ""
+        /// Request-independent counts (errors answered before a request was parsed).
+        let early = Mutex<[Int: Int]>([:])
+    }
+
+    public init(primary: ServedModel, canary: ServedModel? = nil, workers: Int, options: ServiceOptions) {
+        self.options = options
+        self.workers = max(1, workers)
+        current = Mutex((primary, canary))
+        slots = (0..<max(1, workers)).map { _ in WorkerSlot() }
+    }
+
+    /// The models being served.
+    public var models: (primary: ServedModel?, canary: ServedModel?) { current.withLock { $0 } }
+
+    /// Replaces the primary model (hot swap). Requests already running finish on the old one.
+    public func swap(primary: ServedModel) {
+        current.withLock { $0.primary = primary }
+        swaps.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Writes a JSON event line (model swaps, reload failures) to the log.
+    public func event(_ fields: [String: JSON]) {
+        guard options.logFD >= 0 else { return }
+        var o = fields
+        o["time"] = .string(isoNow())
+        let line = JSON.object(o).encoded() + "\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(options.logFD, $0.baseAddress, $0.count - 1) }
+    }
+
+    // MARK: HTTPHandler
+
+    public func handle(_ request: HTTPRequest, worker: Int) -> HTTPResponse {
+        switch request.path {
+        case "/invocations":
+            guard request.method == "POST" else { return methodNotAllowed("POST") }
+            return invocations(request, worker: worker)
+        case "/ping", "/health":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return models.primary == nil ? HTTPResponse.error(503, "no model loaded") : HTTPResponse(status: 200, json: "{\"status\":\"ok\"}")
+        case "/version":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return HTTPResponse(status: 200, json: versionJSON().encoded())
+        case "/metrics":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return HTTPResponse(status: 200, text: prometheus(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case "/monitor":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return HTTPResponse(status: 200, json: monitorJSON().encoded(pretty: request.queryValue("pretty") != nil))
+        default:
+            return HTTPResponse.error(404, "no endpoint \(request.path.prefix(200)); try POST /invocations, GET /ping, /health, /version, /metrics, /monitor")
+        }
+    }
+
+    func methodNotAllowed(_ allow: String) -> HTTPResponse {
+        var r = HTTPResponse.error(405, "method not allowed; use \(allow)")
+        r.headers.append(("Allow", allow))
+        return r
+    }
+
+    /// Which model answers: a deterministic share of requests (request number · 61 mod 100 <
+    /// percent, which spreads the share evenly) goes to the canary.
+    func route() -> (ServedModel?, role: String) {
+        let (p, c) = models
+        if let c, options.canaryPercent > 0 {
+            let k = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+            if (k % 100) * 61 % 100 < options.canaryPercent { return (c, "canary") }
+        }
+        return (p, "primary")
+    }
+
+    func invocations(_ request: HTTPRequest, worker: Int) -> HTTPResponse {
+        let (served, role) = route()
+        guard let m = served else { return HTTPResponse.error(503, "no model loaded") }
+        let slot = slots[worker]
+        let media = request.mediaType
+        var decoded: (x: [Float], rows: Int)
+        do {
+            switch media {
+            case "application/json", "application/json; format=pandas-split":
+                decoded = try m.decoder.decodeJSON(request.body)
+            case "text/csv":
+                decoded = try m.decoder.decodeCSV(request.body)
+            case nil:
+                return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
+            default:
+                return tagged(HTTPResponse.error(415, "unsupported Content-Type '\(media!.prefix(100))'; send application/json or text/csv"), m, role)
+            }
+        } catch let e as InputError {
+            return tagged(HTTPResponse.error(400, e.message), m, role)
+        } catch {
+            return tagged(HTTPResponse.error(400, "\(error)"), m, role)
+        }
+        let observed = m.profile.features.isEmpty ? [] : decoded.x
+        let scorer: ModelScorer
+        if let s = slot.scorers[m.id] { scorer = s } else {
+            do { scorer = try ModelScorer(m.model, backend: slot.backend) } catch {
+                return tagged(HTTPResponse.error(500, "cannot load the model: \(error)"), m, role)
+            }
+            // Keep scorers only for the models being served.
+            let live = models
+            slot.scorers = slot.scorers.filter { $0.key == live.primary?.id || $0.key == live.canary?.id }
+            slot.scorers[m.id] = scorer
+        }
+        let n = decoded.rows
+        let p: Prediction
+        do { p = try scorer.score(taking: &decoded.x, rows: n) } catch {
+            return tagged(HTTPResponse.error(400, "\(error)"), m, role)
+        }
+        if !observed.isEmpty {
+            slot.stats.withLock { s in
+                if s[m.id] == nil { s[m.id] = LiveStats(profile: m.profile) }
+                s[m.id]!.observe(rows: observed, count: n, profile: m.profile)
+            }
+        }
+        let probabilities = request.queryValue("probabilities").map { $0 == "" || $0 == "true" || $0 == "1" } ?? false
+        var r = HTTPResponse(status: 200, json: predictionsJSON(p, m, rows: n, probabilities: probabilities))
+        r = tagged(r, m, role)
+        r.headers.append(("X-Mlrepo-Rows", String(n)))
+        return r
+    }
+
+    func tagged(_ r: HTTPResponse, _ m: ServedModel, _ role: String) -> HTTPResponse {
+        var r = r
+        r.headers.append(("X-Mlrepo-Model", m.id))
+        r.headers.append(("X-Mlrepo-Role", role))
+        return r
+    }
+
+    /// {"predictions": [...]} (+ "probabilities" and "classes" when asked, for classifiers).
+    func predictionsJSON(_ p: Prediction, _ m: ServedModel, rows n: Int, probabilities: Bool) -> String {
+        var out = "{\"predictions\":["
+        switch m.type {
+        case .linearRegression, .ridge, .mlpRegressor:
+            for (i, v) in (p.values ?? []).enumerated() { if i > 0 { out += "," }; out += number(v) }
+        case .logisticRegression, .mlpClassifier:
+            let classes = m.model.classes ?? []
+            for (i, l) in (p.labels ?? []).enumerated() {
+                if i > 0 { out += "," }
+                let name = Int(l) < classes.count ? classes[Int(l)] : String(l)
+                if m.numericClasses { out += name } else { jsonQuote(name, into: &out) }
+            }
+        case .kmeans:
+            for (i, l) in (p.labels ?? []).enumerated() { if i > 0 { out += "," }; out += String(l) }
+        case .pca:
+            let k = p.componentCount, comps = p.components ?? []
+            for i in 0..<n {
+                if i > 0 { out += "," }
+                out += "["
+                for j in 0..<k { if j > 0 { out += "," }; out += "\(comps[i * k + j])" }
+                out += "]"
+            }
+        }
+        out += "]"
+        if probabilities, let probs = p.probabilities {
+            let classes = m.model.classes ?? []
+            let k = classes.count
+            out += ",\"classes\":["
+            for (j, c) in classes.enumerated() { if j > 0 { out += "," }; if m.numericClasses { out += c } else { jsonQuote(c, into: &out) } }
+            out += "],\"probabilities\":["
+            for i in 0..<n {
+                if i > 0 { out += "," }
+                out += "["
+                for j in 0..<k { if j > 0 { out += "," }; out += "\(probs[i * k + j])" }
+                out += "]"
+            }
+            out += "]"
+        }
+        out += "}"
+        return out
+    }
+
+    func number(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
+
+    public func completed(_ request: HTTPRequest?, response: HTTPResponse, latencyMicros: Int, worker: Int) {
+        let slot = slots[worker]
+        let modelId = response.headers.first { $0.0 == "X-Mlrepo-Model" }?.1
+        let rows = Int(response.headers.first { $0.0 == "X-Mlrepo-Rows" }?.1 ?? "") ?? 0
+        if let modelId {
+            let seconds = Double(latencyMicros) / 1e6
+            slot.stats.withLock { s in
+                var st = s[modelId] ?? LiveStats(profile: nil)
+                st.requests[response.status, default: 0] += 1
+                var b = 0
+                while b < latencyBuckets.count && seconds > latencyBuckets[b] { b += 1 }
+                st.latency[b] += 1
+                st.latencySum += seconds
+                if s[modelId] == nil, let m = [models.primary, models.canary].compactMap({ $0 }).first(where: { $0.id == modelId }) {
+                    var fresh = LiveStats(profile: m.profile)
+                    fresh.merge(st)
+                    st = fresh
+                }
+                s[modelId] = st
+            }
+        } else {
+            slot.early.withLock { $0[response.status, default: 0] += 1 }
+        }
+        guard options.logFD >= 0 else { return }
+        var line = "{\"time\":\"" + isoNow() + "\",\"method\":"
+        jsonQuote(request?.method ?? "-", into: &line)
+        line += ",\"path\":"
+        jsonQuote(String((request?.path ?? "-").prefix(200)), into: &line)
+        line += ",\"status\":\(response.status),\"latency_us\":\(latencyMicros),\"rows\":\(rows),\"model\":"
+        if let modelId { jsonQuote(modelId, into: &line) } else { line += "null" }
+        if let role = response.headers.first(where: { $0.0 == "X-Mlrepo-Role" })?.1, role != "primary" { line += ",\"role\":\"\(role)\"" }
+        line += "}\n"
+        slot.log += line
+        if slot.log.utf8.count > 32 << 10 { flush(worker: worker) }
+    }
+
+    public func flush(worker: Int) {
+        let slot = slots[worker]
+        guard !slot.log.isEmpty, options.logFD >= 0 else { return }
+        var text = slot.log
+        slot.log = ""
+        text.withUTF8 { buf in
+            var off = 0
+            while off < buf.count {
+                let r = write(options.logFD, buf.baseAddress! + off, buf.count - off)
+                if r <= 0 { if r < 0 && errno == EINTR { continue }; break }
+                off += r
+            }
+        }
+    }
+
+    // MARK: Read-outs
+
+    /// Every worker's stats for one model id, merged.
+    func merged(_ id: String, profile: TrainingProfile?) -> LiveStats {
+        var total = LiveStats(profile: profile)
+        for s in slots { s.stats.withLock { if let st = $0[id] { total.merge(st) } } }
+        return total
+    }
+
+    func versionJSON() -> JSON {
+        let (p, c) = models
+        var o: [String: JSON] = ["mlrepo": .string(mlrepoVersion), "model": p?.info ?? .null]
+        if let c { o["canary"] = c.info; o["canary_percent"] = .int(Int64(options.canaryPercent)) }
+        return .object(o)
+    }
+
+    func monitorJSON() -> JSON {
+        let (p, c) = models
+        var list: [JSON] = []
+        for (m, role) in [(p, "primary"), (c, "canary")] {
+            guard let m else { continue }
+            let live = merged(m.id, profile: m.profile)
+            let feats = drift(live, m.profile).map { d -> JSON in
+                var o: [String: JSON] = ["name": .string(d.name), "rows": .int(Int64(d.rows)), "status": .string(d.status)]
+                o["psi"] = d.psi.map { .number($0) } ?? .null
+                o["mean_shift_std"] = d.meanShift.map { .number($0) } ?? .null
+                o["live_mean"] = d.liveMean.map { .number($0) } ?? .null
+                o["train_mean"] = d.trainMean.map { .number($0) } ?? .null
+                o["train_std"] = d.trainStd.map { .number($0) } ?? .null
+                return .object(o)
+            }
+            list.append(.object(["role": .string(role), "model": m.info, "rows": .int(Int64(live.rows)),
+                                 "requests": .int(Int64(live.requests.values.reduce(0, +))), "features": .array(feats)]))
+        }
+        return .object(["models": .array(list), "thresholds": .object(["psi_warn": .number(0.1), "psi_drift": .number(0.25)])])
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    func prometheus() -> String {
+        let (p, c) = models
+        var out = ""
+        out += "# HELP mlrepo_requests_total Requests answered, by model role and HTTP status.\n# TYPE mlrepo_requests_total counter\n"
+        var hist = "# HELP mlrepo_request_duration_seconds Request latency from first byte to response.\n# TYPE mlrepo_request_duration_seconds histogram\n"
+        var rowsOut = "# HELP mlrepo_rows_scored_total Rows scored.\n# TYPE mlrepo_rows_scored_total counter\n"
+        var info = "# HELP mlrepo_model_info The model being served (value 1).\n# TYPE mlrepo_model_info gauge\n"
+        var psiOut = "# HELP mlrepo_feature_drift_psi Population stability index of live inputs over the training decile bins.\n# TYPE mlrepo_feature_drift_psi gauge\n"
+        var shiftOut = "# HELP mlrepo_feature_drift_mean_shift Live mean minus training mean, in training standard deviations.\n# TYPE mlrepo_feature_drift_mean_shift gauge\n"
+        for (m, role) in [(p, "primary"), (c, "canary")] {
+            guard let m else { continue }
+            let live = merged(m.id, profile: m.profile)
+            let labels = "model=\"\(role)\",model_id=\"\(m.id.prefix(12))\""
+            for status in live.requests.keys.sorted() { out += "mlrepo_requests_total{\(labels),status=\"\(status)\"} \(live.requests[status]!)\n" }
+            var cum = 0
+            for (i, le) in latencyBuckets.enumerated() {
+                cum += live.latency[i]
+                hist += "mlrepo_request_duration_seconds_bucket{\(labels),le=\"\(le)\"} \(cum)\n"
+            }
+            cum += live.latency[latencyBuckets.count]
+            hist += "mlrepo_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(cum)\n"
+            hist += "mlrepo_request_duration_seconds_sum{\(labels)} \(live.latencySum)\n"
+            hist += "mlrepo_request_duration_seconds_count{\(labels)} \(cum)\n"
+            rowsOut += "mlrepo_rows_scored_total{\(labels)} \(live.rows)\n"
+            info += "mlrepo_model_info{model=\"\(role)\",model_id=\"\(m.id)\",commit=\"\(m.commit ?? "")\",path=\(promQuote(m.path)),type=\"\(m.type.rawValue)\",source=\(promQuote(m.source))} 1\n"
+            for d in drift(live, m.profile) {
+                let fl = "\(labels),feature=\(promQuote(d.name))"
+                if let psi = d.psi { psiOut += "mlrepo_feature_drift_psi{\(fl)} \(psi)\n" }
+                if let s = d.meanShift { shiftOut += "mlrepo_feature_drift_mean_shift{\(fl)} \(s)\n" }
+            }
+        }
+        var early: [Int: Int] = [:]
+        for s in slots { s.early.withLock { for (k, v) in $0 { early[k, default: 0] += v } } }
+        for status in early.keys.sorted() { out += "mlrepo_requests_total{model=\"none\",status=\"\(status)\"} \(early[status]!)\n" }
+        out += hist + rowsOut + info + psiOut + shiftOut
+        out += "# HELP mlrepo_model_swaps_total Hot swaps of the primary model (--follow).\n# TYPE mlrepo_model_swaps_total counter\n"
+        out += "mlrepo_model_swaps_total \(swaps.load(ordering: .relaxed))\n"
+        out += "# HELP mlrepo_uptime_seconds Seconds since the server started.\n# TYPE mlrepo_uptime_seconds gauge\n"
+        out += "mlrepo_uptime_seconds \(Clock.wallSeconds() - started)\n"
+        return out
+    }
+
+    func promQuote(_ s: String) -> String {
+        var o = "\""
+        for ch in s { switch ch { case "\\": o += "\\\\"; case "\"": o += "\\\""; case "\n": o += "\\n"; default: o.append(ch) } }
+        return o + "\""
+    }
+}
+
+/// Wall-clock time as ISO 8601 UTC with milliseconds.
+func isoNow() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var t = time_t(ts.tv_sec)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func p(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+    return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2)).\(p(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+}
