@@ -415,8 +415,8 @@ let switchCommand = Command(
 
 let branchCommand = Command(
     name: "branch", kind: .porcelain, summary: "list, create or delete branches",
-    usage: "mlrepo branch [--json]\nmlrepo branch NAME [REV]\nmlrepo branch -d|-D NAME",
-    flags: ["json": ["--json"], "verbose": ["-v", "--verbose"]],
+    usage: "mlrepo branch [--json]\nmlrepo branch [-f] NAME [REV]\nmlrepo branch -d|-D NAME\n\n-f moves an existing branch to REV (not the checked-out one).",
+    flags: ["json": ["--json"], "verbose": ["-v", "--verbose"], "force": ["-f", "--force"]],
     options: ["delete": ["-d", "--delete"], "forceDelete": ["-D"]]
 ) { a, ctx in
     let repo = try ctx.repository()
@@ -427,8 +427,9 @@ let branchCommand = Command(
     }
     if let name = a.positional.first {
         guard a.positional.count <= 2 else { throw UsageError(message: "branch takes NAME [REV]") }
-        let id = try repo.createBranch(name, at: a.positional.count > 1 ? a.positional[1] : nil)
-        ctx.err.line("Created branch \(name) at \(id.short)")
+        let existed = a.has("force") && (try? repo.refs.read("refs/heads/" + name)) != nil
+        let id = try repo.createBranch(name, at: a.positional.count > 1 ? a.positional[1] : nil, force: a.has("force"))
+        ctx.err.line(existed ? "Reset branch \(name) to \(id.short)" : "Created branch \(name) at \(id.short)")
         return 0
     }
     var current: String? = nil

@@ -332,9 +332,10 @@ struct EventLoop {
             case .failure(let status, let message):
                 let r = HTTPResponse.error(status, message)
                 c.closeAfterWrite = true
-                queue(c, r.serialized(keepAlive: false, headOnly: false))
                 server.handler.completed(nil, response: r, latencyMicros: latency(c, now), worker: index)
                 c.inputStart = c.input.count
+                queue(c, r.serialized(keepAlive: false, headOnly: false))
+                return
             case .request(let req, let consumed):
                 c.inputStart += consumed
                 c.sentContinue = false
@@ -345,10 +346,13 @@ struct EventLoop {
                 if server.stopping.load(ordering: .relaxed) { keepAlive = false }
                 if !keepAlive { c.closeAfterWrite = true }
                 if resp.status == 405, !resp.headers.contains(where: { $0.0 == "Allow" }) { resp.headers.append(("Allow", "GET")) }
-                queue(c, resp.serialized(keepAlive: keepAlive, headOnly: req.method == "HEAD"))
+                // Account for the request before the client can see the answer (a follow-up
+                // /metrics request then always includes it).
                 let done = monotonicSeconds()
                 server.handler.completed(req, response: resp, latencyMicros: Int((done - started) * 1e6), worker: index)
                 c.requestStarted = c.pendingInput > 0 ? done : nil
+                queue(c, resp.serialized(keepAlive: keepAlive, headOnly: req.method == "HEAD"))
+                guard conns[c.fd] != nil else { return }
             }
         }
         c.compactInput()

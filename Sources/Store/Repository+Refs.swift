@@ -90,12 +90,19 @@ extension Repository {
     public func branches() throws -> [(name: String, id: ObjectId)] { try refs.list("heads") }
     public func tags() throws -> [(name: String, id: ObjectId)] { try refs.list("tags") }
 
-    public func createBranch(_ name: String, at rev: String?) throws -> ObjectId {
+    /// Creates branch `name` at `rev` (default HEAD). With `force`, an existing branch is
+    /// moved there instead (git's `branch -f`), except the checked-out one.
+    public func createBranch(_ name: String, at rev: String?, force: Bool = false) throws -> ObjectId {
         try withLock {
             guard Refs.isValidName(name) else { throw StoreError.badRefName(name) }
-            if try refs.read("refs/heads/" + name) != nil { throw StoreError.refExists("branch " + name) }
+            let existing = try refs.read("refs/heads/" + name)
+            if existing != nil && !force { throw StoreError.refExists("branch " + name) }
+            if existing != nil, case .branch(let cur) = try refs.head(), cur == name {
+                throw StoreError.invalid("cannot force-update branch '\(name)': it is checked out (use reset)")
+            }
             let id = try resolveCommit(rev ?? "HEAD")
-            try refs.update("refs/heads/" + name, to: id, who: signature(), message: "branch: created from \(rev ?? "HEAD")")
+            try refs.update("refs/heads/" + name, to: id, who: signature(),
+                            message: existing == nil ? "branch: created from \(rev ?? "HEAD")" : "branch: reset to \(rev ?? "HEAD")")
             return id
         }
     }
