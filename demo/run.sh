@@ -132,4 +132,17 @@ awk -F, -v OFS=, 'NR > 1 && NR % 20 == 0 { $9 = ($9 + 3) % 10 } { print }' data/
 "$M" predict models/mlp.mlmodel --data data/test.csv --probabilities | head -n 3
 "$M" train --verify HEAD | tail -n 3
 "$M" fsck
+echo "== serve the committed model over HTTP (MLflow's scoring protocol) and score a row with curl"
+"$M" serve HEAD --model models/mlp.mlmodel --port 0 --log "$WORK/access.log" 2> "$WORK/serve.err" &
+SERVE_PID=$!
+for _ in $(seq 100); do grep -q listening "$WORK/serve.err" 2>/dev/null && break; sleep 0.1; done
+cat "$WORK/serve.err"
+PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/serve.err")
+ROW=$(sed -n 2p data/test.csv | cut -d, -f1-8)
+COLS=$(head -n 1 data/test.csv | cut -d, -f1-8 | sed 's/[^,]*/"&"/g')
+curl -s -X POST "http://127.0.0.1:$PORT/invocations" -H 'Content-Type: application/json' \
+  -d "{\"dataframe_split\": {\"columns\": [$COLS], \"data\": [[$ROW]]}}"
+echo
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^mlrepo_(requests_total|rows_scored_total)'
+kill -TERM $SERVE_PID; wait $SERVE_PID
 echo "== done: $WORK"
