@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -33,6 +33,11 @@ struct TrainingProfile: Sendable {
                     else { edges.append(e); cumulative.append(Double(q + 1) / 10) }
                 }
             }
+            // When the training maximum is the top edge, nothing lies above it: the top
+            // edge's bin takes the rest (a binary feature is 0/1, not 0/1/above).
+            if let mx = s?["max"]?.doubleValue, let last = edges.last, mx <= Double(last), !cumulative.isEmpty {
+                cumulative[cumulative.count - 1] = 1
+            }
             var expected: [Double] = []
             var prev = 0.0
             for c in cumulative { expected.append(c - prev); prev = c }

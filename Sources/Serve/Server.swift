@@ -166,6 +166,11 @@ final class Connection {
     var requestStarted: Double? = nil
     var sentContinue = false
     var closeAfterWrite = false
+    /// After an error answer: our side is shut down and the client's remaining bytes are
+    /// read and dropped until it closes or this deadline passes (so the client sees the
+    /// answer instead of a reset).
+    var lingerUntil: Double? = nil
+    var lingerOnClose = false
     var wantsWrite = false
 
     init(fd: Int32, now: Double) { self.fd = fd; lastActivity = now }
@@ -274,6 +279,19 @@ struct EventLoop {
         }
     }
 
+    /// Closes after the last answer: at once, or by lingering when the client may still be
+    /// sending a body we refused.
+    mutating func finish(_ c: Connection) {
+        if c.lingerOnClose && c.lingerUntil == nil {
+            shutdown(c.fd, Int32(SHUT_WR))
+            c.lingerUntil = monotonicSeconds() + 2
+            c.inputStart = c.input.count
+            c.compactInput()
+            return
+        }
+        closeConnection(c)
+    }
+
     mutating func closeConnection(_ c: Connection) {
         mlrepo_epoll_ctl(epfd, 2, c.fd, 0, 0)
         close(c.fd)
@@ -287,7 +305,17 @@ struct EventLoop {
         }
         if flags & evOut != 0 {
             if !flushOutput(c) { closeConnection(c); return }
-            if c.pendingOutput == 0 && c.closeAfterWrite { closeConnection(c); return }
+            if c.pendingOutput == 0 && c.closeAfterWrite { finish(c); return }
+        }
+        if c.lingerUntil != nil {
+            // Drop what the client still sends; close at its end of stream.
+            while true {
+                let r = readBuf.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                if r > 0 { continue }
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+                closeConnection(c); return
+            }
         }
         if flags & (evIn | evRdHup) != 0 {
             var eof = false
@@ -332,6 +360,7 @@ struct EventLoop {
             case .failure(let status, let message):
                 let r = HTTPResponse.error(status, message)
                 c.closeAfterWrite = true
+                c.lingerOnClose = true
                 server.handler.completed(nil, response: r, latencyMicros: latency(c, now), worker: index)
                 c.inputStart = c.input.count
                 queue(c, r.serialized(keepAlive: false, headOnly: false))
@@ -366,7 +395,7 @@ struct EventLoop {
     mutating func queue(_ c: Connection, _ bytes: [UInt8]) {
         if c.pendingOutput == 0 { c.output = bytes; c.outputStart = 0 } else { c.output.append(contentsOf: bytes) }
         if !flushOutput(c) { closeConnection(c); return }
-        if c.pendingOutput == 0 && c.closeAfterWrite { closeConnection(c) }
+        if c.pendingOutput == 0 && c.closeAfterWrite { finish(c) }
     }
 
     /// Writes pending output; false on a dead socket. Watches for writability while output
@@ -393,14 +422,19 @@ struct EventLoop {
     /// readTimeout is dropped.
     mutating func sweep(_ now: Double) {
         for c in Array(conns.values) {
+            if let until = c.lingerUntil {
+                if now > until { closeConnection(c) }
+                continue
+            }
             if c.pendingOutput > 0 {
                 if now - c.lastActivity > server.config.readTimeout { closeConnection(c) }
                 continue
             }
             if let started = c.requestStarted, c.pendingInput > 0 {
                 if now - started > server.config.readTimeout {
-                    let r = HTTPResponse.error(408, "request not received within \(Int(server.config.readTimeout)) s")
+                    let r = HTTPResponse.error(408, "request not received within \(server.config.readTimeout == server.config.readTimeout.rounded() ? String(Int(server.config.readTimeout)) : String(server.config.readTimeout)) s")
                     c.closeAfterWrite = true
+                    c.lingerOnClose = true
                     c.inputStart = c.input.count
                     c.requestStarted = nil
                     queue(c, r.serialized(keepAlive: false, headOnly: false))

@@ -258,6 +258,9 @@ final class CLIServeTests: CLITestCase {
         XCTAssertEqual(request(port, "GET", "/invocations").headers["allow"], "POST")
         expect(request(port, "GET", "/nowhere"), 404, "no endpoint")
         expect(request(port, "POST", "/invocations", body: String(repeating: " ", count: 3000)), 413, "larger than")
+        // A client that sends a large refused body without waiting still reads the 413 (the
+        // server drains instead of resetting the connection).
+        expect(request(port, "POST", "/invocations", body: String(repeating: " ", count: 400_000)), 413, "larger than")
         // No length: 411.
         var fd = connect(port)
         sendAll(fd, Array("POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n".utf8))
