@@ -50,6 +50,17 @@ extension Repository {
         }
     }
 
+    /// Moves branch `branch` (the current one) forward to `target`, updating the index and
+    /// work tree like a checkout (local changes to other paths are kept; a path changed both
+    /// locally and upstream is refused).
+    public func fastForward(branch: String, to target: ObjectId, message: String) throws -> CheckoutResult {
+        try withLock {
+            let r = try moveTo(target, head: .branch(branch), force: false, message: message)
+            try refs.update("refs/heads/" + branch, to: target, who: signature(), message: message)
+            return r
+        }
+    }
+
     /// Moves HEAD to `target`, updating the index and work tree for every path whose
     /// content differs between the current HEAD and `target` (local changes elsewhere are
     /// carried over, as git does). With `force`, index and work tree are reset to `target`.

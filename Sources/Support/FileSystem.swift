@@ -432,4 +432,16 @@ public enum Env {
         guard let v = getenv(name) else { return nil }
         return String(cString: v)
     }
+
+    /// The whole environment.
+    public static func all() -> [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
 }

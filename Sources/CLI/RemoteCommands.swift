@@ -1,0 +1,276 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Store
+import Support
+
+/// A transfer progress line on a terminal (stderr), at most 10 updates a second.
+final class ProgressLine: @unchecked Sendable {
+    let enabled: Bool
+    let started = Clock.wallSeconds()
+    var last = 0.0
+    var shown = false
+    let lock = NSLockLike()
+
+    init(quiet: Bool) { enabled = !quiet && isatty(2) == 1 }
+
+    func update(_ p: TransferProgress) {
+        guard enabled else { return }
+        lock.withLock {
+            let now = Clock.wallSeconds()
+            guard now - last >= 0.1 else { return }
+            last = now
+            let mib = Double(p.bytes) / 1048576
+            let rate = mib / max(now - started, 1e-3)
+            var s = "\r\(p.phase): "
+            if p.objectsTotal > 0 { s += "\(p.objects)/\(p.objectsTotal) objects, " }
+            s += p.bytesTotal > 0 ? String(format1: mib) + " / " + String(format1: Double(p.bytesTotal) / 1048576) + " MiB" : String(format1: mib) + " MiB"
+            s += ", " + String(format1: rate) + " MiB/s   "
+            writeStderr(s)
+            shown = true
+        }
+    }
+
+    func finish() {
+        guard enabled, shown else { return }
+        writeStderr("\r\u{1B}[K")
+    }
+}
+
+/// Unbuffered write to descriptor 2 (progress lines must show at once).
+func writeStderr(_ s: String) {
+    var t = s
+    t.withUTF8 { b in _ = write(2, b.baseAddress, b.count) }
+}
+
+extension String {
+    init(format1 v: Double) {
+        let r = (v * 10).rounded() / 10
+        self = String(r)
+    }
+}
+
+func jobsOption(_ a: Args) throws -> Int {
+    guard let j = try a.int("jobs") else { return 4 }
+    guard j >= 1 && j <= 64 else { throw UsageError(message: "-j takes 1–64") }
+    return j
+}
+
+let remoteCommand = Command(
+    name: "remote", kind: .porcelain, summary: "list, add or remove remotes",
+    usage: """
+    mlrepo remote [-v]
+    mlrepo remote add NAME URL [--endpoint URL] [--region R] [--profile P]
+    mlrepo remote remove NAME
+
+    URL: a folder (a path or file://PATH) or s3://BUCKET/PREFIX. For an S3-compatible server
+    give --endpoint http://HOST:PORT. Credentials come from AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, else ~/.aws/credentials (--profile, or
+    AWS_PROFILE); the region from --region, AWS_REGION or us-east-1. Secrets are never stored.
+    """,
+    flags: ["verbose": ["-v", "--verbose"]],
+    options: ["endpoint": ["--endpoint"], "region": ["--region"], "profile": ["--profile"]]
+) { a, ctx in
+    let repo = try ctx.repository()
+    switch a.positional.first {
+    case nil:
+        for r in repo.remotes() {
+            if a.has("verbose") {
+                let extra = r.endpoint.map { " (endpoint \($0))" } ?? ""
+                ctx.out.line("\(r.name)\t\(r.url)\(extra) (fetch)")
+                ctx.out.line("\(r.name)\t\(r.url)\(extra) (push)")
+            } else { ctx.out.line(r.name) }
+        }
+        return 0
+    case "add":
+        guard a.positional.count == 3 else { throw UsageError(message: "remote add takes NAME URL") }
+        try repo.addRemote(RemoteSpec(name: a.positional[1], url: a.positional[2], endpoint: a.value("endpoint"),
+                                      region: a.value("region"), profile: a.value("profile")))
+        return 0
+    case "remove", "rm":
+        guard a.positional.count == 2 else { throw UsageError(message: "remote remove takes NAME") }
+        try repo.removeRemote(a.positional[1])
+        return 0
+    default:
+        throw UsageError(message: "unknown remote subcommand '\(a.positional[0])' (add, remove, -v)")
+    }
+}
+
+/// The remote to use: the one named, else the only one, else "origin".
+func chooseRemote(_ repo: Repository, _ name: String?) throws -> String {
+    if let name { return name }
+    let all = repo.remotes().map(\.name)
+    if all.count == 1 { return all[0] }
+    if all.contains("origin") { return "origin" }
+    throw UserError(message: all.isEmpty ? "no remote configured (mlrepo remote add origin URL)" : "several remotes (\(all.joined(separator: ", "))); name one")
+}
+
+let pushCommand = Command(
+    name: "push", kind: .porcelain, summary: "send commits and their data to a remote",
+    usage: """
+    mlrepo push [REMOTE] [BRANCH|TAG...] [--all] [--tags] [-f] [-j N] [-q]
+
+    Uploads the objects the remote lacks (as a few large packs), then moves the remote's
+    refs with a compare-and-swap: if another push moved a branch first, this one is refused
+    with "fetch first". Without BRANCH, pushes the current branch. Re-running an interrupted
+    push continues: packs already on the remote are not sent again.
+    """,
+    flags: ["all": ["--all"], "tags": ["--tags"], "force": ["-f", "--force"], "quiet": ["-q", "--quiet"]],
+    options: ["jobs": ["-j", "--jobs"]]
+) { a, ctx in
+    let repo = try ctx.repository()
+    let names = repo.remotes().map(\.name)
+    var args = a.positional
+    let remoteName = try chooseRemote(repo, args.first.flatMap { names.contains($0) ? $0 : nil })
+    if args.first == remoteName { args.removeFirst() }
+    var refs: [String] = []
+    for n in args {
+        if try repo.refs.read("refs/heads/" + n) != nil { refs.append("refs/heads/" + n) }
+        else if try repo.refs.read("refs/tags/" + n) != nil { refs.append("refs/tags/" + n) }
+        else { throw UserError(message: "no branch or tag '\(n)' to push") }
+    }
+    if a.has("all") { refs += try repo.branches().map { "refs/heads/" + $0.name } }
+    if a.has("tags") { refs += try repo.tags().map { "refs/tags/" + $0.name } }
+    if refs.isEmpty {
+        guard case .branch(let b) = try repo.refs.head(), try repo.refs.read("refs/heads/" + b) != nil else {
+            throw UserError(message: "HEAD is not on a branch with commits; name what to push")
+        }
+        refs = ["refs/heads/" + b]
+    }
+    let sync = try RemoteSync(repo: repo, remote: remoteName, create: true)
+    sync.jobs = try jobsOption(a)
+    let bar = ProgressLine(quiet: a.has("quiet"))
+    sync.progress = { bar.update($0) }
+    let started = Clock.wallSeconds()
+    let r: PushReport
+    do { r = try sync.push(Array(Set(refs)).sorted(), force: a.has("force")) } catch { bar.finish(); throw error }
+    bar.finish()
+    let secs = Clock.wallSeconds() - started
+    if !a.has("quiet") {
+        if r.objects > 0 {
+            ctx.err.line("sent \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB in \(String(format1: secs)) s")
+        }
+        for u in r.updated {
+            let short = u.ref.hasPrefix("refs/heads/") ? String(u.ref.dropFirst(11)) : String(u.ref.dropFirst(10))
+            ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(short) -> \(short)" } ?? " * [new] \(short) -> \(short) (\(u.new.short))")
+        }
+        for u in r.upToDate { ctx.err.line(" = \(u.hasPrefix("refs/heads/") ? String(u.dropFirst(11)) : String(u.dropFirst(10))) is up to date") }
+    }
+    return 0
+}
+
+let fetchCommand = Command(
+    name: "fetch", kind: .porcelain, summary: "download a remote's commits and data",
+    usage: """
+    mlrepo fetch [REMOTE] [-j N] [-q]
+
+    Downloads what the remote's branches and tags reach and this repository lacks; every
+    object is checked against its id before it is stored. Updates refs/remotes/REMOTE/*.
+    """,
+    flags: ["quiet": ["-q", "--quiet"]],
+    options: ["jobs": ["-j", "--jobs"]]
+) { a, ctx in
+    let repo = try ctx.repository()
+    let sync = try RemoteSync(repo: repo, remote: try chooseRemote(repo, a.positional.first))
+    sync.jobs = try jobsOption(a)
+    let bar = ProgressLine(quiet: a.has("quiet"))
+    sync.progress = { bar.update($0) }
+    let r: FetchReport
+    do { r = try sync.fetch() } catch { bar.finish(); throw error }
+    bar.finish()
+    if !a.has("quiet") {
+        if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB") }
+        for u in r.refs { ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(u.ref)" } ?? " * [new] \(u.ref) (\(u.new.short))") }
+    }
+    return 0
+}
+
+let pullCommand = Command(
+    name: "pull", kind: .porcelain, summary: "fetch, then fast-forward the current branch",
+    usage: """
+    mlrepo pull [REMOTE] [BRANCH] [-j N] [-q]
+
+    Fetches, then moves the current branch to the remote's BRANCH (default: the same name)
+    when that is a fast-forward, updating the work tree. A branch that diverged is refused.
+    """,
+    flags: ["quiet": ["-q", "--quiet"]],
+    options: ["jobs": ["-j", "--jobs"]]
+) { a, ctx in
+    let repo = try ctx.repository()
+    let remote = try chooseRemote(repo, a.positional.first)
+    let sync = try RemoteSync(repo: repo, remote: remote)
+    sync.jobs = try jobsOption(a)
+    let bar = ProgressLine(quiet: a.has("quiet"))
+    sync.progress = { bar.update($0) }
+    do { _ = try sync.fetch() } catch { bar.finish(); throw error }
+    bar.finish()
+    guard case .branch(let cur) = try repo.refs.head() else { throw UserError(message: "HEAD is detached; check out a branch to pull into") }
+    let branch = a.positional.count > 1 ? a.positional[1] : cur
+    guard let theirs = try repo.refs.read("refs/remotes/\(remote)/\(branch)") else {
+        throw UserError(message: "the remote '\(remote)' has no branch '\(branch)'")
+    }
+    let ours = try repo.refs.read("refs/heads/" + cur)
+    if ours == theirs { ctx.err.line("Already up to date."); return 0 }
+    if let ours {
+        if try repo.isAncestor(theirs, of: ours) { ctx.err.line("Already up to date (local is ahead)."); return 0 }
+        guard try repo.isAncestor(ours, of: theirs) else {
+            throw UserError(message: "'\(cur)' and '\(remote)/\(branch)' have diverged; not a fast-forward (merge is not supported: reset or branch off)")
+        }
+    }
+    let res = try repo.fastForward(branch: cur, to: theirs, message: "pull \(remote) \(branch): fast-forward")
+    ctx.err.line("Fast-forward \(ours?.short ?? "(none)")..\(theirs.short) (\(res.written.count) written, \(res.removed.count) removed)")
+    return 0
+}
+
+let cloneCommand = Command(
+    name: "clone", kind: .porcelain, summary: "copy a remote repository",
+    usage: """
+    mlrepo clone URL [DIR] [--endpoint URL] [--region R] [--branch B] [-j N] [-q]
+
+    Creates DIR (default: the URL's last component), adds the remote as "origin", fetches
+    it and checks out its default branch (or --branch).
+    """,
+    flags: ["quiet": ["-q", "--quiet"]],
+    options: ["endpoint": ["--endpoint"], "region": ["--region"], "branch": ["-b", "--branch"], "jobs": ["-j", "--jobs"],
+              "depth": ["--depth"]]
+) { a, ctx in
+    guard a.positional.count >= 1 && a.positional.count <= 2 else { throw UsageError(message: "clone takes URL [DIR]") }
+    if a.value("depth") != nil { throw UsageError(message: "--depth is not supported yet: clone fetches the whole history") }
+    let url = a.positional[0]
+    var name = url
+    while name.hasSuffix("/") { name.removeLast() }
+    name = Path.basename(name)
+    let dirArg = a.positional.count > 1 ? a.positional[1] : name
+    let dir = dirArg.hasPrefix("/") ? dirArg : Path.join(ctx.cwd, dirArg)
+    if FS.exists(dir), (try? FS.list(dir))?.isEmpty == false { throw UserError(message: "'\(dirArg)' already exists and is not empty") }
+    let createdDir = !FS.exists(dir)
+    do {
+        let probe = try Repository.transport(for: RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region")),
+                                             cwd: ctx.cwd, create: false)
+        _ = probe
+        let repo = try Repository.create(at: dir, branch: a.value("branch") ?? "main")
+        var spec = RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region"))
+        if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.hasPrefix("file://") { spec.url = Path.join(ctx.cwd, url) }
+        try repo.addRemote(spec)
+        let sync = try RemoteSync(repo: repo, remote: "origin")
+        sync.jobs = try jobsOption(a)
+        let bar = ProgressLine(quiet: a.has("quiet"))
+        sync.progress = { bar.update($0) }
+        let r: FetchReport
+        do { r = try sync.fetch() } catch { bar.finish(); throw error }
+        bar.finish()
+        let branches = try repo.refs.list("remotes/origin")
+        let want = try a.value("branch") ?? sync.remoteHead() ?? (branches.contains { $0.name == "main" } ? "main" : branches.first?.name)
+        if let want {
+            guard let tip = branches.first(where: { $0.name == want })?.id else { throw UserError(message: "the remote has no branch '\(want)'") }
+            _ = try repo.fastForward(branch: want, to: tip, message: "clone: from \(url)")
+        }
+        if !a.has("quiet") {
+            ctx.err.line("Cloned into '\(dirArg)': \(r.objects) objects, \(String(format1: Double(r.bytes) / 1048576)) MiB" + (want.map { "; on branch \($0)" } ?? " (empty remote)"))
+        }
+        return 0
+    } catch {
+        if createdDir { FS.removeTree(dir) } else { FS.removeTree(dir + "/.mlrepo") }
+        throw error
+    }
+}

@@ -1,0 +1,234 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+/// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS or any S3-compatible server
+/// (`--endpoint http://host:port`, path-style addressing). Requests are signed with
+/// Signature V4 (HMAC-SHA256 from libcrypto). Conditional writes use `If-None-Match: *`
+/// (create only) and `If-Match: ETAG` (compare and swap); a server that answers 412 refuses
+/// the write.
+public struct S3Transport: RemoteTransport {
+    public let bucket: String
+    public let prefix: String
+    public let endpointHost: String
+    public let endpointPort: Int
+    public let region: String
+    let signer: SigV4Signer?
+    let pathStyle: Bool
+
+    public var display: String { "s3://\(bucket)/\(prefix)" }
+
+    /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http://HOST[:PORT] URL (default: AWS's
+    /// regional endpoint, which needs https and is not supported by this client).
+    public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
+        guard url.hasPrefix("s3://") else { throw RemoteError("'\(url)' is not an s3:// URL") }
+        let rest = url.dropFirst(5)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        bucket = String(rest[..<slash])
+        var p = slash == rest.endIndex ? "" : String(rest[rest.index(after: slash)...])
+        while p.hasSuffix("/") { p.removeLast() }
+        prefix = p
+        guard !bucket.isEmpty else { throw RemoteError("'\(url)' names no bucket") }
+        let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
+        self.region = reg
+        signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
+        guard let endpoint else {
+            throw RemoteError("\(url): talking to AWS itself needs https, which this build does not support; use --endpoint http://HOST:PORT for an S3-compatible server")
+        }
+        guard endpoint.hasPrefix("http://") else {
+            throw RemoteError("endpoint '\(endpoint)': only http:// endpoints are supported (put a TLS proxy in front for https)")
+        }
+        var authority = String(endpoint.dropFirst(7))
+        if let s = authority.firstIndex(of: "/") { authority = String(authority[..<s]) }
+        if let c = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: c)...]) {
+            endpointHost = String(authority[..<c]); endpointPort = port
+        } else { endpointHost = authority; endpointPort = 80 }
+        pathStyle = true
+    }
+
+    var hostHeader: String { endpointPort == 80 ? endpointHost : "\(endpointHost):\(endpointPort)" }
+
+    func objectKey(_ key: String) -> String { prefix.isEmpty ? key : prefix + "/" + key }
+
+    /// Sends a signed request. `path` is the object key (nil: the bucket itself).
+    func request(_ method: String, key: String?, query: [(String, String)] = [], headers: [String: String] = [:],
+                 body: HTTPConnection.Body? = nil, payloadHash: String? = nil, responseTo file: String? = nil) throws -> HTTPConnection.Response {
+        var path = "/" + bucket
+        if let key { path += "/" + objectKey(key) }
+        let encodedPath = SigV4Signer.encode(path, encodeSlash: false)
+        var h = headers
+        h["host"] = hostHeader
+        let hash: String
+        if let payloadHash { hash = payloadHash } else {
+            switch body {
+            case .bytes(let b)?: hash = Hex.encode(SHA256Hasher.digest(b))
+            case .file?: hash = "UNSIGNED-PAYLOAD"
+            case nil: hash = Hex.encode(SHA256Hasher.digest([UInt8]()))
+            }
+        }
+        if let signer {
+            h = signer.sign(method: method, path: encodedPath, query: query, headers: h, payloadHash: hash, date: SigV4Signer.now())
+        }
+        var target = encodedPath
+        if !query.isEmpty {
+            target += "?" + query.map { "\(SigV4Signer.encode($0.0, encodeSlash: true))=\(SigV4Signer.encode($0.1, encodeSlash: true))" }.joined(separator: "&")
+        }
+        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120)
+        var lastError: Error? = nil
+        // Retry transient failures (connection errors, 5xx) a few times with back-off.
+        for attempt in 0..<4 {
+            do {
+                let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file)
+                if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
+                return r
+            } catch {
+                lastError = error
+                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
+            }
+        }
+        throw lastError ?? RemoteError("\(display): request failed")
+    }
+
+    func fail(_ what: String, _ r: HTTPConnection.Response) -> RemoteError {
+        let text = String(decoding: r.body.prefix(2000), as: UTF8.self)
+        let code = xmlValue(text, "Code") ?? "HTTP \(r.status)"
+        let msg = xmlValue(text, "Message").map { ": \($0)" } ?? ""
+        return RemoteError("\(display): \(what) failed (\(code)\(msg))")
+    }
+
+    public func list(_ keyPrefix: String) throws -> [RemoteObject] {
+        var out: [RemoteObject] = []
+        var token: String? = nil
+        let full = objectKey(keyPrefix)
+        repeat {
+            var q: [(String, String)] = [("list-type", "2"), ("prefix", full)]
+            if let token { q.append(("continuation-token", token)) }
+            let r = try request("GET", key: nil, query: q)
+            guard r.status == 200 else {
+                if r.status == 404 { throw RemoteError("\(display): bucket '\(bucket)' does not exist") }
+                throw fail("listing", r)
+            }
+            let text = String(decoding: r.body, as: UTF8.self)
+            for item in xmlBlocks(text, "Contents") {
+                guard let k = xmlValue(item, "Key").map(xmlUnescape) else { continue }
+                let rel = prefix.isEmpty ? k : String(k.dropFirst(prefix.count + 1))
+                out.append(RemoteObject(key: rel, size: Int(xmlValue(item, "Size") ?? "0") ?? 0, tag: xmlValue(item, "ETag").map(xmlUnescape) ?? ""))
+            }
+            token = xmlValue(text, "IsTruncated") == "true" ? xmlValue(text, "NextContinuationToken").map(xmlUnescape) : nil
+        } while token != nil
+        return out.sorted { $0.key < $1.key }
+    }
+
+    public func get(_ key: String) throws -> (data: [UInt8], tag: String)? {
+        let r = try request("GET", key: key)
+        if r.status == 404 { return nil }
+        guard r.status == 200 else { throw fail("reading '\(key)'", r) }
+        return (r.body, r.headers["etag"] ?? "")
+    }
+
+    public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
+        let r = try request("GET", key: key, headers: ["range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)"])
+        guard r.status == 206 || r.status == 200 else { throw fail("reading '\(key)'", r) }
+        if r.status == 200 { return Array(r.body[range.clamped(to: 0..<r.body.count)]) }
+        return r.body
+    }
+
+    @discardableResult
+    public func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool {
+        var h: [String: String] = ["content-type": "application/octet-stream"]
+        switch condition {
+        case .none: break
+        case .absent: h["if-none-match"] = "*"
+        case .tag(let t): h["if-match"] = t
+        }
+        let r = try request("PUT", key: key, headers: h, body: .bytes(data))
+        if r.status == 412 || r.status == 409 { return false }
+        guard r.status == 200 else { throw fail("writing '\(key)'", r) }
+        return true
+    }
+
+    public func putFile(_ key: String, path: String) throws {
+        guard let st = FS.stat(path) else { throw RemoteError("cannot read '\(path)'") }
+        // Sign the file's hash, so the server can reject a corrupted upload.
+        let hasher = SHA256Hasher()
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RemoteError("cannot read '\(path)'") }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if r <= 0 { break }
+            buf.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<r])) }
+        }
+        close(fd)
+        let r = try request("PUT", key: key, headers: ["content-type": "application/octet-stream"],
+                            body: .file(path: path, size: Int(st.size)), payloadHash: Hex.encode(hasher.finalize()))
+        guard r.status == 200 else { throw fail("uploading '\(key)'", r) }
+    }
+
+    public func getFile(_ key: String, to path: String) throws {
+        let r = try request("GET", key: key, responseTo: path)
+        if r.status == 404 { throw RemoteError("\(display): '\(key)' is missing") }
+        guard r.status == 200 else { throw fail("downloading '\(key)'", r) }
+    }
+
+    public func delete(_ key: String) throws {
+        let r = try request("DELETE", key: key)
+        guard r.status == 204 || r.status == 200 || r.status == 404 else { throw fail("deleting '\(key)'", r) }
+    }
+
+    /// Creates the bucket (tests and first pushes to a fresh server); fine if it exists.
+    public func createBucket() throws {
+        let r = try request("PUT", key: nil)
+        guard r.status == 200 || r.status == 409 else { throw fail("creating bucket '\(bucket)'", r) }
+    }
+}
+
+func xmlValue(_ text: String, _ tag: String) -> String? {
+    guard let a = text.remoteFind("<\(tag)>", from: text.startIndex), let b = text.remoteFind("</\(tag)>", from: a.upperBound) else { return nil }
+    return String(text[a.upperBound..<b.lowerBound])
+}
+
+func xmlBlocks(_ text: String, _ tag: String) -> [String] {
+    var out: [String] = []
+    var start = text.startIndex
+    while let a = text.remoteFind("<\(tag)>", from: start),
+          let b = text.remoteFind("</\(tag)>", from: a.upperBound) {
+        out.append(String(text[a.upperBound..<b.lowerBound]))
+        start = b.upperBound
+    }
+    return out
+}
+
+func xmlUnescape(_ s: String) -> String {
+    s.remoteReplacing("&quot;", "\"").remoteReplacing("&apos;", "'").remoteReplacing("&lt;", "<")
+        .remoteReplacing("&gt;", ">").remoteReplacing("&amp;", "&")
+}
+
+extension String {
+    func remoteFind(_ needle: String, from: String.Index) -> Range<String.Index>? {
+        let hay = self[from..<endIndex]
+        guard !needle.isEmpty else { return nil }
+        var i = hay.startIndex
+        let first = needle.first!
+        while i < hay.endIndex {
+            if hay[i] == first, hay[i...].hasPrefix(needle) {
+                return i..<index(i, offsetBy: needle.count)
+            }
+            i = index(after: i)
+        }
+        return nil
+    }
+
+    func remoteReplacing(_ a: String, _ b: String) -> String {
+        guard !a.isEmpty else { return self }
+        var out = ""
+        var from = startIndex
+        while let r = remoteFind(a, from: from) {
+            out += self[from..<r.lowerBound]
+            out += b
+            from = r.upperBound
+        }
+        return out + self[from...]
+    }
+}

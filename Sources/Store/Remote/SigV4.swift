@@ -1,0 +1,130 @@
+import Support
+
+/// AWS credentials: from the standard environment variables, else a profile of
+/// `~/.aws/credentials` (AWS_PROFILE, default "default").
+public struct AWSCredentials: Sendable, Equatable {
+    public var accessKey: String
+    public var secretKey: String
+    public var sessionToken: String?
+
+    public init(accessKey: String, secretKey: String, sessionToken: String? = nil) {
+        self.accessKey = accessKey; self.secretKey = secretKey; self.sessionToken = sessionToken
+    }
+
+    /// Finds credentials; nil when there are none (anonymous requests).
+    public static func discover(profile: String? = nil, env: [String: String]? = nil) -> AWSCredentials? {
+        let e = env ?? Env.all()
+        if let a = e["AWS_ACCESS_KEY_ID"], let s = e["AWS_SECRET_ACCESS_KEY"], !a.isEmpty, !s.isEmpty {
+            return AWSCredentials(accessKey: a, secretKey: s, sessionToken: e["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
+        }
+        let file = e["AWS_SHARED_CREDENTIALS_FILE"] ?? ((e["HOME"] ?? "") + "/.aws/credentials")
+        guard let text = try? FS.readText(file) else { return nil }
+        let want = profile ?? e["AWS_PROFILE"] ?? "default"
+        var section = "", values: [String: String] = [:]
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = String(raw).remoteTrim(" \t")
+            if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
+            if line.hasPrefix("[") && line.hasSuffix("]") {
+                section = String(line.dropFirst().dropLast()).remoteTrim(" \t")
+                continue
+            }
+            guard section == want, let eq = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<eq]).remoteTrim(" \t").lowercased()] = String(line[line.index(after: eq)...]).remoteTrim(" \t")
+        }
+        guard let a = values["aws_access_key_id"], let s = values["aws_secret_access_key"] else { return nil }
+        return AWSCredentials(accessKey: a, secretKey: s, sessionToken: values["aws_session_token"])
+    }
+}
+
+/// AWS Signature Version 4 for S3 requests (header-based, signed payload hash).
+public struct SigV4Signer: Sendable {
+    public let credentials: AWSCredentials
+    public let region: String
+    public let service: String
+
+    public init(credentials: AWSCredentials, region: String, service: String = "s3") {
+        self.credentials = credentials; self.region = region; self.service = service
+    }
+
+    /// RFC 3986 percent-encoding as SigV4 wants it (unreserved characters kept; "/" kept in
+    /// paths when `slash` is false).
+    public static func encode(_ s: String, encodeSlash: Bool) -> String {
+        var out = ""
+        for b in s.utf8 {
+            let c = Character(UnicodeScalar(b))
+            if (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || c == "-" || c == "_" || c == "." || c == "~" ||
+                (c == "/" && !encodeSlash) {
+                out.append(c)
+            } else {
+                out += "%" + String(format2: b)
+            }
+        }
+        return out
+    }
+
+    /// The headers to add to a request: x-amz-date, x-amz-content-sha256, (x-amz-security-token),
+    /// Authorization. `path` is the encoded absolute path; `query` is name → value (unencoded);
+    /// `headers` are the other headers to sign (host included), names lowercase.
+    public func sign(method: String, path: String, query: [(String, String)], headers: [String: String],
+                     payloadHash: String, date: (amz: String, day: String)) -> [String: String] {
+        var h = headers
+        h["x-amz-date"] = date.amz
+        h["x-amz-content-sha256"] = payloadHash
+        if let t = credentials.sessionToken { h["x-amz-security-token"] = t }
+        let canonicalQuery = query.map { (SigV4Signer.encode($0.0, encodeSlash: true), SigV4Signer.encode($0.1, encodeSlash: true)) }
+            .sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let names = h.keys.map { $0.lowercased() }.sorted()
+        let canonicalHeaders = names.map { n in "\(n):\(h[n]!.remoteTrim(" \t"))\n" }.joined()
+        let signedHeaders = names.joined(separator: ";")
+        let canonicalRequest = [method, path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
+        let scope = "\(date.day)/\(region)/\(service)/aws4_request"
+        let stringToSign = ["AWS4-HMAC-SHA256", date.amz, scope, Hex.encode(SHA256Hasher.digest(Array(canonicalRequest.utf8)))].joined(separator: "\n")
+        var key = hmacSHA256(key: Array(("AWS4" + credentials.secretKey).utf8), data: Array(date.day.utf8))
+        key = hmacSHA256(key: key, data: Array(region.utf8))
+        key = hmacSHA256(key: key, data: Array(service.utf8))
+        key = hmacSHA256(key: key, data: Array("aws4_request".utf8))
+        let signature = Hex.encode(hmacSHA256(key: key, data: Array(stringToSign.utf8)))
+        h["authorization"] = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        return h
+    }
+
+    /// Now, as SigV4's "yyyyMMdd'T'HHmmss'Z'" and "yyyyMMdd".
+    public static func now() -> (amz: String, day: String) {
+        let t = Int64(Clock.wallSeconds())
+        return format(unixSeconds: t)
+    }
+
+    public static func format(unixSeconds t: Int64) -> (amz: String, day: String) {
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let days = Int(t >= 0 ? t / 86400 : (t - 86399) / 86400)
+        let secs = Int(t - Int64(days) * 86400)
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        var y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        if m <= 2 { y += 1 }
+        func p(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        let day = p(y, 4) + p(m, 2) + p(d, 2)
+        return (day + "T" + p(secs / 3600, 2) + p(secs / 60 % 60, 2) + p(secs % 60, 2) + "Z", day)
+    }
+}
+
+extension String {
+    init(format2 b: UInt8) {
+        let digits = Array("0123456789ABCDEF")
+        self = String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+    }
+
+    func remoteTrim(_ set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+/// A failure talking to a remote, one line naming the remote and what failed. Never carries
+/// a secret.
+public struct RemoteError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// An object listed on a remote.
+public struct RemoteObject: Sendable, Equatable {
+    public var key: String
+    public var size: Int
+    /// An opaque version tag (S3's ETag, a file's size+mtime) for compare-and-swap.
+    public var tag: String
+}
+
+/// What a conditional write requires.
+public enum WriteCondition: Sendable, Equatable {
+    case none
+    /// The key must not exist (create only).
+    case absent
+    /// The key must hold this version tag.
+    case tag(String)
+}
+
+/// Key-value access to a remote: a folder, or an S3 bucket and prefix. Keys are relative
+/// paths like "packs/pack-<hex>.pack".
+public protocol RemoteTransport: Sendable {
+    /// A description for messages (no secrets).
+    var display: String { get }
+    /// Keys under `prefix`, sorted.
+    func list(_ prefix: String) throws -> [RemoteObject]
+    /// The bytes and version tag of `key`, nil when absent.
+    func get(_ key: String) throws -> (data: [UInt8], tag: String)?
+    /// Bytes `range` of `key`.
+    func get(_ key: String, range: Range<Int>) throws -> [UInt8]
+    /// Writes `key` (atomically: readers see the old or the new bytes). False when the
+    /// condition does not hold (nothing written).
+    @discardableResult
+    func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool
+    /// Uploads a local file to `key` (large objects; streamed where the transport can).
+    func putFile(_ key: String, path: String) throws
+    /// Downloads `key` to a local file.
+    func getFile(_ key: String, to path: String) throws
+    func delete(_ key: String) throws
+}
+
+/// A remote in a local folder (a path or file:// URL): the same layout as on S3. Conditional
+/// writes are made atomic with an flock on `<root>/.lock`.
+public struct DirectoryTransport: RemoteTransport {
+    public let root: String
+    public var display: String { root }
+
+    public init(root: String, create: Bool, mustExist: Bool = true) throws {
+        self.root = root
+        if create { try FS.mkdirs(root) }
+        if mustExist, !FS.isDirectory(root) { throw RemoteError("remote folder '\(root)' does not exist") }
+    }
+
+    func full(_ key: String) -> String { root + "/" + key }
+
+    public func list(_ prefix: String) throws -> [RemoteObject] {
+        var out: [RemoteObject] = []
+        let dir = prefix.hasSuffix("/") ? String(prefix.dropLast()) : Path.dirname(prefix)
+        func walk(_ rel: String) throws {
+            let path = rel.isEmpty ? root : full(rel)
+            guard FS.isDirectory(path) else { return }
+            for e in try FS.listWithStat(path) {
+                let r = rel.isEmpty ? e.name : rel + "/" + e.name
+                if e.name.hasPrefix(".") || e.name.hasPrefix("tmp-") { continue }
+                if e.type == .directory { try walk(r); continue }
+                guard r.hasPrefix(prefix), let st = e.stat else { continue }
+                out.append(RemoteObject(key: r, size: Int(st.size), tag: "\(st.size)-\(st.mtimeNs)"))
+            }
+        }
+        try walk(dir == "." ? "" : dir)
+        return out.sorted { $0.key < $1.key }
+    }
+
+    public func get(_ key: String) throws -> (data: [UInt8], tag: String)? {
+        guard let st = FS.stat(full(key)), st.isRegular else { return nil }
+        let data = try FS.readFile(full(key))
+        return (data, contentTag(data))
+    }
+
+    public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
+        let fd = open(full(key), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RemoteError("\(display): cannot read '\(key)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: range.count)
+        var done = 0
+        while done < range.count {
+            let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, range.count - done, off_t(range.lowerBound + done)) }
+            guard r > 0 else { throw RemoteError("\(display): '\(key)' is shorter than expected") }
+            done += r
+        }
+        return out
+    }
+
+    /// Runs `body` holding the remote's lock (conditional writes and ref updates).
+    func locked<T>(_ body: () throws -> T) throws -> T {
+        let fd = open(root + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RemoteError("\(display): cannot open its lock: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw RemoteError("\(display): cannot lock: \(String(cString: strerror(errno)))") }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    @discardableResult
+    public func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool {
+        try FS.mkdirs(Path.dirname(full(key)))
+        if condition == .none {
+            try FS.atomicWrite(full(key), data, durable: true)
+            return true
+        }
+        return try locked {
+            let st = FS.stat(full(key))
+            switch condition {
+            case .absent: if st != nil { return false }
+            case .tag(let t):
+                guard st != nil, let cur = try? FS.readFile(full(key)), contentTag(cur) == t else { return false }
+            case .none: break
+            }
+            try FS.atomicWrite(full(key), data, durable: true)
+            return true
+        }
+    }
+
+    public func putFile(_ key: String, path: String) throws {
+        try FS.mkdirs(Path.dirname(full(key)))
+        let tmp = Path.dirname(full(key)) + "/tmp-" + Path.basename(key) + "-\(getpid())"
+        try copyFile(path, tmp)
+        try FS.rename(tmp, full(key))
+    }
+
+    public func getFile(_ key: String, to path: String) throws {
+        guard FS.stat(full(key))?.isRegular == true else { throw RemoteError("\(display): '\(key)' is missing") }
+        try copyFile(full(key), path)
+    }
+
+    public func delete(_ key: String) throws {
+        if FS.exists(full(key)) { try FS.unlink(full(key)) }
+    }
+}
+
+/// A folder remote's version tag: the SHA-256 of the content (refs are small).
+func contentTag(_ data: [UInt8]) -> String { Hex.encode(SHA256Hasher.digest(data)) }
+
+/// Copies a file in 1 MiB blocks, fsyncs the copy.
+func copyFile(_ from: String, _ to: String) throws {
+    let src = open(from, O_RDONLY | O_CLOEXEC)
+    guard src >= 0 else { throw RemoteError("cannot read '\(from)': \(String(cString: strerror(errno)))") }
+    defer { close(src) }
+    let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard dst >= 0 else { throw RemoteError("cannot write '\(to)': \(String(cString: strerror(errno)))") }
+    defer { close(dst) }
+    var buf = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let r = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
+        if r < 0 { if errno == EINTR { continue }; throw RemoteError("reading '\(from)' failed: \(String(cString: strerror(errno)))") }
+        if r == 0 { break }
+        var off = 0
+        while off < r {
+            let w = buf.withUnsafeBytes { write(dst, $0.baseAddress! + off, r - off) }
+            if w < 0 { if errno == EINTR { continue }; throw RemoteError("writing '\(to)' failed: \(String(cString: strerror(errno)))") }
+            off += w
+        }
+    }
+    fsync(dst)
+}
