@@ -202,7 +202,7 @@ extension Repository {
             guard let h = try refs.headCommit() else { throw StoreError.badRevision(original, reason: "HEAD has no commits yet") }
             return h
         }
-        let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s] : []
+        let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s, "refs/remotes/" + s] : []
         for ref in refNames where !ref.contains("..") {
             if let id = try refs.read(ref) { return id }
         }

@@ -310,14 +310,20 @@ public final class RemoteSync: @unchecked Sendable {
             if size >= packLimit { try close() }
         }
         try close()
-        let already = Set(try transport.list("packs/").map(\.key))
+        let listing = try transport.list("packs/")
+        let already = Set(listing.map(\.key))
+        let sizes = Dictionary(listing.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
         let total = names.reduce(Int64(0)) { $0 + Int64(FS.stat(outDir + "/" + $1 + ".pack")?.size ?? 0) }
         report.bytes = total
         report.packs = names.count
         // Pack files in parallel.
         final class State: @unchecked Sendable { var error: Error?; var sent: Int64 = 0; let lock = NSLockLike() }
         let state = State()
-        let todo = names.filter { !already.contains("packs/\($0).idx") }
+        // A pack already uploaded whole (uploads are atomic: same name, same size) is not
+        // sent again; its index may still be missing after an interruption.
+        let todo = names.filter { n in
+            sizes["packs/\(n).pack"] != Int(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
+        }
         let transport = self.transport, progress = self.progress
         let jobs = min(max(1, self.jobs), max(1, todo.count))
         DispatchQueue.concurrentPerform(iterations: jobs) { w in

@@ -1,0 +1,252 @@
+import Foundation
+import XCTest
+
+/// Remotes end to end: a folder remote always; an S3 API (moto in server mode) when
+/// `python3 -m moto.server` is available.
+final class CLIRemoteTests: CLITestCase {
+    var moto: Process?
+    var motoPort = 0
+
+    override func tearDownWithError() throws {
+        if let m = moto, m.isRunning { m.terminate(); m.waitUntilExit() }
+        try super.tearDownWithError()
+    }
+
+    func dir(_ name: String) -> URL {
+        let u = base.appendingPathComponent(name)
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    /// A repo with a 3 MB random file and a text file, one commit.
+    func seed(_ at: URL) {
+        ok("init", in: at)
+        var g = SystemRandomNumberGenerator()
+        let bytes = (0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &g) }
+        try! Data(bytes).write(to: at.appendingPathComponent("data.bin"))
+        try! Data("hello\n".utf8).write(to: at.appendingPathComponent("a.txt"))
+        ok("add", ".", in: at)
+        ok("commit", "-m", "one", in: at)
+    }
+
+    func head(_ at: URL) -> String { ok("rev-parse", "HEAD", in: at).trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    func testFolderRemotePushCloneFetchPull() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        seed(a)
+        ok("remote", "add", "origin", remote, in: a)
+        XCTAssertEqual(ok("remote", "-v", in: a), "origin\t\(remote) (fetch)\norigin\t\(remote) (push)\n")
+        var r = runResult(["push"], in: a)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("[new] main -> main"), r.err)
+        // Clone: same head, same files, fsck clean.
+        ok("clone", remote, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        XCTAssertEqual(head(b), head(a))
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+        XCTAssertTrue(ok("fsck", in: b).contains(": ok"))
+        XCTAssertEqual(ok("status", "--json", in: b).contains("\"staged\":[]") || ok("status", in: b).contains("nothing to commit"), true)
+        // A second push sends only the new objects.
+        try Data("hello\nmore\n".utf8).write(to: a.appendingPathComponent("a.txt"))
+        ok("add", "a.txt", in: a)
+        ok("commit", "-m", "two", in: a)
+        r = runResult(["push", "origin", "main"], in: a)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("sent 3 objects"), r.err)  // commit, tree, a.txt
+        XCTAssertTrue(runResult(["push"], in: a).err.contains("main is up to date"))
+        // Pull fast-forwards the clone and updates its work tree.
+        r = runResult(["pull"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(head(b), head(a))
+        XCTAssertEqual(try String(contentsOf: b.appendingPathComponent("a.txt"), encoding: .utf8), "hello\nmore\n")
+        XCTAssertEqual(ok("rev-parse", "origin/main", in: b).trimmingCharacters(in: .whitespacesAndNewlines), head(a))
+        // Tags travel with --tags.
+        ok("tag", "v1", in: a)
+        ok("push", "--tags", in: a)
+        ok("fetch", in: b)
+        XCTAssertEqual(ok("rev-parse", "v1", in: b).trimmingCharacters(in: .whitespacesAndNewlines), head(a))
+    }
+
+    func testConcurrentPushersAndDivergedPull() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        seed(a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", in: a)
+        ok("clone", remote, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        // Both commit on top of the same tip; the first push wins, the second must fetch first.
+        try Data("from a\n".utf8).write(to: a.appendingPathComponent("a.txt"))
+        ok("add", "a.txt", in: a); ok("commit", "-m", "a2", in: a)
+        try Data("from b\n".utf8).write(to: b.appendingPathComponent("b.txt"))
+        ok("add", "b.txt", in: b); ok("commit", "-m", "b2", in: b)
+        // Start both at once.
+        let pa = try start(["push"], in: a), pb = try start(["push"], in: b)
+        let ra = collect(pa), rb = collect(pb)
+        XCTAssertEqual([ra.code, rb.code].filter { $0 == 0 }.count, 1, "exactly one push wins: \(ra.err) / \(rb.err)")
+        let loser = ra.code == 0 ? rb : ra
+        XCTAssertTrue(loser.err.contains("fetch first"), loser.err)
+        let winner = ra.code == 0 ? a : b, other = ra.code == 0 ? b : a
+        // The winner's commit is what the remote has; the loser's pull is refused as diverged.
+        ok("fetch", in: other)
+        XCTAssertEqual(ok("rev-parse", "origin/main", in: other).trimmingCharacters(in: .whitespacesAndNewlines), head(winner))
+        let p = runResult(["pull"], in: other)
+        XCTAssertNotEqual(p.code, 0)
+        XCTAssertTrue(p.err.contains("diverged"), p.err)
+        XCTAssertEqual(p.err.split(separator: "\n").count, 1, p.err)
+        // Force wins over it.
+        XCTAssertEqual(runResult(["push", "-f"], in: other).code, 0)
+    }
+
+    func testCorruptRemoteObjectIsRefusedAndInterruptedPushResumes() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        seed(a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", in: a)
+        // Flip a byte in the middle of the pack (inside the random file's data).
+        let packs = try FileManager.default.contentsOfDirectory(atPath: remote + "/packs").filter { $0.hasSuffix(".pack") }
+        XCTAssertEqual(packs.count, 1)
+        let packURL = URL(fileURLWithPath: remote + "/packs/" + packs[0])
+        var bytes = try Data(contentsOf: packURL)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: packURL)
+        let r = runResult(["clone", remote, base.appendingPathComponent("b").path], in: base)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("does not match its id") || r.err.contains("corrupt"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("b").path), "a failed clone leaves nothing behind")
+        // Repair by deleting the damaged pack and its index: the next push uploads it again
+        // (the remote no longer lists it), and a clone then succeeds.
+        try FileManager.default.removeItem(at: packURL)
+        try FileManager.default.removeItem(atPath: remote + "/packs/" + packs[0].replacingOccurrences(of: ".pack", with: ".idx"))
+        try FileManager.default.removeItem(atPath: a.appendingPathComponent(".mlrepo/remotes").path)
+        try FileManager.default.removeItem(atPath: remote + "/refs/heads/main")
+        XCTAssertEqual(runResult(["push"], in: a).code, 0)
+        XCTAssertEqual(runResult(["clone", remote, base.appendingPathComponent("c").path], in: base).code, 0)
+        XCTAssertEqual(head(base.appendingPathComponent("c")), head(a))
+        // An interrupted push (a pack uploaded, its index and the ref not yet): re-running
+        // continues and does not upload that pack again.
+        try Data("x\n".utf8).write(to: a.appendingPathComponent("x.txt"))
+        ok("add", "x.txt", in: a); ok("commit", "-m", "x", in: a)
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs"))
+        ok("push", in: a)
+        let added = Set(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs")).subtracting(before)
+        XCTAssertEqual(added.count, 2)
+        let idx = added.first { $0.hasSuffix(".idx") }!
+        try FileManager.default.removeItem(atPath: remote + "/packs/" + idx)
+        try FileManager.default.removeItem(atPath: a.appendingPathComponent(".mlrepo/remotes/origin/idx/" + idx).path)
+        try Data((ok("rev-parse", "HEAD~1", in: a)).utf8).write(to: URL(fileURLWithPath: remote + "/refs/heads/main"))
+        let packFile = remote + "/packs/" + added.first { $0.hasSuffix(".pack") }!
+        let mtime = try FileManager.default.attributesOfItem(atPath: packFile)[.modificationDate] as? Date
+        XCTAssertEqual(runResult(["push"], in: a).code, 0)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: packFile)[.modificationDate] as? Date, mtime,
+                       "the already-uploaded pack is not sent again")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: remote + "/packs/" + idx))
+    }
+
+    func testErrors() throws {
+        let a = dir("a")
+        seed(a)
+        func expectError(_ args: [String], _ part: String, file: StaticString = #filePath, line: UInt = #line) {
+            let r = runResult(args, in: a)
+            XCTAssertNotEqual(r.code, 0, file: file, line: line)
+            XCTAssertTrue(r.err.contains(part), "'\(r.err)' lacks '\(part)'", file: file, line: line)
+        }
+        expectError(["push"], "no remote configured")
+        expectError(["remote", "add", "Bad Name", "/tmp/x"], "remote name")
+        expectError(["remote", "add", "x", "ftp://host/x"], "use a folder, file://PATH or s3://")
+        ok("remote", "add", "x", base.appendingPathComponent("nowhere").path, in: a)
+        expectError(["remote", "add", "x", "/tmp/y"], "already exists")
+        expectError(["fetch", "x"], "does not exist")
+        expectError(["push", "x", "nosuchbranch"], "no branch or tag 'nosuchbranch'")
+        ok("remote", "remove", "x", in: a)
+        XCTAssertEqual(ok("remote", in: a), "")
+        expectError(["clone", base.appendingPathComponent("nowhere").path, "zz"], "does not exist")
+    }
+
+    // MARK: S3 (moto)
+
+    func startMoto() throws -> Bool {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import moto.server, boto3"]
+        check.standardOutput = FileHandle.nullDevice; check.standardError = FileHandle.nullDevice
+        try? check.run(); check.waitUntilExit()
+        guard check.terminationStatus == 0 else { return false }
+        // A free port: bind 0, read it, close.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        motoPort = Int(UInt16(bigEndian: addr.sin_port))
+        close(fd)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(motoPort)]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        moto = p
+        for _ in 0..<100 {
+            if python("import urllib.request; urllib.request.urlopen('http://127.0.0.1:\(motoPort)/')").code == 0 { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    @discardableResult
+    func python(_ code: String) -> (code: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", code]
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in s3Env { e[k] = v }
+        p.environment = e
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = FileHandle.nullDevice
+        try? p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: d, as: UTF8.self))
+    }
+
+    var s3Env: [String: String] { ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1"] }
+
+    func testS3PushCloneAndBoto3Interop() throws {
+        guard try startMoto() else { throw XCTSkip("moto[server] and boto3 are not installed (pip install 'moto[server]' boto3)") }
+        let endpoint = "http://127.0.0.1:\(motoPort)"
+        XCTAssertEqual(python("import boto3; boto3.client('s3', endpoint_url='\(endpoint)').create_bucket(Bucket='ml-team')").code, 0)
+        let a = dir("a")
+        seed(a)
+        ok("remote", "add", "origin", "s3://ml-team/projects/demo", "--endpoint", endpoint, in: a)
+        var r = runResult(["push"], in: a, env: s3Env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertFalse(r.err.contains("testing-secret"))
+        XCTAssertFalse((try? String(contentsOf: a.appendingPathComponent(".mlrepo/config"), encoding: .utf8))?.contains("testing") ?? true,
+                       "no secret in the config")
+        // boto3 sees the layout: the ref holds HEAD's id; every pack's objects re-hash to their ids (clone verifies).
+        let listing = python("""
+        import boto3
+        s = boto3.client('s3', endpoint_url='\(endpoint)')
+        keys = [o['Key'] for o in s.list_objects_v2(Bucket='ml-team', Prefix='projects/demo/')['Contents']]
+        print(s.get_object(Bucket='ml-team', Key='projects/demo/refs/heads/main')['Body'].read().decode().strip())
+        print(sum(k.endswith('.pack') for k in keys), sum(k.endswith('.idx') for k in keys))
+        """).out.split(separator: "\n")
+        XCTAssertEqual(listing.first.map(String.init), head(a))
+        XCTAssertEqual(listing.dropFirst().first, "1 1")
+        // Wrong credentials: a one-line error, no secret in it.
+        r = runResult(["fetch"], in: a, env: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
+        _ = r  // moto accepts anonymous requests; nothing to assert beyond not crashing
+        // Clone from S3 and compare.
+        r = runResult(["clone", "s3://ml-team/projects/demo", base.appendingPathComponent("b").path, "--endpoint", endpoint], in: base, env: s3Env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let b = base.appendingPathComponent("b")
+        XCTAssertEqual(head(b), head(a))
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+        // Concurrent pushers through S3's conditional writes.
+        try Data("a\n".utf8).write(to: a.appendingPathComponent("a.txt")); ok("add", "a.txt", in: a); ok("commit", "-m", "a2", in: a)
+        try Data("b\n".utf8).write(to: b.appendingPathComponent("b.txt")); ok("add", "b.txt", in: b); ok("commit", "-m", "b2", in: b)
+        let pa = try start(["push"], in: a, env: s3Env), pb = try start(["push"], in: b, env: s3Env)
+        let ra = collect(pa), rb = collect(pb)
+        XCTAssertEqual([ra.code, rb.code].filter { $0 == 0 }.count, 1, "\(ra.err) / \(rb.err)")
+        XCTAssertTrue((ra.code == 0 ? rb : ra).err.contains("fetch first"))
+    }
+}
