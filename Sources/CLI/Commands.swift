@@ -8,7 +8,7 @@ let commands: [Command] = [
     diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
     runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
-    trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand,
+    trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
 ]
 

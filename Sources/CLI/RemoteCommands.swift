@@ -108,11 +108,12 @@ func chooseRemote(_ repo: Repository, _ name: String?) throws -> String {
 let pushCommand = Command(
     name: "push", kind: .porcelain, summary: "send commits and their data to a remote",
     usage: """
-    mlrepo push [REMOTE] [BRANCH|TAG...] [--all] [--tags] [-f] [-j N] [-q]
+    mlrepo push [REMOTE] [BRANCH|TAG|ALIAS...] [--all] [--tags] [-f] [-j N] [-q]
 
     Uploads the objects the remote lacks (as a few large packs), then moves the remote's
     refs with a compare-and-swap: if another push moved a branch first, this one is refused
-    with "fetch first". Without BRANCH, pushes the current branch. Re-running an interrupted
+    with "fetch first". Without BRANCH, pushes the current branch; --all pushes every branch
+    and registry alias, --tags every tag. Re-running an interrupted
     push continues: packs already on the remote are not sent again.
     """,
     flags: ["all": ["--all"], "tags": ["--tags"], "force": ["-f", "--force"], "quiet": ["-q", "--quiet"]],
@@ -127,9 +128,13 @@ let pushCommand = Command(
     for n in args {
         if try repo.refs.read("refs/heads/" + n) != nil { refs.append("refs/heads/" + n) }
         else if try repo.refs.read("refs/tags/" + n) != nil { refs.append("refs/tags/" + n) }
-        else { throw UserError(message: "no branch or tag '\(n)' to push") }
+        else if try repo.refs.read("refs/aliases/" + n) != nil { refs.append("refs/aliases/" + n) }
+        else { throw UserError(message: "no branch, tag or alias '\(n)' to push") }
     }
-    if a.has("all") { refs += try repo.branches().map { "refs/heads/" + $0.name } }
+    if a.has("all") {
+        refs += try repo.branches().map { "refs/heads/" + $0.name }
+        refs += try repo.refs.list("aliases").map { "refs/aliases/" + $0.name }
+    }
     if a.has("tags") { refs += try repo.tags().map { "refs/tags/" + $0.name } }
     if refs.isEmpty {
         guard case .branch(let b) = try repo.refs.head(), try repo.refs.read("refs/heads/" + b) != nil else {
@@ -151,10 +156,10 @@ let pushCommand = Command(
             ctx.err.line("sent \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB in \(String(format1: secs)) s")
         }
         for u in r.updated {
-            let short = u.ref.hasPrefix("refs/heads/") ? String(u.ref.dropFirst(11)) : String(u.ref.dropFirst(10))
+            let short = shortRef(u.ref)
             ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(short) -> \(short)" } ?? " * [new] \(short) -> \(short) (\(u.new.short))")
         }
-        for u in r.upToDate { ctx.err.line(" = \(u.hasPrefix("refs/heads/") ? String(u.dropFirst(11)) : String(u.dropFirst(10))) is up to date") }
+        for u in r.upToDate { ctx.err.line(" = \(shortRef(u)) is up to date") }
     }
     return 0
 }
@@ -273,4 +278,12 @@ let cloneCommand = Command(
         if createdDir { FS.removeTree(dir) } else { FS.removeTree(dir + "/.mlrepo") }
         throw error
     }
+}
+
+/// "main" for refs/heads/main, "v1" for refs/tags/v1, "alias production" for refs/aliases/production.
+func shortRef(_ ref: String) -> String {
+    if ref.hasPrefix("refs/heads/") { return String(ref.dropFirst(11)) }
+    if ref.hasPrefix("refs/tags/") { return String(ref.dropFirst(10)) }
+    if ref.hasPrefix("refs/aliases/") { return "alias " + ref.dropFirst(13) }
+    return ref
 }

@@ -60,11 +60,18 @@ public struct ModelSource: Sendable {
             return try ServedModel(model: model, id: id, commit: nil, path: target, source: target)
         }
         let repo = repo!
-        let (rev, wanted) = splitRevPath()
-        let commit: ObjectId
+        var (rev, wanted) = splitRevPath()
+        var commit: ObjectId
+        // A registry alias names its model path; its promotion commit has the promoted tree.
+        var promotedFrom: String? = nil
+        if Refs.isValidName(rev), let promo = try? MLRepo(repo).alias(rev) {
+            if wanted == nil { wanted = promo.path }
+            promotedFrom = promo.commit
+        }
         do { commit = try repo.resolveCommit(rev) } catch {
             throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
         }
+        if let p = promotedFrom, let id = ObjectId(hex: p), repo.store.contains(id) { commit = id }
         let files = try repo.files(ofCommit: commit)
         let chosen: String
         if let wanted {

@@ -153,6 +153,24 @@ extension Repository {
         }
     }
 
+    /// Writes a commit object with the given tree, parents, extension headers and message
+    /// and moves `ref` to it (with a reflog entry), under the lock: for records that live
+    /// beside the branches, such as registry promotions. `expected`: the ref must still
+    /// point there (nil: must not exist yet), else the update is refused.
+    public func commitObject(tree: ObjectId, parents: [ObjectId], headers: [(key: String, value: String)], message: String,
+                             ref: String, expected: ObjectId?) throws -> ObjectId {
+        try withLock {
+            guard try refs.read(ref) == expected else { throw StoreError.invalid("\(ref) moved while updating it; try again") }
+            let who = signature()
+            let c = Commit(tree: tree, parents: parents, author: who, committer: who, extra: headers,
+                           message: message.hasSuffix("\n") ? message : message + "\n")
+            let id = try store.put(.commit, c.encode())
+            try store.commitPending()
+            try refs.update(ref, to: id, who: who, message: c.subject)
+            return id
+        }
+    }
+
     // MARK: Revisions
 
     /// Resolves a revision: a full id or unique prefix (≥ 4 hex digits), HEAD or @, a
@@ -202,7 +220,7 @@ extension Repository {
             guard let h = try refs.headCommit() else { throw StoreError.badRevision(original, reason: "HEAD has no commits yet") }
             return h
         }
-        let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s, "refs/remotes/" + s] : []
+        let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s, "refs/remotes/" + s, "refs/aliases/" + s] : []
         for ref in refNames where !ref.contains("..") {
             if let id = try refs.read(ref) { return id }
         }

@@ -48,8 +48,11 @@ extension Repository {
         var problems: [FsckProblem] = []
         for (n, id) in try refs.list("heads") { commits.append((id, "branch " + n)) }
         for (n, id) in try refs.list("tags") { commits.append((id, "tag " + n)) }
+        // Remote-tracking branches and registry aliases keep their commits too.
+        for (n, id) in try refs.list("remotes") { commits.append((id, "remote-tracking " + n)) }
+        for (n, id) in try refs.list("aliases") { commits.append((id, "alias " + n)) }
         if let h = try? refs.headCommit() { commits.append((h, "HEAD")) }
-        var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name }
+        var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name } + (try refs.list("aliases")).map { "refs/aliases/" + $0.name }
         logs = Array(Set(logs))
         for l in logs {
             for e in (try? refs.log(l)) ?? [] {
@@ -203,7 +206,7 @@ extension Repository {
         try withLock {
             if expireReflogs && !dryRun {
                 // Forget where refs have been, so only what refs, HEAD and the index reach stays.
-                var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name }
+                var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name } + (try refs.list("aliases")).map { "refs/aliases/" + $0.name }
                 logs += (try refs.list("tags")).map { "refs/tags/" + $0.name }
                 for l in logs { try? FS.unlink(dotDir + "/logs/" + l) }
             }

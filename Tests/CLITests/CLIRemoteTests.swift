@@ -156,7 +156,7 @@ final class CLIRemoteTests: CLITestCase {
         ok("remote", "add", "x", base.appendingPathComponent("nowhere").path, in: a)
         expectError(["remote", "add", "x", "/tmp/y"], "already exists")
         expectError(["fetch", "x"], "does not exist")
-        expectError(["push", "x", "nosuchbranch"], "no branch or tag 'nosuchbranch'")
+        expectError(["push", "x", "nosuchbranch"], "no branch, tag or alias 'nosuchbranch'")
         ok("remote", "remove", "x", in: a)
         XCTAssertEqual(ok("remote", in: a), "")
         expectError(["clone", base.appendingPathComponent("nowhere").path, "zz"], "does not exist")

@@ -239,7 +239,7 @@ public final class RemoteSync: @unchecked Sendable {
             if old?.id == id { report.upToDate.append(ref); continue }
             if let old, !force {
                 let known = repo.store.contains(old.id)
-                let ok = try ref.hasPrefix("refs/heads/") && known && repo.isAncestor(old.id, of: id)
+                let ok = try (ref.hasPrefix("refs/heads/") || ref.hasPrefix("refs/aliases/")) && known && repo.isAncestor(old.id, of: id)
                 if !ok {
                     throw RemoteError("rejected \(shortName(ref)): the remote has commits this repository does not (fetch first: mlrepo pull \(spec.name))")
                 }
@@ -365,6 +365,8 @@ public final class RemoteSync: @unchecked Sendable {
             let old = try repo.refs.read(local)
             if old == v.id { continue }
             if ref.hasPrefix("refs/tags/"), old != nil { continue }  // never move an existing local tag
+            // A registry alias moves only forward (its history is its first-parent chain).
+            if ref.hasPrefix("refs/aliases/"), let old, !(try repo.isAncestor(old, of: v.id)) { continue }
             try repo.refs.update(local, to: v.id, who: repo.signature(), message: "fetch \(spec.name): \(ref)")
             report.refs.append((local, old, v.id))
         }
