@@ -3,7 +3,8 @@ import XCTest
 import Support
 
 final class RemoteSigV4Tests: XCTestCase {
-    /// AWS's published example ("GET Object" in the S3 Signature Version 4 documentation).
+    /// AWS's published example ("GET Object" in the S3 Signature Version 4 documentation);
+    /// Example 10 of .mlrepo-format.md §12.2.
     func testAWSDocumentedGetObjectSignature() {
         let signer = SigV4Signer(credentials: AWSCredentials(accessKey: "AKIAIOSFODNN7EXAMPLE",
                                                              secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
