@@ -81,6 +81,12 @@ public protocol Backend: AnyObject, Sendable {
     func rowArgmax(_ x: Tensor) -> [Int32]
     /// d[i, k] = ‖x_i − c_k‖² for x (n×d) and centers (k×d), d n×k.
     func squaredDistances(_ x: Tensor, _ centers: Tensor, into d: Tensor)
+    /// For each row of x (n×d): the index of the nearest of `centers` (k×d; first on ties)
+    /// and its squared distance, computed as squaredDistances does.
+    func nearestCenters(_ x: Tensor, _ centers: Tensor) -> (labels: [Int32], distances: [Float])
+    /// Per cluster: Σ of the rows of x labelled c (k×d, row-major, in Double) and the count,
+    /// summed in a fixed order.
+    func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int])
     /// One Adam step (bias-corrected, `step` counts from 1) with decoupled weight decay 0
     /// unless given (L2 added to the gradient: grad + weightDecay·param).
     func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,
@@ -97,5 +103,33 @@ extension Backend {
         let t = upload(host, rows: rows, cols: cols)
         host = []
         return t
+    }
+}
+
+extension Backend {
+    /// Default: the distance matrix, then an argmin on the host.
+    public func nearestCenters(_ x: Tensor, _ centers: Tensor) -> (labels: [Int32], distances: [Float]) {
+        let n = x.rows, k = centers.rows
+        let d = tensor(rows: n, cols: k)
+        squaredDistances(x, centers, into: d)
+        let h = download(d)
+        var labels = [Int32](repeating: 0, count: n), dist = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            var b = 0, bv = h[i * k]
+            for c in 1..<max(k, 1) where h[i * k + c] < bv { b = c; bv = h[i * k + c] }
+            labels[i] = Int32(b); dist[i] = bv
+        }
+        return (labels, dist)
+    }
+
+    /// Default: on a host copy of x, in row order.
+    public func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int]) {
+        let h = download(x), d = x.cols
+        var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
+        for i in 0..<x.rows {
+            let c = Int(labels[i]); counts[c] += 1
+            for j in 0..<d { sums[c * d + j] += Double(h[i * d + j]) }
+        }
+        return (sums, counts)
     }
 }

@@ -340,6 +340,81 @@ public final class CPUBackend: Backend {
         }
     }
 
+    /// Rows are scored in fixed blocks of 2048 (a block's distances are one small GEMM, each
+    /// element computed as in squaredDistances), blocks spread over the threads.
+    public func nearestCenters(_ x: Tensor, _ centers: Tensor) -> (labels: [Int32], distances: [Float]) {
+        precondition(x.cols == centers.cols, "nearestCenters: x has \(x.cols) columns, centers \(centers.cols)")
+        let n = x.rows, k = centers.rows, dim = x.cols
+        var labels = [Int32](repeating: 0, count: n), dist = [Float](repeating: 0, count: n)
+        if n == 0 || k == 0 { return (labels, dist) }
+        let xp = UnsafePointer(ptr(x)), cp = UnsafePointer(ptr(centers))
+        let cn = alignedFloats(k)
+        defer { cn.deallocate() }
+        for j in 0..<k { cn[j] = Vec.dot(cp + j * dim, cp + j * dim, dim) }
+        let cnc = UnsafePointer(cn)
+        let block = 2048
+        let blocks = (n + block - 1) / block
+        let kernel = self.kernel, pool = scratch
+        labels.withUnsafeMutableBufferPointer { lp in
+            dist.withUnsafeMutableBufferPointer { dp in
+                nonisolated(unsafe) let lp = lp, dp = dp
+                parallelTasks(blocks, threads: threads) { b, _ in
+                    let r0 = b * block, rows = min(block, n - r0)
+                    let buf = alignedFloats(rows * k)
+                    defer { buf.deallocate() }
+                    sgemm(kernel: kernel, threads: 1, pool: pool, m: rows, n: k, k: dim, alpha: -2,
+                          a: xp + r0 * dim, lda: dim, transA: false, b: cp, ldb: dim, transB: true, beta: 0, c: buf, ldc: k)
+                    for i in 0..<rows {
+                        let xn = Vec.dot(xp + (r0 + i) * dim, xp + (r0 + i) * dim, dim)
+                        var best = 0
+                        var bv = (xn + cnc[0]) + buf[i * k]
+                        if !(bv > 0) { bv = 0 }
+                        for j in 1..<max(k, 1) {
+                            var v = (xn + cnc[j]) + buf[i * k + j]
+                            if !(v > 0) { v = 0 }
+                            if v < bv { bv = v; best = j }
+                        }
+                        lp[r0 + i] = Int32(best); dp[r0 + i] = bv
+                    }
+                }
+            }
+        }
+        return (labels, dist)
+    }
+
+    /// Partial sums over fixed blocks of 8192 rows, merged in block order.
+    public func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int]) {
+        let n = x.rows, dim = x.cols
+        precondition(labels.count == n, "clusterSums: \(labels.count) labels for \(n) rows")
+        let block = 8192
+        let blocks = (n + block - 1) / block
+        var partial = [Double](repeating: 0, count: max(blocks, 1) * k * dim)
+        var partialCounts = [Int](repeating: 0, count: max(blocks, 1) * k)
+        let xp = UnsafePointer(ptr(x))
+        labels.withUnsafeBufferPointer { lab in
+            partial.withUnsafeMutableBufferPointer { pp in
+                partialCounts.withUnsafeMutableBufferPointer { pc in
+                    nonisolated(unsafe) let lab = lab, pp = pp, pc = pc
+                    parallelTasks(blocks, threads: threads) { b, _ in
+                        let s = pp.baseAddress! + b * k * dim, cnt = pc.baseAddress! + b * k
+                        for i in (b * block)..<min(n, (b + 1) * block) {
+                            let c = Int(lab[i])
+                            cnt[c] += 1
+                            let row = xp + i * dim, acc = s + c * dim
+                            for j in 0..<dim { acc[j] += Double(row[j]) }
+                        }
+                    }
+                }
+            }
+        }
+        var sums = [Double](repeating: 0, count: k * dim), counts = [Int](repeating: 0, count: k)
+        for b in 0..<blocks {
+            for c in 0..<k { counts[c] += partialCounts[b * k + c] }
+            for e in 0..<(k * dim) { sums[e] += partial[b * k * dim + e] }
+        }
+        return (sums, counts)
+    }
+
     // MARK: Optimizers
 
     public func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,

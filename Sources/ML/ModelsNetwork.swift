@@ -247,13 +247,9 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
     let tol = try p.double("tol", 1e-4, min: 0)
     let n = d.rows, m = d.cols
     guard k <= n else { throw MLError("kmeans: k = \(k) is more than the \(n) rows") }
-    // The matrix lives on the backend only; the host keeps n×k distances and assignments.
+    // The matrix lives on the backend only; the host keeps per-row labels and distances.
     let x = backend.upload(taking: &d.features, rows: n, cols: m)
-    let dist = backend.tensor(rows: n, cols: k)
-    let dist1 = backend.tensor(rows: n, cols: 1)
     let row = backend.tensor(rows: 1, cols: m)
-    let sumsT = backend.tensor(rows: k, cols: m)
-    let onehot = backend.tensor(rows: n, cols: k)
     var rng = SeededRandom(seed: seed)
     // The tolerance is relative to the mean column variance, as in scikit-learn.
     let tolAbs = tol * moments.centeredSquares.reduce(0, +) / Double(n * m)
@@ -272,38 +268,24 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
         var closest = [Double](repeating: .infinity, count: n)
         for c in 1..<max(k, 1) {
             let prev = backend.upload(Array(centers[((c - 1) * m)..<(c * m)]), rows: 1, cols: m)
-            backend.squaredDistances(x, prev, into: dist1)
-            let dh = backend.download(dist1)
+            let dh = backend.nearestCenters(x, prev).distances
             var total = 0.0
-            for i in 0..<n { closest[i] = min(closest[i], Double(max(dh[i], 0))); total += closest[i] }
+            for i in 0..<n { closest[i] = min(closest[i], Double(dh[i])); total += closest[i] }
             var target = rng.unit() * total, pick = n - 1
             for i in 0..<n { target -= closest[i]; if target < 0 { pick = i; break } }
             centers.replaceSubrange((c * m)..<((c + 1) * m), with: fetchRow(pick))
         }
         var inertia = 0.0, iter = 0
-        var assign = [Float](repeating: 0, count: n * k)
         while iter < maxIter {
             iter += 1
-            let ct = backend.upload(centers, rows: k, cols: m)
-            backend.squaredDistances(x, ct, into: dist)
-            let dh = backend.download(dist)
+            let (labels, dist) = backend.nearestCenters(x, backend.upload(centers, rows: k, cols: m))
             inertia = 0
-            var counts = [Int](repeating: 0, count: k)
-            for i in 0..<n {
-                var b = 0, bv = dh[i * k]
-                for c in 1..<max(k, 1) where dh[i * k + c] < bv { b = c; bv = dh[i * k + c] }
-                for c in 0..<k { assign[i * k + c] = 0 }
-                assign[i * k + b] = 1
-                counts[b] += 1; inertia += Double(max(bv, 0))
-            }
-            // Cluster sums as one GEMM: onehotᵀ · X (k × m).
-            assign.withUnsafeBufferPointer { backend.upload($0, into: onehot, row: 0) }
-            backend.gemm(onehot, transA: true, x, transB: false, into: sumsT, alpha: 1, beta: 0)
-            let sums = backend.download(sumsT)
+            for v in dist { inertia += Double(v) }
+            let (sums, counts) = backend.clusterSums(x, labels: labels, k: k)
             var shift = 0.0
             for c in 0..<k where counts[c] > 0 {
                 for j in 0..<m {
-                    let v = Float(Double(sums[c * m + j]) / Double(counts[c]))
+                    let v = Float(sums[c * m + j] / Double(counts[c]))
                     shift += Double(v - centers[c * m + j]) * Double(v - centers[c * m + j])
                     centers[c * m + j] = v
                 }

@@ -208,6 +208,38 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testNearestCentersAndClusterSums() {
+        // Labels and distances equal the argmin of squaredDistances, bit for bit, with any
+        // thread count; cluster sums equal a Double reference and do not depend on threads.
+        var rng = SplitMix(seed: 21)
+        let one = CPUBackend(threads: 1)
+        for (n, k, d) in [(1, 1, 3), (5000, 7, 13), (20_000, 10, 100)] {
+            let x = rng.floats(n * d, scale: 2), cs = rng.floats(k * d, scale: 2)
+            let tx = be.upload(x, rows: n, cols: d), tc = be.upload(cs, rows: k, cols: d)
+            let full = be.tensor(rows: n, cols: k)
+            be.squaredDistances(tx, tc, into: full)
+            let dm = be.download(full)
+            let (labels, dist) = be.nearestCenters(tx, tc)
+            for i in 0..<n {
+                var b = 0
+                for j in 1..<k where dm[i * k + j] < dm[i * k + b] { b = j }
+                XCTAssertEqual(labels[i], Int32(b))
+                XCTAssertEqual(dist[i].bitPattern, dm[i * k + b].bitPattern)
+            }
+            let (l1, d1) = one.nearestCenters(one.upload(x, rows: n, cols: d), one.upload(cs, rows: k, cols: d))
+            XCTAssertEqual(l1, labels)
+            XCTAssertEqual(bits(d1), bits(dist))
+            let (sums, counts) = be.clusterSums(tx, labels: labels, k: k)
+            let (s1, c1) = one.clusterSums(one.upload(x, rows: n, cols: d), labels: labels, k: k)
+            XCTAssertEqual(counts, c1)
+            XCTAssertEqual(sums.map(\.bitPattern), s1.map(\.bitPattern))
+            var ref = [Double](repeating: 0, count: k * d)
+            for i in 0..<n { for q in 0..<d { ref[Int(labels[i]) * d + q] += Double(x[i * d + q]) } }
+            XCTAssertEqual(counts.reduce(0, +), n)
+            for e in 0..<(k * d) { XCTAssertEqual(sums[e], ref[e], accuracy: 1e-9 * Double(n)) }
+        }
+    }
+
     func testSquaredDistances() {
         // |got − ‖x−c‖²| ≤ 1e-5·(‖x‖² + ‖c‖² + 1) (the expansion cancels), and never negative.
         var rng = SplitMix(seed: 20)
