@@ -51,12 +51,18 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         if type.needsLabel && label == nil { throw fail("\(typeName) needs \"label\": the name of the label column") }
         let features = spec["features"]?.arrayValue?.compactMap(\.stringValue)
         var data: Dataset
+        let readStart = Clock.monotonic()
         do { data = try DatasetReader.readCSV(path: try path("data"), label: type.needsLabel ? label : nil, features: features, threads: backend.threads) }
         catch let e as DatasetError { throw MLError(e.description) }
         let seed = options.seed ?? spec["seed"].flatMap { $0.doubleValue }.map { UInt64(max(0, $0)) } ?? 0
         env["seed"] = .int(Int64(bitPattern: seed))
         let params = spec["params"]?.objectValue ?? [:]
+        let readSeconds = Clock.monotonic() - readStart
         let result = try trainModel(type, data: &data, params: params, seed: seed, backend: backend)
+        // Where the time went (not part of any output file).
+        var phases: [String: JSON] = ["read_s": .number((readSeconds * 1000).rounded() / 1000)]
+        for (k, v) in result.timings { phases[k] = .number((v * 1000).rounded() / 1000) }
+        env["phases"] = .object(phases)
         var model = result.model
         model.header["trained_with"] = .object(["backend": .string(backend.kind), "device": .string(backend.deviceName)])
         try FS.atomicWrite(root + "/" + out, model.encode(), durable: false)

@@ -111,6 +111,9 @@ public struct TrainingResult: Sendable {
     public var model: ModelFile
     /// Training summary for the metrics file: loss curve summary, epochs, rows.
     public var metrics: [String: JSON]
+    /// Wall-clock seconds of the phases (column statistics, fitting): for the lineage
+    /// record, never for the model or metrics files (they must reproduce bit for bit).
+    public var timings: [String: Double] = [:]
 }
 
 /// Per-column moments of a feature matrix, from one parallel row-major pass. Rows are cut into
@@ -251,8 +254,10 @@ public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [Stri
         "task": .string(type.task), "features": .array(data.featureNames.map { .string($0) }),
         "label": data.labelName.map { .string($0) } ?? .null, "seed": .int(Int64(bitPattern: seed)),
     ]
+    let t0 = Clock.monotonic()
     let moments = columnMoments(data, threads: backend.threads)
     header["column_stats"] = columnStats(data, moments, threads: backend.threads)
+    let t1 = Clock.monotonic()
     var result: TrainingResult
     switch type {
     case .linearRegression, .ridge:
@@ -265,6 +270,7 @@ public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [Stri
         result = try trainPCA(&data, &p, moments, backend: backend)
     }
     try p.checkUnknown()
+    result.timings = ["column_stats_s": t1 - t0, "fit_s": Clock.monotonic() - t1]
     for (k, v) in result.model.header { header[k] = v }
     header["params"] = .object(raw)
     result.model.header = header
