@@ -496,14 +496,33 @@ let gcCommand = Command(
     name: "gc", kind: .porcelain, summary: "drop unreachable data and repack",
     usage: """
     mlrepo gc [--dry-run] [--expire-reflogs] [--json]
+    mlrepo gc --remote NAME [--dry-run] [--grace SECONDS]
 
     Keeps everything reachable from branches, tags, HEAD, reflogs and the index; repacks
     into one pack and removes temp files left by killed writers. --expire-reflogs first
     forgets the reflogs, so data only a deleted branch or an old checkout reached goes too.
+
+    --remote NAME removes the remote's packs that none of its refs reach, once they are older
+    than --grace seconds (default 3600: a push in flight uploads packs before moving its ref).
     """,
-    flags: ["dryRun": ["-n", "--dry-run"], "json": ["--json"], "expireReflogs": ["--expire-reflogs", "--prune-reflogs"]]
+    flags: ["dryRun": ["-n", "--dry-run"], "json": ["--json"], "expireReflogs": ["--expire-reflogs", "--prune-reflogs"]],
+    options: ["remote": ["--remote"], "grace": ["--grace"]]
 ) { a, ctx in
     let repo = try ctx.repository()
+    if let name = a.value("remote") {
+        var grace = 3600.0
+        if let g = a.value("grace") {
+            guard let v = Double(g), v >= 0 else { throw UsageError(message: "--grace takes a number of seconds ≥ 0") }
+            grace = v
+        }
+        let sync = try RemoteSync(repo: repo, remote: name)
+        let r = try sync.gcRemote(dryRun: a.has("dryRun"), grace: grace)
+        let verb = a.has("dryRun") ? "would remove" : "removed"
+        ctx.out.line("\(verb) \(r.packsRemoved.count) unreachable pack(s) (\(formatBytes(UInt64(r.bytesRemoved)))) from \(name); kept \(r.packsKept) pack(s)"
+                     + (r.packsTooYoung > 0 ? "; \(r.packsTooYoung) unreachable pack(s) younger than the grace period left alone" : "")
+                     + (r.unreachableInKeptPacks > 0 ? "; \(r.unreachableInKeptPacks) unreachable object(s) remain inside kept packs" : ""))
+        return 0
+    }
     let r = try repo.gc(dryRun: a.has("dryRun"), expireReflogs: a.has("expireReflogs"))
     if a.has("json") {
         ctx.out.line(JSON.object([

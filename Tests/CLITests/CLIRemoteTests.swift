@@ -142,6 +142,31 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: remote + "/packs/" + idx))
     }
 
+    func testRemoteGCRemovesOnlyUnreachableOldPacks() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        seed(a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", in: a)
+        // A branch pushed, then deleted on the remote: its pack is reachable from no ref.
+        ok("switch", "-c", "tmp", in: a)
+        try Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: a.appendingPathComponent("big.bin"))
+        ok("add", "big.bin", in: a)
+        ok("commit", "-m", "tmp data", in: a)
+        ok("push", "origin", "tmp", in: a)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs").filter { $0.hasSuffix(".pack") }.count, 2)
+        // Still reachable: nothing to remove.
+        XCTAssertTrue(ok("gc", "--remote", "origin", "--grace", "0", in: a).contains("removed 0 unreachable pack(s)"))
+        try FileManager.default.removeItem(atPath: remote + "/refs/heads/tmp")
+        XCTAssertTrue(ok("gc", "--remote", "origin", in: a).contains("younger than the grace period"), "default grace keeps fresh packs")
+        XCTAssertTrue(ok("gc", "--remote", "origin", "--grace", "0", "--dry-run", in: a).contains("would remove 1 unreachable pack(s)"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs").filter { $0.hasSuffix(".pack") }.count, 2)
+        XCTAssertTrue(ok("gc", "--remote", "origin", "--grace", "0", in: a).contains("removed 1 unreachable pack(s)"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs").filter { $0.hasSuffix(".pack") }.count, 1)
+        // The remote still clones.
+        XCTAssertEqual(runResult(["clone", remote, base.appendingPathComponent("c").path], in: base).code, 0)
+        XCTAssertTrue(ok("fsck", in: base.appendingPathComponent("c")).contains(": ok"))
+    }
+
     func testErrors() throws {
         let a = dir("a")
         seed(a)

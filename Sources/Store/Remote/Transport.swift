@@ -17,6 +17,8 @@ public struct RemoteObject: Sendable, Equatable {
     public var size: Int
     /// An opaque version tag (S3's ETag, a file's size+mtime) for compare-and-swap.
     public var tag: String
+    /// Last modification, Unix seconds (nil when unknown).
+    public var modified: Double? = nil
 }
 
 /// What a conditional write requires.
@@ -75,7 +77,7 @@ public struct DirectoryTransport: RemoteTransport {
                 if e.name.hasPrefix(".") || e.name.hasPrefix("tmp-") { continue }
                 if e.type == .directory { try walk(r); continue }
                 guard r.hasPrefix(prefix), let st = e.stat else { continue }
-                out.append(RemoteObject(key: r, size: Int(st.size), tag: "\(st.size)-\(st.mtimeNs)"))
+                out.append(RemoteObject(key: r, size: Int(st.size), tag: "\(st.size)-\(st.mtimeNs)", modified: Double(st.mtimeNs) / 1e9))
             }
         }
         try walk(dir == "." ? "" : dir)
