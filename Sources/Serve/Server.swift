@@ -48,11 +48,23 @@ public final class HTTPServer: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     let openConnections = Atomic<Int>(0)
     var threads: [pthread_t] = []
+    /// Per worker: connections it owns, sockets handed to it by the worker that accepted
+    /// them, and an eventfd that wakes it for those. A new connection goes to the worker
+    /// with the fewest, so all cores serve even when a client opens many at once.
+    let handoff: [Handoff]
+
+    final class Handoff: @unchecked Sendable {
+        let owned = Atomic<Int>(0)
+        let inbox = Mutex<[Int32]>([])
+        let wake: Int32 = mlrepo_eventfd()
+        deinit { close(wake) }
+    }
 
     /// Binds and listens; throws a one-line error when the address is unusable.
     public init(config: ServerConfig, handler: any HTTPHandler) throws {
         self.config = config
         self.handler = handler
+        handoff = (0..<max(1, config.workers)).map { _ in Handoff() }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -200,6 +212,7 @@ struct EventLoop {
 
     static let listenTag: UInt64 = UInt64.max
     static let wakeTag: UInt64 = UInt64.max - 1
+    static let handoffTag: UInt64 = UInt64.max - 2
 
     mutating func run() {
         epfd = mlrepo_epoll_create()
@@ -207,6 +220,7 @@ struct EventLoop {
         defer { close(epfd) }
         mlrepo_epoll_ctl(epfd, 1, server.listenFD, UInt32(MLREPO_EV_IN) | UInt32(MLREPO_EV_EXCLUSIVE), EventLoop.listenTag)
         mlrepo_epoll_ctl(epfd, 1, server.wakeFD, UInt32(MLREPO_EV_IN), EventLoop.wakeTag)
+        mlrepo_epoll_ctl(epfd, 1, server.handoff[index].wake, UInt32(MLREPO_EV_IN), EventLoop.handoffTag)
         var tags = [UInt64](repeating: 0, count: 256)
         var evflags = [UInt32](repeating: 0, count: 256)
         var lastSweep = monotonicSeconds()
@@ -219,6 +233,7 @@ struct EventLoop {
                     let tag = tags[i]
                     let flags = evflags[i]
                     if tag == EventLoop.listenTag { if listening { acceptAll(now) } }
+                    else if tag == EventLoop.handoffTag { takeHandoffs(now) }
                     else if tag == EventLoop.wakeTag {
                         // stop() or a signal handler wrote to it; it stays readable, so every
                         // loop sees it.
@@ -236,6 +251,7 @@ struct EventLoop {
                     // Keep the wake descriptor readable for the other loops, but stop polling it.
                     mlrepo_epoll_ctl(epfd, 2, server.wakeFD, 0, 0)
                 }
+                takeHandoffs(now)
                 // Idle connections go now; busy ones finish their request.
                 for c in Array(conns.values) where c.pendingOutput == 0 && c.pendingInput == 0 && c.requestStarted == nil {
                     closeConnection(c)
@@ -273,10 +289,33 @@ struct EventLoop {
                 server.handler.completed(nil, response: r, latencyMicros: 0, worker: index)
                 continue
             }
-            let c = Connection(fd: fd, now: now)
-            conns[fd] = c
-            mlrepo_epoll_ctl(epfd, 1, fd, evIn | evRdHup, UInt64(UInt32(bitPattern: fd)))
+            // Hand it to the least-loaded worker (this one on ties).
+            var target = index
+            for (w, h) in server.handoff.enumerated() where h.owned.load(ordering: .relaxed) < server.handoff[target].owned.load(ordering: .relaxed) {
+                target = w
+            }
+            server.handoff[target].owned.wrappingAdd(1, ordering: .relaxed)
+            if target == index { adopt(fd, now) } else {
+                server.handoff[target].inbox.withLock { $0.append(fd) }
+                var one: UInt64 = 1
+                _ = write(server.handoff[target].wake, &one, 8)
+            }
         }
+    }
+
+    mutating func adopt(_ fd: Int32, _ now: Double) {
+        let c = Connection(fd: fd, now: now)
+        conns[fd] = c
+        mlrepo_epoll_ctl(epfd, 1, fd, evIn | evRdHup, UInt64(UInt32(bitPattern: fd)))
+        // Data may have arrived before the socket was registered: serve it now.
+        service(c, flags: evIn, now: now)
+    }
+
+    mutating func takeHandoffs(_ now: Double) {
+        var v: UInt64 = 0
+        _ = read(server.handoff[index].wake, &v, 8)
+        let fds = server.handoff[index].inbox.withLock { box -> [Int32] in let f = box; box = []; return f }
+        for fd in fds { adopt(fd, now) }
     }
 
     /// Closes after the last answer: at once, or by lingering when the client may still be
@@ -297,6 +336,7 @@ struct EventLoop {
         close(c.fd)
         conns[c.fd] = nil
         server.openConnections.wrappingSubtract(1, ordering: .relaxed)
+        server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
     }
 
     mutating func service(_ c: Connection, flags: UInt32, now: Double) {
