@@ -167,6 +167,27 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertTrue(ok("fsck", in: base.appendingPathComponent("c")).contains(": ok"))
     }
 
+    func testAnotherRepositoryAsRemote() throws {
+        let a = dir("a")
+        seed(a)
+        // Clone straight from a working repository.
+        ok("clone", a.path, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        XCTAssertEqual(head(b), head(a))
+        // Push a new branch back into it; its checked-out branch is refused.
+        try Data("b\n".utf8).write(to: b.appendingPathComponent("b.txt"))
+        ok("add", "b.txt", in: b); ok("commit", "-m", "from b", in: b)
+        let r = runResult(["push"], in: b)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("checked out there"), r.err)
+        ok("switch", "-c", "feature", in: b)
+        ok("push", "origin", "feature", in: b)
+        XCTAssertEqual(ok("rev-parse", "feature", in: a), ok("rev-parse", "feature", in: b))
+        XCTAssertTrue(ok("fsck", in: a).contains(": ok"))
+        ok("checkout", "feature", in: a)
+        XCTAssertEqual(try String(contentsOf: a.appendingPathComponent("b.txt"), encoding: .utf8), "b\n")
+    }
+
     func testErrors() throws {
         let a = dir("a")
         seed(a)

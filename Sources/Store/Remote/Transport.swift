@@ -56,15 +56,25 @@ public protocol RemoteTransport: Sendable {
 /// writes are made atomic with an flock on `<root>/.lock`.
 public struct DirectoryTransport: RemoteTransport {
     public let root: String
+    /// The folder is another repository (it has `.mlrepo/HEAD`): keys map into its store
+    /// (`packs/` → `.mlrepo/objects/pack/`, `refs/` → `.mlrepo/refs/`).
+    public let isRepository: Bool
     public var display: String { root }
 
     public init(root: String, create: Bool, mustExist: Bool = true) throws {
         self.root = root
-        if create { try FS.mkdirs(root) }
+        if create && !FS.exists(root + "/.mlrepo/HEAD") { try FS.mkdirs(root) }
         if mustExist, !FS.isDirectory(root) { throw RemoteError("remote folder '\(root)' does not exist") }
+        isRepository = FS.exists(root + "/.mlrepo/HEAD")
     }
 
-    func full(_ key: String) -> String { root + "/" + key }
+    func full(_ key: String) -> String {
+        guard isRepository else { return root + "/" + key }
+        if key == "packs" { return root + "/.mlrepo/objects/pack" }
+        if key.hasPrefix("packs/") { return root + "/.mlrepo/objects/pack/" + key.dropFirst(6) }
+        if key == "HEAD" { return root + "/.mlrepo/HEAD" }
+        return root + "/.mlrepo/" + key
+    }
 
     public func list(_ prefix: String) throws -> [RemoteObject] {
         var out: [RemoteObject] = []
@@ -116,6 +126,12 @@ public struct DirectoryTransport: RemoteTransport {
 
     @discardableResult
     public func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool {
+        if isRepository {
+            if key == "HEAD" { return true }  // its HEAD is its own
+            if let head = try? FS.readText(root + "/.mlrepo/HEAD"), head.remoteTrim(" \n") == "ref: " + key {
+                throw RemoteError("\(display): refusing to update \(key), the branch checked out there (its work tree would go stale); push to another branch")
+            }
+        }
         try FS.mkdirs(Path.dirname(full(key)))
         if condition == .none {
             try FS.atomicWrite(full(key), data, durable: true)
