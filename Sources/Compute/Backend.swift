@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// A 2-D float32 tensor, row-major, living on a backend (host memory for the CPU backend,
 /// device memory for a GPU backend). Vectors are 1×n. Freed when the last reference goes.
 public final class Tensor: @unchecked Sendable {
@@ -87,6 +90,13 @@ public protocol Backend: AnyObject, Sendable {
     /// Per cluster: Σ of the rows of x labelled c (k×d, row-major, in Double) and the count,
     /// summed in a fixed order.
     func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int])
+    /// Softmax cross-entropy of a linear model over all rows of x (n×m), with its gradient, in
+    /// one pass: z_i = x_i·W + b (W m×k row-major, b k values, on the host), p_i = softmax(z_i),
+    /// loss = Σ_i −log p_i[labels_i], gradW = Σ_i x_iᵀ(p_i − e_labels_i), gradB = Σ_i (p_i −
+    /// e_labels_i). Summed over fixed row blocks merged in order (Double), so the result does
+    /// not depend on the thread count.
+    func softmaxLinearGradient(_ x: Tensor, weights: [Float], bias: [Float], classes k: Int,
+                               labels: [Int32]) -> (loss: Double, gradW: [Double], gradB: [Double])
     /// One Adam step (bias-corrected, `step` counts from 1) with decoupled weight decay 0
     /// unless given (L2 added to the gradient: grad + weightDecay·param).
     func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,
@@ -131,5 +141,29 @@ extension Backend {
             for j in 0..<d { sums[c * d + j] += Double(h[i * d + j]) }
         }
         return (sums, counts)
+    }
+}
+
+extension Backend {
+    /// Default: logits by GEMM, softmax, then Xᵀ(P − Y) by GEMM.
+    public func softmaxLinearGradient(_ x: Tensor, weights: [Float], bias: [Float], classes k: Int,
+                                      labels: [Int32]) -> (loss: Double, gradW: [Double], gradB: [Double]) {
+        let n = x.rows, m = x.cols
+        let z = tensor(rows: n, cols: k)
+        gemm(x, transA: false, upload(weights, rows: m, cols: k), transB: false, into: z, alpha: 1, beta: 0)
+        addRowVector(z, upload(bias, rows: 1, cols: k))
+        softmaxRows(z)
+        var p = download(z)
+        var loss = 0.0
+        var gb = [Double](repeating: 0, count: k)
+        for i in 0..<n {
+            let c = Int(labels[i])
+            loss -= log(Double(Swift.max(p[i * k + c], 1e-30)))
+            p[i * k + c] -= 1
+            for j in 0..<k { gb[j] += Double(p[i * k + j]) }
+        }
+        let d = upload(p, rows: n, cols: k), g = tensor(rows: m, cols: k)
+        gemm(x, transA: true, d, transB: false, into: g, alpha: 1, beta: 0)
+        return (loss, download(g).map(Double.init), gb)
     }
 }

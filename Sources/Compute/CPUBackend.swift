@@ -382,6 +382,69 @@ public final class CPUBackend: Backend {
         return (labels, dist)
     }
 
+    /// One pass over x in fixed blocks of 4096 rows: per row, k SIMD dot products, a softmax
+    /// in Double, and k SIMD axpys into the block's Float gradient; blocks merge in order.
+    public func softmaxLinearGradient(_ x: Tensor, weights: [Float], bias: [Float], classes k: Int,
+                                      labels: [Int32]) -> (loss: Double, gradW: [Double], gradB: [Double]) {
+        let n = x.rows, m = x.cols
+        precondition(weights.count == m * k && bias.count == k && labels.count == n, "softmaxLinearGradient: shapes")
+        // W transposed: one contiguous row of m weights per class.
+        var wt = [Float](repeating: 0, count: k * m)
+        for q in 0..<m { for j in 0..<k { wt[j * m + q] = weights[q * k + j] } }
+        let block = 4096
+        let blocks = (n + block - 1) / block
+        var partW = [Float](repeating: 0, count: max(blocks, 1) * k * m)
+        var partB = [Double](repeating: 0, count: max(blocks, 1) * k)
+        var partLoss = [Double](repeating: 0, count: max(blocks, 1))
+        let xp = UnsafePointer(ptr(x))
+        wt.withUnsafeBufferPointer { wtp in
+            bias.withUnsafeBufferPointer { bp in
+                labels.withUnsafeBufferPointer { lab in
+                    partW.withUnsafeMutableBufferPointer { pw in
+                        partB.withUnsafeMutableBufferPointer { pb in
+                            partLoss.withUnsafeMutableBufferPointer { pl in
+                                nonisolated(unsafe) let wtp = wtp, bp = bp, lab = lab, pw = pw, pb = pb, pl = pl
+                                parallelTasks(blocks, threads: threads) { blk, _ in
+                                    var z = [Double](repeating: 0, count: k)
+                                    let gw = pw.baseAddress! + blk * k * m, gbias = pb.baseAddress! + blk * k
+                                    var loss = 0.0
+                                    for i in (blk * block)..<Swift.min(n, (blk + 1) * block) {
+                                        let row = xp + i * m
+                                        var zmax = -Double.infinity
+                                        for j in 0..<k {
+                                            z[j] = Double(Vec.dot(row, wtp.baseAddress! + j * m, m)) + Double(bp[j])
+                                            zmax = Swift.max(zmax, z[j])
+                                        }
+                                        var sum = 0.0
+                                        for j in 0..<k { z[j] = exp(z[j] - zmax); sum += z[j] }
+                                        let c = Int(lab[i])
+                                        loss -= log(Swift.max(z[c] / sum, 1e-300))
+                                        for j in 0..<k {
+                                            let d = z[j] / sum - (j == c ? 1 : 0)
+                                            gbias[j] += d
+                                            Vec.axpy(Float(d), row, gw + j * m, m)
+                                        }
+                                    }
+                                    pl[blk] = loss
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var gradW = [Double](repeating: 0, count: m * k), gradB = [Double](repeating: 0, count: k)
+        var loss = 0.0
+        for blk in 0..<blocks {
+            loss += partLoss[blk]
+            for j in 0..<k {
+                gradB[j] += partB[blk * k + j]
+                for q in 0..<m { gradW[q * k + j] += Double(partW[blk * k * m + j * m + q]) }
+            }
+        }
+        return (loss, gradW, gradB)
+    }
+
     /// Partial sums over fixed blocks of 8192 rows, merged in block order.
     public func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int]) {
         let n = x.rows, dim = x.cols

@@ -12,51 +12,36 @@ import Support
 ///
 /// With two classes the first class's weights and bias stay 0, so the model is the ordinary
 /// sigmoid model (softmax([0, z]) = sigmoid(z)) with scikit-learn's penalty on one vector.
-/// Each evaluation is two GEMMs over the whole matrix on the backend (logits, then Xᵀ(P − Y));
+/// Each evaluation is one fused pass over the matrix on the backend (softmaxLinearGradient);
 /// the L-BFGS algebra runs on the host in Double, so the result is deterministic.
 struct LogisticLBFGS {
     let backend: any Backend
     let x: Tensor        // n × m, standardized
-    let y: Tensor        // n × k, one-hot
     let codes: [Int32]
     let n: Int, m: Int, k: Int
     let l2: Double       // 1 / (C·n)
-    let logits: Tensor, delta: Tensor, gw: Tensor, gb: Tensor, w: Tensor, b: Tensor
 
-    init(backend: any Backend, x: Tensor, y: Tensor, codes: [Int32], classes k: Int, l2: Double) {
-        self.backend = backend; self.x = x; self.y = y; self.codes = codes
+    init(backend: any Backend, x: Tensor, codes: [Int32], classes k: Int, l2: Double) {
+        self.backend = backend; self.x = x; self.codes = codes
         n = x.rows; m = x.cols; self.k = k; self.l2 = l2
-        logits = backend.tensor(rows: n, cols: k); delta = backend.tensor(rows: n, cols: k)
-        gw = backend.tensor(rows: m, cols: k); gb = backend.tensor(rows: 1, cols: k)
-        w = backend.tensor(rows: m, cols: k); b = backend.tensor(rows: 1, cols: k)
     }
 
     /// Parameters as one vector: W (m·k, row-major) then b (k).
     var dimension: Int { m * k + k }
 
-    /// The objective, its cross-entropy part alone, and the gradient at `theta`.
+    /// The objective, its cross-entropy part alone, and the gradient at `theta`: one fused
+    /// pass over the matrix on the backend.
     func evaluate(_ theta: [Double]) -> (f: Double, crossEntropy: Double, grad: [Double]) {
         let wHost = theta[0..<(m * k)].map { Float($0) }, bHost = theta[(m * k)...].map { Float($0) }
-        wHost.withUnsafeBufferPointer { backend.upload($0, into: w, row: 0) }
-        bHost.withUnsafeBufferPointer { backend.upload($0, into: b, row: 0) }
-        backend.gemm(x, transA: false, w, transB: false, into: logits, alpha: 1, beta: 0)
-        backend.addRowVector(logits, b)
-        backend.softmaxRows(logits)
-        let p = backend.download(logits)
-        var ce = 0.0
-        for i in 0..<n { ce -= log(Double(max(p[i * k + Int(codes[i])], 1e-30))) }
-        ce /= Double(n)
-        backend.sub(logits, y, into: delta)
-        backend.gemm(x, transA: true, delta, transB: false, into: gw, alpha: 1 / Float(n), beta: 0)
-        backend.columnSums(delta, into: gb)
-        let gW = backend.download(gw), gB = backend.download(gb)
+        let r = backend.softmaxLinearGradient(x, weights: wHost, bias: Array(bHost), classes: k, labels: codes)
+        let ce = r.loss / Double(n)
         var grad = [Double](repeating: 0, count: dimension)
         var penalty = 0.0
         for i in 0..<(m * k) {
-            grad[i] = Double(gW[i]) + l2 * theta[i]
+            grad[i] = r.gradW[i] / Double(n) + l2 * theta[i]
             penalty += theta[i] * theta[i]
         }
-        for j in 0..<k { grad[m * k + j] = Double(gB[j]) / Double(n) }
+        for j in 0..<k { grad[m * k + j] = r.gradB[j] / Double(n) }
         if k == 2 { freeze(&grad) }
         return (ce + 0.5 * l2 * penalty, ce, grad)
     }

@@ -102,7 +102,7 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     let yAll = backend.upload(yHost, rows: d.rows, cols: outDim)
 
     if optimizer == "lbfgs" {
-        let solver = LogisticLBFGS(backend: backend, x: xAll, y: yAll, codes: codes, classes: outDim, l2: Double(l2))
+        let solver = LogisticLBFGS(backend: backend, x: xAll, codes: codes, classes: outDim, l2: Double(l2))
         let r = solver.minimize(maxIter: maxIter, tol: tol)
         let mk = m * outDim
         let tensors: [ModelFile.NamedTensor] = [

@@ -208,6 +208,38 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testSoftmaxLinearGradient() {
+        // Against a Double reference; identical bits with 1 and 2 threads.
+        var rng = SplitMix(seed: 22)
+        let one = CPUBackend(threads: 1)
+        for (n, m, k) in [(1, 1, 2), (5000, 13, 2), (9000, 20, 5)] {
+            let x = rng.floats(n * m, scale: 2), w = rng.floats(m * k), b = rng.floats(k)
+            let labels = (0..<n).map { _ in Int32((rng.float() + 1) / 2 * Float(k - 1) + 0.5) }
+            let r = be.softmaxLinearGradient(be.upload(x, rows: n, cols: m), weights: w, bias: b, classes: k, labels: labels)
+            let r1 = one.softmaxLinearGradient(one.upload(x, rows: n, cols: m), weights: w, bias: b, classes: k, labels: labels)
+            XCTAssertEqual(r.loss.bitPattern, r1.loss.bitPattern)
+            XCTAssertEqual(r.gradW.map(\.bitPattern), r1.gradW.map(\.bitPattern))
+            XCTAssertEqual(r.gradB.map(\.bitPattern), r1.gradB.map(\.bitPattern))
+            var loss = 0.0, gw = [Double](repeating: 0, count: m * k), gb = [Double](repeating: 0, count: k)
+            for i in 0..<n {
+                var z = (0..<k).map { j in (0..<m).reduce(Double(b[j])) { $0 + Double(x[i * m + $1]) * Double(w[$1 * k + j]) } }
+                let zmax = z.max()!
+                z = z.map { exp($0 - zmax) }
+                let s = z.reduce(0, +)
+                let c = Int(labels[i])
+                loss -= log(z[c] / s)
+                for j in 0..<k {
+                    let d = z[j] / s - (j == c ? 1 : 0)
+                    gb[j] += d
+                    for q in 0..<m { gw[q * k + j] += d * Double(x[i * m + q]) }
+                }
+            }
+            XCTAssertEqual(r.loss, loss, accuracy: 1e-4 * Double(n))
+            for e in 0..<(m * k) { XCTAssertEqual(r.gradW[e], gw[e], accuracy: 1e-4 * Double(n)) }
+            for j in 0..<k { XCTAssertEqual(r.gradB[j], gb[j], accuracy: 1e-6 * Double(n)) }
+        }
+    }
+
     func testNearestCentersAndClusterSums() {
         // Labels and distances equal the argmin of squaredDistances, bit for bit, with any
         // thread count; cluster sums equal a Double reference and do not depend on threads.
