@@ -90,6 +90,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Per cluster: Σ of the rows of x labelled c (k×d, row-major, in Double) and the count,
     /// summed in a fixed order.
     func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int])
+    /// g = alpha · xᵀx (m×m for x n×m), symmetric: backends may compute one triangle and
+    /// mirror it.
+    func gram(_ x: Tensor, into g: Tensor, alpha: Float)
     /// Softmax cross-entropy of a linear model over all rows of x (n×m), with its gradient, in
     /// one pass: z_i = x_i·W + b (W m×k row-major, b k values, on the host), p_i = softmax(z_i),
     /// loss = Σ_i −log p_i[labels_i], gradW = Σ_i x_iᵀ(p_i − e_labels_i), gradB = Σ_i (p_i −
@@ -165,5 +168,12 @@ extension Backend {
         let d = upload(p, rows: n, cols: k), g = tensor(rows: m, cols: k)
         gemm(x, transA: true, d, transB: false, into: g, alpha: 1, beta: 0)
         return (loss, download(g).map(Double.init), gb)
+    }
+}
+
+extension Backend {
+    /// Default: a full GEMM.
+    public func gram(_ x: Tensor, into g: Tensor, alpha: Float) {
+        gemm(x, transA: true, x, transB: false, into: g, alpha: alpha, beta: 0)
     }
 }

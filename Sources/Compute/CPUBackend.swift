@@ -382,6 +382,25 @@ public final class CPUBackend: Backend {
         return (labels, dist)
     }
 
+    /// Bands of 24 output rows, each multiplied only against the columns from its own band
+    /// on (the upper triangle), then mirrored: about 60% of a full GEMM's work for 100 columns.
+    /// Each element is the same FMA chain a full GEMM computes, so the result is the same.
+    public func gram(_ x: Tensor, into g: Tensor, alpha: Float) {
+        let n = x.rows, m = x.cols
+        precondition(g.rows == m && g.cols == m, "gram: output \(g.rows)×\(g.cols) for \(m) columns")
+        let xp = UnsafePointer(ptr(x)), gp = ptr(g)
+        let band = 24
+        var r0 = 0
+        while r0 < m {
+            let rows = min(band, m - r0)
+            // g[r0..<r0+rows, r0..<m] = alpha · x[:, r0..<r0+rows]ᵀ · x[:, r0..<m]
+            sgemm(kernel: kernel, threads: threads, pool: scratch, m: rows, n: m - r0, k: n, alpha: alpha,
+                  a: xp + r0, lda: m, transA: true, b: xp + r0, ldb: m, transB: false, beta: 0, c: gp + r0 * m + r0, ldc: m)
+            r0 += rows
+        }
+        for i in 0..<m { for j in 0..<i { gp[i * m + j] = gp[j * m + i] } }
+    }
+
     /// One pass over x in fixed blocks of 4096 rows: per row, k SIMD dot products, a softmax
     /// in Double, and k SIMD axpys into the block's Float gradient; blocks merge in order.
     public func softmaxLinearGradient(_ x: Tensor, weights: [Float], bias: [Float], classes k: Int,

@@ -320,7 +320,7 @@ func trainLinear(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mom
     // Normal equations on standardized features: (XᵀX + αI) w = Xᵀ(y − ȳ).
     let xt = backend.upload(taking: &d.features, rows: n, cols: m)
     let gram = backend.tensor(rows: m, cols: m)
-    backend.gemm(xt, transA: true, xt, transB: false, into: gram, alpha: 1, beta: 0)
+    backend.gram(xt, into: gram, alpha: 1)
     let yc = backend.upload(y.map { Float($0 - yMean) }, rows: n, cols: 1)
     let xty = backend.tensor(rows: m, cols: 1)
     backend.gemm(xt, transA: true, yc, transB: false, into: xty, alpha: 1, beta: 0)

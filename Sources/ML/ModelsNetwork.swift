@@ -310,7 +310,7 @@ func trainPCA(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments, b
     applyStandardization(&d.features, cols: m, mean: mean, scale: [Float](repeating: 1, count: m), threads: backend.threads)
     let xt = backend.upload(taking: &d.features, rows: n, cols: m)
     let cov = backend.tensor(rows: m, cols: m)
-    backend.gemm(xt, transA: true, xt, transB: false, into: cov, alpha: 1 / Float(n - 1), beta: 0)
+    backend.gram(xt, into: cov, alpha: 1 / Float(n - 1))
     var c = backend.download(cov).map(Double.init)
     for i in 0..<m { for j in 0..<i { let v = (c[i * m + j] + c[j * m + i]) / 2; c[i * m + j] = v; c[j * m + i] = v } }
     let (values, vectors) = jacobiEigen(c, m)

@@ -208,6 +208,20 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testGramEqualsFullGEMM() {
+        var rng = SplitMix(seed: 23)
+        for (n, m) in [(1, 1), (300, 7), (5000, 100), (777, 49)] {
+            let x = be.upload(rng.floats(n * m), rows: n, cols: m)
+            let full = be.tensor(rows: m, cols: m), g = be.tensor(rows: m, cols: m)
+            be.gemm(x, transA: true, x, transB: false, into: full, alpha: 0.5, beta: 0)
+            be.gram(x, into: g, alpha: 0.5)
+            let f = be.download(full), gg = be.download(g)
+            // The upper triangle is the same FMA chains as the full GEMM's.
+            for i in 0..<m { for j in i..<m { XCTAssertEqual(gg[i * m + j].bitPattern, f[i * m + j].bitPattern) } }
+            for i in 0..<m { for j in 0..<i { XCTAssertEqual(gg[i * m + j], gg[j * m + i]) } }
+        }
+    }
+
     func testSoftmaxLinearGradient() {
         // Against a Double reference; identical bits with 1 and 2 threads.
         var rng = SplitMix(seed: 22)
