@@ -382,23 +382,30 @@ public final class CPUBackend: Backend {
         return (labels, dist)
     }
 
-    /// Bands of 24 output rows, each multiplied only against the columns from its own band
-    /// on (the upper triangle), then mirrored: about 60% of a full GEMM's work for 100 columns.
-    /// Each element is the same FMA chain a full GEMM computes, so the result is the same.
+    /// For tall x: the rows are cut into fixed chunks of 65,536, each chunk's xᵀx is one
+    /// single-threaded GEMM (the chunks spread over the threads), and the partial products are
+    /// added in chunk order in Double. x is read once, not once per output tile; the result
+    /// does not depend on the thread count.
     public func gram(_ x: Tensor, into g: Tensor, alpha: Float) {
         let n = x.rows, m = x.cols
         precondition(g.rows == m && g.cols == m, "gram: output \(g.rows)×\(g.cols) for \(m) columns")
-        let xp = UnsafePointer(ptr(x)), gp = ptr(g)
-        let band = 24
-        var r0 = 0
-        while r0 < m {
-            let rows = min(band, m - r0)
-            // g[r0..<r0+rows, r0..<m] = alpha · x[:, r0..<r0+rows]ᵀ · x[:, r0..<m]
-            sgemm(kernel: kernel, threads: threads, pool: scratch, m: rows, n: m - r0, k: n, alpha: alpha,
-                  a: xp + r0, lda: m, transA: true, b: xp + r0, ldb: m, transB: false, beta: 0, c: gp + r0 * m + r0, ldc: m)
-            r0 += rows
+        let chunk = 65_536
+        guard n > chunk else { gemm(x, transA: true, x, transB: false, into: g, alpha: alpha, beta: 0); return }
+        let chunks = (n + chunk - 1) / chunk
+        let xp = UnsafePointer(ptr(x))
+        let parts = alignedFloats(chunks * m * m)
+        defer { parts.deallocate() }
+        let kernel = self.kernel, pool = scratch
+        nonisolated(unsafe) let pp = parts
+        parallelTasks(chunks, threads: threads) { t, _ in
+            let r0 = t * chunk, rows = min(chunk, n - r0)
+            sgemm(kernel: kernel, threads: 1, pool: pool, m: m, n: m, k: rows, alpha: 1,
+                  a: xp + r0 * m, lda: m, transA: true, b: xp + r0 * m, ldb: m, transB: false, beta: 0, c: pp + t * m * m, ldc: m)
         }
-        for i in 0..<m { for j in 0..<i { gp[i * m + j] = gp[j * m + i] } }
+        let gp = ptr(g)
+        var acc = [Double](repeating: 0, count: m * m)
+        for t in 0..<chunks { for e in 0..<(m * m) { acc[e] += Double(parts[t * m * m + e]) } }
+        for e in 0..<(m * m) { gp[e] = Float(acc[e] * Double(alpha)) }
     }
 
     /// One pass over x in fixed blocks of 4096 rows: per row, k SIMD dot products, a softmax
