@@ -108,16 +108,17 @@ func chooseRemote(_ repo: Repository, _ name: String?) throws -> String {
 let pushCommand = Command(
     name: "push", kind: .porcelain, summary: "send commits and their data to a remote",
     usage: """
-    mlrepo push [REMOTE] [BRANCH|TAG|ALIAS...] [--all] [--tags] [-f] [-j N] [-q]
+    mlrepo push [REMOTE] [BRANCH|TAG|ALIAS...] [--all] [--tags] [-f] [-j N] [--pack-size BYTES] [-q]
 
     Uploads the objects the remote lacks (as a few large packs), then moves the remote's
     refs with a compare-and-swap: if another push moved a branch first, this one is refused
     with "fetch first". Without BRANCH, pushes the current branch; --all pushes every branch
-    and registry alias, --tags every tag. Re-running an interrupted
+    and registry alias, --tags every tag. --pack-size sets the size packs are cut at (default
+    256 MiB). Re-running an interrupted
     push continues: packs already on the remote are not sent again.
     """,
     flags: ["all": ["--all"], "tags": ["--tags"], "force": ["-f", "--force"], "quiet": ["-q", "--quiet"]],
-    options: ["jobs": ["-j", "--jobs"]]
+    options: ["jobs": ["-j", "--jobs"], "pack-size": ["--pack-size"]]
 ) { a, ctx in
     let repo = try ctx.repository()
     let names = repo.remotes().map(\.name)
@@ -144,6 +145,11 @@ let pushCommand = Command(
     }
     let sync = try RemoteSync(repo: repo, remote: remoteName, create: true)
     sync.jobs = try jobsOption(a)
+    if let ps = a.value("pack-size") {
+        guard let v = Int64(ps), v >= 1 << 16 else { throw UsageError(message: "--pack-size takes a byte count ≥ 65536") }
+        sync.packLimit = v
+    }
+    if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
     let bar = ProgressLine(quiet: a.has("quiet"))
     sync.progress = { bar.update($0) }
     let started = Clock.wallSeconds()

@@ -167,6 +167,39 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertTrue(ok("fsck", in: base.appendingPathComponent("c")).contains(": ok"))
     }
 
+    func testPushInterruptedMidwayResumesWithoutReuploading() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        seed(a)
+        // More data, so that 1 MB packs make several.
+        var g = SystemRandomNumberGenerator()
+        for i in 0..<3 {
+            try Data((0..<1_500_000).map { _ in UInt8.random(in: 0...255, using: &g) }).write(to: a.appendingPathComponent("more\(i).bin"))
+        }
+        ok("add", ".", in: a); ok("commit", "-m", "more", in: a)
+        ok("remote", "add", "origin", remote, in: a)
+        let r = runResult(["push", "--pack-size", "1000000"], in: a, env: ["MLREPO_TEST_STOP_AFTER_PACKS": "2"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("interrupted"), r.err)
+        let packs = try FileManager.default.contentsOfDirectory(atPath: remote + "/packs")
+        XCTAssertEqual(packs.filter { $0.hasSuffix(".pack") }.count, 2, "two packs made it before the interruption")
+        XCTAssertEqual(packs.filter { $0.hasSuffix(".idx") }.count, 0, "no index: nothing visible yet")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: remote + "/refs/heads/main"))
+        var mtimes: [String: Date] = [:]
+        for p in packs { mtimes[p] = try FileManager.default.attributesOfItem(atPath: remote + "/packs/" + p)[.modificationDate] as? Date }
+        // A clone now sees an empty remote; re-running the push completes it.
+        let again = runResult(["push", "--pack-size", "1000000"], in: a)
+        XCTAssertEqual(again.code, 0, again.err)
+        for (p, t) in mtimes {
+            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: remote + "/packs/" + p)[.modificationDate] as? Date, t, "\(p) was uploaded again")
+        }
+        let after = try FileManager.default.contentsOfDirectory(atPath: remote + "/packs")
+        XCTAssertGreaterThan(after.filter { $0.hasSuffix(".pack") }.count, 2)
+        XCTAssertEqual(after.filter { $0.hasSuffix(".pack") }.count, after.filter { $0.hasSuffix(".idx") }.count)
+        ok("clone", remote, base.appendingPathComponent("b").path, in: base)
+        XCTAssertEqual(head(base.appendingPathComponent("b")), head(a))
+        XCTAssertTrue(ok("fsck", in: base.appendingPathComponent("b")).contains(": ok"))
+    }
+
     func testAnotherRepositoryAsRemote() throws {
         let a = dir("a")
         seed(a)

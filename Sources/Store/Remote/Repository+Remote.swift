@@ -120,6 +120,9 @@ public final class RemoteSync: @unchecked Sendable {
     /// Target size of an uploaded pack.
     public var packLimit: Int64 = 256 << 20
     public var progress: (@Sendable (TransferProgress) -> Void)?
+    /// Fault injection for tests: stop with an error after this many pack files are
+    /// uploaded, as an interrupted push would.
+    public var stopAfterPacks: Int? = nil
     let cacheDir: String
     private var remoteIndexes: [String: PackIndex] = [:]
 
@@ -325,12 +328,14 @@ public final class RemoteSync: @unchecked Sendable {
             sizes["packs/\(n).pack"] != Int(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
         }
         let transport = self.transport, progress = self.progress
-        let jobs = min(max(1, self.jobs), max(1, todo.count))
+        let jobs = stopAfterPacks != nil ? 1 : min(max(1, self.jobs), max(1, todo.count))
+        let stopAfter = stopAfterPacks
         DispatchQueue.concurrentPerform(iterations: jobs) { w in
             var k = w
             while k < todo.count {
                 let n = todo[k]
                 do {
+                    if let stopAfter, k >= stopAfter { throw RemoteError("push interrupted after \(stopAfter) pack(s) (test fault injection)") }
                     try transport.putFile("packs/\(n).pack", path: outDir + "/" + n + ".pack")
                     let sz = Int64(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
                     state.lock.withLock {
