@@ -193,8 +193,13 @@ func columnStats(_ d: Dataset, _ mo: ColumnMoments, threads: Int) -> JSON {
                 var sample = [Float](repeating: 0, count: s)
                 var k = 0
                 for i in Swift.stride(from: 0, to: n, by: stride) { sample[k] = f[i * m + j]; k += 1 }
-                sample.sort()
-                for q in 1..<10 { e[j * 9 + q - 1] = sample[min(s - 1, Int(Double(q) / 10 * Double(s)))] }
+                // The nine order statistics by selection (the same values a sort gives).
+                var lo = 0
+                for q in 1..<10 {
+                    let pos = min(s - 1, Int(Double(q) / 10 * Double(s)))
+                    if pos >= lo { select(&sample, pos, from: lo) ; lo = pos + 1 }
+                    e[j * 9 + q - 1] = sample[pos]
+                }
             }
         }
     }
@@ -207,6 +212,29 @@ func columnStats(_ d: Dataset, _ mo: ColumnMoments, threads: Int) -> JSON {
                              "deciles": .array((0..<9).map { .number(Double(edges[j * 9 + $0])) })]))
     }
     return .array(cols)
+}
+
+/// Rearranges a[lo...] so that a[k] holds the value a full sort would put there, smaller or
+/// equal values before it and larger or equal after (quickselect, median-of-three pivots).
+func select(_ a: inout [Float], _ k: Int, from lo0: Int) {
+    a.withUnsafeMutableBufferPointer { p in
+        var lo = lo0, hi = p.count - 1
+        while hi > lo {
+            let mid = lo + (hi - lo) / 2
+            // Median of three as the pivot.
+            if p[mid] < p[lo] { p.swapAt(mid, lo) }
+            if p[hi] < p[lo] { p.swapAt(hi, lo) }
+            if p[hi] < p[mid] { p.swapAt(hi, mid) }
+            let pivot = p[mid]
+            var i = lo, j = hi
+            while i <= j {
+                while p[i] < pivot { i += 1 }
+                while pivot < p[j] { j -= 1 }
+                if i <= j { p.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return }
+        }
+    }
 }
 
 /// Feature standardization: mean and scale (population standard deviation) per column; scale

@@ -20,6 +20,23 @@ final class RegistryFormatTests: XCTestCase {
         XCTAssertTrue(spec.contains(id.hex), "its id \(id.hex) is not quoted in .mlrepo-format.md")
     }
 
+    func testSelectionGivesTheSortedOrderStatistics() {
+        var g = SystemRandomNumberGenerator()
+        for n in [1, 2, 3, 10, 1000, 100_001] {
+            for dup in [false, true] {
+                let base = (0..<n).map { _ in dup ? Float(Int.random(in: 0...5, using: &g)) : Float.random(in: -1...1, using: &g) }
+                let sorted = base.sorted()
+                var a = base
+                var lo = 0
+                for q in 1..<10 {
+                    let pos = min(n - 1, Int(Double(q) / 10 * Double(n)))
+                    if pos >= lo { select(&a, pos, from: lo); lo = pos + 1 }
+                    XCTAssertEqual(a[pos], sorted[pos], "n \(n) q \(q)")
+                }
+            }
+        }
+    }
+
     func testMetricCheckParsing() throws {
         XCTAssertEqual(try MetricCheck.parse("accuracy>=0.9"), MetricCheck(key: "accuracy", op: ">=", value: 0.9, text: "accuracy>=0.9"))
         XCTAssertEqual(try MetricCheck.parse("eval.json:rmse < 3").key, "eval.json:rmse")
