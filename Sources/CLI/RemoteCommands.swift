@@ -50,6 +50,14 @@ extension String {
     }
 }
 
+/// Runs a transfer with a progress line on the terminal (unless -q), cleared afterwards.
+func withProgress<T>(_ sync: RemoteSync, _ a: Args, _ body: () throws -> T) throws -> T {
+    let bar = ProgressLine(quiet: a.has("quiet"))
+    sync.progress = { bar.update($0) }
+    defer { bar.finish() }
+    return try body()
+}
+
 func jobsOption(_ a: Args) throws -> Int {
     guard let j = try a.int("jobs") else { return 4 }
     guard j >= 1 && j <= 64 else { throw UsageError(message: "-j takes 1–64") }
@@ -150,12 +158,8 @@ let pushCommand = Command(
         sync.packLimit = v
     }
     if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
-    let bar = ProgressLine(quiet: a.has("quiet"))
-    sync.progress = { bar.update($0) }
     let started = Clock.wallSeconds()
-    let r: PushReport
-    do { r = try sync.push(Array(Set(refs)).sorted(), force: a.has("force")) } catch { bar.finish(); throw error }
-    bar.finish()
+    let r = try withProgress(sync, a) { try sync.push(Array(Set(refs)).sorted(), force: a.has("force")) }
     let secs = Clock.wallSeconds() - started
     if !a.has("quiet") {
         if r.objects > 0 {
@@ -184,11 +188,7 @@ let fetchCommand = Command(
     let repo = try ctx.repository()
     let sync = try RemoteSync(repo: repo, remote: try chooseRemote(repo, a.positional.first))
     sync.jobs = try jobsOption(a)
-    let bar = ProgressLine(quiet: a.has("quiet"))
-    sync.progress = { bar.update($0) }
-    let r: FetchReport
-    do { r = try sync.fetch() } catch { bar.finish(); throw error }
-    bar.finish()
+    let r = try withProgress(sync, a) { try sync.fetch() }
     if !a.has("quiet") {
         if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB") }
         for u in r.refs { ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(u.ref)" } ?? " * [new] \(u.ref) (\(u.new.short))") }
@@ -211,10 +211,7 @@ let pullCommand = Command(
     let remote = try chooseRemote(repo, a.positional.first)
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
-    let bar = ProgressLine(quiet: a.has("quiet"))
-    sync.progress = { bar.update($0) }
-    do { _ = try sync.fetch() } catch { bar.finish(); throw error }
-    bar.finish()
+    _ = try withProgress(sync, a) { try sync.fetch() }
     guard case .branch(let cur) = try repo.refs.head() else { throw UserError(message: "HEAD is detached; check out a branch to pull into") }
     let branch = a.positional.count > 1 ? a.positional[1] : cur
     guard let theirs = try repo.refs.read("refs/remotes/\(remote)/\(branch)") else {
@@ -256,20 +253,16 @@ let cloneCommand = Command(
     if FS.exists(dir), (try? FS.list(dir))?.isEmpty == false { throw UserError(message: "'\(dirArg)' already exists and is not empty") }
     let createdDir = !FS.exists(dir)
     do {
-        let probe = try Repository.transport(for: RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region")),
-                                             cwd: ctx.cwd, create: false)
-        _ = probe
+        // Check the URL before creating anything.
+        _ = try Repository.transport(for: RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region")),
+                                     cwd: ctx.cwd, create: false)
         let repo = try Repository.create(at: dir, branch: a.value("branch") ?? "main")
         var spec = RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region"))
         if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.hasPrefix("file://") { spec.url = Path.join(ctx.cwd, url) }
         try repo.addRemote(spec)
         let sync = try RemoteSync(repo: repo, remote: "origin")
         sync.jobs = try jobsOption(a)
-        let bar = ProgressLine(quiet: a.has("quiet"))
-        sync.progress = { bar.update($0) }
-        let r: FetchReport
-        do { r = try sync.fetch() } catch { bar.finish(); throw error }
-        bar.finish()
+        let r = try withProgress(sync, a) { try sync.fetch() }
         let branches = try repo.refs.list("remotes/origin")
         let want = try a.value("branch") ?? sync.remoteHead() ?? (branches.contains { $0.name == "main" } ? "main" : branches.first?.name)
         if let want {

@@ -96,11 +96,6 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
 
     // Data on the device once; minibatches are gathered there.
     let xAll = backend.upload(taking: &d.features, rows: d.rows, cols: m)  // one copy of the matrix
-    var yHost = [Float](repeating: 0, count: d.rows * outDim)
-    if classify { for i in 0..<d.rows { yHost[i * outDim + Int(codes[i])] = 1 } }
-    else { for i in 0..<d.rows { yHost[i] = Float((targets[i] - yMean) / yScale) } }
-    let yAll = backend.upload(yHost, rows: d.rows, cols: outDim)
-
     if optimizer == "lbfgs" {
         let solver = LogisticLBFGS(backend: backend, x: xAll, codes: codes, classes: outDim, l2: Double(l2))
         let r = solver.minimize(maxIter: maxIter, tol: tol)
@@ -121,6 +116,11 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         ]
         return TrainingResult(model: ModelFile(type: type.rawValue, header: header, tensors: tensors), metrics: metrics)
     }
+
+    var yHost = [Float](repeating: 0, count: d.rows * outDim)
+    if classify { for i in 0..<d.rows { yHost[i * outDim + Int(codes[i])] = 1 } }
+    else { for i in 0..<d.rows { yHost[i] = Float((targets[i] - yMean) / yScale) } }
+    let yAll = backend.upload(yHost, rows: d.rows, cols: outDim)
 
     let bs = min(batch, trainIdx.count)
     func buffers(_ rows: Int) -> (x: Tensor, y: Tensor, acts: [Tensor], deltas: [Tensor]) {

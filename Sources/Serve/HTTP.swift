@@ -1,3 +1,5 @@
+import Support
+
 // HTTP/1.1 messages: an incremental request parser with hard limits, and responses.
 
 /// One HTTP request, body complete.
@@ -56,9 +58,9 @@ public struct HTTPResponse: Sendable {
     public static func error(_ status: Int, _ message: String, code: String? = nil) -> HTTPResponse {
         let c = code ?? HTTPResponse.errorCode(status)
         var out = "{\"error_code\":"
-        jsonQuote(c, into: &out)
+        JSON.quote(c, into: &out)
         out += ",\"message\":"
-        jsonQuote(message, into: &out)
+        JSON.quote(message, into: &out)
         out += "}"
         return HTTPResponse(status: status, json: out)
     }
@@ -109,26 +111,6 @@ public struct HTTPResponse: Sendable {
         if !headOnly { out.append(contentsOf: body) }
         return out
     }
-}
-
-/// JSON string quoting for hand-built responses.
-func jsonQuote(_ s: String, into out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else { out.unicodeScalars.append(u) }
-        }
-    }
-    out += "\""
 }
 
 extension String {

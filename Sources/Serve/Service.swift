@@ -207,7 +207,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             for (i, l) in (p.labels ?? []).enumerated() {
                 if i > 0 { out += "," }
                 let name = Int(l) < classes.count ? classes[Int(l)] : String(l)
-                if m.numericClasses { out += name } else { jsonQuote(name, into: &out) }
+                if m.numericClasses { out += name } else { JSON.quote(name, into: &out) }
             }
         case .kmeans:
             for (i, l) in (p.labels ?? []).enumerated() { if i > 0 { out += "," }; out += String(l) }
@@ -225,7 +225,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             let classes = m.model.classes ?? []
             let k = classes.count
             out += ",\"classes\":["
-            for (j, c) in classes.enumerated() { if j > 0 { out += "," }; if m.numericClasses { out += c } else { jsonQuote(c, into: &out) } }
+            for (j, c) in classes.enumerated() { if j > 0 { out += "," }; if m.numericClasses { out += c } else { JSON.quote(c, into: &out) } }
             out += "],\"probabilities\":["
             for i in 0..<n {
                 if i > 0 { out += "," }
@@ -266,11 +266,11 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         }
         guard options.logFD >= 0 else { return }
         var line = "{\"time\":\"" + isoNow() + "\",\"method\":"
-        jsonQuote(request?.method ?? "-", into: &line)
+        JSON.quote(request?.method ?? "-", into: &line)
         line += ",\"path\":"
-        jsonQuote(String((request?.path ?? "-").prefix(200)), into: &line)
+        JSON.quote(String((request?.path ?? "-").prefix(200)), into: &line)
         line += ",\"status\":\(response.status),\"latency_us\":\(latencyMicros),\"rows\":\(rows),\"model\":"
-        if let modelId { jsonQuote(modelId, into: &line) } else { line += "null" }
+        if let modelId { JSON.quote(modelId, into: &line) } else { line += "null" }
         if let role = response.headers.first(where: { $0.0 == "X-Mlrepo-Role" })?.1, role != "primary" { line += ",\"role\":\"\(role)\"" }
         line += "}\n"
         slot.log += line

@@ -176,3 +176,27 @@ struct HTTPConnection {
         return nil
     }
 }
+
+/// A blocking GET of an http:// URL (for `mlrepo monitor` and other small reads).
+public enum HTTPClient {
+    /// GETs `url` (http://HOST[:PORT]/PATH); returns the status and body.
+    public static func get(_ url: String, timeout: Double = 10) throws -> (status: Int, body: [UInt8]) {
+        guard url.hasPrefix("http://") else { throw RemoteError("'\(url)': only http:// URLs are supported") }
+        let rest = url.dropFirst(7)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        var host = authority, port = 80
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { port = Int(after.dropFirst()) ?? -1 }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon]); port = Int(authority[authority.index(after: colon)...]) ?? -1
+        }
+        guard !host.isEmpty, port > 0, port < 65536 else { throw RemoteError("'\(url)' is not a valid http URL") }
+        let r = try HTTPConnection(host: host, port: port, timeout: timeout)
+            .send(method: "GET", target: path, headers: ["host": authority, "accept": "application/json"], body: nil)
+        return (r.status, r.body)
+    }
+}
