@@ -132,6 +132,7 @@ final class Context {
 public func runCLI(_ argv: [String]) -> Int32 {
     signal(SIGPIPE, SIG_IGN)
     installSigbusHandler()
+    observeLazyFetches()
     var args = argv
     var cwd = FS.currentDirectory()
     while let first = args.first, first == "-C" {

@@ -482,12 +482,14 @@ let fsckCommand = Command(
     if a.has("json") {
         ctx.out.line(JSON.object([
             "objects": .int(Int64(r.objectsChecked)), "bytes": .int(Int64(r.bytesChecked)),
+            "not_fetched": .int(Int64(r.notFetched)),
             "problems": .array(r.problems.map { .object(["id": jsonId($0.id), "context": .string($0.context), "message": .string($0.message)]) }),
         ]).encoded(pretty: true))
     } else {
         for p in r.problems { ctx.err.line("error: \(p)") }
         let dt = Clock.monotonic() - t0
-        ctx.out.line("checked \(r.objectsChecked) objects, \(formatBytes(r.bytesChecked)) in \(format1(dt)) s: " + (r.problems.isEmpty ? "ok" : "\(r.problems.count) problem(s)"))
+        let lazy = r.notFetched > 0 ? " (\(r.notFetched) not fetched: on remote '\(repo.lazyRemote ?? "?")')" : ""
+        ctx.out.line("checked \(r.objectsChecked) objects, \(formatBytes(r.bytesChecked)) in \(format1(dt)) s\(lazy): " + (r.problems.isEmpty ? "ok" : "\(r.problems.count) problem(s)"))
     }
     return r.problems.isEmpty ? 0 : 1
 }

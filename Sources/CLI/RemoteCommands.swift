@@ -174,21 +174,36 @@ let pushCommand = Command(
     return 0
 }
 
+/// --depth N (nil when absent).
+func depthOption(_ a: Args) throws -> Int? {
+    guard let d = try a.int("depth") else { return nil }
+    guard d >= 1 else { throw UsageError(message: "--depth takes a number of commits ≥ 1") }
+    return d
+}
+
 let fetchCommand = Command(
     name: "fetch", kind: .porcelain, summary: "download a remote's commits and data",
     usage: """
-    mlrepo fetch [REMOTE] [-j N] [-q]
+    mlrepo fetch [REMOTE] [-j N] [--lazy] [--depth N | --unshallow] [-q]
 
     Downloads what the remote's branches and tags reach and this repository lacks; every
     object is checked against its id before it is stored. Updates refs/remotes/REMOTE/*.
+    --lazy fetches commits, trees and metadata but no file data: a later checkout (or any
+    read) fetches just the files it needs, and the remote is marked lazy so later fetches
+    stay lazy. --depth N fetches only the last N commits of each branch (a shallow
+    repository); --unshallow fetches the rest of the history.
     """,
-    flags: ["quiet": ["-q", "--quiet"]],
-    options: ["jobs": ["-j", "--jobs"]]
+    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "unshallow": ["--unshallow"]],
+    options: ["jobs": ["-j", "--jobs"], "depth": ["--depth"]]
 ) { a, ctx in
     let repo = try ctx.repository()
-    let sync = try RemoteSync(repo: repo, remote: try chooseRemote(repo, a.positional.first))
+    let remote = try chooseRemote(repo, a.positional.first)
+    let depth = try depthOption(a)
+    if depth != nil && a.has("unshallow") { throw UsageError(message: "--depth and --unshallow do not go together") }
+    if a.has("lazy") { try repo.markLazy(remote) }
+    let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
-    let r = try withProgress(sync, a) { try sync.fetch() }
+    let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow")) }
     if !a.has("quiet") {
         if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB") }
         for u in r.refs { ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(u.ref)" } ?? " * [new] \(u.ref) (\(u.new.short))") }
@@ -199,16 +214,18 @@ let fetchCommand = Command(
 let pullCommand = Command(
     name: "pull", kind: .porcelain, summary: "fetch, then fast-forward the current branch",
     usage: """
-    mlrepo pull [REMOTE] [BRANCH] [-j N] [-q]
+    mlrepo pull [REMOTE] [BRANCH] [-j N] [--lazy] [-q]
 
     Fetches, then moves the current branch to the remote's BRANCH (default: the same name)
     when that is a fast-forward, updating the work tree. A branch that diverged is refused.
+    With --lazy (or a lazy remote) only the files the new work tree needs are downloaded.
     """,
-    flags: ["quiet": ["-q", "--quiet"]],
+    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"]],
     options: ["jobs": ["-j", "--jobs"]]
 ) { a, ctx in
     let repo = try ctx.repository()
     let remote = try chooseRemote(repo, a.positional.first)
+    if a.has("lazy") { try repo.markLazy(remote) }
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
     _ = try withProgress(sync, a) { try sync.fetch() }
@@ -233,17 +250,22 @@ let pullCommand = Command(
 let cloneCommand = Command(
     name: "clone", kind: .porcelain, summary: "copy a remote repository",
     usage: """
-    mlrepo clone URL [DIR] [--endpoint URL] [--region R] [--branch B] [-j N] [-q]
+    mlrepo clone URL [DIR] [--endpoint URL] [--region R] [--branch B] [-j N]
+                 [--lazy] [--depth N] [--no-checkout] [-q]
 
     Creates DIR (default: the URL's last component), adds the remote as "origin", fetches
     it and checks out its default branch (or --branch).
+      --lazy         fetch history, trees and metadata only; file data is downloaded when
+                     a checkout or a read needs it (just those files, by ranged reads)
+      --depth N      fetch only the last N commits (a shallow clone; see fetch --unshallow)
+      --no-checkout  set up the branch but write no files (then: checkout BRANCH -- PATH)
     """,
-    flags: ["quiet": ["-q", "--quiet"]],
+    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "no-checkout": ["-n", "--no-checkout"]],
     options: ["endpoint": ["--endpoint"], "region": ["--region"], "branch": ["-b", "--branch"], "jobs": ["-j", "--jobs"],
               "depth": ["--depth"]]
 ) { a, ctx in
     guard a.positional.count >= 1 && a.positional.count <= 2 else { throw UsageError(message: "clone takes URL [DIR]") }
-    if a.value("depth") != nil { throw UsageError(message: "--depth is not supported yet: clone fetches the whole history") }
+    let depth = try depthOption(a)
     let url = a.positional[0]
     var name = url
     while name.hasSuffix("/") { name.removeLast() }
@@ -260,22 +282,47 @@ let cloneCommand = Command(
         var spec = RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region"))
         if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.hasPrefix("file://") { spec.url = Path.join(ctx.cwd, url) }
         try repo.addRemote(spec)
+        if a.has("lazy") { try repo.markLazy("origin") }
         let sync = try RemoteSync(repo: repo, remote: "origin")
         sync.jobs = try jobsOption(a)
-        let r = try withProgress(sync, a) { try sync.fetch() }
+        var r = try withProgress(sync, a) { try sync.fetch(depth: depth) }
         let branches = try repo.refs.list("remotes/origin")
         let want = try a.value("branch") ?? sync.remoteHead() ?? (branches.contains { $0.name == "main" } ? "main" : branches.first?.name)
         if let want {
             guard let tip = branches.first(where: { $0.name == want })?.id else { throw UserError(message: "the remote has no branch '\(want)'") }
-            _ = try repo.fastForward(branch: want, to: tip, message: "clone: from \(url)")
+            if a.has("no-checkout") {
+                try repo.refs.update("refs/heads/" + want, to: tip, who: repo.signature(), message: "clone: from \(url)")
+                try repo.refs.setHead(.branch(want), who: repo.signature(), message: "clone: from \(url)")
+            } else {
+                // In a lazy clone the checkout downloads the files it writes; count them too.
+                let before = lazyFetched
+                _ = try repo.fastForward(branch: want, to: tip, message: "clone: from \(url)")
+                r.objects += lazyFetched.objects - before.objects
+                r.bytes += lazyFetched.bytes - before.bytes
+            }
         }
         if !a.has("quiet") {
-            ctx.err.line("Cloned into '\(dirArg)': \(r.objects) objects, \(String(format1: Double(r.bytes) / 1048576)) MiB" + (want.map { "; on branch \($0)" } ?? " (empty remote)"))
+            let kind = a.has("lazy") ? " (lazy)" : depth.map { " (shallow, depth \($0))" } ?? ""
+            ctx.err.line("Cloned into '\(dirArg)'\(kind): \(r.objects) objects, \(String(format1: Double(r.bytes) / 1048576)) MiB" + (want.map { "; on branch \($0)" } ?? " (empty remote)"))
         }
         return 0
     } catch {
         if createdDir { FS.removeTree(dir) } else { FS.removeTree(dir + "/.mlrepo") }
         throw error
+    }
+}
+
+/// Objects and bytes fetched on demand by this process (a lazy clone's reads).
+nonisolated(unsafe) var lazyFetched: (objects: Int, bytes: Int64) = (0, 0)
+
+/// Counts on-demand fetches and, on a terminal, says so on stderr.
+func observeLazyFetches() {
+    Repository.lazyFetchObserver = { remote, objects, bytes in
+        lazyFetched.objects += objects
+        lazyFetched.bytes += bytes
+        if isatty(2) == 1 {
+            writeStderr("fetched \(objects) object\(objects == 1 ? "" : "s") (\(String(format1: Double(bytes) / 1048576)) MiB) from '\(remote)'\n")
+        }
     }
 }
 

@@ -15,7 +15,7 @@ public struct FileReader {
 
     /// The logical size of a file object.
     public func size(of id: ObjectId) throws -> UInt64 {
-        guard let info = try store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
+        guard let info = try store.infoFetching(id) else { throw StoreError.objectMissing(id, context: nil) }
         switch info.kind {
         case .blob: return UInt64(info.size)
         case .chunks: return try store.withObject(id) { _, b in try ChunkList.decode(b, id: id).totalSize }
@@ -25,7 +25,7 @@ public struct FileReader {
 
     /// Visits the chunk ids of a file in order (blob: itself), with their sizes.
     public func forEachChunk(_ id: ObjectId, _ body: (ObjectId, UInt64) throws -> Void) throws {
-        guard let info = try store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
+        guard let info = try store.infoFetching(id) else { throw StoreError.objectMissing(id, context: nil) }
         switch info.kind {
         case .blob: try body(id, UInt64(info.size))
         case .chunks:
@@ -39,6 +39,8 @@ public struct FileReader {
 
     /// Verifies every chunk of the file and passes its bytes, in order, to `sink`.
     public func read(_ id: ObjectId, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        // A lazy clone fetches the file's missing chunks in one batch, not one by one.
+        try store.ensureLocal(files: [id])
         var window: [(ObjectId, UInt64)] = []
         var windowSize: UInt64 = 0
         var pending: (Window, DispatchGroup)? = nil

@@ -20,6 +20,14 @@ public enum CompressionPolicy: String, Sendable, CaseIterable {
     case all
 }
 
+/// Where objects a store lacks can be fetched from: a lazy clone's remote. Set on the
+/// store by `Repository` when a remote is marked lazy; nil in a complete repository.
+public protocol MissingObjectSource: AnyObject, Sendable {
+    /// Makes `ids` local (as a new pack in the store's directory). Throws when one of
+    /// them cannot be had.
+    func fetchMissing(_ ids: [ObjectId]) throws
+}
+
 /// The content-addressed object database: a directory of packs with sorted indexes.
 /// Reads verify every payload against its id. Safe for concurrent readers; writers go
 /// through `PackWriter` under the repository lock.
@@ -31,6 +39,8 @@ public final class ObjectStore: @unchecked Sendable {
     private let lock = NSLockLike()
     /// The pack being written by this process, consulted for dedup and reads.
     public var pending: PackWriter?
+    /// Fetches what this store lacks (a lazy clone); nil when every object must be local.
+    public var missingSource: (any MissingObjectSource)?
 
     public init(directory: String, durable: Bool = true, compression: CompressionPolicy = .none) throws {
         self.directory = directory
@@ -81,6 +91,43 @@ public final class ObjectStore: @unchecked Sendable {
         return ObjectInfo(kind: e.kind, size: Int(e.size))
     }
 
+    /// Fetches missing `ids` from `missingSource` in one batch. False when there is no
+    /// source (a complete repository).
+    @discardableResult
+    public func fault(_ ids: [ObjectId]) throws -> Bool {
+        guard let source = missingSource else { return false }
+        let want = ids.filter { !contains($0) }
+        if want.isEmpty { return true }
+        try source.fetchMissing(want)
+        try reload()
+        return true
+    }
+
+    /// `info`, fetching the object first when it is missing and a source is set.
+    public func infoFetching(_ id: ObjectId) throws -> ObjectInfo? {
+        if let i = try info(id) { return i }
+        return try fault([id]) ? try info(id) : nil
+    }
+
+    /// Makes the given file objects (blobs or chunk lists) and all their chunks local,
+    /// fetching what is missing in batches: one round per chunk-list level. A no-op in a
+    /// complete repository.
+    public func ensureLocal(files ids: [ObjectId]) throws {
+        guard missingSource != nil else { return }
+        var level = Array(Set(ids))
+        while !level.isEmpty {
+            try fault(level)
+            var next = Set<ObjectId>()
+            for id in level {
+                guard let info = try info(id) else { throw StoreError.objectMissing(id, context: nil) }
+                guard info.kind == .chunks else { continue }
+                let list = try withObject(id) { _, b in try ChunkList.decode(b, id: id) }
+                for p in list.parts where list.level > 0 || !contains(p.id) { next.insert(p.id) }
+            }
+            level = Array(next)
+        }
+    }
+
     /// Calls `body` with the verified payload of `id`. Raw payloads are passed straight
     /// from the mapped pack (no copy). Throws `objectMissing` / `objectCorrupt`.
     public func withObject<T>(_ id: ObjectId, hasher: SHA256Hasher? = nil,
@@ -91,6 +138,7 @@ public final class ObjectStore: @unchecked Sendable {
             try reload()
             found = locate(id)
         }
+        if found == nil, try fault([id]) { found = locate(id) }
         guard var (pack, i) = found else { throw StoreError.objectMissing(id, context: nil) }
         let located: (entry: PackEntry, storedBytes: UnsafeRawBufferPointer, map: MappedFile)
         do { located = try pack.stored(at: i) } catch StoreError.system(let e) where e.code == ENOENT {

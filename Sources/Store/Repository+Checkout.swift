@@ -79,7 +79,7 @@ extension Repository {
         var toChange = Set<String>()
         for p in Set(headFiles.keys).union(targetFiles.keys) where headFiles[p] != targetFiles[p] { toChange.insert(p) }
         if force {
-            for p in index.entries.keys where indexFile(index, p) != targetFiles[p] { toChange.insert(p) }
+            for p in Set(index.entries.keys).union(targetFiles.keys) where indexFile(index, p) != targetFiles[p] { toChange.insert(p) }
             toChange.formUnion(workChanged.union(workDeleted).filter { targetFiles[$0] != nil || index.entries[$0] != nil })
         } else {
             var dirty: [String] = []
@@ -112,6 +112,8 @@ extension Repository {
             if removeWorkFile(p) { result.removed.append(p) }
             index.entries[p] = nil
         }
+        // A lazy clone fetches the data of every file it is about to write in one batch.
+        try store.ensureLocal(files: toChange.compactMap { targetFiles[$0]?.id })
         let reader = FileReader(store: store)
         for p in toChange.sorted() {
             guard let t = targetFiles[p] else { continue }
@@ -183,6 +185,7 @@ extension Repository {
                 if !dirty.isEmpty { throw StoreError.uncommittedChanges(dirty) }
             }
             var result = CheckoutResult(head: try refs.head())
+            try store.ensureLocal(files: source.values.map(\.id))
             let reader = FileReader(store: store)
             for p in source.keys.sorted() {
                 let t = source[p]!
@@ -204,8 +207,10 @@ extension Repository {
     /// verifying each file against its id. Used to rebuild a commit in a scratch folder.
     public func export(tree: ObjectId, to dir: String) throws {
         try sys { try FS.mkdirs(dir) }
+        let files = try flatten(tree)
+        try store.ensureLocal(files: files.values.map(\.id))
         let reader = FileReader(store: store)
-        for (path, f) in try flatten(tree).sorted(by: { $0.key < $1.key }) {
+        for (path, f) in files.sorted(by: { $0.key < $1.key }) {
             _ = try writeWorkFile(path, f, reader: reader, base: dir)
         }
     }

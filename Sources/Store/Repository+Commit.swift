@@ -56,11 +56,15 @@ extension Repository {
         }
     }
 
-    public func readCommit(_ id: ObjectId) throws -> Commit {
-        try store.withObject(id) { kind, b in
+    /// A commit. In a shallow clone a commit at the boundary reads as having no parents
+    /// (its history was not fetched) unless `grafted` is false.
+    public func readCommit(_ id: ObjectId, grafted: Bool = true) throws -> Commit {
+        var c = try store.withObject(id) { kind, b in
             guard kind == .commit else { throw StoreError.wrongKind(id, expected: .commit, found: kind) }
             return try Commit.decode(b, id: id)
         }
+        if grafted, !shallowCache.isEmpty, shallowCache.contains(id) { c.parents = [] }
+        return c
     }
 
     /// Every file of a tree, by repo-relative path (optionally only under `prefix`).

@@ -11,6 +11,8 @@ public struct FsckProblem: Sendable, CustomStringConvertible {
 public struct FsckReport: Sendable {
     public var objectsChecked = 0
     public var bytesChecked: UInt64 = 0
+    /// Objects of a lazy clone that were never fetched (they stay on its remote).
+    public var notFetched = 0
     public var problems: [FsckProblem] = []
 }
 
@@ -79,6 +81,8 @@ extension Repository {
         let (commitRoots, fileRoots, rootProblems) = try roots()
         report.problems += rootProblems
         var pendingChunks: [(ObjectId, UInt64, String)] = []
+        // A lazy clone lacks file data by design: count it, do not fetch it or call it a problem.
+        let lazy = store.missingSource != nil
 
         func problem(_ id: ObjectId?, _ ctx: String, _ e: Error) {
             report.problems.append(FsckProblem(id: id, context: ctx, message: "\(e)"))
@@ -113,7 +117,10 @@ extension Repository {
         func visitFile(_ id: ObjectId, _ size: UInt64?, _ ctx: String) {
             guard seen.insert(id) else { return }
             do {
-                guard let info = try store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
+                guard let info = try store.info(id) else {
+                    if lazy { report.notFetched += 1; return }
+                    throw StoreError.objectMissing(id, context: nil)
+                }
                 switch info.kind {
                 case .blob:
                     if let size, UInt64(info.size) != size {
@@ -140,7 +147,10 @@ extension Repository {
                 if list.level == 0 {
                     guard seen.insert(p.id) else { continue }
                     do {
-                        guard let info = try store.info(p.id) else { throw StoreError.objectMissing(p.id, context: nil) }
+                        guard let info = try store.info(p.id) else {
+                            if lazy { report.notFetched += 1; continue }
+                            throw StoreError.objectMissing(p.id, context: nil)
+                        }
                         guard info.kind == .blob else { throw StoreError.wrongKind(p.id, expected: .blob, found: info.kind) }
                         onChunk?(p.id, p.size)
                         pendingChunks.append((p.id, p.size, ctx))
@@ -148,6 +158,7 @@ extension Repository {
                     if pendingChunks.count >= 2048 { flushChunks() }
                 } else {
                     guard seen.insert(p.id) else { continue }
+                    if lazy && !store.contains(p.id) { report.notFetched += 1; continue }
                     do {
                         let sub = try store.withObject(p.id) { _, b in try ChunkList.decode(b, id: p.id) }
                         report.objectsChecked += 1

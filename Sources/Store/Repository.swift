@@ -17,6 +17,8 @@ public final class Repository: @unchecked Sendable {
     public private(set) var config: Config
     public let chunker: Chunker
     public let durable: Bool
+    /// `.mlrepo/shallow`, read once (see `shallowCommits`).
+    var shallowCache: Set<ObjectId> = []
 
     var indexPath: String { dotDir + "/index" }
 
@@ -48,6 +50,10 @@ public final class Repository: @unchecked Sendable {
         var avg = Chunker.default.avgSize
         if let s = Env.get("MLREPO_CHUNK_AVG") ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n & (n - 1) == 0 { avg = n }
         chunker = Chunker(avgSize: avg)
+        if let text = try? FS.readText(dotDir + "/shallow") {
+            shallowCache = Set(text.split(separator: "\n").compactMap { ObjectId(hex: String($0)) })
+        }
+        if let lazy = lazyRemote { store.missingSource = LazyRemoteSource(repo: self, remote: lazy) }
     }
 
     static func fsyncSetting(_ c: Config) -> Bool {

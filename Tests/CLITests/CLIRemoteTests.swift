@@ -327,5 +327,145 @@ final class CLIRemoteTests: CLITestCase {
         let ra = collect(pa), rb = collect(pb)
         XCTAssertEqual([ra.code, rb.code].filter { $0 == 0 }.count, 1, "\(ra.err) / \(rb.err)")
         XCTAssertTrue((ra.code == 0 ? rb : ra).err.contains("fetch first"))
+        // A lazy clone over S3 reads single files out of remote packs with ranged GETs.
+        let l = base.appendingPathComponent("lazy")
+        r = runResult(["clone", "--lazy", "--no-checkout", "s3://ml-team/projects/demo", l.path, "--endpoint", endpoint], in: base, env: s3Env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertLessThan(storeBytes(l), 20_000)
+        r = runResult(["checkout", "main", "--", "a.txt"], in: l, env: s3Env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertLessThan(storeBytes(l), 20_000, "a.txt alone, not the 3 MB data.bin")
+        r = runResult(["checkout", "-f", "main"], in: l, env: s3Env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try Data(contentsOf: l.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+    }
+
+    /// Bytes of the packs in a repository's store.
+    func storeBytes(_ at: URL) -> Int {
+        let d = at.appendingPathComponent(".mlrepo/objects/pack").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasSuffix(".pack") }
+            .reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: d + "/" + $1)[.size] as? Int) ?? 0) }
+    }
+
+    func randomBytes(_ n: Int) -> Data {
+        var g = SystemRandomNumberGenerator()
+        return Data((0..<n).map { _ in UInt8.random(in: 0...255, using: &g) })
+    }
+
+    /// A repo with a 3 MB data file and a 200 KB model over two commits, pushed to `remote`.
+    func seedTwoCommits(_ a: URL, remote: String) throws {
+        ok("init", in: a)
+        try randomBytes(3_000_000).write(to: a.appendingPathComponent("data.bin"))
+        try randomBytes(100_000).write(to: a.appendingPathComponent("model.bin"))
+        ok("add", ".", in: a); ok("commit", "-m", "one", in: a)
+        try randomBytes(200_000).write(to: a.appendingPathComponent("model.bin"))
+        try Data("v2\n".utf8).write(to: a.appendingPathComponent("notes.txt"))
+        ok("add", ".", in: a); ok("commit", "-m", "two", in: a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", in: a)
+    }
+
+    func testLazyCloneFetchesOnlyWhatACheckoutNeeds() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        try seedTwoCommits(a, remote: remote)
+        // History and trees only.
+        var r = runResult(["clone", "--lazy", "--no-checkout", remote, base.appendingPathComponent("b").path], in: base)
+        XCTAssertEqual(r.code, 0, r.err)
+        let b = base.appendingPathComponent("b")
+        XCTAssertLessThan(storeBytes(b), 20_000, "a lazy clone holds no file data")
+        XCTAssertEqual(ok("log", "--oneline", in: b).split(separator: "\n").count, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("data.bin").path))
+        // One path: only its bytes move (by ranged reads of the remote pack).
+        r = runResult(["checkout", "main", "--", "model.bin"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("model.bin")), try Data(contentsOf: a.appendingPathComponent("model.bin")))
+        XCTAssertLessThan(storeBytes(b), 300_000, "only the model was fetched, not the 3 MB data file")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("data.bin").path))
+        // fsck counts what was never fetched instead of calling it a problem; gc keeps working.
+        let f = ok("fsck", in: b)
+        XCTAssertTrue(f.contains("not fetched") && f.contains(": ok"), f)
+        ok("gc", in: b)
+        // Reading an old version fetches just that (the first model).
+        r = runResult(["show", "HEAD~1:model.bin"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(r.out.utf8.count > 0, true)
+        XCTAssertLessThan(storeBytes(b), 450_000)
+        // A full checkout fetches the rest; the work tree matches the source.
+        r = runResult(["checkout", "-f", "main"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+        XCTAssertTrue(ok("status", in: b).contains("nothing to commit"))
+        // Later fetches from a lazy remote stay lazy: a new commit's data arrives only on pull's checkout.
+        try randomBytes(2_000_000).write(to: a.appendingPathComponent("data.bin"))
+        ok("add", ".", in: a); ok("commit", "-m", "three", in: a); ok("push", in: a)
+        let before = storeBytes(b)
+        ok("fetch", in: b)
+        XCTAssertLessThan(storeBytes(b) - before, 20_000, "fetch from a lazy remote moves no file data")
+        ok("pull", in: b)
+        XCTAssertEqual(head(b), head(a))
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+    }
+
+    func testLazyFetchRefusesACorruptRemoteObject() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        try seedTwoCommits(a, remote: remote)
+        ok("clone", "--lazy", "--no-checkout", remote, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        // Damage the remote pack inside the second model's bytes: find them by content.
+        let packs = try FileManager.default.contentsOfDirectory(atPath: remote + "/packs").filter { $0.hasSuffix(".pack") }
+        let model = try Data(contentsOf: a.appendingPathComponent("model.bin"))
+        var damaged = false
+        for name in packs {
+            let url = URL(fileURLWithPath: remote + "/packs/" + name)
+            var bytes = try Data(contentsOf: url)
+            if let r = bytes.range(of: model.subdata(in: 1000..<1064)) {
+                bytes[r.lowerBound] ^= 0xFF
+                try bytes.write(to: url)
+                damaged = true
+            }
+        }
+        XCTAssertTrue(damaged, "the model's bytes are stored raw in a remote pack")
+        let r = runResult(["checkout", "main", "--", "model.bin"], in: b)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("does not match its id"), r.err)
+        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("model.bin").path), "nothing half-written")
+        XCTAssertTrue(ok("fsck", in: b).contains(": ok"), "nothing corrupt entered the store")
+    }
+
+    func testShallowCloneAndUnshallow() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        try seedTwoCommits(a, remote: remote)
+        try Data("v3\n".utf8).write(to: a.appendingPathComponent("notes.txt"))
+        ok("add", ".", in: a); ok("commit", "-m", "three", in: a); ok("push", in: a)
+        var r = runResult(["clone", "--depth", "1", remote, base.appendingPathComponent("b").path], in: base)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("shallow"), r.err)
+        let b = base.appendingPathComponent("b")
+        XCTAssertEqual(ok("log", "--oneline", in: b).split(separator: "\n").count, 1)
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("model.bin")), try Data(contentsOf: a.appendingPathComponent("model.bin")))
+        XCTAssertTrue(ok("fsck", in: b).contains(": ok"))
+        XCTAssertNotEqual(runResult(["rev-parse", "HEAD~1"], in: b).code, 0)
+        // .mlrepo/shallow as .mlrepo-format.md §12.1 gives it: the boundary commit's id and a newline.
+        XCTAssertEqual(try String(contentsOf: b.appendingPathComponent(".mlrepo/shallow"), encoding: .utf8), head(b) + "\n")
+        // A shallow clone cannot seed a remote that lacks the older history.
+        let other = base.appendingPathComponent("other").path
+        ok("remote", "add", "other", other, in: b)
+        r = runResult(["push", "other", "main"], in: b)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("shallow") && r.err.contains("--unshallow"), r.err)
+        // New commits still fetch and fast-forward into a shallow clone.
+        try Data("v4\n".utf8).write(to: a.appendingPathComponent("notes.txt"))
+        ok("add", ".", in: a); ok("commit", "-m", "four", in: a); ok("push", in: a)
+        ok("pull", in: b)
+        XCTAssertEqual(head(b), head(a))
+        XCTAssertEqual(ok("log", "--oneline", in: b).split(separator: "\n").count, 2)
+        // --unshallow brings the rest; then the push goes through.
+        ok("fetch", "--unshallow", in: b)
+        XCTAssertEqual(ok("log", "--oneline", in: b).split(separator: "\n").count, 4)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent(".mlrepo/shallow").path))
+        r = runResult(["push", "other", "main"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(runResult(["clone", "--depth", "0", remote, base.appendingPathComponent("c").path], in: base).code, 2)
     }
 }

@@ -124,7 +124,13 @@ public final class RemoteSync: @unchecked Sendable {
     /// uploaded, as an interrupted push would.
     public var stopAfterPacks: Int? = nil
     let cacheDir: String
-    private var remoteIndexes: [String: PackIndex] = [:]
+    var remoteIndexes: [String: PackIndex] = [:]
+    /// Sizes of the remote's pack files (from the last listing), by pack name.
+    var remotePackSizes: [String: Int] = [:]
+    /// Per remote pack, its entries' offsets in ascending order (an entry's stored length is
+    /// the distance to the next), built on first use.
+    var remoteOffsets: [String: [UInt64]] = [:]
+    var indexesLoaded = false
 
     public init(repo: Repository, remote: String, create: Bool = false) throws {
         self.repo = repo
@@ -158,7 +164,10 @@ public final class RemoteSync: @unchecked Sendable {
     /// Loads the remote's pack indexes, downloading the ones not cached yet (each checked
     /// against its trailing checksum).
     func refreshIndexes() throws {
-        let listed = try transport.list("packs/").filter { $0.key.hasSuffix(".idx") }
+        let all = try transport.list("packs/")
+        for o in all where o.key.hasSuffix(".pack") { remotePackSizes[String(Path.basename(o.key).dropLast(5))] = o.size }
+        let listed = all.filter { $0.key.hasSuffix(".idx") }
+        indexesLoaded = true
         var names = Set<String>()
         for o in listed {
             let name = String(Path.basename(o.key).dropLast(4))
@@ -193,7 +202,7 @@ public final class RemoteSync: @unchecked Sendable {
     /// Objects `id` refers to: a commit's tree, parents and metadata; a tree's entries; a
     /// chunk list's parts.
     func children(_ id: ObjectId) throws -> [ObjectId] {
-        guard let info = try repo.store.info(id) else { throw StoreError.objectMissing(id, context: nil) }
+        guard let info = try repo.store.infoFetching(id) else { throw StoreError.objectMissing(id, context: nil) }
         switch info.kind {
         case .commit:
             let c = try repo.readCommit(id)
@@ -251,6 +260,15 @@ public final class RemoteSync: @unchecked Sendable {
         }
         if plan.isEmpty { return report }
         let objects = try missing(from: plan.map(\.id))
+        // A shallow clone cannot give a remote history it does not have.
+        let shallow = repo.shallowCommits
+        if !shallow.isEmpty {
+            for id in objects where shallow.contains(id) {
+                for p in try repo.readCommit(id, grafted: false).parents where !remoteHas(p) {
+                    throw RemoteError("rejected: this is a shallow clone and \(transport.display) lacks the history before commit \(id.short) (run 'mlrepo fetch --unshallow' first)")
+                }
+            }
+        }
         try uploadPacks(objects, report: &report)
         // Refs last, each a compare-and-swap against what we read.
         for p in plan {
@@ -407,12 +425,27 @@ public final class RemoteSync: @unchecked Sendable {
     /// Downloads what the remote's refs reach and this repository lacks, verifying every
     /// object against its id before it enters the store, then updates the remote-tracking
     /// refs. `only`: fetch just these refs.
-    public func fetch(only: [String]? = nil) throws -> FetchReport {
+    ///
+    /// `lazy` (or `remote.NAME.lazy` in the config) fetches commits, trees and metadata but
+    /// no file data: that comes on demand when a checkout or a read needs it. `depth` fetches
+    /// only that many commits of each ref's history (a shallow clone); `unshallow` fetches
+    /// the rest of the history of a shallow repository.
+    public func fetch(only: [String]? = nil, lazy: Bool = false, depth: Int? = nil, unshallow: Bool = false) throws -> FetchReport {
         var report = FetchReport()
         try refreshIndexes()
         let remote = try remoteRefs()
         let wanted = remote.filter { only == nil || only!.contains($0.key) }
-        try download(wanted.values.map(\.id), report: &report)
+        let lazy = lazy || repo.config.bool("remote.\(spec.name).lazy") == true
+        if lazy || depth != nil {
+            try fetchPartial(wanted.values.map(\.id), lazy: lazy, depth: depth, report: &report)
+        } else {
+            try download(wanted.values.map(\.id), report: &report)
+        }
+        if unshallow, !repo.shallowCommits.isEmpty {
+            let parents = try repo.shallowCommits.flatMap { try repo.readCommit($0, grafted: false).parents }
+            if lazy { try fetchPartial(parents, lazy: true, depth: nil, report: &report) } else { try download(parents, report: &report) }
+            try repo.setShallowCommits([])
+        }
         for (ref, v) in wanted.sorted(by: { $0.key < $1.key }) {
             let local: String = ref.hasPrefix("refs/heads/") ? "refs/remotes/\(spec.name)/" + ref.dropFirst(11) : ref
             let old = try repo.refs.read(local)
@@ -517,21 +550,27 @@ public final class RemoteSync: @unchecked Sendable {
             let id = pack.index.id(at: i)
             let (entry, stored, map) = try pack.stored(at: i)
             try withExtendedLifetime(map) {
-                let ok: Bool
-                switch entry.codec {
-                case .raw: ok = stored.count == Int(entry.size) && ObjectHash.id(entry.kind, stored, hasher: h) == id
-                case .zlib:
-                    let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
-                    defer { out.deallocate() }
-                    do { try Zlib.decompress(stored, into: out) } catch {
-                        throw RemoteError("\(transport.display): object \(id.hex) in \(pack.name) is corrupt (\(error)); nothing was taken from that pack")
-                    }
-                    ok = ObjectHash.id(entry.kind, UnsafeRawBufferPointer(out), hasher: h) == id
-                }
-                guard ok else {
-                    throw RemoteError("\(transport.display): object \(id.hex) in \(pack.name) does not match its id; nothing was taken from that pack")
-                }
+                try verifyStored(id, entry, stored, hasher: h, where: "in \(pack.name)", consequence: "nothing was taken from that pack")
             }
+        }
+    }
+
+    /// Checks stored bytes (raw or zlib) against the object's id.
+    func verifyStored(_ id: ObjectId, _ entry: PackEntry, _ stored: UnsafeRawBufferPointer, hasher h: SHA256Hasher,
+                      where location: String, consequence: String) throws {
+        let ok: Bool
+        switch entry.codec {
+        case .raw: ok = stored.count == Int(entry.size) && ObjectHash.id(entry.kind, stored, hasher: h) == id
+        case .zlib:
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
+            defer { out.deallocate() }
+            do { try Zlib.decompress(stored, into: out) } catch {
+                throw RemoteError("\(transport.display): object \(id.hex) \(location) is corrupt (\(error)); \(consequence)")
+            }
+            ok = ObjectHash.id(entry.kind, UnsafeRawBufferPointer(out), hasher: h) == id
+        }
+        guard ok else {
+            throw RemoteError("\(transport.display): object \(id.hex) \(location) does not match its id; \(consequence)")
         }
     }
 }
