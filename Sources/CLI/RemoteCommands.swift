@@ -203,9 +203,11 @@ let fetchCommand = Command(
     if a.has("lazy") { try repo.markLazy(remote) }
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
+    if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
     let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow")) }
     if !a.has("quiet") {
-        if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB") }
+        let resumed = r.packsResumed > 0 ? " (\(r.packsResumed) already downloaded by an interrupted fetch)" : ""
+        if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB\(resumed)") }
         for u in r.refs { ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(u.ref)" } ?? " * [new] \(u.ref) (\(u.new.short))") }
     }
     return 0

@@ -76,8 +76,8 @@ extension RemoteSync {
         if !wholePacks.isEmpty {
             let inDir = cacheDir + "/incoming"
             try FS.mkdirs(inDir)
-            defer { FS.removeTree(inDir) }
             try fetchPacks(wholePacks, into: inDir, report: &report)
+            FS.removeTree(inDir)
             for p in wholePacks { fetched += byPack[p]!.map(\.id) }
         }
         if spans.isEmpty { return fetched }
@@ -148,7 +148,8 @@ extension RemoteSync {
         if !indexesLoaded { try refreshIndexes() }
         var depthOf: [ObjectId: Int] = [:]
         for t in tips { depthOf[t] = 1 }
-        var frontier = tips.filter { !repo.store.contains($0) }
+        let repair = try beginFetch()
+        var frontier = repair ? try missingBelow(tips, lazy: lazy) : tips.filter { !repo.store.contains($0) }
         var seen = Set(frontier)
         var shallow = repo.shallowCommits
         var files: [ObjectId] = []
@@ -201,7 +202,8 @@ extension RemoteSync {
                 for (c, isData) in children {
                     if isData { if !lazy { files.append(c) }; continue }
                     if repo.store.contains(c) {
-                        if fresh.contains(c) { stack.append(c) }  // arrived with this batch: walk it too
+                        // Arrived with this batch (or, after an interruption, may lack what it refers to): walk it too.
+                        if fresh.contains(c) || repair { stack.append(c) }
                     } else if seen.insert(c).inserted { next.append(c) }
                 }
             }
@@ -221,6 +223,7 @@ extension RemoteSync {
             }
         }
         if shallow != repo.shallowCommits { try repo.setShallowCommits(shallow) }
+        try endFetch()
     }
 }
 

@@ -41,6 +41,8 @@ public struct FetchReport: Sendable {
     public var objects = 0
     public var bytes: Int64 = 0
     public var packs = 0
+    /// Packs found complete from an interrupted earlier fetch (not downloaded again).
+    public var packsResumed = 0
 }
 
 extension Repository {
@@ -121,8 +123,10 @@ public final class RemoteSync: @unchecked Sendable {
     public var packLimit: Int64 = 256 << 20
     public var progress: (@Sendable (TransferProgress) -> Void)?
     /// Fault injection for tests: stop with an error after this many pack files are
-    /// uploaded, as an interrupted push would.
+    /// uploaded (push) or downloaded (fetch), as an interrupted transfer would.
     public var stopAfterPacks: Int? = nil
+    /// Packs this instance downloaded (for `stopAfterPacks`).
+    var packsDownloaded = 0
     let cacheDir: String
     var remoteIndexes: [String: PackIndex] = [:]
     /// Sizes of the remote's pack files (from the last listing), by pack name.
@@ -461,7 +465,8 @@ public final class RemoteSync: @unchecked Sendable {
 
     /// Fetches the closure of `tips`, downloading whole remote packs as needed.
     func download(_ tips: [ObjectId], report: inout FetchReport) throws {
-        var queue = tips.filter { !repo.store.contains($0) }
+        let repair = try beginFetch()
+        var queue = repair ? try missingBelow(tips, lazy: false) : tips.filter { !repo.store.contains($0) }
         var seen = Set<ObjectId>(queue)
         let inDir = cacheDir + "/incoming"
         try FS.mkdirs(inDir)
@@ -498,31 +503,93 @@ public final class RemoteSync: @unchecked Sendable {
             queue = next
         }
         FS.removeTree(inDir)
+        try endFetch()
+    }
+
+    /// A fetch installs packs as they arrive, so until it ends an object may be local
+    /// without all it refers to. `.mlrepo/FETCH_INCOMPLETE` marks that window; a fetch that
+    /// finds it (the last one was interrupted) first walks through local objects too
+    /// (`missingBelow`). Returns whether the marker was there.
+    func beginFetch() throws -> Bool {
+        let marker = repo.dotDir + "/FETCH_INCOMPLETE"
+        if FS.exists(marker) { return true }
+        try FS.atomicWrite(marker, Array("\(spec.name)\n".utf8), durable: repo.durable)
+        return false
+    }
+
+    func endFetch() throws {
+        let marker = repo.dotDir + "/FETCH_INCOMPLETE"
+        if FS.exists(marker) { try FS.unlink(marker) }
+    }
+
+    /// The missing objects reachable from `tips`, walking through local ones (file data left
+    /// out when `lazy`): where an interrupted fetch has to continue.
+    func missingBelow(_ tips: [ObjectId], lazy: Bool) throws -> [ObjectId] {
+        var out: [ObjectId] = []
+        var seen = Set<ObjectId>()
+        var stack = tips
+        while let id = stack.popLast() {
+            guard seen.insert(id).inserted else { continue }
+            guard let info = try repo.store.info(id) else { out.append(id); continue }
+            switch info.kind {
+            case .commit:
+                let c = try repo.readCommit(id)
+                stack.append(c.tree)
+                stack += c.parents
+                for (k, v) in c.extra where Commit.objectHeaders.contains(k) { if let r = ObjectId(hex: v) { stack.append(r) } }
+            case .tree:
+                for e in try repo.readTree(id).entries where e.mode.isDirectory || !lazy { stack.append(e.id) }
+            case .chunks:
+                if !lazy { stack += try repo.store.withObject(id) { _, b in try ChunkList.decode(b, id: id) }.parts.map(\.id) }
+            case .blob:
+                break
+            }
+        }
+        return out
     }
 
     /// Downloads packs (in parallel), verifies every object, then moves them into the store.
+    /// A pack is downloaded under a temp name and renamed when complete, so a fetch that was
+    /// interrupted finds its complete downloads in `dir` and does not fetch them again.
     func fetchPacks(_ names: [String], into dir: String, report: inout FetchReport) throws {
         if names.isEmpty { return }
-        final class State: @unchecked Sendable { var error: Error?; var got: Int64 = 0; let lock = NSLockLike() }
+        final class State: @unchecked Sendable { var error: Error?; var got: Int64 = 0; var reused = 0; var done = 0; let lock = NSLockLike() }
         let state = State()
         let transport = self.transport, progress = self.progress
-        let workers = min(max(1, jobs), names.count)
+        let sizes = remotePackSizes
+        let total = names.reduce(Int64(0)) { $0 + Int64(sizes[$1] ?? 0) }
+        let workers = stopAfterPacks != nil ? 1 : min(max(1, jobs), names.count)
+        let stopAfter = stopAfterPacks.map { $0 - packsDownloaded }
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             var k = w
             while k < names.count {
                 let n = names[k]
                 do {
-                    try transport.getFile("packs/\(n).idx", to: dir + "/" + n + ".idx")
-                    try transport.getFile("packs/\(n).pack", to: dir + "/" + n + ".pack")
-                    let sz = Int64(FS.stat(dir + "/" + n + ".pack")?.size ?? 0)
+                    let pack = dir + "/" + n + ".pack", idx = dir + "/" + n + ".idx"
+                    let have = FS.exists(idx) && sizes[n] != nil && FS.stat(pack).map { Int($0.size) } == sizes[n]
+                    if have {
+                        state.lock.withLock { state.reused += 1 }
+                    } else {
+                        if let stopAfter, state.lock.withLock({ state.done - state.reused }) >= stopAfter {
+                            throw RemoteError("fetch interrupted (test fault injection)")
+                        }
+                        try transport.getFile("packs/\(n).idx", to: idx + ".part")
+                        try transport.getFile("packs/\(n).pack", to: pack + ".part")
+                        try FS.rename(pack + ".part", pack)
+                        try FS.rename(idx + ".part", idx)
+                    }
+                    let sz = Int64(FS.stat(pack)?.size ?? 0)
                     state.lock.withLock {
                         state.got += sz
-                        progress?(TransferProgress(phase: "downloading", objects: 0, objectsTotal: 0, bytes: state.got, bytesTotal: 0))
+                        state.done += 1
+                        progress?(TransferProgress(phase: "downloading", objects: 0, objectsTotal: 0, bytes: state.got, bytesTotal: total))
                     }
                 } catch { state.lock.withLock { if state.error == nil { state.error = error } } }
                 k += workers
             }
         }
+        report.packsResumed += state.reused
+        packsDownloaded += state.done - state.reused
         if let e = state.error { throw e }
         for n in names {
             let pack: Pack
