@@ -16,7 +16,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
-        .target(name: "Store", dependencies: ["Support"], swiftSettings: optimized),
+        .target(name: "Store", dependencies: ["Support", "CShims"], swiftSettings: optimized),
         // Compute: the Backend protocol, tensors, the CPU backend (and later CUDA via dlopen).
         // ComputeAVX2 holds only the AVX2+FMA GEMM micro-kernel, compiled for Haswell and
         // called only after a runtime CPU check, so the binary still runs on older x86-64.

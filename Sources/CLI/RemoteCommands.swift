@@ -71,8 +71,9 @@ let remoteCommand = Command(
     mlrepo remote add NAME URL [--endpoint URL] [--region R] [--profile P]
     mlrepo remote remove NAME
 
-    URL: a folder (a path or file://PATH) or s3://BUCKET/PREFIX. For an S3-compatible server
-    give --endpoint http://HOST:PORT. Credentials come from AWS_ACCESS_KEY_ID,
+    URL: a folder (a path or file://PATH) or s3://BUCKET/PREFIX: AWS itself (https), or an
+    S3-compatible server with --endpoint http[s]://HOST:PORT (https trusts the system's CAs,
+    or the PEM file in AWS_CA_BUNDLE). Credentials come from AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, else ~/.aws/credentials (--profile, or
     AWS_PROFILE); the region from --region, AWS_REGION or us-east-1. Secrets are never stored.
     """,
@@ -260,7 +261,9 @@ let cloneCommand = Command(
       --lazy         fetch history, trees and metadata only; file data is downloaded when
                      a checkout or a read needs it (just those files, by ranged reads)
       --depth N      fetch only the last N commits (a shallow clone; see fetch --unshallow)
-      --no-checkout  set up the branch but write no files (then: checkout BRANCH -- PATH)
+      --no-checkout  set up the branch but write no files: every path is tracked but not
+                     checked out (status is clean, commits keep them); then
+                     checkout BRANCH -- PATH writes the paths you want
     """,
     flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "no-checkout": ["-n", "--no-checkout"]],
     options: ["endpoint": ["--endpoint"], "region": ["--region"], "branch": ["-b", "--branch"], "jobs": ["-j", "--jobs"],
@@ -293,8 +296,7 @@ let cloneCommand = Command(
         if let want {
             guard let tip = branches.first(where: { $0.name == want })?.id else { throw UserError(message: "the remote has no branch '\(want)'") }
             if a.has("no-checkout") {
-                try repo.refs.update("refs/heads/" + want, to: tip, who: repo.signature(), message: "clone: from \(url)")
-                try repo.refs.setHead(.branch(want), who: repo.signature(), message: "clone: from \(url)")
+                try repo.setUpWithoutCheckout(branch: want, tip: tip, message: "clone: from \(url)")
             } else {
                 // In a lazy clone the checkout downloads the files it writes; count them too.
                 let before = lazyFetched

@@ -67,6 +67,7 @@ extension Repository {
                         work.append(WorkFile(path: p, stat: pst))
                         continue
                     }
+                    if index.entries[p]?.notCheckedOut == true { continue }  // absent on purpose, not deleted
                     index.entries[p] = nil
                     index.treeId = nil
                     result.removed.append(p)

@@ -79,7 +79,9 @@ extension Repository {
         var toChange = Set<String>()
         for p in Set(headFiles.keys).union(targetFiles.keys) where headFiles[p] != targetFiles[p] { toChange.insert(p) }
         if force {
-            for p in Set(index.entries.keys).union(targetFiles.keys) where indexFile(index, p) != targetFiles[p] { toChange.insert(p) }
+            for p in Set(index.entries.keys).union(targetFiles.keys) where indexFile(index, p) != targetFiles[p] || index.entries[p]?.notCheckedOut == true {
+                toChange.insert(p)
+            }
             toChange.formUnion(workChanged.union(workDeleted).filter { targetFiles[$0] != nil || index.entries[$0] != nil })
         } else {
             var dirty: [String] = []
@@ -107,18 +109,28 @@ extension Repository {
         }
 
         var result = CheckoutResult(head: newHead)
+        // Paths left out of the work tree on purpose stay out (unless forced): their entries
+        // follow the target, no file is written and no data fetched.
+        let notCheckedOut = force ? [] : Set(toChange.filter { index.entries[$0]?.notCheckedOut == true && FS.lstat(fullPath($0)) == nil })
         // Removals first, so a file can make way for a folder of the same name.
         for p in toChange.sorted(by: >) where targetFiles[p] == nil {
-            if removeWorkFile(p) { result.removed.append(p) }
+            if !notCheckedOut.contains(p), removeWorkFile(p) { result.removed.append(p) }
             index.entries[p] = nil
         }
         // A lazy clone fetches the data of every file it is about to write in one batch.
-        try store.ensureLocal(files: toChange.compactMap { targetFiles[$0]?.id })
+        try store.ensureLocal(files: toChange.filter { !notCheckedOut.contains($0) }.compactMap { targetFiles[$0]?.id })
         let reader = FileReader(store: store)
         for p in toChange.sorted() {
             guard let t = targetFiles[p] else { continue }
+            if notCheckedOut.contains(p) {
+                var e = IndexEntry(path: p, mode: t.mode, size: t.size, id: t.id)
+                e.notCheckedOut = true
+                index.entries[p] = e
+                continue
+            }
             let cur = index.entries[p]
-            let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !workChanged.contains(p) && !workDeleted.contains(p)
+            let unchangedOnDisk = cur != nil && cur!.id == t.id && cur!.mode == t.mode && !cur!.notCheckedOut
+                && !workChanged.contains(p) && !workDeleted.contains(p)
             if unchangedOnDisk { continue }
             var st: FileStat? = nil
             if let cur, !workChanged.contains(p) { st = try patchInPlace(p, old: cur.id, new: t, reader: reader) }
@@ -142,6 +154,25 @@ extension Repository {
         let who = signature()
         try refs.setHead(newHead, who: who, message: message)
         return result
+    }
+
+    /// Points `branch` and HEAD at `tip` without writing any file (`clone --no-checkout`):
+    /// every path of `tip` is tracked but not checked out, so status shows a clean tree and
+    /// a commit keeps those files. `checkout BRANCH -- PATH` then writes the paths wanted.
+    public func setUpWithoutCheckout(branch: String, tip: ObjectId, message: String) throws {
+        try withLock {
+            let who = signature()
+            try refs.update("refs/heads/" + branch, to: tip, who: who, message: message)
+            var index = StagingIndex()
+            for (p, f) in try files(ofCommit: tip) {
+                var e = IndexEntry(path: p, mode: f.mode, size: f.size, id: f.id)
+                e.notCheckedOut = true
+                index.entries[p] = e
+            }
+            index.treeId = try readCommit(tip).tree
+            try index.write(indexPath, durable: durable)
+            try refs.setHead(.branch(branch), who: who, message: message)
+        }
     }
 
     func indexFile(_ index: StagingIndex, _ p: String) -> TreeFile? {

@@ -119,8 +119,10 @@ extension Repository {
         return try withLock {
             let index = try StagingIndex.load(indexPath)
             var files: [String: TreeFile] = [:]
+            // A lazy clone lacks the data of files it never fetched; their ids came from the remote's trees.
+            let lazy = store.missingSource != nil
             for e in index.entries.values {
-                guard store.contains(e.id) else {
+                guard store.contains(e.id) || lazy else {
                     throw StoreError.objectMissing(e.id, context: "staged file '\(e.path)'; run 'mlrepo add \(e.path)' again")
                 }
                 files[e.path] = TreeFile(mode: e.mode, size: e.size, id: e.id)

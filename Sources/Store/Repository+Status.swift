@@ -128,6 +128,8 @@ extension Repository {
             for (p, e) in index.entries where pathMatches(p, spec) && !seen.contains(p) {
                 if symlinkedParent(p) == nil, let st = FS.lstat(fullPath(p)), st.isRegular {
                     compare(WorkFile(path: p, stat: st), e)
+                } else if e.notCheckedOut {
+                    if collectIds { out.ids[p] = TreeFile(mode: e.mode, size: e.size, id: e.id) }  // absent on purpose
                 } else {
                     out.changes.append(PathChange(path: p, change: .deleted))
                 }

@@ -10,6 +10,10 @@ public struct IndexEntry: Equatable, Sendable {
     public var inode: UInt64
     public var device: UInt64
     public var id: ObjectId
+    /// Tracked but deliberately not in the work tree (flag bit 0): `clone --no-checkout` and
+    /// branch switches keep such paths out of the work tree; status, add and commit treat
+    /// them as unchanged. Writing the path (`checkout REV -- PATH`, `add`) clears it.
+    public var notCheckedOut = false
 
     public init(path: String, mode: FileMode, stat: FileStat, id: ObjectId) {
         self.path = path; self.mode = mode; self.size = stat.size; self.mtimeNs = stat.mtimeNs
@@ -75,13 +79,15 @@ public struct StagingIndex: Sendable {
             let tree = ObjectId(try r.bytes(32))
             idx.treeId = tree == .zero ? nil : tree
             idx.entries.reserveCapacity(count)
-            // Fixed part of an entry: mode, 0, size, mtime, ctime, inode, device, id, path length.
+            // Fixed part of an entry: mode, flags, size, mtime, ctime, inode, device, id, path length.
             let fixed = 4 + 4 + 8 * 5 + 32 + 2
             for _ in 0..<count {
                 guard r.remaining >= fixed else { throw bad("truncated entry") }
                 let o = r.offset
                 @inline(__always) func u64(_ k: Int) -> UInt64 { UInt64(littleEndian: body.loadUnaligned(fromByteOffset: o + k, as: UInt64.self)) }
                 guard let mode = FileMode(rawValue: UInt32(littleEndian: body.loadUnaligned(fromByteOffset: o, as: UInt32.self))) else { throw bad("bad mode") }
+                let flags = UInt32(littleEndian: body.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
+                guard flags & ~1 == 0 else { throw bad("unknown entry flags \(flags) (written by a newer mlrepo?)") }
                 let size = u64(8), mt = Int64(bitPattern: u64(16)), ct = Int64(bitPattern: u64(24)), ino = u64(32), dev = u64(40)
                 let id = ObjectId(body, offset: o + 48)
                 let n = Int(UInt16(littleEndian: body.loadUnaligned(fromByteOffset: o + 80, as: UInt16.self)))
@@ -90,6 +96,7 @@ public struct StagingIndex: Sendable {
                 let p = String(decoding: pb, as: UTF8.self)
                 var e = IndexEntry(path: p, mode: mode, size: size, id: id)
                 e.mtimeNs = mt; e.ctimeNs = ct; e.inode = ino; e.device = dev
+                e.notCheckedOut = flags & 1 != 0
                 idx.entries[p] = e
             }
             guard r.atEnd else { throw bad("trailing bytes") }
@@ -104,7 +111,7 @@ public struct StagingIndex: Sendable {
         w.u32(UInt32(entries.count))
         (treeId ?? .zero).write(to: &w)
         for e in sortedEntries {
-            w.u32(e.mode.rawValue); w.u32(0)
+            w.u32(e.mode.rawValue); w.u32(e.notCheckedOut ? 1 : 0)
             w.u64(e.size); w.i64(e.mtimeNs); w.i64(e.ctimeNs); w.u64(e.inode); w.u64(e.device)
             e.id.write(to: &w)
             let p = Array(e.path.utf8)

@@ -437,6 +437,13 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertEqual(r.code, 0, r.err)
         XCTAssertEqual(r.out.utf8.count > 0, true)
         XCTAssertLessThan(storeBytes(b), 450_000)
+        // Paths not checked out stay tracked: status is clean, and a commit keeps them.
+        XCTAssertTrue(ok("status", in: b).contains("nothing to commit"), ok("status", in: b))
+        try Data("local\n".utf8).write(to: b.appendingPathComponent("local.txt"))
+        ok("add", ".", in: b); ok("commit", "-m", "local work", in: b)
+        XCTAssertTrue(ok("ls-tree", "-r", "HEAD", in: b).contains("data.bin"), "the commit kept the file that was never checked out")
+        XCTAssertLessThan(storeBytes(b), 450_000, "committing fetched nothing")
+        ok("reset", "--hard", "HEAD~1", in: b)
         // A full checkout fetches the rest; the work tree matches the source.
         r = runResult(["checkout", "-f", "main"], in: b)
         XCTAssertEqual(r.code, 0, r.err)

@@ -247,6 +247,25 @@ final class StagingIndexTests: XCTestCase {
         XCTAssertTrue(try StagingIndex.load(tmp.sub("empty")).entries.isEmpty)
     }
 
+    func testNotCheckedOutFlag() throws {
+        var idx = StagingIndex()
+        var rng = SplitMix(seed: 3)
+        var e = IndexEntry(path: "data.csv", mode: .regular, size: 300_000, id: rng.id())
+        e.notCheckedOut = true
+        idx.entries[e.path] = e
+        let bytes = idx.encode()
+        // Header: magic 8, version 4, count 4, tree 32; then the entry (.mlrepo-format.md §7).
+        XCTAssertEqual(Array(bytes[48..<64]), [0xa4, 0x81, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x93, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00])
+        let d = try bytes.withUnsafeBytes { try StagingIndex.decode($0, path: "x") }
+        XCTAssertEqual(d.entries["data.csv"]?.notCheckedOut, true)
+        XCTAssertEqual(d.entries, idx.entries)
+        // Unknown flag bits are refused (a newer writer), after fixing the checksum.
+        var bad = Array(bytes.dropLast(32))
+        bad[52] = 2
+        bad += SHA256Hasher.digest(bad)
+        XCTAssertThrowsError(try bad.withUnsafeBytes { try StagingIndex.decode($0, path: "x") })
+    }
+
     func testRacyAndMatches() {
         var idx = sampleIndex()
         let e = idx.entries["a.txt"]!

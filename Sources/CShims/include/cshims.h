@@ -1,5 +1,6 @@
 #ifndef MLREPO_CSHIMS_H
 #define MLREPO_CSHIMS_H
+#include <stddef.h>
 #include <stdint.h>
 
 /// Starts write-back of a file range without waiting (sync_file_range(2) with
@@ -48,4 +49,24 @@ int mlrepo_epoll_wait(int ep, uint64_t *tags, uint32_t *events, int max, int tim
 int mlrepo_eventfd(void);
 /// accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC).
 int mlrepo_accept(int fd);
+
+// TLS client sessions (tls.c): OpenSSL's libssl is loaded at run time with dlopen
+// ("libssl.so.3", else "libssl.so"), so nothing links it. Error texts are one line, without
+// a host prefix, written into `err` (capacity `n`).
+
+/// 1 when libssl could be loaded (once, thread-safe), else 0 with the reason in `err`.
+int mlrepo_tls_available(char *err, size_t n);
+/// Runs a TLS handshake over the connected socket `fd` for `host` (a name, sent as SNI, or an
+/// IP address). `cafile`: a PEM bundle to trust instead of the system's default store (NULL:
+/// the default). `verify` != 0 checks the certificate chain and that it names `host`.
+/// Returns the session, or NULL with the reason in `err` and errno EPROTO when TLS refused
+/// the peer (certificate, protocol), else the failed socket call's errno. The caller keeps
+/// owning `fd`.
+void *mlrepo_tls_connect(int fd, const char *host, const char *cafile, int verify, char *err, size_t n);
+/// Reads up to `n` bytes: the count, 0 at the end of the stream, -1 on error (errno set).
+long mlrepo_tls_read(void *session, void *buf, size_t n, char *err, size_t en);
+/// Writes all `n` bytes (up to INT_MAX): the count, or -1 on error (errno set).
+long mlrepo_tls_write(void *session, const void *buf, size_t n, char *err, size_t en);
+/// Sends close_notify (without waiting for the peer's) and frees the session; not the socket.
+void mlrepo_tls_close(void *session);
 #endif

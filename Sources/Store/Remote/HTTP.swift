@@ -1,15 +1,24 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CShims
 import Support
 
-/// A small blocking HTTP/1.1 client over POSIX sockets for S3-compatible endpoints (plain
-/// http; one connection per request). Bodies come from memory or stream from a file;
-/// responses go to memory or stream to a file.
+/// A small blocking HTTP/1.1 client over POSIX sockets for S3-compatible endpoints and
+/// `mlrepo monitor`: plain http, or https through OpenSSL's libssl, which is loaded at run
+/// time (CShims/tls.c) so that the binary links only libcrypto. Certificates and host names
+/// are always verified, against the system's trust store or the PEM file in AWS_CA_BUNDLE
+/// (else SSL_CERT_FILE). Connections are kept alive and reused (`HTTPPool`). Bodies come
+/// from memory or stream from a file; responses go to memory or stream to a file.
 struct HTTPConnection {
+    /// A name or an address (an IPv6 address without brackets).
     let host: String
     let port: Int
     let timeout: Double
+    /// https: TLS, with the certificate chain and the host name verified.
+    var tls = false
+    /// A PEM file of the CAs to trust instead of the system's; nil: `trustFile()`.
+    var caFile: String? = nil
 
     struct Response {
         var status: Int
@@ -22,24 +31,51 @@ struct HTTPConnection {
         case file(path: String, size: Int)
     }
 
+    /// `https://HOST:PORT` or, for plain http, `HOST:PORT`: the prefix of error messages.
+    var label: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return (tls ? "https://" : "") + "\(h):\(port)"
+    }
+
+    /// The CA bundle named by the environment: AWS_CA_BUNDLE (the AWS CLI's), else
+    /// SSL_CERT_FILE; nil: the system's default trust store.
+    static func trustFile() -> String? {
+        for k in ["AWS_CA_BUNDLE", "SSL_CERT_FILE"] { if let v = Env.get(k), !v.isEmpty { return v } }
+        return nil
+    }
+
+    var poolKey: String { (tls ? "https://" : "http://") + "\(host):\(port)" + (tls ? "|" + (caFile ?? Self.trustFile() ?? "") : "") }
+
+    /// Sends one request and reads its response, over a kept-alive connection when one is
+    /// idle. All requests this client sends are idempotent, so when a reused connection turns
+    /// out closed (the write fails, or it ends before any response byte) the request is sent
+    /// once more on a fresh connection.
     func send(method: String, target: String, headers: [String: String], body: Body?, responseTo file: String? = nil) throws -> Response {
-        let fd = try connect()
-        defer { close(fd) }
-        var head = "\(method) \(target) HTTP/1.1\r\n"
         var h = headers
-        h["connection"] = "close"
         switch body {
         case .bytes(let b)?: h["content-length"] = String(b.count)
         case .file(_, let size)?: h["content-length"] = String(size)
         case nil: if method == "PUT" || method == "POST" { h["content-length"] = "0" }
         }
+        var head = "\(method) \(target) HTTP/1.1\r\n"
         for (k, v) in h.sorted(by: { $0.key < $1.key }) { head += "\(k): \(v)\r\n" }
         head += "\r\n"
-        try writeAll(fd, Array(head.utf8))
+        let request = Array(head.utf8)
+        let key = poolKey
+        if let stream = HTTPPool.shared.take(key) {
+            do { return try exchange(stream, request, method: method, body: body, to: file, key: key) } catch is StaleConnection {}
+        }
+        do {
+            return try exchange(try open(), request, method: method, body: body, to: file, key: key)
+        } catch let e as StaleConnection { throw e.error }
+    }
+
+    private func exchange(_ s: HTTPStream, _ head: [UInt8], method: String, body: Body?, to file: String?, key: String) throws -> Response {
+        try head.withUnsafeBytes { try s.write($0) }
         switch body {
-        case .bytes(let b)?: try writeAll(fd, b)
+        case .bytes(let b)?: try b.withUnsafeBytes { try s.write($0) }
         case .file(let path, let size)?:
-            let src = open(path, O_RDONLY | O_CLOEXEC)
+            let src = Glibc.open(path, O_RDONLY | O_CLOEXEC)
             guard src >= 0 else { throw RemoteError("cannot read '\(path)': \(String(cString: strerror(errno)))") }
             defer { close(src) }
             var buf = [UInt8](repeating: 0, count: 1 << 20)
@@ -48,12 +84,32 @@ struct HTTPConnection {
                 let r = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, min($0.count, left)) }
                 if r < 0 && errno == EINTR { continue }
                 guard r > 0 else { throw RemoteError("'\(path)' shrank while being uploaded") }
-                try writeAll(fd, Array(buf[0..<r]))
+                try buf.withUnsafeBytes { try s.write(UnsafeRawBufferPointer(rebasing: $0[0..<r])) }
                 left -= r
             }
         case nil: break
         }
-        return try readResponse(fd, method: method, to: file)
+        let (response, reusable) = try readResponse(s, method: method, to: file)
+        if reusable { HTTPPool.shared.put(key, s) }
+        return response
+    }
+
+    /// A new connection: TCP, then the TLS handshake for https.
+    func open() throws -> HTTPStream {
+        let fd = try connect()
+        guard tls else { return HTTPStream(fd: fd, session: nil, label: label) }
+        var err = [CChar](repeating: 0, count: 512)
+        let ca = caFile ?? Self.trustFile()
+        let session = err.withUnsafeMutableBufferPointer { mlrepo_tls_connect(fd, host, ca, 1, $0.baseAddress, $0.count) }
+        let code = errno
+        guard let session else {
+            close(fd)
+            let why = err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            // EPROTO: TLS itself refused (no libssl, an untrusted certificate): retrying cannot help.
+            if code == EPROTO { throw HTTPPermanentError(message: "\(label): \(why)") }
+            throw RemoteError("\(label): \(why)")
+        }
+        return HTTPStream(fd: fd, session: session, label: label)
     }
 
     func connect() throws -> Int32 {
@@ -83,46 +139,49 @@ struct HTTPConnection {
         throw RemoteError("cannot connect to \(host):\(port): \(String(cString: strerror(lastErr)))")
     }
 
-    func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var off = 0
-        while off < bytes.count {
-            let r = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-            if r < 0 && errno == EINTR { continue }
-            guard r > 0 else { throw RemoteError("sending to \(host):\(port) failed: \(String(cString: strerror(errno)))") }
-            off += r
-        }
-    }
-
-    func readResponse(_ fd: Int32, method: String, to file: String?) throws -> Response {
+    /// Reads one response. The flag says whether the connection can carry another request:
+    /// HTTP/1.1, no `connection: close`, the body delimited and read to its end, nothing after it.
+    func readResponse(_ s: HTTPStream, method: String, to file: String?) throws -> (Response, Bool) {
         var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var gotAny = false
         func fill() throws -> Bool {
-            while true {
-                let r = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if r > 0 { data.append(contentsOf: buf[0..<r]); return true }
-                if r == 0 { return false }
-                if errno == EINTR { continue }
-                throw RemoteError("reading from \(host):\(port) failed: \(String(cString: strerror(errno)))")
+            do {
+                let n = try s.read()
+                if n > 0 { data.append(contentsOf: s.buffer[0..<n]); gotAny = true; return true }
+                if !gotAny { throw StaleConnection(error: RemoteError("\(label) closed the connection without answering")) }
+                return false
+            } catch let e as HTTPStream.ReadError {
+                // Before any byte of the answer, a reset means a connection closed while idle;
+                // a time-out means a slow server, which a second try would only wait for again.
+                if !gotAny && e.code != EAGAIN && e.code != EWOULDBLOCK { throw StaleConnection(error: e.error) }
+                throw e.error
             }
         }
-        var headEnd = -1
-        while headEnd < 0 {
-            if let i = findCRLFCRLF(data) { headEnd = i; break }
-            guard try fill() else { throw RemoteError("\(host):\(port) closed the connection without answering") }
-        }
-        let head = String(decoding: data[0..<headEnd], as: UTF8.self)
-        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
-        let statusLine = lines.removeFirst()
-        guard let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
-            throw RemoteError("\(host):\(port) sent a malformed status line")
-        }
+        var status = 0
         var headers: [String: String] = [:]
-        for l in lines { if let c = l.firstIndex(of: ":") { headers[l[..<c].lowercased()] = String(l[l.index(after: c)...]).remoteTrim(" \t") } }
-        data.removeFirst(headEnd + 4)
-        if status == 100 { return try readResponse(fd, method: method, to: file) }
+        var http11 = false
+        repeat {  // 1xx interim responses (100 Continue) precede the final one
+            var headEnd = -1
+            while headEnd < 0 {
+                if let i = findCRLFCRLF(data) { headEnd = i; break }
+                guard try fill() else { throw RemoteError("\(label) closed the connection without answering") }
+            }
+            let head = String(decoding: data[0..<headEnd], as: UTF8.self)
+            var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+            let statusLine = lines.removeFirst()
+            guard let st = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+                throw RemoteError("\(label) sent a malformed status line")
+            }
+            status = st
+            http11 = statusLine.hasPrefix("HTTP/1.1 ")
+            headers = [:]
+            for l in lines { if let c = l.firstIndex(of: ":") { headers[l[..<c].lowercased()] = String(l[l.index(after: c)...]).remoteTrim(" \t") } }
+            data.removeFirst(headEnd + 4)
+        } while status >= 100 && status < 200 && status != 101
+        let keepAlive = http11 && headers["connection"]?.lowercased().contains("close") != true
         var out: Int32 = -1
         if let file, status / 100 == 2 {
-            out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            out = Glibc.open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard out >= 0 else { throw RemoteError("cannot write '\(file)': \(String(cString: strerror(errno)))") }
         }
         defer { if out >= 0 { close(out) } }
@@ -138,21 +197,31 @@ struct HTTPConnection {
             } else { body.append(contentsOf: bytes) }
         }
         var body: [UInt8] = []
-        if method == "HEAD" || status == 204 || status == 304 { return Response(status: status, headers: headers, body: []) }
+        if method == "HEAD" || status == 204 || status == 304 {
+            return (Response(status: status, headers: headers, body: []), keepAlive && data.isEmpty)
+        }
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
-            while true {
+            func line() throws -> String {
                 var lineEnd = data.firstIndex(of: 10)
-                while lineEnd == nil { guard try fill() else { throw RemoteError("\(host):\(port): truncated chunked response") }; lineEnd = data.firstIndex(of: 10) }
-                let sizeText = String(decoding: data[0..<lineEnd!], as: UTF8.self).remoteTrim(" \r")
-                let size = Int(sizeText.split(separator: ";").first.map(String.init) ?? "", radix: 16) ?? -1
-                guard size >= 0 else { throw RemoteError("\(host):\(port): malformed chunked response") }
+                while lineEnd == nil { guard try fill() else { throw RemoteError("\(label): truncated chunked response") }; lineEnd = data.firstIndex(of: 10) }
+                let text = String(decoding: data[0..<lineEnd!], as: UTF8.self).remoteTrim(" \r")
                 data.removeFirst(lineEnd! + 1)
+                return text
+            }
+            while true {
+                let sizeText = try line()
+                let size = Int(sizeText.split(separator: ";").first.map(String.init) ?? "", radix: 16) ?? -1
+                guard size >= 0 else { throw RemoteError("\(label): malformed chunked response") }
                 if size == 0 { break }
-                while data.count < size + 2 { guard try fill() else { throw RemoteError("\(host):\(port): truncated chunked response") } }
+                while data.count < size + 2 { guard try fill() else { throw RemoteError("\(label): truncated chunked response") } }
                 try emit(data[0..<size], into: &body)
                 data.removeFirst(size + 2)
             }
-        } else if let cl = headers["content-length"], let n = Int(cl) {
+            while try !line().isEmpty {}  // trailer fields, up to the empty line
+            return (Response(status: status, headers: headers, body: body), keepAlive && data.isEmpty)
+        }
+        if let cl = headers["content-length"], let n = Int(cl) {
+            if out < 0 { body.reserveCapacity(min(n, 1 << 26)) }
             var left = n
             while true {
                 let take = min(left, data.count)
@@ -160,14 +229,15 @@ struct HTTPConnection {
                 data.removeFirst(take)
                 left -= take
                 if left == 0 { break }
-                guard try fill() else { throw RemoteError("\(host):\(port): response ended \(left) bytes early") }
+                guard try fill() else { throw RemoteError("\(label): response ended \(left) bytes early") }
             }
-        } else {
-            try emit(data[...], into: &body)
-            data = []
-            while try fill() { try emit(data[...], into: &body); data = [] }
+            return (Response(status: status, headers: headers, body: body), keepAlive && data.isEmpty)
         }
-        return Response(status: status, headers: headers, body: body)
+        // No length: the body runs to the end of the connection.
+        try emit(data[...], into: &body)
+        data = []
+        while try fill() { try emit(data[...], into: &body); data = [] }
+        return (Response(status: status, headers: headers, body: body), false)
     }
 
     func findCRLFCRLF(_ d: [UInt8]) -> Int? {
@@ -177,26 +247,167 @@ struct HTTPConnection {
     }
 }
 
-/// A blocking GET of an http:// URL (for `mlrepo monitor` and other small reads).
-public enum HTTPClient {
-    /// GETs `url` (http://HOST[:PORT]/PATH); returns the status and body.
-    public static func get(_ url: String, timeout: Double = 10) throws -> (status: Int, body: [UInt8]) {
-        guard url.hasPrefix("http://") else { throw RemoteError("'\(url)': only http:// URLs are supported") }
-        let rest = url.dropFirst(7)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = String(rest[..<slash])
-        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
-        var host = authority, port = 80
-        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { port = Int(after.dropFirst()) ?? -1 }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = String(authority[..<colon]); port = Int(authority[authority.index(after: colon)...]) ?? -1
+/// A failure that a retry cannot fix (no libssl, a certificate that does not verify).
+struct HTTPPermanentError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// A kept-alive connection that the server closed meanwhile: try again on a fresh one.
+struct StaleConnection: Error {
+    let error: RemoteError
+}
+
+/// One open connection: a socket and, for https, the TLS session over it. Closed when
+/// released. Used by one request at a time.
+final class HTTPStream: @unchecked Sendable {
+    let fd: Int32
+    let session: UnsafeMutableRawPointer?
+    let label: String
+    /// Receive buffer, kept for the connection's life (many small responses over one).
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    /// Monotonic seconds when it was last put back in the pool.
+    var idleSince = 0.0
+
+    struct ReadError: Error {
+        let code: Int32
+        let error: RemoteError
+    }
+
+    init(fd: Int32, session: UnsafeMutableRawPointer?, label: String) {
+        self.fd = fd; self.session = session; self.label = label
+    }
+
+    deinit {
+        if let session { mlrepo_tls_close(session) }
+        close(fd)
+    }
+
+    /// Sends all of `bytes`; a failure throws StaleConnection.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var off = 0
+        var err = [CChar](repeating: 0, count: 256)
+        while off < bytes.count {
+            let r: Int
+            if let session {
+                r = err.withUnsafeMutableBufferPointer { mlrepo_tls_write(session, bytes.baseAddress! + off, bytes.count - off, $0.baseAddress, $0.count) }
+            } else {
+                r = Glibc.send(fd, bytes.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL))
+            }
+            if r < 0 && errno == EINTR && session == nil { continue }
+            guard r > 0 else {
+                let why = session != nil ? err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : String(cString: strerror(errno))
+                throw StaleConnection(error: RemoteError("sending to \(label) failed: \(why)"))
+            }
+            off += r
         }
-        guard !host.isEmpty, port > 0, port < 65536 else { throw RemoteError("'\(url)' is not a valid http URL") }
-        let r = try HTTPConnection(host: host, port: port, timeout: timeout)
-            .send(method: "GET", target: path, headers: ["host": authority, "accept": "application/json"], body: nil)
+    }
+
+    /// Reads into `buffer`: the count, 0 at the end of the stream.
+    func read() throws -> Int {
+        while true {
+            var err = [CChar](repeating: 0, count: 256)
+            let r: Int
+            if let session {
+                r = buffer.withUnsafeMutableBytes { b in err.withUnsafeMutableBufferPointer { mlrepo_tls_read(session, b.baseAddress, b.count, $0.baseAddress, $0.count) } }
+            } else {
+                r = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            }
+            if r >= 0 { return r }
+            let code = errno
+            if code == EINTR && session == nil { continue }
+            let why = session != nil ? err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : String(cString: strerror(code))
+            throw ReadError(code: code, error: RemoteError("reading from \(label) failed: \(why)"))
+        }
+    }
+
+    /// An idle connection is worth reusing while there is nothing to read on it: readable
+    /// means the server closed it (or sent something unasked).
+    var looksAlive: Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) == 0
+    }
+}
+
+/// Idle kept-alive connections by scheme, host, port (and trust store): a few per key, so
+/// that sequential requests (and each of a few parallel workers) skip the TCP and TLS
+/// handshakes. Thread-safe.
+final class HTTPPool: @unchecked Sendable {
+    static let shared = HTTPPool()
+    /// Idle connections kept per key; more are closed.
+    static let perKey = 8
+    /// Seconds an idle connection is kept (servers close theirs after a while).
+    static let maxIdle = 15.0
+
+    private let lock = NSLockLike()
+    private var idle: [String: [HTTPStream]] = [:]
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// The most recently used live idle connection for `key`, if any.
+    func take(_ key: String) -> HTTPStream? {
+        let now = Self.now()
+        while true {
+            guard let s = lock.withLock({ idle[key]?.popLast() }) else { return nil }
+            if now - s.idleSince < Self.maxIdle && s.looksAlive { return s }
+            // Released here: closed.
+        }
+    }
+
+    /// Keeps `s` for a later request (or closes it when `key` has enough idle ones).
+    func put(_ key: String, _ s: HTTPStream) {
+        s.idleSince = Self.now()
+        lock.withLock {
+            if idle[key, default: []].count < Self.perKey { idle[key, default: []].append(s) }
+        }
+    }
+}
+
+/// An http:// or https:// URL, split.
+struct HTTPURL {
+    var tls: Bool
+    /// A name or an address (an IPv6 address without brackets).
+    var host: String
+    var port: Int
+    /// The path and query, "/" when the URL has none.
+    var target: String
+    /// HOST[:PORT] as the Host header carries it: the port left out when it is the scheme's default.
+    var hostHeader: String
+
+    init(_ url: String) throws {
+        let rest: Substring
+        if url.hasPrefix("https://") { tls = true; rest = url.dropFirst(8) }
+        else if url.hasPrefix("http://") { tls = false; rest = url.dropFirst(7) }
+        else { throw RemoteError("'\(url)': only http:// and https:// URLs are supported") }
+        let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<slash]
+        target = slash == rest.endIndex ? "/" : (rest[slash] == "?" ? "/" : "") + String(rest[slash...])
+        var h = String(authority), p = tls ? 443 : 80
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            h = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { p = Int(after.dropFirst()) ?? -1 } else if !after.isEmpty { p = -1 }
+        } else if let colon = authority.lastIndex(of: ":") {
+            h = String(authority[..<colon]); p = Int(authority[authority.index(after: colon)...]) ?? -1
+        }
+        guard !h.isEmpty, !h.contains("@"), p > 0, p < 65536 else { throw RemoteError("'\(url)' is not a valid http URL") }
+        host = h; port = p
+        let bracketed = h.contains(":") ? "[\(h)]" : h
+        hostHeader = p == (tls ? 443 : 80) ? bracketed : "\(bracketed):\(p)"
+    }
+}
+
+/// A blocking GET of an http:// or https:// URL (for `mlrepo monitor` and other small reads).
+public enum HTTPClient {
+    /// GETs `url` (http[s]://HOST[:PORT]/PATH); returns the status and body.
+    public static func get(_ url: String, timeout: Double = 10) throws -> (status: Int, body: [UInt8]) {
+        let u = try HTTPURL(url)
+        let r = try HTTPConnection(host: u.host, port: u.port, timeout: timeout, tls: u.tls)
+            .send(method: "GET", target: u.target, headers: ["host": u.hostHeader, "accept": "application/json"], body: nil)
         return (r.status, r.body)
     }
 }

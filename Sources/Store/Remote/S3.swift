@@ -3,24 +3,32 @@ import Glibc
 #endif
 import Support
 
-/// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS or any S3-compatible server
-/// (`--endpoint http://host:port`, path-style addressing). Requests are signed with
-/// Signature V4 (HMAC-SHA256 from libcrypto). Conditional writes use `If-None-Match: *`
-/// (create only) and `If-Match: ETAG` (compare and swap); a server that answers 412 refuses
-/// the write.
+/// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
+/// or any S3-compatible server (`--endpoint http[s]://host[:port]`), with path-style
+/// addressing. https goes through OpenSSL's libssl, loaded at run time, with the certificate
+/// and host name always verified (AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
+/// instead of the system's). Requests are signed with Signature V4 (HMAC-SHA256 from
+/// libcrypto) and travel over kept-alive connections. Conditional writes use
+/// `If-None-Match: *` (create only) and `If-Match: ETAG` (compare and swap); a server that
+/// answers 412 refuses the write.
 public struct S3Transport: RemoteTransport {
     public let bucket: String
     public let prefix: String
     public let endpointHost: String
     public let endpointPort: Int
+    /// https (TLS) rather than plain http.
+    public let endpointTLS: Bool
     public let region: String
     let signer: SigV4Signer?
     let pathStyle: Bool
+    /// The Host header, as sent and signed: HOST, or HOST:PORT when the port is not the
+    /// scheme's default (443 for https, 80 for http).
+    let hostHeader: String
 
     public var display: String { "s3://\(bucket)/\(prefix)" }
 
-    /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http://HOST[:PORT] URL (default: AWS's
-    /// regional endpoint, which needs https and is not supported by this client).
+    /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http[s]://HOST[:PORT] URL (default: AWS's
+    /// regional endpoint for the region: `region`, AWS_REGION, AWS_DEFAULT_REGION or us-east-1).
     public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
         guard url.hasPrefix("s3://") else { throw RemoteError("'\(url)' is not an s3:// URL") }
         let rest = url.dropFirst(5)
@@ -33,21 +41,25 @@ public struct S3Transport: RemoteTransport {
         let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
         self.region = reg
         signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
-        guard let endpoint else {
-            throw RemoteError("\(url): talking to AWS itself needs https, which this build does not support; use --endpoint http://HOST:PORT for an S3-compatible server")
+        let ep: HTTPURL
+        if let endpoint {
+            do { ep = try HTTPURL(endpoint) } catch {
+                throw RemoteError("endpoint '\(endpoint)': use http://HOST[:PORT] or https://HOST[:PORT]")
+            }
+        } else {
+            do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError("'\(reg)' is not a valid AWS region") }
         }
-        guard endpoint.hasPrefix("http://") else {
-            throw RemoteError("endpoint '\(endpoint)': only http:// endpoints are supported (put a TLS proxy in front for https)")
-        }
-        var authority = String(endpoint.dropFirst(7))
-        if let s = authority.firstIndex(of: "/") { authority = String(authority[..<s]) }
-        if let c = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: c)...]) {
-            endpointHost = String(authority[..<c]); endpointPort = port
-        } else { endpointHost = authority; endpointPort = 80 }
+        endpointHost = ep.host
+        endpointPort = ep.port
+        endpointTLS = ep.tls
+        hostHeader = ep.hostHeader
         pathStyle = true
     }
 
-    var hostHeader: String { endpointPort == 80 ? endpointHost : "\(endpointHost):\(endpointPort)" }
+    /// AWS's regional S3 endpoint (path-style requests work on every bucket there).
+    public static func awsEndpoint(region: String) -> String {
+        "https://s3.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
+    }
 
     func objectKey(_ key: String) -> String { prefix.isEmpty ? key : prefix + "/" + key }
 
@@ -74,14 +86,17 @@ public struct S3Transport: RemoteTransport {
         if !query.isEmpty {
             target += "?" + query.map { "\(SigV4Signer.encode($0.0, encodeSlash: true))=\(SigV4Signer.encode($0.1, encodeSlash: true))" }.joined(separator: "&")
         }
-        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120)
+        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS)
         var lastError: Error? = nil
-        // Retry transient failures (connection errors, 5xx) a few times with back-off.
+        // Retry transient failures (connection errors, 5xx) a few times with back-off; not
+        // TLS refusals (an untrusted certificate stays untrusted).
         for attempt in 0..<4 {
             do {
                 let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file)
                 if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
                 return r
+            } catch let e as HTTPPermanentError {
+                throw e
             } catch {
                 lastError = error
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
@@ -94,7 +109,9 @@ public struct S3Transport: RemoteTransport {
         let text = String(decoding: r.body.prefix(2000), as: UTF8.self)
         let code = xmlValue(text, "Code") ?? "HTTP \(r.status)"
         let msg = xmlValue(text, "Message").map { ": \($0)" } ?? ""
-        return RemoteError("\(display): \(what) failed (\(code)\(msg))")
+        // AWS answers 301 for a bucket in another region than the endpoint's, and says which.
+        let hint = r.headers["x-amz-bucket-region"].flatMap { $0 == region ? nil : "; the bucket is in \($0), use --region \($0)" } ?? ""
+        return RemoteError("\(display): \(what) failed (\(code)\(msg))\(hint)")
     }
 
     public func list(_ keyPrefix: String) throws -> [RemoteObject] {
