@@ -225,10 +225,15 @@ final class RemoteHTTPTLSTests: XCTestCase {
         func t(_ endpoint: String?, region: String? = "eu-west-1") throws -> S3Transport {
             try S3Transport(url: "s3://bucket/p", endpoint: endpoint, region: region, credentials: nil)
         }
+        // AWS itself: virtual-hosted addressing, unless the bucket name has dots.
         var s = try t(nil)
         XCTAssertEqual([s.endpointHost, String(s.endpointPort), String(s.endpointTLS), s.hostHeader],
-                       ["s3.eu-west-1.amazonaws.com", "443", "true", "s3.eu-west-1.amazonaws.com"])
-        XCTAssertEqual(try t(nil, region: "cn-north-1").endpointHost, "s3.cn-north-1.amazonaws.com.cn")
+                       ["bucket.s3.eu-west-1.amazonaws.com", "443", "true", "bucket.s3.eu-west-1.amazonaws.com"])
+        XCTAssertEqual([s.requestPath("refs/heads/main"), s.requestPath(nil)], ["/p/refs/heads/main", "/"])
+        XCTAssertEqual(try t(nil, region: "cn-north-1").endpointHost, "bucket.s3.cn-north-1.amazonaws.com.cn")
+        let dotted = try S3Transport(url: "s3://my.bucket/p", endpoint: nil, region: "us-east-1", credentials: nil)
+        XCTAssertEqual([dotted.hostHeader, dotted.requestPath("HEAD")], ["s3.us-east-1.amazonaws.com", "/my.bucket/p/HEAD"])
+        XCTAssertEqual(try t("http://127.0.0.1:9000").requestPath("HEAD"), "/bucket/p/HEAD")
         s = try t("https://minio.internal:9443")
         XCTAssertEqual([s.endpointHost, String(s.endpointPort), String(s.endpointTLS), s.hostHeader],
                        ["minio.internal", "9443", "true", "minio.internal:9443"])

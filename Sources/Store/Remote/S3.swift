@@ -4,8 +4,8 @@ import Glibc
 import Support
 
 /// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
-/// or any S3-compatible server (`--endpoint http[s]://host[:port]`), with path-style
-/// addressing. https goes through OpenSSL's libssl, loaded at run time, with the certificate
+/// or any S3-compatible server (`--endpoint http[s]://host[:port]`): virtual-hosted
+/// addressing on AWS, path-style on other servers. https goes through OpenSSL's libssl, loaded at run time, with the certificate
 /// and host name always verified (AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
 /// instead of the system's). Requests are signed with Signature V4 (HMAC-SHA256 from
 /// libcrypto) and travel over kept-alive connections. Conditional writes use
@@ -49,11 +49,29 @@ public struct S3Transport: RemoteTransport {
         } else {
             do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError("'\(reg)' is not a valid AWS region") }
         }
-        endpointHost = ep.host
+        // AWS itself: virtual-hosted addressing (BUCKET.s3.REGION.amazonaws.com), AWS's
+        // preferred form, when the bucket name is a valid DNS label (no dots, which would
+        // not match the wildcard certificate); path-style otherwise and on custom endpoints.
+        let virtual = endpoint == nil && Self.isDNSLabel(bucket)
+        endpointHost = virtual ? bucket + "." + ep.host : ep.host
         endpointPort = ep.port
         endpointTLS = ep.tls
-        hostHeader = ep.hostHeader
-        pathStyle = true
+        hostHeader = virtual ? bucket + "." + ep.hostHeader : ep.hostHeader
+        pathStyle = !virtual
+    }
+
+    /// 3–63 lowercase letters, digits and hyphens, starting and ending with a letter or digit.
+    static func isDNSLabel(_ b: String) -> Bool {
+        let u = Array(b.utf8)
+        guard u.count >= 3, u.count <= 63, u.first != 45, u.last != 45 else { return false }
+        return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+    }
+
+    /// The request path (before encoding) of `key` (nil: the bucket itself).
+    func requestPath(_ key: String?) -> String {
+        var path = pathStyle ? "/" + bucket : ""
+        if let key { path += "/" + objectKey(key) }
+        return path.isEmpty ? "/" : path
     }
 
     /// AWS's regional S3 endpoint (path-style requests work on every bucket there).
@@ -66,9 +84,7 @@ public struct S3Transport: RemoteTransport {
     /// Sends a signed request. `path` is the object key (nil: the bucket itself).
     func request(_ method: String, key: String?, query: [(String, String)] = [], headers: [String: String] = [:],
                  body: HTTPConnection.Body? = nil, payloadHash: String? = nil, responseTo file: String? = nil) throws -> HTTPConnection.Response {
-        var path = "/" + bucket
-        if let key { path += "/" + objectKey(key) }
-        let encodedPath = SigV4Signer.encode(path, encodeSlash: false)
+        let encodedPath = SigV4Signer.encode(requestPath(key), encodeSlash: false)
         var h = headers
         h["host"] = hostHeader
         let hash: String
