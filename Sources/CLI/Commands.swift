@@ -84,7 +84,8 @@ let statusCommand = Command(
     mlrepo status [--json] [-s|--short]
 
     --json prints {"branch", "head", "staged": [{"path", "status"}], "unstaged": [...],
-    "untracked": [path]} with status one of added/modified/deleted.
+    "untracked": [path]} with status one of added/modified/deleted, plus "not_checked_out": N
+    when tracked files are left out of the work tree (clone --no-checkout).
     """,
     flags: ["json": ["--json"], "short": ["-s", "--short", "--porcelain"]]
 ) { a, ctx in
@@ -92,12 +93,14 @@ let statusCommand = Command(
     let s = try repo.status()
     if a.has("json") {
         func list(_ l: [PathChange]) -> JSON { .array(l.map { .object(["path": .string($0.path), "status": .string($0.change.rawValue)]) }) }
-        let j: JSON = .object([
+        var fields: [String: JSON] = [
             "branch": s.branch.map { .string($0) } ?? .null,
             "head": jsonId(s.head),
             "staged": list(s.staged), "unstaged": list(s.unstaged),
             "untracked": .array(s.untracked.map { .string($0) }),
-        ])
+        ]
+        if s.notCheckedOut > 0 { fields["not_checked_out"] = .int(Int64(s.notCheckedOut)) }
+        let j: JSON = .object(fields)
         ctx.out.line(j.encoded(pretty: true))
         return 0
     }
@@ -124,6 +127,9 @@ let statusCommand = Command(
     if !s.untracked.isEmpty {
         ctx.out.line("\nUntracked files:\n  (use \"mlrepo add <path>...\" to track them)")
         for p in s.untracked { ctx.out.line("\t\(p)") }
+    }
+    if s.notCheckedOut > 0 {
+        ctx.out.line("\n\(s.notCheckedOut) tracked file\(s.notCheckedOut == 1 ? " is" : "s are") not checked out\n  (use \"mlrepo checkout HEAD -- <path>...\" to write them)")
     }
     if s.clean { ctx.out.line(s.head == nil ? "nothing to commit (create files and use \"mlrepo add\" to track them)" : "nothing to commit, working tree clean") }
     return 0

@@ -16,6 +16,8 @@ public struct RepoStatus: Sendable {
     public var staged: [PathChange] = []
     public var unstaged: [PathChange] = []
     public var untracked: [String] = []
+    /// Tracked paths deliberately absent from the work tree (`clone --no-checkout`).
+    public var notCheckedOut = 0
     public var clean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty }
 }
 
@@ -55,6 +57,7 @@ extension Repository {
         let (work, refreshed) = try compareWorkTree(&index, collectIds: false, prescanned: scanned)
         st.unstaged = work.changes
         st.untracked = work.untracked
+        st.notCheckedOut = index.entries.values.reduce(0) { $0 + ($1.notCheckedOut ? 1 : 0) }
         if refreshed { tryRefreshIndex(index) }
         retire(index, scanned, work)
         st.staged.sort { $0.path < $1.path }

@@ -438,7 +438,9 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertEqual(r.out.utf8.count > 0, true)
         XCTAssertLessThan(storeBytes(b), 450_000)
         // Paths not checked out stay tracked: status is clean, and a commit keeps them.
-        XCTAssertTrue(ok("status", in: b).contains("nothing to commit"), ok("status", in: b))
+        let st = ok("status", in: b)
+        XCTAssertTrue(st.contains("nothing to commit") && st.contains("2 tracked files are not checked out"), st)
+        XCTAssertTrue(ok("status", "--json", in: b).contains("\"not_checked_out\": 2"), ok("status", "--json", in: b))
         try Data("local\n".utf8).write(to: b.appendingPathComponent("local.txt"))
         ok("add", ".", in: b); ok("commit", "-m", "local work", in: b)
         XCTAssertTrue(ok("ls-tree", "-r", "HEAD", in: b).contains("data.bin"), "the commit kept the file that was never checked out")
