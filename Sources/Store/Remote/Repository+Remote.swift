@@ -396,11 +396,19 @@ public final class RemoteSync: @unchecked Sendable {
         var report = RemoteGCReport()
         _ = try fetch()
         let remote = try remoteRefs()
+        // Level by level, so that a lazy clone fetches the chunk lists it lacks in one batch
+        // per level (never the chunks themselves: a blob has no children).
         var reachable = Set<ObjectId>()
-        var stack = remote.values.map(\.id)
-        while let id = stack.popLast() {
-            guard reachable.insert(id).inserted else { continue }
-            stack.append(contentsOf: try children(id))
+        var level = Array(Set(remote.values.map(\.id)))
+        var report0 = FetchReport()
+        while !level.isEmpty {
+            let fresh = level.filter { reachable.insert($0).inserted }
+            let isBlob = { (id: ObjectId) -> Bool in !self.repo.store.contains(id) && (try? self.remoteLocate(id))??.entry.kind == .blob }
+            let lacking = fresh.filter { !repo.store.contains($0) && !isBlob($0) }
+            if !lacking.isEmpty { try fetchObjects(lacking, report: &report0) }
+            var next = Set<ObjectId>()
+            for id in fresh where !isBlob(id) { next.formUnion(try children(id)) }
+            level = Array(next)
         }
         let listing = try transport.list("packs/")
         let now = Clock.wallSeconds()
