@@ -432,6 +432,9 @@ final class CLIRemoteTests: CLITestCase {
         let f = ok("fsck", in: b)
         XCTAssertTrue(f.contains("not fetched") && f.contains(": ok"), f)
         ok("gc", in: b)
+        // gc --remote walks the remote's history without downloading file data.
+        XCTAssertTrue(ok("gc", "--remote", "origin", "--dry-run", in: b).contains("would remove 0"))
+        XCTAssertLessThan(storeBytes(b), 300_000, "gc --remote fetched no file data")
         // Reading an old version fetches just that (the first model).
         r = runResult(["show", "HEAD~1:model.bin"], in: b)
         XCTAssertEqual(r.code, 0, r.err)
