@@ -14,32 +14,6 @@ final class CLIRemoteTLSTests: CLITestCase {
         try super.tearDownWithError()
     }
 
-    func dir(_ name: String) -> URL {
-        let u = base.appendingPathComponent(name)
-        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
-
-    func head(_ at: URL) -> String { ok("rev-parse", "HEAD", in: at).trimmingCharacters(in: .whitespacesAndNewlines) }
-
-    var s3Env: [String: String] { ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1"] }
-
-    @discardableResult
-    func tool(_ args: [String], env extra: [String: String] = [:]) -> (code: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in extra { e[k] = v }
-        p.environment = e
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return (-1, "") }
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: d, as: UTF8.self))
-    }
-
     /// A self-signed certificate (for 127.0.0.1 and localhost unless `san` says otherwise);
     /// moto serving https with it.
     func startMotoTLS(san: String = "IP:127.0.0.1,DNS:localhost") throws {
@@ -52,14 +26,7 @@ final class CLIRemoteTLSTests: CLITestCase {
                     "-keyout", key, "-out", cert, "-addext", "subjectAltName=" + san]).code == 0 else {
             throw XCTSkip("no openssl command")
         }
-        // A free port: bind 0, read it, close.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        motoPort = Int(UInt16(bigEndian: addr.sin_port))
-        close(fd)
+        motoPort = freeLoopbackPort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(motoPort), "-c", cert, "-k", key]

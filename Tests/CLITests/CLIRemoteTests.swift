@@ -12,12 +12,6 @@ final class CLIRemoteTests: CLITestCase {
         try super.tearDownWithError()
     }
 
-    func dir(_ name: String) -> URL {
-        let u = base.appendingPathComponent(name)
-        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
-
     /// A repo with a 3 MB random file and a text file, one commit.
     func seed(_ at: URL) {
         ok("init", in: at)
@@ -28,8 +22,6 @@ final class CLIRemoteTests: CLITestCase {
         ok("add", ".", in: at)
         ok("commit", "-m", "one", in: at)
     }
-
-    func head(_ at: URL) -> String { ok("rev-parse", "HEAD", in: at).trimmingCharacters(in: .whitespacesAndNewlines) }
 
     func testFolderRemotePushCloneFetchPull() throws {
         let a = dir("a"), remote = base.appendingPathComponent("remote").path
@@ -264,14 +256,7 @@ final class CLIRemoteTests: CLITestCase {
         check.standardOutput = FileHandle.nullDevice; check.standardError = FileHandle.nullDevice
         try? check.run(); check.waitUntilExit()
         guard check.terminationStatus == 0 else { return false }
-        // A free port: bind 0, read it, close.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        motoPort = Int(UInt16(bigEndian: addr.sin_port))
-        close(fd)
+        motoPort = freeLoopbackPort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(motoPort)]
@@ -286,24 +271,11 @@ final class CLIRemoteTests: CLITestCase {
     }
 
     @discardableResult
+    /// Runs Python with moto's credentials; a failing script prints its traceback on
+    /// stdout, where the assertion shows it.
     func python(_ code: String) -> (code: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", code]
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in s3Env { e[k] = v }
-        p.environment = e
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = FileHandle.nullDevice
-        // A failing script prints its traceback on stdout, where the assertion shows it.
-        p.arguments = ["python3", "-c", "import sys, traceback\ntry:\n    exec(compile(sys.argv[1], 'test', 'exec'), {})\nexcept BaseException:\n    traceback.print_exc(file=sys.stdout); sys.exit(1)", code]
-        try? p.run()
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: d, as: UTF8.self))
+        tool(["python3", "-c", "import sys, traceback\ntry:\n    exec(compile(sys.argv[1], 'test', 'exec'), {})\nexcept BaseException:\n    traceback.print_exc(file=sys.stdout); sys.exit(1)", code], env: s3Env)
     }
-
-    var s3Env: [String: String] { ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1"] }
 
     func testS3PushCloneAndBoto3Interop() throws {
         guard try startMoto() else { throw XCTSkip("moto[server] and boto3 are not installed (pip install 'moto[server]' boto3)") }

@@ -262,3 +262,47 @@ class CLITestCase: XCTestCase {
 func sha256Hex(_ d: Data) -> String {
     Hex.encode(d.withUnsafeBytes { SHA256Hasher.digest($0) })
 }
+
+/// Helpers of the remote tests (folder, S3 and https remotes).
+extension CLITestCase {
+    /// A folder under the test's base, created.
+    func dir(_ name: String) -> URL {
+        let u = base.appendingPathComponent(name)
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    /// The commit HEAD names in the repository at `at`.
+    func head(_ at: URL) -> String { ok("rev-parse", "HEAD", in: at).trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// Credentials for moto (any are accepted; the secret must never show in output).
+    var s3Env: [String: String] { ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1"] }
+
+    /// Runs a program found on PATH (not the mlrepo binary); its stdout, stderr dropped.
+    @discardableResult
+    func tool(_ args: [String], env extra: [String: String] = [:]) -> (code: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in extra { e[k] = v }
+        p.environment = e
+        let out = Pipe()
+        p.standardOutput = out; p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return (-1, "") }
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: d, as: UTF8.self))
+    }
+
+    /// A free TCP port on 127.0.0.1: bind port 0, read which one it got, close.
+    func freeLoopbackPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
