@@ -9,11 +9,20 @@
 #   csv-clone-v2  clone (mlrepo clone / git clone + dvc pull / aws s3 sync down) into a fresh folder
 #   files-push    push of 20,000 files of 20 KiB
 #   files-clone   clone of those files into a fresh folder
+#   one-file      get one 20 MB model file (model.bin, random bytes) out of the CSV repository,
+#                 which also holds v1 and v2: mlrepo clone --lazy --no-checkout + checkout main --
+#                 model.bin / git clone + dvc pull model.bin / aws s3 cp of the one object. model.bin
+#                 is added and pushed untimed after the CSV rows. Its bytes column is what the client
+#                 fetched: du -sb of DIR/.mlrepo/objects + DIR/.mlrepo/remotes (mlrepo: its store and the
+#                 cached remote pack indexes), of DIR/.dvc/cache (DVC), the file's size (aws).
 # Only the transfer is timed: `mlrepo add`/`commit` and `dvc add`/`git commit` run untimed before.
 # Bytes uploaded = sizes of the keys that are new or changed in the bucket listing (boto3),
 # before vs after the row. Clones are checked: cmp for the CSV, diff -r for the files.
 #
-# Usage: bench/remote.sh [--size-mb MB] [--files N] [--tools "mlrepo dvc aws"] [--no-build]
+# Usage: bench/remote.sh [--size-mb MB] [--files N] [--tools "mlrepo dvc aws"] [--no-build] [--only-onefile]
+#   --only-onefile  time only the one-file row: the CSV pushes it builds on still run (untimed), the
+#                   clone and 20,000-file rows are skipped; the report goes to
+#                   bench/results/remote-onefile.md instead of remote.md
 # env: MLREPO  a prebuilt mlrepo binary (skips the build)
 #      BENCH_DIR  data folder root (default /tmp/mlrepo-bench-data)
 set -uo pipefail
@@ -22,6 +31,7 @@ SIZE_MB=1024
 NFILES=20000
 TOOLS="mlrepo dvc aws"
 BUILD=1
+ONLY_ONEFILE=0
 CMDLINE="bench/remote.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +39,7 @@ while [ $# -gt 0 ]; do
     --files) NFILES="$2"; shift 2 ;;
     --tools) TOOLS="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --only-onefile) ONLY_ONEFILE=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -110,6 +121,12 @@ if [ ! -f "$DATA/v2a.csv" ]; then
   V1SZ=$(stat -c %s "$DATA/v1.csv")
   { cat "$DATA/v1.csv"; tail -c +$((V1SZ + 1)) "$DATA/v2.csv"; } >"$DATA/v2a.csv.tmp" && mv "$DATA/v2a.csv.tmp" "$DATA/v2a.csv"
 fi
+# one-file row: a 20 MB model of random bytes (incompressible, no chunk shared with the CSV)
+MODEL=$DATA/model.bin
+MODELSZ=20000000
+if [ "$(stat -c %s "$MODEL" 2>/dev/null)" != "$MODELSZ" ]; then
+  head -c "$MODELSZ" /dev/urandom >"$MODEL.tmp" && mv "$MODEL.tmp" "$MODEL" || { log "could not write $MODEL"; exit 1; }
+fi
 V1=$DATA/v1.csv; V2=$DATA/v2a.csv; FILES=$DATA/files
 V1SZ=$(stat -c %s "$V1"); V2SZ=$(stat -c %s "$V2"); FILESSZ=$(find "$FILES" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 
@@ -136,8 +153,11 @@ stop_moto() {
 }
 
 # measure TOOL ROW PAYLOAD_BYTES PREFIX KIND(up|down) VERIFY_CMD -- CMD...   (CMD runs in the cwd)
+# For a down row, FETCHED (in the environment: FETCHED='du -sb DIR | cut -f1' measure ...) is a
+# command, run after the timed one, whose output (a byte count) replaces "<= prefix total" in the
+# bytes column; it is written as "=N" and the keys column as "-".
 measure() {
-  local tool=$1 row=$2 payload=$3 prefix=$4 kind=$5 verify=$6; shift 7
+  local tool=$1 row=$2 payload=$3 prefix=$4 kind=$5 verify=$6 fetched=${FETCHED:-}; shift 7
   local t0 t1 c0 c1 ok=ok bytes keys note=""
   [ "$kind" = up ] && $PY "$S3PY" "$EP" snap "$BUCKET" "$prefix" "$WORK/before.json"
   c0=$($PY "$S3PY" - cpu "$MOTO_PID")
@@ -149,6 +169,10 @@ measure() {
   if [ "$kind" = up ]; then
     $PY "$S3PY" "$EP" snap "$BUCKET" "$prefix" "$WORK/after.json"
     read -r bytes keys < <($PY "$S3PY" "$EP" diff "$WORK/before.json" "$WORK/after.json")
+  elif [ -n "$fetched" ]; then
+    bytes=$(eval "$fetched" 2>/dev/null | tail -1); keys=-
+    [[ $bytes =~ ^[0-9]+$ ]] || bytes="?"
+    bytes="=$bytes"
   else
     read -r bytes keys < <($PY "$S3PY" "$EP" total "$BUCKET" "$prefix"); bytes="<=$bytes"
   fi
@@ -160,20 +184,45 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$row" "$secs" "$bytes" "$keys" "$payload" "$mcpu" "$ok" "$note" >>"$TSV"
   log "$tool $row: ${secs} s, bytes $bytes ($keys keys), moto cpu ${mcpu} s, $ok $note"
 }
+# setup TOOL ROW ... -- CMD...: a push row that later rows build on. Timed via measure normally;
+# with --only-onefile it runs untimed (and unrecorded).
+setup() {
+  if (( ONLY_ONEFILE )); then
+    local tool=$1 row=$2; shift 7
+    if "$@" >"$WORK/cmd.log" 2>&1; then log "$tool $row: done (untimed)"
+    else log "$tool $row (untimed) failed: $(tail -c 300 "$WORK/cmd.log" | tr '\n\t' '  ')"; fi
+  else
+    measure "$@"
+  fi
+}
+# untimed CMD...: run CMD (quietly), log a failure
+untimed() {
+  "$@" >"$WORK/untimed.log" 2>&1 || { log "untimed step failed: $*: $(tail -c 300 "$WORK/untimed.log" | tr '\n\t' '  ')"; return 1; }
+}
 
 # ---- mlrepo --------------------------------------------------------------------------------
 run_mlrepo() {
   start_moto mlrepo
-  local R=$WORK/ml-csv C=$WORK/ml-csv-clone F=$WORK/ml-files FC=$WORK/ml-files-clone
+  local R=$WORK/ml-csv C=$WORK/ml-csv-clone F=$WORK/ml-files FC=$WORK/ml-files-clone O=$WORK/ml-onefile
   mkdir -p "$R" && cd "$R" && "$M" init >/dev/null
   cp "$V1" data.csv && "$M" add data.csv >/dev/null && "$M" commit -q -m v1 >/dev/null
   "$M" remote add origin "s3://$BUCKET/mlrepo/csv" --endpoint "$EP"
-  measure mlrepo csv-push-v1 "$V1SZ" mlrepo/csv up "" -- "$M" push -q
+  setup mlrepo csv-push-v1 "$V1SZ" mlrepo/csv up "" -- "$M" push -q
   cp "$V2" data.csv && "$M" add data.csv >/dev/null && "$M" commit -q -m v2 >/dev/null
-  measure mlrepo csv-push-v2 "$V2SZ" mlrepo/csv up "" -- "$M" push -q
+  setup mlrepo csv-push-v2 "$V2SZ" mlrepo/csv up "" -- "$M" push -q
   cd "$WORK"
-  measure mlrepo csv-clone-v2 "$V2SZ" mlrepo/csv down "cmp '$C/data.csv' '$V2'" -- "$M" clone "s3://$BUCKET/mlrepo/csv" "$C" --endpoint "$EP" -q
-  rm -rf "$R" "$C"
+  (( ONLY_ONEFILE )) || measure mlrepo csv-clone-v2 "$V2SZ" mlrepo/csv down "cmp '$C/data.csv' '$V2'" -- "$M" clone "s3://$BUCKET/mlrepo/csv" "$C" --endpoint "$EP" -q
+  rm -rf "$C"
+  # one-file: model.bin committed and pushed on top of v2 (untimed), then a lazy clone + one checkout
+  cd "$R" && cp "$MODEL" model.bin && untimed "$M" add model.bin && untimed "$M" commit -q -m model \
+    && untimed "$M" push -q
+  cd "$WORK"
+  # fetched = the object store plus the remote's pack indexes the lazy clone caches under .mlrepo/remotes
+  FETCHED="du -sbc '$O/.mlrepo/objects' '$O/.mlrepo/remotes' | tail -1 | cut -f1" \
+    measure mlrepo one-file "$MODELSZ" mlrepo/csv down "cmp '$O/model.bin' '$MODEL'" -- \
+    bash -c "'$M' clone --lazy --no-checkout 's3://$BUCKET/mlrepo/csv' '$O' --endpoint '$EP' -q && cd '$O' && '$M' checkout main -- model.bin"
+  rm -rf "$R" "$O"
+  if (( ONLY_ONEFILE )); then stop_moto mlrepo; return; fi
   mkdir -p "$F" && cd "$F" && "$M" init >/dev/null
   cp -r "$FILES" files && "$M" add files >/dev/null && "$M" commit -q -m files >/dev/null
   "$M" remote add origin "s3://$BUCKET/mlrepo/files" --endpoint "$EP"
@@ -192,15 +241,26 @@ dvc_repo() {  # DIR PREFIX: git + dvc repo with an S3 remote
 }
 run_dvc() {
   start_moto dvc
-  local R=$WORK/dvc-csv C=$WORK/dvc-csv-clone F=$WORK/dvc-files FC=$WORK/dvc-files-clone
+  local R=$WORK/dvc-csv C=$WORK/dvc-csv-clone F=$WORK/dvc-files FC=$WORK/dvc-files-clone O=$WORK/dvc-onefile
   dvc_repo "$R" dvc/csv || { log "dvc setup failed"; stop_moto dvc; return; }
   cp "$V1" data.csv && "$DVC" add -q data.csv && git add data.csv.dvc .gitignore && git commit -qm v1
-  measure dvc csv-push-v1 "$V1SZ" dvc/csv up "" -- "$DVC" push -q
+  setup dvc csv-push-v1 "$V1SZ" dvc/csv up "" -- "$DVC" push -q
   cp "$V2" data.csv && "$DVC" add -q data.csv && git add data.csv.dvc && git commit -qm v2
-  measure dvc csv-push-v2 "$V2SZ" dvc/csv up "" -- "$DVC" push -q
-  cd "$WORK" && git clone -q "$R" "$C" && cd "$C"
-  measure dvc csv-clone-v2 "$V2SZ" dvc/csv down "cmp '$C/data.csv' '$V2'" -- "$DVC" pull -q
-  cd "$WORK"; rm -rf "$R" "$C"
+  setup dvc csv-push-v2 "$V2SZ" dvc/csv up "" -- "$DVC" push -q
+  if (( ! ONLY_ONEFILE )); then
+    cd "$WORK" && git clone -q "$R" "$C" && cd "$C"
+    measure dvc csv-clone-v2 "$V2SZ" dvc/csv down "cmp '$C/data.csv' '$V2'" -- "$DVC" pull -q
+  fi
+  cd "$WORK"; rm -rf "$C"
+  # one-file: model.bin tracked and pushed on top of v2 (untimed), then git clone + a granular pull
+  cd "$R" && cp "$MODEL" model.bin && untimed "$DVC" add -q model.bin && untimed git add model.bin.dvc .gitignore \
+    && untimed git commit -qm model && untimed "$DVC" push -q
+  cd "$WORK"
+  FETCHED="du -sb '$O/.dvc/cache' | cut -f1" \
+    measure dvc one-file "$MODELSZ" dvc/csv down "cmp '$O/model.bin' '$MODEL'" -- \
+    bash -c "git clone -q '$R' '$O' && cd '$O' && '$DVC' pull -q model.bin"
+  cd "$WORK"; rm -rf "$R" "$O"
+  if (( ONLY_ONEFILE )); then stop_moto dvc; return; fi
   dvc_repo "$F" dvc/files || { log "dvc setup failed"; stop_moto dvc; return; }
   cp -r "$FILES" files && "$DVC" add -q files && git add files.dvc .gitignore && git commit -qm files
   measure dvc files-push "$FILESSZ" dvc/files up "" -- "$DVC" push -q
@@ -213,13 +273,20 @@ run_dvc() {
 # ---- aws s3 sync ---------------------------------------------------------------------------
 run_aws() {
   start_moto aws
-  local U=$WORK/aws-csv D=$WORK/aws-csv-down FD=$WORK/aws-files-down
+  local U=$WORK/aws-csv D=$WORK/aws-csv-down FD=$WORK/aws-files-down OD=$WORK/aws-onefile
   mkdir -p "$U" && cp "$V1" "$U/data.csv"
-  measure aws csv-push-v1 "$V1SZ" awsync/csv up "" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "$U" "s3://$BUCKET/awsync/csv/"
+  setup aws csv-push-v1 "$V1SZ" awsync/csv up "" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "$U" "s3://$BUCKET/awsync/csv/"
   cp "$V2" "$U/data.csv"
-  measure aws csv-push-v2 "$V2SZ" awsync/csv up "" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "$U" "s3://$BUCKET/awsync/csv/"
-  measure aws csv-clone-v2 "$V2SZ" awsync/csv down "cmp '$D/data.csv' '$V2'" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "s3://$BUCKET/awsync/csv/" "$D"
+  setup aws csv-push-v2 "$V2SZ" awsync/csv up "" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "$U" "s3://$BUCKET/awsync/csv/"
+  (( ONLY_ONEFILE )) || measure aws csv-clone-v2 "$V2SZ" awsync/csv down "cmp '$D/data.csv' '$V2'" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "s3://$BUCKET/awsync/csv/" "$D"
   rm -rf "$U" "$D"
+  # one-file: model.bin uploaded next to data.csv (untimed), then a single-object download
+  untimed "$AWS" --endpoint-url "$EP" s3 cp --only-show-errors "$MODEL" "s3://$BUCKET/awsync/csv/model.bin"
+  FETCHED="stat -c %s '$OD/model.bin'" \
+    measure aws one-file "$MODELSZ" awsync/csv down "cmp '$OD/model.bin' '$MODEL'" -- \
+    "$AWS" --endpoint-url "$EP" s3 cp --only-show-errors "s3://$BUCKET/awsync/csv/model.bin" "$OD/model.bin"
+  rm -rf "$OD"
+  if (( ONLY_ONEFILE )); then stop_moto aws; return; fi
   measure aws files-push "$FILESSZ" awsync/files up "" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "$FILES" "s3://$BUCKET/awsync/files/"
   measure aws files-clone "$FILESSZ" awsync/files down "diff -rq '$FD' '$FILES'" -- "$AWS" --endpoint-url "$EP" s3 sync --only-show-errors "s3://$BUCKET/awsync/files/" "$FD"
   rm -rf "$FD"
@@ -244,6 +311,8 @@ export R_DVC="$([ -n "$DVC" ] && "$DVC" --version 2>/dev/null || echo skipped)"
 export R_AWS="$([ -n "$AWS" ] && "$AWS" --version 2>&1 | head -1 || echo skipped)"
 export R_MOTO="$($PY -c 'import moto, boto3; print(f"moto {moto.__version__} (python -m moto.server, in-memory), boto3 {boto3.__version__}")')"
 export R_PY="$($PY --version 2>&1)"
-export R_CMD="$CMDLINE" R_SKIPPED="$SKIPPED" R_ELAPSED="$ELAPSED"
-export R_DATA="v1.csv $V1SZ B; v2 (v1 + 1% rows appended, nothing else changed) $V2SZ B; $NFILES files, $FILESSZ B in all (bench/gen_data.py, seed 20240501)"
-$PY "$ROOT/bench/remote_report.py" "$TSV" "$WORK/moto-mem.txt" | tee "$ROOT/bench/results/remote.md"
+export R_CMD="$CMDLINE" R_SKIPPED="$SKIPPED" R_ELAPSED="$ELAPSED" R_ONLY_ONEFILE="$ONLY_ONEFILE"
+export R_DATA="v1.csv $V1SZ B; v2 (v1 + 1% rows appended, nothing else changed) $V2SZ B; $NFILES files, $FILESSZ B in all (bench/gen_data.py, seed 20240501); model.bin $MODELSZ random bytes"
+OUTMD=$ROOT/bench/results/remote.md
+(( ONLY_ONEFILE )) && OUTMD=$ROOT/bench/results/remote-onefile.md
+$PY "$ROOT/bench/remote_report.py" "$TSV" "$WORK/moto-mem.txt" | tee "$OUTMD"
