@@ -121,7 +121,7 @@ final class CLIRemoteTests: CLITestCase {
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs"))
         ok("push", in: a)
         let added = Set(try FileManager.default.contentsOfDirectory(atPath: remote + "/packs")).subtracting(before)
-        XCTAssertEqual(added.count, 2)
+        XCTAssertEqual(added.map { String($0.split(separator: ".").last!) }.sorted(), ["idx", "midx", "pack"])
         let idx = added.first { $0.hasSuffix(".idx") }!
         try FileManager.default.removeItem(atPath: remote + "/packs/" + idx)
         try FileManager.default.removeItem(atPath: a.appendingPathComponent(".mlrepo/remotes/origin/idx/" + idx).path)
@@ -326,6 +326,17 @@ final class CLIRemoteTests: CLITestCase {
                 assert len(payload) == size
                 assert hashlib.sha256(kinds[kind] + b' ' + str(size).encode() + b'\\0' + payload).digest() == oid, 'object hash'
                 n += 1
+            # The metadata index (.midx) lists a subset of the same entries: every commit, tree
+            # and chunk list of the pack, plus blobs (the commits' meta/record objects).
+            def entries(ix):
+                c = struct.unpack_from('<I', ix, 8)[0]
+                a = 16 + 256 * 4
+                return {ix[a + 32 * i: a + 32 * (i + 1)]: ix[a + 32 * c + 16 * i: a + 32 * c + 16 * (i + 1)] for i in range(c)}
+            midx = s.get_object(Bucket='ml-team', Key=k[:-4] + '.midx')['Body'].read()
+            assert midx[:8] == b'MLRIDX01' and hashlib.sha256(midx[:-32]).digest() == midx[-32:]
+            full, meta = entries(idx), entries(midx)
+            assert all(full.get(i) == e for i, e in meta.items()), 'midx entries are idx entries'
+            assert all(i in meta for i, e in full.items() if e[12] != 1), 'every non-blob is in the midx'
         print(n)
         """)
         XCTAssertEqual(verify.code, 0, verify.out)
@@ -393,6 +404,9 @@ final class CLIRemoteTests: CLITestCase {
         let b = base.appendingPathComponent("b")
         XCTAssertLessThan(storeBytes(b), 20_000, "a lazy clone holds no file data")
         XCTAssertEqual(ok("log", "--oneline", in: b).split(separator: "\n").count, 2)
+        // It read the remote's metadata indexes, not the full ones (they grow with the data).
+        let cached = try FileManager.default.contentsOfDirectory(atPath: b.appendingPathComponent(".mlrepo/remotes/origin/idx").path)
+        XCTAssertTrue(!cached.isEmpty && cached.allSatisfy { $0.hasSuffix(".midx") }, "\(cached)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: b.appendingPathComponent("data.bin").path))
         // One path: only its bytes move (by ranged reads of the remote pack).
         r = runResult(["checkout", "main", "--", "model.bin"], in: b)

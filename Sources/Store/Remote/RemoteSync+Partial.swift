@@ -8,28 +8,37 @@ import Support
 /// (metadata-only) fetches whose file data comes on demand, and shallow (`--depth N`)
 /// fetches.
 extension RemoteSync {
-    /// Where `id` sits on the remote: its pack, the entry and the stored length.
-    func remoteLocate(_ id: ObjectId) throws -> (pack: String, entry: PackEntry, storedLength: Int)? {
-        for (name, idx) in remoteIndexes {
-            guard let i = idx.find(id) else { continue }
-            let e = try idx.entry(at: i)
-            if remoteOffsets[name] == nil {
-                var offs: [UInt64] = []
-                offs.reserveCapacity(idx.count)
-                for k in 0..<idx.count { offs.append(try idx.entry(at: k).offset) }
-                remoteOffsets[name] = offs.sorted()
-            }
-            let offs = remoteOffsets[name]!
-            // The next entry's offset (binary search), else the end of the pack.
-            var lo = 0, hi = offs.count
-            while lo < hi { let m = (lo + hi) / 2; if offs[m] <= e.offset { lo = m + 1 } else { hi = m } }
-            guard let size = remotePackSizes[name] else { throw RemoteError("\(transport.display): pack \(name) has an index but no pack file") }
-            let end = lo < offs.count ? Int(offs[lo]) : size
-            let len = end - Int(e.offset) - Pack.entryHeaderSize
-            guard len >= 0, end <= size else { throw RemoteError("\(transport.display): pack index \(name) lists an entry outside its pack") }
-            return (name, e, len)
-        }
+    /// Where `id` sits on the remote: its pack and index entry (from a full or a metadata
+    /// index). An entry's stored bytes are never more than its raw size (zlib is kept only
+    /// when it saves 10%), so `offset ..< offset + 44 + size` holds it whole.
+    func remoteLocate(_ id: ObjectId) throws -> (pack: String, entry: PackEntry)? {
+        for (name, idx) in remoteIndexes { if let i = idx.find(id) { return (name, try idx.entry(at: i)) } }
+        for (name, idx) in remoteMetaIndexes { if let i = idx.find(id) { return (name, try idx.entry(at: i)) } }
         return nil
+    }
+
+    /// Locates `ids`, loading full indexes of packs known only by their metadata index until
+    /// all are found: first the packs that held objects found before (a file's chunks sit
+    /// beside its chunk list), then the newest packs. Returns what could not be found.
+    func locateAll(_ ids: [ObjectId], into found: inout [ObjectId: (pack: String, entry: PackEntry)]) throws -> [ObjectId] {
+        var missing: [ObjectId] = []
+        for id in ids {
+            if let l = try remoteLocate(id) { found[id] = l } else { missing.append(id) }
+        }
+        if missing.isEmpty || remoteMetaIndexes.isEmpty { return missing }
+        var order = touchedPacks.reversed().filter { remoteMetaIndexes[$0] != nil }
+        order += remoteMetaIndexes.keys.filter { !order.contains($0) }
+            .sorted { (remotePackModified[$0] ?? 0, $0) > (remotePackModified[$1] ?? 0, $1) }
+        for name in order where !missing.isEmpty {
+            try loadFullIndex(name)
+            let idx = remoteIndexes[name]!
+            missing = try missing.filter { id in
+                guard let i = idx.find(id) else { return true }
+                found[id] = (name, try idx.entry(at: i))
+                return false
+            }
+        }
+        return missing
     }
 
     /// Downloads exactly `ids` (not what they refer to) and adds them to the store. Per
@@ -41,32 +50,37 @@ extension RemoteSync {
     @discardableResult
     func fetchObjects(_ ids: [ObjectId], report: inout FetchReport) throws -> [ObjectId] {
         if !indexesLoaded { try refreshIndexes() }
-        var byPack: [String: [(id: ObjectId, entry: PackEntry, length: Int)]] = [:]
+        var wanted: [ObjectId] = []
         var seen = Set<ObjectId>()
-        var refreshed = false
-        for id in ids where !repo.store.contains(id) && seen.insert(id).inserted {
-            var loc = try remoteLocate(id)
-            if loc == nil && !refreshed {
-                // Pushed since the indexes were loaded?
-                try refreshIndexes(); refreshed = true
-                loc = try remoteLocate(id)
-            }
-            guard let (pack, entry, len) = loc else {
-                throw RemoteError("object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
-            }
-            byPack[pack, default: []].append((id, entry, len))
+        for id in ids where !repo.store.contains(id) && seen.insert(id).inserted { wanted.append(id) }
+        var found: [ObjectId: (pack: String, entry: PackEntry)] = [:]
+        var missing = try locateAll(wanted, into: &found)
+        if !missing.isEmpty {
+            // Pushed since the indexes were loaded?
+            try refreshIndexes()
+            missing = try locateAll(missing, into: &found)
         }
+        if let id = missing.first {
+            throw RemoteError("object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
+        }
+        var byPack: [String: [(id: ObjectId, entry: PackEntry)]] = [:]
+        for id in wanted {
+            let (pack, entry) = found[id]!
+            byPack[pack, default: []].append((id, entry))
+        }
+        for p in byPack.keys where !touchedPacks.contains(p) { touchedPacks.append(p) }
         if byPack.isEmpty { return [] }
         var wholePacks: [String] = []
-        struct Span { var pack: String; var start: Int; var end: Int; var objects: [(id: ObjectId, entry: PackEntry, length: Int)] }
+        struct Span { var pack: String; var start: Int; var end: Int; var objects: [(id: ObjectId, entry: PackEntry)] }
         var spans: [Span] = []
         for (pack, objs) in byPack.sorted(by: { $0.key < $1.key }) {
-            let wanted = objs.reduce(0) { $0 + $1.length + Pack.entryHeaderSize }
-            if wanted * 2 >= remotePackSizes[pack] ?? Int.max { wholePacks.append(pack); continue }
+            let packSize = remotePackSizes[pack] ?? Int.max
+            let bytes = objs.reduce(0) { $0 + Int($1.entry.size) + Pack.entryHeaderSize }
+            if bytes * 2 >= packSize { wholePacks.append(pack); continue }
             for o in objs.sorted(by: { $0.entry.offset < $1.entry.offset }) {
-                let s = Int(o.entry.offset), e = s + Pack.entryHeaderSize + o.length
+                let s = Int(o.entry.offset), e = min(s + Pack.entryHeaderSize + Int(o.entry.size), packSize)
                 if var last = spans.last, last.pack == pack, s - last.end < 256 << 10, e - last.start <= 16 << 20 {
-                    last.end = e; last.objects.append(o); spans[spans.count - 1] = last
+                    last.end = max(last.end, e); last.objects.append(o); spans[spans.count - 1] = last
                 } else {
                     spans.append(Span(pack: pack, start: s, end: e, objects: [o]))
                 }
@@ -78,7 +92,11 @@ extension RemoteSync {
             try FS.mkdirs(inDir)
             try fetchPacks(wholePacks, into: inDir, report: &report)
             FS.removeTree(inDir)
-            for p in wholePacks { fetched += byPack[p]!.map(\.id) }
+            // Everything a whole pack brought is new here (the caller walks it).
+            for p in wholePacks {
+                let idx = try PackIndex(path: repo.store.directory + "/" + p + ".idx")
+                for i in 0..<idx.count { fetched.append(idx.id(at: i)) }
+            }
         }
         if spans.isEmpty { return fetched }
         // Ranged reads in parallel; each span is verified and appended to one new pack as it
@@ -100,22 +118,29 @@ extension RemoteSync {
                 if state.lock.withLock({ state.error != nil }) { return }
                 let span = todo[k]
                 do {
-                    let bytes = try transport.get("packs/\(span.pack).pack", range: span.start..<span.end)
+                    let key = "packs/\(span.pack).pack"
+                    let bytes = try transport.get(key, range: span.start..<span.end)
                     guard bytes.count == span.end - span.start else {
                         throw RemoteError("\(transport.display): short read of \(span.pack).pack (\(bytes.count) of \(span.end - span.start) bytes)")
                     }
-                    try bytes.withUnsafeBytes { b in
-                        for o in span.objects {
-                            let at = Int(o.entry.offset) - span.start
+                    for o in span.objects {
+                        let at = Int(o.entry.offset) - span.start
+                        let disagrees = RemoteError("\(transport.display): the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
+                        guard at + Pack.entryHeaderSize <= bytes.count else { throw disagrees }
+                        let (hdrOK, storedLen) = bytes.withUnsafeBytes { b -> (Bool, Int) in
                             let hdr = UnsafeRawBufferPointer(rebasing: b[at..<(at + Pack.entryHeaderSize)])
                             let storedLen = Int(UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
                             let rawLen = UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 36, as: UInt32.self))
-                            guard ObjectId(hdr, offset: 0) == o.id, hdr[32] == o.entry.kind.rawValue, hdr[33] == o.entry.codec.rawValue,
-                                  rawLen == o.entry.size, storedLen == o.length else {
-                                throw RemoteError("\(transport.display): the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
-                            }
-                            let start = at + Pack.entryHeaderSize
-                            let stored = UnsafeRawBufferPointer(rebasing: b[start..<(start + storedLen)])
+                            return (ObjectId(hdr, offset: 0) == o.id && hdr[32] == o.entry.kind.rawValue && hdr[33] == o.entry.codec.rawValue
+                                    && rawLen == o.entry.size, storedLen)
+                        }
+                        guard hdrOK else { throw disagrees }
+                        let start = at + Pack.entryHeaderSize
+                        // Stored bytes larger than the raw size (not written by mlrepo, but legal): read them.
+                        let payload = start + storedLen <= bytes.count ? Array(bytes[start..<(start + storedLen)])
+                            : try transport.get(key, range: (span.start + start)..<(span.start + start + storedLen))
+                        guard payload.count == storedLen else { throw disagrees }
+                        try payload.withUnsafeBytes { stored in
                             try self.verifyStored(o.id, o.entry, stored, hasher: h, where: "in \(span.pack).pack", consequence: "it was not stored")
                             try state.lock.withLock {
                                 try state.writer.put(id: o.id, kind: o.entry.kind, codec: o.entry.codec, rawSize: Int(o.entry.size), stored: stored)
@@ -161,7 +186,7 @@ extension RemoteSync {
                 var packs = Set<String>()
                 for id in frontier { if let p = remotePack(of: id) { packs.insert(p) } }
                 for p in packs {
-                    let idx = remoteIndexes[p]!
+                    guard let idx = remoteIndexes[p] ?? remoteMetaIndexes[p] else { continue }
                     for i in 0..<idx.count {
                         let k = try idx.entry(at: i).kind
                         if k == .commit || k == .tree { want.append(idx.id(at: i)) }
@@ -243,7 +268,10 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
     func fetchMissing(_ ids: [ObjectId]) throws {
         try lock.withLock {
             guard let repo else { return }
-            if sync == nil { sync = try RemoteSync(repo: repo, remote: remote) }
+            if sync == nil {
+                sync = try RemoteSync(repo: repo, remote: remote)
+                sync!.metadataOnly = true  // full indexes only of the packs it reads from
+            }
             var report = FetchReport()
             do {
                 try sync!.fetchObjects(ids, report: &report)

@@ -129,11 +129,17 @@ public final class RemoteSync: @unchecked Sendable {
     var packsDownloaded = 0
     let cacheDir: String
     var remoteIndexes: [String: PackIndex] = [:]
-    /// Sizes of the remote's pack files (from the last listing), by pack name.
+    /// Metadata indexes (`.midx`: commits, trees, chunk lists and commit metadata only) of
+    /// packs whose full index is not loaded, by pack name.
+    var remoteMetaIndexes: [String: PackIndex] = [:]
+    /// Load metadata indexes instead of full ones where the remote has them (lazy fetches):
+    /// a lazy clone then downloads indexes in proportion to its metadata, not its data.
+    public var metadataOnly = false
+    /// Sizes and modification times of the remote's pack files (from the last listing).
     var remotePackSizes: [String: Int] = [:]
-    /// Per remote pack, its entries' offsets in ascending order (an entry's stored length is
-    /// the distance to the next), built on first use.
-    var remoteOffsets: [String: [UInt64]] = [:]
+    var remotePackModified: [String: Double] = [:]
+    /// Packs that held objects found so far, most recent last (where to look first).
+    var touchedPacks: [String] = []
     var indexesLoaded = false
 
     public init(repo: Repository, remote: String, create: Bool = false) throws {
@@ -166,40 +172,73 @@ public final class RemoteSync: @unchecked Sendable {
     }
 
     /// Loads the remote's pack indexes, downloading the ones not cached yet (each checked
-    /// against its trailing checksum).
+    /// against its trailing checksum). With `metadataOnly`, a pack that has a metadata index
+    /// (`.midx`) gets that instead; its full index loads when an object must be found there.
     func refreshIndexes() throws {
         let all = try transport.list("packs/")
-        for o in all where o.key.hasSuffix(".pack") { remotePackSizes[String(Path.basename(o.key).dropLast(5))] = o.size }
-        let listed = all.filter { $0.key.hasSuffix(".idx") }
+        var hasMeta = Set<String>()
+        remotePackSizes = [:]
+        for o in all {
+            let base = Path.basename(o.key)
+            if base.hasSuffix(".pack") {
+                let n = String(base.dropLast(5))
+                remotePackSizes[n] = o.size
+                remotePackModified[n] = o.modified ?? 0
+            } else if base.hasSuffix(".midx") {
+                hasMeta.insert(String(base.dropLast(5)))
+            }
+        }
         indexesLoaded = true
         var names = Set<String>()
-        for o in listed {
+        for o in all where o.key.hasSuffix(".idx") {
             let name = String(Path.basename(o.key).dropLast(4))
             names.insert(name)
             if remoteIndexes[name] != nil { continue }
-            let local = cacheDir + "/idx/" + name + ".idx"
-            if !FS.exists(local) {
-                let tmp = local + ".tmp"
-                try transport.getFile(o.key, to: tmp)
-                try FS.rename(tmp, local)
+            if metadataOnly && hasMeta.contains(name) {
+                if remoteMetaIndexes[name] == nil { remoteMetaIndexes[name] = try loadRemoteIndex(name, ext: "midx") }
+                continue
             }
-            let idx: PackIndex
-            do { idx = try PackIndex(path: local) } catch {
-                try? FS.unlink(local)
-                throw RemoteError("\(transport.display): pack index \(o.key) is corrupt: \(error)")
-            }
-            guard idx.verifyChecksum() else {
-                try? FS.unlink(local)
-                throw RemoteError("\(transport.display): pack index \(o.key) fails its checksum")
-            }
-            remoteIndexes[name] = idx
+            remoteIndexes[name] = try loadRemoteIndex(name, ext: "idx")
         }
         for n in remoteIndexes.keys where !names.contains(n) { remoteIndexes[n] = nil }
+        for n in remoteMetaIndexes.keys where !names.contains(n) || remoteIndexes[n] != nil { remoteMetaIndexes[n] = nil }
     }
 
-    func remoteHas(_ id: ObjectId) -> Bool { remoteIndexes.values.contains { $0.find(id) != nil } }
+    /// A remote pack's index (`ext` "idx") or metadata index ("midx"), from the local cache
+    /// or downloaded into it, checksum verified.
+    func loadRemoteIndex(_ name: String, ext: String) throws -> PackIndex {
+        let key = "packs/\(name).\(ext)"
+        let local = cacheDir + "/idx/" + name + "." + ext
+        if !FS.exists(local) {
+            let tmp = local + ".tmp"
+            try transport.getFile(key, to: tmp)
+            try FS.rename(tmp, local)
+        }
+        let idx: PackIndex
+        do { idx = try PackIndex(path: local) } catch {
+            try? FS.unlink(local)
+            throw RemoteError("\(transport.display): pack index \(key) is corrupt: \(error)")
+        }
+        guard idx.verifyChecksum() else {
+            try? FS.unlink(local)
+            throw RemoteError("\(transport.display): pack index \(key) fails its checksum")
+        }
+        return idx
+    }
 
-    func remotePack(of id: ObjectId) -> String? { remoteIndexes.first { $0.value.find(id) != nil }?.key }
+    /// Replaces a pack's metadata index by its full index.
+    func loadFullIndex(_ name: String) throws {
+        remoteIndexes[name] = try loadRemoteIndex(name, ext: "idx")
+        remoteMetaIndexes[name] = nil
+    }
+
+    func remoteHas(_ id: ObjectId) -> Bool {
+        remoteIndexes.values.contains { $0.find(id) != nil } || remoteMetaIndexes.values.contains { $0.find(id) != nil }
+    }
+
+    func remotePack(of id: ObjectId) -> String? {
+        remoteIndexes.first { $0.value.find(id) != nil }?.key ?? remoteMetaIndexes.first { $0.value.find(id) != nil }?.key
+    }
 
     // MARK: Object graph
 
@@ -369,8 +408,22 @@ public final class RemoteSync: @unchecked Sendable {
             }
         }
         if let e = state.error { throw e }
-        // Indexes in order: children become visible before their parents.
+        // Metadata indexes, then the indexes in order: children become visible before their parents.
+        var metaBlobs = Set<ObjectId>()
+        for id in objects where try repo.store.info(id)?.kind == .commit {
+            for (k, v) in try repo.readCommit(id, grafted: false).extra where Commit.objectHeaders.contains(k) {
+                if let r = ObjectId(hex: v) { metaBlobs.insert(r) }
+            }
+        }
         for n in names where !already.contains("packs/\(n).idx") {
+            let idx = try PackIndex(path: outDir + "/" + n + ".idx")
+            var meta: [(ObjectId, PackEntry)] = []
+            for i in 0..<idx.count {
+                let e = try idx.entry(at: i), id = idx.id(at: i)
+                if e.kind != .blob || metaBlobs.contains(id) { meta.append((id, e)) }
+            }
+            try FS.atomicWrite(outDir + "/" + n + ".midx", PackIndex.encode(meta), durable: false)
+            try transport.putFile("packs/\(n).midx", path: outDir + "/" + n + ".midx")
             try transport.putFile("packs/\(n).idx", path: outDir + "/" + n + ".idx")
             try? copyFile(outDir + "/" + n + ".idx", cacheDir + "/idx/" + n + ".idx")
         }
@@ -410,6 +463,8 @@ public final class RemoteSync: @unchecked Sendable {
             for id in fresh where !isBlob(id) { next.formUnion(try children(id)) }
             level = Array(next)
         }
+        metadataOnly = false
+        try refreshIndexes()
         let listing = try transport.list("packs/")
         let now = Clock.wallSeconds()
         for (name, idx) in remoteIndexes.sorted(by: { $0.key < $1.key }) {
@@ -425,8 +480,10 @@ public final class RemoteSync: @unchecked Sendable {
             if !dryRun {
                 // The index first: the pack becomes invisible, then goes.
                 try transport.delete("packs/\(name).idx")
+                try transport.delete("packs/\(name).midx")
                 try transport.delete("packs/\(name).pack")
                 try? FS.unlink(cacheDir + "/idx/" + name + ".idx")
+                try? FS.unlink(cacheDir + "/idx/" + name + ".midx")
             }
         }
         return report
@@ -444,10 +501,11 @@ public final class RemoteSync: @unchecked Sendable {
     /// the rest of the history of a shallow repository.
     public func fetch(only: [String]? = nil, lazy: Bool = false, depth: Int? = nil, unshallow: Bool = false) throws -> FetchReport {
         var report = FetchReport()
+        let lazy = lazy || repo.config.bool("remote.\(spec.name).lazy") == true
+        if lazy { metadataOnly = true }
         try refreshIndexes()
         let remote = try remoteRefs()
         let wanted = remote.filter { only == nil || only!.contains($0.key) }
-        let lazy = lazy || repo.config.bool("remote.\(spec.name).lazy") == true
         if lazy || depth != nil {
             try fetchPartial(wanted.values.map(\.id), lazy: lazy, depth: depth, report: &report)
         } else {
