@@ -163,6 +163,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
     let ctx = Context(cwd: cwd)
     Repository.keepTransientsUntilExit = true
     let code: Int32
+    defer { reportLazyFetches() }
     do {
         let parsed = try cmd.parse(rest)
         code = try cmd.run(parsed, ctx)

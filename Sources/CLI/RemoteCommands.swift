@@ -303,6 +303,7 @@ let cloneCommand = Command(
                 _ = try repo.fastForward(branch: want, to: tip, message: "clone: from \(url)")
                 r.objects += lazyFetched.objects - before.objects
                 r.bytes += lazyFetched.bytes - before.bytes
+                lazyFetched.objects = 0  // counted in the clone's own summary
             }
         }
         if !a.has("quiet") {
@@ -317,17 +318,25 @@ let cloneCommand = Command(
 }
 
 /// Objects and bytes fetched on demand by this process (a lazy clone's reads).
-nonisolated(unsafe) var lazyFetched: (objects: Int, bytes: Int64) = (0, 0)
+nonisolated(unsafe) var lazyFetched: (remote: String, objects: Int, bytes: Int64) = ("", 0, 0)
 
 /// Counts on-demand fetches and, on a terminal, says so on stderr.
 func observeLazyFetches() {
+    let bar = ProgressLine(quiet: Env.get("MLREPO_NO_PROGRESS") != nil)
+    Repository.lazyFetchProgress = { bar.update($0) }
     Repository.lazyFetchObserver = { remote, objects, bytes in
+        bar.finish()
+        lazyFetched.remote = remote
         lazyFetched.objects += objects
         lazyFetched.bytes += bytes
-        if isatty(2) == 1 {
-            writeStderr("fetched \(objects) object\(objects == 1 ? "" : "s") (\(String(format1: Double(bytes) / 1048576)) MiB) from '\(remote)'\n")
-        }
     }
+}
+
+/// On a terminal, one line saying what this command fetched on demand (a lazy clone).
+func reportLazyFetches() {
+    guard lazyFetched.objects > 0, isatty(2) == 1 else { return }
+    let n = lazyFetched.objects
+    writeStderr("fetched \(n) object\(n == 1 ? "" : "s") (\(String(format1: Double(lazyFetched.bytes) / 1048576)) MiB) from '\(lazyFetched.remote)' on demand\n")
 }
 
 /// "main" for refs/heads/main, "v1" for refs/tags/v1, "alias production" for refs/aliases/production.
