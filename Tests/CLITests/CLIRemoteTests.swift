@@ -451,6 +451,23 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
     }
 
+    func testLazyClonePushesEverythingToAnotherRemote() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        try seedTwoCommits(a, remote: remote)
+        ok("clone", "--lazy", "--no-checkout", remote, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        // The other remote lacks everything: the data the clone never fetched comes first.
+        let other = base.appendingPathComponent("other").path
+        ok("remote", "add", "other", other, in: b)
+        let r = runResult(["push", "other", "main"], in: b)
+        XCTAssertEqual(r.code, 0, r.err)
+        ok("clone", other, base.appendingPathComponent("c").path, in: base)
+        let c = base.appendingPathComponent("c")
+        XCTAssertEqual(head(c), head(a))
+        XCTAssertEqual(try Data(contentsOf: c.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+        XCTAssertTrue(ok("fsck", in: c).contains(": ok"))
+    }
+
     func testLazyFetchRefusesACorruptRemoteObject() throws {
         let a = dir("a"), remote = base.appendingPathComponent("remote").path
         try seedTwoCommits(a, remote: remote)

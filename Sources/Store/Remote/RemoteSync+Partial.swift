@@ -271,6 +271,7 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
             if sync == nil {
                 sync = try RemoteSync(repo: repo, remote: remote)
                 sync!.metadataOnly = true  // full indexes only of the packs it reads from
+                sync!.progress = Repository.lazyFetchProgress
             }
             var report = FetchReport()
             do {
@@ -287,6 +288,8 @@ extension Repository {
     /// Called after objects were fetched on demand (remote, objects, bytes), for a CLI to
     /// say so. Libraries never print.
     nonisolated(unsafe) public static var lazyFetchObserver: ((String, Int, Int64) -> Void)?
+    /// Progress of an on-demand fetch while it runs (for a progress line).
+    nonisolated(unsafe) public static var lazyFetchProgress: (@Sendable (TransferProgress) -> Void)?
 
     /// The remote marked lazy (`remote.NAME.lazy = true`), whose objects this repository may
     /// lack and fetches on demand.

@@ -278,6 +278,21 @@ public final class RemoteSync: @unchecked Sendable {
         return order
     }
 
+    /// A lazy clone pushing to a remote that lacks data it never fetched: fetch that data
+    /// first, level by level in batches, rather than one object at a time during the walk.
+    func prefetchForPush(_ tips: [ObjectId]) throws {
+        guard repo.store.missingSource != nil else { return }
+        var level = tips
+        var seen = Set<ObjectId>()
+        while !level.isEmpty {
+            let fresh = level.filter { seen.insert($0).inserted && !remoteHas($0) }
+            try repo.store.fault(fresh)
+            var next: [ObjectId] = []
+            for id in fresh { next += try children(id) }
+            level = next
+        }
+    }
+
     // MARK: Push
 
     /// Pushes local refs (full names, e.g. "refs/heads/main") to the remote. A ref that the
@@ -302,6 +317,7 @@ public final class RemoteSync: @unchecked Sendable {
             plan.append((ref, id, old))
         }
         if plan.isEmpty { return report }
+        try prefetchForPush(plan.map(\.id))
         let objects = try missing(from: plan.map(\.id))
         // A shallow clone cannot give a remote history it does not have.
         let shallow = repo.shallowCommits
