@@ -279,50 +279,39 @@ void *mlrepo_tls_connect(int fd, const char *host, const char *cafile, int verif
     }
 }
 
-long mlrepo_tls_read(void *session, void *buf, size_t n, char *err, size_t en) {
-    SSL *s = session;
+/// One SSL_read or SSL_write (retried on EINTR), with SIGPIPE blocked. Returns the bytes
+/// moved, 0 at a clean end of stream (reads), or -1 with `err` set.
+static long tls_io(SSL *s, void *buf, size_t n, int writing, char *err, size_t en) {
     int want = n > INT_MAX ? INT_MAX : (int)n;
     for (;;) {
         pipe_guard g;
         guard_begin(&g);
         T.ERR_clear_error();
         errno = 0;
-        int r = T.SSL_read(s, buf, want);
+        int r = writing ? T.SSL_write(s, buf, want) : T.SSL_read(s, buf, want);
         int saved = errno;
         guard_end(&g);
         if (r > 0) return r;
         int e = T.SSL_get_error(s, r);
-        if (e == SSL_ERROR_ZERO_RETURN) return 0;
+        if (!writing && e == SSL_ERROR_ZERO_RETURN) return 0;
         if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && saved == EINTR) continue;
         // OpenSSL 1.1: an end of stream without close_notify.
-        if (e == SSL_ERROR_SYSCALL && saved == 0 && r == 0) {
+        if (!writing && e == SSL_ERROR_SYSCALL && saved == 0 && r == 0) {
             char tmp[256];
             if (!queued_reason(tmp, sizeof tmp)) return 0;
         }
-        describe(s, r, saved, "TLS read failed", err, en);
+        describe(s, r, saved, writing ? "TLS write failed" : "TLS read failed", err, en);
         errno = saved ? saved : EPROTO;
         return -1;
     }
 }
 
+long mlrepo_tls_read(void *session, void *buf, size_t n, char *err, size_t en) {
+    return tls_io(session, buf, n, 0, err, en);
+}
+
 long mlrepo_tls_write(void *session, const void *buf, size_t n, char *err, size_t en) {
-    SSL *s = session;
-    int want = n > INT_MAX ? INT_MAX : (int)n;
-    for (;;) {
-        pipe_guard g;
-        guard_begin(&g);
-        T.ERR_clear_error();
-        errno = 0;
-        int r = T.SSL_write(s, buf, want);
-        int saved = errno;
-        guard_end(&g);
-        if (r > 0) return r;
-        int e = T.SSL_get_error(s, r);
-        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && saved == EINTR) continue;
-        describe(s, r, saved, "TLS write failed", err, en);
-        errno = saved ? saved : EPROTO;
-        return -1;
-    }
+    return tls_io(session, (void *)buf, n, 1, err, en);
 }
 
 void mlrepo_tls_close(void *session) {
