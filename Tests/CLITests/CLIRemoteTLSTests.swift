@@ -81,6 +81,16 @@ final class CLIRemoteTLSTests: CLITestCase {
         for (k, v) in want { XCTAssertEqual(got[k], v, k) }
         XCTAssertTrue(ok("fsck", in: b).contains(": ok"))
 
+        // A lazy clone over https: ranged GETs on kept-alive TLS connections.
+        let l = base.appendingPathComponent("lazy")
+        r = runResult(["clone", "--lazy", "--no-checkout", "s3://ml-team/projects/demo", l.path, "--endpoint", endpoint], in: base, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        r = runResult(["checkout", "main", "--", "sub"], in: l, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try String(contentsOf: l.appendingPathComponent("sub/f7.txt"), encoding: .utf8), "small 7\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: l.appendingPathComponent("data.bin").path))
+        XCTAssertTrue(ok("fsck", in: l).contains("not fetched"))
+
         // By name (the certificate's DNS entry), trusted through SSL_CERT_FILE.
         var byName = s3Env
         byName["SSL_CERT_FILE"] = cert
