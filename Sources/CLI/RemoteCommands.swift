@@ -185,27 +185,29 @@ func depthOption(_ a: Args) throws -> Int? {
 let fetchCommand = Command(
     name: "fetch", kind: .porcelain, summary: "download a remote's commits and data",
     usage: """
-    mlrepo fetch [REMOTE] [-j N] [--lazy] [--depth N | --unshallow] [-q]
+    mlrepo fetch [REMOTE] [-j N] [--lazy | --full] [--depth N | --unshallow] [-q]
 
     Downloads what the remote's branches and tags reach and this repository lacks; every
     object is checked against its id before it is stored. Updates refs/remotes/REMOTE/*.
     --lazy fetches commits, trees and metadata but no file data: a later checkout (or any
     read) fetches just the files it needs, and the remote is marked lazy so later fetches
-    stay lazy. --depth N fetches only the last N commits of each branch (a shallow
-    repository); --unshallow fetches the rest of the history.
+    stay lazy; --full fetches all the data a lazy clone skipped and makes it complete.
+    --depth N fetches only the last N commits of each branch (a shallow repository);
+    --unshallow fetches the rest of the history.
     """,
-    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "unshallow": ["--unshallow"]],
+    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "full": ["--full"], "unshallow": ["--unshallow"]],
     options: ["jobs": ["-j", "--jobs"], "depth": ["--depth"]]
 ) { a, ctx in
     let repo = try ctx.repository()
     let remote = try chooseRemote(repo, a.positional.first)
     let depth = try depthOption(a)
     if depth != nil && a.has("unshallow") { throw UsageError(message: "--depth and --unshallow do not go together") }
+    if a.has("lazy") && a.has("full") { throw UsageError(message: "--lazy and --full do not go together") }
     if a.has("lazy") { try repo.markLazy(remote) }
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
     if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
-    let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow")) }
+    let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow"), full: a.has("full")) }
     if !a.has("quiet") {
         let resumed = r.packsResumed > 0 ? " (\(r.packsResumed) already downloaded by an interrupted fetch)" : ""
         if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB\(resumed)") }

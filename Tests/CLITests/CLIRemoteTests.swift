@@ -456,6 +456,11 @@ final class CLIRemoteTests: CLITestCase {
         try seedTwoCommits(a, remote: remote)
         ok("clone", "--lazy", "--no-checkout", remote, base.appendingPathComponent("b").path, in: base)
         let b = base.appendingPathComponent("b")
+        // The lazy remote cannot be removed while it holds data the clone lacks.
+        let rm = runResult(["remote", "remove", "origin"], in: b)
+        XCTAssertNotEqual(rm.code, 0)
+        XCTAssertTrue(rm.err.contains("fetch --full origin"), rm.err)
+        XCTAssertTrue(ok("fsck", in: b).contains("not fetched"))
         // The other remote lacks everything: the data the clone never fetched comes first.
         let other = base.appendingPathComponent("other").path
         ok("remote", "add", "other", other, in: b)
@@ -466,6 +471,34 @@ final class CLIRemoteTests: CLITestCase {
         XCTAssertEqual(head(c), head(a))
         XCTAssertEqual(try Data(contentsOf: c.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
         XCTAssertTrue(ok("fsck", in: c).contains(": ok"))
+        // fetch --full makes the clone complete (every version: here the push already
+        // fetched what it sent), after which the lazy remote may go.
+        ok("fetch", "--full", "origin", in: b)
+        let f = ok("fsck", in: b)
+        XCTAssertTrue(f.contains(": ok") && !f.contains("not fetched"), f)
+        ok("remote", "remove", "origin", in: b)
+        let old = runResult(["show", "HEAD~1:model.bin"], in: b)
+        XCTAssertEqual(old.code, 0, old.err)
+        XCTAssertEqual(old.outData.count, 100_000, "the first model, from the now complete store")
+    }
+
+    func testFetchFullCompletesALazyClone() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        try seedTwoCommits(a, remote: remote)
+        ok("clone", "--lazy", "--no-checkout", remote, base.appendingPathComponent("b").path, in: base)
+        let b = base.appendingPathComponent("b")
+        XCTAssertTrue(ok("fsck", in: b).contains("not fetched"))
+        ok("fetch", "--full", in: b)
+        let f = ok("fsck", in: b)
+        XCTAssertTrue(f.contains(": ok") && !f.contains("not fetched"), f)
+        XCTAssertFalse(try String(contentsOf: b.appendingPathComponent(".mlrepo/config"), encoding: .utf8).contains("lazy"))
+        // Complete: it works with the remote gone.
+        try FileManager.default.moveItem(atPath: remote, toPath: remote + "-gone")
+        ok("checkout", "-f", "main", in: b)
+        XCTAssertEqual(try Data(contentsOf: b.appendingPathComponent("data.bin")), try Data(contentsOf: a.appendingPathComponent("data.bin")))
+        let old = runResult(["show", "HEAD~1:model.bin"], in: b)
+        XCTAssertEqual(old.code, 0, old.err)
+        XCTAssertEqual(old.outData.count, 100_000)
     }
 
     func testLazyFetchRefusesACorruptRemoteObject() throws {

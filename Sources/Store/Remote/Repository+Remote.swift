@@ -86,7 +86,10 @@ extension Repository {
 
     public func removeRemote(_ name: String) throws {
         _ = try remote(name)
-        for k in ["url", "endpoint", "region", "profile"] { try setConfig("remote.\(name).\(k)", nil) }
+        if config.bool("remote.\(name).lazy") == true {
+            throw StoreError.invalid("remote '\(name)' holds the file data this lazy clone has not fetched; run 'mlrepo fetch --full \(name)' before removing it")
+        }
+        for k in ["url", "endpoint", "region", "profile", "lazy"] { try setConfig("remote.\(name).\(k)", nil) }
         for (ref, _) in (try? refs.list("remotes/\(name)")) ?? [] { try? refs.delete("refs/remotes/\(name)/\(ref)") }
         FS.removeTree(dotDir + "/remotes/" + name)
     }
@@ -515,14 +518,26 @@ public final class RemoteSync: @unchecked Sendable {
     /// no file data: that comes on demand when a checkout or a read needs it. `depth` fetches
     /// only that many commits of each ref's history (a shallow clone); `unshallow` fetches
     /// the rest of the history of a shallow repository.
-    public func fetch(only: [String]? = nil, lazy: Bool = false, depth: Int? = nil, unshallow: Bool = false) throws -> FetchReport {
+    ///
+    /// `full` turns a lazy clone into a complete one: every object that any ref here or on
+    /// the remote reaches is fetched, and the remote is no longer marked lazy.
+    public func fetch(only: [String]? = nil, lazy: Bool = false, depth: Int? = nil, unshallow: Bool = false,
+                      full: Bool = false) throws -> FetchReport {
         var report = FetchReport()
-        let lazy = lazy || repo.config.bool("remote.\(spec.name).lazy") == true
-        if lazy { metadataOnly = true }
+        let lazy = !full && (lazy || repo.config.bool("remote.\(spec.name).lazy") == true)
+        metadataOnly = lazy
         try refreshIndexes()
         let remote = try remoteRefs()
         let wanted = remote.filter { only == nil || only!.contains($0.key) }
-        if lazy || depth != nil {
+        if full {
+            var tips = wanted.values.map(\.id)
+            for scope in ["heads", "tags", "aliases", "remotes"] { tips += try repo.refs.list(scope).map(\.id) }
+            try download(Array(Set(tips)), walkLocal: true, report: &report)
+            if repo.config.bool("remote.\(spec.name).lazy") == true {
+                try repo.setConfig("remote.\(spec.name).lazy", nil)
+                if repo.lazyRemote == nil { repo.store.missingSource = nil }
+            }
+        } else if lazy || depth != nil {
             try fetchPartial(wanted.values.map(\.id), lazy: lazy, depth: depth, report: &report)
         } else {
             try download(wanted.values.map(\.id), report: &report)
@@ -546,8 +561,8 @@ public final class RemoteSync: @unchecked Sendable {
     }
 
     /// Fetches the closure of `tips`, downloading whole remote packs as needed.
-    func download(_ tips: [ObjectId], report: inout FetchReport) throws {
-        let repair = try beginFetch()
+    func download(_ tips: [ObjectId], walkLocal: Bool = false, report: inout FetchReport) throws {
+        let repair = try beginFetch() || walkLocal
         var queue = repair ? try missingBelow(tips, lazy: false) : tips.filter { !repo.store.contains($0) }
         var seen = Set<ObjectId>(queue)
         let inDir = cacheDir + "/incoming"
