@@ -85,7 +85,8 @@ let remoteCommand = Command(
     case nil:
         for r in repo.remotes() {
             if a.has("verbose") {
-                let extra = r.endpoint.map { " (endpoint \($0))" } ?? ""
+                var extra = r.endpoint.map { " (endpoint \($0))" } ?? ""
+                if repo.config.bool("remote.\(r.name).lazy") == true { extra += " (lazy)" }
                 ctx.out.line("\(r.name)\t\(r.url)\(extra) (fetch)")
                 ctx.out.line("\(r.name)\t\(r.url)\(extra) (push)")
             } else { ctx.out.line(r.name) }
