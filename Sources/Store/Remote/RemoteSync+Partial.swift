@@ -134,7 +134,8 @@ extension RemoteSync {
                             return (ObjectId(hdr, offset: 0) == o.id && hdr[32] == o.entry.kind.rawValue && hdr[33] == o.entry.codec.rawValue
                                     && rawLen == o.entry.size, storedLen)
                         }
-                        guard hdrOK else { throw disagrees }
+                        // A stored length past what zlib could ever need for the raw size is a lie.
+                        guard hdrOK, storedLen <= Int(o.entry.size) + Int(o.entry.size) / 100 + 1024 else { throw disagrees }
                         let start = at + Pack.entryHeaderSize
                         // Stored bytes larger than the raw size (not written by mlrepo, but legal): read them.
                         let payload = start + storedLen <= bytes.count ? Array(bytes[start..<(start + storedLen)])
