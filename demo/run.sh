@@ -145,4 +145,13 @@ curl -s -X POST "http://127.0.0.1:$PORT/invocations" -H 'Content-Type: applicati
 echo
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^mlrepo_(requests_total|rows_scored_total)'
 kill -TERM $SERVE_PID; wait $SERVE_PID
+echo "== share it: push to a remote (a folder here; s3://BUCKET/PREFIX works the same), then take"
+echo "   only the model out of it with a lazy clone (history and metadata only, the model's bytes on demand)"
+SHARE="$(mktemp -d /tmp/mlrepo-demo-share.XXXXXX)"
+"$M" remote add origin "$SHARE/remote"
+"$M" push -q --all
+"$M" clone -q --lazy --no-checkout "$SHARE/remote" "$SHARE/clone"
+(cd "$SHARE/clone" && "$M" log --oneline | head -n 3 && "$M" checkout main -- models/mlp.mlmodel \
+  && "$M" status | tail -n 3 && "$M" predict models/mlp.mlmodel --data "$WORK/data/test.csv" | head -n 2)
+echo "   remote: $(du -sh "$SHARE/remote" | cut -f1); the lazy clone's store after taking the model: $(du -sh "$SHARE/clone/.mlrepo" | cut -f1)"
 echo "== done: $WORK"
