@@ -211,7 +211,9 @@ let fetchCommand = Command(
     let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow"), full: a.has("full")) }
     if !a.has("quiet") {
         let resumed = r.packsResumed > 0 ? " (\(r.packsResumed) already downloaded by an interrupted fetch)" : ""
-        if r.objects > 0 { ctx.err.line("received \(r.objects) objects in \(r.packs) pack\(r.packs == 1 ? "" : "s"), \(String(format1: Double(r.bytes) / 1048576)) MiB\(resumed)") }
+        // Whole packs, or single objects read out of remote packs (lazy and shallow fetches).
+        let packs = r.packs > 0 ? " in \(r.packs) pack\(r.packs == 1 ? "" : "s")" : ""
+        if r.objects > 0 { ctx.err.line("received \(r.objects) objects\(packs), \(String(format1: Double(r.bytes) / 1048576)) MiB\(resumed)") }
         for u in r.refs { ctx.err.line(u.old.map { " \($0.short)..\(u.new.short)  \(u.ref)" } ?? " * [new] \(u.ref) (\(u.new.short))") }
     }
     return 0
