@@ -126,6 +126,42 @@ final class JSONTests: XCTestCase {
         XCTAssertTrue(e?.description.contains("byte 4") ?? false, e?.description ?? "")
     }
 
+    /// Numbers parse to exactly the Double the standard library gives for the same text
+    /// (the fast path must round the same way), integers that fit stay integers, and the
+    /// RFC 8259 grammar is enforced.
+    func testNumbersMatchTheStandardLibraryBitForBit() throws {
+        func parsed(_ t: String) throws -> JSON { try JSON.parse(t) }
+        var rng = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "1e22", "1e23", "1e-22", "1e-23",
+                     "9007199254740991", "9007199254740993", "9007199254740993.0", "123456789012345678", "1234567890123456789",
+                     "12345678901234567890", "0.000001234", "5e-324", "2.2250738585072014e-308", "1.7976931348623157e308",
+                     "3.141592653589793", "2.718281828459045", "1E5", "1e+5", "-4.5E-3", "100000000000000000000000.5",
+                     "0.30000000000000004", "123.456e-10", "7e22", "9.999999999999999e22"]
+        for _ in 0..<20_000 {
+            let m = UInt64.random(in: 0...(UInt64(1) << 60), using: &rng)
+            let digits = String(m)
+            let cut = Int.random(in: 0...digits.count, using: &rng)
+            var t = cut == digits.count ? digits : String(digits.prefix(cut == 0 ? 1 : cut)) + "." + String(digits.dropFirst(cut == 0 ? 1 : cut))
+            if t.hasSuffix(".") { t += "0" }
+            if Bool.random(using: &rng) { t += "e" + String(Int.random(in: -30...30, using: &rng)) }
+            if Bool.random(using: &rng) { t = "-" + t }
+            texts.append(t)
+        }
+        for t in texts {
+            let j = try parsed(t)
+            switch j {
+            case .int(let v): XCTAssertEqual(Int64(t), v, t)
+            case .number(let d):
+                XCTAssertNil(Int64(t).map { _ in () }, "\(t) fits an Int64 but parsed as a number")
+                XCTAssertEqual(d.bitPattern, Double(t)!.bitPattern, t)
+            default: XCTFail(t)
+            }
+        }
+        for bad in ["01", "-01", "1.", ".5", "1e", "1e+", "+1", "-", "1.e5", "--1", "0x10", "1.5e3.2"] {
+            XCTAssertThrowsError(try parsed(bad), bad)
+        }
+    }
+
     func testNestingLimit() {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
         XCTAssertNotNil(parseError(deep), "nesting deeper than 512 is refused, not a stack overflow")
