@@ -199,40 +199,37 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     /// {"predictions": [...]} (+ "probabilities" and "classes" when asked, for classifiers).
     func predictionsJSON(_ p: Prediction, _ m: ServedModel, rows n: Int, probabilities: Bool) -> String {
         var out = "{\"predictions\":["
+        let classes = m.model.classes ?? []
+        /// A class name: a JSON number when every class is numeric, else a string.
+        func appendClass(_ name: String) { if m.numericClasses { out += name } else { JSON.quote(name, into: &out) } }
+        /// `n` rows of `k` values, row-major, as nested arrays.
+        func appendRows(_ values: [Float], columns k: Int) {
+            for i in 0..<n {
+                if i > 0 { out += "," }
+                out += "["
+                for j in 0..<k { if j > 0 { out += "," }; out += "\(values[i * k + j])" }
+                out += "]"
+            }
+        }
         switch m.type {
         case .linearRegression, .ridge, .mlpRegressor:
             for (i, v) in (p.values ?? []).enumerated() { if i > 0 { out += "," }; out += number(v) }
         case .logisticRegression, .mlpClassifier:
-            let classes = m.model.classes ?? []
             for (i, l) in (p.labels ?? []).enumerated() {
                 if i > 0 { out += "," }
-                let name = Int(l) < classes.count ? classes[Int(l)] : String(l)
-                if m.numericClasses { out += name } else { JSON.quote(name, into: &out) }
+                appendClass(Int(l) < classes.count ? classes[Int(l)] : String(l))
             }
         case .kmeans:
             for (i, l) in (p.labels ?? []).enumerated() { if i > 0 { out += "," }; out += String(l) }
         case .pca:
-            let k = p.componentCount, comps = p.components ?? []
-            for i in 0..<n {
-                if i > 0 { out += "," }
-                out += "["
-                for j in 0..<k { if j > 0 { out += "," }; out += "\(comps[i * k + j])" }
-                out += "]"
-            }
+            appendRows(p.components ?? [], columns: p.componentCount)
         }
         out += "]"
         if probabilities, let probs = p.probabilities {
-            let classes = m.model.classes ?? []
-            let k = classes.count
             out += ",\"classes\":["
-            for (j, c) in classes.enumerated() { if j > 0 { out += "," }; if m.numericClasses { out += c } else { JSON.quote(c, into: &out) } }
+            for (j, c) in classes.enumerated() { if j > 0 { out += "," }; appendClass(c) }
             out += "],\"probabilities\":["
-            for i in 0..<n {
-                if i > 0 { out += "," }
-                out += "["
-                for j in 0..<k { if j > 0 { out += "," }; out += "\(probs[i * k + j])" }
-                out += "]"
-            }
+            appendRows(probs, columns: classes.count)
             out += "]"
         }
         out += "}"
