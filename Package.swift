@@ -3,7 +3,12 @@ import PackageDescription
 
 // Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> ML -> Store | Compute -> Support -> C shims.
 // A module imports only what is below it.
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+//
+// Safety: every module that parses network, remote or repository input (Support, Store, ML,
+// Serve, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
+// instead of being undefined behaviour. Only the compute kernels (Compute, ComputeAVX2), which
+// read no input, keep `-Ounchecked`, where bench/gemm.sh and bench/train.sh show it pays.
+let kernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "mlrepo",
@@ -15,26 +20,26 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CShims", path: "Sources/CShims"),
-        .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"], swiftSettings: optimized),
-        .target(name: "Store", dependencies: ["Support", "CShims"], swiftSettings: optimized),
+        .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"]),
+        .target(name: "Store", dependencies: ["Support", "CShims"]),
         // Compute: the Backend protocol, tensors, the CPU backend (and later CUDA via dlopen).
         // ComputeAVX2 holds only the AVX2+FMA GEMM micro-kernel, compiled for Haswell and
         // called only after a runtime CPU check, so the binary still runs on older x86-64.
         .target(name: "ComputeAVX2", path: "Sources/ComputeAVX2",
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
-        .target(name: "Compute", dependencies: ["ComputeAVX2", "CShims", "Support"], swiftSettings: optimized),
+        .target(name: "Compute", dependencies: ["ComputeAVX2", "CShims", "Support"], swiftSettings: kernels),
         // ML: pipelines, lineage records, params/metrics, data profiles, models. Store and
         // Compute meet here.
-        .target(name: "ML", dependencies: ["Compute", "Store", "Support"], swiftSettings: optimized),
+        .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
-        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Support", "CShims"], swiftSettings: optimized),
+        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Support", "CShims"]),
         .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
-        .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench", swiftSettings: optimized),
+        .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench"),
         .target(name: "TestHelpers", path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
