@@ -757,13 +757,10 @@ let lsTreeCommand = Command(
         }
     }
     var rows: [(String, TreeEntry)] = []
-    func walk(_ id: ObjectId, _ prefix: String) throws {
-        for e in try repo.readTree(id).entries {
-            let p = prefix.isEmpty ? e.name : prefix + "/" + e.name
-            if e.mode.isDirectory && a.has("recursive") { try walk(e.id, p) } else { rows.append((p, e)) }
-        }
+    let recursive = a.has("recursive")
+    try repo.walkTree(tree, base: base, descend: { _, _ in recursive }) { p, e in
+        if !(e.mode.isDirectory && recursive) { rows.append((p, e)) }
     }
-    try walk(tree, base)
     return try emitTree(rows, a, ctx)
 }
 

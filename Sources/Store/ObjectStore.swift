@@ -247,6 +247,9 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Stores a payload whose id is known, choosing the codec by policy.
     public func put(id: ObjectId, kind: ObjectKind, payload: UnsafeRawBufferPointer) throws {
+        if let why = FormatLimits.sizeProblem(kind, payload.count) {
+            throw StoreError.invalid("cannot store object \(id.hex): \(why)")
+        }
         if contains(id) { return }
         let w = try beginWrite()
         if let z = ObjectStore.encode(kind: kind, payload, policy: compression) {

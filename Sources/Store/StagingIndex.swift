@@ -115,13 +115,17 @@ public struct StagingIndex: Sendable {
             w.u64(e.size); w.i64(e.mtimeNs); w.i64(e.ctimeNs); w.u64(e.inode); w.u64(e.device)
             e.id.write(to: &w)
             let p = Array(e.path.utf8)
-            w.u16(UInt16(p.count)); w.raw(p)
+            w.u16(UInt16(truncatingIfNeeded: p.count)); w.raw(p)  // write() refuses paths over 4096 bytes
         }
         w.raw(SHA256Hasher.digest(w.bytes))
         return w.bytes
     }
 
     public func write(_ path: String, durable: Bool) throws {
+        // The format's path bound (4096 bytes) also keeps every length within its u16.
+        for e in entries.values where e.path.utf8.count > FormatLimits.maxPathBytes {
+            throw StoreError.badPath(FormatLimits.shortName(e.path.utf8), reason: "path longer than \(FormatLimits.maxPathBytes) bytes; not staged")
+        }
         try sys { try FS.atomicWrite(path, encode(), durable: durable) }
     }
 }

@@ -218,7 +218,7 @@ public final class RemoteSync: @unchecked Sendable {
             try FS.rename(tmp, local)
         }
         let idx: PackIndex
-        do { idx = try PackIndex(path: local) } catch {
+        do { idx = try PackIndex(path: local, packSize: remotePackSizes[name].map { UInt64($0) }) } catch {
             try? FS.unlink(local)
             throw RemoteError("\(transport.display): pack index \(key) is corrupt: \(error)")
         }
@@ -716,6 +716,7 @@ public final class RemoteSync: @unchecked Sendable {
             try withExtendedLifetime(map) {
                 try verifyStored(id, entry, stored, hasher: h, where: "in \(pack.name)", consequence: "nothing was taken from that pack")
             }
+            pack.noteRead(stored.count)  // keeps resident memory flat for a pack of any size
         }
     }
 
