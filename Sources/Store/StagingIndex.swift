@@ -92,6 +92,7 @@ public struct StagingIndex: Sendable {
                 let id = ObjectId(body, offset: o + 48)
                 let n = Int(UInt16(littleEndian: body.loadUnaligned(fromByteOffset: o + 80, as: UInt16.self)))
                 r.offset = o + fixed
+                guard n <= FormatLimits.maxPathBytes else { throw bad("a path of \(n) bytes (the limit is \(FormatLimits.maxPathBytes))") }
                 let pb = try r.bytes(n)
                 let p = String(decoding: pb, as: UTF8.self)
                 var e = IndexEntry(path: p, mode: mode, size: size, id: id)

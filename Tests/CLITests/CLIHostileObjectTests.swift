@@ -155,6 +155,64 @@ final class CLIHostileObjectTests: CLITestCase {
         cloneFails(remote, mentions: [id.hex, "16777216"])
     }
 
+    /// A chunk list of 3 million parts (120 MB; it used to cost 357 MB to read) is refused
+    /// by its declared size, in little memory.
+    func testChunkListOfMillionsOfPartsIsRefusedInBoundedMemory() throws {
+        let blob = Raw(.blob, Array("x".utf8))
+        let n = 3_000_000
+        var payload = [UInt8](repeating: 0, count: 9 + n * 40)
+        let record = blob.id.bytes + [1, 0, 0, 0, 0, 0, 0, 0]  // (id, size 1)
+        payload.withUnsafeMutableBytes { p in
+            p.storeBytes(of: UInt64(n).littleEndian, toByteOffset: 1, as: UInt64.self)
+            record.withUnsafeBytes { r in
+                for i in 0..<n { (p.baseAddress! + 9 + i * 40).copyMemory(from: r.baseAddress!, byteCount: 40) }
+            }
+        }
+        let id = ObjectHash.id(.chunks, payload)
+        let z = try XCTUnwrap(payload.withUnsafeBytes { Zlib.compress($0, level: 6) })
+        let list = Raw(id: id, kind: .chunks, codec: .zlib, rawSize: payload.count, stored: z)
+        payload = []
+        let (rest, tip) = commitOf(file: id, size: UInt64(n))
+        let remote = try hostileRemote([blob, list] + rest, tip: tip)
+        if let (kib, code) = peakRSS(["clone", remote, base.appendingPathComponent("measured").path], in: base) {
+            print("peak RSS of clone with a 3,000,000-part chunk list: \(kib) KiB (exit \(code))")
+            XCTAssertEqual(code, 1)
+            XCTAssertLessThan(kib, 100 << 10)
+        }
+        cloneFails(remote, mentions: [id.hex, "655369"])
+    }
+
+    /// The largest legal objects still check out in bounded memory: a 128 MiB file of eight
+    /// 16 MiB chunks, each a zlib stream a few KB long.
+    func testLargestLegalChunksCloneInBoundedMemory() throws {
+        let n = 16 << 20
+        let h = SHA256Hasher()
+        var objects: [Raw] = []
+        var parts: [(ObjectId, UInt64)] = []
+        for k in 0..<8 {
+            let size = n - k  // eight distinct chunks: n - k zero bytes
+            h.reset()
+            h.update(ObjectHash.header(.blob, size: size))
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var left = size
+            while left > 0 { let m = min(left, zeros.count); h.update(Array(zeros[0..<m])); left -= m }
+            let id = ObjectId(bytes: h.finalize())
+            objects.append(Raw(id: id, kind: .blob, codec: .zlib, rawSize: size, stored: Self.zlibZeros(size)))
+            parts.append((id, UInt64(size)))
+        }
+        let total = parts.reduce(0) { $0 + $1.1 }
+        let list = Raw(.chunks, Self.chunkList(level: 0, parts: parts))
+        let (rest, tip) = commitOf(file: list.id, size: total)
+        let remote = try hostileRemote(objects + [list] + rest, tip: tip)
+        let dest = base.appendingPathComponent("measured")
+        if let (kib, code) = peakRSS(["clone", remote, dest.path], in: base) {
+            print("peak RSS of cloning a 128 MiB file of 16 MiB chunks: \(kib) KiB (exit \(code))")
+            XCTAssertEqual(code, 0)
+            XCTAssertLessThan(kib, 100 << 10)
+            XCTAssertEqual(FS.stat(dest.path + "/f.bin")?.size, total)
+        }
+    }
+
     /// zlib stream (RFC 1950) of `n` zero bytes: one fixed-Huffman block of literals then
     /// length-258 / distance-1 matches, and the Adler-32 (a = 1, b = n mod 65521).
     static func zlibZeros(_ n: Int) -> [UInt8] {
