@@ -26,7 +26,10 @@ public enum Zlib {
         return out
     }
 
-    /// Inflates `input` that must expand to exactly `size` bytes into `output`.
+    /// Inflates `input`, which must be one zlib stream expanding to exactly `output.count`
+    /// bytes, into `output`. The output size is a hard limit: zlib never writes past it, and a
+    /// stream that would expand further (or leaves bytes after its end) is an error. Callers
+    /// size `output` from a declared size already checked against the format's bounds.
     public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
         var destLen = uLongf(output.count)
         var srcLen = uLong(input.count)
@@ -38,5 +41,6 @@ public enum Zlib {
                              input.baseAddress?.assumingMemoryBound(to: Bytef.self), &srcLen)
         guard rc == Z_OK else { throw ZlibError.failed("inflate", rc) }
         guard Int(destLen) == output.count else { throw ZlibError.failed("inflate (size mismatch)", Z_DATA_ERROR) }
+        guard Int(srcLen) == input.count else { throw ZlibError.failed("inflate (bytes after the end of the stream)", Z_DATA_ERROR) }
     }
 }

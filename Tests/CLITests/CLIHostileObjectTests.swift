@@ -268,6 +268,7 @@ final class CLIHostileObjectTests: CLITestCase {
         let (objects, tip) = deepChain(40_000)
         let remote = try hostileRemote(objects, tip: tip)
         cloneFails(remote, mentions: ["2048"])
+        cloneFails(remote, mentions: ["2048"], options: ["--lazy"])
     }
 
     /// 20,000 nested trees used to overflow fsck's stack; status, ls-tree -r and fsck now say

@@ -103,6 +103,18 @@ final class FormatBoundsTests: XCTestCase {
         XCTAssertFalse(FS.exists(tmp.sub("index")))
     }
 
+    /// Inflating has a hard output limit, and a stream must end exactly where the stored bytes do.
+    func testInflateIsBoundedAndExact() throws {
+        let data = [UInt8](repeating: 7, count: 10_000)
+        let z = try XCTUnwrap(data.withUnsafeBytes { Zlib.compress($0, level: 6) })
+        var out = [UInt8](repeating: 0, count: 10_000)
+        XCTAssertNoThrow(try z.withUnsafeBytes { zb in try out.withUnsafeMutableBytes { try Zlib.decompress(zb, into: $0) } })
+        var small = [UInt8](repeating: 0, count: 9_999)
+        XCTAssertThrowsError(try z.withUnsafeBytes { zb in try small.withUnsafeMutableBytes { try Zlib.decompress(zb, into: $0) } })
+        let trailing = z + [0]
+        XCTAssertThrowsError(try trailing.withUnsafeBytes { zb in try out.withUnsafeMutableBytes { try Zlib.decompress(zb, into: $0) } })
+    }
+
     func testWritersRefuseObjectsOverTheLimits() throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let store = try ObjectStore(directory: tmp.sub("pack"), durable: false)
