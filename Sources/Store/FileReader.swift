@@ -173,13 +173,8 @@ public struct FileReader {
                 let (id, size) = chunks[i]
                 let dst = UnsafeMutableRawBufferPointer(rebasing: buffer[offsets[i]..<(offsets[i] + Int(size))])
                 do {
-                    try store.withObject(id, hasher: h) { kind, bytes in
-                        guard kind == .blob else { throw StoreError.wrongKind(id, expected: .blob, found: kind) }
-                        guard bytes.count == Int(size) else {
-                            throw StoreError.objectCorrupt(id, location: "chunk list", reason: "chunk size \(bytes.count) differs from the listed \(size)")
-                        }
-                        dst.copyMemory(from: bytes)
-                    }
+                    // Inflated and verified in place: no buffer beyond the window.
+                    try store.readBlob(id, into: dst, hasher: h)
                 } catch {
                     lock.withLock { if self.error == nil { self.error = error } }
                     return

@@ -100,11 +100,11 @@ extension Repository {
                 var i = w
                 while i < batch.count {
                     do {
-                        try store.withObject(batch[i].0, hasher: h) { kind, b in
-                            guard kind == .blob else { throw StoreError.wrongKind(batch[i].0, expected: .blob, found: kind) }
-                            guard b.count == Int(batch[i].1) else {
-                                throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(b.count) differs from the listed \(batch[i].1)")
-                            }
+                        // Hashed as it inflates: 64 KiB per worker, whatever the chunk size.
+                        let info = try store.verify(batch[i].0, hasher: h)
+                        guard info.kind == .blob else { throw StoreError.wrongKind(batch[i].0, expected: .blob, found: info.kind) }
+                        guard info.size == Int(batch[i].1) else {
+                            throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(info.size) differs from the listed \(batch[i].1)")
                         }
                     } catch { errs.lock.withLock { errs.list.append((i, error)) } }
                     i += workers

@@ -210,6 +210,11 @@ final class CLIHostileObjectTests: CLITestCase {
             XCTAssertEqual(code, 0)
             XCTAssertLessThan(kib, 100 << 10)
             XCTAssertEqual(FS.stat(dest.path + "/f.bin")?.size, total)
+            if let (fk, fcode) = peakRSS(["fsck"], in: dest) {
+                print("peak RSS of fsck over them: \(fk) KiB (exit \(fcode))")
+                XCTAssertEqual(fcode, 0)
+                XCTAssertLessThan(fk, 100 << 10)
+            }
         }
     }
 

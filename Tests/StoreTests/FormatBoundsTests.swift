@@ -115,6 +115,23 @@ final class FormatBoundsTests: XCTestCase {
         XCTAssertThrowsError(try trailing.withUnsafeBytes { zb in try out.withUnsafeMutableBytes { try Zlib.decompress(zb, into: $0) } })
     }
 
+    /// Piecewise inflation (verification of fetched and stored objects) never holds more
+    /// than a piece, stops at the limit, and refuses truncated or trailing bytes.
+    func testInflatePieces() throws {
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 / 7) }
+        let z = try XCTUnwrap(data.withUnsafeBytes { Zlib.compress($0, level: 6) })
+        var got: [UInt8] = []
+        var largest = 0
+        let n = try z.withUnsafeBytes { try Zlib.inflatePieces($0, limit: data.count, piece: 4096) { largest = max(largest, $0.count); got += $0 } }
+        XCTAssertEqual(n, data.count)
+        XCTAssertEqual(got, data)
+        XCTAssertLessThanOrEqual(largest, 4096)
+        XCTAssertThrowsError(try z.withUnsafeBytes { try Zlib.inflatePieces($0, limit: data.count - 1) { _ in } })
+        let truncated = Array(z.dropLast(10)), trailing = z + [1, 2]
+        XCTAssertThrowsError(try truncated.withUnsafeBytes { try Zlib.inflatePieces($0, limit: data.count) { _ in } })
+        XCTAssertThrowsError(try trailing.withUnsafeBytes { try Zlib.inflatePieces($0, limit: data.count) { _ in } })
+    }
+
     func testWritersRefuseObjectsOverTheLimits() throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let store = try ObjectStore(directory: tmp.sub("pack"), durable: false)

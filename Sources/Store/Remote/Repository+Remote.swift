@@ -727,12 +727,14 @@ public final class RemoteSync: @unchecked Sendable {
         switch entry.codec {
         case .raw: ok = stored.count == Int(entry.size) && ObjectHash.id(entry.kind, stored, hasher: h) == id
         case .zlib:
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
-            defer { out.deallocate() }
-            do { try Zlib.decompress(stored, into: out) } catch {
+            // Hashed as it inflates (64 KiB at a time), never more than the declared size.
+            h.reset()
+            h.update(ObjectHash.header(entry.kind, size: Int(entry.size)))
+            let n: Int
+            do { n = try Zlib.inflatePieces(stored, limit: Int(entry.size)) { h.update($0) } } catch {
                 throw RemoteError("\(transport.display): object \(id.hex) \(location) is corrupt (\(error)); \(consequence)")
             }
-            ok = ObjectHash.id(entry.kind, UnsafeRawBufferPointer(out), hasher: h) == id
+            ok = n == Int(entry.size) && ObjectId(bytes: h.finalize()) == id
         }
         guard ok else {
             throw RemoteError("\(transport.display): object \(id.hex) \(location) does not match its id; \(consequence)")
