@@ -78,7 +78,7 @@ public struct StagingIndex: Sendable {
             var idx = StagingIndex()
             let tree = ObjectId(try r.bytes(32))
             idx.treeId = tree == .zero ? nil : tree
-            idx.entries.reserveCapacity(count)
+            idx.entries.reserveCapacity(min(count, body.count / 82))  // a hostile count must not allocate
             // Fixed part of an entry: mode, flags, size, mtime, ctime, inode, device, id, path length.
             let fixed = 4 + 4 + 8 * 5 + 32 + 2
             for _ in 0..<count {
