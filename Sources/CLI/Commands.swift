@@ -603,7 +603,9 @@ let configCommand = Command(
         case "core.fsync":
             guard ["true", "false", "yes", "no", "on", "off", "1", "0"].contains(v.lowercased()) else { throw UserError(message: "core.fsync must be true or false") }
         case "chunking.avgsize":
-            guard let n = Int(v), n >= 256, n & (n - 1) == 0 else { throw UserError(message: "chunking.avgsize must be a power of two ≥ 256") }
+            guard let n = Int(v), n >= 256, n <= FormatLimits.maxAverageChunkSize, n & (n - 1) == 0 else {
+                throw UserError(message: "chunking.avgsize must be a power of two from 256 to \(FormatLimits.maxAverageChunkSize)")
+            }
         default: break
         }
         try repo.setConfig(key, v)
