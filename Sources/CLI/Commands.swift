@@ -603,7 +603,9 @@ let configCommand = Command(
         case "core.fsync":
             guard ["true", "false", "yes", "no", "on", "off", "1", "0"].contains(v.lowercased()) else { throw UserError(message: "core.fsync must be true or false") }
         case "chunking.avgsize":
-            guard let n = Int(v), n >= 256, n & (n - 1) == 0 else { throw UserError(message: "chunking.avgsize must be a power of two ≥ 256") }
+            guard let n = Int(v), n >= 256, n <= FormatLimits.maxAverageChunkSize, n & (n - 1) == 0 else {
+                throw UserError(message: "chunking.avgsize must be a power of two from 256 to \(FormatLimits.maxAverageChunkSize)")
+            }
         default: break
         }
         try repo.setConfig(key, v)
@@ -757,13 +759,10 @@ let lsTreeCommand = Command(
         }
     }
     var rows: [(String, TreeEntry)] = []
-    func walk(_ id: ObjectId, _ prefix: String) throws {
-        for e in try repo.readTree(id).entries {
-            let p = prefix.isEmpty ? e.name : prefix + "/" + e.name
-            if e.mode.isDirectory && a.has("recursive") { try walk(e.id, p) } else { rows.append((p, e)) }
-        }
+    let recursive = a.has("recursive")
+    try repo.walkTree(tree, base: base, descend: { _, _ in recursive }) { p, e in
+        if !(e.mode.isDirectory && recursive) { rows.append((p, e)) }
     }
-    try walk(tree, base)
     return try emitTree(rows, a, ctx)
 }
 

@@ -317,7 +317,8 @@ let cloneCommand = Command(
         }
         return 0
     } catch {
-        if createdDir { FS.removeTree(dir) } else { FS.removeTree(dir + "/.mlrepo") }
+        // The folder was missing or empty: take away everything this clone put there.
+        if createdDir { FS.removeTree(dir) } else { for e in (try? FS.list(dir)) ?? [] { FS.removeTree(dir + "/" + e.name) } }
         throw error
     }
 }

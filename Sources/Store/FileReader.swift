@@ -24,16 +24,28 @@ public struct FileReader {
     }
 
     /// Visits the chunk ids of a file in order (blob: itself), with their sizes.
+    /// Every list's parts are checked against the list that names it (level one lower,
+    /// size as declared), so the recursion is at most 256 levels deep.
     public func forEachChunk(_ id: ObjectId, _ body: (ObjectId, UInt64) throws -> Void) throws {
         guard let info = try store.infoFetching(id) else { throw StoreError.objectMissing(id, context: nil) }
         switch info.kind {
         case .blob: try body(id, UInt64(info.size))
         case .chunks:
             let list = try store.withObject(id) { _, b in try ChunkList.decode(b, id: id) }
-            for p in list.parts {
-                if list.level == 0 { try body(p.id, p.size) } else { try forEachChunk(p.id, body) }
-            }
+            try forEachChunk(of: list, body)
         default: throw StoreError.wrongKind(id, expected: .blob, found: info.kind)
+        }
+    }
+
+    private func forEachChunk(of list: ChunkList, _ body: (ObjectId, UInt64) throws -> Void) throws {
+        for p in list.parts {
+            if list.level == 0 { try body(p.id, p.size); continue }
+            let sub = try store.withObject(p.id) { kind, b -> ChunkList in
+                guard kind == .chunks else { throw StoreError.wrongKind(p.id, expected: .chunks, found: kind) }
+                return try ChunkList.decode(b, id: p.id)
+            }
+            try sub.checkAsPart(of: list.level, declaredSize: p.size, id: p.id)
+            try forEachChunk(of: sub, body)
         }
     }
 
@@ -161,13 +173,8 @@ public struct FileReader {
                 let (id, size) = chunks[i]
                 let dst = UnsafeMutableRawBufferPointer(rebasing: buffer[offsets[i]..<(offsets[i] + Int(size))])
                 do {
-                    try store.withObject(id, hasher: h) { kind, bytes in
-                        guard kind == .blob else { throw StoreError.wrongKind(id, expected: .blob, found: kind) }
-                        guard bytes.count == Int(size) else {
-                            throw StoreError.objectCorrupt(id, location: "chunk list", reason: "chunk size \(bytes.count) differs from the listed \(size)")
-                        }
-                        dst.copyMemory(from: bytes)
-                    }
+                    // Inflated and verified in place: no buffer beyond the window.
+                    try store.readBlob(id, into: dst, hasher: h)
                 } catch {
                     lock.withLock { if self.error == nil { self.error = error } }
                     return

@@ -132,6 +132,103 @@ public final class ObjectStore: @unchecked Sendable {
     /// from the mapped pack (no copy). Throws `objectMissing` / `objectCorrupt`.
     public func withObject<T>(_ id: ObjectId, hasher: SHA256Hasher? = nil,
                               _ body: (ObjectKind, UnsafeRawBufferPointer) throws -> T) throws -> T {
+        let (pack, entry, stored, map) = try locateStored(id)
+        defer { pack.noteRead(stored.count) }
+        let h = hasher ?? SHA256Hasher()
+        let loc = "\(pack.name).pack at offset \(entry.offset)"
+        return try withExtendedLifetime(map) {
+            switch entry.codec {
+            case .raw:
+                guard stored.count == Int(entry.size) else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "stored size differs from the recorded size")
+                }
+                guard ObjectHash.id(entry.kind, stored, hasher: h) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+                return try body(entry.kind, stored)
+            case .zlib:
+                // entry.size is within the format's limits (checked by PackIndex.entry).
+                let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
+                defer { out.deallocate() }
+                do { try Zlib.decompress(stored, into: out) } catch {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "\(error)")
+                }
+                let ro = UnsafeRawBufferPointer(out)
+                guard ObjectHash.id(entry.kind, ro, hasher: h) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+                return try body(entry.kind, ro)
+            }
+        }
+    }
+
+    /// Verifies `id` against its content without holding its payload: a compressed one is
+    /// inflated and hashed 64 KiB at a time. Returns its kind and size.
+    @discardableResult
+    public func verify(_ id: ObjectId, hasher: SHA256Hasher? = nil) throws -> ObjectInfo {
+        let (pack, entry, stored, map) = try locateStored(id)
+        defer { pack.noteRead(stored.count) }
+        let h = hasher ?? SHA256Hasher()
+        let loc = "\(pack.name).pack at offset \(entry.offset)"
+        return try withExtendedLifetime(map) {
+            let size = Int(entry.size)
+            switch entry.codec {
+            case .raw:
+                guard stored.count == size else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "stored size differs from the recorded size")
+                }
+                guard ObjectHash.id(entry.kind, stored, hasher: h) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+            case .zlib:
+                h.reset()
+                h.update(ObjectHash.header(entry.kind, size: size))
+                let n: Int
+                do { n = try Zlib.inflatePieces(stored, limit: size) { h.update($0) } } catch {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "\(error)")
+                }
+                guard n == size else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "inflates to \(n) bytes, the index says \(size)")
+                }
+                guard ObjectId(bytes: h.finalize()) == id else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+                }
+            }
+            return ObjectInfo(kind: entry.kind, size: size)
+        }
+    }
+
+    /// Reads blob `id` straight into `dst` (which must be its size) and verifies it there:
+    /// no buffer of its own, so a file's chunks cost only the caller's window.
+    public func readBlob(_ id: ObjectId, into dst: UnsafeMutableRawBufferPointer, hasher: SHA256Hasher? = nil) throws {
+        let (pack, entry, stored, map) = try locateStored(id)
+        defer { pack.noteRead(stored.count) }
+        guard entry.kind == .blob else { throw StoreError.wrongKind(id, expected: .blob, found: entry.kind) }
+        let loc = "\(pack.name).pack at offset \(entry.offset)"
+        guard Int(entry.size) == dst.count else {
+            throw StoreError.objectCorrupt(id, location: "chunk list", reason: "chunk size \(entry.size) differs from the listed \(dst.count)")
+        }
+        try withExtendedLifetime(map) {
+            switch entry.codec {
+            case .raw:
+                guard stored.count == dst.count else {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "stored size differs from the recorded size")
+                }
+                if dst.count > 0 { dst.copyMemory(from: stored) }
+            case .zlib:
+                do { try Zlib.decompress(stored, into: dst) } catch {
+                    throw StoreError.objectCorrupt(id, location: loc, reason: "\(error)")
+                }
+            }
+        }
+        guard ObjectHash.id(.blob, UnsafeRawBufferPointer(dst), hasher: hasher ?? SHA256Hasher()) == id else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
+        }
+    }
+
+    /// Finds `id` (re-reading the pack list, then fetching from a lazy clone's remote when
+    /// it is missing) and returns its stored bytes, checked against the entry header.
+    private func locateStored(_ id: ObjectId) throws -> (pack: Pack, entry: PackEntry, stored: UnsafeRawBufferPointer, map: MappedFile) {
         var found = locate(id)
         if found == nil {
             // Another process may have written a pack since we looked (or gc replaced one).
@@ -148,33 +245,7 @@ public final class ObjectStore: @unchecked Sendable {
             (pack, i) = again
             located = try pack.stored(at: i)
         }
-        let (entry, stored, map) = located
-        defer { pack.noteRead(stored.count) }
-        let h = hasher ?? SHA256Hasher()
-        let loc = "\(pack.name).pack at offset \(entry.offset)"
-        return try withExtendedLifetime(map) {
-            switch entry.codec {
-            case .raw:
-                guard stored.count == Int(entry.size) else {
-                    throw StoreError.objectCorrupt(id, location: loc, reason: "stored size differs from the recorded size")
-                }
-                guard ObjectHash.id(entry.kind, stored, hasher: h) == id else {
-                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
-                }
-                return try body(entry.kind, stored)
-            case .zlib:
-                let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
-                defer { out.deallocate() }
-                do { try Zlib.decompress(stored, into: out) } catch {
-                    throw StoreError.objectCorrupt(id, location: loc, reason: "\(error)")
-                }
-                let ro = UnsafeRawBufferPointer(out)
-                guard ObjectHash.id(entry.kind, ro, hasher: h) == id else {
-                    throw StoreError.objectCorrupt(id, location: loc, reason: "content does not match its id")
-                }
-                return try body(entry.kind, ro)
-            }
-        }
+        return (pack, located.entry, located.storedBytes, located.map)
     }
 
     /// The verified payload as an array.
@@ -247,6 +318,9 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Stores a payload whose id is known, choosing the codec by policy.
     public func put(id: ObjectId, kind: ObjectKind, payload: UnsafeRawBufferPointer) throws {
+        if let why = FormatLimits.sizeProblem(kind, payload.count) {
+            throw StoreError.invalid("cannot store object \(id.hex): \(why)")
+        }
         if contains(id) { return }
         let w = try beginWrite()
         if let z = ObjectStore.encode(kind: kind, payload, policy: compression) {

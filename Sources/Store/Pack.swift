@@ -18,7 +18,7 @@ public final class Pack: @unchecked Sendable {
     public init(directory: String, name: String) throws {
         self.name = name
         packPath = directory + "/" + name + ".pack"
-        index = try PackIndex(path: directory + "/" + name + ".idx")
+        index = try PackIndex(path: directory + "/" + name + ".idx", packSize: FS.stat(packPath)?.size)
     }
 
     func map() throws -> MappedFile {
@@ -54,20 +54,20 @@ public final class Pack: @unchecked Sendable {
         let b = m.bytes
         let off = Int(e.offset)
         let loc = "\(name).pack at offset \(off)"
-        guard off >= 8, off + Pack.entryHeaderSize <= b.count else {
-            throw StoreError.objectCorrupt(id, location: loc, reason: "entry lies outside the pack (truncated pack?)")
+        guard off >= 8, off <= b.count - Pack.entryHeaderSize else {
+            throw StoreError.objectCorrupt(id, location: loc, reason: "entry lies outside the pack (a bad offset in \(name).idx, or a truncated pack)")
         }
         guard ObjectId(b, offset: off) == id else {
-            throw StoreError.objectCorrupt(id, location: loc, reason: "entry header names another object")
+            throw StoreError.objectCorrupt(id, location: loc, reason: "the entry there names another object (\(name).idx or the pack is damaged)")
         }
         let kind = b[off + 32], codec = b[off + 33]
         let raw = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: off + 36, as: UInt32.self))
         let storedLen = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: off + 40, as: UInt32.self)))
         guard kind == e.kind.rawValue, codec == e.codec.rawValue, raw == e.size else {
-            throw StoreError.objectCorrupt(id, location: loc, reason: "entry header disagrees with the index")
+            throw StoreError.objectCorrupt(id, location: loc, reason: "entry header disagrees with \(name).idx")
         }
         let start = off + Pack.entryHeaderSize
-        guard start + storedLen <= b.count else {
+        guard storedLen <= b.count - start else {
             throw StoreError.objectCorrupt(id, location: loc, reason: "payload runs past the end of the pack (truncated pack?)")
         }
         return (e, UnsafeRawBufferPointer(rebasing: b[start..<(start + storedLen)]), m)

@@ -25,12 +25,20 @@ public final class PackIndex: @unchecked Sendable {
 
     public let path: String
     public let count: Int
+    /// The size of the pack this index describes, when known: every entry's offset is
+    /// checked against it before use.
+    public let packSize: UInt64?
     let map: MappedFile
     let idsOffset: Int
     let entriesOffset: Int
 
-    public init(path: String) throws {
+    /// Maps and validates an index: header, size against the count, and a fan-out table that
+    /// never decreases, ends at the count and agrees with the first byte of the ids it
+    /// brackets (so a lookup never leaves the id table). Entries are checked as they are
+    /// read (`entry(at:)`): offset inside the pack, payload size within the format's bounds.
+    public init(path: String, packSize: UInt64? = nil) throws {
         self.path = path
+        self.packSize = packSize
         map = try sys { try MappedFile(path: path) }
         let b = map.bytes
         guard b.count >= PackIndex.headerSize + PackIndex.fanoutSize + 32,
@@ -47,6 +55,18 @@ public final class PackIndex: @unchecked Sendable {
         guard fanout(255) == count else {
             throw StoreError.corruptFile(path, reason: "fan-out table does not add up to the entry count")
         }
+        var prev = 0
+        for b in 0..<256 {
+            let f = fanout(b)
+            guard f >= prev, f <= count else {
+                throw StoreError.corruptFile(path, reason: "fan-out table is not monotonic at byte \(b) (\(prev) then \(f) of \(count) entries)")
+            }
+            // The ids in prev..<f must all start with byte b: check the first and the last.
+            if f > prev, Int(id(at: prev).firstByte) != b || Int(id(at: f - 1).firstByte) != b {
+                throw StoreError.corruptFile(path, reason: "fan-out table disagrees with the ids at byte \(b)")
+            }
+            prev = f
+        }
     }
 
     @inline(__always) func fanout(_ i: Int) -> Int {
@@ -62,6 +82,14 @@ public final class PackIndex: @unchecked Sendable {
         let size = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
         guard let kind = ObjectKind(rawValue: b[o + 12]), let codec = Codec(rawValue: b[o + 13]) else {
             throw StoreError.corruptFile(path, reason: "entry \(i) has an unknown kind or codec")
+        }
+        let limit = packSize ?? UInt64(Int32.max) << 16
+        guard offset >= 8, offset <= limit, limit - offset >= UInt64(Pack.entryHeaderSize) else {
+            throw StoreError.corruptFile(path, reason: "entry \(i) (object \(id(at: i).hex)) gives offset \(offset), outside its pack"
+                                         + (packSize.map { " of \($0) bytes" } ?? ""))
+        }
+        if let why = FormatLimits.sizeProblem(kind, Int(size)) {
+            throw StoreError.objectCorrupt(id(at: i), location: path, reason: "the index declares " + why)
         }
         return PackEntry(offset: offset, size: size, kind: kind, codec: codec)
     }

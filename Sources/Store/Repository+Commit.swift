@@ -70,18 +70,44 @@ extension Repository {
     /// Every file of a tree, by repo-relative path (optionally only under `prefix`).
     public func flatten(_ treeId: ObjectId, prefix: String = "") throws -> [String: TreeFile] {
         var out: [String: TreeFile] = [:]
-        func walk(_ id: ObjectId, _ base: String) throws {
-            for e in try readTree(id).entries {
-                let p = base.isEmpty ? e.name : base + "/" + e.name
-                if e.mode.isDirectory {
-                    if prefix.isEmpty || pathMatches(p, prefix) || pathMatches(prefix, p) { try walk(e.id, p) }
-                } else if prefix.isEmpty || pathMatches(p, prefix) {
-                    out[p] = TreeFile(mode: e.mode, size: e.size, id: e.id)
-                }
+        try walkTree(treeId, descend: { p, _ in prefix.isEmpty || pathMatches(p, prefix) || pathMatches(prefix, p) }) { p, e in
+            if !e.mode.isDirectory, prefix.isEmpty || pathMatches(p, prefix) { out[p] = TreeFile(mode: e.mode, size: e.size, id: e.id) }
+        }
+        return out
+    }
+
+    /// Refuses a path longer than the format allows (4096 bytes, hence at most 2048 levels
+    /// of trees), naming the tree that holds its last component.
+    static func checkTreePath(_ path: String, tree: ObjectId) throws {
+        let n = path.utf8.count
+        guard n <= FormatLimits.maxPathBytes else {
+            throw StoreError.objectCorrupt(tree, location: "tree", reason: "path '\(FormatLimits.shortName(path.utf8))' is longer than \(FormatLimits.maxPathBytes) bytes (trees nested too deep?)")
+        }
+    }
+
+    /// Visits every entry below `root` depth-first in path order (a folder before what is in
+    /// it), without recursion: memory grows with the entries waiting, not the stack. A folder
+    /// is entered when `descend` says so. Paths longer than 4096 bytes (trees nested more
+    /// than 2048 deep) are refused, naming the tree.
+    public func walkTree(_ root: ObjectId, base: String = "", descend: (String, TreeEntry) throws -> Bool = { _, _ in true },
+                         _ visit: (String, TreeEntry) throws -> Void) throws {
+        var stack: [(path: String, entry: TreeEntry?, tree: ObjectId, depth: Int)] = [(base, nil, root, 0)]
+        while let (path, entry, tree, depth) = stack.popLast() {
+            if let entry {
+                try visit(path, entry)
+                guard entry.mode.isDirectory, try descend(path, entry) else { continue }
+            }
+            guard depth < FormatLimits.maxTreeDepth else {
+                throw StoreError.objectCorrupt(tree, location: "tree", reason: "trees nest more than \(FormatLimits.maxTreeDepth) levels deep (the format's limit)")
+            }
+            let id = entry?.id ?? tree
+            let entries = try readTree(id).entries
+            for e in entries.reversed() {
+                let p = path.isEmpty ? e.name : path + "/" + e.name
+                try Repository.checkTreePath(p, tree: id)
+                stack.append((p, e, id, depth + 1))
             }
         }
-        try walk(treeId, "")
-        return out
     }
 
     /// The files of a commit (empty for nil, an unborn branch).

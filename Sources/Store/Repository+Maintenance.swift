@@ -100,11 +100,11 @@ extension Repository {
                 var i = w
                 while i < batch.count {
                     do {
-                        try store.withObject(batch[i].0, hasher: h) { kind, b in
-                            guard kind == .blob else { throw StoreError.wrongKind(batch[i].0, expected: .blob, found: kind) }
-                            guard b.count == Int(batch[i].1) else {
-                                throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(b.count) differs from the listed \(batch[i].1)")
-                            }
+                        // Hashed as it inflates: 64 KiB per worker, whatever the chunk size.
+                        let info = try store.verify(batch[i].0, hasher: h)
+                        guard info.kind == .blob else { throw StoreError.wrongKind(batch[i].0, expected: .blob, found: info.kind) }
+                        guard info.size == Int(batch[i].1) else {
+                            throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(info.size) differs from the listed \(batch[i].1)")
                         }
                     } catch { errs.lock.withLock { errs.list.append((i, error)) } }
                     i += workers
@@ -161,22 +161,30 @@ extension Repository {
                     if lazy && !store.contains(p.id) { report.notFetched += 1; continue }
                     do {
                         let sub = try store.withObject(p.id) { _, b in try ChunkList.decode(b, id: p.id) }
+                        try sub.checkAsPart(of: list.level, declaredSize: p.size, id: p.id)  // levels decrease: bounded recursion
                         report.objectsChecked += 1
                         visitList(sub, ctx)
                     } catch { problem(p.id, ctx, error) }
                 }
             }
         }
-        func visitTree(_ id: ObjectId, _ base: String, _ ctx: String) {
-            guard seen.insert(id) else { return }
-            do {
-                let t = try readTree(id)
-                report.objectsChecked += 1
-                for e in t.entries {
-                    let p = base.isEmpty ? e.name : base + "/" + e.name
-                    if e.mode.isDirectory { visitTree(e.id, p, ctx) } else { visitFile(e.id, e.size, "\(p) in \(ctx)") }
-                }
-            } catch { problem(id, "tree \(base.isEmpty ? "/" : base) in \(ctx)", error) }
+        // Iterative, and no deeper than the format allows (a path of at most 4096 bytes).
+        func visitTree(_ root: ObjectId, _ ctx: String) {
+            var stack: [(id: ObjectId, base: String)] = [(root, "")]
+            while let (id, base) = stack.popLast() {
+                guard seen.insert(id) else { continue }
+                do {
+                    let t = try readTree(id)
+                    report.objectsChecked += 1
+                    var dirs: [(id: ObjectId, base: String)] = []
+                    for e in t.entries {
+                        let p = base.isEmpty ? e.name : base + "/" + e.name
+                        try Repository.checkTreePath(p, tree: id)
+                        if e.mode.isDirectory { dirs.append((e.id, p)) } else { visitFile(e.id, e.size, "\(p) in \(ctx)") }
+                    }
+                    stack += dirs.reversed()
+                } catch { problem(id, "tree \(base.isEmpty ? "/" : base) in \(ctx)", error) }
+            }
         }
         var stack = commitRoots
         while let (id, ctx) = stack.popLast() {
@@ -185,7 +193,7 @@ extension Repository {
                 let c = try readCommit(id)
                 report.objectsChecked += 1
                 onCommit?(id)
-                visitTree(c.tree, "", "commit \(id.short)")
+                visitTree(c.tree, "commit \(id.short)")
                 // `meta` and `record` headers name metadata blobs the commit keeps alive.
                 for (k, v) in c.extra where Commit.objectHeaders.contains(k) {
                     guard let ref = ObjectId(hex: v) else {
@@ -203,10 +211,13 @@ extension Repository {
 
     /// Verifies every reachable object (re-hashing it) and every pack index checksum.
     public func fsck() throws -> FsckReport {
-        var (_, report) = try walkReachable(verify: true)
+        // Indexes first: a damaged one explains the object errors the walk then reports.
+        var bad: [FsckProblem] = []
         for p in store.packs where !p.index.verifyChecksum() {
-            report.problems.append(FsckProblem(id: nil, context: "", message: "pack index \(p.name).idx is corrupt: checksum mismatch"))
+            bad.append(FsckProblem(id: nil, context: "", message: "pack index \(p.name).idx is corrupt: checksum mismatch"))
         }
+        var (_, report) = try walkReachable(verify: true)
+        report.problems = bad + report.problems
         return report
     }
 

@@ -48,7 +48,7 @@ public final class Repository: @unchecked Sendable {
         store = try ObjectStore(directory: dotDir + "/objects/pack", durable: durable, compression: policy)
         refs = Refs(dir: dotDir, durable: durable)
         var avg = Chunker.default.avgSize
-        if let s = Env.get("MLREPO_CHUNK_AVG") ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n & (n - 1) == 0 { avg = n }
+        if let s = Env.get("MLREPO_CHUNK_AVG") ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n <= FormatLimits.maxAverageChunkSize, n & (n - 1) == 0 { avg = n }
         chunker = Chunker(avgSize: avg)
         if let text = try? FS.readText(dotDir + "/shallow") {
             shallowCache = Set(text.split(separator: "\n").compactMap { ObjectId(hex: String($0)) })

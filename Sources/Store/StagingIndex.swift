@@ -78,7 +78,7 @@ public struct StagingIndex: Sendable {
             var idx = StagingIndex()
             let tree = ObjectId(try r.bytes(32))
             idx.treeId = tree == .zero ? nil : tree
-            idx.entries.reserveCapacity(count)
+            idx.entries.reserveCapacity(min(count, body.count / 82))  // a hostile count must not allocate
             // Fixed part of an entry: mode, flags, size, mtime, ctime, inode, device, id, path length.
             let fixed = 4 + 4 + 8 * 5 + 32 + 2
             for _ in 0..<count {
@@ -92,6 +92,7 @@ public struct StagingIndex: Sendable {
                 let id = ObjectId(body, offset: o + 48)
                 let n = Int(UInt16(littleEndian: body.loadUnaligned(fromByteOffset: o + 80, as: UInt16.self)))
                 r.offset = o + fixed
+                guard n <= FormatLimits.maxPathBytes else { throw bad("a path of \(n) bytes (the limit is \(FormatLimits.maxPathBytes))") }
                 let pb = try r.bytes(n)
                 let p = String(decoding: pb, as: UTF8.self)
                 var e = IndexEntry(path: p, mode: mode, size: size, id: id)
@@ -115,13 +116,17 @@ public struct StagingIndex: Sendable {
             w.u64(e.size); w.i64(e.mtimeNs); w.i64(e.ctimeNs); w.u64(e.inode); w.u64(e.device)
             e.id.write(to: &w)
             let p = Array(e.path.utf8)
-            w.u16(UInt16(p.count)); w.raw(p)
+            w.u16(UInt16(truncatingIfNeeded: p.count)); w.raw(p)  // write() refuses paths over 4096 bytes
         }
         w.raw(SHA256Hasher.digest(w.bytes))
         return w.bytes
     }
 
     public func write(_ path: String, durable: Bool) throws {
+        // The format's path bound (4096 bytes) also keeps every length within its u16.
+        for e in entries.values where e.path.utf8.count > FormatLimits.maxPathBytes {
+            throw StoreError.badPath(FormatLimits.shortName(e.path.utf8), reason: "path longer than \(FormatLimits.maxPathBytes) bytes; not staged")
+        }
         try sys { try FS.atomicWrite(path, encode(), durable: durable) }
     }
 }

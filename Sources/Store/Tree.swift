@@ -34,6 +34,7 @@ public struct Tree: Equatable, Sendable {
     /// Names a tree may never hold: they would escape or shadow the work tree.
     public static func isSafeName(_ name: String) -> Bool {
         if name.isEmpty || name == "." || name == ".." || name == ".mlrepo" { return false }
+        if name.utf8.count > FormatLimits.maxNameBytes { return false }
         if name.utf8.contains(0x2F) || name.utf8.contains(0) { return false }
         return true
     }
@@ -61,6 +62,9 @@ public struct Tree: Equatable, Sendable {
                   let modeV = UInt32(String(decoding: parts[0], as: UTF8.self), radix: 8),
                   let mode = FileMode(rawValue: modeV),
                   let size = UInt64(String(decoding: parts[1], as: UTF8.self)) else { throw bad("malformed entry") }
+            guard parts[2].count <= FormatLimits.maxNameBytes else {
+                throw bad("entry name '\(FormatLimits.shortName(parts[2]))' is longer than \(FormatLimits.maxNameBytes) bytes")
+            }
             let nameBytes = Array(parts[2])
             guard let name = String(validating: nameBytes, as: UTF8.self) else { throw bad("entry name is not UTF-8") }
             guard isSafeName(name) else { throw StoreError.unsafeTree(id, name: name) }
@@ -102,20 +106,48 @@ public struct ChunkList: Equatable, Sendable {
         return w.bytes
     }
 
+    /// Checks this list, read as a part of a level-`parentLevel` list that declared
+    /// `declaredSize` bytes for it: it must be one level lower and hold exactly that much.
+    /// Levels thus strictly decrease, so nesting is at most 256 deep.
+    public func checkAsPart(of parentLevel: UInt8, declaredSize: UInt64, id: ObjectId) throws {
+        guard parentLevel > 0, level == parentLevel - 1 else {
+            throw StoreError.objectCorrupt(id, location: "chunk list", reason: "level \(level) under a level-\(parentLevel) list")
+        }
+        guard totalSize == declaredSize else {
+            throw StoreError.objectCorrupt(id, location: "chunk list", reason: "holds \(totalSize) bytes; its parent list says \(declaredSize)")
+        }
+    }
+
     public static func decode(_ b: UnsafeRawBufferPointer, id: ObjectId) throws -> ChunkList {
         func bad(_ why: String) -> StoreError { .objectCorrupt(id, location: "chunk list", reason: why) }
         guard b.count >= 9, (b.count - 9) % 40 == 0 else { throw bad("bad length \(b.count)") }
+        let n = (b.count - 9) / 40
+        guard n <= FormatLimits.maxChunkListParts else {
+            throw bad("\(n) parts, over the format's limit of \(FormatLimits.maxChunkListParts)")
+        }
         var r = ByteReader(b)
         let level = try r.u8()
         let total = try r.u64()
-        var parts: [(ObjectId, UInt64)] = []
-        parts.reserveCapacity((b.count - 9) / 40)
+        var parts: [(id: ObjectId, size: UInt64)] = []
+        parts.reserveCapacity(n)
+        var sum: UInt64 = 0
         while !r.atEnd {
             let idb = try r.bytes(32)
-            parts.append((ObjectId(idb), try r.u64()))
+            let size = try r.u64()
+            // A chunk is a blob, so it is bounded; a sub-list is checked against the list it
+            // names when that is read (FileReader, fsck).
+            if level == 0, size > UInt64(FormatLimits.maxBlobSize) {
+                throw bad("part \(parts.count) declares \(size) bytes; a chunk holds at most \(FormatLimits.maxBlobSize)")
+            }
+            let (s, overflow) = sum.addingReportingOverflow(size)
+            guard !overflow else { throw bad("part sizes overflow 64 bits") }
+            sum = s
+            parts.append((ObjectId(idb), size))
         }
-        let c = ChunkList(level: level, parts: parts)
-        guard c.totalSize == total else { throw bad("sizes do not add up to the recorded total") }
+        guard sum == total else { throw bad("sizes do not add up to the recorded total") }
+        var c = ChunkList(level: level, parts: [])
+        c.parts = parts
+        c.totalSize = total
         return c
     }
 }

@@ -26,7 +26,10 @@ public enum Zlib {
         return out
     }
 
-    /// Inflates `input` that must expand to exactly `size` bytes into `output`.
+    /// Inflates `input`, which must be one zlib stream expanding to exactly `output.count`
+    /// bytes, into `output`. The output size is a hard limit: zlib never writes past it, and a
+    /// stream that would expand further (or leaves bytes after its end) is an error. Callers
+    /// size `output` from a declared size already checked against the format's bounds.
     public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
         var destLen = uLongf(output.count)
         var srcLen = uLong(input.count)
@@ -38,5 +41,42 @@ public enum Zlib {
                              input.baseAddress?.assumingMemoryBound(to: Bytef.self), &srcLen)
         guard rc == Z_OK else { throw ZlibError.failed("inflate", rc) }
         guard Int(destLen) == output.count else { throw ZlibError.failed("inflate (size mismatch)", Z_DATA_ERROR) }
+        guard Int(srcLen) == input.count else { throw ZlibError.failed("inflate (bytes after the end of the stream)", Z_DATA_ERROR) }
+    }
+
+    /// Inflates `input` (one zlib stream) piece by piece, handing each piece of at most
+    /// `piece` bytes to `sink`, so memory stays at one piece whatever the stream expands to.
+    /// Fails once the output passes `limit` bytes, when the stream is damaged or truncated,
+    /// or when bytes follow its end. Returns the number of bytes produced.
+    @discardableResult
+    public static func inflatePieces(_ input: UnsafeRawBufferPointer, limit: Int, piece: Int = 1 << 16,
+                                     _ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var s = z_stream()
+        guard inflateInit_(&s, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw ZlibError.failed("inflateInit", Z_MEM_ERROR)
+        }
+        defer { inflateEnd(&s) }
+        guard input.count <= Int(UInt32.max) else { throw ZlibError.failed("inflate (input too large)", Z_BUF_ERROR) }
+        s.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        s.avail_in = uInt(input.count)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 16)
+        defer { out.deallocate() }
+        var total = 0
+        while true {
+            s.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            s.avail_out = uInt(piece)
+            let rc = CZlib.inflate(&s, Z_NO_FLUSH)
+            let produced = piece - Int(s.avail_out)
+            if produced > 0 {
+                total += produced
+                guard total <= limit else { throw ZlibError.failed("inflate (more than \(limit) bytes)", Z_DATA_ERROR) }
+                try sink(UnsafeRawBufferPointer(rebasing: out[0..<produced]))
+            }
+            if rc == Z_STREAM_END { break }
+            if rc == Z_BUF_ERROR && s.avail_in == 0 { throw ZlibError.failed("inflate (truncated stream)", rc) }
+            guard rc == Z_OK else { throw ZlibError.failed("inflate", rc) }
+        }
+        guard s.avail_in == 0 else { throw ZlibError.failed("inflate (bytes after the end of the stream)", Z_DATA_ERROR) }
+        return total
     }
 }

@@ -142,7 +142,7 @@ final class PackStoreTests: XCTestCase {
         for i in 0..<500 {
             entries.append((rng.id(), PackEntry(offset: UInt64(8 + i * 100), size: UInt32(i), kind: .blob, codec: i % 2 == 0 ? .raw : .zlib)))
         }
-        entries.append((.zero, PackEntry(offset: 1, size: 1, kind: .tree, codec: .raw)))
+        entries.append((.zero, PackEntry(offset: 8, size: 1, kind: .tree, codec: .raw)))
         let path = tmp.sub("pack-x.idx")
         try FS.atomicWrite(path, PackIndex.encode(entries), durable: false)
         let idx = try PackIndex(path: path)

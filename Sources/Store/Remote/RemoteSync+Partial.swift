@@ -174,6 +174,7 @@ extension RemoteSync {
         if !indexesLoaded { try refreshIndexes() }
         var depthOf: [ObjectId: Int] = [:]
         for t in tips { depthOf[t] = 1 }
+        var treeDepth: [ObjectId: Int] = [:]  // below the root tree, for the format's depth limit
         let repair = try beginFetch()
         var frontier = repair ? try missingBelow(tips, lazy: lazy) : tips.filter { !repo.store.contains($0) }
         var seen = Set(frontier)
@@ -221,7 +222,17 @@ extension RemoteSync {
                         }
                     }
                 case .tree:
-                    for e in try repo.readTree(id).entries { children.append((e.id, !e.mode.isDirectory)) }
+                    // Trees nest at most 2048 deep (.mlrepo-format.md §4.1): refuse deeper ones here
+                    // rather than fetch them level by level.
+                    let d = treeDepth[id] ?? 0
+                    for e in try repo.readTree(id).entries {
+                        children.append((e.id, !e.mode.isDirectory))
+                        guard e.mode.isDirectory else { continue }
+                        guard d < FormatLimits.maxTreeDepth else {
+                            throw StoreError.objectCorrupt(id, location: "tree", reason: "trees nest more than \(FormatLimits.maxTreeDepth) levels deep (the format's limit)")
+                        }
+                        treeDepth[e.id] = max(treeDepth[e.id] ?? 0, d + 1)
+                    }
                 case .chunks, .blob:
                     break
                 }

@@ -218,7 +218,7 @@ public final class RemoteSync: @unchecked Sendable {
             try FS.rename(tmp, local)
         }
         let idx: PackIndex
-        do { idx = try PackIndex(path: local) } catch {
+        do { idx = try PackIndex(path: local, packSize: remotePackSizes[name].map { UInt64($0) }) } catch {
             try? FS.unlink(local)
             throw RemoteError("\(transport.display): pack index \(key) is corrupt: \(error)")
         }
@@ -716,6 +716,7 @@ public final class RemoteSync: @unchecked Sendable {
             try withExtendedLifetime(map) {
                 try verifyStored(id, entry, stored, hasher: h, where: "in \(pack.name)", consequence: "nothing was taken from that pack")
             }
+            pack.noteRead(stored.count)  // keeps resident memory flat for a pack of any size
         }
     }
 
@@ -726,12 +727,14 @@ public final class RemoteSync: @unchecked Sendable {
         switch entry.codec {
         case .raw: ok = stored.count == Int(entry.size) && ObjectHash.id(entry.kind, stored, hasher: h) == id
         case .zlib:
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(entry.size), alignment: 16)
-            defer { out.deallocate() }
-            do { try Zlib.decompress(stored, into: out) } catch {
+            // Hashed as it inflates (64 KiB at a time), never more than the declared size.
+            h.reset()
+            h.update(ObjectHash.header(entry.kind, size: Int(entry.size)))
+            let n: Int
+            do { n = try Zlib.inflatePieces(stored, limit: Int(entry.size)) { h.update($0) } } catch {
                 throw RemoteError("\(transport.display): object \(id.hex) \(location) is corrupt (\(error)); \(consequence)")
             }
-            ok = ObjectHash.id(entry.kind, UnsafeRawBufferPointer(out), hasher: h) == id
+            ok = n == Int(entry.size) && ObjectId(bytes: h.finalize()) == id
         }
         guard ok else {
             throw RemoteError("\(transport.display): object \(id.hex) \(location) does not match its id; \(consequence)")
