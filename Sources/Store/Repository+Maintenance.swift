@@ -96,6 +96,14 @@ extension Repository {
         // A lazy clone lacks file data by design: count it, do not fetch it or call it a problem.
         let lazy = store.missingSource != nil
 
+        /// `store.info`, looking again after re-reading the pack list before calling an object
+        /// missing (a concurrent repack may have replaced its pack since the list was read).
+        func info(_ id: ObjectId) throws -> ObjectInfo? {
+            if let i = try store.info(id) { return i }
+            if lazy { return nil }
+            try store.reload()
+            return try store.info(id)
+        }
         func problem(_ id: ObjectId?, _ ctx: String, _ e: Error) {
             report.problems.append(FsckProblem(id: id, context: ctx, message: "\(e)"))
         }
@@ -129,7 +137,7 @@ extension Repository {
         func visitFile(_ id: ObjectId, _ size: UInt64?, _ ctx: String) {
             guard seen.insert(id) else { return }
             do {
-                guard let info = try store.info(id) else {
+                guard let info = try info(id) else {
                     if lazy { report.notFetched += 1; return }
                     throw StoreError.objectMissing(id, context: nil)
                 }
@@ -159,7 +167,7 @@ extension Repository {
                 if list.level == 0 {
                     guard seen.insert(p.id) else { continue }
                     do {
-                        guard let info = try store.info(p.id) else {
+                        guard let info = try info(p.id) else {
                             if lazy { report.notFetched += 1; continue }
                             throw StoreError.objectMissing(p.id, context: nil)
                         }

@@ -56,7 +56,8 @@ extension Repository {
         var names: [String] = []
         for (k, _) in config.values where k.hasPrefix("remote.") && k.hasSuffix(".url") {
             let n = String(k.dropFirst(7).dropLast(4))
-            if !names.contains(n) { names.append(n) }
+            // A hand-edited name like ".." would become paths (.mlrepo/remotes/NAME, refs/remotes/NAME/…).
+            if Repository.validRemoteName(n) && !names.contains(n) { names.append(n) }
         }
         return names.sorted().map { n in
             RemoteSpec(name: n, url: config["remote.\(n).url"] ?? "", endpoint: config["remote.\(n).endpoint"],
