@@ -121,11 +121,11 @@ final class CLIRefSafetyTests: CLITestCase {
         ok("add", ".")
         commit("base")
         var falseReports: [String] = []
-        let rounds = 80
+        let rounds = 150
         for round in 0..<rounds {
             for i in 0..<10 { write("r\(round)/f\(i).txt", "round \(round) file \(i) \(UUID().uuidString)\n") }
             let add = try start(["add", "."])
-            usleep(UInt32((round * 7919) % 25_000))
+            usleep(UInt32((round * 7919) % 10_000))
             let f = collect(try start(["fsck"]))
             let ra = collect(add)
             XCTAssertEqual(ra.code, 0, "add: \(ra.err)")
