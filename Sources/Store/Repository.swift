@@ -42,7 +42,11 @@ public final class Repository: @unchecked Sendable {
         self.root = root
         dotDir = root + "/" + Repository.dirName
         guard FS.isDirectory(dotDir), FS.exists(dotDir + "/HEAD") else { throw StoreError.notARepository(root) }
-        config = lenientConfig ? Config.loadLenient(dotDir + "/config") : try Config.load(dotDir + "/config")
+        do {
+            config = lenientConfig ? Config.loadLenient(dotDir + "/config") : try Config.load(dotDir + "/config")
+        } catch StoreError.invalid(let m) {
+            throw StoreError.invalid(m + " (fix or delete that line; 'mlrepo config --unset KEY' rewrites the file without it)")
+        }
         if let v = config["core.formatversion"], let n = Int(v), n > Repository.formatVersion {
             throw StoreError.invalid("repository format version \(n) is newer than this mlrepo understands (\(Repository.formatVersion)); upgrade mlrepo")
         }
