@@ -132,6 +132,30 @@ final class RefNameTests: XCTestCase {
     }
 }
 
+final class RemoteRefNameTests: XCTestCase {
+    /// The check a remote listing passes before any ref is read or written.
+    func testRemoteListingChecks() throws {
+        let tmp = TempDir("remoterefs"); defer { tmp.cleanup() }
+        setenv("MLREPO_FSYNC", "0", 1)
+        let repo = try Repository.create(at: tmp.sub("repo"))
+        try repo.addRemote(RemoteSpec(name: "origin", url: tmp.sub("remote")))
+        let sync = try RemoteSync(repo: repo, remote: "origin", create: true)
+        XCTAssertNoThrow(try sync.checkRemoteRefNames(["refs/heads/main", "refs/heads/a/b", "refs/tags/v1.0", "refs/aliases/prod",
+                                                        "refs/remotes/up/main", "refs/notes/x"]))
+        for bad in [["refs/heads/a", "refs/heads/a/b"], ["refs/aliases/a/b"], ["refs/heads/../../x"], ["refs/heads/-x"],
+                    ["refs/heads/HEAD"], ["HEAD"], ["packs/x"], ["refs/heads/"], ["refs/tags/t\u{1b}[2J"]] {
+            XCTAssertThrowsError(try sync.checkRemoteRefNames(bad), "\(bad)") { e in
+                let m = "\(e)"
+                XCTAssertTrue(m.hasPrefix(tmp.sub("remote") + ": refusing the remote's ref '"), m)
+                XCTAssertFalse(m.contains("\n") || m.contains("\u{1b}"), m)
+            }
+        }
+        // Remote names from a hand-edited config never become paths.
+        try FS.atomicWrite(repo.dotDir + "/config", text: "[remote]\n\t...url = /x\n\torigin.url = /y\n")
+        XCTAssertEqual(try Repository(root: repo.root).remotes().map(\.name), ["origin"])
+    }
+}
+
 final class ConfigErrorTests: XCTestCase {
     func testLinesThatDoNotParseAreNamedByFileAndLine() throws {
         let tmp = TempDir("config"); defer { tmp.cleanup() }
