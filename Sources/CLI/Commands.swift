@@ -479,7 +479,7 @@ let tagCommand = Command(
 
 let fsckCommand = Command(
     name: "fsck", kind: .porcelain, summary: "verify every reachable object",
-    usage: "mlrepo fsck [--json]\n\nRe-hashes every object reachable from branches, tags, HEAD, reflogs and the index.\nExits 1 naming each missing or corrupt object.",
+    usage: "mlrepo fsck [--json]\n\nChecks HEAD, every ref and reflog, and re-hashes every object reachable from branches, tags,\nHEAD, reflogs and the index. Exits 1 naming each problem: a missing or corrupt object, a bad\nHEAD, a ref file with an invalid name or content, a reflog line that does not parse.",
     flags: ["json": ["--json"]]
 ) { a, ctx in
     let repo = try ctx.repository()
@@ -584,17 +584,26 @@ let configCommand = Command(
 
     Keys: user.name, user.email, core.compression (none|auto|all), core.fsync (true|false),
     chunking.avgsize (bytes, power of two; affects new files only).
+    A line of .mlrepo/config that does not parse stops every command, naming the file and
+    line; setting or unsetting a key rewrites the file without such lines (and says so).
     """,
     flags: ["list": ["-l", "--list"], "unset": ["--unset"]]
 ) { a, ctx in
-    let repo = try ctx.repository()
+    // Opened leniently, so that setting or unsetting a key can repair a broken file.
+    let repo = try Repository.discover(from: ctx.cwd, lenientConfig: true)
+    let path = repo.dotDir + "/config"
+    let writes = !a.has("list") && (a.has("unset") || a.positional.count == 2)
+    if !writes, let p = repo.config.problems.first { throw UserError(message: "\(path):\(p.line): \(p.reason)") }
+    func set(_ key: String, _ value: String?) throws {
+        for d in try repo.setConfig(key, value, dropUnparseable: true) { ctx.err.line("warning: \(d); removed that line") }
+    }
     if a.has("list") {
         for (k, v) in repo.config.values { ctx.out.line("\(k)=\(v)") }
         return 0
     }
     guard let key = a.positional.first, a.positional.count <= 2 else { throw UsageError(message: "config takes KEY [VALUE]") }
     guard key.contains(".") else { throw UsageError(message: "key '\(key)' must look like section.name") }
-    if a.has("unset") { try repo.setConfig(key, nil); return 0 }
+    if a.has("unset") { try set(key, nil); return 0 }
     if a.positional.count == 2 {
         let v = a.positional[1]
         switch key.lowercased() {
@@ -608,7 +617,7 @@ let configCommand = Command(
             }
         default: break
         }
-        try repo.setConfig(key, v)
+        try set(key, v)
         return 0
     }
     guard let v = repo.config[key] else { return 1 }

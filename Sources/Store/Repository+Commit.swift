@@ -253,7 +253,7 @@ extension Repository {
             return h
         }
         let refNames = s.hasPrefix("refs/") ? [s] : Refs.isValidName(s) ? ["refs/heads/" + s, "refs/tags/" + s, "refs/remotes/" + s, "refs/aliases/" + s] : []
-        for ref in refNames where !ref.contains("..") {
+        for ref in refNames where RefName.fullProblem(ref) == nil {
             if let id = try refs.read(ref) { return id }
         }
         let lower = s.lowercased()

@@ -47,14 +47,22 @@ extension Repository {
     /// Starting points of reachability: every branch and tag, HEAD, the reflogs and the index.
     func roots() throws -> (commits: [(ObjectId, String)], files: [(ObjectId, String)], problems: [FsckProblem]) {
         var commits: [(ObjectId, String)] = []
-        var problems: [FsckProblem] = []
-        for (n, id) in try refs.list("heads") { commits.append((id, "branch " + n)) }
-        for (n, id) in try refs.list("tags") { commits.append((id, "tag " + n)) }
+        // HEAD, ref files with bad names or contents, symlinks, reflog lines that do not parse.
+        var problems = refs.check().map { FsckProblem(id: nil, context: "", message: $0) }
+        func list(_ kind: String) -> [(name: String, id: ObjectId)] {
+            do { return try refs.list(kind) } catch {
+                problems.append(FsckProblem(id: nil, context: "", message: "\(error)"))
+                return []
+            }
+        }
+        let heads = list("heads"), aliases = list("aliases")
+        for (n, id) in heads { commits.append((id, "branch " + n)) }
+        for (n, id) in list("tags") { commits.append((id, "tag " + n)) }
         // Remote-tracking branches and registry aliases keep their commits too.
-        for (n, id) in try refs.list("remotes") { commits.append((id, "remote-tracking " + n)) }
-        for (n, id) in try refs.list("aliases") { commits.append((id, "alias " + n)) }
-        if let h = try? refs.headCommit() { commits.append((h, "HEAD")) }
-        var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name } + (try refs.list("aliases")).map { "refs/aliases/" + $0.name }
+        for (n, id) in list("remotes") { commits.append((id, "remote-tracking " + n)) }
+        for (n, id) in aliases { commits.append((id, "alias " + n)) }
+        if let h = try? refs.headCommit() { commits.append((h, "HEAD")) }  // a bad HEAD is in `problems`
+        var logs = ["HEAD"] + heads.map { "refs/heads/" + $0.name } + aliases.map { "refs/aliases/" + $0.name }
         logs = Array(Set(logs))
         for l in logs {
             for e in (try? refs.log(l)) ?? [] {
@@ -77,13 +85,25 @@ extension Repository {
                        onChunk: ((ObjectId, UInt64) -> Void)? = nil, onCommit: ((ObjectId) -> Void)? = nil) throws
         -> (reachable: ReachabilityMarks, report: FsckReport) {
         var report = FsckReport()
-        let seen = ReachabilityMarks(packs: store.packs)
         let (commitRoots, fileRoots, rootProblems) = try roots()
+        // The pack list after the roots: writers publish a pack before the index or ref that
+        // names its objects, so the packs listed now hold everything the roots reach (a
+        // concurrent add may have published one since this repository was opened).
+        try store.reload()
+        let seen = ReachabilityMarks(packs: store.packs)
         report.problems += rootProblems
         var pendingChunks: [(ObjectId, UInt64, String)] = []
         // A lazy clone lacks file data by design: count it, do not fetch it or call it a problem.
         let lazy = store.missingSource != nil
 
+        /// `store.info`, looking again after re-reading the pack list before calling an object
+        /// missing (a concurrent repack may have replaced its pack since the list was read).
+        func info(_ id: ObjectId) throws -> ObjectInfo? {
+            if let i = try store.info(id) { return i }
+            if lazy { return nil }
+            try store.reload()
+            return try store.info(id)
+        }
         func problem(_ id: ObjectId?, _ ctx: String, _ e: Error) {
             report.problems.append(FsckProblem(id: id, context: ctx, message: "\(e)"))
         }
@@ -117,7 +137,7 @@ extension Repository {
         func visitFile(_ id: ObjectId, _ size: UInt64?, _ ctx: String) {
             guard seen.insert(id) else { return }
             do {
-                guard let info = try store.info(id) else {
+                guard let info = try info(id) else {
                     if lazy { report.notFetched += 1; return }
                     throw StoreError.objectMissing(id, context: nil)
                 }
@@ -147,7 +167,7 @@ extension Repository {
                 if list.level == 0 {
                     guard seen.insert(p.id) else { continue }
                     do {
-                        guard let info = try store.info(p.id) else {
+                        guard let info = try info(p.id) else {
                             if lazy { report.notFetched += 1; continue }
                             throw StoreError.objectMissing(p.id, context: nil)
                         }
@@ -230,7 +250,7 @@ extension Repository {
                 // Forget where refs have been, so only what refs, HEAD and the index reach stays.
                 var logs = ["HEAD"] + (try refs.list("heads")).map { "refs/heads/" + $0.name } + (try refs.list("aliases")).map { "refs/aliases/" + $0.name }
                 logs += (try refs.list("tags")).map { "refs/tags/" + $0.name }
-                for l in logs { try? FS.unlink(dotDir + "/logs/" + l) }
+                for l in logs { try? FS.unlink(try refs.logPath(l)) }
             }
             var r = GCReport()
             let (reachable, walk) = try walkReachable(verify: false)

@@ -34,12 +34,19 @@ public final class Repository: @unchecked Sendable {
     }
     var lockPath: String { dotDir + "/lock" }
 
-    /// Opens the repository whose root is `root` (which must hold `.mlrepo`).
-    public init(root: String) throws {
+    /// Opens the repository whose root is `root` (which must hold `.mlrepo`). A config
+    /// line that does not parse is an error naming the file and line, unless
+    /// `lenientConfig` (for `config` itself, so that it can repair the file): then such
+    /// lines are skipped and listed in `config.problems`.
+    public init(root: String, lenientConfig: Bool = false) throws {
         self.root = root
         dotDir = root + "/" + Repository.dirName
         guard FS.isDirectory(dotDir), FS.exists(dotDir + "/HEAD") else { throw StoreError.notARepository(root) }
-        config = Config.load(dotDir + "/config")
+        do {
+            config = lenientConfig ? Config.loadLenient(dotDir + "/config") : try Config.load(dotDir + "/config")
+        } catch StoreError.invalid(let m) {
+            throw StoreError.invalid(m + " (fix or delete that line; 'mlrepo config --unset KEY' rewrites the file without it)")
+        }
         if let v = config["core.formatversion"], let n = Int(v), n > Repository.formatVersion {
             throw StoreError.invalid("repository format version \(n) is newer than this mlrepo understands (\(Repository.formatVersion)); upgrade mlrepo")
         }
@@ -62,11 +69,11 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// Finds the repository containing `start` (or a parent of it).
-    public static func discover(from start: String) throws -> Repository {
+    public static func discover(from start: String, lenientConfig: Bool = false) throws -> Repository {
         var dir = FS.realpath(start) ?? start
         while true {
             if FS.isDirectory(dir + "/" + dirName) && FS.exists(dir + "/" + dirName + "/HEAD") {
-                return try Repository(root: dir)
+                return try Repository(root: dir, lenientConfig: lenientConfig)
             }
             if dir == "/" || dir.isEmpty { throw StoreError.notARepository(start) }
             dir = Path.dirname(dir)
@@ -95,12 +102,25 @@ public final class Repository: @unchecked Sendable {
 
     // MARK: Settings
 
-    public func setConfig(_ key: String, _ value: String?) throws {
-        try withLock {
-            var c = Config.load(dotDir + "/config")
+    /// Sets (or with nil removes) `key` in `.mlrepo/config`. A line of the file that does
+    /// not parse is an error, unless `dropUnparseable`: then the file is rewritten without
+    /// such lines (the way to repair it), and they are returned as "PATH:LINE: why".
+    @discardableResult
+    public func setConfig(_ key: String, _ value: String?, dropUnparseable: Bool = false) throws -> [String] {
+        guard Config.isValidKey(key) else {
+            throw StoreError.invalid("config key '\(RefName.printable(key))': use section.name (letters, digits, '.', '-', '_')")
+        }
+        if let value, !Config.isValidValue(value) {
+            throw StoreError.invalid("config value for \(key): no line breaks, no spaces at either end, not in quotes")
+        }
+        return try withLock {
+            let path = dotDir + "/config"
+            var c = dropUnparseable ? Config.loadLenient(path) : try Config.load(path)
+            let dropped = c.problems.map { "\(path):\($0.line): \($0.reason)" }
             c.set(key, value)
-            try c.write(dotDir + "/config")
-            config = c
+            try c.write(path)
+            config = Config(text: c.text)
+            return dropped
         }
     }
 
@@ -140,7 +160,8 @@ public final class Repository: @unchecked Sendable {
     /// MLREPO_AUTHOR_DATE (unix seconds) fixes the time, for reproducible tests.
     public func signature() -> Signature {
         let home = Env.get("HOME") ?? ""
-        let globals = [Config.load(home + "/.mlrepoconfig"), Config.load(home + "/.gitconfig")]
+        // Lenient: ~/.gitconfig is git's (its syntax is wider than ours) and only user.* is read.
+        let globals = [Config.loadLenient(home + "/.mlrepoconfig"), Config.loadLenient(home + "/.gitconfig")]
         func pick(_ envs: [String], _ key: String) -> String? {
             for e in envs { if let v = Env.get(e), !v.isEmpty { return v } }
             if let v = config[key] { return v }

@@ -33,7 +33,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .badRevision(r, reason): return "bad revision '\(r)': \(reason)"
         case let .ambiguousRevision(r, n): return "ambiguous revision '\(r)': \(n) objects start with it; use more digits"
         case let .badPath(p, reason): return "\(p): \(reason)"
-        case .badRefName(let n): return "'\(n)' is not a valid branch or tag name"
+        case .badRefName(let n):
+            return "'\(RefName.printable(n))' is not a valid branch or tag name" + (RefName.shortProblem(n).map { ": \($0)" } ?? "")
         case .refExists(let n): return "'\(n)' already exists"
         case .locked(let p): return "another mlrepo process is writing to this repository (lock held on \(p)); try again when it finishes"
         case let .wrongKind(id, e, f): return "object \(id.hex) is a \(f.name), expected a \(e.name)"

@@ -340,6 +340,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(c["user.email"])
         XCTAssertNil(c.bool("user.name"), "not a boolean")
         XCTAssertNil(c.bool("missing.key"))
+        XCTAssertEqual(c.problems.map(\.line), [10], "the garbage line is reported, by its line number")
         for (v, b) in [("yes", true), ("On", true), ("1", true), ("TRUE", true), ("no", false), ("off", false), ("0", false)] {
             var c2 = Config(); c2.set("x.y", v)
             XCTAssertEqual(c2.bool("x.y"), b, v)
@@ -369,10 +370,10 @@ final class ConfigTests: XCTestCase {
         // Through a file.
         let tmp = TempDir(); defer { tmp.cleanup() }
         try c.write(tmp.sub("config"))
-        let loaded = Config.load(tmp.sub("config"))
+        let loaded = try Config.load(tmp.sub("config"))
         XCTAssertEqual(loaded["user.email"], "x@example.com")
         XCTAssertEqual(loaded["core.compression"], "auto")
-        XCTAssertTrue(Config.load(tmp.sub("missing")).values.isEmpty)
+        XCTAssertTrue(try Config.load(tmp.sub("missing")).values.isEmpty)
     }
 }
 

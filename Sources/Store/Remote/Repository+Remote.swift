@@ -56,7 +56,8 @@ extension Repository {
         var names: [String] = []
         for (k, _) in config.values where k.hasPrefix("remote.") && k.hasSuffix(".url") {
             let n = String(k.dropFirst(7).dropLast(4))
-            if !names.contains(n) { names.append(n) }
+            // A hand-edited name like ".." would become paths (.mlrepo/remotes/NAME, refs/remotes/NAME/…).
+            if Repository.validRemoteName(n) && !names.contains(n) { names.append(n) }
         }
         return names.sorted().map { n in
             RemoteSpec(name: n, url: config["remote.\(n).url"] ?? "", endpoint: config["remote.\(n).endpoint"],
@@ -156,9 +157,13 @@ public final class RemoteSync: @unchecked Sendable {
     // MARK: Remote state
 
     /// The remote's refs: name ("refs/heads/main") → (id, version tag).
+    /// Every listed name is checked (git's rules, `RefName`) before any is read: one bad
+    /// key refuses the whole listing, so a transfer stops before it writes anything.
     public func remoteRefs() throws -> [String: (id: ObjectId, tag: String)] {
         var out: [String: (id: ObjectId, tag: String)] = [:]
-        for o in try transport.list("refs/") {
+        let listed = try transport.list("refs/")
+        try checkRemoteRefNames(listed.map(\.key))
+        for o in listed {
             guard let (data, tag) = try transport.get(o.key) else { continue }
             let text = String(decoding: data, as: UTF8.self).remoteTrim(" \n\r\t")
             guard let id = ObjectId(hex: text) else { throw RemoteError("\(transport.display): ref \(o.key) is corrupt") }
@@ -167,11 +172,45 @@ public final class RemoteSync: @unchecked Sendable {
         return out
     }
 
-    /// The remote's default branch (its HEAD file), nil if unset.
+    /// Refuses a listing with a key that is not a valid ref name, a branch, tag or alias
+    /// this repository could not store, or a name that is also a folder of another
+    /// (`refs/heads/a` and `refs/heads/a/b`): a one-line error naming the remote and the key.
+    func checkRemoteRefNames(_ keys: [String]) throws {
+        func refuse(_ key: String, _ why: String) -> RemoteError {
+            RemoteError("\(transport.display): refusing the remote's ref '\(RefName.printable(key))': \(why)")
+        }
+        let names = Set(keys)
+        for key in keys {
+            guard key.hasPrefix("refs/") else { throw refuse(key, "it is not under refs/") }
+            if let why = RefName.formatProblem(key) { throw refuse(key, why) }
+            if RemoteSync.fetchedNamespaces.contains(where: { key.hasPrefix($0) }), let why = RefName.fullProblem(key) {
+                throw refuse(key, why)
+            }
+            var prefix = Substring(key)
+            while let slash = prefix.lastIndex(of: "/") {
+                prefix = prefix[..<slash]
+                if names.contains(String(prefix)) { throw refuse(key, "'\(prefix)' is a ref too (a name cannot be both)") }
+            }
+        }
+    }
+
+    /// The refs a fetch copies; a remote's other refs (a repository folder's own
+    /// `refs/remotes/`) are left alone.
+    static let fetchedNamespaces = ["refs/heads/", "refs/tags/", "refs/aliases/"]
+
+    /// The local ref a fetched remote ref is stored as: `refs/remotes/NAME/BRANCH` for a
+    /// branch, the same name for a tag or an alias.
+    func trackingRef(_ ref: String) -> String {
+        ref.hasPrefix("refs/heads/") ? "refs/remotes/\(spec.name)/" + ref.dropFirst(11) : ref
+    }
+
+    /// The remote's default branch (its HEAD file), nil if unset or not a valid branch name.
     public func remoteHead() throws -> String? {
         guard let (d, _) = try transport.get("HEAD") else { return nil }
         let t = String(decoding: d, as: UTF8.self).remoteTrim(" \n\r\t")
-        return t.hasPrefix("ref: refs/heads/") ? String(t.dropFirst(16)) : nil
+        guard t.hasPrefix("ref: refs/heads/") else { return nil }
+        let b = String(t.dropFirst(16))
+        return Refs.isValidName(b) ? b : nil
     }
 
     /// Loads the remote's pack indexes, downloading the ones not cached yet (each checked
@@ -526,9 +565,19 @@ public final class RemoteSync: @unchecked Sendable {
         var report = FetchReport()
         let lazy = !full && (lazy || repo.config.bool("remote.\(spec.name).lazy") == true)
         metadataOnly = lazy
-        try refreshIndexes()
+        // The refs first, every name checked before anything is downloaded or written (and
+        // then the indexes: a push uploads packs before it moves a ref, so every object the
+        // refs name is in a pack listed after them).
         let remote = try remoteRefs()
-        let wanted = remote.filter { only == nil || only!.contains($0.key) }
+        let wanted = remote.filter { r in
+            RemoteSync.fetchedNamespaces.contains { r.key.hasPrefix($0) } && (only.map { $0.contains(r.key) } ?? true)
+        }
+        for ref in wanted.keys {
+            if let why = RefName.fullProblem(trackingRef(ref)) {
+                throw RemoteError("\(transport.display): refusing the remote's ref '\(RefName.printable(ref))': as '\(RefName.printable(trackingRef(ref)))', \(why)")
+            }
+        }
+        try refreshIndexes()
         if full {
             var tips = wanted.values.map(\.id)
             for scope in ["heads", "tags", "aliases", "remotes"] { tips += try repo.refs.list(scope).map(\.id) }
@@ -548,7 +597,7 @@ public final class RemoteSync: @unchecked Sendable {
             try repo.setShallowCommits([])
         }
         for (ref, v) in wanted.sorted(by: { $0.key < $1.key }) {
-            let local: String = ref.hasPrefix("refs/heads/") ? "refs/remotes/\(spec.name)/" + ref.dropFirst(11) : ref
+            let local = trackingRef(ref)
             let old = try repo.refs.read(local)
             if old == v.id { continue }
             if ref.hasPrefix("refs/tags/"), old != nil { continue }  // never move an existing local tag

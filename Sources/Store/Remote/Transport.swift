@@ -95,7 +95,8 @@ public struct DirectoryTransport: RemoteTransport {
     }
 
     public func get(_ key: String) throws -> (data: [UInt8], tag: String)? {
-        guard let st = FS.stat(full(key)), st.isRegular else { return nil }
+        // lstat: a symlink the remote's owner planted is not followed (the listing skips them too).
+        guard let st = FS.lstat(full(key)), st.isRegular else { return nil }
         let data = try FS.readFile(full(key))
         return (data, contentTag(data))
     }
