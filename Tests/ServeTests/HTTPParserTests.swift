@@ -24,7 +24,8 @@ final class HTTPParserTests: XCTestCase {
         for cut in [1, 10, one.utf8.count - 1] {
             guard case .incomplete = parse(Array(one.utf8.prefix(cut))) else { return XCTFail("prefix \(cut) should be incomplete") }
         }
-        guard case .incomplete(let cont) = parse("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"), cont else {
+        guard case .incomplete(let cont, let head) = parse("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"), cont,
+              head?.path == "/" else {
             return XCTFail("a head with Expect: 100-continue and no body yet asks for Continue")
         }
     }
@@ -38,6 +39,68 @@ final class HTTPParserTests: XCTestCase {
         guard case .failure(400, _) = parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") else { return XCTFail() }
         guard case .failure(413, _) = parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n", limits: HTTPLimits(maxBodyBytes: 8)) else { return XCTFail() }
         guard case .failure(501, _) = parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") else { return XCTFail() }
+    }
+
+    func chunked(_ body: String, limits: HTTPLimits = HTTPLimits()) -> ParseOutcome {
+        parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body, limits: limits)
+    }
+
+    /// Issue 13 #2: a chunk size of -1 crashed the server and +1f was accepted. Sizes are
+    /// strict hex and bounded; every malformed framing is a 400 (or 413/431 for sizes).
+    func testChunkSizesAreStrictHexAndBounded() {
+        for bad in ["-1", "+1f", "0x1f", " 1f", "1f 2", "1f\t", "", "g", "1_0", "١"] {
+            guard case .failure(400, let m) = chunked(bad + "\r\n" + String(repeating: "a", count: 40) + "\r\n0\r\n\r\n") else {
+                return XCTFail("chunk size '\(bad)' must be a 400")
+            }
+            XCTAssertTrue(m.contains("chunk size"), m)
+        }
+        // Overflowing and oversized sizes: 413 before anything is allocated.
+        for huge in ["ffffffffffffffffffff", "8000000000000000", "7fffffffffffffff", String(repeating: "f", count: 200), "4000001"] {
+            guard case .failure(413, _) = chunked(huge + "\r\nabc") else { return XCTFail("chunk size \(huge.prefix(30)) must be a 413") }
+        }
+        // Leading zeros and upper-case digits are fine.
+        guard case .request(let r, _) = chunked("0003\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n") else { return XCTFail() }
+        XCTAssertEqual(r.body.count, 13)
+    }
+
+    func testMalformedChunkFramingIs400() {
+        let cases: [(String, String)] = [
+            ("3\r\nabcX\r\n0\r\n\r\n", "data without CRLF"),
+            ("3\r\nabc\n0\r\n\r\n", "data followed by a bare LF"),
+            ("3\r\nabcde\r\n0\r\n\r\n", "data longer than its size"),
+            ("3\nabc\r\n0\r\n\r\n", "size line with a bare LF"),
+            ("3;\r\nabc\r\n0\r\n\r\n", "an empty extension"),
+            ("3;a=\r\nabc\r\n0\r\n\r\n", "an extension without a value"),
+            ("3;a=\"x\r\nabc\r\n0\r\n\r\n", "an unterminated quoted extension"),
+            ("3;a b\r\nabc\r\n0\r\n\r\n", "an extension with a space inside"),
+            ("3;a\u{1}\r\nabc\r\n0\r\n\r\n", "a control byte in an extension"),
+            ("3\r\nabc\r\n0\r\nno colon\r\n\r\n", "a trailer line without a colon"),
+            ("3\r\nabc\r\n0\r\nX: 1\n\r\n", "a trailer with a bare LF"),
+        ]
+        for (body, what) in cases {
+            guard case .failure(400, _) = chunked(body) else { return XCTFail("\(what) must be a 400") }
+        }
+        // Well-formed extensions (token and quoted values, spaces around ';') pass.
+        guard case .request(let r, _) = chunked("3 ; a=1;b ;c=\"x;\\\" y\"\r\nabc\r\n0;last\r\nX-T: 1\r\n\r\n") else { return XCTFail("valid extensions") }
+        XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "abc")
+        // A size line that never ends, and huge trailers, are bounded.
+        guard case .failure(400, _) = chunked("1" + String(repeating: "0", count: 5000)) else { return XCTFail("endless size line") }
+        guard case .failure(400, _) = chunked("1;" + String(repeating: "a", count: 5000) + "\r\n") else { return XCTFail("huge extension") }
+        let limits = HTTPLimits(maxHeaderBytes: 1024)
+        let trailers = String(repeating: "X-Pad: " + String(repeating: "p", count: 100) + "\r\n", count: 20)
+        guard case .failure(431, _) = chunked("3\r\nabc\r\n0\r\n" + trailers + "\r\n", limits: limits) else { return XCTFail("huge trailers, complete") }
+        guard case .failure(431, _) = chunked("3\r\nabc\r\n0\r\n" + trailers, limits: limits) else { return XCTFail("huge trailers, incomplete") }
+        guard case .failure(431, _) = chunked("3\r\nabc\r\n0\r\n" + String(repeating: "t", count: 2000), limits: limits) else { return XCTFail("endless trailer line") }
+        // Transfer-Encoding over two fields cannot smuggle a second coding.
+        guard case .failure(501, _) = parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n") else { return XCTFail("two TE fields") }
+        // Split anywhere, a valid chunked body is incomplete, never an error.
+        let good = Array("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"b\"\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n".utf8)
+        for cut in 0..<good.count {
+            switch parse(Array(good.prefix(cut))) {
+            case .incomplete: break
+            default: XCTFail("prefix \(cut) of a valid chunked request must be incomplete")
+            }
+        }
     }
 
     func testLimitsAndMalformedRequests() {
