@@ -236,7 +236,7 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// A client address (IPv4 as IPv4-mapped IPv6), the key of the per-client limit.
+/// A client address (IPv6, or IPv4 in the low word), the key of the per-client limit.
 struct ClientAddress: Hashable {
     var hi: UInt64 = 0, lo: UInt64 = 0
 
@@ -258,7 +258,7 @@ struct ClientAddress: Hashable {
         } else if ss.ss_family == sa_family_t(AF_INET) {
             let v4 = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr } }
             hi = 0
-            lo = UInt64(0xffff_0000).bigEndian | (UInt64(v4) << 32)
+            lo = 0xffff_0000_0000_0000 | UInt64(v4)
         }
     }
 }
@@ -600,7 +600,8 @@ struct EventLoop {
             else if r == -3 { watch(c, output: true); return }
             else { closeConnection(c); return }
         }
-        if flags & evOut != 0 {
+        // (A TLS write that waited for readability is retried on input too.)
+        if flags & evOut != 0 || (c.tls != nil && c.pendingOutput > 0 && flags & evIn != 0) {
             if !flushOutput(c) { closeConnection(c); return }
             if c.pendingOutput == 0 && c.closeAfterWrite { finish(c); return }
             // A TLS read may have waited for writability.
