@@ -34,9 +34,9 @@ let serveCommand = Command(
     accept for a new connection, else of the request's first byte), the whole request within
     --read-timeout (default 30); idle keep-alive connections close after --idle-timeout
     (default 60). At --max-connections (default 4096) or --max-connections-per-client
-    (default 512, per client address) a new connection first closes the oldest idle or
-    head-less one; 503 only when every connection is busy. The open-file limit is raised to
-    fit --max-connections.
+    (default 512, per client address) a new connection first closes the oldest connection
+    that has not completed a request, else the longest-idle keep-alive one; 503 only when
+    every connection is busy. The open-file limit is raised to fit --max-connections.
 
     --auth-token-file FILE: requests need `Authorization: Bearer TOKEN` with one of the
     tokens in FILE (one per line; blank lines and lines starting with # are skipped), else

@@ -292,11 +292,11 @@ final class Connection {
     var tls: UnsafeMutableRawPointer? = nil
     var handshaking = false
     var tlsRetryLength = 0
-    /// The loop's list of reclaimable connections (idle, or without a complete request
-    /// head), oldest first.
+    /// Its place in one of the loop's lists of reclaimable connections (`lruList`: -1 none,
+    /// 0 never completed a request, 1 idle keep-alive).
     var lruPrev: Connection? = nil
     var lruNext: Connection? = nil
-    var inLRU = false
+    var lruList = -1
 
     init(fd: Int32, client: ClientAddress, now: Double) { self.fd = fd; self.client = client; acceptedAt = now; lastActivity = now }
 
@@ -326,9 +326,14 @@ struct EventLoop {
     /// Accepting paused after EMFILE with nothing to reclaim (resumed by the sweep).
     var acceptPaused = false
     var readBuf = [UInt8](repeating: 0, count: 256 << 10)
-    /// Reclaimable connections, least recently active first.
-    var lruHead: Connection? = nil
-    var lruTail: Connection? = nil
+    /// Reclaimable connections, least recently active first, in two lists reclaimed in
+    /// order: [0] connections that never completed a request (silent, slowloris, in a TLS
+    /// handshake), [1] idle keep-alive connections that did (a client that has been served is
+    /// the last to lose its connection).
+    var lruHead: [Connection?] = [nil, nil]
+    var lruTail: [Connection?] = [nil, nil]
+    /// The next connection to reclaim, if any.
+    var reclaimCandidate: Connection? { lruHead[0] ?? lruHead[1] }
     /// Open connections per client address (this loop's).
     var perClient: [ClientAddress: Int] = [:]
 
@@ -413,7 +418,7 @@ struct EventLoop {
                 if errno == EMFILE || errno == ENFILE {
                     // Out of descriptors: make room, or stop polling the (still readable)
                     // listening socket until the next sweep instead of spinning on it.
-                    if let victim = lruHead { reclaim(victim); continue }
+                    if let victim = reclaimCandidate { reclaim(victim); continue }
                     acceptPaused = true
                     mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0)
                 }
@@ -447,7 +452,7 @@ struct EventLoop {
             else { refusal = "too many connections from this address (limit \(server.config.maxConnectionsPerClient))" }
         }
         if refusal == nil && conns.count >= share(server.config.maxConnections) {
-            if let victim = lruHead { reclaim(victim) }
+            if let victim = reclaimCandidate { reclaim(victim) }
             else { refusal = "too many connections (limit \(server.config.maxConnections))" }
         }
         if let refusal {
@@ -491,20 +496,24 @@ struct EventLoop {
 
     // MARK: Reclaimable connections
 
+    /// Appends `c` to its list (a connection already on it keeps its place).
     mutating func lruAppend(_ c: Connection) {
-        guard !c.inLRU else { return }
-        c.inLRU = true
-        c.lruPrev = lruTail
+        let list = c.served == 0 ? 0 : 1
+        if c.lruList == list { return }
+        lruRemove(c)
+        c.lruList = list
+        c.lruPrev = lruTail[list]
         c.lruNext = nil
-        if let t = lruTail { t.lruNext = c } else { lruHead = c }
-        lruTail = c
+        if let t = lruTail[list] { t.lruNext = c } else { lruHead[list] = c }
+        lruTail[list] = c
     }
 
     mutating func lruRemove(_ c: Connection) {
-        guard c.inLRU else { return }
-        c.inLRU = false
-        if let p = c.lruPrev { p.lruNext = c.lruNext } else { lruHead = c.lruNext }
-        if let n = c.lruNext { n.lruPrev = c.lruPrev } else { lruTail = c.lruPrev }
+        let list = c.lruList
+        guard list >= 0 else { return }
+        c.lruList = -1
+        if let p = c.lruPrev { p.lruNext = c.lruNext } else { lruHead[list] = c.lruNext }
+        if let n = c.lruNext { n.lruPrev = c.lruPrev } else { lruTail[list] = c.lruPrev }
         c.lruPrev = nil
         c.lruNext = nil
     }
@@ -516,8 +525,10 @@ struct EventLoop {
     }
 
     func oldestReclaimable(of client: ClientAddress) -> Connection? {
-        var c = lruHead
-        while let x = c { if x.client == client { return x }; c = x.lruNext }
+        for list in 0..<2 {
+            var c = lruHead[list]
+            while let x = c { if x.client == client { return x }; c = x.lruNext }
+        }
         return nil
     }
 
