@@ -115,8 +115,9 @@ mkdir -p "$(dirname "$OUT")"
 python3 - "$WORK/rows" "$OUT" "$IDLE" "$SLOW" "$REQUESTS" "$PAUSE" "$RECONNECT" "$ARGS_GIVEN" <<'EOF'
 import json, sys, platform, os
 rows, out, idle, slow, reqs, pause, reconnect, args = sys.argv[1:9]
+load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 lines = [f"# serve under a connection flood ({idle} idle + {slow} slowloris connections from 127.0.0.1)", "",
-         f"`bench/serve_flood.sh {args}` on {platform.node()} ({os.cpu_count()} cores). The client sends {reqs} "
+         f"`bench/serve_flood.sh {args}` on {platform.node()} ({os.cpu_count()} cores; load average at the end {load}). The client sends {reqs} "
          f"POST /invocations (1 row), alternating one kept-alive connection and a fresh connection, {float(pause)*1000:g} ms apart; "
          f"the attacker {'reopens' if reconnect == '1' else 'does not reopen'} connections the server closes.", "",
          "| server | flags | p50 ms | p99 ms | max ms | keep-alive p99 | new-conn p99 | 503s | other non-200 | attacker: closed by server / 408 / 503 | server alive |",

@@ -174,7 +174,7 @@ final class CLIServeHardeningTests: CLITestCase {
         let head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         let data = Self.irisRow
         let cases: [(String, String, Int)] = [
-            ("+1f\r\n" + data + "\r\n0\r\n\r\n", "size +1f (was accepted)", 400),
+            ("+25\r\n" + data + "\r\n0\r\n\r\n", "size +25 (was accepted as 0x25)", 400),
             ("-1\r\n" + data + "\r\n0\r\n\r\n", "size -1 (crashed the server)", 400),
             ("-0\r\n\r\n", "size -0", 400),
             ("0x25\r\n" + data + "\r\n0\r\n\r\n", "size 0x25", 400),
