@@ -133,8 +133,9 @@ let serveCommand = Command(
         guard logFD >= 0 else { throw UserError(message: "cannot open log file '\(path)': \(String(cString: strerror(errno)))") }
     }
     options.logFD = logFD
-    let service = ScoringService(primary: primary, canary: canary, workers: config.workers, options: options)
-    let server = try HTTPServer(config: config, handler: service)
+    let connections = ConnectionCounters()
+    let service = ScoringService(primary: primary, canary: canary, workers: config.workers, options: options, connections: connections)
+    let server = try HTTPServer(config: config, handler: service, connections: connections)
     let rc = mlrepo_install_stop_signals(server.stopDescriptor)
     guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
     var follower: ModelFollower? = nil

@@ -66,10 +66,8 @@ public final class HTTPServer: @unchecked Sendable {
     public let port: Int
     let wakeFD: Int32
     let stopping = Atomic<Bool>(false)
-    let openConnections = Atomic<Int>(0)
-    /// Connections closed to make room for new ones (reclaimed) and new ones refused (503).
-    public let reclaimedConnections = Atomic<Int>(0)
-    public let refusedConnections = Atomic<Int>(0)
+    /// Connection counts (shared with the handler, for its metrics).
+    public let connections: ConnectionCounters
     /// SHA-256 of each bearer token.
     let tokenDigests: [[UInt8]]
     /// The server's SSL_CTX (nil: plain HTTP).
@@ -88,8 +86,9 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Binds and listens; throws a one-line error when the address is unusable.
-    public init(config: ServerConfig, handler: any HTTPHandler) throws {
+    public init(config: ServerConfig, handler: any HTTPHandler, connections: ConnectionCounters = ConnectionCounters()) throws {
         self.config = config
+        self.connections = connections
         self.handler = handler
         handoff = (0..<max(1, config.workers)).map { _ in Handoff() }
         tokenDigests = config.authTokens.map { SHA256Hasher.digest(Array($0.utf8)) }
@@ -212,6 +211,19 @@ public final class HTTPServer: @unchecked Sendable {
         for t in threads { pthread_join(t, nil) }
         threads = []
     }
+}
+
+/// Connection counts of a server, for /metrics.
+public final class ConnectionCounters: Sendable {
+    /// Open now.
+    public let open = Atomic<Int>(0)
+    /// Closed to make room for a new connection (idle, or no complete request head).
+    public let reclaimed = Atomic<Int>(0)
+    /// New connections refused with 503 (nothing could be reclaimed).
+    public let refused = Atomic<Int>(0)
+    /// Closed (or answered 408) for not sending a whole request head within the header timeout.
+    public let headerTimeouts = Atomic<Int>(0)
+    public init() {}
 }
 
 final class LoopBox {
@@ -426,7 +438,7 @@ struct EventLoop {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            server.openConnections.wrappingAdd(1, ordering: .relaxed)
+            server.connections.open.wrappingAdd(1, ordering: .relaxed)
             // Hand it to the least-loaded worker (this one on ties).
             var target = index
             for (w, h) in server.handoff.enumerated() where h.owned.load(ordering: .relaxed) < server.handoff[target].owned.load(ordering: .relaxed) {
@@ -462,9 +474,9 @@ struct EventLoop {
                 _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             }
             close(fd)
-            server.openConnections.wrappingSubtract(1, ordering: .relaxed)
+            server.connections.open.wrappingSubtract(1, ordering: .relaxed)
             server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
-            server.refusedConnections.wrappingAdd(1, ordering: .relaxed)
+            server.connections.refused.wrappingAdd(1, ordering: .relaxed)
             server.handler.completed(nil, response: r, latencyMicros: 0, worker: index)
             return
         }
@@ -472,7 +484,7 @@ struct EventLoop {
         if let ctx = server.tlsContext {
             guard let session = mlrepo_tls_server_session(ctx, fd) else {
                 close(fd)
-                server.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                server.connections.open.wrappingSubtract(1, ordering: .relaxed)
                 server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
                 return
             }
@@ -533,7 +545,7 @@ struct EventLoop {
     }
 
     mutating func reclaim(_ c: Connection) {
-        server.reclaimedConnections.wrappingAdd(1, ordering: .relaxed)
+        server.connections.reclaimed.wrappingAdd(1, ordering: .relaxed)
         closeConnection(c)
     }
 
@@ -562,7 +574,7 @@ struct EventLoop {
         close(c.fd)
         conns[c.fd] = nil
         if let k = perClient[c.client] { if k <= 1 { perClient[c.client] = nil } else { perClient[c.client] = k - 1 } }
-        server.openConnections.wrappingSubtract(1, ordering: .relaxed)
+        server.connections.open.wrappingSubtract(1, ordering: .relaxed)
         server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
     }
 
@@ -777,6 +789,7 @@ struct EventLoop {
             let hasBytes = c.pendingInput > 0 || c.handshaking
             let headStart = c.served == 0 ? c.acceptedAt : (c.requestStarted ?? now)
             if !c.headComplete && now - headStart > cfg.headerTimeout && (hasBytes || c.served == 0) {
+                server.connections.headerTimeouts.wrappingAdd(1, ordering: .relaxed)
                 if c.pendingInput > 0 && !c.handshaking {
                     timeOut(c, "request head not received within \(seconds(cfg.headerTimeout)) s", started: headStart, now: now)
                 } else {

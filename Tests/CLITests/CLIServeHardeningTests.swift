@@ -250,6 +250,10 @@ final class CLIServeHardeningTests: CLITestCase {
         var closed = 0
         for fd in hostile where closedByServer(fd, within: 0.01) { closed += 1 }
         XCTAssertGreaterThanOrEqual(closed, 400 - 150, "reclaimed connections")
+        let metrics = request(port, "GET", "/metrics").body
+        let reclaimed = metrics.split(separator: "\n").first { $0.hasPrefix("mlrepo_connections_reclaimed_total ") }
+        XCTAssertGreaterThanOrEqual(Int(reclaimed?.split(separator: " ").last ?? "") ?? 0, 400 - 150, metrics)
+        XCTAssertTrue(metrics.contains("mlrepo_connections_refused_total 0\n"), metrics)
     }
 
     /// Many connections from one address: at --max-connections-per-client its oldest idle
@@ -301,6 +305,7 @@ final class CLIServeHardeningTests: CLITestCase {
         XCTAssertEqual(answer?.status, 408, "a slowloris head gets 408")
         XCTAssertLessThan(elapsed, 4, "closed by the 1 s header timeout, not the 30 s read timeout")
         XCTAssertTrue(closedByServer(silent, within: 2), "a connection that sends nothing is closed after the header timeout")
+        XCTAssertTrue(request(port, "GET", "/metrics").body.contains("mlrepo_connections_header_timeouts_total 2\n"))
         // The keep-alive connection that was served stays open (idle timeout: 60 s).
         sendAll(served, Array("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         XCTAssertEqual(readReply(served)?.status, 200)
@@ -400,7 +405,7 @@ final class CLIServeHardeningTests: CLITestCase {
                              "-keyout", key, "-out", cert, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         guard g.code == 0 else { throw XCTSkip("openssl req failed: \(g.err)") }
         write("tokens.txt", "tls-token-123\n")
-        let (s, port) = try serve(["--tls-cert", cert, "--tls-key", key, "--auth-token-file", "tokens.txt"])
+        let (s, port) = try serve(["--tls-cert", cert, "--tls-key", key, "--auth-token-file", "tokens.txt", "--header-timeout", "2"])
         XCTAssertTrue(((try? String(contentsOf: s.errURL, encoding: .utf8)) ?? "").contains("listening on https://127.0.0.1:"))
         // A plain-HTTP client, and a client that stalls mid-handshake, do not hurt the server.
         let plain = connect(port)
@@ -450,6 +455,7 @@ final class CLIServeHardeningTests: CLITestCase {
             XCTAssertTrue((o?["version"] as? String ?? "").hasPrefix("TLSv1."), p.out)
         }
         XCTAssertTrue(alive(s))
+        XCTAssertTrue(closedByServer(stalled, within: 3), "a stalled TLS handshake is closed by the header timeout")
         if !ran { throw XCTSkip("neither curl nor python3 to talk TLS to the server") }
         // Startup errors: one line naming the file.
         var e = runResult(["serve", "--tls-cert", cert, "--tls-key", url("tokens.txt").path])
