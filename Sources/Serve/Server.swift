@@ -749,12 +749,12 @@ struct EventLoop {
         while c.pendingOutput > 0 {
             if let s = c.tls {
                 let length = c.tlsRetryLength > 0 ? c.tlsRetryLength : min(c.pendingOutput, 1 << 20)
-                let r = c.output.withUnsafeBytes { mlrepo_tls_server_write(s, $0.baseAddress! + c.outputStart, length) }
+                let r = c.output.withUnsafeBytes { b in b.baseAddress.map { mlrepo_tls_server_write(s, $0 + c.outputStart, length) } ?? -1 }
                 if r > 0 { c.tlsRetryLength = 0; c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
                 if r == -2 || r == -3 { c.tlsRetryLength = length; blockedOnRead = r == -2; break }
                 return false
             }
-            let r = c.output.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outputStart, c.pendingOutput, Int32(MSG_NOSIGNAL)) }
+            let r = c.output.withUnsafeBytes { b in b.baseAddress.map { send(c.fd, $0 + c.outputStart, c.pendingOutput, Int32(MSG_NOSIGNAL)) } ?? -1 }
             if r > 0 { c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
             if r < 0 && errno == EINTR { continue }
             if r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
