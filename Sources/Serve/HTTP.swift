@@ -148,8 +148,26 @@ enum ParseOutcome {
 /// The longest chunk-size line (size and extensions) accepted.
 let maxChunkLineBytes = 4096
 
+/// How far a chunked body has been decoded, kept between calls while the body arrives, so
+/// each byte is decoded once (re-decoding from the start on every read let one slowly
+/// dripping client keep a loop busy).
+struct ChunkedProgress {
+    /// Offset, from the start of the request, of the next chunk-size line to read (0: none
+    /// read yet).
+    var offset = 0
+    /// The data of the chunks before it.
+    var body: [UInt8] = []
+}
+
 /// Parses one request from the front of `buf`.
 func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> ParseOutcome {
+    var progress = ChunkedProgress()
+    return parseRequest(buf, limits: limits, progress: &progress)
+}
+
+/// Parses one request from the front of `buf`, resuming a chunked body at `progress` (which
+/// must come from earlier calls on the same request, or be fresh).
+func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ChunkedProgress) -> ParseOutcome {
     let n = buf.count
     // End of the head: CRLF CRLF (bare LF LF accepted).
     var headEnd = -1, bodyStart = -1
@@ -217,7 +235,7 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> Pars
         let te = teFields.joined(separator: ", ")
         if !cl.isEmpty { return .failure(status: 400, message: "both Content-Length and Transfer-Encoding") }
         guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te.prefix(40))'") }
-        switch parseChunked(buf, from: bodyStart, limits: limits) {
+        switch parseChunked(buf, from: bodyStart, limits: limits, progress: &progress) {
         case .incomplete(let started):
             return .incomplete(expectsContinue: expects && !started, head: req)
         case .failure(let status, let message):
@@ -257,14 +275,24 @@ enum ChunkedOutcome {
 /// one or more hex digits (no sign, no `0x`, no spaces inside), optionally followed by
 /// well-formed extensions, and every line ends in CRLF; sizes are checked against the body
 /// limit before anything is allocated, and the trailer section is bounded like a head.
-func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HTTPLimits) -> ChunkedOutcome {
+func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HTTPLimits,
+                  progress: inout ChunkedProgress) -> ChunkedOutcome {
     let n = buf.count
-    var p = start
+    var p = max(start, min(progress.offset, n))
     var body: [UInt8] = []
+    swap(&body, &progress.body)
+    var chunkStart = p
+    /// Keeps what is decoded for the next call.
+    func wait(_ body: inout [UInt8]) -> ChunkedOutcome {
+        progress.offset = chunkStart
+        swap(&body, &progress.body)
+        return .incomplete(started: chunkStart > start)
+    }
     while true {
+        chunkStart = p
         guard let lineEnd = findLF(buf, from: p, limit: maxChunkLineBytes) else {
             if n - p > maxChunkLineBytes { return .failure(status: 400, message: "chunk size line longer than \(maxChunkLineBytes) bytes") }
-            return .incomplete(started: p > start)
+            return wait(&body)
         }
         guard lineEnd > p, buf[lineEnd - 1] == 13 else {
             return .failure(status: 400, message: "chunk size line does not end in CRLF")
@@ -290,7 +318,7 @@ func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HT
             while true {
                 guard let te = findLF(buf, from: p, limit: limits.maxHeaderBytes) else {
                     if n - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
-                    return .incomplete(started: true)
+                    return wait(&body)
                 }
                 if te + 1 - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
                 guard te > p, buf[te - 1] == 13 else { return .failure(status: 400, message: "chunked trailer line does not end in CRLF") }
@@ -308,7 +336,7 @@ func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HT
         guard n - p >= size + 2 else {
             // A wrong byte where the CRLF after the data belongs is an error now, not later.
             if n - p > size && buf[p + size] != 13 { return .failure(status: 400, message: "chunk data not followed by CRLF") }
-            return .incomplete(started: true)
+            return wait(&body)
         }
         guard buf[p + size] == 13, buf[p + size + 1] == 10 else {
             return .failure(status: 400, message: "chunk data not followed by CRLF")

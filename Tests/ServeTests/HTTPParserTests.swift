@@ -137,6 +137,32 @@ final class HTTPParserTests: XCTestCase {
         }
     }
 
+    /// A chunked body arriving piece by piece is decoded once: the progress kept between
+    /// calls moves forward, and the result equals a one-shot parse at every split.
+    func testChunkedBodyResumesWhereItStopped() {
+        let head = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let wire = Array((head + "3;a=1\r\nabc\r\n10\r\n0123456789abcdef\r\n1\r\nZ\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n").utf8)
+        guard case .request(let whole, let used) = parse(wire) else { return XCTFail() }
+        for step in [1, 2, 3, 7, 50] {
+            var progress = ChunkedProgress()
+            var offsets: [Int] = []
+            var cut = 0
+            var result: ParseOutcome? = nil
+            while cut < wire.count {
+                cut = min(wire.count, cut + step)
+                let o = Array(wire.prefix(cut)).withUnsafeBufferPointer { parseRequest($0, limits: HTTPLimits(), progress: &progress) }
+                if case .incomplete = o { offsets.append(progress.offset); continue }
+                result = o
+                break
+            }
+            guard case .request(let r, let u)? = result else { return XCTFail("step \(step): no request") }
+            XCTAssertEqual(r.body, whole.body, "step \(step)")
+            XCTAssertEqual(u, used)
+            XCTAssertEqual(offsets, offsets.sorted(), "progress only moves forward")
+            if step == 1 { XCTAssertEqual(Set(offsets).count, 5, "one resume point per chunk line (+ the body start): \(Set(offsets).sorted())") }
+        }
+    }
+
     func testLimitsAndMalformedRequests() {
         let limits = HTTPLimits(maxHeaderBytes: 64, maxBodyBytes: 10)
         guard case .failure(431, _) = parse("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 100), limits: limits) else { return XCTFail() }
