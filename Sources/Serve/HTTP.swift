@@ -148,10 +148,15 @@ enum ParseOutcome {
 /// The longest chunk-size line (size and extensions) accepted.
 let maxChunkLineBytes = 4096
 
-/// How far a chunked body has been decoded, kept between calls while the body arrives, so
-/// each byte is decoded once (re-decoding from the start on every read let one slowly
-/// dripping client keep a loop busy).
-struct ChunkedProgress {
+/// How far a request has been parsed, kept between calls while it arrives, so each byte is
+/// scanned once (re-decoding a chunked body from its start on every read let one slowly
+/// dripping client keep a loop busy; re-scanning a head trickled a byte per packet cost
+/// quadratic time).
+struct ParseProgress {
+    /// Bytes already searched for the end of the head.
+    var headScanned = 0
+    /// The head, once complete, and where the body starts.
+    var head: (HTTPRequest, Int)? = nil
     /// Offset, from the start of the request, of the next chunk-size line to read (0: none
     /// read yet).
     var offset = 0
@@ -161,17 +166,79 @@ struct ChunkedProgress {
 
 /// Parses one request from the front of `buf`.
 func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> ParseOutcome {
-    var progress = ChunkedProgress()
+    var progress = ParseProgress()
     return parseRequest(buf, limits: limits, progress: &progress)
 }
 
 /// Parses one request from the front of `buf`, resuming a chunked body at `progress` (which
 /// must come from earlier calls on the same request, or be fresh).
-func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ChunkedProgress) -> ParseOutcome {
+func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ParseProgress) -> ParseOutcome {
+    let n = buf.count
+    var req: HTTPRequest
+    let bodyStart: Int
+    if let head = progress.head {
+        (req, bodyStart) = head
+    } else {
+        switch parseHead(buf, limits: limits, scanned: &progress.headScanned) {
+        case .incomplete: return .incomplete(expectsContinue: false, head: nil)
+        case .failure(let status, let message): return .failure(status: status, message: message)
+        case .head(let r, let start):
+            (req, bodyStart) = (r, start)
+            progress.head = (r, start)
+        }
+    }
+    let headers = req.headers, method = req.method
+    // Every Transfer-Encoding field counts ("chunked" split over two fields, or "gzip" in a
+    // second one, must not slip past).
+    let teFields = headers.filter { $0.name == "transfer-encoding" }.map { $0.value.lowercased() }
+    let cl = headers.filter { $0.name == "content-length" }.map(\.value)
+    let expects = req.header("expect")?.lowercased() == "100-continue"
+    if !teFields.isEmpty {
+        let te = teFields.joined(separator: ", ")
+        if !cl.isEmpty { return .failure(status: 400, message: "both Content-Length and Transfer-Encoding") }
+        guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te.prefix(40))'") }
+        switch parseChunked(buf, from: bodyStart, limits: limits, progress: &progress) {
+        case .incomplete(let started):
+            return .incomplete(expectsContinue: expects && !started, head: req)
+        case .failure(let status, let message):
+            return .failure(status: status, message: message)
+        case .complete(let body, let end):
+            req.body = body
+            return .request(req, consumed: end)
+        }
+    }
+    var length = 0
+    if let first = cl.first {
+        guard cl.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 15, first.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let v = Int(first) else {
+            return .failure(status: 400, message: "invalid Content-Length")
+        }
+        length = v
+    } else if method == "POST" || method == "PUT" || method == "PATCH" {
+        return .failure(status: 411, message: "a \(method) needs Content-Length or chunked Transfer-Encoding")
+    }
+    if length > limits.maxBodyBytes {
+        return .failure(status: 413, message: "request body of \(length) bytes is larger than the limit of \(limits.maxBodyBytes)")
+    }
+    if n - bodyStart < length { return .incomplete(expectsContinue: expects && n == bodyStart, head: req) }
+    req.body = Array(UnsafeBufferPointer(rebasing: buf[bodyStart..<(bodyStart + length)]))
+    return .request(req, consumed: bodyStart + length)
+}
+
+enum HeadOutcome {
+    case incomplete
+    case failure(status: Int, message: String)
+    /// The request without its body, and where the body starts.
+    case head(HTTPRequest, bodyStart: Int)
+}
+
+/// Parses the head at the front of `buf`; `scanned`: bytes already searched for its end
+/// (updated).
+func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: inout Int) -> HeadOutcome {
     let n = buf.count
     // End of the head: CRLF CRLF (bare LF LF accepted).
     var headEnd = -1, bodyStart = -1
-    var i = 0
+    var i = max(0, min(scanned, n) - 3)
     let scanLimit = min(n, limits.maxHeaderBytes + 4)
     while i < scanLimit {
         if buf[i] == 10 {
@@ -181,8 +248,9 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progres
         i += 1
     }
     if headEnd < 0 {
+        scanned = scanLimit
         if n > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
-        return .incomplete(expectsContinue: false, head: nil)
+        return .incomplete
     }
     if bodyStart - 1 > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
     // Lines of the head.
@@ -223,44 +291,10 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progres
     }
     let method = String(parts[0])
     let q = target.firstIndex(of: "?")
-    var req = HTTPRequest(method: method, path: q.map { String(target[..<$0]) } ?? target,
+    let req = HTTPRequest(method: method, path: q.map { String(target[..<$0]) } ?? target,
                           query: q.map { String(target[target.index(after: $0)...]) } ?? "",
                           headers: headers, body: [], http11: version == "HTTP/1.1")
-    // Every Transfer-Encoding field counts ("chunked" split over two fields, or "gzip" in a
-    // second one, must not slip past).
-    let teFields = headers.filter { $0.name == "transfer-encoding" }.map { $0.value.lowercased() }
-    let cl = headers.filter { $0.name == "content-length" }.map(\.value)
-    let expects = req.header("expect")?.lowercased() == "100-continue"
-    if !teFields.isEmpty {
-        let te = teFields.joined(separator: ", ")
-        if !cl.isEmpty { return .failure(status: 400, message: "both Content-Length and Transfer-Encoding") }
-        guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te.prefix(40))'") }
-        switch parseChunked(buf, from: bodyStart, limits: limits, progress: &progress) {
-        case .incomplete(let started):
-            return .incomplete(expectsContinue: expects && !started, head: req)
-        case .failure(let status, let message):
-            return .failure(status: status, message: message)
-        case .complete(let body, let end):
-            req.body = body
-            return .request(req, consumed: end)
-        }
-    }
-    var length = 0
-    if let first = cl.first {
-        guard cl.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 15, first.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let v = Int(first) else {
-            return .failure(status: 400, message: "invalid Content-Length")
-        }
-        length = v
-    } else if method == "POST" || method == "PUT" || method == "PATCH" {
-        return .failure(status: 411, message: "a \(method) needs Content-Length or chunked Transfer-Encoding")
-    }
-    if length > limits.maxBodyBytes {
-        return .failure(status: 413, message: "request body of \(length) bytes is larger than the limit of \(limits.maxBodyBytes)")
-    }
-    if n - bodyStart < length { return .incomplete(expectsContinue: expects && n == bodyStart, head: req) }
-    req.body = Array(UnsafeBufferPointer(rebasing: buf[bodyStart..<(bodyStart + length)]))
-    return .request(req, consumed: bodyStart + length)
+    return .head(req, bodyStart: bodyStart)
 }
 
 enum ChunkedOutcome {
@@ -276,7 +310,7 @@ enum ChunkedOutcome {
 /// well-formed extensions, and every line ends in CRLF; sizes are checked against the body
 /// limit before anything is allocated, and the trailer section is bounded like a head.
 func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HTTPLimits,
-                  progress: inout ChunkedProgress) -> ChunkedOutcome {
+                  progress: inout ParseProgress) -> ChunkedOutcome {
     let n = buf.count
     var p = max(start, min(progress.offset, n))
     var body: [UInt8] = []

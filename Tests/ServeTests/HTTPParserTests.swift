@@ -125,7 +125,23 @@ final class HTTPParserTests: XCTestCase {
                 }
             }
             if next() % 4 == 0 { b = Array(b.prefix(next() % (b.count + 1))) }
-            switch parse(b, limits: limits) {
+            // Arriving in pieces (progress kept between calls) ends as arriving whole does; a
+            // failure on a prefix is a failure of the whole.
+            let whole = parse(b, limits: limits)
+            var progress = ParseProgress()
+            var cuts = [next() % (b.count + 1), next() % (b.count + 1)].sorted() + [b.count]
+            if b.isEmpty { cuts = [0] }
+            for cut in cuts {
+                let piece = Array(b.prefix(cut)).withUnsafeBufferPointer { parseRequest($0, limits: limits, progress: &progress) }
+                if case .incomplete = piece, cut < b.count { continue }
+                if case .failure = piece, cut < b.count {
+                    guard case .failure = whole else { return XCTFail("round \(round): a prefix failed, the whole did not") }
+                    break
+                }
+                XCTAssertEqual(describe(piece), describe(whole), "round \(round): pieces \(cuts) of \(String(decoding: b, as: UTF8.self).debugDescription)")
+                break
+            }
+            switch whole {
             case .request(let r, let used):
                 XCTAssertLessThanOrEqual(used, b.count)
                 XCTAssertLessThanOrEqual(r.body.count, limits.maxBodyBytes)
@@ -144,7 +160,7 @@ final class HTTPParserTests: XCTestCase {
         let wire = Array((head + "3;a=1\r\nabc\r\n10\r\n0123456789abcdef\r\n1\r\nZ\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n").utf8)
         guard case .request(let whole, let used) = parse(wire) else { return XCTFail() }
         for step in [1, 2, 3, 7, 50] {
-            var progress = ChunkedProgress()
+            var progress = ParseProgress()
             var offsets: [Int] = []
             var cut = 0
             var result: ParseOutcome? = nil
@@ -160,6 +176,14 @@ final class HTTPParserTests: XCTestCase {
             XCTAssertEqual(u, used)
             XCTAssertEqual(offsets, offsets.sorted(), "progress only moves forward")
             if step == 1 { XCTAssertEqual(Set(offsets).count, 5, "one resume point per chunk line (+ the body start): \(Set(offsets).sorted())") }
+        }
+    }
+
+    func describe(_ o: ParseOutcome) -> String {
+        switch o {
+        case .incomplete(let c, let h): return "incomplete \(c) \(h?.path ?? "-")"
+        case .failure(let status, _): return "failure \(status)"
+        case .request(let r, let used): return "request \(r.method) \(r.path) \(r.body) \(used)"
         }
     }
 
