@@ -291,8 +291,8 @@ final class Connection {
     var headComplete = false
     /// Requests answered on this connection.
     var served = 0
-    /// The chunked body of the request being read, decoded so far.
-    var chunked = ChunkedProgress()
+    /// How far the request being read has been parsed (its head, its chunked body).
+    var progress = ParseProgress()
     var sentContinue = false
     var closeAfterWrite = false
     /// After an error answer: our side is shut down and the client's remaining bytes are
@@ -670,7 +670,7 @@ struct EventLoop {
     /// Answers a request that cannot be served and closes (lingering: the client may still
     /// be sending).
     mutating func fail(_ c: Connection, _ r: HTTPResponse, now: Double) {
-        c.chunked = ChunkedProgress()
+        c.progress = ParseProgress()
         c.closeAfterWrite = true
         c.lingerOnClose = true
         c.headComplete = false
@@ -684,12 +684,12 @@ struct EventLoop {
     /// a response is still being written.
     mutating func processInput(_ c: Connection, now: Double) {
         while c.pendingInput > 0 && c.pendingOutput == 0 && !c.closeAfterWrite {
-            var progress = ChunkedProgress()
-            swap(&progress, &c.chunked)
+            var progress = ParseProgress()
+            swap(&progress, &c.progress)
             let outcome = c.input.withUnsafeBufferPointer { buf in
                 parseRequest(UnsafeBufferPointer(rebasing: buf[c.inputStart...]), limits: server.config.limits, progress: &progress)
             }
-            if case .incomplete = outcome { swap(&progress, &c.chunked) }
+            if case .incomplete = outcome { swap(&progress, &c.progress) }
             switch outcome {
             case .incomplete(let expectsContinue, let head):
                 if let head {
@@ -813,7 +813,7 @@ struct EventLoop {
 
     mutating func timeOut(_ c: Connection, _ message: String, started: Double, now: Double) {
         let r = HTTPResponse.error(408, message)
-        c.chunked = ChunkedProgress()
+        c.progress = ParseProgress()
         c.closeAfterWrite = true
         c.lingerOnClose = true
         c.headComplete = false
