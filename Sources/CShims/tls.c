@@ -1,4 +1,4 @@
-// TLS client sessions over OpenSSL's libssl, loaded at run time with dlopen: the binary links
+// TLS client and server sessions over OpenSSL's libssl, loaded at run time with dlopen: the binary links
 // only libcrypto, and runs (without https) where libssl is missing. No OpenSSL headers: the
 // few types are opaque and the constants are OpenSSL's stable ABI values.
 #define _GNU_SOURCE
@@ -62,6 +62,13 @@ static struct {
     unsigned long (*ERR_get_error)(void);
     void (*ERR_clear_error)(void);
     void (*ERR_error_string_n)(unsigned long, char *, size_t);
+    // Server side (looked up too, but only mlrepo_tls_server_new requires them).
+    const SSL_METHOD *(*TLS_server_method)(void);
+    int (*SSL_CTX_use_certificate_chain_file)(SSL_CTX *, const char *);
+    int (*SSL_CTX_use_PrivateKey_file)(SSL_CTX *, const char *, int);
+    int (*SSL_CTX_check_private_key)(const SSL_CTX *);
+    void (*SSL_set_accept_state)(SSL *);
+    int (*SSL_do_handshake)(SSL *);
 } T;
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -99,6 +106,12 @@ static void tls_load(void) {
     SYM(X509_verify_cert_error_string); SYM(ERR_get_error); SYM(ERR_clear_error); SYM(ERR_error_string_n);
 #undef SYM
     *(void **)&T.SSL_CTX_set_options = dlsym(h, "SSL_CTX_set_options");
+    *(void **)&T.TLS_server_method = dlsym(h, "TLS_server_method");
+    *(void **)&T.SSL_CTX_use_certificate_chain_file = dlsym(h, "SSL_CTX_use_certificate_chain_file");
+    *(void **)&T.SSL_CTX_use_PrivateKey_file = dlsym(h, "SSL_CTX_use_PrivateKey_file");
+    *(void **)&T.SSL_CTX_check_private_key = dlsym(h, "SSL_CTX_check_private_key");
+    *(void **)&T.SSL_set_accept_state = dlsym(h, "SSL_set_accept_state");
+    *(void **)&T.SSL_do_handshake = dlsym(h, "SSL_do_handshake");
     tls_loaded = 1;
 }
 
@@ -321,6 +334,129 @@ void mlrepo_tls_close(void *session) {
     guard_begin(&g);
     T.SSL_shutdown(s);  // sends close_notify; does not wait for the peer's
     guard_end(&g);
+    T.ERR_clear_error();
+    T.SSL_free(s);
+}
+
+// MARK: server side
+
+enum {
+    SSL_FILETYPE_PEM = 1,
+    SSL_CTRL_OPTIONS = 32,
+    SSL_CTRL_MODE = 33,
+    SSL_MODE_ENABLE_PARTIAL_WRITE = 0x1,
+    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 0x2,
+    SSL_MODE_RELEASE_BUFFERS = 0x10,
+};
+/// No client-initiated renegotiation (a cheap way to make a server do expensive work).
+#define MLREPO_SSL_OP_NO_RENEGOTIATION ((uint64_t)1 << 30)
+
+void *mlrepo_tls_server_new(const char *cert, const char *key, char *err, size_t n) {
+    if (!mlrepo_tls_available(err, n)) return NULL;
+    if (!T.TLS_server_method || !T.SSL_CTX_use_certificate_chain_file || !T.SSL_CTX_use_PrivateKey_file ||
+        !T.SSL_CTX_check_private_key || !T.SSL_set_accept_state || !T.SSL_do_handshake) {
+        if (err && n) snprintf(err, n, "TLS serving needs OpenSSL 1.1.1 or newer; the loaded libssl lacks its server functions");
+        return NULL;
+    }
+    char buf[256];
+    T.ERR_clear_error();
+    SSL_CTX *ctx = T.SSL_CTX_new(T.TLS_server_method());
+    if (!ctx) {
+        const char *r = queued_reason(buf, sizeof buf);
+        if (err && n) snprintf(err, n, "cannot set up TLS (%s)", r ? r : "SSL_CTX_new failed");
+        return NULL;
+    }
+    T.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
+    uint64_t opts = MLREPO_SSL_OP_IGNORE_UNEXPECTED_EOF | MLREPO_SSL_OP_NO_RENEGOTIATION;
+    if (T.SSL_CTX_set_options) T.SSL_CTX_set_options(ctx, opts);
+    else T.SSL_CTX_ctrl(ctx, SSL_CTRL_OPTIONS, (long)opts, NULL);
+    // Non-blocking sockets: partial writes, a retried write may come from a moved buffer, and
+    // idle connections give their record buffers back.
+    T.SSL_CTX_ctrl(ctx, SSL_CTRL_MODE,
+                   SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS, NULL);
+    if (T.SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        const char *r = queued_reason(buf, sizeof buf);
+        if (err && n) snprintf(err, n, "cannot load the TLS certificate '%s' (%s)", cert, r ? r : "unreadable");
+        T.SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (T.SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        const char *r = queued_reason(buf, sizeof buf);
+        if (err && n) snprintf(err, n, "cannot load the TLS private key '%s' (%s)", key, r ? r : "unreadable");
+        T.SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (T.SSL_CTX_check_private_key(ctx) != 1) {
+        T.ERR_clear_error();
+        if (err && n) snprintf(err, n, "the TLS private key '%s' does not match the certificate '%s'", key, cert);
+        T.SSL_CTX_free(ctx);
+        return NULL;
+    }
+    T.ERR_clear_error();
+    return ctx;
+}
+
+void mlrepo_tls_server_free(void *ctx) {
+    if (ctx) T.SSL_CTX_free(ctx);
+}
+
+void *mlrepo_tls_server_session(void *ctx, int fd) {
+    if (!ctx) return NULL;
+    T.ERR_clear_error();
+    SSL *s = T.SSL_new(ctx);
+    if (!s) { T.ERR_clear_error(); return NULL; }
+    if (T.SSL_set_fd(s, fd) != 1) { T.SSL_free(s); T.ERR_clear_error(); return NULL; }
+    T.SSL_set_accept_state(s);
+    return s;
+}
+
+/// Maps a non-positive result: -2 wants readability, -3 writability, 0 a clean end of
+/// stream (reads), -1 a failure (the error queue is cleared either way).
+static long server_result(SSL *s, int r, int reading) {
+    int e = T.SSL_get_error(s, r);
+    T.ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ) return -2;
+    if (e == SSL_ERROR_WANT_WRITE) return -3;
+    if (reading && (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && r == 0 && errno == 0))) return 0;
+    if (e == SSL_ERROR_SYSCALL && (errno == EINTR)) return -2;
+    return -1;
+}
+
+int mlrepo_tls_server_handshake(void *session) {
+    SSL *s = session;
+    T.ERR_clear_error();
+    errno = 0;
+    int r = T.SSL_do_handshake(s);
+    if (r == 1) return 1;
+    long m = server_result(s, r, 0);
+    return m == -2 || m == -3 ? (int)m : -1;
+}
+
+long mlrepo_tls_server_read(void *session, void *buf, size_t n) {
+    SSL *s = session;
+    int want = n > INT_MAX ? INT_MAX : (int)n;
+    T.ERR_clear_error();
+    errno = 0;
+    int r = T.SSL_read(s, buf, want);
+    if (r > 0) return r;
+    return server_result(s, r, 1);
+}
+
+long mlrepo_tls_server_write(void *session, const void *buf, size_t n) {
+    SSL *s = session;
+    int want = n > INT_MAX ? INT_MAX : (int)n;
+    T.ERR_clear_error();
+    errno = 0;
+    int r = T.SSL_write(s, buf, want);
+    if (r > 0) return r;
+    long m = server_result(s, r, 0);
+    return m == 0 ? -1 : m;
+}
+
+void mlrepo_tls_session_free(void *session, int notify) {
+    SSL *s = session;
+    if (!s) return;
+    if (notify) { errno = 0; T.SSL_shutdown(s); }  // one try at close_notify, never waits
     T.ERR_clear_error();
     T.SSL_free(s);
 }

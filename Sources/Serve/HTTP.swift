@@ -68,6 +68,7 @@ public struct HTTPResponse: Sendable {
     static func errorCode(_ status: Int) -> String {
         switch status {
         case 400: return "BAD_REQUEST"
+        case 401: return "UNAUTHENTICATED"
         case 404: return "ENDPOINT_NOT_FOUND"
         case 405: return "METHOD_NOT_ALLOWED"
         case 408: return "REQUEST_TIMEOUT"
@@ -87,6 +88,7 @@ public struct HTTPResponse: Sendable {
         case 200: return "OK"
         case 204: return "No Content"
         case 400: return "Bad Request"
+        case 401: return "Unauthorized"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
@@ -134,20 +136,109 @@ public struct HTTPLimits: Sendable {
 /// What the parser found at the front of a connection's input buffer.
 enum ParseOutcome {
     /// Not enough bytes yet. `expectsContinue`: the head is complete, the client asked for
-    /// `100 Continue` and the body has not started.
-    case incomplete(expectsContinue: Bool)
+    /// `100 Continue` and the body has not started. `head`: the request without its body once
+    /// the head is complete (nil while the head is still arriving).
+    case incomplete(expectsContinue: Bool, head: HTTPRequest?)
     /// A complete request and the number of bytes it used.
     case request(HTTPRequest, consumed: Int)
     /// A request that cannot be served: answer with this status and close.
     case failure(status: Int, message: String)
 }
 
-/// Parses one request from the front of `buf` (bytes from `start`).
+/// The longest chunk-size line (size and extensions) accepted.
+let maxChunkLineBytes = 4096
+
+/// How far a request has been parsed, kept between calls while it arrives, so each byte is
+/// scanned once (re-decoding a chunked body from its start on every read let one slowly
+/// dripping client keep a loop busy; re-scanning a head trickled a byte per packet cost
+/// quadratic time).
+struct ParseProgress {
+    /// Bytes already searched for the end of the head.
+    var headScanned = 0
+    /// The head, once complete, and where the body starts.
+    var head: (HTTPRequest, Int)? = nil
+    /// Offset, from the start of the request, of the next chunk-size line to read (0: none
+    /// read yet).
+    var offset = 0
+    /// The data of the chunks before it.
+    var body: [UInt8] = []
+}
+
+/// Parses one request from the front of `buf`.
 func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> ParseOutcome {
+    var progress = ParseProgress()
+    return parseRequest(buf, limits: limits, progress: &progress)
+}
+
+/// Parses one request from the front of `buf`, resuming a chunked body at `progress` (which
+/// must come from earlier calls on the same request, or be fresh).
+func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ParseProgress) -> ParseOutcome {
+    let n = buf.count
+    var req: HTTPRequest
+    let bodyStart: Int
+    if let head = progress.head {
+        (req, bodyStart) = head
+    } else {
+        switch parseHead(buf, limits: limits, scanned: &progress.headScanned) {
+        case .incomplete: return .incomplete(expectsContinue: false, head: nil)
+        case .failure(let status, let message): return .failure(status: status, message: message)
+        case .head(let r, let start):
+            (req, bodyStart) = (r, start)
+            progress.head = (r, start)
+        }
+    }
+    let headers = req.headers, method = req.method
+    // Every Transfer-Encoding field counts ("chunked" split over two fields, or "gzip" in a
+    // second one, must not slip past).
+    let teFields = headers.filter { $0.name == "transfer-encoding" }.map { $0.value.lowercased() }
+    let cl = headers.filter { $0.name == "content-length" }.map(\.value)
+    let expects = req.header("expect")?.lowercased() == "100-continue"
+    if !teFields.isEmpty {
+        let te = teFields.joined(separator: ", ")
+        if !cl.isEmpty { return .failure(status: 400, message: "both Content-Length and Transfer-Encoding") }
+        guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te.prefix(40))'") }
+        switch parseChunked(buf, from: bodyStart, limits: limits, progress: &progress) {
+        case .incomplete(let started):
+            return .incomplete(expectsContinue: expects && !started, head: req)
+        case .failure(let status, let message):
+            return .failure(status: status, message: message)
+        case .complete(let body, let end):
+            req.body = body
+            return .request(req, consumed: end)
+        }
+    }
+    var length = 0
+    if let first = cl.first {
+        guard cl.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 15, first.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let v = Int(first) else {
+            return .failure(status: 400, message: "invalid Content-Length")
+        }
+        length = v
+    } else if method == "POST" || method == "PUT" || method == "PATCH" {
+        return .failure(status: 411, message: "a \(method) needs Content-Length or chunked Transfer-Encoding")
+    }
+    if length > limits.maxBodyBytes {
+        return .failure(status: 413, message: "request body of \(length) bytes is larger than the limit of \(limits.maxBodyBytes)")
+    }
+    if n - bodyStart < length { return .incomplete(expectsContinue: expects && n == bodyStart, head: req) }
+    req.body = Array(UnsafeBufferPointer(rebasing: buf[bodyStart..<(bodyStart + length)]))
+    return .request(req, consumed: bodyStart + length)
+}
+
+enum HeadOutcome {
+    case incomplete
+    case failure(status: Int, message: String)
+    /// The request without its body, and where the body starts.
+    case head(HTTPRequest, bodyStart: Int)
+}
+
+/// Parses the head at the front of `buf`; `scanned`: bytes already searched for its end
+/// (updated).
+func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: inout Int) -> HeadOutcome {
     let n = buf.count
     // End of the head: CRLF CRLF (bare LF LF accepted).
     var headEnd = -1, bodyStart = -1
-    var i = 0
+    var i = max(0, min(scanned, n) - 3)
     let scanLimit = min(n, limits.maxHeaderBytes + 4)
     while i < scanLimit {
         if buf[i] == 10 {
@@ -157,8 +248,9 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> Pars
         i += 1
     }
     if headEnd < 0 {
+        scanned = scanLimit
         if n > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
-        return .incomplete(expectsContinue: false)
+        return .incomplete
     }
     if bodyStart - 1 > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
     // Lines of the head.
@@ -199,73 +291,160 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> Pars
     }
     let method = String(parts[0])
     let q = target.firstIndex(of: "?")
-    var req = HTTPRequest(method: method, path: q.map { String(target[..<$0]) } ?? target,
+    let req = HTTPRequest(method: method, path: q.map { String(target[..<$0]) } ?? target,
                           query: q.map { String(target[target.index(after: $0)...]) } ?? "",
                           headers: headers, body: [], http11: version == "HTTP/1.1")
-    let te = req.header("transfer-encoding")?.lowercased()
-    let cl = headers.filter { $0.name == "content-length" }.map(\.value)
-    let expects = req.header("expect")?.lowercased() == "100-continue"
-    if let te {
-        if !cl.isEmpty { return .failure(status: 400, message: "both Content-Length and Transfer-Encoding") }
-        guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te)'") }
-        // Chunked body: size lines, data, CRLF; ends with a 0 chunk and optional trailers.
-        var p = bodyStart
-        var body: [UInt8] = []
-        while true {
-            guard let lineEnd = findLF(buf, from: p) else {
-                if n - p > 1024 { return .failure(status: 400, message: "malformed chunk size line") }
-                return .incomplete(expectsContinue: expects && p == bodyStart)
-            }
-            var e = lineEnd
-            if e > p && buf[e - 1] == 13 { e -= 1 }
-            let sizeText = String(decoding: UnsafeBufferPointer(rebasing: buf[p..<e]), as: UTF8.self)
-            let hex = sizeText.split(separator: ";", maxSplits: 1).first.map { String($0).trimmingSpaces() } ?? ""
-            guard !hex.isEmpty, hex.count <= 15, let size = Int(hex, radix: 16) else {
-                return .failure(status: 400, message: "malformed chunk size '\(sizeText.prefix(20))'")
-            }
-            p = lineEnd + 1
-            if size == 0 {
-                // Trailers until an empty line.
-                while true {
-                    guard let te = findLF(buf, from: p) else { return .incomplete(expectsContinue: false) }
-                    let empty = te == p || (te == p + 1 && buf[p] == 13)
-                    p = te + 1
-                    if empty { break }
-                }
-                req.body = body
-                return .request(req, consumed: p)
-            }
-            if body.count + size > limits.maxBodyBytes {
-                return .failure(status: 413, message: "request body is larger than \(limits.maxBodyBytes) bytes")
-            }
-            guard n - p >= size + 1 else { return .incomplete(expectsContinue: false) }
-            body.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<(p + size)]))
-            p += size
-            if buf[p] == 13 { guard p + 1 < n else { return .incomplete(expectsContinue: false) }; p += 1 }
-            guard buf[p] == 10 else { return .failure(status: 400, message: "malformed chunk ending") }
-            p += 1
-        }
-    }
-    var length = 0
-    if let first = cl.first {
-        guard cl.allSatisfy({ $0 == first }), !first.isEmpty, first.count <= 15, first.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let v = Int(first) else {
-            return .failure(status: 400, message: "invalid Content-Length")
-        }
-        length = v
-    } else if method == "POST" || method == "PUT" || method == "PATCH" {
-        return .failure(status: 411, message: "a \(method) needs Content-Length or chunked Transfer-Encoding")
-    }
-    if length > limits.maxBodyBytes {
-        return .failure(status: 413, message: "request body of \(length) bytes is larger than the limit of \(limits.maxBodyBytes)")
-    }
-    if n - bodyStart < length { return .incomplete(expectsContinue: expects && n == bodyStart) }
-    req.body = Array(UnsafeBufferPointer(rebasing: buf[bodyStart..<(bodyStart + length)]))
-    return .request(req, consumed: bodyStart + length)
+    return .head(req, bodyStart: bodyStart)
 }
 
-private func findLF(_ buf: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+enum ChunkedOutcome {
+    /// More bytes needed; `started`: some of the body has arrived.
+    case incomplete(started: Bool)
+    case failure(status: Int, message: String)
+    /// The decoded body and the offset just past the last trailer line.
+    case complete([UInt8], end: Int)
+}
+
+/// Decodes a chunked body (RFC 9112 §7.1) starting at `start`, strictly: a chunk size is
+/// one or more hex digits (no sign, no `0x`, no spaces inside), optionally followed by
+/// well-formed extensions, and every line ends in CRLF; sizes are checked against the body
+/// limit before anything is allocated, and the trailer section is bounded like a head.
+func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HTTPLimits,
+                  progress: inout ParseProgress) -> ChunkedOutcome {
+    let n = buf.count
+    var p = max(start, min(progress.offset, n))
+    var body: [UInt8] = []
+    swap(&body, &progress.body)
+    var chunkStart = p
+    /// Keeps what is decoded for the next call.
+    func wait(_ body: inout [UInt8]) -> ChunkedOutcome {
+        progress.offset = chunkStart
+        swap(&body, &progress.body)
+        return .incomplete(started: chunkStart > start)
+    }
+    while true {
+        chunkStart = p
+        guard let lineEnd = findLF(buf, from: p, limit: maxChunkLineBytes) else {
+            if n - p > maxChunkLineBytes { return .failure(status: 400, message: "chunk size line longer than \(maxChunkLineBytes) bytes") }
+            return wait(&body)
+        }
+        guard lineEnd > p, buf[lineEnd - 1] == 13 else {
+            return .failure(status: 400, message: "chunk size line does not end in CRLF")
+        }
+        let lineStop = lineEnd - 1
+        // Hex digits, saturating above the body limit (so no size can overflow).
+        var size = 0, digits = 0, q = p
+        while q < lineStop, let d = hexValue(buf[q]) {
+            if size <= limits.maxBodyBytes && size <= (Int.max - 15) / 16 { size = size * 16 + d }
+            digits += 1; q += 1
+        }
+        guard digits > 0 else { return .failure(status: 400, message: "malformed chunk size '\(printable(buf, p, lineStop))'") }
+        guard chunkExtensionsValid(buf, from: q, to: lineStop) else {
+            return .failure(status: 400, message: "malformed chunk size line '\(printable(buf, p, lineStop))'")
+        }
+        if size > limits.maxBodyBytes - body.count {
+            return .failure(status: 413, message: "request body is larger than \(limits.maxBodyBytes) bytes")
+        }
+        p = lineEnd + 1
+        if size == 0 {
+            // Trailer fields until an empty line, bounded like a head.
+            let trailerStart = p
+            while true {
+                guard let te = findLF(buf, from: p, limit: limits.maxHeaderBytes) else {
+                    if n - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
+                    return wait(&body)
+                }
+                if te + 1 - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
+                guard te > p, buf[te - 1] == 13 else { return .failure(status: 400, message: "chunked trailer line does not end in CRLF") }
+                let empty = te == p + 1
+                if !empty {
+                    // name ":" value, name a token.
+                    var k = p
+                    while k < te - 1, isTokenChar(buf[k]) { k += 1 }
+                    guard k > p, k < te - 1, buf[k] == 58 else { return .failure(status: 400, message: "malformed chunked trailer line") }
+                }
+                p = te + 1
+                if empty { return .complete(body, end: p) }
+            }
+        }
+        guard n - p >= size + 2 else {
+            // A wrong byte where the CRLF after the data belongs is an error now, not later.
+            if n - p > size && buf[p + size] != 13 { return .failure(status: 400, message: "chunk data not followed by CRLF") }
+            return wait(&body)
+        }
+        guard buf[p + size] == 13, buf[p + size + 1] == 10 else {
+            return .failure(status: 400, message: "chunk data not followed by CRLF")
+        }
+        if body.isEmpty { body.reserveCapacity(size) }
+        body.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<(p + size)]))
+        p += size + 2
+    }
+}
+
+private func hexValue(_ c: UInt8) -> Int? {
+    switch c {
+    case 48...57: return Int(c - 48)
+    case 65...70: return Int(c - 55)
+    case 97...102: return Int(c - 87)
+    default: return nil
+    }
+}
+
+/// RFC 9110 tchar.
+func isTokenChar(_ c: UInt8) -> Bool {
+    switch c {
+    case 48...57, 65...90, 97...122: return true
+    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true  // ! # $ % & ' * + - . ^ _ ` | ~
+    default: return false
+    }
+}
+
+/// `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )` over buf[from..<to].
+func chunkExtensionsValid(_ buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Bool {
     var i = from
-    while i < buf.count { if buf[i] == 10 { return i }; i += 1 }
+    func skipWS() { while i < to && (buf[i] == 32 || buf[i] == 9) { i += 1 } }
+    func token() -> Bool { let s = i; while i < to && isTokenChar(buf[i]) { i += 1 }; return i > s }
+    while true {
+        let before = i
+        skipWS()
+        if i == to { return i == before }  // no whitespace at the end of the line
+        guard buf[i] == 59 else { return false }  // ';'
+        i += 1
+        skipWS()
+        guard token() else { return false }
+        skipWS()
+        if i < to && buf[i] == 61 {  // '='
+            i += 1
+            skipWS()
+            if i < to && buf[i] == 34 {  // quoted-string
+                i += 1
+                var closed = false
+                while i < to {
+                    let c = buf[i]
+                    if c == 34 { i += 1; closed = true; break }
+                    if c == 92 { guard i + 1 < to, buf[i + 1] == 9 || buf[i + 1] >= 32, buf[i + 1] != 127 else { return false }; i += 2; continue }
+                    guard c == 9 || (c >= 32 && c != 127) else { return false }
+                    i += 1
+                }
+                guard closed else { return false }
+            } else {
+                guard token() else { return false }
+            }
+        }
+    }
+}
+
+/// Up to 20 bytes of buf[from..<to] for an error message, control bytes as '?'.
+private func printable(_ buf: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> String {
+    let end = min(to, from + 20)
+    guard end > from else { return "" }
+    return String(decoding: buf[from..<end].map { $0 < 32 || $0 > 126 ? 63 : $0 }, as: UTF8.self)
+}
+
+/// The first LF at or after `from`, looking at most `limit` + 1 bytes ahead.
+private func findLF(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int = Int.max) -> Int? {
+    var i = from
+    let end = limit >= buf.count - from ? buf.count : from + limit + 1
+    while i < end { if buf[i] == 10 { return i }; i += 1 }
     return nil
 }

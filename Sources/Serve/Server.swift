@@ -15,12 +15,32 @@ public struct ServerConfig: Sendable {
     public var limits = HTTPLimits()
     /// A request must arrive whole within this many seconds of its first byte (else 408).
     public var readTimeout = 30.0
+    /// A request head must arrive whole within this many seconds: of the connection's accept
+    /// for its first request (TLS handshake included), of the request's first byte for later
+    /// ones. A connection that sent nothing is closed; a partial head gets 408. This is what
+    /// ends a slowloris client (one byte a second never completes a head).
+    public var headerTimeout = 10.0
     /// An idle keep-alive connection is closed after this many seconds.
     public var idleTimeout = 60.0
-    /// Connections beyond this are answered 503 and closed.
-    public var maxConnections = 1024
+    /// Open connections, all clients together. At the limit a new connection first reclaims
+    /// the oldest reclaimable one (idle keep-alive, or no complete request head yet); only
+    /// when none is reclaimable is it answered 503 and closed.
+    public var maxConnections = 4096
+    /// Open connections from one client address, reclaimed the same way (that address's
+    /// oldest reclaimable connection goes first).
+    public var maxConnectionsPerClient = 512
     /// On stop, in-flight requests get this long to finish.
     public var shutdownGrace = 10.0
+    /// Bearer tokens that authorize a request (empty: no authentication). Compared in
+    /// constant time, as SHA-256 digests; never logged.
+    public var authTokens: [String] = []
+    /// Paths served without a token when `authTokens` is set (unless `authAll`).
+    public var openPaths: Set<String> = ["/ping", "/health"]
+    /// With `authTokens`: every path needs a token, `openPaths` included.
+    public var authAll = false
+    /// TLS termination: PEM certificate chain and private key files (nil: plain HTTP).
+    public var tlsCertificate: String? = nil
+    public var tlsKey: String? = nil
     public init() {}
 }
 
@@ -46,7 +66,12 @@ public final class HTTPServer: @unchecked Sendable {
     public let port: Int
     let wakeFD: Int32
     let stopping = Atomic<Bool>(false)
-    let openConnections = Atomic<Int>(0)
+    /// Connection counts (shared with the handler, for its metrics).
+    public let connections: ConnectionCounters
+    /// SHA-256 of each bearer token.
+    let tokenDigests: [[UInt8]]
+    /// The server's SSL_CTX (nil: plain HTTP).
+    let tlsContext: UnsafeMutableRawPointer?
     var threads: [pthread_t] = []
     /// Per worker: connections it owns, sockets handed to it by the worker that accepted
     /// them, and an eventfd that wakes it for those. A new connection goes to the worker
@@ -61,10 +86,23 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Binds and listens; throws a one-line error when the address is unusable.
-    public init(config: ServerConfig, handler: any HTTPHandler) throws {
+    public init(config: ServerConfig, handler: any HTTPHandler, connections: ConnectionCounters = ConnectionCounters()) throws {
         self.config = config
+        self.connections = connections
         self.handler = handler
         handoff = (0..<max(1, config.workers)).map { _ in Handoff() }
+        tokenDigests = config.authTokens.map { SHA256Hasher.digest(Array($0.utf8)) }
+        if let cert = config.tlsCertificate, let key = config.tlsKey {
+            var err = [CChar](repeating: 0, count: 512)
+            guard let ctx = mlrepo_tls_server_new(cert, key, &err, err.count) else {
+                throw ServeError(String(cString: err))
+            }
+            tlsContext = ctx
+        } else if config.tlsCertificate != nil || config.tlsKey != nil {
+            throw ServeError("TLS needs both a certificate and a private key")
+        } else {
+            tlsContext = nil
+        }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -72,6 +110,7 @@ public final class HTTPServer: @unchecked Sendable {
         var res: UnsafeMutablePointer<addrinfo>? = nil
         let rc = getaddrinfo(config.host, String(config.port), &hints, &res)
         guard rc == 0, let first = res else {
+            if let tlsContext { mlrepo_tls_server_free(tlsContext) }
             throw ServeError("cannot resolve host '\(config.host)': \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(res) }
@@ -83,13 +122,14 @@ public final class HTTPServer: @unchecked Sendable {
             if fd >= 0 {
                 var one: Int32 = 1
                 setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-                if bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 && listen(fd, 1024) == 0 { break }
+                if bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 && listen(fd, 4096) == 0 { break }
                 lastErr = errno
                 close(fd); fd = -1
             } else { lastErr = errno }
             ai = a.pointee.ai_next
         }
         guard fd >= 0 else {
+            if let tlsContext { mlrepo_tls_server_free(tlsContext) }
             throw ServeError("cannot listen on \(config.host):\(config.port): \(String(cString: strerror(lastErr)))")
         }
         listenFD = fd
@@ -102,12 +142,41 @@ public final class HTTPServer: @unchecked Sendable {
             port = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) } }
         }
         wakeFD = mlrepo_eventfd()
-        guard wakeFD >= 0 else { close(fd); throw ServeError("eventfd failed: \(String(cString: strerror(errno)))") }
+        guard wakeFD >= 0 else { close(fd); if let tlsContext { mlrepo_tls_server_free(tlsContext) }; throw ServeError("eventfd failed: \(String(cString: strerror(errno)))") }
     }
 
     deinit {
         close(listenFD)
         close(wakeFD)
+        if let tlsContext { mlrepo_tls_server_free(tlsContext) }
+    }
+
+    /// Whether `request` may be served: no tokens configured, an open path, or an
+    /// `Authorization: Bearer TOKEN` naming one of the tokens. Every token's digest is
+    /// compared in full, whatever matches, so timing tells nothing about them.
+    func authorize(_ request: HTTPRequest) -> AuthResult {
+        if tokenDigests.isEmpty { return .ok }
+        if !config.authAll && config.openPaths.contains(request.path) { return .ok }
+        guard let value = request.header("authorization") else { return .missing }
+        let v = Substring(value)
+        guard v.count > 7, v.prefix(7).lowercased() == "bearer " else { return .invalid }
+        let token = String(v.dropFirst(7)).trimmingSpaces()
+        let digest = SHA256Hasher.digest(Array(token.utf8))
+        var matched: UInt8 = 0
+        for d in tokenDigests {
+            var diff: UInt8 = 0
+            for i in 0..<32 { diff |= d[i] ^ digest[i] }
+            matched |= diff == 0 ? 1 : 0
+        }
+        return matched == 1 && !token.isEmpty ? .ok : .invalid
+    }
+
+    enum AuthResult { case ok, missing, invalid }
+
+    static func unauthorized(_ result: AuthResult) -> HTTPResponse {
+        var r = HTTPResponse.error(401, result == .missing ? "this server needs a bearer token (Authorization: Bearer TOKEN)" : "invalid bearer token")
+        r.headers.append(("WWW-Authenticate", result == .missing ? "Bearer realm=\"mlrepo\"" : "Bearer realm=\"mlrepo\", error=\"invalid_token\""))
+        return r
     }
 
     /// The descriptor that stops the server when written to (8 bytes): give it to a signal
@@ -144,6 +213,19 @@ public final class HTTPServer: @unchecked Sendable {
     }
 }
 
+/// Connection counts of a server, for /metrics.
+public final class ConnectionCounters: Sendable {
+    /// Open now.
+    public let open = Atomic<Int>(0)
+    /// Closed to make room for a new connection (idle, or no complete request head).
+    public let reclaimed = Atomic<Int>(0)
+    /// New connections refused with 503 (nothing could be reclaimed).
+    public let refused = Atomic<Int>(0)
+    /// Closed (or answered 408) for not sending a whole request head within the header timeout.
+    public let headerTimeouts = Atomic<Int>(0)
+    public init() {}
+}
+
 final class LoopBox {
     let server: HTTPServer
     let index: Int
@@ -166,9 +248,38 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// A client address (IPv6, or IPv4 in the low word), the key of the per-client limit.
+struct ClientAddress: Hashable {
+    var hi: UInt64 = 0, lo: UInt64 = 0
+
+    /// The peer address of a connected socket (all zero when it cannot be read).
+    init(peerOf fd: Int32) {
+        var ss = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) } }
+        guard rc == 0 else { return }
+        if ss.ss_family == sa_family_t(AF_INET6) {
+            withUnsafePointer(to: &ss) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                    withUnsafeBytes(of: a.pointee.sin6_addr) { b in
+                        hi = b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+                        lo = b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                    }
+                }
+            }
+        } else if ss.ss_family == sa_family_t(AF_INET) {
+            let v4 = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr } }
+            hi = 0
+            lo = 0xffff_0000_0000_0000 | UInt64(v4)
+        }
+    }
+}
+
 /// One connection's state, owned by one loop.
 final class Connection {
     let fd: Int32
+    let client: ClientAddress
+    let acceptedAt: Double
     var input: [UInt8] = []
     var inputStart = 0
     var output: [UInt8] = []
@@ -176,6 +287,12 @@ final class Connection {
     var lastActivity: Double
     /// When the first byte of the request being read arrived (nil: between requests).
     var requestStarted: Double? = nil
+    /// The head of the request being read is complete (its body is still arriving).
+    var headComplete = false
+    /// Requests answered on this connection.
+    var served = 0
+    /// How far the request being read has been parsed (its head, its chunked body).
+    var progress = ParseProgress()
     var sentContinue = false
     var closeAfterWrite = false
     /// After an error answer: our side is shut down and the client's remaining bytes are
@@ -184,11 +301,25 @@ final class Connection {
     var lingerUntil: Double? = nil
     var lingerOnClose = false
     var wantsWrite = false
+    /// TLS: the session (nil: plain), whether its handshake is still running, and the length
+    /// of a write to repeat after the session asked to wait.
+    var tls: UnsafeMutableRawPointer? = nil
+    var handshaking = false
+    var tlsRetryLength = 0
+    /// Its place in one of the loop's lists of reclaimable connections (`lruList`: -1 none,
+    /// 0 never completed a request, 1 idle keep-alive).
+    var lruPrev: Connection? = nil
+    var lruNext: Connection? = nil
+    var lruList = -1
 
-    init(fd: Int32, now: Double) { self.fd = fd; lastActivity = now }
+    init(fd: Int32, client: ClientAddress, now: Double) { self.fd = fd; self.client = client; acceptedAt = now; lastActivity = now }
 
     var pendingInput: Int { input.count - inputStart }
     var pendingOutput: Int { output.count - outputStart }
+
+    /// Holds no request in progress: idle between requests, or its head is not complete
+    /// (TLS handshake included). Such a connection may be closed to make room.
+    var reclaimable: Bool { lingerUntil == nil && !headComplete && pendingOutput == 0 && !closeAfterWrite }
 
     func compactInput() {
         if inputStart > 0 && (inputStart == input.count || inputStart > 65536) {
@@ -206,7 +337,19 @@ struct EventLoop {
     var epfd: Int32 = -1
     var conns: [Int32: Connection] = [:]
     var listening = true
+    /// Accepting paused after EMFILE with nothing to reclaim (resumed by the sweep).
+    var acceptPaused = false
     var readBuf = [UInt8](repeating: 0, count: 256 << 10)
+    /// Reclaimable connections, least recently active first, in two lists reclaimed in
+    /// order: [0] connections that never completed a request (silent, slowloris, in a TLS
+    /// handshake), [1] idle keep-alive connections that did (a client that has been served is
+    /// the last to lose its connection).
+    var lruHead: [Connection?] = [nil, nil]
+    var lruTail: [Connection?] = [nil, nil]
+    /// The next connection to reclaim, if any.
+    var reclaimCandidate: Connection? { lruHead[0] ?? lruHead[1] }
+    /// Open connections per client address (this loop's).
+    var perClient: [ClientAddress: Int] = [:]
 
     init(server: HTTPServer, index: Int) { self.server = server; self.index = index }
 
@@ -214,7 +357,18 @@ struct EventLoop {
     static let wakeTag: UInt64 = UInt64.max - 1
     static let handoffTag: UInt64 = UInt64.max - 2
 
+    /// This loop's share of a limit (connections are spread evenly over the loops).
+    func share(_ limit: Int) -> Int {
+        let w = server.handoff.count
+        return max(1, (limit + w - 1) / w)
+    }
+
     mutating func run() {
+        // OpenSSL writes with write(2): a peer that went away must not raise SIGPIPE.
+        var pipeSet = sigset_t()
+        sigemptyset(&pipeSet)
+        sigaddset(&pipeSet, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSet, nil)
         epfd = mlrepo_epoll_create()
         guard epfd >= 0 else { return }
         defer { close(epfd) }
@@ -232,7 +386,7 @@ struct EventLoop {
                 for i in 0..<Int(n) {
                     let tag = tags[i]
                     let flags = evflags[i]
-                    if tag == EventLoop.listenTag { if listening { acceptAll(now) } }
+                    if tag == EventLoop.listenTag { if listening && !acceptPaused { acceptAll(now) } }
                     else if tag == EventLoop.handoffTag { takeHandoffs(now) }
                     else if tag == EventLoop.wakeTag {
                         // stop() or a signal handler wrote to it; it stays readable, so every
@@ -247,7 +401,7 @@ struct EventLoop {
                 if stopDeadline == nil {
                     stopDeadline = now + server.config.shutdownGrace
                     listening = false
-                    mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0)
+                    if !acceptPaused { mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0) }
                     // Keep the wake descriptor readable for the other loops, but stop polling it.
                     mlrepo_epoll_ctl(epfd, 2, server.wakeFD, 0, 0)
                 }
@@ -257,7 +411,7 @@ struct EventLoop {
                     closeConnection(c)
                 }
                 for c in conns.values { c.closeAfterWrite = true }
-                if conns.isEmpty || now >= stopDeadline! {
+                if conns.isEmpty || now >= stopDeadline ?? now {
                     for c in Array(conns.values) { closeConnection(c) }
                     server.handler.flush(worker: index)
                     return
@@ -275,20 +429,18 @@ struct EventLoop {
             let fd = mlrepo_accept(server.listenFD)
             if fd < 0 {
                 if errno == EINTR { continue }
-                return  // EAGAIN, or a transient error (EMFILE, ECONNABORTED): try on the next event
+                if errno == EMFILE || errno == ENFILE {
+                    // Out of descriptors: make room, or stop polling the (still readable)
+                    // listening socket until the next sweep instead of spinning on it.
+                    if let victim = reclaimCandidate { reclaim(victim); continue }
+                    acceptPaused = true
+                    mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0)
+                }
+                return  // EAGAIN, or a transient error (ECONNABORTED): try on the next event
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let open = server.openConnections.wrappingAdd(1, ordering: .relaxed).newValue
-            if open > server.config.maxConnections {
-                let r = HTTPResponse.error(503, "too many connections (limit \(server.config.maxConnections))")
-                let bytes = r.serialized(keepAlive: false, headOnly: false)
-                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                close(fd)
-                server.openConnections.wrappingSubtract(1, ordering: .relaxed)
-                server.handler.completed(nil, response: r, latencyMicros: 0, worker: index)
-                continue
-            }
+            server.connections.open.wrappingAdd(1, ordering: .relaxed)
             // Hand it to the least-loaded worker (this one on ties).
             var target = index
             for (w, h) in server.handoff.enumerated() where h.owned.load(ordering: .relaxed) < server.handoff[target].owned.load(ordering: .relaxed) {
@@ -303,9 +455,47 @@ struct EventLoop {
         }
     }
 
+    /// Takes a new connection, first making room under this loop's share of the limits by
+    /// reclaiming the oldest reclaimable connection (of the same client for the per-client
+    /// limit); refuses it with 503 only when nothing can be reclaimed.
     mutating func adopt(_ fd: Int32, _ now: Double) {
-        let c = Connection(fd: fd, now: now)
+        let client = ClientAddress(peerOf: fd)
+        var refusal: String? = nil
+        if perClient[client, default: 0] >= share(server.config.maxConnectionsPerClient) {
+            if let victim = oldestReclaimable(of: client) { reclaim(victim) }
+            else { refusal = "too many connections from this address (limit \(server.config.maxConnectionsPerClient))" }
+        }
+        if refusal == nil && conns.count >= share(server.config.maxConnections) {
+            if let victim = reclaimCandidate { reclaim(victim) }
+            else { refusal = "too many connections (limit \(server.config.maxConnections))" }
+        }
+        if let refusal {
+            let r = HTTPResponse.error(503, refusal)
+            if server.tlsContext == nil {
+                let bytes = r.serialized(keepAlive: false, headOnly: false)
+                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            close(fd)
+            server.connections.open.wrappingSubtract(1, ordering: .relaxed)
+            server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
+            server.connections.refused.wrappingAdd(1, ordering: .relaxed)
+            server.handler.completed(nil, response: r, latencyMicros: 0, worker: index)
+            return
+        }
+        let c = Connection(fd: fd, client: client, now: now)
+        if let ctx = server.tlsContext {
+            guard let session = mlrepo_tls_server_session(ctx, fd) else {
+                close(fd)
+                server.connections.open.wrappingSubtract(1, ordering: .relaxed)
+                server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
+                return
+            }
+            c.tls = session
+            c.handshaking = true
+        }
         conns[fd] = c
+        perClient[client, default: 0] += 1
+        lruAppend(c)
         mlrepo_epoll_ctl(epfd, 1, fd, evIn | evRdHup, UInt64(UInt32(bitPattern: fd)))
         // Data may have arrived before the socket was registered: serve it now.
         service(c, flags: evIn, now: now)
@@ -318,34 +508,130 @@ struct EventLoop {
         for fd in fds { adopt(fd, now) }
     }
 
+    // MARK: Reclaimable connections
+
+    /// Appends `c` to its list (a connection already on it keeps its place).
+    mutating func lruAppend(_ c: Connection) {
+        let list = c.served == 0 ? 0 : 1
+        if c.lruList == list { return }
+        lruRemove(c)
+        c.lruList = list
+        c.lruPrev = lruTail[list]
+        c.lruNext = nil
+        if let t = lruTail[list] { t.lruNext = c } else { lruHead[list] = c }
+        lruTail[list] = c
+    }
+
+    mutating func lruRemove(_ c: Connection) {
+        let list = c.lruList
+        guard list >= 0 else { return }
+        c.lruList = -1
+        if let p = c.lruPrev { p.lruNext = c.lruNext } else { lruHead[list] = c.lruNext }
+        if let n = c.lruNext { n.lruPrev = c.lruPrev } else { lruTail[list] = c.lruPrev }
+        c.lruPrev = nil
+        c.lruNext = nil
+    }
+
+    /// Puts `c` on the reclaimable list (at the end: most recent) or takes it off, as its
+    /// state says.
+    mutating func updateReclaimable(_ c: Connection) {
+        if c.reclaimable { lruAppend(c) } else { lruRemove(c) }
+    }
+
+    func oldestReclaimable(of client: ClientAddress) -> Connection? {
+        for list in 0..<2 {
+            var c = lruHead[list]
+            while let x = c { if x.client == client { return x }; c = x.lruNext }
+        }
+        return nil
+    }
+
+    mutating func reclaim(_ c: Connection) {
+        server.connections.reclaimed.wrappingAdd(1, ordering: .relaxed)
+        closeConnection(c)
+    }
+
+    // MARK: Closing
+
     /// Closes after the last answer: at once, or by lingering when the client may still be
     /// sending a body we refused.
     mutating func finish(_ c: Connection) {
         if c.lingerOnClose && c.lingerUntil == nil {
+            if let s = c.tls { mlrepo_tls_session_free(s, 1); c.tls = nil }
             shutdown(c.fd, Int32(SHUT_WR))
             c.lingerUntil = monotonicSeconds() + 2
             c.inputStart = c.input.count
             c.compactInput()
+            lruRemove(c)
             return
         }
         closeConnection(c)
     }
 
     mutating func closeConnection(_ c: Connection) {
+        guard conns[c.fd] === c else { return }
+        lruRemove(c)
+        if let s = c.tls { mlrepo_tls_session_free(s, c.handshaking ? 0 : 1); c.tls = nil }
         mlrepo_epoll_ctl(epfd, 2, c.fd, 0, 0)
         close(c.fd)
         conns[c.fd] = nil
-        server.openConnections.wrappingSubtract(1, ordering: .relaxed)
+        if let k = perClient[c.client] { if k <= 1 { perClient[c.client] = nil } else { perClient[c.client] = k - 1 } }
+        server.connections.open.wrappingSubtract(1, ordering: .relaxed)
         server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
     }
 
+    // MARK: I/O
+
+    /// Reads into readBuf: the count, 0 at the end of the stream, -1 when nothing is there
+    /// yet, -2 on a failure.
+    mutating func readSome(_ c: Connection) -> Int {
+        if let s = c.tls {
+            while true {
+                let r = readBuf.withUnsafeMutableBytes { mlrepo_tls_server_read(s, $0.baseAddress, $0.count) }
+                if r > 0 { return r }
+                if r == 0 { return 0 }
+                if r == -2 { return -1 }
+                if r == -3 { watch(c, output: true); return -1 }
+                return -2
+            }
+        }
+        while true {
+            let r = readBuf.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+            if r >= 0 { return r }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return -1 }
+            return -2
+        }
+    }
+
+    mutating func watch(_ c: Connection, output: Bool) {
+        guard output != c.wantsWrite else { return }
+        c.wantsWrite = output
+        mlrepo_epoll_ctl(epfd, 3, c.fd, evIn | evRdHup | (output ? evOut : 0), UInt64(UInt32(bitPattern: c.fd)))
+    }
+
     mutating func service(_ c: Connection, flags: UInt32, now: Double) {
+        var flags = flags
         if flags & (evErr | evHup) != 0 && flags & evIn == 0 {
             closeConnection(c); return
         }
-        if flags & evOut != 0 {
+        if c.handshaking, let s = c.tls {
+            let r = mlrepo_tls_server_handshake(s)
+            if r == 1 {
+                c.handshaking = false
+                watch(c, output: false)
+                flags |= evIn  // application data may be buffered already
+            } else if r == -2 { watch(c, output: false); return }
+            else if r == -3 { watch(c, output: true); return }
+            else { closeConnection(c); return }
+        }
+        // (A TLS write that waited for readability is retried on input too.)
+        if flags & evOut != 0 || (c.tls != nil && c.pendingOutput > 0 && flags & evIn != 0) {
             if !flushOutput(c) { closeConnection(c); return }
             if c.pendingOutput == 0 && c.closeAfterWrite { finish(c); return }
+            // A TLS read may have waited for writability.
+            if c.tls != nil { flags |= evIn }
+            if c.pendingOutput == 0 && c.pendingInput > 0 { processInput(c, now: now); guard conns[c.fd] != nil else { return } }
         }
         if c.lingerUntil != nil {
             // Drop what the client still sends; close at its end of stream.
@@ -360,56 +646,77 @@ struct EventLoop {
         if flags & (evIn | evRdHup) != 0 {
             var eof = false
             while true {
-                let r = readBuf.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                let r = readSome(c)
                 if r > 0 {
                     if c.requestStarted == nil { c.requestStarted = now }
                     c.input.append(contentsOf: readBuf[0..<r])
                     c.lastActivity = now
-                    if r < readBuf.count { break }
+                    if r < readBuf.count && c.tls == nil { break }
                     // Stop reading a client that floods past the limits; the parser answers it.
                     if c.pendingInput > server.config.limits.maxBodyBytes + server.config.limits.maxHeaderBytes + 65536 { break }
                 } else if r == 0 { eof = true; break }
-                else if errno == EINTR { continue }
-                else if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                else if r == -1 { break }
                 else { closeConnection(c); return }
             }
             processInput(c, now: now)
             guard conns[c.fd] != nil else { return }
             if eof {
                 // The client closed its side: answer what is complete, drop a half request.
-                if c.pendingOutput == 0 { closeConnection(c) } else { c.closeAfterWrite = true }
+                if c.pendingOutput == 0 { closeConnection(c) } else { c.closeAfterWrite = true; updateReclaimable(c) }
             }
         }
+    }
+
+    /// Answers a request that cannot be served and closes (lingering: the client may still
+    /// be sending).
+    mutating func fail(_ c: Connection, _ r: HTTPResponse, now: Double) {
+        c.progress = ParseProgress()
+        c.closeAfterWrite = true
+        c.lingerOnClose = true
+        c.headComplete = false
+        server.handler.completed(nil, response: r, latencyMicros: latency(c, now), worker: index)
+        c.inputStart = c.input.count
+        lruRemove(c)
+        queue(c, r.serialized(keepAlive: false, headOnly: false))
     }
 
     /// Parses and answers every complete request in the input (pipelining), stopping while
     /// a response is still being written.
     mutating func processInput(_ c: Connection, now: Double) {
         while c.pendingInput > 0 && c.pendingOutput == 0 && !c.closeAfterWrite {
+            var progress = ParseProgress()
+            swap(&progress, &c.progress)
             let outcome = c.input.withUnsafeBufferPointer { buf in
-                parseRequest(UnsafeBufferPointer(rebasing: buf[c.inputStart...]), limits: server.config.limits)
+                parseRequest(UnsafeBufferPointer(rebasing: buf[c.inputStart...]), limits: server.config.limits, progress: &progress)
             }
+            if case .incomplete = outcome { swap(&progress, &c.progress) }
             switch outcome {
-            case .incomplete(let expectsContinue):
+            case .incomplete(let expectsContinue, let head):
+                if let head {
+                    // Refuse an unauthorized request before its body is read.
+                    let auth = server.authorize(head)
+                    if auth != .ok { fail(c, HTTPServer.unauthorized(auth), now: now); return }
+                }
+                c.headComplete = head != nil
                 if expectsContinue && !c.sentContinue {
                     c.sentContinue = true
                     queue(c, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                    guard conns[c.fd] != nil else { return }
                 }
                 c.compactInput()
+                updateReclaimable(c)
                 return
             case .failure(let status, let message):
-                let r = HTTPResponse.error(status, message)
-                c.closeAfterWrite = true
-                c.lingerOnClose = true
-                server.handler.completed(nil, response: r, latencyMicros: latency(c, now), worker: index)
-                c.inputStart = c.input.count
-                queue(c, r.serialized(keepAlive: false, headOnly: false))
+                fail(c, HTTPResponse.error(status, message), now: now)
                 return
             case .request(let req, let consumed):
                 c.inputStart += consumed
                 c.sentContinue = false
+                c.headComplete = false
+                c.served += 1
                 let started = c.requestStarted ?? now
-                var resp = server.handler.handle(req, worker: index)
+                let auth = server.authorize(req)
+                var resp = auth == .ok ? server.handler.handle(req, worker: index) : HTTPServer.unauthorized(auth)
                 let connectionHeader = req.header("connection")?.lowercased() ?? ""
                 var keepAlive = req.http11 ? !connectionHeader.contains("close") : connectionHeader.contains("keep-alive")
                 if server.stopping.load(ordering: .relaxed) { keepAlive = false }
@@ -420,11 +727,14 @@ struct EventLoop {
                 let done = monotonicSeconds()
                 server.handler.completed(req, response: resp, latencyMicros: Int((done - started) * 1e6), worker: index)
                 c.requestStarted = c.pendingInput > 0 ? done : nil
+                // The connection counts as idle from now (for the reclaimable order).
+                lruRemove(c)
                 queue(c, resp.serialized(keepAlive: keepAlive, headOnly: req.method == "HEAD"))
                 guard conns[c.fd] != nil else { return }
             }
         }
         c.compactInput()
+        updateReclaimable(c)
     }
 
     func latency(_ c: Connection, _ now: Double) -> Int {
@@ -441,48 +751,78 @@ struct EventLoop {
     /// Writes pending output; false on a dead socket. Watches for writability while output
     /// remains, and stops watching when it is gone.
     mutating func flushOutput(_ c: Connection) -> Bool {
+        var blockedOnRead = false
         while c.pendingOutput > 0 {
-            let r = c.output.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.outputStart, c.pendingOutput, Int32(MSG_NOSIGNAL)) }
+            if let s = c.tls {
+                let length = c.tlsRetryLength > 0 ? c.tlsRetryLength : min(c.pendingOutput, 1 << 20)
+                let r = c.output.withUnsafeBytes { b in b.baseAddress.map { mlrepo_tls_server_write(s, $0 + c.outputStart, length) } ?? -1 }
+                if r > 0 { c.tlsRetryLength = 0; c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
+                if r == -2 || r == -3 { c.tlsRetryLength = length; blockedOnRead = r == -2; break }
+                return false
+            }
+            let r = c.output.withUnsafeBytes { b in b.baseAddress.map { send(c.fd, $0 + c.outputStart, c.pendingOutput, Int32(MSG_NOSIGNAL)) } ?? -1 }
             if r > 0 { c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
             if r < 0 && errno == EINTR { continue }
             if r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
             return false
         }
-        let want = c.pendingOutput > 0
-        if want != c.wantsWrite {
-            c.wantsWrite = want
-            mlrepo_epoll_ctl(epfd, 3, c.fd, evIn | evRdHup | (want ? evOut : 0), UInt64(UInt32(bitPattern: c.fd)))
-        }
-        if !want { c.output = []; c.outputStart = 0 }
+        let want = c.pendingOutput > 0 && !blockedOnRead
+        watch(c, output: want)
+        if c.pendingOutput == 0 { c.output = []; c.outputStart = 0; if c.lingerUntil == nil { updateReclaimable(c) } }
         return true
     }
 
-    /// Time-outs: a request not complete within readTimeout gets 408; an idle keep-alive
+    /// Time-outs: a head not complete within headerTimeout (of the accept for a new
+    /// connection, of its first byte for a later request) gets 408, or is closed when it sent
+    /// nothing; a request not complete within readTimeout gets 408; an idle keep-alive
     /// connection is closed after idleTimeout; a client that does not read its response for
     /// readTimeout is dropped.
     mutating func sweep(_ now: Double) {
+        if acceptPaused && listening {
+            acceptPaused = false
+            mlrepo_epoll_ctl(epfd, 1, server.listenFD, UInt32(MLREPO_EV_IN) | UInt32(MLREPO_EV_EXCLUSIVE), EventLoop.listenTag)
+        }
+        let cfg = server.config
         for c in Array(conns.values) {
             if let until = c.lingerUntil {
                 if now > until { closeConnection(c) }
                 continue
             }
             if c.pendingOutput > 0 {
-                if now - c.lastActivity > server.config.readTimeout { closeConnection(c) }
+                if now - c.lastActivity > cfg.readTimeout { closeConnection(c) }
                 continue
             }
-            if let started = c.requestStarted, c.pendingInput > 0 {
-                if now - started > server.config.readTimeout {
-                    let r = HTTPResponse.error(408, "request not received within \(server.config.readTimeout == server.config.readTimeout.rounded() ? String(Int(server.config.readTimeout)) : String(server.config.readTimeout)) s")
-                    c.closeAfterWrite = true
-                    c.lingerOnClose = true
-                    c.inputStart = c.input.count
-                    c.requestStarted = nil
-                    queue(c, r.serialized(keepAlive: false, headOnly: false))
-                    server.handler.completed(nil, response: r, latencyMicros: Int((now - started) * 1e6), worker: index)
+            let hasBytes = c.pendingInput > 0 || c.handshaking
+            let headStart = c.served == 0 ? c.acceptedAt : (c.requestStarted ?? now)
+            if !c.headComplete && now - headStart > cfg.headerTimeout && (hasBytes || c.served == 0) {
+                server.connections.headerTimeouts.wrappingAdd(1, ordering: .relaxed)
+                if c.pendingInput > 0 && !c.handshaking {
+                    timeOut(c, "request head not received within \(seconds(cfg.headerTimeout)) s", started: headStart, now: now)
+                } else {
+                    closeConnection(c)  // sent nothing (or never finished the TLS handshake)
                 }
-            } else if now - c.lastActivity > server.config.idleTimeout {
+            } else if let started = c.requestStarted, c.pendingInput > 0 {
+                if now - started > cfg.readTimeout {
+                    timeOut(c, "request not received within \(seconds(cfg.readTimeout)) s", started: started, now: now)
+                }
+            } else if c.served > 0 && now - c.lastActivity > cfg.idleTimeout {
                 closeConnection(c)
             }
         }
     }
+
+    mutating func timeOut(_ c: Connection, _ message: String, started: Double, now: Double) {
+        let r = HTTPResponse.error(408, message)
+        c.progress = ParseProgress()
+        c.closeAfterWrite = true
+        c.lingerOnClose = true
+        c.headComplete = false
+        c.inputStart = c.input.count
+        c.requestStarted = nil
+        lruRemove(c)
+        server.handler.completed(nil, response: r, latencyMicros: Int((now - started) * 1e6), worker: index)
+        queue(c, r.serialized(keepAlive: false, headOnly: false))
+    }
+
+    func seconds(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 }

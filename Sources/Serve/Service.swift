@@ -72,8 +72,13 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         let early = Mutex<[Int: Int]>([:])
     }
 
-    public init(primary: ServedModel, canary: ServedModel? = nil, workers: Int, options: ServiceOptions) {
+    /// The server's connection counts, shown on /metrics (nil: not shown).
+    let connections: ConnectionCounters?
+
+    public init(primary: ServedModel, canary: ServedModel? = nil, workers: Int, options: ServiceOptions,
+                connections: ConnectionCounters? = nil) {
         self.options = options
+        self.connections = connections
         self.workers = max(1, workers)
         current = Mutex((primary, canary))
         slots = (0..<max(1, workers)).map { _ in WorkerSlot() }
@@ -364,6 +369,16 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         out += hist + rowsOut + info + psiOut + shiftOut
         out += "# HELP mlrepo_model_swaps_total Hot swaps of the primary model (--follow).\n# TYPE mlrepo_model_swaps_total counter\n"
         out += "mlrepo_model_swaps_total \(swaps.load(ordering: .relaxed))\n"
+        if let c = connections {
+            out += "# HELP mlrepo_connections_open Open client connections.\n# TYPE mlrepo_connections_open gauge\n"
+            out += "mlrepo_connections_open \(c.open.load(ordering: .relaxed))\n"
+            out += "# HELP mlrepo_connections_reclaimed_total Connections closed to make room for new ones (idle, or without a complete request head).\n# TYPE mlrepo_connections_reclaimed_total counter\n"
+            out += "mlrepo_connections_reclaimed_total \(c.reclaimed.load(ordering: .relaxed))\n"
+            out += "# HELP mlrepo_connections_refused_total New connections refused with 503 (nothing to reclaim).\n# TYPE mlrepo_connections_refused_total counter\n"
+            out += "mlrepo_connections_refused_total \(c.refused.load(ordering: .relaxed))\n"
+            out += "# HELP mlrepo_connections_header_timeouts_total Connections closed for not sending a whole request head in time.\n# TYPE mlrepo_connections_header_timeouts_total counter\n"
+            out += "mlrepo_connections_header_timeouts_total \(c.headerTimeouts.load(ordering: .relaxed))\n"
+        }
         out += "# HELP mlrepo_uptime_seconds Seconds since the server started.\n# TYPE mlrepo_uptime_seconds gauge\n"
         out += "mlrepo_uptime_seconds \(Clock.wallSeconds() - started)\n"
         return out

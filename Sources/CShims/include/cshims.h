@@ -69,4 +69,23 @@ long mlrepo_tls_read(void *session, void *buf, size_t n, char *err, size_t en);
 long mlrepo_tls_write(void *session, const void *buf, size_t n, char *err, size_t en);
 /// Sends close_notify (without waiting for the peer's) and frees the session; not the socket.
 void mlrepo_tls_close(void *session);
+
+// TLS server sessions (tls.c), for non-blocking sockets. The caller blocks SIGPIPE in the
+// threads that call these (OpenSSL writes with write(2)).
+
+/// A server context for a PEM certificate chain file and a PEM private key file (TLS 1.2+,
+/// no renegotiation), or NULL with a one-line reason in `err`.
+void *mlrepo_tls_server_new(const char *cert, const char *key, char *err, size_t n);
+void mlrepo_tls_server_free(void *ctx);
+/// A session in accept state over the accepted socket `fd`, or NULL.
+void *mlrepo_tls_server_session(void *ctx, int fd);
+/// Advances the handshake: 1 done, -2 wants the socket readable, -3 writable, -1 failed.
+int mlrepo_tls_server_handshake(void *session);
+/// Reads up to `n` bytes: the count, 0 at the end of the stream, -1 failed, -2/-3 as above.
+long mlrepo_tls_server_read(void *session, void *buf, size_t n);
+/// Writes up to `n` bytes (a retry after -2/-3 must pass the same bytes and length): the
+/// count, -1 failed, -2/-3 as above.
+long mlrepo_tls_server_write(void *session, const void *buf, size_t n);
+/// Frees a server session, first sending close_notify (one try) when `notify` != 0.
+void mlrepo_tls_session_free(void *session, int notify);
 #endif
