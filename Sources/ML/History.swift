@@ -20,6 +20,13 @@ public struct LineageNode: Sendable {
     public var note: String?
     /// For a folder input: the outputs of other stages inside it, with their own lineage.
     public var parts: [LineageNode] = []
+
+    /// Bounds on an upstream walk, since records come from clones we do not trust: a chain
+    /// of stages deeper than `maxDepth`, or a graph of more than `maxNodes` nodes once
+    /// shared inputs are expanded (a diamond chain doubles at each level), stops with a note
+    /// instead of recursing or allocating without limit.
+    public static let maxDepth = 128
+    public static let maxNodes = 2_000
 }
 
 /// A run in a lineage graph.
@@ -137,8 +144,16 @@ extension MLRepo {
             (try? repo.entry(in: dir.id, path: String(p.dropFirst(dir.path.count + 1))))??.id
         }
         var visiting = Set<ObjectId>()
-        func node(_ p: String, _ id: ObjectId?, fallback: PathKind) throws -> LineageNode {
+        var made = 0
+        func node(_ p: String, _ id: ObjectId?, fallback: PathKind, depth: Int = 0) throws -> LineageNode {
             var n = LineageNode(path: p, id: id, kind: kindOf(p, fallback), producedBy: nil, note: nil)
+            made += 1
+            if depth >= LineageNode.maxDepth || made > LineageNode.maxNodes {
+                n.note = depth >= LineageNode.maxDepth
+                    ? "lineage deeper than \(LineageNode.maxDepth) stages: not followed further"
+                    : "lineage larger than \(LineageNode.maxNodes) nodes: not followed further"
+                return n
+            }
             let covering = records.filter { $0.1.outs.contains { pathCovers($0.path, p) } }
             // Prefer the run that wrote exactly this version.
             let match = covering.first { r in
@@ -149,7 +164,7 @@ extension MLRepo {
                 for (_, rec) in records {
                     for o in rec.outs where pathWithin(o.path, p) && !n.parts.contains(where: { $0.path == o.path }) {
                         let inner = id.flatMap { try? repo.entry(in: $0, path: String(o.path.dropFirst(p.count + 1)))?.id } ?? o.id
-                        n.parts.append(try node(o.path, inner, fallback: o.kind))
+                        n.parts.append(try node(o.path, inner, fallback: o.kind, depth: depth + 1))
                     }
                 }
                 return n
@@ -165,7 +180,7 @@ extension MLRepo {
             }
             guard visiting.insert(rid).inserted else { return n }
             defer { visiting.remove(rid) }
-            let inputs = try rec.deps.map { try node($0.path, $0.id, fallback: $0.kind) }
+            let inputs = try rec.deps.map { try node($0.path, $0.id, fallback: $0.kind, depth: depth + 1) }
             n.producedBy = LineageStep(stage: rec.stage, action: rec.action, record: rid,
                                        recordedIn: try firstCommit(rid, stage: rec.stage), started: rec.started,
                                        duration: rec.duration, params: rec.params, inputs: inputs, environment: rec.environment)
