@@ -636,7 +636,9 @@ let reflogCommand = Command(
     let entries = try repo.refs.log(ref)
     for (i, e) in entries.enumerated() {
         if let n = try a.int("n"), i >= n { break }
-        ctx.out.line("\(e.new.short) \(ref == "HEAD" ? "HEAD" : String(ref.dropFirst(11)))@{\(i)}: \(e.message)")
+        // git shows a branch by its short name and any other ref by its full name.
+        let shown = ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : ref
+        ctx.out.line("\(e.new.short) \(shown)@{\(i)}: \(e.message)")
     }
     return 0
 }

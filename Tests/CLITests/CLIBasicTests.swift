@@ -305,6 +305,11 @@ final class CLIBasicTests: CLITestCase {
         XCTAssertTrue(lines[0].hasPrefix(String(c2.prefix(12)) + " HEAD@{0}: commit: two"), log)
         XCTAssertTrue(lines[1].hasPrefix(String(c1.prefix(12)) + " HEAD@{1}: commit (initial): one"), log)
         XCTAssertEqual(ok("reflog", "main", "-n", "1").split(separator: "\n").count, 1)
+        // Names: a branch by its short name (also when given in full), other refs in full.
+        XCTAssertTrue(ok("reflog", "refs/heads/main", "-n", "1").hasPrefix(String(c2.prefix(12)) + " main@{0}: "))
+        XCTAssertTrue(ok("reflog", "main", "-n", "1").hasPrefix(String(c2.prefix(12)) + " main@{0}: "))
+        ok("tag", "v1")
+        XCTAssertTrue(ok("reflog", "refs/tags/v1").hasPrefix(String(c2.prefix(12)) + " refs/tags/v1@{0}: "))
         XCTAssertEqual(ok("show", "\(c1):t.txt"), String(repeating: "compressible text ", count: 1000))
         ok("fsck")
     }
