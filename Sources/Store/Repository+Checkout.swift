@@ -272,7 +272,7 @@ extension Repository {
             // Empty folders (left by deleted files) may give way; anything with files may not.
             if !removeEmptyFolders(full) { throw StoreError.untrackedWouldBeOverwritten([path + "/"]) }
         }
-        let tmp = dir + "/.mlrepo-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = WorkTemp.path(in: dir)
         do {
             let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
             var written: UInt64 = 0
@@ -293,54 +293,67 @@ extension Repository {
         return st
     }
 
-    /// Updates a large tracked file in place when most of its chunks sit at the same
-    /// offsets in the old and new versions (appends, same-length edits): only the changed
-    /// chunks are written, then the file is truncated to its new size. Returns nil (the
-    /// caller rewrites the whole file) when that would not save much, when the file has
-    /// other hard links, or when it is too large to compare cheaply (> 16 GiB).
+    /// Writes a new version of a large tracked file whose chunks mostly sit at the same
+    /// offsets as in the old version (appends, same-length edits) without rewriting it all:
+    /// a temp file beside it gets the old file's data by reflink (FICLONE) or, where the file
+    /// system cannot, the unchanged ranges copied inside the kernel (copy_file_range); only
+    /// the changed chunks are written from the store; then the temp is renamed over the
+    /// file. A reader or a kill at any moment sees the old version or the new one, never a
+    /// mix. Returns nil (the caller rewrites the whole file) when that would not save much
+    /// or when the file is too large to compare cheaply (> 16 GiB).
     func patchInPlace(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
         let full = fullPath(path)
         guard f.size >= 1 << 20, f.size <= 16 << 30,
-              let st = FS.lstat(full), st.isRegular, st.links == 1, st.size >= 1 << 20 else { return nil }
+              let st = FS.lstat(full), st.isRegular, st.size >= 1 << 20 else { return nil }
         guard let oldKind = try store.info(old)?.kind, oldKind == .chunks,
               let newKind = try store.info(f.id)?.kind, newKind == .chunks else { return nil }
-        var d = Path.dirname(path)
-        while d != "." && !d.isEmpty {
-            if FS.lstat(fullPath(d))?.isSymlink == true { return nil }
-            d = Path.dirname(d)
-        }
+        if symlinkedParent(path) != nil { return nil }
         var oldLayout: [(UInt64, ObjectId)] = []
         var off: UInt64 = 0
         try reader.forEachChunk(old) { id, size in oldLayout.append((off, id)); off += size }
         guard off == st.size else { return nil }
         var changed: [(offset: UInt64, id: ObjectId, size: UInt64)] = []
+        var kept: [(offset: UInt64, size: UInt64)] = []   // runs of unchanged chunks
         var reused: UInt64 = 0
         var k = 0
         off = 0
         try reader.forEachChunk(f.id) { id, size in
             while k < oldLayout.count && oldLayout[k].0 < off { k += 1 }
-            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id { reused += size }
-            else { changed.append((off, id, size)) }
+            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id {
+                reused += size
+                if let last = kept.last, last.offset + last.size == off { kept[kept.count - 1].size += size }
+                else { kept.append((off, size)) }
+            } else { changed.append((off, id, size)) }
             off += size
         }
-        guard reused * 2 >= f.size else { return nil }
-        let fd = try sys { try FileDescriptor(path: full, flags: O_WRONLY | O_NOFOLLOW) }
-        let h = SHA256Hasher()
-        for c in changed {
-            try store.withObject(c.id, hasher: h) { kind, bytes in
-                guard kind == .blob, bytes.count == Int(c.size) else {
-                    throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
-                }
-                var done = 0
-                while done < bytes.count {
-                    let n = pwrite(fd.fd, bytes.baseAddress! + done, bytes.count - done, off_t(c.offset) + off_t(done))
-                    if n < 0 { if errno == EINTR { continue }; throw StoreError.system(SystemError("write", full)) }
-                    done += n
+        guard off == f.size, reused * 2 >= f.size else { return nil }
+        let src = try sys { try FileDescriptor(path: full, flags: O_RDONLY | O_NOFOLLOW) }
+        guard let sst = try? src.stat(), sst.inode == st.inode, sst.size == st.size else { return nil }
+        let tmp = WorkTemp.path(in: Path.dirname(full))
+        do {
+            let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
+            if fd.clone(from: src) {
+                if f.size < st.size { try sys { try fd.truncate(to: f.size) } }
+            } else {
+                try sys { try fd.truncate(to: f.size) }
+                for r in kept { try sys { try fd.copyRange(from: src, at: r.offset, to: r.offset, count: r.size) } }
+            }
+            let h = SHA256Hasher()
+            for c in changed {
+                try store.withObject(c.id, hasher: h) { kind, bytes in
+                    guard kind == .blob, bytes.count == Int(c.size) else {
+                        throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
+                    }
+                    try sys { try fd.write(bytes, at: c.offset) }
                 }
             }
+            try sys { try fd.truncate(to: f.size) }
+            fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
+            try sys { try FS.rename(tmp, full) }
+        } catch {
+            try? FS.unlink(tmp)
+            throw error
         }
-        try sys { try fd.truncate(to: f.size) }
-        fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
         guard let nst = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
         return nst
     }

@@ -57,11 +57,13 @@ extension Repository {
 
     /// Lists the files under repo-relative `spec` ("" = all), honouring `.mlrepoignore`.
     /// A spec naming a single file returns it even if ignored when `includeIgnored`.
+    /// mlrepo's own temp files (`WorkTemp`) are never listed; stale ones are removed.
     public func scan(_ spec: String = "", includeIgnored: Bool = false) throws -> ScanResult {
         var out = ScanResult()
         let full = fullPath(spec)
         guard let st = FS.lstat(full) else { return out }
         if !st.isDirectory {
+            if WorkTemp.isTemp(Path.basename(spec)) { return out }  // mlrepo's own, never staged
             if st.isRegular {
                 if try includeIgnored || !isIgnored(spec, isDirectory: false) { out.files.append(WorkFile(path: spec, stat: st)) }
             } else { out.skipped.append(spec) }
@@ -107,6 +109,12 @@ extension Repository {
         for e in entries {
             if e.name == Repository.dirName { continue }
             let rel = dir.isEmpty ? e.name : dir + "/" + e.name
+            // Temp files of a checkout (or train) in progress are never shown or staged;
+            // those left by a killed process are removed here, by the next command.
+            if e.type != .directory && WorkTemp.isTemp(e.name) {
+                if WorkTemp.isStale(e.name) { try? FS.unlink(full + "/" + e.name) }
+                continue
+            }
             switch e.type {
             case .directory:
                 if rules.isIgnored(rel, isDirectory: true) { continue }
