@@ -78,7 +78,7 @@ let trainCommand = Command(
         for (path, bytes) in r.outputs {
             try FS.mkdirs(Path.dirname(ml.repo.fullPath(path)))
             try FS.atomicWrite(ml.repo.fullPath(path), bytes, durable: false, inWorkTree: true)
-            ctx.out.line("wrote \(path) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
+            ctx.out.line("wrote \(Quote.path(path)) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
         }
         return 0
     }
