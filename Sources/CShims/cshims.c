@@ -34,6 +34,16 @@ int mlrepo_clone_file(int fd_out, int fd_in) {
     return ioctl(fd_out, FICLONE, fd_in);
 }
 
+int mlrepo_rename_exchange(const char *a, const char *b) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2u /* RENAME_EXCHANGE */);
+#else
+    (void)a; (void)b;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 #include <signal.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Support
 
 public struct CheckoutResult: Sendable {
@@ -332,24 +333,38 @@ extension Repository {
         let tmp = WorkTemp.path(in: Path.dirname(full))
         do {
             let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
+            // The unchanged ranges: shared by reflink, else copied in the kernel on two
+            // threads (a memory copy; one core does ~1.6 GB/s here) while this thread
+            // writes the changed chunks.
+            let copy = RangeCopy(src: src, dst: fd)
+            let g = DispatchGroup()
             if fd.clone(from: src) {
                 if f.size < st.size { try sys { try fd.truncate(to: f.size) } }
             } else {
                 try sys { try fd.truncate(to: f.size) }
-                for r in kept { try sys { try fd.copyRange(from: src, at: r.offset, to: r.offset, count: r.size) } }
+                let halves = RangeCopy.split(kept, parts: reused >= 32 << 20 && ProcessInfoLite.activeProcessorCount > 1 ? 2 : 1)
+                for h in halves { DispatchQueue.global(qos: .userInitiated).async(group: g) { copy.run(h) } }
             }
             let h = SHA256Hasher()
-            for c in changed {
-                try store.withObject(c.id, hasher: h) { kind, bytes in
-                    guard kind == .blob, bytes.count == Int(c.size) else {
-                        throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
+            do {
+                for c in changed {
+                    try store.withObject(c.id, hasher: h) { kind, bytes in
+                        guard kind == .blob, bytes.count == Int(c.size) else {
+                            throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
+                        }
+                        try sys { try fd.write(bytes, at: c.offset) }
                     }
-                    try sys { try fd.write(bytes, at: c.offset) }
                 }
-            }
+            } catch { g.wait(); throw error }
+            g.wait()
+            if let e = copy.error { throw StoreError.system(e) }
             try sys { try fd.truncate(to: f.size) }
             fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
-            try sys { try FS.rename(tmp, full) }
+            // Swap the new file in and delete the old one, rather than rename over it: on
+            // ext4, a rename that replaces a file first starts writeback of all the new
+            // data (auto_da_alloc), which cost as much as the copy. A kill between the two
+            // steps leaves the old data under the temp name, which the next command removes.
+            if FS.exchange(tmp, full) { try? FS.unlink(tmp) } else { try sys { try FS.rename(tmp, full) } }
         } catch {
             try? FS.unlink(tmp)
             throw error
@@ -403,5 +418,49 @@ extension Repository {
             d = Path.dirname(d)
         }
         return true
+    }
+}
+
+/// Copies byte ranges from one open file to another at the same offsets, on any thread;
+/// the first error is kept.
+final class RangeCopy: @unchecked Sendable {
+    let src: FileDescriptor
+    let dst: FileDescriptor
+    private let lock = NSLockLike()
+    private var firstError: SystemError?
+    init(src: FileDescriptor, dst: FileDescriptor) { self.src = src; self.dst = dst }
+
+    var error: SystemError? { lock.withLock { firstError } }
+
+    func run(_ ranges: [(offset: UInt64, size: UInt64)]) {
+        for r in ranges {
+            if error != nil { return }
+            do { try dst.copyRange(from: src, at: r.offset, to: r.offset, count: r.size) } catch {
+                let e = error as? SystemError ?? SystemError("copy", src.path, code: EIO)
+                lock.withLock { if firstError == nil { firstError = e } }
+                return
+            }
+        }
+    }
+
+    /// `ranges` cut into `parts` lists of about equal byte counts.
+    static func split(_ ranges: [(offset: UInt64, size: UInt64)], parts: Int) -> [[(offset: UInt64, size: UInt64)]] {
+        guard parts > 1 else { return [ranges] }
+        let total = ranges.reduce(0) { $0 + $1.size }
+        let per = (total + UInt64(parts) - 1) / UInt64(parts)
+        var out: [[(offset: UInt64, size: UInt64)]] = [[]]
+        var filled: UInt64 = 0
+        for var r in ranges {
+            while r.size > 0 {
+                let cap = out.count == parts ? UInt64.max : per
+                let take = min(r.size, cap - filled)
+                out[out.count - 1].append((r.offset, take))
+                filled += take
+                r.offset += take
+                r.size -= take
+                if filled == per && out.count < parts { out.append([]); filled = 0 }
+            }
+        }
+        return out.filter { !$0.isEmpty }
     }
 }

@@ -262,6 +262,10 @@ public enum FS {
 
     public static func rmdir(_ path: String) -> Bool { Glibc.rmdir(path) == 0 }
 
+    /// Swaps the files at `a` and `b` atomically (renameat2 RENAME_EXCHANGE); false where
+    /// the kernel or file system cannot (the caller then renames).
+    public static func exchange(_ a: String, _ b: String) -> Bool { mlrepo_rename_exchange(a, b) == 0 }
+
     public static func rename(_ from: String, _ to: String) throws {
         if Glibc.rename(from, to) != 0 { throw SystemError("rename to '\(to)'", from) }
     }

@@ -16,6 +16,10 @@ long mlrepo_copy_range(int fd_in, int64_t off_in, int fd_out, int64_t off_out, s
 /// Returns 0, or -1 with errno where the file system cannot.
 int mlrepo_clone_file(int fd_out, int fd_in);
 
+/// Swaps the files at `a` and `b` atomically (renameat2(2) with RENAME_EXCHANGE). Returns 0,
+/// or -1 with errno (EINVAL, ENOSYS... where the file system or kernel cannot).
+int mlrepo_rename_exchange(const char *a, const char *b);
+
 
 
 /// Installs a SIGBUS handler that explains the usual cause (a memory-mapped input file
