@@ -137,42 +137,49 @@ public struct Glob: Sendable {
     /// Whether the whole of `s` matches.
     public func matches(_ s: ArraySlice<UInt8>) -> Bool {
         if let literal { return s.elementsEqual(literal) }
+        // Patterns of up to 63 tokens keep their states in one word, allocation-free.
+        return tokens.count < 64 ? run(s, SmallStates()) : run(s, LargeStates(tokens.count + 1))
+    }
+
+    /// `matches`, always with the general state set (for tests of long patterns' path).
+    func matchesLarge(_ s: ArraySlice<UInt8>) -> Bool { run(s, LargeStates(tokens.count + 1)) }
+
+    /// Simulates the NFA: state k means "before token k" (k == count: matched so far).
+    private func run<S: GlobStates>(_ s: ArraySlice<UInt8>, _ empty: S) -> Bool {
         let m = tokens.count
         let slash = UInt8(ascii: "/")
-        // cur[k]: the NFA may be before token k (k == m: matched so far).
-        var cur = [Bool](repeating: false, count: m + 1)
-        var next = cur
-        cur[0] = true
+        var cur = empty, next = empty
+        cur.insert(0)
         close(&cur)
         for c in s {
             var live = false
-            for k in 0..<m where cur[k] {
+            for k in 0..<m where cur.contains(k) {
                 switch tokens[k] {
-                case .byte(let b): if c == b { next[k + 1] = true; live = true }
-                case .any: if c != slash { next[k + 1] = true; live = true }
-                case .set(let t): if c != slash && sets[t][Int(c >> 6)] >> UInt64(c & 63) & 1 == 1 { next[k + 1] = true; live = true }
-                case .star: if c != slash { next[k] = true; live = true }
+                case .byte(let b): if c == b { next.insert(k + 1); live = true }
+                case .any: if c != slash { next.insert(k + 1); live = true }
+                case .set(let t): if c != slash && sets[t][Int(c >> 6)] >> UInt64(c & 63) & 1 == 1 { next.insert(k + 1); live = true }
+                case .star: if c != slash { next.insert(k); live = true }
                 case .dirs, .dirsLoop:
                     let loop = tokens[k] == .dirs ? k + 1 : k
-                    next[loop] = true; live = true
-                    if c == slash { next[loop + 1] = true }
-                case .rest: next[k] = true; live = true
+                    next.insert(loop); live = true
+                    if c == slash { next.insert(loop + 1) }
+                case .rest: next.insert(k); live = true
                 }
             }
             if !live { return false }
             close(&next)
             swap(&cur, &next)
-            for k in 0...m { next[k] = false }
+            next.removeAll()
         }
-        return cur[m]
+        return cur.contains(m)
     }
 
     /// Adds the states reachable without reading a byte (`*`, `**/` and `**` may match nothing).
-    private func close(_ st: inout [Bool]) {
-        for k in 0..<tokens.count where st[k] {
+    private func close<S: GlobStates>(_ st: inout S) {
+        for k in 0..<tokens.count where st.contains(k) {
             switch tokens[k] {
-            case .star, .rest: st[k + 1] = true
-            case .dirs: st[k + 2] = true
+            case .star, .rest: st.insert(k + 1)
+            case .dirs: st.insert(k + 2)
             default: break
             }
         }
@@ -247,4 +254,28 @@ public struct Glob: Sendable {
         default: return false
         }
     }
+}
+
+/// A set of NFA states (small integers).
+protocol GlobStates {
+    func contains(_ k: Int) -> Bool
+    mutating func insert(_ k: Int)
+    mutating func removeAll()
+}
+
+/// Up to 64 states in one word.
+struct SmallStates: GlobStates {
+    var bits: UInt64 = 0
+    func contains(_ k: Int) -> Bool { bits >> UInt64(k) & 1 == 1 }
+    mutating func insert(_ k: Int) { bits |= 1 << UInt64(k) }
+    mutating func removeAll() { bits = 0 }
+}
+
+/// Any number of states, as a bitmap.
+struct LargeStates: GlobStates {
+    var words: [UInt64]
+    init(_ count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+    func contains(_ k: Int) -> Bool { words[k >> 6] >> UInt64(k & 63) & 1 == 1 }
+    mutating func insert(_ k: Int) { words[k >> 6] |= 1 << UInt64(k & 63) }
+    mutating func removeAll() { for i in words.indices { words[i] = 0 } }
 }

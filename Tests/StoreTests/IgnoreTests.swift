@@ -66,6 +66,18 @@ final class GlobTests: XCTestCase {
         XCTAssertFalse(m("[!a-c]", "/"))
     }
 
+    /// The one-word state set of short patterns and the bitmap of long ones agree.
+    func testSmallAndLargeStateSetsAgree() {
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", "b", "/", "*", "?", "**", "**/", "[ab]", "[!a]"]
+        for _ in 0..<2000 {
+            let p = (0..<Int.random(in: 1...10, using: &rng)).map { _ in pieces.randomElement(using: &rng) ?? "a" }.joined()
+            let n = String((0..<Int.random(in: 0...12, using: &rng)).map { _ in ["a", "b", "/"].randomElement(using: &rng) ?? "a" }.joined())
+            let g = Glob(Array(p.utf8))
+            XCTAssertEqual(g.matches(Array(n.utf8)[...]), g.matchesLarge(Array(n.utf8)[...]), "pattern '\(p)' name '\(n)'")
+        }
+    }
+
     /// Patterns that made the old backtracking matcher exponential (issue 13 #7): each
     /// must now take milliseconds, not minutes, and a very long one must not recurse.
     func testPathologicalPatternsAreLinear() {
