@@ -333,17 +333,17 @@ extension Repository {
         let tmp = WorkTemp.path(in: Path.dirname(full))
         do {
             let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
-            // The unchanged ranges: shared by reflink, else copied in the kernel on two
-            // threads (a memory copy; one core does ~1.6 GB/s here) while this thread
-            // writes the changed chunks.
+            // The unchanged ranges: shared by reflink, else copied in the kernel on another
+            // thread while this one reads, verifies and writes the changed chunks (two
+            // copying threads gained nothing: writes to one file share its inode lock).
             let copy = RangeCopy(src: src, dst: fd)
             let g = DispatchGroup()
             if fd.clone(from: src) {
                 if f.size < st.size { try sys { try fd.truncate(to: f.size) } }
             } else {
                 try sys { try fd.truncate(to: f.size) }
-                let halves = RangeCopy.split(kept, parts: reused >= 32 << 20 && ProcessInfoLite.activeProcessorCount > 1 ? 2 : 1)
-                for h in halves { DispatchQueue.global(qos: .userInitiated).async(group: g) { copy.run(h) } }
+                let ranges = kept
+                DispatchQueue.global(qos: .userInitiated).async(group: g) { copy.run(ranges) }
             }
             let h = SHA256Hasher()
             do {
@@ -441,26 +441,5 @@ final class RangeCopy: @unchecked Sendable {
                 return
             }
         }
-    }
-
-    /// `ranges` cut into `parts` lists of about equal byte counts.
-    static func split(_ ranges: [(offset: UInt64, size: UInt64)], parts: Int) -> [[(offset: UInt64, size: UInt64)]] {
-        guard parts > 1 else { return [ranges] }
-        let total = ranges.reduce(0) { $0 + $1.size }
-        let per = (total + UInt64(parts) - 1) / UInt64(parts)
-        var out: [[(offset: UInt64, size: UInt64)]] = [[]]
-        var filled: UInt64 = 0
-        for var r in ranges {
-            while r.size > 0 {
-                let cap = out.count == parts ? UInt64.max : per
-                let take = min(r.size, cap - filled)
-                out[out.count - 1].append((r.offset, take))
-                filled += take
-                r.offset += take
-                r.size -= take
-                if filled == per && out.count < parts { out.append([]); filled = 0 }
-            }
-        }
-        return out.filter { !$0.isEmpty }
     }
 }
