@@ -134,7 +134,7 @@ extension Repository {
                 && !workChanged.contains(p) && !workDeleted.contains(p)
             if unchangedOnDisk { continue }
             var st: FileStat? = nil
-            if let cur, !workChanged.contains(p) { st = try patchInPlace(p, old: cur.id, new: t, reader: reader) }
+            if let cur, !workChanged.contains(p) { st = try rewriteReusingOldData(p, old: cur.id, new: t, reader: reader) }
             if st == nil { st = try writeWorkFile(p, t, reader: reader) }
             result.written.append(p)
             index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st!, id: t.id)
@@ -298,11 +298,10 @@ extension Repository {
     /// offsets as in the old version (appends, same-length edits) without rewriting it all:
     /// a temp file beside it gets the old file's data by reflink (FICLONE) or, where the file
     /// system cannot, the unchanged ranges copied inside the kernel (copy_file_range); only
-    /// the changed chunks are written from the store; then the temp is renamed over the
-    /// file. A reader or a kill at any moment sees the old version or the new one, never a
-    /// mix. Returns nil (the caller rewrites the whole file) when that would not save much
+    /// the changed chunks are written from the store; then the temp is swapped in. A reader
+    /// or a kill at any moment sees the old version or the new one, never a mix. Returns nil (the caller rewrites the whole file) when that would not save much
     /// or when the file is too large to compare cheaply (> 16 GiB).
-    func patchInPlace(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
+    func rewriteReusingOldData(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
         let full = fullPath(path)
         guard f.size >= 1 << 20, f.size <= 16 << 30,
               let st = FS.lstat(full), st.isRegular, st.size >= 1 << 20 else { return nil }
