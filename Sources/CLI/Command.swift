@@ -172,7 +172,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
         return usageFail(e.message, cmd)
     } catch {
         Output.stdout.flush()
-        Output.stderr.line("error: \(error)")
+        Output.stderr.line("error: " + Quote.controls("\(error)"))
         Output.stderr.flush()
         return 1
     }
@@ -182,7 +182,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
 }
 
 func usageFail(_ msg: String, _ cmd: Command?) -> Int32 {
-    Output.stderr.line("error: \(msg)")
+    Output.stderr.line("error: " + Quote.controls(msg))
     if let cmd { Output.stderr.line("usage: " + cmd.usage.split(separator: "\n").first.map(String.init)!) }
     Output.stderr.flush()
     return 2

@@ -52,10 +52,10 @@ let addCommand = Command(
     bar.finish()
     if let kind { try MLRepo(repo).setKind(kind, for: specs.filter { !$0.isEmpty }) }
     if a.has("verbose") {
-        for p in r.staged { ctx.out.line("add '\(p)'") }
-        for p in r.removed { ctx.out.line("remove '\(p)'") }
+        for p in r.staged { ctx.out.line("add '\(Quote.controls(p))'") }
+        for p in r.removed { ctx.out.line("remove '\(Quote.controls(p))'") }
     }
-    for p in r.skipped { ctx.err.line("warning: skipped '\(p)': symlinks and special files are not tracked") }
+    for p in r.skipped { ctx.err.line("warning: skipped '\(Quote.controls(p))': symlinks and special files are not tracked") }
     if a.has("verbose") || Output.stderr.isTerminal {
         let dt = Clock.monotonic() - t0
         ctx.err.line("staged \(r.staged.count) file(s), removed \(r.removed.count); hashed \(formatBytes(r.bytesHashed)), \(formatBytes(r.bytesNew)) new, in \(String(format1(dt))) s")
@@ -74,7 +74,7 @@ let rmCommand = Command(
     guard !all.isEmpty else { throw UsageError(message: "give the paths to remove") }
     let repo = try ctx.repository()
     let removed = try repo.remove(try all.map { try ctx.rel($0) }, cached: a.has("cached"), force: a.has("force"))
-    for p in removed { ctx.out.line("rm '\(p)'") }
+    for p in removed { ctx.out.line("rm '\(Quote.controls(p))'") }
     return 0
 }
 
@@ -109,8 +109,8 @@ let statusCommand = Command(
         var rows: [String: (String, String)] = [:]
         for c in s.staged { rows[c.path, default: (" ", " ")].0 = code[c.change]! }
         for c in s.unstaged { rows[c.path, default: (" ", " ")].1 = code[c.change]! }
-        for p in rows.keys.sorted() { ctx.out.line("\(rows[p]!.0)\(rows[p]!.1) \(p)") }
-        for p in s.untracked { ctx.out.line("?? \(p)") }
+        for p in rows.keys.sorted() { ctx.out.line("\(rows[p]!.0)\(rows[p]!.1) \(Quote.path(p))") }
+        for p in s.untracked { ctx.out.line("?? \(Quote.path(p))") }
         return 0
     }
     if let b = s.branch { ctx.out.line("On branch \(b)") } else { ctx.out.line("HEAD detached at \(s.head?.short ?? "?")") }
@@ -118,15 +118,15 @@ let statusCommand = Command(
     let verb: [ChangeKind: String] = [.added: "new file:", .modified: "modified:", .deleted: "deleted:"]
     if !s.staged.isEmpty {
         ctx.out.line("\nChanges to be committed:")
-        for c in s.staged { ctx.out.line("\t\(verb[c.change]!.padding(12))\(c.path)") }
+        for c in s.staged { ctx.out.line("\t\(verb[c.change]!.padding(12))\(Quote.path(c.path))") }
     }
     if !s.unstaged.isEmpty {
         ctx.out.line("\nChanges not staged for commit:\n  (use \"mlrepo add <path>...\" to stage them)")
-        for c in s.unstaged { ctx.out.line("\t\(verb[c.change]!.padding(12))\(c.path)") }
+        for c in s.unstaged { ctx.out.line("\t\(verb[c.change]!.padding(12))\(Quote.path(c.path))") }
     }
     if !s.untracked.isEmpty {
         ctx.out.line("\nUntracked files:\n  (use \"mlrepo add <path>...\" to track them)")
-        for p in s.untracked { ctx.out.line("\t\(p)") }
+        for p in s.untracked { ctx.out.line("\t\(Quote.path(p))") }
     }
     if s.notCheckedOut > 0 {
         ctx.out.line("\n\(s.notCheckedOut) tracked file\(s.notCheckedOut == 1 ? " is" : "s are") not checked out\n  (use \"mlrepo checkout HEAD -- <path>...\" to write them)")
@@ -215,9 +215,9 @@ let logCommand = Command(
             return 0
         }
         for h in hits {
-            if a.has("oneline") { ctx.out.line("\(h.id.short) \(h.commit.subject) (\(h.paths.joined(separator: ", ")))"); continue }
+            if a.has("oneline") { ctx.out.line("\(h.id.short) \(h.commit.subject) (\(h.paths.map(Quote.path).joined(separator: ", ")))"); continue }
             printCommit(h.id, h.commit, ctx)
-            for p in h.paths { ctx.out.line("    \(kind.rawValue): \(p)") }
+            for p in h.paths { ctx.out.line("    \(kind.rawValue): \(Quote.path(p))") }
             ctx.out.line("")
         }
         return 0
@@ -257,10 +257,10 @@ let showCommand = Command(
         let (commit, path) = try repo.resolvePathSpec(arg)
         let tree = try repo.readCommit(commit).tree
         guard let e = try repo.entry(in: tree, path: path) else {
-            throw UserError(message: "path '\(path)' does not exist in \(arg.split(separator: ":").first.map(String.init) ?? "HEAD") (\(commit.short))")
+            throw UserError(message: "path '\(Quote.controls(path))' does not exist in \(arg.split(separator: ":").first.map(String.init) ?? "HEAD") (\(commit.short))")
         }
         if e.mode.isDirectory {
-            for t in try repo.readTree(e.id).entries { ctx.out.line(t.name + (t.mode.isDirectory ? "/" : "")) }
+            for t in try repo.readTree(e.id).entries { ctx.out.line(Quote.path(t.name + (t.mode.isDirectory ? "/" : ""))) }
             return 0
         }
         ctx.out.flush()
@@ -286,7 +286,7 @@ let showCommand = Command(
         let entries = c.parents.isEmpty ? try repo.files(ofCommit: id).map { DiffEntry(path: $0.key, status: .added, oldSize: nil, newSize: $0.value.size, oldId: nil, newId: $0.value.id) }.sorted { $0.path < $1.path } : d
         printStat(entries, ctx)
     case .tree:
-        for t in try repo.readTree(id).entries { ctx.out.line("\(t.mode.octal) \(t.mode.isDirectory ? "tree" : "file") \(t.id.hex)\t\(t.name)") }
+        for t in try repo.readTree(id).entries { ctx.out.line("\(t.mode.octal) \(t.mode.isDirectory ? "tree" : "file") \(t.id.hex)\t\(Quote.path(t.name))") }
     case .blob, .chunks:
         ctx.out.flush()
         try FileReader(store: repo.store).read(id) { ctx.out.writeBytes($0) }
@@ -296,9 +296,10 @@ let showCommand = Command(
 
 func printStat(_ d: [DiffEntry], _ ctx: Context) {
     guard !d.isEmpty else { return }
-    let w = min(60, d.map(\.path.count).max() ?? 0)
+    let shown = d.map { Quote.path($0.path) }
+    let w = min(60, shown.map(\.count).max() ?? 0)
     var added: UInt64 = 0, removed: UInt64 = 0
-    for e in d {
+    for (e, path) in zip(d, shown) {
         let change: String
         switch e.status {
         case .added: change = "added    \(formatBytes(e.newSize ?? 0))"; added += 1
@@ -308,7 +309,7 @@ func printStat(_ d: [DiffEntry], _ ctx: Context) {
             let delta = n >= o ? "+" + formatBytes(n - o) : "-" + formatBytes(o - n)
             change = "modified \(formatBytes(o)) -> \(formatBytes(n)) (\(delta))"
         }
-        ctx.out.line(" \(e.path.padding(w)) | \(change)")
+        ctx.out.line(" \(path.padding(w)) | \(change)")
     }
     let mod = d.count - Int(added) - Int(removed)
     ctx.out.line(" \(d.count) path(s) changed: \(added) added, \(removed) removed, \(mod) modified")
@@ -367,10 +368,10 @@ let diffCommand = Command(
     }
     if a.has("stat") { printStat(entries, ctx); return 0 }
     for e in entries {
-        if a.has("nameOnly") { ctx.out.line(e.path); continue }
+        if a.has("nameOnly") { ctx.out.line(Quote.path(e.path)); continue }
         let code = e.status == .added ? "A" : e.status == .removed ? "D" : "M"
         let sizes = "\(e.oldSize.map(String.init) ?? "-") -> \(e.newSize.map(String.init) ?? "-")"
-        ctx.out.line("\(code)\t\(e.path)\t\(sizes)")
+        ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)")
         if let p = profiles[e.path] { printComparison(p, ctx) }
     }
     return 0
@@ -492,7 +493,7 @@ let fsckCommand = Command(
             "problems": .array(r.problems.map { .object(["id": jsonId($0.id), "context": .string($0.context), "message": .string($0.message)]) }),
         ]).encoded(pretty: true))
     } else {
-        for p in r.problems { ctx.err.line("error: \(p)") }
+        for p in r.problems { ctx.err.line("error: " + Quote.controls("\(p)")) }
         let dt = Clock.monotonic() - t0
         let lazy = r.notFetched > 0 ? " (\(r.notFetched) not fetched: on remote '\(repo.lazyRemote ?? "?")')" : ""
         ctx.out.line("checked \(r.objectsChecked) objects, \(formatBytes(r.bytesChecked)) in \(format1(dt)) s\(lazy): " + (r.problems.isEmpty ? "ok" : "\(r.problems.count) problem(s)"))
@@ -788,7 +789,7 @@ func emitTree(_ rows: [(String, TreeEntry)], _ a: Args, _ ctx: Context) throws -
     }
     for (p, e) in rows {
         let mode = String(repeating: "0", count: max(0, 6 - e.mode.octal.count)) + e.mode.octal
-        ctx.out.line("\(mode) \(e.mode.isDirectory ? "tree" : "file") \(e.id.hex) \(String(e.size).leftPad(12))\t\(p)")
+        ctx.out.line("\(mode) \(e.mode.isDirectory ? "tree" : "file") \(e.id.hex) \(String(e.size).leftPad(12))\t\(Quote.path(p))")
     }
     return 0
 }

@@ -14,7 +14,7 @@ func pipelinePrinter(_ ctx: Context) -> PipelineEvents {
         switch e {
         case .upToDate(let s): ctx.out.line("stage \(s) is up to date")
         case .wouldRun(let s, let why): ctx.out.line("would run stage \(s) (\(why))")
-        case .note(let s, let message): ctx.err.line("note: stage '\(s)': \(message)")
+        case .note(let s, let message): ctx.err.line(Quote.controls("note: stage '\(s)': \(message)"))
         case .running(let s, let action, let why):
             ctx.out.line("Running stage '\(s)' (\(why)):")
             ctx.out.line("> \(action)")
@@ -29,7 +29,7 @@ func pipelinePrinter(_ ctx: Context) -> PipelineEvents {
 func stageStatus(_ ctx: Context, _ body: () throws -> Void) throws -> Int32 {
     do { try body() } catch let f as StageFailed {
         ctx.out.flush()
-        ctx.err.line("error: \(f)")
+        ctx.err.line("error: " + Quote.controls("\(f)"))
         return f.status == 0 ? 1 : f.status
     }
     return 0
@@ -119,10 +119,10 @@ func printVerify(_ r: VerifyReport, json: Bool, _ ctx: Context) {
         ctx.out.line("stage \(s.stage)" + (s.error.map { ": \($0)" } ?? ""))
         for v in s.outputs {
             total += 1
-            if v.identical { same += 1; ctx.out.line("  \(v.path): bit-identical"); continue }
-            if s.error != nil { ctx.out.line("  \(v.path): not reproduced"); continue }
-            guard let now = v.reproduced else { ctx.out.line("  \(v.path): differs (the re-run did not write it)"); continue }
-            ctx.out.line("  \(v.path): differs (recorded \(v.recorded.short), reproduced \(now.short))"
+            if v.identical { same += 1; ctx.out.line("  \(Quote.path(v.path)): bit-identical"); continue }
+            if s.error != nil { ctx.out.line("  \(Quote.path(v.path)): not reproduced"); continue }
+            guard let now = v.reproduced else { ctx.out.line("  \(Quote.path(v.path)): differs (the re-run did not write it)"); continue }
+            ctx.out.line("  \(Quote.path(v.path)): differs (recorded \(v.recorded.short), reproduced \(now.short))"
                          + (v.maxWeightDifference.map { "; max |weight difference| \($0)" } ?? ""))
             for c in v.metricChanges {
                 let d = c.diff.map { ($0 >= 0 ? " (+" : " (") + formatFixed($0, 6) + ")" } ?? ""
@@ -185,6 +185,8 @@ func collect(_ project: Project, metrics: Bool, read: (String) throws -> String?
 }
 
 func valueTable(_ header: [String], _ rows: [[String]], md: Bool, _ ctx: Context) {
+    // Cells come from repository files (metric and param names, paths): no raw control bytes.
+    let header = header.map(Quote.controls), rows = rows.map { $0.map(Quote.controls) }
     if md {
         ctx.out.line("| " + header.joined(separator: " | ") + " |")
         ctx.out.line("|" + header.map { _ in "---" }.joined(separator: "|") + "|")
@@ -423,14 +425,14 @@ let lineageCommand = Command(
             return 0
         }
         if a.has("dot") { ctx.out.write(downstreamDot(path, id, derived)); return 0 }
-        ctx.out.line("\(path) \(id.short)")
+        ctx.out.line("\(Quote.path(path)) \(id.short)")
         if derived.isEmpty { ctx.out.line("  nothing recorded was derived from this version"); return 0 }
         for d in derived {
             let indent = String(repeating: "  ", count: d.depth)
             let commits = d.commits.isEmpty ? "not committed yet"
                 : "in \(d.commits.count) commit(s): " + d.commits.prefix(3).map(\.short).joined(separator: ", ") + (d.commits.count > 3 ? ", …" : "")
             let from = d.input == d.via ? d.via : "\(d.via) (in \(d.input))"
-            ctx.out.line("\(indent)-> \(d.path) [\(d.kind.rawValue)] \(d.id.short)  by stage \(d.stage) from \(from); \(commits)")
+            ctx.out.line("\(indent)-> \(Quote.path(d.path)) [\(d.kind.rawValue)] \(d.id.short)  by stage \(d.stage) from \(from); \(commits)")
         }
         return 0
     }
@@ -465,7 +467,7 @@ func nodeJSON(_ n: LineageNode) -> JSON {
 }
 
 func printNode(_ n: LineageNode, prefix: String, childPrefix: String, _ ctx: Context) {
-    ctx.out.line(prefix + "\(n.path) [\(n.kind.rawValue)] \(n.id?.short ?? "-")" + (n.note.map { "  (\($0))" } ?? ""))
+    ctx.out.line(prefix + "\(Quote.path(n.path)) [\(n.kind.rawValue)] \(n.id?.short ?? "-")" + (n.note.map { "  (\($0))" } ?? ""))
     for (i, part) in n.parts.enumerated() {
         let last = i == n.parts.count - 1 && n.producedBy == nil
         printNode(part, prefix: childPrefix + (last ? "└─ contains " : "├─ contains "), childPrefix: childPrefix + (last ? "   " : "│  "), ctx)
@@ -559,7 +561,7 @@ func format4e(_ d: Double) -> String {
 }
 
 func printProfile(_ p: DataProfile, path: String, id: ObjectId, cached: Bool, _ ctx: Context) {
-    ctx.out.line("\(path)  \(id.short)  \(p.rows) rows, \(p.columns.count) columns, \(formatBytes(p.bytes))" + (cached ? " (cached)" : ""))
+    ctx.out.line("\(Quote.path(path))  \(id.short)  \(p.rows) rows, \(p.columns.count) columns, \(formatBytes(p.bytes))" + (cached ? " (cached)" : ""))
     ctx.out.line("")
     let header = ["Column", "Type", "Missing", "Distinct", "Min", "P25", "Median", "P75", "Max", "Mean", "Std"]
     var rows: [[String]] = []
@@ -575,7 +577,7 @@ func printProfile(_ p: DataProfile, path: String, id: ObjectId, cached: Bool, _ 
         for c in tops {
             let n = max(1, c.count)
             let items = c.top.prefix(5).map { "\($0.value) \($0.count) (\(formatFixed(Double($0.count) * 100 / Double(n), 1))%)" }
-            ctx.out.line("\(c.name): " + items.joined(separator: ", ") + (c.top.count > 5 ? ", …" : ""))
+            ctx.out.line(Quote.controls("\(c.name): " + items.joined(separator: ", ") + (c.top.count > 5 ? ", …" : "")))
         }
     }
 }
@@ -643,9 +645,9 @@ func csvComparisons(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ ml: 
 func printComparison(_ c: ProfileComparison, _ ctx: Context) {
     let d = c.rows.new - c.rows.old
     ctx.out.line("\trows: \(c.rows.old) -> \(c.rows.new) (\(d >= 0 ? "+" : "")\(d))")
-    if !c.addedColumns.isEmpty { ctx.out.line("\tcolumns added: " + c.addedColumns.joined(separator: ", ")) }
-    if !c.removedColumns.isEmpty { ctx.out.line("\tcolumns removed: " + c.removedColumns.joined(separator: ", ")) }
-    for r in c.retyped { ctx.out.line("\tcolumn \(r.column) retyped: \(r.old) -> \(r.new)") }
+    if !c.addedColumns.isEmpty { ctx.out.line("\tcolumns added: " + c.addedColumns.map(Quote.controls).joined(separator: ", ")) }
+    if !c.removedColumns.isEmpty { ctx.out.line("\tcolumns removed: " + c.removedColumns.map(Quote.controls).joined(separator: ", ")) }
+    for r in c.retyped { ctx.out.line("\tcolumn \(Quote.controls(r.column)) retyped: \(r.old) -> \(r.new)") }
     // One line per column, its changed statistics in a fixed order.
     var columns: [String] = []
     var byColumn: [String: [String]] = [:]
@@ -653,6 +655,6 @@ func printComparison(_ c: ProfileComparison, _ ctx: Context) {
         if byColumn[ch.column] == nil { columns.append(ch.column) }
         byColumn[ch.column, default: []].append("\(ch.stat) \(fmtStat(ch.old)) -> \(fmtStat(ch.new))")
     }
-    for col in columns.prefix(16) { ctx.out.line("\t\(col): " + byColumn[col]!.joined(separator: ", ")) }
+    for col in columns.prefix(16) { ctx.out.line("\t\(Quote.controls(col)): " + byColumn[col]!.joined(separator: ", ")) }
     if columns.count > 16 { ctx.out.line("\t… \(columns.count - 16) more changed column(s); see --json") }
 }

@@ -25,7 +25,7 @@ let promoteCommand = Command(
     let rel = try ctx.rel(path)
     let checks = try a.values("require").map { try MetricCheck.parse($0) }
     let p = try ml.promote(path: rel, rev: rev, alias: alias, require: checks, note: a.value("message"))
-    ctx.out.line("\(alias) -> \(p.path)@\(p.commit.prefix(12)) (model \(p.modelId.prefix(12)))" + (checks.isEmpty ? "" : "; checks passed: \(checks.map(\.text).joined(separator: ", "))"))
+    ctx.out.line("\(alias) -> \(Quote.path(p.path))@\(p.commit.prefix(12)) (model \(p.modelId.prefix(12)))" + (checks.isEmpty ? "" : "; checks passed: \(checks.map(\.text).joined(separator: ", "))"))
     return 0
 }
 
@@ -50,7 +50,7 @@ let registryCommand = Command(
         if a.has("json") { ctx.out.line(JSON.array(log.map(promoJSON)).encoded(pretty: true)); return 0 }
         for p in log {
             let checks = p.checks.compactMap { $0["check"]?.stringValue }
-            ctx.out.line("\(p.time)  \(p.path)@\(p.commit.prefix(12))  model \(p.modelId.prefix(12))  by \(p.by)" + (checks.isEmpty ? "" : "  checks: \(checks.joined(separator: ", "))"))
+            ctx.out.line("\(p.time)  \(Quote.path(p.path))@\(p.commit.prefix(12))  model \(p.modelId.prefix(12))  by \(p.by)" + (checks.isEmpty ? "" : "  checks: \(checks.joined(separator: ", "))"))
             if let n = p.note { ctx.out.line("    \(n)") }
         }
         return 0
@@ -72,7 +72,7 @@ let registryCommand = Command(
         return 0
     }
     for m in models {
-        ctx.out.line(m.path)
+        ctx.out.line(Quote.path(m.path))
         for (i, v) in m.versions.enumerated().reversed() {
             let names = aliases.filter { $0.promotion.path == m.path && $0.promotion.modelId == v.id }.map(\.name)
             ctx.out.line("  v\(i + 1)  model \(v.id.prefix(12))  commit \(v.commit.prefix(12))  \(isoUTC(Double(v.time)))" + (names.isEmpty ? "" : "  [\(names.joined(separator: ", "))]"))

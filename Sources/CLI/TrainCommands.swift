@@ -77,8 +77,8 @@ let trainCommand = Command(
         if let note = r.note { ctx.err.line("note: \(note)") }
         for (path, bytes) in r.outputs {
             try FS.mkdirs(Path.dirname(ml.repo.fullPath(path)))
-            try FS.atomicWrite(ml.repo.fullPath(path), bytes, durable: false)
-            ctx.out.line("wrote \(path) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
+            try FS.atomicWrite(ml.repo.fullPath(path), bytes, durable: false, inWorkTree: true)
+            ctx.out.line("wrote \(Quote.path(path)) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
         }
         return 0
     }
@@ -180,7 +180,7 @@ let predictCommand = Command(
         }
     }
     if let o = a.value("out") {
-        try FS.atomicWrite(abs(o), text: out, durable: false)
+        try FS.atomicWrite(abs(o), text: out, durable: false, inWorkTree: true)
         ctx.err.line("wrote \(rows.rows) prediction(s) to \(o)")
     } else { ctx.out.write(out) }
     return 0

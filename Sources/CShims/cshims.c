@@ -11,9 +11,41 @@ int mlrepo_start_writeback(int fd, int64_t offset, int64_t length) {
 #endif
 }
 
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+
+long mlrepo_copy_range(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len) {
+#ifdef SYS_copy_file_range
+    int64_t in = off_in, out = off_out;
+    return syscall(SYS_copy_file_range, fd_in, &in, fd_out, &out, len, 0u);
+#else
+    (void)fd_in; (void)off_in; (void)fd_out; (void)off_out; (void)len;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int mlrepo_clone_file(int fd_out, int fd_in) {
+    return ioctl(fd_out, FICLONE, fd_in);
+}
+
+int mlrepo_rename_exchange(const char *a, const char *b) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2u /* RENAME_EXCHANGE */);
+#else
+    (void)a; (void)b;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 #include <signal.h>
 #include <string.h>
-#include <unistd.h>
 
 static void mlrepo_on_sigbus(int sig) {
     (void)sig;

@@ -65,17 +65,17 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         env["phases"] = .object(phases)
         var model = result.model
         model.header["trained_with"] = .object(["backend": .string(backend.kind), "device": .string(backend.deviceName)])
-        try FS.atomicWrite(root + "/" + out, model.encode(), durable: false)
+        try FS.atomicWrite(root + "/" + out, model.encode(), durable: false, inWorkTree: true)
         if let m = stage.metrics.first?.path {
             var metrics = result.metrics
             metrics["model"] = .string(typeName)
-            try FS.atomicWrite(root + "/" + m, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false)
+            try FS.atomicWrite(root + "/" + m, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false, inWorkTree: true)
         }
     case "eval":
         guard let out = stage.metrics.first?.path else { throw fail("an eval stage needs \"metrics\": [\"metrics/NAME.json\"]") }
         let model = try ModelFile.read(path: try path("model"))
         let metrics = try evaluate(model, csv: try path("data"), backend: backend)
-        try FS.atomicWrite(root + "/" + out, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false)
+        try FS.atomicWrite(root + "/" + out, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false, inWorkTree: true)
     default:
         throw fail("unknown built-in '\(kind)'")
     }

@@ -49,7 +49,7 @@ extension Repository {
                 }
                 let full = fullPath(spec)
                 let st = FS.lstat(full)
-                if let st, st.isRegular, !force, isIgnored(spec, isDirectory: false), index.entries[spec] == nil {
+                if let st, st.isRegular, !force, try isIgnored(spec, isDirectory: false), index.entries[spec] == nil {
                     throw StoreError.badPath(spec, reason: "is ignored by .mlrepoignore (use --force to add it anyway)")
                 }
                 let s = try scan(spec, includeIgnored: force)

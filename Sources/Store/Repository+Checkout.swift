@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Support
 
 public struct CheckoutResult: Sendable {
@@ -133,7 +134,7 @@ extension Repository {
                 && !workChanged.contains(p) && !workDeleted.contains(p)
             if unchangedOnDisk { continue }
             var st: FileStat? = nil
-            if let cur, !workChanged.contains(p) { st = try patchInPlace(p, old: cur.id, new: t, reader: reader) }
+            if let cur, !workChanged.contains(p) { st = try rewriteReusingOldData(p, old: cur.id, new: t, reader: reader) }
             if st == nil { st = try writeWorkFile(p, t, reader: reader) }
             result.written.append(p)
             index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st!, id: t.id)
@@ -272,7 +273,7 @@ extension Repository {
             // Empty folders (left by deleted files) may give way; anything with files may not.
             if !removeEmptyFolders(full) { throw StoreError.untrackedWouldBeOverwritten([path + "/"]) }
         }
-        let tmp = dir + "/.mlrepo-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = WorkTemp.path(in: dir)
         do {
             let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
             var written: UInt64 = 0
@@ -293,54 +294,80 @@ extension Repository {
         return st
     }
 
-    /// Updates a large tracked file in place when most of its chunks sit at the same
-    /// offsets in the old and new versions (appends, same-length edits): only the changed
-    /// chunks are written, then the file is truncated to its new size. Returns nil (the
-    /// caller rewrites the whole file) when that would not save much, when the file has
-    /// other hard links, or when it is too large to compare cheaply (> 16 GiB).
-    func patchInPlace(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
+    /// Writes a new version of a large tracked file whose chunks mostly sit at the same
+    /// offsets as in the old version (appends, same-length edits) without rewriting it all:
+    /// a temp file beside it gets the old file's data by reflink (FICLONE) or, where the file
+    /// system cannot, the unchanged ranges copied inside the kernel (copy_file_range); only
+    /// the changed chunks are written from the store; then the temp is swapped in. A reader
+    /// or a kill at any moment sees the old version or the new one, never a mix. Returns nil (the caller rewrites the whole file) when that would not save much
+    /// or when the file is too large to compare cheaply (> 16 GiB).
+    func rewriteReusingOldData(_ path: String, old: ObjectId, new f: TreeFile, reader: FileReader) throws -> FileStat? {
         let full = fullPath(path)
         guard f.size >= 1 << 20, f.size <= 16 << 30,
-              let st = FS.lstat(full), st.isRegular, st.links == 1, st.size >= 1 << 20 else { return nil }
+              let st = FS.lstat(full), st.isRegular, st.size >= 1 << 20 else { return nil }
         guard let oldKind = try store.info(old)?.kind, oldKind == .chunks,
               let newKind = try store.info(f.id)?.kind, newKind == .chunks else { return nil }
-        var d = Path.dirname(path)
-        while d != "." && !d.isEmpty {
-            if FS.lstat(fullPath(d))?.isSymlink == true { return nil }
-            d = Path.dirname(d)
-        }
+        if symlinkedParent(path) != nil { return nil }
         var oldLayout: [(UInt64, ObjectId)] = []
         var off: UInt64 = 0
         try reader.forEachChunk(old) { id, size in oldLayout.append((off, id)); off += size }
         guard off == st.size else { return nil }
         var changed: [(offset: UInt64, id: ObjectId, size: UInt64)] = []
+        var kept: [(offset: UInt64, size: UInt64)] = []   // runs of unchanged chunks
         var reused: UInt64 = 0
         var k = 0
         off = 0
         try reader.forEachChunk(f.id) { id, size in
             while k < oldLayout.count && oldLayout[k].0 < off { k += 1 }
-            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id { reused += size }
-            else { changed.append((off, id, size)) }
+            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id {
+                reused += size
+                if let last = kept.last, last.offset + last.size == off { kept[kept.count - 1].size += size }
+                else { kept.append((off, size)) }
+            } else { changed.append((off, id, size)) }
             off += size
         }
-        guard reused * 2 >= f.size else { return nil }
-        let fd = try sys { try FileDescriptor(path: full, flags: O_WRONLY | O_NOFOLLOW) }
-        let h = SHA256Hasher()
-        for c in changed {
-            try store.withObject(c.id, hasher: h) { kind, bytes in
-                guard kind == .blob, bytes.count == Int(c.size) else {
-                    throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
-                }
-                var done = 0
-                while done < bytes.count {
-                    let n = pwrite(fd.fd, bytes.baseAddress! + done, bytes.count - done, off_t(c.offset) + off_t(done))
-                    if n < 0 { if errno == EINTR { continue }; throw StoreError.system(SystemError("write", full)) }
-                    done += n
-                }
+        guard off == f.size, reused * 2 >= f.size else { return nil }
+        let src = try sys { try FileDescriptor(path: full, flags: O_RDONLY | O_NOFOLLOW) }
+        guard let sst = try? src.stat(), sst.inode == st.inode, sst.size == st.size else { return nil }
+        let tmp = WorkTemp.path(in: Path.dirname(full))
+        do {
+            let fd = try sys { try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: f.mode == .executable ? 0o755 : 0o644) }
+            // The unchanged ranges: shared by reflink, else copied in the kernel on another
+            // thread while this one reads, verifies and writes the changed chunks (two
+            // copying threads gained nothing: writes to one file share its inode lock).
+            let copy = RangeCopy(src: src, dst: fd)
+            let g = DispatchGroup()
+            if fd.clone(from: src) {
+                if f.size < st.size { try sys { try fd.truncate(to: f.size) } }
+            } else {
+                try sys { try fd.truncate(to: f.size) }
+                let ranges = kept
+                DispatchQueue.global(qos: .userInitiated).async(group: g) { copy.run(ranges) }
             }
+            let h = SHA256Hasher()
+            do {
+                for c in changed {
+                    try store.withObject(c.id, hasher: h) { kind, bytes in
+                        guard kind == .blob, bytes.count == Int(c.size) else {
+                            throw StoreError.objectCorrupt(c.id, location: "chunk of '\(path)'", reason: "not a chunk of the listed size")
+                        }
+                        try sys { try fd.write(bytes, at: c.offset) }
+                    }
+                }
+            } catch { g.wait(); throw error }
+            g.wait()
+            if let e = copy.error { throw StoreError.system(e) }
+            try sys { try fd.truncate(to: f.size) }
+            fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
+            // Swap the new file in and delete the old one, rather than rename over it: on
+            // ext4, a rename that replaces a file first starts writeback of all the new
+            // data (auto_da_alloc), which cost as much as the copy. A kill between the two
+            // steps leaves the old data under the temp name, which the next command removes.
+            if FS.exchange(tmp, full) { try? FS.unlink(tmp) } else { try sys { try FS.rename(tmp, full) } }
+        } catch {
+            try? FS.unlink(tmp)
+            throw error
         }
-        try sys { try fd.truncate(to: f.size) }
-        fchmod(fd.fd, f.mode == .executable ? 0o755 : 0o644)
         guard let nst = FS.lstat(full) else { throw StoreError.system(SystemError("stat", full)) }
         return nst
     }
@@ -390,5 +417,28 @@ extension Repository {
             d = Path.dirname(d)
         }
         return true
+    }
+}
+
+/// Copies byte ranges from one open file to another at the same offsets, on any thread;
+/// the first error is kept.
+final class RangeCopy: @unchecked Sendable {
+    let src: FileDescriptor
+    let dst: FileDescriptor
+    private let lock = NSLockLike()
+    private var firstError: SystemError?
+    init(src: FileDescriptor, dst: FileDescriptor) { self.src = src; self.dst = dst }
+
+    var error: SystemError? { lock.withLock { firstError } }
+
+    func run(_ ranges: [(offset: UInt64, size: UInt64)]) {
+        for r in ranges {
+            if error != nil { return }
+            do { try dst.copyRange(from: src, at: r.offset, to: r.offset, count: r.size) } catch {
+                let e = error as? SystemError ?? SystemError("copy", src.path, code: EIO)
+                lock.withLock { if firstError == nil { firstError = e } }
+                return
+            }
+        }
     }
 }

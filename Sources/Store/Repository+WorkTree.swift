@@ -16,7 +16,7 @@ public struct ScanResult: Sendable {
 
 extension Repository {
     /// Loads ignore rules from `.mlrepoignore` files in `dir` and its parents.
-    func ignoreRules(upTo dir: String) -> IgnoreRules {
+    func ignoreRules(upTo dir: String) throws -> IgnoreRules {
         var rules = IgnoreRules()
         var chain = [""]
         var acc = ""
@@ -26,7 +26,7 @@ extension Repository {
         }
         for d in chain {
             if let t = try? FS.readText(fullPath(d.isEmpty ? ".mlrepoignore" : d + "/.mlrepoignore")) {
-                rules.add(text: t, base: d)
+                try rules.add(text: t, base: d)
             }
         }
         return rules
@@ -43,8 +43,8 @@ extension Repository {
     }
 
     /// Whether repo-relative `path` is ignored by any `.mlrepoignore` (itself or a parent folder).
-    public func isIgnored(_ path: String, isDirectory: Bool) -> Bool {
-        let rules = ignoreRules(upTo: Path.dirname(path) == "." ? "" : Path.dirname(path))
+    public func isIgnored(_ path: String, isDirectory: Bool) throws -> Bool {
+        let rules = try ignoreRules(upTo: Path.dirname(path) == "." ? "" : Path.dirname(path))
         var acc = ""
         let comps = path.split(separator: "/")
         for (i, c) in comps.enumerated() {
@@ -57,18 +57,20 @@ extension Repository {
 
     /// Lists the files under repo-relative `spec` ("" = all), honouring `.mlrepoignore`.
     /// A spec naming a single file returns it even if ignored when `includeIgnored`.
+    /// mlrepo's own temp files (`WorkTemp`) are never listed; stale ones are removed.
     public func scan(_ spec: String = "", includeIgnored: Bool = false) throws -> ScanResult {
         var out = ScanResult()
         let full = fullPath(spec)
         guard let st = FS.lstat(full) else { return out }
         if !st.isDirectory {
+            if WorkTemp.isTemp(Path.basename(spec)) { return out }  // mlrepo's own, never staged
             if st.isRegular {
-                if includeIgnored || !isIgnored(spec, isDirectory: false) { out.files.append(WorkFile(path: spec, stat: st)) }
+                if try includeIgnored || !isIgnored(spec, isDirectory: false) { out.files.append(WorkFile(path: spec, stat: st)) }
             } else { out.skipped.append(spec) }
             return out
         }
-        if !spec.isEmpty && !includeIgnored && isIgnored(spec, isDirectory: true) { return out }
-        let base = ignoreRules(upTo: spec)
+        if try !spec.isEmpty && !includeIgnored && isIgnored(spec, isDirectory: true) { return out }
+        let base = try ignoreRules(upTo: spec)
         try walk(spec, rules: base, into: &out, parallelDepth: 1, rulesLoaded: true)
         return out
     }
@@ -101,12 +103,18 @@ extension Repository {
         var rules = rules
         if !rulesLoaded, entries.contains(where: { $0.name == ".mlrepoignore" }),
            let t = try? FS.readText(full + "/.mlrepoignore") {
-            rules.add(text: t, base: dir)
+            try rules.add(text: t, base: dir)
         }
         var subdirs: [String] = []
         for e in entries {
             if e.name == Repository.dirName { continue }
             let rel = dir.isEmpty ? e.name : dir + "/" + e.name
+            // Temp files of a checkout (or train) in progress are never shown or staged;
+            // those left by a killed process are removed here, by the next command.
+            if e.type != .directory && WorkTemp.isTemp(e.name) {
+                if WorkTemp.isStale(e.name) { try? FS.unlink(full + "/" + e.name) }
+                continue
+            }
             switch e.type {
             case .directory:
                 if rules.isIgnored(rel, isDirectory: true) { continue }

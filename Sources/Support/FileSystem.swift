@@ -114,6 +114,76 @@ public final class FileDescriptor {
     public func truncate(to size: UInt64) throws {
         if ftruncate(fd, off_t(size)) != 0 { throw SystemError("truncate", path) }
     }
+
+    /// Writes all of `buffer` at `offset` (pwrite(2)), whatever the current offset.
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard let p = buffer.baseAddress else { return }
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pwrite(fd, p + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 { if errno == EINTR { continue }; throw SystemError("write", path) }
+            done += n
+        }
+    }
+
+    /// Makes this (empty) file share all of `source`'s data: a reflink (ioctl FICLONE) on
+    /// file systems that have them (btrfs, XFS). Returns false where they do not.
+    public func clone(from source: FileDescriptor) -> Bool {
+        mlrepo_clone_file(fd, source.fd) == 0
+    }
+
+    /// Copies `count` bytes of `source` at `from` into this file at `to`, inside the kernel
+    /// (copy_file_range(2), which shares extents where it can), falling back to pread and
+    /// pwrite through a 1 MiB buffer where the kernel cannot. Throws if `source` is shorter.
+    public func copyRange(from source: FileDescriptor, at from: UInt64, to: UInt64, count: UInt64) throws {
+        var done: UInt64 = 0
+        var kernel = true
+        var buf: [UInt8] = []
+        while done < count {
+            let want = Int(min(count - done, 1 << 30))
+            if kernel {
+                let n = mlrepo_copy_range(source.fd, Int64(from + done), fd, Int64(to + done), want)
+                if n > 0 { done += UInt64(n); continue }
+                if n == 0 { throw SystemError("copy (the file is shorter than expected)", source.path, code: EIO) }
+                if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EIO || errno == EDQUOT || errno == EBADF { throw SystemError("copy", source.path) }
+                kernel = false  // ENOSYS, EXDEV, EINVAL, EOPNOTSUPP...: copy it ourselves
+                buf = [UInt8](repeating: 0, count: 1 << 20)
+            }
+            let chunk = min(want, buf.count)
+            let n = try buf.withUnsafeMutableBytes { b -> Int in
+                guard let base = b.baseAddress else { return 0 }
+                return try source.pread(into: base, count: chunk, offset: from + done)
+            }
+            if n == 0 { throw SystemError("copy (the file is shorter than expected)", source.path, code: EIO) }
+            try buf.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: to + done) }
+            done += UInt64(n)
+        }
+    }
+}
+
+/// Temp files mlrepo writes inside a work tree, named `.mlrepo-tmp-<pid>-<random>`: scans
+/// never show or stage them, and a later command removes the ones whose process is gone
+/// (a killed checkout leaves them behind).
+public enum WorkTemp {
+    public static let prefix = ".mlrepo-tmp-"
+
+    /// A fresh temp path in `dir` (same folder as the target, so rename is atomic).
+    public static func path(in dir: String) -> String {
+        let name = prefix + "\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xffffffffffff)"
+        return dir.isEmpty ? name : dir + "/" + name
+    }
+
+    public static func isTemp(_ name: String) -> Bool { name.hasPrefix(prefix) }
+
+    /// Whether `name` is our temp file and the process that wrote it no longer exists.
+    public static func isStale(_ name: String) -> Bool {
+        guard isTemp(name) else { return false }
+        let rest = name.dropFirst(prefix.count)
+        guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { return true }
+        if pid == getpid() { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
 }
 
 /// A read-only memory map of a whole file (empty files map to an empty buffer).
@@ -192,6 +262,10 @@ public enum FS {
 
     public static func rmdir(_ path: String) -> Bool { Glibc.rmdir(path) == 0 }
 
+    /// Swaps the files at `a` and `b` atomically (renameat2 RENAME_EXCHANGE); false where
+    /// the kernel or file system cannot (the caller then renames).
+    public static func exchange(_ a: String, _ b: String) -> Bool { mlrepo_rename_exchange(a, b) == 0 }
+
     public static func rename(_ from: String, _ to: String) throws {
         if Glibc.rename(from, to) != 0 { throw SystemError("rename to '\(to)'", from) }
     }
@@ -230,8 +304,9 @@ public enum FS {
     }
 
     /// Writes `bytes` crash-safely: temp file in the same directory, fsync, rename, fsync dir.
-    public static func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws {
-        let tmp = tempPath(beside: path)
+    /// `inWorkTree`: the temp file gets `WorkTemp`'s name, so scans never stage it.
+    public static func atomicWrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true, inWorkTree: Bool = false) throws {
+        let tmp = inWorkTree ? WorkTemp.path(in: Path.dirname(path)) : tempPath(beside: path)
         do {
             let f = try FileDescriptor(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
             try f.write(bytes)
@@ -244,8 +319,8 @@ public enum FS {
         if durable { syncDirectory(Path.dirname(path)) }
     }
 
-    public static func atomicWrite(_ path: String, text: String, durable: Bool = true) throws {
-        try atomicWrite(path, Array(text.utf8), durable: durable)
+    public static func atomicWrite(_ path: String, text: String, durable: Bool = true, inWorkTree: Bool = false) throws {
+        try atomicWrite(path, Array(text.utf8), durable: durable, inWorkTree: inWorkTree)
     }
 
     public enum EntryType: Sendable { case file, directory, symlink, other }

@@ -74,7 +74,7 @@ public enum JSON: Equatable, Sendable {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if u.value < 0x20 {
+                if u.value < 0x20 || (u.value >= 0x7F && u.value <= 0x9F) {  // C0, DEL, C1: never raw to a terminal
                     let h = String(u.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else { out.unicodeScalars.append(u) }

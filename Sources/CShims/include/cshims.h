@@ -7,6 +7,19 @@
 /// SYNC_FILE_RANGE_WRITE); a no-op returning 0 where the call does not exist.
 int mlrepo_start_writeback(int fd, int64_t offset, int64_t length);
 
+/// Copies up to `len` bytes from `fd_in` at `off_in` to `fd_out` at `off_out` inside the
+/// kernel (copy_file_range(2); file systems that can share extents do). Returns the bytes
+/// copied (0 at the input's end) or -1 with errno (ENOSYS, EXDEV, EINVAL...: copy yourself).
+long mlrepo_copy_range(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len);
+
+/// Makes `fd_out` share all of `fd_in`'s data (ioctl FICLONE, a reflink on btrfs, XFS...).
+/// Returns 0, or -1 with errno where the file system cannot.
+int mlrepo_clone_file(int fd_out, int fd_in);
+
+/// Swaps the files at `a` and `b` atomically (renameat2(2) with RENAME_EXCHANGE). Returns 0,
+/// or -1 with errno (EINVAL, ENOSYS... where the file system or kernel cannot).
+int mlrepo_rename_exchange(const char *a, const char *b);
+
 
 
 /// Installs a SIGBUS handler that explains the usual cause (a memory-mapped input file
