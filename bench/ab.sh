@@ -12,8 +12,9 @@
 # For each repetition, both binaries run the same commands on the same data in fresh
 # repositories, one after the other (A then B, then B then A on the next repetition, so that
 # drift in the machine's load falls evenly on both):
-#   add+commit of v1.csv, add+commit of v2.csv (0.1% relabelled, 1% appended), checkout of v1
-#   (W4: patches the CSV back), checkout of v2, status on N unchanged files, fsck --full,
+#   add+commit of v1.csv, add+commit of v2.csv (0.1% relabelled, 1% appended), checkout of
+#   v1's commit (W4, as bench/run.sh times it), checkout of v2's, a path checkout of v1's
+#   data.csv, status on N unchanged files, fsck,
 #   and `serve` under wrk (-t1 -c4) with a 1-row and a 100-row dataframe_split body.
 # Each store command reports wall time and CPU time (user+sys, from GNU time); serving reports
 # requests/s and the server's CPU time per request. The ratio column is NEW / OLD (for
@@ -65,10 +66,16 @@ store_round() {  # SIDE BINARY
   "$m" init . >/dev/null
   cp "$DATA/v1.csv" data.csv
   timed "W1 add+commit v1 (s)" "$side" sh -c "'$m' add data.csv && '$m' commit -m v1"
+  local v1 v2; v1=$("$m" rev-parse HEAD)
   cp "$DATA/v2.csv" data.csv
   timed "W2 add+commit v2 (s)" "$side" sh -c "'$m' add data.csv && '$m' commit -m v2"
-  timed "W4 checkout v1 (s)" "$side" "$m" checkout HEAD~1 -- data.csv
-  timed "checkout v2 (s)" "$side" "$m" checkout HEAD -- data.csv
+  v2=$("$m" rev-parse HEAD)
+  timed "W4 checkout v1 (s)" "$side" "$m" checkout "$v1"
+  cmp -s data.csv "$DATA/v1.csv" || { log "W4: data.csv is not v1 after checkout ($side)"; return 1; }
+  timed "checkout v2 (s)" "$side" "$m" checkout "$v2"
+  cmp -s data.csv "$DATA/v2.csv" || { log "data.csv is not v2 after checkout ($side)"; return 1; }
+  timed "path checkout v1 (s)" "$side" "$m" checkout "$v1" -- data.csv
+  "$m" checkout "$v2" -- data.csv >/dev/null
   cp -r "$DATA/files" files
   "$m" add files >/dev/null && "$m" commit -m files >/dev/null
   "$m" status >/dev/null

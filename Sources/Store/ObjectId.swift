@@ -16,9 +16,10 @@ public struct ObjectId: Hashable, Comparable, Sendable, CustomStringConvertible 
     @inline(__always)
     public init(_ buffer: UnsafeRawBufferPointer, offset: Int = 0) {
         w0 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-        w1 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
-        w2 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self))
-        w3 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self))
+        // loadUnaligned checks the range; &+ cannot overflow for an offset inside a buffer.
+        w1 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self))
+        w2 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset &+ 16, as: UInt64.self))
+        w3 = UInt64(bigEndian: buffer.loadUnaligned(fromByteOffset: offset &+ 24, as: UInt64.self))
     }
 
     public init(bytes: [UInt8]) {

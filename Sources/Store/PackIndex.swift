@@ -69,11 +69,14 @@ public final class PackIndex: @unchecked Sendable {
         }
     }
 
+    // Wrapping arithmetic (&+, &*) in these lookups: `i` is below 256 or below `count`, and
+    // init checked that the file holds `count` entries, so the offsets cannot overflow; the
+    // overflow checks of the -O build cost a quarter of a lookup's time.
     @inline(__always) func fanout(_ i: Int) -> Int {
-        Int(UInt32(littleEndian: map.bytes.loadUnaligned(fromByteOffset: PackIndex.headerSize + i * 4, as: UInt32.self)))
+        Int(UInt32(littleEndian: map.bytes.loadUnaligned(fromByteOffset: PackIndex.headerSize &+ i &* 4, as: UInt32.self)))
     }
 
-    @inline(__always) public func id(at i: Int) -> ObjectId { ObjectId(map.bytes, offset: idsOffset + i * 32) }
+    @inline(__always) public func id(at i: Int) -> ObjectId { ObjectId(map.bytes, offset: idsOffset &+ i &* 32) }
 
     public func entry(at i: Int) throws -> PackEntry {
         let o = entriesOffset + i * PackIndex.entrySize
@@ -99,11 +102,12 @@ public final class PackIndex: @unchecked Sendable {
         let fb = Int(id.firstByte)
         var lo = fb == 0 ? 0 : fanout(fb - 1)
         var hi = fanout(fb)
+        let bytes = map.bytes, base = idsOffset
         while lo < hi {
-            let mid = (lo + hi) >> 1
-            let m = self.id(at: mid)
+            let mid = (lo &+ hi) >> 1
+            let m = ObjectId(bytes, offset: base &+ mid &* 32)
             if m == id { return mid }
-            if m < id { lo = mid + 1 } else { hi = mid }
+            if m < id { lo = mid &+ 1 } else { hi = mid }
         }
         return nil
     }
