@@ -90,29 +90,10 @@ public enum RefName {
         }
     }
 
-    /// `name` for a one-line message: control characters, quotes and backslashes escaped
-    /// the way Swift writes them in a literal, and cut at 200 characters.
+    /// `name` for a one-line message: control characters escaped as the CLI shows paths
+    /// (`Quote.controls`), cut at 200 characters.
     public static func printable(_ name: String) -> String {
-        var out = ""
-        var n = 0
-        for s in name.unicodeScalars {
-            if n >= 200 { out += "…"; break }
-            n += 1
-            switch s {
-            case "\\": out += "\\\\"
-            case "'": out += "\\'"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if s.value < 0x20 || (s.value >= 0x7F && s.value < 0xA0) || s.properties.generalCategory == .format {
-                    out += "\\u{\(String(s.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(s)
-                }
-            }
-        }
-        return out
+        name.count > 200 ? Quote.controls(String(name.prefix(200))) + "…" : Quote.controls(name)
     }
 }
 

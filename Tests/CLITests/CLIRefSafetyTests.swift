@@ -77,7 +77,7 @@ final class CLIRefSafetyTests: CLITestCase {
         XCTAssertFalse(branches.contains("evil"), branches)
         XCTAssertFalse(branches.contains("link"), "a symlinked ref is not followed: \(branches)")
         let r = fails(1, "fsck")
-        XCTAssertTrue(r.err.contains("evil\\u{1b}[31m"), "the bad name, escaped: \(r.err)")
+        XCTAssertTrue(r.err.contains("evil\\033[31m"), "the bad name, escaped: \(r.err)")
         XCTAssertTrue(r.err.contains("refs/heads/link"), r.err)
         XCTAssertFalse(r.err.contains("\u{1b}"), r.err)
         XCTAssertNotEqual(runResult(["gc"]).code, 0, "gc refuses a repository with problems")

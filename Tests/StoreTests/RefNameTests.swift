@@ -79,7 +79,7 @@ final class RefNameTests: XCTestCase {
                     "refs/heads/-x", "refs/heads/HEAD", "refs/heads/../../config", "refs/heads/a\nb", "logs/HEAD", "head"] {
             XCTAssertNotNil(RefName.fullProblem(bad), bad)
         }
-        XCTAssertEqual(RefName.printable("a\u{1b}[31m\nb'"), "a\\u{1b}[31m\\nb\\'")
+        XCTAssertEqual(RefName.printable("a\u{1b}[31m\nb'"), "a\\033[31m\\nb'")
     }
 
     func testEveryRefPathIsChecked() throws {
