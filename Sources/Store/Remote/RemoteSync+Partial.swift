@@ -281,7 +281,9 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
         try lock.withLock {
             guard let repo else { return }
             if sync == nil {
-                sync = try RemoteSync(repo: repo, remote: remote)
+                // Not held: this source belongs to `repo` (store.missingSource), and `repo`
+                // is checked alive above before every use.
+                sync = try RemoteSync(repo: repo, remote: remote, holdsRepository: false)
                 sync!.metadataOnly = true  // full indexes only of the packs it reads from
                 sync!.progress = Repository.lazyFetchProgress
             }

@@ -118,7 +118,13 @@ extension Repository {
 /// an object on the remote always has everything it refers to there too; refs move last,
 /// each with a compare-and-swap.
 public final class RemoteSync: @unchecked Sendable {
-    public let repo: Repository
+    /// The local repository. Held strongly, except by a lazy clone's own fetcher
+    /// (`holdsRepository: false`), which the repository itself owns through its store: a
+    /// strong reference there was a retain cycle that leaked every lazy `Repository`
+    /// (LeakSanitizer, issue 13).
+    public var repo: Repository { borrowedRepo }
+    private unowned let borrowedRepo: Repository
+    private let ownedRepo: Repository?
     public let spec: RemoteSpec
     public let transport: any RemoteTransport
     /// Parallel transfers.
@@ -146,8 +152,9 @@ public final class RemoteSync: @unchecked Sendable {
     var touchedPacks: [String] = []
     var indexesLoaded = false
 
-    public init(repo: Repository, remote: String, create: Bool = false) throws {
-        self.repo = repo
+    public init(repo: Repository, remote: String, create: Bool = false, holdsRepository: Bool = true) throws {
+        borrowedRepo = repo
+        ownedRepo = holdsRepository ? repo : nil
         spec = try repo.remote(remote)
         transport = try Repository.transport(for: spec, cwd: repo.root, create: create)
         cacheDir = repo.dotDir + "/remotes/" + remote
