@@ -8,14 +8,17 @@ import PackageDescription
 //   swift build -c debug --package-path fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 //   MLREPO_FUZZ_TARGET=json fuzz/.build/debug/mlrepo-fuzz fuzz/corpus/json
 //
-// One binary holds every target; MLREPO_FUZZ_TARGET picks one. It has no main of its own:
-// libFuzzer's runtime (linked by -sanitize=fuzzer) provides it.
+// One binary holds every target; MLREPO_FUZZ_TARGET picks one. SwiftPM's debug link points
+// `main` at `mlrepo_fuzz_main` (--defsym, for testable executables), which Fuzz.swift defines
+// to call libFuzzer's driver (LLVMFuzzerRunDriver, declared by CFuzz); libFuzzer's runtime
+// is linked by -sanitize=fuzzer.
 let package = Package(
     name: "mlrepo-fuzz",
     dependencies: [.package(name: "mlrepo", path: "..")],
     targets: [
+        .target(name: "CFuzz", path: "Sources/CFuzz"),
         .executableTarget(name: "mlrepo-fuzz",
-                          dependencies: [.product(name: "FuzzHarness", package: "mlrepo")],
+                          dependencies: ["CFuzz", .product(name: "FuzzHarness", package: "mlrepo")],
                           path: "Sources/mlrepo-fuzz"),
     ],
     swiftLanguageModes: [.v6]
