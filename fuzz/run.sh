@@ -36,6 +36,10 @@ bin="$(swift build "${build_flags[@]}" --show-bin-path)/mlrepo-fuzz"
 # Swift's runtime keeps metadata caches for the life of the process; LeakSanitizer
 # reports them as leaks, so leak detection is off (ASan proper stays on).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0}"
+# Swift's crash backtracer reads the stack from a helper thread, which AddressSanitizer
+# reports as a stack-buffer-underflow on top of the real trap; libFuzzer catches the trap
+# itself (deadly signal), so the backtracer is off.
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 
 max_len() {
     case "$1" in
