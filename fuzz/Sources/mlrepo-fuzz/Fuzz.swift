@@ -48,6 +48,12 @@ func knownBug(_ target: String, _ d: UnsafeRawBufferPointer) -> Bool {
             if f < prev || f > count { return true }
             prev = f
         }
+        // An entry offset >= 2^63 (pack/crash-entry-offset-over-int-max).
+        let entries = 16 + 1024 + Int(count) * 32
+        guard idx.count == entries + Int(count) * 16 + 32 else { return false }
+        for i in 0..<Int(count) where UInt64(littleEndian: idx.loadUnaligned(fromByteOffset: entries + i * 16, as: UInt64.self)) > UInt64(Int.max) {
+            return true
+        }
         return false
     case "objects":
         // Chunk-list part sizes that overflow UInt64 (objects/crash-chunklist-size-overflow).
