@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "mlrepo", targets: ["mlrepo"]),
         .library(name: "Store", targets: ["Store"]),
+        // The fuzz targets' bodies, for fuzz/Package.swift (libFuzzer binaries, see fuzz/README.md).
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -40,12 +42,16 @@ let package = Package(
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
         .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench"),
+        // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
+        // by FuzzSeedTests over the seed corpora. Not linked into the product.
+        .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Support"]),
         .target(name: "TestHelpers", path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
+        .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzHarness"]),
         .testTarget(name: "CLITests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]

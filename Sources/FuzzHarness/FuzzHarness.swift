@@ -1,0 +1,259 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+import Store
+import ML
+import Serve
+
+// The fuzz targets' bodies (issue 13). One function per target takes an arbitrary input and
+// drives one parser the way the product does. Errors the parser throws are the expected
+// answer to bad input and are ignored; a crash (trap, AddressSanitizer report, timeout,
+// out-of-memory) or a failed consistency check (`check`) is a finding.
+//
+// The libFuzzer binary (fuzz/Package.swift, target mlrepo-fuzz) calls `run` from its
+// LLVMFuzzerTestOneInput; Tests/FuzzSeedTests feeds every seed in fuzz/corpus/<target>/
+// through the same `run` without the fuzzer, so both stay compiling and exercised in CI.
+// Nothing in the product links this module.
+
+public enum FuzzHarness {
+    /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
+    public static let targets: [String] = [
+        "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
+    ]
+
+    /// Runs `target` on `data`. False when there is no such target.
+    @discardableResult
+    public static func run(_ target: String, _ data: UnsafeRawBufferPointer) -> Bool {
+        switch target {
+        case "http": http(data)
+        case "chunked": chunked(data)
+        case "json": json(data)
+        case "packindex": packIndex(data)
+        case "pack": pack(data)
+        case "objects": objects(data)
+        case "refname": refName(data)
+        case "ignore": ignore(data)
+        case "csv": csv(data)
+        default: return false
+        }
+        return true
+    }
+
+    /// A broken invariant: report it as a crash so the fuzzer keeps the input.
+    static func check(_ ok: @autoclosure () -> Bool, _ what: @autoclosure () -> String,
+                      file: StaticString = #fileID, line: UInt = #line) {
+        if !ok() { fatalError("fuzz invariant broken: \(what())", file: file, line: line) }
+    }
+
+    // MARK: Serve: HTTP request parser and chunked decoder
+
+    /// A connection's buffer: pipelined requests parsed one after another, as the server
+    /// does, until the buffer is incomplete or a request fails. Small limits so the limit
+    /// paths are reachable.
+    static func http(_ data: UnsafeRawBufferPointer) {
+        let bytes = Array(data)
+        parseConnection(bytes, maxHeaderBytes: 2048, maxBodyBytes: 4096)
+        parseConnection(bytes, maxHeaderBytes: 64 << 10, maxBodyBytes: 64 << 20)
+    }
+
+    static let chunkedHead = Array("POST /invocations HTTP/1.1\r\nHost: fuzz\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+
+    /// The input is a chunked body behind a fixed valid head, so every byte goes to the
+    /// chunked decoder.
+    static func chunked(_ data: UnsafeRawBufferPointer) {
+        let bytes = chunkedHead + Array(data)
+        parseConnection(bytes, maxHeaderBytes: 2048, maxBodyBytes: 4096)
+        parseConnection(bytes, maxHeaderBytes: 64 << 10, maxBodyBytes: 64 << 20)
+    }
+
+    static func parseConnection(_ bytes: [UInt8], maxHeaderBytes: Int, maxBodyBytes: Int) {
+        var start = 0
+        var steps = 0
+        while start < bytes.count {
+            steps += 1
+            check(steps <= bytes.count + 1, "parser made no progress")
+            let step = bytes.withUnsafeBufferPointer { b in
+                FuzzEntry.parseHTTP(UnsafeBufferPointer(rebasing: b[start...]),
+                                    maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes)
+            }
+            switch step {
+            case .incomplete: return
+            case .failure(let status):
+                check((400...599).contains(status), "failure status \(status)")
+                return
+            case .request(let r, let used):
+                check(used > 0 && used <= bytes.count - start, "consumed \(used) of \(bytes.count - start) bytes")
+                check(r.body.count <= maxBodyBytes, "body of \(r.body.count) bytes over the limit \(maxBodyBytes)")
+                check(!r.method.isEmpty, "empty method")
+                // What the server then reads from a request.
+                _ = r.mediaType
+                _ = r.queryValue("probabilities")
+                _ = r.header("connection")
+                start += used
+            }
+        }
+    }
+
+    // MARK: Support: JSON
+
+    /// Parses; a value that parses must encode to text that parses again and encodes to
+    /// the same text (the canonical form is a fixed point), compact and pretty.
+    static func json(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        guard let v = try? JSON.parse(text) else { return }
+        for pretty in [false, true] {
+            let once = v.encoded(pretty: pretty)
+            guard let again = try? JSON.parse(once) else {
+                return check(false, "canonical text does not parse: \(once.prefix(200))")
+            }
+            let twice = again.encoded(pretty: pretty)
+            check(once == twice, "canonical text is not a fixed point: \(once.prefix(200)) vs \(twice.prefix(200))")
+        }
+    }
+
+    // MARK: Store: pack index, packs, objects
+
+    /// A scratch folder for the targets that read files, one per process.
+    nonisolated(unsafe) static var scratchDir: String?
+    static func scratch() -> String {
+        if let d = scratchDir { return d }
+        let base = "/tmp/mlrepo-fuzz-\(getpid())"
+        try? FS.mkdirs(base + "/objects")
+        scratchDir = base
+        return base
+    }
+
+    static func write(_ path: String, _ bytes: UnsafeRawBufferPointer) {
+        do { try FS.atomicWrite(path, Array(bytes), durable: false) } catch {
+            fatalError("fuzz harness: cannot write \(path): \(error)")
+        }
+    }
+
+    /// The input is a pack index file: open it (header and size checks), then use every
+    /// entry the way the store does (id, entry, lookup, prefix search, checksum).
+    static func packIndex(_ data: UnsafeRawBufferPointer) {
+        let path = scratch() + "/fuzz.idx"
+        write(path, data)
+        guard let idx = try? PackIndex(path: path) else { return }
+        _ = idx.verifyChecksum()
+        for i in 0..<min(idx.count, 64) {
+            let id = idx.id(at: i)
+            _ = try? idx.entry(at: i)
+            _ = idx.find(id)
+            let b = id.bytes
+            _ = idx.ids(withPrefix: Array(b[0..<2]), oddNibble: b[2] >> 4, limit: 4)
+        }
+        // Ids that are not in the index, in every fan-out bucket's neighbourhood.
+        for fb in stride(from: 0, to: 256, by: 15) {
+            _ = idx.find(ObjectId(bytes: [UInt8(fb)] + [UInt8](repeating: 0x80, count: 31)))
+            _ = idx.ids(withPrefix: [UInt8(fb)], oddNibble: nil, limit: 4)
+        }
+    }
+
+    /// The input is a store of one pack: u32 (little-endian) length of the index, the
+    /// index, then the pack. Every object is read through the store (entry header checks,
+    /// zlib, verification against its id) and decoded by its kind; files are streamed
+    /// through FileReader.
+    static func pack(_ data: UnsafeRawBufferPointer) {
+        guard data.count >= 4 else { return }
+        let idxLen = Int(UInt32(littleEndian: data.loadUnaligned(as: UInt32.self)))
+        guard idxLen <= data.count - 4 else { return }
+        let dir = scratch() + "/objects"
+        write(dir + "/pack-fuzz.idx", UnsafeRawBufferPointer(rebasing: data[4..<(4 + idxLen)]))
+        write(dir + "/pack-fuzz.pack", UnsafeRawBufferPointer(rebasing: data[(4 + idxLen)...]))
+        guard let store = try? ObjectStore(directory: dir, durable: false) else { return }
+        let reader = FileReader(store: store)
+        for id in store.allIds().prefix(64) {
+            guard let info = try? store.info(id) else { continue }
+            switch info.kind {
+            case .blob:
+                _ = try? store.read(id, as: .blob)
+            case .tree:
+                _ = try? store.withObject(id) { _, b in try Tree.decode(b, id: id) }
+            case .commit:
+                _ = try? store.withObject(id) { _, b in try Commit.decode(b, id: id) }
+            case .chunks:
+                _ = try? reader.size(of: id)
+                var total: UInt64 = 0
+                _ = try? reader.read(id) { total += UInt64($0.count) }
+            }
+        }
+        _ = store.ids(withHexPrefix: "0")
+        _ = store.ids(withHexPrefix: "ab1")
+    }
+
+    /// The input is an object payload, decoded as a tree, a commit and a chunk list. What
+    /// decodes must encode and decode back to the same value.
+    static func objects(_ data: UnsafeRawBufferPointer) {
+        let id = ObjectId.zero
+        if let t = try? Tree.decode(data, id: id) {
+            let enc = t.encode()
+            let back = enc.withUnsafeBytes { try? Tree.decode($0, id: id) }
+            check(back == t, "tree does not survive encode/decode")
+        }
+        if let c = try? Commit.decode(data, id: id) {
+            _ = c.subject
+            let enc = c.encode()
+            let back = enc.withUnsafeBytes { try? Commit.decode($0, id: id) }
+            check(back == c, "commit does not survive encode/decode")
+        }
+        if let l = try? ChunkList.decode(data, id: id) {
+            let enc = l.encode()
+            let back = enc.withUnsafeBytes { try? ChunkList.decode($0, id: id) }
+            check(back == l, "chunk list does not survive encode/decode")
+        }
+    }
+
+    // MARK: Store: ref names, ignore rules
+
+    /// A name the validator accepts must be safe to join to the refs folder: relative, no
+    /// empty, `.` or `..` component, no NUL or control character, no backslash.
+    static func refName(_ data: UnsafeRawBufferPointer) {
+        let name = String(decoding: data, as: UTF8.self)
+        guard Refs.isValidName(name) else { return }
+        check(!name.hasPrefix("/"), "valid ref name is absolute: \(name.debugDescription)")
+        for comp in name.split(separator: "/", omittingEmptySubsequences: false) {
+            check(!comp.isEmpty && comp != "." && comp != "..", "valid ref name has component \(String(comp).debugDescription): \(name.debugDescription)")
+        }
+        check(!name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" },
+              "valid ref name has a control character or backslash: \(name.debugDescription)")
+        check(!name.hasSuffix(".lock"), "valid ref name ends in .lock: \(name.debugDescription)")
+    }
+
+    /// The input is an ignore file; its last line is also the path asked about. Rules are
+    /// loaded at the root and in a subfolder, and asked about the path as a file and as a
+    /// folder; the first line is also matched directly as a glob.
+    static func ignore(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let path = String(lines.last ?? "")
+        var rules = IgnoreRules()
+        rules.add(text: text, base: "")
+        rules.add(text: text, base: "sub")
+        for p in [path, "sub/" + path, "a/b/" + path] {
+            _ = rules.isIgnored(p, isDirectory: false)
+            _ = rules.isIgnored(p, isDirectory: true)
+        }
+        if let first = lines.first {
+            _ = Glob.match(Array(first.utf8), Array(path.utf8))
+        }
+    }
+
+    // MARK: ML: CSV
+
+    /// The input is a CSV file: read as a dataset (every column a feature, and with the
+    /// label `y`) and profiled.
+    static func csv(_ data: UnsafeRawBufferPointer) {
+        let path = scratch() + "/fuzz.csv"
+        write(path, data)
+        if let d = try? DatasetReader.readCSV(path: path, label: nil, threads: 1) {
+            check(d.features.count == d.rows * d.cols, "matrix of \(d.features.count) values for \(d.rows)x\(d.cols)")
+        }
+        if let d = try? DatasetReader.readCSV(path: path, label: "y", threads: 2) {
+            check(d.features.count == d.rows * d.cols, "matrix of \(d.features.count) values for \(d.rows)x\(d.cols)")
+        }
+        let profiler = CSVProfiler(path: path)
+        if (try? profiler.feed(data)) != nil { _ = try? profiler.finish() }
+    }
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora fuzz/corpus/<target>/ (issue 13).
+
+Binary seeds (pack indexes, packs, object payloads) are built here from .mlrepo-format.md
+(sections 2-6); the script checks itself against the spec's worked examples 1, 3 and 4
+before writing anything. Text seeds are written too, so the whole corpus is reproducible:
+
+    python3 fuzz/make-seeds.py          # rewrites fuzz/corpus/*/ (deterministic)
+"""
+import hashlib
+import os
+import shutil
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+
+KINDS = {"blob": 1, "chunks": 2, "tree": 3, "commit": 4}
+
+
+def object_id(kind, payload):
+    """Section 2: SHA-256 of "<kind> <size>\\0" + payload."""
+    return hashlib.sha256(b"%s %d\0" % (kind.encode(), len(payload)) + payload).digest()
+
+
+def tree_payload(entries):
+    """Section 4.1: entries sorted by name bytes: "<mode> <size> <name>\\0<id>"."""
+    out = b""
+    for mode, size, name, oid in sorted(entries, key=lambda e: e[2].encode()):
+        out += b"%s %d %s\0" % (mode.encode(), size, name.encode()) + oid
+    return out
+
+
+def commit_payload(tree, parents, message, extra=()):
+    """Section 4.2."""
+    sig = b"Ada Lovelace <ada@example.com> 1700000000 +0000"
+    out = b"tree " + tree.hex().encode() + b"\n"
+    for p in parents:
+        out += b"parent " + p.hex().encode() + b"\n"
+    out += b"author " + sig + b"\ncommitter " + sig + b"\n"
+    for k, v in extra:
+        out += k.encode() + b" " + v.encode() + b"\n"
+    return out + b"\n" + message.encode()
+
+
+def chunks_payload(level, parts):
+    """Section 3.2: u8 level, u64 total, then (id, u64 size) per part."""
+    out = struct.pack("<BQ", level, sum(s for _, s in parts))
+    for oid, size in parts:
+        out += oid + struct.pack("<Q", size)
+    return out
+
+
+def pack_and_index(objects):
+    """Sections 5 and 6. objects: list of (kind, payload, codec 0 raw / 1 zlib)."""
+    pack = b"MLRPACK1"
+    entries = []
+    for kind, payload, codec in objects:
+        oid = object_id(kind, payload)
+        stored = zlib.compress(payload, 6) if codec == 1 else payload
+        offset = len(pack)
+        pack += oid + struct.pack("<BBHII", KINDS[kind], codec, 0, len(payload), len(stored)) + stored
+        entries.append((oid, offset, len(payload), KINDS[kind], codec))
+    entries.sort()
+    idx = b"MLRIDX01" + struct.pack("<II", len(entries), 0)
+    counts = [0] * 256
+    for e in entries:
+        counts[e[0][0]] += 1
+    acc = 0
+    for c in counts:
+        acc += c
+        idx += struct.pack("<I", acc)
+    for e in entries:
+        idx += e[0]
+    for oid, offset, size, kind, codec in entries:
+        idx += struct.pack("<QIBBH", offset, size, kind, codec, 0)
+    idx += hashlib.sha256(idx).digest()
+    return pack, idx
+
+
+def self_check():
+    """The spec's examples 1, 3 and 4."""
+    hello = object_id("blob", b"hello\n")
+    assert hello.hex() == "2cf8d83d9ee29543b34a87727421fdecb7e3f3a183d337639025de576db9ebb4"
+    ramp = bytes.fromhex("4913bbcbcaeb3d8d8e0f02c6aa5a85778ac673d2807afde00fb869093291f49c")
+    tree = tree_payload([("100644", 6, "hello.txt", hello), ("100644", 200000, "ramp.bin", ramp)])
+    assert len(tree) == 106
+    tid = object_id("tree", tree)
+    assert tid.hex() == "090e3df10108703bf8d958c32138a588fab1c320df63a16c88c25b3e6791632f"
+    cid = object_id("commit", commit_payload(tid, [], "first\n"))
+    assert cid.hex() == "b7ef46f5653645a19c103631c5a1829b383a374bf328941ed288eedf0a38cfa3"
+    return hello, ramp, tree, tid
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def main():
+    hello, ramp, example_tree, example_tid = self_check()
+    for t in os.listdir(OUT) if os.path.isdir(OUT) else []:
+        shutil.rmtree(os.path.join(OUT, t))
+
+    # --- objects: payloads of each kind (the target tries every decoder on each).
+    example_commit = commit_payload(example_tid, [], "first\n")
+    write("objects", "tree-example3", example_tree)
+    write("objects", "tree-folders", tree_payload([
+        ("40000", 106, "data", example_tid), ("100755", 6, "run.sh", hello), ("100644", 0, "é.txt", hello)]))
+    write("objects", "commit-example4", example_commit)
+    write("objects", "commit-merge-meta", commit_payload(
+        example_tid, [object_id("commit", example_commit), hello],
+        "merge\n\nbody line\n", extra=[("meta", hello.hex()), ("record", ramp.hex())]))
+    write("objects", "chunks-level0", chunks_payload(0, [(hello, 6), (ramp, 200000)]))
+    write("objects", "chunks-level1", chunks_payload(1, [(ramp, 200000)]))
+
+    # --- packindex and pack: a small store.
+    a = b"a,b,y\n1,2,3\n"
+    b = bytes(range(256)) * 4
+    c1, c2 = b"chunk one " * 20, b"chunk two " * 30
+    lst = chunks_payload(0, [(object_id("blob", c1), len(c1)), (object_id("blob", c2), len(c2))])
+    tree = tree_payload([("100644", len(a), "a.csv", object_id("blob", a)),
+                         ("100644", len(b), "b.bin", object_id("blob", b)),
+                         ("100644", len(c1) + len(c2), "big.txt", object_id("chunks", lst))])
+    tid = object_id("tree", tree)
+    commit = commit_payload(tid, [], "add data\n")
+    stores = {
+        "blobs-raw": [("blob", b"hello\n", 0), ("blob", a, 0)],
+        "blob-zlib": [("blob", b, 1)],
+        "full": [("blob", a, 0), ("blob", b, 1), ("blob", c1, 0), ("blob", c2, 1),
+                 ("chunks", lst, 1), ("tree", tree, 1), ("commit", commit, 0)],
+        "empty": [],
+    }
+    for name, objs in stores.items():
+        pack, idx = pack_and_index(objs)
+        write("packindex", name, idx)
+        write("pack", name, struct.pack("<I", len(idx)) + idx + pack)
+
+    # --- http: whole requests (pipelined where noted).
+    body = '{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3.5, -4e2]]}}'
+    write("http", "get-ping", "GET /ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    write("http", "post-length", "POST /invocations?probabilities=true HTTP/1.1\r\nHost: x\r\n"
+          "Content-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    write("http", "post-chunked", "POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+          "Content-Type: application/json\r\n\r\n5\r\n{\"a\":\r\n2;ext=1\r\n1}\r\n0\r\nX-Trailer: t\r\n\r\n")
+    write("http", "pipelined-http10", "GET /health HTTP/1.0\n\nGET http://h:1/version?x HTTP/1.1\r\n"
+          "Connection: close\r\n\r\nHEAD /metrics HTTP/1.1\r\n\r\n")
+    write("http", "expect-continue", "PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+
+    # --- chunked: bodies behind a fixed chunked head.
+    write("chunked", "two-chunks", "4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n")
+    write("chunked", "extensions-trailers", "a;name=value\r\n0123456789\r\n0\r\nX-A: 1\r\nX-B: 2\r\n\r\n")
+    write("chunked", "bare-lf", "1\na\n0\n\n")
+    write("chunked", "pipelined", "2\r\nhi\r\n0\r\n\r\nGET /ping HTTP/1.1\r\n\r\n")
+
+    # --- json
+    write("json", "mlflow-split", body)
+    write("json", "mlflow-records", '{"dataframe_records":[{"a":1,"b":"x"},{"a":-0.5,"b":null}]}')
+    write("json", "scalars", '[true,false,null,0,-0,1e308,5e-324,123456789012345678,1.5E+3,"\\u00e9\\ud83d\\ude00\\n\\"\\\\\\/"]')
+    write("json", "nested", '{"a":{"b":{"c":[[[]],{}]}},"":""}')
+    write("json", "metrics", '{\n  "accuracy": 0.9375,\n  "loss": 0.1234567890123,\n  "epochs": 10\n}\n')
+
+    # --- refname
+    for i, n in enumerate(["main", "feature/x", "release-1.0", "v1.2.3", "user/topic/sub", "a.b_c+d"]):
+        write("refname", "name-%d" % i, n)
+
+    # --- ignore: rules; the last line is also the path asked about.
+    write("ignore", "basic", "*.log\n!keep.log\nbuild/\n# comment\nkeep.log")
+    write("ignore", "anchored", "/data/**/*.csv\ndata/raw/\n\\#notacomment\ndata/x/y.csv")
+    write("ignore", "classes", "[a-c]?.txt\n[!0-9]*.bin\nfoo\\ \nb1.txt")
+    write("ignore", "doublestar", "**/cache\nmodels/**\na/**/b\r\na/x/y/b")
+
+    # --- csv
+    write("csv", "numeric-label", "a,b,y\n1,2,0.5\n3,4,1.5\n-1e3,.5,2\n")
+    write("csv", "class-label", "\ufeffx1, x2 ,y\r\n1.5,2,cat\r\n3,\"4\",dog\r\n5,6,cat\r\n")
+    write("csv", "quoted", 'a,"b,c",y\n"1",2,"multi\nline"\n3,4,"say ""hi"""\n\n\n')
+    write("csv", "no-label", "p,q\n0,1\n1,0\n")
+
+
+if __name__ == "__main__":
+    main()
