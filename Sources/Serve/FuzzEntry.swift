@@ -12,7 +12,7 @@ public enum FuzzEntry {
     /// Parses one request from the front of `bytes`, exactly as a connection does.
     public static func parseHTTP(_ bytes: UnsafeBufferPointer<UInt8>, maxHeaderBytes: Int, maxBodyBytes: Int) -> HTTPFuzzStep {
         switch parseRequest(bytes, limits: HTTPLimits(maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes)) {
-        case .incomplete(let c): return .incomplete(expectsContinue: c)
+        case .incomplete(let c, _): return .incomplete(expectsContinue: c)
         case .request(let r, let used): return .request(r, consumed: used)
         case .failure(let status, _): return .failure(status: status)
         }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Support
+import Synchronization
 
 /// Streams a stored file (blob or chunk list) out in order, verifying every chunk against
 /// its id. Chunks are verified on all cores in windows of bounded size while the previous
@@ -107,8 +108,12 @@ public struct FileReader {
             let n = try sys { try f.pread(into: buffer.baseAddress!, count: windowBytes, offset: offset) }
             guard n == windowBytes else { same = false; return }
             let chunks = window
+            // Set by any worker, read by all to stop early: atomic (ThreadSanitizer found
+            // the plain Bool this was a data race).
             final class Flag: @unchecked Sendable {
-                var mismatch = false
+                let mismatchFlag = Atomic<Bool>(false)
+                var mismatch: Bool { mismatchFlag.load(ordering: .relaxed) }
+                func set() { mismatchFlag.store(true, ordering: .relaxed) }
                 let buf: UnsafeRawBufferPointer
                 init(_ b: UnsafeRawBufferPointer) { buf = b }
             }
@@ -124,7 +129,7 @@ public struct FileReader {
                 let end = (p + 1) * chunks.count / parts
                 while i < end && !flag.mismatch {
                     let r = UnsafeRawBufferPointer(rebasing: flag.buf[starts[i]..<(starts[i] + Int(chunks[i].1))])
-                    if ObjectHash.id(.blob, r, hasher: h) != chunks[i].0 { flag.mismatch = true }
+                    if ObjectHash.id(.blob, r, hasher: h) != chunks[i].0 { flag.set() }
                     i += 1
                 }
             }

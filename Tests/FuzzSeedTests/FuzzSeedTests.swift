@@ -38,6 +38,22 @@ final class FuzzSeedTests: XCTestCase {
         XCTAssertGreaterThan(total, FuzzHarness.targets.count)
     }
 
+    /// Every input the fuzzers found (fuzz/findings/<target>/: crashes, a hang) now runs to
+    /// the end quickly: a trap would kill this test process, a hang would show in the time.
+    func testEveryFindingIsFixed() throws {
+        var total = 0
+        for target in FuzzHarness.targets {
+            for path in files(in: Self.fuzzDir + "/findings/" + target) {
+                let data = try XCTUnwrap(FileManager.default.contents(atPath: path), path)
+                let t0 = Date()
+                _ = data.withUnsafeBytes { FuzzHarness.run(target, $0) }
+                XCTAssertLessThan(Date().timeIntervalSince(t0), 2, "\(path) took too long")
+                total += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(total, 8, "the findings are in fuzz/findings/<target>/")
+    }
+
     func testUnknownTargetIsRefused() {
         XCTAssertFalse([UInt8]().withUnsafeBytes { FuzzHarness.run("no-such-target", $0) })
     }
