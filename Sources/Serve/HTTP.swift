@@ -155,13 +155,19 @@ let maxChunkLineBytes = 4096
 struct ParseProgress {
     /// Bytes already searched for the end of the head.
     var headScanned = 0
-    /// The head, once complete, and where the body starts.
-    var head: (HTTPRequest, Int)? = nil
+    /// The head, once complete, and where the body starts (kept only while the request is
+    /// incomplete; a struct, not a tuple, whose optional needs no runtime metadata look-up).
+    var head: ParsedHead? = nil
     /// Offset, from the start of the request, of the next chunk-size line to read (0: none
     /// read yet).
     var offset = 0
     /// The data of the chunks before it.
     var body: [UInt8] = []
+}
+
+struct ParsedHead {
+    var request: HTTPRequest
+    var bodyStart: Int
 }
 
 /// Parses one request from the front of `buf`.
@@ -176,15 +182,16 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progres
     let n = buf.count
     var req: HTTPRequest
     let bodyStart: Int
+    var keep = false
     if let head = progress.head {
-        (req, bodyStart) = head
+        (req, bodyStart) = (head.request, head.bodyStart)
     } else {
+        keep = true
         switch parseHead(buf, limits: limits, scanned: &progress.headScanned) {
         case .incomplete: return .incomplete(expectsContinue: false, head: nil)
         case .failure(let status, let message): return .failure(status: status, message: message)
         case .head(let r, let start):
             (req, bodyStart) = (r, start)
-            progress.head = (r, start)
         }
     }
     let headers = req.headers, method = req.method
@@ -199,6 +206,8 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progres
         guard te == "chunked" else { return .failure(status: 501, message: "unsupported Transfer-Encoding '\(te.prefix(40))'") }
         switch parseChunked(buf, from: bodyStart, limits: limits, progress: &progress) {
         case .incomplete(let started):
+            // Keep the head for the next call (only needed while the request is incomplete).
+            if keep { progress.head = ParsedHead(request: req, bodyStart: bodyStart) }
             return .incomplete(expectsContinue: expects && !started, head: req)
         case .failure(let status, let message):
             return .failure(status: status, message: message)
@@ -220,7 +229,10 @@ func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progres
     if length > limits.maxBodyBytes {
         return .failure(status: 413, message: "request body of \(length) bytes is larger than the limit of \(limits.maxBodyBytes)")
     }
-    if n - bodyStart < length { return .incomplete(expectsContinue: expects && n == bodyStart, head: req) }
+    if n - bodyStart < length {
+        if keep { progress.head = ParsedHead(request: req, bodyStart: bodyStart) }
+        return .incomplete(expectsContinue: expects && n == bodyStart, head: req)
+    }
     req.body = Array(UnsafeBufferPointer(rebasing: buf[bodyStart..<(bodyStart + length)]))
     return .request(req, consumed: bodyStart + length)
 }
@@ -253,6 +265,7 @@ func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: i
         return .incomplete
     }
     if bodyStart - 1 > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
+    if let outcome = parseASCIIHead(buf, headEnd: headEnd, bodyStart: bodyStart) { return outcome }
     // Lines of the head.
     var lines: [String] = []
     var ls = 0
@@ -294,6 +307,97 @@ func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: i
     let req = HTTPRequest(method: method, path: q.map { String(target[..<$0]) } ?? target,
                           query: q.map { String(target[target.index(after: $0)...]) } ?? "",
                           headers: headers, body: [], http11: version == "HTTP/1.1")
+    return .head(req, bodyStart: bodyStart)
+}
+
+/// `parseHead` on bytes, for a head that is all ASCII (nil otherwise): the same lines, checks,
+/// failures and request as the Character-based path below it, which took most of a small
+/// request's parsing time (decoding every line into a String and walking it by Character).
+private func parseASCIIHead(_ buf: UnsafeBufferPointer<UInt8>, headEnd: Int, bodyStart: Int) -> HeadOutcome? {
+    var k = 0
+    while k < headEnd { if buf[k] >= 0x80 { return nil }; k += 1 }
+    func string(_ from: Int, _ to: Int) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: buf[from..<max(from, to)]), as: UTF8.self)
+    }
+    // Lines: [start, end) without their CR, up to headEnd (the LF that ends the last one).
+    var ls = 0
+    /// The end of the line starting at `from` (its LF, or headEnd) and the end without a CR.
+    func lineEnd(_ from: Int) -> (lf: Int, end: Int) {
+        var j = from
+        while j < headEnd && buf[j] != 10 { j += 1 }
+        var e = j
+        if e > from && buf[e - 1] == 13 { e -= 1 }
+        return (j, e)
+    }
+    // Leading empty lines (RFC 9112 §2.2).
+    var (lf, le) = lineEnd(ls)
+    while le == ls {
+        if lf >= headEnd { return .failure(status: 400, message: "empty request line") }
+        ls = lf + 1
+        (lf, le) = lineEnd(ls)
+    }
+    // Request line: three parts separated by single spaces.
+    var sp1 = ls
+    while sp1 < le && buf[sp1] != 32 { sp1 += 1 }
+    var sp2 = sp1 < le ? sp1 + 1 : le
+    while sp2 < le && buf[sp2] != 32 { sp2 += 1 }
+    var extra = sp2 < le ? sp2 + 1 : le
+    while extra < le && buf[extra] != 32 { extra += 1 }
+    func hasPrefix(_ from: Int, _ to: Int, _ p: StaticString) -> Bool {
+        let c = p.utf8CodeUnitCount
+        guard to - from >= c else { return false }
+        let q = p.utf8Start
+        for x in 0..<c where buf[from + x] != q[x] { return false }
+        return true
+    }
+    var methodOK = sp1 > ls
+    if methodOK { for x in ls..<sp1 where !(buf[x] >= 65 && buf[x] <= 90) { methodOK = false; break } }
+    let t0 = sp1 + 1, t1 = sp2
+    guard sp1 < le, sp2 < le, extra == le, methodOK,
+          hasPrefix(t0, t1, "/") || (t1 - t0 == 1 && buf[t0] == 42) || hasPrefix(t0, t1, "http") else {
+        return .failure(status: 400, message: "malformed request line")
+    }
+    let v0 = sp2 + 1
+    let http11 = le - v0 == 8 && hasPrefix(v0, le, "HTTP/1.1")
+    guard http11 || (le - v0 == 8 && hasPrefix(v0, le, "HTTP/1.0")) else {
+        return .failure(status: 400, message: "unsupported protocol '\(string(v0, min(le, v0 + 20)))'")
+    }
+    var path: String, query: String
+    if hasPrefix(t0, t1, "http://") || hasPrefix(t0, t1, "https://") {
+        // Absolute form: keep the path (as the Character-based path does).
+        var c = t0
+        while buf[c] != 58 { c += 1 }
+        var s = min(c + 3, t1)
+        while s < t1 && buf[s] != 47 { s += 1 }
+        let target = s < t1 ? string(s, t1) : "/"
+        let q = target.firstIndex(of: "?")
+        path = q.map { String(target[..<$0]) } ?? target
+        query = q.map { String(target[target.index(after: $0)...]) } ?? ""
+    } else {
+        var q = t0
+        while q < t1 && buf[q] != 63 { q += 1 }
+        path = string(t0, q)
+        query = q < t1 ? string(q + 1, t1) : ""
+    }
+    var headers: [(name: String, value: String)] = []
+    var p = lf + 1
+    while p <= headEnd && lf < headEnd {
+        (lf, le) = lineEnd(p)
+        var colon = p
+        while colon < le && buf[colon] != 58 { colon += 1 }
+        guard colon < le, colon != p else { return .failure(status: 400, message: "malformed header line") }
+        for x in p..<colon where buf[x] == 32 || buf[x] == 9 { return .failure(status: 400, message: "malformed header name") }
+        var v = colon + 1, e = le
+        while v < e && (buf[v] == 32 || buf[v] == 9) { v += 1 }
+        while e > v && (buf[e - 1] == 32 || buf[e - 1] == 9) { e -= 1 }
+        let name = String(unsafeUninitializedCapacity: colon - p) { (out: UnsafeMutableBufferPointer<UInt8>) -> Int in
+            for x in 0..<(colon - p) { let c = buf[p + x]; out[x] = c >= 65 && c <= 90 ? c + 32 : c }
+            return colon - p
+        }
+        headers.append((name, string(v, e)))
+        p = lf + 1
+    }
+    let req = HTTPRequest(method: string(ls, sp1), path: path, query: query, headers: headers, body: [], http11: http11)
     return .head(req, bodyStart: bodyStart)
 }
 

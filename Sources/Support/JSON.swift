@@ -66,20 +66,36 @@ public enum JSON: Equatable, Sendable {
 
     public static func quote(_ s: String, into out: inout String) {
         out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || (u.value >= 0x7F && u.value <= 0x9F) {  // C0, DEL, C1: never raw to a terminal
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { out.unicodeScalars.append(u) }
+        // Runs of bytes that need no escape are copied whole (appending scalar by scalar cost
+        // more than the rest of an access-log line); a run stops at an ASCII byte to escape
+        // or at the lead byte 0xC2 of a C1 control, so every cut is on a scalar boundary.
+        let utf8 = s.utf8
+        var run = utf8.startIndex, i = run
+        while i != utf8.endIndex {
+            let b = utf8[i]
+            var v = UInt32(b)
+            if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F {
+                guard b == 0xC2 else { utf8.formIndex(after: &i); continue }
+                let next = utf8.index(after: i)
+                guard next != utf8.endIndex, utf8[next] >= 0x80 && utf8[next] <= 0x9F else { utf8.formIndex(after: &i); continue }
+                v = UInt32(utf8[next])  // U+0080...U+009F
             }
+            if run != i { out += Substring(utf8[run..<i]) }
+            switch v {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            default:  // C0, DEL, C1: never raw to a terminal
+                let h = String(v, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            }
+            utf8.formIndex(after: &i)
+            if v >= 0x80 { utf8.formIndex(after: &i) }
+            run = i
         }
+        if run != utf8.endIndex { out += Substring(utf8[run...]) }
         out += "\""
     }
 
