@@ -37,6 +37,7 @@ while (( $# )); do
     *) echo "ab.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+case $OUT in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 for b in "$OLD" "$NEW"; do [[ -x $b ]] || { echo "ab.sh: no executable at $b" >&2; exit 2; }; done
 command -v wrk >/dev/null || { echo "ab.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 [[ -x /usr/bin/time ]] || { echo "ab.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
