@@ -103,6 +103,8 @@ def write(target, name, data):
 def main():
     hello, ramp, example_tree, example_tid = self_check()
     for t in os.listdir(OUT) if os.path.isdir(OUT) else []:
+        if t == "model":
+            continue  # .mlmodel seeds come from `mlrepo train` (see fuzz/README.md), kept as they are
         shutil.rmtree(os.path.join(OUT, t))
 
     # --- objects: payloads of each kind (the target tries every decoder on each).
@@ -178,6 +180,21 @@ def main():
     write("csv", "class-label", "\ufeffx1, x2 ,y\r\n1.5,2,cat\r\n3,\"4\",dog\r\n5,6,cat\r\n")
     write("csv", "quoted", 'a,"b,c",y\n"1",2,"multi\nline"\n3,4,"say ""hi"""\n\n\n')
     write("csv", "no-label", "p,q\n0,1\n1,0\n")
+
+    # --- config (.mlrepo/config)
+    write("config", "basic", "[core]\n\tcompression = auto\n\tfsync = false\n[remote \"origin\"]\n\turl = s3://b/p\n")
+    write("config", "odd", "# c\n; c\n[chunking]\navgsize=16384\nflag\n[a.b]\nk = \"quoted value\"\r\nbad line here\n")
+
+    # --- npy: NumPy .npy arrays (format 1.0 header, little-endian)
+    def npy(descr, shape, payload, version=1):
+        header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+        pad = 64 - (10 + len(header) + 1) % 64
+        header += " " * pad + "\n"
+        return b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<H", len(header)) + header.encode() + payload
+    write("npy", "f4-2x3", npy("<f4", "(2, 3)", struct.pack("<6f", 1, 2, 3, 4, 5, 6)))
+    write("npy", "f8-1d", npy("<f8", "(3,)", struct.pack("<3d", 0.5, -1, 2)))
+    write("npy", "i8-3x1", npy("<i8", "(3, 1)", struct.pack("<3q", 1, -2, 3)))
+    write("npy", "bool-2x2", npy("|b1", "(2, 2)", bytes([1, 0, 0, 1])))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
+        "config", "npy", "model",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -35,6 +36,9 @@ public enum FuzzHarness {
         case "refname": refName(data)
         case "ignore": ignore(data)
         case "csv": csv(data)
+        case "config": config(data)
+        case "npy": npy(data)
+        case "model": model(data)
         default: return false
         }
         return true
@@ -255,5 +259,33 @@ public enum FuzzHarness {
         }
         let profiler = CSVProfiler(path: path)
         if (try? profiler.feed(data)) != nil { _ = try? profiler.finish() }
+    }
+
+    // MARK: Store: config files
+
+    /// The input is a config file (`.mlrepo/config` arrives with a copied repository): every
+    /// value it yields must be found again by key, and every problem names a line of it.
+    static func config(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        let c = Config(text: text)
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).count
+        for p in c.problems { check(p.line >= 1 && p.line <= lines, "problem on line \(p.line) of \(lines)") }
+        for (k, _) in c.values { check(c[k] != nil, "key \(k.debugDescription) listed but not found") }
+    }
+
+    // MARK: ML: NumPy arrays and model files
+
+    /// The input is a `.npy` file (a dataset given to `train`/`predict`).
+    static func npy(_ data: UnsafeRawBufferPointer) {
+        let path = scratch() + "/fuzz.npy"
+        write(path, data)
+        if let d = try? DatasetReader.readNPY(path: path) {
+            check(d.values.count == d.rows * d.cols, "\(d.values.count) values for \(d.rows)x\(d.cols)")
+        }
+    }
+
+    /// The input is a `.mlmodel` file (`predict`, `serve`, `promote` read models from clones).
+    static func model(_ data: UnsafeRawBufferPointer) {
+        _ = try? ModelFile.decode(Array(data), path: "fuzz.mlmodel")
     }
 }
