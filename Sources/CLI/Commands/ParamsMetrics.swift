@@ -4,55 +4,6 @@ import Support
 
 // `params diff`, `metrics show` and `metrics diff`.
 
-/// One side of a comparison: a commit, or the work tree ("workspace").
-enum ValueSide {
-    case commit(ObjectId?, label: String)
-    case workspace
-
-    var label: String { if case .commit(_, let l) = self { return l }; return "workspace" }
-}
-
-func resolveSide(_ rev: String?, _ ml: MLRepo, defaultHead: Bool) throws -> ValueSide {
-    guard let rev else {
-        if defaultHead { return .commit(try ml.repo.refs.headCommit(), label: "HEAD") }
-        return .workspace
-    }
-    if rev == "workspace" { return .workspace }
-    return .commit(try ml.repo.resolveCommit(rev), label: rev)
-}
-
-/// Params (`metrics` false) or metrics values of one side, for the stages its project declares.
-func values(_ side: ValueSide, metrics: Bool, _ ml: MLRepo) throws -> ValuesByFile {
-    var out: ValuesByFile = [:]
-    switch side {
-    case .commit(let id, _):
-        guard let id else { return [:] }
-        let files = try ml.repo.files(ofCommit: id)
-        guard let project = try ml.project(in: files, label: id.short) else { return [:] }
-        let read: (String) throws -> String? = { p in try files[p].map { try ml.text(of: $0.id, path: p) } }
-        try collect(project, metrics: metrics, read: read, into: &out)
-    case .workspace:
-        guard let project = try ml.workProject() else { return [:] }
-        try collect(project, metrics: metrics, read: ml.workText, into: &out)
-    }
-    return out
-}
-
-func collect(_ project: Project, metrics: Bool, read: (String) throws -> String?, into out: inout ValuesByFile) throws {
-    for name in project.order {
-        let s = project.stages[name]!
-        if metrics {
-            for m in s.metrics { if let t = try read(m.path) { out[m.path] = try readMetrics(t, file: m.path) } }
-        } else {
-            for r in s.params {
-                // A params file or key missing on one side shows as added or removed.
-                guard let v = try? readParams([r], stage: name, read: read) else { continue }
-                for (f, kv) in v { out[f, default: [:]].merge(kv) { $1 } }
-            }
-        }
-    }
-}
-
 func valuesCommand(metrics: Bool) -> Command {
     let noun = metrics ? "metrics" : "params"
     let col = metrics ? "Metric" : "Param"
@@ -79,8 +30,8 @@ func valuesCommand(metrics: Bool) -> Command {
         let revs = Array(a.positional.dropFirst())
         if sub == "show" {
             guard revs.count <= 1 else { throw UsageError(message: "metrics show takes at most one revision") }
-            let side = try resolveSide(revs.first, ml, defaultHead: false)
-            let v = try values(side, metrics: true, ml)
+            let side = try ml.comparisonSide(revs.first, defaultHead: false)
+            let v = try ml.values(of: side, metrics: true)
             if a.has("json") {
                 ctx.out.line(JSON.object(v.mapValues { .object($0) }).encoded(pretty: true)); return 0
             }
@@ -91,9 +42,9 @@ func valuesCommand(metrics: Bool) -> Command {
             return 0
         }
         guard revs.count <= 2 else { throw UsageError(message: "\(noun) diff takes at most two revisions") }
-        let sa = try resolveSide(revs.first, ml, defaultHead: true)
-        let sb = try resolveSide(revs.count > 1 ? revs[1] : nil, ml, defaultHead: false)
-        let rows = compareValues(try values(sa, metrics: metrics, ml), try values(sb, metrics: metrics, ml), all: a.has("all"))
+        let sa = try ml.comparisonSide(revs.first, defaultHead: true)
+        let sb = try ml.comparisonSide(revs.count > 1 ? revs[1] : nil, defaultHead: false)
+        let rows = compareValues(try ml.values(of: sa, metrics: metrics), try ml.values(of: sb, metrics: metrics), all: a.has("all"))
         if a.has("json") { ctx.out.line(changesJSON(rows).encoded(pretty: true)); return 0 }
         if rows.isEmpty { return 0 }
         let table = rows.map { r -> [String] in
