@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ML
 import Store
 import Support
@@ -31,6 +34,26 @@ func stageStatus(_ ctx: Context, _ body: () throws -> Void) throws -> Int32 {
     return 0
 }
 
+/// Runs `body` (which runs stages) so that nothing but the command's own JSON document
+/// reaches stdout: with `json`, the process's stdout points at stderr meanwhile, so stage
+/// commands (which inherit it) and progress lines print there. Restored before returning.
+func stagesOutputToStderr<T>(_ json: Bool, _ ctx: Context, _ body: () throws -> T) throws -> T {
+    guard json else { return try body() }
+    ctx.out.flush()
+    ctx.err.flush()
+    let saved = dup(1)
+    guard saved >= 0, dup2(2, 1) >= 0 else {
+        if saved >= 0 { close(saved) }
+        throw UserError(message: "cannot send the stages' output to stderr: \(String(cString: strerror(errno)))")
+    }
+    defer {
+        ctx.out.flush()
+        _ = dup2(saved, 1)
+        close(saved)
+    }
+    return try body()
+}
+
 let runCommand = Command(
     name: "run", kind: .porcelain, summary: "run one pipeline stage now and record its lineage",
     usage: """
@@ -62,7 +85,8 @@ let reproCommand = Command(
 
     --verify rebuilds REV (default HEAD) in a scratch folder, re-runs its recorded stages
     there and reports each output as "bit-identical" or "differs" (with metric deltas for
-    metrics files). Exit 0 only when every output is bit-identical.
+    metrics files). Exit 0 only when every output is bit-identical. --json prints the report
+    as one JSON document on stdout; the stages' own output goes to stderr.
     """,
     flags: ["force": ["-f", "--force"], "dryRun": ["--dry-run", "--dry"], "verify": ["--verify"], "json": ["--json"]],
     options: ["rev": ["--rev", "-r"]]
@@ -72,11 +96,12 @@ let reproCommand = Command(
         guard a.positional.isEmpty else { throw UsageError(message: "--verify checks a whole commit; use --rev REV instead of stage names") }
         let commit = try ml.repo.resolveCommit(a.value("rev") ?? "HEAD")
         let quiet = a.has("json")
-        let report = try ml.verify(commit: commit, events: quiet ? { _ in } : pipelinePrinter(ctx))
+        let report = try stagesOutputToStderr(quiet, ctx) { try ml.verify(commit: commit, events: quiet ? { _ in } : pipelinePrinter(ctx)) }
         printVerify(report, json: a.has("json"), ctx)
         return report.identical ? 0 : 1
     }
     guard a.value("rev") == nil else { throw UsageError(message: "--rev goes with --verify") }
+    guard !a.has("json") else { throw UsageError(message: "--json goes with --verify") }
     var ran: [String] = []
     let code = try stageStatus(ctx) {
         ran = try ml.repro(targets: a.positional, force: a.has("force"), dryRun: a.has("dryRun"), events: pipelinePrinter(ctx))
