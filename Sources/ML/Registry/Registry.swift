@@ -70,15 +70,7 @@ extension MLRepo {
 
     /// Metrics values of a commit's declared metrics files.
     public func metricsValues(at commit: ObjectId) throws -> ValuesByFile {
-        let files = try repo.files(ofCommit: commit)
-        guard let project = try project(in: files, label: commit.short) else { return [:] }
-        var out: ValuesByFile = [:]
-        for name in project.order {
-            for m in project.stages[name]!.metrics {
-                if let f = files[m.path] { out[m.path] = try readMetrics(text(of: f.id, path: m.path), file: m.path) }
-            }
-        }
-        return out
+        try values(of: .commit(commit, label: commit.short), metrics: true)
     }
 
     /// Promotes `path` at `rev` to `alias` after checking the model, its lineage and the
