@@ -40,7 +40,7 @@ extension RemoteSync {
         }
         for ref in wanted.keys {
             if let why = RefName.fullProblem(trackingRef(ref)) {
-                throw RemoteError("\(transport.display): refusing the remote's ref '\(RefName.printable(ref))': as '\(RefName.printable(trackingRef(ref)))', \(why)")
+                throw RemoteError(.fetch, remote: transport.display, subject: ref, "refusing the remote's ref '\(RefName.printable(ref))'", cause: "as '\(RefName.printable(trackingRef(ref)))', \(why)")
             }
         }
         try refreshIndexes()
@@ -88,7 +88,7 @@ extension RemoteSync {
             var later: [ObjectId] = []
             for id in queue where !repo.store.contains(id) {
                 guard let p = remotePack(of: id) else {
-                    throw RemoteError("\(transport.display): object \(id.hex) is not on the remote (an incomplete push?)")
+                    throw RemoteError(.fetch, remote: transport.display, subject: id.hex, "object \(id.hex) is not on the remote (an incomplete push?)")
                 }
                 if !packs.contains(p) { packs.append(p) }
                 later.append(id)
@@ -206,9 +206,9 @@ extension RemoteSync {
         for n in names {
             let pack: Pack
             do { pack = try Pack(directory: dir, name: n) } catch {
-                throw RemoteError("\(transport.display): downloaded pack \(n) is unreadable: \(error)")
+                throw RemoteError(.fetch, remote: transport.display, subject: "packs/\(n).pack", "downloaded pack \(n) is unreadable", cause: "\(error)")
             }
-            guard pack.index.verifyChecksum() else { throw RemoteError("\(transport.display): pack index \(n) fails its checksum") }
+            guard pack.index.verifyChecksum() else { throw RemoteError(.fetch, remote: transport.display, subject: "packs/\(n).idx", "pack index \(n) fails its checksum") }
             try verify(pack)
             report.objects += pack.index.count
             report.bytes += Int64(FS.stat(dir + "/" + n + ".pack")?.size ?? 0)
@@ -247,12 +247,12 @@ extension RemoteSync {
             h.update(ObjectHash.header(entry.kind, size: Int(entry.size)))
             let n: Int
             do { n = try Zlib.inflatePieces(stored, limit: Int(entry.size)) { h.update($0) } } catch {
-                throw RemoteError("\(transport.display): object \(id.hex) \(location) is corrupt (\(error)); \(consequence)")
+                throw RemoteError(.fetch, remote: transport.display, subject: id.hex, "object \(id.hex) \(location) is corrupt; \(consequence)", cause: "\(error)")
             }
             ok = n == Int(entry.size) && ObjectId(bytes: h.finalize()) == id
         }
         guard ok else {
-            throw RemoteError("\(transport.display): object \(id.hex) \(location) does not match its id; \(consequence)")
+            throw RemoteError(.fetch, remote: transport.display, subject: id.hex, "object \(id.hex) \(location) does not match its id; \(consequence)")
         }
     }
 }

@@ -30,7 +30,7 @@ extension RemoteSync {
                 let known = repo.store.contains(old.id)
                 let ok = try (ref.hasPrefix("refs/heads/") || ref.hasPrefix("refs/aliases/")) && known && repo.isAncestor(old.id, of: id)
                 if !ok {
-                    throw RemoteError("rejected \(shortName(ref)): the remote has commits this repository does not (fetch first: mlrepo pull \(spec.name))")
+                    throw RemoteError(.push, subject: ref, "rejected \(shortName(ref)): the remote has commits this repository does not (fetch first: mlrepo pull \(spec.name))")
                 }
             }
             plan.append((ref, id, old))
@@ -43,7 +43,7 @@ extension RemoteSync {
         if !shallow.isEmpty {
             for id in objects where shallow.contains(id) {
                 for p in try repo.readCommit(id, grafted: false).parents where !remoteHas(p) {
-                    throw RemoteError("rejected: this is a shallow clone and \(transport.display) lacks the history before commit \(id.short) (run 'mlrepo fetch --unshallow' first)")
+                    throw RemoteError(.push, subject: id.hex, "rejected: this is a shallow clone and \(transport.display) lacks the history before commit \(id.short) (run 'mlrepo fetch --unshallow' first)")
                 }
             }
         }
@@ -53,7 +53,7 @@ extension RemoteSync {
             let data = Array((p.id.hex + "\n").utf8)
             let ok = try transport.put(p.ref, data, condition: p.old.map { .tag($0.tag) } ?? .absent)
             guard ok else {
-                throw RemoteError("rejected \(shortName(p.ref)): it moved on the remote during this push (fetch first: mlrepo pull \(spec.name))")
+                throw RemoteError(.push, subject: p.ref, "rejected \(shortName(p.ref)): it moved on the remote during this push (fetch first: mlrepo pull \(spec.name))")
             }
             report.updated.append((p.ref, p.old?.id, p.id))
             try setTracking(p.ref, p.id)

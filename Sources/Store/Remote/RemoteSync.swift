@@ -74,7 +74,7 @@ public final class RemoteSync: @unchecked Sendable {
         for o in listed {
             guard let (data, tag) = try transport.get(o.key) else { continue }
             let text = String(decoding: data, as: UTF8.self).remoteTrim(" \n\r\t")
-            guard let id = ObjectId(hex: text) else { throw RemoteError("\(transport.display): ref \(o.key) is corrupt") }
+            guard let id = ObjectId(hex: text) else { throw RemoteError(.fetch, remote: transport.display, subject: o.key, "ref \(o.key) is corrupt") }
             out[o.key] = (id, tag)
         }
         return out
@@ -85,7 +85,7 @@ public final class RemoteSync: @unchecked Sendable {
     /// (`refs/heads/a` and `refs/heads/a/b`): a one-line error naming the remote and the key.
     func checkRemoteRefNames(_ keys: [String]) throws {
         func refuse(_ key: String, _ why: String) -> RemoteError {
-            RemoteError("\(transport.display): refusing the remote's ref '\(RefName.printable(key))': \(why)")
+            RemoteError(.fetch, remote: transport.display, subject: key, "refusing the remote's ref '\(RefName.printable(key))'", cause: why)
         }
         let names = Set(keys)
         for key in keys {
@@ -167,11 +167,11 @@ public final class RemoteSync: @unchecked Sendable {
         let idx: PackIndex
         do { idx = try PackIndex(path: local, packSize: remotePackSizes[name].map { UInt64($0) }) } catch {
             try? FS.unlink(local)
-            throw RemoteError("\(transport.display): pack index \(key) is corrupt: \(error)")
+            throw RemoteError(.fetch, remote: transport.display, subject: key, "pack index \(key) is corrupt", cause: "\(error)")
         }
         guard idx.verifyChecksum() else {
             try? FS.unlink(local)
-            throw RemoteError("\(transport.display): pack index \(key) fails its checksum")
+            throw RemoteError(.fetch, remote: transport.display, subject: key, "pack index \(key) fails its checksum")
         }
         return idx
     }
