@@ -170,8 +170,7 @@ extension RemoteSync {
         let transport = self.transport, progress = self.progress
         let sizes = remotePackSizes
         let total = names.reduce(Int64(0)) { $0 + Int64(sizes[$1] ?? 0) }
-        let workers = stopAfterPacks != nil ? 1 : min(max(1, jobs), names.count)
-        let stopAfter = stopAfterPacks.map { $0 - packsDownloaded }
+        let workers = min(max(1, jobs), names.count)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             var k = w
             while k < names.count {
@@ -182,9 +181,6 @@ extension RemoteSync {
                     if have {
                         state.lock.withLock { state.reused += 1 }
                     } else {
-                        if let stopAfter, state.lock.withLock({ state.done - state.reused }) >= stopAfter {
-                            throw RemoteError("fetch interrupted (test fault injection)")
-                        }
                         try transport.getFile("packs/\(n).idx", to: idx + ".part")
                         try transport.getFile("packs/\(n).pack", to: pack + ".part")
                         try FS.rename(pack + ".part", pack)
@@ -201,7 +197,6 @@ extension RemoteSync {
             }
         }
         report.packsResumed += state.reused
-        packsDownloaded += state.done - state.reused
         if let e = state.error { throw e }
         for n in names {
             let pack: Pack

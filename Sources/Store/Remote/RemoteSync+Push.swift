@@ -124,14 +124,12 @@ extension RemoteSync {
             sizes["packs/\(n).pack"] != Int(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
         }
         let transport = self.transport, progress = self.progress
-        let jobs = stopAfterPacks != nil ? 1 : min(max(1, self.jobs), max(1, todo.count))
-        let stopAfter = stopAfterPacks
+        let jobs = min(max(1, self.jobs), max(1, todo.count))
         DispatchQueue.concurrentPerform(iterations: jobs) { w in
             var k = w
             while k < todo.count {
                 let n = todo[k]
                 do {
-                    if let stopAfter, k >= stopAfter { throw RemoteError("push interrupted after \(stopAfter) pack(s) (test fault injection)") }
                     try transport.putFile("packs/\(n).pack", path: outDir + "/" + n + ".pack")
                     let sz = Int64(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
                     state.lock.withLock {

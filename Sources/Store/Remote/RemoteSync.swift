@@ -33,11 +33,6 @@ public final class RemoteSync: @unchecked Sendable {
     /// Target size of an uploaded pack.
     public var packLimit: Int64 = 256 << 20
     public var progress: (@Sendable (TransferProgress) -> Void)?
-    /// Fault injection for tests: stop with an error after this many pack files are
-    /// uploaded (push) or downloaded (fetch), as an interrupted transfer would.
-    public var stopAfterPacks: Int? = nil
-    /// Packs this instance downloaded (for `stopAfterPacks`).
-    var packsDownloaded = 0
     let cacheDir: String
     var remoteIndexes: [String: PackIndex] = [:]
     /// Metadata indexes (`.midx`: commits, trees, chunk lists and commit metadata only) of
@@ -59,6 +54,20 @@ public final class RemoteSync: @unchecked Sendable {
         spec = try repo.remote(remote)
         transport = try Repository.transport(for: spec, cwd: repo.root, create: create)
         cacheDir = repo.dotDir + "/remotes/" + remote
+        try FS.mkdirs(cacheDir + "/idx")
+    }
+
+    /// Syncs with the remote `spec` names (its name, for tracking refs and the cache) over a
+    /// transport the caller made: another kind of remote, or an in-memory one in tests.
+    public init(repo: Repository, spec: RemoteSpec, transport: any RemoteTransport, holdsRepository: Bool = true) throws {
+        guard Repository.validRemoteName(spec.name) else {
+            throw StoreError.invalid("remote name '\(spec.name)': use lowercase letters, digits, '-' and '_'")
+        }
+        borrowedRepo = repo
+        ownedRepo = holdsRepository ? repo : nil
+        self.spec = spec
+        self.transport = transport
+        cacheDir = repo.dotDir + "/remotes/" + spec.name
         try FS.mkdirs(cacheDir + "/idx")
     }
 
