@@ -30,24 +30,24 @@ public struct S3Transport: RemoteTransport {
     /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http[s]://HOST[:PORT] URL (default: AWS's
     /// regional endpoint for the region: `region`, AWS_REGION, AWS_DEFAULT_REGION or us-east-1).
     public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
-        guard url.hasPrefix("s3://") else { throw RemoteError("'\(url)' is not an s3:// URL") }
+        guard url.hasPrefix("s3://") else { throw RemoteError(.open, subject: url, "'\(url)' is not an s3:// URL") }
         let rest = url.dropFirst(5)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         bucket = String(rest[..<slash])
         var p = slash == rest.endIndex ? "" : String(rest[rest.index(after: slash)...])
         while p.hasSuffix("/") { p.removeLast() }
         prefix = p
-        guard !bucket.isEmpty else { throw RemoteError("'\(url)' names no bucket") }
+        guard !bucket.isEmpty else { throw RemoteError(.open, subject: url, "'\(url)' names no bucket") }
         let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
         self.region = reg
         signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
         let ep: HTTPURL
         if let endpoint {
             do { ep = try HTTPURL(endpoint) } catch {
-                throw RemoteError("endpoint '\(endpoint)': use http://HOST[:PORT] or https://HOST[:PORT]")
+                throw RemoteError(.open, subject: endpoint, "endpoint '\(endpoint)': use http://HOST[:PORT] or https://HOST[:PORT]")
             }
         } else {
-            do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError("'\(reg)' is not a valid AWS region") }
+            do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError(.open, subject: reg, "'\(reg)' is not a valid AWS region") }
         }
         // AWS itself: virtual-hosted addressing (BUCKET.s3.REGION.amazonaws.com), AWS's
         // preferred form, when the bucket name is a valid DNS label (no dots, which would
@@ -118,7 +118,7 @@ public struct S3Transport: RemoteTransport {
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             }
         }
-        throw lastError ?? RemoteError("\(display): request failed")
+        throw lastError ?? RemoteError(.connect, remote: display, "request failed")
     }
 
     func fail(_ what: String, _ r: HTTPConnection.Response) -> RemoteError {
@@ -127,7 +127,17 @@ public struct S3Transport: RemoteTransport {
         let msg = xmlValue(text, "Message").map { ": \($0)" } ?? ""
         // AWS answers 301 for a bucket in another region than the endpoint's, and says which.
         let hint = r.headers["x-amz-bucket-region"].flatMap { $0 == region ? nil : "; the bucket is in \($0), use --region \($0)" } ?? ""
-        return RemoteError("\(display): \(what) failed (\(code)\(msg))\(hint)")
+        // `what` is "listing", "reading 'KEY'", "creating bucket 'B'"…: its verb gives the
+        // operation, its quoted part the key.
+        let op: RemoteError.Operation
+        switch what.prefix(while: { $0 != " " }) {
+        case "listing": op = .list
+        case "reading", "downloading": op = .read
+        case "deleting": op = .delete
+        default: op = .write
+        }
+        let subject = what.split(separator: "'", omittingEmptySubsequences: false).dropFirst().first.map(String.init)
+        return RemoteError(op, remote: display, subject: subject, "\(what) failed (\(code)\(msg))\(hint)")
     }
 
     public func list(_ keyPrefix: String) throws -> [RemoteObject] {
@@ -139,7 +149,7 @@ public struct S3Transport: RemoteTransport {
             if let token { q.append(("continuation-token", token)) }
             let r = try request("GET", key: nil, query: q)
             guard r.status == 200 else {
-                if r.status == 404 { throw RemoteError("\(display): bucket '\(bucket)' does not exist") }
+                if r.status == 404 { throw RemoteError(.open, remote: display, subject: bucket, "bucket '\(bucket)' does not exist") }
                 throw fail("listing", r)
             }
             let text = String(decoding: r.body, as: UTF8.self)
@@ -183,11 +193,11 @@ public struct S3Transport: RemoteTransport {
     }
 
     public func putFile(_ key: String, path: String) throws {
-        guard let st = FS.stat(path) else { throw RemoteError("cannot read '\(path)'") }
+        guard let st = FS.stat(path) else { throw RemoteError(.read, subject: path, "cannot read '\(path)'") }
         // Sign the file's hash, so the server can reject a corrupted upload.
         let hasher = SHA256Hasher()
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RemoteError("cannot read '\(path)'") }
+        guard fd >= 0 else { throw RemoteError(.read, subject: path, "cannot read '\(path)'") }
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -202,7 +212,7 @@ public struct S3Transport: RemoteTransport {
 
     public func getFile(_ key: String, to path: String) throws {
         let r = try request("GET", key: key, responseTo: path)
-        if r.status == 404 { throw RemoteError("\(display): '\(key)' is missing") }
+        if r.status == 404 { throw RemoteError(.read, remote: display, subject: key, "'\(key)' is missing") }
         guard r.status == 200 else { throw fail("downloading '\(key)'", r) }
     }
 
