@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Compute
 import ML
+import Net
 import Support
 
 /// A model ready to serve: the file, where it came from, and its training profile.
