@@ -100,7 +100,8 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         var o = fields
         o["time"] = .string(isoNow())
         let line = JSON.object(o).encoded() + "\n"
-        _ = line.utf8CString.withUnsafeBufferPointer { write(options.logFD, $0.baseAddress, $0.count - 1) }
+        var text = line
+        _ = text.withUTF8 { Sys.writeAll(options.logFD, UnsafeRawBufferPointer($0)) }
     }
 
     // MARK: HTTPHandler
@@ -285,14 +286,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         guard !slot.log.isEmpty, options.logFD >= 0 else { return }
         var text = slot.log
         slot.log = ""
-        text.withUTF8 { buf in
-            var off = 0
-            while off < buf.count {
-                let r = write(options.logFD, buf.baseAddress! + off, buf.count - off)
-                if r <= 0 { if r < 0 && errno == EINTR { continue }; break }
-                off += r
-            }
-        }
+        _ = text.withUTF8 { Sys.writeAll(options.logFD, UnsafeRawBufferPointer($0)) }
     }
 
     // MARK: Read-outs
