@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Net
 import Support
 
 /// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
@@ -111,8 +112,11 @@ public struct S3Transport: RemoteTransport {
                 let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file)
                 if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
                 return r
-            } catch let e as HTTPPermanentError {
-                throw e
+            } catch let e as NetError where e.permanent {
+                throw RemoteError(e.message)
+            } catch let e as NetError {
+                lastError = RemoteError(e.message)
+                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             } catch {
                 lastError = error
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
