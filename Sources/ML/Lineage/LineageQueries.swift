@@ -110,14 +110,14 @@ extension MLRepo {
             runList = (m?.runs ?? [:]).sorted { $0.key < $1.key }.map(\.value)
             kinds = m?.kinds ?? [:]
             guard let e = try repo.entry(in: c.tree, path: path) else {
-                throw MLError("path '\(path)' is not in commit \(commit.short)")
+                throw MLError.pathNotFound(path, revision: commit.short)
             }
             pathId = e.id
         } else {
             runList = try runCandidates().sorted { $0.key < $1.key }.flatMap(\.value)
             kinds = try currentKinds()
             pathId = try repo.workTreeId(of: path) ?? repo.indexId(of: path)
-            if pathId == nil { throw MLError("path '\(path)' does not exist in the work tree") }
+            if pathId == nil { throw MLError.pathNotFound(path, revision: nil) }
         }
         let records = try runList.map { ($0, try record($0)) }
         var recordedIn: [ObjectId: ObjectId?] = [:]
