@@ -180,6 +180,7 @@ func collect(_ project: Project, metrics: Bool, read: (String) throws -> String?
                 guard let v = try? readParams([r], stage: name, read: read) else { continue }
                 for (f, kv) in v { out[f, default: [:]].merge(kv) { $1 } }
             }
+            for (f, kv) in s.builtinParams { out[f, default: [:]].merge(kv) { $1 } }
         }
     }
 }

@@ -140,7 +140,7 @@ public final class MLRepo: @unchecked Sendable {
     /// Why `rec` does not describe `stage` run with `params` over files with these ids
     /// (`ids(path)`: the id now, nil when absent); nil when it does.
     func mismatch(_ rec: LineageRecord, _ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) rethrows -> String? {
-        if !rec.action.sameAs(stage.action) { return "its command changed" }
+        if !rec.action.withoutHyperparameters.sameAs(stage.action.withoutHyperparameters) { return "its command changed" }
         if rec.deps.map(\.path) != stage.deps.map(\.path) { return "its list of dependencies changed" }
         if rec.outs.map(\.path) != stage.outputs.map(\.path) { return "its list of outputs changed" }
         guard let params else { return "its params cannot be read" }
@@ -220,7 +220,7 @@ public final class MLRepo: @unchecked Sendable {
                 guard let project, let st = project.stages[stage] else {
                     stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)", removed: true)); continue
                 }
-                let params = try? readParams(st.params, stage: stage, read: read)
+                let params = try? st.paramValues(read: read)
                 var firstReason: String? = nil
                 var chosen: ObjectId? = nil
                 for rid in candidates {
@@ -250,6 +250,7 @@ public final class MLRepo: @unchecked Sendable {
                             for (f, kv) in v { meta.params[f, default: [:]].merge(kv) { $1 } }
                         }
                     }
+                    for (f, kv) in s.builtinParams { meta.params[f, default: [:]].merge(kv) { $1 } }
                     for m in s.metrics {
                         guard let f = files[m.path] else { continue }
                         meta.metrics[m.path] = try readMetrics(self.text(of: f.id, path: m.path), file: m.path)

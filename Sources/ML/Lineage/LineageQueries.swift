@@ -262,7 +262,13 @@ extension MLRepo {
         var queriedParams: FlatValues? = nil
         if records.contains(where: { $0.1.params[path] != nil }) {
             let text = repo.store.contains(id) ? try? self.text(of: id, path: path) : try? workText(path)
-            if let text, let j = try? JSON.parse(text) { queriedParams = flatten(j) }
+            if let text, let j = try? JSON.parse(text) {
+                queriedParams = flatten(j)
+                // The project file: its built-in stages' hyperparameters, as they are recorded.
+                if path == Project.fileName, let p = try? Project.parse(text) {
+                    for s in p.stages.values { for (k, v) in s.builtinParams[path] ?? [:] { queriedParams?[k] = v } }
+                }
+            }
         }
         func readsParams(_ rec: LineageRecord, _ qpath: String) -> Bool {
             guard qpath == path, let have = queriedParams, let used = rec.params[qpath] else { return false }

@@ -79,6 +79,11 @@ public struct LineageRecord: Equatable, Sendable {
         outs = try (j["outs"]?.arrayValue ?? []).map { try RecordedPath(json: $0, what: "outs") }
         var p: ValuesByFile = [:]
         for (f, v) in j["params"]?.objectValue ?? [:] { p[f] = v.objectValue ?? [:] }
+        // A built-in's hyperparameters are params of the stage; a record written before they
+        // were recorded there has them only in its spec.
+        for (f, kv) in Stage.builtinParams(stage: stage, action: action) {
+            for (k, v) in kv where p[f]?[k] == nil { p[f, default: [:]][k] = v }
+        }
         params = p
         exitStatus = Int32(truncatingIfNeeded: Int64(j["exit_status"]?.doubleValue ?? 0))
         started = j["started"]?.stringValue.flatMap(parseISOUTC) ?? 0

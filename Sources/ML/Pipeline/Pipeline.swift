@@ -68,7 +68,7 @@ extension MLRepo {
     /// work tree (same command, params values, input and output ids).
     public func staleReason(_ stage: Stage, project: Project) throws -> String? {
         guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else { return "never run" }
-        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        let params = try stage.paramValues(read: workText)
         let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
         var first: String? = nil
         for rid in candidates {
@@ -110,7 +110,7 @@ extension MLRepo {
             throw MLError.stage(stage.name, reason: "dependency '\(d.path)' does not exist"
                           + (project.producers(of: d.path).first.map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
         }
-        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        let params = try stage.paramValues(read: workText)
         events(.running(stage: stage.name, action: stage.action.summary, reason: reason))
         let started = Clock.wallSeconds()
         let t0 = Clock.monotonic()

@@ -70,6 +70,15 @@ public enum StageAction: Equatable, Sendable {
         case .builtin(let k, let spec): return "built-in \(k) " + spec.encoded()
         }
     }
+
+    /// The action without a built-in's hyperparameters (its spec's "params"): those are
+    /// params of the stage (`Stage.builtinParams`), compared as values, so changing one
+    /// reads "params changed: train.C", not "its command changed".
+    public var withoutHyperparameters: StageAction {
+        guard case .builtin(let k, .object(var spec)) = self, spec["params"] != nil else { return self }
+        spec["params"] = nil
+        return .builtin(kind: k, spec: .object(spec))
+    }
 }
 
 /// One stage of `mlrepo.json`.
@@ -84,6 +93,26 @@ public struct Stage: Equatable, Sendable {
 
     /// Every path the stage writes: outs then metrics.
     public var outputs: [PathDecl] { outs + metrics }
+
+    /// A built-in stage's hyperparameters (`"train": {"params": {...}}`) as params of the
+    /// stage: under file `mlrepo.json`, keyed `STAGE.NAME` (`train.C`; nested objects
+    /// flatten further with `.`). Empty for a command stage or a built-in without params.
+    public var builtinParams: ValuesByFile { Stage.builtinParams(stage: name, action: action) }
+
+    static func builtinParams(stage: String, action: StageAction) -> ValuesByFile {
+        guard case .builtin(_, let spec) = action, let p = spec["params"], let o = p.objectValue, !o.isEmpty else { return [:] }
+        return [Project.fileName: flatten(p, prefix: stage)]
+    }
+
+    /// Every params value of the stage: those its params entries name, read through `read`
+    /// (path → text, nil when absent), then its built-in hyperparameters.
+    /// - Throws: `MLError.params` for a missing params file or key, `MLError.json` for a
+    ///   params file that is not JSON.
+    public func paramValues(read: (String) throws -> String?) throws -> ValuesByFile {
+        var out = try readParams(params, stage: name, read: read)
+        for (f, kv) in builtinParams { out[f, default: [:]].merge(kv) { $1 } }
+        return out
+    }
 }
 
 /// The project file, `mlrepo.json` at the repository root (docs/pipelines.md):
