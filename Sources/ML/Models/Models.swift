@@ -33,23 +33,12 @@ public enum ModelType: String, CaseIterable, Sendable {
     public var needsLabel: Bool { task == "regression" || task == "classification" }
 }
 
-/// Deterministic PRNG for every random choice of training (SplitMix64).
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+/// Every random choice of training draws from Support's `SplitMix64`, seeded by the run.
+extension SplitMix64 {
+    /// Fisher-Yates with `nextModulo`, the order every recorded model was trained in.
     mutating func shuffle(_ a: inout [Int32]) {
         if a.count < 2 { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, nextModulo(i + 1)) }
     }
 }
 

@@ -65,7 +65,7 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     }
 
     // Split off a validation set for early stopping (a seeded shuffle).
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var order = (0..<Int32(d.rows)).map { $0 }
     var trainIdx = order, valIdx: [Int32] = []
     if earlyStopping {
@@ -83,8 +83,8 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         let bound = isLogistic ? 0 : Float((6.0 / Double(fanIn + fanOut)).squareRoot())
         var w = [Float](repeating: 0, count: fanIn * fanOut), b = [Float](repeating: 0, count: fanOut)
         if bound > 0 {
-            for i in w.indices { w[i] = Float(rng.unit() * 2 - 1) * bound }
-            for i in b.indices { b[i] = Float(rng.unit() * 2 - 1) * bound }
+            for i in w.indices { w[i] = Float(rng.nextDouble() * 2 - 1) * bound }
+            for i in b.indices { b[i] = Float(rng.nextDouble() * 2 - 1) * bound }
         }
         weights.append(backend.upload(w, rows: fanIn, cols: fanOut))
         biases.append(backend.upload(b, rows: 1, cols: fanOut))
@@ -250,7 +250,7 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
     // The matrix lives on the backend only; the host keeps per-row labels and distances.
     let x = backend.upload(taking: &d.features, rows: n, cols: m)
     let row = backend.tensor(rows: 1, cols: m)
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     // The tolerance is relative to the mean column variance, as in scikit-learn.
     let tolAbs = tol * moments.centeredSquares.reduce(0, +) / Double(n * m)
     func fetchRow(_ i: Int) -> [Float] {
@@ -263,7 +263,7 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
     for _ in 0..<nInit {
         // k-means++: first center uniform, then proportional to squared distance.
         var centers = [Float](repeating: 0, count: k * m)
-        let first = rng.below(n)
+        let first = rng.nextModulo(n)
         centers.replaceSubrange(0..<m, with: fetchRow(first))
         var closest = [Double](repeating: .infinity, count: n)
         for c in 1..<max(k, 1) {
@@ -271,7 +271,7 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
             let dh = backend.nearestCenters(x, prev).distances
             var total = 0.0
             for i in 0..<n { closest[i] = min(closest[i], Double(dh[i])); total += closest[i] }
-            var target = rng.unit() * total, pick = n - 1
+            var target = rng.nextDouble() * total, pick = n - 1
             for i in 0..<n { target -= closest[i]; if target < 0 { pick = i; break } }
             centers.replaceSubrange((c * m)..<((c + 1) * m), with: fetchRow(pick))
         }

@@ -161,11 +161,11 @@ func csvHeader(_ path: String) throws -> [String] {
             if c == 0x22 { if i + 1 < line.count && line[i + 1] == 0x22 { cur.append(0x22); i += 1 } else { quoted = false } }
             else { cur.append(c) }
         } else if c == 0x22 { quoted = true }
-        else if c == 0x2C { names.append(String(decoding: cur, as: UTF8.self).trimmingCharacters(in: " \t")); cur = [] }
+        else if c == 0x2C { names.append(String(decoding: cur, as: UTF8.self).trimmed(" \t")); cur = [] }
         else { cur.append(c) }
         i += 1
     }
-    names.append(String(decoding: cur, as: UTF8.self).trimmingCharacters(in: " \t"))
+    names.append(String(decoding: cur, as: UTF8.self).trimmed(" \t"))
     return names
 }
 

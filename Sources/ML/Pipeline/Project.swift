@@ -175,7 +175,7 @@ public struct Project: Equatable, Sendable {
         }
         let action: StageAction
         if let c = o["cmd"] {
-            if let s = c.stringValue, !s.trimmingCharacters(in: " \t\n").isEmpty { action = .command(s) }
+            if let s = c.stringValue, !s.trimmed(" \t\n").isEmpty { action = .command(s) }
             else if let a = c.arrayValue, !a.isEmpty, a.allSatisfy({ $0.stringValue != nil }) {
                 action = .command(a.compactMap(\.stringValue).joined(separator: " && "))
             } else { throw fail("\"cmd\" must be a non-empty string (or a list of strings)") }
@@ -424,11 +424,3 @@ public func parseJSON(_ text: String, file: String) throws -> JSON {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}

@@ -17,8 +17,8 @@ public struct MetricCheck: Sendable, Equatable {
             var i = 0
             while i + o.count <= chars.count { if Array(chars[i..<(i + o.count)]) == o { at = i; break }; i += 1 }
             if let at {
-                let key = String(chars[0..<at]).trimmingCharacters(in: " ")
-                let v = String(chars[(at + o.count)...]).trimmingCharacters(in: " ")
+                let key = String(chars[0..<at]).trimmed(" ")
+                let v = String(chars[(at + o.count)...]).trimmed(" ")
                 guard !key.isEmpty, !key.contains(where: { "=<>!".contains($0) }), let d = Double(v), d.isFinite else { break }
                 return MetricCheck(key: key, op: op, value: d, text: "\(key)\(op)\(v)")
             }
@@ -134,7 +134,7 @@ extension MLRepo {
         let previous = try repo.refs.read(ref)
         let who = repo.signature()
         var p = Promotion(alias: alias, path: path, modelId: file.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
-                          time: isoUTC(Clock.wallSeconds()), checks: checks, note: note, id: commit)
+                          time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit)
         let meta = try repo.store.put(.blob, Array(p.json.encoded().utf8))
         try repo.store.commitPending()
         let tree = try repo.readCommit(commit).tree
@@ -207,11 +207,3 @@ extension MLRepo {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s.removeFirst() }
-        while s.last == set { s.removeLast() }
-        return String(s)
-    }
-}
