@@ -16,7 +16,7 @@ public struct RecordedPath: Equatable, Sendable {
 
     init(json: JSON, what: String) throws {
         guard let p = json["path"]?.stringValue, let h = json["id"]?.stringValue, let id = ObjectId(hex: h) else {
-            throw MLError("lineage record: bad \(what) entry")
+            throw MLError.corrupt(what: "lineage record", reason: "bad \(what) entry")
         }
         path = p; self.id = id
         kind = json["kind"]?.stringValue.flatMap(PathKind.init(rawValue:)) ?? .other
@@ -68,17 +68,22 @@ public struct LineageRecord: Equatable, Sendable {
 
     public init(json j: JSON) throws {
         guard j["type"]?.stringValue == LineageRecord.type, let stage = j["stage"]?.stringValue else {
-            throw MLError("not a lineage record")
+            throw MLError.corrupt(what: "lineage record", reason: "its type is not \(LineageRecord.type) or it names no stage")
         }
         self.stage = stage
         if let c = j["cmd"]?.stringValue { action = .command(c) }
         else if let t = j["train"] { action = .builtin(kind: "train", spec: t) }
         else if let e = j["eval"] { action = .builtin(kind: "eval", spec: e) }
-        else { throw MLError("lineage record of stage '\(stage)' has no command") }
+        else { throw MLError.corrupt(what: "lineage record", reason: "stage '\(stage)' has no command") }
         deps = try (j["deps"]?.arrayValue ?? []).map { try RecordedPath(json: $0, what: "deps") }
         outs = try (j["outs"]?.arrayValue ?? []).map { try RecordedPath(json: $0, what: "outs") }
         var p: ValuesByFile = [:]
         for (f, v) in j["params"]?.objectValue ?? [:] { p[f] = v.objectValue ?? [:] }
+        // A built-in's hyperparameters are params of the stage; a record written before they
+        // were recorded there has them only in its spec.
+        for (f, kv) in Stage.builtinParams(stage: stage, action: action) {
+            for (k, v) in kv where p[f]?[k] == nil { p[f, default: [:]][k] = v }
+        }
         params = p
         exitStatus = Int32(truncatingIfNeeded: Int64(j["exit_status"]?.doubleValue ?? 0))
         started = j["started"]?.stringValue.flatMap(ISOTime.parse) ?? 0
@@ -120,9 +125,9 @@ public struct CommitMeta: Equatable, Sendable {
     }
 
     public init(json j: JSON) throws {
-        guard j["type"]?.stringValue == CommitMeta.type else { throw MLError("not commit metadata") }
+        guard j["type"]?.stringValue == CommitMeta.type else { throw MLError.corrupt(what: "commit metadata", reason: "its type is not \(CommitMeta.type)") }
         for (s, v) in j["runs"]?.objectValue ?? [:] {
-            guard let h = v.stringValue, let id = ObjectId(hex: h) else { throw MLError("commit metadata: bad run id for stage '\(s)'") }
+            guard let h = v.stringValue, let id = ObjectId(hex: h) else { throw MLError.corrupt(what: "commit metadata", reason: "bad run id for stage '\(s)'") }
             runs[s] = id
         }
         for (p, v) in j["kinds"]?.objectValue ?? [:] { kinds[p] = v.stringValue.flatMap(PathKind.init(rawValue:)) ?? .other }
