@@ -73,9 +73,12 @@ public enum DecimalParser {
         var i = 0
         let negative = p[0] == 0x2D
         if negative || p[0] == 0x2B { i = 1 }
+        let zerosStart = i
+        skipZeros(p, &i, n)                 // leading zeros do not count
+        let zeros = i &- zerosStart
         var m: UInt64 = 0
         let digits = digitRun(p, &i, n, &m, t.pow10i)
-        guard i == n, digits > 0, digits <= 19 else { return nil }   // < 10^19 < 2^64: no wrap
+        guard i == n, zeros &+ digits > 0, digits <= 19 else { return nil }   // < 10^19 < 2^64: no wrap
         if negative { return m <= UInt64(1) << 63 ? Int64(bitPattern: 0 &- m) : nil }
         return m <= UInt64(Int64.max) ? Int64(m) : nil
     }
@@ -88,11 +91,15 @@ public enum DecimalParser {
         var i = 0
         let negative = p[0] == 0x2D
         if negative || p[0] == 0x2B { i = 1 }
+        let zerosStart = i
+        skipZeros(p, &i, n)         // leading zeros do not count as significant digits
+        let zeros = i &- zerosStart
         var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
-        let intDigits = digitRun(p, &i, n, &mantissa, t.pow10i)
+        let significant = digitRun(p, &i, n, &mantissa, t.pow10i)
+        let intDigits = zeros &+ significant
         if i == n {
             if intDigits == 0 { return nil }
-            if intDigits <= 19 {    // < 10^19 < 2^64: no wrap
+            if significant <= 19 {  // < 10^19 < 2^64: no wrap
                 if negative {
                     if mantissa <= UInt64(1) << 63 { return (-Double(mantissa), true) }
                 } else if mantissa <= UInt64(Int64.max) {
@@ -124,7 +131,7 @@ public enum DecimalParser {
             if i == expStart || i != n { return nil }
             exponent &+= expNegative ? -e : e
         }
-        if intDigits &+ fracDigits > 19 { return slow(p, n).map { ($0, false) } }
+        if significant &+ fracDigits > 19 { return slow(p, n).map { ($0, false) } }
         if mantissa == 0 { return (negative ? -0.0 : 0.0, false) }
         guard let v = exactDouble(mantissa, exponent, t) else { return slow(p, n).map { ($0, false) } }
         return (negative ? -v : v, false)
@@ -151,7 +158,9 @@ public enum DecimalParser {
         if c == 0x2D { negative = true; i &+= 1 } else if c == 0x2B { i &+= 1 }
         var m: UInt64 = 0
         var digits = digitRun(p, &i, n, &m, t.pow10i)   // all digits seen
-        var significant = m == 0 ? 0 : digits
+        // Leading zeros are not significant; but a mantissa of 0 after more than 19 digits may
+        // have wrapped (2^64 = 18446744073709551616): the general path.
+        var significant = m == 0 && digits <= 19 ? 0 : digits
         var exponent = 0
         if i < n && p[i] == 0x2E {
             i &+= 1
