@@ -20,7 +20,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model",
+        "config", "npy", "model", "decimal",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -39,6 +39,7 @@ public enum FuzzHarness {
         case "config": config(data)
         case "npy": npy(data)
         case "model": model(data)
+        case "decimal": decimal(data)
         default: return false
         }
         return true
@@ -289,6 +290,39 @@ public enum FuzzHarness {
             }
             fields += 1
             i = f.next + 1
+        }
+    }
+
+    // MARK: Support: decimal numbers
+
+    /// The input is lines of text, each read by `DecimalParser` (whole-cell, Double, Int64 and
+    /// the float32 fast path): what it reads must match the standard library bit for bit.
+    static func decimal(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        var start = 0
+        while start <= data.count {
+            var end = start
+            while end < data.count && base[end] != 0x0A { end += 1 }
+            let p = base + start, n = end - start
+            let text = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+            let oracle = Double(text)
+            if let v = DecimalParser.double(p, n) {
+                check(oracle?.bitPattern == v.bitPattern, "'\(text)' read as \(v), the standard library says \(String(describing: oracle))")
+            }
+            let number = DecimalParser.number(p, n)
+            if case .integer(let v) = number {
+                check(Int64(text).map(Double.init) == v, "'\(text)' read as the integer \(v), Int64 says \(String(describing: Int64(text)))")
+            }
+            if let i = DecimalParser.int64(p, n) {
+                check(Double(i) == number.value, "'\(text)' is the Int64 \(i) but the number \(String(describing: number.value))")
+            }
+            if let r = DecimalParser.float32Prefix(p, 0, n, .shared) {
+                check(r.next > 0 && r.next <= n, "float32 prefix of '\(text)' ends at \(r.next)")
+                let prefix = String(decoding: UnsafeBufferPointer(start: p, count: r.next), as: UTF8.self)
+                check(Double(prefix).map { Float($0).bitPattern } == r.value.bitPattern,
+                      "'\(prefix)' as float32: \(r.value), the standard library says \(String(describing: Double(prefix).map { Float($0) }))")
+            }
+            start = end + 1
         }
     }
 
