@@ -144,35 +144,13 @@ public final class ModelScorer: @unchecked Sendable {
     }
 }
 
-/// The header names of a CSV file (first line, RFC 4180 quotes).
-func csvHeader(_ path: String) throws -> [String] {
-    guard let fd = try? FileDescriptor(path: path, flags: O_RDONLY) else { throw MLError("cannot open '\(path)'") }
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    let n = try buf.withUnsafeMutableBytes { try fd.read(into: $0.baseAddress!, count: $0.count) }
-    var line = Array(buf[0..<n])
-    if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
-    if let nl = line.firstIndex(of: 0x0A) { line = Array(line[..<nl]) }
-    if line.last == 0x0D { line.removeLast() }
-    var names: [String] = [], cur: [UInt8] = [], quoted = false
-    var i = 0
-    while i < line.count {
-        let c = line[i]
-        if quoted {
-            if c == 0x22 { if i + 1 < line.count && line[i + 1] == 0x22 { cur.append(0x22); i += 1 } else { quoted = false } }
-            else { cur.append(c) }
-        } else if c == 0x22 { quoted = true }
-        else if c == 0x2C { names.append(String(decoding: cur, as: UTF8.self).trimmed(" \t")); cur = [] }
-        else { cur.append(c) }
-        i += 1
-    }
-    names.append(String(decoding: cur, as: UTF8.self).trimmed(" \t"))
-    return names
-}
-
 /// Reads the rows a model scores from a CSV: its feature columns by name (any order); the
-/// label column, when present, is kept for evaluation. Missing or extra columns are errors.
-public func readForModel(_ model: ModelFile, csv path: String, threads: Int) throws -> Dataset {
-    let header = try csvHeader(path)
+/// label column, when present, is read for evaluation with `withLabel`, else skipped (its
+/// cells are not read). Missing or extra columns are errors. The header and cells are read by
+/// `DatasetReader.readCSV`, as the scoring server reads a text/csv body.
+public func readForModel(_ model: ModelFile, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
+    let header: [String]
+    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError(e.description) }
     let label = model.header["label"]?.stringValue
     let features = model.featureNames
     let missing = features.filter { !header.contains($0) }
@@ -183,7 +161,7 @@ public func readForModel(_ model: ModelFile, csv path: String, threads: Int) thr
     if !extra.isEmpty {
         throw MLError("'\(path)' has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
     }
-    let hasLabel = label.map { header.contains($0) } ?? false
+    let hasLabel = withLabel && (label.map { header.contains($0) } ?? false)
     do {
         return try DatasetReader.readCSV(path: path, label: hasLabel ? label : nil, features: features, threads: threads)
     } catch let e as DatasetError { throw MLError(e.description) }
