@@ -46,6 +46,8 @@ let package = Package(
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
         .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench"),
+        // GEMM throughput of the CPU backend's kernels (bench/gemm.sh sets it beside numpy).
+        .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
         .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Net", "Support"]),

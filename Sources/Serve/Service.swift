@@ -98,7 +98,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     public func event(_ fields: [String: JSON]) {
         guard options.logFD >= 0 else { return }
         var o = fields
-        o["time"] = .string(isoNow())
+        o["time"] = .string(ISOTime.now())
         let line = JSON.object(o).encoded() + "\n"
         var text = line
         _ = text.withUTF8 { Sys.writeAll(options.logFD, UnsafeRawBufferPointer($0)) }
@@ -269,7 +269,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             slot.early.withLock { $0[response.status, default: 0] += 1 }
         }
         guard options.logFD >= 0 else { return }
-        var line = "{\"time\":\"" + isoNow() + "\",\"method\":"
+        var line = "{\"time\":\"" + ISOTime.now() + "\",\"method\":"
         JSON.quote(request?.method ?? "-", into: &line)
         line += ",\"path\":"
         JSON.quote(String((request?.path ?? "-").prefix(200)), into: &line)
@@ -388,15 +388,4 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         for ch in s { switch ch { case "\\": o += "\\\\"; case "\"": o += "\\\""; case "\n": o += "\\n"; default: o.append(ch) } }
         return o + "\""
     }
-}
-
-/// Wall-clock time as ISO 8601 UTC with milliseconds.
-func isoNow() -> String {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    var t = time_t(ts.tv_sec)
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    func p(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-    return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2)).\(p(Int32(ts.tv_nsec / 1_000_000), 3))Z"
 }
