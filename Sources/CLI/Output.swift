@@ -119,18 +119,19 @@ func formatLocal(_ t: Int64, tzMinutes: Int, _ format: String, colon: Bool) -> S
 func formatTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%a %b %e %H:%M:%S %Y ", colon: false) }
 
 /// ISO 8601: "2023-11-14T22:13:20+00:00".
-func isoTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%Y-%m-%dT%H:%M:%S", colon: true) }
+func isoTime(_ t: Int64, tzMinutes: Int) -> String {
+    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    let m = abs(tzMinutes)
+    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))"
+        + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + ":" + p(m % 60, 2)
+}
 
-func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+func format2(_ n: Int) -> String { CivilTime.pad(n, 2) }
 
 /// "2023-11-14 22:13" in the commit's own offset (tables).
 func formatShortTime(_ t: Int64, tzMinutes: Int) -> String {
-    var secs = time_t(t + Int64(tzMinutes) * 60)
-    var tmv = tm()
-    gmtime_r(&secs, &tmv)
-    var buf = [CChar](repeating: 0, count: 64)
-    strftime(&buf, 64, "%Y-%m-%d %H:%M", &tmv)
-    return String(cString: buf)
+    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
 }
 
 // MARK: Formatting shared by several commands

@@ -84,7 +84,7 @@ func nodeJSON(_ n: LineageNode) -> JSON {
         let (k, v) = actionJSON(s.action)
         o["produced_by"] = .object([
             "stage": .string(s.stage), k: v, "record": .string(s.record.hex), "recorded_in": jsonId(s.recordedIn),
-            "started": .string(isoUTC(s.started)), "duration_s": .number(s.duration),
+            "started": .string(ISOTime.format(s.started)), "duration_s": .number(s.duration),
             "params": .object(s.params.mapValues { .object($0) }), "environment": .object(s.environment),
             "inputs": .array(s.inputs.map(nodeJSON)),
         ])
@@ -100,7 +100,7 @@ func printNode(_ n: LineageNode, prefix: String, childPrefix: String, _ ctx: Con
     }
     guard let s = n.producedBy else { return }
     let when = s.recordedIn.map { "recorded in \($0.short)" } ?? "not committed yet"
-    ctx.out.line(childPrefix + "└─ stage \(s.stage) (\(when), \(isoUTC(s.started)), \(format1(s.duration)) s)")
+    ctx.out.line(childPrefix + "└─ stage \(s.stage) (\(when), \(ISOTime.format(s.started)), \(format1(s.duration)) s)")
     let inner = childPrefix + "   "
     switch s.action {
     case .command(let c): ctx.out.line(inner + "cmd: \(c)")

@@ -235,7 +235,7 @@ let predictCommand = Command(
     if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
     let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
     let model = try ModelFile.read(path: abs(a.positional[0]))
-    var rows = try readForModel(model, csv: abs(data), threads: backend.threads)
+    var rows = try readForModel(model, csv: abs(data), threads: backend.threads, withLabel: false)
     let p = try predict(model, taking: &rows.features, rows: rows.rows, backend: backend)
     var out = ""
     func cell(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences("\"", "\"\"") + "\"" : s }

@@ -51,6 +51,7 @@ extension MLRepo {
                     guard let v = try? readParams([r], stage: name, read: read) else { continue }
                     for (f, kv) in v { out[f, default: [:]].merge(kv) { $1 } }
                 }
+                for (f, kv) in s.builtinParams { out[f, default: [:]].merge(kv) { $1 } }
             }
         }
     }

@@ -1,7 +1,7 @@
 import XCTest
 @testable import Compute
 
-final class RegistryTests: XCTestCase {
+final class BackendRegistryTests: XCTestCase {
     func testCPU() throws {
         let (b, note) = try BackendRegistry.make("cpu", threads: 3)
         XCTAssertNil(note)

@@ -6,9 +6,7 @@ import Support
 /// The model file format (.mlrepo-format.md §11): the worked example, round trips and
 /// every way a file can be bad.
 final class ModelFileTests: XCTestCase {
-    static let specPath = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(".mlrepo-format.md").path
+    static var specPath: String { MLFormatSpecTests.specPath }
 
     static var example: ModelFile {
         ModelFile(type: "ridge", header: [

@@ -3,7 +3,8 @@ import XCTest
 import Store
 import Support
 
-/// Recomputes the worked example of .mlrepo-format.md §12.3 (a promotion record).
+/// The registry: the worked example of .mlrepo-format.md §12.3 (a promotion record), recomputed,
+/// and the metric checks that gate a promotion.
 final class RegistryFormatTests: XCTestCase {
     var spec: String { (try? String(contentsOfFile: MLFormatSpecTests.specPath, encoding: .utf8)) ?? "" }
 
@@ -18,23 +19,6 @@ final class RegistryFormatTests: XCTestCase {
         XCTAssertTrue(spec.contains(text), "the record is not quoted in .mlrepo-format.md:\n\(text)")
         let id = ObjectHash.id(.blob, Array(text.utf8))
         XCTAssertTrue(spec.contains(id.hex), "its id \(id.hex) is not quoted in .mlrepo-format.md")
-    }
-
-    func testSelectionGivesTheSortedOrderStatistics() {
-        var g = SystemRandomNumberGenerator()
-        for n in [1, 2, 3, 10, 1000, 100_001] {
-            for dup in [false, true] {
-                let base = (0..<n).map { _ in dup ? Float(Int.random(in: 0...5, using: &g)) : Float.random(in: -1...1, using: &g) }
-                let sorted = base.sorted()
-                var a = base
-                var lo = 0
-                for q in 1..<10 {
-                    let pos = min(n - 1, Int(Double(q) / 10 * Double(n)))
-                    if pos >= lo { select(&a, pos, from: lo); lo = pos + 1 }
-                    XCTAssertEqual(a[pos], sorted[pos], "n \(n) q \(q)")
-                }
-            }
-        }
     }
 
     func testMetricCheckParsing() throws {
