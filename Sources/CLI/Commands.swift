@@ -21,7 +21,7 @@ let initCommand = Command(
 ) { a, ctx in
     guard a.positional.count <= 1 else { throw UsageError(message: "init takes at most one directory") }
     let dir = a.positional.first.map { $0.hasPrefix("/") ? $0 : Path.join(ctx.cwd, $0) } ?? ctx.cwd
-    let r = try Repository.create(at: dir, branch: a.value("branch") ?? "main")
+    let r = try Repository.create(at: dir, branch: a.value("branch") ?? "main", settings: Settings.store)
     ctx.out.line("Initialized empty mlrepo repository in \(r.dotDir)")
     return 0
 }
@@ -591,7 +591,7 @@ let configCommand = Command(
     flags: ["list": ["-l", "--list"], "unset": ["--unset"]]
 ) { a, ctx in
     // Opened leniently, so that setting or unsetting a key can repair a broken file.
-    let repo = try Repository.discover(from: ctx.cwd, lenientConfig: true)
+    let repo = try Repository.discover(from: ctx.cwd, lenientConfig: true, settings: Settings.store)
     let path = repo.dotDir + "/config"
     let writes = !a.has("list") && (a.has("unset") || a.positional.count == 2)
     if !writes, let p = repo.config.problems.first { throw UserError(message: "\(path):\(p.line): \(p.reason)") }
@@ -711,6 +711,7 @@ let hashObjectCommand = Command(
             ctx.out.line(try repo.hashFile(path, write: false).id.hex)
         } else {
             let tmp = try ObjectStore(directory: "/nonexistent-mlrepo-scratch", durable: false)
+            tmp.mapFiles = Settings.store.mapFiles
             ctx.out.line(try FileWriter(store: tmp, chunker: .default, dryRun: true).store(path: path).id.hex)
         }
     }

@@ -285,7 +285,7 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
                 // is checked alive above before every use.
                 sync = try RemoteSync(repo: repo, remote: remote, holdsRepository: false)
                 sync!.metadataOnly = true  // full indexes only of the packs it reads from
-                sync!.progress = Repository.lazyFetchProgress
+                sync!.progress = repo.settings.lazyFetchProgress
             }
             var report = FetchReport()
             do {
@@ -293,18 +293,12 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
             } catch let e as RemoteError {
                 throw RemoteError(.fetch, subject: remote, "fetching \(ids.count) missing object\(ids.count == 1 ? "" : "s") from '\(remote)'", cause: e.message)
             }
-            Repository.lazyFetchObserver?(remote, report.objects, report.bytes)
+            repo.settings.lazyFetchObserver?(remote, report.objects, report.bytes)
         }
     }
 }
 
 extension Repository {
-    /// Called after objects were fetched on demand (remote, objects, bytes), for a CLI to
-    /// say so. Libraries never print.
-    nonisolated(unsafe) public static var lazyFetchObserver: ((String, Int, Int64) -> Void)?
-    /// Progress of an on-demand fetch while it runs (for a progress line).
-    nonisolated(unsafe) public static var lazyFetchProgress: (@Sendable (TransferProgress) -> Void)?
-
     /// The remote marked lazy (`remote.NAME.lazy = true`), whose objects this repository may
     /// lack and fetches on demand.
     public var lazyRemote: String? {

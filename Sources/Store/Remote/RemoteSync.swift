@@ -52,7 +52,7 @@ public final class RemoteSync: @unchecked Sendable {
         borrowedRepo = repo
         ownedRepo = holdsRepository ? repo : nil
         spec = try repo.remote(remote)
-        transport = try Repository.transport(for: spec, cwd: repo.root, create: create)
+        transport = try Repository.transport(for: spec, cwd: repo.root, create: create, s3: repo.settings.s3)
         cacheDir = repo.dotDir + "/remotes/" + remote
         try FS.mkdirs(cacheDir + "/idx")
     }

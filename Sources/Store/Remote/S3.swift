@@ -28,7 +28,7 @@ public struct S3Transport: RemoteTransport {
     public var display: String { "s3://\(bucket)/\(prefix)" }
 
     /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http[s]://HOST[:PORT] URL (default: AWS's
-    /// regional endpoint for the region: `region`, AWS_REGION, AWS_DEFAULT_REGION or us-east-1).
+    /// regional endpoint for `region`, default us-east-1).
     public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
         guard url.hasPrefix("s3://") else { throw RemoteError(.open, subject: url, "'\(url)' is not an s3:// URL") }
         let rest = url.dropFirst(5)
@@ -38,7 +38,7 @@ public struct S3Transport: RemoteTransport {
         while p.hasSuffix("/") { p.removeLast() }
         prefix = p
         guard !bucket.isEmpty else { throw RemoteError(.open, subject: url, "'\(url)' names no bucket") }
-        let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
+        let reg = region ?? "us-east-1"
         self.region = reg
         signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
         let ep: HTTPURL

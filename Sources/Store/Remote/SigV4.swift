@@ -1,7 +1,7 @@
 import Support
 
-/// AWS credentials: from the standard environment variables, else a profile of
-/// `~/.aws/credentials` (AWS_PROFILE, default "default").
+/// AWS credentials: given directly (the CLI takes them from the standard environment
+/// variables), else a profile of the shared credentials file (`S3Settings`).
 public struct AWSCredentials: Sendable, Equatable {
     public var accessKey: String
     public var secretKey: String
@@ -11,15 +11,18 @@ public struct AWSCredentials: Sendable, Equatable {
         self.accessKey = accessKey; self.secretKey = secretKey; self.sessionToken = sessionToken
     }
 
-    /// Finds credentials; nil when there are none (anonymous requests).
-    public static func discover(profile: String? = nil, env: [String: String]? = nil) -> AWSCredentials? {
-        let e = env ?? Env.all()
-        if let a = e["AWS_ACCESS_KEY_ID"], let s = e["AWS_SECRET_ACCESS_KEY"], !a.isEmpty, !s.isEmpty {
-            return AWSCredentials(accessKey: a, secretKey: s, sessionToken: e["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
-        }
-        let file = e["AWS_SHARED_CREDENTIALS_FILE"] ?? ((e["HOME"] ?? "") + "/.aws/credentials")
-        guard let text = try? FS.readText(file) else { return nil }
-        let want = profile ?? e["AWS_PROFILE"] ?? "default"
+    /// Finds credentials in an environment's AWS variables, else in a profile of its shared
+    /// credentials file; nil when there are none (anonymous requests).
+    public static func discover(profile: String? = nil, env: [String: String]) -> AWSCredentials? {
+        discover(profile: profile, settings: S3Settings(environment: env))
+    }
+
+    /// The credentials `settings` give directly, else `profile` (or the settings' profile, or
+    /// "default") of the settings' credentials file; nil when there are none.
+    public static func discover(profile: String?, settings: S3Settings) -> AWSCredentials? {
+        if let c = settings.credentials { return c }
+        guard let file = settings.credentialsFile, let text = try? FS.readText(file) else { return nil }
+        let want = profile ?? settings.profile ?? "default"
         var section = "", values: [String: String] = [:]
         for raw in text.split(whereSeparator: \.isNewline) {
             let line = String(raw).remoteTrim(" \t")
