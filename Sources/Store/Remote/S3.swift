@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Net
 import Support
 
 /// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
@@ -111,8 +112,11 @@ public struct S3Transport: RemoteTransport {
                 let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file)
                 if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
                 return r
-            } catch let e as HTTPPermanentError {
-                throw e
+            } catch let e as NetError where e.permanent {
+                throw RemoteError(e.message)
+            } catch let e as NetError {
+                lastError = RemoteError(e.message)
+                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             } catch {
                 lastError = error
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
@@ -157,7 +161,7 @@ public struct S3Transport: RemoteTransport {
                 guard let k = xmlValue(item, "Key").map(xmlUnescape) else { continue }
                 let rel = prefix.isEmpty ? k : String(k.dropFirst(prefix.count + 1))
                 out.append(RemoteObject(key: rel, size: Int(xmlValue(item, "Size") ?? "0") ?? 0, tag: xmlValue(item, "ETag").map(xmlUnescape) ?? "",
-                                        modified: xmlValue(item, "LastModified").flatMap(parseISO8601)))
+                                        modified: xmlValue(item, "LastModified").flatMap(ISOTime.parse)))
             }
             token = xmlValue(text, "IsTruncated") == "true" ? xmlValue(text, "NextContinuationToken").map(xmlUnescape) : nil
         } while token != nil
@@ -275,20 +279,4 @@ extension String {
         }
         return out + self[from...]
     }
-}
-
-/// "2026-11-23T06:18:29.000Z" → Unix seconds.
-func parseISO8601(_ s: String) -> Double? {
-    let b = Array(s.utf8)
-    guard b.count >= 19 else { return nil }
-    func num(_ r: Range<Int>) -> Int? { Int(String(decoding: b[r], as: UTF8.self)) }
-    guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16), let sec = num(17..<19) else { return nil }
-    // Days from civil (Howard Hinnant).
-    let yy = mo <= 2 ? y - 1 : y
-    let era = (yy >= 0 ? yy : yy - 399) / 400
-    let yoe = yy - era * 400
-    let doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146097 + doe - 719468
-    return Double(days * 86400 + h * 3600 + mi * 60 + sec)
 }
