@@ -80,11 +80,14 @@ public struct S3Settings: Sendable, Equatable {
     public var credentialsFile: String?
     /// The profile of that file when a remote names none (the CLI: AWS_PROFILE); nil: "default".
     public var profile: String?
+    /// A PEM file of CAs that https endpoints are checked against instead of the system's
+    /// (the CLI: AWS_CA_BUNDLE, else SSL_CERT_FILE).
+    public var caFile: String?
 
     public init(endpoint: String? = nil, region: String? = nil, credentials: AWSCredentials? = nil,
-                credentialsFile: String? = nil, profile: String? = nil) {
+                credentialsFile: String? = nil, profile: String? = nil, caFile: String? = nil) {
         self.endpoint = endpoint; self.region = region; self.credentials = credentials
-        self.credentialsFile = credentialsFile; self.profile = profile
+        self.credentialsFile = credentialsFile; self.profile = profile; self.caFile = caFile
     }
 
     /// The settings the AWS command-line tools would take from `env` (an environment).
@@ -96,5 +99,6 @@ public struct S3Settings: Sendable, Equatable {
         }
         credentialsFile = env["AWS_SHARED_CREDENTIALS_FILE"] ?? ((env["HOME"] ?? "") + "/.aws/credentials")
         profile = env["AWS_PROFILE"]
+        caFile = ["AWS_CA_BUNDLE", "SSL_CERT_FILE"].lazy.compactMap { env[$0] }.first { !$0.isEmpty }
     }
 }

@@ -55,7 +55,7 @@ extension Repository {
             // Check the URL before creating anything.
             _ = try Repository.transport(for: spec, cwd: cwd, create: false, s3: settings.s3)
             // Objects a lazy clone's checkout fetches on demand count in the clone's report.
-            final class Counter: @unchecked Sendable { var objects = 0; var bytes: Int64 = 0; let lock = NSLockLike() }
+            final class Counter: @unchecked Sendable { var objects = 0; var bytes: Int64 = 0; let lock = Lock() }
             let counter = Counter()
             var local = settings
             let outer = settings.lazyFetchObserver

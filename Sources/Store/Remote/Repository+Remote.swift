@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// A configured remote (`remote.NAME.url` and friends in `.mlrepo/config`).
@@ -74,7 +73,8 @@ extension Repository {
         let url = spec.url
         if url.hasPrefix("s3://") {
             let creds = AWSCredentials.discover(profile: spec.profile, settings: s3)
-            return try S3Transport(url: url, endpoint: spec.endpoint ?? s3.endpoint, region: spec.region ?? s3.region, credentials: creds)
+            return try S3Transport(url: url, endpoint: spec.endpoint ?? s3.endpoint, region: spec.region ?? s3.region, credentials: creds,
+                                   caFile: s3.caFile)
         }
         var path = url
         if path.hasPrefix("file://") { path = String(path.dropFirst(7)) }

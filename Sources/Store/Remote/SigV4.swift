@@ -25,14 +25,14 @@ public struct AWSCredentials: Sendable, Equatable {
         let want = profile ?? settings.profile ?? "default"
         var section = "", values: [String: String] = [:]
         for raw in text.split(whereSeparator: \.isNewline) {
-            let line = String(raw).remoteTrim(" \t")
+            let line = String(raw).trimmed(" \t")
             if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") {
-                section = String(line.dropFirst().dropLast()).remoteTrim(" \t")
+                section = String(line.dropFirst().dropLast()).trimmed(" \t")
                 continue
             }
             guard section == want, let eq = line.firstIndex(of: "=") else { continue }
-            values[String(line[..<eq]).remoteTrim(" \t").lowercased()] = String(line[line.index(after: eq)...]).remoteTrim(" \t")
+            values[String(line[..<eq]).trimmed(" \t").lowercased()] = String(line[line.index(after: eq)...]).trimmed(" \t")
         }
         guard let a = values["aws_access_key_id"], let s = values["aws_secret_access_key"] else { return nil }
         return AWSCredentials(accessKey: a, secretKey: s, sessionToken: values["aws_session_token"])
@@ -78,7 +78,7 @@ public struct SigV4Signer: Sendable {
             .sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
             .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         let names = h.keys.map { $0.lowercased() }.sorted()
-        let canonicalHeaders = names.map { n in "\(n):\(h[n]!.remoteTrim(" \t"))\n" }.joined()
+        let canonicalHeaders = names.map { n in "\(n):\(h[n]!.trimmed(" \t"))\n" }.joined()
         let signedHeaders = names.joined(separator: ";")
         let canonicalRequest = [method, path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
         let scope = "\(date.day)/\(region)/\(service)/aws4_request"
@@ -109,12 +109,5 @@ extension String {
     init(format2 b: UInt8) {
         let digits = Array("0123456789ABCDEF")
         self = String([digits[Int(b >> 4)], digits[Int(b & 15)]])
-    }
-
-    func remoteTrim(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }
