@@ -181,6 +181,13 @@ def main():
     write("csv", "quoted", 'a,"b,c",y\n"1",2,"multi\nline"\n3,4,"say ""hi"""\n\n\n')
     write("csv", "no-label", "p,q\n0,1\n1,0\n")
 
+    # --- decimal
+    write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
+    write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")
+    write("decimal", "long", "3.14159265358979323846264338327950288\n18446744073709551616\n0000000000000000000000001\n"
+          "1.00000000000000011102230246251565404236316680908203125\n3.4028235677973366e38\n1.4e-45\n")
+    write("decimal", "not-numbers", "\n+\n.\ne5\n1e\n 1\n1 \n0x10\ninf\nnan\n1,5\n--1\n")
+
     # --- config (.mlrepo/config)
     write("config", "basic", "[core]\n\tcompression = auto\n\tfsync = false\n[remote \"origin\"]\n\turl = s3://b/p\n")
     write("config", "odd", "# c\n; c\n[chunking]\navgsize=16384\nflag\n[a.b]\nk = \"quoted value\"\r\nbad line here\n")

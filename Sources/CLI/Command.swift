@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ML
 import Store
 import Support
 
@@ -108,6 +109,16 @@ struct Command: Sendable {
     private func isNumber(_ s: String) -> Bool { Int(s) != nil }
 }
 
+/// Every subcommand, in help order.
+let commands: [Command] = [
+    initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
+    diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
+    duCommand, configCommand, reflogCommand, resetCommand,
+    runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
+    trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand,
+    revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
+]
+
 /// What commands need from the environment.
 final class Context {
     let cwd: String
@@ -126,6 +137,10 @@ final class Context {
 
     /// Repo-relative form of a user path.
     func rel(_ p: String) throws -> String { try repository().relativePath(p, cwd: cwd) }
+}
+
+extension Context {
+    func ml() throws -> MLRepo { MLRepo(try repository()) }
 }
 
 /// Entry point: runs argv (without the program name) and returns the exit status.

@@ -5,6 +5,7 @@ import Support
 import Store
 import ML
 import Serve
+import Net
 
 // The fuzz targets' bodies (issue 13). One function per target takes an arbitrary input and
 // drives one parser the way the product does. Errors the parser throws are the expected
@@ -20,7 +21,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model",
+        "config", "npy", "model", "decimal",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -39,6 +40,7 @@ public enum FuzzHarness {
         case "config": config(data)
         case "npy": npy(data)
         case "model": model(data)
+        case "decimal": decimal(data)
         default: return false
         }
         return true
@@ -50,7 +52,7 @@ public enum FuzzHarness {
         if !ok() { fatalError("fuzz invariant broken: \(what())", file: file, line: line) }
     }
 
-    // MARK: Serve: HTTP request parser and chunked decoder
+    // MARK: Net: HTTP request parser and chunked decoder
 
     /// A connection's buffer: pipelined requests parsed one after another, as the server
     /// does, until the buffer is incomplete or a request fails. Small limits so the limit
@@ -78,12 +80,12 @@ public enum FuzzHarness {
             steps += 1
             check(steps <= bytes.count + 1, "parser made no progress")
             let step = bytes.withUnsafeBufferPointer { b in
-                FuzzEntry.parseHTTP(UnsafeBufferPointer(rebasing: b[start...]),
-                                    maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes)
+                parseRequest(UnsafeBufferPointer(rebasing: b[start...]),
+                             limits: HTTPLimits(maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
             }
             switch step {
             case .incomplete: return
-            case .failure(let status):
+            case .failure(let status, _):
                 check((400...599).contains(status), "failure status \(status)")
                 return
             case .request(let r, let used):
@@ -247,18 +249,82 @@ public enum FuzzHarness {
     // MARK: ML: CSV
 
     /// The input is a CSV file: read as a dataset (every column a feature, and with the
-    /// label `y`) and profiled.
+    /// label `y`), read again from memory (as the server reads a text/csv body), and
+    /// profiled. Every field is scanned with `CSVScanner` and read by `DecimalParser`, whose
+    /// numbers must match the standard library's `Double(String)` bit for bit, and whose
+    /// float32 fast path must match Float of that.
     static func csv(_ data: UnsafeRawBufferPointer) {
         let path = scratch() + "/fuzz.csv"
         write(path, data)
-        if let d = try? DatasetReader.readCSV(path: path, label: nil, threads: 1) {
+        let fromFile = try? DatasetReader.readCSV(path: path, label: nil, threads: 1)
+        if let d = fromFile {
             check(d.features.count == d.rows * d.cols, "matrix of \(d.features.count) values for \(d.rows)x\(d.cols)")
         }
+        let fromMemory = try? DatasetReader.readCSV(bytes: data, name: path, label: nil, threads: 1)
+        check(fromFile == fromMemory, "the file and the same bytes in memory read differently")
         if let d = try? DatasetReader.readCSV(path: path, label: "y", threads: 2) {
             check(d.features.count == d.rows * d.cols, "matrix of \(d.features.count) values for \(d.rows)x\(d.cols)")
         }
         let profiler = CSVProfiler(path: path)
         if (try? profiler.feed(data)) != nil { _ = try? profiler.finish() }
+
+        guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        let n = data.count
+        var i = 0, fields = 0
+        while i < n && fields < 4_096 {
+            let f = CSVScanner.field(base, i, n)
+            if f.next < 0 { break }
+            check(f.next >= i && f.next <= n && f.start >= i && f.start + f.count <= n, "field \(f) at \(i) of \(n)")
+            let cell = Array(CSVScanner.text(base, f).utf8)
+            cell.withUnsafeBufferPointer { b in
+                guard var q = b.baseAddress else { return }
+                var len = b.count
+                CSVScanner.trim(&q, &len)
+                let text = String(decoding: UnsafeBufferPointer(start: q, count: len), as: UTF8.self)
+                let number = DecimalParser.number(q, len)
+                if let v = number.value {
+                    check(Double(text)?.bitPattern == v.bitPattern, "'\(text)' read as \(v), the standard library says \(String(describing: Double(text)))")
+                }
+                if let r = DecimalParser.float32Prefix(q, 0, len, .shared), r.next == len, let v = number.value {
+                    check(r.value.bitPattern == Float(v).bitPattern, "'\(text)' as float32: \(r.value), not \(Float(v))")
+                }
+            }
+            fields += 1
+            i = f.next + 1
+        }
+    }
+
+    // MARK: Support: decimal numbers
+
+    /// The input is lines of text, each read by `DecimalParser` (whole-cell, Double, Int64 and
+    /// the float32 fast path): what it reads must match the standard library bit for bit.
+    static func decimal(_ data: UnsafeRawBufferPointer) {
+        guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        var start = 0
+        while start <= data.count {
+            var end = start
+            while end < data.count && base[end] != 0x0A { end += 1 }
+            let p = base + start, n = end - start
+            let text = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+            let oracle = Double(text)
+            if let v = DecimalParser.double(p, n) {
+                check(oracle?.bitPattern == v.bitPattern, "'\(text)' read as \(v), the standard library says \(String(describing: oracle))")
+            }
+            let number = DecimalParser.number(p, n)
+            if case .integer(let v) = number {
+                check(Int64(text).map(Double.init) == v, "'\(text)' read as the integer \(v), Int64 says \(String(describing: Int64(text)))")
+            }
+            if let i = DecimalParser.int64(p, n) {
+                check(Double(i) == number.value, "'\(text)' is the Int64 \(i) but the number \(String(describing: number.value))")
+            }
+            if let r = DecimalParser.float32Prefix(p, 0, n, .shared) {
+                check(r.next > 0 && r.next <= n, "float32 prefix of '\(text)' ends at \(r.next)")
+                let prefix = String(decoding: UnsafeBufferPointer(start: p, count: r.next), as: UTF8.self)
+                check(Double(prefix).map { Float($0).bitPattern } == r.value.bitPattern,
+                      "'\(prefix)' as float32: \(r.value), the standard library says \(String(describing: Double(prefix).map { Float($0) }))")
+            }
+            start = end + 1
+        }
     }
 
     // MARK: Store: config files

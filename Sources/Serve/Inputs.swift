@@ -1,3 +1,4 @@
+import ML
 import Support
 
 /// A request body that cannot be scored: 400 with this message.
@@ -182,61 +183,32 @@ struct InputDecoder {
         return try positional([.array(list)])
     }
 
-    /// text/csv: a header row of column names, then rows (RFC 4180 quotes).
+    /// text/csv: a header row of column names, then rows. The columns are checked as for
+    /// JSON (by name, any order, the label ignored); the rows are read by ML's CSV data-set
+    /// reader, the code behind `mlrepo predict --data`, so a body and a file with the same bytes
+    /// give the same matrix: RFC 4180 quotes, LF / CRLF / CR line ends, a UTF-8 BOM, cells
+    /// trimmed of spaces and tabs, numbers by `DecimalParser`, blank lines at the end ignored.
+    /// A header without rows scores zero rows.
     func decodeCSV(_ body: [UInt8]) throws -> (x: [Float], rows: Int) {
-        var records = csvRecords(body)
-        while let last = records.last, last.count == 1, last[0].isEmpty { records.removeLast() }
-        guard let header = records.first else { throw InputError("the CSV body is empty; it needs a header row of column names") }
-        let names = header.map { $0.trimmingSpaces() }
-        let map = try columnMap(names)
-        let m = features.count
-        let rows = records.count - 1
-        var x = [Float](repeating: 0, count: rows * m)
-        for r in 0..<rows {
-            let rec = records[r + 1]
-            guard rec.count == names.count else { throw InputError("CSV line \(r + 2) has \(rec.count) fields for \(names.count) columns") }
-            for (k, cell) in rec.enumerated() where map[k] >= 0 {
-                let t = cell.trimmingSpaces()
-                guard let d = Double(t) else {
-                    throw InputError(t.isEmpty ? "CSV line \(r + 2), column '\(names[k])': missing value"
-                                               : "CSV line \(r + 2), column '\(names[k])': '\(t.prefix(40))' is not a number")
-                }
-                let f = Float(d)
-                guard f.isFinite else { throw InputError("CSV line \(r + 2), column '\(names[k])': '\(t.prefix(40))' is not a finite number") }
-                x[r * m + map[k]] = f
+        let data: Dataset = try body.withUnsafeBytes { b in
+            guard let base = b.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                  CSVScanner.headerStart(base, b.count) < b.count else {
+                throw InputError("the CSV body is empty; it needs a header row of column names")
+            }
+            let names: [String]
+            do {
+                names = try CSVScanner.record(base, from: CSVScanner.headerStart(base, b.count), b.count).fields.map { $0.trimmingSpaces() }
+            } catch {
+                throw InputError("the CSV header has an unterminated quoted field")
+            }
+            _ = try columnMap(names)
+            do {
+                return try DatasetReader.readCSV(bytes: b, name: "CSV", label: nil, features: features, threads: 1, allowNoRows: true)
+            } catch let e as DatasetError {
+                guard let line = e.line else { throw InputError("the CSV body \(e.reason)") }
+                throw InputError("CSV line \(line)" + (e.column.map { ", column '\($0)'" } ?? "") + ": " + e.reason)
             }
         }
-        return (x, rows)
+        return (data.features, data.rows)
     }
-}
-
-/// Splits CSV bytes into records of fields (RFC 4180: quoted fields, doubled quotes, CRLF or
-/// LF line ends).
-func csvRecords(_ bytes: [UInt8]) -> [[String]] {
-    var records: [[String]] = []
-    var fields: [String] = []
-    var cur: [UInt8] = []
-    var quoted = false
-    var i = 0
-    let n = bytes.count
-    var start = 0
-    if n >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
-    i = start
-    while i < n {
-        let c = bytes[i]
-        if quoted {
-            if c == 0x22 {
-                if i + 1 < n && bytes[i + 1] == 0x22 { cur.append(0x22); i += 1 } else { quoted = false }
-            } else { cur.append(c) }
-        } else if c == 0x22 { quoted = true }
-        else if c == 0x2C { fields.append(String(decoding: cur, as: UTF8.self)); cur = [] }
-        else if c == 0x0A || c == 0x0D {
-            fields.append(String(decoding: cur, as: UTF8.self)); cur = []
-            records.append(fields); fields = []
-            if c == 0x0D && i + 1 < n && bytes[i + 1] == 0x0A { i += 1 }
-        } else { cur.append(c) }
-        i += 1
-    }
-    if !cur.isEmpty || !fields.isEmpty { fields.append(String(decoding: cur, as: UTF8.self)); records.append(fields) }
-    return records
 }

@@ -20,10 +20,29 @@ public struct ModelSource: Sendable {
     }
 
     /// The commit a revision target points at now (nil for a file target); `follow` polls it.
+    /// It is the commit `load` reads the model from (for a registry alias, the commit that
+    /// was promoted, not the promotion record's commit), so that it equals the loaded
+    /// model's `commit` until the target moves.
     public func commitId(repo: Repository) throws -> ObjectId? {
         if isFileTarget(repo: repo, cwd: nil) { return nil }
-        let rev = splitRevPath().rev
-        return try repo.resolveCommit(rev)
+        return try resolveRevision(repo: repo).commit
+    }
+
+    /// The commit a revision target names and the model path it implies: a registry alias
+    /// names its model path, and its promoted commit holds the promoted tree.
+    func resolveRevision(repo: Repository) throws -> (rev: String, commit: ObjectId, wanted: String?) {
+        var (rev, wanted) = splitRevPath()
+        var promotedFrom: String? = nil
+        if Refs.isValidName(rev), let promo = try? MLRepo(repo).alias(rev) {
+            if wanted == nil { wanted = promo.path }
+            promotedFrom = promo.commit
+        }
+        var commit: ObjectId
+        do { commit = try repo.resolveCommit(rev) } catch {
+            throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
+        }
+        if let p = promotedFrom, let id = ObjectId(hex: p), repo.store.contains(id) { commit = id }
+        return (rev, commit, wanted)
     }
 
     func splitRevPath() -> (rev: String, path: String?) {
@@ -60,18 +79,7 @@ public struct ModelSource: Sendable {
             return try ServedModel(model: model, id: id, commit: nil, path: target, source: target)
         }
         let repo = repo!
-        var (rev, wanted) = splitRevPath()
-        var commit: ObjectId
-        // A registry alias names its model path; its promotion commit has the promoted tree.
-        var promotedFrom: String? = nil
-        if Refs.isValidName(rev), let promo = try? MLRepo(repo).alias(rev) {
-            if wanted == nil { wanted = promo.path }
-            promotedFrom = promo.commit
-        }
-        do { commit = try repo.resolveCommit(rev) } catch {
-            throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
-        }
-        if let p = promotedFrom, let id = ObjectId(hex: p), repo.store.contains(id) { commit = id }
+        let (rev, commit, wanted) = try resolveRevision(repo: repo)
         let files = try repo.files(ofCommit: commit)
         let chosen: String
         if let wanted {
@@ -164,9 +172,13 @@ public final class ModelFollower: @unchecked Sendable {
                 if now != last {
                     let m = try source.load(repo: repo, cwd: cwd)
                     let old = service.models.primary
-                    if m.id != old?.id { service.swap(primary: m) }
-                    service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
-                                   "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
+                    // A commit that moved to the same model (or a first poll that finds what
+                    // is served) swaps nothing and logs nothing.
+                    if m.id != old?.id {
+                        service.swap(primary: m)
+                        service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
+                                       "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
+                    }
                     last = now
                     lastError = nil
                 }

@@ -135,7 +135,7 @@ public final class FileWriter {
         var inflight: (Batch, DispatchGroup)? = nil
         let policy = store.compression
         let queue = DispatchQueue.global(qos: .userInitiated)
-        let workers = max(1, min(ProcessInfoLite.activeProcessorCount, 8))
+        let workers = max(1, min(CPU.count, 8))
 
         func drain(_ b: Batch, _ g: DispatchGroup) throws {
             g.wait()
@@ -248,13 +248,5 @@ public final class FileWriter {
         if let (pb, pg) = inflight { try drain(pb, pg) }
         let id = try builder.finish()
         return StoredFile(id: id, size: total, newBytes: newBytes)
-    }
-}
-
-/// Processor count without Foundation.
-public enum ProcessInfoLite {
-    public static var activeProcessorCount: Int {
-        if let v = Env.get("MLREPO_THREADS"), let n = Int(v), n > 0 { return n }
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 }

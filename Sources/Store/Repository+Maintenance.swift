@@ -111,14 +111,14 @@ extension Repository {
             guard verify, !pendingChunks.isEmpty else { pendingChunks.removeAll(); return }
             let batch = pendingChunks
             pendingChunks.removeAll(keepingCapacity: true)
-            final class Errs: @unchecked Sendable { var list: [(Int, Error)] = []; let lock = NSLockLike() }
+            final class Errs: @unchecked Sendable { var list: [(Int, Error)] = []; let lock = Lock() }
             let errs = Errs()
             let store = self.store
-            let workers = ProcessInfoLite.activeProcessorCount
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let h = SHA256Hasher()
-                var i = w
-                while i < batch.count {
+            let workers = CPU.count
+            let hashers = (0..<min(workers, batch.count)).map { _ in SHA256Hasher() }
+            Parallel.forEachWorker(batch.count, threads: workers) { i, w in
+                let h = hashers[w]
+                do {
                     do {
                         // Hashed as it inflates: 64 KiB per worker, whatever the chunk size.
                         let info = try store.verify(batch[i].0, hasher: h)
@@ -127,7 +127,6 @@ extension Repository {
                             throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(info.size) differs from the listed \(batch[i].1)")
                         }
                     } catch { errs.lock.withLock { errs.list.append((i, error)) } }
-                    i += workers
                 }
             }
             for (i, e) in errs.list.sorted(by: { $0.0 < $1.0 }) { problem(batch[i].0, batch[i].2, e) }

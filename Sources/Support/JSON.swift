@@ -115,9 +115,6 @@ public enum JSON: Equatable, Sendable {
     }
 
     struct Parser {
-        /// 10^0 … 10^22, each exactly representable as a Double.
-        static let powersOf10: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                           1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
         let bytes: [UInt8]
         var i = 0
 
@@ -173,26 +170,15 @@ public enum JSON: Equatable, Sendable {
             }
         }
 
-        /// A JSON number (RFC 8259 grammar). Integers that fit become `.int`. Decimals with at
-        /// most 19 significant digits whose value is exactly `m × 10^e` with m < 2^53 and
-        /// |e| ≤ 22 are computed with one correctly rounded multiply or divide (Clinger's fast
-        /// path: both operands are exact doubles); the rest go through the standard library.
+        /// A JSON number (RFC 8259 grammar, checked here). Integers that fit an Int64 become
+        /// `.int`; the rest is converted by `DecimalParser`: correctly rounded, as
+        /// `Double(String)` gives (±infinity past the Double range).
         mutating func number() throws -> JSON {
             let start = i
             let n = bytes.count
-            var negative = false
-            if i < n, bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-            var mantissa: UInt64 = 0
-            var digits = 0          // significant digits taken into `mantissa`
-            var dropped = false     // a nonzero digit did not fit
-            var exp10 = 0
+            if i < n, bytes[i] == UInt8(ascii: "-") { i += 1 }
             let intStart = i
-            while i < n, bytes[i] >= 48, bytes[i] <= 57 {
-                let d = UInt64(bytes[i] - 48)
-                if digits < 19 { if mantissa != 0 || d != 0 { mantissa = mantissa * 10 + d; if mantissa != 0 { digits += 1 } } }
-                else { exp10 += 1; if d != 0 { dropped = true } }
-                i += 1
-            }
+            while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
             let intDigits = i - intStart
             guard intDigits > 0 else { throw fail(i == start ? "unexpected character" : "bad number") }
             if intDigits > 1 && bytes[intStart] == 48 { throw fail("bad number (leading zero)") }
@@ -201,40 +187,25 @@ public enum JSON: Equatable, Sendable {
                 isInt = false
                 i += 1
                 let fracStart = i
-                while i < n, bytes[i] >= 48, bytes[i] <= 57 {
-                    let d = UInt64(bytes[i] - 48)
-                    if digits < 19 {
-                        mantissa = mantissa * 10 + d
-                        if mantissa != 0 { digits += 1 }
-                        exp10 -= 1
-                    } else if d != 0 { dropped = true }
-                    i += 1
-                }
+                while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
                 guard i > fracStart else { throw fail("bad number (no digits after '.')") }
             }
             if i < n, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
                 isInt = false
                 i += 1
-                var expNegative = false
-                if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { expNegative = bytes[i] == UInt8(ascii: "-"); i += 1 }
+                if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
                 let expStart = i
-                var e = 0
-                while i < n, bytes[i] >= 48, bytes[i] <= 57 { if e < 100_000 { e = e * 10 + Int(bytes[i] - 48) }; i += 1 }
+                while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
                 guard i > expStart else { throw fail("bad number (no digits in the exponent)") }
-                exp10 += expNegative ? -e : e
             }
-            if isInt, !dropped, digits <= 18 {
-                return .int(negative ? -Int64(mantissa) : Int64(mantissa))
+            let end = i
+            let value: JSON? = bytes.withUnsafeBufferPointer { b in
+                guard let base = b.baseAddress else { return nil }
+                if isInt, let v = DecimalParser.int64(base + start, end - start) { return .int(v) }
+                return DecimalParser.double(base + start, end - start).map { .number($0) }
             }
-            if !dropped, mantissa < (1 << 53), exp10 >= -22, exp10 <= 22 {
-                var d = Double(mantissa)
-                if exp10 < 0 { d /= Parser.powersOf10[-exp10] } else { d *= Parser.powersOf10[exp10] }
-                return .number(negative ? -d : d)
-            }
-            let s = String(decoding: bytes[start..<i], as: UTF8.self)
-            if isInt, let v = Int64(s) { return .int(v) }
-            guard let d = Double(s) else { throw fail("bad number '\(s)'") }
-            return .number(d)
+            guard let value else { throw fail("bad number '\(String(decoding: bytes[start..<end], as: UTF8.self))'") }
+            return value
         }
 
         mutating func string() throws -> String {

@@ -42,12 +42,15 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
     public let line: Int?
     /// The column's header name (CSV only).
     public let column: String?
+    /// What is wrong, without the path, line and column (`'abc' is not a number`).
+    public let reason: String
     public let description: String
 
     init(path: String, line: Int? = nil, column: String? = nil, _ reason: String) {
         self.path = path
         self.line = line
         self.column = column
+        self.reason = datasetOneLine(reason)
         var s = "'\(path)'"
         if let line {
             s += " line \(line)"
@@ -83,6 +86,29 @@ public enum DatasetReader {
     public static func readCSV(path: String, label: String?, features: [String]? = nil,
                                threads: Int = 2) throws -> Dataset {
         try DatasetCSVReader.read(path: path, label: label, features: features, threads: max(1, threads))
+    }
+
+    /// `readCSV` over CSV bytes in memory (a request body), by the same rules and code.
+    /// - Parameters:
+    ///   - name: stands for the file in errors.
+    ///   - allowNoRows: a header without data rows is an empty data set, not an error.
+    public static func readCSV(bytes: UnsafeRawBufferPointer, name: String, label: String?, features: [String]? = nil,
+                               threads: Int = 1, allowNoRows: Bool = false) throws -> Dataset {
+        guard let raw = bytes.baseAddress, bytes.count > 0 else { throw DatasetError(path: name, "is empty") }
+        return try DatasetCSVReader.read(raw.assumingMemoryBound(to: UInt8.self), bytes.count, path: name, label: label,
+                                         features: features, threads: max(1, threads), allowNoRows: allowNoRows, file: nil)
+    }
+
+    /// The column names of a CSV file as `readCSV` sees them: the header's fields unquoted,
+    /// trimmed, an empty one named `column_N`, a repeated one given a suffix `_2`, `_3`, ….
+    /// - Throws: `DatasetError` for an unreadable or empty file or an unterminated quote.
+    public static func csvHeader(path: String) throws -> [String] {
+        let file = try datasetMap(path)
+        return try withExtendedLifetime(file) { () throws -> [String] in
+            let bytes = file.bytes
+            guard let raw = bytes.baseAddress, bytes.count > 0 else { throw DatasetError(path: path, "is empty") }
+            return try DatasetCSVReader.header(raw.assumingMemoryBound(to: UInt8.self), bytes.count, path: path).names
+        }
     }
 
     /// Reads a NumPy .npy array (format 1.0, 2.0 or 3.0; C order; 1-D or 2-D; dtype bool, int8-64,

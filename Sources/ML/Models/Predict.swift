@@ -52,38 +52,38 @@ public final class ModelScorer: @unchecked Sendable {
         let m = model.featureNames.count
         width = m
         func t(_ name: String) throws -> ModelFile.NamedTensor {
-            guard let x = model.tensor(name) else { throw MLError("model file lacks tensor '\(name)'") }
+            guard let x = model.tensor(name) else { throw MLError.modelFile(path: nil, reason: "it lacks tensor '\(name)'") }
             return x
         }
         if let mu = model.tensor("x_mean") {
             let sc = model.tensor("x_scale")?.values ?? [Float](repeating: 1, count: m)
-            guard mu.values.count == m, sc.count == m else { throw MLError("model file: standardization does not match its features") }
+            guard mu.values.count == m, sc.count == m else { throw MLError.modelFile(path: nil, reason: "its standardization does not match its features") }
             mean = mu.values; scale = sc
         } else { mean = nil; scale = [] }
         switch type {
         case .linearRegression, .ridge:
             let w = try t("weights").values
-            guard w.count == m else { throw MLError("model file: weights do not match its features") }
+            guard w.count == m else { throw MLError.modelFile(path: nil, reason: "its weights do not match its features") }
             linear = (backend.upload(w, rows: m, cols: 1), Double(try t("bias").values.first ?? 0))
         case .logisticRegression, .mlpClassifier, .mlpRegressor:
             var l = 0, inputWidth = m
             while let w = model.tensor("w\(l)"), let b = model.tensor("b\(l)") {
-                guard w.rows == inputWidth, b.cols == w.cols else { throw MLError("model file: layer \(l) does not match its input") }
+                guard w.rows == inputWidth, b.cols == w.cols else { throw MLError.modelFile(path: nil, reason: "its layer \(l) does not match its input") }
                 layers.append((backend.upload(w.values, rows: w.rows, cols: w.cols), backend.upload(b.values, rows: 1, cols: b.cols)))
                 inputWidth = w.cols
                 l += 1
             }
-            guard l > 0 else { throw MLError("model file has no layers") }
+            guard l > 0 else { throw MLError.modelFile(path: nil, reason: "it has no layers") }
             if type != .mlpRegressor, let classes = model.classes, classes.count != inputWidth {
-                throw MLError("model file: \(classes.count) classes but \(inputWidth) outputs")
+                throw MLError.modelFile(path: nil, reason: "it has \(classes.count) classes but \(inputWidth) outputs")
             }
         case .kmeans:
             let c = try t("centers")
-            guard c.cols == m else { throw MLError("model file: centers do not match its features") }
+            guard c.cols == m else { throw MLError.modelFile(path: nil, reason: "its centers do not match its features") }
             centers = backend.upload(c.values, rows: c.rows, cols: c.cols)
         case .pca:
             let c = try t("components")
-            guard c.cols == m else { throw MLError("model file: components do not match its features") }
+            guard c.cols == m else { throw MLError.modelFile(path: nil, reason: "its components do not match its features") }
             components = backend.upload(c.values, rows: c.rows, cols: c.cols)
         }
     }
@@ -91,7 +91,7 @@ public final class ModelScorer: @unchecked Sendable {
     /// Scores `n` rows of raw features (n × width, row-major); `x` is consumed (left empty).
     public func score(taking x: inout [Float], rows n: Int) throws -> Prediction {
         let m = width
-        guard x.count == n * m else { throw MLError("the model expects \(m) features per row") }
+        guard x.count == n * m else { throw MLError.model(type.rawValue, reason: "expects \(m) features per row") }
         if let mean { applyStandardization(&x, cols: m, mean: mean, scale: scale, threads: backend.threads) }
         var out = Prediction()
         if n == 0 {
@@ -144,35 +144,13 @@ public final class ModelScorer: @unchecked Sendable {
     }
 }
 
-/// The header names of a CSV file (first line, RFC 4180 quotes).
-func csvHeader(_ path: String) throws -> [String] {
-    guard let fd = try? FileDescriptor(path: path, flags: O_RDONLY) else { throw MLError("cannot open '\(path)'") }
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    let n = try buf.withUnsafeMutableBytes { try fd.read(into: $0.baseAddress!, count: $0.count) }
-    var line = Array(buf[0..<n])
-    if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
-    if let nl = line.firstIndex(of: 0x0A) { line = Array(line[..<nl]) }
-    if line.last == 0x0D { line.removeLast() }
-    var names: [String] = [], cur: [UInt8] = [], quoted = false
-    var i = 0
-    while i < line.count {
-        let c = line[i]
-        if quoted {
-            if c == 0x22 { if i + 1 < line.count && line[i + 1] == 0x22 { cur.append(0x22); i += 1 } else { quoted = false } }
-            else { cur.append(c) }
-        } else if c == 0x22 { quoted = true }
-        else if c == 0x2C { names.append(String(decoding: cur, as: UTF8.self).trimmingCharacters(in: " \t")); cur = [] }
-        else { cur.append(c) }
-        i += 1
-    }
-    names.append(String(decoding: cur, as: UTF8.self).trimmingCharacters(in: " \t"))
-    return names
-}
-
 /// Reads the rows a model scores from a CSV: its feature columns by name (any order); the
-/// label column, when present, is kept for evaluation. Missing or extra columns are errors.
-public func readForModel(_ model: ModelFile, csv path: String, threads: Int) throws -> Dataset {
-    let header = try csvHeader(path)
+/// label column, when present, is read for evaluation with `withLabel`, else skipped (its
+/// cells are not read). Missing or extra columns are errors. The header and cells are read by
+/// `DatasetReader.readCSV`, as the scoring server reads a text/csv body.
+public func readForModel(_ model: ModelFile, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
+    let header: [String]
+    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError(e.description) }
     let label = model.header["label"]?.stringValue
     let features = model.featureNames
     let missing = features.filter { !header.contains($0) }
@@ -183,7 +161,7 @@ public func readForModel(_ model: ModelFile, csv path: String, threads: Int) thr
     if !extra.isEmpty {
         throw MLError("'\(path)' has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
     }
-    let hasLabel = label.map { header.contains($0) } ?? false
+    let hasLabel = withLabel && (label.map { header.contains($0) } ?? false)
     do {
         return try DatasetReader.readCSV(path: path, label: hasLabel ? label : nil, features: features, threads: threads)
     } catch let e as DatasetError { throw MLError(e.description) }

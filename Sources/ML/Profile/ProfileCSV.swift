@@ -1,3 +1,5 @@
+import Support
+
 // The streaming CSV reader behind `mlrepo profile`.
 
 /// Profiles a CSV file in one pass, fed in chunks of any size (the result does not depend on
@@ -92,6 +94,7 @@ struct CSVProfilerCore {
     var bytes: UInt64 = 0
     var bomChecked = false
     var prefix: [UInt8] = []
+    let decimals = DecimalTables.shared
 
     init(path: String) { self.path = path }
 
@@ -134,7 +137,7 @@ struct CSVProfilerCore {
                 }
             case .unquoted:
                 let start = i
-                i = CSVProfilerCore.delimiter(p, from: i, n)
+                i = CSVScanner.delimiter(p, from: i, n)
                 if i == n {
                     field.append(contentsOf: UnsafeBufferPointer(start: p + start, count: i - start))
                     return
@@ -184,28 +187,6 @@ struct CSVProfilerCore {
         }
     }
 
-    /// Index of the first comma, LF or CR at or after `i` (`n` if none), eight bytes at a time.
-    @inline(__always)
-    static func delimiter(_ p: UnsafePointer<UInt8>, from start: Int, _ n: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let raw = UnsafeRawPointer(p)
-        var i = start
-        while i &+ 8 <= n {
-            let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let a = w ^ (ones &* UInt64(commaByte)), b = w ^ (ones &* UInt64(lfByte)), c = w ^ (ones &* UInt64(crByte))
-            // A zero byte in a, b or c marks a match; bits above the first match may be spurious.
-            let m = ((a &- ones) & ~a | (b &- ones) & ~b | (c &- ones) & ~c) & highs
-            if m != 0 { return i &+ (m.trailingZeroBitCount >> 3) }
-            i &+= 8
-        }
-        while i < n {
-            let c = p[i]
-            if c == commaByte || c == lfByte || c == crByte { return i }
-            i &+= 1
-        }
-        return n
-    }
-
     @inline(__always)
     private mutating func bufferedFieldDone(_ atRecordEnd: Bool) throws {
         var f: [UInt8] = []
@@ -229,7 +210,7 @@ struct CSVProfilerCore {
         fieldQuoted = false
         if headerDone {
             if fieldIndex == 0 && pendingBlank > 0 { try flushBlankLines() }
-            if fieldIndex < columns.count { columns[fieldIndex].add(p, n) }
+            if fieldIndex < columns.count { columns[fieldIndex].add(p, n, decimals) }
         } else {
             let text = p.map { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) } ?? ""
             headerFields.append(text)
@@ -255,7 +236,7 @@ struct CSVProfilerCore {
     @inline(never)
     private mutating func flushBlankLines() throws {
         if columns.count != 1 { throw ragged(line: pendingBlankLine, fields: 1) }
-        for _ in 0..<pendingBlank { columns[0].add(nil, 0) }
+        for _ in 0..<pendingBlank { columns[0].add(nil, 0, decimals) }
         rows &+= pendingBlank
         pendingBlank = 0
     }

@@ -1,9 +1,11 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #endif
+import Support
 
-// Building blocks of the streaming profiler: a byte hash, a byte-level number recogniser,
-// an exact byte-keyed counting table (also used as the Misra–Gries summary), HyperLogLog,
+// Building blocks of the streaming profiler: a byte hash, cell classification (numbers are
+// Support's `DecimalParser`), an exact byte-keyed counting table (also used as the Misra–Gries summary), HyperLogLog,
 // and the per-column accumulator. Everything here works on raw bytes; nothing allocates
 // per cell in the steady state.
 
@@ -74,149 +76,6 @@ func profileIsBool(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
             && p[4] | 0x20 == 0x65
     }
     return false
-}
-
-private let exactPowersOfTen: [Double] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-]
-
-/// Result of recognising a cell as a number.
-enum ProfileNumber {
-    case notNumber
-    case integer(Double)   // fits Int64 (value converted to Double, correctly rounded)
-    case float(Double)
-}
-
-/// Accumulates decimal digits from `p[i...]` into `mantissa` (8 at a time where it can),
-/// advancing `i` to the first non-digit. Wraps past 19 digits; callers check the count.
-@inline(__always)
-func profileDigits(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ mantissa: inout UInt64) {
-    while i &+ 8 <= n, let v = profileEightDigits(p + i) {
-        mantissa = mantissa &* 100_000_000 &+ v
-        i &+= 8
-    }
-    while i < n {
-        let d = p[i] &- 0x30
-        if d > 9 { break }
-        mantissa = mantissa &* 10 &+ UInt64(d)
-        i &+= 1
-    }
-}
-
-/// Recognises `[+-]digits`, `[+-]digits.digits`, `[+-].digits`, `[+-]digits.` with an optional
-/// `e`/`E` exponent, straight from bytes. Words such as `inf`, `nan`, hex floats and numbers
-/// that overflow a Double are not numbers. Conversion is correctly rounded: Clinger's fast path
-/// (≤ 19 digits, mantissa ≤ 2^53, |exponent| ≤ 22), else exact 128-bit integer arithmetic
-/// (≤ 19 digits, |exponent| ≤ 19), else the standard library parser.
-@inline(__always)
-func profileParseNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
-    var i = 0
-    let negative = p[0] == 0x2D
-    if negative || p[0] == 0x2B { i = 1 }
-    var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
-    let intStart = i
-    profileDigits(p, &i, n, &mantissa)
-    let intDigits = i &- intStart
-    if i == n {
-        if intDigits == 0 { return .notNumber }
-        if intDigits <= 19 {    // < 10^19 < 2^64: no wrap
-            if negative {
-                if mantissa <= UInt64(1) << 63 { return .integer(-Double(mantissa)) }
-            } else if mantissa <= UInt64(Int64.max) {
-                return .integer(Double(mantissa))
-            }
-        }
-        return slowParse(p, n)
-    }
-    var fracDigits = 0
-    if p[i] == 0x2E {
-        i &+= 1
-        let fracStart = i
-        profileDigits(p, &i, n, &mantissa)
-        fracDigits = i &- fracStart
-    }
-    if intDigits == 0 && fracDigits == 0 { return .notNumber }
-    var exponent = -fracDigits
-    if i < n {
-        guard p[i] | 0x20 == 0x65 else { return .notNumber }
-        i &+= 1
-        var expNegative = false
-        if i < n && (p[i] == 0x2D || p[i] == 0x2B) { expNegative = p[i] == 0x2D; i &+= 1 }
-        var e = 0
-        let expStart = i
-        while i < n {
-            let d = p[i] &- 0x30
-            if d > 9 { break }
-            if e < 100_000 { e = e &* 10 &+ Int(d) }
-            i &+= 1
-        }
-        if i == expStart || i != n { return .notNumber }
-        exponent &+= expNegative ? -e : e
-    }
-    if intDigits &+ fracDigits > 19 { return slowParse(p, n) }
-    if mantissa == 0 { return .float(negative ? -0.0 : 0.0) }
-    var v: Double
-    if mantissa <= UInt64(1) << 53 && exponent >= -22 && exponent <= 22 {
-        // Clinger: both operands exact, one correctly rounded operation.
-        v = Double(mantissa)
-        v = exponent >= 0 ? v * exactPowersOfTen[exponent] : v / exactPowersOfTen[-exponent]
-    } else if exponent < 0 && exponent >= -19 {
-        v = exactQuotient(mantissa, exactPowersOfTen64[-exponent])
-    } else if exponent >= 0 && exponent <= 19 {
-        v = exactProduct(mantissa, exactPowersOfTen64[exponent])
-    } else {
-        return slowParse(p, n)
-    }
-    return .float(negative ? -v : v)
-}
-
-private let exactPowersOfTen64: [UInt64] = (0...19).map { k in (0..<k).reduce(UInt64(1)) { r, _ in r * 10 } }
-
-/// m / d correctly rounded, for 1 ≤ m < 2^64 and 10 ≤ d < 2^64: a 64-bit quotient (≥ 63
-/// significant bits) of the scaled mantissa, with the remainder folded into its lowest bit as a
-/// sticky bit, converts to a correctly rounded Double; the power-of-two scaling is exact.
-@inline(__always)
-private func exactQuotient(_ m: UInt64, _ d: UInt64) -> Double {
-    let lz = m.leadingZeroBitCount
-    let mn = m << UInt64(lz)                                // in [2^63, 2^64)
-    let t = 63 - d.leadingZeroBitCount                      // bit length of d, minus one (≥ 3)
-    let high = mn >> UInt64(64 - t), low = mn << UInt64(t)  // mn · 2^t; high < d
-    var (q, r) = d.dividingFullWidth((high, low))
-    if r != 0 { q |= 1 }
-    return Double(sign: .plus, exponent: -(lz + t), significand: Double(q))
-}
-
-/// m · p correctly rounded, for m, p < 2^64: the 128-bit product's top 64 bits with a sticky bit.
-@inline(__always)
-private func exactProduct(_ m: UInt64, _ p: UInt64) -> Double {
-    let (high, low) = m.multipliedFullWidth(by: p)
-    if high == 0 { return Double(low) }
-    let shift = 64 - high.leadingZeroBitCount               // 1...64
-    var top = shift == 64 ? high : (high << UInt64(64 - shift)) | (low >> UInt64(shift))
-    if shift == 64 { if low != 0 { top |= 1 } } else if low << UInt64(64 - shift) != 0 { top |= 1 }
-    return Double(sign: .plus, exponent: shift, significand: Double(top))
-}
-
-/// The value of eight ASCII digits at `p`, or nil if they are not all digits (SWAR, as in
-/// simdjson / fast_float).
-@inline(__always)
-func profileEightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
-    var w = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-    let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
-    guard (w & high) | (((w &+ 0x0606_0606_0606_0606) & high) >> 4) == 0x3333_3333_3333_3333 else { return nil }
-    w &-= 0x3030_3030_3030_3030
-    w = (w &* 10) &+ (w >> 8)
-    let mask: UInt64 = 0x0000_00FF_0000_00FF
-    return ((w & mask) &* (100 &+ (1_000_000 << 32)) &+ ((w >> 16) & mask) &* (1 &+ (10_000 << 32))) >> 32
-}
-
-/// Syntax already validated; the standard library gives a correctly rounded result.
-@inline(never)
-private func slowParse(_ p: UnsafePointer<UInt8>, _ n: Int) -> ProfileNumber {
-    let s = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
-    guard let v = Double(s), v.isFinite else { return .notNumber }
-    return .float(v)
 }
 
 // MARK: - Byte-keyed counting table
@@ -456,7 +315,7 @@ struct ColumnState {
     var minValue = Double.infinity
     var maxValue = -Double.infinity
     var values: [Double] = []      // all values, then a uniform reservoir sample
-    var rng: UInt64
+    var rng: SplitMix64
 
     // Distinct and top values, tracked for every column from the first row.
     var approximate = false
@@ -467,19 +326,20 @@ struct ColumnState {
     var spare: [UInt8] = []
 
     init(index: Int) {
-        rng = 0x6D6C_7265_706F_0000 &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15
+        rng = SplitMix64(seed: 0x6D6C_7265_706F_0000 &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15)
     }
 
+    /// Counts one cell (nil or empty: missing); `decimals` is `DecimalTables.shared`, read once
+    /// by the caller.
     @inline(__always)
-    mutating func add(_ p0: UnsafePointer<UInt8>?, _ n0: Int) {
+    mutating func add(_ p0: UnsafePointer<UInt8>?, _ n0: Int, _ decimals: DecimalTables) {
         guard n0 > 0, var p = p0 else { missing &+= 1; return }
         var n = n0
-        while n > 0 && (p[0] == 0x20 || p[0] == 0x09) { p += 1; n &-= 1 }
-        while n > 0 && (p[n &- 1] == 0x20 || p[n &- 1] == 0x09) { n &-= 1 }
+        CSVScanner.trim(&p, &n)
         if n == 0 || (n <= 4 && profileIsMissing(p, n)) { missing &+= 1; return }
         count &+= 1
         if allNumeric {
-            switch profileParseNumber(p, n) {
+            switch DecimalParser.number(p, n, decimals) {
             case .integer(let v): addNumber(v)
             case .float(let v): allInt = false; addNumber(v)
             case .notNumber:
@@ -518,11 +378,7 @@ struct ColumnState {
             values.append(v)
         } else {
             // Algorithm R with SplitMix64: keep the k-th value with probability K/k.
-            rng &+= 0x9E37_79B9_7F4A_7C15
-            var z = rng
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = rng.next()
             let j = Int(truncatingIfNeeded: UInt64(k).multipliedFullWidth(by: z).high)
             if j < profileExactQuantileLimit { values[j] = v }
         }

@@ -61,7 +61,7 @@ extension RemoteSync {
             missing = try locateAll(missing, into: &found)
         }
         if let id = missing.first {
-            throw RemoteError("object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
+            throw RemoteError(.fetch, subject: id.hex, "object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
         }
         var byPack: [String: [(id: ObjectId, entry: PackEntry)]] = [:]
         for id in wanted {
@@ -121,11 +121,11 @@ extension RemoteSync {
                     let key = "packs/\(span.pack).pack"
                     let bytes = try transport.get(key, range: span.start..<span.end)
                     guard bytes.count == span.end - span.start else {
-                        throw RemoteError("\(transport.display): short read of \(span.pack).pack (\(bytes.count) of \(span.end - span.start) bytes)")
+                        throw RemoteError(.fetch, remote: transport.display, subject: "packs/\(span.pack).pack", "short read of \(span.pack).pack (\(bytes.count) of \(span.end - span.start) bytes)")
                     }
                     for o in span.objects {
                         let at = Int(o.entry.offset) - span.start
-                        let disagrees = RemoteError("\(transport.display): the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
+                        let disagrees = RemoteError(.fetch, remote: transport.display, subject: o.id.hex, "the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
                         guard at + Pack.entryHeaderSize <= bytes.count else { throw disagrees }
                         let (hdrOK, storedLen) = bytes.withUnsafeBytes { b -> (Bool, Int) in
                             let hdr = UnsafeRawBufferPointer(rebasing: b[at..<(at + Pack.entryHeaderSize)])
@@ -291,7 +291,7 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
             do {
                 try sync!.fetchObjects(ids, report: &report)
             } catch let e as RemoteError {
-                throw RemoteError("fetching \(ids.count) missing object\(ids.count == 1 ? "" : "s") from '\(remote)': \(e.message)")
+                throw RemoteError(.fetch, subject: remote, "fetching \(ids.count) missing object\(ids.count == 1 ? "" : "s") from '\(remote)'", cause: e.message)
             }
             Repository.lazyFetchObserver?(remote, report.objects, report.bytes)
         }

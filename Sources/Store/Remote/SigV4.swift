@@ -96,22 +96,9 @@ public struct SigV4Signer: Sendable {
     }
 
     public static func format(unixSeconds t: Int64) -> (amz: String, day: String) {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let days = Int(t >= 0 ? t / 86400 : (t - 86399) / 86400)
-        let secs = Int(t - Int64(days) * 86400)
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        var y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        if m <= 2 { y += 1 }
-        func p(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        let day = p(y, 4) + p(m, 2) + p(d, 2)
-        return (day + "T" + p(secs / 3600, 2) + p(secs / 60 % 60, 2) + p(secs % 60, 2) + "Z", day)
+        let c = CivilTime(unixSeconds: t), p = CivilTime.pad
+        let day = p(c.year, 4) + p(c.month, 2) + p(c.day, 2)
+        return (day + "T" + p(c.hour, 2) + p(c.minute, 2) + p(c.second, 2) + "Z", day)
     }
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CShims
 import ML
+import Net
 import Serve
 import Store
 import Support

@@ -62,7 +62,7 @@ let registryCommand = Command(
         let out = JSON.object([
             "models": .array(models.map { m in
                 .object(["path": .string(m.path), "versions": .array(m.versions.map { v in
-                    .object(["model": .string(v.id), "commit": .string(v.commit), "time": .string(isoUTC(Double(v.time))),
+                    .object(["model": .string(v.id), "commit": .string(v.commit), "time": .string(ISOTime.format(Double(v.time))),
                              "aliases": .array(aliases.filter { $0.promotion.path == m.path && $0.promotion.modelId == v.id }.map { .string($0.name) })])
                 })])
             }),
@@ -75,7 +75,7 @@ let registryCommand = Command(
         ctx.out.line(Quote.path(m.path))
         for (i, v) in m.versions.enumerated().reversed() {
             let names = aliases.filter { $0.promotion.path == m.path && $0.promotion.modelId == v.id }.map(\.name)
-            ctx.out.line("  v\(i + 1)  model \(v.id.prefix(12))  commit \(v.commit.prefix(12))  \(isoUTC(Double(v.time)))" + (names.isEmpty ? "" : "  [\(names.joined(separator: ", "))]"))
+            ctx.out.line("  v\(i + 1)  model \(v.id.prefix(12))  commit \(v.commit.prefix(12))  \(ISOTime.format(Double(v.time)))" + (names.isEmpty ? "" : "  [\(names.joined(separator: ", "))]"))
         }
     }
     if models.isEmpty { ctx.out.line("no model files in the history of any branch") }

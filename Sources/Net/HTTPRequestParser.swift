@@ -1,140 +1,8 @@
-import Support
-
-// HTTP/1.1 messages: an incremental request parser with hard limits, and responses.
-
-/// One HTTP request, body complete.
-public struct HTTPRequest: Sendable {
-    public var method: String
-    /// The request target's path (before `?`), percent-escapes left as sent.
-    public var path: String
-    /// The query string (after `?`), without the `?`.
-    public var query: String
-    /// Header fields in order, names lowercased.
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
-    /// HTTP/1.1 (true) or HTTP/1.0.
-    public var http11: Bool
-
-    public func header(_ name: String) -> String? {
-        headers.first { $0.name == name }?.value
-    }
-
-    /// Query parameter `name` ("a=1&b" style; a bare name is "").
-    public func queryValue(_ name: String) -> String? {
-        for part in query.split(separator: "&") {
-            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if kv.first.map(String.init) == name { return kv.count > 1 ? String(kv[1]) : "" }
-        }
-        return nil
-    }
-
-    /// The media type of Content-Type, lowercased, without parameters.
-    public var mediaType: String? {
-        guard let ct = header("content-type") else { return nil }
-        let t = ct.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-        return t.trimmingSpaces().lowercased()
-    }
-}
-
-/// A response to send.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
-        self.status = status; self.headers = headers; self.body = body
-    }
-
-    public init(status: Int, json: String, headers: [(String, String)] = []) {
-        self.init(status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(json.utf8))
-    }
-
-    public init(status: Int, text: String, contentType: String = "text/plain; charset=utf-8") {
-        self.init(status: status, headers: [("Content-Type", contentType)], body: Array(text.utf8))
-    }
-
-    /// MLflow's error shape: {"error_code": CODE, "message": MSG}.
-    public static func error(_ status: Int, _ message: String, code: String? = nil) -> HTTPResponse {
-        let c = code ?? HTTPResponse.errorCode(status)
-        var out = "{\"error_code\":"
-        JSON.quote(c, into: &out)
-        out += ",\"message\":"
-        JSON.quote(message, into: &out)
-        out += "}"
-        return HTTPResponse(status: status, json: out)
-    }
-
-    static func errorCode(_ status: Int) -> String {
-        switch status {
-        case 400: return "BAD_REQUEST"
-        case 401: return "UNAUTHENTICATED"
-        case 404: return "ENDPOINT_NOT_FOUND"
-        case 405: return "METHOD_NOT_ALLOWED"
-        case 408: return "REQUEST_TIMEOUT"
-        case 411: return "LENGTH_REQUIRED"
-        case 413: return "REQUEST_TOO_LARGE"
-        case 415: return "UNSUPPORTED_MEDIA_TYPE"
-        case 431: return "HEADERS_TOO_LARGE"
-        case 501: return "NOT_IMPLEMENTED"
-        case 503: return "SERVICE_UNAVAILABLE"
-        default: return status >= 500 ? "INTERNAL_ERROR" : "BAD_REQUEST"
-        }
-    }
-
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 100: return "Continue"
-        case 200: return "OK"
-        case 204: return "No Content"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 408: return "Request Timeout"
-        case 411: return "Length Required"
-        case 413: return "Content Too Large"
-        case 415: return "Unsupported Media Type"
-        case 431: return "Request Header Fields Too Large"
-        case 500: return "Internal Server Error"
-        case 501: return "Not Implemented"
-        case 503: return "Service Unavailable"
-        default: return "Status \(status)"
-        }
-    }
-
-    /// Status line, headers (Content-Length and Connection added) and body.
-    func serialized(keepAlive: Bool, headOnly: Bool) -> [UInt8] {
-        var h = "HTTP/1.1 \(status) \(HTTPResponse.reason(status))\r\nServer: mlrepo\r\nContent-Length: \(body.count)\r\n"
-        h += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
-        for (k, v) in headers { h += k; h += ": "; h += v; h += "\r\n" }
-        h += "\r\n"
-        var out = Array(h.utf8)
-        if !headOnly { out.append(contentsOf: body) }
-        return out
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
-    }
-}
-
-/// Limits the parser enforces.
-public struct HTTPLimits: Sendable {
-    public var maxHeaderBytes: Int
-    public var maxBodyBytes: Int
-    public init(maxHeaderBytes: Int = 64 << 10, maxBodyBytes: Int = 64 << 20) {
-        self.maxHeaderBytes = maxHeaderBytes; self.maxBodyBytes = maxBodyBytes
-    }
-}
+// The server's side of HTTP/1.1 framing: an incremental request parser with hard limits,
+// built on HTTPScan (which the client's response reader shares).
 
 /// What the parser found at the front of a connection's input buffer.
-enum ParseOutcome {
+public enum ParseOutcome {
     /// Not enough bytes yet. `expectsContinue`: the head is complete, the client asked for
     /// `100 Continue` and the body has not started. `head`: the request without its body once
     /// the head is complete (nil while the head is still arriving).
@@ -145,14 +13,12 @@ enum ParseOutcome {
     case failure(status: Int, message: String)
 }
 
-/// The longest chunk-size line (size and extensions) accepted.
-let maxChunkLineBytes = 4096
-
 /// How far a request has been parsed, kept between calls while it arrives, so each byte is
 /// scanned once (re-decoding a chunked body from its start on every read let one slowly
 /// dripping client keep a loop busy; re-scanning a head trickled a byte per packet cost
 /// quadratic time).
-struct ParseProgress {
+public struct ParseProgress {
+    public init() {}
     /// Bytes already searched for the end of the head.
     var headScanned = 0
     /// The head, once complete, and where the body starts (kept only while the request is
@@ -171,14 +37,14 @@ struct ParsedHead {
 }
 
 /// Parses one request from the front of `buf`.
-func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> ParseOutcome {
+public func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits) -> ParseOutcome {
     var progress = ParseProgress()
     return parseRequest(buf, limits: limits, progress: &progress)
 }
 
 /// Parses one request from the front of `buf`, resuming a chunked body at `progress` (which
 /// must come from earlier calls on the same request, or be fresh).
-func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ParseProgress) -> ParseOutcome {
+public func parseRequest(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, progress: inout ParseProgress) -> ParseOutcome {
     let n = buf.count
     var req: HTTPRequest
     let bodyStart: Int
@@ -249,18 +115,7 @@ enum HeadOutcome {
 func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: inout Int) -> HeadOutcome {
     let n = buf.count
     // End of the head: CRLF CRLF (bare LF LF accepted).
-    var headEnd = -1, bodyStart = -1
-    var i = max(0, min(scanned, n) - 3)
-    let scanLimit = min(n, limits.maxHeaderBytes + 4)
-    while i < scanLimit {
-        if buf[i] == 10 {
-            if i + 1 < n && buf[i + 1] == 10 { headEnd = i; bodyStart = i + 2; break }
-            if i + 2 < n && buf[i + 1] == 13 && buf[i + 2] == 10 { headEnd = i; bodyStart = i + 3; break }
-        }
-        i += 1
-    }
-    if headEnd < 0 {
-        scanned = scanLimit
+    guard let (headEnd, bodyStart) = HTTPScan.headEnd(buf, limit: limits.maxHeaderBytes, scanned: &scanned) else {
         if n > limits.maxHeaderBytes { return .failure(status: 431, message: "request head is larger than \(limits.maxHeaderBytes) bytes") }
         return .incomplete
     }
@@ -316,19 +171,11 @@ func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: i
 private func parseASCIIHead(_ buf: UnsafeBufferPointer<UInt8>, headEnd: Int, bodyStart: Int) -> HeadOutcome? {
     var k = 0
     while k < headEnd { if buf[k] >= 0x80 { return nil }; k += 1 }
-    func string(_ from: Int, _ to: Int) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: buf[from..<max(from, to)]), as: UTF8.self)
-    }
+    func string(_ from: Int, _ to: Int) -> String { HTTPScan.string(buf, from, to) }
     // Lines: [start, end) without their CR, up to headEnd (the LF that ends the last one).
     var ls = 0
     /// The end of the line starting at `from` (its LF, or headEnd) and the end without a CR.
-    func lineEnd(_ from: Int) -> (lf: Int, end: Int) {
-        var j = from
-        while j < headEnd && buf[j] != 10 { j += 1 }
-        var e = j
-        if e > from && buf[e - 1] == 13 { e -= 1 }
-        return (j, e)
-    }
+    func lineEnd(_ from: Int) -> (lf: Int, end: Int) { HTTPScan.lineEnd(buf, from: from, headEnd: headEnd) }
     // Leading empty lines (RFC 9112 §2.2).
     var (lf, le) = lineEnd(ls)
     while le == ls {
@@ -383,18 +230,11 @@ private func parseASCIIHead(_ buf: UnsafeBufferPointer<UInt8>, headEnd: Int, bod
     var p = lf + 1
     while p <= headEnd && lf < headEnd {
         (lf, le) = lineEnd(p)
-        var colon = p
-        while colon < le && buf[colon] != 58 { colon += 1 }
-        guard colon < le, colon != p else { return .failure(status: 400, message: "malformed header line") }
-        for x in p..<colon where buf[x] == 32 || buf[x] == 9 { return .failure(status: 400, message: "malformed header name") }
-        var v = colon + 1, e = le
-        while v < e && (buf[v] == 32 || buf[v] == 9) { v += 1 }
-        while e > v && (buf[e - 1] == 32 || buf[e - 1] == 9) { e -= 1 }
-        let name = String(unsafeUninitializedCapacity: colon - p) { (out: UnsafeMutableBufferPointer<UInt8>) -> Int in
-            for x in 0..<(colon - p) { let c = buf[p + x]; out[x] = c >= 65 && c <= 90 ? c + 32 : c }
-            return colon - p
+        switch HTTPScan.field(buf, from: p, to: le) {
+        case .malformedLine: return .failure(status: 400, message: "malformed header line")
+        case .malformedName: return .failure(status: 400, message: "malformed header name")
+        case .field(let name, let value): headers.append((name, value))
         }
-        headers.append((name, string(v, e)))
         p = lf + 1
     }
     let req = HTTPRequest(method: string(ls, sp1), path: path, query: query, headers: headers, body: [], http11: http11)
@@ -428,127 +268,33 @@ func parseChunked(_ buf: UnsafeBufferPointer<UInt8>, from start: Int, limits: HT
     }
     while true {
         chunkStart = p
-        guard let lineEnd = findLF(buf, from: p, limit: maxChunkLineBytes) else {
-            if n - p > maxChunkLineBytes { return .failure(status: 400, message: "chunk size line longer than \(maxChunkLineBytes) bytes") }
+        let size: Int
+        switch HTTPScan.chunkLine(buf, at: p, cap: limits.maxBodyBytes) {
+        case .incomplete(let tooLong):
+            if tooLong { return .failure(status: 400, message: "chunk size line longer than \(maxChunkLineBytes) bytes") }
             return wait(&body)
-        }
-        guard lineEnd > p, buf[lineEnd - 1] == 13 else {
-            return .failure(status: 400, message: "chunk size line does not end in CRLF")
-        }
-        let lineStop = lineEnd - 1
-        // Hex digits, saturating above the body limit (so no size can overflow).
-        var size = 0, digits = 0, q = p
-        while q < lineStop, let d = hexValue(buf[q]) {
-            if size <= limits.maxBodyBytes && size <= (Int.max - 15) / 16 { size = size * 16 + d }
-            digits += 1; q += 1
-        }
-        guard digits > 0 else { return .failure(status: 400, message: "malformed chunk size '\(printable(buf, p, lineStop))'") }
-        guard chunkExtensionsValid(buf, from: q, to: lineStop) else {
-            return .failure(status: 400, message: "malformed chunk size line '\(printable(buf, p, lineStop))'")
+        case .malformed(let message): return .failure(status: 400, message: message)
+        case .size(let s, let dataStart): size = s; p = dataStart
         }
         if size > limits.maxBodyBytes - body.count {
             return .failure(status: 413, message: "request body is larger than \(limits.maxBodyBytes) bytes")
         }
-        p = lineEnd + 1
         if size == 0 {
             // Trailer fields until an empty line, bounded like a head.
-            let trailerStart = p
-            while true {
-                guard let te = findLF(buf, from: p, limit: limits.maxHeaderBytes) else {
-                    if n - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
-                    return wait(&body)
-                }
-                if te + 1 - trailerStart > limits.maxHeaderBytes { return .failure(status: 431, message: "chunked trailer section is larger than \(limits.maxHeaderBytes) bytes") }
-                guard te > p, buf[te - 1] == 13 else { return .failure(status: 400, message: "chunked trailer line does not end in CRLF") }
-                let empty = te == p + 1
-                if !empty {
-                    // name ":" value, name a token.
-                    var k = p
-                    while k < te - 1, isTokenChar(buf[k]) { k += 1 }
-                    guard k > p, k < te - 1, buf[k] == 58 else { return .failure(status: 400, message: "malformed chunked trailer line") }
-                }
-                p = te + 1
-                if empty { return .complete(body, end: p) }
+            switch HTTPScan.trailers(buf, from: p, maxBytes: limits.maxHeaderBytes) {
+            case .incomplete: return wait(&body)
+            case .failure(let status, let message): return .failure(status: status, message: message)
+            case .end(let end): return .complete(body, end: end)
             }
         }
-        guard n - p >= size + 2 else {
-            // A wrong byte where the CRLF after the data belongs is an error now, not later.
-            if n - p > size && buf[p + size] != 13 { return .failure(status: 400, message: "chunk data not followed by CRLF") }
-            return wait(&body)
-        }
-        guard buf[p + size] == 13, buf[p + size + 1] == 10 else {
-            return .failure(status: 400, message: "chunk data not followed by CRLF")
+        // A wrong byte where the CRLF after the data belongs is an error now, not later.
+        switch HTTPScan.crlfAfterData(buf, at: p + size) {
+        case nil: return wait(&body)
+        case false?: return .failure(status: 400, message: "chunk data not followed by CRLF")
+        case true?: break
         }
         if body.isEmpty { body.reserveCapacity(size) }
         body.append(contentsOf: UnsafeBufferPointer(rebasing: buf[p..<(p + size)]))
         p += size + 2
     }
-}
-
-private func hexValue(_ c: UInt8) -> Int? {
-    switch c {
-    case 48...57: return Int(c - 48)
-    case 65...70: return Int(c - 55)
-    case 97...102: return Int(c - 87)
-    default: return nil
-    }
-}
-
-/// RFC 9110 tchar.
-func isTokenChar(_ c: UInt8) -> Bool {
-    switch c {
-    case 48...57, 65...90, 97...122: return true
-    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true  // ! # $ % & ' * + - . ^ _ ` | ~
-    default: return false
-    }
-}
-
-/// `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )` over buf[from..<to].
-func chunkExtensionsValid(_ buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Bool {
-    var i = from
-    func skipWS() { while i < to && (buf[i] == 32 || buf[i] == 9) { i += 1 } }
-    func token() -> Bool { let s = i; while i < to && isTokenChar(buf[i]) { i += 1 }; return i > s }
-    while true {
-        let before = i
-        skipWS()
-        if i == to { return i == before }  // no whitespace at the end of the line
-        guard buf[i] == 59 else { return false }  // ';'
-        i += 1
-        skipWS()
-        guard token() else { return false }
-        skipWS()
-        if i < to && buf[i] == 61 {  // '='
-            i += 1
-            skipWS()
-            if i < to && buf[i] == 34 {  // quoted-string
-                i += 1
-                var closed = false
-                while i < to {
-                    let c = buf[i]
-                    if c == 34 { i += 1; closed = true; break }
-                    if c == 92 { guard i + 1 < to, buf[i + 1] == 9 || buf[i + 1] >= 32, buf[i + 1] != 127 else { return false }; i += 2; continue }
-                    guard c == 9 || (c >= 32 && c != 127) else { return false }
-                    i += 1
-                }
-                guard closed else { return false }
-            } else {
-                guard token() else { return false }
-            }
-        }
-    }
-}
-
-/// Up to 20 bytes of buf[from..<to] for an error message, control bytes as '?'.
-private func printable(_ buf: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> String {
-    let end = min(to, from + 20)
-    guard end > from else { return "" }
-    return String(decoding: buf[from..<end].map { $0 < 32 || $0 > 126 ? 63 : $0 }, as: UTF8.self)
-}
-
-/// The first LF at or after `from`, looking at most `limit` + 1 bytes ahead.
-private func findLF(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int = Int.max) -> Int? {
-    var i = from
-    let end = limit >= buf.count - from ? buf.count : from + limit + 1
-    while i < end { if buf[i] == 10 { return i }; i += 1 }
-    return nil
 }

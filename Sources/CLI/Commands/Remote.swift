@@ -159,7 +159,6 @@ let pushCommand = Command(
         guard let v = Int64(ps), v >= 1 << 16 else { throw UsageError(message: "--pack-size takes a byte count ≥ 65536") }
         sync.packLimit = v
     }
-    if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
     let started = Clock.wallSeconds()
     let r = try withProgress(sync, a) { try sync.push(Array(Set(refs)).sorted(), force: a.has("force")) }
     let secs = Clock.wallSeconds() - started
@@ -207,7 +206,6 @@ let fetchCommand = Command(
     if a.has("lazy") { try repo.markLazy(remote) }
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
-    if let f = Env.get("MLREPO_TEST_STOP_AFTER_PACKS"), let n = Int(f) { sync.stopAfterPacks = n }
     let r = try withProgress(sync, a) { try sync.fetch(depth: depth, unshallow: a.has("unshallow"), full: a.has("full")) }
     if !a.has("quiet") {
         let resumed = r.packsResumed > 0 ? " (\(r.packsResumed) already downloaded by an interrupted fetch)" : ""

@@ -39,7 +39,7 @@ func runOptions(_ a: Args) throws -> RunOptions {
 let trainCommand = Command(
     name: "train", kind: .porcelain, summary: "train a built-in model stage and record its lineage",
     usage: """
-    mlrepo train [STAGE] [--rev REV] [--backend cpu|gpu|auto] [--threads N] [--seed N] [--commit -m MSG]
+    mlrepo train [STAGE] [--json] [--rev REV] [--backend cpu|gpu|auto] [--threads N] [--seed N] [--commit -m MSG]
     mlrepo train --verify REV [--json]
 
     Runs the built-in train stage STAGE of mlrepo.json (the only one when not named):
@@ -50,6 +50,10 @@ let trainCommand = Command(
     metrics file. The run is recorded like any stage (inputs with ids, params, seed, backend,
     device, threads); --commit commits it. The same commit, seed and backend give the same
     model file, bit for bit, whatever --threads.
+    Prints a summary: the model type, the rows it trained on, the final loss (or the model's
+    key training metrics), where the model and the metrics file went. --json prints the
+    metrics file instead (all training metrics, with the loss curve) as the only stdout;
+    progress and the new commit id (with --commit) go to stderr then.
     --rev REV trains the stage as REV defines it on REV's own data (in a scratch copy) and
     writes the model into the work tree, without recording a run.
     --verify REV re-trains the stages of REV from REV's own data in a scratch copy and reports
@@ -83,14 +87,18 @@ let trainCommand = Command(
         return 0
     }
     let stage = try builtinStage(ml, kind: "train", named: a.positional.first)
-    let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: pipelinePrinter(ctx)) }
+    let json = a.has("json")
+    let code = try stagesOutputToStderr(json, ctx) { try stageStatus(ctx) { try ml.run(stage: stage.name, events: pipelinePrinter(ctx)) } }
     guard code == 0 else { return code }
-    if let m = stage.metrics.first?.path, let text = try? ml.workText(m) { ctx.out.write(text) }
+    let metricsPath = stage.metrics.first?.path
+    let text = metricsPath.flatMap { try? ml.workText($0) }
+    if json { ctx.out.write(text ?? "{}\n") }
+    else { printTrainSummary(stage, metrics: text.flatMap { try? JSON.parse($0) }?.objectValue, metricsPath: metricsPath, ctx) }
     let message = a.values("message").isEmpty ? nil : a.values("message").joined(separator: "\n\n")
     if a.has("commit") || message != nil {
         guard let message, a.has("commit") else { throw UsageError(message: "use --commit -m MSG to commit the run") }
         let r = try ml.commit(message: message)
-        ctx.out.line(r.id.hex)
+        if json { ctx.err.line("committed \(r.id.hex)") } else { ctx.out.line(r.id.hex) }
     }
     return 0
 }
@@ -98,7 +106,7 @@ let trainCommand = Command(
 let evalCommand = Command(
     name: "eval", kind: .porcelain, summary: "evaluate a model: metrics for metrics diff",
     usage: """
-    mlrepo eval [STAGE] [--rev REV] [--backend B] [--threads N]
+    mlrepo eval [STAGE] [--rev REV] [--json] [--backend B] [--threads N]
     mlrepo eval --model MODEL --data CSV [--json]
 
     With a stage ({"eval": {"model": "models/m.mlmodel", "data": "test.csv"}, "metrics":
@@ -107,6 +115,8 @@ let evalCommand = Command(
     --model and --data: prints the metrics. Keys: accuracy, precision_macro, recall_macro,
     f1_macro, log_loss, roc_auc (binary), confusion_matrix for classifiers; rmse, mae, r2 for
     regressors; inertia, silhouette for k-means; explained_variance_ratio for PCA.
+    Prints a summary (the model, the data, one metric a line); --json prints the metrics as
+    one JSON object instead, the only thing on stdout.
     """,
     flags: ["json": ["--json"]],
     options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"], "rev": ["--rev", "-r"]]
@@ -118,7 +128,9 @@ let evalCommand = Command(
         if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
         let model = try ModelFile.read(path: m.hasPrefix("/") ? m : Path.join(ctx.cwd, m))
         let metrics = try evaluate(model, csv: d.hasPrefix("/") ? d : Path.join(ctx.cwd, d), backend: backend)
-        ctx.out.line(JSON.object(metrics).encoded(pretty: true))
+        if a.has("json") { ctx.out.line(JSON.object(metrics).encoded(pretty: true)); return 0 }
+        ctx.out.line("Evaluated \(Quote.controls(model.type)) model \(Quote.path(m)) on \(Quote.path(d))")
+        printMetricLines(metrics, ctx)
         return 0
     }
     let ml = try ctx.ml()
@@ -129,14 +141,78 @@ let evalCommand = Command(
         let commit = try ml.repo.resolveCommit(rev)
         let name = try a.positional.first ?? builtinStageName(ml, kind: "eval", at: commit)
         let r = try ml.runBuiltin(stage: name, at: commit)
-        for (_, bytes) in r.outputs { ctx.out.write(String(decoding: bytes, as: UTF8.self)) }
+        for (_, bytes) in r.outputs {
+            let text = String(decoding: bytes, as: UTF8.self)
+            if a.has("json") { ctx.out.write(text); continue }
+            ctx.out.line("Evaluated \(rev)'s model on \(rev)'s data (stage \(Quote.controls(name)); nothing written)")
+            printMetricLines((try? JSON.parse(text))?.objectValue ?? [:], ctx)
+        }
         return 0
     }
     let stage = try builtinStage(ml, kind: "eval", named: a.positional.first)
-    let code = try stageStatus(ctx) { try ml.run(stage: stage.name, events: a.has("json") ? { _ in } : pipelinePrinter(ctx)) }
+    let json = a.has("json")
+    let code = try stagesOutputToStderr(json, ctx) { try stageStatus(ctx) { try ml.run(stage: stage.name, events: json ? { _ in } : pipelinePrinter(ctx)) } }
     guard code == 0 else { return code }
-    if let m = stage.metrics.first?.path, let text = try? ml.workText(m) { ctx.out.write(text) }
+    guard let m = stage.metrics.first?.path, let text = try? ml.workText(m) else { return 0 }
+    if json { ctx.out.write(text); return 0 }
+    var model = "the model", data = "the data"
+    if case .builtin(_, let spec) = stage.action {
+        model = spec["model"]?.stringValue.map(Quote.path) ?? model
+        data = spec["data"]?.stringValue.map(Quote.path) ?? data
+    }
+    ctx.out.line("Evaluated \(model) on \(data) (stage \(Quote.controls(stage.name)))")
+    printMetricLines((try? JSON.parse(text))?.objectValue ?? [:], ctx)
+    ctx.out.line("Metrics written to \(Quote.path(m)); --json prints them.")
     return 0
+}
+
+/// `train`'s default output: what was trained on how many rows, the final loss or the
+/// model's key training metrics, and where the model and the metrics file went.
+func printTrainSummary(_ stage: Stage, metrics: [String: JSON]?, metricsPath: String?, _ ctx: Context) {
+    var type = metrics?["model"]?.stringValue
+    if type == nil, case .builtin(_, let spec) = stage.action { type = spec["model"]?.stringValue }
+    let rows = metrics?["rows"]?.doubleValue.map { " on \(fmtStat($0)) rows" } ?? ""
+    let out = stage.outs.first.map { " -> \(Quote.path($0.path))" } ?? ""
+    ctx.out.line("Trained \(Quote.controls(type ?? "a model")) (stage \(Quote.controls(stage.name)))\(rows)\(out)")
+    guard let metrics else { return }
+    var m = metrics
+    if let last = m["loss_last"] {
+        // The final loss, with where it started.
+        m["final loss"] = m["loss_first"].map { .string(summaryValue(last) + " (first " + summaryValue($0) + ")") } ?? last
+    }
+    printMetricLines(m, skip: ["model", "rows", "loss_curve", "loss_first", "loss_last", "loss_min"], ctx)
+    if let p = metricsPath { ctx.out.line("Training metrics written to \(Quote.path(p)); --json prints them with the loss curve.") }
+}
+
+/// Metrics one a line, sorted by name: numbers shortened, short arrays inline.
+func printMetricLines(_ m: [String: JSON], skip: Set<String> = [], _ ctx: Context) {
+    let keys = m.keys.filter { !skip.contains($0) }.sorted()
+    let width = (keys.map(\.count).max() ?? 0) + 1
+    for k in keys { ctx.out.line("  " + Quote.controls(k + ":").padding(width) + " " + summaryValue(m[k]!)) }
+}
+
+/// A metric value for people: numbers to about four significant digits, arrays of up to
+/// 40 values inline ("[[12, 0], [1, 11]]"), bigger ones counted.
+func summaryValue(_ v: JSON) -> String {
+    func leaves(_ v: JSON) -> Int {
+        switch v {
+        case .array(let a): return a.reduce(0) { $0 + leaves($1) }
+        case .object(let o): return o.values.reduce(0) { $0 + leaves($1) }
+        default: return 1
+        }
+    }
+    switch v {
+    case .number(let d): return fmtStat(d)
+    case .int(let i): return String(i)
+    case .string(let s): return Quote.controls(s)
+    case .array(let a):
+        let n = leaves(v)
+        return n <= 40 ? "[" + a.map(summaryValue).joined(separator: ", ") + "]" : "(\(n) values; --json shows them)"
+    case .object:
+        let n = leaves(v)
+        return n <= 40 ? Quote.controls(v.encoded()) : "(\(n) values; --json shows them)"
+    default: return v.display()
+    }
 }
 
 let predictCommand = Command(
@@ -159,7 +235,7 @@ let predictCommand = Command(
     if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
     let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
     let model = try ModelFile.read(path: abs(a.positional[0]))
-    var rows = try readForModel(model, csv: abs(data), threads: backend.threads)
+    var rows = try readForModel(model, csv: abs(data), threads: backend.threads, withLabel: false)
     let p = try predict(model, taking: &rows.features, rows: rows.rows, backend: backend)
     var out = ""
     func cell(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences("\"", "\"\"") + "\"" : s }

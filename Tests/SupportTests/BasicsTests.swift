@@ -1,0 +1,140 @@
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import Support
+
+/// The one lock, parallel loop, CPU count, trim, calendar and random generator (issue 14).
+final class ParallelTests: XCTestCase {
+    func testEveryTaskRunsOnceWhateverTheThreads() {
+        for threads in [1, 2, 3, 8] {
+            for tasks in [0, 1, 2, 7, 1000] {
+                let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(tasks, 1))
+                counts.initialize(repeating: 0, count: max(tasks, 1))
+                defer { counts.deallocate() }
+                let workersSeen = Lock()
+                nonisolated(unsafe) var maxWorker = -1
+                Parallel.forEachWorker(tasks, threads: threads) { t, w in
+                    counts[t] += 1
+                    workersSeen.withLock { maxWorker = max(maxWorker, w) }
+                }
+                for t in 0..<tasks { XCTAssertEqual(counts[t], 1, "task \(t) of \(tasks) on \(threads) threads") }
+                XCTAssertLessThan(maxWorker, max(1, min(threads, tasks)))
+            }
+        }
+    }
+
+    func testThrowingLoopRunsEveryTaskAndRethrowsTheLowestFailure() {
+        struct E: Error, Equatable { let t: Int }
+        let lock = Lock()
+        nonisolated(unsafe) var ran = 0
+        XCTAssertThrowsError(try Parallel.forEachThrowing(100, threads: 4) { t in
+            lock.withLock { ran += 1 }
+            if t == 70 || t == 30 { throw E(t: t) }
+        }) { XCTAssertEqual($0 as? E, E(t: 30)) }
+        XCTAssertEqual(ran, 100)
+    }
+
+    func testChunkRangesCoverTheCountInOrder() {
+        for count in [0, 1, 5, 64, 1001] {
+            for chunks in 1...9 {
+                var next = 0
+                for i in 0..<chunks {
+                    let r = Parallel.chunkRange(i, of: chunks, count: count)
+                    XCTAssertEqual(r.lowerBound, next)
+                    XCTAssertLessThanOrEqual(r.count - Parallel.chunkRange(chunks - 1, of: chunks, count: count).count, 1)
+                    next = r.upperBound
+                }
+                XCTAssertEqual(next, count)
+            }
+        }
+    }
+
+    func testCPUCountIsTheOnlineProcessors() {
+        XCTAssertEqual(CPU.count, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }
+}
+
+final class TrimTests: XCTestCase {
+    func testTrimsTheGivenSetAtBothEndsOnly() {
+        XCTAssertEqual("  a b \t\n".trimmed(), "a b")
+        XCTAssertEqual("x\r\n".trimmed(), "x")              // "\r\n" is one Character
+        XCTAssertEqual("\r\n\r\n".trimmed(), "")
+        XCTAssertEqual(" \ta\t ".trimmed(" "), "\ta\t")
+        XCTAssertEqual("--a-b--".trimmed("-"), "a-b")
+        XCTAssertEqual("é ".trimmed(), "é")
+        XCTAssertEqual("".trimmed(), "")
+        XCTAssertEqual(("  k = v "[...]).trimmed(), "k = v")
+    }
+}
+
+final class TimeTests: XCTestCase {
+    func testCivilTimeAgreesWithGmtime() {
+        var rng = SplitMix64(seed: 14)
+        var samples: [Int64] = [0, -1, 86399, 86400, 951_782_400 /* 2000-02-29 */, 4_107_542_400, -62_135_596_800]
+        for _ in 0..<5000 { samples.append(Int64(rng.next(below: 8_000_000_000)) - 2_000_000_000) }
+        for t in samples {
+            var secs = time_t(t)
+            var tmv = tm()
+            gmtime_r(&secs, &tmv)
+            let c = CivilTime(unixSeconds: t)
+            XCTAssertEqual([c.year, c.month, c.day, c.hour, c.minute, c.second],
+                           [Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec)], "t=\(t)")
+            XCTAssertEqual(c.unixSeconds, t)
+            XCTAssertEqual(c.unixSeconds, Int64(timegm(&tmv)))
+        }
+    }
+
+    /// Moved from MLTests (lineage times), assertions unchanged.
+    func testISOTimeRoundTrips() {
+        XCTAssertEqual(ISOTime.format(1_700_000_000), "2023-11-14T22:13:20Z")
+        XCTAssertEqual(ISOTime.format(1_700_000_000.5), "2023-11-14T22:13:20.500Z")
+        XCTAssertEqual(ISOTime.parse("2023-11-14T22:13:20.500Z"), 1_700_000_000.5)
+        XCTAssertEqual(ISOTime.parse("2023-11-14T22:13:20Z"), 1_700_000_000)
+        XCTAssertNil(ISOTime.parse("yesterday"))
+    }
+
+    func testISOFormsAndRoundTrip() {
+        XCTAssertEqual(ISOTime.format(0), "1970-01-01T00:00:00Z")
+        XCTAssertEqual(ISOTime.format(1_763_863_441.123), "2025-11-23T02:04:01.123Z")
+        XCTAssertEqual(ISOTime.format(1_763_863_441.9996), "2025-11-23T02:04:02Z")     // rounds up into the next second
+        XCTAssertEqual(ISOTime.format(1_763_863_441.5, fraction: .never), "2025-11-23T02:04:01Z")
+        XCTAssertEqual(ISOTime.format(1_763_863_441, fraction: .milliseconds), "2025-11-23T02:04:01.000Z")
+        XCTAssertEqual(ISOTime.format(seconds: 1_763_863_441, milliseconds: 7), "2025-11-23T02:04:01.007Z")
+        XCTAssertEqual(ISOTime.parse("2025-11-23T02:04:01.123Z"), 1_763_863_441 + 123.0 / 1000)
+        XCTAssertEqual(ISOTime.parse("2025-11-23T02:04:01Z"), 1_763_863_441)
+        XCTAssertEqual(ISOTime.parse("2026-11-23T06:18:29.000Z"), 1_795_414_709)          // S3's LastModified form
+        XCTAssertEqual(ISOTime.parse("2025-11-23T02:04:01"), 1_763_863_441)
+        for bad in ["", "2025-11-23", "2025-11-23 02:04:01Z", "2025-11-23T02:04:0xZ", "2025-11-23T02:04:01.Z", "2025-11-23T02:04:01.1a2Z", "+025-11-23T02:04:01Z"] {
+            XCTAssertNil(ISOTime.parse(bad), bad)
+        }
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<2000 {
+            let t = Double(rng.next(below: 4_000_000_000)) + Double(rng.next(below: 1000)) / 1000
+            XCTAssertEqual(ISOTime.parse(ISOTime.format(t))!, t, accuracy: 0.0005)
+        }
+        XCTAssertNotNil(ISOTime.parse(ISOTime.now()))
+    }
+}
+
+final class RandomTests: XCTestCase {
+    func testSplitMix64ReferenceOutputs() {
+        // Reference values of SplitMix64 seeded with 0 (Vigna's splitmix64.c).
+        var r = SplitMix64(seed: 0)
+        XCTAssertEqual(r.next(), 0xE220_A839_7B1D_CDAF)
+        XCTAssertEqual(r.next(), 0x6E78_9E6A_A1B9_65F4)
+        XCTAssertEqual(r.next(), 0x06C4_5D18_8009_454F)
+    }
+
+    func testBoundedDrawsStayInRange() {
+        var r = SplitMix64(seed: 3)
+        for bound in [1, 2, 3, 10, 1 << 40] as [UInt64] {
+            for _ in 0..<1000 { XCTAssertLessThan(r.next(below: bound), bound) }
+        }
+        for _ in 0..<1000 {
+            let d = r.nextDouble()
+            XCTAssert(d >= 0 && d < 1)
+            XCTAssertLessThan(r.nextModulo(7), 7)
+        }
+    }
+}
