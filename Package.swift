@@ -51,7 +51,7 @@ let package = Package(
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
         .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Net", "Support"]),
-        .target(name: "TestHelpers", path: "Tests/TestHelpers"),
+        .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "Support", "TestHelpers"]),
