@@ -76,9 +76,7 @@ let tagCommand = Command(
         ctx.out.line("Deleted tag '\(n)' (was \(id.short))")
         return 0
     }
-    let all = a.has("all"), remotes = a.has("remotes")
     if let name = a.positional.first {
-        guard !all && !remotes else { throw UsageError(message: "-a and -r list branches; they take no NAME") }
         guard a.positional.count <= 2 else { throw UsageError(message: "tag takes NAME [REV]") }
         _ = try repo.createTag(name, at: a.positional.count > 1 ? a.positional[1] : nil, force: a.has("force"))
         return 0
