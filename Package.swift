@@ -38,7 +38,7 @@ let package = Package(
         // Compute meet here.
         .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
-        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support", "CShims"]),
+        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support"]),
         .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Net", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift

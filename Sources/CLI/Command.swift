@@ -130,7 +130,7 @@ final class Context {
 
     func repository() throws -> Repository {
         if let repo { return repo }
-        let r = try Repository.discover(from: cwd)
+        let r = try Repository.discover(from: cwd, settings: Settings.store)
         repo = r
         return r
     }
@@ -176,7 +176,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
         Output.stdout.write(helpText(cmd)); Output.stdout.flush(); return 0
     }
     let ctx = Context(cwd: cwd)
-    Repository.keepTransientsUntilExit = true
+    Settings.store.keepTransientsUntilExit = true
     let code: Int32
     defer { reportLazyFetches() }
     do {

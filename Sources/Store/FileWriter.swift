@@ -167,9 +167,9 @@ public final class FileWriter {
         }
 
         // Large files are read through a memory map (no copy into our buffers); the pages
-        // of each finished window are released so resident memory stays bounded. Set
-        // MLREPO_NO_MMAP=1 to read with read(2) instead.
-        let mapped: MappedFile? = Env.get("MLREPO_NO_MMAP") == nil ? (try? MappedFile(fd: f.fd, path: f.path)) : nil
+        // of each finished window are released so resident memory stays bounded. A store
+        // with `mapFiles` off (the CLI: MLREPO_NO_MMAP=1) reads with read(2) instead.
+        let mapped: MappedFile? = store.mapFiles ? (try? MappedFile(fd: f.fd, path: f.path)) : nil
         var mapPos = 0
         var released = 0
         mapped?.adviseSequential()

@@ -119,12 +119,11 @@ final class RefNameTests: XCTestCase {
     /// and the index naming its objects: those objects are not missing.
     func testFsckSeesAPackPublishedAfterItOpenedTheRepository() throws {
         let tmp = TempDir("fsckrace"); defer { tmp.cleanup() }
-        setenv("MLREPO_FSYNC", "0", 1)
-        let writer = try Repository.create(at: tmp.path)
+        let writer = try Repository.create(at: tmp.path, settings: StoreSettings(fsync: false))
         try FS.atomicWrite(tmp.sub("a.txt"), text: "one\n", durable: false)
         _ = try writer.add([""])
         _ = try writer.commit(message: "one")
-        let checker = try Repository(root: writer.root)  // lists the packs now
+        let checker = try Repository(root: writer.root, settings: StoreSettings(fsync: false))  // lists the packs now
         try FS.atomicWrite(tmp.sub("b.txt"), text: "two\n", durable: false)
         _ = try writer.add([""])  // a new pack, then the index that names it
         let r = try checker.fsck()
@@ -136,8 +135,7 @@ final class RemoteRefNameTests: XCTestCase {
     /// The check a remote listing passes before any ref is read or written.
     func testRemoteListingChecks() throws {
         let tmp = TempDir("remoterefs"); defer { tmp.cleanup() }
-        setenv("MLREPO_FSYNC", "0", 1)
-        let repo = try Repository.create(at: tmp.sub("repo"))
+        let repo = try Repository.create(at: tmp.sub("repo"), settings: StoreSettings(fsync: false))
         try repo.addRemote(RemoteSpec(name: "origin", url: tmp.sub("remote")))
         let sync = try RemoteSync(repo: repo, remote: "origin", create: true)
         XCTAssertNoThrow(try sync.checkRemoteRefNames(["refs/heads/main", "refs/heads/a/b", "refs/tags/v1.0", "refs/aliases/prod",

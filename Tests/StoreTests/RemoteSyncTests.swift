@@ -109,18 +109,16 @@ final class RemoteSyncTests: XCTestCase {
 
     override func setUpWithError() throws {
         tmp = TempDir("remotesync")
-        setenv("MLREPO_FSYNC", "0", 1)
-        setenv("MLREPO_AUTHOR_NAME", "Sync Test", 1)
-        setenv("MLREPO_AUTHOR_EMAIL", "sync@test", 1)
     }
 
     override func tearDown() { tmp.cleanup() }
 
     func makeRepo(_ name: String) throws -> Repository {
-        try Repository.create(at: tmp.sub(name))
+        try Repository.create(at: tmp.sub(name), settings: StoreSettings(fsync: false, identity: Identity(name: "Sync Test", email: "sync@test")))
     }
 
     func write(_ repo: Repository, _ rel: String, _ bytes: [UInt8]) throws {
+        try FS.mkdirs(Path.dirname(repo.root + "/" + rel))
         try FS.atomicWrite(repo.root + "/" + rel, bytes, durable: false)
     }
 
@@ -318,5 +316,42 @@ final class RemoteSyncTests: XCTestCase {
         XCTAssertFalse(FS.exists(c.dotDir + "/FETCH_INCOMPLETE"))
         try assertClean(c)
         XCTAssertEqual(try c.fsck().objectsChecked, try closure(a, tip).count)
+    }
+
+    // MARK: Clone
+
+    func testCloneChecksOutTheDefaultBranchAndCleansUpAfterAFailure() throws {
+        let a = try makeRepo("a")
+        let tip = try commit(a, ["x.txt": Array("x\n".utf8), "d/y.bin": random(50_000, seed: 3)], "one")
+        let settings = StoreSettings(fsync: false, identity: Identity(name: "Sync Test", email: "sync@test"))
+
+        // A relative folder URL and directory, both taken from cwd.
+        let r = try Repository.clone(from: "a", into: "b", cwd: tmp.path, options: CloneOptions(jobs: 2), settings: settings)
+        XCTAssertEqual(r.repository.root, FS.realpath(tmp.sub("b")))
+        XCTAssertEqual(r.branch, "main")
+        XCTAssertEqual(try r.repository.refs.read("refs/heads/main"), tip)
+        XCTAssertEqual(try r.repository.remote("origin").url, tmp.sub("a"))
+        XCTAssertEqual(try FS.readFile(tmp.sub("b/d/y.bin")), random(50_000, seed: 3))
+        XCTAssertEqual(r.objects, try closure(a, tip).count)
+        try assertClean(r.repository)
+
+        // --no-checkout: the branch, no files; a lazy clone counts what its checkout fetched.
+        let n = try Repository.clone(from: tmp.sub("a"), into: tmp.sub("n"), cwd: "/", options: CloneOptions(noCheckout: true), settings: settings)
+        XCTAssertEqual(try n.repository.refs.read("refs/heads/main"), tip)
+        XCTAssertFalse(FS.exists(tmp.sub("n/x.txt")))
+        let l = try Repository.clone(from: tmp.sub("a"), into: tmp.sub("l"), cwd: "/", options: CloneOptions(lazy: true), settings: settings)
+        XCTAssertEqual(try FS.readFile(tmp.sub("l/d/y.bin")), random(50_000, seed: 3))
+        XCTAssertEqual(l.objects, try closure(a, tip).count, "metadata by the fetch, file data by the checkout")
+
+        // A branch the remote lacks: an error, and the new folder is gone again.
+        let e = storeError(try Repository.clone(from: tmp.sub("a"), into: tmp.sub("c"), cwd: "/", options: CloneOptions(branch: "nope"),
+                                                settings: settings))
+        XCTAssertEqual(e?.description, "the remote has no branch 'nope'")
+        XCTAssertFalse(FS.exists(tmp.sub("c")))
+        // A folder that is not empty is refused before anything is written; a bad URL too.
+        XCTAssertEqual(storeError(try Repository.clone(from: tmp.sub("a"), into: "b", cwd: tmp.path, settings: settings))?.description,
+                       "'b' already exists and is not empty")
+        XCTAssertNotNil(remoteError { _ = try Repository.clone(from: tmp.sub("nowhere"), into: tmp.sub("d"), cwd: "/", settings: settings) })
+        XCTAssertFalse(FS.exists(tmp.sub("d")))
     }
 }

@@ -19,7 +19,7 @@ let configCommand = Command(
     flags: ["list": ["-l", "--list"], "unset": ["--unset"]]
 ) { a, ctx in
     // Opened leniently, so that setting or unsetting a key can repair a broken file.
-    let repo = try Repository.discover(from: ctx.cwd, lenientConfig: true)
+    let repo = try Repository.discover(from: ctx.cwd, lenientConfig: true, settings: Settings.store)
     let path = repo.dotDir + "/config"
     let writes = !a.has("list") && (a.has("unset") || a.positional.count == 2)
     if !writes, let p = repo.config.problems.first { throw UserError(message: "\(path):\(p.line): \(p.reason)") }

@@ -47,6 +47,7 @@ let hashObjectCommand = Command(
             ctx.out.line(try repo.hashFile(path, write: false).id.hex)
         } else {
             let tmp = try ObjectStore(directory: "/nonexistent-mlrepo-scratch", durable: false)
+            tmp.mapFiles = Settings.store.mapFiles
             ctx.out.line(try FileWriter(store: tmp, chunker: .default, dryRun: true).store(path: path).id.hex)
         }
     }

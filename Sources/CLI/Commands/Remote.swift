@@ -10,7 +10,7 @@ final class ProgressLine: @unchecked Sendable {
     let started = Clock.wallSeconds()
     var last = 0.0
     var shown = false
-    let lock = NSLockLike()
+    let lock = Lock()
 
     init(quiet: Bool) { enabled = !quiet && isatty(2) == 1 }
 
@@ -279,46 +279,16 @@ let cloneCommand = Command(
     while name.hasSuffix("/") { name.removeLast() }
     name = Path.basename(name)
     let dirArg = a.positional.count > 1 ? a.positional[1] : name
-    let dir = dirArg.hasPrefix("/") ? dirArg : Path.join(ctx.cwd, dirArg)
-    if FS.exists(dir), (try? FS.list(dir))?.isEmpty == false { throw UserError(message: "'\(dirArg)' already exists and is not empty") }
-    let createdDir = !FS.exists(dir)
-    do {
-        // Check the URL before creating anything.
-        _ = try Repository.transport(for: RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region")),
-                                     cwd: ctx.cwd, create: false)
-        let repo = try Repository.create(at: dir, branch: a.value("branch") ?? "main")
-        var spec = RemoteSpec(name: "origin", url: url, endpoint: a.value("endpoint"), region: a.value("region"))
-        if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.hasPrefix("file://") { spec.url = Path.join(ctx.cwd, url) }
-        try repo.addRemote(spec)
-        if a.has("lazy") { try repo.markLazy("origin") }
-        let sync = try RemoteSync(repo: repo, remote: "origin")
-        sync.jobs = try jobsOption(a)
-        var r = try withProgress(sync, a) { try sync.fetch(depth: depth) }
-        let branches = try repo.refs.list("remotes/origin")
-        let want = try a.value("branch") ?? sync.remoteHead() ?? (branches.contains { $0.name == "main" } ? "main" : branches.first?.name)
-        if let want {
-            guard let tip = branches.first(where: { $0.name == want })?.id else { throw UserError(message: "the remote has no branch '\(want)'") }
-            if a.has("no-checkout") {
-                try repo.setUpWithoutCheckout(branch: want, tip: tip, message: "clone: from \(url)")
-            } else {
-                // In a lazy clone the checkout downloads the files it writes; count them too.
-                let before = lazyFetched
-                _ = try repo.fastForward(branch: want, to: tip, message: "clone: from \(url)")
-                r.objects += lazyFetched.objects - before.objects
-                r.bytes += lazyFetched.bytes - before.bytes
-                lazyFetched.objects = 0  // counted in the clone's own summary
-            }
-        }
-        if !a.has("quiet") {
-            let kind = a.has("lazy") ? " (lazy)" : depth.map { " (shallow, depth \($0))" } ?? ""
-            ctx.err.line("Cloned into '\(dirArg)'\(kind): \(r.objects) objects, \(String(format1: Double(r.bytes) / 1048576)) MiB" + (want.map { "; on branch \($0)" } ?? " (empty remote)"))
-        }
-        return 0
-    } catch {
-        // The folder was missing or empty: take away everything this clone put there.
-        if createdDir { FS.removeTree(dir) } else { for e in (try? FS.list(dir)) ?? [] { FS.removeTree(dir + "/" + e.name) } }
-        throw error
+    let bar = ProgressLine(quiet: a.has("quiet"))
+    let options = CloneOptions(endpoint: a.value("endpoint"), region: a.value("region"), branch: a.value("branch"), lazy: a.has("lazy"),
+                               depth: depth, noCheckout: a.has("no-checkout"), jobs: try jobsOption(a), progress: { bar.update($0) })
+    let r = try { defer { bar.finish() }; return try Repository.clone(from: url, into: dirArg, cwd: ctx.cwd, options: options, settings: Settings.store) }()
+    if r.branch != nil && !a.has("no-checkout") { lazyFetched.objects = 0 }  // counted in the clone's own summary
+    if !a.has("quiet") {
+        let kind = a.has("lazy") ? " (lazy)" : depth.map { " (shallow, depth \($0))" } ?? ""
+        ctx.err.line("Cloned into '\(dirArg)'\(kind): \(r.objects) objects, \(String(format1: Double(r.bytes) / 1048576)) MiB" + (r.branch.map { "; on branch \($0)" } ?? " (empty remote)"))
     }
+    return 0
 }
 
 /// Objects and bytes fetched on demand by this process (a lazy clone's reads).
@@ -327,8 +297,8 @@ nonisolated(unsafe) var lazyFetched: (remote: String, objects: Int, bytes: Int64
 /// Counts on-demand fetches and, on a terminal, says so on stderr.
 func observeLazyFetches() {
     let bar = ProgressLine(quiet: Env.get("MLREPO_NO_PROGRESS") != nil)
-    Repository.lazyFetchProgress = { bar.update($0) }
-    Repository.lazyFetchObserver = { remote, objects, bytes in
+    Settings.store.lazyFetchProgress = { bar.update($0) }
+    Settings.store.lazyFetchObserver = { remote, objects, bytes in
         bar.finish()
         lazyFetched.remote = remote
         lazyFetched.objects += objects

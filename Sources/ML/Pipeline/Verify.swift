@@ -66,7 +66,7 @@ extension MLRepo {
         // outputs by the same rules as the original: ignore files apply to output folders.
         _ = try Repository.create(at: work)
         if let cfg = try? FS.readFile(repo.dotDir + "/config") { try FS.atomicWrite(work + "/" + Repository.dirName + "/config", cfg, durable: false) }
-        let copy = try Repository(root: work)
+        let copy = try Repository(root: work, settings: repo.settings)
         var report = VerifyReport(commit: commit, stages: [])
         var failed = false
         for (rid, rec) in ordered {

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// What a fetch did.
@@ -165,39 +164,37 @@ extension RemoteSync {
     /// interrupted finds its complete downloads in `dir` and does not fetch them again.
     func fetchPacks(_ names: [String], into dir: String, report: inout FetchReport) throws {
         if names.isEmpty { return }
-        final class State: @unchecked Sendable { var error: Error?; var got: Int64 = 0; var reused = 0; var done = 0; let lock = NSLockLike() }
+        final class State: @unchecked Sendable { var got: Int64 = 0; var reused = 0; let lock = Lock() }
         let state = State()
         let transport = self.transport, progress = self.progress
         let sizes = remotePackSizes
         let total = names.reduce(Int64(0)) { $0 + Int64(sizes[$1] ?? 0) }
-        let workers = min(max(1, jobs), names.count)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            var k = w
-            while k < names.count {
+        // Every pack is tried (a failure does not stop the others), so a re-run finds every
+        // download that could complete.
+        let failure: Error?
+        do {
+            try Parallel.forEachThrowing(names.count, threads: max(1, jobs)) { k in
                 let n = names[k]
-                do {
-                    let pack = dir + "/" + n + ".pack", idx = dir + "/" + n + ".idx"
-                    let have = FS.exists(idx) && sizes[n] != nil && FS.stat(pack).map { Int($0.size) } == sizes[n]
-                    if have {
-                        state.lock.withLock { state.reused += 1 }
-                    } else {
-                        try transport.getFile("packs/\(n).idx", to: idx + ".part")
-                        try transport.getFile("packs/\(n).pack", to: pack + ".part")
-                        try FS.rename(pack + ".part", pack)
-                        try FS.rename(idx + ".part", idx)
-                    }
-                    let sz = Int64(FS.stat(pack)?.size ?? 0)
-                    state.lock.withLock {
-                        state.got += sz
-                        state.done += 1
-                        progress?(TransferProgress(phase: "downloading", objects: 0, objectsTotal: 0, bytes: state.got, bytesTotal: total))
-                    }
-                } catch { state.lock.withLock { if state.error == nil { state.error = error } } }
-                k += workers
+                let pack = dir + "/" + n + ".pack", idx = dir + "/" + n + ".idx"
+                let have = FS.exists(idx) && sizes[n] != nil && FS.stat(pack).map { Int($0.size) } == sizes[n]
+                if have {
+                    state.lock.withLock { state.reused += 1 }
+                } else {
+                    try transport.getFile("packs/\(n).idx", to: idx + ".part")
+                    try transport.getFile("packs/\(n).pack", to: pack + ".part")
+                    try FS.rename(pack + ".part", pack)
+                    try FS.rename(idx + ".part", idx)
+                }
+                let sz = Int64(FS.stat(pack)?.size ?? 0)
+                state.lock.withLock {
+                    state.got += sz
+                    progress?(TransferProgress(phase: "downloading", objects: 0, objectsTotal: 0, bytes: state.got, bytesTotal: total))
+                }
             }
-        }
+            failure = nil
+        } catch { failure = error }
         report.packsResumed += state.reused
-        if let e = state.error { throw e }
+        if let failure { throw failure }
         for n in names {
             let pack: Pack
             do { pack = try Pack(directory: dir, name: n) } catch {

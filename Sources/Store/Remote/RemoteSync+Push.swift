@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// What a push did.
@@ -116,7 +115,7 @@ extension RemoteSync {
         report.bytes = total
         report.packs = names.count
         // Pack files in parallel.
-        final class State: @unchecked Sendable { var error: Error?; var sent: Int64 = 0; let lock = NSLockLike() }
+        final class State: @unchecked Sendable { var sent: Int64 = 0; let lock = Lock() }
         let state = State()
         // A pack already uploaded whole (uploads are atomic: same name, same size) is not
         // sent again; its index may still be missing after an interruption.
@@ -124,23 +123,17 @@ extension RemoteSync {
             sizes["packs/\(n).pack"] != Int(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
         }
         let transport = self.transport, progress = self.progress
-        let jobs = min(max(1, self.jobs), max(1, todo.count))
-        DispatchQueue.concurrentPerform(iterations: jobs) { w in
-            var k = w
-            while k < todo.count {
-                let n = todo[k]
-                do {
-                    try transport.putFile("packs/\(n).pack", path: outDir + "/" + n + ".pack")
-                    let sz = Int64(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
-                    state.lock.withLock {
-                        state.sent += sz
-                        progress?(TransferProgress(phase: "uploading", objects: 0, objectsTotal: 0, bytes: state.sent, bytesTotal: total))
-                    }
-                } catch { state.lock.withLock { if state.error == nil { state.error = error } } }
-                k += jobs
+        // Every pack is tried (a failure does not stop the others), so a re-run sends only
+        // what could not be sent.
+        try Parallel.forEachThrowing(todo.count, threads: max(1, jobs)) { k in
+            let n = todo[k]
+            try transport.putFile("packs/\(n).pack", path: outDir + "/" + n + ".pack")
+            let sz = Int64(FS.stat(outDir + "/" + n + ".pack")?.size ?? 0)
+            state.lock.withLock {
+                state.sent += sz
+                progress?(TransferProgress(phase: "uploading", objects: 0, objectsTotal: 0, bytes: state.sent, bytesTotal: total))
             }
         }
-        if let e = state.error { throw e }
         // Metadata indexes, then the indexes in order: children become visible before their parents.
         var metaBlobs = Set<ObjectId>()
         for id in objects where try repo.store.info(id)?.kind == .commit {

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// Progress of a transfer, for a progress bar.
@@ -52,7 +51,7 @@ public final class RemoteSync: @unchecked Sendable {
         borrowedRepo = repo
         ownedRepo = holdsRepository ? repo : nil
         spec = try repo.remote(remote)
-        transport = try Repository.transport(for: spec, cwd: repo.root, create: create)
+        transport = try Repository.transport(for: spec, cwd: repo.root, create: create, s3: repo.settings.s3)
         cacheDir = repo.dotDir + "/remotes/" + remote
         try FS.mkdirs(cacheDir + "/idx")
     }
@@ -82,7 +81,7 @@ public final class RemoteSync: @unchecked Sendable {
         try checkRemoteRefNames(listed.map(\.key))
         for o in listed {
             guard let (data, tag) = try transport.get(o.key) else { continue }
-            let text = String(decoding: data, as: UTF8.self).remoteTrim(" \n\r\t")
+            let text = String(decoding: data, as: UTF8.self).trimmed(" \n\r\t")
             guard let id = ObjectId(hex: text) else { throw RemoteError(.fetch, remote: transport.display, subject: o.key, "ref \(o.key) is corrupt") }
             out[o.key] = (id, tag)
         }
@@ -124,7 +123,7 @@ public final class RemoteSync: @unchecked Sendable {
     /// The remote's default branch (its HEAD file), nil if unset or not a valid branch name.
     public func remoteHead() throws -> String? {
         guard let (d, _) = try transport.get("HEAD") else { return nil }
-        let t = String(decoding: d, as: UTF8.self).remoteTrim(" \n\r\t")
+        let t = String(decoding: d, as: UTF8.self).trimmed(" \n\r\t")
         guard t.hasPrefix("ref: refs/heads/") else { return nil }
         let b = String(t.dropFirst(16))
         return Refs.isValidName(b) ? b : nil

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// A configured remote (`remote.NAME.url` and friends in `.mlrepo/config`).
@@ -50,7 +49,7 @@ extension Repository {
             throw StoreError.invalid("remote name '\(spec.name)': use lowercase letters, digits, '-' and '_'")
         }
         guard !remotes().contains(where: { $0.name == spec.name }) else { throw StoreError.invalid("remote '\(spec.name)' already exists") }
-        _ = try Repository.transport(for: spec, cwd: root, create: false, check: false)
+        _ = try Repository.transport(for: spec, cwd: root, create: false, check: false, s3: settings.s3)
         try setConfig("remote.\(spec.name).url", spec.url)
         if let e = spec.endpoint { try setConfig("remote.\(spec.name).endpoint", e) }
         if let r = spec.region { try setConfig("remote.\(spec.name).region", r) }
@@ -67,13 +66,15 @@ extension Repository {
         FS.removeTree(dotDir + "/remotes/" + name)
     }
 
-    /// The transport for a remote URL: a folder (path or file://) or s3://.
-    public static func transport(for spec: RemoteSpec, cwd: String, create: Bool, check: Bool = true) throws -> any RemoteTransport {
+    /// The transport for a remote URL: a folder (path or file://) or s3://. An S3 remote
+    /// takes what its spec leaves unset (endpoint, region, profile) from `s3`.
+    public static func transport(for spec: RemoteSpec, cwd: String, create: Bool, check: Bool = true,
+                                 s3: S3Settings = S3Settings()) throws -> any RemoteTransport {
         let url = spec.url
         if url.hasPrefix("s3://") {
-            let creds = AWSCredentials.discover(profile: spec.profile)
-            return try S3Transport(url: url, endpoint: spec.endpoint ?? Env.get("AWS_ENDPOINT_URL_S3") ?? Env.get("AWS_ENDPOINT_URL"),
-                                   region: spec.region, credentials: creds)
+            let creds = AWSCredentials.discover(profile: spec.profile, settings: s3)
+            return try S3Transport(url: url, endpoint: spec.endpoint ?? s3.endpoint, region: spec.region ?? s3.region, credentials: creds,
+                                   caFile: s3.caFile)
         }
         var path = url
         if path.hasPrefix("file://") { path = String(path.dropFirst(7)) }

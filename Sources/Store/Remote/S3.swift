@@ -7,7 +7,7 @@ import Support
 /// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
 /// or any S3-compatible server (`--endpoint http[s]://host[:port]`): virtual-hosted
 /// addressing on AWS, path-style on other servers. https goes through OpenSSL's libssl, loaded at run time, with the certificate
-/// and host name always verified (AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
+/// and host name always verified (`caFile`, which the CLI takes from AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
 /// instead of the system's). Requests are signed with Signature V4 (HMAC-SHA256 from
 /// libcrypto) and travel over kept-alive connections. Conditional writes use
 /// `If-None-Match: *` (create only) and `If-Match: ETAG` (compare and swap); a server that
@@ -25,12 +25,15 @@ public struct S3Transport: RemoteTransport {
     /// The Host header, as sent and signed: HOST, or HOST:PORT when the port is not the
     /// scheme's default (443 for https, 80 for http).
     let hostHeader: String
+    /// A PEM file of CAs to trust for https instead of the system's (nil: the system's).
+    let caFile: String?
 
     public var display: String { "s3://\(bucket)/\(prefix)" }
 
     /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http[s]://HOST[:PORT] URL (default: AWS's
-    /// regional endpoint for the region: `region`, AWS_REGION, AWS_DEFAULT_REGION or us-east-1).
-    public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
+    /// regional endpoint for `region`, default us-east-1).
+    public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?, caFile: String? = nil) throws {
+        self.caFile = caFile
         guard url.hasPrefix("s3://") else { throw RemoteError(.open, subject: url, "'\(url)' is not an s3:// URL") }
         let rest = url.dropFirst(5)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
@@ -39,7 +42,7 @@ public struct S3Transport: RemoteTransport {
         while p.hasSuffix("/") { p.removeLast() }
         prefix = p
         guard !bucket.isEmpty else { throw RemoteError(.open, subject: url, "'\(url)' names no bucket") }
-        let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
+        let reg = region ?? "us-east-1"
         self.region = reg
         signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
         let ep: HTTPURL
@@ -103,7 +106,7 @@ public struct S3Transport: RemoteTransport {
         if !query.isEmpty {
             target += "?" + query.map { "\(SigV4Signer.encode($0.0, encodeSlash: true))=\(SigV4Signer.encode($0.1, encodeSlash: true))" }.joined(separator: "&")
         }
-        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS)
+        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS, caFile: caFile)
         var lastError: Error? = nil
         // Retry transient failures (connection errors, 5xx) a few times with back-off; not
         // TLS refusals (an untrusted certificate stays untrusted).

@@ -164,7 +164,7 @@ public struct DirectoryTransport: RemoteTransport {
     public func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool {
         if isRepository {
             if key == "HEAD" { return true }  // its HEAD is its own
-            if let head = try? FS.readText(root + "/.mlrepo/HEAD"), head.remoteTrim(" \n") == "ref: " + key {
+            if let head = try? FS.readText(root + "/.mlrepo/HEAD"), head.trimmed(" \n") == "ref: " + key {
                 throw RemoteError(.push, remote: display, subject: key, "refusing to update \(key), the branch checked out there (its work tree would go stale); push to another branch")
             }
         }
