@@ -7,7 +7,6 @@ import TestHelpers
 /// float expression exactly; kernels with exp/log or sums are checked against Double with the
 /// tolerance stated at each check.
 final class KernelConformanceTests: BackendTestCase {
-
     // MARK: Memory
 
     func testTensorsAreZeroed() throws {
