@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 
 /// Remotes end to end: a folder remote always; an S3 API (moto in server mode) when
 /// `python3 -m moto.server` is available.
@@ -15,7 +16,7 @@ final class CLIRemoteTests: CLITestCase {
     /// A repo with a 3 MB random file and a text file, one commit.
     func seed(_ at: URL) {
         ok("init", in: at)
-        var g = SystemRandomNumberGenerator()
+        var g = SplitMix(seed: 18)
         let bytes = (0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &g) }
         try! Data(bytes).write(to: at.appendingPathComponent("data.bin"))
         try! Data("hello\n".utf8).write(to: at.appendingPathComponent("a.txt"))
@@ -335,7 +336,7 @@ final class CLIRemoteTests: CLITestCase {
     }
 
     func randomBytes(_ n: Int) -> Data {
-        var g = SystemRandomNumberGenerator()
+        var g = SplitMix(seed: UInt64(n))
         return Data((0..<n).map { _ in UInt8.random(in: 0...255, using: &g) })
     }
 
