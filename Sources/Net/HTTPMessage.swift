@@ -37,7 +37,7 @@ public struct HTTPRequest: Sendable {
     public var mediaType: String? {
         guard let ct = header("content-type") else { return nil }
         let t = ct.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-        return t.trimmingSpaces().lowercased()
+        return t.trimmed(" \t").lowercased()
     }
 }
 
@@ -120,15 +120,6 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-extension String {
-    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    public func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
-    }
-}
 
 /// Limits the parser enforces.
 public struct HTTPLimits: Sendable {

@@ -1,3 +1,4 @@
+import Support
 // The server's side of HTTP/1.1 framing: an incremental request parser with hard limits,
 // built on HTTPScan (which the client's response reader shares).
 
@@ -155,7 +156,7 @@ func parseHead(_ buf: UnsafeBufferPointer<UInt8>, limits: HTTPLimits, scanned: i
         }
         let name = line[..<colon]
         if name.contains(" ") || name.contains("\t") { return .failure(status: 400, message: "malformed header name") }
-        headers.append((name.lowercased(), String(line[line.index(after: colon)...]).trimmingSpaces()))
+        headers.append((name.lowercased(), String(line[line.index(after: colon)...]).trimmed(" \t")))
     }
     let method = String(parts[0])
     let q = target.firstIndex(of: "?")

@@ -126,7 +126,7 @@ public final class HTTPServer: @unchecked Sendable {
         guard let value = request.header("authorization") else { return .missing }
         let v = Substring(value)
         guard v.count > 7, v.prefix(7).lowercased() == "bearer " else { return .invalid }
-        let token = String(v.dropFirst(7)).trimmingSpaces()
+        let token = String(v.dropFirst(7)).trimmed(" \t")
         let digest = SHA256Hasher.digest(Array(token.utf8))
         var matched: UInt8 = 0
         for d in tokenDigests {
