@@ -117,6 +117,8 @@ public final class ModelFollower: @unchecked Sendable {
     let cwd: String
     let service: ScoringService
     let interval: Double
+    /// The settings each reload opens the repository with (the host's).
+    let settings: StoreSettings
     private var thread = pthread_t()
     private var running = false
     private let stopFlag = StopFlag()
@@ -128,8 +130,10 @@ public final class ModelFollower: @unchecked Sendable {
         init() { pthread_mutex_init(&m, nil); pthread_cond_init(&c, nil) }
     }
 
-    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double) {
+    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
+                settings: StoreSettings = StoreSettings()) {
         self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
+        self.settings = settings
     }
 
     public func start(current: String?) {
@@ -167,7 +171,7 @@ public final class ModelFollower: @unchecked Sendable {
             if stop { return }
             do {
                 // A fresh Repository each time: refs and packs may have changed on disk.
-                let repo = try Repository(root: repoRoot)
+                let repo = try Repository(root: repoRoot, settings: settings)
                 let now = try source.commitId(repo: repo)?.hex
                 if now != last {
                     let m = try source.load(repo: repo, cwd: cwd)
