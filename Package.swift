@@ -38,7 +38,7 @@ let package = Package(
         // Compute meet here.
         .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
-        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support", "CShims"]),
+        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support"]),
         .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Net", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
@@ -51,7 +51,7 @@ let package = Package(
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
         .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Net", "Support"]),
-        .target(name: "TestHelpers", path: "Tests/TestHelpers"),
+        .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "Support", "TestHelpers"]),

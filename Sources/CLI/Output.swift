@@ -53,7 +53,7 @@ final class ProgressBar: @unchecked Sendable {
     let enabled: Bool
     private var last = 0.0
     private let start = Clock.monotonic()
-    private let lock = PThreadMutex()
+    private let lock = Lock()
     private var drawn = false
 
     init(label: String) {
@@ -84,13 +84,6 @@ final class ProgressBar: @unchecked Sendable {
         Output.stderr.write("\r\u{1B}[K")
         Output.stderr.flush()
     }
-}
-
-final class PThreadMutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
 }
 
 func formatBytes(_ n: UInt64) -> String {

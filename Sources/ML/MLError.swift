@@ -65,12 +65,12 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Promoting `path` at commit `revision` was refused.
     case promotionRefused(path: String, revision: String, why: Refusal)
 
-    /// Transitional: a message not yet given a case. Kept so code outside the ML core
-    /// (data, profiles, CLI, serve) compiles while it is converted; new code uses a case.
-    case message(String)
-
-    /// Transitional: `MLError("text")`, the old string form. See `message`.
-    public init(_ message: String) { self = .message(message) }
+    /// A data file's columns do not fit the model that is to score it.
+    case columns(file: String, reason: String)
+    /// `path` is not a regular file of the work tree.
+    case notAFile(String)
+    /// `name` (a sort key) matches several columns, `candidates` (FILE:KEY).
+    case ambiguous(name: String, candidates: [String])
 
     /// Why a promotion was refused.
     public enum Refusal: Equatable, Sendable {
@@ -136,8 +136,12 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
             case let .checkFailed(check, key, value):
                 return "refused: \(check) failed: \(key) is \(value) in commit \(rev)"
             }
-        case .message(let m):
-            return m
+        case let .columns(file, reason):
+            return "'\(file)' \(reason)"
+        case .notAFile(let path):
+            return "'\(path)' is not a file in the work tree"
+        case let .ambiguous(name, candidates):
+            return "'\(name)' is ambiguous: " + candidates.joined(separator: ", ")
         }
     }
 }

@@ -6,8 +6,8 @@ import Musl
 import CShims
 
 // What a server needs below HTTP: a listening socket, accepted connections and their peer
-// addresses, non-blocking reads and writes, an epoll set and an eventfd. All system calls go
-// through `Sys` (System.swift).
+// addresses, non-blocking reads and writes (the epoll set is in Poller.swift). All system
+// calls go through `Sys` (System.swift).
 
 /// A listening TCP socket (non-blocking, SO_REUSEADDR) and the port it is bound to.
 public struct ListeningSocket: Sendable {
@@ -95,54 +95,6 @@ public enum SocketIO {
     @inlinable public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> IOResult {
         do throws(Errno) { return .done(try Sys.send(fd, bytes)) } catch { return error.wouldBlock ? .wait(wantRead: false) : .failed }
     }
-}
-
-/// An epoll set whose descriptors each carry a 64-bit tag.
-public struct Poller {
-    public let fd: Int32
-
-    public static let readable = UInt32(MLREPO_EV_IN), writable = UInt32(MLREPO_EV_OUT), error = UInt32(MLREPO_EV_ERR)
-    public static let hangUp = UInt32(MLREPO_EV_HUP), peerClosed = UInt32(MLREPO_EV_RDHUP)
-    /// Wake one of the sets that watch the same descriptor (a shared listening socket).
-    public static let exclusive = UInt32(MLREPO_EV_EXCLUSIVE)
-
-    public init() throws(Errno) { fd = try Sys.epollCreate() }
-
-    public func close() { Sys.close(fd) }
-
-    @discardableResult public func add(_ watched: Int32, events: UInt32, tag: UInt64) -> Bool { Sys.epollControl(fd, 1, watched, events, tag) }
-    @discardableResult public func modify(_ watched: Int32, events: UInt32, tag: UInt64) -> Bool { Sys.epollControl(fd, 3, watched, events, tag) }
-    @discardableResult public func remove(_ watched: Int32) -> Bool { Sys.epollControl(fd, 2, watched, 0, 0) }
-
-    /// Waits up to `timeoutMs` for events: fills tags[i], events[i] and returns the count (0
-    /// on a time-out or an interruption).
-    public func wait(tags: inout [UInt64], events: inout [UInt32], timeoutMs: Int32) -> Int {
-        let cap = Int32(min(tags.count, events.count))
-        return tags.withUnsafeMutableBufferPointer { t in
-            events.withUnsafeMutableBufferPointer { e in max(0, Sys.epollWait(fd, t.baseAddress!, e.baseAddress!, cap, timeoutMs)) }
-        }
-    }
-}
-
-/// An eventfd: a counter that wakes a poller when written.
-public struct EventFD: Sendable {
-    public let fd: Int32
-
-    public init() throws(Errno) { fd = try Sys.eventFD() }
-
-    /// Adds one (wakes whoever polls it).
-    public func signal() {
-        var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { try? Sys.write(fd, $0) }
-    }
-
-    /// Reads the counter back to zero.
-    public func drain() {
-        var v: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &v) { try? Sys.read(fd, $0) }
-    }
-
-    public func close() { Sys.close(fd) }
 }
 
 /// Threads for server loops, and what they must set up.

@@ -1,7 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 import ML
+import Net
 import Store
 import Support
 
@@ -119,56 +118,45 @@ public final class ModelFollower: @unchecked Sendable {
     let interval: Double
     /// The settings each reload opens the repository with (the host's).
     let settings: StoreSettings
-    private var thread = pthread_t()
-    private var running = false
-    private let stopFlag = StopFlag()
-
-    final class StopFlag: @unchecked Sendable {
-        var m = pthread_mutex_t()
-        var c = pthread_cond_t()
-        var stop = false
-        init() { pthread_mutex_init(&m, nil); pthread_cond_init(&c, nil) }
-    }
+    private var thread: ThreadHandle? = nil
+    /// Set, and its eventfd signalled, by `stop`; the poll loop sleeps on the eventfd.
+    private let stopping = Atomic<Bool>(false)
+    private let wake: EventFD?
 
     public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
                 settings: StoreSettings = StoreSettings()) {
         self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
         self.settings = settings
+        wake = try? EventFD()
     }
 
     public func start(current: String?) {
-        let box = Unmanaged.passRetained(FollowBox(follower: self, last: current))
-        if pthread_create(&thread, nil, { raw in
-            let b = Unmanaged<FollowBox>.fromOpaque(raw!).takeRetainedValue()
-            b.follower.loop(last: b.last)
-            return nil
-        }, box.toOpaque()) == 0 { running = true } else { box.release() }
+        thread = Sys.spawnThread { [self] in loop(last: current) }
     }
 
     public func stop() {
-        pthread_mutex_lock(&stopFlag.m)
-        stopFlag.stop = true
-        pthread_cond_signal(&stopFlag.c)
-        pthread_mutex_unlock(&stopFlag.m)
-        if running { pthread_join(thread, nil); running = false }
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        wake?.signal()
+        thread?.join()
+        thread = nil
     }
 
+    deinit { wake?.close() }
+
     func loop(last: String?) {
+        // Sleeps `interval` seconds between polls, or until `stop` signals the eventfd.
+        guard let wake, let poller = try? Poller() else { return }
+        defer { poller.close() }
+        poller.add(wake.fd, events: Poller.readable, tag: 0)
+        var tags: [UInt64] = [0], events: [UInt32] = [0]
+        let sleepMs = Int32(min(max(interval * 1000, 1), Double(Int32.max)))
         var last = last
         var lastError: String? = nil
         while true {
-            pthread_mutex_lock(&stopFlag.m)
-            if !stopFlag.stop {
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                let ns = Int(ts.tv_nsec) + Int(interval * 1e9)
-                ts.tv_sec += ns / 1_000_000_000
-                ts.tv_nsec = ns % 1_000_000_000
-                pthread_cond_timedwait(&stopFlag.c, &stopFlag.m, &ts)
+            if !stopping.load(ordering: .sequentiallyConsistent) {
+                _ = poller.wait(tags: &tags, events: &events, timeoutMs: sleepMs)
             }
-            let stop = stopFlag.stop
-            pthread_mutex_unlock(&stopFlag.m)
-            if stop { return }
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
             do {
                 // A fresh Repository each time: refs and packs may have changed on disk.
                 let repo = try Repository(root: repoRoot, settings: settings)
@@ -195,10 +183,4 @@ public final class ModelFollower: @unchecked Sendable {
             }
         }
     }
-}
-
-final class FollowBox {
-    let follower: ModelFollower
-    let last: String?
-    init(follower: ModelFollower, last: String?) { self.follower = follower; self.last = last }
 }

@@ -153,7 +153,7 @@ public final class HTTPServer: @unchecked Sendable {
     public func start() {
         for w in 0..<max(1, config.workers) {
             if let t = Sys.spawnThread({ [self] in
-                var loop = EventLoop(server: self, index: w)
+                guard var loop = try? EventLoop(server: self, index: w) else { return }  // no epoll set: this worker does not run
                 loop.run()
             }) { threads.append(t) }
         }
@@ -257,7 +257,8 @@ final class Connection {
 struct EventLoop {
     let server: HTTPServer
     let index: Int
-    var poller: Poller? = nil
+    /// This loop's epoll set (closed when `run` returns).
+    let poller: Poller
     var conns: [Int32: Connection] = [:]
     var listening = true
     /// Accepting paused after EMFILE with nothing to reclaim (resumed by the sweep).
@@ -274,7 +275,10 @@ struct EventLoop {
     /// Open connections per client address (this loop's).
     var perClient: [ClientAddress: Int] = [:]
 
-    init(server: HTTPServer, index: Int) { self.server = server; self.index = index }
+    init(server: HTTPServer, index: Int) throws(Errno) {
+        self.server = server; self.index = index
+        poller = try Poller()
+    }
 
     static let listenTag: UInt64 = UInt64.max
     static let wakeTag: UInt64 = UInt64.max - 1
@@ -289,8 +293,7 @@ struct EventLoop {
     mutating func run() {
         // OpenSSL writes with write(2): a peer that went away must not raise SIGPIPE.
         ServerThreads.blockSIGPIPE()
-        guard let p = try? Poller() else { return }
-        poller = p
+        let p = poller
         defer { p.close() }
         p.add(server.listenFD, events: Poller.readable | Poller.exclusive, tag: EventLoop.listenTag)
         p.add(server.wake.fd, events: Poller.readable, tag: EventLoop.wakeTag)
@@ -353,7 +356,7 @@ struct EventLoop {
                     // listening socket until the next sweep instead of spinning on it.
                     if let victim = reclaimCandidate { reclaim(victim); continue }
                     acceptPaused = true
-                    poller!.remove(server.listenFD)
+                    poller.remove(server.listenFD)
                 }
                 return  // EAGAIN, or a transient error (ECONNABORTED): try on the next event
             }
@@ -413,7 +416,7 @@ struct EventLoop {
         conns[fd] = c
         perClient[client, default: 0] += 1
         lruAppend(c)
-        poller!.add(fd, events: evIn | evRdHup, tag: UInt64(UInt32(bitPattern: fd)))
+        poller.add(fd, events: evIn | evRdHup, tag: UInt64(UInt32(bitPattern: fd)))
         // Data may have arrived before the socket was registered: serve it now.
         service(c, flags: evIn, now: now)
     }
@@ -488,7 +491,7 @@ struct EventLoop {
         guard conns[c.fd] === c else { return }
         lruRemove(c)
         if let s = c.tls { s.free(notify: !c.handshaking); c.tls = nil }
-        poller!.remove(c.fd)
+        poller.remove(c.fd)
         Sys.close(c.fd)
         conns[c.fd] = nil
         if let k = perClient[c.client] { if k <= 1 { perClient[c.client] = nil } else { perClient[c.client] = k - 1 } }
@@ -518,7 +521,7 @@ struct EventLoop {
     mutating func watch(_ c: Connection, output: Bool) {
         guard output != c.wantsWrite else { return }
         c.wantsWrite = output
-        poller!.modify(c.fd, events: evIn | evRdHup | (output ? evOut : 0), tag: UInt64(UInt32(bitPattern: c.fd)))
+        poller.modify(c.fd, events: evIn | evRdHup | (output ? evOut : 0), tag: UInt64(UInt32(bitPattern: c.fd)))
     }
 
     mutating func service(_ c: Connection, flags: UInt32, now: Double) {
@@ -690,7 +693,7 @@ struct EventLoop {
     mutating func sweep(_ now: Double) {
         if acceptPaused && listening {
             acceptPaused = false
-            poller!.add(server.listenFD, events: Poller.readable | Poller.exclusive, tag: EventLoop.listenTag)
+            poller.add(server.listenFD, events: Poller.readable | Poller.exclusive, tag: EventLoop.listenTag)
         }
         let cfg = server.config
         for c in Array(conns.values) {

@@ -74,9 +74,6 @@ public final class Pack: @unchecked Sendable {
     }
 }
 
-/// Transitional name for Support's `Lock`, while the remote code moves (issue 14).
-public typealias NSLockLike = Lock
-
 /// Writes a new pack: a temp file in the pack directory, made visible only by `finish()`
 /// (fsync, rename to `pack-<name>.pack`, then the index written atomically). A writer that
 /// is dropped unfinished deletes its temp file; one killed leaves a `tmp-*` file that gc

@@ -273,5 +273,8 @@ final class CLITrainTests: CLITestCase {
         let atRev = ok("eval", "--rev", "HEAD")
         XCTAssertTrue(atRev.hasPrefix("Evaluated HEAD's model on HEAD's data (stage eval; nothing written)\n"), atRev)
         XCTAssertTrue(atRev.contains("  accuracy: "), atRev)
+        let trained = json(ok("train", "--rev", "HEAD", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(trained["commit"] as? String, revParse("HEAD"))
+        XCTAssertEqual(trained["wrote"] as? [String], ["m.mlmodel", "train.json"])
     }
 }

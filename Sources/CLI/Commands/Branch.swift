@@ -6,8 +6,21 @@ import Support
 
 let branchCommand = Command(
     name: "branch", kind: .porcelain, summary: "list, create or delete branches",
-    usage: "mlrepo branch [--json]\nmlrepo branch [-f] NAME [REV]\nmlrepo branch -d|-D NAME\n\n-f moves an existing branch to REV (not the checked-out one).",
-    flags: ["json": ["--json"], "verbose": ["-v", "--verbose"], "force": ["-f", "--force"]],
+    usage: """
+    mlrepo branch [-a | -r] [-v] [--json]
+    mlrepo branch [-f] NAME [REV]
+    mlrepo branch -d|-D NAME
+
+    Without NAME: the local branches, the current one marked "*". -r/--remotes lists the
+    remote-tracking branches instead (refs/remotes/REMOTE/BRANCH, where fetch, pull and push
+    record each remote's branches), as "origin/main"; -a/--all lists both, the remote ones as
+    "remotes/origin/main". -v adds each branch's commit and subject. --json prints
+    [{"name", "id", "current"}], with "remote": true or false under -a or -r (a remote one
+    named "origin/main").
+    -f moves an existing branch to REV (not the checked-out one).
+    """,
+    flags: ["json": ["--json"], "verbose": ["-v", "--verbose"], "force": ["-f", "--force"],
+            "all": ["-a", "--all"], "remotes": ["-r", "--remotes"]],
     options: ["delete": ["-d", "--delete"], "forceDelete": ["-D"]]
 ) { a, ctx in
     let repo = try ctx.repository()
@@ -16,7 +29,9 @@ let branchCommand = Command(
         ctx.out.line("Deleted branch \(n) (was \(id.short)).")
         return 0
     }
+    let all = a.has("all"), remotes = a.has("remotes")
     if let name = a.positional.first {
+        guard !all && !remotes else { throw UsageError(message: "-a and -r list branches; they take no NAME") }
         guard a.positional.count <= 2 else { throw UsageError(message: "branch takes NAME [REV]") }
         let existed = a.has("force") && (try? repo.refs.read("refs/heads/" + name)) != nil
         let id = try repo.createBranch(name, at: a.positional.count > 1 ? a.positional[1] : nil, force: a.has("force"))
@@ -25,13 +40,26 @@ let branchCommand = Command(
     }
     var current: String? = nil
     if case .branch(let b) = try repo.refs.head() { current = b }
-    let list = try repo.branches()
+    let local = remotes && !all ? [] : try repo.branches()
+    let tracking = all || remotes ? try repo.refs.list("remotes") : []
     if a.has("json") {
-        ctx.out.line(JSON.array(list.map { .object(["name": .string($0.name), "id": .string($0.id.hex), "current": .bool($0.name == current)]) }).encoded(pretty: true))
+        func row(_ name: String, _ id: ObjectId, remote: Bool) -> JSON {
+            var o: [String: JSON] = ["name": .string(name), "id": .string(id.hex), "current": .bool(!remote && name == current)]
+            if all || remotes { o["remote"] = .bool(remote) }
+            return .object(o)
+        }
+        ctx.out.line(JSON.array(local.map { row($0.name, $0.id, remote: false) } + tracking.map { row($0.name, $0.id, remote: true) }).encoded(pretty: true))
         return 0
     }
-    for (n, id) in list {
+    func subject(_ id: ObjectId) -> String {
+        // A remote-tracking ref of a shallow or lazy clone may name a commit not fetched.
+        " \(id.short) " + ((try? repo.readCommit(id).subject) ?? "(commit not in this repository)")
+    }
+    for (n, id) in local {
         ctx.out.line((n == current ? "* " : "  ") + n + (a.has("verbose") ? " \(id.short) \(try repo.readCommit(id).subject)" : ""))
+    }
+    for (n, id) in tracking {
+        ctx.out.line("  " + (all ? "remotes/" : "") + Quote.controls(n) + (a.has("verbose") ? subject(id) : ""))
     }
     return 0
 }
@@ -48,7 +76,9 @@ let tagCommand = Command(
         ctx.out.line("Deleted tag '\(n)' (was \(id.short))")
         return 0
     }
+    let all = a.has("all"), remotes = a.has("remotes")
     if let name = a.positional.first {
+        guard !all && !remotes else { throw UsageError(message: "-a and -r list branches; they take no NAME") }
         guard a.positional.count <= 2 else { throw UsageError(message: "tag takes NAME [REV]") }
         _ = try repo.createTag(name, at: a.positional.count > 1 ? a.positional[1] : nil, force: a.has("force"))
         return 0

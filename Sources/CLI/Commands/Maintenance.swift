@@ -78,7 +78,35 @@ let gcCommand = Command(
 
 let duCommand = Command(
     name: "du", kind: .porcelain, summary: "logical size, stored size and dedup ratio",
-    usage: "mlrepo du [--json]",
+    usage: """
+    mlrepo du [--json]
+
+    How much data the repository holds and what it costs on disk. Everything reachable
+    counts: branches, tags, remote-tracking branches, registry aliases, reflogs and the index.
+
+      HEAD           the files a checkout of HEAD has, and the sum of their sizes
+      logical size   every version of every path, as if each were kept as a plain file: the
+                     sizes of the distinct (path, content) pairs of all reachable commits
+                     and the index. HEAD's files are among them, so it is never below HEAD.
+      unique chunks  the data left after deduplication (identical files and identical
+                     chunks of large files stored once), before compression
+      stored size    bytes of packs and their indexes on disk: the unique chunks
+                     (compressed as core.compression says) plus trees, commits and indexes
+      dedup ratio    logical size / unique chunks: 1.00x when nothing is shared, higher the
+                     more versions, copies and branches share data
+
+    A repository of one file in one commit: HEAD = logical = unique chunks, dedup ratio
+    1.00x; stored size is the file's size plus a little metadata, or less when it is
+    compressed (mlrepo config core.compression auto).
+
+    --json prints {"head_files", "head_bytes", "commits", "file_versions", "logical_bytes",
+    "unique_chunks", "unique_chunk_bytes", "stored_bytes", "objects", "packs",
+    "dedup_ratio"} (bytes as integers, the ratio rounded to 2 digits).
+
+    Examples:
+      mlrepo du
+      mlrepo du --json | jq .dedup_ratio
+    """,
     flags: ["json": ["--json"]]
 ) { a, ctx in
     let repo = try ctx.repository()
@@ -95,9 +123,10 @@ let duCommand = Command(
         return 0
     }
     ctx.out.line("HEAD:            \(r.headFiles) files, \(formatBytes(r.headBytes))")
-    ctx.out.line("logical size:    \(formatBytes(r.logicalBytes)) (\(r.fileVersions) distinct file versions in \(r.commits) commits)")
-    ctx.out.line("unique chunks:   \(formatBytes(r.uniqueChunkBytes)) (\(r.uniqueChunks) chunks)")
-    ctx.out.line("stored size:     \(formatBytes(r.storedBytes)) (\(r.objects) objects in \(r.packs) packs)")
-    ctx.out.line("dedup ratio:     \(ratio)x")
+    ctx.out.line("logical size:    \(formatBytes(r.logicalBytes)) (\(r.fileVersions) file versions in \(r.commits) commits and the index)")
+    ctx.out.line("unique chunks:   \(formatBytes(r.uniqueChunkBytes)) (\(r.uniqueChunks) chunks, after deduplication)")
+    ctx.out.line("stored size:     \(formatBytes(r.storedBytes)) (\(r.objects) objects in \(r.packs) packs, with indexes)")
+    let hundredths = Int((r.dedupRatio * 100).rounded())
+    ctx.out.line("dedup ratio:     \(hundredths / 100).\(format2(hundredths % 100))x (logical size / unique chunks)")
     return 0
 }

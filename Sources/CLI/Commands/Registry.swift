@@ -34,6 +34,31 @@ let registryCommand = Command(
     usage: """
     mlrepo registry [--json]
     mlrepo registry log ALIAS [--json]
+
+    The model registry: model files, their versions, and the aliases (staging, production,
+    …) that `mlrepo promote` points at one of them.
+
+    registry          every model file (a .mlmodel file, or a path of kind model) in the
+                      history of any branch, with its versions oldest as v1: the model id,
+                      the first commit that has it, that commit's time (UTC), and the
+                      aliases pointing at it in [brackets]
+    registry log ALIAS
+                      every promotion of ALIAS, newest first: when (UTC), the model path
+                      @ commit, the model id, who promoted it, the checks that passed, and
+                      the note (-m) on the next line
+
+    --json: registry prints {"models": [{"path", "versions": [{"model", "commit", "time",
+    "aliases"}]}], "aliases": {ALIAS: PROMOTION}}; registry log prints [PROMOTION], where
+    PROMOTION is {"alias", "path", "model", "commit", "by", "time", "checks", "promotion",
+    "note"} ("promotion": the id of the promotion commit; "note" only when given).
+
+    An alias is a ref, refs/aliases/ALIAS: push and pull move it like a branch, gc keeps
+    what it points to, and `mlrepo serve ALIAS` serves its model.
+
+    Examples:
+      mlrepo promote models/iris.mlmodel --to production --require 'accuracy>=0.9'
+      mlrepo registry
+      mlrepo registry log production
     """,
     flags: ["json": ["--json"]]
 ) { a, ctx in

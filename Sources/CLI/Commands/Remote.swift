@@ -10,7 +10,7 @@ final class ProgressLine: @unchecked Sendable {
     let started = Clock.wallSeconds()
     var last = 0.0
     var shown = false
-    let lock = NSLockLike()
+    let lock = Lock()
 
     init(quiet: Bool) { enabled = !quiet && isatty(2) == 1 }
 

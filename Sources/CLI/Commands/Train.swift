@@ -55,7 +55,8 @@ let trainCommand = Command(
     metrics file instead (all training metrics, with the loss curve) as the only stdout;
     progress and the new commit id (with --commit) go to stderr then.
     --rev REV trains the stage as REV defines it on REV's own data (in a scratch copy) and
-    writes the model into the work tree, without recording a run.
+    writes the model into the work tree, without recording a run (with --json:
+    {"rev", "commit", "stage", "wrote": [PATH]}).
     --verify REV re-trains the stages of REV from REV's own data in a scratch copy and reports
     each output "bit-identical" or how it differs (max weight difference, metric deltas).
     """,
@@ -82,7 +83,11 @@ let trainCommand = Command(
         for (path, bytes) in r.outputs {
             try FS.mkdirs(Path.dirname(ml.repo.fullPath(path)))
             try FS.atomicWrite(ml.repo.fullPath(path), bytes, durable: false, inWorkTree: true)
-            ctx.out.line("wrote \(Quote.path(path)) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
+            (a.has("json") ? ctx.err : ctx.out).line("wrote \(Quote.path(path)) (trained on \(rev)'s data; not recorded: run 'mlrepo train' to record a run)")
+        }
+        if a.has("json") {
+            ctx.out.line(JSON.object(["rev": .string(rev), "commit": .string(commit.hex), "stage": .string(name),
+                                      "wrote": .array(r.outputs.map { .string($0.path) })]).encoded(pretty: true))
         }
         return 0
     }

@@ -1,8 +1,8 @@
 import Support
 
 // The training-data readers behind the built-in trainers: a CSV with a header row
-// (DatasetCSV.swift) and NumPy .npy arrays (DatasetNPY.swift), both read into one float32
-// row-major matrix.
+// (DatasetCSVReader.swift and its parts) and NumPy .npy arrays (DatasetNPY.swift), both read
+// into one float32 row-major matrix.
 
 /// The label column of a data set.
 public enum LabelColumn: Equatable, Sendable {

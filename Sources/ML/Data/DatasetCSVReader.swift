@@ -58,7 +58,7 @@ enum DatasetCSVReader {
         guard n > 0 else { throw DatasetError(path: path, "is empty") }
         let (names, dataStart) = try header(p, n, path: path)
         let layout = try resolve(names: names, label: label, features: features, path: path)
-        if allowNoRows && CSVScanner.headerStart(p + dataStart, n - dataStart) == n - dataStart {
+        if allowNoRows && (dataStart..<n).allSatisfy({ p[$0] == 0x0A || p[$0] == 0x0D }) {   // blank lines only
             return Dataset(rows: 0, cols: layout.cols, features: [], featureNames: layout.featureNames,
                            labelName: layout.labelIndex.map { layout.names[$0] },
                            label: layout.labelIndex == nil ? nil : .numeric([]))

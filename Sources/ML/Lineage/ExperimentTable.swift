@@ -69,9 +69,9 @@ public struct ExperimentTable: Sendable {
         let byKey = columns.filter { $0.key == name }
         let leaf = columns.filter { $0.key.hasSuffix("." + name) }
         let pick = !exact.isEmpty ? exact : !byKey.isEmpty ? byKey : leaf
-        guard let col = pick.first else { throw MLError("no metric or param named '\(name)' in these commits") }
+        guard let col = pick.first else { throw MLError.notFound(what: "metric or param", name: name, place: "these commits", known: []) }
         if pick.count > 1 {
-            throw MLError("'\(name)' is ambiguous: " + pick.map { "\($0.file):\($0.key)" }.joined(separator: ", "))
+            throw MLError.ambiguous(name: name, candidates: pick.map { "\($0.file):\($0.key)" })
         }
         return col
     }

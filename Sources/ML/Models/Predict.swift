@@ -150,19 +150,19 @@ public final class ModelScorer: @unchecked Sendable {
 /// `DatasetReader.readCSV`, as the scoring server reads a text/csv body.
 public func readForModel(_ model: ModelFile, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
     let header: [String]
-    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError(e.description) }
+    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError.data(e) }
     let label = model.header["label"]?.stringValue
     let features = model.featureNames
     let missing = features.filter { !header.contains($0) }
     if !missing.isEmpty {
-        throw MLError("'\(path)' lacks the model's feature column(s): \(missing.joined(separator: ", "))")
+        throw MLError.columns(file: path, reason: "lacks the model's feature column(s): \(missing.joined(separator: ", "))")
     }
     let extra = header.filter { !features.contains($0) && $0 != label }
     if !extra.isEmpty {
-        throw MLError("'\(path)' has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
+        throw MLError.columns(file: path, reason: "has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
     }
     let hasLabel = withLabel && (label.map { header.contains($0) } ?? false)
     do {
         return try DatasetReader.readCSV(path: path, label: hasLabel ? label : nil, features: features, threads: threads)
-    } catch let e as DatasetError { throw MLError(e.description) }
+    } catch let e as DatasetError { throw MLError.data(e) }
 }

@@ -74,7 +74,7 @@ public enum DecimalParser {
         let negative = p[0] == 0x2D
         if negative || p[0] == 0x2B { i = 1 }
         let zerosStart = i
-        skipZeros(p, &i, n)                 // leading zeros do not count
+        if i < n && p[i] == 0x30 { skipZeros(p, &i, n) }   // leading zeros do not count
         let zeros = i &- zerosStart
         var m: UInt64 = 0
         let digits = digitRun(p, &i, n, &m, t.pow10i)
@@ -92,7 +92,7 @@ public enum DecimalParser {
         let negative = p[0] == 0x2D
         if negative || p[0] == 0x2B { i = 1 }
         let zerosStart = i
-        skipZeros(p, &i, n)         // leading zeros do not count as significant digits
+        if i < n && p[i] == 0x30 { skipZeros(p, &i, n) }   // leading zeros are not significant digits
         let zeros = i &- zerosStart
         var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
         let significant = digitRun(p, &i, n, &mantissa, t.pow10i)
@@ -280,7 +280,7 @@ public enum DecimalParser {
     /// m · 10^e correctly rounded (m ≥ 1), or nil where that needs the general parser:
     /// Clinger's fast path (m ≤ 2^53, |e| ≤ 22: exact operands, one rounding), else exact
     /// integer arithmetic for |e| ≤ 19.
-    @inlinable
+    @inlinable @inline(__always)
     static func exactDouble(_ m: UInt64, _ e: Int, _ t: DecimalTables) -> Double? {
         if m <= UInt64(1) << 53 && e >= -22 && e <= 22 {
             return e < 0 ? Double(m) / t.pow10[-e] : Double(m) * t.pow10[e]
@@ -299,7 +299,7 @@ public enum DecimalParser {
     /// m / d correctly rounded, for 1 ≤ m < 2^64 and 10 ≤ d < 2^64: a 64-bit quotient (≥ 63
     /// significant bits) of the scaled mantissa, with the remainder folded into its lowest bit
     /// as a sticky bit, converts to a correctly rounded Double; the power-of-two scaling is exact.
-    @inlinable
+    @inlinable @inline(__always)
     static func exactQuotient(_ m: UInt64, _ d: UInt64) -> Double {
         let lz = m.leadingZeroBitCount
         let mn = m << UInt64(lz)                                // in [2^63, 2^64)
@@ -312,7 +312,7 @@ public enum DecimalParser {
 
     /// m · p correctly rounded, for m, p < 2^64: the 128-bit product's top 64 bits with a
     /// sticky bit.
-    @inlinable
+    @inlinable @inline(__always)
     static func exactProduct(_ m: UInt64, _ p: UInt64) -> Double {
         let (high, low) = m.multipliedFullWidth(by: p)
         if high == 0 { return Double(low) }
