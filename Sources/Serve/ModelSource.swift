@@ -116,13 +116,17 @@ public final class ModelFollower: @unchecked Sendable {
     let cwd: String
     let service: ScoringService
     let interval: Double
+    /// The settings each reload opens the repository with (the host's).
+    let settings: StoreSettings
     private var thread: ThreadHandle? = nil
     /// Set, and its eventfd signalled, by `stop`; the poll loop sleeps on the eventfd.
     private let stopping = Atomic<Bool>(false)
     private let wake: EventFD?
 
-    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double) {
+    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
+                settings: StoreSettings = StoreSettings()) {
         self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
+        self.settings = settings
         wake = try? EventFD()
     }
 
@@ -155,7 +159,7 @@ public final class ModelFollower: @unchecked Sendable {
             if stopping.load(ordering: .sequentiallyConsistent) { return }
             do {
                 // A fresh Repository each time: refs and packs may have changed on disk.
-                let repo = try Repository(root: repoRoot)
+                let repo = try Repository(root: repoRoot, settings: settings)
                 let now = try source.commitId(repo: repo)?.hex
                 if now != last {
                     let m = try source.load(repo: repo, cwd: cwd)

@@ -144,7 +144,7 @@ let serveCommand = Command(
         guard let repo else { throw UserError(message: "--follow needs an mlrepo repository (none found from \(ctx.cwd))") }
         _ = try repo.resolveCommit(follow)
         follower = ModelFollower(source: ModelSource(target: follow, path: a.value("model") ?? primary.path), repoRoot: repo.root,
-                                 cwd: ctx.cwd, service: service, interval: poll)
+                                 cwd: ctx.cwd, service: service, interval: poll, settings: repo.settings)
     }
     server.start()
     follower?.start(current: primary.commit)

@@ -13,10 +13,7 @@ final class ComparisonTests: XCTestCase {
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("mlrepo-cmp-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        setenv("MLREPO_FSYNC", "0", 1)
-        setenv("MLREPO_AUTHOR_NAME", "Lib Test", 1)
-        setenv("MLREPO_AUTHOR_EMAIL", "lib@test", 1)
-        ml = MLRepo(try Repository.create(at: dir))
+        ml = MLRepo(try Repository.create(at: dir, settings: StoreSettings(fsync: false, identity: Identity(name: "Lib Test", email: "lib@test"))))
     }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
