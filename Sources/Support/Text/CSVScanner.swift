@@ -46,11 +46,11 @@ public enum CSVScanner {
     public static let carriageReturn: UInt8 = 0x0D
 
     /// A comma, LF or CR.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public static func isDelimiter(_ c: UInt8) -> Bool { c == 0x2C || c == 0x0A || c == 0x0D }
 
     /// Index of the first comma, LF or CR at or after `start` (`n` if none), eight bytes at a time.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public static func delimiter(_ p: UnsafePointer<UInt8>, from start: Int, _ n: Int) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let raw = UnsafeRawPointer(p)
@@ -72,7 +72,7 @@ public enum CSVScanner {
     }
 
     /// The field that starts at `i` (see the rules above).
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public static func field(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> CSVField {
         if i >= n || p[i] != 0x22 {
             let j = delimiter(p, from: i, n)
@@ -148,7 +148,7 @@ public enum CSVScanner {
     }
 
     /// Narrows `q[0..<len]` to drop leading and trailing spaces and tabs.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public static func trim(_ q: inout UnsafePointer<UInt8>, _ len: inout Int) {
         while len > 0 && (q[0] == 0x20 || q[0] == 0x09) { q += 1; len -= 1 }
         while len > 0 && (q[len - 1] == 0x20 || q[len - 1] == 0x09) { len -= 1 }

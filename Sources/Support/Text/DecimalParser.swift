@@ -148,7 +148,7 @@ public enum DecimalParser {
     /// correctly rounded Double, so it converts to the same Float unless a Float rounding
     /// boundary (a Double whose low 29 mantissa bits are 1000…0) is that close, or the value is
     /// in Float's subnormal range: those rare cases are computed exactly.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     public static func float32Prefix(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int,
                                      _ t: DecimalTables) -> (value: Float, next: Int)? {
         var i = start
@@ -218,7 +218,7 @@ public enum DecimalParser {
     /// run's length within the word comes from a per-byte digit test, and that many digits are
     /// converted at once (SWAR, as in simdjson), so numbers of varying length cost no
     /// mispredicted branches.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func digitRun(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ m: inout UInt64,
                          _ pow10i: UnsafePointer<UInt64>) -> Int {
         let start = i
@@ -253,7 +253,7 @@ public enum DecimalParser {
     }
 
     /// The value of eight digit values (0...9) in the bytes of `d`, the first in the low byte.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func eightDigits(_ d: UInt64) -> UInt64 {
         let w = (d &* 10) &+ (d >> 8)
         let mask: UInt64 = 0x0000_00FF_0000_00FF
@@ -261,7 +261,7 @@ public enum DecimalParser {
     }
 
     /// Advances `i` past a run of '0' bytes, eight at a time.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func skipZeros(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int) {
         let raw = UnsafeRawPointer(p)
         let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
