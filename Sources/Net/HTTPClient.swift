@@ -36,7 +36,8 @@ public struct HTTPConnection: Sendable {
     public let timeout: Double
     /// https: TLS, with the certificate chain and the host name verified.
     public var tls = false
-    /// A PEM file of the CAs to trust instead of the system's; nil: `trustFile()`.
+    /// A PEM file of the CAs to trust instead of the system's (the CLI takes it from
+    /// AWS_CA_BUNDLE, else SSL_CERT_FILE); nil: the system's default trust store.
     public var caFile: String? = nil
 
     public typealias Response = HTTPClientResponse
@@ -56,14 +57,7 @@ public struct HTTPConnection: Sendable {
         return (tls ? "https://" : "") + "\(h):\(port)"
     }
 
-    /// The CA bundle named by the environment: AWS_CA_BUNDLE (the AWS CLI's), else
-    /// SSL_CERT_FILE; nil: the system's default trust store.
-    static func trustFile() -> String? {
-        for k in ["AWS_CA_BUNDLE", "SSL_CERT_FILE"] { if let v = Env.get(k), !v.isEmpty { return v } }
-        return nil
-    }
-
-    var poolKey: String { (tls ? "https://" : "http://") + "\(host):\(port)" + (tls ? "|" + (caFile ?? Self.trustFile() ?? "") : "") }
+    var poolKey: String { (tls ? "https://" : "http://") + "\(host):\(port)" + (tls ? "|" + (caFile ?? "") : "") }
 
     /// Sends one request and reads its response, over a kept-alive connection when one is
     /// idle. All requests this client sends are idempotent, so when a reused connection turns
@@ -116,7 +110,7 @@ public struct HTTPConnection: Sendable {
     func open() throws -> HTTPStream {
         let fd = try connect()
         guard tls else { return HTTPStream(fd: fd, session: nil, label: label) }
-        let (session, why, code) = Sys.tlsConnect(fd, host: host, caFile: caFile ?? Self.trustFile())
+        let (session, why, code) = Sys.tlsConnect(fd, host: host, caFile: caFile)
         guard let session else {
             Sys.close(fd)
             // EPROTO: TLS itself refused (no libssl, an untrusted certificate): retrying cannot help.
@@ -273,10 +267,11 @@ public struct HTTPURL: Sendable {
 
 /// A blocking GET of an http:// or https:// URL (for `mlrepo monitor` and other small reads).
 public enum HTTPClient {
-    /// GETs `url` (http[s]://HOST[:PORT]/PATH); returns the status and body.
-    public static func get(_ url: String, timeout: Double = 10) throws -> (status: Int, body: [UInt8]) {
+    /// GETs `url` (http[s]://HOST[:PORT]/PATH); returns the status and body. `caFile`: the
+    /// CAs to trust for https instead of the system's.
+    public static func get(_ url: String, timeout: Double = 10, caFile: String? = nil) throws -> (status: Int, body: [UInt8]) {
         let u = try HTTPURL(url)
-        let r = try HTTPConnection(host: u.host, port: u.port, timeout: timeout, tls: u.tls)
+        let r = try HTTPConnection(host: u.host, port: u.port, timeout: timeout, tls: u.tls, caFile: caFile)
             .send(method: "GET", target: u.target, headers: ["host": u.hostHeader, "accept": "application/json"], body: nil)
         return (r.status, r.body)
     }

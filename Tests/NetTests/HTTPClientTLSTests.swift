@@ -112,13 +112,22 @@ final class HTTPClientTLSTests: XCTestCase {
         return port
     }
 
-    /// Runs `body` with the trust-store variables set as given (nil: unset), restoring them after.
+    /// The CA file the requests of `withTrust` pass (Net reads no environment: the CLI
+    /// resolves AWS_CA_BUNDLE, else SSL_CERT_FILE, and passes the file in).
+    var trust: String?
+
+    /// Runs `body` with its requests trusting `awsCABundle`, else `sslCertFile` (nil: the
+    /// system's store), the order in which the CLI takes them from the environment.
     func withTrust<T>(awsCABundle: String?, sslCertFile: String? = nil, _ body: () throws -> T) rethrows -> T {
-        let names = ["AWS_CA_BUNDLE", "SSL_CERT_FILE"]
-        let saved = names.map { getenv($0).map { String(cString: $0) } }
-        for (n, v) in zip(names, [awsCABundle, sslCertFile]) { if let v { setenv(n, v, 1) } else { unsetenv(n) } }
-        defer { for (n, v) in zip(names, saved) { if let v { setenv(n, v, 1) } else { unsetenv(n) } } }
+        let saved = trust
+        trust = [awsCABundle, sslCertFile].lazy.compactMap { $0 }.first { !$0.isEmpty }
+        defer { trust = saved }
         return try body()
+    }
+
+    /// `HTTPClient.get` with the CA file `withTrust` chose.
+    func get(_ url: String, timeout: Double = 10) throws -> (status: Int, body: [UInt8]) {
+        try HTTPClient.get(url, timeout: timeout, caFile: trust)
     }
 
     static func json(_ body: [UInt8]) -> [String: Any] {
@@ -134,53 +143,53 @@ final class HTTPClientTLSTests: XCTestCase {
         let cert = try makeCertificate("server", san: "IP:127.0.0.1,DNS:localhost")
         let port = try startServer(cert: cert)
         try withTrust(awsCABundle: cert) {
-            let a = try HTTPClient.get("https://127.0.0.1:\(port)/one")
+            let a = try get("https://127.0.0.1:\(port)/one")
             XCTAssertEqual(a.status, 200)
             let ja = json(a.body)
             XCTAssertEqual(ja["host"] as? String, "127.0.0.1:\(port)")
             // The second request rides the same TLS connection.
-            let b = try HTTPClient.get("https://127.0.0.1:\(port)/two")
+            let b = try get("https://127.0.0.1:\(port)/two")
             let jb = json(b.body)
             XCTAssertEqual(jb["conn"] as? Int, ja["conn"] as? Int, "kept alive")
             XCTAssertEqual(jb["n"] as? Int, 2)
             // Chunked bodies (with a trailer) leave the connection reusable too.
-            let c = json(try HTTPClient.get("https://127.0.0.1:\(port)/chunked").body)
+            let c = json(try get("https://127.0.0.1:\(port)/chunked").body)
             XCTAssertEqual(c["conn"] as? Int, ja["conn"] as? Int)
             XCTAssertEqual(c["n"] as? Int, 3)
-            XCTAssertEqual(json(try HTTPClient.get("https://127.0.0.1:\(port)/four").body)["n"] as? Int, 4)
+            XCTAssertEqual(json(try get("https://127.0.0.1:\(port)/four").body)["n"] as? Int, 4)
             // By name: SNI and the certificate's DNS name.
-            XCTAssertEqual(try HTTPClient.get("https://localhost:\(port)/x").status, 200)
+            XCTAssertEqual(try get("https://localhost:\(port)/x").status, 200)
         }
         // SSL_CERT_FILE when AWS_CA_BUNDLE is unset.
         try withTrust(awsCABundle: nil, sslCertFile: cert) {
-            XCTAssertEqual(try HTTPClient.get("https://127.0.0.1:\(port)/five").status, 200)
+            XCTAssertEqual(try get("https://127.0.0.1:\(port)/five").status, 200)
         }
         // The system's trust store does not know the certificate: refused, in one line. (A
         // connection verified against another trust store is not reused for this.)
-        let e = withTrust(awsCABundle: nil) { errorText { try HTTPClient.get("https://127.0.0.1:\(port)/six") } }
+        let e = withTrust(awsCABundle: nil) { errorText { try get("https://127.0.0.1:\(port)/six") } }
         XCTAssertTrue(e.hasPrefix("https://127.0.0.1:\(port): certificate verify failed ("), e)
         XCTAssertFalse(e.contains("\n"), e)
         // A CA file that does not exist.
-        let m = withTrust(awsCABundle: dir.sub("missing.pem")) { errorText { try HTTPClient.get("https://127.0.0.1:\(port)/") } }
+        let m = withTrust(awsCABundle: dir.sub("missing.pem")) { errorText { try get("https://127.0.0.1:\(port)/") } }
         XCTAssertTrue(m.contains("missing.pem"), m)
         // Plain http to the TLS port fails without hanging.
-        XCTAssertNotEqual(errorText { try HTTPClient.get("http://127.0.0.1:\(port)/", timeout: 5) }, "no error")
+        XCTAssertNotEqual(errorText { try get("http://127.0.0.1:\(port)/", timeout: 5) }, "no error")
     }
 
     func testCertificateForAnotherNameIsRefused() throws {
         let cert = try makeCertificate("other", san: "DNS:other.example")
         let port = try startServer(cert: cert)
         withTrust(awsCABundle: cert) {
-            let ip = errorText { try HTTPClient.get("https://127.0.0.1:\(port)/") }
+            let ip = errorText { try get("https://127.0.0.1:\(port)/") }
             XCTAssertEqual(ip, "https://127.0.0.1:\(port): certificate verify failed (IP address mismatch)")
-            let name = errorText { try HTTPClient.get("https://localhost:\(port)/") }
+            let name = errorText { try get("https://localhost:\(port)/") }
             XCTAssertEqual(name, "https://localhost:\(port): certificate verify failed (hostname mismatch)")
         }
     }
 
     func testHTTPSToAPlainServerFails() throws {
         let port = try startServer(cert: nil)
-        let e = errorText { try HTTPClient.get("https://127.0.0.1:\(port)/", timeout: 5) }
+        let e = errorText { try get("https://127.0.0.1:\(port)/", timeout: 5) }
         XCTAssertTrue(e.hasPrefix("https://127.0.0.1:\(port): TLS handshake failed"), e)
     }
 
@@ -192,15 +201,15 @@ final class HTTPClientTLSTests: XCTestCase {
             let port = try startServer(cert: tls ? cert : nil)
             let base = (tls ? "https" : "http") + "://127.0.0.1:\(port)"
             try withTrust(awsCABundle: cert) {
-                let first = json(try HTTPClient.get(base + "/first").body)
+                let first = json(try get(base + "/first").body)
                 XCTAssertEqual(first["n"] as? Int, 1)
-                let again = try HTTPClient.get(base + "/drop-second")
+                let again = try get(base + "/drop-second")
                 XCTAssertEqual(again.status, 200)
                 let j = json(again.body)
                 XCTAssertNotEqual(j["conn"] as? Int, first["conn"] as? Int, "a fresh connection")
                 XCTAssertEqual(j["n"] as? Int, 1)
                 // And that fresh connection is kept in turn.
-                XCTAssertEqual(json(try HTTPClient.get(base + "/third").body)["conn"] as? Int, j["conn"] as? Int)
+                XCTAssertEqual(json(try get(base + "/third").body)["conn"] as? Int, j["conn"] as? Int)
             }
         }
     }
@@ -216,7 +225,7 @@ final class HTTPClientTLSTests: XCTestCase {
             DispatchQueue.concurrentPerform(iterations: 4) { t in
                 for i in 0..<15 {
                     do {
-                        let r = try HTTPClient.get("https://127.0.0.1:\(port)/t\(t)/\(i)")
+                        let r = try HTTPClient.get("https://127.0.0.1:\(port)/t\(t)/\(i)", caFile: cert)
                         let c = HTTPClientTLSTests.json(r.body)["conn"] as? Int ?? -1
                         seen.lock.lock(); seen.conns.insert(c); if r.status != 200 { seen.failures.append("status \(r.status)") }; seen.lock.unlock()
                     } catch {

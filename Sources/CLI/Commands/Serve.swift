@@ -221,7 +221,7 @@ let monitorCommand = Command(
     if !url.hasPrefix("http://") && !url.hasPrefix("https://") { url = "http://" + url }
     while url.hasSuffix("/") { url.removeLast() }
     if !url.hasSuffix("/monitor") { url += "/monitor" }
-    let (status, body) = try HTTPClient.get(url)
+    let (status, body) = try HTTPClient.get(url, caFile: Settings.store.s3.caFile)
     let text = String(decoding: body, as: UTF8.self)
     guard status == 200 else { throw UserError(message: "\(url) answered HTTP \(status): \(text.prefix(200))") }
     guard let doc = try? JSON.parse(text) else { throw UserError(message: "\(url) did not answer JSON; is it an mlrepo server?") }
