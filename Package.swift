@@ -1,11 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> ML -> Store | Compute -> Support -> C shims.
-// A module imports only what is below it.
+// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> Serve -> ML -> Store | Compute,
+// Store and Serve -> Net (sockets, HTTP, TLS) -> Support -> C shims. A module imports only what is below it.
 //
 // Safety: every module that parses network, remote or repository input (Support, Store, ML,
-// Serve, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
+// Net, Serve, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
 // instead of being undefined behaviour. Only the compute kernels (Compute, ComputeAVX2), which
 // read no input, keep `-Ounchecked`: it pays there (MLP training +36% user CPU under -O,
 // k-means +12%: bench/kernel_flags.sh, bench/results/kernel_flags.md).
@@ -24,7 +24,10 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Support", dependencies: ["CZlib", "CCrypto", "CShims"]),
-        .target(name: "Store", dependencies: ["Support", "CShims"]),
+        // Net: sockets, HTTP/1.1 framing (both sides), the pooled client, TLS (libssl by dlopen).
+        // Every C call it makes goes through Sources/Net/System.swift.
+        .target(name: "Net", dependencies: ["Support", "CShims"]),
+        .target(name: "Store", dependencies: ["Net", "Support", "CShims"]),
         // Compute: the Backend protocol, tensors, the CPU backend (and later CUDA via dlopen).
         // ComputeAVX2 holds only the AVX2+FMA GEMM micro-kernel, compiled for Haswell and
         // called only after a runtime CPU check, so the binary still runs on older x86-64.
@@ -35,20 +38,23 @@ let package = Package(
         // Compute meet here.
         .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
-        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Support", "CShims"]),
-        .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Support"]),
+        .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support"]),
+        .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Net", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
         .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench"),
+        // GEMM throughput of the CPU backend's kernels (bench/gemm.sh sets it beside numpy).
+        .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
-        .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Support"]),
-        .target(name: "TestHelpers", path: "Tests/TestHelpers"),
+        .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Store", "Net", "Support"]),
+        .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Support", "TestHelpers"]),
+        .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "Support", "TestHelpers"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),

@@ -7,7 +7,8 @@
 #   --reps R      repetitions per workload; medians are reported (default 3)
 #   --wrk-s S     seconds per wrk run (default 8)
 #   --out FILE    Markdown report (default bench/results/ab.md)
-#   --only KIND   store or serve (default both)
+#   --only KIND   store, serve or ml (default all three)
+#   --ml-rows N   rows of the training CSV for the ml workloads (default 200000)
 #
 # For each repetition, both binaries run the same commands on the same data in fresh
 # repositories, one after the other (A then B, then B then A on the next repetition, so that
@@ -15,7 +16,10 @@
 #   add+commit of v1.csv, add+commit of v2.csv (0.1% relabelled, 1% appended), checkout of
 #   v1's commit (W4, as bench/run.sh times it), checkout of v2's, a path checkout of v1's
 #   data.csv, status on N unchanged files, fsck,
-#   and `serve` under wrk (-t1 -c4) with a 1-row and a 100-row dataframe_split body.
+#   and `serve` under wrk (-t1 -c4) with a 1-row and a 100-row dataframe_split body,
+#   and the data path: `profile` of a 100-feature numeric CSV (--ml-rows rows, default
+#   200,000, about 150 MB) in a fresh repository, and `train` of a logistic regression and an
+#   MLP on it (CSV parsing, standardization, the kernels).
 # Each store command reports wall time and CPU time (user+sys, from GNU time); serving reports
 # requests/s and the server's CPU time per request. The ratio column is NEW / OLD (for
 # requests/s, OLD / NEW, so that above 1 always means NEW is slower). Used for issue 13 to
@@ -25,7 +29,7 @@ set -euo pipefail
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 (( $# >= 2 )) || { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2; }
 OLD=$(readlink -f "$1") NEW=$(readlink -f "$2"); shift 2
-SIZE=256 FILES=5000 REPS=3 WRK_S=8 OUT=$BENCH_SRC/results/ab.md ONLY=both
+SIZE=256 FILES=5000 REPS=3 WRK_S=8 OUT=$BENCH_SRC/results/ab.md ONLY=all ML_ROWS=200000
 while (( $# )); do
   case $1 in
     --size-mb) SIZE=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while (( $# )); do
     --wrk-s) WRK_S=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --ml-rows) ML_ROWS=$2; shift 2 ;;
     *) echo "ab.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +56,14 @@ if [[ ! -f $DATA/params.json ]]; then
   python3 "$BENCH_SRC/gen_data.py" "$DATA" --size-mb "$SIZE" --files "$FILES" >&2
 fi
 SD=$WORK/serve-data
-[[ -f $SD/body100.json ]] || python3 "$BENCH_SRC/serve_anchor.py" gen "$SD" --rows 10000 --features 20 --eval-rows 1000 >&2
+if [[ $ONLY == all || $ONLY == serve ]]; then
+  [[ -f $SD/body100.json ]] || python3 "$BENCH_SRC/serve_anchor.py" gen "$SD" --rows 10000 --features 20 --eval-rows 1000 >&2
+fi
+MD=${BENCH_DIR:-/tmp}/mlrepo-bench-data/train-$ML_ROWS
+if [[ $ONLY == all || $ONLY == ml ]] && [[ ! -f $MD/train.csv ]]; then
+  log "generating a $ML_ROWS-row training CSV in $MD"
+  python3 "$BENCH_SRC/gen_train_data.py" "$MD" --rows "$ML_ROWS" --test-rows 1000 >&2
+fi
 RAW=$WORK/raw.tsv; : >"$RAW"
 export MLREPO_FSYNC=1
 
@@ -112,16 +124,32 @@ EOF
   kill -TERM $pid; wait $pid || true
   cd "$WORK"; rm -rf "$r"
 }
+ml_round() {  # SIDE BINARY
+  local side=$1 m=$2 r=$WORK/ml-$1
+  rm -rf "$r"; mkdir -p "$r"; cd "$r"
+  "$m" init . >/dev/null
+  ln -s "$MD/train.csv" train.csv
+  timed "profile, $ML_ROWS x 100 CSV (s)" "$side" "$m" profile train.csv
+  cat >mlrepo.json <<'EOF'
+{"stages": {
+  "logreg": {"train": {"model": "logistic_regression", "data": "train.csv", "label": "y"},
+             "outs": ["logreg.mlmodel"], "metrics": ["logreg.json"]},
+  "mlp": {"train": {"model": "mlp_classifier", "data": "train.csv", "label": "y",
+                    "params": {"hidden_layers": [64], "epochs": 3}},
+          "outs": ["mlp.mlmodel"], "metrics": ["mlp.json"]}}}
+EOF
+  timed "train logistic_regression (s)" "$side" "$m" train logreg
+  timed "train mlp_classifier, 3 epochs (s)" "$side" "$m" train mlp
+  cd "$WORK"; rm -rf "$r"
+}
 
 for rep in $(seq "$REPS"); do
   if (( rep % 2 )); then order="A B"; else order="B A"; fi
-  [[ $ONLY == serve ]] || for side in $order; do
+  for side in $order; do
     m=$OLD; [[ $side == B ]] && m=$NEW
-    log "rep $rep/$REPS: $side store"; store_round "$side" "$m"
-  done
-  [[ $ONLY == store ]] || for side in $order; do
-    m=$OLD; [[ $side == B ]] && m=$NEW
-    log "rep $rep/$REPS: $side serve"; serve_round "$side" "$m"
+    if [[ $ONLY == all || $ONLY == store ]]; then log "rep $rep/$REPS: $side store"; store_round "$side" "$m"; fi
+    if [[ $ONLY == all || $ONLY == serve ]]; then log "rep $rep/$REPS: $side serve"; serve_round "$side" "$m"; fi
+    if [[ $ONLY == all || $ONLY == ml ]]; then log "rep $rep/$REPS: $side ml"; ml_round "$side" "$m"; fi
   done
 done
 

@@ -3,41 +3,28 @@
 # and 2 threads, side by side with ratios. Usage: bench/gemm.sh [N...]   (square sizes; default
 # 256 512 1024 2048 plus the tall-skinny shapes training uses).
 #
-# Builds mlrepo-bench in release with the gemm mode compiled in (-DMLREPO_BENCH_GEMM). If
-# Package.swift does not yet list "Compute" among mlrepo-bench's dependencies, the build runs
-# in a temporary overlay (symlinked sources, patched manifest) so the real manifest is untouched.
+# Builds the mlrepo-gemm-bench product (Package.swift) in release.
 # SKIP_BUILD=1 reuses the last build. Figures are medians of 5; run on an otherwise idle
 # machine (other processes skew both sides, OpenBLAS's spinning threads most).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
-SCRATCH=${SCRATCH:-$ROOT/.build-gemm-bench}
+SCRATCH=${SCRATCH:-$ROOT/.build}
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  pkg=$ROOT
-  if ! grep -Eq 'name: "mlrepo-bench", dependencies: \[[^]]*"Compute"' "$ROOT/Package.swift"; then
-    pkg=$(mktemp -d /tmp/mlrepo-gemm-bench.XXXXXX)
-    trap 'rm -rf "$pkg"' EXIT
-    ln -s "$ROOT/Sources" "$pkg/Sources"
-    ln -s "$ROOT/Tests" "$pkg/Tests"
-    sed -E 's/(name: "mlrepo-bench", dependencies: \[[^]]*)\]/\1, "Compute"]/' "$ROOT/Package.swift" > "$pkg/Package.swift"
-    grep -q '"Compute"]' "$pkg/Package.swift" || { log "could not add Compute to mlrepo-bench in a copy of Package.swift"; exit 1; }
-    log "building from an overlay (Package.swift lacks Compute for mlrepo-bench)"
-  fi
-  log "swift build -c release (mlrepo-bench with the gemm mode)"
-  if ! out=$(swift build -c release --package-path "$pkg" --scratch-path "$SCRATCH" --product mlrepo-bench \
-      -Xswiftc -DMLREPO_BENCH_GEMM 2>&1); then
+  log "swift build -c release --product mlrepo-gemm-bench"
+  if ! out=$(swift build -c release --package-path "$ROOT" --scratch-path "$SCRATCH" --product mlrepo-gemm-bench 2>&1); then
     printf '%s\n' "$out" | grep -E 'error' >&2 || true
     log "build failed"; exit 1
   fi
 fi
-BIN=$SCRATCH/release/mlrepo-bench
+BIN=$SCRATCH/release/mlrepo-gemm-bench
 [[ -x $BIN ]] || { log "build failed"; exit 1; }
 
-log "mlrepo-bench gemm $*"
-ours=$("$BIN" gemm "$@")
+log "mlrepo-gemm-bench $*"
+ours=$("$BIN" "$@")
 printf '%s\n' "$ours"
 shapes=$(printf '%s\n' "$ours" | awk 'NR > 2 && NF > 1 { print $1 }')
 

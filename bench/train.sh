@@ -268,7 +268,7 @@ ml() {
 }
 # mlparse REP: `mlrepo eval` of the PCA(1) model on the training CSV (parse + projection).
 mlparse() {
-  timed mlrepo-eval parse "$1" "$WORK/out/mlrepo-eval.parse.$1.json" "$M" eval --model pca1.mlmodel --data train.csv --threads "$THREADS"
+  timed mlrepo-eval parse "$1" "$WORK/out/mlrepo-eval.parse.$1.json" "$M" eval --model pca1.mlmodel --data train.csv --threads "$THREADS" --json
 }
 # an TASK TOOL WORKLOAD REP [ARGS]: one anchor process.
 an() {
@@ -320,7 +320,7 @@ meta measure_s "$(( $(date +%s) - START ))"
 # seed, same data).
 for s in logreg_lbfgs logreg mlp; do
   [[ -f $REPO/$s.mlmodel ]] || continue
-  "$M" eval --model "$s.mlmodel" --data test.csv --threads "$THREADS" >"$WORK/out/mlrepo.$s.eval.json" 2>>"$LOG" || true
+  "$M" eval --model "$s.mlmodel" --data test.csv --threads "$THREADS" --json >"$WORK/out/mlrepo.$s.eval.json" 2>>"$LOG" || true
 done
 
 if (( PERF )) && command -v perf >/dev/null; then

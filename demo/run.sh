@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # End-to-end demo on generated data: version a dataset, change it, see dedup, diff and
-# check out the old version, verify the store. Usage: demo/run.sh [ROWS] (default 500000)
+# check out the old version, run a pipeline, train, serve and share a model.
+# Usage: demo/run.sh [ROWS] (default 500000). Everything it writes goes under one folder in
+# /tmp (printed first), removed when it ends; KEEP=1 keeps it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 ROWS="${1:-500000}"
 
-echo "== building mlrepo (release)"
-(cd "$ROOT" && swift build -c release >/dev/null)
+echo "== building mlrepo (release; a first build takes a few minutes)"
+(cd "$ROOT" && swift build -c release --product mlrepo)
 M="$ROOT/.build/release/mlrepo"
 
-WORK="$(mktemp -d /tmp/mlrepo-demo.XXXXXX)"
-echo "== demo repository: $WORK"
+TMP="$(mktemp -d /tmp/mlrepo-demo.XXXXXX)"
+WORK="$TMP/repo"          # the demo repository
+SHARE="$TMP/share"        # a remote and a lazy clone of it
+SERVE_PID=""
+cleanup() {
+  if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
+  if [ -n "${KEEP:-}" ]; then echo "== kept $TMP"; else rm -rf "$TMP"; echo "== removed $TMP"; fi
+}
+trap cleanup EXIT
+# Scratch copies (repro --verify, train --verify) go under $TMP too.
+export TMPDIR="$TMP/tmp"
+mkdir -p "$WORK" "$SHARE" "$TMPDIR"
+echo "== working in $TMP (repository: $WORK)"
 cd "$WORK"
 export MLREPO_AUTHOR_NAME="Demo User" MLREPO_AUTHOR_EMAIL="demo@example.com"
 
@@ -47,6 +60,14 @@ gen 99 $((ROWS / 100)) | tail -n +2 >> data/train.new
 mv data/train.new data/train.csv
 head -c 1000000 /dev/urandom > models/model.bin
 "$M" status
+stored() { "$M" du --json | sed -n 's/.*"stored_bytes": *\([0-9]*\).*/\1/p'; }
+before=$(stored)
+"$M" add data/train.csv
+after=$(stored)
+size=$(wc -c < data/train.csv)
+awk -v d=$((after - before)) -v n="$size" 'BEGIN {
+  printf "store growth for data/train.csv v2: %.1f MB new in the store for a %.1f MB file (%.1f%%; a second copy would be 100%%)\n",
+    d / 1e6, n / 1e6, 100 * d / n }'
 "$M" add .
 V2=$("$M" commit -m "relabelled 0.1%, appended 1%, new model")
 echo "commit $V2"
@@ -144,14 +165,13 @@ curl -s -X POST "http://127.0.0.1:$PORT/invocations" -H 'Content-Type: applicati
   -d "{\"dataframe_split\": {\"columns\": [$COLS], \"data\": [[$ROW]]}}"
 echo
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^mlrepo_(requests_total|rows_scored_total)'
-kill -TERM $SERVE_PID; wait $SERVE_PID
+kill -TERM $SERVE_PID; wait $SERVE_PID; SERVE_PID=""
 echo "== share it: push to a remote (a folder here; s3://BUCKET/PREFIX works the same), then take"
 echo "   only the model out of it with a lazy clone (history and metadata only, the model's bytes on demand)"
-SHARE="$(mktemp -d /tmp/mlrepo-demo-share.XXXXXX)"
 "$M" remote add origin "$SHARE/remote"
 "$M" push -q --all
 "$M" clone -q --lazy --no-checkout "$SHARE/remote" "$SHARE/clone"
 (cd "$SHARE/clone" && "$M" log --oneline | head -n 3 && "$M" checkout main -- models/mlp.mlmodel \
   && "$M" status | tail -n 3 && "$M" predict models/mlp.mlmodel --data "$WORK/data/test.csv" | head -n 2)
 echo "   remote: $(du -sh "$SHARE/remote" | cut -f1); the lazy clone's store after taking the model: $(du -sh "$SHARE/clone/.mlrepo" | cut -f1)"
-echo "== done: $WORK"
+echo "== done"

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ML
 import Store
 import Support
 
@@ -108,6 +109,16 @@ struct Command: Sendable {
     private func isNumber(_ s: String) -> Bool { Int(s) != nil }
 }
 
+/// Every subcommand, in help order.
+let commands: [Command] = [
+    initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
+    diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
+    duCommand, configCommand, reflogCommand, resetCommand,
+    runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
+    trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand,
+    revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
+]
+
 /// What commands need from the environment.
 final class Context {
     let cwd: String
@@ -119,13 +130,17 @@ final class Context {
 
     func repository() throws -> Repository {
         if let repo { return repo }
-        let r = try Repository.discover(from: cwd)
+        let r = try Repository.discover(from: cwd, settings: Settings.store)
         repo = r
         return r
     }
 
     /// Repo-relative form of a user path.
     func rel(_ p: String) throws -> String { try repository().relativePath(p, cwd: cwd) }
+}
+
+extension Context {
+    func ml() throws -> MLRepo { MLRepo(try repository()) }
 }
 
 /// Entry point: runs argv (without the program name) and returns the exit status.
@@ -161,7 +176,7 @@ public func runCLI(_ argv: [String]) -> Int32 {
         Output.stdout.write(helpText(cmd)); Output.stdout.flush(); return 0
     }
     let ctx = Context(cwd: cwd)
-    Repository.keepTransientsUntilExit = true
+    Settings.store.keepTransientsUntilExit = true
     let code: Int32
     defer { reportLazyFetches() }
     do {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Store
 import Support
 
 /// Buffered writes to stdout/stderr. A closed pipe (EPIPE) ends the process quietly,
@@ -52,7 +53,7 @@ final class ProgressBar: @unchecked Sendable {
     let enabled: Bool
     private var last = 0.0
     private let start = Clock.monotonic()
-    private let lock = PThreadMutex()
+    private let lock = Lock()
     private var drawn = false
 
     init(label: String) {
@@ -85,13 +86,6 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-final class PThreadMutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
-}
-
 func formatBytes(_ n: UInt64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(n)
@@ -118,16 +112,53 @@ func formatLocal(_ t: Int64, tzMinutes: Int, _ format: String, colon: Bool) -> S
 func formatTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%a %b %e %H:%M:%S %Y ", colon: false) }
 
 /// ISO 8601: "2023-11-14T22:13:20+00:00".
-func isoTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%Y-%m-%dT%H:%M:%S", colon: true) }
+func isoTime(_ t: Int64, tzMinutes: Int) -> String {
+    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    let m = abs(tzMinutes)
+    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))"
+        + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + ":" + p(m % 60, 2)
+}
 
-func format2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+func format2(_ n: Int) -> String { CivilTime.pad(n, 2) }
 
 /// "2023-11-14 22:13" in the commit's own offset (tables).
 func formatShortTime(_ t: Int64, tzMinutes: Int) -> String {
-    var secs = time_t(t + Int64(tzMinutes) * 60)
-    var tmv = tm()
-    gmtime_r(&secs, &tmv)
-    var buf = [CChar](repeating: 0, count: 64)
-    strftime(&buf, 64, "%Y-%m-%d %H:%M", &tmv)
-    return String(cString: buf)
+    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
+}
+
+// MARK: Formatting shared by several commands
+
+func jsonId(_ id: ObjectId?) -> JSON { id.map { .string($0.hex) } ?? .null }
+
+func format1(_ d: Double) -> String { String((d * 100).rounded() / 100) }
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+extension String {
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
+
+func valueTable(_ header: [String], _ rows: [[String]], md: Bool, _ ctx: Context) {
+    // Cells come from repository files (metric and param names, paths): no raw control bytes.
+    let header = header.map(Quote.controls), rows = rows.map { $0.map(Quote.controls) }
+    if md {
+        ctx.out.line("| " + header.joined(separator: " | ") + " |")
+        ctx.out.line("|" + header.map { _ in "---" }.joined(separator: "|") + "|")
+        for r in rows { ctx.out.line("| " + r.map { $0.replacingOccurrences("|", "\\|") }.joined(separator: " | ") + " |") }
+        return
+    }
+    var w = header.map(\.count)
+    for r in rows { for (i, c) in r.enumerated() { w[i] = max(w[i], c.count) } }
+    func line(_ cells: [String]) -> String {
+        var s = ""
+        for (i, c) in cells.enumerated() { s += i == cells.count - 1 ? c : c.padding(w[i]) + "  " }
+        return s
+    }
+    ctx.out.line(line(header))
+    for r in rows { ctx.out.line(line(r)) }
 }

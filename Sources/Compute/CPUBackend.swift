@@ -1,3 +1,4 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -54,7 +55,7 @@ public final class CPUBackend: Backend {
     /// CPU has it, unless MLREPO_GEMM=portable); asking for AVX2 on a CPU without it gives the
     /// portable path.
     public init(threads: Int? = nil, gemmPath: GEMMPath? = nil) {
-        let cores = CPUBackend.onlineCPUs
+        let cores = CPU.count
         self.threads = max(1, threads ?? cores)
         var path = gemmPath ?? GEMMPath.automatic
         if path == .avx2 && !GEMMPath.avx2Supported { path = .portable }
@@ -63,8 +64,8 @@ public final class CPUBackend: Backend {
         deviceName = "\(CPUBackend.cpuModel) (\(cores) core\(cores == 1 ? "" : "s"))"
     }
 
-    /// Online CPUs (sysconf).
-    public static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// Online CPUs (Support's `CPU.count`).
+    public static var onlineCPUs: Int { CPU.count }
 
     /// "model name" from /proc/cpuinfo, or the architecture when there is none.
     static let cpuModel: String = {
@@ -76,7 +77,7 @@ public final class CPUBackend: Backend {
             while getline(&line, &cap, f) > 0 {
                 let s = String(cString: line!)
                 if s.hasPrefix("model name"), let colon = s.firstIndex(of: ":") {
-                    let v = s[s.index(after: colon)...].trimmingCharacters()
+                    let v = s[s.index(after: colon)...].trimmed()
                     if !v.isEmpty { return v }
                 }
             }
@@ -278,7 +279,7 @@ public final class CPUBackend: Backend {
         let colChunks = (cols + cc - 1) / cc
         let t = rows * cols >= 1 << 16 ? threads : 1
         if rowBlocks == 1 {
-            parallelTasks(colChunks, threads: t) { chunk, _ in
+            Parallel.forEachWorker(colChunks, threads: t) { chunk, _ in
                 let c0 = chunk * cc, cn = min(cc, cols - c0)
                 Vec.columnSum(src + c0, ld: cols, rows: rows, cols: cn, into: dst + c0)
             }
@@ -286,13 +287,13 @@ public final class CPUBackend: Backend {
         }
         let partial = alignedFloats(rowBlocks * cols)
         defer { partial.deallocate() }
-        parallelTasks(rowBlocks * colChunks, threads: t) { task, _ in
+        Parallel.forEachWorker(rowBlocks * colChunks, threads: t) { task, _ in
             let blk = task / colChunks, chunk = task % colChunks
             let r0 = blk * rb, rn = min(rb, rows - r0)
             let c0 = chunk * cc, cn = min(cc, cols - c0)
             Vec.columnSum(src + r0 * cols + c0, ld: cols, rows: rn, cols: cn, into: partial + blk * cols + c0)
         }
-        parallelTasks(colChunks, threads: t) { chunk, _ in
+        Parallel.forEachWorker(colChunks, threads: t) { chunk, _ in
             let c0 = chunk * cc, cn = min(cc, cols - c0)
             Vec.columnSum(UnsafePointer(partial) + c0, ld: cols, rows: rowBlocks, cols: cn, into: dst + c0)
         }
@@ -358,7 +359,7 @@ public final class CPUBackend: Backend {
         labels.withUnsafeMutableBufferPointer { lp in
             dist.withUnsafeMutableBufferPointer { dp in
                 nonisolated(unsafe) let lp = lp, dp = dp
-                parallelTasks(blocks, threads: threads) { b, _ in
+                Parallel.forEachWorker(blocks, threads: threads) { b, _ in
                     let r0 = b * block, rows = min(block, n - r0)
                     let buf = alignedFloats(rows * k)
                     defer { buf.deallocate() }
@@ -397,7 +398,7 @@ public final class CPUBackend: Backend {
         defer { parts.deallocate() }
         let kernel = self.kernel, pool = scratch
         nonisolated(unsafe) let pp = parts
-        parallelTasks(chunks, threads: threads) { t, _ in
+        Parallel.forEachWorker(chunks, threads: threads) { t, _ in
             let r0 = t * chunk, rows = min(chunk, n - r0)
             sgemm(kernel: kernel, threads: 1, pool: pool, m: m, n: m, k: rows, alpha: 1,
                   a: xp + r0 * m, lda: m, transA: true, b: xp + r0 * m, ldb: m, transB: false, beta: 0, c: pp + t * m * m, ldc: m)
@@ -430,7 +431,7 @@ public final class CPUBackend: Backend {
                         partB.withUnsafeMutableBufferPointer { pb in
                             partLoss.withUnsafeMutableBufferPointer { pl in
                                 nonisolated(unsafe) let wtp = wtp, bp = bp, lab = lab, pw = pw, pb = pb, pl = pl
-                                parallelTasks(blocks, threads: threads) { blk, _ in
+                                Parallel.forEachWorker(blocks, threads: threads) { blk, _ in
                                     var z = [Double](repeating: 0, count: k)
                                     let gw = pw.baseAddress! + blk * k * m, gbias = pb.baseAddress! + blk * k
                                     var loss = 0.0
@@ -484,7 +485,7 @@ public final class CPUBackend: Backend {
             partial.withUnsafeMutableBufferPointer { pp in
                 partialCounts.withUnsafeMutableBufferPointer { pc in
                     nonisolated(unsafe) let lab = lab, pp = pp, pc = pc
-                    parallelTasks(blocks, threads: threads) { b, _ in
+                    Parallel.forEachWorker(blocks, threads: threads) { b, _ in
                         let s = pp.baseAddress! + b * k * dim, cnt = pc.baseAddress! + b * k
                         for i in (b * block)..<min(n, (b + 1) * block) {
                             let c = Int(lab[i])
@@ -562,7 +563,7 @@ public final class CPUBackend: Backend {
         if blocks <= 1 { return Vec.sumSquaresDouble(p, count) }
         let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
         defer { partial.deallocate() }
-        parallelTasks(blocks, threads: threads) { b, _ in
+        Parallel.forEachWorker(blocks, threads: threads) { b, _ in
             let lo = b * bs
             partial[b] = Vec.sumSquaresDouble(p + lo, min(bs, count - lo))
         }
@@ -585,14 +586,6 @@ func forRanges(_ count: Int, cost: Int, threads: Int, _ body: (Range<Int>) -> Vo
         return
     }
     let chunks = min(count, min(threads * 4, work / minWork))
-    parallelTasks(chunks, threads: threads) { t, _ in body(chunkRange(t, of: chunks, count: count)) }
+    Parallel.forEachWorker(chunks, threads: threads) { t, _ in body(Parallel.chunkRange(t, of: chunks, count: count)) }
 }
 
-extension Substring {
-    func trimmingCharacters() -> String {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s = s.dropLast() }
-        return String(s)
-    }
-}

@@ -1,3 +1,4 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -181,7 +182,7 @@ final class GEMMScratch {
 /// A pool of scratch buffers shared by the GEMM calls of one backend (calls may overlap
 /// when callers use the backend from several threads).
 final class GEMMScratchPool: @unchecked Sendable {
-    private let lock = PLock()
+    private let lock = Lock()
     private var free: [GEMMScratch] = []
 
     func take() -> GEMMScratch { lock.withLock { free.popLast() } ?? GEMMScratch() }
@@ -267,7 +268,7 @@ func sgemm(kernel: MicroKernel, threads: Int, pool: GEMMScratchPool,
         scratches.deallocate()
     }
 
-    parallelTasks(tasks, threads: nThreads) { task, worker in
+    Parallel.forEachWorker(tasks, threads: nThreads) { task, worker in
         let s: GEMMScratch
         if let have = scratches[worker] {
             s = have
@@ -492,8 +493,8 @@ func packB(_ b: UnsafePointer<Float>, ldb: Int, trans: Bool, p0: Int, pk: Int, j
 /// C = beta · C (beta 0: zeros, old contents ignored).
 func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, beta: Float, threads: Int) {
     let t = rows * cols >= 1 << 18 ? threads : 1
-    parallelTasks(min(rows, t * 4), threads: t) { task, _ in
-        for r in chunkRange(task, of: min(rows, t * 4), count: rows) {
+    Parallel.forEachWorker(min(rows, t * 4), threads: t) { task, _ in
+        for r in Parallel.chunkRange(task, of: min(rows, t * 4), count: rows) {
             let row = c + r * ld
             if beta == 0 {
                 row.update(repeating: 0, count: cols)

@@ -5,6 +5,7 @@ import Support
 import Store
 import ML
 import Serve
+import Net
 
 // The fuzz targets' bodies (issue 13). One function per target takes an arbitrary input and
 // drives one parser the way the product does. Errors the parser throws are the expected
@@ -51,7 +52,7 @@ public enum FuzzHarness {
         if !ok() { fatalError("fuzz invariant broken: \(what())", file: file, line: line) }
     }
 
-    // MARK: Serve: HTTP request parser and chunked decoder
+    // MARK: Net: HTTP request parser and chunked decoder
 
     /// A connection's buffer: pipelined requests parsed one after another, as the server
     /// does, until the buffer is incomplete or a request fails. Small limits so the limit
@@ -79,12 +80,12 @@ public enum FuzzHarness {
             steps += 1
             check(steps <= bytes.count + 1, "parser made no progress")
             let step = bytes.withUnsafeBufferPointer { b in
-                FuzzEntry.parseHTTP(UnsafeBufferPointer(rebasing: b[start...]),
-                                    maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes)
+                parseRequest(UnsafeBufferPointer(rebasing: b[start...]),
+                             limits: HTTPLimits(maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
             }
             switch step {
             case .incomplete: return
-            case .failure(let status):
+            case .failure(let status, _):
                 check((400...599).contains(status), "failure status \(status)")
                 return
             case .request(let r, let used):

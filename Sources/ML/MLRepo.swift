@@ -34,7 +34,7 @@ public final class MLRepo: @unchecked Sendable {
         let text = try FS.readText(pendingPath)
         var p = Pending()
         guard let j = try? JSON.parse(text) else {
-            throw MLError("\(pendingPath) is corrupt; delete it to forget the uncommitted runs")
+            throw MLError.corrupt(what: pendingPath, reason: "not valid JSON; delete it to forget the uncommitted runs")
         }
         for (s, v) in j["runs"]?.objectValue ?? [:] { if let h = v.stringValue, let id = ObjectId(hex: h) { p.runs[s] = id } }
         for (s, v) in j["kinds"]?.objectValue ?? [:] { if let k = v.stringValue.flatMap(PathKind.init(rawValue:)) { p.kinds[s] = k } }
@@ -60,7 +60,7 @@ public final class MLRepo: @unchecked Sendable {
     /// Text of a small blob or chunked file in the store.
     public func text(of id: ObjectId, path: String) throws -> String {
         let reader = FileReader(store: repo.store)
-        guard try reader.size(of: id) <= UInt64(MLRepo.maxSmallFile) else { throw MLError("'\(path)' is too large to read as JSON") }
+        guard try reader.size(of: id) <= UInt64(MLRepo.maxSmallFile) else { throw MLError.tooLarge(path: path, limit: MLRepo.maxSmallFile) }
         var bytes: [UInt8] = []
         try reader.read(id) { bytes.append(contentsOf: $0) }
         return String(decoding: bytes, as: UTF8.self)
@@ -70,7 +70,7 @@ public final class MLRepo: @unchecked Sendable {
     public func workText(_ path: String) throws -> String? {
         let full = repo.fullPath(path)
         guard let st = FS.stat(full), st.isRegular else { return nil }
-        guard st.size <= UInt64(MLRepo.maxSmallFile) else { throw MLError("'\(path)' is too large to read as JSON") }
+        guard st.size <= UInt64(MLRepo.maxSmallFile) else { throw MLError.tooLarge(path: path, limit: MLRepo.maxSmallFile) }
         return try FS.readText(full)
     }
 
@@ -82,7 +82,7 @@ public final class MLRepo: @unchecked Sendable {
 
     public func requireProject() throws -> Project {
         guard let p = try workProject() else {
-            throw MLError("no \(Project.fileName) at the repository root \(repo.root); declare stages there (see docs/pipelines.md)")
+            throw MLError.noProject(root: repo.root)
         }
         return p
     }
@@ -100,10 +100,13 @@ public final class MLRepo: @unchecked Sendable {
 
     public func meta(of c: Commit) throws -> CommitMeta? {
         guard let h = c.headers("meta").first else { return nil }
-        guard let id = ObjectId(hex: h) else { throw MLError("commit has a bad meta id '\(h)'") }
+        guard let id = ObjectId(hex: h) else { throw MLError.corrupt(what: "a commit's meta header", reason: "'\(h)' is not an object id") }
         if let m = metaCache[id] { return m }
         let bytes = try repo.store.read(id, as: .blob)
-        let m = try CommitMeta(json: JSON.parse(String(decoding: bytes, as: UTF8.self)))
+        let m: CommitMeta
+        do { m = try CommitMeta(json: JSON.parse(String(decoding: bytes, as: UTF8.self))) }
+        catch MLError.corrupt(_, let reason) { throw MLError.corrupt(what: "commit metadata \(id.hex)", reason: reason) }
+        catch let e as JSON.ParseError { throw MLError.corrupt(what: "commit metadata \(id.hex)", reason: "\(e)") }
         metaCache[id] = m
         return m
     }
@@ -116,9 +119,9 @@ public final class MLRepo: @unchecked Sendable {
         if let r = recordCache[id] { return r }
         let bytes = try repo.store.read(id, as: .blob)
         let r: LineageRecord
-        do { r = try LineageRecord(json: JSON.parse(String(decoding: bytes, as: UTF8.self))) } catch {
-            throw MLError("object \(id.hex) is not a lineage record: \(error)")
-        }
+        do { r = try LineageRecord(json: JSON.parse(String(decoding: bytes, as: UTF8.self))) }
+        catch MLError.corrupt(_, let reason) { throw MLError.corrupt(what: "lineage record \(id.hex)", reason: reason) }
+        catch { throw MLError.corrupt(what: "lineage record \(id.hex)", reason: "\(error)") }
         recordCache[id] = r
         return r
     }
@@ -137,7 +140,7 @@ public final class MLRepo: @unchecked Sendable {
     /// Why `rec` does not describe `stage` run with `params` over files with these ids
     /// (`ids(path)`: the id now, nil when absent); nil when it does.
     func mismatch(_ rec: LineageRecord, _ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) rethrows -> String? {
-        if !rec.action.sameAs(stage.action) { return "its command changed" }
+        if !rec.action.withoutHyperparameters.sameAs(stage.action.withoutHyperparameters) { return "its command changed" }
         if rec.deps.map(\.path) != stage.deps.map(\.path) { return "its list of dependencies changed" }
         if rec.outs.map(\.path) != stage.outputs.map(\.path) { return "its list of outputs changed" }
         guard let params else { return "its params cannot be read" }
@@ -217,7 +220,7 @@ public final class MLRepo: @unchecked Sendable {
                 guard let project, let st = project.stages[stage] else {
                     stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)", removed: true)); continue
                 }
-                let params = try? readParams(st.params, stage: stage, read: read)
+                let params = try? st.paramValues(read: read)
                 var firstReason: String? = nil
                 var chosen: ObjectId? = nil
                 for rid in candidates {
@@ -247,6 +250,7 @@ public final class MLRepo: @unchecked Sendable {
                             for (f, kv) in v { meta.params[f, default: [:]].merge(kv) { $1 } }
                         }
                     }
+                    for (f, kv) in s.builtinParams { meta.params[f, default: [:]].merge(kv) { $1 } }
                     for m in s.metrics {
                         guard let f = files[m.path] else { continue }
                         meta.metrics[m.path] = try readMetrics(self.text(of: f.id, path: m.path), file: m.path)

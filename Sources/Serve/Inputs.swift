@@ -197,7 +197,7 @@ struct InputDecoder {
             }
             let names: [String]
             do {
-                names = try CSVScanner.record(base, from: CSVScanner.headerStart(base, b.count), b.count).fields.map { $0.trimmingSpaces() }
+                names = try CSVScanner.record(base, from: CSVScanner.headerStart(base, b.count), b.count).fields.map { $0.trimmed(" \t") }
             } catch {
                 throw InputError("the CSV header has an unterminated quoted field")
             }

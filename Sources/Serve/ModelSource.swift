@@ -1,7 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 import ML
+import Net
 import Store
 import Support
 
@@ -20,10 +19,29 @@ public struct ModelSource: Sendable {
     }
 
     /// The commit a revision target points at now (nil for a file target); `follow` polls it.
+    /// It is the commit `load` reads the model from (for a registry alias, the commit that
+    /// was promoted, not the promotion record's commit), so that it equals the loaded
+    /// model's `commit` until the target moves.
     public func commitId(repo: Repository) throws -> ObjectId? {
         if isFileTarget(repo: repo, cwd: nil) { return nil }
-        let rev = splitRevPath().rev
-        return try repo.resolveCommit(rev)
+        return try resolveRevision(repo: repo).commit
+    }
+
+    /// The commit a revision target names and the model path it implies: a registry alias
+    /// names its model path, and its promoted commit holds the promoted tree.
+    func resolveRevision(repo: Repository) throws -> (rev: String, commit: ObjectId, wanted: String?) {
+        var (rev, wanted) = splitRevPath()
+        var promotedFrom: String? = nil
+        if Refs.isValidName(rev), let promo = try? MLRepo(repo).alias(rev) {
+            if wanted == nil { wanted = promo.path }
+            promotedFrom = promo.commit
+        }
+        var commit: ObjectId
+        do { commit = try repo.resolveCommit(rev) } catch {
+            throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
+        }
+        if let p = promotedFrom, let id = ObjectId(hex: p), repo.store.contains(id) { commit = id }
+        return (rev, commit, wanted)
     }
 
     func splitRevPath() -> (rev: String, path: String?) {
@@ -60,18 +78,7 @@ public struct ModelSource: Sendable {
             return try ServedModel(model: model, id: id, commit: nil, path: target, source: target)
         }
         let repo = repo!
-        var (rev, wanted) = splitRevPath()
-        var commit: ObjectId
-        // A registry alias names its model path; its promotion commit has the promoted tree.
-        var promotedFrom: String? = nil
-        if Refs.isValidName(rev), let promo = try? MLRepo(repo).alias(rev) {
-            if wanted == nil { wanted = promo.path }
-            promotedFrom = promo.commit
-        }
-        do { commit = try repo.resolveCommit(rev) } catch {
-            throw ServeError("'\(rev)' is not a model file or a revision: \(error)")
-        }
-        if let p = promotedFrom, let id = ObjectId(hex: p), repo.store.contains(id) { commit = id }
+        let (rev, commit, wanted) = try resolveRevision(repo: repo)
         let files = try repo.files(ofCommit: commit)
         let chosen: String
         if let wanted {
@@ -109,64 +116,61 @@ public final class ModelFollower: @unchecked Sendable {
     let cwd: String
     let service: ScoringService
     let interval: Double
-    private var thread = pthread_t()
-    private var running = false
-    private let stopFlag = StopFlag()
+    /// The settings each reload opens the repository with (the host's).
+    let settings: StoreSettings
+    private var thread: ThreadHandle? = nil
+    /// Set, and its eventfd signalled, by `stop`; the poll loop sleeps on the eventfd.
+    private let stopping = Atomic<Bool>(false)
+    private let wake: EventFD?
 
-    final class StopFlag: @unchecked Sendable {
-        var m = pthread_mutex_t()
-        var c = pthread_cond_t()
-        var stop = false
-        init() { pthread_mutex_init(&m, nil); pthread_cond_init(&c, nil) }
-    }
-
-    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double) {
+    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
+                settings: StoreSettings = StoreSettings()) {
         self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
+        self.settings = settings
+        wake = try? EventFD()
     }
 
     public func start(current: String?) {
-        let box = Unmanaged.passRetained(FollowBox(follower: self, last: current))
-        if pthread_create(&thread, nil, { raw in
-            let b = Unmanaged<FollowBox>.fromOpaque(raw!).takeRetainedValue()
-            b.follower.loop(last: b.last)
-            return nil
-        }, box.toOpaque()) == 0 { running = true } else { box.release() }
+        thread = Sys.spawnThread { [self] in loop(last: current) }
     }
 
     public func stop() {
-        pthread_mutex_lock(&stopFlag.m)
-        stopFlag.stop = true
-        pthread_cond_signal(&stopFlag.c)
-        pthread_mutex_unlock(&stopFlag.m)
-        if running { pthread_join(thread, nil); running = false }
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        wake?.signal()
+        thread?.join()
+        thread = nil
     }
 
+    deinit { wake?.close() }
+
     func loop(last: String?) {
+        // Sleeps `interval` seconds between polls, or until `stop` signals the eventfd.
+        guard let wake, let poller = try? Poller() else { return }
+        defer { poller.close() }
+        poller.add(wake.fd, events: Poller.readable, tag: 0)
+        var tags: [UInt64] = [0], events: [UInt32] = [0]
+        let sleepMs = Int32(min(max(interval * 1000, 1), Double(Int32.max)))
         var last = last
         var lastError: String? = nil
         while true {
-            pthread_mutex_lock(&stopFlag.m)
-            if !stopFlag.stop {
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                let ns = Int(ts.tv_nsec) + Int(interval * 1e9)
-                ts.tv_sec += ns / 1_000_000_000
-                ts.tv_nsec = ns % 1_000_000_000
-                pthread_cond_timedwait(&stopFlag.c, &stopFlag.m, &ts)
+            if !stopping.load(ordering: .sequentiallyConsistent) {
+                _ = poller.wait(tags: &tags, events: &events, timeoutMs: sleepMs)
             }
-            let stop = stopFlag.stop
-            pthread_mutex_unlock(&stopFlag.m)
-            if stop { return }
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
             do {
                 // A fresh Repository each time: refs and packs may have changed on disk.
-                let repo = try Repository(root: repoRoot)
+                let repo = try Repository(root: repoRoot, settings: settings)
                 let now = try source.commitId(repo: repo)?.hex
                 if now != last {
                     let m = try source.load(repo: repo, cwd: cwd)
                     let old = service.models.primary
-                    if m.id != old?.id { service.swap(primary: m) }
-                    service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
-                                   "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
+                    // A commit that moved to the same model (or a first poll that finds what
+                    // is served) swaps nothing and logs nothing.
+                    if m.id != old?.id {
+                        service.swap(primary: m)
+                        service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
+                                       "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
+                    }
                     last = now
                     lastError = nil
                 }
@@ -179,10 +183,4 @@ public final class ModelFollower: @unchecked Sendable {
             }
         }
     }
-}
-
-final class FollowBox {
-    let follower: ModelFollower
-    let last: String?
-    init(follower: ModelFollower, last: String?) { self.follower = follower; self.last = last }
 }

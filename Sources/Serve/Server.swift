@@ -1,9 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
-import CShims
+import Net
 import Support
+
+// The scoring server's event loops. Every system call goes through Net (sockets, epoll, the
+// eventfd, TLS sessions, threads); nothing here calls libc.
 
 /// How the server listens and what it tolerates.
 public struct ServerConfig: Sendable {
@@ -61,18 +61,19 @@ public protocol HTTPHandler: AnyObject, Sendable {
 public final class HTTPServer: @unchecked Sendable {
     public let config: ServerConfig
     let handler: any HTTPHandler
-    let listenFD: Int32
+    let listener: ListeningSocket
+    var listenFD: Int32 { listener.fd }
     /// The bound port (the one asked for, or the one the system chose for port 0).
-    public let port: Int
-    let wakeFD: Int32
+    public var port: Int { listener.port }
+    let wake: EventFD
     let stopping = Atomic<Bool>(false)
     /// Connection counts (shared with the handler, for its metrics).
     public let connections: ConnectionCounters
     /// SHA-256 of each bearer token.
     let tokenDigests: [[UInt8]]
-    /// The server's SSL_CTX (nil: plain HTTP).
-    let tlsContext: UnsafeMutableRawPointer?
-    var threads: [pthread_t] = []
+    /// The server's TLS context (nil: plain HTTP).
+    let tlsContext: TLSServerContext?
+    var threads: [ThreadHandle] = []
     /// Per worker: connections it owns, sockets handed to it by the worker that accepted
     /// them, and an eventfd that wakes it for those. A new connection goes to the worker
     /// with the fewest, so all cores serve even when a client opens many at once.
@@ -81,8 +82,9 @@ public final class HTTPServer: @unchecked Sendable {
     final class Handoff: @unchecked Sendable {
         let owned = Atomic<Int>(0)
         let inbox = Mutex<[Int32]>([])
-        let wake: Int32 = mlrepo_eventfd()
-        deinit { close(wake) }
+        let wake: EventFD
+        init() throws(Errno) { wake = try EventFD() }
+        deinit { wake.close() }
     }
 
     /// Binds and listens; throws a one-line error when the address is unusable.
@@ -90,65 +92,29 @@ public final class HTTPServer: @unchecked Sendable {
         self.config = config
         self.connections = connections
         self.handler = handler
-        handoff = (0..<max(1, config.workers)).map { _ in Handoff() }
+        var loops: [Handoff] = []
+        for _ in 0..<max(1, config.workers) {
+            do throws(Errno) { loops.append(try Handoff()) } catch { throw ServeError("eventfd failed: \(error.message)") }
+        }
+        handoff = loops
         tokenDigests = config.authTokens.map { SHA256Hasher.digest(Array($0.utf8)) }
         if let cert = config.tlsCertificate, let key = config.tlsKey {
-            var err = [CChar](repeating: 0, count: 512)
-            guard let ctx = mlrepo_tls_server_new(cert, key, &err, err.count) else {
-                throw ServeError(String(cString: err))
-            }
-            tlsContext = ctx
+            do { tlsContext = try TLSServerContext(certificate: cert, key: key) } catch { throw ServeError("\(error)") }
         } else if config.tlsCertificate != nil || config.tlsKey != nil {
             throw ServeError("TLS needs both a certificate and a private key")
         } else {
             tlsContext = nil
         }
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE
-        var res: UnsafeMutablePointer<addrinfo>? = nil
-        let rc = getaddrinfo(config.host, String(config.port), &hints, &res)
-        guard rc == 0, let first = res else {
-            if let tlsContext { mlrepo_tls_server_free(tlsContext) }
-            throw ServeError("cannot resolve host '\(config.host)': \(String(cString: gai_strerror(rc)))")
+        do { listener = try ListeningSocket(host: config.host, port: config.port) } catch { throw ServeError("\(error)") }
+        do throws(Errno) { wake = try EventFD() } catch {
+            listener.close()
+            throw ServeError("eventfd failed: \(error.message)")
         }
-        defer { freeaddrinfo(res) }
-        var fd: Int32 = -1
-        var lastErr: Int32 = 0
-        var ai: UnsafeMutablePointer<addrinfo>? = first
-        while let a = ai {
-            fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
-            if fd >= 0 {
-                var one: Int32 = 1
-                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-                if bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 && listen(fd, 4096) == 0 { break }
-                lastErr = errno
-                close(fd); fd = -1
-            } else { lastErr = errno }
-            ai = a.pointee.ai_next
-        }
-        guard fd >= 0 else {
-            if let tlsContext { mlrepo_tls_server_free(tlsContext) }
-            throw ServeError("cannot listen on \(config.host):\(config.port): \(String(cString: strerror(lastErr)))")
-        }
-        listenFD = fd
-        var ss = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        if ss.ss_family == sa_family_t(AF_INET6) {
-            port = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) } }
-        } else {
-            port = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) } }
-        }
-        wakeFD = mlrepo_eventfd()
-        guard wakeFD >= 0 else { close(fd); if let tlsContext { mlrepo_tls_server_free(tlsContext) }; throw ServeError("eventfd failed: \(String(cString: strerror(errno)))") }
     }
 
     deinit {
-        close(listenFD)
-        close(wakeFD)
-        if let tlsContext { mlrepo_tls_server_free(tlsContext) }
+        listener.close()
+        wake.close()
     }
 
     /// Whether `request` may be served: no tokens configured, an open path, or an
@@ -160,7 +126,7 @@ public final class HTTPServer: @unchecked Sendable {
         guard let value = request.header("authorization") else { return .missing }
         let v = Substring(value)
         guard v.count > 7, v.prefix(7).lowercased() == "bearer " else { return .invalid }
-        let token = String(v.dropFirst(7)).trimmingSpaces()
+        let token = String(v.dropFirst(7)).trimmed(" \t")
         let digest = SHA256Hasher.digest(Array(token.utf8))
         var matched: UInt8 = 0
         for d in tokenDigests {
@@ -181,20 +147,15 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// The descriptor that stops the server when written to (8 bytes): give it to a signal
     /// handler.
-    public var stopDescriptor: Int32 { wakeFD }
+    public var stopDescriptor: Int32 { wake.fd }
 
     /// Starts the worker loops and returns.
     public func start() {
         for w in 0..<max(1, config.workers) {
-            let box = Unmanaged.passRetained(LoopBox(server: self, index: w))
-            var t = pthread_t()
-            let rc = pthread_create(&t, nil, { raw in
-                let b = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
-                var loop = EventLoop(server: b.server, index: b.index)
+            if let t = Sys.spawnThread({ [self] in
+                guard var loop = try? EventLoop(server: self, index: w) else { return }  // no epoll set: this worker does not run
                 loop.run()
-                return nil
-            }, box.toOpaque())
-            if rc == 0 { threads.append(t) } else { box.release() }
+            }) { threads.append(t) }
         }
     }
 
@@ -202,13 +163,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// `shutdownGrace`).
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        wake.signal()
     }
 
     /// Waits for every loop to end (after `stop`, or a write to `stopDescriptor`).
     public func wait() {
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { t.join() }
         threads = []
     }
 }
@@ -226,12 +186,6 @@ public final class ConnectionCounters: Sendable {
     public init() {}
 }
 
-final class LoopBox {
-    let server: HTTPServer
-    let index: Int
-    init(server: HTTPServer, index: Int) { self.server = server; self.index = index }
-}
-
 /// A failure to start serving, one line.
 public struct ServeError: Error, CustomStringConvertible, Equatable {
     public let message: String
@@ -239,41 +193,10 @@ public struct ServeError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-let evIn = UInt32(MLREPO_EV_IN), evOut = UInt32(MLREPO_EV_OUT), evErr = UInt32(MLREPO_EV_ERR)
-let evHup = UInt32(MLREPO_EV_HUP), evRdHup = UInt32(MLREPO_EV_RDHUP)
+let evIn = Poller.readable, evOut = Poller.writable, evErr = Poller.error
+let evHup = Poller.hangUp, evRdHup = Poller.peerClosed
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-/// A client address (IPv6, or IPv4 in the low word), the key of the per-client limit.
-struct ClientAddress: Hashable {
-    var hi: UInt64 = 0, lo: UInt64 = 0
-
-    /// The peer address of a connected socket (all zero when it cannot be read).
-    init(peerOf fd: Int32) {
-        var ss = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) } }
-        guard rc == 0 else { return }
-        if ss.ss_family == sa_family_t(AF_INET6) {
-            withUnsafePointer(to: &ss) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
-                    withUnsafeBytes(of: a.pointee.sin6_addr) { b in
-                        hi = b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-                        lo = b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                    }
-                }
-            }
-        } else if ss.ss_family == sa_family_t(AF_INET) {
-            let v4 = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr } }
-            hi = 0
-            lo = 0xffff_0000_0000_0000 | UInt64(v4)
-        }
-    }
-}
+@inline(__always) func monotonicSeconds() -> Double { Sys.monotonicSeconds() }
 
 /// One connection's state, owned by one loop.
 final class Connection {
@@ -303,7 +226,7 @@ final class Connection {
     var wantsWrite = false
     /// TLS: the session (nil: plain), whether its handshake is still running, and the length
     /// of a write to repeat after the session asked to wait.
-    var tls: UnsafeMutableRawPointer? = nil
+    var tls: TLSServerSession? = nil
     var handshaking = false
     var tlsRetryLength = 0
     /// Its place in one of the loop's lists of reclaimable connections (`lruList`: -1 none,
@@ -334,7 +257,8 @@ final class Connection {
 struct EventLoop {
     let server: HTTPServer
     let index: Int
-    var epfd: Int32 = -1
+    /// This loop's epoll set (closed when `run` returns).
+    let poller: Poller
     var conns: [Int32: Connection] = [:]
     var listening = true
     /// Accepting paused after EMFILE with nothing to reclaim (resumed by the sweep).
@@ -351,7 +275,10 @@ struct EventLoop {
     /// Open connections per client address (this loop's).
     var perClient: [ClientAddress: Int] = [:]
 
-    init(server: HTTPServer, index: Int) { self.server = server; self.index = index }
+    init(server: HTTPServer, index: Int) throws(Errno) {
+        self.server = server; self.index = index
+        poller = try Poller()
+    }
 
     static let listenTag: UInt64 = UInt64.max
     static let wakeTag: UInt64 = UInt64.max - 1
@@ -365,25 +292,21 @@ struct EventLoop {
 
     mutating func run() {
         // OpenSSL writes with write(2): a peer that went away must not raise SIGPIPE.
-        var pipeSet = sigset_t()
-        sigemptyset(&pipeSet)
-        sigaddset(&pipeSet, SIGPIPE)
-        pthread_sigmask(SIG_BLOCK, &pipeSet, nil)
-        epfd = mlrepo_epoll_create()
-        guard epfd >= 0 else { return }
-        defer { close(epfd) }
-        mlrepo_epoll_ctl(epfd, 1, server.listenFD, UInt32(MLREPO_EV_IN) | UInt32(MLREPO_EV_EXCLUSIVE), EventLoop.listenTag)
-        mlrepo_epoll_ctl(epfd, 1, server.wakeFD, UInt32(MLREPO_EV_IN), EventLoop.wakeTag)
-        mlrepo_epoll_ctl(epfd, 1, server.handoff[index].wake, UInt32(MLREPO_EV_IN), EventLoop.handoffTag)
+        ServerThreads.blockSIGPIPE()
+        let p = poller
+        defer { p.close() }
+        p.add(server.listenFD, events: Poller.readable | Poller.exclusive, tag: EventLoop.listenTag)
+        p.add(server.wake.fd, events: Poller.readable, tag: EventLoop.wakeTag)
+        p.add(server.handoff[index].wake.fd, events: Poller.readable, tag: EventLoop.handoffTag)
         var tags = [UInt64](repeating: 0, count: 256)
         var evflags = [UInt32](repeating: 0, count: 256)
         var lastSweep = monotonicSeconds()
         var stopDeadline: Double? = nil
         while true {
-            let n = mlrepo_epoll_wait(epfd, &tags, &evflags, 256, 200)
+            let n = p.wait(tags: &tags, events: &evflags, timeoutMs: 200)
             let now = monotonicSeconds()
             if n > 0 {
-                for i in 0..<Int(n) {
+                for i in 0..<n {
                     let tag = tags[i]
                     let flags = evflags[i]
                     if tag == EventLoop.listenTag { if listening && !acceptPaused { acceptAll(now) } }
@@ -401,9 +324,9 @@ struct EventLoop {
                 if stopDeadline == nil {
                     stopDeadline = now + server.config.shutdownGrace
                     listening = false
-                    if !acceptPaused { mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0) }
+                    if !acceptPaused { p.remove(server.listenFD) }
                     // Keep the wake descriptor readable for the other loops, but stop polling it.
-                    mlrepo_epoll_ctl(epfd, 2, server.wakeFD, 0, 0)
+                    p.remove(server.wake.fd)
                 }
                 takeHandoffs(now)
                 // Idle connections go now; busy ones finish their request.
@@ -426,20 +349,18 @@ struct EventLoop {
 
     mutating func acceptAll(_ now: Double) {
         while true {
-            let fd = mlrepo_accept(server.listenFD)
-            if fd < 0 {
-                if errno == EINTR { continue }
-                if errno == EMFILE || errno == ENFILE {
+            let fd: Int32
+            do throws(Errno) { fd = try Sys.accept(server.listenFD) } catch {
+                if error.outOfDescriptors {
                     // Out of descriptors: make room, or stop polling the (still readable)
                     // listening socket until the next sweep instead of spinning on it.
                     if let victim = reclaimCandidate { reclaim(victim); continue }
                     acceptPaused = true
-                    mlrepo_epoll_ctl(epfd, 2, server.listenFD, 0, 0)
+                    poller.remove(server.listenFD)
                 }
                 return  // EAGAIN, or a transient error (ECONNABORTED): try on the next event
             }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            Sys.noDelay(fd)
             server.connections.open.wrappingAdd(1, ordering: .relaxed)
             // Hand it to the least-loaded worker (this one on ties).
             var target = index
@@ -449,8 +370,7 @@ struct EventLoop {
             server.handoff[target].owned.wrappingAdd(1, ordering: .relaxed)
             if target == index { adopt(fd, now) } else {
                 server.handoff[target].inbox.withLock { $0.append(fd) }
-                var one: UInt64 = 1
-                _ = write(server.handoff[target].wake, &one, 8)
+                server.handoff[target].wake.signal()
             }
         }
     }
@@ -473,9 +393,9 @@ struct EventLoop {
             let r = HTTPResponse.error(503, refusal)
             if server.tlsContext == nil {
                 let bytes = r.serialized(keepAlive: false, headOnly: false)
-                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                _ = bytes.withUnsafeBytes { SocketIO.write(fd, $0) }
             }
-            close(fd)
+            Sys.close(fd)
             server.connections.open.wrappingSubtract(1, ordering: .relaxed)
             server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
             server.connections.refused.wrappingAdd(1, ordering: .relaxed)
@@ -484,8 +404,8 @@ struct EventLoop {
         }
         let c = Connection(fd: fd, client: client, now: now)
         if let ctx = server.tlsContext {
-            guard let session = mlrepo_tls_server_session(ctx, fd) else {
-                close(fd)
+            guard let session = ctx.session(fd) else {
+                Sys.close(fd)
                 server.connections.open.wrappingSubtract(1, ordering: .relaxed)
                 server.handoff[index].owned.wrappingSubtract(1, ordering: .relaxed)
                 return
@@ -496,14 +416,13 @@ struct EventLoop {
         conns[fd] = c
         perClient[client, default: 0] += 1
         lruAppend(c)
-        mlrepo_epoll_ctl(epfd, 1, fd, evIn | evRdHup, UInt64(UInt32(bitPattern: fd)))
+        poller.add(fd, events: evIn | evRdHup, tag: UInt64(UInt32(bitPattern: fd)))
         // Data may have arrived before the socket was registered: serve it now.
         service(c, flags: evIn, now: now)
     }
 
     mutating func takeHandoffs(_ now: Double) {
-        var v: UInt64 = 0
-        _ = read(server.handoff[index].wake, &v, 8)
+        server.handoff[index].wake.drain()
         let fds = server.handoff[index].inbox.withLock { box -> [Int32] in let f = box; box = []; return f }
         for fd in fds { adopt(fd, now) }
     }
@@ -557,8 +476,8 @@ struct EventLoop {
     /// sending a body we refused.
     mutating func finish(_ c: Connection) {
         if c.lingerOnClose && c.lingerUntil == nil {
-            if let s = c.tls { mlrepo_tls_session_free(s, 1); c.tls = nil }
-            shutdown(c.fd, Int32(SHUT_WR))
+            if let s = c.tls { s.free(notify: true); c.tls = nil }
+            Sys.shutdownWrite(c.fd)
             c.lingerUntil = monotonicSeconds() + 2
             c.inputStart = c.input.count
             c.compactInput()
@@ -571,9 +490,9 @@ struct EventLoop {
     mutating func closeConnection(_ c: Connection) {
         guard conns[c.fd] === c else { return }
         lruRemove(c)
-        if let s = c.tls { mlrepo_tls_session_free(s, c.handshaking ? 0 : 1); c.tls = nil }
-        mlrepo_epoll_ctl(epfd, 2, c.fd, 0, 0)
-        close(c.fd)
+        if let s = c.tls { s.free(notify: !c.handshaking); c.tls = nil }
+        poller.remove(c.fd)
+        Sys.close(c.fd)
         conns[c.fd] = nil
         if let k = perClient[c.client] { if k <= 1 { perClient[c.client] = nil } else { perClient[c.client] = k - 1 } }
         server.connections.open.wrappingSubtract(1, ordering: .relaxed)
@@ -586,28 +505,23 @@ struct EventLoop {
     /// yet, -2 on a failure.
     mutating func readSome(_ c: Connection) -> Int {
         if let s = c.tls {
-            while true {
-                let r = readBuf.withUnsafeMutableBytes { mlrepo_tls_server_read(s, $0.baseAddress, $0.count) }
-                if r > 0 { return r }
-                if r == 0 { return 0 }
-                if r == -2 { return -1 }
-                if r == -3 { watch(c, output: true); return -1 }
-                return -2
+            switch readBuf.withUnsafeMutableBytes({ s.read(into: $0) }) {
+            case .done(let r): return r
+            case .wait(let wantRead): if !wantRead { watch(c, output: true) }; return -1
+            case .failed: return -2
             }
         }
-        while true {
-            let r = readBuf.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
-            if r >= 0 { return r }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return -1 }
-            return -2
+        switch readBuf.withUnsafeMutableBytes({ SocketIO.read(c.fd, into: $0) }) {
+        case .done(let r): return r
+        case .wait: return -1
+        case .failed: return -2
         }
     }
 
     mutating func watch(_ c: Connection, output: Bool) {
         guard output != c.wantsWrite else { return }
         c.wantsWrite = output
-        mlrepo_epoll_ctl(epfd, 3, c.fd, evIn | evRdHup | (output ? evOut : 0), UInt64(UInt32(bitPattern: c.fd)))
+        poller.modify(c.fd, events: evIn | evRdHup | (output ? evOut : 0), tag: UInt64(UInt32(bitPattern: c.fd)))
     }
 
     mutating func service(_ c: Connection, flags: UInt32, now: Double) {
@@ -616,14 +530,14 @@ struct EventLoop {
             closeConnection(c); return
         }
         if c.handshaking, let s = c.tls {
-            let r = mlrepo_tls_server_handshake(s)
-            if r == 1 {
+            switch s.handshake() {
+            case .done:
                 c.handshaking = false
                 watch(c, output: false)
                 flags |= evIn  // application data may be buffered already
-            } else if r == -2 { watch(c, output: false); return }
-            else if r == -3 { watch(c, output: true); return }
-            else { closeConnection(c); return }
+            case .wait(let wantRead): watch(c, output: !wantRead); return
+            case .failed: closeConnection(c); return
+            }
         }
         // (A TLS write that waited for readability is retried on input too.)
         if flags & evOut != 0 || (c.tls != nil && c.pendingOutput > 0 && flags & evIn != 0) {
@@ -636,11 +550,11 @@ struct EventLoop {
         if c.lingerUntil != nil {
             // Drop what the client still sends; close at its end of stream.
             while true {
-                let r = readBuf.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
-                if r > 0 { continue }
-                if r < 0 && errno == EINTR { continue }
-                if r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                closeConnection(c); return
+                switch readBuf.withUnsafeMutableBytes({ SocketIO.read(c.fd, into: $0) }) {
+                case .done(let r) where r > 0: continue
+                case .wait: return
+                default: closeConnection(c); return
+                }
             }
         }
         if flags & (evIn | evRdHup) != 0 {
@@ -755,15 +669,14 @@ struct EventLoop {
         while c.pendingOutput > 0 {
             if let s = c.tls {
                 let length = c.tlsRetryLength > 0 ? c.tlsRetryLength : min(c.pendingOutput, 1 << 20)
-                let r = c.output.withUnsafeBytes { b in b.baseAddress.map { mlrepo_tls_server_write(s, $0 + c.outputStart, length) } ?? -1 }
-                if r > 0 { c.tlsRetryLength = 0; c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
-                if r == -2 || r == -3 { c.tlsRetryLength = length; blockedOnRead = r == -2; break }
+                let r = c.output.withUnsafeBytes { b in s.write(UnsafeRawBufferPointer(rebasing: b[c.outputStart..<(c.outputStart + length)])) }
+                if case .done(let n) = r, n > 0 { c.tlsRetryLength = 0; c.outputStart += n; c.lastActivity = monotonicSeconds(); continue }
+                if case .wait(let wantRead) = r { c.tlsRetryLength = length; blockedOnRead = wantRead; break }
                 return false
             }
-            let r = c.output.withUnsafeBytes { b in b.baseAddress.map { send(c.fd, $0 + c.outputStart, c.pendingOutput, Int32(MSG_NOSIGNAL)) } ?? -1 }
-            if r > 0 { c.outputStart += r; c.lastActivity = monotonicSeconds(); continue }
-            if r < 0 && errno == EINTR { continue }
-            if r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+            let r = c.output.withUnsafeBytes { b in SocketIO.write(c.fd, UnsafeRawBufferPointer(rebasing: b[c.outputStart...])) }
+            if case .done(let n) = r, n > 0 { c.outputStart += n; c.lastActivity = monotonicSeconds(); continue }
+            if case .wait = r { break }
             return false
         }
         let want = c.pendingOutput > 0 && !blockedOnRead
@@ -780,7 +693,7 @@ struct EventLoop {
     mutating func sweep(_ now: Double) {
         if acceptPaused && listening {
             acceptPaused = false
-            mlrepo_epoll_ctl(epfd, 1, server.listenFD, UInt32(MLREPO_EV_IN) | UInt32(MLREPO_EV_EXCLUSIVE), EventLoop.listenTag)
+            poller.add(server.listenFD, events: Poller.readable | Poller.exclusive, tag: EventLoop.listenTag)
         }
         let cfg = server.config
         for c in Array(conns.values) {

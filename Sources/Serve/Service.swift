@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Compute
 import ML
+import Net
 import Support
 
 /// A model ready to serve: the file, where it came from, and its training profile.
@@ -97,9 +98,10 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     public func event(_ fields: [String: JSON]) {
         guard options.logFD >= 0 else { return }
         var o = fields
-        o["time"] = .string(isoNow())
+        o["time"] = .string(ISOTime.now())
         let line = JSON.object(o).encoded() + "\n"
-        _ = line.utf8CString.withUnsafeBufferPointer { write(options.logFD, $0.baseAddress, $0.count - 1) }
+        var text = line
+        _ = text.withUTF8 { Sys.writeAll(options.logFD, UnsafeRawBufferPointer($0)) }
     }
 
     // MARK: HTTPHandler
@@ -267,7 +269,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             slot.early.withLock { $0[response.status, default: 0] += 1 }
         }
         guard options.logFD >= 0 else { return }
-        var line = "{\"time\":\"" + isoNow() + "\",\"method\":"
+        var line = "{\"time\":\"" + ISOTime.now() + "\",\"method\":"
         JSON.quote(request?.method ?? "-", into: &line)
         line += ",\"path\":"
         JSON.quote(String((request?.path ?? "-").prefix(200)), into: &line)
@@ -284,14 +286,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         guard !slot.log.isEmpty, options.logFD >= 0 else { return }
         var text = slot.log
         slot.log = ""
-        text.withUTF8 { buf in
-            var off = 0
-            while off < buf.count {
-                let r = write(options.logFD, buf.baseAddress! + off, buf.count - off)
-                if r <= 0 { if r < 0 && errno == EINTR { continue }; break }
-                off += r
-            }
-        }
+        _ = text.withUTF8 { Sys.writeAll(options.logFD, UnsafeRawBufferPointer($0)) }
     }
 
     // MARK: Read-outs
@@ -344,7 +339,11 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         for (m, role) in [(p, "primary"), (c, "canary")] {
             guard let m else { continue }
             let live = merged(m.id, profile: m.profile)
-            let labels = "model=\"\(role)\",model_id=\"\(m.id.prefix(12))\""
+            // model_id: the short id (12 hex digits) on every series, mlrepo_model_info
+            // included, so they join on it (`* on(model_id) group_left(commit) mlrepo_model_info`);
+            // the full id is mlrepo_model_info's model_full_id.
+            let shortId = m.id.prefix(12)
+            let labels = "model=\"\(role)\",model_id=\"\(shortId)\""
             for status in live.requests.keys.sorted() { out += "mlrepo_requests_total{\(labels),status=\"\(status)\"} \(live.requests[status]!)\n" }
             var cum = 0
             for (i, le) in latencyBuckets.enumerated() {
@@ -356,7 +355,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             hist += "mlrepo_request_duration_seconds_sum{\(labels)} \(live.latencySum)\n"
             hist += "mlrepo_request_duration_seconds_count{\(labels)} \(cum)\n"
             rowsOut += "mlrepo_rows_scored_total{\(labels)} \(live.rows)\n"
-            info += "mlrepo_model_info{model=\"\(role)\",model_id=\"\(m.id)\",commit=\"\(m.commit ?? "")\",path=\(promQuote(m.path)),type=\"\(m.type.rawValue)\",source=\(promQuote(m.source))} 1\n"
+            info += "mlrepo_model_info{model=\"\(role)\",model_id=\"\(shortId)\",model_full_id=\"\(m.id)\",commit=\"\(m.commit ?? "")\",path=\(promQuote(m.path)),type=\"\(m.type.rawValue)\",source=\(promQuote(m.source))} 1\n"
             for d in drift(live, m.profile) {
                 let fl = "\(labels),feature=\(promQuote(d.name))"
                 if let psi = d.psi { psiOut += "mlrepo_feature_drift_psi{\(fl)} \(psi)\n" }
@@ -389,15 +388,4 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         for ch in s { switch ch { case "\\": o += "\\\\"; case "\"": o += "\\\""; case "\n": o += "\\n"; default: o.append(ch) } }
         return o + "\""
     }
-}
-
-/// Wall-clock time as ISO 8601 UTC with milliseconds.
-func isoNow() -> String {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    var t = time_t(ts.tv_sec)
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    func p(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-    return "\(p(tmv.tm_year + 1900, 4))-\(p(tmv.tm_mon + 1, 2))-\(p(tmv.tm_mday, 2))T\(p(tmv.tm_hour, 2)):\(p(tmv.tm_min, 2)):\(p(tmv.tm_sec, 2)).\(p(Int32(ts.tv_nsec / 1_000_000), 3))Z"
 }

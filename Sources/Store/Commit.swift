@@ -23,7 +23,7 @@ public struct Signature: Equatable, Sendable {
 
     public static func parse(_ s: Substring) -> Signature? {
         guard let lt = s.firstIndex(of: "<"), let gt = s.lastIndex(of: ">"), lt < gt else { return nil }
-        let name = s[..<lt].trimmingCharacters()
+        let name = s[..<lt].trimmed(" ")
         let email = String(s[s.index(after: lt)..<gt])
         let rest = s[s.index(after: gt)...].split(separator: " ")
         guard rest.count == 2, let t = Int64(rest[0]) else { return nil }
@@ -34,14 +34,6 @@ public struct Signature: Equatable, Sendable {
     }
 }
 
-extension Substring {
-    func trimmingCharacters() -> String {
-        var s = self
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return String(s)
-    }
-}
 
 /// A commit. Payload (.mlrepo-format.md §Commit), UTF-8 text:
 /// `tree <hex>\n`, `parent <hex>\n` per parent, `author <sig>\n`, `committer <sig>\n`,

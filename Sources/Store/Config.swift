@@ -18,7 +18,7 @@ public struct Config: Sendable {
     public init(text: String) {
         var section = ""
         for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).enumerated() {
-            let line = raw.trimmingSpaceSub()
+            let line = raw.trimmed()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]"), let s = Config.sectionName(line.dropFirst().dropLast()) else {
@@ -31,8 +31,8 @@ public struct Config: Sendable {
             let k: String
             var v: String
             if let eq = line.firstIndex(of: "=") {
-                k = line[..<eq].trimmingSpaceSub().lowercased()
-                v = line[line.index(after: eq)...].trimmingSpaceSub()
+                k = line[..<eq].trimmed().lowercased()
+                v = line[line.index(after: eq)...].trimmed()
                 if v.count >= 2 && v.hasPrefix("\"") && v.hasSuffix("\"") { v = String(v.dropFirst().dropLast()) }
             } else {
                 k = line.lowercased()
@@ -58,9 +58,9 @@ public struct Config: Sendable {
     /// `section`, `section.sub` or `section "sub"` (inside the brackets) as "section" or
     /// "section.sub", lowercased; nil when it is none of those.
     static func sectionName(_ inner: Substring) -> String? {
-        let t = inner.trimmingSpaceSub()
+        let t = inner.trimmed()
         if let q = t.firstIndex(of: "\"") {
-            let name = t[..<q].trimmingSpaceSub()
+            let name = t[..<q].trimmed()
             let sub = t[t.index(after: q)...]
             guard isName(name), sub.hasSuffix("\""), sub.count >= 2 else { return nil }
             let s = sub.dropLast()
@@ -80,7 +80,7 @@ public struct Config: Sendable {
     /// A value `set` can write so that it reads back the same (no line breaks or NULs, no
     /// spaces around it, not wrapped in quotes).
     public static func isValidValue(_ value: String) -> Bool {
-        !value.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\0" }) && value.trimmingSpace() == value
+        !value.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\0" }) && value.trimmed() == value
             && !(value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\""))
     }
 
@@ -140,6 +140,3 @@ public struct Config: Sendable {
     }
 }
 
-extension Substring {
-    func trimmingSpaceSub() -> String { String(self).trimmingSpace() }
-}

@@ -64,11 +64,11 @@ public struct FileReader {
             w.prepare(window)
             let g = DispatchGroup()
             let store = self.store
-            let parts = min(ProcessInfoLite.activeProcessorCount, max(1, window.count))
-            for p in 0..<parts {
-                DispatchQueue.global(qos: .userInitiated).async(group: g) {
-                    w.fill(part: p, of: parts, store: store)
-                }
+            let parts = min(CPU.count, max(1, window.count))
+            // One background job fills the window with a parallel loop (it is one of the
+            // loop's workers) while this thread hands the previous window to the sink.
+            DispatchQueue.global(qos: .userInitiated).async(group: g) {
+                w.fill(threads: parts, store: store)
             }
             if let (pw, pg) = pending { try finish(pw, pg) }
             pending = (w, g)
@@ -122,16 +122,12 @@ public struct FileReader {
             var acc = 0
             for (_, s) in chunks { startList.append(acc); acc += Int(s) }
             let starts = startList
-            let parts = min(ProcessInfoLite.activeProcessorCount, chunks.count)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let h = SHA256Hasher()
-                var i = p * chunks.count / parts
-                let end = (p + 1) * chunks.count / parts
-                while i < end && !flag.mismatch {
-                    let r = UnsafeRawBufferPointer(rebasing: flag.buf[starts[i]..<(starts[i] + Int(chunks[i].1))])
-                    if ObjectHash.id(.blob, r, hasher: h) != chunks[i].0 { flag.set() }
-                    i += 1
-                }
+            let parts = min(CPU.count, chunks.count)
+            let hashers = (0..<parts).map { _ in SHA256Hasher() }
+            Parallel.forEachWorker(chunks.count, threads: parts) { i, w in
+                if flag.mismatch { return }
+                let r = UnsafeRawBufferPointer(rebasing: flag.buf[starts[i]..<(starts[i] + Int(chunks[i].1))])
+                if ObjectHash.id(.blob, r, hasher: hashers[w]) != chunks[i].0 { flag.set() }
             }
             if flag.mismatch { same = false }
             offset += UInt64(windowBytes)
@@ -155,7 +151,8 @@ public struct FileReader {
         var offsets: [Int] = []
         var total = 0
         var error: Error?
-        let lock = NSLockLike()
+        var hashers: [SHA256Hasher] = []
+        let lock = Lock()
 
         func prepare(_ c: [(ObjectId, UInt64)]) {
             chunks = c
@@ -170,21 +167,21 @@ public struct FileReader {
             error = nil
         }
 
-        func fill(part: Int, of parts: Int, store: ObjectStore) {
-            let h = SHA256Hasher()
-            var i = part * chunks.count / parts
-            let end = (part + 1) * chunks.count / parts
-            while i < end {
+        /// Reads every chunk of the window into its place, chunks handed out one at a time
+        /// to up to `threads` workers (one hasher each); the first error stops the rest.
+        func fill(threads: Int, store: ObjectStore) {
+            while hashers.count < min(threads, chunks.count) { hashers.append(SHA256Hasher()) }
+            let hashers = self.hashers
+            Parallel.forEachWorker(chunks.count, threads: threads) { i, w in
+                if lock.withLock({ self.error != nil }) { return }
                 let (id, size) = chunks[i]
                 let dst = UnsafeMutableRawBufferPointer(rebasing: buffer[offsets[i]..<(offsets[i] + Int(size))])
                 do {
                     // Inflated and verified in place: no buffer beyond the window.
-                    try store.readBlob(id, into: dst, hasher: h)
+                    try store.readBlob(id, into: dst, hasher: hashers[w])
                 } catch {
                     lock.withLock { if self.error == nil { self.error = error } }
-                    return
                 }
-                i += 1
             }
         }
 

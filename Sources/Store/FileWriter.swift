@@ -135,7 +135,7 @@ public final class FileWriter {
         var inflight: (Batch, DispatchGroup)? = nil
         let policy = store.compression
         let queue = DispatchQueue.global(qos: .userInitiated)
-        let workers = max(1, min(ProcessInfoLite.activeProcessorCount, 8))
+        let workers = max(1, min(CPU.count, 8))
 
         func drain(_ b: Batch, _ g: DispatchGroup) throws {
             g.wait()
@@ -167,9 +167,9 @@ public final class FileWriter {
         }
 
         // Large files are read through a memory map (no copy into our buffers); the pages
-        // of each finished window are released so resident memory stays bounded. Set
-        // MLREPO_NO_MMAP=1 to read with read(2) instead.
-        let mapped: MappedFile? = Env.get("MLREPO_NO_MMAP") == nil ? (try? MappedFile(fd: f.fd, path: f.path)) : nil
+        // of each finished window are released so resident memory stays bounded. A store
+        // with `mapFiles` off (the CLI: MLREPO_NO_MMAP=1) reads with read(2) instead.
+        let mapped: MappedFile? = store.mapFiles ? (try? MappedFile(fd: f.fd, path: f.path)) : nil
         var mapPos = 0
         var released = 0
         mapped?.adviseSequential()
@@ -248,13 +248,5 @@ public final class FileWriter {
         if let (pb, pg) = inflight { try drain(pb, pg) }
         let id = try builder.finish()
         return StoredFile(id: id, size: total, newBytes: newBytes)
-    }
-}
-
-/// Processor count without Foundation.
-public enum ProcessInfoLite {
-    public static var activeProcessorCount: Int {
-        if let v = Env.get("MLREPO_THREADS"), let n = Int(v), n > 0 { return n }
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 }

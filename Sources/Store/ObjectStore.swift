@@ -36,11 +36,13 @@ public final class ObjectStore: @unchecked Sendable {
     public let durable: Bool
     public var compression: CompressionPolicy
     private(set) public var packs: [Pack] = []
-    private let lock = NSLockLike()
+    private let lock = Lock()
     /// The pack being written by this process, consulted for dedup and reads.
     public var pending: PackWriter?
     /// Fetches what this store lacks (a lazy clone); nil when every object must be local.
     public var missingSource: (any MissingObjectSource)?
+    /// Large files are read into the store through a memory map (false: with read(2)).
+    public var mapFiles = true
 
     public init(directory: String, durable: Bool = true, compression: CompressionPolicy = .none) throws {
         self.directory = directory

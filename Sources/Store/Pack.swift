@@ -12,7 +12,7 @@ public final class Pack: @unchecked Sendable {
     public let packPath: String
     public let index: PackIndex
     private var mapped: MappedFile?
-    private let mapLock = NSLockLike()
+    private let mapLock = Lock()
     private var touched = 0
 
     public init(directory: String, name: String) throws {
@@ -72,16 +72,6 @@ public final class Pack: @unchecked Sendable {
         }
         return (e, UnsafeRawBufferPointer(rebasing: b[start..<(start + storedLen)]), m)
     }
-}
-
-/// A minimal mutex over pthread (Foundation-free).
-public final class NSLockLike: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    public init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    public func lock() { pthread_mutex_lock(&m) }
-    public func unlock() { pthread_mutex_unlock(&m) }
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T { lock(); defer { unlock() }; return try body() }
 }
 
 /// Writes a new pack: a temp file in the pack directory, made visible only by `finish()`

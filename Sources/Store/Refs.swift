@@ -127,7 +127,7 @@ public struct Refs: Sendable {
 
     public func head() throws -> Head {
         let p = dir + "/HEAD"
-        let text = try sys { try FS.readText(p) }.trimmingSpace()
+        let text = try sys { try FS.readText(p) }.trimmed()
         if text.hasPrefix("ref: refs/heads/") {
             let b = String(text.dropFirst("ref: refs/heads/".count))
             if let why = RefName.shortProblem(b) {
@@ -152,7 +152,7 @@ public struct Refs: Sendable {
     public func read(_ ref: String) throws -> ObjectId? {
         let p = try path(ref)
         guard FS.lstat(p)?.isRegular == true else { return nil }
-        let t = try sys { try FS.readText(p) }.trimmingSpace()
+        let t = try sys { try FS.readText(p) }.trimmed()
         guard let id = ObjectId(hex: t) else { throw StoreError.corruptFile(p, reason: "not an object id") }
         return id
     }
@@ -327,13 +327,6 @@ import Glibc
 #endif
 
 extension String {
-    func trimmingSpace() -> String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\n" || c == "\t" || c == "\r" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\n" || c == "\t" || c == "\r" { s.removeLast() }
-        return String(s)
-    }
-
     func replacingNewlines() -> String {
         String(self.map { $0 == "\n" || $0 == "\t" ? " " : $0 })
     }

@@ -20,7 +20,7 @@ public struct AddResult: Sendable {
 
 /// Counts bytes from several threads for a progress callback.
 final class ProgressCounter: @unchecked Sendable {
-    let lock = NSLockLike()
+    let lock = Lock()
     var done: UInt64 = 0
     let total: UInt64
     let handler: ProgressHandler?
@@ -144,29 +144,31 @@ extension Repository {
         final class Shared: @unchecked Sendable {
             var results: [StoredFile?]
             var error: Error?
-            let lock = NSLockLike()
+            let lock = Lock()
             init(_ n: Int) { results = [StoredFile?](repeating: nil, count: n) }
         }
         let shared = Shared(files.count)
         let store = self.store
         let policy = store.compression
         _ = try store.beginWrite()
-        let workers = min(ProcessInfoLite.activeProcessorCount, max(1, files.count / 16))
+        let workers = min(CPU.count, max(1, files.count / 16))
         let root = self.root
         let maxSize = FileWriter(store: store, chunker: chunker).threshold
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let h = SHA256Hasher()
-            var buf = [UInt8](repeating: 0, count: maxSize + 1)
-            var i = w
-            while i < files.count {
+        // One hasher and one read buffer per worker; files are handed out one at a time.
+        let hashers = (0..<workers).map { _ in SHA256Hasher() }
+        let buffers = (0..<workers).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: maxSize + 1, alignment: 64) }
+        defer { for b in buffers { b.deallocate() } }
+        Parallel.forEachWorker(files.count, threads: workers) { i, w in
+            let h = hashers[w], buf = buffers[w]
+            do {
                 if shared.lock.withLock({ shared.error != nil }) { return }
                 let f = files[i]
                 do {
                     let fd = try FileDescriptor(path: root + "/" + f.path, flags: O_RDONLY)
-                    let n = try buf.withUnsafeMutableBytes { try fd.readFully(into: $0.baseAddress!, count: $0.count) }
+                    let n = try fd.readFully(into: buf.baseAddress!, count: buf.count)
                     if n > maxSize { throw StoreError.invalid("\(f.path) grew while being added; add it again") }
-                    let stored = try buf.withUnsafeBytes { b -> StoredFile in
-                        let p = UnsafeRawBufferPointer(rebasing: b[0..<n])
+                    let stored = try { () throws -> StoredFile in
+                        let p = UnsafeRawBufferPointer(rebasing: buf[0..<n])
                         let id = ObjectHash.id(.blob, p, hasher: h)
                         if store.containsCommitted(id) { return StoredFile(id: id, size: UInt64(n), newBytes: 0) }
                         let z = ObjectStore.encode(kind: .blob, p, policy: policy)
@@ -182,7 +184,7 @@ extension Repository {
                             return true
                         }
                         return StoredFile(id: id, size: UInt64(n), newBytes: isNew ? UInt64(n) : 0)
-                    }
+                    }()
                     shared.lock.withLock { shared.results[i] = stored }
                     counter.add(n)
                 } catch let e as SystemError {
@@ -190,7 +192,6 @@ extension Repository {
                 } catch {
                     shared.lock.withLock { if shared.error == nil { shared.error = error } }
                 }
-                i += workers
             }
         }
         if let e = shared.error { throw e }

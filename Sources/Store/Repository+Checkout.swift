@@ -425,7 +425,7 @@ extension Repository {
 final class RangeCopy: @unchecked Sendable {
     let src: FileDescriptor
     let dst: FileDescriptor
-    private let lock = NSLockLike()
+    private let lock = Lock()
     private var firstError: SystemError?
     init(src: FileDescriptor, dst: FileDescriptor) { self.src = src; self.dst = dst }
 

@@ -141,7 +141,7 @@ extension Repository {
     /// extension headers; a commit whose tree and headers equal its parent's is refused as
     /// "nothing to commit" unless `allowEmpty`.
     public func commit(message: String, allowEmpty: Bool = false, headers: CommitHeaders? = nil) throws -> ObjectId {
-        guard !message.trimmingSpace().isEmpty else { throw StoreError.invalid("empty commit message (use -m MSG)") }
+        guard !message.trimmed().isEmpty else { throw StoreError.invalid("empty commit message (use -m MSG)") }
         return try withLock {
             let index = try StagingIndex.load(indexPath)
             var files: [String: TreeFile] = [:]

@@ -28,19 +28,25 @@ public struct GCReport: Sendable {
 }
 
 public struct DUReport: Sendable {
+    /// The files a checkout of HEAD has, and the sum of their sizes.
     public var headFiles = 0
     public var headBytes: UInt64 = 0
     public var commits = 0
+    /// Distinct (path, content) pairs in reachable commits and the index.
     public var fileVersions = 0
-    /// Sum of the sizes of every distinct file version reachable from a ref.
+    /// Sum of the sizes of those file versions: every version of every path, as if each were
+    /// kept as a plain file. HEAD's files are among them, so this is at least `headBytes`.
     public var logicalBytes: UInt64 = 0
+    /// The distinct chunks (a small file is one chunk) of everything reachable: the data left
+    /// after deduplication, before compression.
     public var uniqueChunks = 0
     public var uniqueChunkBytes: UInt64 = 0
-    /// Bytes of packs and indexes on disk.
+    /// Bytes of packs and indexes on disk: compressed data plus trees, commits and indexes.
     public var storedBytes: UInt64 = 0
     public var objects = 0
     public var packs = 0
-    public var dedupRatio: Double { storedBytes == 0 ? 1 : Double(logicalBytes) / Double(storedBytes) }
+    /// Logical bytes over unique chunk bytes: 1 when nothing is shared, never below.
+    public var dedupRatio: Double { uniqueChunkBytes == 0 ? 1 : Double(logicalBytes) / Double(uniqueChunkBytes) }
 }
 
 extension Repository {
@@ -111,14 +117,14 @@ extension Repository {
             guard verify, !pendingChunks.isEmpty else { pendingChunks.removeAll(); return }
             let batch = pendingChunks
             pendingChunks.removeAll(keepingCapacity: true)
-            final class Errs: @unchecked Sendable { var list: [(Int, Error)] = []; let lock = NSLockLike() }
+            final class Errs: @unchecked Sendable { var list: [(Int, Error)] = []; let lock = Lock() }
             let errs = Errs()
             let store = self.store
-            let workers = ProcessInfoLite.activeProcessorCount
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let h = SHA256Hasher()
-                var i = w
-                while i < batch.count {
+            let workers = CPU.count
+            let hashers = (0..<min(workers, batch.count)).map { _ in SHA256Hasher() }
+            Parallel.forEachWorker(batch.count, threads: workers) { i, w in
+                let h = hashers[w]
+                do {
                     do {
                         // Hashed as it inflates: 64 KiB per worker, whatever the chunk size.
                         let info = try store.verify(batch[i].0, hasher: h)
@@ -127,7 +133,6 @@ extension Repository {
                             throw StoreError.objectCorrupt(batch[i].0, location: "chunk list", reason: "size \(info.size) differs from the listed \(batch[i].1)")
                         }
                     } catch { errs.lock.withLock { errs.list.append((i, error)) } }
-                    i += workers
                 }
             }
             for (i, e) in errs.list.sorted(by: { $0.0 < $1.0 }) { problem(batch[i].0, batch[i].2, e) }
@@ -331,14 +336,32 @@ extension Repository {
             r.headFiles = f.count
             r.headBytes = f.values.reduce(0) { $0 + $1.size }
         }
-        var files = 0, chunks = 0, commits = 0
-        var logical: UInt64 = 0, chunkBytes: UInt64 = 0
+        var chunks = 0
+        var chunkBytes: UInt64 = 0
+        var commitIds: [ObjectId] = []
         _ = try walkReachable(verify: false,
-                              onFile: { _, s in files += 1; logical += s },
                               onChunk: { _, s in chunks += 1; chunkBytes += s },
-                              onCommit: { _ in commits += 1 })
-        r.fileVersions = files; r.logicalBytes = logical; r.uniqueChunks = chunks; r.uniqueChunkBytes = chunkBytes
-        r.commits = commits
+                              onCommit: { commitIds.append($0) })
+        r.uniqueChunks = chunks; r.uniqueChunkBytes = chunkBytes
+        r.commits = commitIds.count
+        // Every (path, file id) pair once; a folder version at a path is listed once.
+        var versions = Set<String>()
+        var folders = Set<String>()
+        func count(_ path: String, _ id: ObjectId, _ size: UInt64) {
+            if versions.insert(id.hex + path).inserted { r.fileVersions += 1; r.logicalBytes += size }
+        }
+        for c in commitIds {
+            guard let root = try? readCommit(c).tree else { continue }
+            var stack: [(id: ObjectId, base: String)] = [(root, "")]
+            while let (id, base) = stack.popLast() {
+                guard folders.insert(id.hex + base).inserted, let t = try? readTree(id) else { continue }
+                for e in t.entries {
+                    let p = base.isEmpty ? e.name : base + "/" + e.name
+                    if e.mode.isDirectory { stack.append((e.id, p)) } else { count(p, e.id, e.size) }
+                }
+            }
+        }
+        for e in (try? StagingIndex.load(indexPath).entries.values).map(Array.init) ?? [] { count(e.path, e.id, e.size) }
         r.packs = store.packs.count
         for p in store.packs {
             r.storedBytes += (FS.lstat(p.packPath)?.size ?? 0) + (FS.lstat(p.index.path)?.size ?? 0)

@@ -80,11 +80,11 @@ extension Repository {
         final class Parts: @unchecked Sendable {
             var results: [ScanResult]
             var error: Error?
-            let lock = NSLockLike()
+            let lock = Lock()
             init(_ n: Int) { results = Array(repeating: ScanResult(), count: n) }
         }
         let parts = Parts(dirs.count)
-        DispatchQueue.concurrentPerform(iterations: dirs.count) { i in
+        Parallel.forEach(dirs.count, threads: CPU.count) { i in
             var r = ScanResult()
             do { try self.walk(dirs[i], rules: rules, into: &r, parallelDepth: 0) } catch {
                 parts.lock.withLock { if parts.error == nil { parts.error = error } }
@@ -128,7 +128,7 @@ extension Repository {
                 out.skipped.append(rel)
             }
         }
-        if parallelDepth > 0 && subdirs.count >= 2 && ProcessInfoLite.activeProcessorCount > 1 {
+        if parallelDepth > 0 && subdirs.count >= 2 && CPU.count > 1 {
             try walkParallel(subdirs, rules: rules, into: &out)
         } else {
             for d in subdirs { try walk(d, rules: rules, into: &out, parallelDepth: subdirs.count == 1 ? parallelDepth : 0) }

@@ -17,20 +17,19 @@ public final class Repository: @unchecked Sendable {
     public private(set) var config: Config
     public let chunker: Chunker
     public let durable: Bool
+    /// What the host resolved for this process (identity, fsync, lock timeout, hooks…).
+    public let settings: StoreSettings
     /// `.mlrepo/shallow`, read once (see `shallowCommits`).
     var shallowCache: Set<ObjectId> = []
 
     var indexPath: String { dotDir + "/index" }
 
-    /// A short-lived process (the CLI) may ask that large transient structures (the index,
-    /// a work-tree scan) are handed to `transients` instead of freed: freeing 100k strings
-    /// and dictionary entries costs more than the process has left to live. A long-running
-    /// host leaves this off.
-    nonisolated(unsafe) public static var keepTransientsUntilExit = false
+    /// Large transient structures kept until the process exits
+    /// (`StoreSettings.keepTransientsUntilExit`).
     nonisolated(unsafe) static var transients: [Any] = []
 
     func retire(_ items: Any...) {
-        if Repository.keepTransientsUntilExit { Repository.transients.append(contentsOf: items) }
+        if settings.keepTransientsUntilExit { Repository.transients.append(contentsOf: items) }
     }
     var lockPath: String { dotDir + "/lock" }
 
@@ -38,8 +37,9 @@ public final class Repository: @unchecked Sendable {
     /// line that does not parse is an error naming the file and line, unless
     /// `lenientConfig` (for `config` itself, so that it can repair the file): then such
     /// lines are skipped and listed in `config.problems`.
-    public init(root: String, lenientConfig: Bool = false) throws {
+    public init(root: String, lenientConfig: Bool = false, settings: StoreSettings = StoreSettings()) throws {
         self.root = root
+        self.settings = settings
         dotDir = root + "/" + Repository.dirName
         guard FS.isDirectory(dotDir), FS.exists(dotDir + "/HEAD") else { throw StoreError.notARepository(root) }
         do {
@@ -50,12 +50,13 @@ public final class Repository: @unchecked Sendable {
         if let v = config["core.formatversion"], let n = Int(v), n > Repository.formatVersion {
             throw StoreError.invalid("repository format version \(n) is newer than this mlrepo understands (\(Repository.formatVersion)); upgrade mlrepo")
         }
-        durable = Repository.fsyncSetting(config)
+        durable = settings.fsync ?? config.bool("core.fsync") ?? true
         let policy = config["core.compression"].flatMap(CompressionPolicy.init(rawValue:)) ?? .none
         store = try ObjectStore(directory: dotDir + "/objects/pack", durable: durable, compression: policy)
+        store.mapFiles = settings.mapFiles
         refs = Refs(dir: dotDir, durable: durable)
         var avg = Chunker.default.avgSize
-        if let s = Env.get("MLREPO_CHUNK_AVG") ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n <= FormatLimits.maxAverageChunkSize, n & (n - 1) == 0 { avg = n }
+        if let s = settings.chunkAverage ?? config["chunking.avgsize"], let n = Int(s), n >= 256, n <= FormatLimits.maxAverageChunkSize, n & (n - 1) == 0 { avg = n }
         chunker = Chunker(avgSize: avg)
         if let text = try? FS.readText(dotDir + "/shallow") {
             shallowCache = Set(text.split(separator: "\n").compactMap { ObjectId(hex: String($0)) })
@@ -63,17 +64,12 @@ public final class Repository: @unchecked Sendable {
         if let lazy = lazyRemote { store.missingSource = LazyRemoteSource(repo: self, remote: lazy) }
     }
 
-    static func fsyncSetting(_ c: Config) -> Bool {
-        if let e = Env.get("MLREPO_FSYNC") { return !(e == "0" || e == "false" || e == "off") }
-        return c.bool("core.fsync") ?? true
-    }
-
     /// Finds the repository containing `start` (or a parent of it).
-    public static func discover(from start: String, lenientConfig: Bool = false) throws -> Repository {
+    public static func discover(from start: String, lenientConfig: Bool = false, settings: StoreSettings = StoreSettings()) throws -> Repository {
         var dir = FS.realpath(start) ?? start
         while true {
             if FS.isDirectory(dir + "/" + dirName) && FS.exists(dir + "/" + dirName + "/HEAD") {
-                return try Repository(root: dir, lenientConfig: lenientConfig)
+                return try Repository(root: dir, lenientConfig: lenientConfig, settings: settings)
             }
             if dir == "/" || dir.isEmpty { throw StoreError.notARepository(start) }
             dir = Path.dirname(dir)
@@ -82,7 +78,7 @@ public final class Repository: @unchecked Sendable {
 
     /// Creates an empty repository in `dir` (created if missing) on branch `main`.
     @discardableResult
-    public static func create(at dir: String, branch: String = "main") throws -> Repository {
+    public static func create(at dir: String, branch: String = "main", settings: StoreSettings = StoreSettings()) throws -> Repository {
         try sys { try FS.mkdirs(dir) }
         let root = FS.realpath(dir) ?? dir
         let dot = root + "/" + dirName
@@ -97,7 +93,7 @@ public final class Repository: @unchecked Sendable {
         try c.write(dot + "/config")
         // HEAD last: its presence marks a complete repository.
         try sys { try FS.atomicWrite(dot + "/HEAD", text: "ref: refs/heads/\(branch)\n") }
-        return try Repository(root: root)
+        return try Repository(root: root, settings: settings)
     }
 
     // MARK: Settings
@@ -126,10 +122,8 @@ public final class Repository: @unchecked Sendable {
 
     // MARK: Locking
 
-    /// Seconds a writer waits for another to finish (env MLREPO_LOCK_TIMEOUT, default 10).
-    var lockTimeout: Double {
-        Env.get("MLREPO_LOCK_TIMEOUT").flatMap(Double.init) ?? 10
-    }
+    /// Seconds a writer waits for another to finish (`StoreSettings.lockTimeout`, default 10).
+    var lockTimeout: Double { settings.lockTimeout }
 
     private var lockDepth = 0
     private var heldLock: FileLock?
@@ -155,26 +149,14 @@ public final class Repository: @unchecked Sendable {
 
     // MARK: Identity
 
-    /// The author: MLREPO_AUTHOR_NAME/EMAIL, then GIT_AUTHOR_NAME/EMAIL, then `user.name`
-    /// and `user.email` from the repo config, ~/.mlrepoconfig, ~/.gitconfig, then the login.
-    /// MLREPO_AUTHOR_DATE (unix seconds) fixes the time, for reproducible tests.
+    /// The author (`settings.identity`): its name and email overrides, then `user.name` and
+    /// `user.email` from the repo config, then the user's own, then the login (and
+    /// LOGIN@HOST). The identity's fixed time, if any, replaces the clock.
     public func signature() -> Signature {
-        let home = Env.get("HOME") ?? ""
-        // Lenient: ~/.gitconfig is git's (its syntax is wider than ours) and only user.* is read.
-        let globals = [Config.loadLenient(home + "/.mlrepoconfig"), Config.loadLenient(home + "/.gitconfig")]
-        func pick(_ envs: [String], _ key: String) -> String? {
-            for e in envs { if let v = Env.get(e), !v.isEmpty { return v } }
-            if let v = config[key] { return v }
-            for g in globals { if let v = g[key] { return v } }
-            return nil
-        }
-        let user = Env.get("USER") ?? Env.get("LOGNAME") ?? "unknown"
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, 255)
-        let name = pick(["MLREPO_AUTHOR_NAME", "GIT_AUTHOR_NAME"], "user.name") ?? user
-        let email = pick(["MLREPO_AUTHOR_EMAIL", "GIT_AUTHOR_EMAIL"], "user.email") ?? "\(user)@\(String(cString: host))"
-        var now = Int64(time(nil))
-        if let d = Env.get("MLREPO_AUTHOR_DATE"), let t = Int64(d) { now = t }
+        let id = settings.identity
+        let name = id.name ?? config["user.name"] ?? id.userName ?? id.login
+        let email = id.email ?? config["user.email"] ?? id.userEmail ?? "\(id.login)@\(id.host)"
+        let now = id.time ?? Int64(time(nil))
         var tm = tm()
         var t = time_t(now)
         localtime_r(&t, &tm)

@@ -502,6 +502,8 @@ public func startWriteback(fd: Int32, offset: UInt64, length: UInt64) {
 /// with a one-line explanation instead of a crash report.
 public func installSigbusHandler() { mlrepo_install_sigbus_handler() }
 
+/// The process environment: for hosts (the CLI resolves settings from it and passes them to
+/// the libraries) and for child processes. Store reads none of it.
 public enum Env {
     public static func get(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }

@@ -313,4 +313,39 @@ final class CLIBasicTests: CLITestCase {
         XCTAssertEqual(ok("show", "\(c1):t.txt"), String(repeating: "compressible text ", count: 1000))
         ok("fsck")
     }
+
+    /// git's `branch -r` and `branch -a`: remote-tracking branches recorded by push and fetch.
+    func testBranchListsRemoteTrackingBranches() throws {
+        let a = dir("a"), b = dir("b"), remote = base.appendingPathComponent("remote").path
+        ok("init", in: a)
+        try Data("x\n".utf8).write(to: a.appendingPathComponent("x.txt"))
+        ok("add", ".", in: a)
+        ok("commit", "-m", "one", in: a)
+        ok("branch", "feature", in: a)
+        XCTAssertEqual(ok("branch", "-r", in: a), "", "no remote yet")
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", "origin", "main", in: a)
+        XCTAssertEqual(ok("branch", "-r", in: a), "  origin/main\n")
+        XCTAssertEqual(ok("branch", "-a", in: a), "  feature\n* main\n  remotes/origin/main\n")
+        XCTAssertEqual(ok("branch", "--all", in: a), ok("branch", "-a", in: a))
+        XCTAssertEqual(ok("branch", in: a), "  feature\n* main\n", "without -a: local branches only")
+
+        // A fetch in another repository records the remote's branches there.
+        ok("init", in: b)
+        ok("remote", "add", "origin", remote, in: b)
+        ok("fetch", in: b)
+        XCTAssertEqual(ok("branch", "-r", in: b), "  origin/main\n")
+        let id = head(a)
+        XCTAssertEqual(ok("branch", "-rv", in: b), "  origin/main \(id.prefix(12)) one\n")
+        let j = json(ok("branch", "-a", "--json", in: b)) as? [[String: Any]] ?? []
+        XCTAssertEqual(j.count, 1)
+        XCTAssertEqual(j.first?["name"] as? String, "origin/main")
+        XCTAssertEqual(j.first?["id"] as? String, id)
+        XCTAssertEqual(j.first?["remote"] as? Bool, true)
+        XCTAssertEqual(j.first?["current"] as? Bool, false)
+        XCTAssertNil((json(ok("branch", "--json", in: a)) as? [[String: Any]])?.first?["remote"], "plain --json keeps its shape")
+        XCTAssertEqual(fails(2, "branch", "-r", "new", in: a).err.contains("take no NAME"), true)
+        let help = ok("branch", "--help")
+        XCTAssertTrue(help.contains("-r/--remotes") && help.contains("remotes/origin/main"), help)
+    }
 }

@@ -270,4 +270,62 @@ final class CLIMaintenanceTests: CLITestCase {
         let s = fails(1, "status")
         XCTAssertTrue(s.err.contains(".idx"), s.err)
     }
+
+    /// du's figures on a plain repository agree with their definitions in `du --help`.
+    func testDuFiguresAreConsistentOnAPlainRepository() {
+        ok("init")
+        var rng = SplitMix(seed: 11)
+        write("data.bin", rng.data(300_000))
+        ok("add", ".")
+        commit("one file")
+        var du = json(ok("du", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(du["head_bytes"] as? Int, 300_000)
+        XCTAssertEqual(du["logical_bytes"] as? Int, 300_000)
+        XCTAssertEqual(du["unique_chunk_bytes"] as? Int, 300_000)
+        XCTAssertEqual(du["file_versions"] as? Int, 1)
+        XCTAssertEqual(du["dedup_ratio"] as? Double, 1, "nothing shared: 1.00x, never below")
+        // Random bytes do not compress: stored is the data plus packs' headers and indexes.
+        XCTAssertGreaterThanOrEqual(du["stored_bytes"] as? Int ?? 0, 300_000)
+        XCTAssertLessThan(du["stored_bytes"] as? Int ?? .max, 330_000)
+        XCTAssertTrue(ok("du").contains("dedup ratio:     1.00x (logical size / unique chunks)"))
+
+        // Two copies of a file and an empty file: HEAD counts each, and so does logical;
+        // the data is stored once.
+        write("copy.bin", read("data.bin")!)
+        write("empty.txt", "")
+        ok("add", ".")
+        commit("copies")
+        du = json(ok("du", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(du["head_files"] as? Int, 3)
+        XCTAssertEqual(du["head_bytes"] as? Int, 600_000)
+        XCTAssertEqual(du["logical_bytes"] as? Int, 600_000)
+        XCTAssertLessThanOrEqual(du["head_bytes"] as? Int ?? .max, du["logical_bytes"] as? Int ?? 0)
+        XCTAssertEqual(du["unique_chunk_bytes"] as? Int, 300_000)
+        XCTAssertEqual(du["dedup_ratio"] as? Double, 2)
+        XCTAssertLessThan(du["stored_bytes"] as? Int ?? .max, 340_000, "the copy costs no data")
+
+        // Compressed data: stored is well under logical, the dedup ratio still 1.00x.
+        let text = dir("text")
+        ok("init", in: text)
+        ok("config", "core.compression", "all", in: text)
+        try? Data(String(repeating: "the same line of text\n", count: 20_000).utf8).write(to: text.appendingPathComponent("a.txt"))
+        ok("add", ".", in: text)
+        ok("commit", "-m", "text", in: text)
+        du = json(ok("du", "--json", in: text)) as? [String: Any] ?? [:]
+        XCTAssertEqual(du["dedup_ratio"] as? Double, 1)
+        XCTAssertLessThan(du["stored_bytes"] as? Int ?? .max, (du["logical_bytes"] as? Int ?? 0) / 4)
+    }
+
+    /// du and registry explain themselves like the other commands.
+    func testDuAndRegistryHelp() {
+        let du = ok("du", "--help")
+        for part in ["HEAD", "logical size", "unique chunks", "stored size", "dedup ratio", "--json", "Examples:"] {
+            XCTAssertTrue(du.contains(part), "du --help lacks '\(part)':\n\(du)")
+        }
+        let reg = ok("registry", "--help")
+        for part in ["registry log ALIAS", "promote", "refs/aliases/", "--json", "Examples:"] {
+            XCTAssertTrue(reg.contains(part), "registry --help lacks '\(part)':\n\(reg)")
+        }
+        XCTAssertEqual(ok("help", "du"), du)
+    }
 }

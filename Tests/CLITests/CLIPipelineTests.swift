@@ -804,4 +804,23 @@ final class CLIPipelineTests: CLITestCase {
         XCTAssertEqual(r.code, 0)
         XCTAssertTrue(r.err.contains("no lineage recorded for stage 'train': the stage is no longer in mlrepo.json\n"), r.err)
     }
+
+    /// With --json, the stages' own stdout goes to stderr, so stdout is one JSON document.
+    func testVerifyJSONKeepsTheStagesOutputOffStdout() {
+        ok("init")
+        write("in.txt", "a\n")
+        write("mlrepo.json", #"{"stages": {"copy": {"cmd": "echo stage says hello; echo stage warns >&2; cp in.txt out.txt", "deps": ["in.txt"], "outs": ["out.txt"]}}}"#)
+        XCTAssertTrue(ok("repro").contains("stage says hello"), "without --json the stage prints where it likes")
+        let c = commit("copy")
+        let r = runResult(["repro", "--verify", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let report = json(r.out) as? [String: Any] ?? [:]
+        XCTAssertEqual(report["commit"] as? String, c)
+        XCTAssertEqual(report["identical"] as? Bool, true)
+        XCTAssertFalse(r.out.contains("hello"), r.out)
+        XCTAssertTrue(r.err.contains("stage says hello"), r.err)
+        XCTAssertTrue(r.err.contains("stage warns"), r.err)
+        // Plain repro has no JSON report: --json is refused rather than ignored.
+        XCTAssertTrue(fails(2, "repro", "--json").err.contains("--json goes with --verify"))
+    }
 }

@@ -378,6 +378,8 @@ final class CLIServeHardeningTests: CLITestCase {
             XCTAssertFalse(log.contains(t), "a token reached the access log")
             XCTAssertFalse(result.err.contains(t), "a token reached stderr")
         }
+        let absent = ["curl", "python3"].filter { !hasTool($0) }
+        if !absent.isEmpty { throw XCTSkip("the \(absent.joined(separator: " and ")) client checks did not run: not installed") }
         // --auth-all closes /ping and /health too.
         let (_, p2) = try serve(["--auth-token-file", "tokens.txt", "--auth-all"])
         XCTAssertEqual(request(p2, "GET", "/ping").status, 401)

@@ -303,6 +303,7 @@ final class CLIServeTests: CLITestCase {
     }
 
     func testCurlAndPythonClients() throws {
+        guard hasTool("curl"), hasTool("python3") else { throw XCTSkip("curl and python3 are needed to talk to the server as real clients do") }
         try makeIrisRepo()
         let (_, port) = try serve([])
         let expected = ok("predict", "models/iris.mlmodel", "--data", "iris_test.csv").split(separator: "\n").dropFirst().map(String.init)
@@ -491,5 +492,70 @@ final class CLIServeTests: CLITestCase {
         let r = runResult(["serve", "HEAD~1", "--port", String(port)])
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.err.contains("cannot listen on 127.0.0.1:\(port)"), r.err)
+    }
+
+    // MARK: Metrics labels join; --follow logs only real swaps
+
+    /// Every series names the model by the same `model_id` label value (the short id), so
+    /// mlrepo_requests_total joins mlrepo_model_info; model_info also carries the full id.
+    func testMetricsModelIdLabelsJoin() throws {
+        try makeIrisRepo()
+        let full = ok("rev-parse", "HEAD:models/iris.mlmodel").trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, port) = try serve([])
+        XCTAssertEqual(request(port, "POST", "/invocations", body: #"{"instances": [[5.1, 3.5, 1.4, 0.2]]}"#).status, 200)
+        let m = request(port, "GET", "/metrics").body
+        func labelValues(_ metric: String) -> Set<String> {
+            var out = Set<String>()
+            for line in m.split(separator: "\n") where line.hasPrefix(metric + "{") {
+                guard let r = line.range(of: #"model_id="[^"]*""#, options: .regularExpression) else { continue }
+                out.insert(String(line[r].dropFirst(10).dropLast()))
+            }
+            return out
+        }
+        let requests = labelValues("mlrepo_requests_total"), info = labelValues("mlrepo_model_info")
+        XCTAssertEqual(requests, [String(full.prefix(12))], m)
+        XCTAssertEqual(info, requests, m)
+        XCTAssertEqual(labelValues("mlrepo_rows_scored_total"), requests, m)
+        XCTAssertTrue(m.contains(#"model_full_id="\#(full)""#), m)
+    }
+
+    /// `serve --follow ALIAS` (a registry alias): the first poll finds the model being served
+    /// and logs nothing; a real promotion swaps the model and logs one model_swapped event.
+    func testFollowAliasFirstPollLogsNoSwap() throws {
+        try makeIrisRepo()
+        let first = ok("rev-parse", "HEAD:models/iris.mlmodel").trimmingCharacters(in: .whitespacesAndNewlines)
+        ok("promote", "models/iris.mlmodel", "--to", "production")
+        let (_, port) = try serve(["--follow", "production", "--poll-interval", "0.1", "--log", "events.log"])
+        usleep(800_000)  // several polls
+        func swaps() -> [[String: Any]] {
+            (text("events.log") ?? "").split(separator: "\n")
+                .compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                .filter { $0["event"] as? String == "model_swapped" }
+        }
+        XCTAssertEqual(swaps().count, 0, text("events.log") ?? "")
+        XCTAssertTrue(request(port, "GET", "/metrics").body.contains("mlrepo_model_swaps_total 0"))
+        // A real promotion: a new model, promoted to production.
+        write("mlrepo.json", """
+        {"stages": {"train": {"train": {"model": "mlp_classifier", "data": "iris_train.csv", "label": "species", "params": {"hidden_layers": [8], "epochs": 50}},
+                              "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]}}}
+        """)
+        ok("train", "--commit", "-m", "mlp")
+        let second = ok("rev-parse", "HEAD:models/iris.mlmodel").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertNotEqual(first, second)
+        ok("promote", "models/iris.mlmodel", "--to", "production")
+        let deadline = Date().addingTimeInterval(15)
+        var served = ""
+        while Date() < deadline {
+            served = (request(port, "GET", "/version").json as? [String: Any]).flatMap { ($0["model"] as? [String: Any])?["id"] as? String } ?? ""
+            if served == second { break }
+            usleep(50_000)
+        }
+        XCTAssertEqual(served, second)
+        usleep(500_000)  // more polls after the swap: still one event
+        let events = swaps()
+        XCTAssertEqual(events.count, 1, text("events.log") ?? "")
+        XCTAssertEqual(events.first?["model"] as? String, second)
+        XCTAssertEqual(events.first?["previous_model"] as? String, first)
+        XCTAssertTrue(request(port, "GET", "/metrics").body.contains("mlrepo_model_swaps_total 1"))
     }
 }

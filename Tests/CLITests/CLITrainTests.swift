@@ -111,7 +111,7 @@ final class CLITrainTests: CLITestCase {
         XCTAssertNotEqual(read("m.mlmodel"), one, "another seed, another model")
         ok("train", "--seed", "0")
         XCTAssertEqual(read("m.mlmodel"), one)
-        let out = ok("train", "--commit", "-m", "trained")
+        let out = ok("train", "--json", "--commit", "-m", "trained")
         XCTAssertTrue(out.contains("\"loss_last\""), out)
         let v = ok("train", "--verify", "HEAD")
         XCTAssertTrue(v.contains("m.mlmodel: bit-identical"), v)
@@ -227,9 +227,54 @@ final class CLITrainTests: CLITestCase {
         write("iris_train.csv", lines.prefix(40).joined(separator: "\n") + "\n")
         ok("repro")
         XCTAssertNotEqual(read("m.mlmodel"), v1Model)
-        let atRev = (try? JSONSerialization.jsonObject(with: Data(ok("eval", "eval", "--rev", "HEAD").utf8))) as? [String: Any]
+        let atRev = (try? JSONSerialization.jsonObject(with: Data(ok("eval", "eval", "--rev", "HEAD", "--json").utf8))) as? [String: Any]
         XCTAssertEqual(atRev?["accuracy"] as? Double, v1, "HEAD's model on HEAD's data")
         XCTAssertTrue(ok("train", "--rev", "HEAD").contains("wrote m.mlmodel"))
         XCTAssertEqual(read("m.mlmodel"), v1Model, "HEAD's stage on HEAD's data gives HEAD's model")
+    }
+
+    /// train and eval print a short summary for people; --json prints the metrics, and then
+    /// stdout is one JSON document (progress and the commit id go to stderr).
+    func testTrainAndEvalPrintASummaryOrJSON() throws {
+        ok("init")
+        try copyDataset("iris")
+        write("mlrepo.json", trainStage("logistic_regression", "iris", label: "species"))
+        let s = ok("train")
+        XCTAssertNotNil(s.range(of: #"Trained logistic_regression \(stage train\) on \d+ rows -> m\.mlmodel\n"#, options: .regularExpression), s)
+        XCTAssertNotNil(s.range(of: #"\n  final loss: +[0-9.e-]+ \(first 1\.0986\)\n"#, options: .regularExpression), s)
+        XCTAssertTrue(s.contains("  converged: "), s)
+        XCTAssertTrue(s.contains("written to train.json"), s)
+        XCTAssertFalse(s.contains("loss_curve"), s)
+        let j = runResult(["train", "--json", "--commit", "-m", "trained"])
+        XCTAssertEqual(j.code, 0, j.err)
+        let m = json(j.out) as? [String: Any] ?? [:]
+        XCTAssertEqual(m["model"] as? String, "logistic_regression")
+        XCTAssertNotNil(m["loss_curve"] as? [Double])
+        XCTAssertEqual(m["loss_last"] as? Double, metrics("train.json")["loss_last"] as? Double)
+        XCTAssertTrue(j.err.contains("Running stage 'train'"), j.err)
+        XCTAssertTrue(j.err.contains("committed \(revParse("HEAD"))"), j.err)
+
+        let e = ok("eval")
+        XCTAssertTrue(e.contains("Evaluated m.mlmodel on iris_test.csv (stage eval)\n"), e)
+        XCTAssertNotNil(e.range(of: #"\n  accuracy: +[0-9.]+\n"#, options: .regularExpression), e)
+        XCTAssertTrue(e.contains("  confusion_matrix: [["), e)
+        XCTAssertTrue(e.contains("written to eval.json"), e)
+        let ej = json(ok("eval", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(ej["accuracy"] as? Double, metrics("eval.json")["accuracy"] as? Double)
+
+        let adHoc = ok("eval", "--model", "m.mlmodel", "--data", "iris_test.csv")
+        XCTAssertTrue(adHoc.hasPrefix("Evaluated logistic_regression model m.mlmodel on iris_test.csv\n"), adHoc)
+        XCTAssertTrue(adHoc.contains("  accuracy: "), adHoc)
+        XCTAssertNil(try? JSONSerialization.jsonObject(with: Data(adHoc.utf8)))
+        let adHocJSON = json(ok("eval", "--model", "m.mlmodel", "--data", "iris_test.csv", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(adHocJSON["accuracy"] as? Double, ej["accuracy"] as? Double)
+        ok("add", ".")
+        _ = commit("evaluated")
+        let atRev = ok("eval", "--rev", "HEAD")
+        XCTAssertTrue(atRev.hasPrefix("Evaluated HEAD's model on HEAD's data (stage eval; nothing written)\n"), atRev)
+        XCTAssertTrue(atRev.contains("  accuracy: "), atRev)
+        let trained = json(ok("train", "--rev", "HEAD", "--json")) as? [String: Any] ?? [:]
+        XCTAssertEqual(trained["commit"] as? String, revParse("HEAD"))
+        XCTAssertEqual(trained["wrote"] as? [String], ["m.mlmodel", "train.json"])
     }
 }

@@ -42,6 +42,41 @@ final class MLFormatSpecTests: XCTestCase {
         XCTAssertEqual(back.encoded(), Self.record.encoded())
     }
 
+    /// A built-in train stage: its hyperparameters are params of the stage, under
+    /// `mlrepo.json` as `STAGE.NAME`, and still in its spec.
+    static var builtinRecord: LineageRecord {
+        let spec: JSON = .object(["model": .string("logistic_regression"), "data": .string("hello.txt"), "label": .string("y"),
+                                  "params": .object(["C": .number(0.01)])])
+        return LineageRecord(
+            stage: "train", action: .builtin(kind: "train", spec: spec),
+            deps: [RecordedPath(path: "hello.txt", id: hello, kind: .dataset)],
+            params: ["mlrepo.json": ["train.C": .number(0.01)]],
+            outs: [RecordedPath(path: "ramp.bin", id: ramp, kind: .model)],
+            exitStatus: 0, started: 1_700_000_000.5, duration: 1.25,
+            environment: ["tool": .string("mlrepo"), "tool_version": .string("0.2.0"), "os": .string("Linux 6.8.0 x86_64"),
+                          "cpu": .string("Example CPU"), "cpu_count": .int(2)])
+    }
+
+    func testExample5bBuiltinTrainRecord() throws {
+        let rec = Self.builtinRecord
+        let text = String(decoding: rec.encoded(), as: UTF8.self)
+        assertQuoted(text)
+        let id = ObjectHash.id(.blob, rec.encoded())
+        XCTAssertEqual(id.hex, "135e9aaa18faab0ac9f38039d175e117f3625f7d7ce3fe8a4f1c680abe20ebf4")
+        assertQuoted(id.hex)
+        let back = try LineageRecord(json: JSON.parse(text))
+        XCTAssertEqual(back, rec)
+        XCTAssertEqual(back.encoded(), rec.encoded())
+        // The stage as mlrepo.json declares it gives the same params.
+        let project = try Project.parse(#"{"stages": {"train": {"train": {"model": "logistic_regression", "data": "hello.txt", "label": "y", "params": {"C": 0.01}}, "outs": ["ramp.bin"]}}}"#)
+        XCTAssertEqual(project.stages["train"]?.builtinParams, rec.params)
+        XCTAssertEqual(try project.stages["train"]?.paramValues(read: { _ in nil }), rec.params)
+        // A record written before hyperparameters were params reads as if it had them.
+        var old = rec
+        old.params = [:]
+        XCTAssertEqual(try LineageRecord(json: JSON.parse(String(decoding: old.encoded(), as: UTF8.self))).params, rec.params)
+    }
+
     func testExample6MetaAndExample7Commit() throws {
         let rid = ObjectHash.id(.blob, Self.record.encoded())
         var meta = CommitMeta()

@@ -17,7 +17,6 @@ final class FileIOPathsTests: XCTestCase {
     }
 
     override func tearDownWithError() throws {
-        unsetenv("MLREPO_NO_MMAP")
         try? FileManager.default.removeItem(at: dir)
     }
 
@@ -32,7 +31,7 @@ final class FileIOPathsTests: XCTestCase {
 
         let mapped = try w.store(path: f.path)
         try store.commitPending()
-        setenv("MLREPO_NO_MMAP", "1", 1)
+        store.mapFiles = false
         let viaRead = try FileWriter(store: store, chunker: .default, dryRun: true).store(path: f.path)
         XCTAssertEqual(mapped.id, viaRead.id)
         XCTAssertEqual(mapped.size, 9_000_000)

@@ -119,12 +119,11 @@ final class RefNameTests: XCTestCase {
     /// and the index naming its objects: those objects are not missing.
     func testFsckSeesAPackPublishedAfterItOpenedTheRepository() throws {
         let tmp = TempDir("fsckrace"); defer { tmp.cleanup() }
-        setenv("MLREPO_FSYNC", "0", 1)
-        let writer = try Repository.create(at: tmp.path)
+        let writer = try Repository.create(at: tmp.path, settings: StoreSettings(fsync: false))
         try FS.atomicWrite(tmp.sub("a.txt"), text: "one\n", durable: false)
         _ = try writer.add([""])
         _ = try writer.commit(message: "one")
-        let checker = try Repository(root: writer.root)  // lists the packs now
+        let checker = try Repository(root: writer.root, settings: StoreSettings(fsync: false))  // lists the packs now
         try FS.atomicWrite(tmp.sub("b.txt"), text: "two\n", durable: false)
         _ = try writer.add([""])  // a new pack, then the index that names it
         let r = try checker.fsck()
@@ -136,8 +135,7 @@ final class RemoteRefNameTests: XCTestCase {
     /// The check a remote listing passes before any ref is read or written.
     func testRemoteListingChecks() throws {
         let tmp = TempDir("remoterefs"); defer { tmp.cleanup() }
-        setenv("MLREPO_FSYNC", "0", 1)
-        let repo = try Repository.create(at: tmp.sub("repo"))
+        let repo = try Repository.create(at: tmp.sub("repo"), settings: StoreSettings(fsync: false))
         try repo.addRemote(RemoteSpec(name: "origin", url: tmp.sub("remote")))
         let sync = try RemoteSync(repo: repo, remote: "origin", create: true)
         XCTAssertNoThrow(try sync.checkRemoteRefNames(["refs/heads/main", "refs/heads/a/b", "refs/tags/v1.0", "refs/aliases/prod",
@@ -153,31 +151,5 @@ final class RemoteRefNameTests: XCTestCase {
         // Remote names from a hand-edited config never become paths.
         try FS.atomicWrite(repo.dotDir + "/config", text: "[remote]\n\t...url = /x\n\torigin.url = /y\n")
         XCTAssertEqual(try Repository(root: repo.root).remotes().map(\.name), ["origin"])
-    }
-}
-
-final class ConfigErrorTests: XCTestCase {
-    func testLinesThatDoNotParseAreNamedByFileAndLine() throws {
-        let tmp = TempDir("config"); defer { tmp.cleanup() }
-        let p = tmp.sub("config")
-        try FS.atomicWrite(p, text: "[core]\n\tfsync = false\n\n[user\n\tname = X\n")
-        XCTAssertThrowsError(try Config.load(p)) { e in
-            XCTAssertEqual("\(e)", "\(p):4: not a section header (use [section] or [section \"sub\"])")
-        }
-        for (text, line) in [("x = 1\n", 1), ("[a]\nkey with spaces = 1\n", 2), ("[a]\n= 1\n", 2), ("[a b c]\n", 1),
-                             ("[a \"b\n", 1), ("[a]\r\nb = 1\r\n!\r\n", 3)] {
-            let c = Config(text: text)
-            XCTAssertEqual(c.problems.map(\.line), [line], text)
-        }
-        let g = Config(text: "[remote \"origin\"]\n\turl = /x\n[core]\n\tbare\n; c\n# c\n[a.b]\n\tc = \"q\"\n")
-        XCTAssertEqual(g.problems.count, 0)
-        XCTAssertEqual(g["remote.origin.url"], "/x")
-        XCTAssertEqual(g["core.bare"], "true")
-        XCTAssertEqual(g["a.b.c"], "q")
-        XCTAssertTrue(try Config.load(tmp.sub("missing")).values.isEmpty)
-        XCTAssertEqual(Config.loadLenient(p)["core.fsync"], "false")
-        for k in ["user.name", "remote.origin.url", "a.b-c_d"] { XCTAssertTrue(Config.isValidKey(k), k) }
-        for k in ["user", ".x", "x.", "a b.c", "a.b c", "a.b\n", ""] { XCTAssertFalse(Config.isValidKey(k), k) }
-        for v in ["a\nb", " x", "x ", "\"q\"", "a\rb"] { XCTAssertFalse(Config.isValidValue(v), v) }
     }
 }

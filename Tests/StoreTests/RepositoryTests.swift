@@ -9,10 +9,7 @@ final class RepositoryTests: XCTestCase {
 
     override func setUpWithError() throws {
         tmp = TempDir("repo")
-        setenv("MLREPO_FSYNC", "0", 1)
-        setenv("MLREPO_AUTHOR_NAME", "Lib Test", 1)
-        setenv("MLREPO_AUTHOR_EMAIL", "lib@test", 1)
-        repo = try Repository.create(at: tmp.path)
+        repo = try Repository.create(at: tmp.path, settings: StoreSettings(fsync: false, identity: Identity(name: "Lib Test", email: "lib@test")))
     }
 
     override func tearDown() { tmp.cleanup() }
@@ -89,8 +86,7 @@ final class RepositoryTests: XCTestCase {
     }
 
     func testLocking() throws {
-        setenv("MLREPO_LOCK_TIMEOUT", "0.1", 1)
-        defer { unsetenv("MLREPO_LOCK_TIMEOUT") }
+        repo = try Repository(root: repo.root, settings: StoreSettings(fsync: false, lockTimeout: 0.1))
         let held = try FileLock(path: repo.dotDir + "/lock", timeout: 0)
         XCTAssertNotNil(held)
         try write("x", "x")

@@ -1,17 +1,10 @@
-/// Deterministic PRNG (SplitMix64) shared by the test targets, so seeded tests replay the
-/// same steps everywhere.
-public struct SplitMix: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
+import Support
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+/// The tests' generator is the code base's one generator, Support's `SplitMix64`, so seeded
+/// tests replay the same steps everywhere. The helpers below are what tests draw with.
+public typealias SplitMix = SplitMix64
 
+extension SplitMix64 {
     /// `n` pseudo-random bytes.
     public mutating func bytes(_ n: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: n)
@@ -24,6 +17,6 @@ public struct SplitMix: RandomNumberGenerator {
     }
 
     public mutating func int(_ r: Range<Int>) -> Int { Int.random(in: r, using: &self) }
-    public mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
+    public mutating func chance(_ p: Double) -> Bool { nextDouble() < p }
     public mutating func pick<T>(_ a: [T]) -> T { a[int(0..<a.count)] }
 }

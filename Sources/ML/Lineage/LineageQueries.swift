@@ -110,14 +110,14 @@ extension MLRepo {
             runList = (m?.runs ?? [:]).sorted { $0.key < $1.key }.map(\.value)
             kinds = m?.kinds ?? [:]
             guard let e = try repo.entry(in: c.tree, path: path) else {
-                throw MLError("path '\(path)' is not in commit \(commit.short)")
+                throw MLError.pathNotFound(path, revision: commit.short)
             }
             pathId = e.id
         } else {
             runList = try runCandidates().sorted { $0.key < $1.key }.flatMap(\.value)
             kinds = try currentKinds()
             pathId = try repo.workTreeId(of: path) ?? repo.indexId(of: path)
-            if pathId == nil { throw MLError("path '\(path)' does not exist in the work tree") }
+            if pathId == nil { throw MLError.pathNotFound(path, revision: nil) }
         }
         let records = try runList.map { ($0, try record($0)) }
         var recordedIn: [ObjectId: ObjectId?] = [:]
@@ -262,7 +262,13 @@ extension MLRepo {
         var queriedParams: FlatValues? = nil
         if records.contains(where: { $0.1.params[path] != nil }) {
             let text = repo.store.contains(id) ? try? self.text(of: id, path: path) : try? workText(path)
-            if let text, let j = try? JSON.parse(text) { queriedParams = flatten(j) }
+            if let text, let j = try? JSON.parse(text) {
+                queriedParams = flatten(j)
+                // The project file: its built-in stages' hyperparameters, as they are recorded.
+                if path == Project.fileName, let p = try? Project.parse(text) {
+                    for s in p.stages.values { for (k, v) in s.builtinParams[path] ?? [:] { queriedParams?[k] = v } }
+                }
+            }
         }
         func readsParams(_ rec: LineageRecord, _ qpath: String) -> Bool {
             guard qpath == path, let have = queriedParams, let used = rec.params[qpath] else { return false }

@@ -16,7 +16,7 @@ public struct RecordedPath: Equatable, Sendable {
 
     init(json: JSON, what: String) throws {
         guard let p = json["path"]?.stringValue, let h = json["id"]?.stringValue, let id = ObjectId(hex: h) else {
-            throw MLError("lineage record: bad \(what) entry")
+            throw MLError.corrupt(what: "lineage record", reason: "bad \(what) entry")
         }
         path = p; self.id = id
         kind = json["kind"]?.stringValue.flatMap(PathKind.init(rawValue:)) ?? .other
@@ -55,7 +55,7 @@ public struct LineageRecord: Equatable, Sendable {
             "params": .object(params.mapValues { .object($0) }),
             "outs": .array(outs.map(\.json)),
             "exit_status": .int(Int64(exitStatus)),
-            "started": .string(isoUTC(started)),
+            "started": .string(ISOTime.format(started)),
             "duration_s": .number((duration * 1000).rounded() / 1000),
             "environment": .object(environment),
         ]
@@ -68,20 +68,25 @@ public struct LineageRecord: Equatable, Sendable {
 
     public init(json j: JSON) throws {
         guard j["type"]?.stringValue == LineageRecord.type, let stage = j["stage"]?.stringValue else {
-            throw MLError("not a lineage record")
+            throw MLError.corrupt(what: "lineage record", reason: "its type is not \(LineageRecord.type) or it names no stage")
         }
         self.stage = stage
         if let c = j["cmd"]?.stringValue { action = .command(c) }
         else if let t = j["train"] { action = .builtin(kind: "train", spec: t) }
         else if let e = j["eval"] { action = .builtin(kind: "eval", spec: e) }
-        else { throw MLError("lineage record of stage '\(stage)' has no command") }
+        else { throw MLError.corrupt(what: "lineage record", reason: "stage '\(stage)' has no command") }
         deps = try (j["deps"]?.arrayValue ?? []).map { try RecordedPath(json: $0, what: "deps") }
         outs = try (j["outs"]?.arrayValue ?? []).map { try RecordedPath(json: $0, what: "outs") }
         var p: ValuesByFile = [:]
         for (f, v) in j["params"]?.objectValue ?? [:] { p[f] = v.objectValue ?? [:] }
+        // A built-in's hyperparameters are params of the stage; a record written before they
+        // were recorded there has them only in its spec.
+        for (f, kv) in Stage.builtinParams(stage: stage, action: action) {
+            for (k, v) in kv where p[f]?[k] == nil { p[f, default: [:]][k] = v }
+        }
         params = p
         exitStatus = Int32(truncatingIfNeeded: Int64(j["exit_status"]?.doubleValue ?? 0))
-        started = j["started"]?.stringValue.flatMap(parseISOUTC) ?? 0
+        started = j["started"]?.stringValue.flatMap(ISOTime.parse) ?? 0
         duration = j["duration_s"]?.doubleValue ?? 0
         environment = j["environment"]?.objectValue ?? [:]
     }
@@ -120,9 +125,9 @@ public struct CommitMeta: Equatable, Sendable {
     }
 
     public init(json j: JSON) throws {
-        guard j["type"]?.stringValue == CommitMeta.type else { throw MLError("not commit metadata") }
+        guard j["type"]?.stringValue == CommitMeta.type else { throw MLError.corrupt(what: "commit metadata", reason: "its type is not \(CommitMeta.type)") }
         for (s, v) in j["runs"]?.objectValue ?? [:] {
-            guard let h = v.stringValue, let id = ObjectId(hex: h) else { throw MLError("commit metadata: bad run id for stage '\(s)'") }
+            guard let h = v.stringValue, let id = ObjectId(hex: h) else { throw MLError.corrupt(what: "commit metadata", reason: "bad run id for stage '\(s)'") }
             runs[s] = id
         }
         for (p, v) in j["kinds"]?.objectValue ?? [:] { kinds[p] = v.stringValue.flatMap(PathKind.init(rawValue:)) ?? .other }
@@ -155,43 +160,14 @@ public func machineEnvironment() -> [String: JSON] {
         "tool": .string("mlrepo"),
         "tool_version": .string(mlrepoVersion),
         "os": .string("\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"),
-        "cpu_count": .int(Int64(ProcessInfoLite.activeProcessorCount)),
+        "cpu_count": .int(Int64(CPU.count)),
     ]
     if let info = try? FS.readText("/proc/cpuinfo"),
        let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
        let colon = line.firstIndex(of: ":") {
-        env["cpu"] = .string(String(line[line.index(after: colon)...]).trimmingCharacters(in: " \t"))
+        env["cpu"] = .string(String(line[line.index(after: colon)...]).trimmed(" \t"))
     } else {
         env["cpu"] = .string(field(u.machine))
     }
     return env
-}
-
-// MARK: Time
-
-/// `2026-11-23T02:04:01.123Z` (milliseconds only when the time has a fraction).
-public func isoUTC(_ t: Double) -> String {
-    var secs = time_t(t.rounded(.down))
-    let ms = Int(((t - Double(secs)) * 1000).rounded())
-    var tm = tm()
-    var ms2 = ms
-    if ms2 >= 1000 { secs += 1; ms2 -= 1000 }
-    gmtime_r(&secs, &tm)
-    func p(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-    var s = "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2))"
-    if ms2 > 0 { s += "." + p(Int32(ms2), 3) }
-    return s + "Z"
-}
-
-/// Inverse of `isoUTC` (also accepts no fraction).
-public func parseISOUTC(_ s: String) -> Double? {
-    let b = Array(s.utf8)
-    guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
-    func num(_ r: Range<Int>) -> Int32? { Int32(String(decoding: b[r], as: UTF8.self)) }
-    guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16), let se = num(17..<19) else { return nil }
-    var tm = tm()
-    tm.tm_year = y - 1900; tm.tm_mon = mo - 1; tm.tm_mday = d; tm.tm_hour = h; tm.tm_min = mi; tm.tm_sec = se
-    var t = Double(timegm(&tm))
-    if b.count > 21, b[19] == UInt8(ascii: "."), let f = Double("0" + String(decoding: b[19..<(b.count - 1)], as: UTF8.self)) { t += f }
-    return t
 }

@@ -252,7 +252,7 @@ public enum EvalMetrics {
         var rng = SplitMix64(seed: seed)
         var chosen = Set<Int>(minimumCapacity: count)
         for j in (rows - count)..<rows {
-            let t = Int(rng.below(UInt64(j + 1)))
+            let t = Int(rng.next(below: UInt64(j + 1)))
             if !chosen.insert(t).inserted { chosen.insert(j) }
         }
         return chosen.sorted()
@@ -328,31 +328,5 @@ public enum EvalMetrics {
             }
         }
         return total / Double(m)
-    }
-
-    /// SplitMix64 (Steele, Lea, Flood 2014), self-contained so the sample depends only on the
-    /// seed, not on the standard library's generators.
-    struct SplitMix64 {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        /// Uniform in 0..<bound (bound > 0), without modulo bias (Lemire's multiply-shift
-        /// with rejection).
-        mutating func below(_ bound: UInt64) -> UInt64 {
-            var m = next().multipliedFullWidth(by: bound)
-            if m.low < bound {
-                let threshold = (0 &- bound) % bound
-                while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
-            }
-            return m.high
-        }
     }
 }

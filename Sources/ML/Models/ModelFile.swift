@@ -55,7 +55,7 @@ public struct ModelFile: Equatable, Sendable {
     }
 
     public static func decode(_ bytes: [UInt8], path: String) throws -> ModelFile {
-        func bad(_ why: String) -> MLError { MLError("'\(path)' is not a valid mlrepo model: \(why)") }
+        func bad(_ why: String) -> MLError { .modelFile(path: path, reason: why) }
         guard bytes.count >= 12, Array(bytes[0..<8]) == magic else { throw bad("no MLRMODL1 header") }
         let n = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
         guard 12 + n <= bytes.count else { throw bad("truncated header") }
@@ -86,7 +86,7 @@ public struct ModelFile: Equatable, Sendable {
     }
 
     public static func read(path: String) throws -> ModelFile {
-        guard FS.stat(path)?.isRegular == true else { throw MLError("model file '\(path)' does not exist") }
+        guard FS.stat(path)?.isRegular == true else { throw MLError.fileNotFound(path, what: "model file") }
         return try decode(FS.readFile(path), path: path)
     }
 }

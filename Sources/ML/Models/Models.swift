@@ -16,7 +16,7 @@ public enum ModelType: String, CaseIterable, Sendable {
 
     public static func parse(_ s: String) throws -> ModelType {
         guard let t = ModelType(rawValue: s) else {
-            throw MLError("unknown model type '\(s)'; expected one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            throw MLError.unknownValue(what: "model type", value: s, expected: allCases.map(\.rawValue))
         }
         return t
     }
@@ -33,23 +33,12 @@ public enum ModelType: String, CaseIterable, Sendable {
     public var needsLabel: Bool { task == "regression" || task == "classification" }
 }
 
-/// Deterministic PRNG for every random choice of training (SplitMix64).
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+/// Every random choice of training draws from Support's `SplitMix64`, seeded by the run.
+extension SplitMix64 {
+    /// Fisher-Yates with `nextModulo`, the order every recorded model was trained in.
     mutating func shuffle(_ a: inout [Int32]) {
         if a.count < 2 { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, nextModulo(i + 1)) }
     }
 }
 
@@ -64,29 +53,29 @@ struct Params {
     mutating func double(_ k: String, _ d: Double, min lo: Double? = nil) throws -> Double {
         used.insert(k)
         guard let v = values[k] else { return d }
-        guard let x = v.doubleValue, x.isFinite else { throw MLError("\(model) param '\(k)' must be a number, not \(v.encoded())") }
-        if let lo, x < lo { throw MLError("\(model) param '\(k)' must be at least \(lo), not \(x)") }
+        guard let x = v.doubleValue, x.isFinite else { throw MLError.param(model: model, param: k, reason: "must be a number, not \(v.encoded())") }
+        if let lo, x < lo { throw MLError.param(model: model, param: k, reason: "must be at least \(lo), not \(x)") }
         return x
     }
     mutating func int(_ k: String, _ d: Int, min lo: Int = 0) throws -> Int {
         used.insert(k)
         guard let v = values[k] else { return d }
         guard let x = v.doubleValue, x == x.rounded(), x >= Double(lo), x < 1e9 else {
-            throw MLError("\(model) param '\(k)' must be a whole number ≥ \(lo), not \(v.encoded())")
+            throw MLError.param(model: model, param: k, reason: "must be a whole number ≥ \(lo), not \(v.encoded())")
         }
         return Int(x)
     }
     mutating func bool(_ k: String, _ d: Bool) throws -> Bool {
         used.insert(k)
         guard let v = values[k] else { return d }
-        guard case .bool(let b) = v else { throw MLError("\(model) param '\(k)' must be true or false, not \(v.encoded())") }
+        guard case .bool(let b) = v else { throw MLError.param(model: model, param: k, reason: "must be true or false, not \(v.encoded())") }
         return b
     }
     mutating func string(_ k: String, _ d: String, oneOf: [String]) throws -> String {
         used.insert(k)
         guard let v = values[k] else { return d }
         guard let s = v.stringValue, oneOf.contains(s) else {
-            throw MLError("\(model) param '\(k)' must be one of \(oneOf.joined(separator: ", ")), not \(v.encoded())")
+            throw MLError.param(model: model, param: k, reason: "must be one of \(oneOf.joined(separator: ", ")), not \(v.encoded())")
         }
         return s
     }
@@ -94,14 +83,14 @@ struct Params {
         used.insert(k)
         guard let v = values[k] else { return d }
         guard let a = v.arrayValue, a.allSatisfy({ ($0.doubleValue ?? 0) >= 1 && $0.doubleValue == $0.doubleValue?.rounded() }) else {
-            throw MLError("\(model) param '\(k)' must be a list of positive whole numbers, like [64, 32]")
+            throw MLError.param(model: model, param: k, reason: "must be a list of positive whole numbers, like [64, 32]")
         }
         return a.map { Int($0.doubleValue!) }
     }
     /// Unknown keys are typos: refuse them.
     func checkUnknown() throws {
         for k in values.keys.sorted() where !used.contains(k) {
-            throw MLError("\(model) has no param '\(k)' (known: \(used.sorted().joined(separator: ", ")))")
+            throw MLError.unknownParam(model: model, param: k, known: used.sorted())
         }
     }
 }
@@ -276,7 +265,7 @@ func applyStandardization(_ x: inout [Float], cols m: Int, mean: [Float], scale:
 /// the backend, so training holds about one copy of the matrix.
 public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [String: JSON], seed: UInt64,
                        backend: any Backend) throws -> TrainingResult {
-    guard data.rows > 0 else { throw MLError("no training rows") }
+    guard data.rows > 0 else { throw MLError.model(type.rawValue, reason: "no training rows") }
     var p = Params(raw, model: type.rawValue)
     var header: [String: JSON] = [
         "task": .string(type.task), "features": .array(data.featureNames.map { .string($0) }),
@@ -310,7 +299,7 @@ public func trainModel(_ type: ModelType, data: inout Dataset, params raw: [Stri
 /// Class indices and names for a classifier (text labels keep their names; numeric labels
 /// become classes named by their values, sorted).
 func classLabels(_ d: Dataset, model: String) throws -> (codes: [Int32], names: [String]) {
-    guard let label = d.label else { throw MLError("\(model) needs a label column (\"label\": NAME)") }
+    guard let label = d.label else { throw MLError.model(model, reason: "needs a label column (\"label\": NAME)") }
     switch label {
     case .categorical(let codes, let names):
         // Sort class names so the model does not depend on row order.
@@ -321,7 +310,7 @@ func classLabels(_ d: Dataset, model: String) throws -> (codes: [Int32], names: 
     case .numeric(let values):
         let distinct = Array(Set(values)).sorted()
         guard distinct.count <= 1000 else {
-            throw MLError("\(model): the label has \(distinct.count) distinct numbers; a classifier needs classes (use a regressor?)")
+            throw MLError.model(model, reason: "the label has \(distinct.count) distinct numbers; a classifier needs classes (use a regressor?)")
         }
         var index: [Double: Int32] = [:]
         for (i, v) in distinct.enumerated() { index[v] = Int32(i) }
@@ -330,8 +319,8 @@ func classLabels(_ d: Dataset, model: String) throws -> (codes: [Int32], names: 
 }
 
 func regressionTargets(_ d: Dataset, model: String) throws -> [Double] {
-    guard let label = d.label else { throw MLError("\(model) needs a label column (\"label\": NAME)") }
-    guard case .numeric(let v) = label else { throw MLError("\(model) needs a numeric label; '\(d.labelName ?? "label")' holds text") }
+    guard let label = d.label else { throw MLError.model(model, reason: "needs a label column (\"label\": NAME)") }
+    guard case .numeric(let v) = label else { throw MLError.model(model, reason: "needs a numeric label; '\(d.labelName ?? "label")' holds text") }
     return v
 }
 
@@ -379,7 +368,7 @@ func solveSymmetric(_ a: [Double], _ b: [Double], _ m: Int) throws -> [Double] {
             var s = a[i * m + j]
             for k in 0..<j { s -= l[i * m + k] * l[j * m + k] }
             if i == j {
-                guard s > 0 else { throw MLError("the features are linearly dependent (singular matrix); use ridge with alpha > 0") }
+                guard s > 0 else { throw MLError.model(nil, reason: "the features are linearly dependent (singular matrix); use ridge with alpha > 0") }
                 l[i * m + i] = s.squareRoot()
             } else { l[i * m + j] = s / l[j * m + j] }
         }

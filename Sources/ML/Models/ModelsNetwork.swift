@@ -21,7 +21,7 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     if optimizer == "lbfgs" {
         for key in ["epochs", "batch_size", "learning_rate", "momentum", "early_stopping", "validation_fraction", "patience"]
         where p.values[key] != nil {
-            throw MLError("\(type.rawValue) param '\(key)' applies to optimizer adam or sgd; optimizer lbfgs (the default) takes C, max_iter and tol")
+            throw MLError.param(model: type.rawValue, param: key, reason: "applies to optimizer adam or sgd; optimizer lbfgs (the default) takes C, max_iter and tol")
         }
     }
     let maxIter = optimizer == "lbfgs" ? try p.int("max_iter", 100, min: 1) : 0
@@ -44,7 +44,7 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     if classify {
         (codes, classNames) = try classLabels(d, model: type.rawValue)
         guard classNames.count >= 2 else {
-            throw MLError("\(type.rawValue): the label has a single class ('\(classNames.first ?? "")'); a classifier needs at least two")
+            throw MLError.model(type.rawValue, reason: "the label has a single class ('\(classNames.first ?? "")'); a classifier needs at least two")
         }
     } else { targets = try regressionTargets(d, model: type.rawValue) }
     let outDim = classify ? classNames.count : 1
@@ -65,13 +65,13 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     }
 
     // Split off a validation set for early stopping (a seeded shuffle).
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var order = (0..<Int32(d.rows)).map { $0 }
     var trainIdx = order, valIdx: [Int32] = []
     if earlyStopping {
         rng.shuffle(&order)
         let nVal = max(1, Int(Double(d.rows) * validationFraction))
-        guard d.rows - nVal >= 1 else { throw MLError("\(type.rawValue): too few rows for a validation split") }
+        guard d.rows - nVal >= 1 else { throw MLError.model(type.rawValue, reason: "too few rows for a validation split") }
         valIdx = Array(order[0..<nVal]).sorted(); trainIdx = Array(order[nVal...]).sorted()
     }
 
@@ -83,8 +83,8 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         let bound = isLogistic ? 0 : Float((6.0 / Double(fanIn + fanOut)).squareRoot())
         var w = [Float](repeating: 0, count: fanIn * fanOut), b = [Float](repeating: 0, count: fanOut)
         if bound > 0 {
-            for i in w.indices { w[i] = Float(rng.unit() * 2 - 1) * bound }
-            for i in b.indices { b[i] = Float(rng.unit() * 2 - 1) * bound }
+            for i in w.indices { w[i] = Float(rng.nextDouble() * 2 - 1) * bound }
+            for i in b.indices { b[i] = Float(rng.nextDouble() * 2 - 1) * bound }
         }
         weights.append(backend.upload(w, rows: fanIn, cols: fanOut))
         biases.append(backend.upload(b, rows: 1, cols: fanOut))
@@ -203,7 +203,7 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         }
         let trainLoss = loss(trainIdx)
         guard trainLoss.isFinite else {
-            throw MLError("\(type.rawValue): training diverged at epoch \(epoch) (loss is not finite); lower learning_rate")
+            throw MLError.model(type.rawValue, reason: "training diverged at epoch \(epoch) (loss is not finite); lower learning_rate")
         }
         curve.append(trainLoss)
         if !earlyStopping {
@@ -246,11 +246,11 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
     let maxIter = try p.int("max_iter", 300, min: 1)
     let tol = try p.double("tol", 1e-4, min: 0)
     let n = d.rows, m = d.cols
-    guard k <= n else { throw MLError("kmeans: k = \(k) is more than the \(n) rows") }
+    guard k <= n else { throw MLError.model("kmeans", reason: "k = \(k) is more than the \(n) rows") }
     // The matrix lives on the backend only; the host keeps per-row labels and distances.
     let x = backend.upload(taking: &d.features, rows: n, cols: m)
     let row = backend.tensor(rows: 1, cols: m)
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     // The tolerance is relative to the mean column variance, as in scikit-learn.
     let tolAbs = tol * moments.centeredSquares.reduce(0, +) / Double(n * m)
     func fetchRow(_ i: Int) -> [Float] {
@@ -263,7 +263,7 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
     for _ in 0..<nInit {
         // k-means++: first center uniform, then proportional to squared distance.
         var centers = [Float](repeating: 0, count: k * m)
-        let first = rng.below(n)
+        let first = rng.nextModulo(n)
         centers.replaceSubrange(0..<m, with: fetchRow(first))
         var closest = [Double](repeating: .infinity, count: n)
         for c in 1..<max(k, 1) {
@@ -271,7 +271,7 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
             let dh = backend.nearestCenters(x, prev).distances
             var total = 0.0
             for i in 0..<n { closest[i] = min(closest[i], Double(dh[i])); total += closest[i] }
-            var target = rng.unit() * total, pick = n - 1
+            var target = rng.nextDouble() * total, pick = n - 1
             for i in 0..<n { target -= closest[i]; if target < 0 { pick = i; break } }
             centers.replaceSubrange((c * m)..<((c + 1) * m), with: fetchRow(pick))
         }
@@ -304,8 +304,8 @@ func trainKMeans(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments
 func trainPCA(_ d: inout Dataset, _ p: inout Params, _ moments: ColumnMoments, backend: any Backend) throws -> TrainingResult {
     let n = d.rows, m = d.cols
     let k = try p.int("n_components", min(m, n), min: 1)
-    guard k <= m else { throw MLError("pca: n_components = \(k) is more than the \(m) features") }
-    guard n >= 2 else { throw MLError("pca needs at least two rows") }
+    guard k <= m else { throw MLError.model("pca", reason: "n_components = \(k) is more than the \(m) features") }
+    guard n >= 2 else { throw MLError.model("pca", reason: "needs at least two rows") }
     let (mean, _) = standardization(moments)
     applyStandardization(&d.features, cols: m, mean: mean, scale: [Float](repeating: 1, count: m), threads: backend.threads)
     let xt = backend.upload(taking: &d.features, rows: n, cols: m)

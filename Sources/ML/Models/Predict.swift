@@ -52,38 +52,38 @@ public final class ModelScorer: @unchecked Sendable {
         let m = model.featureNames.count
         width = m
         func t(_ name: String) throws -> ModelFile.NamedTensor {
-            guard let x = model.tensor(name) else { throw MLError("model file lacks tensor '\(name)'") }
+            guard let x = model.tensor(name) else { throw MLError.modelFile(path: nil, reason: "it lacks tensor '\(name)'") }
             return x
         }
         if let mu = model.tensor("x_mean") {
             let sc = model.tensor("x_scale")?.values ?? [Float](repeating: 1, count: m)
-            guard mu.values.count == m, sc.count == m else { throw MLError("model file: standardization does not match its features") }
+            guard mu.values.count == m, sc.count == m else { throw MLError.modelFile(path: nil, reason: "its standardization does not match its features") }
             mean = mu.values; scale = sc
         } else { mean = nil; scale = [] }
         switch type {
         case .linearRegression, .ridge:
             let w = try t("weights").values
-            guard w.count == m else { throw MLError("model file: weights do not match its features") }
+            guard w.count == m else { throw MLError.modelFile(path: nil, reason: "its weights do not match its features") }
             linear = (backend.upload(w, rows: m, cols: 1), Double(try t("bias").values.first ?? 0))
         case .logisticRegression, .mlpClassifier, .mlpRegressor:
             var l = 0, inputWidth = m
             while let w = model.tensor("w\(l)"), let b = model.tensor("b\(l)") {
-                guard w.rows == inputWidth, b.cols == w.cols else { throw MLError("model file: layer \(l) does not match its input") }
+                guard w.rows == inputWidth, b.cols == w.cols else { throw MLError.modelFile(path: nil, reason: "its layer \(l) does not match its input") }
                 layers.append((backend.upload(w.values, rows: w.rows, cols: w.cols), backend.upload(b.values, rows: 1, cols: b.cols)))
                 inputWidth = w.cols
                 l += 1
             }
-            guard l > 0 else { throw MLError("model file has no layers") }
+            guard l > 0 else { throw MLError.modelFile(path: nil, reason: "it has no layers") }
             if type != .mlpRegressor, let classes = model.classes, classes.count != inputWidth {
-                throw MLError("model file: \(classes.count) classes but \(inputWidth) outputs")
+                throw MLError.modelFile(path: nil, reason: "it has \(classes.count) classes but \(inputWidth) outputs")
             }
         case .kmeans:
             let c = try t("centers")
-            guard c.cols == m else { throw MLError("model file: centers do not match its features") }
+            guard c.cols == m else { throw MLError.modelFile(path: nil, reason: "its centers do not match its features") }
             centers = backend.upload(c.values, rows: c.rows, cols: c.cols)
         case .pca:
             let c = try t("components")
-            guard c.cols == m else { throw MLError("model file: components do not match its features") }
+            guard c.cols == m else { throw MLError.modelFile(path: nil, reason: "its components do not match its features") }
             components = backend.upload(c.values, rows: c.rows, cols: c.cols)
         }
     }
@@ -91,7 +91,7 @@ public final class ModelScorer: @unchecked Sendable {
     /// Scores `n` rows of raw features (n × width, row-major); `x` is consumed (left empty).
     public func score(taking x: inout [Float], rows n: Int) throws -> Prediction {
         let m = width
-        guard x.count == n * m else { throw MLError("the model expects \(m) features per row") }
+        guard x.count == n * m else { throw MLError.model(type.rawValue, reason: "expects \(m) features per row") }
         if let mean { applyStandardization(&x, cols: m, mean: mean, scale: scale, threads: backend.threads) }
         var out = Prediction()
         if n == 0 {
@@ -150,19 +150,19 @@ public final class ModelScorer: @unchecked Sendable {
 /// `DatasetReader.readCSV`, as the scoring server reads a text/csv body.
 public func readForModel(_ model: ModelFile, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
     let header: [String]
-    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError(e.description) }
+    do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError.data(e) }
     let label = model.header["label"]?.stringValue
     let features = model.featureNames
     let missing = features.filter { !header.contains($0) }
     if !missing.isEmpty {
-        throw MLError("'\(path)' lacks the model's feature column(s): \(missing.joined(separator: ", "))")
+        throw MLError.columns(file: path, reason: "lacks the model's feature column(s): \(missing.joined(separator: ", "))")
     }
     let extra = header.filter { !features.contains($0) && $0 != label }
     if !extra.isEmpty {
-        throw MLError("'\(path)' has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
+        throw MLError.columns(file: path, reason: "has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(features.count) features)")
     }
     let hasLabel = withLabel && (label.map { header.contains($0) } ?? false)
     do {
         return try DatasetReader.readCSV(path: path, label: hasLabel ? label : nil, features: features, threads: threads)
-    } catch let e as DatasetError { throw MLError(e.description) }
+    } catch let e as DatasetError { throw MLError.data(e) }
 }

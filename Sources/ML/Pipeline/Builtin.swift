@@ -31,7 +31,7 @@ extension Project {
 /// Runs a built-in `train` or `eval` stage with `root` as the working folder (the work
 /// tree, or a scratch copy when verifying). Writes the stage's outputs.
 func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, options: RunOptions) throws -> BuiltinOutcome {
-    func fail(_ m: String) -> MLError { MLError("stage '\(stage.name)': \(m)") }
+    func fail(_ m: String) -> MLError { .stage(stage.name, reason: m) }
     func path(_ key: String) throws -> String {
         guard let p = spec[key]?.stringValue, !p.isEmpty else { throw fail("the built-in \(kind) needs \"\(key)\"") }
         return root + "/" + p
@@ -53,7 +53,7 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         var data: Dataset
         let readStart = Clock.monotonic()
         do { data = try DatasetReader.readCSV(path: try path("data"), label: type.needsLabel ? label : nil, features: features, threads: backend.threads) }
-        catch let e as DatasetError { throw MLError(e.description) }
+        catch let e as DatasetError { throw MLError.data(e) }
         let seed = options.seed ?? spec["seed"].flatMap { $0.doubleValue }.map { UInt64(max(0, $0)) } ?? 0
         env["seed"] = .int(Int64(bitPattern: seed))
         let params = spec["params"]?.objectValue ?? [:]
@@ -92,7 +92,7 @@ public func evaluate(_ model: ModelFile, csv: String, backend: any Backend) thro
                                       : try predict(model, taking: &data.features, rows: data.rows, backend: backend)
     switch type.task {
     case "classification":
-        guard let label = data.label else { throw MLError("'\(csv)' has no label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against") }
+        guard let label = data.label else { throw MLError.data(DatasetError(path: csv, "has no label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against")) }
         let classes = model.classes ?? []
         var index: [String: Int32] = [:]
         for (i, c) in classes.enumerated() { index[c] = Int32(i) }
@@ -100,20 +100,20 @@ public func evaluate(_ model: ModelFile, csv: String, backend: any Backend) thro
         switch label {
         case .categorical(let codes, let names):
             truth = try codes.map { c in
-                guard let i = index[names[Int(c)]] else { throw MLError("'\(csv)': label '\(names[Int(c)])' is not a class the model knows (\(classes.joined(separator: ", ")))") }
+                guard let i = index[names[Int(c)]] else { throw MLError.data(DatasetError(path: csv, "has label '\(names[Int(c)])', which is not a class the model knows (\(classes.joined(separator: ", ")))")) }
                 return i
             }
         case .numeric(let values):
             truth = try values.map { v in
                 let name = v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
-                guard let i = index[name] else { throw MLError("'\(csv)': label \(name) is not a class the model knows (\(classes.joined(separator: ", ")))") }
+                guard let i = index[name] else { throw MLError.data(DatasetError(path: csv, "has label \(name), which is not a class the model knows (\(classes.joined(separator: ", ")))")) }
                 return i
             }
         }
         return EvalMetrics.classification(yTrue: truth, yPred: p.labels ?? [], probabilities: p.probabilities, classes: classes)
     case "regression":
         guard let label = data.label, case .numeric(let y) = label else {
-            throw MLError("'\(csv)' has no numeric label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against")
+            throw MLError.data(DatasetError(path: csv, "has no numeric label column '\(model.header["label"]?.stringValue ?? "")' to evaluate against"))
         }
         return EvalMetrics.regression(yTrue: y, yPred: p.values ?? [])
     case "clustering":
@@ -133,10 +133,10 @@ extension MLRepo {
     public func runBuiltin(stage name: String, at commit: ObjectId) throws -> (outputs: [(path: String, bytes: [UInt8])], note: String?) {
         let c = try repo.readCommit(commit)
         guard let project = try project(in: repo.flatten(c.tree), label: commit.short) else {
-            throw MLError("commit \(commit.short) has no \(Project.fileName)")
+            throw MLError.revision(commit.short, reason: "has no \(Project.fileName)")
         }
-        guard let stage = project.stages[name] else { throw MLError("commit \(commit.short) has no stage '\(name)'") }
-        guard case .builtin(let kind, let spec) = stage.action else { throw MLError("stage '\(name)' of \(commit.short) is not a built-in stage") }
+        guard let stage = project.stages[name] else { throw MLError.revision(commit.short, reason: "has no stage '\(name)'") }
+        guard case .builtin(let kind, let spec) = stage.action else { throw MLError.revision(commit.short, reason: "has stage '\(name)', but it runs a command, not a built-in train or eval") }
         let scratch = try FS.makeTempDirectory(prefix: "mlrepo-rev-")
         defer { FS.removeTree(scratch) }
         try repo.export(tree: c.tree, to: scratch)

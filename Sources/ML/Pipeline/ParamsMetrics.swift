@@ -65,11 +65,11 @@ public func readParams(_ refs: [ParamRef], stage: String?, read: (String) throws
         let flat: FlatValues
         if let c = cache[r.file] { flat = c } else {
             guard let text = try read(r.file) else {
-                throw MLError("params file '\(r.file)' does not exist" + (stage.map { " (stage '\($0)')" } ?? ""))
+                throw MLError.params(file: r.file, stage: stage, reason: "does not exist")
             }
             let j = try parseJSON(text, file: r.file)
             guard j.objectValue != nil else {
-                throw MLError("params file '\(r.file)' must hold a JSON object" + (stage.map { " (stage '\($0)')" } ?? ""))
+                throw MLError.params(file: r.file, stage: stage, reason: "must hold a JSON object")
             }
             flat = flatten(j)
             cache[r.file] = flat
@@ -81,7 +81,7 @@ public func readParams(_ refs: [ParamRef], stage: String?, read: (String) throws
         }
         if !picked {
             if r.key.isEmpty { out[r.file] = out[r.file] ?? [:] }
-            else { throw MLError("params file '\(r.file)' has no key '\(r.key)'" + (stage.map { " (stage '\($0)')" } ?? "")) }
+            else { throw MLError.params(file: r.file, stage: stage, reason: "has no key '\(r.key)'") }
         }
     }
     return out
@@ -90,10 +90,10 @@ public func readParams(_ refs: [ParamRef], stage: String?, read: (String) throws
 /// Reads a metrics file: a JSON object, flattened.
 public func readMetrics(_ text: String, file: String) throws -> FlatValues {
     let j: JSON
-    do { j = try parseJSON(text, file: file) } catch let e as MLError {
-        throw MLError("metrics file '\(file)' is not valid JSON: " + e.message.replacingPrefix(file + " ", with: ""))
+    do { j = try parseJSON(text, file: file) } catch MLError.json(_, let line, let column, let reason) {
+        throw MLError.metrics(file: file, reason: "is not valid JSON: line \(line), column \(column): invalid JSON: \(reason)")
     }
-    guard j.objectValue != nil else { throw MLError("metrics file '\(file)' must hold a JSON object, like {\"accuracy\": 0.93}") }
+    guard j.objectValue != nil else { throw MLError.metrics(file: file, reason: "must hold a JSON object, like {\"accuracy\": 0.93}") }
     // Metrics are scalars; lists (a confusion matrix, a loss curve) stay in the file but are
     // not compared, as in DVC.
     return flatten(j).filter { if case .array = $0.value { return false }; return true }
@@ -147,8 +147,4 @@ public func changesJSON(_ rows: [ValueChange]) -> JSON {
         out[r.path] = .object(file)
     }
     return .object(out)
-}
-
-extension String {
-    func replacingPrefix(_ p: String, with r: String) -> String { hasPrefix(p) ? r + dropFirst(p.count) : self }
 }

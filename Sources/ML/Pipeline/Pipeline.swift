@@ -34,7 +34,7 @@ extension MLRepo {
         // Every input must exist or be made by a stage, before anything runs.
         for name in stages {
             for d in project.stages[name]!.deps where !FS.exists(repo.fullPath(d.path)) && project.producers(of: d.path).isEmpty {
-                throw MLError("stage '\(name)': dependency '\(d.path)' does not exist and no stage produces it")
+                throw MLError.stage(name, reason: "dependency '\(d.path)' does not exist and no stage produces it")
             }
         }
         var ran: [String] = []
@@ -68,7 +68,7 @@ extension MLRepo {
     /// work tree (same command, params values, input and output ids).
     public func staleReason(_ stage: Stage, project: Project) throws -> String? {
         guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else { return "never run" }
-        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        let params = try stage.paramValues(read: workText)
         let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
         var first: String? = nil
         for rid in candidates {
@@ -107,10 +107,10 @@ extension MLRepo {
     @discardableResult
     func execute(_ stage: Stage, project: Project, reason: String, events: PipelineEvents) throws -> LineageRecord {
         for d in stage.deps where !FS.exists(repo.fullPath(d.path)) {
-            throw MLError("stage '\(stage.name)': dependency '\(d.path)' does not exist"
+            throw MLError.stage(stage.name, reason: "dependency '\(d.path)' does not exist"
                           + (project.producers(of: d.path).first.map { " (stage '\($0)' produces it; run 'mlrepo repro \(stage.name)')" } ?? " and no stage produces it"))
         }
-        let params = try readParams(stage.params, stage: stage.name, read: workText)
+        let params = try stage.paramValues(read: workText)
         events(.running(stage: stage.name, action: stage.action.summary, reason: reason))
         let started = Clock.wallSeconds()
         let t0 = Clock.monotonic()
@@ -133,10 +133,10 @@ extension MLRepo {
         let duration = Clock.monotonic() - t0
         guard status == 0 else { throw StageFailed(stage: stage.name, status: status) }
         for o in stage.outputs where !FS.exists(repo.fullPath(o.path)) {
-            throw MLError("stage '\(stage.name)' finished but did not write its output '\(o.path)'; nothing was recorded")
+            throw MLError.outputMissing(stage: stage.name, output: o.path)
         }
         for m in stage.metrics {
-            guard let t = try workText(m.path) else { throw MLError("metrics output '\(m.path)' of stage '\(stage.name)' is not a regular file") }
+            guard let t = try workText(m.path) else { throw MLError.stage(stage.name, reason: "its metrics output '\(m.path)' is not a regular file") }
             _ = try readMetrics(t, file: m.path)
         }
         // Stage what the run read and wrote, so the next commit holds exactly these versions.
@@ -149,7 +149,7 @@ extension MLRepo {
         let kinds = try currentKinds().merging(project.kinds()) { a, _ in a }
         func recorded(_ d: PathDecl, role: PathKind) throws -> RecordedPath {
             guard let id = try repo.indexId(of: d.path, store: true) else {
-                throw MLError("stage '\(stage.name)': '\(d.path)' holds no trackable file (ignored, or only symlinks)")
+                throw MLError.stage(stage.name, reason: "'\(d.path)' holds no trackable file (ignored, or only symlinks)")
             }
             return RecordedPath(path: d.path, id: id, kind: d.kind ?? kinds[d.path] ?? role)
         }

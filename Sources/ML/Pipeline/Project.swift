@@ -1,27 +1,13 @@
 import Store
 import Support
 
-/// A failure of the ML layer, one line naming the file, stage, path or key.
-public struct MLError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
-/// A stage's command exited with a non-zero status; nothing was recorded.
-public struct StageFailed: Error, CustomStringConvertible {
-    public let stage: String
-    public let status: Int32
-    public var description: String { "stage '\(stage)' failed with exit status \(status); its outputs were not recorded" }
-}
-
 /// What a path holds, so `log`, `lineage` and `diff` can speak of "the model" and "the data".
 public enum PathKind: String, CaseIterable, Sendable {
     case dataset, features, labels, code, model, metrics, params, other
 
     public static func parse(_ s: String) throws -> PathKind {
         guard let k = PathKind(rawValue: s.lowercased()) else {
-            throw MLError("unknown kind '\(s)'; expected one of \(PathKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw MLError.unknownValue(what: "kind", value: s, expected: PathKind.allCases.map(\.rawValue))
         }
         return k
     }
@@ -84,6 +70,15 @@ public enum StageAction: Equatable, Sendable {
         case .builtin(let k, let spec): return "built-in \(k) " + spec.encoded()
         }
     }
+
+    /// The action without a built-in's hyperparameters (its spec's "params"): those are
+    /// params of the stage (`Stage.builtinParams`), compared as values, so changing one
+    /// reads "params changed: train.C", not "its command changed".
+    public var withoutHyperparameters: StageAction {
+        guard case .builtin(let k, .object(var spec)) = self, spec["params"] != nil else { return self }
+        spec["params"] = nil
+        return .builtin(kind: k, spec: .object(spec))
+    }
 }
 
 /// One stage of `mlrepo.json`.
@@ -98,6 +93,26 @@ public struct Stage: Equatable, Sendable {
 
     /// Every path the stage writes: outs then metrics.
     public var outputs: [PathDecl] { outs + metrics }
+
+    /// A built-in stage's hyperparameters (`"train": {"params": {...}}`) as params of the
+    /// stage: under file `mlrepo.json`, keyed `STAGE.NAME` (`train.C`; nested objects
+    /// flatten further with `.`). Empty for a command stage or a built-in without params.
+    public var builtinParams: ValuesByFile { Stage.builtinParams(stage: name, action: action) }
+
+    static func builtinParams(stage: String, action: StageAction) -> ValuesByFile {
+        guard case .builtin(_, let spec) = action, let p = spec["params"], let o = p.objectValue, !o.isEmpty else { return [:] }
+        return [Project.fileName: flatten(p, prefix: stage)]
+    }
+
+    /// Every params value of the stage: those its params entries name, read through `read`
+    /// (path → text, nil when absent), then its built-in hyperparameters.
+    /// - Throws: `MLError.params` for a missing params file or key, `MLError.json` for a
+    ///   params file that is not JSON.
+    public func paramValues(read: (String) throws -> String?) throws -> ValuesByFile {
+        var out = try readParams(params, stage: name, read: read)
+        for (f, kv) in builtinParams { out[f, default: [:]].merge(kv) { $1 } }
+        return out
+    }
 }
 
 /// The project file, `mlrepo.json` at the repository root (docs/pipelines.md):
@@ -123,33 +138,34 @@ public struct Project: Equatable, Sendable {
     /// column for malformed JSON.
     public static func parse(_ text: String, file: String = Project.fileName) throws -> Project {
         let j = try parseJSON(text, file: file)
-        guard let top = j.objectValue else { throw MLError("\(file): the top level must be an object with \"stages\"") }
+        guard let top = j.objectValue else { throw MLError.project(file: file, stage: nil, reason: "the top level must be an object with \"stages\"") }
         for k in top.keys where k != "stages" && k != "kinds" && k != "version" {
-            throw MLError("\(file): unknown field '\(k)' (expected \"stages\" and optionally \"kinds\")")
+            throw MLError.project(file: file, stage: nil, reason: "unknown field '\(k)' (expected \"stages\" and optionally \"kinds\")")
         }
         var kinds: [String: PathKind] = [:]
         if let kj = top["kinds"] {
-            guard let ko = kj.objectValue else { throw MLError("\(file): \"kinds\" must map paths to kinds") }
+            guard let ko = kj.objectValue else { throw MLError.project(file: file, stage: nil, reason: "\"kinds\" must map paths to kinds") }
             for (p, v) in ko {
-                guard let s = v.stringValue else { throw MLError("\(file): kind of '\(p)' must be a string") }
-                do { kinds[try normalizePath(p, file: file, what: "kinds")] = try PathKind.parse(s) } catch let e as MLError {
-                    throw MLError("\(file): kinds: '\(p)': \(e.message)")
+                guard let s = v.stringValue else { throw MLError.project(file: file, stage: nil, reason: "kind of '\(p)' must be a string") }
+                let path = try normalizePath(p, file: file, what: "kinds")
+                do { kinds[path] = try PathKind.parse(s) } catch let e as MLError {
+                    throw MLError.project(file: file, stage: nil, reason: "kinds: '\(p)': \(e)")
                 }
             }
         }
         var stages: [String: Stage] = [:]
         if let sj = top["stages"] {
-            guard let so = sj.objectValue else { throw MLError("\(file): \"stages\" must be an object of named stages") }
+            guard let so = sj.objectValue else { throw MLError.project(file: file, stage: nil, reason: "\"stages\" must be an object of named stages") }
             for (name, v) in so { stages[name] = try parseStage(name, v, file: file) }
         }
-        do { return try Project(stages: stages, declaredKinds: kinds) } catch let e as MLError {
-            throw MLError("\(file): \(e.message)")
+        do { return try Project(stages: stages, declaredKinds: kinds) } catch MLError.project(nil, let stage, let reason) {
+            throw MLError.project(file: file, stage: stage, reason: reason)
         }
     }
 
     static func parseStage(_ name: String, _ v: JSON, file: String) throws -> Stage {
-        func fail(_ m: String) -> MLError { MLError("\(file): stage '\(name)': \(m)") }
-        guard isValidStageName(name) else { throw MLError("\(file): bad stage name '\(name)' (letters, digits, '-', '_', '.')") }
+        func fail(_ m: String) -> MLError { .project(file: file, stage: name, reason: m) }
+        guard isValidStageName(name) else { throw MLError.project(file: file, stage: nil, reason: "bad stage name '\(name)' (letters, digits, '-', '_', '.')") }
         guard let o = v.objectValue else { throw fail("must be an object") }
         let known: Set<String> = ["cmd", "train", "eval", "deps", "params", "outs", "metrics", "desc"]
         for k in o.keys.sorted() where !known.contains(k) { throw fail("unknown field '\(k)'") }
@@ -159,7 +175,7 @@ public struct Project: Equatable, Sendable {
         }
         let action: StageAction
         if let c = o["cmd"] {
-            if let s = c.stringValue, !s.trimmingCharacters(in: " \t\n").isEmpty { action = .command(s) }
+            if let s = c.stringValue, !s.trimmed(" \t\n").isEmpty { action = .command(s) }
             else if let a = c.arrayValue, !a.isEmpty, a.allSatisfy({ $0.stringValue != nil }) {
                 action = .command(a.compactMap(\.stringValue).joined(separator: " && "))
             } else { throw fail("\"cmd\" must be a non-empty string (or a list of strings)") }
@@ -177,7 +193,7 @@ public struct Project: Equatable, Sendable {
                     var kind: PathKind? = nil
                     if let ks = d["kind"] {
                         guard let s = ks.stringValue else { throw fail("kind of '\(p)' must be a string") }
-                        do { kind = try PathKind.parse(s) } catch let e as MLError { throw fail(e.message) }
+                        do { kind = try PathKind.parse(s) } catch let e as MLError { throw fail(e.description) }
                     }
                     for k in d.keys where k != "path" && k != "kind" { throw fail("unknown field '\(k)' in \(key) entry '\(p)'") }
                     return PathDecl(path: try normalizePath(p, file: file, what: "stage '\(name)' \(key)"), kind: kind)
@@ -231,7 +247,7 @@ public struct Project: Equatable, Sendable {
         while s.hasSuffix("/") { s.removeLast() }
         guard !s.isEmpty, !s.hasPrefix("/"), let n = Path.normalize(s), n != ".", !n.hasPrefix("../"), n != "..",
               n != Repository.dirName, !n.hasPrefix(Repository.dirName + "/") else {
-            throw MLError("\(file): \(what): '\(p)' is not a path inside the repository")
+            throw MLError.project(file: file, stage: nil, reason: "\(what): '\(p)' is not a path inside the repository")
         }
         return n
     }
@@ -245,11 +261,11 @@ public struct Project: Equatable, Sendable {
             let s = stages[name]!
             for o in s.outputs {
                 if let other = producer[o.path] {
-                    throw MLError(other == name ? "stage '\(name)' declares output '\(o.path)' twice"
-                                                : "output '\(o.path)' is declared by two stages: '\(other)' and '\(name)'")
+                    throw other == name ? MLError.project(file: nil, stage: name, reason: "declares output '\(o.path)' twice")
+                                        : MLError.project(file: nil, stage: nil, reason: "output '\(o.path)' is declared by two stages: '\(other)' and '\(name)'")
                 }
                 for (p, other) in producer where pathWithin(p, o.path) || pathWithin(o.path, p) {
-                    throw MLError("outputs overlap: '\(p)' (stage '\(other)') and '\(o.path)' (stage '\(name)')")
+                    throw MLError.project(file: nil, stage: nil, reason: "outputs overlap: '\(p)' (stage '\(other)') and '\(o.path)' (stage '\(name)')")
                 }
                 producer[o.path] = name
             }
@@ -265,7 +281,7 @@ public struct Project: Equatable, Sendable {
             }
             for r in s.params { if let prod = producer[r.file] { ups.insert(prod) } }
             for u in ups {
-                if u == name { throw MLError("stage cycle: '\(name)' depends on its own output") }
+                if u == name { throw MLError.project(file: nil, stage: nil, reason: "stage cycle: '\(name)' depends on its own output") }
                 if consumers[u, default: []].insert(name).inserted { indegree[name]! += 1 }
             }
         }
@@ -281,7 +297,7 @@ public struct Project: Equatable, Sendable {
         }
         if out.count < stages.count {
             let left = Set(stages.keys).subtracting(out)
-            throw MLError("stage cycle: " + Project.describeCycle(in: left, consumers: consumers))
+            throw MLError.project(file: nil, stage: nil, reason: "stage cycle: " + Project.describeCycle(in: left, consumers: consumers))
         }
         order = out
     }
@@ -313,7 +329,7 @@ public struct Project: Equatable, Sendable {
     /// Stages `targets` need (themselves and every stage upstream), in execution order.
     public func closure(of targets: [String]) throws -> [String] {
         for t in targets where stages[t] == nil {
-            throw MLError("no stage named '\(t)' in \(Project.fileName)" + (stages.isEmpty ? "" : " (stages: \(order.joined(separator: ", ")))"))
+            throw MLError.notFound(what: "stage", name: t, place: Project.fileName, known: order)
         }
         if targets.isEmpty { return order }
         var need = Set(targets)
@@ -404,15 +420,7 @@ public func parseJSON(_ text: String, file: String) throws -> JSON {
             if b == 0x0A { line += 1; col = 1 } else if b & 0xC0 != 0x80 { col += 1 }
             i += 1
         }
-        throw MLError("\(file) line \(line), column \(col): invalid JSON: \(e.reason)")
+        throw MLError.json(file: file, line: line, column: col, reason: e.reason)
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}

@@ -43,11 +43,11 @@ extension MLRepo {
     public func verify(commit: ObjectId, only: ((StageAction) -> Bool)? = nil, events: PipelineEvents) throws -> VerifyReport {
         let c = try repo.readCommit(commit)
         guard let meta = try meta(of: c), !meta.runs.isEmpty else {
-            throw MLError("commit \(commit.short) records no stage runs; run stages with 'mlrepo run' or 'mlrepo repro' and commit them")
+            throw MLError.revision(commit.short, reason: "records no stage runs; run stages with 'mlrepo run' or 'mlrepo repro' and commit them")
         }
         var records = try meta.runs.sorted { $0.key < $1.key }.map { ($0.value, try record($0.value)) }
         if let only { records = records.filter { only($0.1.action) } }
-        if records.isEmpty { throw MLError("commit \(commit.short) records no run of the stages to verify") }
+        if records.isEmpty { throw MLError.revision(commit.short, reason: "records no run of the stages to verify") }
         // Producers first: a run goes after every run whose output it reads.
         var ordered: [(ObjectId, LineageRecord)] = []
         while !records.isEmpty {
@@ -66,7 +66,7 @@ extension MLRepo {
         // outputs by the same rules as the original: ignore files apply to output folders.
         _ = try Repository.create(at: work)
         if let cfg = try? FS.readFile(repo.dotDir + "/config") { try FS.atomicWrite(work + "/" + Repository.dirName + "/config", cfg, durable: false) }
-        let copy = try Repository(root: work)
+        let copy = try Repository(root: work, settings: repo.settings)
         var report = VerifyReport(commit: commit, stages: [])
         var failed = false
         for (rid, rec) in ordered {

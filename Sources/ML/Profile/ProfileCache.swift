@@ -45,8 +45,8 @@ extension MLRepo {
     /// The profile of a work-tree file (repo-relative `path`), with its id.
     public func profileWorkFile(_ path: String) throws -> (id: ObjectId, profile: DataProfile, cached: Bool) {
         let full = repo.fullPath(path)
-        guard let st = FS.stat(full), st.isRegular else { throw MLError("'\(path)' is not a file in the work tree") }
-        guard let id = try repo.workTreeId(of: path) else { throw MLError("'\(path)' is not a file in the work tree") }
+        guard let st = FS.stat(full), st.isRegular else { throw MLError.notAFile(path) }
+        guard let id = try repo.workTreeId(of: path) else { throw MLError.notAFile(path) }
         if let p = cachedProfile(id) { return (id, p, true) }
         let p = try profileFile(full, label: path)
         storeProfile(p, id: id)

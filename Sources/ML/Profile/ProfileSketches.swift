@@ -1,3 +1,4 @@
+import Support
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -314,7 +315,7 @@ struct ColumnState {
     var minValue = Double.infinity
     var maxValue = -Double.infinity
     var values: [Double] = []      // all values, then a uniform reservoir sample
-    var rng: UInt64
+    var rng: SplitMix64
 
     // Distinct and top values, tracked for every column from the first row.
     var approximate = false
@@ -325,7 +326,7 @@ struct ColumnState {
     var spare: [UInt8] = []
 
     init(index: Int) {
-        rng = 0x6D6C_7265_706F_0000 &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15
+        rng = SplitMix64(seed: 0x6D6C_7265_706F_0000 &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     /// Counts one cell (nil or empty: missing); `decimals` is `DecimalTables.shared`, read once
@@ -377,11 +378,7 @@ struct ColumnState {
             values.append(v)
         } else {
             // Algorithm R with SplitMix64: keep the k-th value with probability K/k.
-            rng &+= 0x9E37_79B9_7F4A_7C15
-            var z = rng
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = rng.next()
             let j = Int(truncatingIfNeeded: UInt64(k).multipliedFullWidth(by: z).high)
             if j < profileExactQuantileLimit { values[j] = v }
         }

@@ -17,13 +17,13 @@ public struct MetricCheck: Sendable, Equatable {
             var i = 0
             while i + o.count <= chars.count { if Array(chars[i..<(i + o.count)]) == o { at = i; break }; i += 1 }
             if let at {
-                let key = String(chars[0..<at]).trimmingCharacters(in: " ")
-                let v = String(chars[(at + o.count)...]).trimmingCharacters(in: " ")
+                let key = String(chars[0..<at]).trimmed(" ")
+                let v = String(chars[(at + o.count)...]).trimmed(" ")
                 guard !key.isEmpty, !key.contains(where: { "=<>!".contains($0) }), let d = Double(v), d.isFinite else { break }
                 return MetricCheck(key: key, op: op, value: d, text: "\(key)\(op)\(v)")
             }
         }
-        throw MLError("--require '\(s)': expected METRIC OP NUMBER, e.g. 'accuracy>=0.9' (OP: >=, <=, >, <, ==, !=)")
+        throw MLError.badArgument(option: "--require", value: s, reason: "expected METRIC OP NUMBER, e.g. 'accuracy>=0.9' (OP: >=, <=, >, <, ==, !=)")
     }
 
     func holds(_ x: Double) -> Bool {
@@ -70,24 +70,17 @@ extension MLRepo {
 
     /// Metrics values of a commit's declared metrics files.
     public func metricsValues(at commit: ObjectId) throws -> ValuesByFile {
-        let files = try repo.files(ofCommit: commit)
-        guard let project = try project(in: files, label: commit.short) else { return [:] }
-        var out: ValuesByFile = [:]
-        for name in project.order {
-            for m in project.stages[name]!.metrics {
-                if let f = files[m.path] { out[m.path] = try readMetrics(text(of: f.id, path: m.path), file: m.path) }
-            }
-        }
-        return out
+        try values(of: .commit(commit, label: commit.short), metrics: true)
     }
 
     /// Promotes `path` at `rev` to `alias` after checking the model, its lineage and the
     /// required metrics. Throws naming the first failing check; nothing is written then.
     public func promote(path: String, rev: String, alias: String, require: [MetricCheck], note: String?) throws -> Promotion {
-        guard Refs.isValidName(alias), !alias.contains("/") else { throw MLError("'\(alias)' is not a valid alias name") }
+        guard Refs.isValidName(alias), !alias.contains("/") else { throw MLError.badName(what: "alias", name: alias) }
         let commit = try repo.resolveCommit(rev)
+        func refused(_ why: MLError.Refusal) -> MLError { .promotionRefused(path: path, revision: commit.short, why: why) }
         let files = try repo.files(ofCommit: commit)
-        guard let file = files[path] else { throw MLError("commit \(commit.short) (\(rev)) has no file '\(path)'") }
+        guard let file = files[path] else { throw MLError.revision("\(commit.short) (\(rev))", reason: "has no file '\(path)'") }
         // It must be a model file.
         var bytes: [UInt8] = []
         try FileReader(store: repo.store).read(file.id) { bytes.append(contentsOf: $0) }
@@ -95,9 +88,9 @@ extension MLRepo {
         // Lineage: a recorded run produced this version, and everything it read is stored.
         let node = try upstream(path: path, commit: commit)
         guard node.producedBy != nil else {
-            throw MLError("refused: lineage of \(path) at \(commit.short) is incomplete: no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit)")
+            throw refused(.incompleteLineage("no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit)"))
         }
-        if let note = node.note { throw MLError("refused: lineage of \(path) at \(commit.short) is incomplete: \(note)") }
+        if let note = node.note { throw refused(.incompleteLineage(note)) }
         var missing: [String] = []
         func walk(_ n: LineageNode) {
             if let id = n.id, !repo.store.contains(id) { missing.append(n.path) }
@@ -106,7 +99,7 @@ extension MLRepo {
         }
         for i in node.producedBy?.inputs ?? [] { walk(i) }
         if !missing.isEmpty {
-            throw MLError("refused: lineage of \(path) at \(commit.short) is incomplete: training input\(missing.count == 1 ? "" : "s") not in the store: \(missing.joined(separator: ", "))")
+            throw refused(.incompleteLineage("training input\(missing.count == 1 ? "" : "s") not in the store: \(missing.joined(separator: ", "))"))
         }
         // Metrics.
         let values = try metricsValues(at: commit)
@@ -119,21 +112,21 @@ extension MLRepo {
             } else {
                 let hits = values.keys.sorted().compactMap { values[$0]?[c.key]?.doubleValue }
                 guard hits.count <= 1 else {
-                    throw MLError("--require \(c.text): '\(c.key)' is in several metrics files; name one as FILE:\(c.key)")
+                    throw MLError.badArgument(option: "--require", value: c.text, reason: "'\(c.key)' is in several metrics files; name one as FILE:\(c.key)")
                 }
                 found = hits.first
             }
             guard let x = found else {
-                throw MLError("refused: required metric '\(c.key)' is missing in commit \(commit.short) (metrics: \(values.flatMap { f, kv in kv.keys.map { "\(f):\($0)" } }.sorted().prefix(12).joined(separator: ", ")))")
+                throw refused(.metricMissing(key: c.key, available: values.flatMap { f, kv in kv.keys.map { "\(f):\($0)" } }.sorted()))
             }
-            guard c.holds(x) else { throw MLError("refused: \(c.text) failed: \(c.key) is \(x) in commit \(commit.short)") }
+            guard c.holds(x) else { throw refused(.checkFailed(check: c.text, key: c.key, value: x)) }
             checks.append(.object(["check": .string(c.text), "value": .number(x), "passed": .bool(true)]))
         }
         let ref = MLRepo.aliasRef(alias)
         let previous = try repo.refs.read(ref)
         let who = repo.signature()
         var p = Promotion(alias: alias, path: path, modelId: file.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
-                          time: isoUTC(Clock.wallSeconds()), checks: checks, note: note, id: commit)
+                          time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit)
         let meta = try repo.store.put(.blob, Array(p.json.encoded().utf8))
         try repo.store.commitPending()
         let tree = try repo.readCommit(commit).tree
@@ -152,11 +145,11 @@ extension MLRepo {
     func promotion(_ id: ObjectId) throws -> Promotion {
         let c = try repo.readCommit(id)
         guard let metaHex = c.extra.first(where: { $0.key == "meta" })?.value, let metaId = ObjectId(hex: metaHex) else {
-            throw MLError("promotion commit \(id.short) has no record")
+            throw MLError.revision(id.short, reason: "is not a promotion: it names no promotion record")
         }
         let j = try JSON.parse(text(of: metaId, path: "promotion record"))
         guard j["type"]?.stringValue == "promotion", let path = j["path"]?.stringValue, let commit = j["commit"]?.stringValue else {
-            throw MLError("commit \(id.short) is not a promotion")
+            throw MLError.revision(id.short, reason: "is not a promotion")
         }
         return Promotion(alias: j["alias"]?.stringValue ?? "", path: path, modelId: j["model"]?.stringValue ?? "", commit: commit,
                          by: j["by"]?.stringValue ?? "", time: j["time"]?.stringValue ?? "", checks: j["checks"]?.arrayValue ?? [],
@@ -165,7 +158,7 @@ extension MLRepo {
 
     /// Every promotion of an alias, newest first.
     public func aliasLog(_ name: String) throws -> [Promotion] {
-        guard var id = try repo.refs.read(MLRepo.aliasRef(name)) else { throw MLError("no alias '\(name)' (aliases: \(try aliases().map(\.name).joined(separator: ", ")))") }
+        guard var id = try repo.refs.read(MLRepo.aliasRef(name)) else { throw MLError.notFound(what: "alias", name: name, place: nil, known: try aliases().map(\.name)) }
         var out: [Promotion] = []
         while true {
             out.append(try promotion(id))
@@ -206,11 +199,3 @@ extension MLRepo {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s.removeFirst() }
-        while s.last == set { s.removeLast() }
-        return String(s)
-    }
-}

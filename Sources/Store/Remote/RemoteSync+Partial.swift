@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
 
 /// Partial transfers: single objects read out of remote packs with ranged GETs, lazy
@@ -61,7 +60,7 @@ extension RemoteSync {
             missing = try locateAll(missing, into: &found)
         }
         if let id = missing.first {
-            throw RemoteError("object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
+            throw RemoteError(.fetch, subject: id.hex, "object \(id.hex) is neither in this repository nor on remote '\(spec.name)' (\(transport.display))")
         }
         var byPack: [String: [(id: ObjectId, entry: PackEntry)]] = [:]
         for id in wanted {
@@ -102,7 +101,7 @@ extension RemoteSync {
         // Ranged reads in parallel; each span is verified and appended to one new pack as it
         // arrives, so memory stays at a few spans whatever the total.
         final class State: @unchecked Sendable {
-            var error: Error?; var got: Int64 = 0; var objects = 0; let lock = NSLockLike()
+            var error: Error?; var got: Int64 = 0; var objects = 0; let lock = Lock()
             let writer: PackWriter
             init(_ w: PackWriter) { writer = w }
         }
@@ -111,51 +110,48 @@ extension RemoteSync {
         let transport = self.transport, progress = self.progress
         let total = Int64(spans.reduce(0) { $0 + $1.end - $1.start })
         let workers = min(max(1, jobs), todo.count)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let h = SHA256Hasher()
-            var k = w
-            while k < todo.count {
-                if state.lock.withLock({ state.error != nil }) { return }
-                let span = todo[k]
-                do {
-                    let key = "packs/\(span.pack).pack"
-                    let bytes = try transport.get(key, range: span.start..<span.end)
-                    guard bytes.count == span.end - span.start else {
-                        throw RemoteError("\(transport.display): short read of \(span.pack).pack (\(bytes.count) of \(span.end - span.start) bytes)")
+        let hashers = (0..<workers).map { _ in SHA256Hasher() }
+        Parallel.forEachWorker(todo.count, threads: workers) { k, w in
+            if state.lock.withLock({ state.error != nil }) { return }  // stop at the first failure
+            let h = hashers[w]
+            let span = todo[k]
+            do {
+                let key = "packs/\(span.pack).pack"
+                let bytes = try transport.get(key, range: span.start..<span.end)
+                guard bytes.count == span.end - span.start else {
+                    throw RemoteError(.fetch, remote: transport.display, subject: "packs/\(span.pack).pack", "short read of \(span.pack).pack (\(bytes.count) of \(span.end - span.start) bytes)")
+                }
+                for o in span.objects {
+                    let at = Int(o.entry.offset) - span.start
+                    let disagrees = RemoteError(.fetch, remote: transport.display, subject: o.id.hex, "the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
+                    guard at + Pack.entryHeaderSize <= bytes.count else { throw disagrees }
+                    let (hdrOK, storedLen) = bytes.withUnsafeBytes { b -> (Bool, Int) in
+                        let hdr = UnsafeRawBufferPointer(rebasing: b[at..<(at + Pack.entryHeaderSize)])
+                        let storedLen = Int(UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
+                        let rawLen = UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 36, as: UInt32.self))
+                        return (ObjectId(hdr, offset: 0) == o.id && hdr[32] == o.entry.kind.rawValue && hdr[33] == o.entry.codec.rawValue
+                                && rawLen == o.entry.size, storedLen)
                     }
-                    for o in span.objects {
-                        let at = Int(o.entry.offset) - span.start
-                        let disagrees = RemoteError("\(transport.display): the entry of object \(o.id.hex) in \(span.pack).pack disagrees with its index")
-                        guard at + Pack.entryHeaderSize <= bytes.count else { throw disagrees }
-                        let (hdrOK, storedLen) = bytes.withUnsafeBytes { b -> (Bool, Int) in
-                            let hdr = UnsafeRawBufferPointer(rebasing: b[at..<(at + Pack.entryHeaderSize)])
-                            let storedLen = Int(UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
-                            let rawLen = UInt32(littleEndian: hdr.loadUnaligned(fromByteOffset: 36, as: UInt32.self))
-                            return (ObjectId(hdr, offset: 0) == o.id && hdr[32] == o.entry.kind.rawValue && hdr[33] == o.entry.codec.rawValue
-                                    && rawLen == o.entry.size, storedLen)
-                        }
-                        // A stored length past what zlib could ever need for the raw size is a lie.
-                        guard hdrOK, storedLen <= Int(o.entry.size) + Int(o.entry.size) / 100 + 1024 else { throw disagrees }
-                        let start = at + Pack.entryHeaderSize
-                        // Stored bytes larger than the raw size (not written by mlrepo, but legal): read them.
-                        let payload = start + storedLen <= bytes.count ? Array(bytes[start..<(start + storedLen)])
-                            : try transport.get(key, range: (span.start + start)..<(span.start + start + storedLen))
-                        guard payload.count == storedLen else { throw disagrees }
-                        try payload.withUnsafeBytes { stored in
-                            try self.verifyStored(o.id, o.entry, stored, hasher: h, where: "in \(span.pack).pack", consequence: "it was not stored")
-                            try state.lock.withLock {
-                                try state.writer.put(id: o.id, kind: o.entry.kind, codec: o.entry.codec, rawSize: Int(o.entry.size), stored: stored)
-                                state.objects += 1
-                            }
+                    // A stored length past what zlib could ever need for the raw size is a lie.
+                    guard hdrOK, storedLen <= Int(o.entry.size) + Int(o.entry.size) / 100 + 1024 else { throw disagrees }
+                    let start = at + Pack.entryHeaderSize
+                    // Stored bytes larger than the raw size (not written by mlrepo, but legal): read them.
+                    let payload = start + storedLen <= bytes.count ? Array(bytes[start..<(start + storedLen)])
+                        : try transport.get(key, range: (span.start + start)..<(span.start + start + storedLen))
+                    guard payload.count == storedLen else { throw disagrees }
+                    try payload.withUnsafeBytes { stored in
+                        try self.verifyStored(o.id, o.entry, stored, hasher: h, where: "in \(span.pack).pack", consequence: "it was not stored")
+                        try state.lock.withLock {
+                            try state.writer.put(id: o.id, kind: o.entry.kind, codec: o.entry.codec, rawSize: Int(o.entry.size), stored: stored)
+                            state.objects += 1
                         }
                     }
-                    state.lock.withLock {
-                        state.got += Int64(bytes.count)
-                        progress?(TransferProgress(phase: "downloading", objects: state.objects, objectsTotal: 0, bytes: state.got, bytesTotal: total))
-                    }
-                } catch { state.lock.withLock { if state.error == nil { state.error = error } } }
-                k += workers
-            }
+                }
+                state.lock.withLock {
+                    state.got += Int64(bytes.count)
+                    progress?(TransferProgress(phase: "downloading", objects: state.objects, objectsTotal: 0, bytes: state.got, bytesTotal: total))
+                }
+            } catch { state.lock.withLock { if state.error == nil { state.error = error } } }
         }
         if let e = state.error { throw e }
         try state.writer.finish()
@@ -270,7 +266,7 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
     weak var repo: Repository?
     let remote: String
     private var sync: RemoteSync?
-    private let lock = NSLockLike()
+    private let lock = Lock()
 
     init(repo: Repository, remote: String) {
         self.repo = repo
@@ -285,26 +281,20 @@ final class LazyRemoteSource: MissingObjectSource, @unchecked Sendable {
                 // is checked alive above before every use.
                 sync = try RemoteSync(repo: repo, remote: remote, holdsRepository: false)
                 sync!.metadataOnly = true  // full indexes only of the packs it reads from
-                sync!.progress = Repository.lazyFetchProgress
+                sync!.progress = repo.settings.lazyFetchProgress
             }
             var report = FetchReport()
             do {
                 try sync!.fetchObjects(ids, report: &report)
             } catch let e as RemoteError {
-                throw RemoteError("fetching \(ids.count) missing object\(ids.count == 1 ? "" : "s") from '\(remote)': \(e.message)")
+                throw RemoteError(.fetch, subject: remote, "fetching \(ids.count) missing object\(ids.count == 1 ? "" : "s") from '\(remote)'", cause: e.message)
             }
-            Repository.lazyFetchObserver?(remote, report.objects, report.bytes)
+            repo.settings.lazyFetchObserver?(remote, report.objects, report.bytes)
         }
     }
 }
 
 extension Repository {
-    /// Called after objects were fetched on demand (remote, objects, bytes), for a CLI to
-    /// say so. Libraries never print.
-    nonisolated(unsafe) public static var lazyFetchObserver: ((String, Int, Int64) -> Void)?
-    /// Progress of an on-demand fetch while it runs (for a progress line).
-    nonisolated(unsafe) public static var lazyFetchProgress: (@Sendable (TransferProgress) -> Void)?
-
     /// The remote marked lazy (`remote.NAME.lazy = true`), whose objects this repository may
     /// lack and fetches on demand.
     public var lazyRemote: String? {

@@ -1,12 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Net
 import Support
 
 /// An S3 bucket and prefix (`s3://BUCKET/PREFIX`), on AWS (`https://s3.REGION.amazonaws.com`)
 /// or any S3-compatible server (`--endpoint http[s]://host[:port]`): virtual-hosted
 /// addressing on AWS, path-style on other servers. https goes through OpenSSL's libssl, loaded at run time, with the certificate
-/// and host name always verified (AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
+/// and host name always verified (`caFile`, which the CLI takes from AWS_CA_BUNDLE, else SSL_CERT_FILE, names a CA file to trust
 /// instead of the system's). Requests are signed with Signature V4 (HMAC-SHA256 from
 /// libcrypto) and travel over kept-alive connections. Conditional writes use
 /// `If-None-Match: *` (create only) and `If-Match: ETAG` (compare and swap); a server that
@@ -24,30 +25,33 @@ public struct S3Transport: RemoteTransport {
     /// The Host header, as sent and signed: HOST, or HOST:PORT when the port is not the
     /// scheme's default (443 for https, 80 for http).
     let hostHeader: String
+    /// A PEM file of CAs to trust for https instead of the system's (nil: the system's).
+    let caFile: String?
 
     public var display: String { "s3://\(bucket)/\(prefix)" }
 
     /// `url` is s3://BUCKET[/PREFIX]; `endpoint` an http[s]://HOST[:PORT] URL (default: AWS's
-    /// regional endpoint for the region: `region`, AWS_REGION, AWS_DEFAULT_REGION or us-east-1).
-    public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?) throws {
-        guard url.hasPrefix("s3://") else { throw RemoteError("'\(url)' is not an s3:// URL") }
+    /// regional endpoint for `region`, default us-east-1).
+    public init(url: String, endpoint: String?, region: String?, credentials: AWSCredentials?, caFile: String? = nil) throws {
+        self.caFile = caFile
+        guard url.hasPrefix("s3://") else { throw RemoteError(.open, subject: url, "'\(url)' is not an s3:// URL") }
         let rest = url.dropFirst(5)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         bucket = String(rest[..<slash])
         var p = slash == rest.endIndex ? "" : String(rest[rest.index(after: slash)...])
         while p.hasSuffix("/") { p.removeLast() }
         prefix = p
-        guard !bucket.isEmpty else { throw RemoteError("'\(url)' names no bucket") }
-        let reg = region ?? Env.get("AWS_REGION") ?? Env.get("AWS_DEFAULT_REGION") ?? "us-east-1"
+        guard !bucket.isEmpty else { throw RemoteError(.open, subject: url, "'\(url)' names no bucket") }
+        let reg = region ?? "us-east-1"
         self.region = reg
         signer = credentials.map { SigV4Signer(credentials: $0, region: reg) }
         let ep: HTTPURL
         if let endpoint {
             do { ep = try HTTPURL(endpoint) } catch {
-                throw RemoteError("endpoint '\(endpoint)': use http://HOST[:PORT] or https://HOST[:PORT]")
+                throw RemoteError(.open, subject: endpoint, "endpoint '\(endpoint)': use http://HOST[:PORT] or https://HOST[:PORT]")
             }
         } else {
-            do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError("'\(reg)' is not a valid AWS region") }
+            do { ep = try HTTPURL(Self.awsEndpoint(region: reg)) } catch { throw RemoteError(.open, subject: reg, "'\(reg)' is not a valid AWS region") }
         }
         // AWS itself: virtual-hosted addressing (BUCKET.s3.REGION.amazonaws.com), AWS's
         // preferred form, when the bucket name is a valid DNS label (no dots, which would
@@ -102,7 +106,7 @@ public struct S3Transport: RemoteTransport {
         if !query.isEmpty {
             target += "?" + query.map { "\(SigV4Signer.encode($0.0, encodeSlash: true))=\(SigV4Signer.encode($0.1, encodeSlash: true))" }.joined(separator: "&")
         }
-        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS)
+        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS, caFile: caFile)
         var lastError: Error? = nil
         // Retry transient failures (connection errors, 5xx) a few times with back-off; not
         // TLS refusals (an untrusted certificate stays untrusted).
@@ -111,14 +115,17 @@ public struct S3Transport: RemoteTransport {
                 let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file)
                 if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
                 return r
-            } catch let e as HTTPPermanentError {
-                throw e
+            } catch let e as NetError where e.permanent {
+                throw RemoteError(e.message)
+            } catch let e as NetError {
+                lastError = RemoteError(e.message)
+                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             } catch {
                 lastError = error
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             }
         }
-        throw lastError ?? RemoteError("\(display): request failed")
+        throw lastError ?? RemoteError(.connect, remote: display, "request failed")
     }
 
     func fail(_ what: String, _ r: HTTPConnection.Response) -> RemoteError {
@@ -127,7 +134,17 @@ public struct S3Transport: RemoteTransport {
         let msg = xmlValue(text, "Message").map { ": \($0)" } ?? ""
         // AWS answers 301 for a bucket in another region than the endpoint's, and says which.
         let hint = r.headers["x-amz-bucket-region"].flatMap { $0 == region ? nil : "; the bucket is in \($0), use --region \($0)" } ?? ""
-        return RemoteError("\(display): \(what) failed (\(code)\(msg))\(hint)")
+        // `what` is "listing", "reading 'KEY'", "creating bucket 'B'"…: its verb gives the
+        // operation, its quoted part the key.
+        let op: RemoteError.Operation
+        switch what.prefix(while: { $0 != " " }) {
+        case "listing": op = .list
+        case "reading", "downloading": op = .read
+        case "deleting": op = .delete
+        default: op = .write
+        }
+        let subject = what.split(separator: "'", omittingEmptySubsequences: false).dropFirst().first.map(String.init)
+        return RemoteError(op, remote: display, subject: subject, "\(what) failed (\(code)\(msg))\(hint)")
     }
 
     public func list(_ keyPrefix: String) throws -> [RemoteObject] {
@@ -139,7 +156,7 @@ public struct S3Transport: RemoteTransport {
             if let token { q.append(("continuation-token", token)) }
             let r = try request("GET", key: nil, query: q)
             guard r.status == 200 else {
-                if r.status == 404 { throw RemoteError("\(display): bucket '\(bucket)' does not exist") }
+                if r.status == 404 { throw RemoteError(.open, remote: display, subject: bucket, "bucket '\(bucket)' does not exist") }
                 throw fail("listing", r)
             }
             let text = String(decoding: r.body, as: UTF8.self)
@@ -147,7 +164,7 @@ public struct S3Transport: RemoteTransport {
                 guard let k = xmlValue(item, "Key").map(xmlUnescape) else { continue }
                 let rel = prefix.isEmpty ? k : String(k.dropFirst(prefix.count + 1))
                 out.append(RemoteObject(key: rel, size: Int(xmlValue(item, "Size") ?? "0") ?? 0, tag: xmlValue(item, "ETag").map(xmlUnescape) ?? "",
-                                        modified: xmlValue(item, "LastModified").flatMap(parseISO8601)))
+                                        modified: xmlValue(item, "LastModified").flatMap(ISOTime.parse)))
             }
             token = xmlValue(text, "IsTruncated") == "true" ? xmlValue(text, "NextContinuationToken").map(xmlUnescape) : nil
         } while token != nil
@@ -183,11 +200,11 @@ public struct S3Transport: RemoteTransport {
     }
 
     public func putFile(_ key: String, path: String) throws {
-        guard let st = FS.stat(path) else { throw RemoteError("cannot read '\(path)'") }
+        guard let st = FS.stat(path) else { throw RemoteError(.read, subject: path, "cannot read '\(path)'") }
         // Sign the file's hash, so the server can reject a corrupted upload.
         let hasher = SHA256Hasher()
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RemoteError("cannot read '\(path)'") }
+        guard fd >= 0 else { throw RemoteError(.read, subject: path, "cannot read '\(path)'") }
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -202,7 +219,7 @@ public struct S3Transport: RemoteTransport {
 
     public func getFile(_ key: String, to path: String) throws {
         let r = try request("GET", key: key, responseTo: path)
-        if r.status == 404 { throw RemoteError("\(display): '\(key)' is missing") }
+        if r.status == 404 { throw RemoteError(.read, remote: display, subject: key, "'\(key)' is missing") }
         guard r.status == 200 else { throw fail("downloading '\(key)'", r) }
     }
 
@@ -265,20 +282,4 @@ extension String {
         }
         return out + self[from...]
     }
-}
-
-/// "2026-11-23T06:18:29.000Z" → Unix seconds.
-func parseISO8601(_ s: String) -> Double? {
-    let b = Array(s.utf8)
-    guard b.count >= 19 else { return nil }
-    func num(_ r: Range<Int>) -> Int? { Int(String(decoding: b[r], as: UTF8.self)) }
-    guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16), let sec = num(17..<19) else { return nil }
-    // Days from civil (Howard Hinnant).
-    let yy = mo <= 2 ? y - 1 : y
-    let era = (yy >= 0 ? yy : yy - 399) / 400
-    let yoe = yy - era * 400
-    let doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146097 + doe - 719468
-    return Double(days * 86400 + h * 3600 + mi * 60 + sec)
 }

@@ -1,7 +1,7 @@
 import Support
 
-/// AWS credentials: from the standard environment variables, else a profile of
-/// `~/.aws/credentials` (AWS_PROFILE, default "default").
+/// AWS credentials: given directly (the CLI takes them from the standard environment
+/// variables), else a profile of the shared credentials file (`S3Settings`).
 public struct AWSCredentials: Sendable, Equatable {
     public var accessKey: String
     public var secretKey: String
@@ -11,25 +11,28 @@ public struct AWSCredentials: Sendable, Equatable {
         self.accessKey = accessKey; self.secretKey = secretKey; self.sessionToken = sessionToken
     }
 
-    /// Finds credentials; nil when there are none (anonymous requests).
-    public static func discover(profile: String? = nil, env: [String: String]? = nil) -> AWSCredentials? {
-        let e = env ?? Env.all()
-        if let a = e["AWS_ACCESS_KEY_ID"], let s = e["AWS_SECRET_ACCESS_KEY"], !a.isEmpty, !s.isEmpty {
-            return AWSCredentials(accessKey: a, secretKey: s, sessionToken: e["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
-        }
-        let file = e["AWS_SHARED_CREDENTIALS_FILE"] ?? ((e["HOME"] ?? "") + "/.aws/credentials")
-        guard let text = try? FS.readText(file) else { return nil }
-        let want = profile ?? e["AWS_PROFILE"] ?? "default"
+    /// Finds credentials in an environment's AWS variables, else in a profile of its shared
+    /// credentials file; nil when there are none (anonymous requests).
+    public static func discover(profile: String? = nil, env: [String: String]) -> AWSCredentials? {
+        discover(profile: profile, settings: S3Settings(environment: env))
+    }
+
+    /// The credentials `settings` give directly, else `profile` (or the settings' profile, or
+    /// "default") of the settings' credentials file; nil when there are none.
+    public static func discover(profile: String?, settings: S3Settings) -> AWSCredentials? {
+        if let c = settings.credentials { return c }
+        guard let file = settings.credentialsFile, let text = try? FS.readText(file) else { return nil }
+        let want = profile ?? settings.profile ?? "default"
         var section = "", values: [String: String] = [:]
         for raw in text.split(whereSeparator: \.isNewline) {
-            let line = String(raw).remoteTrim(" \t")
+            let line = String(raw).trimmed(" \t")
             if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") {
-                section = String(line.dropFirst().dropLast()).remoteTrim(" \t")
+                section = String(line.dropFirst().dropLast()).trimmed(" \t")
                 continue
             }
             guard section == want, let eq = line.firstIndex(of: "=") else { continue }
-            values[String(line[..<eq]).remoteTrim(" \t").lowercased()] = String(line[line.index(after: eq)...]).remoteTrim(" \t")
+            values[String(line[..<eq]).trimmed(" \t").lowercased()] = String(line[line.index(after: eq)...]).trimmed(" \t")
         }
         guard let a = values["aws_access_key_id"], let s = values["aws_secret_access_key"] else { return nil }
         return AWSCredentials(accessKey: a, secretKey: s, sessionToken: values["aws_session_token"])
@@ -75,7 +78,7 @@ public struct SigV4Signer: Sendable {
             .sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
             .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         let names = h.keys.map { $0.lowercased() }.sorted()
-        let canonicalHeaders = names.map { n in "\(n):\(h[n]!.remoteTrim(" \t"))\n" }.joined()
+        let canonicalHeaders = names.map { n in "\(n):\(h[n]!.trimmed(" \t"))\n" }.joined()
         let signedHeaders = names.joined(separator: ";")
         let canonicalRequest = [method, path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
         let scope = "\(date.day)/\(region)/\(service)/aws4_request"
@@ -96,22 +99,9 @@ public struct SigV4Signer: Sendable {
     }
 
     public static func format(unixSeconds t: Int64) -> (amz: String, day: String) {
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let days = Int(t >= 0 ? t / 86400 : (t - 86399) / 86400)
-        let secs = Int(t - Int64(days) * 86400)
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        var y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        if m <= 2 { y += 1 }
-        func p(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        let day = p(y, 4) + p(m, 2) + p(d, 2)
-        return (day + "T" + p(secs / 3600, 2) + p(secs / 60 % 60, 2) + p(secs % 60, 2) + "Z", day)
+        let c = CivilTime(unixSeconds: t), p = CivilTime.pad
+        let day = p(c.year, 4) + p(c.month, 2) + p(c.day, 2)
+        return (day + "T" + p(c.hour, 2) + p(c.minute, 2) + p(c.second, 2) + "Z", day)
     }
 }
 
@@ -119,12 +109,5 @@ extension String {
     init(format2 b: UInt8) {
         let digits = Array("0123456789ABCDEF")
         self = String([digits[Int(b >> 4)], digits[Int(b & 15)]])
-    }
-
-    func remoteTrim(_ set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

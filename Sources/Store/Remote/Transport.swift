@@ -4,11 +4,46 @@ import Glibc
 import Support
 
 /// A failure talking to a remote, one line naming the remote and what failed. Never carries
-/// a secret.
+/// a secret. Like `StoreError`, it carries what a person (or a caller) needs to act: the
+/// operation, the remote, the key, path, ref or object it was on, and the cause.
+/// The message reads "REMOTE: REASON: CAUSE" (each part when present).
 public struct RemoteError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+    /// What was being done.
+    public enum Operation: String, Sendable, Equatable {
+        /// Opening a remote: its URL, folder, endpoint or region.
+        case open
+        /// A network connection or an HTTP exchange.
+        case connect
+        case list, read, write, delete
+        /// A push refused by the remote's state (fetch first, shallow history, checked-out branch).
+        case push
+        /// A fetch: refs, indexes, packs and objects checked as they arrive.
+        case fetch
+        /// Anything not described by the others (e.g. messages from the HTTP client).
+        case other
+    }
+
+    public var operation: Operation
+    /// The remote, as shown to people (a folder, s3://BUCKET/PREFIX or HOST), when known.
+    public var remote: String?
+    /// The key, local path, ref or object id the operation was on, when there is one.
+    public var subject: String?
+    /// What went wrong, one line (naming the subject as a person reads it).
+    public var reason: String
+    /// The underlying error, when another one caused this.
+    public var cause: String?
+
+    public init(_ operation: Operation, remote: String? = nil, subject: String? = nil, _ reason: String, cause: String? = nil) {
+        self.operation = operation; self.remote = remote; self.subject = subject; self.reason = reason; self.cause = cause
+    }
+
+    /// A message without structure (kept for the HTTP client's own errors).
+    public init(_ message: String) { self.init(.other, message) }
+
+    public var message: String { description }
+    public var description: String {
+        (remote.map { $0 + ": " } ?? "") + reason + (cause.map { ": " + $0 } ?? "")
+    }
 }
 
 /// An object listed on a remote.
@@ -64,7 +99,7 @@ public struct DirectoryTransport: RemoteTransport {
     public init(root: String, create: Bool, mustExist: Bool = true) throws {
         self.root = root
         if create && !FS.exists(root + "/.mlrepo/HEAD") { try FS.mkdirs(root) }
-        if mustExist, !FS.isDirectory(root) { throw RemoteError("remote folder '\(root)' does not exist") }
+        if mustExist, !FS.isDirectory(root) { throw RemoteError(.open, subject: root, "remote folder '\(root)' does not exist") }
         isRepository = FS.exists(root + "/.mlrepo/HEAD")
     }
 
@@ -103,13 +138,13 @@ public struct DirectoryTransport: RemoteTransport {
 
     public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
         let fd = open(full(key), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw RemoteError("\(display): cannot read '\(key)': \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RemoteError(.read, remote: display, subject: key, "cannot read '\(key)'", cause: String(cString: strerror(errno))) }
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: range.count)
         var done = 0
         while done < range.count {
             let r = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, range.count - done, off_t(range.lowerBound + done)) }
-            guard r > 0 else { throw RemoteError("\(display): '\(key)' is shorter than expected") }
+            guard r > 0 else { throw RemoteError(.read, remote: display, subject: key, "'\(key)' is shorter than expected") }
             done += r
         }
         return out
@@ -118,9 +153,9 @@ public struct DirectoryTransport: RemoteTransport {
     /// Runs `body` holding the remote's lock (conditional writes and ref updates).
     func locked<T>(_ body: () throws -> T) throws -> T {
         let fd = open(root + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RemoteError("\(display): cannot open its lock: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RemoteError(.write, remote: display, subject: ".lock", "cannot open its lock", cause: String(cString: strerror(errno))) }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw RemoteError("\(display): cannot lock: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX) == 0 else { throw RemoteError(.write, remote: display, subject: ".lock", "cannot lock", cause: String(cString: strerror(errno))) }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }
@@ -129,8 +164,8 @@ public struct DirectoryTransport: RemoteTransport {
     public func put(_ key: String, _ data: [UInt8], condition: WriteCondition) throws -> Bool {
         if isRepository {
             if key == "HEAD" { return true }  // its HEAD is its own
-            if let head = try? FS.readText(root + "/.mlrepo/HEAD"), head.remoteTrim(" \n") == "ref: " + key {
-                throw RemoteError("\(display): refusing to update \(key), the branch checked out there (its work tree would go stale); push to another branch")
+            if let head = try? FS.readText(root + "/.mlrepo/HEAD"), head.trimmed(" \n") == "ref: " + key {
+                throw RemoteError(.push, remote: display, subject: key, "refusing to update \(key), the branch checked out there (its work tree would go stale); push to another branch")
             }
         }
         try FS.mkdirs(Path.dirname(full(key)))
@@ -159,7 +194,7 @@ public struct DirectoryTransport: RemoteTransport {
     }
 
     public func getFile(_ key: String, to path: String) throws {
-        guard FS.stat(full(key))?.isRegular == true else { throw RemoteError("\(display): '\(key)' is missing") }
+        guard FS.stat(full(key))?.isRegular == true else { throw RemoteError(.read, remote: display, subject: key, "'\(key)' is missing") }
         try copyFile(full(key), path)
     }
 
@@ -174,20 +209,20 @@ func contentTag(_ data: [UInt8]) -> String { Hex.encode(SHA256Hasher.digest(data
 /// Copies a file in 1 MiB blocks, fsyncs the copy.
 func copyFile(_ from: String, _ to: String) throws {
     let src = open(from, O_RDONLY | O_CLOEXEC)
-    guard src >= 0 else { throw RemoteError("cannot read '\(from)': \(String(cString: strerror(errno)))") }
+    guard src >= 0 else { throw RemoteError(.read, subject: from, "cannot read '\(from)'", cause: String(cString: strerror(errno))) }
     defer { close(src) }
     let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard dst >= 0 else { throw RemoteError("cannot write '\(to)': \(String(cString: strerror(errno)))") }
+    guard dst >= 0 else { throw RemoteError(.write, subject: to, "cannot write '\(to)'", cause: String(cString: strerror(errno))) }
     defer { close(dst) }
     var buf = [UInt8](repeating: 0, count: 1 << 20)
     while true {
         let r = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
-        if r < 0 { if errno == EINTR { continue }; throw RemoteError("reading '\(from)' failed: \(String(cString: strerror(errno)))") }
+        if r < 0 { if errno == EINTR { continue }; throw RemoteError(.read, subject: from, "reading '\(from)' failed", cause: String(cString: strerror(errno))) }
         if r == 0 { break }
         var off = 0
         while off < r {
             let w = buf.withUnsafeBytes { write(dst, $0.baseAddress! + off, r - off) }
-            if w < 0 { if errno == EINTR { continue }; throw RemoteError("writing '\(to)' failed: \(String(cString: strerror(errno)))") }
+            if w < 0 { if errno == EINTR { continue }; throw RemoteError(.write, subject: to, "writing '\(to)' failed", cause: String(cString: strerror(errno))) }
             off += w
         }
     }
