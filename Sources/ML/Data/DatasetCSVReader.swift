@@ -1,9 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Support
-import Synchronization
 
 // The parallel CSV reader behind `DatasetReader.readCSV`.
 //
@@ -105,9 +103,8 @@ enum DatasetCSVReader {
         // record without a line end).
         var upper = [Int](repeating: 0, count: chunks)
         upper.withUnsafeMutableBufferPointer { u in
-            let box = DatasetSendable(u)
-            datasetParallel(chunks, threads: threads) { k in
-                box.value[k] = CSVScanner.lineEnds(p, starts[k], ends[k], n)
+            Parallel.forEach(chunks, threads: threads) { k in
+                u[k] = CSVScanner.lineEnds(p, starts[k], ends[k], n)
                 datasetRelease(file, starts[k], ends[k])
             }
         }
@@ -148,13 +145,12 @@ enum DatasetCSVReader {
                     slots.deinitialize(count: chunks)
                     slots.deallocate()
                 }
-                let box = DatasetSendable(slots)
-                datasetParallel(chunks, threads: threads) { k in
+                Parallel.forEach(chunks, threads: threads) { k in
                     var c = DatasetChunk(ctx, rowBase: rowBase[k])
                     c.run(from: starts[k], to: ends[k])
                     c.release()
                     datasetRelease(file, starts[k], max(ends[k], c.stop))
-                    box.value[k] = c
+                    slots[k] = c
                 }
 
                 // In file order: re-parse misaligned chunks, report the first error.
@@ -216,7 +212,7 @@ enum DatasetCSVReader {
     }
 }
 
-// MARK: - Threads and memory
+// MARK: - Memory
 
 private let datasetPageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
 
@@ -225,31 +221,4 @@ func datasetRelease(_ file: MappedFile?, _ start: Int, _ end: Int) {
     guard let file else { return }
     let lo = start / datasetPageSize * datasetPageSize, hi = end / datasetPageSize * datasetPageSize
     if hi > lo { file.release(lo..<hi) }
-}
-
-/// A value handed to worker threads that only touch disjoint parts of it.
-struct DatasetSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-/// Runs `body(task)` for every task on up to `threads` workers taking tasks from a shared
-/// counter (inline with one worker).
-func datasetParallel(_ tasks: Int, threads: Int, _ body: (Int) -> Void) {
-    let workers = min(threads, tasks)
-    if workers <= 1 {
-        for t in 0..<tasks { body(t) }
-        return
-    }
-    let next = Atomic<Int>(0)
-    withoutActuallyEscaping(body) { body in
-        let task = DatasetSendable(body)   // callers hand each task a disjoint part of their data
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let t = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if t >= tasks { break }
-                task.value(t)
-            }
-        }
-    }
 }

@@ -268,7 +268,7 @@ struct CSVProfilerCore {
     /// Trimmed header names; empty ones become `column_N`, repeats get the first free `_2`, `_3`….
     static func uniqueNames(_ raw: [String]) -> [String] {
         let trimmed = raw.enumerated().map { i, s -> String in
-            let t = trim(s)
+            let t = s.trimmed(" \t")
             return t.isEmpty ? "column_\(i + 1)" : t
         }
         let given = Set(trimmed)
@@ -288,15 +288,5 @@ struct CSVProfilerCore {
             out.append(candidate)
         }
         return out
-    }
-
-    private static func trim(_ s: String) -> String {
-        let u = Array(s.unicodeScalars)
-        var a = 0, b = u.count
-        while a < b && (u[a] == " " || u[a] == "\t") { a += 1 }
-        while b > a && (u[b - 1] == " " || u[b - 1] == "\t") { b -= 1 }
-        var out = String.UnicodeScalarView()
-        out.append(contentsOf: u[a..<b])
-        return String(out)
     }
 }

@@ -77,7 +77,7 @@ public enum DecimalParser {
         if i < n && p[i] == 0x30 { skipZeros(p, &i, n) }   // leading zeros do not count
         let zeros = i &- zerosStart
         var m: UInt64 = 0
-        let digits = digitRun(p, &i, n, &m, t.pow10i)
+        let digits = digitRun(p, &i, n, &m, t.pow10i, partialWords: false)
         guard i == n, zeros &+ digits > 0, digits <= 19 else { return nil }   // < 10^19 < 2^64: no wrap
         if negative { return m <= UInt64(1) << 63 ? Int64(bitPattern: 0 &- m) : nil }
         return m <= UInt64(Int64.max) ? Int64(m) : nil
@@ -85,7 +85,7 @@ public enum DecimalParser {
 
     /// The parser behind `number` and `double`: the value (possibly infinite) and whether it
     /// is integer syntax that fits an Int64.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, _ t: DecimalTables) -> (value: Double, integer: Bool)? {
         guard n > 0 else { return nil }
         var i = 0
@@ -95,7 +95,7 @@ public enum DecimalParser {
         if i < n && p[i] == 0x30 { skipZeros(p, &i, n) }   // leading zeros are not significant digits
         let zeros = i &- zerosStart
         var mantissa: UInt64 = 0    // wraps past 19 digits; such numbers take the slow path
-        let significant = digitRun(p, &i, n, &mantissa, t.pow10i)
+        let significant = digitRun(p, &i, n, &mantissa, t.pow10i, partialWords: false)
         let intDigits = zeros &+ significant
         if i == n {
             if intDigits == 0 { return nil }
@@ -111,7 +111,7 @@ public enum DecimalParser {
         var fracDigits = 0
         if p[i] == 0x2E {
             i &+= 1
-            fracDigits = digitRun(p, &i, n, &mantissa, t.pow10i)
+            fracDigits = digitRun(p, &i, n, &mantissa, t.pow10i, partialWords: false)
         }
         if intDigits == 0 && fracDigits == 0 { return nil }
         var exponent = -fracDigits
@@ -214,13 +214,15 @@ public enum DecimalParser {
     // MARK: Digits
 
     /// Appends the run of decimal digits at `p[i...]` to `m` (wrapping past 19 digits; callers
-    /// count), advancing `i` past it; returns the run's length. Eight bytes at a time: the
-    /// run's length within the word comes from a per-byte digit test, and that many digits are
-    /// converted at once (SWAR, as in simdjson), so numbers of varying length cost no
-    /// mispredicted branches.
+    /// count), advancing `i` past it; returns the run's length. Eight bytes at a time (SWAR, as
+    /// in simdjson): a per-byte digit test, then eight digits converted at once. With
+    /// `partialWords` the run's length within a word is taken from the test and that many
+    /// digits converted at once too, so numbers of varying length cost no mispredicted
+    /// branches (the dataset reader's float32 path); without, a word that is not all digits is
+    /// finished byte by byte: fewer instructions for short cells (the general parser).
     @inlinable @inline(always)
     static func digitRun(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ m: inout UInt64,
-                         _ pow10i: UnsafePointer<UInt64>) -> Int {
+                         _ pow10i: UnsafePointer<UInt64>, partialWords: Bool = true) -> Int {
         let start = i
         let raw = UnsafeRawPointer(p)
         let zeros: UInt64 = 0x3030_3030_3030_3030, highs: UInt64 = 0x8080_8080_8080_8080
@@ -235,6 +237,7 @@ public enum DecimalParser {
                 i &+= 8
                 continue
             }
+            if !partialWords { break }
             let len = nonDigits.trailingZeroBitCount >> 3
             if len > 0 {
                 // Digits to the high bytes; the zero bytes below act as leading zeros.
@@ -280,7 +283,7 @@ public enum DecimalParser {
     /// m · 10^e correctly rounded (m ≥ 1), or nil where that needs the general parser:
     /// Clinger's fast path (m ≤ 2^53, |e| ≤ 22: exact operands, one rounding), else exact
     /// integer arithmetic for |e| ≤ 19.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func exactDouble(_ m: UInt64, _ e: Int, _ t: DecimalTables) -> Double? {
         if m <= UInt64(1) << 53 && e >= -22 && e <= 22 {
             return e < 0 ? Double(m) / t.pow10[-e] : Double(m) * t.pow10[e]
@@ -299,7 +302,7 @@ public enum DecimalParser {
     /// m / d correctly rounded, for 1 ≤ m < 2^64 and 10 ≤ d < 2^64: a 64-bit quotient (≥ 63
     /// significant bits) of the scaled mantissa, with the remainder folded into its lowest bit
     /// as a sticky bit, converts to a correctly rounded Double; the power-of-two scaling is exact.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func exactQuotient(_ m: UInt64, _ d: UInt64) -> Double {
         let lz = m.leadingZeroBitCount
         let mn = m << UInt64(lz)                                // in [2^63, 2^64)
@@ -312,7 +315,7 @@ public enum DecimalParser {
 
     /// m · p correctly rounded, for m, p < 2^64: the 128-bit product's top 64 bits with a
     /// sticky bit.
-    @inlinable @inline(__always)
+    @inlinable @inline(always)
     static func exactProduct(_ m: UInt64, _ p: UInt64) -> Double {
         let (high, low) = m.multipliedFullWidth(by: p)
         if high == 0 { return Double(low) }
