@@ -96,20 +96,16 @@ func formatBytes(_ n: UInt64) -> String {
     return "\(r) \(units[u])"
 }
 
-/// `t` (unix seconds) at offset `tzMinutes`, formatted by strftime(3) with `format`,
-/// followed by the offset as +hhmm (`colon`: +hh:mm).
-func formatLocal(_ t: Int64, tzMinutes: Int, _ format: String, colon: Bool) -> String {
-    var secs = time_t(t + Int64(tzMinutes) * 60)
-    var tmv = tm()
-    gmtime_r(&secs, &tmv)
-    var buf = [CChar](repeating: 0, count: 64)
-    strftime(&buf, 64, format, &tmv)
+/// git's default date form: "Tue Nov 14 22:13:20 2023 +0000" (the day space-padded).
+func formatTime(_ t: Int64, tzMinutes: Int) -> String {
+    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     let m = abs(tzMinutes)
-    return String(cString: buf) + (tzMinutes < 0 ? "-" : "+") + format2(m / 60) + (colon ? ":" : "") + format2(m % 60)
+    return "\(weekdays[c.weekday]) \(months[c.month - 1]) \(c.day < 10 ? " " : "")\(c.day) "
+        + "\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2)) \(c.year) "
+        + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + p(m % 60, 2)
 }
-
-/// git's default date form: "Tue Nov 14 22:13:20 2023 +0000".
-func formatTime(_ t: Int64, tzMinutes: Int) -> String { formatLocal(t, tzMinutes: tzMinutes, "%a %b %e %H:%M:%S %Y ", colon: false) }
 
 /// ISO 8601: "2023-11-14T22:13:20+00:00".
 func isoTime(_ t: Int64, tzMinutes: Int) -> String {

@@ -39,6 +39,12 @@ public struct CivilTime: Equatable, Sendable {
         return days * 86400 + Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)
     }
 
+    /// Day of the week, 0 = Sunday … 6 = Saturday.
+    public var weekday: Int {
+        let days = Int((unixSeconds - Int64(hour * 3600 + minute * 60 + second)) / 86400)
+        return ((days + 4) % 7 + 7) % 7   // 1970-01-01 was a Thursday
+    }
+
     /// Zero-padded decimal: `pad(7, 2)` is "07".
     public static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)

@@ -18,6 +18,7 @@ final class TimeTests: XCTestCase {
             XCTAssertEqual([c.year, c.month, c.day, c.hour, c.minute, c.second],
                            [Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec)], "t=\(t)")
             XCTAssertEqual(c.unixSeconds, t)
+            XCTAssertEqual(c.weekday, Int(tmv.tm_wday), "t=\(t)")
             XCTAssertEqual(c.unixSeconds, Int64(timegm(&tmv)))
         }
     }
