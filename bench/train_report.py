@@ -680,7 +680,7 @@ PERF_GROUPS = [
     ("column statistics (`columnMoments`, `columnStats`: per-column sums, min/max, sampled deciles)", ("columnStats", "columnMoments", "_merge", "_stableSortImpl", "sort")),
     ("GEMM, A read in place (`kernelStridedA`: forward X·W of each minibatch and of the per-epoch full-pass loss; Δ·Wᵀ)", ("kernelStridedA",)),
     ("GEMM, packed (`AVX2Kernels.kernel`: Xᵀ·Δ weight gradients, PCA covariance) and `sgemm` driver/packing", ("AVX2Kernels.kernel(", "sgemm", "MicroKernel", "pack")),
-    ("CSV parse (`DatasetChunk`, number parsing, line counting)", ("DatasetChunk", "datasetFastNumber", "datasetCountTerminators")),
+    ("CSV parse (`DatasetChunk`, `DecimalParser`, `CSVScanner` line counting)", ("DatasetChunk", "DecimalParser", "CSVScanner")),
     ("Adam step", ("adamStep",)),
     ("memory copies (minibatch gathers, uploads)", ("memmove", "memcpy")),
     ("elementwise (bias, ReLU, softmax, column sums, exp/log)", ("addRowVector", "relu", "softmax", "columnSum", "expf", "log_fma", "Vec.")),
