@@ -100,7 +100,7 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
             return "unknown \(what) '\(value)'; expected one of \(expected.joined(separator: ", "))"
         case let .notFound(what, name, place, known):
             return "no \(what) named '\(name)'" + (place.map { " in \($0)" } ?? "")
-                + (known.isEmpty ? "" : " (\(what)s: \(known.joined(separator: ", ")))")
+                + (known.isEmpty ? "" : " (\(what.hasSuffix("s") ? what + "es" : what + "s"): \(known.joined(separator: ", ")))")
         case let .badArgument(option, value, reason):
             return "\(option) '\(value)': \(reason)"
         case let .stage(name, reason):

@@ -239,6 +239,12 @@ public enum Sys {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// Sleeps the calling thread (nanosleep; a signal cuts it short).
+    public static func sleep(milliseconds ms: Int32) {
+        var ts = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
+        _ = nanosleep(&ts, nil)
+    }
+
     /// Starts a thread running `body`; nil when the system refuses one.
     public static func spawnThread(_ body: @escaping @Sendable () -> Void) -> ThreadHandle? {
         final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }

@@ -144,17 +144,31 @@ public final class ModelFollower: @unchecked Sendable {
     deinit { wake?.close() }
 
     func loop(last: String?) {
-        // Sleeps `interval` seconds between polls, or until `stop` signals the eventfd.
-        guard let wake, let poller = try? Poller() else { return }
-        defer { poller.close() }
-        poller.add(wake.fd, events: Poller.readable, tag: 0)
+        // Sleeps `interval` seconds between polls, or until `stop` signals the eventfd. Without
+        // an eventfd or epoll set (out of descriptors), it sleeps in 50 ms steps instead and
+        // checks `stopping` between them: following never silently stops.
+        let poller: Poller? = wake.flatMap { w in
+            guard let p = try? Poller() else { return nil }
+            p.add(w.fd, events: Poller.readable, tag: 0)
+            return p
+        }
+        defer { poller?.close() }
         var tags: [UInt64] = [0], events: [UInt32] = [0]
         let sleepMs = Int32(min(max(interval * 1000, 1), Double(Int32.max)))
         var last = last
         var lastError: String? = nil
         while true {
             if !stopping.load(ordering: .sequentiallyConsistent) {
-                _ = poller.wait(tags: &tags, events: &events, timeoutMs: sleepMs)
+                if let poller {
+                    _ = poller.wait(tags: &tags, events: &events, timeoutMs: sleepMs)
+                } else {
+                    var slept: Int32 = 0
+                    while slept < sleepMs && !stopping.load(ordering: .sequentiallyConsistent) {
+                        let step = min(50, sleepMs - slept)
+                        Sys.sleep(milliseconds: step)
+                        slept += step
+                    }
+                }
             }
             if stopping.load(ordering: .sequentiallyConsistent) { return }
             do {

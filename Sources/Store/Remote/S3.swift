@@ -116,9 +116,9 @@ public struct S3Transport: RemoteTransport {
                 if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
                 return r
             } catch let e as NetError where e.permanent {
-                throw RemoteError(e.message)
+                throw RemoteError(.connect, e.message)
             } catch let e as NetError {
-                lastError = RemoteError(e.message)
+                lastError = RemoteError(.connect, e.message)
                 if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
             } catch {
                 lastError = error
