@@ -117,6 +117,7 @@ public enum JSON: Equatable, Sendable {
     struct Parser {
         let bytes: [UInt8]
         var i = 0
+        let decimals = DecimalTables.shared
 
         mutating func skip() {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
@@ -174,11 +175,24 @@ public enum JSON: Equatable, Sendable {
         /// `.int`; the rest is converted by `DecimalParser`: correctly rounded, as
         /// `Double(String)` gives (±infinity past the Double range).
         mutating func number() throws -> JSON {
+            // One pass checks JSON's number grammar and gathers up to 19 significant digits;
+            // DecimalParser converts them (correctly rounded), and takes the whole text where
+            // digits were dropped.
             let start = i
             let n = bytes.count
-            if i < n, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            var negative = false
+            if i < n, bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+            var mantissa: UInt64 = 0
+            var digits = 0          // significant digits taken into `mantissa`
+            var dropped = false     // a nonzero digit did not fit
+            var exp10 = 0
             let intStart = i
-            while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+            while i < n, bytes[i] >= 48, bytes[i] <= 57 {
+                let d = UInt64(bytes[i] - 48)
+                if digits < 19 { if mantissa != 0 || d != 0 { mantissa = mantissa * 10 + d; digits += 1 } }
+                else { exp10 += 1; if d != 0 { dropped = true } }
+                i += 1
+            }
             let intDigits = i - intStart
             guard intDigits > 0 else { throw fail(i == start ? "unexpected character" : "bad number") }
             if intDigits > 1 && bytes[intStart] == 48 { throw fail("bad number (leading zero)") }
@@ -187,22 +201,37 @@ public enum JSON: Equatable, Sendable {
                 isInt = false
                 i += 1
                 let fracStart = i
-                while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+                while i < n, bytes[i] >= 48, bytes[i] <= 57 {
+                    let d = UInt64(bytes[i] - 48)
+                    if digits < 19 {
+                        if mantissa != 0 || d != 0 { mantissa = mantissa * 10 + d; digits += 1 }
+                        exp10 -= 1
+                    } else if d != 0 { dropped = true }
+                    i += 1
+                }
                 guard i > fracStart else { throw fail("bad number (no digits after '.')") }
             }
             if i < n, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
                 isInt = false
                 i += 1
-                if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                var expNegative = false
+                if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { expNegative = bytes[i] == UInt8(ascii: "-"); i += 1 }
                 let expStart = i
-                while i < n, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+                var e = 0
+                while i < n, bytes[i] >= 48, bytes[i] <= 57 { if e < 100_000 { e = e * 10 + Int(bytes[i] - 48) }; i += 1 }
                 guard i > expStart else { throw fail("bad number (no digits in the exponent)") }
+                exp10 += expNegative ? -e : e
             }
-            let end = i
+            if !dropped {
+                if isInt && digits <= 18 { return .int(negative ? -Int64(mantissa) : Int64(mantissa)) }
+                if mantissa == 0 { return isInt ? .int(0) : .number(negative ? -0.0 : 0.0) }
+                if !isInt, let v = DecimalParser.exactDouble(mantissa, exp10, decimals) { return .number(negative ? -v : v) }
+            }
+            let end = i, t = decimals
             let value: JSON? = bytes.withUnsafeBufferPointer { b in
                 guard let base = b.baseAddress else { return nil }
-                if isInt, let v = DecimalParser.int64(base + start, end - start) { return .int(v) }
-                return DecimalParser.double(base + start, end - start).map { .number($0) }
+                if isInt, let v = DecimalParser.int64(base + start, end - start, t) { return .int(v) }
+                return DecimalParser.double(base + start, end - start, t).map { .number($0) }
             }
             guard let value else { throw fail("bad number '\(String(decoding: bytes[start..<end], as: UTF8.self))'") }
             return value

@@ -67,7 +67,7 @@ public enum DecimalParser {
 
     /// The bytes `p[0..<n]` as an Int64 when they are integer syntax (`[+-]digits`) whose value
     /// fits; nil otherwise.
-    @inlinable
+    @inlinable @inline(__always)
     public static func int64(_ p: UnsafePointer<UInt8>, _ n: Int, _ t: DecimalTables = .shared) -> Int64? {
         guard n > 0 else { return nil }
         var i = 0
