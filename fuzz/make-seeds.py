@@ -181,6 +181,26 @@ def main():
     write("csv", "quoted", 'a,"b,c",y\n"1",2,"multi\nline"\n3,4,"say ""hi"""\n\n\n')
     write("csv", "no-label", "p,q\n0,1\n1,0\n")
 
+    # --- onnx: the decoder test's fixture (written by Tests/Fixtures/onnx/make_onnx_fixtures.py)
+    # and small hand-made files: a nested If body, a 2^40-element tensor claim, a 4 GiB length.
+    fixture = os.path.join(os.path.dirname(OUT), "..", "Tests", "Fixtures", "onnx", "logreg.onnx")
+    with open(fixture, "rb") as f:
+        write("onnx", "logreg", f.read())
+    def varint(n):
+        out = b""
+        while n >= 0x80:
+            out += bytes([(n & 0x7F) | 0x80]); n >>= 7
+        return out + bytes([n])
+    inner = b""
+    for _ in range(3):   # If nodes whose then_branch holds the next If
+        attr = b"\x0a\x0bthen_branch\xa0\x01\x05" + b"\x32" + varint(len(inner)) + inner
+        node = b"\x22\x02If" + b"\x2a" + varint(len(attr)) + attr
+        inner = b"\x0a" + varint(len(node)) + node
+    write("onnx", "nested-if", b"\x08\x08\x3a" + varint(len(inner)) + inner)
+    write("onnx", "huge-dims", bytes([0x08, 0x08, 0x3A, 0x14, 0x2A, 0x12, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20,
+                                      0x10, 0x01, 0x22, 0x04, 0, 0, 0, 0, 0x42, 0x01, 0x54]))
+    write("onnx", "huge-length", bytes([0x08, 0x08, 0x3A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]))
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

@@ -21,7 +21,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model", "decimal",
+        "config", "npy", "model", "decimal", "onnx",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -41,6 +41,7 @@ public enum FuzzHarness {
         case "npy": npy(data)
         case "model": model(data)
         case "decimal": decimal(data)
+        case "onnx": onnx(data)
         default: return false
         }
         return true
@@ -353,5 +354,22 @@ public enum FuzzHarness {
     /// The input is a `.mlmodel` file (`predict`, `serve`, `promote` read models from clones).
     static func model(_ data: UnsafeRawBufferPointer) {
         _ = try? ModelFile.decode(Array(data), path: "fuzz.mlmodel")
+    }
+
+    /// An ONNX file: `ONNXModel.decode` (ML/Models/ONNX). What decodes must hold exactly the
+    /// elements its tensors' dims describe.
+    static func onnx(_ data: UnsafeRawBufferPointer) {
+        guard let m = try? ONNXModel.decode(Array(data), path: "fuzz.onnx") else { return }
+        for t in m.graph.initializers {
+            let n: Int
+            switch t.values {
+            case .floats(let v): n = v.count
+            case .doubles(let v): n = v.count
+            case .ints(let v): n = v.count
+            case .strings(let v): n = v.count
+            case .raw: continue
+            }
+            precondition(n == t.count, "tensor '\(t.name)': \(n) values for dims \(t.dims)")
+        }
     }
 }

@@ -45,6 +45,11 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
     case model(String?, reason: String)
     /// A model file is invalid; `path` nil when it was decoded without one.
     case modelFile(path: String?, reason: String)
+    /// An ONNX file (`path` nil when decoded from memory) is malformed or uses what mlrepo
+    /// cannot read; `reason` names the field and byte offset.
+    case onnx(path: String?, reason: String)
+    /// A file could not be read at all (`reason`: the system's error).
+    case unreadable(path: String, reason: String)
     /// A data file cannot be used (it names the file, line and column).
     case data(DatasetError)
 
@@ -115,6 +120,10 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
             return (type.map { "\($0): " } ?? "") + reason
         case let .modelFile(path, reason):
             return path.map { "'\($0)' is not a valid mlrepo model: \(reason)" } ?? "invalid model file: \(reason)"
+        case let .onnx(path, reason):
+            return (path.map { "'\($0)': " } ?? "") + "invalid ONNX model: " + reason
+        case let .unreadable(path, reason):
+            return "cannot read '\(path)': \(reason)"
         case .data(let e):
             return e.description
         case let .revision(rev, reason):
