@@ -83,6 +83,9 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
         case incompleteLineage(String)
         /// A required metric is not in the commit's metrics files (`available`: FILE:KEY).
         case metricMissing(key: String, available: [String])
+        /// `file` is a metrics file of the commit, but neither the run that produced the model
+        /// nor a run that read this version of it wrote it.
+        case notAnEvaluation(file: String)
         /// `check` (e.g. `accuracy>=0.9`) does not hold: `key` is `value`.
         case checkFailed(check: String, key: String, value: Double)
     }
@@ -142,6 +145,8 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
                 return "refused: lineage of \(path) at \(rev) is incomplete: \(r)"
             case let .metricMissing(key, available):
                 return "refused: required metric '\(key)' is missing in commit \(rev) (metrics: \(available.prefix(12).joined(separator: ", ")))"
+            case .notAnEvaluation(let file):
+                return "refused: '\(file)' is not an evaluation of \(path) at \(rev): neither the run that produced this version nor a run that read it wrote it"
             case let .checkFailed(check, key, value):
                 return "refused: \(check) failed: \(key) is \(value) in commit \(rev)"
             }

@@ -19,6 +19,30 @@ final class CLIRegistryTests: CLITestCase {
         commit("v1")
     }
 
+    /// Issue 15: a gate reads only the model's own evaluation (the run that produced it, or a
+    /// run that read this version), found through lineage; before, any metrics file of the
+    /// commit passed a gate (`other.json:roc_auc>=0.9` for an unrelated model).
+    func testGateRefusesAMetricsFileOutsideTheModelsLineage() throws {
+        try makeRepo()
+        write("mlrepo.json", """
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"}, "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
+                    "eval": {"eval": {"model": "models/iris.mlmodel", "data": "iris_test.csv"}, "metrics": ["eval.json"]},
+                    "other": {"cmd": "echo '{\\"roc_auc\\": 0.99}' > other.json", "deps": ["iris_test.csv"], "metrics": ["other.json"]}}}
+        """)
+        ok("repro"); ok("add", "."); commit("with an unrelated metrics file")
+        XCTAssertEqual(text("other.json")?.contains("0.99"), true)
+        var r = runResult(["promote", "models/iris.mlmodel", "--to", "production", "--require", "other.json:roc_auc>=0.9"])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.contains("refused: 'other.json' is not an evaluation of models/iris.mlmodel"), r.err)
+        r = runResult(["promote", "models/iris.mlmodel", "--to", "production", "--require", "roc_auc>=0.9"])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.contains("required metric 'roc_auc' is missing"), r.err)
+        XCTAssertFalse(r.err.contains("other.json"), "only the model's own metrics are offered: \(r.err)")
+        XCTAssertNotEqual(run("rev-parse", "production").code, 0, "a refused promotion writes nothing")
+        // The eval stage read this version: its metrics count.
+        ok("promote", "models/iris.mlmodel", "--to", "production", "--require", "eval.json:accuracy>=0.9")
+    }
+
     func testPromoteChecksHistoryAndServe() throws {
         try makeRepo()
         let v1 = ok("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)

@@ -9,9 +9,12 @@ let promoteCommand = Command(
 
     Points ALIAS (e.g. staging, production) at MODEL_PATH as committed in REV (default HEAD),
     recording who, when, from which commit and which checks passed. Refused, naming the
-    failing check, when a required metric of that commit is missing or fails (OP: >=, <=, >,
-    <, ==, !=; METRIC may be FILE:KEY), or when the model's lineage is incomplete (no
-    recorded run produced it, or its training data is not in the store). The alias keeps its
+    failing check, when a required metric is missing or fails (OP: >=, <=, >, <, ==, !=;
+    METRIC may be FILE:KEY), or when the model's lineage is incomplete (no recorded run
+    produced it, or its training data is not in the store). Checks read only the model's
+    own evaluation, found through lineage: the metrics files written by the run that
+    produced this version, and by runs that read it (an eval stage), as REV holds them; a
+    FILE:KEY naming any other metrics file is refused as not an evaluation of this model. The alias keeps its
     history (mlrepo registry log ALIAS); `mlrepo serve ALIAS` serves what it points to.
     """,
     options: ["to": ["--to"], "require": ["--require", "-r"], "message": ["-m", "--message"]]

@@ -101,13 +101,26 @@ extension MLRepo {
         if !missing.isEmpty {
             throw refused(.incompleteLineage("training input\(missing.count == 1 ? "" : "s") not in the store: \(missing.joined(separator: ", "))"))
         }
-        // Metrics.
-        let values = try metricsValues(at: commit)
+        // Metrics: only the model's own evaluation counts, found through lineage: the metrics
+        // files written by the run that produced this version, and by runs that read it
+        // directly (an eval stage), as this commit holds them.
+        let all = require.isEmpty ? [:] : try metricsValues(at: commit)
+        var own = Set<String>()
+        if !require.isEmpty {
+            if let step = node.producedBy {
+                for o in try record(step.record).outs where o.kind == .metrics && files[o.path]?.id == o.id { own.insert(o.path) }
+            }
+            for d in try downstream(path: path, id: file.id) where d.depth == 1 && d.kind == .metrics && files[d.path]?.id == d.id {
+                own.insert(d.path)
+            }
+        }
+        let values = all.filter { own.contains($0.key) }
         var checks: [JSON] = []
         for c in require {
             var found: Double? = nil
             if let colon = c.key.lastIndex(of: ":") {
                 let f = String(c.key[..<colon]), k = String(c.key[c.key.index(after: colon)...])
+                if all[f] != nil && values[f] == nil { throw refused(.notAnEvaluation(file: f)) }
                 found = values[f]?[k]?.doubleValue
             } else {
                 let hits = values.keys.sorted().compactMap { values[$0]?[c.key]?.doubleValue }
