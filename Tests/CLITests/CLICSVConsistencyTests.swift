@@ -84,37 +84,12 @@ final class CLICSVConsistencyTests: CLITestCase {
 
     /// POST /invocations with a text/csv body over a fresh connection; the status and body.
     func post(_ port: Int, _ csv: String) throws -> (Int, String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = openSocket(port)
+        guard fd >= 0 else { throw NSError(domain: "connect", code: Int(errno)) }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
         let body = Array(csv.utf8)
-        let request = Array("POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
-        var off = 0
-        while off < request.count {
-            let n = request[off...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw NSError(domain: "send", code: Int(errno)) }
-            off += n
-        }
-        var reply: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            reply += buf[0..<n]
-        }
-        let text = String(decoding: reply, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
-            throw NSError(domain: "bad reply: \(text)", code: 3)
-        }
-        return (status, String(text[split.upperBound...]))
+        sendAll(fd, Array("POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body)
+        guard let reply = readReply(fd) else { throw NSError(domain: "no reply", code: 3) }
+        return (reply.status, reply.body)
     }
 }

@@ -26,6 +26,9 @@ class CLITestCase: XCTestCase {
     var repo: URL!
     /// Extra environment for every run of this test.
     var env: [String: String] = [:]
+    /// Bytes read past the end of an HTTP response, per socket (pipelined answers; see
+    /// CLITestCase+HTTP.swift).
+    var leftovers: [Int32: [UInt8]] = [:]
 
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -125,41 +125,38 @@ public struct ProtobufReader {
 
     /// A repeated float field: packed (`.bytes`, 4 bytes each) or one element (`.fixed32`).
     public func appendFloats(_ v: ProtobufValue, to out: inout [Float], limit: Int, field: String) throws {
-        switch v {
-        case .fixed32(let x):
-            guard out.count < limit else { throw ProtobufError(offset: offset, "\(field): more than \(limit) values") }
-            out.append(Float(bitPattern: x))
-        case .bytes(let r):
-            guard r.count % 4 == 0 else { throw ProtobufError(offset: r.lowerBound, "\(field): \(r.count) bytes is not a whole number of floats") }
-            guard out.count + r.count / 4 <= limit else { throw ProtobufError(offset: r.lowerBound, "\(field): more than \(limit) values") }
-            out.reserveCapacity(out.count + r.count / 4)
-            var i = r.lowerBound
-            while i < r.upperBound {
-                out.append(Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt32.self))))
-                i += 4
-            }
-        default:
-            throw ProtobufError(offset: offset, "\(field): expected floats")
-        }
+        try appendFixed(v, to: &out, limit: limit, field: field, kind: "floats") { (bits: UInt32) in Float(bitPattern: bits) }
     }
 
     /// A repeated double field: packed (`.bytes`, 8 bytes each) or one element (`.fixed64`).
     public func appendDoubles(_ v: ProtobufValue, to out: inout [Double], limit: Int, field: String) throws {
-        switch v {
-        case .fixed64(let x):
-            guard out.count < limit else { throw ProtobufError(offset: offset, "\(field): more than \(limit) values") }
-            out.append(Double(bitPattern: x))
-        case .bytes(let r):
-            guard r.count % 8 == 0 else { throw ProtobufError(offset: r.lowerBound, "\(field): \(r.count) bytes is not a whole number of doubles") }
-            guard out.count + r.count / 8 <= limit else { throw ProtobufError(offset: r.lowerBound, "\(field): more than \(limit) values") }
-            out.reserveCapacity(out.count + r.count / 8)
+        try appendFixed(v, to: &out, limit: limit, field: field, kind: "doubles") { (bits: UInt64) in Double(bitPattern: bits) }
+    }
+
+    /// A repeated fixed-width field of `Bits` (UInt32: wire type 5, UInt64: wire type 1),
+    /// packed or one element, each converted by `make`.
+    func appendFixed<Bits: FixedWidthInteger & UnsignedInteger, T>(_ v: ProtobufValue, to out: inout [T], limit: Int, field: String,
+                                                                  kind: String, _ make: (Bits) -> T) throws {
+        let size = MemoryLayout<Bits>.size
+        if case .bytes(let r) = v {
+            guard r.count % size == 0 else { throw ProtobufError(offset: r.lowerBound, "\(field): \(r.count) bytes is not a whole number of \(kind)") }
+            guard out.count + r.count / size <= limit else { throw ProtobufError(offset: r.lowerBound, "\(field): more than \(limit) values") }
+            out.reserveCapacity(out.count + r.count / size)
             var i = r.lowerBound
             while i < r.upperBound {
-                out.append(Double(bitPattern: UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self))))
-                i += 8
+                out.append(make(Bits(littleEndian: buffer.loadUnaligned(fromByteOffset: i, as: Bits.self))))
+                i += size
             }
-        default:
-            throw ProtobufError(offset: offset, "\(field): expected doubles")
+            return
         }
+        let one: Bits?
+        switch v {
+        case .fixed32(let x) where size == 4: one = Bits(truncatingIfNeeded: x)
+        case .fixed64(let x) where size == 8: one = Bits(truncatingIfNeeded: x)
+        default: one = nil
+        }
+        guard let one else { throw ProtobufError(offset: offset, "\(field): expected \(kind)") }
+        guard out.count < limit else { throw ProtobufError(offset: offset, "\(field): more than \(limit) values") }
+        out.append(make(one))
     }
 }
