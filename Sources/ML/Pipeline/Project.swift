@@ -17,7 +17,7 @@ public enum PathKind: String, CaseIterable, Sendable {
     static let modelExtensions: Set<String> = ["mlmodel", "pkl", "pickle", "joblib", "pt", "pth", "onnx", "h5", "keras",
                                                "safetensors", "ckpt", "pb", "tflite", "model", "gguf", "bst", "cbm", "npz"]
 
-    static func fileExtension(_ path: String) -> String {
+    public static func fileExtension(_ path: String) -> String {
         let base = Path.basename(path)
         guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return "" }
         return base[base.index(after: dot)...].lowercased()
