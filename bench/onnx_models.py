@@ -3,7 +3,7 @@
 
   onnx_models.py gen DIR [--rows N] [--eval-rows E] [--seed S]
       100 numeric features x0..x99 and a binary label: eval.f32 (E rows, row-major float32,
-      for execution timings), body1.json / body100.json (MLflow dataframe_split bodies),
+      for execution timings), body1.json / body100.json (MLflow "inputs" bodies: rows),
       params.json. Fixed seed.
   onnx_models.py export DIR
       lgbm.onnx: LightGBM, 100 trees (31 leaves), exported with onnxmltools (no ZipMap, so
@@ -51,7 +51,9 @@ def cmd_gen(a):
     for k in (1, 100):
         data = [[float("%.6g" % v) for v in r] for r in ev[:k]]
         with open(os.path.join(a.dir, "body%d.json" % k), "w") as fh:
-            json.dump({"dataframe_split": {"columns": cols, "data": data}}, fh, separators=(",", ":"))
+            # MLflow's tensor form ("inputs": rows): its onnx flavor cannot answer a DataFrame
+            # body for a model with a [N, 2] output (it builds a DataFrame of the outputs).
+            json.dump({"inputs": data}, fh, separators=(",", ":"))
     with open(os.path.join(a.dir, "params.json"), "w") as fh:
         json.dump({"rows": a.rows, "eval_rows": a.eval_rows, "features": F, "seed": a.seed}, fh)
 
@@ -144,7 +146,7 @@ def cmd_agree(a):
     cols = ["x%d" % j for j in range(F)]
     got = []
     for i in range(0, len(x), 100):
-        body = json.dumps({"dataframe_split": {"columns": cols, "data": x[i:i + 100].tolist()}}).encode()
+        body = json.dumps({"inputs": x[i:i + 100].tolist()}).encode()
         req = urllib.request.Request(a.url + "/invocations?probabilities=1", data=body,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:

@@ -21,7 +21,7 @@
 #      CPUBackend with 1 or 2 threads) against onnxruntime's InferenceSession.run from Python
 #      (intra_op_num_threads 1 or 2), same rows;
 #   2. agreement: 1,000 rows through mlrepo serve against onnxruntime in-process;
-#   3. serving: wrk POSTs a 1-row and a 100-row dataframe_split body at concurrency 1, 4 and
+#   3. serving: wrk POSTs a 1-row and a 100-row body ({"inputs": rows}, MLflow's tensor form) at concurrency 1, 4 and
 #      32 to each server in turn (mlrepo serve with its default workers, MLflow with its
 #      default single worker), requests/s and latency percentiles, errors.
 # The client shares the 2-core machine with the servers; the figures say so.
@@ -115,7 +115,8 @@ for model in lgbm mlp; do
   setsid "$M" serve "$WORK/$model.onnx" --port "$port" --log /dev/null >"$WORK/mlrepo-$model.log" 2>&1 &
   MP=$!; PIDS+=("$MP")
   port2=$(free_port)
-  MLFLOW_DISABLE_TELEMETRY=1 setsid "$VENV/bin/mlflow" models serve -m "$WORK/mlflow-$model" --env-manager local -h 127.0.0.1 -p "$port2" \
+  # mlflow starts uvicorn by name: the venv's bin must come first on the PATH.
+  PATH="$VENV/bin:$PATH" MLFLOW_DISABLE_TELEMETRY=1 setsid "$VENV/bin/mlflow" models serve -m "$WORK/mlflow-$model" --env-manager local -h 127.0.0.1 -p "$port2" \
     >"$WORK/mlflow-$model.log" 2>&1 &
   FP=$!; PIDS+=("$FP")
   wait_ping "http://127.0.0.1:$port" || die "mlrepo serve $model did not start: $(tail -3 "$WORK/mlrepo-$model.log")"
