@@ -48,6 +48,9 @@ public final class RemoteReplica: @unchecked Sendable {
             throw ServeError("'\(RefName.printable(alias))' is not a valid alias name")
         }
         self.url = url; self.alias = alias; self.cache = cache
+        let spec = RemoteSpec(name: "origin", url: url, endpoint: endpoint, region: region)
+        // The remote's URL is checked before the cache is created.
+        _ = try Repository.transport(for: spec, cwd: "/", create: false, s3: settings.s3)
         if FS.exists(cache + "/" + Repository.dirName + "/HEAD") {
             repo = try Repository(root: cache, settings: settings)
             guard repo.config.bool("replica.cache") == true else {
@@ -60,7 +63,6 @@ public final class RemoteReplica: @unchecked Sendable {
             repo = try Repository.create(at: cache, settings: settings)
             try repo.setConfig("replica.cache", "true")
         }
-        let spec = RemoteSpec(name: "origin", url: url, endpoint: endpoint, region: region)
         if let have = repo.remotes().first(where: { $0.name == "origin" }) {
             if have != spec {
                 // Another remote behind the same cache: forget what was cached about the old one.
