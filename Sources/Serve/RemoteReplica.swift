@@ -37,6 +37,8 @@ public final class RemoteReplica: @unchecked Sendable {
     private let state = Mutex(State())
     /// Receives an event per fetch (`alias_fetched`: objects, bytes, milliseconds), for the log.
     public var onEvent: (@Sendable ([String: JSON]) -> Void)?
+    /// The last fetch's event (the one `start` made, before there was a log to write it to).
+    public private(set) var lastFetch: [String: JSON]?
     /// The poll interval, the start of the back-off after a failed promotion.
     public var interval = 2.0
 
@@ -170,9 +172,11 @@ public final class RemoteReplica: @unchecked Sendable {
                 let m = try ModelSource(target: alias).load(repo: repo, cwd: repo.root)
                 // What the model being served needs stays; older promotions' objects go.
                 try? sync.compactCache(keeping: needed)  // a failure only leaves more packs
-                onEvent?(["event": .string("alias_fetched"), "source": .string(alias), "remote": .string(sync.transport.display),
-                          "promotion": .string(id.hex), "objects": .int(Int64(objects)), "bytes": .int(bytes),
-                          "ms": .int(Int64(((Clock.wallSeconds() - started) * 1000).rounded()))])
+                let event: [String: JSON] = ["event": .string("alias_fetched"), "source": .string(alias), "remote": .string(sync.transport.display),
+                                             "promotion": .string(id.hex), "objects": .int(Int64(objects)), "bytes": .int(bytes),
+                                             "ms": .int(Int64(((Clock.wallSeconds() - started) * 1000).rounded()))]
+                lastFetch = event
+                onEvent?(event)
                 return m
             } catch {
                 if let previous { try? repo.refs.update(ref, to: previous, who: repo.signature(), message: "replica: \(alias) back") }

@@ -205,10 +205,19 @@ final class CLIServeReplicaTests: CLITestCase {
             XCTAssertEqual(events(log, "model_swapped").count, 1)
             XCTAssertEqual(events(log, "model_swapped").first?["model"] as? String, second)
             let fetched = events(log, "alias_fetched")
-            XCTAssertEqual(fetched.count, 1)
-            XCTAssertGreaterThan(fetched.first?["bytes"] as? Int ?? 0, 0)
-            print("replica \(k) fetched \(fetched.first?["objects"] ?? "?") objects, \(fetched.first?["bytes"] ?? "?") bytes in \(fetched.first?["ms"] ?? "?") ms")
+            XCTAssertEqual(fetched.count, 2, "the first model's fetch and the new one's")
+            XCTAssertGreaterThan(fetched.last?["bytes"] as? Int ?? 0, 0)
+            print("replica \(k) fetched \(fetched.last?["objects"] ?? "?") objects, \(fetched.last?["bytes"] ?? "?") bytes in \(fetched.last?["ms"] ?? "?") ms")
         }
+
+        // The remote unreachable: a replica restarted on a cache serves what the cache holds,
+        // and says so.
+        moto?.terminate(); moto?.waitUntilExit()
+        let (s, port) = try startReplica(["--remote", "s3://ml-team/demo", "--endpoint", endpoint, "--alias", "production",
+                                          "--poll", String(poll), "--cache", base.appendingPathComponent("cache0").path], env: s3Env)
+        XCTAssertEqual(served(port), second)
+        let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("the remote cannot be reached"), err)
     }
 
     // MARK: Folder remotes

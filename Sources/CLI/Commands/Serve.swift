@@ -152,6 +152,7 @@ let serveCommand = Command(
     guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
     var follower: ModelFollower? = nil
     if let replica {
+        if let e = replica.lastFetch { service.event(e) }
         replica.onEvent = { service.event($0) }
         follower = replica.follower(service: service, interval: poll)
     } else if let follow {
@@ -209,7 +210,12 @@ func remoteReplica(_ a: Args, _ ctx: Context) throws -> RemoteReplica? {
         let key = url + "\n" + (a.value("endpoint") ?? "") + "\n" + alias
         cache = base + "/mlrepo/serve/" + Hex.encode(SHA256Hasher.digest(Array(key.utf8))).prefix(16)
     }
-    return try RemoteReplica(url: url, alias: alias, cache: cache, endpoint: a.value("endpoint"), region: a.value("region"), settings: Settings.store)
+    // A long-running process: nothing kept until exit, no progress lines for what it fetches.
+    var settings = Settings.store
+    settings.keepTransientsUntilExit = false
+    settings.lazyFetchProgress = nil
+    settings.lazyFetchObserver = nil
+    return try RemoteReplica(url: url, alias: alias, cache: cache, endpoint: a.value("endpoint"), region: a.value("region"), settings: settings)
 }
 
 /// The bearer tokens in `path`: one per line, blank lines and `#` comments skipped. Errors
