@@ -98,7 +98,8 @@ public final class RemoteReplica: @unchecked Sendable {
         }
         switch read {
         case .absent, .unchanged:
-            let known = ((try? sync.transport.list("refs/aliases/")) ?? []).map { String($0.key.dropFirst(13)) }.filter { !$0.contains("/") }
+            // The listing's own error (no such bucket, say) says more than "no alias".
+            let known = try sync.transport.list("refs/aliases/").map { String($0.key.dropFirst(13)) }.filter { !$0.contains("/") }
             throw ServeError("\(sync.transport.display) has no alias '\(alias)'"
                              + (known.isEmpty ? " (it has no aliases: promote a model and push)" : " (aliases there: \(known.prefix(10).joined(separator: ", ")))"))
         case .at(let id, let tag):
