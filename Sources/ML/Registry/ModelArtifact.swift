@@ -98,8 +98,8 @@ extension MLRepo {
             a.signatureError = "\(size) bytes is over the 2 GiB a signature is read from"
             return a
         }
+        // Grown as verified chunks arrive, not reserved from the size the store claims.
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(size))
         try reader.read(entry.id) { bytes.append(contentsOf: $0) }
         do {
             a.signature = format == .mlmodel ? ModelSignature(mlmodel: try ModelFile.decode(bytes, path: shownAs))
