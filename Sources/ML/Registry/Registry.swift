@@ -230,7 +230,7 @@ extension MLRepo {
     /// Models across the history of every branch: files of a recognised model format (by
     /// name and first bytes: `.mlmodel`, `.onnx`, `.pkl`, …), files and folders of kind model
     /// (declared, or a stage output), and every path an alias points at. Path → versions,
-    /// oldest first.
+    /// oldest first. Reads one chunk per version (none in a lazy clone).
     public func registryModels() throws -> [(path: String, versions: [RegistryVersion])] {
         var versions: [String: [RegistryVersion]] = [:]
         var seen: [String: Set<ObjectId>] = [:]
@@ -247,6 +247,9 @@ extension MLRepo {
             for p in c.parents.reversed() where !seenCommits.contains(p) { stack.append((p, false)) }
         }
         let reader = FileReader(store: repo.store)
+        // A lazy clone would download the first chunk of every version to list them: there,
+        // formats come from names and kinds only.
+        let readHeads = repo.lazyRemote == nil
         var formats: [ObjectId: ModelFormat] = [:]
         for (id, c) in commits {
             let files = try repo.flatten(c.tree)
@@ -272,12 +275,12 @@ extension MLRepo {
                 guard promoted.contains(p) || (declared ?? kind) == .model || (declared == nil && byName != nil) else { continue }
                 let format: ModelFormat
                 if let known = formats[f.id] { format = known } else {
-                    let head = (try? self.head(of: f.id)) ?? []
+                    let head = readHeads ? (try? self.head(of: f.id)) ?? [] : []
                     guard case .success(let detected) = MLRepo.modelFormat(path: p, head: head, meta: meta, declared: declared) else { continue }
                     format = detected
                     formats[f.id] = detected
                 }
-                add(p, f.id, format, (try? reader.size(of: f.id)) ?? f.size)
+                add(p, f.id, format, readHeads ? (try? reader.size(of: f.id)) ?? f.size : f.size)
             }
         }
         return versions.keys.sorted().map { ($0, versions[$0]!) }
