@@ -93,20 +93,28 @@ extension MLRepo {
         }
         let size = try reader.size(of: entry.id)
         var a = ModelArtifact(path: path, id: entry.id, isFolder: false, format: format, size: size)
-        guard signature, format == .mlmodel || format == .onnx else { return a }
-        guard size <= MLRepo.maxSignatureBytes else {
-            a.signatureError = "\(size) bytes is over the 2 GiB a signature is read from"
-            return a
+        if signature { try readSignature(&a, rev: rev) }
+        return a
+    }
+
+    /// Reads the signature of an `.mlmodel` or ONNX file (whole, up to 2 GiB); one that does
+    /// not decode gets `signatureError` instead. Other formats: nothing. Throws only when the
+    /// store cannot give the file's bytes (missing, corrupt).
+    public func readSignature(_ a: inout ModelArtifact, rev: String) throws {
+        guard !a.isFolder, a.format == .mlmodel || a.format == .onnx else { return }
+        guard a.size <= MLRepo.maxSignatureBytes else {
+            a.signatureError = "\(a.size) bytes is over the 2 GiB a signature is read from"
+            return
         }
+        let shownAs = "\(rev):\(a.path)"
         // Grown as verified chunks arrive, not reserved from the size the store claims.
         var bytes: [UInt8] = []
-        try reader.read(entry.id) { bytes.append(contentsOf: $0) }
+        try FileReader(store: repo.store).read(a.id) { bytes.append(contentsOf: $0) }
         do {
-            a.signature = format == .mlmodel ? ModelSignature(mlmodel: try ModelFile.decode(bytes, path: shownAs))
-                                             : ModelSignature(onnx: try ONNXModel.decode(bytes, path: shownAs))
+            a.signature = a.format == .mlmodel ? ModelSignature(mlmodel: try ModelFile.decode(bytes, path: shownAs))
+                                               : ModelSignature(onnx: try ONNXModel.decode(bytes, path: shownAs))
         } catch {
             a.signatureError = "\(error)"
         }
-        return a
     }
 }

@@ -113,7 +113,7 @@ extension MLRepo {
         func refused(_ why: MLError.Refusal) -> MLError { .promotionRefused(path: path, revision: commit.short, why: why) }
         let files = try repo.files(ofCommit: commit)
         // It must be a model: a file of a recognised format, or a file or folder of kind model.
-        let model = try modelArtifact(path: path, commit: commit, rev: rev)
+        var model = try modelArtifact(path: path, commit: commit, rev: rev, signature: false)
         // Lineage: a recorded run produced this version, and everything it read is stored.
         let node = try upstream(path: path, commit: commit)
         guard node.producedBy != nil else {
@@ -166,6 +166,8 @@ extension MLRepo {
             checks.append(.object(["check": .string(c.text), "file": .string(file), "key": .string(key), "op": .string(c.op),
                                    "threshold": .number(c.value), "value": .number(x), "passed": .bool(true)]))
         }
+        // Every check passed: read the signature (the whole file, for .mlmodel and ONNX).
+        try readSignature(&model, rev: rev)
         let ref = MLRepo.aliasRef(alias)
         let previous = try repo.refs.read(ref)
         let who = repo.signature()
