@@ -59,6 +59,24 @@ final class CLIRegistryFormatsTests: CLITestCase {
         XCTAssertTrue(reg.contains("      pickle, \(bytes.count) B\n      checks: metrics.json:accuracy=0.93 (>=0.9)"), reg)
     }
 
+    /// A LightGBM text model named model.txt and read by an eval stage: its kind is inferred
+    /// as features (a stage reads it, no model extension), but its first bytes say LightGBM.
+    func testPromoteALightGBMModelRecognisedByItsBytes() throws {
+        ok("init")
+        write("data.csv", "x,y\n1,0\n")
+        write("mlrepo.json", #"""
+        {"stages": {"train": {"cmd": "printf 'tree\\nversion=v4\\nnum_class=1\\n' > model.txt", "deps": ["data.csv"], "outs": ["model.txt"]},
+                    "eval": {"cmd": "echo '{\"auc\": 0.81}' > eval.json", "deps": ["model.txt"], "metrics": ["eval.json"]}}}
+        """#)
+        ok("repro"); ok("add", "."); commit("lightgbm")
+        XCTAssertEqual(text("model.txt"), "tree\nversion=v4\nnum_class=1\n")
+        let r = runResult(["promote", "model.txt", "--to", "production", "--require", "auc>=0.8"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("lightgbm, 28 B); checks passed: eval.json:auc=0.81 (>=0.8)"), r.out)
+        XCTAssertEqual(log("production").first?["format"] as? String, "lightgbm")
+        XCTAssertTrue(ok("registry").contains("model.txt\n  v1  "), "listed because an alias points at it")
+    }
+
     /// An ONNX model gated on an eval stage that read it; the signature comes from the graph.
     func testPromoteAnONNXModelGatedOnItsEvalStage() throws {
         ok("init")
