@@ -60,6 +60,8 @@ public struct ModelSignature: Equatable, Sendable {
     /// At most this many inputs, outputs and classes are recorded, so a hostile model cannot
     /// make its promotion record huge; the count of the rest is recorded instead.
     public static let maxEntries = 1_024
+    /// Names and symbolic dimensions longer than this (UTF-8 bytes) are cut, with "…".
+    public static let maxNameBytes = 256
 
     public init(inputs: [Value], outputs: [Value], classes: [String]? = nil) {
         self.inputs = Array(inputs.prefix(Self.maxEntries))
@@ -129,7 +131,15 @@ public struct ModelSignature: Equatable, Sendable {
 
     /// An ONNX model: the graph's inputs that are not initializers, and its outputs.
     public init(onnx m: ONNXModel) {
-        func value(_ v: ONNXValueInfo) -> Value {
+        /// A name or symbolic dimension from the file, cut at `maxNameBytes` (a hostile
+        /// file's names must not make the record as large as the file).
+        func clip(_ s: String) -> String {
+            guard s.utf8.count > ModelSignature.maxNameBytes else { return s }
+            return String(decoding: s.utf8.prefix(ModelSignature.maxNameBytes), as: UTF8.self) + "…"
+        }
+        func value(_ raw: ONNXValueInfo) -> Value {
+            var v = raw
+            v.name = clip(v.name)
             switch v.kind {
             case .tensor:
                 let type = v.elementType.map { t in ONNXElementType(rawValue: t)?.name ?? "type \(t)" }
@@ -137,7 +147,7 @@ public struct ModelSignature: Equatable, Sendable {
                     s.map { d -> JSON in
                         switch d {
                         case .size(let k): return .int(k)
-                        case .symbol(let s): return .string(s)
+                        case .symbol(let s): return .string(clip(s))
                         case .unknown: return .null
                         }
                     }
