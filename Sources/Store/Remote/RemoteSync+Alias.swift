@@ -31,7 +31,8 @@ enum ConditionalGet {
 
 extension S3Transport: ConditionalReading {
     func conditionalGet(_ key: String, unlessTag tag: String?) throws -> ConditionalGet {
-        let r = try request("GET", key: key, headers: tag.map { ["if-none-match": $0] } ?? [:])
+        // A ref is one line; anything much longer is not one, and is not held.
+        let r = try request("GET", key: key, headers: tag.map { ["if-none-match": $0] } ?? [:], maxBody: 1 << 16)
         if r.status == 304 { return .unchanged }
         if r.status == 404 { return .absent }
         guard r.status == 200 else { throw fail("reading '\(key)'", r) }
