@@ -550,7 +550,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             func size(_ d: Double) throws -> Int {
                 guard d.isFinite || d < 0 else { throw ONNXRunError("Range of \(d) elements") }
                 let n = Swift.max(d.rounded(.up), 0)
-                guard n <= Double(ONNXK.maxElements) else { throw ONNXRunError("Range of \(n) elements is over \(ONNXK.maxElements)") }
+                guard n <= Double(ONNXK.maxElements) else { throw ONNXRunError("Range would make more than \(ONNXK.maxElements) elements") }
                 return Int(n)
             }
             switch (a.storage, b.storage, c.storage) {
