@@ -15,9 +15,10 @@ enum ONNXK {
     /// overflows or exceeds `ONNXModel.maxTensorElements`.
     static func count(_ shape: [Int], _ what: String = "output") throws -> Int {
         guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
+        for d in shape where d < 0 { throw ONNXRunError("\(what) has a negative dimension \(d) in \(shape)") }
+        if shape.contains(0) { return 0 }
         var n = 1
         for d in shape {
-            guard d >= 0 else { throw ONNXRunError("\(what) has a negative dimension \(d) in \(shape)") }
             let (p, o) = n.multipliedReportingOverflow(by: d)
             guard !o, p <= maxElements else { throw ONNXRunError("\(what) of shape \(shape) is over \(maxElements) elements") }
             n = p

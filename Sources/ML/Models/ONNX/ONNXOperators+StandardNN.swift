@@ -90,9 +90,10 @@ func onnxMatMul(_ a: ONNXArray, _ b: ONNXArray, backend: any Backend) throws -> 
     let ba = Array(sa.dropLast(2)), bb = Array(sb.dropLast(2))
     let batch = try ONNXK.broadcastShape(ba, bb)
     var out = batch + [m, n]
-    _ = try ONNXK.count(out)
+    let total = try ONNXK.count(out)
     if b.rank == 1 { out.removeLast() }
     if a.rank == 1 { out.remove(at: out.count - (b.rank == 1 ? 1 : 2)) }
+    if total == 0 { return ONNXArray(shape: out, storage: a.storage.emptyLike) }
     let s: ONNXArray.Storage
     if bb.isEmpty || bb.allSatisfy({ $0 == 1 }) && ba == batch {
         // B is one matrix: every batch of A stacks into one product.
@@ -420,7 +421,7 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
             case (.int64(let x), .int64(let y)):
                 var r = hostGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, zero: 0, mul: (&*), add: (&+))
                 let cc = try c.map { try ONNXK.expand($0.int64s!, $0.shape, to: [m, n]) }
-                let ai = Int64(alpha), bi = Int64(beta)
+                let ai = onnxInt64(Double(alpha)), bi = onnxInt64(Double(beta))
                 for i in 0..<r.count { r[i] = ai &* r[i] &+ (cc.map { bi &* $0[i] } ?? 0) }
                 return [.tensor(ONNXArray(int64s: r, shape: [m, n]))]
             default:

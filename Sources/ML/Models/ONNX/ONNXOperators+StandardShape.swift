@@ -350,6 +350,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             let x = try tensorInput(inputs, 0)
             let given = try attr ?? int64Input(inputs, 1, "Unsqueeze's axes")
             let r = x.rank + given.count
+            guard r <= ONNXModel.maxRank else { throw ONNXRunError("Unsqueeze to \(r) dimensions, more than \(ONNXModel.maxRank)") }
             let axes = Set(try ONNXK.axes(given, rank: r))
             var out: [Int] = []
             var k = 0
@@ -467,7 +468,8 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             guard axes.count == starts.count, steps == nil || steps!.count == starts.count else {
                 throw ONNXRunError("Slice's starts, ends, axes and steps differ in length")
             }
-            var perAxis = x.shape.map { Array(0..<$0) }
+            // An empty input makes an empty output (its shape still follows the slice).
+            var perAxis = x.count == 0 ? x.shape.map { _ in [Int]() } : x.shape.map { Array(0..<$0) }
             var out = x.shape
             for (k, a) in axes.enumerated() {
                 let dim = Int64(x.shape[a])
@@ -478,17 +480,15 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 if e < 0 { e = e &+ dim }
                 if step > 0 { s = Swift.min(Swift.max(s, 0), dim); e = Swift.min(Swift.max(e, 0), dim) }
                 else { s = Swift.min(Swift.max(s, 0), dim - 1); e = Swift.min(Swift.max(e, -1), dim - 1) }
-                var picks: [Int] = []
-                var i = s
-                while step > 0 ? i < e : i > e {
-                    picks.append(Int(i))
-                    let (next, o) = i.addingReportingOverflow(step)
-                    if o { break }
-                    i = next
-                }
+                // Elements taken: ceil(|e - s| / |step|) when moving toward e (all values
+                // here are within [-1, dim], so nothing overflows).
+                let back = step == .min ? Int64.max : -step
+                let taken = Int(step > 0 ? (e > s ? (e - s - 1) / step + 1 : 0) : (s > e ? (s - e - 1) / back + 1 : 0))
+                let picks = x.count == 0 ? [] : (0..<taken).map { Int(s) + $0 * Int(step) }
                 perAxis[a] = picks
-                out[a] = picks.count
+                out[a] = taken
             }
+            if x.count == 0 || out.contains(0) { return [.tensor(x.emptied(out))] }
             return [.tensor(try x.picking(try gridOffsets(x.shape, perAxis), shape: out))]
         }
     },
@@ -516,7 +516,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 guard r >= 0, r <= Int64(ONNXK.maxElements) else { throw ONNXRunError("Tile repeat \(r)") }
                 return d * Int(r)
             }
-            _ = try ONNXK.count(out)
+            if try ONNXK.count(out) == 0 { return [.tensor(x.emptied(out))] }
             let perAxis = zip(x.shape, out).map { d, o in (0..<o).map { $0 % Swift.max(d, 1) } }
             return [.tensor(try x.picking(try gridOffsets(x.shape, perAxis), shape: out))]
         }
