@@ -37,7 +37,7 @@ Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Where Xor
 # Element types mlrepo stores (TensorProto.DataType): float16, bfloat16, complex and the
 # float8/4-bit types are not run.
 TYPES = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13}
-MAX_CASE_BYTES = 16 * 1024
+MAX_CASE_BYTES = 64 * 1024
 
 # ai.onnx versions mlrepo runs (ONNXOperators.opsetRange); cases made for later versions
 # (onnx 1.23.2 writes some at 26 to 28) are refused at load, as any such model is.
