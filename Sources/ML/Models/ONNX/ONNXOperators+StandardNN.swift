@@ -297,6 +297,24 @@ private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
 
 // MARK: ArgMax, ArgMin, TopK
 
+/// The index of the largest (or smallest) value along each lane; ties go to the first index,
+/// or the last with `last`.
+private func argLanes<T: Comparable>(_ v: [T], outer: Int, n: Int, inner: Int, max: Bool, last: Bool) -> [Int64] {
+    var r = [Int64](repeating: 0, count: outer * inner)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * n * inner + i
+            var best = 0, bv = v[base]
+            for j in 1..<n {
+                let c = v[base + j * inner]
+                if max ? (last ? c >= bv : c > bv) : (last ? c <= bv : c < bv) { best = j; bv = c }
+            }
+            r[o * inner + i] = Int64(best)
+        }
+    }
+    return r
+}
+
 private func argExtreme(_ op: String, max: Bool) -> ONNXOperatorFactory {
     { ctx in
         let axis = try ctx.int("axis", 0)
@@ -309,32 +327,12 @@ private func argExtreme(_ op: String, max: Bool) -> ONNXOperatorFactory {
             guard n > 0 else { throw ONNXRunError("\(op) along an empty axis") }
             var out = x.shape
             if keep { out[a] = 1 } else { out.remove(at: a) }
-            let v: [Double]
+            let r: [Int64]
             switch x.storage {
-            case .float(let f): v = f.map(Double.init)
-            case .double(let d): v = d
-            case .int64(let i): v = i.map(Double.init)   // exact enough for ordering all but |x| > 2^53
+            case .float(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
+            case .double(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
+            case .int64(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
             default: throw ONNXRunError("\(op) takes numeric input, not \(x.elementType.name)")
-            }
-            let iv = x.int64s
-            var r = [Int64](repeating: 0, count: outer * inner)
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * n * inner + i
-                    var best = 0
-                    for j in 1..<n {
-                        let better: Bool
-                        if let iv {
-                            let c = iv[base + j * inner], b = iv[base + best * inner]
-                            better = max ? (last ? c >= b : c > b) : (last ? c <= b : c < b)
-                        } else {
-                            let c = v[base + j * inner], b = v[base + best * inner]
-                            better = max ? (last ? c >= b : c > b) : (last ? c <= b : c < b)
-                        }
-                        if better { best = j }
-                    }
-                    r[o * inner + i] = Int64(best)
-                }
             }
             return [.tensor(ONNXArray(int64s: r, shape: out))]
         }
