@@ -434,7 +434,54 @@ def m_tree5_members():
 
 
 def legacy_to_tree_ensemble(onx):
-    raise RuntimeError("skl2onnx did not emit TreeEnsemble for ai.onnx.ml 5")
+    """Rewrites a single-target TreeEnsembleRegressor as ai.onnx.ml 5's TreeEnsemble (skl2onnx
+    1.20 and onnxmltools 1.16 still write the legacy operator), plus an Add for base_values."""
+    import onnx
+    from onnx import TensorProto, helper
+    (old,) = [n for n in onx.graph.node if n.op_type == "TreeEnsembleRegressor"]
+    a = {x.name: helper.get_attribute_value(x) for x in old.attribute}
+    modes = [m.decode() for m in a["nodes_modes"]]
+    codes = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5}
+    key = list(zip(a["nodes_treeids"], a["nodes_nodeids"]))
+    branch = [i for i, m in enumerate(modes) if m != "LEAF"]
+    leaves = [i for i, m in enumerate(modes) if m == "LEAF"]
+    bidx = {key[i]: k for k, i in enumerate(branch)}
+    lidx = {key[i]: k for k, i in enumerate(leaves)}
+    weight = {(t, n): w for t, n, w in zip(a["target_treeids"], a["target_nodeids"], a["target_weights"])}
+    missing = a.get("nodes_missing_value_tracks_true", [0] * len(modes))
+    def child(tree, nid):
+        return (1, lidx[(tree, nid)]) if (tree, nid) in lidx else (0, bidx[(tree, nid)])
+    t_leaf, t_id, f_leaf, f_id = [], [], [], []
+    for i in branch:
+        tl, ti = child(a["nodes_treeids"][i], a["nodes_truenodeids"][i])
+        fl, fi = child(a["nodes_treeids"][i], a["nodes_falsenodeids"][i])
+        t_leaf.append(tl); t_id.append(ti); f_leaf.append(fl); f_id.append(fi)
+    roots = []
+    for tree in sorted(set(a["nodes_treeids"])):
+        roots.append(bidx[(tree, 0)])
+    node = helper.make_node(
+        "TreeEnsemble", [old.input[0]], ["raw_tree5"], domain="ai.onnx.ml", name="TreeEnsemble",
+        tree_roots=roots,
+        nodes_featureids=[a["nodes_featureids"][i] for i in branch],
+        nodes_modes=helper.make_tensor("nodes_modes", TensorProto.UINT8, [len(branch)], [codes[modes[i]] for i in branch]),
+        nodes_splits=helper.make_tensor("nodes_splits", TensorProto.FLOAT, [len(branch)], [a["nodes_values"][i] for i in branch]),
+        nodes_truenodeids=t_id, nodes_trueleafs=t_leaf, nodes_falsenodeids=f_id, nodes_falseleafs=f_leaf,
+        nodes_missing_value_tracks_true=[int(missing[i]) for i in branch],
+        leaf_targetids=[0] * len(leaves),
+        leaf_weights=helper.make_tensor("leaf_weights", TensorProto.FLOAT, [len(leaves)], [weight[key[i]] for i in leaves]),
+        n_targets=1, aggregate_function=1, post_transform=0)
+    base = helper.make_tensor("base_values", TensorProto.FLOAT, [1], list(a.get("base_values", [0.0])))
+    add = helper.make_node("Add", ["raw_tree5", "base_values"], [old.output[0]], name="AddBase")
+    nodes = []
+    for n in onx.graph.node:
+        nodes.extend([node, add] if n is old else [n])
+    graph = helper.make_graph(nodes, onx.graph.name, list(onx.graph.input), list(onx.graph.output),
+                              initializer=list(onx.graph.initializer) + [base])
+    out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)],
+                            producer_name="mlrepo-fixture")
+    out.ir_version = 10
+    onnx.checker.check_model(out)
+    return out
 
 
 MODELS = {
