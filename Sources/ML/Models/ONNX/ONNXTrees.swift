@@ -113,9 +113,9 @@ enum PostTransform: Sendable {
         switch secondClass {
         case 0, 1: out[0] = 1 - sc; out[1] = sc
         case 2, 3:
+            // (onnxruntime 1.32 writes -sc, sc for both, although its ml_common.h once wrote sc, -sc for 3.)
             if self == .logistic { out[0] = PostTransform.logistic(-sc); out[1] = PostTransform.logistic(sc) }
-            else if secondClass == 2 { out[0] = -sc; out[1] = sc }
-            else { out[0] = sc; out[1] = -sc }
+            else { out[0] = -sc; out[1] = sc }
         default: out[0] = sc; return 1
         }
         return 2
@@ -434,7 +434,8 @@ struct TreeScorer: Sendable {
                 case .average: s[j] = s[j] / nTrees + (useBase ? baseValues[j] : 0)
                 case .min, .max: s[j] = (useBase ? baseValues[j] : 0) + (has[j] != 0 ? s[j] : 0)
                 }
-                z[j] = s[j]
+                // A target no leaf scored is written as 0, base value or not (onnxruntime's ScoreValue).
+                z[j] = has[j] != 0 ? s[j] : 0
             }
             post.apply(UnsafeMutableBufferPointer(start: z, count: n))
             return 0
@@ -461,7 +462,7 @@ struct TreeScorer: Sendable {
             var maxClass = -1
             var maxWeight: Float = 0
             for k in 0..<n where has[k] != 0 && (maxClass == -1 || s[k] > maxWeight) { maxClass = k; maxWeight = s[k] }
-            for k in 0..<n { z[k] = s[k] }
+            for k in 0..<n { z[k] = has[k] != 0 ? s[k] : 0 }
             post.apply(UnsafeMutableBufferPointer(start: z, count: n))
             return max(maxClass, 0)
         }
@@ -487,9 +488,9 @@ struct TreeScorer: Sendable {
             ? binaryLabel(&secondClass, s[0], has[0], s[1], has[1])
             : binaryLabel(&secondClass, s[0], has[0], 0, 0)
         if count == 1 {
-            if post.writeBinary(s[0], secondClass: secondClass, into: z) == 1 { z[1] = 0 }
+            if post.writeBinary(has[0] != 0 ? s[0] : 0, secondClass: secondClass, into: z) == 1 { z[1] = 0 }
         } else {
-            z[0] = s[0]; z[1] = s[1]
+            z[0] = has[0] != 0 ? s[0] : 0; z[1] = has[1] != 0 ? s[1] : 0
             post.apply(UnsafeMutableBufferPointer(start: z, count: 2))
         }
         return label
