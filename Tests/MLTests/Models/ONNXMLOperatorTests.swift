@@ -141,4 +141,19 @@ final class ONNXMLOperatorTests: XCTestCase {
         // One target: onnxruntime applies only PROBIT, so LOGISTIC leaves the sum as it is.
         assertClose(try reg("SUM", [1.5], post: "LOGISTIC", targets: 1), [1, 3.5])
     }
+
+    /// Version 3's *_as_tensor attributes (double tensors) stand for the float lists.
+    func testAsTensorAttributes() throws {
+        func dt(_ n: String, _ v: [Double]) -> ONNXAttribute {
+            ONNXAttribute(name: n, value: .tensor(ONNXTensor(name: n, dataType: ONNXElementType.double.rawValue, dims: [Int64(v.count)], values: .doubles(v))))
+        }
+        let attrs = [
+            H.ints("nodes_treeids", [0, 0, 0]), H.ints("nodes_nodeids", [0, 1, 2]), H.strings("nodes_modes", ["BRANCH_LT", "LEAF", "LEAF"]),
+            H.ints("nodes_featureids", [1, 0, 0]), dt("nodes_values_as_tensor", [2.5, 0, 0]), H.ints("nodes_truenodeids", [1, 0, 0]),
+            H.ints("nodes_falsenodeids", [2, 0, 0]), H.ints("target_treeids", [0, 0]), H.ints("target_nodeids", [1, 2]),
+            H.ints("target_ids", [0, 0]), dt("target_weights_as_tensor", [-1.25, 4]), dt("base_values_as_tensor", [10]),
+        ]
+        let y = try run("TreeEnsembleRegressor", attrs, [("X", ONNXArray(floats: [0, 1, 0, 2.5, 0, 3], shape: [3, 2]))])[0]
+        XCTAssertEqual(y.tensor?.floats, [8.75, 14, 14])
+    }
 }

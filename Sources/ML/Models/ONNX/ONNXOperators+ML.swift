@@ -238,7 +238,7 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
         let cats: [MLKey] = ints.map { $0.map { MLKey.i($0) } } ?? strs!.map { MLKey.s($0) }
         for (k, key) in cats.enumerated() where index[key] == nil { index[key] = k }
         let n = cats.count
-        guard n >= 1, n <= maxMLTargets else { throw ONNXRunError("the encoder has \(n) categories") }
+        guard n >= 1, n <= 1 << 24 else { throw ONNXRunError("the encoder has \(n) categories") }
         let table = index
         return { inputs, _ in
             let t = try tensorInput(inputs, 0)
