@@ -6,7 +6,7 @@ Pinned (pip install): skl2onnx==1.20 scikit-learn==1.9.1 lightgbm==4.7 xgboost==
 onnxmltools==1.16 torch==2.15 onnxruntime==1.32 onnx==1.23.2 numpy
 
 Run from anywhere: python3 Tests/Fixtures/onnx/make_reference.py [--only NAME ...] [--ops]
-Writes Tests/Fixtures/onnx/reference/NAME.onnx, NAME.json and NAME.*.bin for each model.
+Deterministic: a second run writes the same bytes. Writes Tests/Fixtures/onnx/reference/NAME.onnx, NAME.json and NAME.*.bin for each model.
 
 Layout (one model):
   NAME.json  {"model": "NAME.onnx", "rows": 1000, "description": ...,
@@ -96,7 +96,13 @@ def write_tensor(path, a):
 
 def record(name, onx, feeds, description):
     import onnxruntime as ort
+    from onnx import helper
     os.makedirs(OUT, exist_ok=True)
+    # The same bytes every run: converters name graphs with random ids and list opsets in set order.
+    imports = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
+    onx.graph.name = name
     data = onx.SerializeToString()
     with open(os.path.join(OUT, name + ".onnx"), "wb") as f:
         f.write(data)
