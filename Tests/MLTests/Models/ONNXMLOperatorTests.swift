@@ -156,4 +156,23 @@ final class ONNXMLOperatorTests: XCTestCase {
         let y = try run("TreeEnsembleRegressor", attrs, [("X", ONNXArray(floats: [0, 1, 0, 2.5, 0, 3], shape: [3, 2]))])[0]
         XCTAssertEqual(y.tensor?.floats, [8.75, 14, 14])
     }
+
+    /// A tree that is one leaf (legacy: a lone LEAF node; TreeEnsemble: a root whose children are the same leaf).
+    func testSingleLeafTrees() throws {
+        let legacy = [
+            H.ints("nodes_treeids", [0, 0, 0, 1]), H.ints("nodes_nodeids", [0, 1, 2, 0]),
+            H.strings("nodes_modes", ["BRANCH_LEQ", "LEAF", "LEAF", "LEAF"]), H.ints("nodes_featureids", [0, 0, 0, 0]),
+            H.floats("nodes_values", [0, 0, 0, 0]), H.ints("nodes_truenodeids", [1, 0, 0, 0]), H.ints("nodes_falsenodeids", [2, 0, 0, 0]),
+            H.ints("target_treeids", [0, 0, 1]), H.ints("target_nodeids", [1, 2, 0]), H.ints("target_ids", [0, 0, 0]),
+            H.floats("target_weights", [1, 2, 100]),
+        ]
+        XCTAssertEqual(floats(try run("TreeEnsembleRegressor", legacy, [("X", ONNXArray(floats: [-1, 1], shape: [2, 1]))])[0]), [101, 102])
+        let v5 = [
+            H.ints("tree_roots", [0]), H.ints("nodes_featureids", [0]), H.tensor("nodes_modes", type: .uint8, [0]),
+            H.tensor("nodes_splits", type: .float, [0]), H.ints("nodes_truenodeids", [0]), H.ints("nodes_trueleafs", [1]),
+            H.ints("nodes_falsenodeids", [0]), H.ints("nodes_falseleafs", [1]), H.ints("leaf_targetids", [0]),
+            H.tensor("leaf_weights", type: .float, [7]), H.int("n_targets", 1),
+        ]
+        XCTAssertEqual(floats(try run("TreeEnsemble", v5, [("X", ONNXArray(floats: [-1, 1], shape: [2, 1]))], ml: 5)[0]), [7, 7])
+    }
 }

@@ -160,7 +160,8 @@ final class CompiledTrees: Sendable {
     let leafWeight: [Float]
     /// Each tree's root reference (as a child reference).
     let roots: [Int32]
-    /// The branch nodes packed for traversal (feature, threshold, children: 16 bytes each).
+    /// The branch nodes packed for traversal (feature, threshold, children: 16 bytes each),
+    /// then one node no reference reaches, so that the array is never empty.
     let packed: [PackedTreeNode]
     /// Whether every leaf has exactly one weight (leaf l's is at index l).
     let oneWeightPerLeaf: Bool
@@ -246,7 +247,7 @@ final class CompiledTrees: Sendable {
         self.roots = roots
         packed = (0..<feature.count).map {
             PackedTreeNode(feature: feature[$0] | (missing[$0] ? Int32.min : 0), threshold: threshold[$0], trueChild: tc[$0], falseChild: fc[$0])
-        }
+        } + [PackedTreeNode(feature: 0, threshold: 0, trueChild: -1, falseChild: -1)]
         oneWeightPerLeaf = zip(lStart, lEnd).enumerated().allSatisfy { l, r in r.1 - r.0 == 1 && Int(r.0) == l }
         self.maxFeature = maxFeature
         self.targets = targets
@@ -261,7 +262,7 @@ final class CompiledTrees: Sendable {
     func accumulate(_ x: UnsafeBufferPointer<Float>, width: Int, rows: Range<Int>, aggregate: TreeAggregate,
                     scores: UnsafeMutablePointer<Float>, has: UnsafeMutablePointer<UInt8>) {
         packed.withUnsafeBufferPointer { nodes in
-            let p = nodes.baseAddress ?? UnsafePointer(bitPattern: 16)!
+            let p = nodes.baseAddress!   // never empty: see `packed`
             if let m = uniformMode {
                 switch m {
                 case .leq: return accumulate(UniformWalk<LEQ>(nodes: p), x, width, rows, aggregate, scores, has)
