@@ -14,10 +14,14 @@ struct InputDecoder {
     let features: [String]
     let label: String?
     let index: [String: Int]
+    /// The model names no features (an ONNX model without names): columns are taken in the
+    /// order given, whatever their names, their count checked; records (unordered) are refused.
+    let byPosition: Bool
 
-    init(features: [String], label: String?) {
+    init(features: [String], label: String?, byPosition: Bool = false) {
         self.features = features
         self.label = label
+        self.byPosition = byPosition
         var ix: [String: Int] = [:]
         for (i, f) in features.enumerated() { ix[f] = i }
         index = ix
@@ -26,6 +30,17 @@ struct InputDecoder {
     /// Column positions for a list of names: `map[k]` is the feature slot of input column k,
     /// or -1 for the ignored label column.
     func columnMap(_ names: [String]) throws -> [Int] {
+        if byPosition {
+            var map: [Int] = []
+            var next = 0
+            for n in names {
+                if n == label { map.append(-1) } else { map.append(next); next += 1 }
+            }
+            guard next == features.count else {
+                throw InputError("got \(next) feature column\(next == 1 ? "" : "s"); the model takes \(features.count), by position (it names no features)")
+            }
+            return map
+        }
         var map: [Int] = []
         var seen = Set<String>()
         var extra: [String] = []
@@ -134,6 +149,9 @@ struct InputDecoder {
 
     /// Records: [{column: value}].
     func records(_ records: [JSON]) throws -> (x: [Float], rows: Int) {
+        if byPosition, !records.isEmpty {
+            throw InputError("the model names no features, so it takes columns by position: send dataframe_split or a list of rows, not records")
+        }
         let m = features.count
         var x = [Float](repeating: 0, count: records.count * m)
         var checkedNames: [String]? = nil
@@ -154,6 +172,7 @@ struct InputDecoder {
     func tensorInput(_ v: JSON, field: String) throws -> (x: [Float], rows: Int) {
         let names = features
         if let o = v.objectValue {
+            if byPosition { throw InputError("the model names no features, so it takes columns by position: send \(field) as a list of rows") }
             let names = o.keys.sorted()
             _ = try columnMap(names)
             var n: Int? = nil
@@ -210,5 +229,123 @@ struct InputDecoder {
             }
         }
         return (data.features, data.rows)
+    }
+}
+
+/// Decodes MLflow scoring inputs into columns by name, for ONNX models that take one input
+/// per column (or per group) rather than one float matrix: string inputs take text cells,
+/// numeric inputs numbers. The JSON forms are those `InputDecoder` accepts (dataframe_split
+/// with columns, dataframe_records, instances/inputs as records or as an object of
+/// columns); text/csv is read by `ScoringTable.csv`. The label column is ignored; a missing
+/// input or an unknown column is an error naming them.
+struct TableDecoder {
+    let inputs: [String]
+    let label: String?
+
+    func check(_ names: [String]) throws {
+        var seen = Set<String>()
+        for n in names where !seen.insert(n).inserted { throw InputError("column '\(n)' appears twice") }
+        let missing = inputs.filter { !seen.contains($0) }
+        let extra = names.filter { !inputs.contains($0) && $0 != label }
+        if !missing.isEmpty || !extra.isEmpty {
+            var parts: [String] = []
+            if !missing.isEmpty { parts.append("missing column\(missing.count == 1 ? "" : "s"): \(missing.joined(separator: ", "))") }
+            if !extra.isEmpty { parts.append("unexpected column\(extra.count == 1 ? "" : "s"): \(extra.prefix(12).joined(separator: ", "))") }
+            throw InputError(parts.joined(separator: "; ") + " (the model's inputs: \(inputs.joined(separator: ", ")))")
+        }
+    }
+
+    func cell(_ v: JSON, row: Int, column: String) throws -> ScoringCell {
+        switch v {
+        case .int(let i): return .number(Double(i))
+        case .number(let d): return .number(d)
+        case .string(let s): return .string(s)
+        case .bool(let b): return .number(b ? 1 : 0)
+        case .null: return .missing
+        case .array(let a):
+            return .list(try a.map { x in
+                if case .array = x { throw InputError("row \(row), column '\(column)': nested lists are not accepted") }
+                return try cell(x, row: row, column: column)
+            })
+        default: throw InputError("row \(row), column '\(column)': expected a number or a text")
+        }
+    }
+
+    func decodeJSON(_ body: [UInt8]) throws -> ScoringTable {
+        let text = String(decoding: body, as: UTF8.self)
+        let doc: JSON
+        do { doc = try JSON.parse(text) } catch { throw InputError("invalid JSON: \(error)") }
+        guard let obj = doc.objectValue else {
+            throw InputError("the body must be a JSON object with one of dataframe_split, dataframe_records, instances, inputs")
+        }
+        let fields = ["dataframe_split", "dataframe_records", "instances", "inputs"]
+        let keys = fields.filter { obj[$0] != nil }
+        let unknown = obj.keys.filter { !fields.contains($0) && $0 != "params" }.sorted()
+        if !unknown.isEmpty { throw InputError("unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); expected one of dataframe_split, dataframe_records, instances, inputs") }
+        guard keys.count == 1 else {
+            throw InputError(keys.isEmpty ? "the body needs one of dataframe_split, dataframe_records, instances, inputs"
+                                          : "the body has \(keys.joined(separator: " and ")); send exactly one")
+        }
+        let v = obj[keys[0]]!
+        switch keys[0] {
+        case "dataframe_split":
+            guard let split = v.objectValue, let data = split["data"]?.arrayValue else {
+                throw InputError("dataframe_split must be an object with columns and data")
+            }
+            guard let names = split["columns"]?.arrayValue?.compactMap(\.stringValue), names.count == split["columns"]?.arrayValue?.count else {
+                throw InputError("dataframe_split needs columns (the model takes its inputs by name: \(inputs.joined(separator: ", ")))")
+            }
+            try check(names)
+            var cols = [[ScoringCell]](repeating: [], count: names.count)
+            for (r, rowValue) in data.enumerated() {
+                guard let row = rowValue.arrayValue, row.count == names.count else {
+                    throw InputError("row \(r): expected a list of \(names.count) values")
+                }
+                for (k, c) in row.enumerated() { cols[k].append(try cell(c, row: r, column: names[k])) }
+            }
+            return ScoringTable(rows: data.count, names: names, columns: cols)
+        case "dataframe_records":
+            guard let list = v.arrayValue else { throw InputError("dataframe_records must be a list of objects") }
+            return try records(list)
+        default:
+            if let o = v.objectValue {
+                // An object of columns: name → list of values (or one value: one row).
+                let names = o.keys.sorted()
+                try check(names)
+                var n: Int? = nil
+                var cols: [[ScoringCell]] = []
+                for name in names {
+                    let col = o[name]!.arrayValue ?? [o[name]!]
+                    if let n, n != col.count { throw InputError("\(keys[0]): columns have different lengths (\(n) and \(col.count))") }
+                    n = col.count
+                    cols.append(try col.enumerated().map { try cell($1, row: $0, column: name) })
+                }
+                return ScoringTable(rows: n ?? 0, names: names, columns: cols)
+            }
+            guard let list = v.arrayValue else { throw InputError("\(keys[0]) must be a list of records or an object of columns") }
+            return try records(list)
+        }
+    }
+
+    func records(_ list: [JSON]) throws -> ScoringTable {
+        var cols = [[ScoringCell]](repeating: [], count: inputs.count)
+        var checked: [String]? = nil
+        for (r, rec) in list.enumerated() {
+            guard let o = rec.objectValue else { throw InputError("record \(r): expected an object of column: value (the model takes its inputs by name)") }
+            let names = o.keys.sorted()
+            if names != checked { try check(names); checked = names }
+            for (k, name) in inputs.enumerated() { cols[k].append(try cell(o[name]!, row: r, column: name)) }
+        }
+        return ScoringTable(rows: list.count, names: inputs, columns: cols)
+    }
+
+    func decodeCSV(_ body: [UInt8]) throws -> ScoringTable {
+        let t: ScoringTable
+        do { t = try body.withUnsafeBytes { try ScoringTable.csv($0, name: "CSV body") } } catch let e as MLError {
+            if case .data(let d) = e { throw InputError(d.line.map { "CSV line \($0): \(d.reason)" } ?? "the CSV body \(d.reason)") }
+            throw InputError("\(e)")
+        }
+        try check(t.names)
+        return t
     }
 }

@@ -123,7 +123,7 @@ let serveCommand = Command(
     var canary: ServedModel? = nil
     if let c = a.value("canary") {
         canary = try ModelSource(target: c, path: a.value("model")).load(repo: repo, cwd: ctx.cwd)
-        guard canary!.model.featureNames == primary.model.featureNames || Set(canary!.model.featureNames) == Set(primary.model.featureNames) else {
+        guard canary!.features == primary.features || Set(canary!.features) == Set(primary.features) else {
             throw UserError(message: "the canary model's features differ from the primary's; both must score the same requests")
         }
     }
@@ -150,11 +150,12 @@ let serveCommand = Command(
     follower?.start(current: primary.commit)
     let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
     if let fdNote { ctx.err.line(fdNote) }
-    var line = "mlrepo serve: listening on \(config.tlsCertificate == nil ? "http" : "https")://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.type.rawValue), id \(primary.id.prefix(12))"
+    var line = "mlrepo serve: listening on \(config.tlsCertificate == nil ? "http" : "https")://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.typeName), id \(primary.id.prefix(12))"
     if let c = primary.commit { line += ", commit \(c.prefix(12))" }
     line += ")"
     if let canary { line += "; canary \(canary.path) (id \(canary.id.prefix(12))) for \(options.canaryPercent)% of requests" }
     if let follow { line += "; following \(follow)" }
+    if let off = primary.driftOff { line += "; drift monitoring off: \(off)" }
     if !config.authTokens.isEmpty {
         line += "; bearer token required" + (config.authAll ? " on every path" : " (except \(config.openPaths.sorted().joined(separator: ", ")))")
     }
