@@ -17,6 +17,11 @@ Deterministic: fixed seeds and data.
 - ct_train.csv: its training data (color,size,x1,x2,label).
 - linreg.onnx: X float[N,3] -> MatMul -> Add -> Y float[N,1], no metadata (features by
   position); ai.onnx 13.
+- relu.onnx: X float[N,3] -> Relu -> Y float[N,3], no metadata (three values a row, features
+  by position); echo_strings.onnx: inputs color string[N,1] and x1 float[N,1], outputs
+  label = Identity(color) string[N,1] and score = Relu(x1) float[N,1]. Both use only the
+  operators of the executor core (Identity, Relu), so the serving tests run whatever else
+  the operator tables hold.
 - unsupported_op.onnx: X float[N,2] -> Relu (node 'act') -> node 'weird' of operator
   com.example.Frobnicate, which no runtime has, so the load refusal names node and operator.
 """
@@ -63,6 +68,33 @@ XL = np.array([[1, 2, 3], [0, 0, 0], [-1.5, 0.25, 4]], dtype=np.float32)
 out["linreg_rows"] = XL.astype(float).tolist()
 out["linreg_y"] = YL.astype(float).tolist()
 
+# relu.onnx, echo_strings.onnx: core operators only
+def save(g, name, metadata=None):
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="mlrepo-fixture", producer_version="1.0")
+    m.ir_version = 8
+    if metadata:
+        helper.set_model_props(m, metadata)
+    onnx.checker.check_model(m)
+    open(os.path.join(here, name), "wb").write(m.SerializeToString())
+
+
+save(helper.make_graph([helper.make_node("Relu", ["X"], ["Y"], name="relu")], "relu",
+                       [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 3])],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3])]), "relu.onnx")
+save(helper.make_graph([helper.make_node("Identity", ["color"], ["label"], name="echo"),
+                        helper.make_node("Relu", ["x1"], ["score"], name="relu")], "echo_strings",
+                       [helper.make_tensor_value_info("color", TensorProto.STRING, ["N", 1]),
+                        helper.make_tensor_value_info("x1", TensorProto.FLOAT, ["N", 1])],
+                       [helper.make_tensor_value_info("label", TensorProto.STRING, ["N", 1]),
+                        helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])]), "echo_strings.onnx")
+XR = np.array([[1, -2, 3], [-0.5, 0.25, 0]], dtype=np.float32)
+(YR,) = run("relu.onnx", {"X": XR})
+out["relu_rows"] = XR.astype(float).tolist()
+out["relu_y"] = YR.astype(float).tolist()
+EL, ES = run("echo_strings.onnx", {"color": np.array([["red"], ["blue"]], dtype=object), "x1": np.array([[1.5], [-2]], dtype=np.float32)})
+out["echo_labels"] = [str(x[0]) for x in EL]
+out["echo_scores"] = ES.astype(float).tolist()
+
 # unsupported_op.onnx
 g = helper.make_graph(
     [helper.make_node("Relu", ["X"], ["R"], name="act"),
@@ -103,6 +135,7 @@ pipe.fit(df[["color", "size", "x1", "x2"]], df["label"])
 onx = convert_sklearn(pipe, initial_types=[("color", StringTensorType([None, 1])), ("size", StringTensorType([None, 1])),
                                            ("x1", FloatTensorType([None, 1])), ("x2", FloatTensorType([None, 1]))],
                       target_opset={"": 17, "ai.onnx.ml": 3})
+onx.graph.name = "ct_strings"  # skl2onnx names the graph with a random hex id
 open(os.path.join(here, "ct_strings.onnx"), "wb").write(onx.SerializeToString())
 rows = df.iloc[:6]
 feeds = {"color": rows[["color"]].values.astype(object), "size": rows[["size"]].values.astype(object),
@@ -118,4 +151,4 @@ out["ct_outputs"] = [o.name for o in onx.graph.output]
 with open(os.path.join(here, "serve_expected.json"), "w") as f:
     json.dump(out, f, indent=1, sort_keys=True)
     f.write("\n")
-print("wrote linreg.onnx, unsupported_op.onnx, ct_strings.onnx, ct_train.csv, serve_expected.json")
+print("wrote linreg.onnx, relu.onnx, echo_strings.onnx, unsupported_op.onnx, ct_strings.onnx, ct_train.csv, serve_expected.json")
