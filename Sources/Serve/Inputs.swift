@@ -221,8 +221,10 @@ struct InputDecoder {
                 throw InputError("the CSV header has an unterminated quoted field")
             }
             _ = try columnMap(names)
+            // By position: the body's columns in order, without the label.
+            let wanted = byPosition ? names.filter { $0 != label } : features
             do {
-                return try DatasetReader.readCSV(bytes: b, name: "CSV", label: nil, features: features, threads: 1, allowNoRows: true)
+                return try DatasetReader.readCSV(bytes: b, name: "CSV", label: nil, features: wanted, threads: 1, allowNoRows: true)
             } catch let e as DatasetError {
                 guard let line = e.line else { throw InputError("the CSV body \(e.reason)") }
                 throw InputError("CSV line \(line)" + (e.column.map { ", column '\($0)'" } ?? "") + ": " + e.reason)

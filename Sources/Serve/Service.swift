@@ -165,7 +165,9 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             guard let p = models.primary else { return HTTPResponse.error(503, "no model loaded") }
             // ONNX models say whether drift monitoring is on (built-in models always have it).
             guard case .onnx = p.loaded else { return HTTPResponse(status: 200, json: "{\"status\":\"ok\"}") }
-            return HTTPResponse(status: 200, json: JSON.object(["status": .string("ok"), "drift": .string(p.driftOff.map { "off: " + $0 } ?? "on")]).encoded())
+            var body = "{\"status\":\"ok\",\"drift\":"
+            JSON.quote(p.driftOff.map { "off: " + $0 } ?? "on", into: &body)
+            return HTTPResponse(status: 200, json: body + "}")
         case "/version":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return HTTPResponse(status: 200, json: versionJSON().encoded())
