@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -244,6 +245,7 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(fails(1, "serve", "model.pkl", "--port", "0").err, Self.pickleLine)
         // The only model of a commit: refused the same way, named REV:PATH.
         ok("init")
+        ok("add", "model.pkl")
         commit("pickle")
         XCTAssertEqual(fails(1, "serve", "HEAD", "--port", "0").err,
                        Self.pickleLine.replacingOccurrences(of: "error: model.pkl", with: "error: HEAD:model.pkl"))
