@@ -19,8 +19,13 @@ let serveCommand = Command(
                  [--tls-cert FILE --tls-key FILE]
 
     TARGET is a revision (commit id, branch, tag, HEAD~N; default HEAD, or REF with --follow)
-    whose tree holds one .mlmodel file (or the one --model PATH names), REV:PATH, or a model
-    file on disk. Listens on 127.0.0.1:5000 unless told otherwise (--port 0: any free port).
+    whose tree holds one .mlmodel or .onnx file (or the one --model PATH names), REV:PATH, or a
+    model file on disk. ONNX models (docs/onnx.md) take a request's columns by the names in
+    their metadata, else their training data's header (lineage), else by position; a model
+    with one input per column takes each from the column of its name (string inputs: text).
+    An ONNX model's drift statistics come from the data the stage that wrote it read; without
+    lineage, /health says drift is off and why. Other formats (pickle, PyTorch, …) are
+    refused at start with the export that makes them servable. Listens on 127.0.0.1:5000 unless told otherwise (--port 0: any free port).
 
     Endpoints: POST /invocations (JSON with one of dataframe_split, dataframe_records,
     instances, inputs; or text/csv), answering {"predictions": [...]} (add ?probabilities=true
