@@ -29,16 +29,16 @@ final class CLIONNXTests: CLITestCase {
         return ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:]
     }()
 
-    func copyFixture(_ name: String, to rel: String? = nil) {
+    func copyFixture(_ name: String, to rel: String? = nil, from dir: URL = fixtures) {
         let dst = url(rel ?? name)
         try? FileManager.default.createDirectory(at: dst.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: dst)
-        XCTAssertNoThrow(try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent(name), to: dst))
+        XCTAssertNoThrow(try FileManager.default.copyItem(at: dir.appendingPathComponent(name), to: dst))
     }
 
-    /// Skips unless mlrepo runs the fixture (its operators are in the tables).
-    func requireRunnable(_ name: String) throws {
-        copyFixture(name)
+    /// Copies the fixture in; skips unless mlrepo runs it (its operators are in the tables).
+    func requireRunnable(_ name: String, from dir: URL = fixtures) throws {
+        copyFixture(name, from: dir)
         let r = runResult(["model", "inspect", name, "--json"])
         let doc = (try? JSONSerialization.jsonObject(with: r.outData)) as? [String: Any] ?? [:]
         XCTAssertEqual(r.code, 0, r.err)
@@ -332,5 +332,39 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(m?["classes"] as? [String], classes)
         XCTAssertGreaterThan(m?["accuracy"] as? Double ?? 0, 0.6)
         XCTAssertNotNil(m?["log_loss"] as? Double)
+    }
+
+    /// A random forest exported without ZipMap (int64 labels, a probability tensor): the
+    /// reference model of Tests/Fixtures/onnx/reference (make_reference.py), 1,000 rows.
+    /// predict equals onnxruntime's labels and probabilities; eval scores it; serve answers
+    /// numbers for int64 classes.
+    func testForestLabelsAndProbabilityTensor() throws {
+        let ref = Self.fixtures.appendingPathComponent("reference")
+        guard FileManager.default.fileExists(atPath: ref.appendingPathComponent("forest.onnx").path) else {
+            throw XCTSkip("the reference fixtures (Tests/Fixtures/onnx/reference) are not here")
+        }
+        try requireRunnable("forest.onnx", from: ref)
+        func load<T>(_ name: String, _: T.Type) throws -> [T] {
+            let d = try Data(contentsOf: ref.appendingPathComponent(name))
+            return d.withUnsafeBytes { b in (0..<(d.count / MemoryLayout<T>.size)).map { b.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) } }
+        }
+        let x = try load("forest.in0.bin", Float.self), labels = try load("forest.out0.bin", Int64.self), probs = try load("forest.out1.bin", Float.self)
+        let n = labels.count, k = x.count / n
+        var csv = (0..<k).map { "f\($0)" }.joined(separator: ",") + ",y\n"
+        for i in 0..<n { csv += (0..<k).map { "\(x[i * k + $0])" }.joined(separator: ",") + ",\(labels[i])\n" }
+        write("f.csv", csv)
+        let out = ok("predict", "forest.onnx", "--data", "f.csv", "--label", "y", "--probabilities").split(separator: "\n")
+        XCTAssertEqual(out.first, "prediction,p_0,p_1,p_2")
+        let rows = out.dropFirst().map { $0.split(separator: ",").map { Double($0)! } }
+        XCTAssertEqual(rows.map { Int64($0[0]) }, labels)
+        assertClose(rows.map { Array($0.dropFirst()) }, (0..<n).map { i in (0..<3).map { Double(probs[i * 3 + $0]) } })
+        let m = json(ok("eval", "--model", "forest.onnx", "--data", "f.csv", "--label", "y", "--json")) as? [String: Any]
+        XCTAssertEqual(m?["accuracy"] as? Double, 1)
+        XCTAssertEqual(m?["n"] as? Int, n)
+        let (_, port) = try serve(["forest.onnx"])
+        let body = "{\"instances\": [[" + (0..<k).map { "\(x[$0])" }.joined(separator: ",") + "]]}"
+        let r = request(port, "POST", "/invocations?probabilities=true", body: body).json as? [String: Any]
+        XCTAssertEqual(r?["predictions"] as? [Int], [Int(labels[0])])
+        XCTAssertEqual(r?["classes"] as? [Int], [0, 1, 2])
     }
 }
