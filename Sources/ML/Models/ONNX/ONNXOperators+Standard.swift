@@ -1,8 +1,12 @@
 import Compute
 import Support
 
-// ai.onnx operators (the default domain). Each entry prepares a node at load: it parses and
-// checks the attributes, and returns the kernel that runs it.
+// ai.onnx operators (the default domain), opsets 9 to 25. Each entry prepares a node at load:
+// it parses and checks the attributes (which moved to inputs in some versions: the factory
+// reads `ctx.opset`), and returns the kernel that runs it. The families live in their own
+// files: ONNXOperators+StandardMath (elementwise), +StandardShape (moving and making
+// elements, Cast), +StandardNN (products, softmax, reductions, ArgMax, TopK); ONNXKernels
+// holds the shared broadcasting and layout helpers.
 
 /// Takes input `i` as a tensor, or throws naming it.
 @inline(__always)
@@ -12,13 +16,9 @@ func tensorInput(_ inputs: [ONNXValue?], _ i: Int) throws -> ONNXArray {
     return t
 }
 
-let standardOperators: [String: ONNXOperatorFactory] = [
-    "Identity": { _ in { inputs, _ in [.tensor(try tensorInput(inputs, 0))] } },
-    "Relu": { _ in
-        { inputs, _ in
-            let x = try tensorInput(inputs, 0)
-            guard let f = x.floats else { throw ONNXRunError("Relu takes float input, not \(x.elementType.name)") }
-            return [.tensor(ONNXArray(floats: f.map { max($0, 0) }, shape: x.shape))]
-        }
-    },
-]
+let standardOperators: [String: ONNXOperatorFactory] = {
+    var t = standardMathOperators
+    t.merge(standardShapeOperators) { a, _ in a }
+    t.merge(standardNNOperators) { a, _ in a }
+    return t
+}()

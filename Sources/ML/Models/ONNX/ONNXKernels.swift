@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+// Shared pieces of the ai.onnx kernels: checked sizes and axes, numpy-style multidirectional
+// broadcasting (written once here; every elementwise operator goes through it), the
+// outer × axis × inner layout reductions and softmax use, and transposition. Every size a
+// kernel allocates is checked against `ONNXModel.maxTensorElements` first.
+
+enum ONNXK {
+    static var maxElements: Int { ONNXModel.maxTensorElements }
+
+    /// The element count of `shape`, refused when a dimension is negative or the product
+    /// overflows or exceeds `ONNXModel.maxTensorElements`.
+    static func count(_ shape: [Int], _ what: String = "output") throws -> Int {
+        guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { throw ONNXRunError("\(what) has a negative dimension \(d) in \(shape)") }
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            guard !o, p <= maxElements else { throw ONNXRunError("\(what) of shape \(shape) is over \(maxElements) elements") }
+            n = p
+        }
+        return n
+    }
+
+    /// A shape given as int64 values (from a tensor or an attribute), checked.
+    static func shape(_ v: [Int64], _ what: String) throws -> [Int] {
+        guard v.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(v.count) dimensions, more than \(ONNXModel.maxRank)") }
+        return try v.map { d in
+            guard d >= 0, d <= Int64(maxElements) else { throw ONNXRunError("\(what) has a bad dimension \(d)") }
+            return Int(d)
+        }
+    }
+
+    /// `axis` in [-rank, rank) made non-negative.
+    static func axis(_ a: Int64, rank: Int, _ what: String = "axis") throws -> Int {
+        guard a >= -Int64(rank), a < Int64(max(rank, 0)) else { throw ONNXRunError("\(what) \(a) is out of range for rank \(rank)") }
+        return Int(a < 0 ? a + Int64(rank) : a)
+    }
+
+    /// Distinct axes, each normalized.
+    static func axes(_ v: [Int64], rank: Int, _ what: String = "axes") throws -> [Int] {
+        var seen = Set<Int>()
+        return try v.map { a in
+            let x = try axis(a, rank: rank, what)
+            guard seen.insert(x).inserted else { throw ONNXRunError("\(what) repeats axis \(a)") }
+            return x
+        }
+    }
+
+    /// Row-major strides.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= shape[i] }
+        return s
+    }
+
+    static func product(_ s: ArraySlice<Int>) -> Int { s.reduce(1, *) }
+
+    // MARK: Broadcasting
+
+    /// The multidirectional (numpy) broadcast of shapes.
+    static func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+        let r = max(a.count, b.count)
+        var out = [Int](repeating: 1, count: r)
+        for i in 0..<r {
+            let x = i < r - a.count ? 1 : a[i - (r - a.count)]
+            let y = i < r - b.count ? 1 : b[i - (r - b.count)]
+            if x == y || y == 1 { out[i] = x } else if x == 1 { out[i] = y } else {
+                throw ONNXRunError("shapes \(a) and \(b) do not broadcast")
+            }
+        }
+        return out
+    }
+
+    /// The values of a tensor of `shape` broadcast to `out` (which `shape` broadcasts to).
+    static func expand<T>(_ v: [T], _ shape: [Int], to out: [Int]) throws -> [T] {
+        if shape == out { return v }
+        let n = try count(out)
+        if v.count == 1 { return [T](repeating: v[0], count: n) }
+        if n == 0 { return [] }
+        let r = out.count
+        let padded = [Int](repeating: 1, count: r - shape.count) + shape
+        let src = strides(padded)
+        var st = [Int](repeating: 0, count: r)
+        for i in 0..<r where padded[i] != 1 { st[i] = src[i] }
+        let inner = out[r - 1], innerStride = st[r - 1]
+        var result = [T]()
+        result.reserveCapacity(n)
+        var idx = [Int](repeating: 0, count: r)
+        var base = 0
+        while result.count < n {
+            if innerStride == 0 {
+                result.append(contentsOf: repeatElement(v[base], count: inner))
+            } else {
+                result.append(contentsOf: v[base..<(base + inner)])
+            }
+            // Advance the outer odometer.
+            var k = r - 2
+            while k >= 0 {
+                idx[k] += 1; base += st[k]
+                if idx[k] < out[k] { break }
+                base -= st[k] * idx[k]; idx[k] = 0; k -= 1
+            }
+            if k < 0 { break }
+        }
+        return result
+    }
+
+    /// Elementwise `f` over two broadcast tensors. Fast paths: same shape, a scalar on either
+    /// side, and a row vector broadcast over the last axis.
+    static func binary<A, B, R>(_ a: [A], _ sa: [Int], _ b: [B], _ sb: [Int], _ f: (A, B) -> R) throws -> ([R], [Int]) {
+        if sa == sb { return (zip(a, b).map(f), sa) }
+        let out = try broadcastShape(sa, sb)
+        let n = try count(out)
+        if n == 0 { return ([], out) }
+        if b.count == 1 && a.count == n { let y = b[0]; return (a.map { f($0, y) }, out) }
+        if a.count == 1 && b.count == n { let x = a[0]; return (b.map { f(x, $0) }, out) }
+        if let last = out.last, last > 0 {
+            if a.count == n, b.count == last, sb.last == last {
+                var r = [R](); r.reserveCapacity(n)
+                for i in stride(from: 0, to: n, by: last) { for j in 0..<last { r.append(f(a[i + j], b[j])) } }
+                return (r, out)
+            }
+            if b.count == n, a.count == last, sa.last == last {
+                var r = [R](); r.reserveCapacity(n)
+                for i in stride(from: 0, to: n, by: last) { for j in 0..<last { r.append(f(a[j], b[i + j])) } }
+                return (r, out)
+            }
+        }
+        let x = try expand(a, sa, to: out), y = try expand(b, sb, to: out)
+        return (zip(x, y).map(f), out)
+    }
+
+    // MARK: Layout
+
+    /// Splits `shape` around `axis`: elements before it, along it, after it.
+    static func around(_ shape: [Int], _ axis: Int) -> (outer: Int, n: Int, inner: Int) {
+        (product(shape[..<axis]), shape[axis], product(shape[(axis + 1)...]))
+    }
+
+    /// The values of a tensor permuted by `perm` (a checked permutation).
+    static func transpose<T>(_ v: [T], _ shape: [Int], _ perm: [Int]) -> ([T], [Int]) {
+        let out = perm.map { shape[$0] }
+        let n = v.count
+        if n <= 1 || perm == Array(0..<perm.count) { return (v, out) }
+        let st = strides(shape)
+        let pst = perm.map { st[$0] }
+        let r = out.count
+        var result = [T]()
+        result.reserveCapacity(n)
+        var idx = [Int](repeating: 0, count: r)
+        var src = 0
+        let innerN = out[r - 1], innerS = pst[r - 1]
+        while true {
+            var s = src
+            for _ in 0..<innerN { result.append(v[s]); s += innerS }
+            var k = r - 2
+            while k >= 0 {
+                idx[k] += 1; src += pst[k]
+                if idx[k] < out[k] { break }
+                src -= pst[k] * idx[k]; idx[k] = 0; k -= 1
+            }
+            if k < 0 { break }
+        }
+        return (result, out)
+    }
+
+    // MARK: Element types
+
+    static func typeName(_ t: ONNXArray) -> String { t.elementType.name }
+}
+
+/// A rearrangement of elements that does not look at their values (transpose, slice, gather,
+/// concatenation, tiling), applied to whatever element type a tensor holds.
+protocol ElementMover {
+    func move<T>(_ v: [T]) throws -> [T]
+}
+
+/// Picks the elements at precomputed (checked) positions.
+struct PickMover: ElementMover {
+    let indices: [Int]
+    func move<T>(_ v: [T]) throws -> [T] { indices.map { v[$0] } }
+}
+
+extension ONNXArray {
+    /// Applies a generic element mover; the result has `shape`.
+    func moved(_ shape: [Int], _ m: some ElementMover) throws -> ONNXArray {
+        let s: Storage
+        switch storage {
+        case .float(let v): s = .float(try m.move(v))
+        case .double(let v): s = .double(try m.move(v))
+        case .int64(let v): s = .int64(try m.move(v))
+        case .bool(let v): s = .bool(try m.move(v))
+        case .string(let v): s = .string(try m.move(v))
+        }
+        return ONNXArray(shape: shape, storage: s)
+    }
+
+    /// The elements at `indices` (checked by the caller), as a tensor of `shape`.
+    func picking(_ indices: [Int], shape: [Int]) throws -> ONNXArray { try moved(shape, PickMover(indices: indices)) }
+
+    /// The same elements under another shape of the same count.
+    func reshaped(_ shape: [Int]) -> ONNXArray { ONNXArray(shape: shape, storage: storage) }
+}
