@@ -17,11 +17,14 @@ struct InputDecoder {
     /// The model names no features (an ONNX model without names): columns are taken in the
     /// order given, whatever their names, their count checked; records (unordered) are refused.
     let byPosition: Bool
+    /// null is a missing value, NaN to the model (ONNX graphs with imputers); else an error.
+    let missingAsNaN: Bool
 
-    init(features: [String], label: String?, byPosition: Bool = false) {
+    init(features: [String], label: String?, byPosition: Bool = false, missingAsNaN: Bool = false) {
         self.features = features
         self.label = label
         self.byPosition = byPosition
+        self.missingAsNaN = missingAsNaN
         var ix: [String: Int] = [:]
         for (i, f) in features.enumerated() { ix[f] = i }
         index = ix
@@ -70,7 +73,9 @@ struct InputDecoder {
             let f = Float(d)
             guard f.isFinite else { throw InputError("row \(row), column '\(column)': \(d) is out of float32 range") }
             return f
-        case .null: throw InputError("row \(row), column '\(column)': missing value (null); every feature needs a number")
+        case .null:
+            if missingAsNaN { return .nan }
+            throw InputError("row \(row), column '\(column)': missing value (null); every feature needs a number")
         case .string(let s): throw InputError("row \(row), column '\(column)': \"\(s.prefix(40))\" is not a number")
         case .bool: throw InputError("row \(row), column '\(column)': true/false is not a number")
         default: throw InputError("row \(row), column '\(column)': expected a number")

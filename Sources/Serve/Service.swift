@@ -61,7 +61,7 @@ public final class ServedModel: Sendable {
                 guard s.width != nil else {
                     throw ServeError("\(path): its input does not declare how many columns it takes and the model names no features; name them in its metadata (see docs/onnx.md)")
                 }
-                decoder = InputDecoder(features: s.featureNames, label: s.label, byPosition: !s.namedFeatures)
+                decoder = InputDecoder(features: s.featureNames, label: s.label, byPosition: !s.namedFeatures, missingAsNaN: true)
                 tableDecoder = nil
             } else {
                 decoder = nil
@@ -266,10 +266,27 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         let p: ONNXPrediction
         var observed: [Float] = []
         do {
-            if let decoder = m.decoder {
-                var d = json ? try decoder.decodeJSON(request.body) : try decoder.decodeCSV(request.body)
-                if !m.profile.features.isEmpty { observed = d.x }
+            if let decoder = m.decoder, json {
+                var d = try decoder.decodeJSON(request.body)
+                // Rows with missing values (NaN) are scored but not observed.
+                if !m.profile.features.isEmpty, !d.x.contains(where: { $0.isNaN }) { observed = d.x }
                 p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
+            } else if let decoder = m.decoder {
+                // CSV: the fast numeric reader; a body with missing values (empty cells, nan:
+                // NaN for the graph's imputers) is read again as a table.
+                if var d = try? decoder.decodeCSV(request.body) {
+                    if !m.profile.features.isEmpty { observed = d.x }
+                    p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
+                } else {
+                    let t: ScoringTable
+                    do { t = try request.body.withUnsafeBytes { try ScoringTable.csv($0, name: "CSV body") } } catch {
+                        _ = try decoder.decodeCSV(request.body)   // its message
+                        throw error
+                    }
+                    _ = try decoder.columnMap(t.names)
+                    p = try scorer.score(t, label: m.loaded.label, backend: slot.backend, file: "CSV body")
+                    observed = numericRows(t, m.profile)
+                }
             } else {
                 let t = json ? try m.tableDecoder!.decodeJSON(request.body) : try m.tableDecoder!.decodeCSV(request.body)
                 p = try scorer.score(t, backend: slot.backend)

@@ -334,6 +334,39 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertNotNil(m?["log_loss"] as? Double)
     }
 
+    /// Missing values reach the graph as NaN (a SimpleImputer fills them): empty CSV cells
+    /// in predict and serve, JSON null in serve. The reference imputer model, 200 rows.
+    func testMissingValuesReachTheImputer() throws {
+        let ref = Self.fixtures.appendingPathComponent("reference")
+        guard FileManager.default.fileExists(atPath: ref.appendingPathComponent("imputer.onnx").path) else {
+            throw XCTSkip("the reference fixtures (Tests/Fixtures/onnx/reference) are not here")
+        }
+        try requireRunnable("imputer.onnx", from: ref)
+        func floats(_ name: String) throws -> [Float] {
+            let d = try Data(contentsOf: ref.appendingPathComponent(name))
+            return d.withUnsafeBytes { b in (0..<(d.count / 4)).map { b.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
+        }
+        let x = try floats("imputer.in0.bin"), y = try floats("imputer.out0.bin")
+        let n = 200, k = x.count / 1000, ky = y.count / 1000
+        XCTAssertTrue(x.prefix(n * k).contains { $0.isNaN }, "the fixture has missing values")
+        func cell(_ v: Float) -> String { v.isNaN ? "" : "\(v)" }
+        var csv = (0..<k).map { "f\($0)" }.joined(separator: ",") + "\n"
+        var json = "{\"instances\": ["
+        var want: [[Double]] = []
+        for i in 0..<n {
+            let row = Array(x[(i * k)..<(i * k + k)])
+            csv += row.map(cell).joined(separator: ",") + "\n"
+            json += (i > 0 ? "," : "") + "[" + row.map { $0.isNaN ? "null" : "\($0)" }.joined(separator: ",") + "]"
+            want.append(y[(i * ky)..<(i * ky + ky)].map { Double($0) })
+        }
+        json += "]}"
+        write("m.csv", csv)
+        assertClose(csvRows(ok("predict", "imputer.onnx", "--data", "m.csv")), want)
+        let (_, port) = try serve(["imputer.onnx"])
+        assertClose(predictions(request(port, "POST", "/invocations", body: text("m.csv")!, contentType: "text/csv")) as? [[Double]] ?? [], want)
+        assertClose(predictions(request(port, "POST", "/invocations", body: json)) as? [[Double]] ?? [], want)
+    }
+
     /// A random forest exported without ZipMap (int64 labels, a probability tensor): the
     /// reference model of Tests/Fixtures/onnx/reference (make_reference.py), 1,000 rows.
     /// predict equals onnxruntime's labels and probabilities; eval scores it; serve answers

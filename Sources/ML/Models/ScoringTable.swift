@@ -81,6 +81,16 @@ public struct ScoringTable: Sendable, Equatable {
         }
     }
 
+    /// One cell as a float feature of an ONNX model: a number, or NaN for a missing value (an
+    /// empty cell, JSON null, or the text nan / NaN), which imputers in the graph replace.
+    public static func feature(_ c: ScoringCell) -> Double? {
+        switch c {
+        case .missing: return .nan
+        case .string(let s) where s == "nan" || s == "NaN" || s == "NAN": return .nan
+        default: return number(c)
+        }
+    }
+
     /// One cell as a text: a text, or a number written as JSON would (2, not 2.0).
     public static func text(_ c: ScoringCell) -> String? {
         switch c {

@@ -181,7 +181,7 @@ public final class ONNXScorer: Sendable {
             for (j, name) in featureNames.enumerated() {
                 guard let col = table.column(name) else { throw fail("missing column '\(name)' (the model's features: \(featureNames.joined(separator: ", ")))") }
                 for i in 0..<n {
-                    guard let d = ScoringTable.number(col[i]), Float(d).isFinite else {
+                    guard let d = ScoringTable.feature(col[i]), Float(d).isFinite || d.isNaN else {
                         throw fail("row \(i), column '\(name)': \(describe(col[i])) is not a number")
                     }
                     x[i * w + j] = Float(d)
@@ -242,7 +242,7 @@ public final class ONNXScorer: Sendable {
             var out: [Double] = []
             out.reserveCapacity(cells.count)
             for (k, c) in cells.enumerated() {
-                guard let d = ScoringTable.number(c) else { throw fail(k / w, "\(describe(c)) is not a number") }
+                guard let d = ScoringTable.feature(c) else { throw fail(k / w, "\(describe(c)) is not a number") }
                 out.append(d)
             }
             return input.type == .double ? ONNXArray(shape: shape, storage: .double(out)) : ONNXArray(floats: out.map { Float($0) }, shape: shape)
@@ -346,33 +346,43 @@ extension ONNXScorer {
                          backend: any Backend) throws -> (prediction: ONNXPrediction, truth: [ScoringCell]?) {
         let label = label ?? self.label
         if case .matrix = layout, namedFeatures {
-            var d = try readForModel(features: featureNames, label: label, csv: path, threads: threads)
-            let truth: [ScoringCell]? = d.label.map { l in
-                switch l {
-                case .numeric(let v): v.map { .number($0) }
-                case .categorical(let codes, let names): codes.map { .string(names[Int($0)]) }
+            // The fast reader for numbers; a file with missing values (NaN for the graph's
+            // imputers) is read again as a table below.
+            do {
+                var d = try readForModel(features: featureNames, label: label, csv: path, threads: threads)
+                let truth: [ScoringCell]? = d.label.map { l in
+                    switch l {
+                    case .numeric(let v): v.map { .number($0) }
+                    case .categorical(let codes, let names): codes.map { .string(names[Int($0)]) }
+                    }
                 }
-            }
-            return (try score(taking: &d.features, rows: d.rows, backend: backend), truth)
+                return (try score(taking: &d.features, rows: d.rows, backend: backend), truth)
+            } catch MLError.data(let e) where e.line != nil {}
         }
         let bytes: [UInt8]
         do { bytes = try FS.readFile(path) } catch let e as SystemError { throw MLError.unreadable(path: shownAs, reason: e.message) }
-        var table = try bytes.withUnsafeBytes { try ScoringTable.csv($0, name: shownAs) }
-        let truth = label.flatMap { table.column($0) }
-        if case .matrix = layout {
-            // By position: every column but the label, in file order.
-            var names = table.names, cols = table.columns
-            if let label, let k = names.firstIndex(of: label) { names.remove(at: k); cols.remove(at: k) }
-            if let w = width, names.count != w {
-                throw MLError.columns(file: shownAs, reason: "has \(names.count) feature column(s) (\(names.prefix(12).joined(separator: ", "))) but the model takes \(w) and names none of them; give the label with --label, or name the features in the model's metadata (see docs/onnx.md)")
-            }
-            table = ScoringTable(rows: table.rows, names: featureNames.isEmpty ? names : featureNames, columns: cols)
-            if featureNames.isEmpty {
-                // Width not declared: as many as the file has.
-                return (try scoreByPosition(table, backend: backend), truth)
+        let table = try bytes.withUnsafeBytes { try ScoringTable.csv($0, name: shownAs) }
+        if case .matrix = layout, namedFeatures {
+            let extra = table.names.filter { !featureNames.contains($0) && $0 != label }
+            if !extra.isEmpty {
+                throw MLError.columns(file: shownAs, reason: "has column(s) the model was not trained on: \(extra.joined(separator: ", ")) (the model has \(featureNames.count) features)")
             }
         }
-        return (try score(table, backend: backend), truth)
+        return (try score(table, label: label, backend: backend, file: shownAs), label.flatMap { table.column($0) })
+    }
+
+    /// Scores a table whatever the layout: by name, or (a matrix model that names no features)
+    /// every column but the label, in order, their count checked. `file` names the source in
+    /// errors.
+    public func score(_ table: ScoringTable, label: String?, backend: any Backend, file: String) throws -> ONNXPrediction {
+        guard case .matrix = layout, !namedFeatures else { return try score(table, backend: backend) }
+        var names = table.names, cols = table.columns
+        if let label, let k = names.firstIndex(of: label) { names.remove(at: k); cols.remove(at: k) }
+        if let w = width, names.count != w {
+            throw MLError.columns(file: file, reason: "has \(names.count) feature column(s) (\(names.prefix(12).joined(separator: ", "))) but the model takes \(w) and names none of them; give the label with --label, or name the features in the model's metadata (see docs/onnx.md)")
+        }
+        let t = ScoringTable(rows: table.rows, names: featureNames.isEmpty ? names : featureNames, columns: cols)
+        return featureNames.isEmpty ? try scoreByPosition(t, backend: backend) : try score(t, backend: backend)
     }
 
     /// Matrix layout whose width the model does not declare: the table's columns in order.
@@ -381,7 +391,7 @@ extension ONNXScorer {
         var x = [Float](repeating: 0, count: n * w)
         for (j, col) in t.columns.enumerated() {
             for i in 0..<n {
-                guard let d = ScoringTable.number(col[i]), Float(d).isFinite else {
+                guard let d = ScoringTable.feature(col[i]), Float(d).isFinite || d.isNaN else {
                     throw MLError.model(nil, reason: "row \(i), column '\(t.names[j])': \(describe(col[i])) is not a number")
                 }
                 x[i * w + j] = Float(d)
