@@ -127,10 +127,14 @@ struct InputDecoder {
     func rowsByName(_ names: [String], _ data: [JSON]) throws -> (x: [Float], rows: Int) {
         let map = try columnMap(names)
         let m = features.count
-        var x = [Float](repeating: 0, count: data.count * m)
+        // Every row's shape first, so the matrix is sized by values the body holds.
         for (r, rowValue) in data.enumerated() {
             guard let row = rowValue.arrayValue else { throw InputError("row \(r): expected a list of \(names.count) values") }
             guard row.count == names.count else { throw InputError("row \(r) has \(row.count) values for \(names.count) columns") }
+        }
+        var x = [Float](repeating: 0, count: data.count * m)
+        for (r, rowValue) in data.enumerated() {
+            let row = rowValue.arrayValue!
             for (k, cell) in row.enumerated() where map[k] >= 0 {
                 x[r * m + map[k]] = try value(cell, row: r, column: names[k])
             }
@@ -141,12 +145,16 @@ struct InputDecoder {
     /// Rows given as lists in the model's feature order.
     func positional(_ data: [JSON]) throws -> (x: [Float], rows: Int) {
         let m = features.count
-        var x = [Float](repeating: 0, count: data.count * m)
+        // Every row's shape first, so the matrix is sized by values the body holds.
         for (r, rowValue) in data.enumerated() {
             guard let row = rowValue.arrayValue else { throw InputError("row \(r): expected a list of \(m) values") }
             guard row.count == m else {
                 throw InputError("row \(r) has \(row.count) values; without column names a row must list the model's \(m) features in order (\(list(features)))")
             }
+        }
+        var x = [Float](repeating: 0, count: data.count * m)
+        for (r, rowValue) in data.enumerated() {
+            let row = rowValue.arrayValue!
             for (k, cell) in row.enumerated() { x[r * m + k] = try value(cell, row: r, column: features[k]) }
         }
         return (x, data.count)
@@ -158,6 +166,11 @@ struct InputDecoder {
             throw InputError("the model names no features, so it takes columns by position: send dataframe_split or a list of rows, not records")
         }
         let m = features.count
+        // Every record holds every feature (checked in full below): sized by what the body holds.
+        for (r, rec) in records.enumerated() {
+            guard let o = rec.objectValue else { throw InputError("record \(r): expected an object of column: value") }
+            if o.count < m { _ = try columnMap(o.keys.sorted()) }
+        }
         var x = [Float](repeating: 0, count: records.count * m)
         var checkedNames: [String]? = nil
         for (r, rec) in records.enumerated() {

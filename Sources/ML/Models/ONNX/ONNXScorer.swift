@@ -66,9 +66,6 @@ public final class ONNXScorer: Sendable {
     /// when the probabilities come as a plain tensor.
     public let declaredClasses: [String]?
     public let declaredNumericClasses: Bool
-    /// What the first output is: "labels" (int64 or string), "values" (float), or another
-    /// kind of value.
-    public let task: String
 
     /// The metadata_props keys that name the features: "features" (comma-separated or a JSON
     /// list) or "feature_names".
@@ -137,12 +134,6 @@ public final class ONNXScorer: Sendable {
         }
         declaredClasses = classes
         declaredNumericClasses = numeric
-        let first = program.outputs[0]
-        if first.kind == .tensor, let t = first.elementType.flatMap(ONNXElementType.init(rawValue:)) {
-            task = [.float, .double, .float16, .bfloat16].contains(t) ? "values" : "labels"
-        } else {
-            task = "labels"
-        }
     }
 
     /// The matrix input's width (nil: columns layout or not declared).
@@ -175,7 +166,7 @@ public final class ONNXScorer: Sendable {
         let n = table.rows
         func fail(_ why: String) -> MLError { .model(nil, reason: why) }
         switch layout {
-        case .matrix(let input):
+        case .matrix:
             let w = featureNames.count
             var x = [Float](repeating: 0, count: n * w)
             for (j, name) in featureNames.enumerated() {
@@ -187,7 +178,6 @@ public final class ONNXScorer: Sendable {
                     x[i * w + j] = Float(d)
                 }
             }
-            _ = input
             return try score(taking: &x, rows: n, backend: backend)
         case .columns(let inputs):
             var feeds: [String: ONNXValue] = [:]
