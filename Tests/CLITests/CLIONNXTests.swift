@@ -222,6 +222,19 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(predictions(request(port, "POST", "/invocations", body: #"{"inputs": {"color": ["x"], "x1": [1]}}"#)) as? [String], ["x"])
     }
 
+    /// A canary ONNX model beside a primary one: the share of requests goes to it, tagged.
+    func testCanaryONNX() throws {
+        try requireRunnable("linreg.onnx")
+        copyFixture("relu.onnx")
+        let (_, port) = try serve(["relu.onnx", "--canary", "linreg.onnx", "--canary-percent", "100"])
+        let r = request(port, "POST", "/invocations", body: #"{"instances": [[1, 2, 3]]}"#)
+        XCTAssertEqual(r.headers["x-mlrepo-role"] ?? r.headers["X-Mlrepo-Role"], "canary")
+        let want = ((expected["linreg_y"] as! [[Double]])[0])[0]
+        XCTAssertEqual((predictions(r) as? [Double])?.first ?? .nan, want, accuracy: 1e-5)
+        let v = request(port, "GET", "/version").json as? [String: Any]
+        XCTAssertEqual((v?["canary"] as? [String: Any])?["path"] as? String, "linreg.onnx")
+    }
+
     /// A registry alias pointing at an .onnx file is served.
     func testRegistryAliasToONNXServed() throws {
         makeLineageRepo()
@@ -232,6 +245,27 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(v?["path"] as? String, "models/model.onnx")
         XCTAssertEqual(v?["format"] as? String, "onnx")
         assertClose(predictions(request(port, "POST", "/invocations", body: #"{"instances": [[1, -1, 2]]}"#)) as? [[Double]] ?? [], [[1, 0, 2]])
+    }
+
+    /// REV:PATH for predict and eval works for mlrepo's own models too, and gives the same
+    /// output as the file.
+    func testRevPathForBuiltinModels() throws {
+        ok("init")
+        let data = Self.packageRoot.appendingPathComponent("Tests/Fixtures/datasets")
+        for part in ["train", "test"] {
+            try FileManager.default.copyItem(at: data.appendingPathComponent("iris_\(part).csv"), to: url("iris_\(part).csv"))
+        }
+        write("mlrepo.json", """
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"},
+                              "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]}}}
+        """)
+        ok("train", "--commit", "-m", "iris")
+        let file = ok("predict", "models/iris.mlmodel", "--data", "iris_test.csv", "--probabilities")
+        XCTAssertEqual(ok("predict", "HEAD:models/iris.mlmodel", "--data", "iris_test.csv", "--probabilities"), file)
+        XCTAssertEqual(ok("eval", "--model", "HEAD:models/iris.mlmodel", "--data", "iris_test.csv", "--json"),
+                       ok("eval", "--model", "models/iris.mlmodel", "--data", "iris_test.csv", "--json"))
+        let missing = fails(1, "predict", "HEAD:models/none.mlmodel", "--data", "iris_test.csv")
+        XCTAssertTrue(missing.err.contains("has no file 'models/none.mlmodel'"), missing.err)
     }
 
     // MARK: Refusals
