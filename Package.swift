@@ -45,7 +45,7 @@ let package = Package(
         // toolchain is installed.
         .executableTarget(name: "mlrepo", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]),
-        .executableTarget(name: "mlrepo-bench", dependencies: ["Store", "Support"], path: "Sources/mlrepo-bench"),
+        .executableTarget(name: "mlrepo-bench", dependencies: ["ML", "Compute", "Store", "Support"], path: "Sources/mlrepo-bench"),
         // GEMM throughput of the CPU backend's kernels (bench/gemm.sh sets it beside numpy).
         .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and

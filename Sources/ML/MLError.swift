@@ -88,6 +88,9 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
         case notAnEvaluation(file: String)
         /// `check` (e.g. `accuracy>=0.9`) does not hold: `key` is `value`.
         case checkFailed(check: String, key: String, value: Double)
+        /// The path is not a model: its kind (nil: none known, and its bytes are no
+        /// recognised model format).
+        case notAModel(kind: String?)
     }
 
     public var description: String {
@@ -149,6 +152,9 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
                 return "refused: '\(file)' is not an evaluation of \(path) at \(rev): neither the run that produced this version nor a run that read it wrote it"
             case let .checkFailed(check, key, value):
                 return "refused: \(check) failed: \(key) is \(value) in commit \(rev)"
+            case .notAModel(let kind):
+                return "refused: \(path) at \(rev) is not a model: " + (kind.map { "its kind is \($0)" } ?? "its kind is not known and it is no recognised model format")
+                    + " (a model is a file of a recognised format, or a file or folder of kind model: mlrepo add --kind model PATH)"
             }
         case let .columns(file, reason):
             return "'\(file)' \(reason)"

@@ -62,8 +62,10 @@ public struct HTTPConnection: Sendable {
     /// Sends one request and reads its response, over a kept-alive connection when one is
     /// idle. All requests this client sends are idempotent, so when a reused connection turns
     /// out closed (the write fails, or it ends before any response byte) the request is sent
-    /// once more on a fresh connection. Failures throw `NetError`.
-    public func send(method: String, target: String, headers: [String: String], body: Body?, responseTo file: String? = nil) throws -> Response {
+    /// once more on a fresh connection. Failures throw `NetError`. A body kept in memory (no
+    /// `file`) larger than `maxBody` bytes is refused as it arrives, before it is held.
+    public func send(method: String, target: String, headers: [String: String], body: Body?, responseTo file: String? = nil,
+                     maxBody: Int = HTTPConnection.defaultMaxBody) throws -> Response {
         var h = headers
         switch body {
         case .bytes(let b)?: h["content-length"] = String(b.count)
@@ -76,14 +78,17 @@ public struct HTTPConnection: Sendable {
         let request = Array(head.utf8)
         let key = poolKey
         if let stream = HTTPPool.shared.take(key) {
-            do { return try exchange(stream, request, method: method, body: body, to: file, key: key) } catch is StaleConnection {}
+            do { return try exchange(stream, request, method: method, body: body, to: file, key: key, maxBody: maxBody) } catch is StaleConnection {}
         }
         do {
-            return try exchange(try open(), request, method: method, body: body, to: file, key: key)
+            return try exchange(try open(), request, method: method, body: body, to: file, key: key, maxBody: maxBody)
         } catch let e as StaleConnection { throw e.error }
     }
 
-    private func exchange(_ s: HTTPStream, _ head: [UInt8], method: String, body: Body?, to file: String?, key: String) throws -> Response {
+    /// The default bound on a response body kept in memory: 1 GiB.
+    public static let defaultMaxBody = 1 << 30
+
+    private func exchange(_ s: HTTPStream, _ head: [UInt8], method: String, body: Body?, to file: String?, key: String, maxBody: Int) throws -> Response {
         try head.withUnsafeBytes { try s.write($0) }
         switch body {
         case .bytes(let b)?: try b.withUnsafeBytes { try s.write($0) }
@@ -101,7 +106,7 @@ public struct HTTPConnection: Sendable {
             }
         case nil: break
         }
-        let (response, reusable) = try s.readResponse(method: method, to: file)
+        let (response, reusable) = try s.readResponse(method: method, to: file, maxBody: maxBody)
         if reusable { HTTPPool.shared.put(key, s) }
         return response
     }
@@ -191,8 +196,8 @@ public final class HTTPStream: HTTPByteSource, @unchecked Sendable {
     }
 
     /// Reads one response (see `readResponse`), with this connection's receive buffer.
-    func readResponse(method: String, to file: String?) throws -> (HTTPClientResponse, Bool) {
-        try Net.readResponse(self, method: method, to: file, scratch: &buffer)
+    func readResponse(method: String, to file: String?, maxBody: Int = HTTPConnection.defaultMaxBody) throws -> (HTTPClientResponse, Bool) {
+        try Net.readResponse(self, method: method, to: file, scratch: &buffer, maxBody: maxBody)
     }
 
     /// An idle connection is worth reusing while there is nothing to read on it: readable

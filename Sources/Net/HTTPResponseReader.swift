@@ -29,8 +29,11 @@ let maxResponseHeadBytes = 1 << 20
 /// HTTP/1.1, no `connection: close`, the body delimited and read to its end, nothing after
 /// it. `scratch`: a receive buffer (a connection keeps one for its life). Throws
 /// `StaleConnection` when the stream ends or resets before the first byte of the answer.
-func readResponse(_ source: some HTTPByteSource, method: String, to file: String?, scratch: inout [UInt8]) throws -> (HTTPClientResponse, Bool) {
+/// A body kept in memory larger than `maxBody` bytes is refused (announced or as it arrives).
+func readResponse(_ source: some HTTPByteSource, method: String, to file: String?, scratch: inout [UInt8],
+                  maxBody: Int = Int.max) throws -> (HTTPClientResponse, Bool) {
     var r = ResponseReader(source: source)
+    r.maxBody = maxBody
     swap(&r.scratch, &scratch)
     defer { swap(&r.scratch, &scratch) }
     return try r.read(method: method, to: file)
@@ -47,8 +50,12 @@ struct ResponseReader<Source: HTTPByteSource> {
     var out: Int32 = -1
     var outPath = ""
     var body: [UInt8] = []
+    /// The most bytes a body kept in memory may have.
+    var maxBody = Int.max
 
     init(source: Source) { self.source = source }
+
+    func tooLarge() -> NetError { NetError("\(label) sent a response body larger than the \(maxBody) bytes expected", permanent: true) }
 
     var label: String { source.label }
     var available: Int { data.count - start }
@@ -82,6 +89,7 @@ struct ResponseReader<Source: HTTPByteSource> {
             let failed = data.withUnsafeBytes { Sys.writeAll(out, UnsafeRawBufferPointer(rebasing: $0[start..<(start + count)])) }
             if let e = failed { throw NetError("writing '\(outPath)' failed: \(e.message)", code: e.code) }
         } else {
+            guard count <= maxBody - body.count else { throw tooLarge() }
             body.append(contentsOf: data[start..<(start + count)])
         }
         start += count
@@ -133,7 +141,10 @@ struct ResponseReader<Source: HTTPByteSource> {
             return (HTTPClientResponse(status: status, headers: headers, body: body), keepAlive && available == 0)
         }
         if let cl = headers["content-length"], let n = Int(cl) {
-            if out < 0 { body.reserveCapacity(min(n, 1 << 26)) }
+            if out < 0 {
+                guard n <= maxBody else { throw tooLarge() }
+                body.reserveCapacity(min(n, 1 << 26))
+            }
             var left = n
             while true {
                 let take = min(left, available)

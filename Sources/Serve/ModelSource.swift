@@ -179,24 +179,34 @@ public struct ModelSource: Sendable {
 }
 
 /// Polls a revision and hot-swaps the service's primary model when it moves (`serve --follow`).
-/// A reload that fails keeps the current model and logs the reason.
+/// A reload that fails keeps the current model and logs the reason. What a poll looks at is
+/// a `Check`: a local revision (`init(source:…)`), or a remote alias (`RemoteReplica`).
 public final class ModelFollower: @unchecked Sendable {
-    let source: ModelSource
-    let repoRoot: String
-    let cwd: String
+    /// One poll: the version the target names now (a commit id; nil for a file) and how to
+    /// load it. The loop loads only a version other than the last one loaded.
+    public typealias Check = @Sendable () throws -> (version: String?, load: () throws -> ServedModel)
+    /// The target, as events name it.
+    let label: String
+    let check: Check
     let service: ScoringService
     let interval: Double
-    /// The settings each reload opens the repository with (the host's).
-    let settings: StoreSettings
     private var thread: ThreadHandle? = nil
     /// Set, and its eventfd signalled, by `stop`; the poll loop sleeps on the eventfd.
     private let stopping = Atomic<Bool>(false)
     private let wake: EventFD?
 
-    public init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
-                settings: StoreSettings = StoreSettings()) {
-        self.source = source; self.repoRoot = repoRoot; self.cwd = cwd; self.service = service; self.interval = interval
-        self.settings = settings
+    /// Follows a revision of the repository at `repoRoot`, opened afresh with `settings`
+    /// (the host's) at each poll: refs and packs may have changed on disk.
+    public convenience init(source: ModelSource, repoRoot: String, cwd: String, service: ScoringService, interval: Double,
+                            settings: StoreSettings = StoreSettings()) {
+        self.init(label: source.target, service: service, interval: interval) {
+            let repo = try Repository(root: repoRoot, settings: settings)
+            return (try source.commitId(repo: repo)?.hex, { try source.load(repo: repo, cwd: cwd) })
+        }
+    }
+
+    public init(label: String, service: ScoringService, interval: Double, check: @escaping Check) {
+        self.label = label; self.service = service; self.interval = interval; self.check = check
         wake = try? EventFD()
     }
 
@@ -242,17 +252,15 @@ public final class ModelFollower: @unchecked Sendable {
             }
             if stopping.load(ordering: .sequentiallyConsistent) { return }
             do {
-                // A fresh Repository each time: refs and packs may have changed on disk.
-                let repo = try Repository(root: repoRoot, settings: settings)
-                let now = try source.commitId(repo: repo)?.hex
+                let (now, load) = try check()
                 if now != last {
-                    let m = try source.load(repo: repo, cwd: cwd)
+                    let m = try load()
                     let old = service.models.primary
                     // A commit that moved to the same model (or a first poll that finds what
                     // is served) swaps nothing and logs nothing.
                     if m.id != old?.id {
                         service.swap(primary: m)
-                        service.event(["event": .string("model_swapped"), "source": .string(source.target), "commit": now.map { .string($0) } ?? .null,
+                        service.event(["event": .string("model_swapped"), "source": .string(label), "commit": now.map { .string($0) } ?? .null,
                                        "model": .string(m.id), "previous_model": old.map { .string($0.id) } ?? .null])
                     }
                     last = now
@@ -261,7 +269,7 @@ public final class ModelFollower: @unchecked Sendable {
             } catch {
                 let msg = "\(error)"
                 if msg != lastError {
-                    service.event(["event": .string("reload_failed"), "source": .string(source.target), "message": .string(msg)])
+                    service.event(["event": .string("reload_failed"), "source": .string(label), "message": .string(msg)])
                     lastError = msg
                 }
             }

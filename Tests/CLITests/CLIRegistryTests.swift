@@ -48,7 +48,7 @@ final class CLIRegistryTests: CLITestCase {
         let v1 = ok("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
         var r = runResult(["promote", "models/iris.mlmodel", "--to", "production", "--require", "accuracy>=0.99"])
         XCTAssertNotEqual(r.code, 0)
-        XCTAssertTrue(r.err.contains("refused: accuracy>=0.99 failed: accuracy is 0.97"), r.err)
+        XCTAssertTrue(r.err.contains("refused: accuracy>=0.99 failed: eval.json:accuracy is 0.97"), "names the file it read: \(r.err)")
         r = runResult(["promote", "models/iris.mlmodel", "--to", "production", "--require", "auc>=0.5"])
         XCTAssertTrue(r.err.contains("required metric 'auc' is missing"), r.err)
         XCTAssertNotEqual(run("rev-parse", "production").code, 0, "a refused promotion writes nothing")
@@ -98,7 +98,7 @@ final class CLIRegistryTests: CLITestCase {
         let r = runResult(["promote", "models/copy.mlmodel", "--to", "production"])
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.err.contains("lineage of models/copy.mlmodel") && r.err.contains("incomplete"), r.err)
-        XCTAssertTrue(runResult(["promote", "iris_test.csv", "--to", "production"]).err.contains("not a valid mlrepo model"))
+        XCTAssertTrue(runResult(["promote", "iris_test.csv", "--to", "production"]).err.contains("iris_test.csv at \(ok("rev-parse", "HEAD").prefix(12)) is not a model: its kind is dataset"))
         XCTAssertTrue(runResult(["promote", "models/none.mlmodel", "--to", "production"]).err.contains("has no file"))
         XCTAssertTrue(runResult(["promote", "models/iris.mlmodel", "--to", "production", "--require", "accuracy=>1"]).err.contains("expected METRIC OP NUMBER"))
         // Push the alias with --all; a clone sees it.

@@ -166,6 +166,25 @@ final class HTTPResponseFramingTests: XCTestCase {
         }
     }
 
+    /// A body kept in memory is bounded: an announced length over the bound is refused before
+    /// anything is read, and a chunked or unframed body as soon as it passes the bound.
+    func testMemoryBodyIsBounded() throws {
+        var scratch = [UInt8](repeating: 0, count: 64)
+        func attempt(_ wire: String, max: Int) throws -> HTTPClientResponse {
+            try readResponse(FakeSource([Array(wire.utf8)]), method: "GET", to: nil, scratch: &scratch, maxBody: max).0
+        }
+        XCTAssertEqual(try attempt("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd", max: 4).body, Array("abcd".utf8))
+        for wire in ["HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nabcd",
+                     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde",
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n",
+                     "HTTP/1.0 200 OK\r\n\r\nabcdefgh"] {
+            XCTAssertThrowsError(try attempt(wire, max: 4), wire) {
+                XCTAssertTrue("\($0)".contains("sent a response body larger than the 4 bytes expected"), "\($0)")
+                XCTAssertTrue(($0 as? NetError)?.permanent == true)
+            }
+        }
+    }
+
     /// The client against a real socket: a one-shot server on localhost answers two requests
     /// on one kept-alive connection (the second chunked), which the pool then reuses.
     func testClientOverALocalSocket() throws {

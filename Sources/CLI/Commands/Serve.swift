@@ -17,6 +17,8 @@ let serveCommand = Command(
                  [--idle-timeout S] [--max-connections N] [--max-connections-per-client N]
                  [--shutdown-timeout S] [--auth-token-file FILE [--auth-all]]
                  [--tls-cert FILE --tls-key FILE]
+    mlrepo serve --remote URL --alias NAME [--endpoint URL] [--region R] [--cache DIR]
+                 [--poll S] [other serve options]
 
     TARGET is a revision (commit id, branch, tag, HEAD~N; default HEAD, or REF with --follow)
     whose tree holds one .mlmodel or .onnx file (or the one --model PATH names), REV:PATH, or a
@@ -25,7 +27,8 @@ let serveCommand = Command(
     with one input per column takes each from the column of its name (string inputs: text).
     An ONNX model's drift statistics come from the data the stage that wrote it read; without
     lineage, /health says drift is off and why. Other formats (pickle, PyTorch, …) are
-    refused at start with the export that makes them servable. Listens on 127.0.0.1:5000 unless told otherwise (--port 0: any free port).
+    refused at start with the export that makes them servable. Listens on 127.0.0.1:5000
+    unless told otherwise (--port 0: any free port).
 
     Endpoints: POST /invocations (JSON with one of dataframe_split, dataframe_records,
     instances, inputs; or text/csv), answering {"predictions": [...]} (add ?probabilities=true
@@ -49,15 +52,24 @@ let serveCommand = Command(
     401 with WWW-Authenticate: Bearer. /ping and /health stay open unless --auth-all. Tokens
     are never logged. --tls-cert FILE --tls-key FILE (PEM; the certificate file may hold the
     chain) serve HTTPS, through the system's libssl.so.3, loaded at run time.
+
+    A replica with no repository: --remote URL (s3://BUCKET/PREFIX, with --endpoint for an
+    S3-compatible server, or a folder) --alias NAME serves the model promoted to NAME there,
+    fetching only that model and its metadata into --cache DIR (default
+    $XDG_CACHE_HOME/mlrepo/serve/HASH, else ~/.cache/…). Every --poll seconds (default 2;
+    --poll-interval is the same) it reads the alias with one conditional request and, when
+    it moved, fetches the new model and swaps it in without dropping a request; a promotion
+    that cannot be fetched or loaded is logged (reload_failed) and the old model stays.
     """,
     flags: ["auth-all": ["--auth-all"]],
     options: ["model": ["--model"], "host": ["--host"], "port": ["--port", "-p"], "workers": ["--workers", "-w"],
-              "log": ["--log"], "follow": ["--follow"], "poll": ["--poll-interval"], "canary": ["--canary"],
+              "log": ["--log"], "follow": ["--follow"], "poll": ["--poll-interval", "--poll"], "canary": ["--canary"],
               "canary-percent": ["--canary-percent"], "max-body": ["--max-body"], "max-header": ["--max-header"],
               "read-timeout": ["--read-timeout"], "idle-timeout": ["--idle-timeout"], "max-connections": ["--max-connections"],
               "shutdown-timeout": ["--shutdown-timeout"], "header-timeout": ["--header-timeout"],
               "max-connections-per-client": ["--max-connections-per-client"], "auth-token-file": ["--auth-token-file"],
-              "tls-cert": ["--tls-cert"], "tls-key": ["--tls-key"]]
+              "tls-cert": ["--tls-cert"], "tls-key": ["--tls-key"], "remote": ["--remote"], "alias": ["--alias"],
+              "endpoint": ["--endpoint"], "region": ["--region"], "cache": ["--cache"]]
 ) { a, ctx in
     guard a.positional.count <= 1 else { throw UsageError(message: "serve takes one model target") }
     func seconds(_ o: String, _ d: Double) throws -> Double {
@@ -122,9 +134,9 @@ let serveCommand = Command(
     if let follow, a.positional.first != nil, a.positional.first != follow {
         throw UsageError(message: "--follow \(follow) serves what \(follow) points at; leave out TARGET or make it \(follow)")
     }
-    let repo = try? ctx.repository()
-    let source = ModelSource(target: target, path: a.value("model"))
-    let primary = try source.load(repo: repo, cwd: ctx.cwd)
+    let replica = try remoteReplica(a, ctx)
+    let repo = replica == nil ? try? ctx.repository() : nil
+    let (primary, cachedBecause) = try replica.map { try $0.start() } ?? (model: ModelSource(target: target, path: a.value("model")).load(repo: repo, cwd: ctx.cwd), cachedBecause: nil)
     var canary: ServedModel? = nil
     if let c = a.value("canary") {
         canary = try ModelSource(target: c, path: a.value("model")).load(repo: repo, cwd: ctx.cwd)
@@ -145,14 +157,18 @@ let serveCommand = Command(
     let rc = mlrepo_install_stop_signals(server.stopDescriptor)
     guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
     var follower: ModelFollower? = nil
-    if let follow {
+    if let replica {
+        if let e = replica.lastFetch { service.event(e) }
+        replica.onEvent = { service.event($0) }
+        follower = replica.follower(service: service, interval: poll)
+    } else if let follow {
         guard let repo else { throw UserError(message: "--follow needs an mlrepo repository (none found from \(ctx.cwd))") }
         _ = try repo.resolveCommit(follow)
         follower = ModelFollower(source: ModelSource(target: follow, path: a.value("model") ?? primary.path), repoRoot: repo.root,
                                  cwd: ctx.cwd, service: service, interval: poll, settings: repo.settings)
     }
     server.start()
-    follower?.start(current: primary.commit)
+    follower?.start(current: replica?.served?.hex ?? primary.commit)
     let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
     if let fdNote { ctx.err.line(fdNote) }
     var line = "mlrepo serve: listening on \(config.tlsCertificate == nil ? "http" : "https")://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.typeName), id \(primary.id.prefix(12))"
@@ -160,11 +176,13 @@ let serveCommand = Command(
     line += ")"
     if let canary { line += "; canary \(canary.path) (id \(canary.id.prefix(12))) for \(options.canaryPercent)% of requests" }
     if let follow { line += "; following \(follow)" }
+    if let replica { line += "; following alias \(replica.alias) on \(replica.url) every \(poll) s (cache \(replica.cache))" }
     if let off = primary.driftOff { line += "; drift monitoring off: \(off)" }
     if !config.authTokens.isEmpty {
         line += "; bearer token required" + (config.authAll ? " on every path" : " (except \(config.openPaths.sorted().joined(separator: ", ")))")
     }
     ctx.err.line(line)
+    if let cachedBecause { ctx.err.line("mlrepo serve: the remote cannot be reached (\(cachedBecause)); serving the cached promotion until it can") }
     ctx.err.flush()
     ctx.out.flush()
     server.wait()
@@ -173,6 +191,38 @@ let serveCommand = Command(
     ctx.err.line("mlrepo serve: stopped\(sig == SIGINT ? " (SIGINT)" : sig == SIGTERM ? " (SIGTERM)" : "")")
     if logFD > 2 { close(logFD) }
     return 0
+}
+
+/// The replica `--remote URL --alias NAME` asks for (nil without --remote): a folder URL is
+/// taken from the current folder, and the cache is --cache DIR, else
+/// $XDG_CACHE_HOME/mlrepo/serve/HASH (else ~/.cache/…), HASH naming the URL, endpoint and alias.
+func remoteReplica(_ a: Args, _ ctx: Context) throws -> RemoteReplica? {
+    guard var url = a.value("remote") else {
+        for o in ["alias", "endpoint", "region", "cache"] where a.value(o) != nil { throw UsageError(message: "--\(o) goes with --remote URL") }
+        return nil
+    }
+    guard let alias = a.value("alias") else { throw UsageError(message: "--remote needs --alias NAME (the registry alias to serve)") }
+    for o in ["follow", "canary", "model"] where a.value(o) != nil { throw UsageError(message: "--remote serves the alias's model; leave out --\(o)") }
+    guard a.positional.isEmpty else { throw UsageError(message: "--remote serves the alias's model; leave out TARGET") }
+    if url.hasPrefix("file://") { url = String(url.dropFirst(7)) }
+    if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.contains("://") { url = Path.join(ctx.cwd, url) }
+    let cache: String
+    if let c = a.value("cache") { cache = c.hasPrefix("/") ? c : Path.join(ctx.cwd, c) } else {
+        let env = Env.all()
+        let base: String
+        if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") { base = x } else {
+            guard let home = env["HOME"], home.hasPrefix("/") else { throw UserError(message: "no cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR") }
+            base = home + "/.cache"
+        }
+        let key = url + "\n" + (a.value("endpoint") ?? "") + "\n" + alias
+        cache = base + "/mlrepo/serve/" + Hex.encode(SHA256Hasher.digest(Array(key.utf8))).prefix(16)
+    }
+    // A long-running process: nothing kept until exit, no progress lines for what it fetches.
+    var settings = Settings.store
+    settings.keepTransientsUntilExit = false
+    settings.lazyFetchProgress = nil
+    settings.lazyFetchObserver = nil
+    return try RemoteReplica(url: url, alias: alias, cache: cache, endpoint: a.value("endpoint"), region: a.value("region"), settings: settings)
 }
 
 /// The bearer tokens in `path`: one per line, blank lines and `#` comments skipped. Errors

@@ -69,7 +69,7 @@ public struct ModelFile: Equatable, Sendable {
         var tensors: [NamedTensor] = []
         for t in list {
             guard let name = t["name"]?.stringValue, let r = t["rows"]?.doubleValue, let c = t["cols"]?.doubleValue,
-                  r >= 0, c >= 0, r * c < 1e12 else { throw bad("bad tensor entry") }
+                  r >= 0, c >= 0, r <= 1e12, c <= 1e12, r * c < 1e12 else { throw bad("bad tensor entry") }
             let count = Int(r) * Int(c)
             guard offset + count * 4 <= bytes.count else { throw bad("truncated (tensor '\(name)' is cut off)") }
             var values = [Float](repeating: 0, count: count)

@@ -73,9 +73,13 @@ public enum ModelFormat: String, CaseIterable, Sendable {
         case "pkl", "pickle": return .pickle
         case "joblib": return .joblib
         case "pt", "pth", "ckpt":
-            // A TorchScript archive (torch.jit.save) holds code/ and constants.pkl; both are
-            // zip files, so tell them apart by the entry names in the first bytes when present.
-            if isZip, String(decoding: head, as: UTF8.self).contains("/code/") { return .torchscript }
+            // Both are zip files. torch.save writes its pickle (`NAME/data.pkl`) first; a
+            // TorchScript archive (torch.jit.save) holds code/ and constants.pkl, and writes
+            // its tensors (`NAME/data/0`, …) first when it has any. So: code/ in the first
+            // bytes, or a first entry under data/, is TorchScript.
+            if isZip, String(decoding: head, as: UTF8.self).contains("/code/") || firstZipEntry(head)?.contains("/data/") == true {
+                return .torchscript
+            }
             return .torch
         case "safetensors": return .safetensors
         case "keras": return .keras
@@ -85,14 +89,23 @@ public enum ModelFormat: String, CaseIterable, Sendable {
         case "json":
             let text = String(decoding: head, as: UTF8.self)
             return text.contains("\"learner\"") ? .xgboost : nil
-        case "txt", "model", "lgb":
-            return nil
         default:
             break
         }
+        // XGBoost's JSON or UBJSON model under another name (`model.txt`, `xgb.model`).
+        if head.first == UInt8(ascii: "{"), String(decoding: head.prefix(64), as: UTF8.self).contains("learner") { return .xgboost }
         if head.first == 0x80, head.count > 1, (2...5).contains(head[1]) { return .pickle }
         if safetensorsHeader(head) { return .safetensors }
         return nil
+    }
+
+    /// The name of the first entry of a zip file (its local file header: name length at
+    /// offset 26, name at 30), when `head` holds it.
+    static func firstZipEntry(_ head: [UInt8]) -> String? {
+        guard head.count >= 30 else { return nil }
+        let n = Int(head[26]) | Int(head[27]) << 8
+        guard n > 0, 30 + n <= head.count else { return nil }
+        return String(decoding: head[30..<(30 + n)], as: UTF8.self)
     }
 
     /// An 8-byte little-endian length followed by '{': the safetensors layout.

@@ -38,24 +38,56 @@ public struct MetricCheck: Sendable, Equatable {
     }
 }
 
-/// One promotion of a model version to an alias (the `meta` record of a promotion commit).
+/// One promotion of a model version to an alias (the `meta` record of a promotion commit,
+/// .mlrepo-format.md §12.3). `format`, `size`, `signature` and `signatureError` are absent
+/// from records written before mlrepo recorded them (nil then).
 public struct Promotion: Sendable {
     public var alias: String
     public var path: String
+    /// The model's id: the file's, or a folder's tree id.
     public var modelId: String
     public var commit: String
     public var by: String
     public var time: String
+    /// The `--require` checks that passed: {"check", "file", "key", "op", "threshold",
+    /// "value", "passed"} ("check", "value" and "passed" only, in older records).
     public var checks: [JSON]
     public var note: String?
     /// The promotion commit itself.
     public var id: ObjectId
+    /// `ModelFormat` raw value (`onnx`, `pickle`, `directory`, …).
+    public var format: String? = nil
+    /// Bytes of the model (a folder: the total of its files).
+    public var size: UInt64? = nil
+    public var signature: ModelSignature? = nil
+    /// Why a model of a format mlrepo reads has no signature (it did not decode).
+    public var signatureError: String? = nil
 
-    var json: JSON {
+    /// The record's fields (without the promotion commit's id).
+    public var json: JSON {
         var o: [String: JSON] = ["type": .string("promotion"), "alias": .string(alias), "path": .string(path), "model": .string(modelId),
                                  "commit": .string(commit), "by": .string(by), "time": .string(time), "checks": .array(checks)]
         if let note { o["note"] = .string(note) }
+        if let format { o["format"] = .string(format) }
+        if let size { o["size"] = .int(Int64(clamping: size)) }
+        if let signature { o["signature"] = signature.json }
+        if let signatureError { o["signature_error"] = .string(signatureError) }
         return .object(o)
+    }
+}
+
+extension Promotion {
+    /// Reads a record; nil when it is not a promotion. Unknown or malformed optional fields
+    /// are dropped (the record still reads), so older and newer writers' records both load.
+    init?(json j: JSON, id: ObjectId) {
+        guard j["type"]?.stringValue == "promotion", let path = j["path"]?.stringValue, let commit = j["commit"]?.stringValue else { return nil }
+        self.init(alias: j["alias"]?.stringValue ?? "", path: path, modelId: j["model"]?.stringValue ?? "", commit: commit,
+                  by: j["by"]?.stringValue ?? "", time: j["time"]?.stringValue ?? "", checks: j["checks"]?.arrayValue ?? [],
+                  note: j["note"]?.stringValue, id: id)
+        format = j["format"]?.stringValue
+        if let d = j["size"]?.doubleValue, d >= 0, d < 1.8e19 { size = UInt64(d) }
+        signature = j["signature"].flatMap(ModelSignature.init(json:))
+        signatureError = j["signature_error"]?.stringValue
     }
 }
 
@@ -80,11 +112,8 @@ extension MLRepo {
         let commit = try repo.resolveCommit(rev)
         func refused(_ why: MLError.Refusal) -> MLError { .promotionRefused(path: path, revision: commit.short, why: why) }
         let files = try repo.files(ofCommit: commit)
-        guard let file = files[path] else { throw MLError.revision("\(commit.short) (\(rev))", reason: "has no file '\(path)'") }
-        // It must be a model file.
-        var bytes: [UInt8] = []
-        try FileReader(store: repo.store).read(file.id) { bytes.append(contentsOf: $0) }
-        _ = try ModelFile.decode(bytes, path: "\(rev):\(path)")
+        // It must be a model: a file of a recognised format, or a file or folder of kind model.
+        var model = try modelArtifact(path: path, commit: commit, rev: rev, signature: false)
         // Lineage: a recorded run produced this version, and everything it read is stored.
         let node = try upstream(path: path, commit: commit)
         guard node.producedBy != nil else {
@@ -110,36 +139,41 @@ extension MLRepo {
             if let step = node.producedBy {
                 for o in try record(step.record).outs where o.kind == .metrics && files[o.path]?.id == o.id { own.insert(o.path) }
             }
-            for d in try downstream(path: path, id: file.id) where d.depth == 1 && d.kind == .metrics && files[d.path]?.id == d.id {
+            for d in try downstream(path: path, id: model.id) where d.depth == 1 && d.kind == .metrics && files[d.path]?.id == d.id {
                 own.insert(d.path)
             }
         }
         let values = all.filter { own.contains($0.key) }
         var checks: [JSON] = []
         for c in require {
-            var found: Double? = nil
+            var found: (file: String, key: String, value: Double)? = nil
             if let colon = c.key.lastIndex(of: ":") {
                 let f = String(c.key[..<colon]), k = String(c.key[c.key.index(after: colon)...])
                 if all[f] != nil && values[f] == nil { throw refused(.notAnEvaluation(file: f)) }
-                found = values[f]?[k]?.doubleValue
+                found = values[f]?[k]?.doubleValue.map { (f, k, $0) }
             } else {
-                let hits = values.keys.sorted().compactMap { values[$0]?[c.key]?.doubleValue }
+                let hits = values.keys.sorted().compactMap { f in values[f]?[c.key]?.doubleValue.map { (file: f, key: c.key, value: $0) } }
                 guard hits.count <= 1 else {
                     throw MLError.badArgument(option: "--require", value: c.text, reason: "'\(c.key)' is in several metrics files; name one as FILE:\(c.key)")
                 }
                 found = hits.first
             }
-            guard let x = found else {
+            guard let (file, key, x) = found else {
                 throw refused(.metricMissing(key: c.key, available: values.flatMap { f, kv in kv.keys.map { "\(f):\($0)" } }.sorted()))
             }
-            guard c.holds(x) else { throw refused(.checkFailed(check: c.text, key: c.key, value: x)) }
-            checks.append(.object(["check": .string(c.text), "value": .number(x), "passed": .bool(true)]))
+            // The refusal names the file the value was read from.
+            guard c.holds(x) else { throw refused(.checkFailed(check: c.text, key: "\(file):\(key)", value: x)) }
+            checks.append(.object(["check": .string(c.text), "file": .string(file), "key": .string(key), "op": .string(c.op),
+                                   "threshold": .number(c.value), "value": .number(x), "passed": .bool(true)]))
         }
+        // Every check passed: read the signature (the whole file, for .mlmodel and ONNX).
+        try readSignature(&model, rev: rev)
         let ref = MLRepo.aliasRef(alias)
         let previous = try repo.refs.read(ref)
         let who = repo.signature()
-        var p = Promotion(alias: alias, path: path, modelId: file.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
-                          time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit)
+        var p = Promotion(alias: alias, path: path, modelId: model.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
+                          time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit,
+                          format: model.format.rawValue, size: model.size, signature: model.signature, signatureError: model.signatureError)
         let meta = try repo.store.put(.blob, Array(p.json.encoded().utf8))
         try repo.store.commitPending()
         let tree = try repo.readCommit(commit).tree
@@ -161,12 +195,8 @@ extension MLRepo {
             throw MLError.revision(id.short, reason: "is not a promotion: it names no promotion record")
         }
         let j = try JSON.parse(text(of: metaId, path: "promotion record"))
-        guard j["type"]?.stringValue == "promotion", let path = j["path"]?.stringValue, let commit = j["commit"]?.stringValue else {
-            throw MLError.revision(id.short, reason: "is not a promotion")
-        }
-        return Promotion(alias: j["alias"]?.stringValue ?? "", path: path, modelId: j["model"]?.stringValue ?? "", commit: commit,
-                         by: j["by"]?.stringValue ?? "", time: j["time"]?.stringValue ?? "", checks: j["checks"]?.arrayValue ?? [],
-                         note: j["note"]?.stringValue, id: id)
+        guard let p = Promotion(json: j, id: id) else { throw MLError.revision(id.short, reason: "is not a promotion") }
+        return p
     }
 
     /// Every promotion of an alias, newest first.
@@ -186,10 +216,27 @@ extension MLRepo {
         try repo.refs.list("aliases").map { ($0.name, try promotion($0.id)) }
     }
 
-    /// Model files (`.mlmodel`, or paths of kind model) across the history of every branch:
-    /// path → versions (model id, first commit that has it, its time), oldest first.
-    public func registryModels() throws -> [(path: String, versions: [(id: String, commit: String, time: Int64)])] {
-        var versions: [String: [(id: String, commit: String, time: Int64)]] = [:]
+    /// One version of a model in the registry listing.
+    public struct RegistryVersion: Sendable {
+        /// The model id: the file's, or a folder's tree id.
+        public var id: String
+        /// The first commit (oldest in topological order) that has it, and that commit's time.
+        public var commit: String
+        public var time: Int64
+        /// `ModelFormat` raw value, from the name and the file's first bytes.
+        public var format: String
+        /// Bytes (a folder: the total of its files).
+        public var size: UInt64
+    }
+
+    /// Models across the history of every branch: files of a recognised model format (by
+    /// name and first bytes: `.mlmodel`, `.onnx`, `.pkl`, …), files and folders of kind model
+    /// (declared, or a stage output), and every path an alias points at. Path → versions,
+    /// oldest first. Reads one chunk per version (none in a lazy clone).
+    public func registryModels() throws -> [(path: String, versions: [RegistryVersion])] {
+        var versions: [String: [RegistryVersion]] = [:]
+        var seen: [String: Set<ObjectId>] = [:]
+        let promoted = Set(try aliases().map(\.promotion.path))
         // Parents before children (a topological order), so versions are listed oldest first
         // even when commits share a timestamp.
         var seenCommits = Set<ObjectId>()
@@ -201,14 +248,43 @@ extension MLRepo {
             stack.append((id, true))
             for p in c.parents.reversed() where !seenCommits.contains(p) { stack.append((p, false)) }
         }
+        let reader = FileReader(store: repo.store)
+        // A lazy clone would download the first chunk of every version to list them: there,
+        // formats come from names and kinds only.
+        let readHeads = repo.lazyRemote == nil
+        var formats: [ObjectId: ModelFormat] = [:]
         for (id, c) in commits {
             let files = try repo.flatten(c.tree)
-            for (p, f) in files where p.hasSuffix(".mlmodel") {
-                if versions[p]?.contains(where: { $0.id == f.id.hex }) == true { continue }
-                versions[p, default: []].append((f.id.hex, id.hex, c.committer.time))
+            let meta = try? meta(of: c)
+            // Folders of kind model are listed as one model; files inside them are not.
+            var folders: [String: (id: ObjectId, size: UInt64)] = [:]
+            for (p, k) in meta?.kinds ?? [:] where k == .model && files[p] == nil {
+                guard let e = try repo.entry(in: c.tree, path: p), e.mode.isDirectory else { continue }
+                let size = files.filter { pathWithin($0.key, p) }.reduce(UInt64(0)) { let (s, o) = $0.addingReportingOverflow($1.value.size); return o ? .max : s }
+                folders[p] = (e.id, size)
+            }
+            func add(_ p: String, _ v: ObjectId, _ format: ModelFormat, _ size: UInt64) {
+                guard seen[p, default: []].insert(v).inserted else { return }
+                versions[p, default: []].append(RegistryVersion(id: v.hex, commit: id.hex, time: c.committer.time, format: format.rawValue, size: size))
+            }
+            for (p, f) in folders { add(p, f.id, .directory, f.size) }
+            for (p, f) in files where !folders.keys.contains(where: { pathWithin(p, $0) }) {
+                if seen[p]?.contains(f.id) == true { continue }
+                let declared = declaredKind(meta, p)
+                // Cheap test first: the name, or a recorded kind; the head only when needed.
+                let byName = ModelFormat.detect(name: p, head: [])
+                let kind = meta?.kind(of: p)
+                guard promoted.contains(p) || (declared ?? kind) == .model || (declared == nil && byName != nil) else { continue }
+                let format: ModelFormat
+                if let known = formats[f.id] { format = known } else {
+                    let head = readHeads ? (try? self.head(of: f.id)) ?? [] : []
+                    guard case .success(let detected) = MLRepo.modelFormat(path: p, head: head, meta: meta, declared: declared) else { continue }
+                    format = detected
+                    formats[f.id] = detected
+                }
+                add(p, f.id, format, readHeads ? (try? reader.size(of: f.id)) ?? f.size : f.size)
             }
         }
         return versions.keys.sorted().map { ($0, versions[$0]!) }
     }
 }
-
