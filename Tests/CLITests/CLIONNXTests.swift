@@ -160,6 +160,7 @@ final class CLIONNXTests: CLITestCase {
             (#"{"dataframe_records": [{"color": "red", "x1": 1.5}, {"x1": -2, "color": "blue"}]}"#, "application/json"),
             (#"{"dataframe_split": {"columns": ["x1", "color"], "data": [[1.5, "red"], [-2, "blue"]]}}"#, "application/json"),
             (#"{"inputs": {"color": ["red", "blue"], "x1": [1.5, -2]}}"#, "application/json"),
+            (#"{"inputs": {"color": [["red"], ["blue"]], "x1": [[1.5], [-2]]}}"#, "application/json"),
             ("color,x1\nred,1.5\n\"blue\",-2\n", "text/csv"),
         ]
         for (body, type) in bodies {

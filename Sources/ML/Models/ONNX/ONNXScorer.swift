@@ -204,18 +204,21 @@ public final class ONNXScorer: Sendable {
     /// cells per row.
     func tensor(_ input: Input, _ col: [ScoringCell], rows n: Int) throws -> ONNXArray {
         func fail(_ i: Int, _ why: String) -> MLError { .model(nil, reason: "row \(i), column '\(input.name)': \(why)") }
+        // A cell per row, or a list of `width` cells (MLflow's tensor form sends [[v], …]
+        // for an [N, 1] input).
         var cells: [ScoringCell] = []
+        cells.reserveCapacity(col.count)
         var width = input.width
-        if width == nil || width! > 1 {
-            for (i, c) in col.enumerated() {
-                let items: [ScoringCell]
-                if case .list(let l) = c { items = l } else { items = [c] }
-                if width == nil { width = items.count }
-                guard items.count == width else { throw fail(i, "expected \(width!) values, got \(items.count)") }
-                cells.append(contentsOf: items)
+        for (i, c) in col.enumerated() {
+            guard case .list(let items) = c else {
+                if width == nil { width = 1 }
+                guard width == 1 else { throw fail(i, "expected a list of \(width!) values") }
+                cells.append(c)
+                continue
             }
-        } else {
-            cells = col
+            if width == nil { width = items.count }
+            guard items.count == width else { throw fail(i, "expected \(width!) values, got \(items.count)") }
+            cells.append(contentsOf: items)
         }
         let w = width ?? 1
         let shape = input.rank == 1 ? [n] : [n, w]
