@@ -72,6 +72,11 @@ public struct ModelSource: Sendable {
                 if st.isDirectory { throw ServeError(ModelNotRunnable(path: target, format: .directory).description) }
                 throw ServeError("'\(target)' is not a file")
             }
+            if let f = ModelFormat.detect(name: full, head: []), !f.executable {
+                throw ServeError(ModelNotRunnable(path: target, format: f).description)
+            }
+            // Both formats mlrepo runs hold at most 2 GiB in one file: refuse before reading.
+            guard st.size <= UInt64(Int32.max) else { throw ServeError("'\(target)' is \(st.size) bytes, over the 2 GiB a model file may have") }
             let bytes: [UInt8]
             do { bytes = try FS.readFile(full) } catch { throw ServeError("cannot read '\(target)': \(error)") }
             let id: String
