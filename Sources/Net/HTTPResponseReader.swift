@@ -52,6 +52,11 @@ struct ResponseReader<Source: HTTPByteSource> {
     var body: [UInt8] = []
     /// The most bytes a body kept in memory may have.
     var maxBody = Int.max
+    /// An error answer to a download (a non-2xx response when a file was asked for) is kept
+    /// in memory for its message: only its first `errorBodyKeep` bytes; the rest is read and
+    /// dropped.
+    var keepOnly = Int.max
+    static var errorBodyKeep: Int { 64 << 10 }
 
     init(source: Source) { self.source = source }
 
@@ -88,6 +93,9 @@ struct ResponseReader<Source: HTTPByteSource> {
         if out >= 0 {
             let failed = data.withUnsafeBytes { Sys.writeAll(out, UnsafeRawBufferPointer(rebasing: $0[start..<(start + count)])) }
             if let e = failed { throw NetError("writing '\(outPath)' failed: \(e.message)", code: e.code) }
+        } else if keepOnly < Int.max {
+            let room = max(0, keepOnly - body.count)
+            body.append(contentsOf: data[start..<(start + min(count, room))])
         } else {
             guard count <= maxBody - body.count else { throw tooLarge() }
             body.append(contentsOf: data[start..<(start + count)])
@@ -131,6 +139,7 @@ struct ResponseReader<Source: HTTPByteSource> {
         } while status >= 100 && status < 200 && status != 101
         let keepAlive = http11 && headers["connection"]?.lowercased().contains("close") != true
         if method == "HEAD" || status == 204 || status == 304 { return (HTTPClientResponse(status: status, headers: headers, body: body), keepAlive && available == 0) }
+        if file != nil && status / 100 != 2 { keepOnly = Self.errorBodyKeep }
         if let file, status / 100 == 2 {
             do throws(Errno) { out = try Sys.openWrite(file) } catch { throw NetError("cannot write '\(file)': \(error.message)", code: error.code) }
             outPath = file
@@ -141,7 +150,7 @@ struct ResponseReader<Source: HTTPByteSource> {
             return (HTTPClientResponse(status: status, headers: headers, body: body), keepAlive && available == 0)
         }
         if let cl = headers["content-length"], let n = Int(cl) {
-            if out < 0 {
+            if out < 0 && keepOnly == Int.max {
                 guard n <= maxBody else { throw tooLarge() }
                 body.reserveCapacity(min(n, 1 << 26))
             }

@@ -185,6 +185,16 @@ final class HTTPResponseFramingTests: XCTestCase {
         }
     }
 
+    /// An error answer to a download is kept for its message, only its first 64 KiB.
+    func testErrorBodyOfADownloadIsCut() throws {
+        let big = String(repeating: "e", count: 200_000)
+        var scratch = [UInt8](repeating: 0, count: 64)
+        let r = try readResponse(FakeSource([Array("HTTP/1.1 500 Oops\r\nContent-Length: \(big.utf8.count)\r\n\r\n\(big)".utf8)]),
+                                 method: "GET", to: "/nonexistent-dir/x", scratch: &scratch, maxBody: 10).0
+        XCTAssertEqual(r.status, 500)
+        XCTAssertEqual(r.body.count, 64 << 10)
+    }
+
     /// The client against a real socket: a one-shot server on localhost answers two requests
     /// on one kept-alive connection (the second chunked), which the pool then reuses.
     func testClientOverALocalSocket() throws {

@@ -63,13 +63,40 @@ public struct ModelSignature: Equatable, Sendable {
     /// Names and symbolic dimensions longer than this (UTF-8 bytes) are cut, with "…".
     public static let maxNameBytes = 256
 
+    /// Each of inputs, outputs and classes keeps entries while its encoded JSON stays under
+    /// this many bytes (so a signature is at most about 1 MiB, whatever the model claims).
+    public static let maxListBytes = 340 << 10
+
     public init(inputs: [Value], outputs: [Value], classes: [String]? = nil) {
-        self.inputs = Array(inputs.prefix(Self.maxEntries))
-        self.outputs = Array(outputs.prefix(Self.maxEntries))
-        self.classes = classes.map { Array($0.prefix(Self.maxEntries)) }
-        inputsOmitted = max(0, inputs.count - Self.maxEntries)
-        outputsOmitted = max(0, outputs.count - Self.maxEntries)
-        classesOmitted = max(0, (classes?.count ?? 0) - Self.maxEntries)
+        func clip(_ s: String) -> String {
+            guard s.utf8.count > Self.maxNameBytes else { return s }
+            return String(decoding: s.utf8.prefix(Self.maxNameBytes), as: UTF8.self) + "…"
+        }
+        func clipped(_ v: Value) -> Value {
+            var v = v
+            v.name = clip(v.name)
+            v.shape = v.shape.map { $0.map { d in d.stringValue.map { .string(clip($0)) } ?? d } }
+            return v
+        }
+        /// The longest prefix (at most maxEntries) whose encoded size fits maxListBytes.
+        func fit<T>(_ xs: [T], _ size: (T) -> Int) -> [T] {
+            var total = 0, n = 0
+            for x in xs.prefix(Self.maxEntries) {
+                total += size(x) + 1
+                if total > Self.maxListBytes { break }
+                n += 1
+            }
+            return Array(xs.prefix(n))
+        }
+        let ins = fit(inputs.prefix(Self.maxEntries).map(clipped)) { $0.json.encoded().utf8.count }
+        let outs = fit(outputs.prefix(Self.maxEntries).map(clipped)) { $0.json.encoded().utf8.count }
+        let cls = classes.map { c in fit(c.prefix(Self.maxEntries).map(clip)) { $0.utf8.count + 2 } }
+        self.inputs = ins
+        self.outputs = outs
+        self.classes = cls
+        inputsOmitted = inputs.count - ins.count
+        outputsOmitted = outputs.count - outs.count
+        classesOmitted = (classes?.count ?? 0) - (cls?.count ?? 0)
     }
 
     public var json: JSON {
@@ -131,15 +158,7 @@ public struct ModelSignature: Equatable, Sendable {
 
     /// An ONNX model: the graph's inputs that are not initializers, and its outputs.
     public init(onnx m: ONNXModel) {
-        /// A name or symbolic dimension from the file, cut at `maxNameBytes` (a hostile
-        /// file's names must not make the record as large as the file).
-        func clip(_ s: String) -> String {
-            guard s.utf8.count > ModelSignature.maxNameBytes else { return s }
-            return String(decoding: s.utf8.prefix(ModelSignature.maxNameBytes), as: UTF8.self) + "…"
-        }
-        func value(_ raw: ONNXValueInfo) -> Value {
-            var v = raw
-            v.name = clip(v.name)
+        func value(_ v: ONNXValueInfo) -> Value {
             switch v.kind {
             case .tensor:
                 let type = v.elementType.map { t in ONNXElementType(rawValue: t)?.name ?? "type \(t)" }
@@ -147,7 +166,7 @@ public struct ModelSignature: Equatable, Sendable {
                     s.map { d -> JSON in
                         switch d {
                         case .size(let k): return .int(k)
-                        case .symbol(let s): return .string(clip(s))
+                        case .symbol(let s): return .string(s)
                         case .unknown: return .null
                         }
                     }

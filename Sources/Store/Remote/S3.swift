@@ -180,9 +180,10 @@ public struct S3Transport: RemoteTransport {
     }
 
     public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
-        // A server that ignores the range answers 200 with the object from its start: at most
-        // `upperBound` bytes are needed either way, so a longer body is refused.
-        let r = try request("GET", key: key, headers: ["range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)"], maxBody: range.upperBound)
+        // A 206 answer holds the range: a longer body is refused as it arrives. A server that
+        // ignores Range answers 200 with the object from its start; that is accepted only
+        // when it fits the same bound (an object no longer than the range).
+        let r = try request("GET", key: key, headers: ["range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)"], maxBody: range.count)
         guard r.status == 206 || r.status == 200 else { throw fail("reading '\(key)'", r) }
         if r.status == 200 { return Array(r.body[range.clamped(to: 0..<r.body.count)]) }
         return r.body

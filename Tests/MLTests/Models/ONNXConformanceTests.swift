@@ -88,9 +88,9 @@ final class ONNXConformanceTests: XCTestCase {
 
     func testEveryWrittenCasePasses() throws {
         let cases = try Self.cases()
-        let dirs = try FileManager.default.contentsOfDirectory(atPath: Self.root).filter { $0.hasPrefix("test_") }
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: Self.root).filter { $0 != "cases.tsv" }
         XCTAssertEqual(Set(dirs), Set(cases.map(\.name)), "cases.tsv and the case folders differ")
-        XCTAssertGreaterThan(cases.count, 600)
+        XCTAssertGreaterThan(cases.count, 700)
         let backend = CPUBackend(threads: 2)
         var perOp: [String: (written: Int, passed: Int)] = [:]
         var failures: [String] = []

@@ -87,6 +87,19 @@ final class RegistryFormatTests: XCTestCase {
         XCTAssertEqual(ModelSignature.Value(name: "x", type: "float", shape: [.string("N"), .null, .int(3)]).compact, "x float[N,?,3]")
     }
 
+    /// A hostile model's claims cannot make the signature (and so the promotion record) large:
+    /// names are cut at 256 bytes, each list at 340 KiB of JSON, and the rest is counted.
+    func testSignatureIsBounded() {
+        let long = String(repeating: "n", count: 5_000)
+        let v = ModelSignature.Value(name: long, type: "float", shape: Array(repeating: .string(long), count: 64))
+        let sig = ModelSignature(inputs: Array(repeating: v, count: 2_000), outputs: [v], classes: Array(repeating: long, count: 5_000))
+        XCTAssertEqual(sig.inputs.first?.name.utf8.count, 256 + "…".utf8.count)
+        XCTAssertEqual(sig.inputs.count + sig.inputsOmitted, 2_000)
+        XCTAssertGreaterThan(sig.inputsOmitted, 1_000)
+        XCTAssertEqual(sig.classes!.count + sig.classesOmitted, 5_000)
+        XCTAssertLessThan(sig.json.encoded().utf8.count, 1_100_000)
+    }
+
     func testMetricCheckParsing() throws {
         XCTAssertEqual(try MetricCheck.parse("accuracy>=0.9"), MetricCheck(key: "accuracy", op: ">=", value: 0.9, text: "accuracy>=0.9"))
         XCTAssertEqual(try MetricCheck.parse("eval.json:rmse < 3").key, "eval.json:rmse")

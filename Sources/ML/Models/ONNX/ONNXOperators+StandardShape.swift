@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Compute
 import Support
 
@@ -145,11 +148,13 @@ private func parseFloat(_ s: String) throws -> Float {
     return Float(try parseDouble(s))
 }
 
-/// numpy's str() of a float32: the shortest repr, scientific below 1e-4 or from 1e16.
-private func formatFloat(_ x: Double, _ shortest: String) -> String {
-    if x.isNaN { return "nan" }
-    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
-    return shortest
+/// A float as onnxruntime's Cast writes it: "%.8g", and NaN, INF, -INF.
+private func formatFloat(_ x: Double) -> String {
+    if x.isNaN { return "NaN" }
+    if x.isInfinite { return x > 0 ? "INF" : "-INF" }
+    var buf = [CChar](repeating: 0, count: 40)
+    let n = buf.withUnsafeMutableBufferPointer { p in withVaList([x]) { vsnprintf(p.baseAddress, 40, "%.8g", $0) } }
+    return String(decoding: buf[0..<Int(max(0, min(n, 39)))].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Casts `x` to element type `to`, following the spec's rules (float → integer truncates
@@ -203,8 +208,8 @@ func onnxCast(_ x: ONNXArray, to: ONNXElementType) throws -> ONNXArray {
         }
     case .string:
         switch x.storage {
-        case .float(let v): s = .string(v.map { formatFloat(Double($0), "\($0)") })
-        case .double(let v): s = .string(v.map { formatFloat($0, "\($0)") })
+        case .float(let v): s = .string(v.map { formatFloat(Double($0)) })
+        case .double(let v): s = .string(v.map(formatFloat))
         case .int64(let v): s = .string(v.map { "\($0)" })
         case .bool(let v): s = .string(v.map { $0 ? "1" : "0" })
         case .string(let v): s = .string(v)
@@ -260,9 +265,10 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 throw ONNXRunError("Dropout in training mode drops at random; mlrepo runs inference only (export with model.eval())")
             }
             guard wantsMask else { return [.tensor(x)] }
-            let mask: ONNXArray
-            if opset >= 10 { mask = ONNXArray(shape: x.shape, storage: .bool([Bool](repeating: true, count: x.count))) }
-            else { mask = try onnxCast(ONNXArray(shape: x.shape, storage: .bool([Bool](repeating: true, count: x.count))), to: x.elementType) }
+            // The mask at inference: all true from opset 12 (the reference); before 12 it was
+            // left unspecified and onnxruntime gives all false (of the input's type before 10).
+            let keep = ONNXArray(shape: x.shape, storage: .bool([Bool](repeating: opset >= 12, count: x.count)))
+            let mask = opset >= 10 ? keep : try onnxCast(keep, to: x.elementType)
             return [.tensor(x), .tensor(mask)]
         }
     },
@@ -544,7 +550,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             func size(_ d: Double) throws -> Int {
                 guard d.isFinite || d < 0 else { throw ONNXRunError("Range of \(d) elements") }
                 let n = Swift.max(d.rounded(.up), 0)
-                guard n <= Double(ONNXK.maxElements) else { throw ONNXRunError("Range of \(n) elements is over \(ONNXK.maxElements)") }
+                guard n <= Double(ONNXK.maxElements) else { throw ONNXRunError("Range would make more than \(ONNXK.maxElements) elements") }
                 return Int(n)
             }
             switch (a.storage, b.storage, c.storage) {

@@ -113,9 +113,9 @@ enum PostTransform: Sendable {
         switch secondClass {
         case 0, 1: out[0] = 1 - sc; out[1] = sc
         case 2, 3:
+            // (onnxruntime 1.32 writes -sc, sc for both, although its ml_common.h once wrote sc, -sc for 3.)
             if self == .logistic { out[0] = PostTransform.logistic(-sc); out[1] = PostTransform.logistic(sc) }
-            else if secondClass == 2 { out[0] = -sc; out[1] = sc }
-            else { out[0] = sc; out[1] = -sc }
+            else { out[0] = -sc; out[1] = sc }
         default: out[0] = sc; return 1
         }
         return 2
@@ -160,10 +160,12 @@ final class CompiledTrees: Sendable {
     let leafWeight: [Float]
     /// Each tree's root reference (as a child reference).
     let roots: [Int32]
-    /// The mode every branch node uses and no missing-value tracking, for the fast paths; nil
-    /// when the modes are mixed.
+    /// The branch nodes packed for traversal (feature, threshold, children: 16 bytes each).
+    let packed: [PackedTreeNode]
+    /// Whether every leaf has exactly one weight (leaf l's is at index l).
+    let oneWeightPerLeaf: Bool
+    /// The mode every branch node uses, for the fast paths; nil when the modes are mixed.
     let uniformMode: TreeNodeMode?
-    let anyMissingTrue: Bool
     /// The largest feature index any node reads (-1 when none).
     let maxFeature: Int
     let targets: Int
@@ -184,7 +186,6 @@ final class CompiledTrees: Sendable {
         var maxFeature = -1
         var roots: [Int32] = []
         var modesSeen = Set<UInt8>()
-        var anyMissing = false
 
         func leaf(_ i: Int) throws -> Int32 {
             if leafRef[i] != 0 { return leafRef[i] }
@@ -223,7 +224,7 @@ final class CompiledTrees: Sendable {
                     }
                     ref = Int32(feature.count)
                     feature.append(Int32(n.feature)); threshold.append(n.threshold); mode.append(n.mode.rawValue)
-                    missing.append(n.missingTrue); anyMissing = anyMissing || n.missingTrue
+                    missing.append(n.missingTrue)
                     tc.append(0); fc.append(0)
                     mStart.append(Int32(members.count)); members.append(contentsOf: n.members); mEnd.append(Int32(members.count))
                     maxFeature = max(maxFeature, Int(n.feature))
@@ -243,9 +244,12 @@ final class CompiledTrees: Sendable {
         self.trueChild = tc; self.falseChild = fc; memberStart = mStart; memberEnd = mEnd; self.members = members
         leafStart = lStart; leafEnd = lEnd; leafTarget = lTarget; leafWeight = lWeight
         self.roots = roots
+        packed = (0..<feature.count).map {
+            PackedTreeNode(feature: feature[$0] | (missing[$0] ? Int32.min : 0), threshold: threshold[$0], trueChild: tc[$0], falseChild: fc[$0])
+        }
+        oneWeightPerLeaf = zip(lStart, lEnd).enumerated().allSatisfy { l, r in r.1 - r.0 == 1 && Int(r.0) == l }
         self.maxFeature = maxFeature
         self.targets = targets
-        anyMissingTrue = anyMissing
         uniformMode = modesSeen.count == 1 ? TreeNodeMode(rawValue: modesSeen.first!) : (modesSeen.isEmpty ? .leq : nil)
     }
 
@@ -256,64 +260,61 @@ final class CompiledTrees: Sendable {
     /// `scores` and marks `has` (both `rows.count * targets`, row-major), per `aggregate`.
     func accumulate(_ x: UnsafeBufferPointer<Float>, width: Int, rows: Range<Int>, aggregate: TreeAggregate,
                     scores: UnsafeMutablePointer<Float>, has: UnsafeMutablePointer<UInt8>) {
-        feature.withUnsafeBufferPointer { feat in
-        threshold.withUnsafeBufferPointer { thr in
-        trueChild.withUnsafeBufferPointer { tc in
-        falseChild.withUnsafeBufferPointer { fc in
+        packed.withUnsafeBufferPointer { nodes in
+            let p = nodes.baseAddress ?? UnsafePointer(bitPattern: 16)!
+            if let m = uniformMode {
+                switch m {
+                case .leq: return accumulate(UniformWalk<LEQ>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .lt: return accumulate(UniformWalk<LT>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .gte: return accumulate(UniformWalk<GTE>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .gt: return accumulate(UniformWalk<GT>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .eq: return accumulate(UniformWalk<EQ>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .neq: return accumulate(UniformWalk<NEQ>(nodes: p), x, width, rows, aggregate, scores, has)
+                case .member: break
+                }
+            }
+            accumulate(GeneralWalk(trees: self, nodes: p), x, width, rows, aggregate, scores, has)
+        }
+    }
+
+    private func accumulate<W: TreeWalk>(_ walk: W, _ x: UnsafeBufferPointer<Float>, _ width: Int, _ rows: Range<Int>,
+                                         _ aggregate: TreeAggregate,
+                                         _ scores: UnsafeMutablePointer<Float>, _ has: UnsafeMutablePointer<UInt8>) {
         leafStart.withUnsafeBufferPointer { ls in
         leafEnd.withUnsafeBufferPointer { le in
         leafTarget.withUnsafeBufferPointer { lt in
         leafWeight.withUnsafeBufferPointer { lw in
             let nt = targets
-            @inline(__always) func add(_ leaf: Int, _ r: Int) {
-                let base = r * nt
-                for k in Int(ls[leaf])..<Int(le[leaf]) {
-                    let j = base + Int(lt[k]), w = lw[k]
-                    switch aggregate {
-                    case .sum, .average: scores[j] += w
-                    case .min: if has[j] == 0 || w < scores[j] { scores[j] = w }
-                    case .max: if has[j] == 0 || w > scores[j] { scores[j] = w }
-                    }
+            let x0 = x.baseAddress! + rows.lowerBound * width
+            let count = rows.count
+            if oneWeightPerLeaf, aggregate == .sum || aggregate == .average {
+                // Every leaf adds one weight: its target and weight sit at the leaf's index.
+                @inline(__always) func add(_ l: Int, _ r: Int) {
+                    let j = r * nt + Int(lt[l])
+                    scores[j] += lw[l]
                     has[j] = 1
                 }
+                for root in roots {
+                    for r in 0..<count { add(walk.leaf(root, x0 + r * width), r) }
+                }
+                return
             }
             for root in roots {
-                if root < 0 {
-                    for r in 0..<rows.count { add(Int(~root), r) }
-                    continue
-                }
-                for (r, row) in rows.enumerated() {
-                    let xr = x.baseAddress! + row * width
-                    var n = Int(root)
-                    if let m = uniformMode, m != .member, !anyMissingTrue {
-                        // Fast path: one comparison, no missing-value tracking.
-                        while true {
-                            let v = xr[Int(feat[n])], t = thr[n]
-                            let go: Bool
-                            switch m {
-                            case .leq: go = v <= t
-                            case .lt: go = v < t
-                            case .gte: go = v >= t
-                            case .gt: go = v > t
-                            case .eq: go = v == t
-                            case .neq: go = v != t
-                            case .member: go = false
-                            }
-                            let c = go ? tc[n] : fc[n]
-                            if c < 0 { add(Int(~c), r); break }
-                            n = Int(c)
+                for r in 0..<count {
+                    let leaf = walk.leaf(root, x0 + r * width)
+                    let base = r * nt
+                    for k in Int(ls[leaf])..<Int(le[leaf]) {
+                        let j = base + Int(lt[k]), w = lw[k]
+                        switch aggregate {
+                        case .sum, .average: scores[j] += w
+                        case .min: if has[j] == 0 || w < scores[j] { scores[j] = w }
+                        case .max: if has[j] == 0 || w > scores[j] { scores[j] = w }
                         }
-                    } else {
-                        while true {
-                            let v = xr[Int(feat[n])]
-                            let c = goesTrue(n, v) ? tc[n] : fc[n]
-                            if c < 0 { add(Int(~c), r); break }
-                            n = Int(c)
-                        }
+                        has[j] = 1
                     }
                 }
             }
-        }}}}}}}}
+        }}}}
     }
 
     @inline(__always) func goesTrue(_ n: Int, _ v: Float) -> Bool {
@@ -332,6 +333,55 @@ final class CompiledTrees: Sendable {
             go = found
         }
         return go || (v.isNaN && missingTrue[n])
+    }
+}
+
+struct PackedTreeNode: Sendable {
+    /// The feature index; the top bit set where a missing value (NaN) goes to the true child.
+    var feature: Int32
+    var threshold: Float
+    var trueChild: Int32
+    var falseChild: Int32
+}
+
+protocol TreeCompare { static func go(_ v: Float, _ t: Float) -> Bool }
+enum LEQ: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v <= t } }
+enum LT: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v < t } }
+enum GTE: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v >= t } }
+enum GT: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v > t } }
+enum EQ: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v == t } }
+enum NEQ: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float) -> Bool { v != t } }
+
+/// Finds the leaf a row reaches from a root reference. Child indices only grow along a path
+/// (compilation guarantees it), so every walk ends.
+protocol TreeWalk { func leaf(_ root: Int32, _ xr: UnsafePointer<Float>) -> Int }
+
+/// Every node compares the same way; a NaN goes to the true child where the node's feature
+/// has its top bit set (missing values tracking true).
+struct UniformWalk<C: TreeCompare>: TreeWalk {
+    let nodes: UnsafePointer<PackedTreeNode>
+    @inline(__always) func leaf(_ root: Int32, _ xr: UnsafePointer<Float>) -> Int {
+        var n = root
+        while n >= 0 {
+            let node = nodes[Int(n)]
+            let v = xr[Int(node.feature & Int32.max)]
+            n = C.go(v, node.threshold) || (node.feature < 0 && v.isNaN) ? node.trueChild : node.falseChild
+        }
+        return Int(~n)
+    }
+}
+
+/// Mixed modes, BRANCH_MEMBER or missing-value tracking: per-node rules.
+struct GeneralWalk: TreeWalk {
+    let trees: CompiledTrees
+    let nodes: UnsafePointer<PackedTreeNode>
+    @inline(__always) func leaf(_ root: Int32, _ xr: UnsafePointer<Float>) -> Int {
+        var n = root
+        while n >= 0 {
+            let node = nodes[Int(n)]
+            n = trees.goesTrue(Int(n), xr[Int(node.feature & Int32.max)]) ? node.trueChild : node.falseChild
+        }
+        return Int(~n)
     }
 }
 
@@ -434,7 +484,8 @@ struct TreeScorer: Sendable {
                 case .average: s[j] = s[j] / nTrees + (useBase ? baseValues[j] : 0)
                 case .min, .max: s[j] = (useBase ? baseValues[j] : 0) + (has[j] != 0 ? s[j] : 0)
                 }
-                z[j] = s[j]
+                // A target no leaf scored is written as 0, base value or not (onnxruntime's ScoreValue).
+                z[j] = has[j] != 0 ? s[j] : 0
             }
             post.apply(UnsafeMutableBufferPointer(start: z, count: n))
             return 0
@@ -461,7 +512,7 @@ struct TreeScorer: Sendable {
             var maxClass = -1
             var maxWeight: Float = 0
             for k in 0..<n where has[k] != 0 && (maxClass == -1 || s[k] > maxWeight) { maxClass = k; maxWeight = s[k] }
-            for k in 0..<n { z[k] = s[k] }
+            for k in 0..<n { z[k] = has[k] != 0 ? s[k] : 0 }
             post.apply(UnsafeMutableBufferPointer(start: z, count: n))
             return max(maxClass, 0)
         }
@@ -487,9 +538,9 @@ struct TreeScorer: Sendable {
             ? binaryLabel(&secondClass, s[0], has[0], s[1], has[1])
             : binaryLabel(&secondClass, s[0], has[0], 0, 0)
         if count == 1 {
-            if post.writeBinary(s[0], secondClass: secondClass, into: z) == 1 { z[1] = 0 }
+            if post.writeBinary(has[0] != 0 ? s[0] : 0, secondClass: secondClass, into: z) == 1 { z[1] = 0 }
         } else {
-            z[0] = s[0]; z[1] = s[1]
+            z[0] = has[0] != 0 ? s[0] : 0; z[1] = has[1] != 0 ? s[1] : 0
             post.apply(UnsafeMutableBufferPointer(start: z, count: 2))
         }
         return label
