@@ -205,6 +205,31 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(request(port2, "GET", "/health").body, #"{"status":"ok","drift":"off: other.onnx has no lineage record naming its training data"}"#)
     }
 
+    /// A model with one input per column: drift watches its numeric inputs, with statistics
+    /// from the training data its lineage names; string columns are not watched.
+    func testDriftOfColumnInputsThroughLineage() throws {
+        try requireRunnable("ct_strings.onnx")
+        ok("init")
+        copyFixture("ct_strings.onnx", to: "src/ct.bin")
+        copyFixture("ct_train.csv", to: "data/train.csv")
+        write("mlrepo.json", """
+        {"stages": {"train": {"cmd": "mkdir -p models && cp src/ct.bin models/ct.onnx", "deps": ["data/train.csv", "src/ct.bin"], "outs": ["models/ct.onnx"]}}}
+        """)
+        ok("repro")
+        commit("ct model")
+        let (_, port) = try serve(["HEAD:models/ct.onnx"])
+        XCTAssertEqual(request(port, "GET", "/health").body, #"{"status":"ok","drift":"on"}"#)
+        let csv = (text("data/train.csv") ?? "").split(separator: "\n").prefix(121).joined(separator: "\n") + "\n"
+        XCTAssertEqual(predictions(request(port, "POST", "/invocations", body: csv, contentType: "text/csv")).count, 120)
+        let monitor = request(port, "GET", "/monitor").json as? [String: Any]
+        let model = (monitor?["models"] as? [[String: Any]])?.first
+        XCTAssertEqual(model?["rows"] as? Int, 120)
+        let feats = (model?["features"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(feats.map { $0["name"] as? String }, ["x1", "x2"])
+        // The very training rows: no drift.
+        XCTAssertEqual(feats.map { $0["status"] as? String }, ["ok", "ok"], "\(feats)")
+    }
+
     /// --follow a branch serving an ONNX model: a new commit's model is swapped in.
     func testFollowBranchSwapsONNXModel() throws {
         makeLineageRepo()
