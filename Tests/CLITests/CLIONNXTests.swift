@@ -196,6 +196,20 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertNotNil(feats.first?["train_mean"] as? Double)
         let cached = try FileManager.default.contentsOfDirectory(atPath: url(".mlrepo/cache/training-stats").path)
         XCTAssertEqual(cached.count, 1, "statistics cached once")
+        // The cache entry as .mlrepo-format.md §10.5 describes it.
+        let modelId = ok("rev-parse", "HEAD:models/model.onnx").trimmingCharacters(in: .whitespacesAndNewlines)
+        let dataId = ok("rev-parse", "HEAD:data/train.csv").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(cached.first, "\(modelId)-\(dataId).json")
+        let entry = json(text(".mlrepo/cache/training-stats/\(modelId)-\(dataId).json") ?? "") as? [String: Any]
+        XCTAssertEqual(entry?["version"] as? Int, 1)
+        XCTAssertEqual(entry?["model"] as? String, modelId)
+        XCTAssertEqual(entry?["data"] as? String, dataId)
+        XCTAssertEqual(entry?["data_path"] as? String, "data/train.csv")
+        XCTAssertEqual(entry?["columns"] as? [String], ["a", "b", "c", "label"])
+        XCTAssertEqual(entry?["label"] as? String, "label")
+        let stats = entry?["column_stats"] as? [[String: Any]] ?? []
+        XCTAssertEqual(stats.map { $0["name"] as? String }, ["a", "b", "c"])
+        XCTAssertEqual((stats.first?["deciles"] as? [Double])?.count, 9)
         // REV:PATH for predict and eval's --model, named columns from lineage.
         write("q.csv", "c,a,b\n-1,1,2\n")
         assertClose(csvRows(ok("predict", "HEAD:models/model.onnx", "--data", "q.csv")), [[1, 2, 0]])
