@@ -260,7 +260,8 @@ public final class ONNXScorer: Sendable {
 
     /// Runs the graph and reads its outputs: the first is the prediction (labels when int64,
     /// string or bool; values when float); for labels, the first sequence of maps (ZipMap)
-    /// or float tensor of rows × classes after it holds the probabilities.
+    /// after it, or float tensor of rows × classes (as many as the classifier declares, or
+    /// named for probabilities), holds the probabilities.
     func run(_ feeds: [String: ONNXValue], rows n: Int, backend: any Backend) throws -> ONNXPrediction {
         let out = try program.run(feeds, backend: backend)
         func bad(_ why: String) -> MLError { .onnx(path: program.path, reason: why) }
@@ -307,6 +308,9 @@ public final class ONNXScorer: Sendable {
                 p.probabilities = probs
             case .tensor(let t):
                 guard t.rank == 2, t.shape[0] == n, let f = t.asFloats, t.elementType == .float || t.elementType == .double else { continue }
+                // A classifier's scores (its declared classes, or an output named for
+                // probabilities), not, say, k-means distances.
+                guard declaredClasses?.count == t.shape[1] || name.lowercased().contains("prob") else { continue }
                 p.probabilities = f
                 if let d = declaredClasses, d.count == t.shape[1] { p.classes = d; p.numericClasses = declaredNumericClasses }
                 else { p.classes = (0..<t.shape[1]).map { String($0) }; p.numericClasses = true }
