@@ -170,7 +170,8 @@ public struct ModelSource: Sendable {
                 switch found {
                 case .success(let td):
                     stats = td.columnStats
-                    if plain.namesFrom != "metadata" { scorer = try ONNXScorer(program, features: td.columns, label: td.label) }
+                    // The header names the features unless the metadata does; the label is known either way.
+                    scorer = try ONNXScorer(program, features: td.columns, label: td.label)
                 case .failure(let why):
                     off = why.description
                 }
