@@ -101,7 +101,7 @@ public final class ONNXScorer: Sendable {
             else { metaNames = v.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed() } }
             break
         }
-        self.label = label ?? meta["label"]
+        self.label = meta["label"] ?? label
         if inputs.count == 1, inputs[0].rank == 2, inputs[0].type == .float || inputs[0].type == .double {
             var input = inputs[0]
             if let names = metaNames {
