@@ -85,6 +85,7 @@ struct InputDecoder {
     /// The JSON body: exactly one of dataframe_split, dataframe_records, instances, inputs
     /// (and optionally params, ignored).
     func decodeJSON(_ body: [UInt8]) throws -> (x: [Float], rows: Int) {
+        if let fast = fastRows(body) { return fast }
         let text = String(decoding: body, as: UTF8.self)
         let doc: JSON
         do { doc = try JSON.parse(text) } catch {
@@ -120,6 +121,80 @@ struct InputDecoder {
             return try records(list)
         default:
             return try tensorInput(v, field: keys[0])
+        }
+    }
+
+    /// The common tensor form `{"inputs" or "instances": [[n, …], …]}` (rows of the model's
+    /// features, in order, every value a number) read straight into the matrix, without
+    /// building a JSON tree. Any other body, or anything unexpected in this one, returns nil
+    /// and the general decoder reads it (and names what is wrong). Values are converted as
+    /// the general decoder converts them: an integer that fits an Int64 as Float(Int64),
+    /// else the correctly rounded Double as Float; a value that is not finite as a float32
+    /// goes to the general decoder, which refuses it.
+    func fastRows(_ body: [UInt8]) -> (x: [Float], rows: Int)? {
+        let m = features.count
+        guard m > 0, body.count >= 16 else { return nil }
+        return body.withUnsafeBufferPointer { b -> (x: [Float], rows: Int)? in
+            guard let p = b.baseAddress else { return nil }
+            let n = b.count
+            var i = 0
+            func ws() { while i < n, p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 } }
+            func eat(_ c: UInt8) -> Bool { ws(); guard i < n, p[i] == c else { return false }; i += 1; return true }
+            guard eat(UInt8(ascii: "{")), eat(UInt8(ascii: "\"")) else { return nil }
+            let keyStart = i
+            while i < n, p[i] != UInt8(ascii: "\"") { if p[i] == UInt8(ascii: "\\") { return nil }; i += 1 }
+            guard i < n else { return nil }
+            let key = UnsafeBufferPointer(start: p + keyStart, count: i - keyStart)
+            guard key.elementsEqual("inputs".utf8) || key.elementsEqual("instances".utf8) else { return nil }
+            i += 1
+            guard eat(UInt8(ascii: ":")), eat(UInt8(ascii: "[")) else { return nil }
+            var x: [Float] = []
+            x.reserveCapacity(min(n / 2 + 1, 1 << 22))
+            var rows = 0
+            while true {
+                guard eat(UInt8(ascii: "[")) else { return nil }
+                for k in 0..<m {
+                    if k > 0 { guard eat(UInt8(ascii: ",")) else { return nil } }
+                    ws()
+                    // JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+                    let start = i
+                    if i < n, p[i] == UInt8(ascii: "-") { i += 1 }
+                    let intStart = i
+                    while i < n, p[i] >= 48, p[i] <= 57 { i += 1 }
+                    guard i > intStart, !(i - intStart > 1 && p[intStart] == 48) else { return nil }
+                    var isInt = true
+                    if i < n, p[i] == UInt8(ascii: ".") {
+                        isInt = false; i += 1
+                        let f = i
+                        while i < n, p[i] >= 48, p[i] <= 57 { i += 1 }
+                        guard i > f else { return nil }
+                    }
+                    if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+                        isInt = false; i += 1
+                        if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i += 1 }
+                        let e = i
+                        while i < n, p[i] >= 48, p[i] <= 57 { i += 1 }
+                        guard i > e else { return nil }
+                    }
+                    let v: Float
+                    if isInt, let iv = DecimalParser.int64(p + start, i - start) { v = Float(iv) }
+                    else if let d = DecimalParser.double(p + start, i - start) { v = Float(d) }
+                    else { return nil }
+                    guard v.isFinite else { return nil }
+                    x.append(v)
+                }
+                guard eat(UInt8(ascii: "]")) else { return nil }
+                rows += 1
+                ws()
+                guard i < n else { return nil }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard p[i] == UInt8(ascii: "]") else { return nil }
+                i += 1
+                break
+            }
+            guard eat(UInt8(ascii: "}")) else { return nil }
+            ws()
+            return i == n ? (x, rows) : nil
         }
     }
 
