@@ -5,8 +5,8 @@ import Store
 import Support
 
 /// Finds the model a `serve` target names: a model file on disk, `REV:PATH`, or a revision
-/// (commit id, branch, tag, HEAD~N) whose tree holds one `.mlmodel` file (or the one `path`
-/// names).
+/// (commit id, branch, tag, HEAD~N, registry alias) whose tree holds one `.mlmodel` or
+/// `.onnx` file (or the one `path` names).
 public struct ModelSource: Sendable {
     /// The target as given (a revision, REV:PATH, or a file).
     public let target: String
@@ -56,7 +56,7 @@ public struct ModelSource: Sendable {
         let full = target.hasPrefix("/") ? target : Path.join(cwd ?? repo?.root ?? ".", target)
         guard let st = FS.stat(full), st.isRegular else { return false }
         // A name that is both a file and a revision: the file wins only when it is not a ref.
-        if let repo, (try? repo.resolveCommit(target)) != nil, !target.hasSuffix(".mlmodel") { return false }
+        if let repo, (try? repo.resolveCommit(target)) != nil, !target.hasSuffix(".mlmodel"), !target.hasSuffix(".onnx") { return false }
         return true
     }
 
@@ -68,16 +68,40 @@ public struct ModelSource: Sendable {
                 throw ServeError(repo == nil ? "'\(target)' is not a model file (and there is no mlrepo repository here to resolve it as a revision)"
                                              : "'\(target)' is neither a model file nor a revision")
             }
-            guard st.isRegular else { throw ServeError("'\(target)' is not a file") }
-            let model: ModelFile
-            do { model = try ModelFile.read(path: full) } catch { throw ServeError("\(error)") }
-            let id: String
-            if let repo { id = try repo.hashPath(full)?.hex ?? "" } else {
-                id = Hex.encode(SHA256Hasher.digest(try FS.readFile(full)))
+            guard st.isRegular else {
+                if st.isDirectory { throw ServeError(ModelNotRunnable(path: target, format: .directory).description) }
+                throw ServeError("'\(target)' is not a file")
             }
-            return try ServedModel(model: model, id: id, commit: nil, path: target, source: target)
+            if let f = ModelFormat.detect(name: full, head: []), !f.executable {
+                throw ServeError(ModelNotRunnable(path: target, format: f).description)
+            }
+            // Both formats mlrepo runs hold at most 2 GiB in one file: refuse before reading.
+            guard st.size <= UInt64(Int32.max) else { throw ServeError("'\(target)' is \(st.size) bytes, over the 2 GiB a model file may have") }
+            let bytes: [UInt8]
+            do { bytes = try FS.readFile(full) } catch { throw ServeError("cannot read '\(target)': \(error)") }
+            let id: String
+            if let repo { id = try repo.hashPath(full)?.hex ?? Hex.encode(SHA256Hasher.digest(bytes)) } else {
+                id = Hex.encode(SHA256Hasher.digest(bytes))
+            }
+            // Lineage of a work-tree file: the work tree's view.
+            var lineage: (Repository, String, ObjectId?)? = nil
+            if let repo {
+                let root = repo.root.hasSuffix("/") ? repo.root : repo.root + "/"
+                let real = FS.realpath(full) ?? full
+                let realRoot = (FS.realpath(repo.root) ?? repo.root) + "/"
+                if real.hasPrefix(realRoot) { lineage = (repo, String(real.dropFirst(realRoot.count)), nil) }
+                else if full.hasPrefix(root) { lineage = (repo, String(full.dropFirst(root.count)), nil) }
+            }
+            return try make(bytes, name: full, shownAs: target, id: id, commit: nil, path: target, lineage: lineage)
         }
-        let repo = repo!
+        let f = try readFromCommit(repo: repo!)
+        return try make(f.bytes, name: f.path, shownAs: f.shownAs, id: f.id.hex, commit: f.commit.hex, path: f.path,
+                        lineage: (repo!, f.path, f.commit))
+    }
+
+    /// The model file a revision target names, read from its commit: the file `REV:PATH` or
+    /// `path` names, else the commit's one `.mlmodel` or `.onnx` file.
+    public func readFromCommit(repo: Repository) throws -> (bytes: [UInt8], path: String, shownAs: String, id: ObjectId, commit: ObjectId) {
         let (rev, commit, wanted) = try resolveRevision(repo: repo)
         let files = try repo.files(ofCommit: commit)
         let chosen: String
@@ -88,23 +112,75 @@ public struct ModelSource: Sendable {
             }
             chosen = clean
         } else {
-            let models = files.keys.filter { $0.hasSuffix(".mlmodel") }.sorted()
-            guard !models.isEmpty else { throw ServeError("commit \(commit.short) (\(rev)) has no .mlmodel file; name one with --model PATH") }
+            // The one runnable model file (.mlmodel or .onnx); other model formats are
+            // refused by name, with the export that makes them runnable.
+            let models = files.keys.filter { $0.hasSuffix(".mlmodel") || $0.hasSuffix(".onnx") }.sorted()
+            guard !models.isEmpty else {
+                let other = files.keys.sorted().compactMap { p -> (String, ModelFormat)? in
+                    guard let f = ModelFormat.detect(name: p, head: []), !f.executable else { return nil }
+                    return (p, f)
+                }
+                if other.count == 1 { throw ServeError(ModelNotRunnable(path: "\(rev):\(other[0].0)", format: other[0].1).description) }
+                throw ServeError("commit \(commit.short) (\(rev)) has no .mlmodel or .onnx file; name one with --model PATH")
+            }
             guard models.count == 1 else {
                 throw ServeError("commit \(commit.short) (\(rev)) has \(models.count) model files (\(models.prefix(6).joined(separator: ", "))\(models.count > 6 ? ", …" : "")); choose one with --model PATH or \(rev):PATH")
             }
             chosen = models[0]
         }
         let file = files[chosen]!
+        if let f = ModelFormat.detect(name: chosen, head: []), !f.executable {
+            throw ServeError(ModelNotRunnable(path: "\(rev):\(chosen)", format: f).description)
+        }
         let reader = FileReader(store: repo.store)
         var bytes: [UInt8] = []
+        guard file.size <= UInt64(Int32.max) else { throw ServeError("\(rev):\(chosen) is \(file.size) bytes, over the 2 GiB a model file may have") }
         bytes.reserveCapacity(Int(file.size))
         do { try reader.read(file.id) { bytes.append(contentsOf: $0) } } catch {
             throw ServeError("cannot read '\(chosen)' of commit \(commit.short): \(error)")
         }
-        let model: ModelFile
-        do { model = try ModelFile.decode(bytes, path: "\(rev):\(chosen)") } catch { throw ServeError("\(error)") }
-        return try ServedModel(model: model, id: file.id.hex, commit: commit.hex, path: chosen, source: target)
+        return (bytes, chosen, "\(rev):\(chosen)", file.id, commit)
+    }
+
+    /// A served model from its bytes. An ONNX model's feature names (when its metadata has
+    /// none) and drift statistics come from its training data, found through `lineage`
+    /// (repository, path, commit or nil for the work tree).
+    func make(_ bytes: [UInt8], name: String, shownAs: String, id: String, commit: String?, path: String,
+              lineage: (Repository, String, ObjectId?)?) throws -> ServedModel {
+        let format = ModelFormat.detect(name: name, head: Array(bytes.prefix(64))) ?? .mlmodel
+        guard format == .onnx else {
+            let loaded: LoadedModel
+            do { loaded = try LoadedModel.load(bytes: bytes, name: name, shownAs: shownAs) } catch { throw ServeError("\(error)") }
+            return try ServedModel(loaded: loaded, id: id, commit: commit, path: path, source: target)
+        }
+        do {
+            let program = try ONNXProgram(ONNXModel.decode(bytes, path: shownAs), path: shownAs)
+            let plain = try ONNXScorer(program)
+            var stats: JSON? = nil, off: String? = nil
+            var scorer = plain
+            if let (repo, rel, at) = lineage {
+                let found = MLRepo(repo).trainingData(ofModel: rel, modelId: id, commit: at) { header, label in
+                    switch plain.layout {
+                    case .columns(let inputs):
+                        return inputs.filter { ($0.type == .float || $0.type == .double) && $0.width == 1 }.map(\.name)
+                    case .matrix:
+                        return plain.namesFrom == "metadata" ? plain.featureNames : header.filter { $0 != label }
+                    }
+                }
+                switch found {
+                case .success(let td):
+                    stats = td.columnStats
+                    // The header names the features unless the metadata does; the label is known either way.
+                    scorer = try ONNXScorer(program, features: td.columns, label: td.label)
+                case .failure(let why):
+                    off = why.description
+                }
+            } else {
+                off = "\(path) is not in an mlrepo repository, so no lineage names its training data"
+            }
+            return try ServedModel(loaded: .onnx(scorer), id: id, commit: commit, path: path, source: target,
+                                   trainingStats: stats, driftOff: off)
+        } catch let e as ServeError { throw e } catch { throw ServeError("\(error)") }
     }
 }
 

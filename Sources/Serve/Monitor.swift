@@ -18,9 +18,14 @@ struct TrainingProfile: Sendable {
 
     /// From the model header's `column_stats` (absent or malformed: no drift figures).
     init(model: ModelFile) {
-        let names = model.featureNames
+        self.init(features: model.featureNames, columnStats: model.header["column_stats"])
+    }
+
+    /// From `column_stats` (a list of {name, mean, std, min, max, deciles}) for `names`, in
+    /// that order: the features of the float matrix `LiveStats.observe` sees.
+    init(features names: [String], columnStats: JSON?) {
         var stats: [String: JSON] = [:]
-        for c in model.header["column_stats"]?.arrayValue ?? [] { if let n = c["name"]?.stringValue { stats[n] = c } }
+        for c in columnStats?.arrayValue ?? [] { if let n = c["name"]?.stringValue { stats[n] = c } }
         features = names.map { name in
             let s = stats[name]
             let deciles = (s?["deciles"]?.arrayValue ?? []).compactMap(\.doubleValue)

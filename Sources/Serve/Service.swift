@@ -7,10 +7,16 @@ import ML
 import Net
 import Support
 
-/// A model ready to serve: the file, where it came from, and its training profile.
+/// A model ready to serve: the model (an .mlmodel or an ONNX graph), where it came from, and
+/// its training profile.
 public final class ServedModel: Sendable {
-    public let model: ModelFile
-    public let type: ModelType
+    public let loaded: LoadedModel
+    /// The built-in model file (nil for ONNX).
+    public var model: ModelFile? { if case .builtin(let m) = loaded { return m }; return nil }
+    /// The built-in type (nil for ONNX).
+    public let type: ModelType?
+    /// The type for people and labels: the built-in type or "onnx".
+    public var typeName: String { type?.rawValue ?? "onnx" }
     /// The model file's content id (the store's object id, 64 hex digits).
     public let id: String
     /// The commit it was read from (nil: a file outside any commit).
@@ -19,25 +25,68 @@ public final class ServedModel: Sendable {
     public let path: String
     /// The revision or ref it was asked for (e.g. "production", "HEAD", "v1").
     public let source: String
-    let decoder: InputDecoder
+    /// Requests decoded into one float matrix (built-in models, ONNX models with one matrix
+    /// input); nil when the model takes columns by input name.
+    let decoder: InputDecoder?
+    /// Requests decoded into typed columns (ONNX models with several or string inputs).
+    let tableDecoder: TableDecoder?
     let profile: TrainingProfile
+    /// Why drift monitoring is off (nil: on). Only ONNX models can lack training statistics.
+    public let driftOff: String?
     /// Class names are numbers (a numeric label): predictions are sent as numbers.
     let numericClasses: Bool
 
-    public init(model: ModelFile, id: String, commit: String?, path: String, source: String) throws {
-        self.model = model
-        type = try ModelType.parse(model.type)
-        self.id = id; self.commit = commit; self.path = path; self.source = source
-        decoder = InputDecoder(features: model.featureNames, label: model.header["label"]?.stringValue)
-        profile = TrainingProfile(model: model)
-        numericClasses = (model.classes ?? []).allSatisfy { Double($0) != nil } && !(model.classes ?? []).isEmpty
+    /// A built-in model.
+    public convenience init(model: ModelFile, id: String, commit: String?, path: String, source: String) throws {
+        try self.init(loaded: .builtin(model), id: id, commit: commit, path: path, source: source)
     }
 
+    /// Any model. `trainingStats` (the `column_stats` of a `.mlmodel` header) gives an ONNX
+    /// model its drift profile; without them `driftOff` says why.
+    public init(loaded: LoadedModel, id: String, commit: String?, path: String, source: String,
+                trainingStats: JSON? = nil, driftOff: String? = nil) throws {
+        self.loaded = loaded
+        self.id = id; self.commit = commit; self.path = path; self.source = source
+        switch loaded {
+        case .builtin(let model):
+            type = try ModelType.parse(model.type)
+            decoder = InputDecoder(features: model.featureNames, label: model.header["label"]?.stringValue)
+            tableDecoder = nil
+            profile = TrainingProfile(model: model)
+            numericClasses = (model.classes ?? []).allSatisfy { Double($0) != nil } && !(model.classes ?? []).isEmpty
+            self.driftOff = nil
+        case .onnx(let s):
+            type = nil
+            if case .matrix = s.layout {
+                guard s.width != nil else {
+                    throw ServeError("\(path): its input does not declare how many columns it takes and the model names no features; name them in its metadata (see docs/onnx.md)")
+                }
+                decoder = InputDecoder(features: s.featureNames, label: s.label, byPosition: !s.namedFeatures, missingAsNaN: true)
+                tableDecoder = nil
+            } else {
+                decoder = nil
+                tableDecoder = TableDecoder(inputs: s.featureNames, label: s.label)
+            }
+            let numeric: [String]
+            switch s.layout {
+            case .matrix: numeric = s.featureNames
+            case .columns(let inputs): numeric = inputs.filter { $0.type == .float || $0.type == .double }.filter { $0.width == 1 }.map(\.name)
+            }
+            profile = trainingStats.map { TrainingProfile(features: numeric, columnStats: $0) } ?? TrainingProfile(features: [], columnStats: nil)
+            numericClasses = s.declaredNumericClasses
+            self.driftOff = trainingStats == nil ? (driftOff ?? "\(path) has no training statistics") : (profile.features.isEmpty ? "\(path) has no numeric inputs to watch" : nil)
+        }
+    }
+
+    /// The columns a request gives the model.
+    public var features: [String] { loaded.featureNames }
+
     var info: JSON {
-        var o: [String: JSON] = ["id": .string(id), "path": .string(path), "type": .string(type.rawValue), "source": .string(source),
-                                 "features": .int(Int64(model.featureNames.count))]
+        var o: [String: JSON] = ["id": .string(id), "path": .string(path), "type": .string(typeName), "source": .string(source),
+                                 "features": .int(Int64(features.count))]
         o["commit"] = commit.map { .string($0) } ?? .null
-        if let c = model.classes { o["classes"] = .array(c.map { .string($0) }) }
+        if let c = model?.classes { o["classes"] = .array(c.map { .string($0) }) }
+        if case .onnx = loaded { o["format"] = .string("onnx"); o["drift"] = .string(driftOff.map { "off: " + $0 } ?? "on") }
         return .object(o)
     }
 }
@@ -113,7 +162,12 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             return invocations(request, worker: worker)
         case "/ping", "/health":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
-            return models.primary == nil ? HTTPResponse.error(503, "no model loaded") : HTTPResponse(status: 200, json: "{\"status\":\"ok\"}")
+            guard let p = models.primary else { return HTTPResponse.error(503, "no model loaded") }
+            // ONNX models say whether drift monitoring is on (built-in models always have it).
+            guard case .onnx = p.loaded else { return HTTPResponse(status: 200, json: "{\"status\":\"ok\"}") }
+            var body = "{\"status\":\"ok\",\"drift\":"
+            JSON.quote(p.driftOff.map { "off: " + $0 } ?? "on", into: &body)
+            return HTTPResponse(status: 200, json: body + "}")
         case "/version":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return HTTPResponse(status: 200, json: versionJSON().encoded())
@@ -149,14 +203,15 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         let (served, role) = route()
         guard let m = served else { return HTTPResponse.error(503, "no model loaded") }
         let slot = slots[worker]
+        if case .onnx(let scorer) = m.loaded { return onnxInvocation(request, m, scorer, role: role, slot: slot) }
         let media = request.mediaType
         var decoded: (x: [Float], rows: Int)
         do {
             switch media {
             case "application/json", "application/json; format=pandas-split":
-                decoded = try m.decoder.decodeJSON(request.body)
+                decoded = try m.decoder!.decodeJSON(request.body)
             case "text/csv":
-                decoded = try m.decoder.decodeCSV(request.body)
+                decoded = try m.decoder!.decodeCSV(request.body)
             case nil:
                 return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
             default:
@@ -170,7 +225,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         let observed = m.profile.features.isEmpty ? [] : decoded.x
         let scorer: ModelScorer
         if let s = slot.scorers[m.id] { scorer = s } else {
-            do { scorer = try ModelScorer(m.model, backend: slot.backend) } catch {
+            do { scorer = try ModelScorer(m.model!, backend: slot.backend) } catch {
                 return tagged(HTTPResponse.error(500, "cannot load the model: \(error)"), m, role)
             }
             // Keep scorers only for the models being served.
@@ -196,6 +251,127 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         return r
     }
 
+    /// /invocations for an ONNX model: the request decoded into one float matrix (a model with
+    /// one matrix input) or into columns by input name, run on the worker's backend (the
+    /// program is shared), answered as MLflow's {"predictions": [...]}.
+    func onnxInvocation(_ request: HTTPRequest, _ m: ServedModel, _ scorer: ONNXScorer, role: String, slot: WorkerSlot) -> HTTPResponse {
+        let media = request.mediaType
+        let json: Bool
+        switch media {
+        case "application/json", "application/json; format=pandas-split": json = true
+        case "text/csv": json = false
+        case nil: return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
+        default: return tagged(HTTPResponse.error(415, "unsupported Content-Type '\(media!.prefix(100))'; send application/json or text/csv"), m, role)
+        }
+        let p: ONNXPrediction
+        var observed: [Float] = []
+        do {
+            if let decoder = m.decoder, json {
+                var d = try decoder.decodeJSON(request.body)
+                // Rows with missing values (NaN) are scored but not observed.
+                if !m.profile.features.isEmpty, !d.x.contains(where: { $0.isNaN }) { observed = d.x }
+                p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
+            } else if let decoder = m.decoder {
+                // CSV: the fast numeric reader; a body with missing values (empty cells, nan:
+                // NaN for the graph's imputers) is read again as a table.
+                if var d = try? decoder.decodeCSV(request.body) {
+                    if !m.profile.features.isEmpty { observed = d.x }
+                    p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
+                } else {
+                    let t: ScoringTable
+                    do { t = try request.body.withUnsafeBytes { try ScoringTable.csv($0, name: "CSV body") } } catch {
+                        _ = try decoder.decodeCSV(request.body)   // its message
+                        throw error
+                    }
+                    _ = try decoder.columnMap(t.names)
+                    p = try scorer.score(t, label: m.loaded.label, backend: slot.backend, file: "CSV body")
+                    observed = numericRows(t, m.profile)
+                }
+            } else {
+                let t = json ? try m.tableDecoder!.decodeJSON(request.body) : try m.tableDecoder!.decodeCSV(request.body)
+                p = try scorer.score(t, backend: slot.backend)
+                observed = numericRows(t, m.profile)
+            }
+        } catch let e as InputError {
+            return tagged(HTTPResponse.error(400, e.message), m, role)
+        } catch {
+            return tagged(HTTPResponse.error(400, "\(error)"), m, role)
+        }
+        let n = p.rows
+        if !observed.isEmpty {
+            slot.stats.withLock { s in
+                if s[m.id] == nil { s[m.id] = LiveStats(profile: m.profile) }
+                s[m.id]!.observe(rows: observed, count: n, profile: m.profile)
+            }
+        }
+        let probabilities = request.queryValue("probabilities").map { $0 == "" || $0 == "true" || $0 == "1" } ?? false
+        var r = HTTPResponse(status: 200, json: onnxPredictionsJSON(p, probabilities: probabilities))
+        r = tagged(r, m, role)
+        r.headers.append(("X-Mlrepo-Rows", String(n)))
+        return r
+    }
+
+    /// The profile's features from a table's columns, row-major (empty when a cell is not a
+    /// number: that request is not observed).
+    func numericRows(_ t: ScoringTable, _ profile: TrainingProfile) -> [Float] {
+        let k = profile.features.count
+        guard k > 0 else { return [] }
+        var x = [Float](repeating: 0, count: t.rows * k)
+        for (j, f) in profile.features.enumerated() {
+            guard let col = t.column(f.name) else { return [] }
+            for i in 0..<t.rows {
+                let c: ScoringCell
+                if case .list(let l) = col[i], l.count == 1 { c = l[0] } else { c = col[i] }
+                guard let d = ScoringTable.number(c) else { return [] }
+                x[i * k + j] = Float(d)
+            }
+        }
+        return x
+    }
+
+    /// {"predictions": [...]}: labels (numbers or texts), or values (one number a row, or a
+    /// list a row); with probabilities asked for, "classes" and "probabilities" too.
+    func onnxPredictionsJSON(_ p: ONNXPrediction, probabilities: Bool) -> String {
+        var out = "{\"predictions\":["
+        func num(_ v: Double) -> String {
+            guard v.isFinite else { return "null" }
+            let f = Float(v)
+            return Double(f) == v ? "\(f)" : "\(v)"
+        }
+        func appendClass(_ c: String) { if p.numericClasses, Double(c) != nil { out += c } else { JSON.quote(c, into: &out) } }
+        switch p.labels {
+        case .strings(let v)?:
+            for (i, l) in v.enumerated() { if i > 0 { out += "," }; JSON.quote(l, into: &out) }
+        case .ints(let v)?:
+            for (i, l) in v.enumerated() { if i > 0 { out += "," }; out += String(l) }
+        case nil:
+            let v = p.values ?? [], k = max(1, p.valueWidth)
+            for i in 0..<p.rows {
+                if i > 0 { out += "," }
+                if k == 1 { out += num(v[i]); continue }
+                out += "["
+                for j in 0..<k { if j > 0 { out += "," }; out += num(v[i * k + j]) }
+                out += "]"
+            }
+        }
+        out += "]"
+        if probabilities, let probs = p.probabilities {
+            let c = p.classes.count
+            out += ",\"classes\":["
+            for (j, name) in p.classes.enumerated() { if j > 0 { out += "," }; appendClass(name) }
+            out += "],\"probabilities\":["
+            for i in 0..<p.rows {
+                if i > 0 { out += "," }
+                out += "["
+                for j in 0..<c { if j > 0 { out += "," }; out += "\(probs[i * c + j])" }
+                out += "]"
+            }
+            out += "]"
+        }
+        out += "}"
+        return out
+    }
+
     func tagged(_ r: HTTPResponse, _ m: ServedModel, _ role: String) -> HTTPResponse {
         var r = r
         r.headers.append(("X-Mlrepo-Model", m.id))
@@ -206,7 +382,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     /// {"predictions": [...]} (+ "probabilities" and "classes" when asked, for classifiers).
     func predictionsJSON(_ p: Prediction, _ m: ServedModel, rows n: Int, probabilities: Bool) -> String {
         var out = "{\"predictions\":["
-        let classes = m.model.classes ?? []
+        let classes = m.model?.classes ?? []
         /// A class name: a JSON number when every class is numeric, else a string.
         func appendClass(_ name: String) { if m.numericClasses { out += name } else { JSON.quote(name, into: &out) } }
         /// `n` rows of `k` values, row-major, as nested arrays.
@@ -218,7 +394,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
                 out += "]"
             }
         }
-        switch m.type {
+        switch m.type! {
         case .linearRegression, .ridge, .mlpRegressor:
             for (i, v) in (p.values ?? []).enumerated() { if i > 0 { out += "," }; out += number(v) }
         case .logisticRegression, .mlpClassifier:
@@ -355,7 +531,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
             hist += "mlrepo_request_duration_seconds_sum{\(labels)} \(live.latencySum)\n"
             hist += "mlrepo_request_duration_seconds_count{\(labels)} \(cum)\n"
             rowsOut += "mlrepo_rows_scored_total{\(labels)} \(live.rows)\n"
-            info += "mlrepo_model_info{model=\"\(role)\",model_id=\"\(shortId)\",model_full_id=\"\(m.id)\",commit=\"\(m.commit ?? "")\",path=\(promQuote(m.path)),type=\"\(m.type.rawValue)\",source=\(promQuote(m.source))} 1\n"
+            info += "mlrepo_model_info{model=\"\(role)\",model_id=\"\(shortId)\",model_full_id=\"\(m.id)\",commit=\"\(m.commit ?? "")\",path=\(promQuote(m.path)),type=\"\(m.typeName)\",source=\(promQuote(m.source))} 1\n"
             for d in drift(live, m.profile) {
                 let fl = "\(labels),feature=\(promQuote(d.name))"
                 if let psi = d.psi { psiOut += "mlrepo_feature_drift_psi{\(fl)} \(psi)\n" }

@@ -1,24 +1,29 @@
 import ML
+import Serve
 import Support
 
 let modelCommand = Command(
     name: "model", kind: .porcelain, summary: "inspect a model file (ONNX)",
     usage: """
-    mlrepo model inspect FILE [--json]
+    mlrepo model inspect MODEL [--json]
 
     Reads an ONNX model file (any producer: skl2onnx, onnxmltools, torch.onnx.export) with
     mlrepo's own bounded decoder and prints what a caller needs to know: the producer, the IR
     version and operator sets, the inputs a request feeds (name, element type, shape; `N` and
     other names are symbolic dimensions, `?` unknown), the outputs, the operators the graph
-    uses (with how many nodes use each, by domain), the constant tensors and the metadata.
-    A malformed or hostile file is refused with one line naming the field and byte offset.
+    uses (with how many nodes use each, by domain, each marked supported or not), whether
+    mlrepo can run the model (and, if not, the first reason: an operator it does not have,
+    naming the node), the constant tensors and the metadata. MODEL is a file or REV:PATH (a
+    file of a commit, branch, tag or registry alias). A malformed or hostile file is refused
+    with one line naming the field and byte offset.
 
     --json prints {"path", "producer", "producer_version", "ir_version", "opsets":
     {DOMAIN: VERSION}, "inputs": [VALUE], "outputs": [VALUE], "operators": [{"domain",
-    "op", "nodes"}], "initializers": N, "metadata": {KEY: VALUE}}, where VALUE is {"name",
-    "kind" (tensor, sequence, map, optional), "type", "shape" ([size or name or null])}.
+    "op", "nodes", "supported"}], "runnable": BOOL, "not_runnable_because": TEXT or null,
+    "initializers": N, "metadata": {KEY: VALUE}}, where VALUE is {"name", "kind" (tensor,
+    sequence, map, optional), "type", "shape" ([size or name or null])}.
 
-    Running ONNX models (predict, eval, serve) is not there yet; inspecting is the first step.
+    predict, eval and serve run the models marked runnable (docs/onnx.md).
 
     Example:
       mlrepo model inspect models/churn.onnx
@@ -28,8 +33,23 @@ let modelCommand = Command(
     guard a.positional.first == "inspect" else { throw UsageError(message: "model takes a subcommand: inspect FILE") }
     guard a.positional.count == 2 else { throw UsageError(message: "model inspect takes one FILE") }
     let path = a.positional[1]
-    // Errors name the file as it was given.
-    let m = try ONNXModel.load(path: path.hasPrefix("/") ? path : ctx.cwd + "/" + path, shownAs: path)
+    // Errors name the file as it was given; REV:PATH reads the file from a commit.
+    let full = path.hasPrefix("/") ? path : ctx.cwd + "/" + path
+    let m: ONNXModel
+    if FS.stat(full) == nil, path.contains(":"), let repo = try? ctx.repository() {
+        let bytes: [UInt8]
+        do { bytes = try ModelSource(target: path).readFromCommit(repo: repo).bytes } catch let e as ServeError { throw UserError(message: e.message) }
+        m = try ONNXModel.decode(bytes, path: path)
+    } else {
+        if FS.stat(full)?.isRegular == true, let f = ModelFormat.detect(name: path, head: []), f != .onnx, f != .other {
+            throw UserError(message: "\(path) is not an ONNX model (\(f.displayName)); model inspect reads ONNX files")
+        }
+        m = try ONNXModel.load(path: full, shownAs: path)
+    }
+    // Whether mlrepo runs it: the first reason the executor refuses it at load.
+    var refusal: String? = nil
+    do { _ = try ONNXProgram(m, path: path) } catch { refusal = "\(error)" }
+    let support = ONNXProgram.operators(of: m)
     let g = m.graph
     func typeName(_ t: Int32?) -> String {
         guard let t else { return "?" }
@@ -53,6 +73,10 @@ let modelCommand = Command(
         if let i = ops.firstIndex(where: { $0.domain == n.domain && $0.op == n.opType }) { ops[i].nodes += 1 }
         else { ops.append((n.domain, n.opType, 1)) }
     }
+    func supported(_ domain: String, _ op: String) -> Bool {
+        let d = ONNXOperators.normalizedDomain(domain)
+        return support.first { $0.domain == d && $0.op == op }?.supported ?? false
+    }
     if a.has("json") {
         func value(_ v: ONNXValueInfo) -> JSON {
             var o: [String: JSON] = ["name": .string(v.name), "kind": .string(kindName(v.kind))]
@@ -65,7 +89,9 @@ let modelCommand = Command(
             "path": .string(path), "producer": .string(m.producerName), "producer_version": .string(m.producerVersion),
             "ir_version": .int(m.irVersion), "opsets": .object(opsets),
             "inputs": .array(g.feedInputs.map(value)), "outputs": .array(g.outputs.map(value)),
-            "operators": .array(ops.map { .object(["domain": .string($0.domain.isEmpty ? "ai.onnx" : $0.domain), "op": .string($0.op), "nodes": .int(Int64($0.nodes))]) }),
+            "operators": .array(ops.map { o in .object(["domain": .string(o.domain.isEmpty ? "ai.onnx" : o.domain), "op": .string(o.op), "nodes": .int(Int64(o.nodes)),
+                                                        "supported": .bool(supported(o.domain, o.op))]) }),
+            "runnable": .bool(refusal == nil), "not_runnable_because": refusal.map { .string($0) } ?? .null,
             "initializers": .int(Int64(g.initializers.count)),
             "metadata": .object(m.metadata.mapValues { .string($0) }),
         ])
@@ -86,8 +112,12 @@ let modelCommand = Command(
     ctx.out.line("outputs:")
     for v in g.outputs { ctx.out.line(line(v)) }
     ctx.out.line("operators (\(g.nodes.count) nodes):")
-    for o in ops { ctx.out.line("  \(o.domain.isEmpty ? "" : Quote.controls(o.domain) + ".")\(Quote.controls(o.op))  ×\(o.nodes)") }
+    for o in ops {
+        ctx.out.line("  \(o.domain.isEmpty ? "" : Quote.controls(o.domain) + ".")\(Quote.controls(o.op))  ×\(o.nodes)  \(supported(o.domain, o.op) ? "supported" : "NOT SUPPORTED")")
+    }
     ctx.out.line("constant tensors: \(g.initializers.count)")
     for (k, v) in m.metadataProps { ctx.out.line("metadata \(Quote.controls(k)): \(Quote.controls(v))") }
+    if let refusal { ctx.out.line("runnable: no: \(Quote.controls(refusal))") }
+    else { ctx.out.line("runnable: yes (mlrepo predict, eval and serve run it)") }
     return 0
 }

@@ -21,8 +21,14 @@ let serveCommand = Command(
                  [--poll S] [other serve options]
 
     TARGET is a revision (commit id, branch, tag, HEAD~N; default HEAD, or REF with --follow)
-    whose tree holds one .mlmodel file (or the one --model PATH names), REV:PATH, or a model
-    file on disk. Listens on 127.0.0.1:5000 unless told otherwise (--port 0: any free port).
+    whose tree holds one .mlmodel or .onnx file (or the one --model PATH names), REV:PATH, or a
+    model file on disk. ONNX models (docs/onnx.md) take a request's columns by the names in
+    their metadata, else their training data's header (lineage), else by position; a model
+    with one input per column takes each from the column of its name (string inputs: text).
+    An ONNX model's drift statistics come from the data the stage that wrote it read; without
+    lineage, /health says drift is off and why. Other formats (pickle, PyTorch, …) are
+    refused at start with the export that makes them servable. Listens on 127.0.0.1:5000
+    unless told otherwise (--port 0: any free port).
 
     Endpoints: POST /invocations (JSON with one of dataframe_split, dataframe_records,
     instances, inputs; or text/csv), answering {"predictions": [...]} (add ?probabilities=true
@@ -134,7 +140,7 @@ let serveCommand = Command(
     var canary: ServedModel? = nil
     if let c = a.value("canary") {
         canary = try ModelSource(target: c, path: a.value("model")).load(repo: repo, cwd: ctx.cwd)
-        guard canary!.model.featureNames == primary.model.featureNames || Set(canary!.model.featureNames) == Set(primary.model.featureNames) else {
+        guard canary!.features == primary.features || Set(canary!.features) == Set(primary.features) else {
             throw UserError(message: "the canary model's features differ from the primary's; both must score the same requests")
         }
     }
@@ -165,12 +171,13 @@ let serveCommand = Command(
     follower?.start(current: replica?.served?.hex ?? primary.commit)
     let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
     if let fdNote { ctx.err.line(fdNote) }
-    var line = "mlrepo serve: listening on \(config.tlsCertificate == nil ? "http" : "https")://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.type.rawValue), id \(primary.id.prefix(12))"
+    var line = "mlrepo serve: listening on \(config.tlsCertificate == nil ? "http" : "https")://\(hostShown):\(server.port) with \(config.workers) worker\(config.workers == 1 ? "" : "s"); model \(primary.path) (\(primary.typeName), id \(primary.id.prefix(12))"
     if let c = primary.commit { line += ", commit \(c.prefix(12))" }
     line += ")"
     if let canary { line += "; canary \(canary.path) (id \(canary.id.prefix(12))) for \(options.canaryPercent)% of requests" }
     if let follow { line += "; following \(follow)" }
     if let replica { line += "; following alias \(replica.alias) on \(replica.url) every \(poll) s (cache \(replica.cache))" }
+    if let off = primary.driftOff { line += "; drift monitoring off: \(off)" }
     if !config.authTokens.isEmpty {
         line += "; bearer token required" + (config.authAll ? " on every path" : " (except \(config.openPaths.sorted().joined(separator: ", ")))")
     }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Compute
 import ML
+import Serve
 import Store
 import Support
 
@@ -112,29 +113,41 @@ let evalCommand = Command(
     name: "eval", kind: .porcelain, summary: "evaluate a model: metrics for metrics diff",
     usage: """
     mlrepo eval [STAGE] [--rev REV] [--json] [--backend B] [--threads N]
-    mlrepo eval --model MODEL --data CSV [--json]
+    mlrepo eval --model MODEL --data CSV [--label COLUMN] [--json]
 
     With a stage ({"eval": {"model": "models/m.mlmodel", "data": "test.csv"}, "metrics":
     ["metrics/eval.json"]}): runs it, writes the metrics file and records the run. --rev REV
     evaluates REV's model on REV's data and prints the metrics (nothing is written). With
-    --model and --data: prints the metrics. Keys: accuracy, precision_macro, recall_macro,
+    --model and --data: prints the metrics; MODEL is a file (.mlmodel or .onnx) or REV:PATH;
+    an ONNX model's label column is --label, else the one its training data's lineage or
+    its metadata names. Keys: accuracy, precision_macro, recall_macro,
     f1_macro, log_loss, roc_auc (binary), confusion_matrix for classifiers; rmse, mae, r2 for
     regressors; inertia, silhouette for k-means; explained_variance_ratio for PCA.
     Prints a summary (the model, the data, one metric a line); --json prints the metrics as
     one JSON object instead, the only thing on stdout.
     """,
     flags: ["json": ["--json"]],
-    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"], "rev": ["--rev", "-r"]]
+    options: ["backend": ["--backend"], "threads": ["--threads", "-j"], "model": ["--model"], "data": ["--data"], "rev": ["--rev", "-r"],
+              "label": ["--label"]]
 ) { a, ctx in
     let opts = try runOptions(a)
+    if a.value("label") != nil && a.value("model") == nil { throw UsageError(message: "--label goes with --model MODEL --data CSV") }
     if a.value("model") != nil || a.value("data") != nil {
         guard let m = a.value("model"), let d = a.value("data") else { throw UsageError(message: "give both --model and --data") }
         let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
         if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
-        let model = try ModelFile.read(path: m.hasPrefix("/") ? m : Path.join(ctx.cwd, m))
-        let metrics = try evaluate(model, csv: d.hasPrefix("/") ? d : Path.join(ctx.cwd, d), backend: backend)
+        let dataPath = d.hasPrefix("/") ? d : Path.join(ctx.cwd, d)
+        let loaded = try loadModelArgument(m, ctx)
+        let metrics: [String: JSON]
+        switch loaded {
+        case .builtin(let model):
+            if a.value("label") != nil { throw UsageError(message: "--label is for ONNX models; an .mlmodel knows its label column") }
+            metrics = try evaluate(model, csv: dataPath, backend: backend)
+        case .onnx(let scorer):
+            metrics = try scorer.evaluate(csv: dataPath, shownAs: d, label: a.value("label"), threads: backend.threads, backend: backend)
+        }
         if a.has("json") { ctx.out.line(JSON.object(metrics).encoded(pretty: true)); return 0 }
-        ctx.out.line("Evaluated \(Quote.controls(model.type)) model \(Quote.path(m)) on \(Quote.path(d))")
+        ctx.out.line("Evaluated \(Quote.controls(loaded.typeName)) model \(Quote.path(m)) on \(Quote.path(d))")
         printMetricLines(metrics, ctx)
         return 0
     }
@@ -221,17 +234,25 @@ func summaryValue(_ v: JSON) -> String {
 }
 
 let predictCommand = Command(
-    name: "predict", kind: .porcelain, summary: "score a CSV with a model file",
+    name: "predict", kind: .porcelain, summary: "score a CSV with a model (.mlmodel or ONNX)",
     usage: """
-    mlrepo predict MODEL --data CSV [--out CSV] [--probabilities] [--backend B] [--threads N]
+    mlrepo predict MODEL --data CSV [--out CSV] [--probabilities] [--label COLUMN] [--backend B] [--threads N]
 
-    Reads the model's feature columns from CSV by name (the label column, if present, is
-    ignored; any other extra column is an error), applies the model's standardization and
-    writes one row per input row: "prediction" (class name, number or cluster id; PCA:
-    pc1..pcK), plus one "p_CLASS" column per class with --probabilities. To stdout unless --out.
+    MODEL is a model file (.mlmodel or .onnx) or REV:PATH (a file of a commit, branch, tag
+    or registry alias). Reads the model's feature columns from CSV by name (the label column,
+    if present, is ignored; any other extra column is an error), applies the model's
+    standardization and writes one row per input row: "prediction" (class name, number or
+    cluster id; PCA: pc1..pcK), plus one "p_CLASS" column per class with --probabilities. To
+    stdout unless --out.
+    ONNX models (docs/onnx.md): a model with one float matrix input reads the features its
+    metadata names, else the header of its training data (found through lineage), else the
+    CSV's columns in order without --label COLUMN (their count checked); a model with one
+    input per column reads each input from the column of its name (string inputs take text).
+    A first output of several numbers a row is written as prediction_0, prediction_1, ….
+    Other formats (pickle, PyTorch, …) are refused with the export that makes them runnable.
     """,
     flags: ["probabilities": ["--probabilities", "-p"]],
-    options: ["data": ["--data"], "out": ["--out", "-o"], "backend": ["--backend"], "threads": ["--threads", "-j"]]
+    options: ["data": ["--data"], "out": ["--out", "-o"], "backend": ["--backend"], "threads": ["--threads", "-j"], "label": ["--label"]]
 ) { a, ctx in
     guard a.positional.count == 1 else { throw UsageError(message: "predict takes one model file") }
     guard let data = a.value("data") else { throw UsageError(message: "--data CSV is required") }
@@ -239,32 +260,77 @@ let predictCommand = Command(
     let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
     if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
     let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
-    let model = try ModelFile.read(path: abs(a.positional[0]))
-    var rows = try readForModel(model, csv: abs(data), threads: backend.threads, withLabel: false)
-    let p = try predict(model, taking: &rows.features, rows: rows.rows, backend: backend)
+    let loaded = try loadModelArgument(a.positional[0], ctx)
     var out = ""
-    func cell(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences("\"", "\"\"") + "\"" : s }
-    let classes = model.classes ?? []
-    if let comps = p.components {
-        out += (1...max(1, p.componentCount)).map { "pc\($0)" }.joined(separator: ",") + "\n"
-        for i in 0..<rows.rows { out += (0..<p.componentCount).map { "\(comps[i * p.componentCount + $0])" }.joined(separator: ",") + "\n" }
-    } else if let values = p.values {
-        out += "prediction\n"
-        for v in values { out += "\(v)\n" }
-    } else if let labels = p.labels {
-        let probs = a.has("probabilities") ? p.probabilities : nil
-        out += "prediction" + (probs != nil ? "," + classes.map { cell("p_" + $0) }.joined(separator: ",") : "") + "\n"
-        for i in 0..<rows.rows {
-            out += classes.isEmpty ? "\(labels[i])" : cell(classes[Int(labels[i])])
-            if let probs { for c in 0..<classes.count { out += ",\(probs[i * classes.count + c])" } }
-            out += "\n"
+    func cell(_ s: String) -> String { s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences("\"", "\"\"") + "\"" : s }
+    let rowCount: Int
+    switch loaded {
+    case .builtin(let model):
+        if a.value("label") != nil { throw UsageError(message: "--label is for ONNX models; an .mlmodel knows its label column") }
+        var rows = try readForModel(model, csv: abs(data), threads: backend.threads, withLabel: false)
+        rowCount = rows.rows
+        let p = try predict(model, taking: &rows.features, rows: rows.rows, backend: backend)
+        let classes = model.classes ?? []
+        if let comps = p.components {
+            out += (1...max(1, p.componentCount)).map { "pc\($0)" }.joined(separator: ",") + "\n"
+            for i in 0..<rows.rows { out += (0..<p.componentCount).map { "\(comps[i * p.componentCount + $0])" }.joined(separator: ",") + "\n" }
+        } else if let values = p.values {
+            out += "prediction\n"
+            for v in values { out += "\(v)\n" }
+        } else if let labels = p.labels {
+            let probs = a.has("probabilities") ? p.probabilities : nil
+            out += "prediction" + (probs != nil ? "," + classes.map { cell("p_" + $0) }.joined(separator: ",") : "") + "\n"
+            for i in 0..<rows.rows {
+                out += classes.isEmpty ? "\(labels[i])" : cell(classes[Int(labels[i])])
+                if let probs { for c in 0..<classes.count { out += ",\(probs[i * classes.count + c])" } }
+                out += "\n"
+            }
+        }
+    case .onnx(let scorer):
+        let p = try scorer.scoreCSV(path: abs(data), shownAs: data, label: a.value("label"), threads: backend.threads, backend: backend).prediction
+        rowCount = p.rows
+        if p.labels != nil {
+            let probs = a.has("probabilities") ? p.probabilities : nil
+            let c = p.classes.count
+            out += "prediction" + (probs != nil ? "," + p.classes.map { cell("p_" + $0) }.joined(separator: ",") : "") + "\n"
+            for i in 0..<p.rows {
+                out += cell(p.label(i) ?? "")
+                if let probs { for j in 0..<c { out += ",\(probs[i * c + j])" } }
+                out += "\n"
+            }
+        } else {
+            let v = p.values ?? [], k = max(1, p.valueWidth)
+            out += (k == 1 ? "prediction" : (0..<k).map { "prediction_\($0)" }.joined(separator: ",")) + "\n"
+            func num(_ d: Double) -> String { let f = Float(d); return Double(f) == d ? "\(f)" : "\(d)" }
+            for i in 0..<p.rows { out += (0..<k).map { num(v[i * k + $0]) }.joined(separator: ",") + "\n" }
         }
     }
     if let o = a.value("out") {
         try FS.atomicWrite(abs(o), text: out, durable: false, inWorkTree: true)
-        ctx.err.line("wrote \(rows.rows) prediction(s) to \(o)")
+        ctx.err.line("wrote \(rowCount) prediction(s) to \(o)")
     } else { ctx.out.write(out) }
     return 0
+}
+
+/// The model MODEL names for predict and eval: a file (any format; the ones mlrepo cannot
+/// run are refused with their export) or REV:PATH. An ONNX file in a repository gets its
+/// feature names from its training data's lineage when its metadata has none.
+func loadModelArgument(_ arg: String, _ ctx: Context) throws -> LoadedModel {
+    let full = arg.hasPrefix("/") ? arg : Path.join(ctx.cwd, arg)
+    let isFile = FS.stat(full) != nil
+    let repo = try? ctx.repository()
+    if isFile, ModelFormat.detect(name: arg, head: []) != .onnx || repo == nil {
+        return try LoadedModel.read(path: full, shownAs: arg)
+    }
+    if isFile || arg.contains(":"), let repo {
+        do { return try ModelSource(target: arg).load(repo: repo, cwd: ctx.cwd).loaded } catch let e as ServeError {
+            throw UserError(message: e.message)
+        }
+    }
+    if !isFile && arg.contains(":") && repo == nil {
+        throw UserError(message: "'\(arg)' does not exist (and there is no mlrepo repository here to read REV:PATH from)")
+    }
+    return try LoadedModel.read(path: full, shownAs: arg)
 }
 
 /// The only built-in stage of `kind` in a commit's project.

@@ -149,10 +149,13 @@ public final class ModelScorer: @unchecked Sendable {
 /// cells are not read). Missing or extra columns are errors. The header and cells are read by
 /// `DatasetReader.readCSV`, as the scoring server reads a text/csv body.
 public func readForModel(_ model: ModelFile, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
+    try readForModel(features: model.featureNames, label: model.header["label"]?.stringValue, csv: path, threads: threads, withLabel: withLabel)
+}
+
+/// `readForModel` for a model that reads `features` (by name) and was trained with `label`.
+public func readForModel(features: [String], label: String?, csv path: String, threads: Int, withLabel: Bool = true) throws -> Dataset {
     let header: [String]
     do { header = try DatasetReader.csvHeader(path: path) } catch let e as DatasetError { throw MLError.data(e) }
-    let label = model.header["label"]?.stringValue
-    let features = model.featureNames
     let missing = features.filter { !header.contains($0) }
     if !missing.isEmpty {
         throw MLError.columns(file: path, reason: "lacks the model's feature column(s): \(missing.joined(separator: ", "))")
