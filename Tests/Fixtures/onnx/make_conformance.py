@@ -37,7 +37,7 @@ Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Where Xor
 # Element types mlrepo stores (TensorProto.DataType): float16, bfloat16, complex and the
 # float8/4-bit types are not run.
 TYPES = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13}
-MAX_CASE_BYTES = 16 * 1024
+MAX_CASE_BYTES = 64 * 1024
 
 # ai.onnx versions mlrepo runs (ONNXOperators.opsetRange); cases made for later versions
 # (onnx 1.23.2 writes some at 26 to 28) are refused at load, as any such model is.
@@ -176,6 +176,24 @@ def extra_cases():
     case("matmul_int64_opset13", "MatMul", 13, {}, [rng.integers(-5, 5, (3, 4)).astype(np.int64), rng.integers(-5, 5, (4, 2)).astype(np.int64)])
     case("argmax_keepdims_opset11", "ArgMax", 11, {"axis": 1}, [f32(3, 5)], out_types=[T.INT64])
     case("argmin_no_keepdims_opset11", "ArgMin", 11, {"axis": -1, "keepdims": 0}, [f32(3, 5)], out_types=[T.INT64])
+    # Element movers on more shapes and types than ONNX's few cases.
+    case("tile_3d_opset13", "Tile", 13, {}, [f32(2, 1, 3), np.array([1, 3, 2], np.int64)])
+    case("tile_string_opset13", "Tile", 13, {}, [np.array([["a", "b"]], dtype=object), np.array([2, 2], np.int64)])
+    case("gather_axis1_2d_indices_opset13", "Gather", 13, {"axis": 1}, [f32(3, 4), np.array([[0, 3], [-1, 1]], np.int64)])
+    case("gather_string_opset13", "Gather", 13, {}, [np.array(["x", "y", "z"], dtype=object), np.array([2, 0], np.int32)])
+    case("where_broadcast_int64_opset13", "Where", 13, {}, [np.array([[True], [False]]), rng.integers(-9, 9, (2, 3)).astype(np.int64),
+                                                               np.array([7], np.int64)], out_types=[T.INT64])
+    case("expand_bidirectional_opset13", "Expand", 13, {}, [f32(3, 1), np.array([2, 1, 4], np.int64)])
+    case("sign_abs_int64_opset13", "Sign", 13, {}, [np.array([-3, 0, 5], np.int64)])
+    case("abs_int32_opset13", "Abs", 13, {}, [np.array([-3, 0, 5], np.int32)])
+    case("concat_string_opset13", "Concat", 13, {"axis": 0}, [np.array(["a"], dtype=object), np.array(["b", "c"], dtype=object)])
+    case("transpose_default_opset13", "Transpose", 13, {}, [f32(2, 3, 4)])
+    case("reshape_allowzero_opset14", "Reshape", 14, {"allowzero": 1}, [f32(0, 3), np.array([3, 0], np.int64)])
+    case("range_int64_opset11", "Range", 11, {}, [np.array(10, np.int64), np.array(-3, np.int64), np.array(-4, np.int64)])
+    case("range_float_opset11", "Range", 11, {}, [np.array(0.5, np.float32), np.array(2.0, np.float32), np.array(0.25, np.float32)])
+    case("constant_of_shape_int64_opset11", "ConstantOfShape", 11, {"value": helper.make_tensor("v", T.INT64, [1], [7])},
+         [np.array([2, 3], np.int64)], out_types=[T.INT64])
+    case("equal_string_opset19", "Equal", 19, {}, [np.array(["a", "b"], dtype=object), np.array(["a", "c"], dtype=object)], out_types=[T.BOOL], ir=9)
     # Cast between the types mlrepo stores.
     F = np.array([0.1, -2.7, 3.5, 1e-7, 123456789, np.inf, -np.inf, np.nan, 0.0, -0.0, 1.5e-5, 100], np.float32)
     R = np.array([1.7, -1.7, 2.5, -0.5, 0, 100], np.float32)

@@ -100,9 +100,14 @@ final class ONNXConformanceTests: XCTestCase {
             if let why { failures.append("\(c.name): \(why)") } else { perOp[c.op]!.passed += 1 }
         }
         // The table docs/onnx-conformance.md records.
-        var table = "| operator | cases | passed |\n|---|---:|---:|\n"
-        for (op, n) in perOp.sorted(by: { $0.key < $1.key }) { table += "| \(op) | \(n.written) | \(n.passed) |\n" }
-        table += "| **total** | **\(cases.count)** | **\(cases.count - failures.count)** |\n"
+        // Operators mlrepo does not run appear through their function expansions only (ONNX's
+        // test_x_expanded cases: the same model written with the operators mlrepo has).
+        var table = "| operator | cases | passed | |\n|---|---:|---:|---|\n"
+        for (op, n) in perOp.sorted(by: { $0.key < $1.key }) {
+            let note = ONNXOperators.isSupported(domain: "", op: op) ? "" : "expanded form only; not run as one node"
+            table += "| \(op) | \(n.written) | \(n.passed) | \(note) |\n"
+        }
+        table += "| **total** | **\(cases.count)** | **\(cases.count - failures.count)** | |\n"
         print("ONNX conformance: \(cases.count - failures.count) of \(cases.count) cases passed\n" + table)
         for f in failures { print("FAIL " + f) }
         XCTAssertEqual(failures.count, 0, "\(failures.count) conformance cases fail; first: \(failures.prefix(5).joined(separator: "; "))")

@@ -79,6 +79,31 @@ final class ONNXStandardOperatorTests: XCTestCase {
         XCTAssertEqual(failure(n, [:]), "'m.onnx': invalid ONNX model: node 'n' (ConstantOfShape): ConstantOfShape's shape has a bad dimension -3")
     }
 
+    /// Zero-element tensors with huge other dimensions stay cheap: no per-dimension index
+    /// lists are built for outputs that hold nothing.
+    func testEmptyTensorsWithHugeDimensionsAllocateNothing() throws {
+        let empty = ONNXArray(floats: [], shape: [0, 1 << 31])
+        let sl = try program("Slice", inputs: ["x", "s", "e", "a"], constants: ["s": ints([1]), "e": ints([1 << 40]), "a": ints([1])])
+        XCTAssertEqual(try sl.run(["x": .tensor(empty)], backend: backend)["y"], .tensor(ONNXArray(floats: [], shape: [0, (1 << 31) - 1])))
+        let t = try program("Tile", inputs: ["x", "r"], constants: ["r": ints([1, 1 << 30])])
+        XCTAssertEqual(try t.run(["x": .tensor(ONNXArray(floats: [], shape: [0, 4]))], backend: backend)["y"],
+                       .tensor(ONNXArray(floats: [], shape: [0, 1 << 32])))
+        let m = try program("MatMul", inputs: ["x", "w"])
+        XCTAssertEqual(try m.run(["x": .tensor(ONNXArray(floats: [], shape: [1 << 30, 1 << 30, 0, 2])), "w": .tensor(ONNXArray(floats: [1, 2], shape: [2, 1]))],
+                                 backend: backend)["y"], .tensor(ONNXArray(floats: [], shape: [1 << 30, 1 << 30, 0, 1])))
+        // Extreme steps take one element.
+        let x = ONNXArray(floats: [1, 2, 3], shape: [3])
+        let st = try program("Slice", inputs: ["x", "s", "e", "a", "st"], constants: ["s": ints([-1]), "e": ints([.min]), "a": ints([0]), "st": ints([.min])])
+        XCTAssertEqual(try st.run(["x": .tensor(x)], backend: backend)["y"], .tensor(ONNXArray(floats: [3], shape: [1])))
+        let st2 = try program("Slice", inputs: ["x", "s", "e", "a", "st"], constants: ["s": ints([.min]), "e": ints([.max]), "a": ints([0]), "st": ints([.max])])
+        XCTAssertEqual(try st2.run(["x": .tensor(x)], backend: backend)["y"], .tensor(ONNXArray(floats: [1], shape: [1])))
+        // A value whose shape does not describe its elements is refused, not indexed.
+        let r = try program("Relu")
+        XCTAssertEqual(failure(r, ["x": ONNXArray(floats: [1, 2], shape: [3])]), "'m.onnx': invalid ONNX model: node 'n' (Relu): input 0 has 2 values for shape [3]")
+        let u = try program("Unsqueeze", inputs: ["x", "a"], constants: ["a": ints(Array(0..<70))])
+        XCTAssertEqual(failure(u, ["x": ONNXArray(floats: [1], shape: [1])]), "'m.onnx': invalid ONNX model: node 'n' (Unsqueeze): Unsqueeze to 71 dimensions, more than 64")
+    }
+
     func testWrongElementTypeNamesIt() throws {
         let p = try program("Exp")
         XCTAssertEqual(failure(p, ["x": ONNXArray(int64s: [1, 2], shape: [2])]),

@@ -8,11 +8,15 @@ import Support
 // elements, Cast), +StandardNN (products, softmax, reductions, ArgMax, TopK); ONNXKernels
 // holds the shared broadcasting and layout helpers.
 
-/// Takes input `i` as a tensor, or throws naming it.
+/// Takes input `i` as a tensor, or throws naming it. The shape is checked (no negative
+/// dimension, at most `ONNXModel.maxTensorElements` elements) and must describe exactly the
+/// elements stored, so kernels can index by the shape.
 @inline(__always)
 func tensorInput(_ inputs: [ONNXValue?], _ i: Int) throws -> ONNXArray {
     guard i < inputs.count, let v = inputs[i] else { throw ONNXRunError("input \(i) is missing") }
     guard case .tensor(let t) = v else { throw ONNXRunError("input \(i) is not a tensor") }
+    let n = try ONNXK.count(t.shape, "input \(i)")
+    guard n == t.storedCount else { throw ONNXRunError("input \(i) has \(t.storedCount) values for shape \(t.shape)") }
     return t
 }
 

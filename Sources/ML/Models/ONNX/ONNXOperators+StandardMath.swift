@@ -218,10 +218,10 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
         }
     },
 
-    "Add": arithmetic("Add", +, +, &+),
-    "Sub": arithmetic("Sub", -, -, &-),
-    "Mul": arithmetic("Mul", *, *, &*),
-    "Div": arithmetic("Div", /, /, { $1 == -1 ? 0 &- $0 : $0 / $1 }, intCheck: { y in
+    "Add": arithmetic("Add", { $0 + $1 }, { $0 + $1 }, { $0 &+ $1 }),
+    "Sub": arithmetic("Sub", { $0 - $1 }, { $0 - $1 }, { $0 &- $1 }),
+    "Mul": arithmetic("Mul", { $0 * $1 }, { $0 * $1 }, { $0 &* $1 }),
+    "Div": arithmetic("Div", { $0 / $1 }, { $0 / $1 }, { $1 == -1 ? 0 &- $0 : $0 / $1 }, intCheck: { y in
         if y.contains(0) { throw ONNXRunError("Div: integer division by zero") }
     }),
     "Pow": { _ in
@@ -259,19 +259,19 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
         }
     },
 
-    "Equal": comparison("Equal", ==, strings: true, bools: true),
-    "Greater": comparison("Greater", >),
-    "Less": comparison("Less", <),
-    "GreaterOrEqual": comparison("GreaterOrEqual", >=),
-    "LessOrEqual": comparison("LessOrEqual", <=),
+    "Equal": comparison("Equal", { $0 == $1 }, strings: true, bools: true),
+    "Greater": comparison("Greater") { $0 > $1 },
+    "Less": comparison("Less") { $0 < $1 },
+    "GreaterOrEqual": comparison("GreaterOrEqual") { $0 >= $1 },
+    "LessOrEqual": comparison("LessOrEqual") { $0 <= $1 },
     "And": logic("And") { $0 && $1 },
     "Or": logic("Or") { $0 || $1 },
     "Xor": logic("Xor") { $0 != $1 },
 
     "Max": variadic("Max", fmaxNaN, dmaxNaN, { Swift.max($0, $1) }),
     "Min": variadic("Min", fminNaN, dminNaN, { Swift.min($0, $1) }),
-    "Sum": variadic("Sum", +, +, { $0 &+ $1 }),
-    "Mean": variadic("Mean", +, +, nil, mean: true),
+    "Sum": variadic("Sum", { $0 + $1 }, { $0 + $1 }, { $0 &+ $1 }),
+    "Mean": variadic("Mean", { $0 + $1 }, { $0 + $1 }, nil, mean: true),
 
     "Where": { _ in
         { inputs, _ in
@@ -283,11 +283,7 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
             let out = try ONNXK.broadcastShape(try ONNXK.broadcastShape(c.shape, x.shape), y.shape)
             _ = try ONNXK.count(out)
             let cc = try ONNXK.expand(cond, c.shape, to: out)
-            struct Pick: ElementMover {
-                let from: [Int], to: [Int]
-                func move<T>(_ v: [T]) throws -> [T] { try ONNXK.expand(v, from, to: to) }
-            }
-            let xe = try x.moved(out, Pick(from: x.shape, to: out)), ye = try y.moved(out, Pick(from: y.shape, to: out))
+            let xe = try x.moved(out, ExpandMover(from: x.shape, to: out)), ye = try y.moved(out, ExpandMover(from: y.shape, to: out))
             struct Choose: ElementMover {
                 let cond: [Bool], other: ONNXArray.Storage
                 func move<T>(_ v: [T]) throws -> [T] {

@@ -90,9 +90,10 @@ func onnxMatMul(_ a: ONNXArray, _ b: ONNXArray, backend: any Backend) throws -> 
     let ba = Array(sa.dropLast(2)), bb = Array(sb.dropLast(2))
     let batch = try ONNXK.broadcastShape(ba, bb)
     var out = batch + [m, n]
-    _ = try ONNXK.count(out)
+    let total = try ONNXK.count(out)
     if b.rank == 1 { out.removeLast() }
     if a.rank == 1 { out.remove(at: out.count - (b.rank == 1 ? 1 : 2)) }
+    if total == 0 { return ONNXArray(shape: out, storage: a.storage.emptyLike) }
     let s: ONNXArray.Storage
     if bb.isEmpty || bb.allSatisfy({ $0 == 1 }) && ba == batch {
         // B is one matrix: every batch of A stacks into one product.
@@ -108,18 +109,6 @@ func onnxMatMul(_ a: ONNXArray, _ b: ONNXArray, backend: any Backend) throws -> 
         s = nb == 0 ? a.storage.emptyLike : concatStorage(parts)
     }
     return ONNXArray(shape: out, storage: s)
-}
-
-extension ONNXArray.Storage {
-    var emptyLike: ONNXArray.Storage {
-        switch self {
-        case .float: .float([])
-        case .double: .double([])
-        case .int64: .int64([])
-        case .bool: .bool([])
-        case .string: .string([])
-        }
-    }
 }
 
 // MARK: Softmax
@@ -251,11 +240,6 @@ private func reduceInt(_ v: [Int64], outer: Int, n: Int, inner: Int, _ kind: Red
     return r
 }
 
-private struct PermuteMover: ElementMover {
-    let shape: [Int], perm: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { ONNXK.transpose(v, shape, perm).0 }
-}
-
 private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
     { ctx in
         // Axes: an attribute until ReduceSum 13 and the others 18, then an optional input.
@@ -272,7 +256,7 @@ private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
                            : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
             var (perm, outer, n, inner) = reductionLayout(x.shape, axes)
             var src = x
-            if let p = perm { src = try x.moved(p.map { x.shape[$0] }, PermuteMover(shape: x.shape, perm: p)) }
+            if let p = perm { src = try x.moved(p.map { x.shape[$0] }, TransposeMover(shape: x.shape, perm: p)) }
             if x.count == 0 && outer * inner > 0 { n = 0 }
             switch src.storage {
             case .float(let v):
@@ -296,6 +280,24 @@ private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
 
 // MARK: ArgMax, ArgMin, TopK
 
+/// The index of the largest (or smallest) value along each lane; ties go to the first index,
+/// or the last with `last`.
+private func argLanes<T: Comparable>(_ v: [T], outer: Int, n: Int, inner: Int, max: Bool, last: Bool) -> [Int64] {
+    var r = [Int64](repeating: 0, count: outer * inner)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * n * inner + i
+            var best = 0, bv = v[base]
+            for j in 1..<n {
+                let c = v[base + j * inner]
+                if max ? (last ? c >= bv : c > bv) : (last ? c <= bv : c < bv) { best = j; bv = c }
+            }
+            r[o * inner + i] = Int64(best)
+        }
+    }
+    return r
+}
+
 private func argExtreme(_ op: String, max: Bool) -> ONNXOperatorFactory {
     { ctx in
         let axis = try ctx.int("axis", 0)
@@ -308,32 +310,12 @@ private func argExtreme(_ op: String, max: Bool) -> ONNXOperatorFactory {
             guard n > 0 else { throw ONNXRunError("\(op) along an empty axis") }
             var out = x.shape
             if keep { out[a] = 1 } else { out.remove(at: a) }
-            let v: [Double]
+            let r: [Int64]
             switch x.storage {
-            case .float(let f): v = f.map(Double.init)
-            case .double(let d): v = d
-            case .int64(let i): v = i.map(Double.init)   // exact enough for ordering all but |x| > 2^53
+            case .float(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
+            case .double(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
+            case .int64(let v): r = argLanes(v, outer: outer, n: n, inner: inner, max: max, last: last)
             default: throw ONNXRunError("\(op) takes numeric input, not \(x.elementType.name)")
-            }
-            let iv = x.int64s
-            var r = [Int64](repeating: 0, count: outer * inner)
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * n * inner + i
-                    var best = 0
-                    for j in 1..<n {
-                        let better: Bool
-                        if let iv {
-                            let c = iv[base + j * inner], b = iv[base + best * inner]
-                            better = max ? (last ? c >= b : c > b) : (last ? c <= b : c < b)
-                        } else {
-                            let c = v[base + j * inner], b = v[base + best * inner]
-                            better = max ? (last ? c >= b : c > b) : (last ? c <= b : c < b)
-                        }
-                        if better { best = j }
-                    }
-                    r[o * inner + i] = Int64(best)
-                }
             }
             return [.tensor(ONNXArray(int64s: r, shape: out))]
         }
@@ -420,7 +402,7 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
             case (.int64(let x), .int64(let y)):
                 var r = hostGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, zero: 0, mul: (&*), add: (&+))
                 let cc = try c.map { try ONNXK.expand($0.int64s!, $0.shape, to: [m, n]) }
-                let ai = Int64(alpha), bi = Int64(beta)
+                let ai = onnxInt64(Double(alpha)), bi = onnxInt64(Double(beta))
                 for i in 0..<r.count { r[i] = ai &* r[i] &+ (cc.map { bi &* $0[i] } ?? 0) }
                 return [.tensor(ONNXArray(int64s: r, shape: [m, n]))]
             default:

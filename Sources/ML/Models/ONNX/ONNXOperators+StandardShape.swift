@@ -67,16 +67,6 @@ func gridOffsets(_ shape: [Int], _ perAxis: [[Int]]) throws -> [Int] {
     return offs
 }
 
-private struct ExpandMover: ElementMover {
-    let from: [Int], to: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { try ONNXK.expand(v, from, to: to) }
-}
-
-private struct TransposeMover: ElementMover {
-    let shape: [Int], perm: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { ONNXK.transpose(v, shape, perm).0 }
-}
-
 private struct ConcatMover: ElementMover {
     let parts: [ONNXArray.Storage], blocks: [Int], outer: Int
     func move<T>(_ first: [T]) throws -> [T] {
@@ -350,6 +340,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             let x = try tensorInput(inputs, 0)
             let given = try attr ?? int64Input(inputs, 1, "Unsqueeze's axes")
             let r = x.rank + given.count
+            guard r <= ONNXModel.maxRank else { throw ONNXRunError("Unsqueeze to \(r) dimensions, more than \(ONNXModel.maxRank)") }
             let axes = Set(try ONNXK.axes(given, rank: r))
             var out: [Int] = []
             var k = 0
@@ -467,7 +458,8 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
             guard axes.count == starts.count, steps == nil || steps!.count == starts.count else {
                 throw ONNXRunError("Slice's starts, ends, axes and steps differ in length")
             }
-            var perAxis = x.shape.map { Array(0..<$0) }
+            // An empty input makes an empty output (its shape still follows the slice).
+            var perAxis = x.count == 0 ? x.shape.map { _ in [Int]() } : x.shape.map { Array(0..<$0) }
             var out = x.shape
             for (k, a) in axes.enumerated() {
                 let dim = Int64(x.shape[a])
@@ -478,17 +470,15 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 if e < 0 { e = e &+ dim }
                 if step > 0 { s = Swift.min(Swift.max(s, 0), dim); e = Swift.min(Swift.max(e, 0), dim) }
                 else { s = Swift.min(Swift.max(s, 0), dim - 1); e = Swift.min(Swift.max(e, -1), dim - 1) }
-                var picks: [Int] = []
-                var i = s
-                while step > 0 ? i < e : i > e {
-                    picks.append(Int(i))
-                    let (next, o) = i.addingReportingOverflow(step)
-                    if o { break }
-                    i = next
-                }
+                // Elements taken: ceil(|e - s| / |step|) when moving toward e (all values
+                // here are within [-1, dim], so nothing overflows).
+                let back = step == .min ? Int64.max : -step
+                let taken = Int(step > 0 ? (e > s ? (e - s - 1) / step + 1 : 0) : (s > e ? (s - e - 1) / back + 1 : 0))
+                let picks = x.count == 0 ? [] : (0..<taken).map { Int(s) + $0 * Int(step) }
                 perAxis[a] = picks
-                out[a] = picks.count
+                out[a] = taken
             }
+            if x.count == 0 || out.contains(0) { return [.tensor(x.emptied(out))] }
             return [.tensor(try x.picking(try gridOffsets(x.shape, perAxis), shape: out))]
         }
     },
@@ -516,7 +506,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 guard r >= 0, r <= Int64(ONNXK.maxElements) else { throw ONNXRunError("Tile repeat \(r)") }
                 return d * Int(r)
             }
-            _ = try ONNXK.count(out)
+            if try ONNXK.count(out) == 0 { return [.tensor(x.emptied(out))] }
             let perAxis = zip(x.shape, out).map { d, o in (0..<o).map { $0 % Swift.max(d, 1) } }
             return [.tensor(try x.picking(try gridOffsets(x.shape, perAxis), shape: out))]
         }
