@@ -169,16 +169,24 @@ enum ONNXK {
         }
         return (result, out)
     }
-
-    // MARK: Element types
-
-    static func typeName(_ t: ONNXArray) -> String { t.elementType.name }
 }
 
 /// A rearrangement of elements that does not look at their values (transpose, slice, gather,
 /// concatenation, tiling), applied to whatever element type a tensor holds.
 protocol ElementMover {
     func move<T>(_ v: [T]) throws -> [T]
+}
+
+/// Broadcasts a tensor of shape `from` to `to`.
+struct ExpandMover: ElementMover {
+    let from: [Int], to: [Int]
+    func move<T>(_ v: [T]) throws -> [T] { try ONNXK.expand(v, from, to: to) }
+}
+
+/// Permutes the axes of a tensor of `shape`.
+struct TransposeMover: ElementMover {
+    let shape: [Int], perm: [Int]
+    func move<T>(_ v: [T]) throws -> [T] { ONNXK.transpose(v, shape, perm).0 }
 }
 
 /// Picks the elements at precomputed (checked) positions.
@@ -204,6 +212,32 @@ extension ONNXArray {
     /// The elements at `indices` (checked by the caller), as a tensor of `shape`.
     func picking(_ indices: [Int], shape: [Int]) throws -> ONNXArray { try moved(shape, PickMover(indices: indices)) }
 
+    /// The number of elements the storage holds.
+    var storedCount: Int {
+        switch storage {
+        case .float(let v): v.count
+        case .double(let v): v.count
+        case .int64(let v): v.count
+        case .bool(let v): v.count
+        case .string(let v): v.count
+        }
+    }
+
+    /// An empty tensor of the same element type and the given (zero-element) shape.
+    func emptied(_ shape: [Int]) -> ONNXArray { ONNXArray(shape: shape, storage: storage.emptyLike) }
+
     /// The same elements under another shape of the same count.
     func reshaped(_ shape: [Int]) -> ONNXArray { ONNXArray(shape: shape, storage: storage) }
+}
+
+extension ONNXArray.Storage {
+    var emptyLike: ONNXArray.Storage {
+        switch self {
+        case .float: .float([])
+        case .double: .double([])
+        case .int64: .int64([])
+        case .bool: .bool([])
+        case .string: .string([])
+        }
+    }
 }

@@ -20,22 +20,6 @@ func tensorInput(_ inputs: [ONNXValue?], _ i: Int) throws -> ONNXArray {
     return t
 }
 
-extension ONNXArray {
-    /// The number of elements the storage holds.
-    var storedCount: Int {
-        switch storage {
-        case .float(let v): v.count
-        case .double(let v): v.count
-        case .int64(let v): v.count
-        case .bool(let v): v.count
-        case .string(let v): v.count
-        }
-    }
-
-    /// An empty tensor of the same element type and the given (zero-element) shape.
-    func emptied(_ shape: [Int]) -> ONNXArray { ONNXArray(shape: shape, storage: storage.emptyLike) }
-}
-
 let standardOperators: [String: ONNXOperatorFactory] = {
     var t = standardMathOperators
     t.merge(standardShapeOperators) { a, _ in a }

@@ -283,11 +283,7 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
             let out = try ONNXK.broadcastShape(try ONNXK.broadcastShape(c.shape, x.shape), y.shape)
             _ = try ONNXK.count(out)
             let cc = try ONNXK.expand(cond, c.shape, to: out)
-            struct Pick: ElementMover {
-                let from: [Int], to: [Int]
-                func move<T>(_ v: [T]) throws -> [T] { try ONNXK.expand(v, from, to: to) }
-            }
-            let xe = try x.moved(out, Pick(from: x.shape, to: out)), ye = try y.moved(out, Pick(from: y.shape, to: out))
+            let xe = try x.moved(out, ExpandMover(from: x.shape, to: out)), ye = try y.moved(out, ExpandMover(from: y.shape, to: out))
             struct Choose: ElementMover {
                 let cond: [Bool], other: ONNXArray.Storage
                 func move<T>(_ v: [T]) throws -> [T] {

@@ -111,18 +111,6 @@ func onnxMatMul(_ a: ONNXArray, _ b: ONNXArray, backend: any Backend) throws -> 
     return ONNXArray(shape: out, storage: s)
 }
 
-extension ONNXArray.Storage {
-    var emptyLike: ONNXArray.Storage {
-        switch self {
-        case .float: .float([])
-        case .double: .double([])
-        case .int64: .int64([])
-        case .bool: .bool([])
-        case .string: .string([])
-        }
-    }
-}
-
 // MARK: Softmax
 
 private func softmaxCore<T: BinaryFloatingPoint>(_ v: [T], outer: Int, n: Int, inner: Int, log: Bool,
@@ -252,11 +240,6 @@ private func reduceInt(_ v: [Int64], outer: Int, n: Int, inner: Int, _ kind: Red
     return r
 }
 
-private struct PermuteMover: ElementMover {
-    let shape: [Int], perm: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { ONNXK.transpose(v, shape, perm).0 }
-}
-
 private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
     { ctx in
         // Axes: an attribute until ReduceSum 13 and the others 18, then an optional input.
@@ -273,7 +256,7 @@ private func reduce(_ op: String, _ kind: Reduction) -> ONNXOperatorFactory {
                            : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
             var (perm, outer, n, inner) = reductionLayout(x.shape, axes)
             var src = x
-            if let p = perm { src = try x.moved(p.map { x.shape[$0] }, PermuteMover(shape: x.shape, perm: p)) }
+            if let p = perm { src = try x.moved(p.map { x.shape[$0] }, TransposeMover(shape: x.shape, perm: p)) }
             if x.count == 0 && outer * inner > 0 { n = 0 }
             switch src.storage {
             case .float(let v):

@@ -67,16 +67,6 @@ func gridOffsets(_ shape: [Int], _ perAxis: [[Int]]) throws -> [Int] {
     return offs
 }
 
-private struct ExpandMover: ElementMover {
-    let from: [Int], to: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { try ONNXK.expand(v, from, to: to) }
-}
-
-private struct TransposeMover: ElementMover {
-    let shape: [Int], perm: [Int]
-    func move<T>(_ v: [T]) throws -> [T] { ONNXK.transpose(v, shape, perm).0 }
-}
-
 private struct ConcatMover: ElementMover {
     let parts: [ONNXArray.Storage], blocks: [Int], outer: Int
     func move<T>(_ first: [T]) throws -> [T] {

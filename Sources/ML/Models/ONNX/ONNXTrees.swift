@@ -165,6 +165,8 @@ final class CompiledTrees: Sendable {
     let packed: [PackedTreeNode]
     /// Whether every leaf has exactly one weight (leaf l's is at index l).
     let oneWeightPerLeaf: Bool
+    /// The target every leaf weight scores, when they all score the same one.
+    let fixedTarget: Int32?
     /// The mode every branch node uses, for the fast paths; nil when the modes are mixed.
     let uniformMode: TreeNodeMode?
     /// The largest feature index any node reads (-1 when none).
@@ -249,6 +251,7 @@ final class CompiledTrees: Sendable {
             PackedTreeNode(feature: feature[$0] | (missing[$0] ? Int32.min : 0), threshold: threshold[$0], trueChild: tc[$0], falseChild: fc[$0])
         } + [PackedTreeNode(feature: 0, threshold: 0, trueChild: -1, falseChild: -1)]
         oneWeightPerLeaf = zip(lStart, lEnd).enumerated().allSatisfy { l, r in r.1 - r.0 == 1 && Int(r.0) == l }
+        fixedTarget = lTarget.isEmpty || lTarget.contains(where: { $0 != lTarget[0] }) ? nil : lTarget[0]
         self.maxFeature = maxFeature
         self.targets = targets
         uniformMode = modesSeen.count == 1 ? TreeNodeMode(rawValue: modesSeen.first!) : (modesSeen.isEmpty ? .leq : nil)
@@ -294,6 +297,36 @@ final class CompiledTrees: Sendable {
                     let j = r * nt + Int(lt[l])
                     scores[j] += lw[l]
                     has[j] = 1
+                }
+                if count < 4 {
+                    // Few rows: four trees at a time per row, summed in a register where every
+                    // leaf scores the same target (the trees' order of summing stays the same).
+                    roots.withUnsafeBufferPointer { rb in
+                        let rp = rb.baseAddress!
+                        for r in 0..<count {
+                            let xr = x0 + r * width
+                            var t = 0
+                            if let target = fixedTarget, !rb.isEmpty {
+                                var acc: Float = 0
+                                while t + 4 <= rb.count {
+                                    let (a, b, c, d) = walk.leaves(rp + t, xr)
+                                    acc += lw[a]; acc += lw[b]; acc += lw[c]; acc += lw[d]
+                                    t += 4
+                                }
+                                while t < rb.count { acc += lw[walk.leaf(rp[t], xr)]; t += 1 }
+                                scores[r * nt + Int(target)] += acc
+                                has[r * nt + Int(target)] = 1
+                                continue
+                            }
+                            while t + 4 <= rb.count {
+                                let (a, b, c, d) = walk.leaves(rp + t, xr)
+                                add(a, r); add(b, r); add(c, r); add(d, r)
+                                t += 4
+                            }
+                            while t < rb.count { add(walk.leaf(rp[t], xr), r); t += 1 }
+                        }
+                    }
+                    return
                 }
                 for root in roots {
                     for r in 0..<count { add(walk.leaf(root, x0 + r * width), r) }
@@ -355,7 +388,17 @@ enum NEQ: TreeCompare { @inline(__always) static func go(_ v: Float, _ t: Float)
 
 /// Finds the leaf a row reaches from a root reference. Child indices only grow along a path
 /// (compilation guarantees it), so every walk ends.
-protocol TreeWalk { func leaf(_ root: Int32, _ xr: UnsafePointer<Float>) -> Int }
+protocol TreeWalk {
+    func leaf(_ root: Int32, _ xr: UnsafePointer<Float>) -> Int
+    /// One row's leaves in four trees, walked together where that pays.
+    func leaves(_ roots: UnsafePointer<Int32>, _ xr: UnsafePointer<Float>) -> (Int, Int, Int, Int)
+}
+
+extension TreeWalk {
+    @inline(__always) func leaves(_ roots: UnsafePointer<Int32>, _ xr: UnsafePointer<Float>) -> (Int, Int, Int, Int) {
+        (leaf(roots[0], xr), leaf(roots[1], xr), leaf(roots[2], xr), leaf(roots[3], xr))
+    }
+}
 
 /// Every node compares the same way; a NaN goes to the true child where the node's feature
 /// has its top bit set (missing values tracking true).
@@ -369,6 +412,21 @@ struct UniformWalk<C: TreeCompare>: TreeWalk {
             n = C.go(v, node.threshold) || (node.feature < 0 && v.isNaN) ? node.trueChild : node.falseChild
         }
         return Int(~n)
+    }
+
+    /// Four trees in lockstep for one row, so that their loads overlap instead of each
+    /// waiting on the last (a single row is otherwise bound by the latency of each step). A
+    /// walk that reached its leaf keeps its negative reference until all four have.
+    @inline(__always) func leaves(_ roots: UnsafePointer<Int32>, _ xr: UnsafePointer<Float>) -> (Int, Int, Int, Int) {
+        var a = roots[0], b = roots[1], c = roots[2], d = roots[3]
+        @inline(__always) func step(_ n: Int32) -> Int32 {
+            let node = nodes[Int(max(n, 0))]
+            let v = xr[Int(node.feature & Int32.max)]
+            let next = C.go(v, node.threshold) || (node.feature < 0 && v.isNaN) ? node.trueChild : node.falseChild
+            return n < 0 ? n : next
+        }
+        while (a & b & c & d) >= 0 { a = step(a); b = step(b); c = step(c); d = step(d) }
+        return (Int(~a), Int(~b), Int(~c), Int(~d))
     }
 }
 
