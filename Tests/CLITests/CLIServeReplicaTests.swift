@@ -218,7 +218,7 @@ final class CLIServeReplicaTests: CLITestCase {
                                           "--poll", String(poll), "--cache", base.appendingPathComponent("cache0").path], env: s3Env)
         XCTAssertEqual(served(port), second)
         let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-        XCTAssertTrue(err.contains("the remote cannot be reached"), err)
+        XCTAssertTrue(err.contains("the remote's alias cannot be read"), err)
     }
 
     // MARK: Folder remotes
