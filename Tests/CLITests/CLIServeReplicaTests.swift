@@ -82,11 +82,16 @@ final class CLIServeReplicaTests: CLITestCase {
     func startReplica(_ args: [String], env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
         let s = try start(["serve", "--port", "0", "--workers", "2"] + args, in: base, env: extra)
         servers.append(s)
+        return (s, try listening(s, file: file, line: line))
+    }
+
+    /// The port a started server listens on, once it says so (a failure if it exits first).
+    func listening(_ s: Spawned, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
             if let r = err.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                return (s, Int(err[r].split(separator: ":").last!)!)
+                return Int(err[r].split(separator: ":").last!)!
             }
             var st: Int32 = 0
             if waitpid(s.pid, &st, WNOHANG) == s.pid {
@@ -323,5 +328,88 @@ final class CLIServeReplicaTests: CLITestCase {
         XCTAssertTrue(r.err.contains("is an mlrepo repository, not a replica's cache"), r.err)
         XCTAssertEqual(runResult(["remote"]).out.contains("origin"), true)  // the work repository was left alone
         XCTAssertNil(text(".mlrepo/config").flatMap { $0.contains("replica") ? $0 : nil })
+    }
+
+    // MARK: Shared caches
+
+    /// Three replicas of one alias started at once on a fresh default cache (they share
+    /// it: one folder per URL, endpoint, region and alias) all come up and serve: the cache
+    /// is made once, under its lock file, and nothing else is left beside it.
+    func testThreeReplicasStartedAtOnceShareOneFreshCache() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        ok("push", "origin", "main", "production")
+        let xdg = base.appendingPathComponent("xdg")
+        var spawned: [Spawned] = []
+        for k in 0..<3 {
+            let s = try start(["serve", "--port", "0", "--workers", "1", "--remote", "remote", "--alias", "production", "--poll", "0.3",
+                               "--log", base.appendingPathComponent("events\(k).log").path], in: base, env: ["XDG_CACHE_HOME": xdg.path])
+            servers.append(s)
+            spawned.append(s)
+        }
+        let ports = try spawned.map { try listening($0) }
+        for p in ports { XCTAssertEqual(served(p), first) }
+        let dir = xdg.appendingPathComponent("mlrepo/serve").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(names.count, 2, "\(names)")
+        XCTAssertTrue(names.contains { $0.hasSuffix(".lock") }, "\(names)")
+        let cache = dir + "/" + names.first { !$0.hasSuffix(".lock") }!
+        XCTAssertTrue(((try? String(contentsOfFile: cache + "/.mlrepo/config", encoding: .utf8)) ?? "").contains("cache = true"))
+        // And all three follow a new promotion.
+        let second = promoteNewModel(epochs: 30)
+        ok("push", "origin", "main", "production")
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && ports.contains(where: { served($0) != second }) { usleep(50_000) }
+        for p in ports { XCTAssertEqual(served(p), second) }
+    }
+
+    // MARK: Formats mlrepo does not run
+
+    /// A promoted pickle: refused from its promotion record, before its 3 MiB are fetched,
+    /// at start (one line naming the format and the export, non-zero exit) and when the
+    /// alias moves to it (reload_failed; the model being served stays). A model over
+    /// --max-model-bytes is refused the same way.
+    func testPromotedPickleIsRefusedBeforeItsDataMoves() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        var g = SystemRandomNumberGenerator()
+        let pickle = Data([0x80, 0x04, 0x95] + (0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &g) } + [0x2e])
+        try pickle.write(to: url("models/big.pkl"))
+        ok("add", "models/big.pkl")
+        ok("commit", "-m", "a pickle")
+        ok("promote", "models/big.pkl", "--to", "staging")
+        ok("push", "origin", "main", "production", "staging")
+        func bytes(_ dir: URL) -> Int {
+            let e = FileManager.default.enumerator(at: dir, includingPropertiesForKeys: [.fileSizeKey])
+            var n = 0
+            while let u = e?.nextObject() as? URL { n += (try? u.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) ?? 0 }
+            return n
+        }
+
+        let c1 = base.appendingPathComponent("c1")
+        var r = runResult(["serve", "--port", "0", "--remote", remote.path, "--alias", "staging", "--cache", c1.path], in: base)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        XCTAssertTrue(r.err.contains("(models/big.pkl) is a Python pickle, which mlrepo cannot serve: export it to ONNX with skl2onnx"), r.err)
+        XCTAssertLessThan(bytes(c1), 1 << 20, "the pickle's data was fetched")
+        r = runResult(["serve", "--port", "0", "--remote", remote.path, "--alias", "production", "--max-model-bytes", "100",
+                       "--cache", base.appendingPathComponent("c2").path], in: base)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("(models/iris.mlmodel) is ") && r.err.contains(" bytes, over --max-model-bytes 100"), r.err)
+
+        let log = base.appendingPathComponent("events.log")
+        let c3 = base.appendingPathComponent("c3")
+        let (_, port) = try startReplica(["--remote", remote.path, "--alias", "production", "--poll", "0.2", "--log", log.path, "--cache", c3.path])
+        XCTAssertEqual(served(port), first)
+        ok("promote", "models/big.pkl", "--to", "production")
+        ok("push", "origin", "main", "production")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && events(log, "reload_failed").isEmpty { usleep(50_000) }
+        let msg = events(log, "reload_failed").first?["message"] as? String ?? ""
+        XCTAssertTrue(msg.contains("is a Python pickle, which mlrepo cannot serve"), msg)
+        XCTAssertEqual(served(port), first)
+        XCTAssertLessThan(bytes(c3), 1 << 20, "the pickle's data was fetched")
     }
 }
