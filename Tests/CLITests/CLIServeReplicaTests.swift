@@ -242,7 +242,7 @@ final class CLIServeReplicaTests: CLITestCase {
         let (_, port) = try startReplica(["--remote", "remote", "--alias", "production", "--poll", "0.2", "--log", log.path],
                                          env: ["XDG_CACHE_HOME": xdg.path])
         XCTAssertEqual(served(port), first)
-        let caches = (try? FileManager.default.contentsOfDirectory(atPath: xdg.appendingPathComponent("mlrepo/serve").path)) ?? []
+        let caches = ((try? FileManager.default.contentsOfDirectory(atPath: xdg.appendingPathComponent("mlrepo/serve").path)) ?? []).filter { !$0.hasSuffix(".lock") }
         XCTAssertEqual(caches.count, 1)
         XCTAssertEqual(caches.first?.count, 16)
 
@@ -374,10 +374,16 @@ final class CLIServeReplicaTests: CLITestCase {
         let first = try makeWorkRepo()
         let remote = base.appendingPathComponent("remote")
         ok("remote", "add", "origin", remote.path)
-        var g = SystemRandomNumberGenerator()
-        let pickle = Data([0x80, 0x04, 0x95] + (0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &g) } + [0x2e])
-        try pickle.write(to: url("models/big.pkl"))
-        ok("add", "models/big.pkl")
+        // A stage writes it (a promotion needs a recorded run): a pickle header, 3 MiB, ".".
+        write("mlrepo.json", #"""
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"},
+                              "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
+                    "pickle": {"cmd": "printf '\\200\\004\\225' > models/big.pkl && head -c 3145728 /dev/urandom >> models/big.pkl && printf . >> models/big.pkl",
+                               "deps": ["iris_train.csv"], "outs": ["models/big.pkl"]}}}
+        """#)
+        ok("repro", "pickle")
+        XCTAssertEqual(read("models/big.pkl").map { Array($0.prefix(3)) }, [0x80, 0x04, 0x95])
+        ok("add", ".")
         ok("commit", "-m", "a pickle")
         ok("promote", "models/big.pkl", "--to", "staging")
         ok("push", "origin", "main", "production", "staging")
