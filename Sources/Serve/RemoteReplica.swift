@@ -151,7 +151,7 @@ public final class RemoteReplica: @unchecked Sendable {
     /// served (`cachedBecause` says why).
     public func start() throws -> (model: ServedModel, cachedBecause: String?) {
         let read: RemoteRefState
-        do { read = try sync.readRef(ref, unlessTag: nil) } catch let e as RemoteError {
+        do { read = try sync.readRef(ref, unlessTag: nil, patient: true) } catch let e as RemoteError {
             return try serveCached(because: e)
         }
         switch read {

@@ -418,4 +418,76 @@ final class CLIServeReplicaTests: CLITestCase {
         XCTAssertEqual(served(port), first)
         XCTAssertLessThan(bytes(c3), 1 << 20, "the pickle's data was fetched")
     }
+
+    // MARK: Remote errors and stopping
+
+    /// An S3 endpoint that answers 403 at start: the replica serves its cached promotion (any
+    /// transport error, not only a refused connection) and says why. Then the endpoint stops
+    /// answering while a poll waits on it: SIGTERM still exits within --shutdown-timeout
+    /// (plus slack), not after the request's timeout and retries.
+    func testCachedModelOnARefusingRemoteAndBoundedStop() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        ok("push", "origin", "main", "production")
+        let cache = base.appendingPathComponent("c")
+        let (s0, p0) = try startReplica(["--remote", remote.path, "--alias", "production", "--cache", cache.path])
+        XCTAssertEqual(served(p0), first)
+        kill(s0.pid, SIGTERM); _ = collect(s0); servers.removeAll { $0.pid == s0.pid }
+
+        // A listener that answers 403 while `refusing`, then accepts and never answers.
+        final class Endpoint: @unchecked Sendable {
+            let lock = NSLock(); var refusing = true; var held: [Int32] = []
+        }
+        let ep = Endpoint()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(bound, 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        listen(fd, 64)
+        defer { shutdown(fd, Int32(SHUT_RDWR)); close(fd); ep.lock.lock(); for c in ep.held { close(c) }; ep.lock.unlock() }
+        Thread.detachNewThread {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c < 0 { return }
+                ep.lock.lock(); let refusing = ep.refusing; ep.lock.unlock()
+                if refusing {
+                    var buf = [UInt8](repeating: 0, count: 8192)
+                    _ = Glibc.read(c, &buf, buf.count)
+                    let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                    let reply = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                    _ = reply.withCString { Glibc.write(c, $0, strlen($0)) }
+                    close(c)
+                } else {
+                    ep.lock.lock(); ep.held.append(c); ep.lock.unlock()
+                }
+            }
+        }
+        let log = base.appendingPathComponent("events.log")
+        let (s, port1) = try startReplica(["--remote", "s3://ml-team/demo", "--endpoint", "http://127.0.0.1:\(port)", "--alias", "production",
+                                           "--cache", cache.path, "--poll", "0.2", "--shutdown-timeout", "1", "--log", log.path], env: s3Env)
+        XCTAssertEqual(served(port1), first)
+        let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("the remote's alias cannot be read") && err.contains("AccessDenied"), err)
+
+        ep.lock.lock(); ep.refusing = false; ep.lock.unlock()
+        var deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && ep.lock.withLock({ ep.held.isEmpty }) { usleep(20_000) }
+        XCTAssertFalse(ep.lock.withLock { ep.held.isEmpty }, "no poll reached the silent endpoint")
+        usleep(300_000)
+        let t0 = Date()
+        kill(s.pid, SIGTERM)
+        var st: Int32 = 0
+        deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && waitpid(s.pid, &st, WNOHANG) != s.pid { usleep(20_000) }
+        let took = Date().timeIntervalSince(t0)
+        servers.removeAll { $0.pid == s.pid && took < 20 }
+        XCTAssertLessThan(took, 4, "SIGTERM waited for a poll that does not end")
+        print("SIGTERM during a poll to a silent endpoint: exited after \(String(format: "%.2f", took)) s (--shutdown-timeout 1)")
+    }
 }

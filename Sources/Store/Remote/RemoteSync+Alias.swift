@@ -20,8 +20,9 @@ let maxRefBytes = 4096
 /// a 304 answer carries no body; a folder compares the file's stat data first and its
 /// content after.
 protocol ConditionalReading {
-    /// `key`'s bytes and version tag, unless its tag is still `tag` (`.unchanged`).
-    func conditionalGet(_ key: String, unlessTag tag: String?) throws -> ConditionalGet
+    /// `key`'s bytes and version tag, unless its tag is still `tag` (`.unchanged`). Not
+    /// `patient`: one try with a short timeout (a poll, which the next poll retries).
+    func conditionalGet(_ key: String, unlessTag tag: String?, patient: Bool) throws -> ConditionalGet
 }
 
 enum ConditionalGet {
@@ -30,12 +31,12 @@ enum ConditionalGet {
 }
 
 extension S3Transport: ConditionalReading {
-    func conditionalGet(_ key: String, unlessTag tag: String?) throws -> ConditionalGet {
-        // A ref is one line; anything much longer is not one, and is not held. A poll (with
-        // the last tag) is tried once, with a short timeout: the next poll is the retry, and
-        // a server that stops is not kept waiting by a remote that does not answer.
+    func conditionalGet(_ key: String, unlessTag tag: String?, patient: Bool) throws -> ConditionalGet {
+        // A ref is one line; anything much longer is not one, and is not held. A poll is
+        // tried once, with a 10-second timeout: the next poll is the retry, and a server
+        // that stops is not kept waiting by a remote that does not answer.
         let r = try request("GET", key: key, headers: tag.map { ["if-none-match": $0] } ?? [:], maxBody: 1 << 16,
-                            timeout: 10, attempts: tag == nil ? 3 : 1)
+                            timeout: patient ? 120 : 10, attempts: patient ? 4 : 1)
         if r.status == 304 { return .unchanged }
         if r.status == 404 { return .absent }
         guard r.status == 200 else { throw fail("reading '\(key)'", r) }
@@ -49,7 +50,7 @@ extension DirectoryTransport: ConditionalReading {
     /// file had not been modified for a second before the last read (a write in the same
     /// timestamp tick could otherwise go unseen, git's "racy" case); otherwise the file is
     /// read and its content decides.
-    func conditionalGet(_ key: String, unlessTag tag: String?) throws -> ConditionalGet {
+    func conditionalGet(_ key: String, unlessTag tag: String?, patient: Bool) throws -> ConditionalGet {
         let path = full(key)
         guard let st = FS.lstat(path) else { return .absent }
         guard st.isRegular else { throw RemoteError(.read, remote: display, subject: key, "'\(key)' is not a regular file") }
@@ -75,14 +76,15 @@ extension RemoteSync {
     /// Reads the remote ref `ref` (e.g. `refs/aliases/production`) with one conditional
     /// request: a transport that can (S3, folders) transfers nothing when its version tag
     /// is still `tag`; another reads it whole and compares. The name is checked before
-    /// anything is read, and what the remote holds must be one object id.
-    public func readRef(_ ref: String, unlessTag tag: String?) throws -> RemoteRefState {
+    /// anything is read, and what the remote holds must be one object id. A `patient` read
+    /// retries transient failures; a poll (the default) makes one short try.
+    public func readRef(_ ref: String, unlessTag tag: String?, patient: Bool = false) throws -> RemoteRefState {
         if let why = RefName.formatProblem(ref) ?? RefName.fullProblem(ref) {
             throw RemoteError(.fetch, remote: transport.display, subject: ref, "'\(RefName.printable(ref))' is not a valid ref name", cause: why)
         }
         let data: [UInt8], newTag: String
         if let t = transport as? any ConditionalReading {
-            switch try t.conditionalGet(ref, unlessTag: tag) {
+            switch try t.conditionalGet(ref, unlessTag: tag, patient: patient) {
             case .unchanged: return .unchanged
             case .absent: return .absent
             case .found(let d, let t): (data, newTag) = (d, t)
