@@ -119,7 +119,7 @@ public struct S3Transport: RemoteTransport {
                 if r.status >= 500 && attempt < last { usleep(UInt32(100_000 << attempt)); continue }
                 return r
             } catch let e as NetError where e.permanent {
-                throw RemoteError(e.code == 0 ? .read : .connect, remote: display, subject: key, e.message)
+                throw e.code == 0 ? RemoteError(.read, remote: display, subject: key, e.message) : RemoteError(.connect, e.message)
             } catch let e as NetError {
                 lastError = RemoteError(.connect, e.message)
                 if attempt < last { usleep(UInt32(100_000 << attempt)) }
