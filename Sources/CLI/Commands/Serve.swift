@@ -179,7 +179,7 @@ let serveCommand = Command(
         line += "; bearer token required" + (config.authAll ? " on every path" : " (except \(config.openPaths.sorted().joined(separator: ", ")))")
     }
     ctx.err.line(line)
-    if let cachedBecause { ctx.err.line("mlrepo serve: the remote's alias cannot be read (\(cachedBecause)); serving the cached promotion until it can") }
+    if let cachedBecause { ctx.err.line("mlrepo serve: the remote's alias cannot be read (\(Quote.controls(cachedBecause))); serving the cached promotion until it can") }
     ctx.err.flush()
     ctx.out.flush()
     server.wait()
