@@ -422,7 +422,8 @@ final class CLIServeReplicaTests: CLITestCase {
     // MARK: Remote errors and stopping
 
     /// An S3 endpoint that answers 403 at start: the replica serves its cached promotion (any
-    /// transport error, not only a refused connection) and says why. Then the endpoint stops
+    /// transport error, not only a refused connection) and says why; what killed processes
+    /// left in the cache is removed. Then the endpoint stops
     /// answering while a poll waits on it: SIGTERM still exits within --shutdown-timeout
     /// (plus slack), not after the request's timeout and retries.
     func testCachedModelOnARefusingRemoteAndBoundedStop() throws {
@@ -434,6 +435,13 @@ final class CLIServeReplicaTests: CLITestCase {
         let (s0, p0) = try startReplica(["--remote", remote.path, "--alias", "production", "--cache", cache.path])
         XCTAssertEqual(served(p0), first)
         kill(s0.pid, SIGTERM); _ = collect(s0); servers.removeAll { $0.pid == s0.pid }
+        // What killed processes leave: a temp pack and a half-made cache of gone PIDs (go at
+        // the next start), and a temp pack of a live one (another replica's download: stays).
+        let packs = cache.appendingPathComponent(".mlrepo/objects/pack")
+        let dead = packs.appendingPathComponent("tmp-999999999-1.pack"), live = packs.appendingPathComponent("tmp-\(getpid())-1.pack")
+        for f in [dead, live] { try Data("partial".utf8).write(to: f) }
+        let halfMade = base.appendingPathComponent("c.tmp-999999999")
+        try FileManager.default.createDirectory(at: halfMade.appendingPathComponent(".mlrepo"), withIntermediateDirectories: true)
 
         // A listener that answers 403 while `refusing`, then accepts and never answers.
         final class Endpoint: @unchecked Sendable {
@@ -474,6 +482,9 @@ final class CLIServeReplicaTests: CLITestCase {
         XCTAssertEqual(served(port1), first)
         let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
         XCTAssertTrue(err.contains("the remote's alias cannot be read") && err.contains("AccessDenied"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: halfMade.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live.path))
 
         ep.lock.lock(); ep.refusing = false; ep.lock.unlock()
         var deadline = Date().addingTimeInterval(5)
