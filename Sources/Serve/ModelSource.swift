@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import ML
 import Net
@@ -216,15 +217,29 @@ public final class ModelFollower: @unchecked Sendable {
         wake = try? EventFD()
     }
 
+    /// Called by `stop` before it waits (a replica cancels its fetch in progress).
+    public var onStop: (@Sendable () -> Void)?
+    /// Signalled when the poll loop returns.
+    private let ended = DispatchSemaphore(value: 0)
+
     public func start(current: String?) {
-        thread = Sys.spawnThread { [self] in loop(last: current) }
+        thread = Sys.spawnThread { [self] in loop(last: current); ended.signal() }
     }
 
-    public func stop() {
+    /// Stops polling and waits up to `timeout` seconds for a poll in progress to end.
+    /// Returns false when it did not (a request to a remote that does not answer): the
+    /// thread is left to end on its own, and the caller exits without it.
+    @discardableResult
+    public func stop(timeout: Double = .infinity) -> Bool {
         stopping.store(true, ordering: .sequentiallyConsistent)
+        onStop?()
         wake?.signal()
-        thread?.join()
+        guard let t = thread else { return true }
+        let deadline: DispatchTime = timeout.isFinite ? .now() + max(0, timeout) : .distantFuture
+        guard ended.wait(timeout: deadline) == .success else { return false }
+        t.join()
         thread = nil
+        return true
     }
 
     deinit { wake?.close() }

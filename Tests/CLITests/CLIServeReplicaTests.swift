@@ -82,11 +82,16 @@ final class CLIServeReplicaTests: CLITestCase {
     func startReplica(_ args: [String], env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
         let s = try start(["serve", "--port", "0", "--workers", "2"] + args, in: base, env: extra)
         servers.append(s)
+        return (s, try listening(s, file: file, line: line))
+    }
+
+    /// The port a started server listens on, once it says so (a failure if it exits first).
+    func listening(_ s: Spawned, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
             if let r = err.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                return (s, Int(err[r].split(separator: ":").last!)!)
+                return Int(err[r].split(separator: ":").last!)!
             }
             var st: Int32 = 0
             if waitpid(s.pid, &st, WNOHANG) == s.pid {
@@ -218,7 +223,7 @@ final class CLIServeReplicaTests: CLITestCase {
                                           "--poll", String(poll), "--cache", base.appendingPathComponent("cache0").path], env: s3Env)
         XCTAssertEqual(served(port), second)
         let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-        XCTAssertTrue(err.contains("the remote cannot be reached"), err)
+        XCTAssertTrue(err.contains("the remote's alias cannot be read"), err)
     }
 
     // MARK: Folder remotes
@@ -237,7 +242,7 @@ final class CLIServeReplicaTests: CLITestCase {
         let (_, port) = try startReplica(["--remote", "remote", "--alias", "production", "--poll", "0.2", "--log", log.path],
                                          env: ["XDG_CACHE_HOME": xdg.path])
         XCTAssertEqual(served(port), first)
-        let caches = (try? FileManager.default.contentsOfDirectory(atPath: xdg.appendingPathComponent("mlrepo/serve").path)) ?? []
+        let caches = ((try? FileManager.default.contentsOfDirectory(atPath: xdg.appendingPathComponent("mlrepo/serve").path)) ?? []).filter { !$0.hasSuffix(".lock") }
         XCTAssertEqual(caches.count, 1)
         XCTAssertEqual(caches.first?.count, 16)
 
@@ -323,5 +328,177 @@ final class CLIServeReplicaTests: CLITestCase {
         XCTAssertTrue(r.err.contains("is an mlrepo repository, not a replica's cache"), r.err)
         XCTAssertEqual(runResult(["remote"]).out.contains("origin"), true)  // the work repository was left alone
         XCTAssertNil(text(".mlrepo/config").flatMap { $0.contains("replica") ? $0 : nil })
+    }
+
+    // MARK: Shared caches
+
+    /// Three replicas of one alias started at once on a fresh default cache (they share
+    /// it: one folder per URL, endpoint, region and alias) all come up and serve: the cache
+    /// is made once, under its lock file, and nothing else is left beside it.
+    func testThreeReplicasStartedAtOnceShareOneFreshCache() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        ok("push", "origin", "main", "production")
+        let xdg = base.appendingPathComponent("xdg")
+        var spawned: [Spawned] = []
+        for k in 0..<3 {
+            let s = try start(["serve", "--port", "0", "--workers", "1", "--remote", "remote", "--alias", "production", "--poll", "0.3",
+                               "--log", base.appendingPathComponent("events\(k).log").path], in: base, env: ["XDG_CACHE_HOME": xdg.path])
+            servers.append(s)
+            spawned.append(s)
+        }
+        let ports = try spawned.map { try listening($0) }
+        for p in ports { XCTAssertEqual(served(p), first) }
+        let dir = xdg.appendingPathComponent("mlrepo/serve").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(names.count, 2, "\(names)")
+        XCTAssertTrue(names.contains { $0.hasSuffix(".lock") }, "\(names)")
+        let cache = dir + "/" + names.first { !$0.hasSuffix(".lock") }!
+        XCTAssertTrue(((try? String(contentsOfFile: cache + "/.mlrepo/config", encoding: .utf8)) ?? "").contains("cache = true"))
+        // And all three follow a new promotion.
+        let second = promoteNewModel(epochs: 30)
+        ok("push", "origin", "main", "production")
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && ports.contains(where: { served($0) != second }) { usleep(50_000) }
+        for p in ports { XCTAssertEqual(served(p), second) }
+    }
+
+    // MARK: Formats mlrepo does not run
+
+    /// A promoted pickle: refused from its promotion record, before its 3 MiB are fetched,
+    /// at start (one line naming the format and the export, non-zero exit) and when the
+    /// alias moves to it (reload_failed; the model being served stays). A model over
+    /// --max-model-bytes is refused the same way.
+    func testPromotedPickleIsRefusedBeforeItsDataMoves() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        // A stage writes it (a promotion needs a recorded run): a pickle header, 3 MiB, ".".
+        write("mlrepo.json", #"""
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"},
+                              "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
+                    "pickle": {"cmd": "printf '\\200\\004\\225' > models/big.pkl && head -c 3145728 /dev/urandom >> models/big.pkl && printf . >> models/big.pkl",
+                               "deps": ["iris_train.csv"], "outs": ["models/big.pkl"]}}}
+        """#)
+        ok("repro", "pickle")
+        XCTAssertEqual(read("models/big.pkl").map { Array($0.prefix(3)) }, [0x80, 0x04, 0x95])
+        ok("add", ".")
+        ok("commit", "-m", "a pickle")
+        ok("promote", "models/big.pkl", "--to", "staging")
+        ok("push", "origin", "main", "production", "staging")
+        func bytes(_ dir: URL) -> Int {
+            let e = FileManager.default.enumerator(at: dir, includingPropertiesForKeys: [.fileSizeKey])
+            var n = 0
+            while let u = e?.nextObject() as? URL { n += (try? u.resourceValues(forKeys: [.fileSizeKey]).fileSize ?? 0) ?? 0 }
+            return n
+        }
+
+        let c1 = base.appendingPathComponent("c1")
+        var r = runResult(["serve", "--port", "0", "--remote", remote.path, "--alias", "staging", "--cache", c1.path], in: base)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        XCTAssertTrue(r.err.contains("(models/big.pkl) is a Python pickle, which mlrepo cannot serve: export it to ONNX with skl2onnx"), r.err)
+        XCTAssertLessThan(bytes(c1), 1 << 20, "the pickle's data was fetched")
+        r = runResult(["serve", "--port", "0", "--remote", remote.path, "--alias", "production", "--max-model-bytes", "100",
+                       "--cache", base.appendingPathComponent("c2").path], in: base)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("(models/iris.mlmodel) is ") && r.err.contains(" bytes, over --max-model-bytes 100"), r.err)
+
+        let log = base.appendingPathComponent("events.log")
+        let c3 = base.appendingPathComponent("c3")
+        let (_, port) = try startReplica(["--remote", remote.path, "--alias", "production", "--poll", "0.2", "--log", log.path, "--cache", c3.path])
+        XCTAssertEqual(served(port), first)
+        ok("promote", "models/big.pkl", "--to", "production")
+        ok("push", "origin", "main", "production")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && events(log, "reload_failed").isEmpty { usleep(50_000) }
+        let msg = events(log, "reload_failed").first?["message"] as? String ?? ""
+        XCTAssertTrue(msg.contains("is a Python pickle, which mlrepo cannot serve"), msg)
+        XCTAssertEqual(served(port), first)
+        XCTAssertLessThan(bytes(c3), 1 << 20, "the pickle's data was fetched")
+    }
+
+    // MARK: Remote errors and stopping
+
+    /// An S3 endpoint that answers 403 at start: the replica serves its cached promotion (any
+    /// transport error, not only a refused connection) and says why; what killed processes
+    /// left in the cache is removed. Then the endpoint stops
+    /// answering while a poll waits on it: SIGTERM still exits within --shutdown-timeout
+    /// (plus slack), not after the request's timeout and retries.
+    func testCachedModelOnARefusingRemoteAndBoundedStop() throws {
+        let first = try makeWorkRepo()
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        ok("push", "origin", "main", "production")
+        let cache = base.appendingPathComponent("c")
+        let (s0, p0) = try startReplica(["--remote", remote.path, "--alias", "production", "--cache", cache.path])
+        XCTAssertEqual(served(p0), first)
+        kill(s0.pid, SIGTERM); _ = collect(s0); servers.removeAll { $0.pid == s0.pid }
+        // What killed processes leave: a temp pack and a half-made cache of gone PIDs (go at
+        // the next start), and a temp pack of a live one (another replica's download: stays).
+        let packs = cache.appendingPathComponent(".mlrepo/objects/pack")
+        let dead = packs.appendingPathComponent("tmp-999999999-1.pack"), live = packs.appendingPathComponent("tmp-\(getpid())-1.pack")
+        for f in [dead, live] { try Data("partial".utf8).write(to: f) }
+        let halfMade = base.appendingPathComponent("c.tmp-999999999")
+        try FileManager.default.createDirectory(at: halfMade.appendingPathComponent(".mlrepo"), withIntermediateDirectories: true)
+
+        // A listener that answers 403 while `refusing`, then accepts and never answers.
+        final class Endpoint: @unchecked Sendable {
+            let lock = NSLock(); var refusing = true; var held: [Int32] = []
+        }
+        let ep = Endpoint()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(bound, 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        listen(fd, 64)
+        defer { shutdown(fd, Int32(SHUT_RDWR)); close(fd); ep.lock.lock(); for c in ep.held { close(c) }; ep.lock.unlock() }
+        Thread.detachNewThread {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c < 0 { return }
+                ep.lock.lock(); let refusing = ep.refusing; ep.lock.unlock()
+                if refusing {
+                    var buf = [UInt8](repeating: 0, count: 8192)
+                    _ = Glibc.read(c, &buf, buf.count)
+                    let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                    let reply = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                    _ = reply.withCString { Glibc.write(c, $0, strlen($0)) }
+                    close(c)
+                } else {
+                    ep.lock.lock(); ep.held.append(c); ep.lock.unlock()
+                }
+            }
+        }
+        let log = base.appendingPathComponent("events.log")
+        let (s, port1) = try startReplica(["--remote", "s3://ml-team/demo", "--endpoint", "http://127.0.0.1:\(port)", "--alias", "production",
+                                           "--cache", cache.path, "--poll", "0.2", "--shutdown-timeout", "1", "--log", log.path], env: s3Env)
+        XCTAssertEqual(served(port1), first)
+        let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("the remote's alias cannot be read") && err.contains("AccessDenied"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: halfMade.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live.path))
+
+        ep.lock.lock(); ep.refusing = false; ep.lock.unlock()
+        var deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && ep.lock.withLock({ ep.held.isEmpty }) { usleep(20_000) }
+        XCTAssertFalse(ep.lock.withLock { ep.held.isEmpty }, "no poll reached the silent endpoint")
+        usleep(300_000)
+        let t0 = Date()
+        kill(s.pid, SIGTERM)
+        var st: Int32 = 0
+        deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && waitpid(s.pid, &st, WNOHANG) != s.pid { usleep(20_000) }
+        let took = Date().timeIntervalSince(t0)
+        servers.removeAll { $0.pid == s.pid && took < 20 }
+        XCTAssertLessThan(took, 4, "SIGTERM waited for a poll that does not end")
+        print("SIGTERM during a poll to a silent endpoint: exited after \(String(format: "%.2f", took)) s (--shutdown-timeout 1)")
     }
 }

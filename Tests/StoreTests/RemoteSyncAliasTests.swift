@@ -84,4 +84,54 @@ extension RemoteSyncTests {
         XCTAssertFalse(fresh.store.contains(fileId))
         XCTAssertFalse(fresh.store.contains(c))
     }
+
+    /// With `paths`, only the trees along them come: a folder the model is not in stays on
+    /// the remote, and the file is found with `entry(in:path:)` (what a loader needs). (A
+    /// large file keeps the pack from being fetched whole.)
+    func testFetchForReadingTakesOnlyThePathsTrees() throws {
+        let a = try makeRepo("a")
+        let remote = MemoryTransport()
+        let c = try commit(a, ["models/m.bin": random(5000, seed: 3), "deep/x/y/z.txt": Array("z\n".utf8), "data/big.bin": random(1_000_000, seed: 4)], "one")
+        _ = try sync(a, remote).push(["refs/heads/main"], force: false)
+        let root = try a.readCommit(c).tree
+        let fileId = try a.entry(in: root, path: "models/m.bin")!.id
+        let deep = try a.entry(in: root, path: "deep")!.id, models = try a.entry(in: root, path: "models")!.id
+
+        let b = try makeRepo("b")
+        let (_, needed) = try sync(b, remote).fetchForReading(commits: [c], paths: ["models/m.bin"], files: [fileId])
+        XCTAssertTrue(b.store.contains(models) && b.store.contains(root) && b.store.contains(fileId))
+        XCTAssertFalse(b.store.contains(deep), "a tree off the path came")
+        XCTAssertFalse(needed.contains(deep))
+        XCTAssertEqual(try b.entry(in: root, path: "models/m.bin")?.id, fileId)
+        // No paths: the commit and its root tree only.
+        let d = try makeRepo("d")
+        _ = try sync(d, remote).fetchForReading(commits: [c], paths: [])
+        XCTAssertTrue(d.store.contains(root))
+        XCTAssertFalse(d.store.contains(models))
+    }
+
+    /// Chunk lists must go down one level at a time: a level-2 list whose part is another
+    /// level-2 list (a hostile remote chaining lists, a round trip each) is refused at once.
+    func testFetchForReadingRefusesChunkListsThatDoNotGoDown() throws {
+        let a = try makeRepo("a")
+        let remote = MemoryTransport()
+        let chunk = Array("a chunk\n".utf8)
+        var top = ObjectId.zero, inner = ObjectId.zero
+        try a.withLock {
+            let blob = try a.store.put(.blob, chunk)
+            let l0 = try a.store.put(.chunks, ChunkList(level: 0, parts: [(blob, UInt64(chunk.count))]).encode())
+            inner = try a.store.put(.chunks, ChunkList(level: 2, parts: [(l0, UInt64(chunk.count))]).encode())
+            top = try a.store.put(.chunks, ChunkList(level: 2, parts: [(inner, UInt64(chunk.count))]).encode())
+            try a.store.commitPending()
+        }
+        // The pack as it is, put on the remote beside what a push would write.
+        for f in try FS.list(a.store.directory) where f.name.hasSuffix(".pack") || f.name.hasSuffix(".idx") {
+            _ = try remote.put("packs/" + f.name, try FS.readFile(a.store.directory + "/" + f.name), condition: .none)
+        }
+        let b = try makeRepo("b")
+        XCTAssertThrowsError(try sync(b, remote).fetchForReading(commits: [], files: [top])) { e in
+            XCTAssertTrue("\(e)".contains("level 2 under a level-2 list"), "\(e)")
+        }
+        XCTAssertTrue(b.store.contains(top) && b.store.contains(inner))
+    }
 }

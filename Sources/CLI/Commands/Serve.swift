@@ -18,7 +18,7 @@ let serveCommand = Command(
                  [--shutdown-timeout S] [--auth-token-file FILE [--auth-all]]
                  [--tls-cert FILE --tls-key FILE]
     mlrepo serve --remote URL --alias NAME [--endpoint URL] [--region R] [--cache DIR]
-                 [--poll S] [other serve options]
+                 [--poll S] [--max-model-bytes N] [other serve options]
 
     TARGET is a revision (commit id, branch, tag, HEAD~N; default HEAD, or REF with --follow)
     whose tree holds one .mlmodel or .onnx file (or the one --model PATH names), REV:PATH, or a
@@ -56,10 +56,13 @@ let serveCommand = Command(
     A replica with no repository: --remote URL (s3://BUCKET/PREFIX, with --endpoint for an
     S3-compatible server, or a folder) --alias NAME serves the model promoted to NAME there,
     fetching only that model and its metadata into --cache DIR (default
-    $XDG_CACHE_HOME/mlrepo/serve/HASH, else ~/.cache/…). Every --poll seconds (default 2;
-    --poll-interval is the same) it reads the alias with one conditional request and, when
-    it moved, fetches the new model and swaps it in without dropping a request; a promotion
-    that cannot be fetched or loaded is logged (reload_failed) and the old model stays.
+    $XDG_CACHE_HOME/mlrepo/serve/HASH, else ~/.cache/…; replicas on one machine may share
+    it, through the lock file DIR.lock). Every --poll seconds (default 2; --poll-interval
+    is the same) it reads the alias with one conditional request and, when it moved,
+    fetches the new model and swaps it in without dropping a request; a promotion that
+    cannot be fetched or loaded is logged (reload_failed) and the old model stays. A
+    promotion of a format mlrepo does not run (pickle, folder, …) or of a model over
+    --max-model-bytes (default 4 GiB) is refused before its data is fetched.
     """,
     flags: ["auth-all": ["--auth-all"]],
     options: ["model": ["--model"], "host": ["--host"], "port": ["--port", "-p"], "workers": ["--workers", "-w"],
@@ -69,7 +72,8 @@ let serveCommand = Command(
               "shutdown-timeout": ["--shutdown-timeout"], "header-timeout": ["--header-timeout"],
               "max-connections-per-client": ["--max-connections-per-client"], "auth-token-file": ["--auth-token-file"],
               "tls-cert": ["--tls-cert"], "tls-key": ["--tls-key"], "remote": ["--remote"], "alias": ["--alias"],
-              "endpoint": ["--endpoint"], "region": ["--region"], "cache": ["--cache"]]
+              "endpoint": ["--endpoint"], "region": ["--region"], "cache": ["--cache"],
+              "max-model-bytes": ["--max-model-bytes"]]
 ) { a, ctx in
     guard a.positional.count <= 1 else { throw UsageError(message: "serve takes one model target") }
     func seconds(_ o: String, _ d: Double) throws -> Double {
@@ -182,11 +186,12 @@ let serveCommand = Command(
         line += "; bearer token required" + (config.authAll ? " on every path" : " (except \(config.openPaths.sorted().joined(separator: ", ")))")
     }
     ctx.err.line(line)
-    if let cachedBecause { ctx.err.line("mlrepo serve: the remote cannot be reached (\(cachedBecause)); serving the cached promotion until it can") }
+    if let cachedBecause { ctx.err.line("mlrepo serve: the remote's alias cannot be read (\(Quote.controls(cachedBecause))); serving the cached promotion until it can") }
     ctx.err.flush()
     ctx.out.flush()
     server.wait()
-    follower?.stop()
+    // A poll in a request to a remote that does not answer is not waited for past the grace.
+    follower?.stop(timeout: config.shutdownGrace)
     let sig = mlrepo_stop_signal()
     ctx.err.line("mlrepo serve: stopped\(sig == SIGINT ? " (SIGINT)" : sig == SIGTERM ? " (SIGTERM)" : "")")
     if logFD > 2 { close(logFD) }
@@ -195,17 +200,20 @@ let serveCommand = Command(
 
 /// The replica `--remote URL --alias NAME` asks for (nil without --remote): a folder URL is
 /// taken from the current folder, and the cache is --cache DIR, else
-/// $XDG_CACHE_HOME/mlrepo/serve/HASH (else ~/.cache/…), HASH naming the URL, endpoint and alias.
+/// $XDG_CACHE_HOME/mlrepo/serve/HASH (else ~/.cache/…), HASH naming the URL, endpoint, alias
+/// and region (an unset region leaves the key as it was before --region counted).
 func remoteReplica(_ a: Args, _ ctx: Context) throws -> RemoteReplica? {
     guard var url = a.value("remote") else {
-        for o in ["alias", "endpoint", "region", "cache"] where a.value(o) != nil { throw UsageError(message: "--\(o) goes with --remote URL") }
+        for o in ["alias", "endpoint", "region", "cache", "max-model-bytes"] where a.value(o) != nil { throw UsageError(message: "--\(o) goes with --remote URL") }
         return nil
     }
     guard let alias = a.value("alias") else { throw UsageError(message: "--remote needs --alias NAME (the registry alias to serve)") }
     for o in ["follow", "canary", "model"] where a.value(o) != nil { throw UsageError(message: "--remote serves the alias's model; leave out --\(o)") }
     guard a.positional.isEmpty else { throw UsageError(message: "--remote serves the alias's model; leave out TARGET") }
-    if url.hasPrefix("file://") { url = String(url.dropFirst(7)) }
-    if !url.hasPrefix("s3://") && !url.hasPrefix("/") && !url.contains("://") { url = Path.join(ctx.cwd, url) }
+    // A folder URL (PATH or file://PATH) is taken from the current folder, as remotes are.
+    if let t = try Repository.transport(for: RemoteSpec(name: "origin", url: url), cwd: ctx.cwd, create: false, check: false) as? DirectoryTransport {
+        url = t.root
+    }
     let cache: String
     if let c = a.value("cache") { cache = c.hasPrefix("/") ? c : Path.join(ctx.cwd, c) } else {
         let env = Env.all()
@@ -214,7 +222,7 @@ func remoteReplica(_ a: Args, _ ctx: Context) throws -> RemoteReplica? {
             guard let home = env["HOME"], home.hasPrefix("/") else { throw UserError(message: "no cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR") }
             base = home + "/.cache"
         }
-        let key = url + "\n" + (a.value("endpoint") ?? "") + "\n" + alias
+        let key = url + "\n" + (a.value("endpoint") ?? "") + "\n" + alias + (a.value("region").map { "\n" + $0 } ?? "")
         cache = base + "/mlrepo/serve/" + Hex.encode(SHA256Hasher.digest(Array(key.utf8))).prefix(16)
     }
     // A long-running process: nothing kept until exit, no progress lines for what it fetches.
@@ -222,7 +230,11 @@ func remoteReplica(_ a: Args, _ ctx: Context) throws -> RemoteReplica? {
     settings.keepTransientsUntilExit = false
     settings.lazyFetchProgress = nil
     settings.lazyFetchObserver = nil
-    return try RemoteReplica(url: url, alias: alias, cache: cache, endpoint: a.value("endpoint"), region: a.value("region"), settings: settings)
+    let maxModel = try a.int("max-model-bytes")
+    if let m = maxModel, m < 1 { throw UsageError(message: "--max-model-bytes takes a byte count ≥ 1") }
+    let replica = try RemoteReplica(url: url, alias: alias, cache: cache, endpoint: a.value("endpoint"), region: a.value("region"), settings: settings)
+    if let m = maxModel { replica.maxModelBytes = UInt64(m) }
+    return replica
 }
 
 /// The bearer tokens in `path`: one per line, blank lines and `#` comments skipped. Errors

@@ -189,7 +189,8 @@ extension MLRepo {
         return try promotion(id)
     }
 
-    func promotion(_ id: ObjectId) throws -> Promotion {
+    /// The promotion record of promotion commit `id`.
+    public func promotion(_ id: ObjectId) throws -> Promotion {
         let c = try repo.readCommit(id)
         guard let metaHex = c.extra.first(where: { $0.key == "meta" })?.value, let metaId = ObjectId(hex: metaHex) else {
             throw MLError.revision(id.short, reason: "is not a promotion: it names no promotion record")

@@ -87,7 +87,8 @@ extension RemoteSync {
         }
         var fetched: [ObjectId] = []
         if !wholePacks.isEmpty {
-            let inDir = cacheDir + "/incoming"
+            // Per process: replicas sharing a cache fetch without the repository's lock.
+            let inDir = cacheDir + "/incoming-\(getpid())"
             try FS.mkdirs(inDir)
             try fetchPacks(wholePacks, into: inDir, report: &report)
             FS.removeTree(inDir)

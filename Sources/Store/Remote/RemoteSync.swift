@@ -32,6 +32,9 @@ public final class RemoteSync: @unchecked Sendable {
     /// Target size of an uploaded pack.
     public var packLimit: Int64 = 256 << 20
     public var progress: (@Sendable (TransferProgress) -> Void)?
+    /// Asked between the steps of a partial fetch (`fetchForReading`): true stops it with an
+    /// error (a server shutting down does not wait for a long download to end).
+    public var shouldStop: (@Sendable () -> Bool)?
     let cacheDir: String
     var remoteIndexes: [String: PackIndex] = [:]
     /// Metadata indexes (`.midx`: commits, trees, chunk lists and commit metadata only) of
@@ -168,7 +171,7 @@ public final class RemoteSync: @unchecked Sendable {
         let key = "packs/\(name).\(ext)"
         let local = cacheDir + "/idx/" + name + "." + ext
         if !FS.exists(local) {
-            let tmp = local + ".tmp"
+            let tmp = local + ".tmp-\(getpid())"  // processes sharing the cache each write their own
             try transport.getFile(key, to: tmp)
             try FS.rename(tmp, local)
         }

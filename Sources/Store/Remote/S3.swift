@@ -88,7 +88,7 @@ public struct S3Transport: RemoteTransport {
     /// Sends a signed request. `path` is the object key (nil: the bucket itself).
     func request(_ method: String, key: String?, query: [(String, String)] = [], headers: [String: String] = [:],
                  body: HTTPConnection.Body? = nil, payloadHash: String? = nil, responseTo file: String? = nil,
-                 maxBody: Int = HTTPConnection.defaultMaxBody) throws -> HTTPConnection.Response {
+                 maxBody: Int = HTTPConnection.defaultMaxBody, timeout: Double = 120, attempts: Int = 4) throws -> HTTPConnection.Response {
         let encodedPath = SigV4Signer.encode(requestPath(key), encodeSlash: false)
         var h = headers
         h["host"] = hostHeader
@@ -107,23 +107,25 @@ public struct S3Transport: RemoteTransport {
         if !query.isEmpty {
             target += "?" + query.map { "\(SigV4Signer.encode($0.0, encodeSlash: true))=\(SigV4Signer.encode($0.1, encodeSlash: true))" }.joined(separator: "&")
         }
-        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: 120, tls: endpointTLS, caFile: caFile)
+        let conn = HTTPConnection(host: endpointHost, port: endpointPort, timeout: timeout, tls: endpointTLS, caFile: caFile)
         var lastError: Error? = nil
+        let last = max(1, attempts) - 1
         // Retry transient failures (connection errors, 5xx) a few times with back-off; not
-        // TLS refusals (an untrusted certificate stays untrusted).
-        for attempt in 0..<4 {
+        // permanent ones: a TLS refusal (an untrusted certificate stays untrusted) is the
+        // connection's, an answer over `maxBody` (code 0) is the read's.
+        for attempt in 0...last {
             do {
                 let r = try conn.send(method: method, target: target, headers: h, body: body, responseTo: file, maxBody: maxBody)
-                if r.status >= 500 && attempt < 3 { usleep(UInt32(100_000 << attempt)); continue }
+                if r.status >= 500 && attempt < last { usleep(UInt32(100_000 << attempt)); continue }
                 return r
             } catch let e as NetError where e.permanent {
-                throw RemoteError(.connect, e.message)
+                throw e.code == 0 ? RemoteError(.read, remote: display, subject: key, e.message) : RemoteError(.connect, e.message)
             } catch let e as NetError {
                 lastError = RemoteError(.connect, e.message)
-                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
+                if attempt < last { usleep(UInt32(100_000 << attempt)) }
             } catch {
                 lastError = error
-                if attempt < 3 { usleep(UInt32(100_000 << attempt)) }
+                if attempt < last { usleep(UInt32(100_000 << attempt)) }
             }
         }
         throw lastError ?? RemoteError(.connect, remote: display, "request failed")
