@@ -104,15 +104,21 @@ public struct ModelSource: Sendable {
     /// `path` names, else the commit's one `.mlmodel` or `.onnx` file.
     public func readFromCommit(repo: Repository) throws -> (bytes: [UInt8], path: String, shownAs: String, id: ObjectId, commit: ObjectId) {
         let (rev, commit, wanted) = try resolveRevision(repo: repo)
-        let files = try repo.files(ofCommit: commit)
         let chosen: String
+        let file: (id: ObjectId, size: UInt64)
         if let wanted {
+            // Only the trees along the path are read (a replica's cache holds just those).
             let clean = wanted.hasPrefix("./") ? String(wanted.dropFirst(2)) : wanted
-            guard files[clean] != nil else {
-                throw ServeError("commit \(commit.short) (\(rev)) has no file '\(clean)'")
+            guard let e = try repo.entry(in: repo.readCommit(commit).tree, path: clean) else {
+                throw ServeError("commit \(commit.short) (\(rev)) has no file '\(Quote.path(clean))'")
+            }
+            guard !e.mode.isDirectory else {
+                throw ServeError("'\(Quote.path(clean))' of commit \(commit.short) (\(rev)) is a folder, not a model file")
             }
             chosen = clean
+            file = (e.id, e.size)
         } else {
+            let files = try repo.files(ofCommit: commit)
             // The one runnable model file (.mlmodel or .onnx); other model formats are
             // refused by name, with the export that makes them runnable.
             let models = files.keys.filter { $0.hasSuffix(".mlmodel") || $0.hasSuffix(".onnx") }.sorted()
@@ -128,8 +134,8 @@ public struct ModelSource: Sendable {
                 throw ServeError("commit \(commit.short) (\(rev)) has \(models.count) model files (\(models.prefix(6).joined(separator: ", "))\(models.count > 6 ? ", …" : "")); choose one with --model PATH or \(rev):PATH")
             }
             chosen = models[0]
+            file = (files[chosen]!.id, files[chosen]!.size)
         }
-        let file = files[chosen]!
         if let f = ModelFormat.detect(name: chosen, head: []), !f.executable {
             throw ServeError(ModelNotRunnable(path: "\(rev):\(chosen)", format: f).description)
         }

@@ -42,9 +42,7 @@ final class CLIONNXTests: CLITestCase {
         let r = runResult(["model", "inspect", name, "--json"])
         let doc = (try? JSONSerialization.jsonObject(with: r.outData)) as? [String: Any] ?? [:]
         XCTAssertEqual(r.code, 0, r.err)
-        if doc["runnable"] as? Bool != true {
-            throw XCTSkip("\(name) needs operators mlrepo does not have yet: \(doc["not_runnable_because"] as? String ?? "?")")
-        }
+        XCTAssertEqual(doc["runnable"] as? Bool, true, "\(name) is not runnable: \(doc["not_runnable_because"] as? String ?? "?")")
     }
 
     func serve(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
@@ -280,8 +278,7 @@ final class CLIONNXTests: CLITestCase {
     /// A registry alias pointing at an .onnx file is served.
     func testRegistryAliasToONNXServed() throws {
         makeLineageRepo()
-        let promoted = runResult(["promote", "models/model.onnx", "--to", "production"])
-        if promoted.code != 0 { throw XCTSkip("promote does not accept .onnx files yet: \(promoted.err)") }
+        ok("promote", "models/model.onnx", "--to", "production")
         let (_, port) = try serve(["production"])
         let v = (request(port, "GET", "/version").json as? [String: Any])?["model"] as? [String: Any]
         XCTAssertEqual(v?["path"] as? String, "models/model.onnx")
@@ -384,6 +381,28 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(m?["rmse"] as? Double ?? -1, (1.0 / 3).squareRoot(), accuracy: 1e-5)
         let noLabel = fails(1, "eval", "--model", "linreg.onnx", "--data", "t.csv")
         XCTAssertTrue(noLabel.err.contains("--label"), noLabel.err)
+    }
+
+    /// A built-in eval stage runs an ONNX model; promotion gates read its metrics (the eval
+    /// stage read this model version) and name the file in a refusal.
+    func testBuiltinEvalStageOfONNXModelGatesPromotion() throws {
+        try requireRunnable("linreg.onnx")
+        ok("init")
+        let rows = expected["linreg_rows"] as! [[Double]], want = (expected["linreg_y"] as! [[Double]]).map { $0[0] }
+        let truth = want.enumerated().map { $0.element + ($0.offset == 0 ? 1 : 0) }
+        write("t.csv", "x,y,z,target\n" + zip(rows, truth).map { r, t in (r.map { "\($0)" } + ["\(t)"]).joined(separator: ",") }.joined(separator: "\n") + "\n")
+        copyFixture("linreg.onnx", to: "src/linreg.bin")
+        write("mlrepo.json", """
+        {"stages": {"export": {"cmd": "mkdir -p models && cp src/linreg.bin models/m.onnx", "deps": ["src/linreg.bin"], "outs": ["models/m.onnx"]},
+                    "evaluate": {"eval": {"model": "models/m.onnx", "data": "t.csv", "label": "target"}, "metrics": ["eval.json"]}}}
+        """)
+        ok("repro")
+        commit("onnx model and its evaluation")
+        let m = json(String(decoding: read("eval.json") ?? Data(), as: UTF8.self)) as? [String: Any]
+        XCTAssertEqual(m?["mae"] as? Double ?? -1, 1.0 / 3, accuracy: 1e-5)
+        ok("promote", "models/m.onnx", "--to", "production", "--require", "eval.json:mae<=0.5")
+        let refused = fails(1, "promote", "models/m.onnx", "--to", "staging", "--require", "mae<0.1")
+        XCTAssertTrue(refused.err.contains("eval.json"), refused.err)
     }
 
     /// A scikit-learn ColumnTransformer with string categories (one input per column):

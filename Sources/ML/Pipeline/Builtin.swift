@@ -73,8 +73,18 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         }
     case "eval":
         guard let out = stage.metrics.first?.path else { throw fail("an eval stage needs \"metrics\": [\"metrics/NAME.json\"]") }
-        let model = try ModelFile.read(path: try path("model"))
-        let metrics = try evaluate(model, csv: try path("data"), backend: backend)
+        // Any model mlrepo runs: its own .mlmodel files and ONNX (an ONNX model's label column
+        // comes from "label", else from its metadata).
+        let modelPath = try path("model"), dataPath = try path("data")
+        let label = spec["label"]?.stringValue
+        let metrics: [String: JSON]
+        switch try LoadedModel.read(path: modelPath, shownAs: spec["model"]?.stringValue ?? modelPath, label: label) {
+        case .builtin(let model):
+            metrics = try evaluate(model, csv: dataPath, backend: backend)
+        case .onnx(let scorer):
+            metrics = try scorer.evaluate(csv: dataPath, shownAs: spec["data"]?.stringValue ?? dataPath, label: label,
+                                          threads: backend.threads, backend: backend)
+        }
         try FS.atomicWrite(root + "/" + out, text: JSON.object(metrics).encoded(pretty: true) + "\n", durable: false, inWorkTree: true)
     default:
         throw fail("unknown built-in '\(kind)'")
