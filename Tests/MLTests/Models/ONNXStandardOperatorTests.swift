@@ -104,6 +104,34 @@ final class ONNXStandardOperatorTests: XCTestCase {
         XCTAssertEqual(failure(u, ["x": ONNXArray(floats: [1], shape: [1])]), "'m.onnx': invalid ONNX model: node 'n' (Unsqueeze): Unsqueeze to 71 dimensions, more than 64")
     }
 
+    /// Every broadcasting path (same shape, scalar, row, column, general) agrees with an
+    /// element-by-element reading of numpy's rule.
+    func testBroadcastingPathsAgreeWithTheRule() throws {
+        func naive(_ sa: [Int], _ sb: [Int]) throws -> [Float] {
+            let out = try ONNXK.broadcastShape(sa, sb)
+            let pa = ONNXK.padded(sa, out.count), pb = ONNXK.padded(sb, out.count)
+            let n = out.reduce(1, *)
+            return (0..<n).map { flat in
+                var rem = flat, ia = 0, ib = 0, ma = 1, mb = 1
+                for d in stride(from: out.count - 1, through: 0, by: -1) {
+                    let i = rem % out[d]; rem /= out[d]
+                    ia += (pa[d] == 1 ? 0 : i) * ma; ma *= pa[d]
+                    ib += (pb[d] == 1 ? 0 : i) * mb; mb *= pb[d]
+                }
+                return Float(ia) * 1000 + Float(ib)
+            }
+        }
+        let pairs: [([Int], [Int])] = [([2, 3], [2, 3]), ([2, 3], []), ([], [2, 3]), ([2, 3], [3]), ([3], [2, 3]),
+                                       ([2, 3], [2, 1]), ([2, 1], [2, 3]), ([4, 1, 3], [1, 5, 1]), ([2, 4, 3], [4, 1]),
+                                       ([1, 3], [2, 1]), ([2, 0, 3], [3]), ([5, 1], [1]), ([1], [5, 1]), ([2, 3, 1], [2, 1, 4])]
+        for (sa, sb) in pairs {
+            let a = (0..<sa.reduce(1, *)).map(Float.init), b = (0..<sb.reduce(1, *)).map(Float.init)
+            let (got, shape) = try ONNXK.binary(a, sa, b, sb) { $0 * 1000 + $1 }
+            XCTAssertEqual(shape, try ONNXK.broadcastShape(sa, sb), "\(sa) \(sb)")
+            XCTAssertEqual(got, try naive(sa, sb), "\(sa) \(sb)")
+        }
+    }
+
     func testWrongElementTypeNamesIt() throws {
         let p = try program("Exp")
         XCTAssertEqual(failure(p, ["x": ONNXArray(int64s: [1, 2], shape: [2])]),

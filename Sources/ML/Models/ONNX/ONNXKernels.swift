@@ -77,6 +77,9 @@ enum ONNXK {
         return out
     }
 
+    /// `shape` with leading 1s up to `rank` dimensions.
+    static func padded(_ shape: [Int], _ rank: Int) -> [Int] { [Int](repeating: 1, count: max(0, rank - shape.count)) + shape }
+
     /// The values of a tensor of `shape` broadcast to `out` (which `shape` broadcasts to).
     static func expand<T>(_ v: [T], _ shape: [Int], to out: [Int]) throws -> [T] {
         if shape == out { return v }
@@ -112,7 +115,8 @@ enum ONNXK {
     }
 
     /// Elementwise `f` over two broadcast tensors. Fast paths: same shape, a scalar on either
-    /// side, and a row vector broadcast over the last axis.
+    /// side, a row vector broadcast over the last axis, and a column (a last axis of 1)
+    /// broadcast along it.
     static func binary<A, B, R>(_ a: [A], _ sa: [Int], _ b: [B], _ sb: [Int], _ f: (A, B) -> R) throws -> ([R], [Int]) {
         if sa == sb { return (zip(a, b).map(f), sa) }
         let out = try broadcastShape(sa, sb)
@@ -129,6 +133,18 @@ enum ONNXK {
             if b.count == n, a.count == last, sa.last == last {
                 var r = [R](); r.reserveCapacity(n)
                 for i in stride(from: 0, to: n, by: last) { for j in 0..<last { r.append(f(a[j], b[i + j])) } }
+                return (r, out)
+            }
+            // A column ([N, 1] against [N, C]: a row's sum dividing the row).
+            let rows = n / last
+            if a.count == n, b.count == rows, sb.last == 1, Array(out.dropLast()).elementsEqual(padded(sb, out.count).dropLast()) {
+                var r = [R](); r.reserveCapacity(n)
+                for i in 0..<rows { let y = b[i]; for j in 0..<last { r.append(f(a[i * last + j], y)) } }
+                return (r, out)
+            }
+            if b.count == n, a.count == rows, sa.last == 1, Array(out.dropLast()).elementsEqual(padded(sa, out.count).dropLast()) {
+                var r = [R](); r.reserveCapacity(n)
+                for i in 0..<rows { let x = a[i]; for j in 0..<last { r.append(f(x, b[i * last + j])) } }
                 return (r, out)
             }
         }
