@@ -1,4 +1,5 @@
 import Compute
+import Foundation
 import XCTest
 @testable import ML
 
@@ -186,6 +187,22 @@ final class ONNXStandardOperatorTests: XCTestCase {
         }
         XCTAssertThrowsError(try program("Einsum")) { e in
             XCTAssertEqual("\(e)", "'m.onnx': invalid ONNX model: node 'n' (Einsum): operator Einsum is not supported by mlrepo")
+        }
+    }
+
+    /// The decoder's fixture (MatMul, Add, Softmax written by the onnx package) runs, and agrees
+    /// with the same arithmetic done here in Double.
+    func testTheLogisticRegressionFixtureRuns() throws {
+        let p = try ONNXProgram(path: ONNXDecoderTests.fixtures + "/logreg.onnx")
+        let rows: [[Float]] = [[1, 2, 3, 4], [-1, 0.5, 0, 2], [0, 0, 0, 0]]
+        let out = try p.run(["X": .tensor(ONNXArray(floats: rows.flatMap { $0 }, shape: [3, 4]))], backend: backend)
+        let y = try XCTUnwrap(out["Y"]?.tensor)
+        XCTAssertEqual(y.shape, [3, 3])
+        let w = (0..<12).map { Double($0) / 8 }, b = [0.5, -0.25, 1.0]
+        for (i, r) in rows.enumerated() {
+            let z = (0..<3).map { j in (0..<4).reduce(b[j]) { $0 + Double(r[$1]) * w[$1 * 3 + j] } }
+            let e = z.map { exp($0 - z.max()!) }
+            for j in 0..<3 { XCTAssertEqual(Double(y.floats![i * 3 + j]), e[j] / e.reduce(0, +), accuracy: 1e-6) }
         }
     }
 

@@ -13,10 +13,13 @@ import Support
 
 /// C (M×N) = alpha · op(A) · op(B) + beta · C for float32 on the backend. `a` holds A as
 /// stored (M×K, or K×M when transposed), `b` likewise; `c` is M×N or nil.
+/// `rowBias` (n values, already scaled by beta) is added to every row on the backend instead
+/// of a full C (the bias of a linear layer, without an M×N copy of it).
 func backendGemm(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
-                 c: [Float]?, alpha: Float, beta: Float, backend: any Backend) -> [Float] {
+                 c: [Float]?, alpha: Float, beta: Float, rowBias: [Float]? = nil, backend: any Backend) -> [Float] {
     if m == 0 || n == 0 { return [] }
     if k == 0 {
+        if let rowBias { return (0..<(m * n)).map { rowBias[$0 % n] } }
         guard let c else { return [Float](repeating: 0, count: m * n) }
         return c.map { beta * $0 }
     }
@@ -26,6 +29,7 @@ func backendGemm(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transA: Boo
     let tc: Tensor
     if var cc = c { tc = backend.upload(taking: &cc, rows: m, cols: n) } else { tc = backend.tensor(rows: m, cols: n) }
     backend.gemm(ta, transA: transA, tb, transB: transB, into: tc, alpha: alpha, beta: c == nil ? 0 : beta)
+    if let rowBias { backend.addRowVector(tc, backend.upload(rowBias, rows: 1, cols: n)) }
     return backend.download(tc)
 }
 
@@ -391,6 +395,13 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
             _ = try ONNXK.count([m, n])
             switch (a.storage, b.storage) {
             case (.float(let x), .float(let y)):
+                // A bias that is one row (or one value) is added per row; any other C is
+                // broadcast to M×N and scaled by the GEMM itself.
+                if let c, let cv = c.floats, c.count == n && c.shape.last == n || c.count == 1 {
+                    let row = c.count == n ? cv.map { beta * $0 } : [Float](repeating: beta * cv[0], count: n)
+                    return [.tensor(ONNXArray(floats: backendGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, c: nil,
+                                                                  alpha: alpha, beta: 0, rowBias: row, backend: backend), shape: [m, n]))]
+                }
                 let cc = try c.map { try ONNXK.expand($0.floats!, $0.shape, to: [m, n]) }
                 return [.tensor(ONNXArray(floats: backendGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, c: cc,
                                                               alpha: alpha, beta: beta, backend: backend), shape: [m, n]))]
