@@ -62,6 +62,13 @@ public struct Promotion: Sendable {
     public var signature: ModelSignature? = nil
     /// Why a model of a format mlrepo reads has no signature (it did not decode).
     public var signatureError: String? = nil
+    /// An ONNX model's training statistics (`TrainingData.json`), computed at promotion from
+    /// the data its producing run read: the blob's id (the commit's `training-stats` header
+    /// names it too, so gc, push and fetch keep and move it). nil: none (see below, or an
+    /// older record, or not an ONNX model).
+    public var trainingStats: ObjectId? = nil
+    /// Why an ONNX model has no training statistics (drift monitoring is off), one line.
+    public var trainingStatsOff: String? = nil
 
     /// The record's fields (without the promotion commit's id).
     public var json: JSON {
@@ -72,6 +79,8 @@ public struct Promotion: Sendable {
         if let size { o["size"] = .int(Int64(clamping: size)) }
         if let signature { o["signature"] = signature.json }
         if let signatureError { o["signature_error"] = .string(signatureError) }
+        if let trainingStats { o["training_stats"] = .string(trainingStats.hex) }
+        if let trainingStatsOff { o["training_stats_off"] = .string(trainingStatsOff) }
         return .object(o)
     }
 }
@@ -88,6 +97,8 @@ extension Promotion {
         if let d = j["size"]?.doubleValue, d >= 0, d < 1.8e19 { size = UInt64(d) }
         signature = j["signature"].flatMap(ModelSignature.init(json:))
         signatureError = j["signature_error"]?.stringValue
+        trainingStats = j["training_stats"]?.stringValue.flatMap { ObjectId(hex: $0) }
+        trainingStatsOff = j["training_stats_off"]?.stringValue
     }
 }
 
@@ -174,11 +185,28 @@ extension MLRepo {
         var p = Promotion(alias: alias, path: path, modelId: model.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
                           time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit,
                           format: model.format.rawValue, size: model.size, signature: model.signature, signatureError: model.signatureError)
+        // An ONNX model carries no training statistics: compute them now from the data its
+        // run read, so that serving the alias (a replica too) never needs that data.
+        var headers: [(key: String, value: String)] = []
+        if model.format == .onnx {
+            switch allTrainingData(ofModel: path, modelId: model.id.hex, commit: commit) {
+            case .success(let td):
+                let bytes = Array(td.json.encoded().utf8)
+                if bytes.count <= MLRepo.maxSmallFile {
+                    let id = try repo.store.put(.blob, bytes)
+                    p.trainingStats = id
+                    headers.append(("training-stats", id.hex))
+                } else {
+                    p.trainingStatsOff = "the training statistics of \(td.path) (\(td.columns.count) columns) are over \(MLRepo.maxSmallFile >> 20) MiB"
+                }
+            case .failure(let why): p.trainingStatsOff = why.description
+            }
+        }
         let meta = try repo.store.put(.blob, Array(p.json.encoded().utf8))
         try repo.store.commitPending()
         let tree = try repo.readCommit(commit).tree
         let msg = "promote \(path)@\(commit.short) to \(alias)" + (note.map { "\n\n\($0)" } ?? "")
-        p.id = try repo.commitObject(tree: tree, parents: (previous.map { [$0] } ?? []) + [commit], headers: [("meta", meta.hex)],
+        p.id = try repo.commitObject(tree: tree, parents: (previous.map { [$0] } ?? []) + [commit], headers: [("meta", meta.hex)] + headers,
                                      message: msg, ref: ref, expected: previous)
         return p
     }
