@@ -71,6 +71,8 @@ enum RegistryText {
     static func details(_ p: Promotion, indent: String) -> [String] {
         var out = [indent + formatAndSize(p) + (p.signature.map { "; " + Quote.controls($0.compact()) } ?? "")]
         if let why = p.signatureError { out.append(indent + "no signature: " + Quote.controls(why)) }
+        if let id = p.trainingStats { out.append(indent + "training statistics: " + id.short) }
+        if let why = p.trainingStatsOff { out.append(indent + "drift monitoring off: " + Quote.controls(why)) }
         if !p.checks.isEmpty { out.append(indent + "checks: " + p.checks.map(check).joined(separator: ", ")) }
         if let n = p.note { out.append(indent + Quote.controls(n)) }
         return out
@@ -114,13 +116,16 @@ let registryCommand = Command(
     and registry log prints [PROMOTION], newest first, where PROMOTION is
       {"alias", "path", "model", "commit", "by", "time", "promotion", "format", "size",
        "signature": {"inputs": [VALUE], "outputs": [VALUE], "classes"?: [name]},
-       "signature_error"?, "checks": [{"check", "file", "key", "op", "threshold", "value",
-       "passed"}], "note"?}
+       "signature_error"?, "training_stats"?, "training_stats_off"?, "checks": [{"check",
+       "file", "key", "op", "threshold", "value", "passed"}], "note"?}
     with VALUE {"name", "type"?, "shape"?: [size, or symbolic name, or null]}. "promotion"
     is the id of the promotion commit; "format" is one of mlmodel, onnx, pickle, joblib,
     torch, torchscript, safetensors, keras, hdf5, lightgbm, xgboost, directory, other;
     "size" is in bytes. "signature" is there for .mlmodel and ONNX models, "signature_error"
-    (why not) when such a file did not decode. Promotions recorded by older versions of
+    (why not) when such a file did not decode. For an ONNX model, "training_stats" is the
+    id of its training statistics (computed at promotion from the CSV its run read; serving
+    the alias uses them for drift monitoring), or "training_stats_off" says why there are
+    none. Promotions recorded by older versions of
     mlrepo lack "format", "size" and "signature", and their checks hold only "check",
     "value" and "passed".
 
