@@ -332,9 +332,10 @@ final class CLIONNXTests: CLITestCase {
             for i in 0..<n { ids.insert(d[(1040 + 32 * i)..<(1040 + 32 * i + 32)].map { String(format: "%02x", $0) }.joined()) }
         }
         XCTAssertFalse(ids.isEmpty, "the cache has packs")
-        XCTAssertTrue(ids.contains(statsId), "the replica fetched the promotion's statistics")
-        XCTAssertFalse(ids.contains(dataId), "the replica fetched the training CSV")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.appendingPathComponent(".mlrepo/cache/training-stats").path))
+        XCTAssertTrue(ids.contains(statsId), "the replica did not fetch the promotion's statistics")
+        XCTAssertFalse(ids.contains(dataId), "the replica fetched the training CSV (\(dataId.prefix(12)))")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.appendingPathComponent(".mlrepo/cache/training-stats").path),
+                       "the replica computed statistics from the training data")
 
         // A run that read no CSV: promoted, drift off with the reason recorded.
         write("mlrepo.json", """

@@ -67,14 +67,15 @@ enum RegistryText {
         return Quote.controls(f) + (p.size.map { ", \(formatBytes($0))" } ?? "")
     }
 
-    /// The lines under a promotion: format and size, signature, checks, note.
+    /// The lines under a promotion: format and size, signature, checks, note, and an ONNX
+    /// model's training statistics (or why drift monitoring is off).
     static func details(_ p: Promotion, indent: String) -> [String] {
         var out = [indent + formatAndSize(p) + (p.signature.map { "; " + Quote.controls($0.compact()) } ?? "")]
         if let why = p.signatureError { out.append(indent + "no signature: " + Quote.controls(why)) }
-        if let id = p.trainingStats { out.append(indent + "training statistics: " + id.short) }
-        if let why = p.trainingStatsOff { out.append(indent + "drift monitoring off: " + Quote.controls(why)) }
         if !p.checks.isEmpty { out.append(indent + "checks: " + p.checks.map(check).joined(separator: ", ")) }
         if let n = p.note { out.append(indent + Quote.controls(n)) }
+        if let id = p.trainingStats { out.append(indent + "training statistics: " + id.short) }
+        if let why = p.trainingStatsOff { out.append(indent + "drift monitoring off: " + Quote.controls(why)) }
         return out
     }
 
@@ -107,7 +108,8 @@ let registryCommand = Command(
                       every promotion of ALIAS, newest first: when (UTC), the model path
                       @ commit, the model id, who promoted it; then its format and size,
                       its signature (in: NAME TYPE[SHAPE]…  out: …), the checks that passed
-                      (FILE:KEY=VALUE (OP THRESHOLD)) and the note (-m)
+                      (FILE:KEY=VALUE (OP THRESHOLD)), the note (-m), and for an ONNX
+                      model "training statistics: ID" or "drift monitoring off: WHY"
 
     --json: registry prints
       {"models": [{"path", "versions": [{"model", "commit", "time", "format", "size",
