@@ -108,8 +108,8 @@ public struct ModelSource: Sendable {
         }
         let f = try readFromCommit(repo: repo!)
         // An alias's promotion of this very version stores its training statistics.
-        var promo = promotion
-        if promo == nil, case let rev = splitRevPath().rev, Refs.isValidName(rev), let p = try? MLRepo(repo!).alias(rev) { promo = p }
+        let rev = splitRevPath().rev
+        var promo = promotion ?? (Refs.isValidName(rev) ? try? MLRepo(repo!).alias(rev) : nil)
         if let p = promo, p.path != f.path || p.commit != f.commit.hex || p.modelId != f.id.hex { promo = nil }
         return try make(f.bytes, name: f.path, shownAs: f.shownAs, id: f.id.hex, commit: f.commit.hex, path: f.path,
                         lineage: (repo!, f.path, f.commit), promotion: promo)

@@ -298,6 +298,13 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertNil(log.first?["training_stats_off"])
         XCTAssertTrue(ok("registry", "log", "production").contains("training statistics: \(statsId.prefix(12))"))
         let dataId = ok("rev-parse", "HEAD:data/train.csv").trimmingCharacters(in: .whitespacesAndNewlines)
+        // gc keeps the statistics (the promotion commit's training-stats header names them).
+        ok("gc")
+        let stored = json(ok("cat-object", statsId)) as? [String: Any]
+        XCTAssertEqual(stored?["data_id"] as? String, dataId)
+        XCTAssertEqual(stored?["columns"] as? [String], ["a", "b", "c", "label"])
+        XCTAssertEqual((stored?["column_stats"] as? [[String: Any]])?.map { $0["name"] as? String }, ["a", "b", "c"])
+        ok("fsck")
         let remote = base.appendingPathComponent("remote")
         ok("remote", "add", "origin", remote.path)
         ok("push", "origin", "main", "production")
