@@ -69,6 +69,9 @@ public struct Promotion: Sendable {
     public var trainingStats: ObjectId? = nil
     /// Why an ONNX model has no training statistics (drift monitoring is off), one line.
     public var trainingStatsOff: String? = nil
+    /// False when the promotion was made with `--no-lineage` (its lineage was not checked:
+    /// a model trained outside mlrepo's runs); true otherwise, and in older records.
+    public var lineageChecked = true
 
     /// The record's fields (without the promotion commit's id).
     public var json: JSON {
@@ -81,6 +84,7 @@ public struct Promotion: Sendable {
         if let signatureError { o["signature_error"] = .string(signatureError) }
         if let trainingStats { o["training_stats"] = .string(trainingStats.hex) }
         if let trainingStatsOff { o["training_stats_off"] = .string(trainingStatsOff) }
+        if !lineageChecked { o["lineage_checked"] = .bool(false) }
         return .object(o)
     }
 }
@@ -99,6 +103,7 @@ extension Promotion {
         signatureError = j["signature_error"]?.stringValue
         trainingStats = j["training_stats"]?.stringValue.flatMap { ObjectId(hex: $0) }
         trainingStatsOff = j["training_stats_off"]?.stringValue
+        if case .bool(false)? = j["lineage_checked"] { lineageChecked = false }
     }
 }
 
@@ -118,7 +123,12 @@ extension MLRepo {
 
     /// Promotes `path` at `rev` to `alias` after checking the model, its lineage and the
     /// required metrics. Throws naming the first failing check; nothing is written then.
-    public func promote(path: String, rev: String, alias: String, require: [MetricCheck], note: String?) throws -> Promotion {
+    /// `checkLineage` false (`--no-lineage`): a model no recorded run produced (trained by a
+    /// script outside mlrepo and added) is promoted too, and the record says its lineage was
+    /// not checked; gates still read only the model's own evaluation (an eval stage that
+    /// read this version).
+    public func promote(path: String, rev: String, alias: String, require: [MetricCheck], note: String?,
+                        checkLineage: Bool = true) throws -> Promotion {
         guard Refs.isValidName(alias), !alias.contains("/") else { throw MLError.badName(what: "alias", name: alias) }
         let commit = try repo.resolveCommit(rev)
         func refused(_ why: MLError.Refusal) -> MLError { .promotionRefused(path: path, revision: commit.short, why: why) }
@@ -127,10 +137,10 @@ extension MLRepo {
         var model = try modelArtifact(path: path, commit: commit, rev: rev, signature: false)
         // Lineage: a recorded run produced this version, and everything it read is stored.
         let node = try upstream(path: path, commit: commit)
-        guard node.producedBy != nil else {
-            throw refused(.incompleteLineage("no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit)"))
+        guard node.producedBy != nil || !checkLineage else {
+            throw refused(.incompleteLineage("no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit, or promote a model trained elsewhere with --no-lineage)"))
         }
-        if let note = node.note { throw refused(.incompleteLineage(note)) }
+        if let note = node.note, checkLineage { throw refused(.incompleteLineage(note)) }
         var missing: [String] = []
         func walk(_ n: LineageNode) {
             if let id = n.id, !repo.store.contains(id) { missing.append(n.path) }
@@ -138,7 +148,7 @@ extension MLRepo {
             for p in n.parts { walk(p) }
         }
         for i in node.producedBy?.inputs ?? [] { walk(i) }
-        if !missing.isEmpty {
+        if !missing.isEmpty && checkLineage {
             throw refused(.incompleteLineage("training input\(missing.count == 1 ? "" : "s") not in the store: \(missing.joined(separator: ", "))"))
         }
         // Metrics: only the model's own evaluation counts, found through lineage: the metrics
@@ -185,6 +195,7 @@ extension MLRepo {
         var p = Promotion(alias: alias, path: path, modelId: model.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
                           time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit,
                           format: model.format.rawValue, size: model.size, signature: model.signature, signatureError: model.signatureError)
+        p.lineageChecked = checkLineage
         // An ONNX model carries no training statistics: compute them now from the data its
         // run read, so that serving the alias (a replica too) never needs that data.
         var headers: [(key: String, value: String)] = []
