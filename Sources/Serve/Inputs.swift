@@ -94,18 +94,8 @@ struct InputDecoder {
             }
             throw InputError("invalid JSON: \(error)")
         }
-        guard let obj = doc.objectValue else {
-            throw InputError("the body must be a JSON object with one of dataframe_split, dataframe_records, instances, inputs")
-        }
-        let keys = ["dataframe_split", "dataframe_records", "instances", "inputs"].filter { obj[$0] != nil }
-        let unknown = obj.keys.filter { !["dataframe_split", "dataframe_records", "instances", "inputs", "params"].contains($0) }.sorted()
-        if !unknown.isEmpty { throw InputError("unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); expected one of dataframe_split, dataframe_records, instances, inputs") }
-        guard keys.count == 1 else {
-            throw InputError(keys.isEmpty ? "the body needs one of dataframe_split, dataframe_records, instances, inputs"
-                                          : "the body has \(keys.joined(separator: " and ")); send exactly one")
-        }
-        let v = obj[keys[0]]!
-        switch keys[0] {
+        let (key, v) = try mlflowField(doc)
+        switch key {
         case "dataframe_split":
             guard let split = v.objectValue else { throw InputError("dataframe_split must be an object with columns and data") }
             guard let data = split["data"]?.arrayValue else { throw InputError("dataframe_split needs a data array") }
@@ -120,7 +110,7 @@ struct InputDecoder {
             guard let list = v.arrayValue else { throw InputError("dataframe_records must be a list of objects") }
             return try records(list)
         default:
-            return try tensorInput(v, field: keys[0])
+            return try tensorInput(v, field: key)
         }
     }
 
@@ -370,19 +360,8 @@ struct TableDecoder {
         let text = String(decoding: body, as: UTF8.self)
         let doc: JSON
         do { doc = try JSON.parse(text) } catch { throw InputError("invalid JSON: \(error)") }
-        guard let obj = doc.objectValue else {
-            throw InputError("the body must be a JSON object with one of dataframe_split, dataframe_records, instances, inputs")
-        }
-        let fields = ["dataframe_split", "dataframe_records", "instances", "inputs"]
-        let keys = fields.filter { obj[$0] != nil }
-        let unknown = obj.keys.filter { !fields.contains($0) && $0 != "params" }.sorted()
-        if !unknown.isEmpty { throw InputError("unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); expected one of dataframe_split, dataframe_records, instances, inputs") }
-        guard keys.count == 1 else {
-            throw InputError(keys.isEmpty ? "the body needs one of dataframe_split, dataframe_records, instances, inputs"
-                                          : "the body has \(keys.joined(separator: " and ")); send exactly one")
-        }
-        let v = obj[keys[0]]!
-        switch keys[0] {
+        let (key, v) = try mlflowField(doc)
+        switch key {
         case "dataframe_split":
             guard let split = v.objectValue, let data = split["data"]?.arrayValue else {
                 throw InputError("dataframe_split must be an object with columns and data")
@@ -411,13 +390,13 @@ struct TableDecoder {
                 var cols: [[ScoringCell]] = []
                 for name in names {
                     let col = o[name]!.arrayValue ?? [o[name]!]
-                    if let n, n != col.count { throw InputError("\(keys[0]): columns have different lengths (\(n) and \(col.count))") }
+                    if let n, n != col.count { throw InputError("\(key): columns have different lengths (\(n) and \(col.count))") }
                     n = col.count
                     cols.append(try col.enumerated().map { try cell($1, row: $0, column: name) })
                 }
                 return ScoringTable(rows: n ?? 0, names: names, columns: cols)
             }
-            guard let list = v.arrayValue else { throw InputError("\(keys[0]) must be a list of records or an object of columns") }
+            guard let list = v.arrayValue else { throw InputError("\(key) must be a list of records or an object of columns") }
             return try records(list)
         }
     }
@@ -443,4 +422,22 @@ struct TableDecoder {
         try check(t.names)
         return t
     }
+}
+
+/// The one MLflow scoring field of a JSON body (dataframe_split, dataframe_records,
+/// instances or inputs; "params" is allowed beside it) and its value; anything else is one
+/// line naming what is wrong.
+func mlflowField(_ doc: JSON) throws -> (key: String, value: JSON) {
+    guard let obj = doc.objectValue else {
+        throw InputError("the body must be a JSON object with one of dataframe_split, dataframe_records, instances, inputs")
+    }
+    let fields = ["dataframe_split", "dataframe_records", "instances", "inputs"]
+    let keys = fields.filter { obj[$0] != nil }
+    let unknown = obj.keys.filter { !fields.contains($0) && $0 != "params" }.sorted()
+    if !unknown.isEmpty { throw InputError("unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); expected one of dataframe_split, dataframe_records, instances, inputs") }
+    guard keys.count == 1 else {
+        throw InputError(keys.isEmpty ? "the body needs one of dataframe_split, dataframe_records, instances, inputs"
+                                      : "the body has \(keys.joined(separator: " and ")); send exactly one")
+    }
+    return (keys[0], obj[keys[0]]!)
 }

@@ -48,22 +48,10 @@ final class CLIONNXTests: CLITestCase {
     func serve(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
         let s = try start(["serve", "--port", "0", "--workers", "2"] + args)
         servers.append(s)
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                return (s, Int(err[r].split(separator: ":").last!)!)
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid {
-                servers.removeAll { $0.pid == s.pid }
-                XCTFail("serve exited early: \(err)", file: file, line: line)
-                throw NSError(domain: "serve", code: 1)
-            }
-            usleep(20_000)
+        do { return (s, try listening(s, timeout: 20, file: file, line: line)) } catch let e as ServerExited {
+            servers.removeAll { $0.pid == e.pid }
+            throw e
         }
-        XCTFail("serve did not start", file: file, line: line)
-        throw NSError(domain: "serve", code: 2)
     }
 
     func request(_ port: Int, _ method: String, _ path: String, body: String? = nil, contentType: String = "application/json") -> Reply {

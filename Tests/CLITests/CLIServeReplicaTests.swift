@@ -85,26 +85,6 @@ final class CLIServeReplicaTests: CLITestCase {
         return (s, try listening(s, file: file, line: line))
     }
 
-    /// The port a started server listens on, once it says so (a failure if it exits first).
-    func listening(_ s: Spawned, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                return Int(err[r].split(separator: ":").last!)!
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid {
-                servers.removeAll { $0.pid == s.pid }
-                XCTFail("serve exited early: \(err)", file: file, line: line)
-                throw NSError(domain: "serve", code: 1)
-            }
-            usleep(20_000)
-        }
-        XCTFail("serve did not start", file: file, line: line)
-        throw NSError(domain: "serve", code: 2)
-    }
-
     /// The id of the model a server says it serves (GET /version).
     func served(_ port: Int) -> String {
         let fd = openSocket(port)

@@ -67,9 +67,34 @@ extension CLITestCase {
         }
     }
 
+    /// The port a started `mlrepo serve` listens on, once it says so (http or https). A server
+    /// that exits first is a failure (`ServerExited`, the server reaped); one that says nothing
+    /// within `timeout` seconds too.
+    func listening(_ s: Spawned, timeout: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+            if let r = err.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+               let port = Int(err[r].split(separator: ":").last ?? "") {
+                return port
+            }
+            var st: Int32 = 0
+            if waitpid(s.pid, &st, WNOHANG) == s.pid {
+                XCTFail("serve exited early: \(err)", file: file, line: line)
+                throw ServerExited(pid: s.pid)
+            }
+            usleep(20_000)
+        }
+        XCTFail("serve did not start", file: file, line: line)
+        throw NSError(domain: "serve", code: 2)
+    }
+
     func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
         guard hay.count >= needle.count else { return nil }
         for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle { return i }
         return nil
     }
 }
+
+/// A server that exited before it listened (already reaped: drop it from the list to stop).
+struct ServerExited: Error { let pid: pid_t }
