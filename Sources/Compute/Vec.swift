@@ -98,6 +98,38 @@ enum Vec {
         return s
     }
 
+    /// y[j] = Σ_p x[p] · w[p·n + j] for j < n (w k×n row-major), each sum in order of p from
+    /// 0: four 8-column strips at a time held in registers while w is read row by row.
+    static func rowTimesMatrix(_ x: UnsafePointer<Float>, k: Int, _ w: UnsafePointer<Float>, n: Int,
+                               into y: UnsafeMutablePointer<Float>) {
+        var j = 0
+        while j + 32 <= n {
+            var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+            var p = w + j
+            for q in 0..<k {
+                let a = V(repeating: x[q])
+                s0 = s0 + a * load(p); s1 = s1 + a * load(p + 8)
+                s2 = s2 + a * load(p + 16); s3 = s3 + a * load(p + 24)
+                p += n
+            }
+            store(y + j, s0); store(y + j + 8, s1); store(y + j + 16, s2); store(y + j + 24, s3)
+            j += 32
+        }
+        while j + 8 <= n {
+            var s = V()
+            var p = w + j
+            for q in 0..<k { s = s + V(repeating: x[q]) * load(p); p += n }
+            store(y + j, s)
+            j += 8
+        }
+        while j < n {
+            var s: Float = 0
+            for q in 0..<k { s = s + x[q] * w[q * n + j] }
+            y[j] = s
+            j += 1
+        }
+    }
+
     /// out[j] = Σ_r x[r·ld + j] for j < cols, rows summed in order from 0.
     static func columnSum(_ x: UnsafePointer<Float>, ld: Int, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         var j = 0

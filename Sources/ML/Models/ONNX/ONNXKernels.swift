@@ -13,14 +13,15 @@ enum ONNXK {
 
     /// The element count of `shape`, refused when a dimension is negative or the product
     /// overflows or exceeds `ONNXModel.maxTensorElements`.
-    static func count(_ shape: [Int], _ what: String = "output") throws -> Int {
-        guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
-        for d in shape where d < 0 { throw ONNXRunError("\(what) has a negative dimension \(d) in \(shape)") }
+    /// `what` is only formed for an error (callers pass interpolated strings on every run).
+    static func count(_ shape: [Int], _ what: @autoclosure () -> String = "output") throws -> Int {
+        guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what()) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
+        for d in shape where d < 0 { throw ONNXRunError("\(what()) has a negative dimension \(d) in \(shape)") }
         if shape.contains(0) { return 0 }
         var n = 1
         for d in shape {
             let (p, o) = n.multipliedReportingOverflow(by: d)
-            guard !o, p <= maxElements else { throw ONNXRunError("\(what) of shape \(shape) is over \(maxElements) elements") }
+            guard !o, p <= maxElements else { throw ONNXRunError("\(what()) of shape \(shape) is over \(maxElements) elements") }
             n = p
         }
         return n
@@ -254,6 +255,28 @@ extension ONNXArray.Storage {
         case .int64: .int64([])
         case .bool: .bool([])
         case .string: .string([])
+        }
+    }
+}
+
+extension ONNXK {
+    /// Relu of float values in one vectorized pass: x > 0 ? x : 0, NaN kept (as the scalar
+    /// definition `x > 0 ? x : (x.isNaN ? x : 0)`, −0 giving +0).
+    static func relu(_ v: [Float]) -> [Float] {
+        let n = v.count
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            v.withUnsafeBufferPointer { src in
+                guard let s = src.baseAddress, let d = out.baseAddress else { return }
+                let zero = SIMD8<Float>()
+                var i = 0
+                while i + 8 <= n {
+                    let x = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d + i).storeBytes(of: x.replacing(with: zero, where: x .<= zero), as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < n { let x = s[i]; (d + i).initialize(to: x <= 0 ? 0 : x); i += 1 }
+            }
+            count = n
         }
     }
 }

@@ -165,7 +165,16 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
     "Tanh": unary("Tanh", { tanh($0) }, { tanh($0) }),
     "Sigmoid": unary("Sigmoid", { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) },
                      { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) }),
-    "Relu": unary("Relu", { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, int: { max($0, 0) }),
+    "Relu": { ctx in
+        let general = try unary("Relu", { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, int: { max($0, 0) })(ctx)
+        return { inputs, backend in
+            // Float: one vectorized pass (the generic map calls a closure per element).
+            if let x = try? tensorInput(inputs, 0), case .float(let v) = x.storage {
+                return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.relu(v))))]
+            }
+            return try general(inputs, backend)
+        }
+    },
     "Softplus": unary("Softplus", { Float(softplus(Double($0))) }, softplus),
     "LeakyRelu": { ctx in
         let alpha = try ctx.float("alpha", 0.01)
