@@ -227,7 +227,8 @@ public final class CPUBackend: Backend {
     /// Small m (≤ `linearSmallRows`) or narrow y (n < `linearNarrowCols` with w n×k): each
     /// element of y is one product sum over p = 0..<k in order, read straight from x and w
     /// (w k×n: 8-wide column strips accumulated row by row of w; w n×k: a dot product of
-    /// two contiguous rows), then alpha·sum + bias. Otherwise the blocked GEMM, then the bias.
+    /// two contiguous rows, as `Vec.dot`), then alpha·sum + bias. Otherwise the blocked GEMM,
+    /// which adds the bias to each block of y as it finishes it.
     public func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor) {
         let m = x.rows, k = x.cols
         let n = transW ? w.rows : w.cols, kw = transW ? w.cols : w.rows
@@ -240,15 +241,21 @@ public final class CPUBackend: Backend {
         let narrow = transW && n < CPUBackend.linearNarrowCols
         if k > 0 && !narrow && m > CPUBackend.linearSmallRows {
             sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
-                  a: xp, lda: k, transA: false, b: wp, ldb: w.cols, transB: transW, beta: 0, c: yp, ldc: n)
-            if let bp { forRanges(m, cost: n, threads: threads) { rows in for r in rows { Vec.add(yp + r * n, bp, n) } } }
+                  a: xp, lda: k, transA: false, b: wp, ldb: w.cols, transB: transW, beta: 0, c: yp, ldc: n, bias: bp)
             return
         }
         forRanges(m, cost: n * max(k, 1), threads: threads) { rows in
             for i in rows {
                 let xr = xp + i * k, yr = yp + i * n
                 if transW {
-                    for j in 0..<n { yr[j] = alpha * Vec.dot(xr, wp + j * k, k) + (bp?[j] ?? 0) }
+                    var j = 0
+                    while j + 2 <= n {
+                        let (d0, d1) = Vec.dot2(xr, wp + j * k, wp + (j + 1) * k, k)
+                        yr[j] = alpha * d0 + (bp?[j] ?? 0)
+                        yr[j + 1] = alpha * d1 + (bp?[j + 1] ?? 0)
+                        j += 2
+                    }
+                    if j < n { yr[j] = alpha * Vec.dot(xr, wp + j * k, k) + (bp?[j] ?? 0) }
                 } else {
                     Vec.rowTimesMatrix(xr, k: k, wp, n: n, into: yr)
                     if alpha != 1 { Vec.scale(yr, alpha, n) }

@@ -130,6 +130,23 @@ enum Vec {
         }
     }
 
+    /// (dot(a, b0, n), dot(a, b1, n)) in one pass over a: each the same arithmetic, so the
+    /// same bits, as `dot`.
+    static func dot2(_ a: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                     _ n: Int) -> (Float, Float) {
+        var acc0 = V(), acc1 = V()
+        var i = 0
+        while i + 8 <= n {
+            let x = load(a + i)
+            acc0 = acc0 + x * load(b0 + i); acc1 = acc1 + x * load(b1 + i)
+            i += 8
+        }
+        var s0: Float = 0, s1: Float = 0
+        for l in 0..<8 { s0 += acc0[l]; s1 += acc1[l] }
+        while i < n { s0 += a[i] * b0[i]; s1 += a[i] * b1[i]; i += 1 }
+        return (s0, s1)
+    }
+
     /// out[j] = Σ_r x[r·ld + j] for j < cols, rows summed in order from 0.
     static func columnSum(_ x: UnsafePointer<Float>, ld: Int, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         var j = 0

@@ -261,14 +261,14 @@ final class KernelConformanceTests: BackendTestCase {
     }
 
     /// `linear` against a Double reference for every path (small m, narrow n×k weights, the
-    /// blocked GEMM), both weight layouts, with and without bias, alpha ≠ 1 and k = 0; the
+    /// blocked GEMM, over several K and row blocks), both weight layouts, with and without bias, alpha ≠ 1 and k = 0; the
     /// same bits with 1 and 3 threads.
     func testLinearMatchesReferenceWhateverTheThreads() throws {
         try forEachBackend { be in
             var rng = SplitMix(seed: 32)
             let one = try make(threads: 1), three = try make(threads: 3)
             let shapes = [(1, 100, 128), (3, 7, 5), (8, 33, 40), (9, 33, 40), (1, 128, 2), (2000, 128, 2),
-                          (600, 100, 128), (4, 0, 9), (1, 5, 70)]
+                          (600, 100, 128), (4, 0, 9), (1, 5, 70), (300, 520, 24), (10, 9, 7)]
             for (m, k, n) in shapes {
                 for transW in [false, true] {
                     for withBias in [false, true] {
