@@ -445,7 +445,8 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
             guard a.elementType == b.elementType, c == nil || c!.elementType == a.elementType else {
                 throw ONNXRunError("Gemm takes A, B and C of one element type")
             }
-            if let c, try ONNXK.broadcastShape(c.shape, [m, n]) != [m, n] {
+            // (A prepared C is a row, which broadcasts to [m, n] for any m.)
+            if let c, prepared == nil, try ONNXK.broadcastShape(c.shape, [m, n]) != [m, n] {
                 throw ONNXRunError("Gemm's C of shape \(c.shape) does not broadcast to \([m, n])")
             }
             _ = try ONNXK.count([m, n])
