@@ -119,5 +119,13 @@ final class ONNXGemmPathTests: XCTestCase {
         let got = try run(p, ["x": ONNXArray(floats: v, shape: [v.count])], threads: 1)
         let want = v.map { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }
         XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern))
+        // Large enough to be split over threads (chunks not multiples of 8).
+        var rng: UInt64 = 11
+        let big = values(&rng, (1 << 18) + 13).enumerated().map { $0.offset % 97 == 0 ? -0.0 : $0.element }
+        let wantBig = big.map { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }
+        for threads in [1, 3] {
+            let g = try run(p, ["x": ONNXArray(floats: big, shape: [big.count])], threads: threads)
+            XCTAssertEqual(g.map(\.bitPattern), wantBig.map(\.bitPattern), "\(threads) threads")
+        }
     }
 }

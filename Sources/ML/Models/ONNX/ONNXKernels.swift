@@ -261,20 +261,26 @@ extension ONNXArray.Storage {
 
 extension ONNXK {
     /// Relu of float values in one vectorized pass: x > 0 ? x : 0, NaN kept (as the scalar
-    /// definition `x > 0 ? x : (x.isNaN ? x : 0)`, −0 giving +0).
-    static func relu(_ v: [Float]) -> [Float] {
+    /// definition `x > 0 ? x : (x.isNaN ? x : 0)`, −0 giving +0). Large inputs are split over
+    /// `threads` (each element depends only on itself).
+    static func relu(_ v: [Float], threads: Int = 1) -> [Float] {
         let n = v.count
         return [Float](unsafeUninitializedCapacity: n) { out, count in
             v.withUnsafeBufferPointer { src in
                 guard let s = src.baseAddress, let d = out.baseAddress else { return }
-                let zero = SIMD8<Float>()
-                var i = 0
-                while i + 8 <= n {
-                    let x = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(d + i).storeBytes(of: x.replacing(with: zero, where: x .<= zero), as: SIMD8<Float>.self)
-                    i += 8
+                nonisolated(unsafe) let sp = s, dp = d
+                let chunks = threads > 1 && n >= 1 << 18 ? min(threads * 2, n >> 16) : 1
+                Parallel.forEachWorker(chunks, threads: threads) { c, _ in
+                    let r = Parallel.chunkRange(c, of: chunks, count: n)
+                    let zero = SIMD8<Float>()
+                    var i = r.lowerBound
+                    while i + 8 <= r.upperBound {
+                        let x = UnsafeRawPointer(sp + i).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(dp + i).storeBytes(of: x.replacing(with: zero, where: x .<= zero), as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    while i < r.upperBound { let x = sp[i]; (dp + i).initialize(to: x <= 0 ? 0 : x); i += 1 }
                 }
-                while i < n { let x = s[i]; (d + i).initialize(to: x <= 0 ? 0 : x); i += 1 }
             }
             count = n
         }

@@ -170,7 +170,7 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
         return { inputs, backend in
             // Float: one vectorized pass (the generic map calls a closure per element).
             if let x = try? tensorInput(inputs, 0), case .float(let v) = x.storage {
-                return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.relu(v))))]
+                return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.relu(v, threads: backend.threads))))]
             }
             return try general(inputs, backend)
         }
