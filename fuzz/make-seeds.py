@@ -186,6 +186,15 @@ def main():
     fixture = os.path.join(os.path.dirname(OUT), "..", "Tests", "Fixtures", "onnx", "logreg.onnx")
     with open(fixture, "rb") as f:
         write("onnx", "logreg", f.read())
+    # Small models of every operator family the executor runs (the target also loads and runs
+    # them): linear, scalers, imputer, trees (legacy and TreeEnsemble v5), string inputs.
+    fixtures = os.path.join(os.path.dirname(OUT), "..", "Tests", "Fixtures", "onnx")
+    for rel in ["relu.onnx", "linreg.onnx", "echo_strings.onnx", "reference/imputer.onnx", "reference/linearsvc.onnx",
+                "reference/tree5_members.onnx", "reference/scalers.onnx", "reference/dtree.onnx", "reference/logreg.onnx"]:
+        path = os.path.join(fixtures, rel)
+        if os.path.exists(path) and os.path.getsize(path) <= 64 << 10:
+            with open(path, "rb") as f:
+                write("onnx", rel.replace("/", "-")[:-5], f.read())
     def varint(n):
         out = b""
         while n >= 0x80:

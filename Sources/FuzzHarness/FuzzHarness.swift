@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Support
 import Store
+import Compute
 import ML
 import Serve
 import Net
@@ -371,5 +372,34 @@ public enum FuzzHarness {
             }
             precondition(n == t.count, "tensor '\(t.name)': \(n) values for dims \(t.dims)")
         }
+        // What decodes is then checked and prepared as `predict`/`serve` would (operators,
+        // attributes, constants), and what loads runs once on small inputs (2 rows, every
+        // unknown or symbolic dimension 2): errors are fine, crashes are findings.
+        guard let program = try? ONNXProgram(m, path: "fuzz.onnx") else { return }
+        var feeds: [String: ONNXValue] = [:]
+        for input in program.inputs {
+            var shape: [Int] = []
+            for d in input.shape ?? [.unknown, .unknown] {
+                switch d {
+                case .size(let k): shape.append(Int(k))
+                case .symbol, .unknown: shape.append(2)
+                }
+            }
+            guard shape.allSatisfy({ $0 >= 0 && $0 <= 64 }), shape.reduce(1, *) <= 4096 else { return }
+            let n = shape.reduce(1, *)
+            let storage: ONNXArray.Storage
+            switch input.elementType.flatMap(ONNXElementType.init(rawValue:)) {
+            case .string?: storage = .string(Array(repeating: "a", count: n))
+            case .double?: storage = .double(Array(repeating: 0.5, count: n))
+            case .bool?: storage = .bool(Array(repeating: true, count: n))
+            case .int64?, .int32?, .int16?, .int8?, .uint8?, .uint16?, .uint32?, .uint64?: storage = .int64(Array(repeating: 1, count: n))
+            default: storage = .float(Array(repeating: 0.5, count: n))
+            }
+            feeds[input.name] = .tensor(ONNXArray(shape: shape, storage: storage))
+        }
+        _ = try? program.run(feeds, backend: fuzzBackend)
     }
 }
+
+/// One single-threaded CPU backend for every ONNX run of the fuzz target.
+let fuzzBackend = CPUBackend(threads: 1)

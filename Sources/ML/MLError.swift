@@ -48,6 +48,9 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
     /// An ONNX file (`path` nil when decoded from memory) is malformed or uses what mlrepo
     /// cannot read; `reason` names the field and byte offset.
     case onnx(path: String?, reason: String)
+    /// An ONNX model that loaded failed on the data it was given (a shape, an index, a
+    /// missing input): the model is fine, the input is not.
+    case onnxRun(path: String?, reason: String)
     /// A file could not be read at all (`reason`: the system's error).
     case unreadable(path: String, reason: String)
     /// A data file cannot be used (it names the file, line and column).
@@ -128,6 +131,8 @@ public enum MLError: Error, CustomStringConvertible, Equatable, Sendable {
             return path.map { "'\($0)' is not a valid mlrepo model: \(reason)" } ?? "invalid model file: \(reason)"
         case let .onnx(path, reason):
             return (path.map { "'\($0)': " } ?? "") + "invalid ONNX model: " + reason
+        case let .onnxRun(path, reason):
+            return (path.map { "'\($0)' " } ?? "the ONNX model ") + "cannot run on this input: " + reason
         case let .unreadable(path, reason):
             return "cannot read '\(path)': \(reason)"
         case .data(let e):

@@ -14,9 +14,20 @@ public struct ModelSource: Sendable {
     /// The model's path inside the commit, when the target alone does not say.
     public let path: String?
 
+    /// The promotion the target serves, when a replica loads one (an alias target finds its
+    /// own): its stored training statistics come before lineage.
+    let promotion: Promotion?
+
     public init(target: String, path: String? = nil) {
         self.target = target
         self.path = path
+        promotion = nil
+    }
+
+    init(target: String, promotion: Promotion) {
+        self.target = target
+        path = nil
+        self.promotion = promotion
     }
 
     /// The commit a revision target points at now (nil for a file target); `follow` polls it.
@@ -96,8 +107,12 @@ public struct ModelSource: Sendable {
             return try make(bytes, name: full, shownAs: target, id: id, commit: nil, path: target, lineage: lineage)
         }
         let f = try readFromCommit(repo: repo!)
+        // An alias's promotion of this very version stores its training statistics.
+        let rev = splitRevPath().rev
+        var promo = promotion ?? (Refs.isValidName(rev) ? try? MLRepo(repo!).alias(rev) : nil)
+        if let p = promo, p.path != f.path || p.commit != f.commit.hex || p.modelId != f.id.hex { promo = nil }
         return try make(f.bytes, name: f.path, shownAs: f.shownAs, id: f.id.hex, commit: f.commit.hex, path: f.path,
-                        lineage: (repo!, f.path, f.commit))
+                        lineage: (repo!, f.path, f.commit), promotion: promo)
     }
 
     /// The model file a revision target names, read from its commit: the file `REV:PATH` or
@@ -152,8 +167,10 @@ public struct ModelSource: Sendable {
     /// A served model from its bytes. An ONNX model's feature names (when its metadata has
     /// none) and drift statistics come from its training data, found through `lineage`
     /// (repository, path, commit or nil for the work tree).
+    /// `promotion`'s stored statistics, when it has them, come first (serving them reads no
+    /// training data).
     func make(_ bytes: [UInt8], name: String, shownAs: String, id: String, commit: String?, path: String,
-              lineage: (Repository, String, ObjectId?)?) throws -> ServedModel {
+              lineage: (Repository, String, ObjectId?)?, promotion: Promotion? = nil) throws -> ServedModel {
         let format = ModelFormat.detect(name: name, head: Array(bytes.prefix(64))) ?? .mlmodel
         guard format == .onnx else {
             let loaded: LoadedModel
@@ -166,7 +183,7 @@ public struct ModelSource: Sendable {
             var stats: JSON? = nil, off: String? = nil
             var scorer = plain
             if let (repo, rel, at) = lineage {
-                let found = MLRepo(repo).trainingData(ofModel: rel, modelId: id, commit: at) { header, label in
+                let features: @Sendable ([String], String?) -> [String] = { header, label in
                     switch plain.layout {
                     case .columns(let inputs):
                         return inputs.filter { ($0.type == .float || $0.type == .double) && $0.width == 1 }.map(\.name)
@@ -174,6 +191,9 @@ public struct ModelSource: Sendable {
                         return plain.namesFrom == "metadata" ? plain.featureNames : header.filter { $0 != label }
                     }
                 }
+                let ml = MLRepo(repo)
+                let found = promotion.flatMap { ml.promotedTrainingData($0) }.map { r in r.map { $0.keeping(features($0.columns, $0.label)) } }
+                    ?? ml.trainingData(ofModel: rel, modelId: id, commit: at, features: features)
                 switch found {
                 case .success(let td):
                     stats = td.columnStats

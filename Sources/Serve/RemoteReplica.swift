@@ -187,7 +187,7 @@ public final class RemoteReplica: @unchecked Sendable {
         guard let commit = ObjectId(hex: p.commit) else {
             throw ServeError("promotion \(p.id.short) of '\(alias)' names no valid commit")
         }
-        return try ModelSource(target: commit.hex + ":" + p.path).load(repo: repo, cwd: repo.root)
+        return try ModelSource(target: commit.hex + ":" + p.path, promotion: p).load(repo: repo, cwd: repo.root)
     }
 
     /// One poll, for `ModelFollower`: the promotion the alias names now, and how to load it.

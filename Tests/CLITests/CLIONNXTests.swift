@@ -201,7 +201,7 @@ final class CLIONNXTests: CLITestCase {
         let dataId = ok("rev-parse", "HEAD:data/train.csv").trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(cached.first, "\(modelId)-\(dataId).json")
         let entry = json(text(".mlrepo/cache/training-stats/\(modelId)-\(dataId).json") ?? "") as? [String: Any]
-        XCTAssertEqual(entry?["version"] as? Int, 1)
+        XCTAssertEqual(entry?["version"] as? Int, 2)
         XCTAssertEqual(entry?["model"] as? String, modelId)
         XCTAssertEqual(entry?["data"] as? String, dataId)
         XCTAssertEqual(entry?["data_path"] as? String, "data/train.csv")
@@ -284,6 +284,77 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(v?["path"] as? String, "models/model.onnx")
         XCTAssertEqual(v?["format"] as? String, "onnx")
         assertClose(predictions(request(port, "POST", "/invocations", body: #"{"instances": [[1, -1, 2]]}"#)) as? [[Double]] ?? [], [[1, 0, 2]])
+    }
+
+    /// Promoting an ONNX model computes its training statistics from the CSV its run read
+    /// and stores them with the promotion: a replica (`serve --remote` on a folder remote)
+    /// serves the alias with drift on without ever fetching the training data. A model whose
+    /// run read no CSV is promoted with the reason, which /health repeats.
+    func testPromotedTrainingStatisticsServeAReplicaWithoutTheTrainingData() throws {
+        makeLineageRepo()
+        ok("promote", "models/model.onnx", "--to", "production")
+        let log = json(ok("registry", "log", "production", "--json")) as? [[String: Any]] ?? []
+        let statsId = try XCTUnwrap(log.first?["training_stats"] as? String, "\(log)")
+        XCTAssertNil(log.first?["training_stats_off"])
+        XCTAssertTrue(ok("registry", "log", "production").contains("training statistics: \(statsId.prefix(12))"))
+        let dataId = ok("rev-parse", "HEAD:data/train.csv").trimmingCharacters(in: .whitespacesAndNewlines)
+        // gc keeps the statistics (the promotion commit's training-stats header names them).
+        ok("gc")
+        let stored = json(ok("cat-object", statsId)) as? [String: Any]
+        XCTAssertEqual(stored?["data_id"] as? String, dataId)
+        XCTAssertEqual(stored?["columns"] as? [String], ["a", "b", "c", "label"])
+        XCTAssertEqual((stored?["column_stats"] as? [[String: Any]])?.map { $0["name"] as? String }, ["a", "b", "c"])
+        ok("fsck")
+        let remote = base.appendingPathComponent("remote")
+        ok("remote", "add", "origin", remote.path)
+        ok("push", "origin", "main", "production")
+        let cache = base.appendingPathComponent("replica-cache")
+        let s = try start(["serve", "--port", "0", "--workers", "2", "--remote", remote.path, "--alias", "production", "--cache", cache.path], in: base)
+        servers.append(s)
+        var port = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && port == 0 {
+            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+            if let r = err.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) { port = Int(err[r].split(separator: ":").last!)! }
+            var st: Int32 = 0
+            if waitpid(s.pid, &st, WNOHANG) == s.pid { servers.removeAll { $0.pid == s.pid }; XCTFail("serve exited: \(err)"); return }
+            usleep(20_000)
+        }
+        XCTAssertEqual(request(port, "GET", "/health").body, #"{"status":"ok","drift":"on"}"#)
+        let r = request(port, "POST", "/invocations", body: #"{"dataframe_records": [{"c": -1, "a": 1, "b": 2}]}"#)
+        assertClose(predictions(r) as? [[Double]] ?? [], [[1, 2, 0]])
+        let monitor = request(port, "GET", "/monitor").json as? [String: Any]
+        let feats = ((monitor?["models"] as? [[String: Any]])?.first?["features"] as? [[String: Any]]) ?? []
+        XCTAssertEqual(feats.map { $0["name"] as? String }, ["a", "b", "c"])
+        XCTAssertNotNil(feats.first?["train_mean"] as? Double)
+        // The cache holds the statistics blob and not the training CSV, and computed nothing.
+        let packs = cache.appendingPathComponent(".mlrepo/objects/pack")
+        var ids = Set<String>()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: packs.path)) ?? [] where name.hasSuffix(".idx") {
+            let d = try Data(contentsOf: packs.appendingPathComponent(name))
+            guard d.count >= 1072 else { continue }
+            let count = Int(d[8]) << 24 | Int(d[9]) << 16 | Int(d[10]) << 8 | Int(d[11])
+            let le = Int(d[8]) | Int(d[9]) << 8 | Int(d[10]) << 16 | Int(d[11]) << 24
+            let n = d.count == 1072 + 48 * count ? count : le
+            for i in 0..<n { ids.insert(d[(1040 + 32 * i)..<(1040 + 32 * i + 32)].map { String(format: "%02x", $0) }.joined()) }
+        }
+        XCTAssertFalse(ids.isEmpty, "the cache has packs")
+        XCTAssertTrue(ids.contains(statsId), "the replica did not fetch the promotion's statistics")
+        XCTAssertFalse(ids.contains(dataId), "the replica fetched the training CSV (\(dataId.prefix(12)))")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.appendingPathComponent(".mlrepo/cache/training-stats").path),
+                       "the replica computed statistics from the training data")
+
+        // A run that read no CSV: promoted, drift off with the reason recorded.
+        write("mlrepo.json", """
+        {"stages": {"train": {"cmd": "mkdir -p models && cp src/relu.bin models/model.onnx", "deps": ["src/relu.bin"], "outs": ["models/model.onnx"]}}}
+        """)
+        ok("repro", "--force")
+        commit("no data")
+        ok("promote", "models/model.onnx", "--to", "staging")
+        let log2 = json(ok("registry", "log", "staging", "--json")) as? [[String: Any]] ?? []
+        XCTAssertEqual(log2.first?["training_stats_off"] as? String, "stage 'train', which wrote models/model.onnx, read no CSV file")
+        let (_, port2) = try serve(["staging"])
+        XCTAssertEqual(request(port2, "GET", "/health").body, #"{"status":"ok","drift":"off: stage 'train', which wrote models/model.onnx, read no CSV file"}"#)
     }
 
     /// REV:PATH for predict and eval works for mlrepo's own models too, and gives the same

@@ -61,6 +61,33 @@ final class CLIRegistryFormatsTests: CLITestCase {
 
     /// A LightGBM text model named model.txt and read by an eval stage: its kind is inferred
     /// as features (a stage reads it, no model extension), but its first bytes say LightGBM.
+    /// A model trained outside mlrepo and added by hand has no recorded run: promote refuses
+    /// it and names --no-lineage; with it the promotion is made and says so, and a gate still
+    /// reads only an eval stage that read this version.
+    func testPromoteAModelTrainedElsewhereWithNoLineage() throws {
+        ok("init")
+        write("model.pkl", "\u{80}\u{04}\u{95}not really a pickle")
+        write("data.csv", "x\n1\n")
+        // Another model's evaluation: a declared metrics file this model has nothing to do with.
+        write("mlrepo.json", #"{"stages": {"other": {"cmd": "echo '{\"accuracy\": 0.99}' > other.json", "deps": ["data.csv"], "metrics": ["other.json"]}}}"#)
+        ok("repro"); ok("add", "."); commit("a model trained in a notebook")
+        let refused = fails(1, "promote", "model.pkl", "--to", "production")
+        XCTAssertTrue(refused.err.contains("no recorded run produced this version") && refused.err.contains("--no-lineage"), refused.err)
+        ok("promote", "model.pkl", "--to", "production", "--no-lineage")
+        let p = log("production").first
+        XCTAssertEqual(p?["lineage_checked"] as? Bool, false)
+        XCTAssertEqual(p?["format"] as? String, "pickle")
+        XCTAssertTrue(ok("registry", "log", "production").contains("lineage not checked (promoted with --no-lineage)"))
+        // Gates: another file's metrics are still not this model's evaluation.
+        let gate = fails(1, "promote", "model.pkl", "--to", "staging", "--no-lineage", "--require", "other.json:accuracy>=0.9")
+        XCTAssertTrue(gate.err.contains("not an evaluation"), gate.err)
+        // A promotion with lineage checked does not carry the field.
+        write("mlrepo.json", #"{"stages": {"other": {"cmd": "echo '{\"accuracy\": 0.99}' > other.json", "deps": ["data.csv"], "metrics": ["other.json"]}, "t": {"cmd": "cp model.pkl m2.pkl", "deps": ["model.pkl"], "outs": ["m2.pkl"]}}}"#)
+        ok("repro"); ok("add", "."); commit("a run")
+        ok("promote", "m2.pkl", "--to", "staging")
+        XCTAssertNil(log("staging").first?["lineage_checked"])
+    }
+
     func testPromoteALightGBMModelRecognisedByItsBytes() throws {
         ok("init")
         write("data.csv", "x,y\n1,0\n")

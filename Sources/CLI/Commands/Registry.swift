@@ -5,7 +5,7 @@ import Support
 let promoteCommand = Command(
     name: "promote", kind: .porcelain, summary: "move a model version to a registry alias, after checks",
     usage: """
-    mlrepo promote MODEL_PATH[@REV] --to ALIAS [--require 'METRIC OP VALUE'...] [-m NOTE]
+    mlrepo promote MODEL_PATH[@REV] --to ALIAS [--require 'METRIC OP VALUE'...] [-m NOTE] [--no-lineage]
 
     Points ALIAS (e.g. staging, production) at MODEL_PATH as committed in REV (default HEAD),
     recording who, when, from which commit, the model's format and size, its signature
@@ -27,9 +27,15 @@ let promoteCommand = Command(
     them; a FILE:KEY naming any other metrics file is refused as not an evaluation of this
     model. Each check records the file and key it read, the value and the threshold.
 
+    --no-lineage promotes a model that no recorded run produced: one trained by a script
+    outside mlrepo and added with `mlrepo add` (its lineage is neither required nor
+    checked; the record says so, "lineage_checked": false, and `registry log` shows it).
+    Gates still read only the model's own evaluation: an eval stage that read this version.
+
     The alias keeps its history (mlrepo registry log ALIAS); `mlrepo serve ALIAS` serves
     what it points to.
     """,
+    flags: ["no-lineage": ["--no-lineage"]],
     options: ["to": ["--to"], "require": ["--require", "-r"], "message": ["-m", "--message"]]
 ) { a, ctx in
     guard a.positional.count == 1 else { throw UsageError(message: "promote takes one MODEL_PATH[@REV]") }
@@ -40,7 +46,8 @@ let promoteCommand = Command(
     let ml = MLRepo(try ctx.repository())
     let rel = try ctx.rel(path)
     let checks = try a.values("require").map { try MetricCheck.parse($0) }
-    let p = try ml.promote(path: rel, rev: rev, alias: alias, require: checks, note: a.value("message"))
+    let p = try ml.promote(path: rel, rev: rev, alias: alias, require: checks, note: a.value("message"),
+                           checkLineage: !a.has("no-lineage"))
     if let why = p.signatureError { ctx.err.line("warning: no signature recorded for \(Quote.path(p.path)): \(Quote.controls(why))") }
     ctx.out.line("\(alias) -> \(Quote.path(p.path))@\(p.commit.prefix(12)) (model \(p.modelId.prefix(12)), \(RegistryText.formatAndSize(p)))"
         + (p.checks.isEmpty ? "" : "; checks passed: \(p.checks.map(RegistryText.check).joined(separator: ", "))"))
@@ -67,12 +74,16 @@ enum RegistryText {
         return Quote.controls(f) + (p.size.map { ", \(formatBytes($0))" } ?? "")
     }
 
-    /// The lines under a promotion: format and size, signature, checks, note.
+    /// The lines under a promotion: format and size, signature, checks, note, and an ONNX
+    /// model's training statistics (or why drift monitoring is off).
     static func details(_ p: Promotion, indent: String) -> [String] {
         var out = [indent + formatAndSize(p) + (p.signature.map { "; " + Quote.controls($0.compact()) } ?? "")]
         if let why = p.signatureError { out.append(indent + "no signature: " + Quote.controls(why)) }
         if !p.checks.isEmpty { out.append(indent + "checks: " + p.checks.map(check).joined(separator: ", ")) }
         if let n = p.note { out.append(indent + Quote.controls(n)) }
+        if let id = p.trainingStats { out.append(indent + "training statistics: " + id.short) }
+        if let why = p.trainingStatsOff { out.append(indent + "drift monitoring off: " + Quote.controls(why)) }
+        if !p.lineageChecked { out.append(indent + "lineage not checked (promoted with --no-lineage)") }
         return out
     }
 
@@ -105,7 +116,8 @@ let registryCommand = Command(
                       every promotion of ALIAS, newest first: when (UTC), the model path
                       @ commit, the model id, who promoted it; then its format and size,
                       its signature (in: NAME TYPE[SHAPE]…  out: …), the checks that passed
-                      (FILE:KEY=VALUE (OP THRESHOLD)) and the note (-m)
+                      (FILE:KEY=VALUE (OP THRESHOLD)), the note (-m), and for an ONNX
+                      model "training statistics: ID" or "drift monitoring off: WHY"
 
     --json: registry prints
       {"models": [{"path", "versions": [{"model", "commit", "time", "format", "size",
@@ -114,13 +126,16 @@ let registryCommand = Command(
     and registry log prints [PROMOTION], newest first, where PROMOTION is
       {"alias", "path", "model", "commit", "by", "time", "promotion", "format", "size",
        "signature": {"inputs": [VALUE], "outputs": [VALUE], "classes"?: [name]},
-       "signature_error"?, "checks": [{"check", "file", "key", "op", "threshold", "value",
-       "passed"}], "note"?}
+       "signature_error"?, "training_stats"?, "training_stats_off"?, "lineage_checked"? (false after --no-lineage), "checks": [{"check",
+       "file", "key", "op", "threshold", "value", "passed"}], "note"?}
     with VALUE {"name", "type"?, "shape"?: [size, or symbolic name, or null]}. "promotion"
     is the id of the promotion commit; "format" is one of mlmodel, onnx, pickle, joblib,
     torch, torchscript, safetensors, keras, hdf5, lightgbm, xgboost, directory, other;
     "size" is in bytes. "signature" is there for .mlmodel and ONNX models, "signature_error"
-    (why not) when such a file did not decode. Promotions recorded by older versions of
+    (why not) when such a file did not decode. For an ONNX model, "training_stats" is the
+    id of its training statistics (computed at promotion from the CSV its run read; serving
+    the alias uses them for drift monitoring), or "training_stats_off" says why there are
+    none. Promotions recorded by older versions of
     mlrepo lack "format", "size" and "signature", and their checks hold only "check",
     "value" and "passed".
 

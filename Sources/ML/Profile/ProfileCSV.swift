@@ -30,9 +30,11 @@ public final class CSVProfiler {
     private var failure: ProfileError?
     private var result: DataProfile?
 
-    /// `path` is only used in error messages.
-    public init(path: String) {
-        core = CSVProfilerCore(path: path)
+    /// `path` is only used in error messages. `quantileLevels` are the levels numeric
+    /// columns report (`ColumnProfile.quantileLevels` unless told; training statistics ask
+    /// for deciles), computed from the same bounded sample.
+    public init(path: String, quantileLevels: [Double] = ColumnProfile.quantileLevels) {
+        core = CSVProfilerCore(path: path, quantileLevels: quantileLevels)
     }
 
     /// Parses the next piece of the input.
@@ -55,7 +57,7 @@ public final class CSVProfiler {
         do {
             let r = try core.finish()
             result = r
-            core = CSVProfilerCore(path: core.path)   // release the column state
+            core = CSVProfilerCore(path: core.path, quantileLevels: core.quantileLevels)   // release the column state
             return r
         } catch let e as ProfileError {
             throw remember(e)
@@ -78,6 +80,7 @@ struct CSVProfilerCore {
     enum State { case fieldStart, unquoted, quoted, quoteInQuoted, afterCR }
 
     let path: String
+    let quantileLevels: [Double]
     var state = State.fieldStart
     var field: [UInt8] = []         // the current field when it is quoted or crosses a chunk
     var fieldQuoted = false
@@ -96,7 +99,10 @@ struct CSVProfilerCore {
     var prefix: [UInt8] = []
     let decimals = DecimalTables.shared
 
-    init(path: String) { self.path = path }
+    init(path: String, quantileLevels: [Double] = ColumnProfile.quantileLevels) {
+        self.path = path
+        self.quantileLevels = quantileLevels
+    }
 
     mutating func feed(_ buffer: UnsafeRawBufferPointer) throws {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
@@ -262,7 +268,7 @@ struct CSVProfilerCore {
         guard headerDone else { throw ProfileError(path: path, "is empty") }
         // Blank lines still pending are at the very end: ignored.
         return DataProfile(rows: rows, bytes: bytes,
-                           columns: zip(names, columns).map { $1.profile(name: $0) })
+                           columns: zip(names, columns).map { $1.profile(name: $0, levels: quantileLevels) })
     }
 
     /// Trimmed header names; empty ones become `column_N`, repeats get the first free `_2`, `_3`….

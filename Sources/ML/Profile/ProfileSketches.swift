@@ -415,7 +415,7 @@ struct ColumnState {
         exact = CountTable(slotCount: 1)
     }
 
-    func profile(name: String) -> ColumnProfile {
+    func profile(name: String, levels: [Double] = ColumnProfile.quantileLevels) -> ColumnProfile {
         var c = ColumnProfile(name: name, type: "text", count: count, missing: missing)
         if count == 0 {
             c.type = "empty"
@@ -436,7 +436,7 @@ struct ColumnState {
             c.std = count > 1 && std.isFinite ? std : nil
             let sorted = values.sorted()
             c.quantilesApproximate = count > profileExactQuantileLimit
-            c.quantiles = ColumnProfile.quantileLevels.map { q in
+            c.quantiles = levels.map { q in
                 if q == 0 { return (q, minValue) }
                 if q == 1 { return (q, maxValue) }
                 return (q, profileQuantile(sorted: sorted, q))

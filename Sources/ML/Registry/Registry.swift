@@ -62,6 +62,16 @@ public struct Promotion: Sendable {
     public var signature: ModelSignature? = nil
     /// Why a model of a format mlrepo reads has no signature (it did not decode).
     public var signatureError: String? = nil
+    /// An ONNX model's training statistics (`TrainingData.json`), computed at promotion from
+    /// the data its producing run read: the blob's id (the commit's `training-stats` header
+    /// names it too, so gc, push and fetch keep and move it). nil: none (see below, or an
+    /// older record, or not an ONNX model).
+    public var trainingStats: ObjectId? = nil
+    /// Why an ONNX model has no training statistics (drift monitoring is off), one line.
+    public var trainingStatsOff: String? = nil
+    /// False when the promotion was made with `--no-lineage` (its lineage was not checked:
+    /// a model trained outside mlrepo's runs); true otherwise, and in older records.
+    public var lineageChecked = true
 
     /// The record's fields (without the promotion commit's id).
     public var json: JSON {
@@ -72,6 +82,9 @@ public struct Promotion: Sendable {
         if let size { o["size"] = .int(Int64(clamping: size)) }
         if let signature { o["signature"] = signature.json }
         if let signatureError { o["signature_error"] = .string(signatureError) }
+        if let trainingStats { o["training_stats"] = .string(trainingStats.hex) }
+        if let trainingStatsOff { o["training_stats_off"] = .string(trainingStatsOff) }
+        if !lineageChecked { o["lineage_checked"] = .bool(false) }
         return .object(o)
     }
 }
@@ -88,6 +101,9 @@ extension Promotion {
         if let d = j["size"]?.doubleValue, d >= 0, d < 1.8e19 { size = UInt64(d) }
         signature = j["signature"].flatMap(ModelSignature.init(json:))
         signatureError = j["signature_error"]?.stringValue
+        trainingStats = j["training_stats"]?.stringValue.flatMap { ObjectId(hex: $0) }
+        trainingStatsOff = j["training_stats_off"]?.stringValue
+        if case .bool(false)? = j["lineage_checked"] { lineageChecked = false }
     }
 }
 
@@ -107,7 +123,12 @@ extension MLRepo {
 
     /// Promotes `path` at `rev` to `alias` after checking the model, its lineage and the
     /// required metrics. Throws naming the first failing check; nothing is written then.
-    public func promote(path: String, rev: String, alias: String, require: [MetricCheck], note: String?) throws -> Promotion {
+    /// `checkLineage` false (`--no-lineage`): a model no recorded run produced (trained by a
+    /// script outside mlrepo and added) is promoted too, and the record says its lineage was
+    /// not checked; gates still read only the model's own evaluation (an eval stage that
+    /// read this version).
+    public func promote(path: String, rev: String, alias: String, require: [MetricCheck], note: String?,
+                        checkLineage: Bool = true) throws -> Promotion {
         guard Refs.isValidName(alias), !alias.contains("/") else { throw MLError.badName(what: "alias", name: alias) }
         let commit = try repo.resolveCommit(rev)
         func refused(_ why: MLError.Refusal) -> MLError { .promotionRefused(path: path, revision: commit.short, why: why) }
@@ -116,10 +137,10 @@ extension MLRepo {
         var model = try modelArtifact(path: path, commit: commit, rev: rev, signature: false)
         // Lineage: a recorded run produced this version, and everything it read is stored.
         let node = try upstream(path: path, commit: commit)
-        guard node.producedBy != nil else {
-            throw refused(.incompleteLineage("no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit)"))
+        guard node.producedBy != nil || !checkLineage else {
+            throw refused(.incompleteLineage("no recorded run produced this version (train it with 'mlrepo train' or 'repro' and commit, or promote a model trained elsewhere with --no-lineage)"))
         }
-        if let note = node.note { throw refused(.incompleteLineage(note)) }
+        if let note = node.note, checkLineage { throw refused(.incompleteLineage(note)) }
         var missing: [String] = []
         func walk(_ n: LineageNode) {
             if let id = n.id, !repo.store.contains(id) { missing.append(n.path) }
@@ -127,7 +148,7 @@ extension MLRepo {
             for p in n.parts { walk(p) }
         }
         for i in node.producedBy?.inputs ?? [] { walk(i) }
-        if !missing.isEmpty {
+        if !missing.isEmpty && checkLineage {
             throw refused(.incompleteLineage("training input\(missing.count == 1 ? "" : "s") not in the store: \(missing.joined(separator: ", "))"))
         }
         // Metrics: only the model's own evaluation counts, found through lineage: the metrics
@@ -174,11 +195,29 @@ extension MLRepo {
         var p = Promotion(alias: alias, path: path, modelId: model.id.hex, commit: commit.hex, by: "\(who.name) <\(who.email)>",
                           time: ISOTime.format(Clock.wallSeconds()), checks: checks, note: note, id: commit,
                           format: model.format.rawValue, size: model.size, signature: model.signature, signatureError: model.signatureError)
+        p.lineageChecked = checkLineage
+        // An ONNX model carries no training statistics: compute them now from the data its
+        // run read, so that serving the alias (a replica too) never needs that data.
+        var headers: [(key: String, value: String)] = []
+        if model.format == .onnx {
+            switch allTrainingData(ofModel: path, modelId: model.id.hex, commit: commit) {
+            case .success(let td):
+                let bytes = Array(td.json.encoded().utf8)
+                if bytes.count <= MLRepo.maxSmallFile {
+                    let id = try repo.store.put(.blob, bytes)
+                    p.trainingStats = id
+                    headers.append(("training-stats", id.hex))
+                } else {
+                    p.trainingStatsOff = "the training statistics of \(td.path) (\(td.columns.count) columns) are over \(MLRepo.maxSmallFile >> 20) MiB"
+                }
+            case .failure(let why): p.trainingStatsOff = why.description
+            }
+        }
         let meta = try repo.store.put(.blob, Array(p.json.encoded().utf8))
         try repo.store.commitPending()
         let tree = try repo.readCommit(commit).tree
         let msg = "promote \(path)@\(commit.short) to \(alias)" + (note.map { "\n\n\($0)" } ?? "")
-        p.id = try repo.commitObject(tree: tree, parents: (previous.map { [$0] } ?? []) + [commit], headers: [("meta", meta.hex)],
+        p.id = try repo.commitObject(tree: tree, parents: (previous.map { [$0] } ?? []) + [commit], headers: [("meta", meta.hex)] + headers,
                                      message: msg, ref: ref, expected: previous)
         return p
     }

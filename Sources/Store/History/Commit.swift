@@ -98,8 +98,9 @@ public struct Commit: Equatable, Sendable {
     }
 
     /// Extension headers whose value is the id of an object the commit references (kept by
-    /// gc, checked by fsck): `meta` (the commit's ML metadata) and `record` (a lineage record).
-    public static let objectHeaders: Set<String> = ["meta", "record"]
+    /// gc, checked by fsck, moved by push and fetch): `meta` (the commit's ML metadata),
+    /// `record` (a lineage record) and `training-stats` (a promotion's training statistics).
+    public static let objectHeaders: Set<String> = ["meta", "record", "training-stats"]
 
     /// Values of the extension headers named `key`, in order.
     public func headers(_ key: String) -> [String] { extra.filter { $0.key == key }.map(\.value) }

@@ -51,6 +51,43 @@ final class RegistryFormatTests: XCTestCase {
         XCTAssertEqual(sig.compact(), "in: X float[N,4]  out: Y float[N,3]")
     }
 
+    /// Example 9c: a promotion of an ONNX model whose run read `data/train.csv` stores the
+    /// training statistics as a blob (named by the record's `training_stats` and the commit's
+    /// `training-stats` header), computed the way `promote` does (one streaming pass).
+    func testExample9cTrainingStatistics() throws {
+        let csv = "a,b,label\n1,10,0\n2,20,1\n3,30,0\n4,40,1\n5,50,0\n"
+        let data = ObjectHash.id(.blob, Array(csv.utf8))
+        let profiler = CSVProfiler(path: "data/train.csv", quantileLevels: MLRepo.decileLevels)
+        try Array(csv.utf8).withUnsafeBytes { try profiler.feed($0) }
+        let profile = try profiler.finish()
+        let td = TrainingData(path: "data/train.csv", id: data, stage: "train", columns: profile.columns.map(\.name), label: "label",
+                              columnStats: MLRepo.columnStats(profile, features: ["a", "b"]))
+        let statsText = td.json.encoded()
+        XCTAssertTrue(spec.contains(statsText), "the statistics are not quoted in .mlrepo-format.md:\n\(statsText)")
+        let statsId = ObjectHash.id(.blob, Array(statsText.utf8))
+        XCTAssertTrue(spec.contains(statsId.hex), "their id \(statsId.hex) is not quoted in .mlrepo-format.md")
+        let bytes = try FS.readFile(Self.onnxFixture)
+        var p = Promotion(alias: "production", path: "models/logreg.onnx", modelId: ObjectHash.id(.blob, bytes).hex,
+                          commit: "4913bbcbcaeb3d8d8e0f02c6aa5a85778ac673d2807afde00fb869093291f49c",
+                          by: "Ada <ada@example.com>", time: "2026-12-06T12:00:00Z", checks: [],
+                          note: nil, id: ObjectId(hex: String(repeating: "0", count: 64))!,
+                          format: "onnx", size: UInt64(bytes.count), signature: ModelSignature(onnx: try ONNXModel.decode(bytes)))
+        p.trainingStats = statsId
+        let text = p.json.encoded()
+        XCTAssertTrue(spec.contains(text), "the record is not quoted in .mlrepo-format.md:\n\(text)")
+        XCTAssertTrue(spec.contains(ObjectHash.id(.blob, Array(text.utf8)).hex), "the record's id \(ObjectHash.id(.blob, Array(text.utf8)).hex) is not quoted")
+        let back = try XCTUnwrap(Promotion(json: JSON.parse(text), id: p.id))
+        XCTAssertEqual(back.trainingStats, statsId)
+        XCTAssertNil(back.trainingStatsOff)
+        XCTAssertEqual(back.json.encoded(), text)
+        // Without lineage the record says why instead.
+        p.trainingStats = nil
+        p.trainingStatsOff = "stage 'train', which wrote models/logreg.onnx, read no CSV file"
+        let off = try XCTUnwrap(Promotion(json: JSON.parse(p.json.encoded()), id: p.id))
+        XCTAssertEqual(off.trainingStatsOff, p.trainingStatsOff)
+        XCTAssertNil(off.trainingStats)
+    }
+
     /// A record written before format, size and signature were recorded (Example 9) reads,
     /// with them nil; malformed optional fields are dropped, not fatal.
     func testOlderAndOddRecordsRead() throws {
@@ -64,6 +101,8 @@ final class RegistryFormatTests: XCTestCase {
         let odd = #"{"type":"promotion","path":"m.onnx","commit":"c","format":7,"size":-1,"signature":{"inputs":"x"},"signature_error":["?"]}"#
         let q = try XCTUnwrap(Promotion(json: JSON.parse(odd), id: zero))
         XCTAssertNil(q.format); XCTAssertNil(q.size); XCTAssertNil(q.signature); XCTAssertNil(q.signatureError)
+        XCTAssertNil(p.trainingStats); XCTAssertNil(p.trainingStatsOff)
+        XCTAssertNil(try XCTUnwrap(Promotion(json: JSON.parse(#"{"type":"promotion","path":"m.onnx","commit":"c","training_stats":"nothex"}"#), id: zero)).trainingStats)
         XCTAssertNil(Promotion(json: try JSON.parse(#"{"type":"commit","path":"m","commit":"c"}"#), id: zero))
     }
 

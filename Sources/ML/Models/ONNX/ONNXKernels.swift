@@ -115,42 +115,78 @@ enum ONNXK {
         return result
     }
 
+    /// `f` over every element, in a loop the optimizer can vectorize once `f` is inlined
+    /// (callers pass closure literals).
+    @inline(__always)
+    static func map<T, R>(_ v: [T], _ f: (T) -> R) -> [R] {
+        let n = v.count
+        return [R](unsafeUninitializedCapacity: n) { out, done in
+            v.withUnsafeBufferPointer { p in
+                guard let src = p.baseAddress, let dst = out.baseAddress else { return }
+                for i in 0..<n { (dst + i).initialize(to: f(src[i])) }
+            }
+            done = n
+        }
+    }
+
     /// Elementwise `f` over two broadcast tensors. Fast paths: same shape, a scalar on either
     /// side, a row vector broadcast over the last axis, and a column (a last axis of 1)
-    /// broadcast along it.
+    /// broadcast along it; anything else expands both sides first. Inlined, so each caller's
+    /// closure literal becomes a tight loop.
+    @inline(__always)
     static func binary<A, B, R>(_ a: [A], _ sa: [Int], _ b: [B], _ sb: [Int], _ f: (A, B) -> R) throws -> ([R], [Int]) {
-        if sa == sb { return (zip(a, b).map(f), sa) }
+        /// Runs `f` over n outputs, `ia`/`ib` giving each output's element of a and b.
+        @inline(__always)
+        func fill(_ a: [A], _ b: [B], _ n: Int, _ body: (UnsafePointer<A>, UnsafePointer<B>, UnsafeMutablePointer<R>) -> Void) -> [R] {
+            [R](unsafeUninitializedCapacity: n) { out, done in
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        if let x = pa.baseAddress, let y = pb.baseAddress, let z = out.baseAddress { body(x, y, z) }
+                    }
+                }
+                done = n
+            }
+        }
+        if sa == sb {
+            let n = a.count
+            return (fill(a, b, n) { x, y, z in for i in 0..<n { (z + i).initialize(to: f(x[i], y[i])) } }, sa)
+        }
         let out = try broadcastShape(sa, sb)
         let n = try count(out)
         if n == 0 { return ([], out) }
-        if b.count == 1 && a.count == n { let y = b[0]; return (a.map { f($0, y) }, out) }
-        if a.count == 1 && b.count == n { let x = a[0]; return (b.map { f(x, $0) }, out) }
+        if b.count == 1 && a.count == n {
+            return (fill(a, b, n) { x, y, z in let c = y[0]; for i in 0..<n { (z + i).initialize(to: f(x[i], c)) } }, out)
+        }
+        if a.count == 1 && b.count == n {
+            return (fill(a, b, n) { x, y, z in let c = x[0]; for i in 0..<n { (z + i).initialize(to: f(c, y[i])) } }, out)
+        }
         if let last = out.last, last > 0 {
+            let rows = n / last
             if a.count == n, b.count == last, sb.last == last {
-                var r = [R](); r.reserveCapacity(n)
-                for i in stride(from: 0, to: n, by: last) { for j in 0..<last { r.append(f(a[i + j], b[j])) } }
-                return (r, out)
+                return (fill(a, b, n) { x, y, z in
+                    for r in 0..<rows { let o = r * last; for j in 0..<last { (z + o + j).initialize(to: f(x[o + j], y[j])) } }
+                }, out)
             }
             if b.count == n, a.count == last, sa.last == last {
-                var r = [R](); r.reserveCapacity(n)
-                for i in stride(from: 0, to: n, by: last) { for j in 0..<last { r.append(f(a[j], b[i + j])) } }
-                return (r, out)
+                return (fill(a, b, n) { x, y, z in
+                    for r in 0..<rows { let o = r * last; for j in 0..<last { (z + o + j).initialize(to: f(x[j], y[o + j])) } }
+                }, out)
             }
             // A column ([N, 1] against [N, C]: a row's sum dividing the row).
-            let rows = n / last
-            if a.count == n, b.count == rows, sb.last == 1, Array(out.dropLast()).elementsEqual(padded(sb, out.count).dropLast()) {
-                var r = [R](); r.reserveCapacity(n)
-                for i in 0..<rows { let y = b[i]; for j in 0..<last { r.append(f(a[i * last + j], y)) } }
-                return (r, out)
+            let lead = Array(out.dropLast())
+            if a.count == n, b.count == rows, sb.last == 1, lead.elementsEqual(padded(sb, out.count).dropLast()) {
+                return (fill(a, b, n) { x, y, z in
+                    for r in 0..<rows { let o = r * last, c = y[r]; for j in 0..<last { (z + o + j).initialize(to: f(x[o + j], c)) } }
+                }, out)
             }
-            if b.count == n, a.count == rows, sa.last == 1, Array(out.dropLast()).elementsEqual(padded(sa, out.count).dropLast()) {
-                var r = [R](); r.reserveCapacity(n)
-                for i in 0..<rows { let x = a[i]; for j in 0..<last { r.append(f(x, b[i * last + j])) } }
-                return (r, out)
+            if b.count == n, a.count == rows, sa.last == 1, lead.elementsEqual(padded(sa, out.count).dropLast()) {
+                return (fill(a, b, n) { x, y, z in
+                    for r in 0..<rows { let o = r * last, c = x[r]; for j in 0..<last { (z + o + j).initialize(to: f(c, y[o + j])) } }
+                }, out)
             }
         }
         let x = try expand(a, sa, to: out), y = try expand(b, sb, to: out)
-        return (zip(x, y).map(f), out)
+        return (fill(x, y, n) { x, y, z in for i in 0..<n { (z + i).initialize(to: f(x[i], y[i])) } }, out)
     }
 
     // MARK: Layout
@@ -255,34 +291,6 @@ extension ONNXArray.Storage {
         case .int64: .int64([])
         case .bool: .bool([])
         case .string: .string([])
-        }
-    }
-}
-
-extension ONNXK {
-    /// Relu of float values in one vectorized pass: x > 0 ? x : 0, NaN kept (as the scalar
-    /// definition `x > 0 ? x : (x.isNaN ? x : 0)`, −0 giving +0). Large inputs are split over
-    /// `threads` (each element depends only on itself).
-    static func relu(_ v: [Float], threads: Int = 1) -> [Float] {
-        let n = v.count
-        return [Float](unsafeUninitializedCapacity: n) { out, count in
-            v.withUnsafeBufferPointer { src in
-                guard let s = src.baseAddress, let d = out.baseAddress else { return }
-                nonisolated(unsafe) let sp = s, dp = d
-                let chunks = threads > 1 && n >= 1 << 18 ? min(threads * 2, n >> 16) : 1
-                Parallel.forEachWorker(chunks, threads: threads) { c, _ in
-                    let r = Parallel.chunkRange(c, of: chunks, count: n)
-                    let zero = SIMD8<Float>()
-                    var i = r.lowerBound
-                    while i + 8 <= r.upperBound {
-                        let x = UnsafeRawPointer(sp + i).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(dp + i).storeBytes(of: x.replacing(with: zero, where: x .<= zero), as: SIMD8<Float>.self)
-                        i += 8
-                    }
-                    while i < r.upperBound { let x = sp[i]; (dp + i).initialize(to: x <= 0 ? 0 : x); i += 1 }
-                }
-            }
-            count = n
         }
     }
 }

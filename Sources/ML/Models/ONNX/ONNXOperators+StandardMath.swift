@@ -22,10 +22,66 @@ private func unary(_ op: String, _ f: @escaping @Sendable (Float) -> Float, _ d:
         { inputs, _ in
             let x = try tensorInput(inputs, 0)
             switch x.storage {
-            case .float(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .float(v.map(f))))]
-            case .double(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .double(v.map(d))))]
+            case .float(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.map(v, f))))]
+            case .double(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .double(ONNXK.map(v, d))))]
             case .int64(let v):
-                if let i { return [.tensor(ONNXArray(shape: x.shape, storage: .int64(v.map(i))))] }
+                if let i { return [.tensor(ONNXArray(shape: x.shape, storage: .int64(ONNXK.map(v, i))))] }
+            default: break
+            }
+            throw ONNXRunError("\(op) takes \(i == nil ? "float or double" : "numeric") input, not \(x.elementType.name)")
+        }
+    }
+}
+
+/// The unary operators on the hot path of exported networks, as types so that each kernel
+/// is specialized and its loop inlined (no call per element).
+private protocol FloatUnary {
+    static func f(_ x: Float) -> Float
+    static func d(_ x: Double) -> Double
+}
+private enum ReluOp: FloatUnary {
+    // NaN stays NaN (NaN < 0 is false).
+    static func f(_ x: Float) -> Float { x < 0 ? 0 : x }
+    static func d(_ x: Double) -> Double { x < 0 ? 0 : x }
+}
+private enum NegOp: FloatUnary {
+    static func f(_ x: Float) -> Float { -x }
+    static func d(_ x: Double) -> Double { -x }
+}
+private enum AbsOp: FloatUnary {
+    static func f(_ x: Float) -> Float { abs(x) }
+    static func d(_ x: Double) -> Double { abs(x) }
+}
+private enum SigmoidOp: FloatUnary {
+    static func f(_ x: Float) -> Float { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
+    static func d(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
+}
+private enum TanhOp: FloatUnary {
+    static func f(_ x: Float) -> Float { tanh(x) }
+    static func d(_ x: Double) -> Double { tanh(x) }
+}
+private enum ExpOp: FloatUnary {
+    static func f(_ x: Float) -> Float { exp(x) }
+    static func d(_ x: Double) -> Double { exp(x) }
+}
+private enum SqrtOp: FloatUnary {
+    static func f(_ x: Float) -> Float { x.squareRoot() }
+    static func d(_ x: Double) -> Double { x.squareRoot() }
+}
+private enum ReciprocalOp: FloatUnary {
+    static func f(_ x: Float) -> Float { 1 / x }
+    static func d(_ x: Double) -> Double { 1 / x }
+}
+
+private func unary<Op: FloatUnary>(_ op: String, _: Op.Type, int i: (@Sendable (Int64) -> Int64)? = nil) -> ONNXOperatorFactory {
+    { _ in
+        { inputs, _ in
+            let x = try tensorInput(inputs, 0)
+            switch x.storage {
+            case .float(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.map(v) { Op.f($0) })))]
+            case .double(let v): return [.tensor(ONNXArray(shape: x.shape, storage: .double(ONNXK.map(v) { Op.d($0) })))]
+            case .int64(let v):
+                if let i { return [.tensor(ONNXArray(shape: x.shape, storage: .int64(ONNXK.map(v, i))))] }
             default: break
             }
             throw ONNXRunError("\(op) takes \(i == nil ? "float or double" : "numeric") input, not \(x.elementType.name)")
@@ -42,21 +98,41 @@ private func sameTyped(_ op: String, _ inputs: [ONNXValue?]) throws -> (ONNXArra
     return (a, b)
 }
 
-private func arithmetic(_ op: String, _ f: @escaping @Sendable (Float, Float) -> Float, _ d: @escaping @Sendable (Double, Double) -> Double,
-                        _ i: @escaping @Sendable (Int64, Int64) -> Int64, intCheck: (@Sendable ([Int64]) throws -> Void)? = nil) -> ONNXOperatorFactory {
+private enum Arithmetic: Sendable { case add, sub, mul, div }
+
+/// a op b for floating point, each operation its own inlined loop.
+@inline(__always)
+private func arithmetic<T: FloatingPoint>(_ k: Arithmetic, _ x: [T], _ sx: [Int], _ y: [T], _ sy: [Int]) throws -> ([T], [Int]) {
+    switch k {
+    case .add: try ONNXK.binary(x, sx, y, sy) { $0 + $1 }
+    case .sub: try ONNXK.binary(x, sx, y, sy) { $0 - $1 }
+    case .mul: try ONNXK.binary(x, sx, y, sy) { $0 * $1 }
+    case .div: try ONNXK.binary(x, sx, y, sy) { $0 / $1 }
+    }
+}
+
+private func arithmetic(_ op: String, _ k: Arithmetic) -> ONNXOperatorFactory {
     { _ in
         { inputs, _ in
             let (a, b) = try sameTyped(op, inputs)
             switch (a.storage, b.storage) {
             case (.float(let x), .float(let y)):
-                let (r, s) = try ONNXK.binary(x, a.shape, y, b.shape, f)
+                let (r, s) = try arithmetic(k, x, a.shape, y, b.shape)
                 return [.tensor(ONNXArray(shape: s, storage: .float(r)))]
             case (.double(let x), .double(let y)):
-                let (r, s) = try ONNXK.binary(x, a.shape, y, b.shape, d)
+                let (r, s) = try arithmetic(k, x, a.shape, y, b.shape)
                 return [.tensor(ONNXArray(shape: s, storage: .double(r)))]
             case (.int64(let x), .int64(let y)):
-                try intCheck?(y)
-                let (r, s) = try ONNXK.binary(x, a.shape, y, b.shape, i)
+                // Integers wrap (as int64); division truncates toward zero and refuses zero.
+                let (r, s): ([Int64], [Int])
+                switch k {
+                case .add: (r, s) = try ONNXK.binary(x, a.shape, y, b.shape) { $0 &+ $1 }
+                case .sub: (r, s) = try ONNXK.binary(x, a.shape, y, b.shape) { $0 &- $1 }
+                case .mul: (r, s) = try ONNXK.binary(x, a.shape, y, b.shape) { $0 &* $1 }
+                case .div:
+                    if y.contains(0) { throw ONNXRunError("Div: integer division by zero") }
+                    (r, s) = try ONNXK.binary(x, a.shape, y, b.shape) { $1 == -1 ? 0 &- $0 : $0 / $1 }
+                }
                 return [.tensor(ONNXArray(shape: s, storage: .int64(r)))]
             default:
                 throw ONNXRunError("\(op) takes numeric inputs, not \(a.elementType.name)")
@@ -152,29 +228,19 @@ private func ipow(_ b: Int64, _ e: Int64) -> Int64 {
 private func softplus(_ x: Double) -> Double { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 
 let standardMathOperators: [String: ONNXOperatorFactory] = [
-    "Abs": unary("Abs", { abs($0) }, { abs($0) }, int: { $0 == .min ? .min : abs($0) }),
-    "Neg": unary("Neg", { -$0 }, { -$0 }, int: { 0 &- $0 }),
+    "Abs": unary("Abs", AbsOp.self, int: { $0 == .min ? .min : abs($0) }),
+    "Neg": unary("Neg", NegOp.self, int: { 0 &- $0 }),
     "Sign": unary("Sign", { $0.isNaN ? $0 : sign($0) }, { $0.isNaN ? $0 : sign($0) }, int: { sign($0) }),
-    "Exp": unary("Exp", { exp($0) }, { exp($0) }),
+    "Exp": unary("Exp", ExpOp.self),
     "Log": unary("Log", { log($0) }, { log($0) }),
-    "Sqrt": unary("Sqrt", { sqrt($0) }, { sqrt($0) }),
-    "Reciprocal": unary("Reciprocal", { 1 / $0 }, { 1 / $0 }),
+    "Sqrt": unary("Sqrt", SqrtOp.self),
+    "Reciprocal": unary("Reciprocal", ReciprocalOp.self),
     "Floor": unary("Floor", { floor($0) }, { floor($0) }),
     "Ceil": unary("Ceil", { ceil($0) }, { ceil($0) }),
     "Erf": unary("Erf", { erf($0) }, { erf($0) }),
-    "Tanh": unary("Tanh", { tanh($0) }, { tanh($0) }),
-    "Sigmoid": unary("Sigmoid", { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) },
-                     { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) }),
-    "Relu": { ctx in
-        let general = try unary("Relu", { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) }, int: { max($0, 0) })(ctx)
-        return { inputs, backend in
-            // Float: one vectorized pass (the generic map calls a closure per element).
-            if let x = try? tensorInput(inputs, 0), case .float(let v) = x.storage {
-                return [.tensor(ONNXArray(shape: x.shape, storage: .float(ONNXK.relu(v, threads: backend.threads))))]
-            }
-            return try general(inputs, backend)
-        }
-    },
+    "Tanh": unary("Tanh", TanhOp.self),
+    "Sigmoid": unary("Sigmoid", SigmoidOp.self),
+    "Relu": unary("Relu", ReluOp.self, int: { max($0, 0) }),
     "Softplus": unary("Softplus", { Float(softplus(Double($0))) }, softplus),
     "LeakyRelu": { ctx in
         let alpha = try ctx.float("alpha", 0.01)
@@ -227,12 +293,10 @@ let standardMathOperators: [String: ONNXOperatorFactory] = [
         }
     },
 
-    "Add": arithmetic("Add", { $0 + $1 }, { $0 + $1 }, { $0 &+ $1 }),
-    "Sub": arithmetic("Sub", { $0 - $1 }, { $0 - $1 }, { $0 &- $1 }),
-    "Mul": arithmetic("Mul", { $0 * $1 }, { $0 * $1 }, { $0 &* $1 }),
-    "Div": arithmetic("Div", { $0 / $1 }, { $0 / $1 }, { $1 == -1 ? 0 &- $0 : $0 / $1 }, intCheck: { y in
-        if y.contains(0) { throw ONNXRunError("Div: integer division by zero") }
-    }),
+    "Add": arithmetic("Add", .add),
+    "Sub": arithmetic("Sub", .sub),
+    "Mul": arithmetic("Mul", .mul),
+    "Div": arithmetic("Div", .div),
     "Pow": { _ in
         { inputs, _ in
             let a = try tensorInput(inputs, 0), b = try tensorInput(inputs, 1)

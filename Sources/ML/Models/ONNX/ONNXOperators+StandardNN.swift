@@ -13,6 +13,7 @@ import Support
 
 /// C (M×N) = alpha · op(A) · op(B) + beta · C for float32 on the backend. `a` holds A as
 /// stored (M×K, or K×M when transposed), `b` likewise; `c` is M×N or nil.
+/// (Gemm with a row C goes through `backendLinear`, which adds the row on the backend.)
 func backendGemm(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
                  c: [Float]?, alpha: Float, beta: Float, backend: any Backend) -> [Float] {
     if m == 0 || n == 0 { return [] }

@@ -214,17 +214,17 @@ public final class ONNXProgram: Sendable {
         var slots = [ONNXValue?](repeating: nil, count: slotCount)
         for (s, v) in constants { slots[s] = v }
         for (info, s) in zip(inputs, inputSlots) {
-            guard let v = feeds[info.name] else { throw MLError.onnx(path: path, reason: "input '\(info.name)' was not given") }
+            guard let v = feeds[info.name] else { throw MLError.onnxRun(path: path, reason: "input '\(info.name)' was not given") }
             slots[s] = v
         }
         for step in steps {
             let args = step.inputs.map { $0 >= 0 ? slots[$0] : nil }
             let results: [ONNXValue]
             do { results = try step.kernel(args, backend) } catch let e as ONNXRunError {
-                throw MLError.onnx(path: path, reason: "\(step.label): \(e.message)")
+                throw MLError.onnxRun(path: path, reason: "\(step.label): \(e.message)")
             }
             for (k, s) in step.outputs.enumerated() where s >= 0 {
-                guard k < results.count else { throw MLError.onnx(path: path, reason: "\(step.label): output \(k) was not produced") }
+                guard k < results.count else { throw MLError.onnxRun(path: path, reason: "\(step.label): output \(k) was not produced") }
                 slots[s] = results[k]
             }
             for s in step.free { slots[s] = nil }
