@@ -51,6 +51,19 @@ public protocol Backend: AnyObject, Sendable {
     /// Copies `host` into `t` starting at row `row` (host.count must be a multiple of t.cols).
     func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int)
     func download(_ t: Tensor) -> [Float]
+    /// A tensor that reads `host` (rows × cols values, row-major) in place where the backend
+    /// can (the CPU: the array's buffer, kept alive by the tensor), else a copy. Read-only: it
+    /// must never be the output of a kernel, since the array's other holders share it. For
+    /// constants prepared once and read by many runs and threads, and for inputs held as
+    /// arrays.
+    func borrow(_ host: [Float], rows: Int, cols: Int) -> Tensor
+    /// A tensor whose contents are unspecified, for an output every element of which a kernel
+    /// writes (no zero-fill).
+    func uninitializedTensor(rows: Int, cols: Int) -> Tensor
+    /// The values of `t`, which the caller gives up: a backend whose tensor already is a host
+    /// array (the CPU, for `uninitializedTensor`) hands that array over without a copy. `t`
+    /// must not be used afterwards.
+    func download(taking t: Tensor) -> [Float]
     /// dst[r, :] = src[indices[r], :] for every r < indices.count (a minibatch gather).
     func gatherRows(_ src: Tensor, _ indices: [Int32], into dst: Tensor)
     /// Waits for queued work (a no-op on the CPU).
@@ -60,6 +73,11 @@ public protocol Backend: AnyObject, Sendable {
     /// c = alpha · op(a) · op(b) + beta · c, op = transpose when asked. With beta 0, c's old
     /// contents are ignored (NaN included).
     func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float)
+    /// y = alpha · x · op(w) + bias: x m×k; w k×n, or n×k with `transW`; bias 1×n (added to
+    /// every row) or nil; y m×n, its old contents ignored. Each element is one product sum in
+    /// a fixed order, scaled, then the bias added; which loop computes it depends only on the
+    /// shapes (the CPU reads w in place for small m or narrow y), never on the thread count.
+    func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor)
     /// x[i, j] += v[0, j].
     func addRowVector(_ x: Tensor, _ v: Tensor)
     /// x = max(x, 0), in place.
@@ -108,6 +126,20 @@ public protocol Backend: AnyObject, Sendable {
     func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float)
     /// Σ x², accumulated in Double in a fixed order.
     func sumSquares(_ x: Tensor) -> Double
+}
+
+extension Backend {
+    /// Default: a copy.
+    public func borrow(_ host: [Float], rows: Int, cols: Int) -> Tensor { upload(host, rows: rows, cols: cols) }
+    /// Default: a zero-filled tensor.
+    public func uninitializedTensor(rows: Int, cols: Int) -> Tensor { tensor(rows: rows, cols: cols) }
+    /// Default: a copy.
+    public func download(taking t: Tensor) -> [Float] { download(t) }
+    /// Default: GEMM, then the bias row.
+    public func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor) {
+        gemm(x, transA: false, w, transB: transW, into: y, alpha: alpha, beta: 0)
+        if let bias { addRowVector(y, bias) }
+    }
 }
 
 extension Backend {

@@ -37,6 +37,30 @@ public final class CPUStorage: TensorStorage, @unchecked Sendable {
         super.init()
     }
 
+    /// Reads `array`'s buffer in place, never writing it (`CPUBackend.borrow`): the tensor
+    /// holds the array, so the buffer lives as long as the tensor and its other holders see
+    /// the same values.
+    init(borrowing array: [Float]) {
+        count = array.count
+        pointer = UnsafeMutablePointer(mutating: array.withUnsafeBufferPointer { $0.baseAddress! })
+        adopted = array
+        super.init()
+    }
+
+    /// An array-backed allocation of `count` floats, contents unspecified (every element is
+    /// written before it is read), which `download(taking:)` hands over without a copy.
+    init(uninitialized count: Int) {
+        precondition(count >= 16, "uninitialized storage is for 16 floats or more")
+        var a = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+        self.count = count
+        pointer = a.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        adopted = a
+        super.init()
+    }
+
+    /// The array behind an adopted or array-backed storage, nil for an own allocation.
+    var array: [Float]? { adopted }
+
     deinit { if adopted == nil { pointer.deallocate() } }
 }
 
@@ -122,6 +146,24 @@ public final class CPUBackend: Backend {
         return Tensor(rows: rows, cols: cols, backend: self, storage: CPUStorage(adopting: consume array))
     }
 
+    public func borrow(_ host: [Float], rows: Int, cols: Int) -> Tensor {
+        precondition(host.count == rows * cols, "borrow: \(host.count) values for a \(rows)×\(cols) tensor")
+        // Small arrays are copied (an empty array has no buffer of its own).
+        if host.count < 16 { return upload(host, rows: rows, cols: cols) }
+        return Tensor(rows: rows, cols: cols, backend: self, storage: CPUStorage(borrowing: host))
+    }
+
+    public func uninitializedTensor(rows: Int, cols: Int) -> Tensor {
+        precondition(rows >= 0 && cols >= 0, "negative tensor shape")
+        if rows * cols < 16 { return tensor(rows: rows, cols: cols) }
+        return Tensor(rows: rows, cols: cols, backend: self, storage: CPUStorage(uninitialized: rows * cols))
+    }
+
+    public func download(taking t: Tensor) -> [Float] {
+        if let s = t.storage as? CPUStorage, let a = s.array, a.count == t.count { return a }
+        return download(t)
+    }
+
     public func upload(_ host: UnsafeBufferPointer<Float>, into t: Tensor, row: Int) {
         precondition(t.cols > 0 && host.count % t.cols == 0, "upload: \(host.count) values is not whole rows of \(t.cols)")
         precondition(row >= 0 && row + host.count / t.cols <= t.rows, "upload: rows out of range")
@@ -174,6 +216,53 @@ public final class CPUBackend: Backend {
                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
               a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Rows at or below which `linear` reads w in place instead of packing it for the GEMM.
+    static let linearSmallRows = 8
+    /// Output widths below which `linear` with an n×k w computes each element as one dot
+    /// product of two contiguous rows, for any number of rows.
+    static let linearNarrowCols = 8
+
+    /// Small m (≤ `linearSmallRows`) or narrow y (n < `linearNarrowCols` with w n×k): each
+    /// element of y is one product sum over p = 0..<k in order, read straight from x and w
+    /// (w k×n: 8-wide column strips accumulated row by row of w; w n×k: a dot product of
+    /// two contiguous rows, as `Vec.dot`), then alpha·sum + bias. Otherwise the blocked GEMM,
+    /// which adds the bias to each block of y as it finishes it.
+    public func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor) {
+        let m = x.rows, k = x.cols
+        let n = transW ? w.rows : w.cols, kw = transW ? w.cols : w.rows
+        precondition(kw == k && y.rows == m && y.cols == n && (bias == nil || bias!.count == n),
+                     "linear: x \(m)×\(k), w \(w.rows)×\(w.cols)\(transW ? "ᵀ" : ""), y \(y.rows)×\(y.cols), bias \(bias?.count ?? 0)")
+        precondition(y.storage !== x.storage && y.storage !== w.storage, "linear: y must not alias x or w")
+        if m == 0 || n == 0 { return }
+        let xp = UnsafePointer(ptr(x)), wp = UnsafePointer(ptr(w)), yp = ptr(y)
+        let bp: UnsafePointer<Float>? = bias.map { UnsafePointer(ptr($0)) }
+        let narrow = transW && n < CPUBackend.linearNarrowCols
+        if k > 0 && !narrow && m > CPUBackend.linearSmallRows {
+            sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
+                  a: xp, lda: k, transA: false, b: wp, ldb: w.cols, transB: transW, beta: 0, c: yp, ldc: n, bias: bp)
+            return
+        }
+        forRanges(m, cost: n * max(k, 1), threads: threads) { rows in
+            for i in rows {
+                let xr = xp + i * k, yr = yp + i * n
+                if transW {
+                    var j = 0
+                    while j + 2 <= n {
+                        let (d0, d1) = Vec.dot2(xr, wp + j * k, wp + (j + 1) * k, k)
+                        yr[j] = alpha * d0 + (bp?[j] ?? 0)
+                        yr[j + 1] = alpha * d1 + (bp?[j + 1] ?? 0)
+                        j += 2
+                    }
+                    if j < n { yr[j] = alpha * Vec.dot(xr, wp + j * k, k) + (bp?[j] ?? 0) }
+                } else {
+                    Vec.rowTimesMatrix(xr, k: k, wp, n: n, into: yr)
+                    if alpha != 1 { Vec.scale(yr, alpha, n) }
+                    if let bp { Vec.add(yr, bp, n) }
+                }
+            }
+        }
     }
 
     // MARK: Elementwise and row kernels

@@ -220,10 +220,11 @@ func sgemm(kernel: MicroKernel, threads: Int, pool: GEMMScratchPool,
            m: Int, n: Int, k: Int, alpha: Float,
            a: UnsafePointer<Float>, lda: Int, transA: Bool,
            b: UnsafePointer<Float>, ldb: Int, transB: Bool,
-           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
     if m <= 0 || n <= 0 { return }
     if k <= 0 || alpha == 0 {
         scaleMatrix(c, rows: m, cols: n, ld: ldc, beta: beta, threads: threads)
+        if let bias { for i in 0..<m { Vec.add(c + i * ldc, bias, n) } }
         return
     }
     let mr = kernel.mr, nr = kernel.nr
@@ -303,6 +304,10 @@ func sgemm(kernel: MicroKernel, threads: Int, pool: GEMMScratchPool,
                     packA(a, lda: lda, trans: transA, i0: ic, im: im, p0: p0, pk: pk, mr: mr, into: s.a)
                     macroKernel(kernel, im: im, jn: jn, pk: pk, a: s.a, b: s.b,
                                 c: c + ic * ldc + j0, ldc: ldc, alpha: alpha, beta: betaEff, tile: s.tile)
+                }
+                if let bias, pb == kBlocks - 1 {
+                    // The bias row, while the block of C is still in cache.
+                    for r in ic..<(ic + im) { Vec.add(c + r * ldc + j0, bias + j0, jn) }
                 }
                 ic += im
             }

@@ -98,6 +98,55 @@ enum Vec {
         return s
     }
 
+    /// y[j] = Σ_p x[p] · w[p·n + j] for j < n (w k×n row-major), each sum in order of p from
+    /// 0: four 8-column strips at a time held in registers while w is read row by row.
+    static func rowTimesMatrix(_ x: UnsafePointer<Float>, k: Int, _ w: UnsafePointer<Float>, n: Int,
+                               into y: UnsafeMutablePointer<Float>) {
+        var j = 0
+        while j + 32 <= n {
+            var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+            var p = w + j
+            for q in 0..<k {
+                let a = V(repeating: x[q])
+                s0 = s0 + a * load(p); s1 = s1 + a * load(p + 8)
+                s2 = s2 + a * load(p + 16); s3 = s3 + a * load(p + 24)
+                p += n
+            }
+            store(y + j, s0); store(y + j + 8, s1); store(y + j + 16, s2); store(y + j + 24, s3)
+            j += 32
+        }
+        while j + 8 <= n {
+            var s = V()
+            var p = w + j
+            for q in 0..<k { s = s + V(repeating: x[q]) * load(p); p += n }
+            store(y + j, s)
+            j += 8
+        }
+        while j < n {
+            var s: Float = 0
+            for q in 0..<k { s = s + x[q] * w[q * n + j] }
+            y[j] = s
+            j += 1
+        }
+    }
+
+    /// (dot(a, b0, n), dot(a, b1, n)) in one pass over a: each the same arithmetic, so the
+    /// same bits, as `dot`.
+    static func dot2(_ a: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                     _ n: Int) -> (Float, Float) {
+        var acc0 = V(), acc1 = V()
+        var i = 0
+        while i + 8 <= n {
+            let x = load(a + i)
+            acc0 = acc0 + x * load(b0 + i); acc1 = acc1 + x * load(b1 + i)
+            i += 8
+        }
+        var s0: Float = 0, s1: Float = 0
+        for l in 0..<8 { s0 += acc0[l]; s1 += acc1[l] }
+        while i < n { s0 += a[i] * b0[i]; s1 += a[i] * b1[i]; i += 1 }
+        return (s0, s1)
+    }
+
     /// out[j] = Σ_r x[r·ld + j] for j < cols, rows summed in order from 0.
     static func columnSum(_ x: UnsafePointer<Float>, ld: Int, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         var j = 0

@@ -91,4 +91,18 @@ final class CPUBackendTests: XCTestCase {
             }
         }
     }
+
+    /// `Vec.dot2` gives each of its two sums the same bits as `Vec.dot` (so `linear`'s narrow
+    /// path does not depend on whether an output is computed in a pair).
+    func testDot2MatchesDot() {
+        var rng = SplitMix(seed: 40)
+        for n in [0, 1, 7, 8, 9, 100, 128, 131] {
+            let a = rng.floats(n, scale: 3), b0 = rng.floats(n), b1 = rng.floats(n)
+            a.withUnsafeBufferPointer { ap in b0.withUnsafeBufferPointer { p0 in b1.withUnsafeBufferPointer { p1 in
+                let (d0, d1) = Vec.dot2(ap.baseAddress!, p0.baseAddress!, p1.baseAddress!, n)
+                XCTAssertEqual(d0.bitPattern, Vec.dot(ap.baseAddress!, p0.baseAddress!, n).bitPattern, "n \(n)")
+                XCTAssertEqual(d1.bitPattern, Vec.dot(ap.baseAddress!, p1.baseAddress!, n).bitPattern, "n \(n)")
+            } } }
+        }
+    }
 }

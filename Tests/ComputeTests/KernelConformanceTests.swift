@@ -226,6 +226,76 @@ final class KernelConformanceTests: BackendTestCase {
         }
     }
 
+    func testBorrowReadsTheArrayAndNeverChangesIt() throws {
+        try forEachBackend { be in
+            var rng = SplitMix(seed: 30)
+            for (r, c) in [(0, 0), (1, 3), (5, 40)] {
+                let v = rng.floats(r * c)
+                let keep = v
+                let t = be.borrow(v, rows: r, cols: c)
+                XCTAssertEqual(t.rows, r); XCTAssertEqual(t.cols, c)
+                XCTAssertEqual(be.download(t), v)
+                // Read as an operand, the array keeps its values.
+                if r > 0 && c > 0 {
+                    let y = be.tensor(rows: r, cols: r)
+                    be.gemm(t, transA: false, t, transB: true, into: y, alpha: 1, beta: 0)
+                }
+                XCTAssertEqual(v, keep)
+            }
+        }
+    }
+
+    func testUninitializedTensorAndDownloadTaking() throws {
+        try forEachBackend { be in
+            var rng = SplitMix(seed: 31)
+            for (r, c) in [(0, 0), (1, 2), (7, 30)] {
+                let v = rng.floats(r * c)
+                let t = be.uninitializedTensor(rows: r, cols: c)
+                XCTAssertEqual(t.rows, r); XCTAssertEqual(t.cols, c)
+                v.withUnsafeBufferPointer { if r > 0 && c > 0 { be.upload($0, into: t, row: 0) } }
+                XCTAssertEqual(be.download(taking: t), v)
+                // A tensor of any other origin gives its values too.
+                XCTAssertEqual(be.download(taking: be.upload(v, rows: r, cols: c)), v)
+            }
+        }
+    }
+
+    /// `linear` against a Double reference for every path (small m, narrow n×k weights, the
+    /// blocked GEMM, over several K and row blocks), both weight layouts, with and without bias, alpha ≠ 1 and k = 0; the
+    /// same bits with 1 and 3 threads.
+    func testLinearMatchesReferenceWhateverTheThreads() throws {
+        try forEachBackend { be in
+            var rng = SplitMix(seed: 32)
+            let one = try make(threads: 1), three = try make(threads: 3)
+            let shapes = [(1, 100, 128), (3, 7, 5), (8, 33, 40), (9, 33, 40), (1, 128, 2), (2000, 128, 2),
+                          (600, 100, 128), (4, 0, 9), (1, 5, 70), (300, 520, 24), (10, 9, 7)]
+            for (m, k, n) in shapes {
+                for transW in [false, true] {
+                    for withBias in [false, true] {
+                        let x = rng.floats(m * k), w = rng.floats(k * n), b = rng.floats(n)
+                        let alpha: Float = withBias ? 1 : 0.75
+                        let ref = referenceGEMM(x, m, k, transA: false, w, transW ? n : k, transW ? k : n, transB: transW,
+                                                c: [], alpha: alpha, beta: 0)
+                        var got: [[Float]] = []
+                        for b2 in [be, one, three] {
+                            let y = b2.uninitializedTensor(rows: m, cols: n)
+                            b2.linear(b2.borrow(x, rows: m, cols: k), b2.borrow(w, rows: transW ? n : k, cols: transW ? k : n),
+                                      transW: transW, bias: withBias ? b2.upload(b, rows: 1, cols: n) : nil, alpha: alpha, into: y)
+                            got.append(b2.download(taking: y))
+                        }
+                        let label = "m \(m) k \(k) n \(n) transW \(transW) bias \(withBias)"
+                        XCTAssertEqual(bits(got[0]), bits(got[1]), "\(label): 2 vs 1 threads")
+                        XCTAssertEqual(bits(got[0]), bits(got[2]), "\(label): 2 vs 3 threads")
+                        for i in 0..<(m * n) {
+                            let want = ref.value[i] + (withBias ? Double(b[i % n]) : 0)
+                            XCTAssertEqual(Double(got[0][i]), want, accuracy: 1e-5 * (ref.scale[i] + 1), label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testGramMatchesReferenceWhateverTheThreads() throws {
         try forEachBackend { be in
             var rng = SplitMix(seed: 23)

@@ -13,14 +13,15 @@ enum ONNXK {
 
     /// The element count of `shape`, refused when a dimension is negative or the product
     /// overflows or exceeds `ONNXModel.maxTensorElements`.
-    static func count(_ shape: [Int], _ what: String = "output") throws -> Int {
-        guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
-        for d in shape where d < 0 { throw ONNXRunError("\(what) has a negative dimension \(d) in \(shape)") }
+    /// `what` is only formed for an error (callers pass interpolated strings on every run).
+    static func count(_ shape: [Int], _ what: @autoclosure () -> String = "output") throws -> Int {
+        guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what()) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
+        for d in shape where d < 0 { throw ONNXRunError("\(what()) has a negative dimension \(d) in \(shape)") }
         if shape.contains(0) { return 0 }
         var n = 1
         for d in shape {
             let (p, o) = n.multipliedReportingOverflow(by: d)
-            guard !o, p <= maxElements else { throw ONNXRunError("\(what) of shape \(shape) is over \(maxElements) elements") }
+            guard !o, p <= maxElements else { throw ONNXRunError("\(what()) of shape \(shape) is over \(maxElements) elements") }
             n = p
         }
         return n

@@ -13,24 +13,66 @@ import Support
 
 /// C (M×N) = alpha · op(A) · op(B) + beta · C for float32 on the backend. `a` holds A as
 /// stored (M×K, or K×M when transposed), `b` likewise; `c` is M×N or nil.
-/// `rowBias` (n values, already scaled by beta) is added to every row on the backend instead
-/// of a full C (the bias of a linear layer, without an M×N copy of it).
+/// (Gemm with a row C goes through `backendLinear`, which adds the row on the backend.)
 func backendGemm(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int, transA: Bool, transB: Bool,
-                 c: [Float]?, alpha: Float, beta: Float, rowBias: [Float]? = nil, backend: any Backend) -> [Float] {
+                 c: [Float]?, alpha: Float, beta: Float, backend: any Backend) -> [Float] {
     if m == 0 || n == 0 { return [] }
     if k == 0 {
-        if let rowBias { return (0..<(m * n)).map { rowBias[$0 % n] } }
         guard let c else { return [Float](repeating: 0, count: m * n) }
         return c.map { beta * $0 }
     }
-    var aa = a, bb = b
-    let ta = backend.upload(taking: &aa, rows: transA ? k : m, cols: transA ? m : k)
-    let tb = backend.upload(taking: &bb, rows: transB ? n : k, cols: transB ? k : n)
+    let ta = backend.borrow(a, rows: transA ? k : m, cols: transA ? m : k)
+    let tb = backend.borrow(b, rows: transB ? n : k, cols: transB ? k : n)
+    if !transA && c == nil {
+        let tc = backend.uninitializedTensor(rows: m, cols: n)
+        backend.linear(ta, tb, transW: transB, bias: nil, alpha: alpha, into: tc)
+        return backend.download(taking: tc)
+    }
     let tc: Tensor
-    if var cc = c { tc = backend.upload(taking: &cc, rows: m, cols: n) } else { tc = backend.tensor(rows: m, cols: n) }
+    if var cc = c { tc = backend.upload(taking: &cc, rows: m, cols: n) } else { tc = backend.uninitializedTensor(rows: m, cols: n) }
     backend.gemm(ta, transA: transA, tb, transB: transB, into: tc, alpha: alpha, beta: c == nil ? 0 : beta)
-    if let rowBias { backend.addRowVector(tc, backend.upload(rowBias, rows: 1, cols: n)) }
-    return backend.download(tc)
+    return backend.download(taking: tc)
+}
+
+/// Gemm's B (n×k when `transW`, else k×n) and its C as a bias row (beta · C broadcast to n
+/// values), as the backend's `linear` takes them.
+struct LinearOperands: Sendable {
+    let w: [Float]
+    let transW: Bool
+    let bias: [Float]?
+}
+
+/// B laid out for `linear`: n×k (each output a dot product of two contiguous rows) when n is
+/// under 8, else k×n (rows of B streamed once per input row). `b` is as stored (n×k when
+/// `transB`).
+func linearWeights(_ b: [Float], k: Int, n: Int, transB: Bool) -> (w: [Float], transW: Bool) {
+    let wantTrans = n < 8
+    if wantTrans == transB { return (b, transB) }
+    // Transpose: b is r×c as stored.
+    let r = transB ? n : k, c = transB ? k : n
+    var t = [Float](repeating: 0, count: b.count)
+    for i in 0..<r { for j in 0..<c { t[j * r + i] = b[i * c + j] } }
+    return (t, wantTrans)
+}
+
+/// beta · C as one row of n values when C broadcasts to [m, n] along its rows only (shape
+/// [], [1], [n], [1, 1] or [1, n]); nil otherwise.
+func biasRow(_ c: ONNXArray, n: Int, beta: Float) -> [Float]? {
+    guard let v = c.floats, c.rank <= 2, c.shape.dropLast().allSatisfy({ $0 == 1 }) else { return nil }
+    if v.count == n { return beta == 1 ? v : v.map { beta * $0 } }
+    if v.count == 1 { return [Float](repeating: beta * v[0], count: n) }
+    return nil
+}
+
+/// Gemm without transA, C nil or a bias row: y = alpha · A · op(B) + bias on the backend.
+func backendLinear(_ a: [Float], m: Int, k: Int, n: Int, _ ops: LinearOperands, alpha: Float, backend: any Backend) -> [Float] {
+    if m == 0 || n == 0 { return [] }
+    let x = backend.borrow(a, rows: m, cols: k)
+    let w = backend.borrow(ops.w, rows: ops.transW ? n : k, cols: ops.transW ? k : n)
+    let bias = ops.bias.map { backend.borrow($0, rows: 1, cols: n) }
+    let y = backend.uninitializedTensor(rows: m, cols: n)
+    backend.linear(x, w, transW: ops.transW, bias: bias, alpha: alpha, into: y)
+    return backend.download(taking: y)
 }
 
 /// The same product on the host, for double and integer elements.
@@ -379,7 +421,22 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
     "Gemm": { ctx in
         let alpha = try ctx.float("alpha", 1), beta = try ctx.float("beta", 1)
         let transA = try ctx.int("transA", 0) != 0, transB = try ctx.int("transB", 0) != 0
-        return { inputs, backend in
+        // A constant float B (and C, when it is a bias row) is laid out for the backend's
+        // `linear` once, here; every run, on any thread, reads the same host arrays.
+        var prepared: LinearOperands? = nil
+        if !transA, let b = ctx.constants[1], b.rank == 2, let bv = b.floats {
+            let n = transB ? b.shape[0] : b.shape[1], k = transB ? b.shape[1] : b.shape[0]
+            var bias: [Float]? = nil
+            var ok = true
+            if ctx.node.inputs.count > 2 && !ctx.node.inputs[2].isEmpty {
+                if let c = ctx.constants[2], let row = biasRow(c, n: n, beta: beta) { bias = row } else { ok = false }
+            }
+            if ok {
+                let (w, transW) = linearWeights(bv, k: k, n: n, transB: transB)
+                prepared = LinearOperands(w: w, transW: transW, bias: bias)
+            }
+        }
+        return { [prepared] inputs, backend in
             let a = try tensorInput(inputs, 0), b = try tensorInput(inputs, 1)
             let c = try optionalInput(inputs, 2)
             guard a.rank == 2, b.rank == 2 else { throw ONNXRunError("Gemm takes 2-D A and B, not \(a.shape) and \(b.shape)") }
@@ -389,18 +446,19 @@ let standardNNOperators: [String: ONNXOperatorFactory] = [
             guard a.elementType == b.elementType, c == nil || c!.elementType == a.elementType else {
                 throw ONNXRunError("Gemm takes A, B and C of one element type")
             }
-            if let c, try ONNXK.broadcastShape(c.shape, [m, n]) != [m, n] {
+            // (A prepared C is a row, which broadcasts to [m, n] for any m.)
+            if let c, prepared == nil, try ONNXK.broadcastShape(c.shape, [m, n]) != [m, n] {
                 throw ONNXRunError("Gemm's C of shape \(c.shape) does not broadcast to \([m, n])")
             }
             _ = try ONNXK.count([m, n])
             switch (a.storage, b.storage) {
             case (.float(let x), .float(let y)):
-                // A bias that is one row (or one value) is added per row; any other C is
-                // broadcast to M×N and scaled by the GEMM itself.
-                if let c, let cv = c.floats, c.count == n && c.shape.last == n || c.count == 1 {
-                    let row = c.count == n ? cv.map { beta * $0 } : [Float](repeating: beta * cv[0], count: n)
-                    return [.tensor(ONNXArray(floats: backendGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, c: nil,
-                                                                  alpha: alpha, beta: 0, rowBias: row, backend: backend), shape: [m, n]))]
+                if let prepared {
+                    return [.tensor(ONNXArray(floats: backendLinear(x, m: m, k: k, n: n, prepared, alpha: alpha, backend: backend), shape: [m, n]))]
+                }
+                if !transA, c == nil || biasRow(c!, n: n, beta: beta) != nil {
+                    let ops = LinearOperands(w: y, transW: transB, bias: c.flatMap { biasRow($0, n: n, beta: beta) })
+                    return [.tensor(ONNXArray(floats: backendLinear(x, m: m, k: k, n: n, ops, alpha: alpha, backend: backend), shape: [m, n]))]
                 }
                 let cc = try c.map { try ONNXK.expand($0.floats!, $0.shape, to: [m, n]) }
                 return [.tensor(ONNXArray(floats: backendGemm(x, y, m: m, k: k, n: n, transA: transA, transB: transB, c: cc,
