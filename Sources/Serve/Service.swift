@@ -74,7 +74,19 @@ public final class ServedModel: Sendable {
             }
             profile = trainingStats.map { TrainingProfile(features: numeric, columnStats: $0) } ?? TrainingProfile(features: [], columnStats: nil)
             numericClasses = s.declaredNumericClasses
-            self.driftOff = trainingStats == nil ? (driftOff ?? "\(path) has no training statistics") : (profile.features.isEmpty ? "\(path) has no numeric inputs to watch" : nil)
+            // Drift is on only when some input the requests feed has training statistics.
+            let watched = profile.features.contains { $0.mean != nil || !$0.edges.isEmpty }
+            if trainingStats == nil {
+                self.driftOff = driftOff ?? "\(path) has no training statistics"
+            } else if s.namesFrom == "position" {
+                self.driftOff = "\(path) takes its \(s.featureNames.count) features by position (neither its metadata nor its training data's header names them), so its training statistics cannot be matched to them"
+            } else if profile.features.isEmpty {
+                self.driftOff = "\(path) has no numeric inputs to watch"
+            } else if !watched {
+                self.driftOff = "none of \(path)'s inputs (\(numeric.prefix(4).joined(separator: ", "))\(numeric.count > 4 ? ", …" : "")) has training statistics"
+            } else {
+                self.driftOff = nil
+            }
         }
     }
 

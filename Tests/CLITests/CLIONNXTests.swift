@@ -207,6 +207,24 @@ final class CLIONNXTests: CLITestCase {
         XCTAssertEqual(request(port2, "GET", "/health").body, #"{"status":"ok","drift":"off: other.onnx has no lineage record naming its training data"}"#)
     }
 
+    /// Training data whose header does not fit the model (an extra id column): features are
+    /// taken by position, so drift is off and /health says why (not "on" with no statistics
+    /// that match).
+    func testDriftOffWhenTheTrainingHeaderDoesNotNameTheInputs() throws {
+        ok("init")
+        copyFixture("relu.onnx", to: "src/relu.bin")
+        write("data/train.csv", "id,a,b,c,label\n1,0.5,2,0.1,0\n2,-0.5,3,0.2,1\n3,0.1,4,0.3,0\n")
+        write("mlrepo.json", """
+        {"stages": {"train": {"cmd": "mkdir -p models && cp src/relu.bin models/model.onnx", "deps": ["data/train.csv", "src/relu.bin"], "outs": ["models/model.onnx"]}}}
+        """)
+        ok("repro")
+        commit("onnx model, training data with an id column")
+        let (_, port) = try serve(["HEAD:models/model.onnx"])
+        let health = request(port, "GET", "/health").body
+        XCTAssertTrue(health.contains(#""drift":"off: models/model.onnx takes its 3 features by position"#), health)
+        assertClose(predictions(request(port, "POST", "/invocations", body: #"{"instances": [[1, -1, 2]]}"#)) as? [[Double]] ?? [], [[1, 0, 2]])
+    }
+
     /// A model with one input per column: drift watches its numeric inputs, with statistics
     /// from the training data its lineage names; string columns are not watched.
     func testDriftOfColumnInputsThroughLineage() throws {
