@@ -141,6 +141,12 @@ public struct ONNXModel: Equatable, Sendable {
     public static let maxGraphDepth = 16
     /// Elements of one constant tensor (2^31: 8 GiB of float32), and dims of one shape.
     public static let maxTensorElements = 1 << 31
+    /// Bytes of storage one run-time tensor may take (elements × element width; a string
+    /// element counts 16 bytes): 1 GiB.
+    public static let maxTensorBytes = 1 << 30
+    /// Bytes of run-time values (inputs and computed tensors) one run may hold live at once,
+    /// counted as slots are filled and freed: 4 GiB.
+    public static let maxRunBytes = 1 << 32
     public static let maxRank = 64
 
     /// Reads and decodes the ONNX file at `path`; errors name it as `shownAs` (default `path`).
