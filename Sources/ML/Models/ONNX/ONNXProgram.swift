@@ -82,12 +82,15 @@ public enum ONNXOperators {
     /// Whether mlrepo runs operator `op` of `domain`.
     public static func isSupported(domain: String, op: String) -> Bool { table[key(domain, op)] != nil }
 
-    /// Operator sets mlrepo runs: ai.onnx 9 to 25 (the 9–22, and the later versions,
-    /// whose definitions of the supported operators differ only in types mlrepo does not
-    /// run), ai.onnx.ml 1 to 5. Opsets below 9 are refused: their legacy attributes (Add's
-    /// `broadcast`/`axis` before 7, BatchNormalization's `spatial`, Upsample, …) are not
-    /// implemented, and silently ignoring them would compute something else.
-    public static let opsetRange: [String: ClosedRange<Int64>] = ["": 9...25, "ai.onnx.ml": 1...5]
+    /// Operator sets mlrepo runs: ai.onnx 7 to 25, ai.onnx.ml 1 to 5. From 7 every supported
+    /// operator broadcasts numpy-style and the versions that differ are read per node
+    /// (`ctx.opset`: Clip's and Slice's attributes, TopK's k, Softmax's 2-D coercion, the
+    /// reductions' axes, Split, Squeeze/Unsqueeze, Dropout's mask); at 7 and 8 the remaining
+    /// differences only make mlrepo accept more (Max/Min/Sum/Mean-6 without broadcasting,
+    /// Gemm-7's required C). Later versions differ only in types mlrepo does not run. Opsets
+    /// below 7 are refused: their legacy `broadcast`/`axis` attributes (Add-6 …) and
+    /// `consumed_inputs` are not implemented, and ignoring them would compute something else.
+    public static let opsetRange: [String: ClosedRange<Int64>] = ["": 7...25, "ai.onnx.ml": 1...5]
 }
 
 /// An ONNX model made ready to run.
