@@ -40,16 +40,15 @@ enum ONNXK {
         }
     }
 
-    /// A shape given as int64 values (from a tensor or an attribute), checked: each dimension
-    /// within the element limit and the product of the non-zero ones too.
+    /// A shape given as int64 values (from a tensor or an attribute), each dimension checked
+    /// against the element limit; callers then `count` it (the product, zero dimensions
+    /// included, and the bytes) before allocating.
     static func shape(_ v: [Int64], _ what: String) throws -> [Int] {
         guard v.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(v.count) dimensions, more than \(ONNXModel.maxRank)") }
-        let s = try v.map { d in
+        return try v.map { d in
             guard d >= 0, d <= Int64(maxElements) else { throw ONNXRunError("\(what) has a bad dimension \(d)") }
             return Int(d)
         }
-        _ = try count(s, what, width: 1)
-        return s
     }
 
     /// `axis` in [-rank, rank) made non-negative.
