@@ -36,7 +36,17 @@ public struct ONNXTensor: Equatable, Sendable {
     public var values: Values
 
     /// The number of elements the dims describe.
-    public var count: Int { dims.reduce(1) { $0 * Int($1) } }
+    /// Never traps: 0 when a dimension is 0, Int.max when the product overflows.
+    public var count: Int {
+        if dims.contains(0) { return 0 }
+        var n = 1
+        for d in dims {
+            let (p, o) = n.multipliedReportingOverflow(by: Int(d))
+            if o { return Int.max }
+            n = p
+        }
+        return n
+    }
 }
 
 /// One dimension of a declared shape: a size, a symbolic name (`N`), or unknown.

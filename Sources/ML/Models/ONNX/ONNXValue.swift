@@ -94,11 +94,13 @@ public struct ONNXArray: Sendable, Equatable {
             shape.append(Int(d))
         }
         var count = 1
-        for d in shape {
+        // The non-zero dimensions' product is bounded even when one is 0 (see ONNXK.count).
+        for d in shape where d != 0 {
             let (p, o) = count.multipliedReportingOverflow(by: d)
             guard !o, p <= ONNXModel.maxTensorElements else { throw ONNXRunError("tensor '\(t.name)' is too large") }
             count = p
         }
+        if shape.contains(0) { count = 0 }
         let type = ONNXElementType(rawValue: t.dataType)
         func need(_ n: Int) throws {
             guard n == count else { throw ONNXRunError("tensor '\(t.name)' has \(n) values for shape \(shape)") }
