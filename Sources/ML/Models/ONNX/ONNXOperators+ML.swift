@@ -272,6 +272,8 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
         let ints = try c.ints("classlabels_int64s")
         let strs = try c.strings("classlabels_strings")
         guard (ints == nil) != (strs == nil) else { throw ONNXRunError("exactly one of 'classlabels_int64s' and 'classlabels_strings' must be given") }
+        // As onnxruntime: an empty label list is refused at load.
+        guard (ints?.count ?? strs!.count) > 0 else { throw ONNXRunError("the class label list is empty") }
         let keys = ints.map { ONNXArray(int64s: $0, shape: [$0.count]) } ?? ONNXArray(strings: strs!, shape: [strs!.count])
         let n = keys.count
         return { inputs, _ in
