@@ -67,16 +67,8 @@ let modelCommand = Command(
     func kindName(_ k: ONNXValueInfo.Kind) -> String {
         switch k { case .tensor: "tensor"; case .sequence: "sequence"; case .map: "map"; case .optional: "optional"; case .other: "other" }
     }
-    // Operators in first-use order, counted.
-    var ops: [(domain: String, op: String, nodes: Int)] = []
-    for n in g.nodes {
-        if let i = ops.firstIndex(where: { $0.domain == n.domain && $0.op == n.opType }) { ops[i].nodes += 1 }
-        else { ops.append((n.domain, n.opType, 1)) }
-    }
-    func supported(_ domain: String, _ op: String) -> Bool {
-        let d = ONNXOperators.normalizedDomain(domain)
-        return support.first { $0.domain == d && $0.op == op }?.supported ?? false
-    }
+    // Operators in first-use order, counted (computed once, linear in the nodes).
+    let ops = support
     if a.has("json") {
         func value(_ v: ONNXValueInfo) -> JSON {
             var o: [String: JSON] = ["name": .string(v.name), "kind": .string(kindName(v.kind))]
@@ -90,7 +82,7 @@ let modelCommand = Command(
             "ir_version": .int(m.irVersion), "opsets": .object(opsets),
             "inputs": .array(g.feedInputs.map(value)), "outputs": .array(g.outputs.map(value)),
             "operators": .array(ops.map { o in .object(["domain": .string(o.domain.isEmpty ? "ai.onnx" : o.domain), "op": .string(o.op), "nodes": .int(Int64(o.nodes)),
-                                                        "supported": .bool(supported(o.domain, o.op))]) }),
+                                                        "supported": .bool(o.supported)]) }),
             "runnable": .bool(refusal == nil), "not_runnable_because": refusal.map { .string($0) } ?? .null,
             "initializers": .int(Int64(g.initializers.count)),
             "metadata": .object(m.metadata.mapValues { .string($0) }),
@@ -113,7 +105,7 @@ let modelCommand = Command(
     for v in g.outputs { ctx.out.line(line(v)) }
     ctx.out.line("operators (\(g.nodes.count) nodes):")
     for o in ops {
-        ctx.out.line("  \(o.domain.isEmpty ? "" : Quote.controls(o.domain) + ".")\(Quote.controls(o.op))  ×\(o.nodes)  \(supported(o.domain, o.op) ? "supported" : "NOT SUPPORTED")")
+        ctx.out.line("  \(o.domain.isEmpty ? "" : Quote.controls(o.domain) + ".")\(Quote.controls(o.op))  ×\(o.nodes)  \(o.supported ? "supported" : "NOT SUPPORTED")")
     }
     ctx.out.line("constant tensors: \(g.initializers.count)")
     for (k, v) in m.metadataProps { ctx.out.line("metadata \(Quote.controls(k)): \(Quote.controls(v))") }

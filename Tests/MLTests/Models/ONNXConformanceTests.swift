@@ -66,7 +66,14 @@ final class ONNXConformanceTests: XCTestCase {
         let dir = root + "/" + c.name
         do {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/model.onnx")))
-            let program = try ONNXProgram(ONNXModel.decode(bytes, path: c.name), path: c.name)
+            let model = try ONNXModel.decode(bytes, path: c.name)
+            if let v = model.opsetVersion(""), let r = ONNXOperators.opsetRange[""], v < r.lowerBound {
+                // Below the operator sets mlrepo runs (ONNX's Not cases import opset 1): the case
+                // passes when the model is refused at load, naming the opset.
+                do { _ = try ONNXProgram(model, path: c.name) } catch { return "\(error)".contains("\(v)") ? nil : "\(error)" }
+                return "an opset-\(v) model was accepted"
+            }
+            let program = try ONNXProgram(model, path: c.name)
             guard program.inputs.count == c.inputs, program.outputs.count == c.outputs else {
                 return "\(program.inputs.count) inputs and \(program.outputs.count) outputs, expected \(c.inputs) and \(c.outputs)"
             }

@@ -104,6 +104,29 @@ final class ONNXMLOperatorTests: XCTestCase {
         return (out[0].tensor?.int64s ?? [], floats(out[1]))
     }
 
+    /// LinearClassifier with one intercept and two labels: LOGISTIC maps the score through the
+    /// sigmoid before writing [1 - p, p]; NONE and SOFTMAX write [1 - s, s] from the raw score
+    /// (onnxruntime 1.32, /tmp/rv2/mk6.py's lc_* models; inputs (0.1, 0.2), (0.9, 0.3), (-3, 0.5)).
+    func testBinaryLinearClassifierPostTransformsFollowOnnxruntime() throws {
+        let x = ONNXArray(floats: [0.1, 0.2, 0.9, 0.3, -3, 0.5], shape: [3, 2])
+        func lc(_ post: String) throws -> (labels: [Int64], probs: [Float]) {
+            let out = try run("LinearClassifier", [H.floats("coefficients", [1, 2]), H.floats("intercepts", [0.5]),
+                                                   H.ints("classlabels_ints", [0, 1]),
+                                                   ONNXAttribute(name: "post_transform", value: .string(Array(post.utf8)))],
+                              [("X", x)], outputs: ["label", "probs"])
+            return (out[0].tensor?.int64s ?? [], floats(out[1]))
+        }
+        let logistic = try lc("LOGISTIC")
+        XCTAssertEqual(logistic.labels, [1, 1, 0])
+        assertClose(logistic.probs, [0.26894140243530273, 0.7310585975646973, 0.11920297145843506, 0.8807970285415649,
+                                     0.8175744414329529, 0.18242555856704712])
+        for post in ["NONE", "SOFTMAX", "SOFTMAX_ZERO"] {
+            let r = try lc(post)
+            XCTAssertEqual(r.labels, [1, 1, 0], post)
+            assertClose(r.probs, [0, 1, -1, 2, 2.5, -1.5])
+        }
+    }
+
     func testBinaryClassifiersFollowOnnxruntime() throws {
         var (l, p) = try classifier([0.3, 0.8], post: "NONE")              // all positive: threshold 0.5
         XCTAssertEqual(l, [0, 1]); assertClose(p, [0, 0.3, 0, 0.8])

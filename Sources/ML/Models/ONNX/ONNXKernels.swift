@@ -11,23 +11,38 @@ import Support
 enum ONNXK {
     static var maxElements: Int { ONNXModel.maxTensorElements }
 
-    /// The element count of `shape`, refused when a dimension is negative or the product
-    /// overflows or exceeds `ONNXModel.maxTensorElements`.
+    /// The element count of `shape`, refused when a dimension is negative or over
+    /// `ONNXModel.maxTensorElements`, when the product of the non-zero dimensions overflows or
+    /// exceeds that limit (checked even when a dimension is 0, so later products cannot trap),
+    /// or when `count × width` bytes exceed `ONNXModel.maxTensorBytes`. `width` is the element
+    /// width in bytes (8, the widest numeric, where a caller does not know the type).
     /// `what` is only formed for an error (callers pass interpolated strings on every run).
-    static func count(_ shape: [Int], _ what: @autoclosure () -> String = "output") throws -> Int {
+    static func count(_ shape: [Int], _ what: @autoclosure () -> String = "output", width: Int = 8) throws -> Int {
         guard shape.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what()) has \(shape.count) dimensions, more than \(ONNXModel.maxRank)") }
-        for d in shape where d < 0 { throw ONNXRunError("\(what()) has a negative dimension \(d) in \(shape)") }
-        if shape.contains(0) { return 0 }
-        var n = 1
+        var n = 1, zero = false
         for d in shape {
+            guard d >= 0 else { throw ONNXRunError("\(what()) has a negative dimension \(d) in \(shape)") }
+            if d == 0 { zero = true; continue }
             let (p, o) = n.multipliedReportingOverflow(by: d)
             guard !o, p <= maxElements else { throw ONNXRunError("\(what()) of shape \(shape) is over \(maxElements) elements") }
             n = p
         }
+        if zero { return 0 }
+        try bytes(n, width: width, shape, what())
         return n
     }
 
-    /// A shape given as int64 values (from a tensor or an attribute), checked.
+    /// Refuses `n` elements of `width` bytes over `ONNXModel.maxTensorBytes`.
+    static func bytes(_ n: Int, width: Int, _ shape: [Int], _ what: @autoclosure () -> String) throws {
+        let (b, o) = n.multipliedReportingOverflow(by: max(width, 1))
+        guard !o, b <= ONNXModel.maxTensorBytes else {
+            throw ONNXRunError("\(what()) of shape \(shape) (\(width)-byte elements) would take \(o ? "over \(Int.max)" : "\(b)") bytes, over the \(ONNXModel.maxTensorBytes >> 30) GiB limit")
+        }
+    }
+
+    /// A shape given as int64 values (from a tensor or an attribute), each dimension checked
+    /// against the element limit; callers then `count` it (the product, zero dimensions
+    /// included, and the bytes) before allocating.
     static func shape(_ v: [Int64], _ what: String) throws -> [Int] {
         guard v.count <= ONNXModel.maxRank else { throw ONNXRunError("\(what) has \(v.count) dimensions, more than \(ONNXModel.maxRank)") }
         return try v.map { d in
@@ -60,7 +75,18 @@ enum ONNXK {
         return s
     }
 
-    static func product(_ s: ArraySlice<Int>) -> Int { s.reduce(1, *) }
+    /// The product of `s`, never trapping: 0 when a dimension is 0, Int.max on overflow
+    /// (callers use it on shapes `count` already checked).
+    static func product(_ s: ArraySlice<Int>) -> Int {
+        if s.contains(0) { return 0 }
+        var n = 1
+        for d in s {
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            if o { return Int.max }
+            n = p
+        }
+        return n
+    }
 
     // MARK: Broadcasting
 

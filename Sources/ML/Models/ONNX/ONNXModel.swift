@@ -36,7 +36,17 @@ public struct ONNXTensor: Equatable, Sendable {
     public var values: Values
 
     /// The number of elements the dims describe.
-    public var count: Int { dims.reduce(1) { $0 * Int($1) } }
+    /// Never traps: 0 when a dimension is 0, Int.max when the product overflows.
+    public var count: Int {
+        if dims.contains(0) { return 0 }
+        var n = 1
+        for d in dims {
+            let (p, o) = n.multipliedReportingOverflow(by: Int(d))
+            if o { return Int.max }
+            n = p
+        }
+        return n
+    }
 }
 
 /// One dimension of a declared shape: a size, a symbolic name (`N`), or unknown.
@@ -141,6 +151,12 @@ public struct ONNXModel: Equatable, Sendable {
     public static let maxGraphDepth = 16
     /// Elements of one constant tensor (2^31: 8 GiB of float32), and dims of one shape.
     public static let maxTensorElements = 1 << 31
+    /// Bytes of storage one run-time tensor may take (elements × element width; a string
+    /// element counts 16 bytes): 1 GiB.
+    public static let maxTensorBytes = 1 << 30
+    /// Bytes of run-time values (inputs and computed tensors) one run may hold live at once,
+    /// counted as slots are filled and freed: 4 GiB.
+    public static let maxRunBytes = 1 << 32
     public static let maxRank = 64
 
     /// Reads and decodes the ONNX file at `path`; errors name it as `shownAs` (default `path`).

@@ -80,7 +80,12 @@ private let linearOperators: [String: ONNXOperatorFactory] = [
                     if binary {
                         let s = scores[r]
                         if post == .probit { zb[r * cols] = PostTransform.probit(s) }
-                        else if addSecond { zb[r * 2] = 1 - s; zb[r * 2 + 1] = s }
+                        else if addSecond {
+                            // onnxruntime: LOGISTIC maps the score through the sigmoid first; the
+                            // other transforms write [1 - s, s] from the raw score.
+                            let p = post == .logistic ? PostTransform.logistic(s) : s
+                            zb[r * 2] = 1 - p; zb[r * 2 + 1] = p
+                        }
                         else { zb[r] = s }
                     } else {
                         for k in 0..<classes { zb[r * cols + k] = scores[r * classes + k] }
@@ -253,7 +258,7 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
                 }
                 keys = v.map { .i($0) }
             }
-            guard keys.count <= ONNXModel.maxTensorElements / n else { throw ONNXRunError("the one-hot output would be too large") }
+            _ = try ONNXK.count(t.shape + [n], "the one-hot output", width: 4)
             var y = [Float](repeating: 0, count: keys.count * n)
             for (i, k) in keys.enumerated() {
                 if let j = table[k] { y[i * n + j] = 1 } else if !zeros {
@@ -267,6 +272,8 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
         let ints = try c.ints("classlabels_int64s")
         let strs = try c.strings("classlabels_strings")
         guard (ints == nil) != (strs == nil) else { throw ONNXRunError("exactly one of 'classlabels_int64s' and 'classlabels_strings' must be given") }
+        // As onnxruntime: an empty label list is refused at load.
+        guard (ints?.count ?? strs!.count) > 0 else { throw ONNXRunError("the class label list is empty") }
         let keys = ints.map { ONNXArray(int64s: $0, shape: [$0.count]) } ?? ONNXArray(strings: strs!, shape: [strs!.count])
         let n = keys.count
         return { inputs, _ in
@@ -290,13 +297,15 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
             }
             let outer = last == 0 ? 0 : x.count / last
             let picks = idx.map { Int($0) }
+            let shape = x.rank <= 1 ? [1, picks.count] : Array(x.shape.dropLast()) + [picks.count]
+            // Checked (elements and bytes) before anything is allocated.
+            _ = try ONNXK.count(shape, "ArrayFeatureExtractor's output", width: x.elementWidth)
             func gather<T>(_ v: [T]) -> [T] {
                 var out: [T] = []
                 out.reserveCapacity(outer * picks.count)
                 for o in 0..<outer { for p in picks { out.append(v[o * last + p]) } }
                 return out
             }
-            let shape = x.rank <= 1 ? [1, picks.count] : Array(x.shape.dropLast()) + [picks.count]
             let s: ONNXArray.Storage
             switch x.storage {
             case .float(let v): s = .float(gather(v))
@@ -325,7 +334,7 @@ private let featureOperators: [String: ONNXOperatorFactory] = [
                 parts.append((f, r == 0 ? 0 : f.count / r))
             }
             rows = max(rows, 0)
-            guard rows <= ONNXModel.maxTensorElements / max(total, 1) else { throw ONNXRunError("the output would be too large") }
+            _ = try ONNXK.count([rows, total], "the output", width: 4)
             var y = [Float](repeating: 0, count: rows * total)
             var col = 0
             for (i, p) in parts.enumerated() {

@@ -33,7 +33,7 @@ func featureRows(_ inputs: [ONNXValue?]) throws -> (x: [Float], rows: Int, width
     guard let f = t.asFloats else { throw ONNXRunError("input X must be numeric, not \(t.elementType.name)") }
     if t.rank <= 1 { return (f, 1, f.count) }
     let rows = t.shape[0]
-    return (f, rows, rows == 0 ? (t.shape.dropFirst().reduce(1, *)) : f.count / rows)
+    return (f, rows, rows == 0 ? ONNXK.product(t.shape.dropFirst()) : f.count / rows)
 }
 
 /// The legacy operators' nodes (tree id, node id) and leaf weights as a `TreeSource`.
@@ -153,6 +153,8 @@ let treeOperators: [String: ONNXOperatorFactory] = [
         guard (ints == nil) != (strs == nil) else { throw ONNXRunError("exactly one of 'classlabels_int64s' and 'classlabels_strings' must be given") }
         let classes = ints?.count ?? strs!.count
         guard classes >= 1, classes <= maxMLTargets else { throw ONNXRunError("the classifier has \(classes) class labels") }
+        // One string label cannot name the binary decision's second class (onnxruntime aborts).
+        guard strs == nil || classes >= 2 else { throw ONNXRunError("the classifier has one string class label; it needs at least 2") }
         let trees = try CompiledTrees(legacySource(c, weightPrefix: "class"), targets: classes)
         let scorer = try TreeScorer(trees: trees, aggregate: .sum, post: postTransform(c),
                                     baseValues: c.floatsOrTensor("base_values") ?? [], classifier: true)
@@ -161,10 +163,19 @@ let treeOperators: [String: ONNXOperatorFactory] = [
             var out: [Float] = [], labels: [Int] = []
             try scorer.run(x, rows: rows, width: width, threads: backend.threads, out: &out, labels: &labels)
             let y: ONNXArray
+            // Labels are indices into the class labels (or the literal 0 and 1): each is checked,
+            // so a label the class list cannot name is an error, never a trap.
+            func index(_ l: Int) throws -> Int {
+                let i = l == TreeScorer.literal1 ? 1 : (l == TreeScorer.literal0 ? 0 : l)
+                guard i >= 0, i < classes else { throw ONNXRunError("the predicted class \(i) is not one of the \(classes) class labels") }
+                return i
+            }
             if let strs {
-                y = ONNXArray(strings: labels.map { strs[$0 == TreeScorer.literal1 ? 1 : ($0 == TreeScorer.literal0 ? 0 : $0)] }, shape: [rows])
+                y = ONNXArray(strings: try labels.map { strs[try index($0)] }, shape: [rows])
             } else {
-                y = ONNXArray(int64s: labels.map { $0 == TreeScorer.literal1 ? 1 : ($0 == TreeScorer.literal0 ? 0 : ints![$0]) }, shape: [rows])
+                y = ONNXArray(int64s: try labels.map { l in
+                    l == TreeScorer.literal1 ? 1 : (l == TreeScorer.literal0 ? 0 : ints![try index(l)])
+                }, shape: [rows])
             }
             return [.tensor(y), .tensor(ONNXArray(floats: out, shape: [rows, scorer.outputColumns]))]
         }

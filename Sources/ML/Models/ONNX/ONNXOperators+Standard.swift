@@ -1,7 +1,7 @@
 import Compute
 import Support
 
-// ai.onnx operators (the default domain), opsets 9 to 25. Each entry prepares a node at load:
+// ai.onnx operators (the default domain), opsets 7 to 25. Each entry prepares a node at load:
 // it parses and checks the attributes (which moved to inputs in some versions: the factory
 // reads `ctx.opset`), and returns the kernel that runs it. The families live in their own
 // files: ONNXOperators+StandardMath (elementwise), +StandardShape (moving and making

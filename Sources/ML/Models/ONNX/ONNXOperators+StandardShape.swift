@@ -492,7 +492,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 return Int(d)
             }
             let out = try ONNXK.broadcastShape(x.shape, t)
-            _ = try ONNXK.count(out)
+            _ = try ONNXK.count(out, width: x.elementWidth)
             return [.tensor(try x.moved(out, ExpandMover(from: x.shape, to: out)))]
         }
     },
@@ -506,7 +506,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 guard r >= 0, r <= Int64(ONNXK.maxElements) else { throw ONNXRunError("Tile repeat \(r)") }
                 return d * Int(r)
             }
-            if try ONNXK.count(out) == 0 { return [.tensor(x.emptied(out))] }
+            if try ONNXK.count(out, width: x.elementWidth) == 0 { return [.tensor(x.emptied(out))] }
             let perAxis = zip(x.shape, out).map { d, o in (0..<o).map { $0 % Swift.max(d, 1) } }
             return [.tensor(try x.picking(try gridOffsets(x.shape, perAxis), shape: out))]
         }
@@ -517,7 +517,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
         guard value.count == 1 else { throw ONNXRunError("attribute 'value' must hold one element, not \(value.count)") }
         return { inputs, _ in
             let shape = try ONNXK.shape(try int64Input(inputs, 0, "ConstantOfShape's input"), "ConstantOfShape's shape")
-            let n = try ONNXK.count(shape)
+            let n = try ONNXK.count(shape, width: value.elementWidth)
             let s: ONNXArray.Storage
             switch value.storage {
             case .float(let v): s = .float([Float](repeating: v[0], count: n))
@@ -541,7 +541,7 @@ let standardShapeOperators: [String: ONNXOperatorFactory] = [
                 guard d.isFinite || d < 0 else { throw ONNXRunError("Range of \(d) elements") }
                 let n = Swift.max(d.rounded(.up), 0)
                 guard n <= Double(ONNXK.maxElements) else { throw ONNXRunError("Range would make more than \(ONNXK.maxElements) elements") }
-                return Int(n)
+                return try ONNXK.count([Int(n)], "Range's output", width: a.elementWidth)
             }
             switch (a.storage, b.storage, c.storage) {
             case (.float(let s), .float(let l), .float(let d)):

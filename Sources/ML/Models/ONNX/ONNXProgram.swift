@@ -82,10 +82,15 @@ public enum ONNXOperators {
     /// Whether mlrepo runs operator `op` of `domain`.
     public static func isSupported(domain: String, op: String) -> Bool { table[key(domain, op)] != nil }
 
-    /// Operator sets mlrepo runs: ai.onnx 9 to 25 (the 9–22, and the later versions,
-    /// whose definitions of the supported operators differ only in types mlrepo does not
-    /// run), ai.onnx.ml 1 to 5.
-    public static let opsetRange: [String: ClosedRange<Int64>] = ["": 1...25, "ai.onnx.ml": 1...5]
+    /// Operator sets mlrepo runs: ai.onnx 7 to 25, ai.onnx.ml 1 to 5. From 7 every supported
+    /// operator broadcasts numpy-style and the versions that differ are read per node
+    /// (`ctx.opset`: Clip's and Slice's attributes, TopK's k, Softmax's 2-D coercion, the
+    /// reductions' axes, Split, Squeeze/Unsqueeze, Dropout's mask); at 7 and 8 the remaining
+    /// differences only make mlrepo accept more (Max/Min/Sum/Mean-6 without broadcasting,
+    /// Gemm-7's required C). Later versions differ only in types mlrepo does not run. Opsets
+    /// below 7 are refused: their legacy `broadcast`/`axis` attributes (Add-6 …) and
+    /// `consumed_inputs` are not implemented, and ignoring them would compute something else.
+    public static let opsetRange: [String: ClosedRange<Int64>] = ["": 7...25, "ai.onnx.ml": 1...5]
 }
 
 /// An ONNX model made ready to run.
@@ -199,11 +204,17 @@ public final class ONNXProgram: Sendable {
 
     /// The operators the model uses, in first-use order, with whether mlrepo runs each.
     public static func operators(of model: ONNXModel) -> [(domain: String, op: String, nodes: Int, supported: Bool)] {
+        // Linear in the nodes: a dictionary from (domain, op) to its row (a model may use
+        // thousands of distinct custom operators).
+        struct Key: Hashable { let domain: String, op: String }
         var ops: [(domain: String, op: String, nodes: Int, supported: Bool)] = []
+        var row: [Key: Int] = [:]
         for n in model.graph.nodes {
             let d = ONNXOperators.normalizedDomain(n.domain)
-            if let i = ops.firstIndex(where: { $0.domain == d && $0.op == n.opType }) { ops[i].nodes += 1 }
-            else { ops.append((d, n.opType, 1, ONNXOperators.isSupported(domain: d, op: n.opType))) }
+            let k = Key(domain: d, op: n.opType)
+            if let i = row[k] { ops[i].nodes += 1; continue }
+            row[k] = ops.count
+            ops.append((d, n.opType, 1, ONNXOperators.isSupported(domain: d, op: n.opType)))
         }
         return ops
     }
@@ -212,10 +223,21 @@ public final class ONNXProgram: Sendable {
     /// name. Errors name the node that failed.
     public func run(_ feeds: [String: ONNXValue], backend: any Backend) throws -> [String: ONNXValue] {
         var slots = [ONNXValue?](repeating: nil, count: slotCount)
+        // Live bytes of the inputs and computed values (constants belong to the model), bounded
+        // by `ONNXModel.maxRunBytes`; each slot's share is subtracted when the slot is freed.
+        var bytes = [Int](repeating: 0, count: slotCount)
+        var live = 0
+        let limit = ONNXModel.maxRunBytes
+        func hold(_ s: Int, _ v: ONNXValue) {
+            live -= bytes[s]
+            bytes[s] = v.storageBytes
+            live = live > Int.max - bytes[s] ? Int.max : live + bytes[s]
+        }
         for (s, v) in constants { slots[s] = v }
         for (info, s) in zip(inputs, inputSlots) {
             guard let v = feeds[info.name] else { throw MLError.onnxRun(path: path, reason: "input '\(info.name)' was not given") }
             slots[s] = v
+            hold(s, v)
         }
         for step in steps {
             let args = step.inputs.map { $0 >= 0 ? slots[$0] : nil }
@@ -226,8 +248,12 @@ public final class ONNXProgram: Sendable {
             for (k, s) in step.outputs.enumerated() where s >= 0 {
                 guard k < results.count else { throw MLError.onnxRun(path: path, reason: "\(step.label): output \(k) was not produced") }
                 slots[s] = results[k]
+                hold(s, results[k])
             }
-            for s in step.free { slots[s] = nil }
+            guard live <= limit else {
+                throw MLError.onnxRun(path: path, reason: "\(step.label): the run's live values would take \(live) bytes, over the \(limit >> 30) GiB per-run limit")
+            }
+            for s in step.free { slots[s] = nil; live -= bytes[s]; bytes[s] = 0 }
         }
         var out: [String: ONNXValue] = [:]
         for (info, s) in zip(outputs, outputSlots) { out[info.name] = slots[s] }

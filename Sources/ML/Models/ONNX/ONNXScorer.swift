@@ -234,8 +234,13 @@ public final class ONNXScorer: Sendable {
         case .float, .double, .float16, .bfloat16:
             var out: [Double] = []
             out.reserveCapacity(cells.count)
+            let single = input.type != .double
             for (k, c) in cells.enumerated() {
-                guard let d = ScoringTable.feature(c) else { throw fail(k / w, "\(describe(c)) is not a number") }
+                // As in the matrix layout: a number out of the input type's range is refused,
+                // not fed as infinity.
+                guard let d = ScoringTable.feature(c), !single || Float(d).isFinite || d.isNaN else {
+                    throw fail(k / w, "\(describe(c)) is not a number")
+                }
                 out.append(d)
             }
             return input.type == .double ? ONNXArray(shape: shape, storage: .double(out)) : ONNXArray(floats: out.map { Float($0) }, shape: shape)
@@ -264,7 +269,8 @@ public final class ONNXScorer: Sendable {
     /// named for probabilities), holds the probabilities.
     func run(_ feeds: [String: ONNXValue], rows n: Int, backend: any Backend) throws -> ONNXPrediction {
         let out = try program.run(feeds, backend: backend)
-        func bad(_ why: String) -> MLError { .onnx(path: program.path, reason: why) }
+        // The model loaded: what its outputs hold is a run-time problem, not an invalid model.
+        func bad(_ why: String) -> MLError { .onnxRun(path: program.path, reason: why) }
         var p = ONNXPrediction(rows: n)
         let firstName = program.outputs[0].name
         guard let first = out[firstName] else { throw bad("output '\(firstName)' was not computed") }
@@ -288,7 +294,7 @@ public final class ONNXScorer: Sendable {
             case .float, .double:
                 let v = t.doubles ?? t.floats!.map { Double($0) }
                 p.values = v
-                p.valueWidth = n == 0 ? max(1, t.shape.dropFirst().reduce(1, *)) : v.count / n
+                p.valueWidth = n == 0 ? max(1, ONNXK.product(t.shape.dropFirst())) : v.count / n
                 return p
             }
         }
@@ -431,7 +437,7 @@ extension ONNXScorer {
                     throw MLError.columns(file: shownAs, reason: "has label '\(ScoringTable.text(truthCells[i]) ?? "")' in row \(i + 1), which is not a class the model knows (\(classes.prefix(12).joined(separator: ", ")))")
                 }
                 guard let l = p.label(i), let pi = index[l] else {
-                    throw MLError.onnx(path: program.path, reason: "predicted label '\(p.label(i) ?? "")' is not one of its classes")
+                    throw MLError.onnxRun(path: program.path, reason: "predicted label '\(p.label(i) ?? "")' is not one of its classes")
                 }
                 truth.append(ti); pred.append(pi)
             }

@@ -487,9 +487,7 @@ struct TreeScorer: Sendable {
             throw ONNXRunError("the trees read feature \(trees.maxFeature), but the input has \(width) columns")
         }
         let nt = trees.targets, cols = outputColumns
-        guard rowCount <= ONNXModel.maxTensorElements / max(cols, 1) else {
-            throw ONNXRunError("\(rowCount) rows of \(cols) scores is more than mlrepo computes at once")
-        }
+        _ = try ONNXK.count([rowCount, cols], "\(rowCount) rows of \(cols) scores", width: 4)
         out = [Float](repeating: 0, count: rowCount * cols)
         labels = [Int](repeating: 0, count: classifier ? rowCount : 0)
         let block = CompiledTrees.blockRows

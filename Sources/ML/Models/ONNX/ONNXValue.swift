@@ -25,7 +25,26 @@ public struct ONNXArray: Sendable, Equatable {
     public init(strings: [String], shape: [Int]) { self.init(shape: shape, storage: .string(strings)) }
 
     /// Elements the shape describes (1 for a scalar).
-    public var count: Int { shape.reduce(1, *) }
+    /// Never traps: a shape whose product overflows (only constructible by hand; the executor
+    /// checks every shape it makes) counts as Int.max.
+    public var count: Int {
+        var n = 1
+        for d in shape {
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            if o { return d == 0 || shape.contains(0) ? 0 : Int.max }
+            n = p
+        }
+        return n
+    }
+    /// Bytes one element of the storage takes (a string counts 16, its inline size).
+    public var elementWidth: Int {
+        switch storage {
+        case .float: 4
+        case .double, .int64: 8
+        case .bool: 1
+        case .string: 16
+        }
+    }
     public var rank: Int { shape.count }
 
     /// The ONNX element type of the storage (int64 for the widened integer storage).
@@ -75,11 +94,13 @@ public struct ONNXArray: Sendable, Equatable {
             shape.append(Int(d))
         }
         var count = 1
-        for d in shape {
+        // The non-zero dimensions' product is bounded even when one is 0 (see ONNXK.count).
+        for d in shape where d != 0 {
             let (p, o) = count.multipliedReportingOverflow(by: d)
             guard !o, p <= ONNXModel.maxTensorElements else { throw ONNXRunError("tensor '\(t.name)' is too large") }
             count = p
         }
+        if shape.contains(0) { count = 0 }
         let type = ONNXElementType(rawValue: t.dataType)
         func need(_ n: Int) throws {
             guard n == count else { throw ONNXRunError("tensor '\(t.name)' has \(n) values for shape \(shape)") }
@@ -148,6 +169,18 @@ public enum ONNXValue: Sendable, Equatable {
     case mapSequence(keys: ONNXArray, rows: [[Float]])
 
     public var tensor: ONNXArray? { if case .tensor(let t) = self { return t }; return nil }
+
+    /// Bytes of storage the value takes, as the executor's budgets count them: elements ×
+    /// element width (a string counts 16 bytes; its characters are not counted).
+    public var storageBytes: Int {
+        switch self {
+        case .tensor(let t):
+            let (b, o) = t.count.multipliedReportingOverflow(by: t.elementWidth)
+            return o ? Int.max : b
+        case .mapSequence(let keys, let rows):
+            return keys.count * keys.elementWidth + rows.count * keys.count * 4
+        }
+    }
 }
 
 /// A failure while loading or running an ONNX graph, one line (the executor prefixes the node).
