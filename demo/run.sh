@@ -166,6 +166,14 @@ curl -s -X POST "http://127.0.0.1:$PORT/invocations" -H 'Content-Type: applicati
 echo
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^mlrepo_(requests_total|rows_scored_total)'
 kill -TERM $SERVE_PID; wait $SERVE_PID; SERVE_PID=""
+echo "== bring your own model: a scikit-learn pipeline (one-hot string columns + scaler + classifier) exported"
+echo "   to ONNX with skl2onnx, run by mlrepo itself (no Python, no onnxruntime), promoted to the registry"
+mkdir -p models && cp "$ROOT/Tests/Fixtures/onnx/ct_strings.onnx" models/sklearn.onnx
+"$M" model inspect models/sklearn.onnx | sed -n '1,8p;/^runnable/p'
+printf 'color,size,x1,x2\nred,M,-0.6,1.9\nblue,L,0.4,-1.2\n' > new-rows.csv
+"$M" predict models/sklearn.onnx --data new-rows.csv --probabilities
+"$M" add models/sklearn.onnx >/dev/null && "$M" commit -m "a model trained outside mlrepo" >/dev/null
+"$M" promote models/sklearn.onnx --to candidate --no-lineage
 echo "== share it: push to a remote (a folder here; s3://BUCKET/PREFIX works the same), then take"
 echo "   only the model out of it with a lazy clone (history and metadata only, the model's bytes on demand)"
 "$M" remote add origin "$SHARE/remote"
