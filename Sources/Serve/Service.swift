@@ -215,112 +215,96 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         let (served, role) = route()
         guard let m = served else { return HTTPResponse.error(503, "no model loaded") }
         let slot = slots[worker]
-        if case .onnx(let scorer) = m.loaded { return onnxInvocation(request, m, scorer, role: role, slot: slot) }
-        let media = request.mediaType
-        var decoded: (x: [Float], rows: Int)
+        let json: Bool
+        switch request.mediaType {
+        case "application/json", "application/json; format=pandas-split": json = true
+        case "text/csv": json = false
+        case nil: return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
+        case let media?: return tagged(HTTPResponse.error(415, "unsupported Content-Type '\(media.prefix(100))'; send application/json or text/csv"), m, role)
+        }
+        let probabilities = request.queryValue("probabilities").map { $0 == "" || $0 == "true" || $0 == "1" } ?? false
+        let scored: Scored
         do {
-            switch media {
-            case "application/json", "application/json; format=pandas-split":
-                decoded = try m.decoder!.decodeJSON(request.body)
-            case "text/csv":
-                decoded = try m.decoder!.decodeCSV(request.body)
-            case nil:
-                return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
-            default:
-                return tagged(HTTPResponse.error(415, "unsupported Content-Type '\(media!.prefix(100))'; send application/json or text/csv"), m, role)
+            if case .onnx(let scorer) = m.loaded {
+                scored = try scoreONNX(request.body, json: json, m, scorer, slot: slot, probabilities: probabilities)
+            } else {
+                scored = try scoreBuiltin(request.body, json: json, m, slot: slot, probabilities: probabilities)
             }
+        } catch let e as ScorerUnavailable {
+            return tagged(HTTPResponse.error(500, "cannot load the model: \(e.error)"), m, role)
         } catch let e as InputError {
             return tagged(HTTPResponse.error(400, e.message), m, role)
         } catch {
             return tagged(HTTPResponse.error(400, "\(error)"), m, role)
         }
+        if !scored.observed.isEmpty {
+            slot.stats.withLock { s in
+                if s[m.id] == nil { s[m.id] = LiveStats(profile: m.profile) }
+                s[m.id]!.observe(rows: scored.observed, count: scored.rows, profile: m.profile)
+            }
+        }
+        var r = tagged(HTTPResponse(status: 200, json: scored.body), m, role)
+        r.headers.append(("X-Mlrepo-Rows", String(scored.rows)))
+        return r
+    }
+
+    /// A scored request: its rows, the rows drift monitoring observes (row-major over the
+    /// profile's features; empty: none), and the response body.
+    struct Scored { var rows: Int; var observed: [Float]; var body: String }
+
+    /// The worker could not prepare the model (answered with 500, not 400).
+    struct ScorerUnavailable: Error { let error: Error }
+
+    /// An mlrepo model: the body read straight into its feature matrix.
+    func scoreBuiltin(_ body: [UInt8], json: Bool, _ m: ServedModel, slot: WorkerSlot, probabilities: Bool) throws -> Scored {
+        var decoded = json ? try m.decoder!.decodeJSON(body) : try m.decoder!.decodeCSV(body)
         let observed = m.profile.features.isEmpty ? [] : decoded.x
         let scorer: ModelScorer
         if let s = slot.scorers[m.id] { scorer = s } else {
-            do { scorer = try ModelScorer(m.model!, backend: slot.backend) } catch {
-                return tagged(HTTPResponse.error(500, "cannot load the model: \(error)"), m, role)
-            }
+            do { scorer = try ModelScorer(m.model!, backend: slot.backend) } catch { throw ScorerUnavailable(error: error) }
             // Keep scorers only for the models being served.
             let live = models
             slot.scorers = slot.scorers.filter { $0.key == live.primary?.id || $0.key == live.canary?.id }
             slot.scorers[m.id] = scorer
         }
         let n = decoded.rows
-        let p: Prediction
-        do { p = try scorer.score(taking: &decoded.x, rows: n) } catch {
-            return tagged(HTTPResponse.error(400, "\(error)"), m, role)
-        }
-        if !observed.isEmpty {
-            slot.stats.withLock { s in
-                if s[m.id] == nil { s[m.id] = LiveStats(profile: m.profile) }
-                s[m.id]!.observe(rows: observed, count: n, profile: m.profile)
-            }
-        }
-        let probabilities = request.queryValue("probabilities").map { $0 == "" || $0 == "true" || $0 == "1" } ?? false
-        var r = HTTPResponse(status: 200, json: predictionsJSON(p, m, rows: n, probabilities: probabilities))
-        r = tagged(r, m, role)
-        r.headers.append(("X-Mlrepo-Rows", String(n)))
-        return r
+        let p = try scorer.score(taking: &decoded.x, rows: n)
+        return Scored(rows: n, observed: observed, body: predictionsJSON(p, m, rows: n, probabilities: probabilities))
     }
 
-    /// /invocations for an ONNX model: the request decoded into one float matrix (a model with
-    /// one matrix input) or into columns by input name, run on the worker's backend (the
-    /// program is shared), answered as MLflow's {"predictions": [...]}.
-    func onnxInvocation(_ request: HTTPRequest, _ m: ServedModel, _ scorer: ONNXScorer, role: String, slot: WorkerSlot) -> HTTPResponse {
-        let media = request.mediaType
-        let json: Bool
-        switch media {
-        case "application/json", "application/json; format=pandas-split": json = true
-        case "text/csv": json = false
-        case nil: return tagged(HTTPResponse.error(415, "missing Content-Type; send application/json or text/csv"), m, role)
-        default: return tagged(HTTPResponse.error(415, "unsupported Content-Type '\(media!.prefix(100))'; send application/json or text/csv"), m, role)
-        }
+    /// An ONNX model: a float matrix when it takes one (JSON, or CSV without missing cells),
+    /// else a table of typed columns.
+    func scoreONNX(_ body: [UInt8], json: Bool, _ m: ServedModel, _ scorer: ONNXScorer, slot: WorkerSlot,
+                   probabilities: Bool) throws -> Scored {
         let p: ONNXPrediction
         var observed: [Float] = []
-        do {
-            if let decoder = m.decoder, json {
-                var d = try decoder.decodeJSON(request.body)
-                // Rows with missing values (NaN) are scored but not observed.
-                if !m.profile.features.isEmpty, !d.x.contains(where: { $0.isNaN }) { observed = d.x }
+        if let decoder = m.decoder, json {
+            var d = try decoder.decodeJSON(body)
+            // Rows with missing values (NaN) are scored but not observed.
+            if !m.profile.features.isEmpty, !d.x.contains(where: { $0.isNaN }) { observed = d.x }
+            p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
+        } else if let decoder = m.decoder {
+            // CSV: the fast numeric reader; a body with missing values (empty cells, nan:
+            // NaN for the graph's imputers) is read again as a table.
+            if var d = try? decoder.decodeCSV(body) {
+                if !m.profile.features.isEmpty { observed = d.x }
                 p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
-            } else if let decoder = m.decoder {
-                // CSV: the fast numeric reader; a body with missing values (empty cells, nan:
-                // NaN for the graph's imputers) is read again as a table.
-                if var d = try? decoder.decodeCSV(request.body) {
-                    if !m.profile.features.isEmpty { observed = d.x }
-                    p = try scorer.score(taking: &d.x, rows: d.rows, backend: slot.backend)
-                } else {
-                    let t: ScoringTable
-                    do { t = try request.body.withUnsafeBytes { try ScoringTable.csv($0, name: "CSV body") } } catch {
-                        _ = try decoder.decodeCSV(request.body)   // its message
-                        throw error
-                    }
-                    _ = try decoder.columnMap(t.names)
-                    p = try scorer.score(t, label: m.loaded.label, backend: slot.backend, file: "CSV body")
-                    observed = numericRows(t, m.profile)
-                }
             } else {
-                let t = json ? try m.tableDecoder!.decodeJSON(request.body) : try m.tableDecoder!.decodeCSV(request.body)
-                p = try scorer.score(t, backend: slot.backend)
+                let t: ScoringTable
+                do { t = try body.withUnsafeBytes { try ScoringTable.csv($0, name: "CSV body") } } catch {
+                    _ = try decoder.decodeCSV(body)   // its message
+                    throw error
+                }
+                _ = try decoder.columnMap(t.names)
+                p = try scorer.score(t, label: m.loaded.label, backend: slot.backend, file: "CSV body")
                 observed = numericRows(t, m.profile)
             }
-        } catch let e as InputError {
-            return tagged(HTTPResponse.error(400, e.message), m, role)
-        } catch {
-            return tagged(HTTPResponse.error(400, "\(error)"), m, role)
+        } else {
+            let t = json ? try m.tableDecoder!.decodeJSON(body) : try m.tableDecoder!.decodeCSV(body)
+            p = try scorer.score(t, backend: slot.backend)
+            observed = numericRows(t, m.profile)
         }
-        let n = p.rows
-        if !observed.isEmpty {
-            slot.stats.withLock { s in
-                if s[m.id] == nil { s[m.id] = LiveStats(profile: m.profile) }
-                s[m.id]!.observe(rows: observed, count: n, profile: m.profile)
-            }
-        }
-        let probabilities = request.queryValue("probabilities").map { $0 == "" || $0 == "true" || $0 == "1" } ?? false
-        var r = HTTPResponse(status: 200, json: onnxPredictionsJSON(p, probabilities: probabilities))
-        r = tagged(r, m, role)
-        r.headers.append(("X-Mlrepo-Rows", String(n)))
-        return r
+        return Scored(rows: p.rows, observed: observed, body: onnxPredictionsJSON(p, probabilities: probabilities))
     }
 
     /// The profile's features from a table's columns, row-major (empty when a cell is not a
