@@ -202,7 +202,8 @@ public final class MLRepo: @unchecked Sendable {
         var stale: [StaleRun] = []
         var usedPending = Pending()
         var committedRuns: [String: ObjectId] = [:]
-        let id = try repo.commit(message: message, allowEmpty: allowEmpty) { files, parent in
+        let id = try repo.commit(message: message, allowEmpty: allowEmpty) { files, parents in
+            let parent = parents.first
             recorded = []; stale = []
             let pending = try self.loadPending()
             usedPending = pending

@@ -132,9 +132,10 @@ extension Repository {
 
     // MARK: Commit
 
-    /// Computes extension headers for a new commit from its files (path → file) and parent,
-    /// under the repository lock. The ML layer uses it for `meta` and `record` headers.
-    public typealias CommitHeaders = (_ files: [String: TreeFile], _ parent: ObjectId?) throws -> [(key: String, value: String)]
+    /// Computes extension headers for a new commit from its files (path → file) and parents
+    /// (none for a root commit, two for a merge; the first is HEAD), under the repository
+    /// lock. The ML layer uses it for `meta` and `record` headers.
+    public typealias CommitHeaders = (_ files: [String: TreeFile], _ parents: [ObjectId]) throws -> [(key: String, value: String)]
 
     /// Records the index as a new commit on the current branch (or detached HEAD) and
     /// returns its id. The commit is visible only once the ref has moved. `headers` adds
@@ -155,7 +156,8 @@ extension Repository {
             }
             let tree = try writeTree(files)
             let parent = try refs.headCommit()
-            let extra = try headers?(files, parent) ?? []
+            let parents = parent.map { [$0] } ?? []
+            let extra = try headers?(files, parents) ?? []
             if let parent, !allowEmpty {
                 let pc = try readCommit(parent)
                 if pc.tree == tree && pc.extra.map(\.key) == extra.map(\.key) && pc.extra.map(\.value) == extra.map(\.value) {
@@ -164,7 +166,7 @@ extension Repository {
             }
             if parent == nil && files.isEmpty && !allowEmpty { throw StoreError.nothingToCommit }
             let who = signature()
-            let c = Commit(tree: tree, parents: parent.map { [$0] } ?? [], author: who, committer: who, extra: extra,
+            let c = Commit(tree: tree, parents: parents, author: who, committer: who, extra: extra,
                            message: message.hasSuffix("\n") ? message : message + "\n")
             let id = try store.put(.commit, c.encode())
             try store.commitPending()
