@@ -156,9 +156,12 @@ extension Repository {
             }
             let tree = try writeTree(files)
             let parent = try refs.headCommit()
-            let parents = parent.map { [$0] } ?? []
+            var parents = parent.map { [$0] } ?? []
+            // Concluding a merge (`.mlrepo/MERGE_HEAD`, .mlrepo-format.md §1): the merged commit is the second parent.
+            let merging = try mergeHead()
+            if let merging { parents.append(merging) }
             let extra = try headers?(files, parents) ?? []
-            if let parent, !allowEmpty {
+            if let parent, !allowEmpty, merging == nil {
                 let pc = try readCommit(parent)
                 if pc.tree == tree && pc.extra.map(\.key) == extra.map(\.key) && pc.extra.map(\.value) == extra.map(\.value) {
                     throw StoreError.nothingToCommit
@@ -181,6 +184,7 @@ extension Repository {
             case .branch(let b): try refs.update("refs/heads/" + b, to: id, who: who, message: reflogMsg)
             case .detached: try refs.setHead(.detached(id), who: who, message: reflogMsg)
             }
+            if merging != nil { clearMergeState() }
             // The commit is recorded; tidying packs must not turn it into a failure.
             try? autoRepack()
             return id
@@ -203,6 +207,26 @@ extension Repository {
             try refs.update(ref, to: id, who: who, message: c.subject)
             return id
         }
+    }
+
+    // MARK: Merge state
+
+    /// `.mlrepo/MERGE_HEAD`: the commit being merged, while a merge waits to be committed.
+    public var mergeHeadPath: String { dotDir + "/MERGE_HEAD" }
+
+    /// The commit being merged into HEAD, if a merge is in progress.
+    public func mergeHead() throws -> ObjectId? {
+        guard FS.exists(mergeHeadPath) else { return nil }
+        let text = try sys { try FS.readText(mergeHeadPath) }
+        guard let id = ObjectId(hex: text.trimmed()) else {
+            throw StoreError.corruptFile(mergeHeadPath, reason: "not a commit id; run 'mlrepo merge --abort'")
+        }
+        return id
+    }
+
+    /// Forgets a merge in progress (after its commit, or when it is aborted).
+    public func clearMergeState() {
+        for f in ["MERGE_HEAD", "MERGE_MSG", "MERGE_MODE"] { try? FS.unlink(dotDir + "/" + f) }
     }
 
     // MARK: Revisions
