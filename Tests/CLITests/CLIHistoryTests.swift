@@ -99,7 +99,7 @@ final class CLIHistoryTests: CLITestCase {
         // Two revisions.
         guard let d = json(ok("diff", c1, c3, "--json")) as? [[String: Any]] else { return XCTFail() }
         XCTAssertEqual(d.map { $0["path"] as? String }, ["a.txt", "dir/x.txt", "new.txt", "p.txt"])
-        XCTAssertEqual(d.map { $0["status"] as? String }, ["modified", "removed", "added", "modified"])
+        XCTAssertEqual(d.map { $0["status"] as? String }, ["modified", "deleted", "added", "modified"])
         XCTAssertEqual(d.map { $0["old_size"] as? Int }, [6, 1, nil, 3])
         XCTAssertEqual(d.map { $0["new_size"] as? Int }, [13, nil, 1, 5])
         for e in d {
@@ -117,7 +117,7 @@ final class CLIHistoryTests: CLITestCase {
         XCTAssertEqual(ok("diff", "--name-only", c1, c2), "p.txt\n")
         XCTAssertEqual(ok("diff", c3, c3, "--json"), "[]\n")
         let rev = json(ok("diff", c3, c1, "--json")) as? [[String: Any]]
-        XCTAssertEqual(rev?.map { $0["status"] as? String }, ["modified", "added", "removed", "modified"])
+        XCTAssertEqual(rev?.map { $0["status"] as? String }, ["modified", "added", "deleted", "modified"])
         // Limited to a path.
         let onlyP = json(ok("diff", c1, c3, "--json", "--", "p.txt")) as? [[String: Any]]
         XCTAssertEqual(onlyP?.map { $0["path"] as? String }, ["p.txt"])
@@ -127,12 +127,12 @@ final class CLIHistoryTests: CLITestCase {
         remove("new.txt")
         let w = json(ok("diff", "--json")) as? [[String: Any]]
         XCTAssertEqual(w?.map { $0["path"] as? String }, ["new.txt", "p.txt"])
-        XCTAssertEqual(w?.map { $0["status"] as? String }, ["removed", "modified"])
+        XCTAssertEqual(w?.map { $0["status"] as? String }, ["deleted", "modified"])
         XCTAssertEqual(w?.last?["new_size"] as? Int, 24)
         // One revision: the work tree against it; --cached: the index against it.
         let one = json(ok("diff", c2, "--json")) as? [[String: Any]]
         XCTAssertEqual(one?.map { $0["path"] as? String }, ["a.txt", "dir/x.txt", "p.txt"])
-        XCTAssertEqual(one?.map { $0["status"] as? String }, ["modified", "removed", "modified"])
+        XCTAssertEqual(one?.map { $0["status"] as? String }, ["modified", "deleted", "modified"])
         ok("add", "p.txt")
         let cached = json(ok("diff", "--cached", "--json")) as? [[String: Any]]
         XCTAssertEqual(cached?.map { $0["path"] as? String }, ["p.txt"])

@@ -12,7 +12,7 @@ let diffCommand = Command(
     No REV: the work tree against the index. One REV: the work tree against REV (with
     --cached: the index against REV). Two: the first against the second.
     --json prints [{"path", "status", "old_size", "new_size", "old_id", "new_id"}], status one
-    of added/removed/modified (sizes null where the side has no file).
+    of added/modified/deleted (the words of status --json and DVC) (sizes null where the side has no file).
     For a modified CSV file the diff also shows the data's changes: row count, columns added,
     removed or retyped, and every changed column statistic (count, missing, min, max, mean,
     std, distinct); in --json as "profile": {"rows": {"old", "new"}, "columns_added",
@@ -60,7 +60,7 @@ let diffCommand = Command(
     if a.has("stat") { printStat(entries, ctx); return 0 }
     for e in entries {
         if a.has("nameOnly") { ctx.out.line(Quote.path(e.path)); continue }
-        let code = e.status == .added ? "A" : e.status == .removed ? "D" : "M"
+        let code = e.status == .added ? "A" : e.status == .deleted ? "D" : "M"
         let sizes = "\(e.oldSize.map(String.init) ?? "-") -> \(e.newSize.map(String.init) ?? "-")"
         ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)")
         if let p = profiles[e.path] { printComparison(p, ctx) }

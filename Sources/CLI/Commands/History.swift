@@ -147,7 +147,7 @@ func printStat(_ d: [DiffEntry], _ ctx: Context) {
         let change: String
         switch e.status {
         case .added: change = "added    \(formatBytes(e.newSize ?? 0))"; added += 1
-        case .removed: change = "removed  \(formatBytes(e.oldSize ?? 0))"; removed += 1
+        case .deleted: change = "deleted  \(formatBytes(e.oldSize ?? 0))"; removed += 1
         case .modified:
             let o = e.oldSize ?? 0, n = e.newSize ?? 0
             let delta = n >= o ? "+" + formatBytes(n - o) : "-" + formatBytes(o - n)

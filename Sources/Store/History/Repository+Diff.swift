@@ -8,7 +8,7 @@ public enum DiffSide: Sendable {
 }
 
 public enum DiffStatus: String, Sendable {
-    case added, removed, modified
+    case added, deleted, modified
 }
 
 public struct DiffEntry: Equatable, Sendable {
@@ -55,7 +55,7 @@ extension Repository {
                     out.append(DiffEntry(path: p, status: .modified, oldSize: x.size, newSize: y.size, oldId: x.id, newId: y.id))
                 }
             } else {
-                out.append(DiffEntry(path: p, status: .removed, oldSize: x.size, newSize: nil, oldId: x.id, newId: nil))
+                out.append(DiffEntry(path: p, status: .deleted, oldSize: x.size, newSize: nil, oldId: x.id, newId: nil))
             }
         }
         for (p, y) in fb where fa[p] == nil {
