@@ -19,23 +19,29 @@ func commitJSON(_ id: ObjectId, _ c: Commit) -> JSON {
 let logCommand = Command(
     name: "log", kind: .porcelain, summary: "show commit history",
     usage: """
-    mlrepo log [REV] [-n N] [--json] [--oneline] [--kind KIND] [-- PATH]
+    mlrepo log [REV] [-n N] [--json] [--oneline] [--graph] [--kind KIND] [-- PATH...]
 
+    Every commit reachable from REV (default HEAD) through all parents, newest first.
     --json prints [{"id", "parents", "author", "time", "message"}] newest first
     (time in ISO 8601; also "timestamp" in unix seconds and "tree").
+    --graph draws the history as git does (*, |, /, \\ lanes), in topological order: a
+    commit is never shown after one of its parents. Not with paths, --kind or --json.
+    -- PATH...: only commits that changed any of the paths (at or under them); a merge only
+    when it differs from every parent there (docs/merge-history.md).
     --kind KIND (model, dataset, features, labels, code, metrics, params, other) lists only
     commits that changed a path of that kind, naming the paths ("paths" in --json).
     """,
-    flags: ["json": ["--json"], "oneline": ["--oneline"]],
+    flags: ["json": ["--json"], "oneline": ["--oneline"], "graph": ["--graph"]],
     options: ["n": ["-n", "--max-count"], "kind": ["--kind"]]
 ) { a, ctx in
     let repo = try ctx.repository()
-    guard a.positional.count <= 1 else { throw UsageError(message: "log takes one revision") }
+    guard a.positional.count <= 1 else { throw UsageError(message: "log takes one revision (paths go after --)") }
     let limit = try a.int("n")
-    var path: String? = nil
-    if let ps = a.paths {
-        guard ps.count == 1 else { throw UsageError(message: "log takes one path after --") }
-        path = try ctx.rel(ps[0])
+    let paths = try (a.paths ?? []).map { try ctx.rel($0) }
+    if a.has("graph") {
+        guard paths.isEmpty, a.value("kind") == nil, !a.has("json") else {
+            throw UsageError(message: "--graph draws the whole history: give it without paths, --kind or --json")
+        }
     }
     let start: ObjectId
     if let r = a.positional.first { start = try repo.resolveCommit(r) }
@@ -48,7 +54,7 @@ let logCommand = Command(
     }
     if let k = a.value("kind") {
         let kind = try PathKind.parse(k)
-        guard path == nil else { throw UsageError(message: "give --kind or a path, not both") }
+        guard paths.isEmpty else { throw UsageError(message: "give --kind or paths, not both") }
         let hits = try MLRepo(repo).commitsChanging(kind: kind, from: start, limit: limit)
         if a.has("json") {
             ctx.out.line(JSON.array(hits.map { h in
@@ -66,7 +72,8 @@ let logCommand = Command(
         }
         return 0
     }
-    let entries = try repo.log(from: start, limit: limit, path: path)
+    if a.has("graph") { try printGraph(repo, from: start, limit: limit, oneline: a.has("oneline"), ctx); return 0 }
+    let entries = try repo.log(from: start, limit: limit, paths: paths)
     if a.has("json") {
         ctx.out.line(JSON.array(entries.map { commitJSON($0.id, $0.commit) }).encoded(pretty: true))
         return 0
@@ -78,14 +85,44 @@ let logCommand = Command(
     return 0
 }
 
+/// `log --graph`: commits in topological order, each line prefixed with its graph row.
+/// Streams: only the open lanes and the reachable commits' parent ids are held.
+func printGraph(_ repo: Repository, from start: ObjectId, limit: Int?, oneline: Bool, _ ctx: Context) throws {
+    var graph = LogGraph<ObjectId>()
+    var shown = 0
+    if let limit, limit <= 0 { return }
+    try repo.walkTopo(from: start) { id, parents in
+        let c = try repo.readCommit(id)
+        if shown > 0 && !oneline { ctx.out.line(graph.separator(before: id, parents: parents)) }
+        let rows = graph.add(id, parents: parents)
+        let text = oneline ? ["\(id.short) \(c.subject)"] : commitLines(id, c)
+        var after = rows.after[...]
+        for (k, t) in text.enumerated() {
+            let prefix = k == 0 ? rows.commit : (after.popFirst() ?? rows.padding)
+            ctx.out.line(prefix + t)
+        }
+        // Rows the text did not use are drawn alone (trailing spaces kept, as git does).
+        for r in after { ctx.out.line(r) }
+        shown += 1
+        return limit.map { shown < $0 } ?? true
+    }
+}
+
+/// git-style commit header and indented message, without the blank line after it.
+func commitLines(_ id: ObjectId, _ c: Commit, showParents: Bool = false) -> [String] {
+    var out = ["commit \(id.hex)"]
+    if showParents { for p in c.parents { out.append("Parent: \(p.hex)") } }
+    else if c.parents.count > 1 { out.append("Merge: " + c.parents.map(\.short).joined(separator: " ")) }
+    out.append("Author: \(c.author.person)")
+    out.append("Date:   \(formatTime(c.author.time, tzMinutes: c.author.tzOffsetMinutes))")
+    out.append("")
+    for l in c.message.split(separator: "\n", omittingEmptySubsequences: false).dropLast(c.message.hasSuffix("\n") ? 1 : 0) { out.append("    \(l)") }
+    return out
+}
+
 /// git-style commit header and indented message.
 func printCommit(_ id: ObjectId, _ c: Commit, _ ctx: Context, showParents: Bool = false) {
-    ctx.out.line("commit \(id.hex)")
-    if showParents { for p in c.parents { ctx.out.line("Parent: \(p.hex)") } }
-    ctx.out.line("Author: \(c.author.person)")
-    ctx.out.line("Date:   \(formatTime(c.author.time, tzMinutes: c.author.tzOffsetMinutes))")
-    ctx.out.line("")
-    for l in c.message.split(separator: "\n", omittingEmptySubsequences: false).dropLast(c.message.hasSuffix("\n") ? 1 : 0) { ctx.out.line("    \(l)") }
+    for l in commitLines(id, c, showParents: showParents) { ctx.out.line(l) }
     ctx.out.line("")
 }
 

@@ -69,21 +69,74 @@ extension Repository {
     /// Commits reachable from `start`, newest first (by committer time, then id). With
     /// `path`, only commits that changed something at or under it.
     public func log(from start: ObjectId, limit: Int? = nil, path: String? = nil) throws -> [(id: ObjectId, commit: Commit)] {
+        try log(from: start, limit: limit, paths: path.map { [$0] } ?? [])
+    }
+
+    /// Commits reachable from `start` (through every parent), newest first. With `paths`,
+    /// only the commits that changed something at or under any of them (docs/merge-history.md):
+    /// a commit with one parent when one of the paths differs from its parent's, a root
+    /// commit when it holds one of them, and a merge only when it differs from *every*
+    /// parent there (a merge that took one side's version unchanged is not shown; the side's
+    /// own commits are). All parents are walked: unlike git, history is not pruned to the
+    /// parent a merge took its version from.
+    public func log(from start: ObjectId, limit: Int? = nil, paths: [String]) throws -> [(id: ObjectId, commit: Commit)] {
         var out: [(ObjectId, Commit)] = []
+        if let limit, limit <= 0 { return [] }
         try walkLog(from: start) { id, c in
-            if let limit, out.count >= limit { return false }
-            var include = true
-            if let path {
-                let mine = try entry(in: c.tree, path: path)
-                if let p = c.parents.first {
-                    let theirs = try entry(in: try readCommit(p).tree, path: path)
-                    include = mine?.id != theirs?.id || mine?.mode != theirs?.mode
-                } else { include = mine != nil }
-            }
-            if include { out.append((id, c)) }
+            if try paths.isEmpty || changes(c, paths: paths) { out.append((id, c)) }
             return limit.map { out.count < $0 } ?? true
         }
         return out
+    }
+
+    /// Whether commit `c` changed any of `paths` (the rule of `log -- PATH...`).
+    public func changes(_ c: Commit, paths: [String]) throws -> Bool {
+        let mine = try paths.map { try entry(in: c.tree, path: $0) }
+        guard !c.parents.isEmpty else { return mine.contains { $0 != nil } }
+        for p in c.parents {
+            let tree = try readCommit(p).tree
+            var same = true
+            for (i, path) in paths.enumerated() {
+                let theirs = try entry(in: tree, path: path)
+                if mine[i]?.id != theirs?.id || mine[i]?.mode != theirs?.mode { same = false; break }
+            }
+            // Identical to one parent at these paths: the change (if any) came from that side.
+            if same { return false }
+        }
+        return true
+    }
+
+    /// The commits reachable from `start` in graph order, as `log --graph` draws them
+    /// (newest first, a parent never before any of its children, each side of a merge shown
+    /// as one run where possible): Kahn's algorithm over the reachable commits with a
+    /// last-in-first-out stack, parents pushed in order, so a merge's second parent's line
+    /// comes first (as git's `--topo-order` does). Memory: the parents of every reachable
+    /// commit (ids only); `body` gets each commit's id and parents and returns false to stop.
+    public func walkTopo(from start: ObjectId, _ body: (ObjectId, [ObjectId]) throws -> Bool) throws {
+        var parents: [ObjectId: [ObjectId]] = [:]
+        var children: [ObjectId: Int] = [:]
+        var todo = [start]
+        while let id = todo.popLast() {
+            guard parents[id] == nil else { continue }
+            let ps = try readCommit(id).parents
+            parents[id] = ps
+            var distinct = Set<ObjectId>()
+            for p in ps where distinct.insert(p).inserted {
+                children[p, default: 0] += 1
+                if parents[p] == nil { todo.append(p) }
+            }
+        }
+        var stack = [start]
+        while let id = stack.popLast() {
+            let ps = parents[id] ?? []
+            guard try body(id, ps) else { return }
+            var distinct = Set<ObjectId>()
+            for p in ps where distinct.insert(p).inserted {
+                children[p]! -= 1
+                if children[p]! == 0 { stack.append(p) }
+            }
+            parents[id] = nil
+        }
     }
 
     /// Visits the commits reachable from `start`, newest first (by committer time), until
