@@ -127,14 +127,32 @@ public final class MLRepo: @unchecked Sendable {
     }
 
     /// The recorded runs that may describe the work tree, by stage: the uncommitted run
-    /// first, then HEAD's. Callers take the first that matches the files.
+    /// first, then HEAD's, then (while a merge waits to be committed) the merged commit's.
+    /// Callers take the first that matches the files.
     public func runCandidates() throws -> [String: [ObjectId]] {
         var out: [String: [ObjectId]] = [:]
-        for (s, id) in try loadPending().runs { out[s] = [id] }
-        for (s, id) in try repo.refs.headCommit().flatMap({ try meta(of: $0) })?.runs ?? [:] where out[s]?.contains(id) != true {
-            out[s, default: []].append(id)
+        func add(_ runs: [String: ObjectId]?) {
+            for (s, id) in runs ?? [:] where out[s]?.contains(id) != true { out[s, default: []].append(id) }
         }
+        add(try loadPending().runs)
+        add(try repo.refs.headCommit().flatMap({ try meta(of: $0) })?.runs)
+        if let merging = try repo.mergeHead(), repo.store.contains(merging) { add(try meta(of: merging)?.runs) }
         return out
+    }
+
+    /// When HEAD is a merge commit that recorded no run of `stage` although a side of the
+    /// merge did: why that side's run no longer describes the work tree (its inputs changed
+    /// through the merge). Nil when HEAD is not such a merge.
+    public func mergedAwayReason(_ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) throws -> String? {
+        guard let head = try repo.refs.headCommit() else { return nil }
+        let c = try repo.readCommit(head)
+        guard c.parents.count > 1, try meta(of: c)?.runs[stage.name] == nil else { return nil }
+        for p in c.parents {
+            guard let rid = try meta(of: p)?.runs[stage.name] else { continue }
+            let why = try mismatch(record(rid), stage, params: params, ids: ids)
+            return "not recorded by merge commit \(head.short)" + (why.map { ": \($0) through the merge" } ?? "")
+        }
+        return nil
     }
 
     /// Why `rec` does not describe `stage` run with `params` over files with these ids
@@ -196,27 +214,35 @@ public final class MLRepo: @unchecked Sendable {
     }
 
     /// Commits the index with its ML metadata: the lineage records whose inputs and outputs
-    /// all match the committed files, kinds, params and metrics values.
+    /// all match the committed files, kinds, params and metrics values. Concluding a merge
+    /// (two parents), the runs and hand-set kinds of both sides are candidates; a stage no
+    /// side's run describes any more is reported stale.
     public func commit(message: String, allowEmpty: Bool = false) throws -> CommitOutcome {
         var recorded: [String] = []
         var stale: [StaleRun] = []
         var usedPending = Pending()
         var committedRuns: [String: ObjectId] = [:]
         let id = try repo.commit(message: message, allowEmpty: allowEmpty) { files, parents in
-            let parent = parents.first
             recorded = []; stale = []
             let pending = try self.loadPending()
             usedPending = pending
-            let parentMeta = try parent.flatMap { try self.meta(of: $0) }
+            // A merge has two parents (docs/merge-history.md): the runs of both sides are
+            // candidates, the first parent's (ours) before the second's (theirs).
+            let parentMetas = try parents.map { try self.meta(of: $0) }
+            let parentMeta = parentMetas.first ?? nil
             let project = try self.project(in: files, label: "the index")
             var meta = CommitMeta()
-            // Per stage of the committed project: the uncommitted run, else the parent's,
+            // Per stage of the committed project: the uncommitted run, else a parent's,
             // whichever still describes the committed files, command and params.
-            var stages = Set(pending.runs.keys).union(parentMeta?.runs.keys ?? [:].keys)
+            var stages = Set(pending.runs.keys)
+            for m in parentMetas { stages.formUnion(m?.runs.keys ?? [:].keys) }
             if let project { stages.formUnion(project.stages.keys) }
             let read: (String) throws -> String? = { p in try files[p].map { try self.text(of: $0.id, path: p) } }
             for stage in stages.sorted() {
-                let candidates = [pending.runs[stage], parentMeta?.runs[stage]].compactMap { $0 }
+                var candidates: [ObjectId] = []
+                for c in [pending.runs[stage]] + parentMetas.map({ $0?.runs[stage] }) {
+                    if let c, !candidates.contains(c) { candidates.append(c) }
+                }
                 if candidates.isEmpty { continue }
                 guard let project, let st = project.stages[stage] else {
                     stale.append(StaleRun(stage: stage, reason: "the stage is no longer in \(Project.fileName)", removed: true)); continue
@@ -237,7 +263,10 @@ public final class MLRepo: @unchecked Sendable {
                 }
             }
             func present(_ p: String) -> Bool { files[p] != nil || files.keys.contains { pathWithin($0, p) } }
-            var manual = parentMeta?.manualKinds ?? [:]
+            // Hand-set kinds of every parent; on a clash the first parent's (ours) wins, and
+            // the uncommitted ones win over both.
+            var manual: [String: PathKind] = [:]
+            for m in parentMetas.reversed() { for (p, k) in m?.manualKinds ?? [:] { manual[p] = k } }
             for (p, k) in pending.kinds { manual[p] = k }
             meta.manualKinds = manual.filter { present($0.key) }
             var kinds = project?.kinds() ?? [:]

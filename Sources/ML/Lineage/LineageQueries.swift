@@ -75,18 +75,24 @@ extension MLRepo {
         var out: [(ObjectId, Commit, [String])] = []
         try repo.walkLog(from: start) { id, c in
             if let limit, out.count >= limit { return false }
-            let parent = try c.parents.first.map { try repo.readCommit($0) }
-            // Kinds of this commit and of its parent, so a deleted model counts too.
-            var kinds = try parent.flatMap { try meta(of: $0) }?.kinds ?? [:]
+            let parents = try c.parents.map { try repo.readCommit($0) }
+            // Kinds of this commit and of its parents, so a deleted model counts too.
+            var kinds: [String: PathKind] = [:]
+            for p in parents.reversed() { for (path, k) in try meta(of: p)?.kinds ?? [:] { kinds[path] = k } }
             for (p, k) in try meta(of: c)?.kinds ?? [:] { kinds[p] = k }
             let paths = kinds.filter { $0.value == kind }.map(\.key).sorted()
             if paths.isEmpty { return true }
-            let parentTree = parent?.tree
             var changed: [String] = []
             for p in paths {
                 let mine = try repo.entry(in: c.tree, path: p)
-                let theirs = try parentTree.flatMap { try repo.entry(in: $0, path: p) }
-                if mine?.id != theirs?.id || mine?.mode != theirs?.mode { changed.append(p) }
+                // As `log -- PATH`: a merge changed a path only when it differs from every parent.
+                var differs = true
+                for parent in parents {
+                    let theirs = try repo.entry(in: parent.tree, path: p)
+                    if mine?.id == theirs?.id && mine?.mode == theirs?.mode { differs = false; break }
+                }
+                if parents.isEmpty && mine == nil { differs = false }
+                if differs { changed.append(p) }
             }
             if !changed.isEmpty { out.append((id, c, changed)) }
             return true
@@ -124,13 +130,19 @@ extension MLRepo {
         func firstCommit(_ rid: ObjectId, stage: String) throws -> ObjectId? {
             if let c = recordedIn[rid] { return c }
             var found: ObjectId? = nil
-            var cur: ObjectId? = commit
-            if cur == nil { cur = try repo.refs.headCommit() }
-            while let c = cur {
-                let cm = try repo.readCommit(c)
-                guard try meta(of: cm)?.runs[stage] == rid else { break }
-                found = c
-                cur = cm.parents.first
+            // The work tree's view: HEAD's runs, or (a merge in progress) the merged commit's.
+            let starts = try commit.map { [$0] } ?? [repo.refs.headCommit(), repo.mergeHead()].compactMap { $0 }
+            for start in starts where found == nil {
+                // Back through the commits that hold the run (a merge may have it from either
+                // side); commits cannot form a cycle, so this ends.
+                var cur: ObjectId? = start
+                while let c = cur, repo.store.contains(c) {
+                    let cm = try repo.readCommit(c)
+                    guard try meta(of: cm)?.runs[stage] == rid else { break }
+                    found = c
+                    cur = nil
+                    for p in cm.parents where try meta(of: p)?.runs[stage] == rid { cur = p; break }
+                }
             }
             recordedIn[rid] = found
             return found

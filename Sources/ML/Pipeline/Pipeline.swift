@@ -67,7 +67,12 @@ extension MLRepo {
     /// Why `stage` must run again, or nil when its last recorded run still describes the
     /// work tree (same command, params values, input and output ids).
     public func staleReason(_ stage: Stage, project: Project) throws -> String? {
-        guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else { return "never run" }
+        guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else {
+            // After a merge commit that dropped the run: say what changed through the merge.
+            let params = try? stage.paramValues(read: workText)
+            let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
+            return try mergedAwayReason(stage, params: params, ids: { ids[$0] ?? nil }) ?? "never run"
+        }
         let params = try stage.paramValues(read: workText)
         let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
         var first: String? = nil
