@@ -174,6 +174,18 @@ final class MergeHistoryTests: CLITestCase {
         let modelHolders = derived.first { ($0["path"] as? String) == "model.bin" && ($0["record"] as? String) == trainTheirs }?["commits"] as? [String]
         XCTAssertEqual(modelHolders, [theirs, m])
 
+        // log --kind model: the merge took theirs' model unchanged, so it is not listed;
+        // log -- PATH... the same; a merge that differs from both parents is.
+        func subjects(_ args: [String]) -> [String] {
+            runResult(["log", "--oneline"] + args).out.split(separator: "\n").map { String($0.split(separator: " ")[1]) }
+        }
+        // (report.txt, a stage output, is of kind model too; commits share a second, so sets.)
+        XCTAssertEqual(Set(subjects(["--kind", "model"])), ["lr", "notes", "base"])
+        XCTAssertEqual(Set(subjects(["--", "model.bin"])), ["lr", "base"])
+        let both = subjects(["--", "report.txt", "model.bin"])
+        XCTAssertEqual(Set(both), ["merge", "notes", "lr", "base"])
+        XCTAssertEqual(both.first, "merge")
+
         // Hand-set kinds of both sides: ours wins the clash, theirs' other kind is kept.
         let raw = json(ok("lineage", "data/raw.csv", "--rev", "HEAD", "--json")) as? [String: Any]
         XCTAssertEqual(raw?["kind"] as? String, "labels")
