@@ -370,9 +370,12 @@ final class MergeTests: CLITestCase {
         XCTAssertEqual(text("p/x.txt"), "x\n")
         XCTAssertEqual(text("p~HEAD"), "a file\n")
         XCTAssertEqual((statusJSON()["unmerged"] as? [[String: String]]) ?? [], [["path": "p", "kind": "file/folder"]])
+        // Keep the folder: `rm` of the file's path resolves just that file.
         ok("rm", "--cached", "p")
+        XCTAssertNil(statusJSON()["unmerged"])
         ok("commit", "-m", "keep the folder")
         XCTAssertEqual(treePaths("HEAD"), ["a.txt", "p/x.txt"])
+        XCTAssertEqual(text("p~HEAD"), "a file\n", "the moved file stays, untracked")
     }
 
     func testCrissCrossMergeUsesAVirtualBase() throws {

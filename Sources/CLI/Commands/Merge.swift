@@ -61,9 +61,10 @@ func applyMergeFlags(_ req: inout MergeRequest, _ a: Args, _ repo: Repository) t
 /// `Merge tag 'v1'`, `Merge commit 'abc1234'`, plus ` into CUR` off main/master.
 func defaultMergeMessage(_ repo: Repository, rev: String) throws -> String {
     var m: String
-    if Refs.isValidName(rev), try repo.refs.read("refs/heads/" + rev) != nil { m = "Merge branch '\(rev)'" }
-    else if Refs.isValidName(rev), try repo.refs.read("refs/tags/" + rev) != nil { m = "Merge tag '\(rev)'" }
-    else if Refs.isValidName(rev), try repo.refs.read("refs/remotes/" + rev) != nil { m = "Merge remote-tracking branch '\(rev)'" }
+    func has(_ ref: String) -> Bool { Refs.isValidName(rev) && ((try? repo.refs.read(ref)) ?? nil) != nil }
+    if has("refs/heads/" + rev) { m = "Merge branch '\(rev)'" }
+    else if has("refs/tags/" + rev) { m = "Merge tag '\(rev)'" }
+    else if has("refs/remotes/" + rev) { m = "Merge remote-tracking branch '\(rev)'" }
     else { m = "Merge commit '\(rev)'" }
     if case .branch(let b) = try repo.refs.head(), b != "main", b != "master" { m += " into \(b)" }
     return m

@@ -11,9 +11,11 @@ extension Repository {
             var targets: [String] = []
             for s in specs {
                 // Unmerged paths (a merge's conflicts) are resolved as deleted.
-                let u = index.unmerged.keys.filter { pathMatches($0, s) }
+                // Naming the file of a file/folder conflict resolves just that file.
+                let exact = index.unmerged[s] != nil
+                let u = exact ? [s] : index.unmerged.keys.filter { pathMatches($0, s) }
                 for p in u { index.unmerged[p] = nil }
-                let m = index.entries.keys.filter { pathMatches($0, s) } + u
+                let m = (exact ? [] : index.entries.keys.filter { pathMatches($0, s) }) + u
                 if m.isEmpty { throw StoreError.badPath(s.isEmpty ? "." : s, reason: "did not match any tracked file") }
                 targets += m
             }
