@@ -151,7 +151,7 @@ extension Repository {
             }
 
             var opts = TreeMergeOptions(style: req.style, keyColumn: req.keyColumn, oursLabel: "HEAD", theirsLabel: req.label)
-            opts.baseLabel = bases.count == 1 ? bases[0].short : "merged common ancestors"
+            opts.baseLabel = bases.count == 1 ? String(bases[0].hex.prefix(7)) : "merged common ancestors"  // as git labels them
             let result = try mergeTrees(base: baseFiles, ours: ours, theirs: their, options: opts)
             let final = result.workTree
             // Every path whose work-tree file changes.
