@@ -244,6 +244,9 @@ final class MergeTests: CLITestCase {
         XCTAssertTrue(t.contains("<<<<<<< HEAD\nnew ours\n=======\nnew theirs\n>>>>>>> feature\n"), t)
         let kinds = Dictionary(uniqueKeysWithValues: ((statusJSON()["unmerged"] as? [[String: String]]) ?? []).map { ($0["path"]!, $0["kind"]!) })
         XCTAssertEqual(kinds, ["new.txt": "both added", "model.bin": "both added"])
+        // gc during the merge keeps every stage (pinned), and fsck finds nothing wrong.
+        ok("gc")
+        ok("fsck")
         ok("checkout", "--theirs", "model.bin")
         XCTAssertEqual(read("model.bin"), theirs)
         ok("checkout", "--ours", "new.txt")
@@ -433,5 +436,76 @@ final class MergeTests: CLITestCase {
         ok("reset", "--hard")
         XCTAssertFalse(exists(".mlrepo/MERGE_HEAD"))
         XCTAssertTrue(status().clean)
+    }
+}
+
+/// `mlrepo merge` against `git merge` on the same random histories: the same paths
+/// conflict and every file of the work tree ends up byte-identical (git is the oracle).
+final class MergeGitOracleTests: CLITestCase {
+    func git(_ args: [String], in dir: URL) -> (code: Int32, out: String) {
+        tool(["git", "-C", dir.path, "-c", "user.name=T", "-c", "user.email=t@t", "-c", "merge.conflictstyle=merge"] + args)
+    }
+
+    func testRandomHistoriesMatchGitMerge() throws {
+        guard tool(["git", "--version"]).code == 0 else { throw XCTSkip("git is not installed (the oracle)") }
+        let r = TextMerge.merge(base: Array("1\n2\n3\n4\n5\n6\n".utf8), ours: Array("one\n2\n3\n4\n5\n6\n".utf8), theirs: Array("1\n2\n3\n4\n5\nsix\n".utf8))
+        if r.conflicts != 0 && ProcessInfo.processInfo.environment["MERGE_ORACLE_TREE_ONLY"] == nil {
+            throw XCTSkip("TextMerge is still the placeholder: it does not merge non-overlapping edits")
+        }
+        let treeOnly = r.conflicts != 0
+        var g = SplitMix(seed: 1616)
+        for round in 0..<6 {
+            let m = dir("m\(round)"), gd = dir("g\(round)")
+            ok("init", in: m)
+            XCTAssertEqual(git(["init", "-q", "-b", "main"], in: gd).code, 0)
+            func both(_ rel: String, _ text: String?) {
+                for d in [m, gd] {
+                    let u = d.appendingPathComponent(rel)
+                    if let text { try! Data(text.utf8).write(to: u) } else { try? FileManager.default.removeItem(at: u) }
+                }
+            }
+            func commitBoth(_ msg: String) {
+                ok("add", ".", in: m); ok("commit", "-q", "-m", msg, in: m)
+                XCTAssertEqual(git(["add", "-A"], in: gd).code, 0); XCTAssertEqual(git(["commit", "-qm", msg], in: gd).code, 0)
+            }
+            var files: [String: [String]] = [:]
+            for i in 0..<5 { files["f\(i).txt"] = (0..<20).map { "line \($0) of f\(i)" } }
+            for (p, l) in files { both(p, l.map { $0 + "\n" }.joined()) }
+            commitBoth("base")
+            func edit(_ tag: String) {
+                var mine = files
+                // Tree-only rounds keep each side to its own files (no content merge needed).
+                let names = mine.keys.sorted().filter { !treeOnly || (tag == "theirs" ? $0 < "f2" : $0 > "f2") }
+                for p in names where g.next() % 3 != 0 {
+                    var lines = mine[p]!
+                    for _ in 0..<(1 + Int(g.next() % 3)) {
+                        let k = Int(g.next() % UInt64(lines.count))
+                        switch g.next() % 3 {
+                        case 0: lines[k] = "\(tag) changed \(k)"
+                        case 1: lines.insert("\(tag) inserted", at: k)
+                        default: if lines.count > 2 { lines.remove(at: k) }
+                        }
+                    }
+                    mine[p] = lines
+                }
+                if g.next() % 2 == 0, let victim = names.last { mine[victim] = nil }
+                if g.next() % 2 == 0 { mine["new-\(treeOnly ? tag : "x").txt"] = ["\(tag) new"] }
+                for p in Set(files.keys).union(mine.keys) { both(p, mine[p].map { $0.map { $0 + "\n" }.joined() }) }
+            }
+            ok("switch", "-c", "feature", in: m); XCTAssertEqual(git(["checkout", "-qb", "feature"], in: gd).code, 0)
+            edit("theirs"); commitBoth("theirs")
+            ok("switch", "main", in: m); XCTAssertEqual(git(["checkout", "-q", "main"], in: gd).code, 0)
+            for (p, l) in files { both(p, l.map { $0 + "\n" }.joined()) }
+            for p in ["new-x.txt", "new-theirs.txt"] { both(p, nil) }
+            edit("ours"); commitBoth("ours")
+            let mr = runResult(["merge", "feature"], in: m)
+            let gr = git(["merge", "--no-edit", "feature"], in: gd)
+            XCTAssertEqual(mr.code == 0, gr.code == 0, "round \(round): \(mr.out) / \(gr.out)")
+            let gitConflicts = Set(git(["diff", "--name-only", "--diff-filter=U"], in: gd).out.split(separator: "\n").map(String.init))
+            let st = json(ok("status", "--json", in: m)) as? [String: Any]
+            let ours = Set(((st?["unmerged"] as? [[String: String]]) ?? []).compactMap { $0["path"] })
+            XCTAssertEqual(ours, gitConflicts, "round \(round)")
+            XCTAssertEqual(listFiles(m), listFiles(gd).filter { !$0.key.hasPrefix(".git/") }, "round \(round): work trees differ")
+        }
     }
 }
