@@ -153,7 +153,7 @@ final class MergeTests: CLITestCase {
         XCTAssertEqual((s["staged"] as? [[String: String]]) ?? [], [["path": "other.txt", "status": "modified"]])
         XCTAssertEqual((s["untracked"] as? [String]) ?? ["?"], [])
         let human = ok("status")
-        XCTAssertTrue(human.contains("You have unmerged paths.") && human.contains("both modified:  t.txt"), human)
+        XCTAssertTrue(human.contains("You have unmerged paths.") && human.contains("both modified:   t.txt"), human)
         XCTAssertTrue(ok("status", "-s").contains("UU t.txt"))
         // The index holds the three stages (format version 2).
         let idx = try XCTUnwrap(read(".mlrepo/index"))

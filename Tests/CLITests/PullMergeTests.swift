@@ -86,6 +86,34 @@ final class PullMergeTests: CLITestCase {
         takeTurns(remoteURL: base.appendingPathComponent("remote").path)
     }
 
+    /// A shallow clone whose merge base lies beyond its history: a clear refusal naming the
+    /// way out, and after `fetch --unshallow` the same pull merges.
+    func testShallowCloneMissingTheBase() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        ok("init", in: a)
+        file(a, "f", "1\n"); ok("add", ".", in: a); ok("commit", "-m", "A", in: a)
+        file(a, "f", "2\n"); ok("add", ".", in: a); ok("commit", "-m", "B", in: a)
+        ok("branch", "other", in: a)
+        file(a, "f", "3\n"); ok("add", ".", in: a); ok("commit", "-m", "C", in: a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", "--all", in: a)
+        let b = base.appendingPathComponent("b")
+        ok("clone", "--depth", "1", remote, b.path, in: base)
+        ok("switch", "other", in: a)
+        file(a, "g", "o\n"); ok("add", ".", in: a); ok("commit", "-m", "O", in: a)
+        ok("push", "origin", "other", in: a)
+        file(b, "e", "e\n"); ok("add", ".", in: b); ok("commit", "-m", "E", in: b)
+        let before = listFiles(b)
+        let r = runResult(["pull", "origin", "other"], in: b)
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("no common ancestor in the fetched history") && r.err.contains("fetch --unshallow"), r.err)
+        XCTAssertEqual(listFiles(b), before)
+        ok("fetch", "--unshallow", in: b)
+        ok("pull", "origin", "other", in: b)
+        XCTAssertEqual(content(b, "f"), "3\n"); XCTAssertEqual(content(b, "g"), "o\n"); XCTAssertEqual(content(b, "e"), "e\n")
+        XCTAssertEqual(revParse2(b, "HEAD^2"), head(a))
+    }
+
     func testS3RemoteTakingTurns() throws {
         let check = tool(["python3", "-c", "import moto.server, boto3"])
         guard check.code == 0 else { throw XCTSkip("moto[server] and boto3 are not installed (pip install 'moto[server]' boto3)") }

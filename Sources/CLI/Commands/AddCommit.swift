@@ -114,7 +114,7 @@ let statusCommand = Command(
     }
     if !s.unmerged.isEmpty {
         ctx.out.line("\nUnmerged paths:\n  (use \"mlrepo add <path>...\" to mark resolution, \"mlrepo rm <path>\" to resolve as deleted)")
-        for u in s.unmerged { ctx.out.line("\t\((u.kind.rawValue + ":").padding(16))\(Quote.path(u.path))") }
+        for u in s.unmerged { ctx.out.line("\t\((u.kind.rawValue + ":").padding(17))\(Quote.path(u.path))") }
     }
     if !s.unstaged.isEmpty {
         ctx.out.line("\nChanges not staged for commit:\n  (use \"mlrepo add <path>...\" to stage them)")
