@@ -509,3 +509,56 @@ final class MergeGitOracleTests: CLITestCase {
         }
     }
 }
+
+/// A merge killed at any moment leaves a repository that `status` reads and that either
+/// shows no merge (nothing was changed) or a merge in progress that `merge --abort` undoes
+/// exactly; the merge then runs again to the same conflict.
+final class MergeKillTests: CLITestCase {
+    func testSIGKILLDuringMergeThenAbortRestores() throws {
+        var rng = SplitMix(seed: 0x4D45_5247)
+        let v1 = rng.data(16 << 20)
+        var v2 = v1
+        v2.withUnsafeMutableBytes { b in for i in stride(from: 4096, to: b.count, by: 64 << 10) { b[i] ^= 0xFF } }
+        ok("init")
+        write("big.bin", v1)
+        write("conflict.txt", "base\n")
+        for i in 0..<40 { write("small/\(i).txt", "\(i)\n") }
+        ok("add", "."); commit("base")
+        ok("switch", "-c", "feature")
+        write("big.bin", v2)
+        write("conflict.txt", "theirs\n")
+        for i in 0..<40 { write("small/\(i).txt", "\(i) theirs\n") }
+        remove("small/0.txt")
+        write("added/new.txt", "new\n")
+        ok("add", "."); commit("theirs")
+        ok("switch", "main")
+        write("conflict.txt", "ours\n"); ok("add", "."); commit("ours")
+        let before = listFiles()
+        let t0 = Date()
+        fails(1, "merge", "feature")
+        let full = max(0.02, Date().timeIntervalSince(t0))
+        ok("merge", "--abort")
+        XCTAssertEqual(listFiles(), before)
+        var kills = 0
+        for trial in 0..<12 {
+            let s = try start(["merge", "feature"])
+            let delay = Double(rng.int(0..<1000)) / 1000 * full * 1.1
+            usleep(UInt32(delay * 1_000_000))
+            kill(s.pid, SIGKILL)
+            if collect(s).code == 128 + SIGKILL { kills += 1 }
+            let st = json(ok("status", "--json")) as? [String: Any]
+            if st?["merging"] != nil {
+                ok("merge", "--abort")
+            } else {
+                XCTAssertNil(st?["unmerged"], "trial \(trial): conflicts without a merge in progress")
+            }
+            XCTAssertEqual(listFiles().keys.sorted(), before.keys.sorted(), "trial \(trial) (killed at \(Int(delay * 1000)) ms)")
+            XCTAssertTrue(listFiles() == before, "trial \(trial): the work tree is back to its state before the merge")
+            XCTAssertTrue(status().clean, "trial \(trial)")
+        }
+        XCTAssertGreaterThanOrEqual(kills, 3, "some merges were really killed mid-way")
+        fails(1, "merge", "feature")
+        XCTAssertEqual(read("big.bin"), v2)
+        ok("fsck")
+    }
+}
