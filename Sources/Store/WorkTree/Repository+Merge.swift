@@ -156,6 +156,11 @@ extension Repository {
             let final = result.workTree
             // Every path whose work-tree file changes.
             let writes = Set(final.keys).union(ours.keys).filter { final[$0] != ours[$0] }
+            // Also a file moved aside by a file/folder conflict (not in `touched`).
+            let dirtyWrites = work.changes.map(\.path).filter { writes.contains($0) }.sorted()
+            if !dirtyWrites.isEmpty {
+                throw StoreError.invalid("your local changes to these files would be overwritten by the merge: \(StoreError.list(dirtyWrites)) (commit them first; nothing was changed)")
+            }
             let untracked = Set(work.untracked)
             var blocked: [String] = []
             let hasher = FileWriter(store: store, chunker: chunker, dryRun: true)
