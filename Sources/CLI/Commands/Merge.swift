@@ -13,7 +13,7 @@ let mergeCommand = Command(
     Fast-forwards when HEAD is an ancestor of REV (unless --no-ff); otherwise merges three
     ways against the merge base and commits the result with two parents (unless --no-commit
     or a conflict). Text files merge line by line, CSV/TSV tables row by row (--key COL, or
-    the merge.key setting, matches rows on a column instead of by position), other files
+    the table.key setting, matches rows on a column instead of by position), other files
     conflict when both sides changed them (the work tree keeps ours). A merge that would overwrite uncommitted changes
     is refused before anything is written. On conflicts: edit the files (or 'mlrepo checkout
     --ours/--theirs PATH'), 'mlrepo add PATH', then 'mlrepo commit' or 'merge --continue';
@@ -54,7 +54,7 @@ func applyMergeFlags(_ req: inout MergeRequest, _ a: Args, _ repo: Repository) t
     let style = a.value("conflict") ?? repo.config["merge.conflictstyle"] ?? "merge"
     guard let s = TextMergeOptions.Style(rawValue: style) else { throw UsageError(message: "--conflict takes merge or diff3, not '\(style)'") }
     req.style = s
-    req.keyColumn = a.value("key") ?? repo.config["merge.key"]
+    req.keyColumn = a.value("key") ?? repo.config["table.key"].flatMap { $0.trimmed().isEmpty ? nil : $0.trimmed() }  // the table.key setting, as diff --rows
 }
 
 /// git's default messages: `Merge branch 'X'`, `Merge remote-tracking branch 'origin/X'`,
