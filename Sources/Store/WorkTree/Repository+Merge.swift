@@ -253,12 +253,13 @@ extension Repository {
     public func abortMerge() throws -> CheckoutResult {
         try withLock {
             var index = try StagingIndex.load(indexPath)
-            guard try mergeHead() != nil || !index.unmerged.isEmpty else {
+            // A damaged MERGE_HEAD or MERGE_MODE must not stand in the way of aborting.
+            guard FS.exists(mergeHeadPath) || !index.unmerged.isEmpty else {
                 throw StoreError.invalid("there is no merge to abort (MERGE_HEAD missing)")
             }
             let head = try refs.headCommit()
             let headFiles = try files(ofCommit: head)
-            var paths = Set(try mergeMode().touched).union(index.unmerged.keys)
+            var paths = Set((try? mergeMode())?.touched ?? []).union(index.unmerged.keys)
             for p in Set(index.entries.keys).union(headFiles.keys) where indexFile(index, p) != headFiles[p] { paths.insert(p) }
             var result = CheckoutResult(head: try refs.head())
             for p in paths.sorted(by: >) where headFiles[p] == nil {

@@ -57,7 +57,7 @@ extension Repository {
             }
             for p in headFiles.keys where index.entries[p] == nil && index.unmerged[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
         }
-        st.merging = try mergeHead()
+        st.merging = try? mergeHead()  // a damaged MERGE_HEAD is reported by commit, which suggests merge --abort
         st.unmerged = index.sortedUnmerged.map { ($0.path, Repository.unmergedKind($0, index: index)) }
 
         let (work, refreshed) = try compareWorkTree(&index, collectIds: false, prescanned: scanned)
