@@ -112,7 +112,7 @@ struct Command: Sendable {
 /// Every subcommand, in help order.
 let commands: [Command] = [
     initCommand, addCommand, rmCommand, statusCommand, commitCommand, logCommand, showCommand,
-    diffCommand, checkoutCommand, switchCommand, branchCommand, tagCommand, fsckCommand, gcCommand,
+    diffCommand, checkoutCommand, switchCommand, branchCommand, mergeCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
     runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
     trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand, modelCommand,

@@ -79,10 +79,11 @@ final class CLIRemoteTests: CLITestCase {
         let loser = ra.code == 0 ? rb : ra
         XCTAssertTrue(loser.err.contains("fetch first"), loser.err)
         let winner = ra.code == 0 ? a : b, other = ra.code == 0 ? b : a
-        // The winner's commit is what the remote has; the loser's pull is refused as diverged.
+        // The winner's commit is what the remote has; the loser's pull --ff-only is refused as
+        // diverged (a plain pull merges: PullMergeTests).
         ok("fetch", in: other)
         XCTAssertEqual(ok("rev-parse", "origin/main", in: other).trimmingCharacters(in: .whitespacesAndNewlines), head(winner))
-        let p = runResult(["pull"], in: other)
+        let p = runResult(["pull", "--ff-only"], in: other)
         XCTAssertNotEqual(p.code, 0)
         XCTAssertTrue(p.err.contains("diverged"), p.err)
         XCTAssertEqual(p.err.split(separator: "\n").count, 1, p.err)

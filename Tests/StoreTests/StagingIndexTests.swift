@@ -55,6 +55,72 @@ final class StagingIndexTests: XCTestCase {
         XCTAssertThrowsError(try bad.withUnsafeBytes { try StagingIndex.decode($0, path: "x") })
     }
 
+    /// .mlrepo-format.md §7: unmerged stages in flag bits 1-2, version 2 only while any exist.
+    func testUnmergedStagesSpecExample() throws {
+        var rng = SplitMix(seed: 7)
+        var idx = StagingIndex()
+        let ours = TreeFile(mode: .regular, size: 5, id: rng.id()), theirs = TreeFile(mode: .regular, size: 7, id: rng.id())
+        idx.unmerged["t.txt"] = UnmergedPath(path: "t.txt", base: nil, ours: ours, theirs: theirs)
+        let bytes = idx.encode()
+        // Header: magic, version 2, 2 entries (the two stages of t.txt), a zero tree id.
+        XCTAssertEqual(Array(bytes[0..<16]), Array("MLRINDX1".utf8) + [2, 0, 0, 0, 2, 0, 0, 0])
+        // Each stage entry: mode 100644, flags = stage << 1 (4: ours, 6: theirs), the size, zero stat data.
+        let entry = 4 + 4 + 8 * 5 + 32 + 2 + 5
+        XCTAssertEqual(Array(bytes[48..<60]), [0xa4, 0x81, 0, 0, 0x04, 0, 0, 0, 0x05, 0, 0, 0])
+        XCTAssertEqual(Array(bytes[(48 + entry)..<(60 + entry)]), [0xa4, 0x81, 0, 0, 0x06, 0, 0, 0, 0x07, 0, 0, 0])
+        XCTAssertEqual(Array(bytes[(48 + 48)..<(48 + 82)]), Array(ours.id.bytes) + [5, 0])
+        XCTAssertEqual(bytes.count, 48 + 2 * entry + 32)
+        let d = try bytes.withUnsafeBytes { try StagingIndex.decode($0, path: "x") }
+        XCTAssertEqual(d.unmerged, idx.unmerged)
+        XCTAssertTrue(d.entries.isEmpty)
+
+        // With staged files and all three stages: a round trip keeps both apart, sorted by path then stage.
+        var full = sampleIndex()
+        full.unmerged["m.txt"] = UnmergedPath(path: "m.txt", base: TreeFile(mode: .regular, size: 1, id: rng.id()), ours: ours, theirs: nil)
+        full.unmerged["dir/b.bin"] = nil
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        try full.write(tmp.sub("index"), durable: false)
+        let loaded = try StagingIndex.load(tmp.sub("index"))
+        XCTAssertEqual(loaded.entries, full.entries)
+        XCTAssertEqual(loaded.unmerged, full.unmerged)
+        XCTAssertEqual(loaded.sortedUnmerged.map(\.path), ["m.txt"])
+        // No stages: version 1, byte for byte what it was before merges existed.
+        var plain = full
+        plain.unmerged = [:]
+        XCTAssertEqual(Array(plain.encode()[8..<12]), [1, 0, 0, 0])
+        XCTAssertEqual(plain.encode(), sampleIndex().encode())
+        // A path staged again (stage 0) is no longer unmerged.
+        var restaged = idx
+        restaged.entries["t.txt"] = IndexEntry(path: "t.txt", mode: .regular, size: 5, id: ours.id)
+        let r = try restaged.encode().withUnsafeBytes { try StagingIndex.decode($0, path: "x") }
+        XCTAssertTrue(r.unmerged.isEmpty); XCTAssertEqual(r.entries.count, 1)
+        XCTAssertEqual(Array(restaged.encode()[8..<12]), [1, 0, 0, 0])
+    }
+
+    /// Hostile stage entries are refused: stage bits in version 1, a path both merged and
+    /// unmerged, a stage twice, an unmerged entry marked not checked out.
+    func testBadStagesRefused() throws {
+        var rng = SplitMix(seed: 8)
+        var idx = StagingIndex()
+        idx.unmerged["t.txt"] = UnmergedPath(path: "t.txt", base: nil, ours: TreeFile(mode: .regular, size: 5, id: rng.id()),
+                                             theirs: TreeFile(mode: .regular, size: 7, id: rng.id()))
+        let good = Array(idx.encode().dropLast(32))
+        func decode(_ edit: (inout [UInt8]) -> Void) -> Error? {
+            var b = good
+            edit(&b)
+            b += SHA256Hasher.digest(b)
+            do { _ = try b.withUnsafeBytes { try StagingIndex.decode($0, path: "idx") }; return nil } catch { return error }
+        }
+        XCTAssertNil(decode { _ in })
+        let entry = 4 + 4 + 8 * 5 + 32 + 2 + 5
+        XCTAssertNotNil(decode { $0[8] = 1 }, "stage bits in a version-1 index")
+        XCTAssertNotNil(decode { $0[48 + entry + 4] = 4 }, "stage 2 twice")
+        XCTAssertNotNil(decode { $0[48 + entry + 4] = 0 }, "both stage 0 and stage 2")
+        XCTAssertNotNil(decode { $0[48 + 4] = 5 }, "unmerged and not checked out")
+        XCTAssertNotNil(decode { $0[48 + 4] = 8 }, "an unknown flag bit")
+        XCTAssertNotNil(decode { $0[8] = 3 }, "version 3")
+    }
+
     func testRacyAndMatches() {
         var idx = sampleIndex()
         let e = idx.entries["a.txt"]!
@@ -94,9 +160,9 @@ final class StagingIndexTests: XCTestCase {
         expectCorrupt(flipped, "bit flip")
         var badMagic = enc; badMagic[0] = UInt8(ascii: "X")
         expectCorrupt(badMagic, "bad magic")
-        // Valid checksum but a wrong version.
-        var v2 = Array(enc.dropLast(32)); v2[8] = 2
-        expectCorrupt(v2 + sha(v2), "version 2")
+        // Valid checksum but an unknown version (2 is the version with merge stages).
+        var v3 = Array(enc.dropLast(32)); v3[8] = 3
+        expectCorrupt(v3 + sha(v3), "version 3")
         // Valid checksum but the entry count overstates the entries.
         var count = Array(enc.dropLast(32)); count[12] += 1
         expectCorrupt(count + sha(count), "count too large")

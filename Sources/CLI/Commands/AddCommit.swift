@@ -61,7 +61,9 @@ let statusCommand = Command(
 
     --json prints {"branch", "head", "staged": [{"path", "status"}], "unstaged": [...],
     "untracked": [path]} with status one of added/modified/deleted, plus "not_checked_out": N
-    when tracked files are left out of the work tree (clone --no-checkout).
+    when tracked files are left out of the work tree (clone --no-checkout). During a merge:
+    "merging": the merged commit's id, and "unmerged": [{"path", "kind"}] with kind one of
+    both modified, both added, deleted by us, deleted by them, file/folder.
     """,
     flags: ["json": ["--json"], "short": ["-s", "--short", "--porcelain"]]
 ) { a, ctx in
@@ -76,6 +78,10 @@ let statusCommand = Command(
             "untracked": .array(s.untracked.map { .string($0) }),
         ]
         if s.notCheckedOut > 0 { fields["not_checked_out"] = .int(Int64(s.notCheckedOut)) }
+        if let m = s.merging { fields["merging"] = .string(m.hex) }
+        if !s.unmerged.isEmpty {
+            fields["unmerged"] = .array(s.unmerged.map { .object(["path": .string($0.path), "kind": .string($0.kind.rawValue)]) })
+        }
         let j: JSON = .object(fields)
         ctx.out.line(j.encoded(pretty: true))
         return 0
@@ -85,16 +91,30 @@ let statusCommand = Command(
         var rows: [String: (String, String)] = [:]
         for c in s.staged { rows[c.path, default: (" ", " ")].0 = code[c.change]! }
         for c in s.unstaged { rows[c.path, default: (" ", " ")].1 = code[c.change]! }
+        // git's two-letter codes for unmerged paths.
+        let ucode: [UnmergedKind: String] = [.bothModified: "UU", .bothAdded: "AA", .deletedByUs: "DU", .deletedByThem: "UD", .fileFolder: "UU"]
+        for u in s.unmerged { rows[u.path] = (String(ucode[u.kind]!.first!), String(ucode[u.kind]!.last!)) }
         for p in rows.keys.sorted() { ctx.out.line("\(rows[p]!.0)\(rows[p]!.1) \(Quote.path(p))") }
         for p in s.untracked { ctx.out.line("?? \(Quote.path(p))") }
         return 0
     }
     if let b = s.branch { ctx.out.line("On branch \(b)") } else { ctx.out.line("HEAD detached at \(s.head?.short ?? "?")") }
     if s.head == nil { ctx.out.line("\nNo commits yet") }
+    if s.merging != nil {
+        if s.unmerged.isEmpty {
+            ctx.out.line("\nAll conflicts fixed but you are still merging.\n  (use \"mlrepo commit\" to conclude merge)")
+        } else {
+            ctx.out.line("\nYou have unmerged paths.\n  (fix conflicts and run \"mlrepo commit\")\n  (use \"mlrepo merge --abort\" to abort the merge)")
+        }
+    }
     let verb: [ChangeKind: String] = [.added: "new file:", .modified: "modified:", .deleted: "deleted:"]
     if !s.staged.isEmpty {
         ctx.out.line("\nChanges to be committed:")
         for c in s.staged { ctx.out.line("\t\(verb[c.change]!.padding(12))\(Quote.path(c.path))") }
+    }
+    if !s.unmerged.isEmpty {
+        ctx.out.line("\nUnmerged paths:\n  (use \"mlrepo add <path>...\" to mark resolution, \"mlrepo rm <path>\" to resolve as deleted)")
+        for u in s.unmerged { ctx.out.line("\t\((u.kind.rawValue + ":").padding(17))\(Quote.path(u.path))") }
     }
     if !s.unstaged.isEmpty {
         ctx.out.line("\nChanges not staged for commit:\n  (use \"mlrepo add <path>...\" to stage them)")
@@ -116,7 +136,9 @@ let commitCommand = Command(
     usage: """
     mlrepo commit -m MSG [--allow-empty] [-q]
 
-    Prints the new commit id. The author comes from MLREPO_AUTHOR_NAME/EMAIL,
+    Prints the new commit id. While a merge is in progress, -m may be left out: the merge's
+    prepared message (.mlrepo/MERGE_MSG) is used, and the commit has two parents; it is
+    refused while paths are unmerged. The author comes from MLREPO_AUTHOR_NAME/EMAIL,
     GIT_AUTHOR_NAME/EMAIL, user.name/user.email (mlrepo config, ~/.gitconfig) or the login.
     The commit also records its ML metadata: the lineage records of stage runs whose inputs
     and outputs match the committed files, the kinds of paths, and params and metrics values.
@@ -124,10 +146,13 @@ let commitCommand = Command(
     flags: ["allowEmpty": ["--allow-empty"], "quiet": ["-q", "--quiet"]],
     options: ["message": ["-m", "--message"]]
 ) { a, ctx in
-    guard !a.values("message").isEmpty else { throw UsageError(message: "a commit message is required (-m MSG)") }
     guard a.positional.isEmpty else { throw UsageError(message: "unexpected argument '\(a.positional[0])' (stage files with 'mlrepo add')") }
     let ml = try ctx.ml()
-    let r = try ml.commit(message: a.values("message").joined(separator: "\n\n"), allowEmpty: a.has("allowEmpty"))
+    // Concluding a merge: MERGE_MSG is the default message.
+    let merging = try ml.repo.mergeHead() != nil
+    guard !a.values("message").isEmpty || merging else { throw UsageError(message: "a commit message is required (-m MSG)") }
+    let message = a.values("message").isEmpty ? (ml.repo.mergeMessage() ?? "Merge") : a.values("message").joined(separator: "\n\n")
+    let r = try ml.commit(message: message, allowEmpty: a.has("allowEmpty"))
     if !a.has("quiet") { ctx.out.line(r.id.hex) }
     for s in r.stale {
         let advice = s.removed ? "" : " (run 'mlrepo repro' and commit again)"

@@ -9,14 +9,33 @@ let checkoutCommand = Command(
     usage: """
     mlrepo checkout [-f] REV
     mlrepo checkout [-f] [REV] -- PATH...
+    mlrepo checkout --ours | --theirs | --conflict=merge|diff3 [--] PATH...
 
     The first form updates the work tree and index to REV (a branch name makes HEAD
     follow it; anything else detaches HEAD). The second restores PATHs from REV (staging
     them) or from the index. Both refuse to overwrite uncommitted changes unless -f/--force.
+    During a merge, --ours/--theirs write that side of each unmerged PATH (for a table: the
+    merged table with each conflicting row taken from that side) and --conflict re-creates
+    the conflict markers; the paths stay unmerged until 'mlrepo add PATH'.
     """,
-    flags: ["force": ["-f", "--force"]]
+    flags: ["force": ["-f", "--force"], "ours": ["--ours"], "theirs": ["--theirs"]],
+    options: ["conflict": ["--conflict"]]
 ) { a, ctx in
     let repo = try ctx.repository()
+    if a.has("ours") || a.has("theirs") || a.value("conflict") != nil {
+        let chosen = [a.has("ours"), a.has("theirs"), a.value("conflict") != nil].filter { $0 }.count
+        guard chosen == 1 else { throw UsageError(message: "choose one of --ours, --theirs, --conflict") }
+        let paths = (a.paths ?? []) + a.positional
+        guard !paths.isEmpty else { throw UsageError(message: "give the unmerged paths to check out") }
+        let side: Repository.ConflictSide
+        if a.has("ours") { side = .ours } else if a.has("theirs") { side = .theirs } else {
+            guard let st = TextMergeOptions.Style(rawValue: a.value("conflict")!) else { throw UsageError(message: "--conflict takes merge or diff3") }
+            side = .merge(st)
+        }
+        let written = try repo.checkoutConflicts(try paths.map { try ctx.rel($0) }, side: side)
+        ctx.err.line("Updated \(written.count) path(s) (still unmerged: 'mlrepo add' them when resolved)")
+        return 0
+    }
     if let paths = a.paths {
         guard !paths.isEmpty else { throw UsageError(message: "give the paths to restore after --") }
         guard a.positional.count <= 1 else { throw UsageError(message: "checkout takes one revision") }

@@ -218,39 +218,40 @@ let fetchCommand = Command(
 }
 
 let pullCommand = Command(
-    name: "pull", kind: .porcelain, summary: "fetch, then fast-forward the current branch",
+    name: "pull", kind: .porcelain, summary: "fetch, then merge the remote's branch into the current one",
     usage: """
-    mlrepo pull [REMOTE] [BRANCH] [-j N] [--lazy] [-q]
+    mlrepo pull [REMOTE] [BRANCH] [--ff-only | --no-ff] [--no-commit] [--conflict=merge|diff3] [--key COL] [-j N] [--lazy] [-q]
 
-    Fetches, then moves the current branch to the remote's BRANCH (default: the same name)
-    when that is a fast-forward, updating the work tree. A branch that diverged is refused.
-    With --lazy (or a lazy remote) only the files the new work tree needs are downloaded.
+    Fetches, then merges REMOTE/BRANCH (default: the current branch's name) into the
+    current branch, as 'mlrepo merge' does: a fast-forward when possible, else a three-way
+    merge committed with two parents, or conflicts to resolve (exit 1; see 'mlrepo merge').
+    --ff-only refuses anything but a fast-forward. With --lazy (or a lazy remote) only the
+    files the new work tree needs are downloaded.
     """,
-    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"]],
-    options: ["jobs": ["-j", "--jobs"]]
+    flags: ["quiet": ["-q", "--quiet"], "lazy": ["--lazy"], "noFF": ["--no-ff"], "ffOnly": ["--ff-only"], "noCommit": ["--no-commit"]],
+    options: ["jobs": ["-j", "--jobs"], "conflict": ["--conflict"], "key": ["--key"]]
 ) { a, ctx in
     let repo = try ctx.repository()
+    guard a.positional.count <= 2 else { throw UsageError(message: "pull takes at most REMOTE and BRANCH") }
     let remote = try chooseRemote(repo, a.positional.first)
+    if try repo.mergeHead() != nil {
+        throw UserError(message: "a merge is in progress; conclude it ('mlrepo commit') or 'mlrepo merge --abort' before pulling")
+    }
     if a.has("lazy") { try repo.markLazy(remote) }
     let sync = try RemoteSync(repo: repo, remote: remote)
     sync.jobs = try jobsOption(a)
     _ = try withProgress(sync, a) { try sync.fetch() }
     guard case .branch(let cur) = try repo.refs.head() else { throw UserError(message: "HEAD is detached; check out a branch to pull into") }
     let branch = a.positional.count > 1 ? a.positional[1] : cur
-    guard let theirs = try repo.refs.read("refs/remotes/\(remote)/\(branch)") else {
+    guard Refs.isValidName(branch), try repo.refs.read("refs/remotes/\(remote)/\(branch)") != nil else {
         throw UserError(message: "the remote '\(remote)' has no branch '\(branch)'")
     }
-    let ours = try repo.refs.read("refs/heads/" + cur)
-    if ours == theirs { ctx.err.line("Already up to date."); return 0 }
-    if let ours {
-        if try repo.isAncestor(theirs, of: ours) { ctx.err.line("Already up to date (local is ahead)."); return 0 }
-        guard try repo.isAncestor(ours, of: theirs) else {
-            throw UserError(message: "'\(cur)' and '\(remote)/\(branch)' have diverged; not a fast-forward (merge is not supported: reset or branch off)")
-        }
-    }
-    let res = try repo.fastForward(branch: cur, to: theirs, message: "pull \(remote) \(branch): fast-forward")
-    ctx.err.line("Fast-forward \(ours?.short ?? "(none)")..\(theirs.short) (\(res.written.count) written, \(res.removed.count) removed)")
-    return 0
+    let url = repo.remotes().first { $0.name == remote }?.url ?? remote
+    var msg = "Merge branch '\(branch)' of \(url)"
+    if cur != "main" && cur != "master" { msg += " into \(cur)" }
+    var req = MergeRequest(rev: "refs/remotes/\(remote)/\(branch)", label: "\(remote)/\(branch)", message: msg)
+    try applyMergeFlags(&req, a, repo)
+    return try performMerge(ctx, repo, req, noCommit: a.has("noCommit"), json: false, quiet: a.has("quiet"))
 }
 
 let cloneCommand = Command(

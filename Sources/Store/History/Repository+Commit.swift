@@ -145,6 +145,9 @@ extension Repository {
         guard !message.trimmed().isEmpty else { throw StoreError.invalid("empty commit message (use -m MSG)") }
         return try withLock {
             let index = try StagingIndex.load(indexPath)
+            if !index.unmerged.isEmpty {
+                throw StoreError.invalid("cannot commit: unmerged paths: \(StoreError.list(index.sortedUnmerged.map(\.path))) (fix them, then 'mlrepo add PATH', or 'mlrepo rm PATH' to resolve as deleted)")
+            }
             var files: [String: TreeFile] = [:]
             // A lazy clone lacks the data of files it never fetched; their ids came from the remote's trees.
             let lazy = store.missingSource != nil
@@ -224,9 +227,20 @@ extension Repository {
         return id
     }
 
-    /// Forgets a merge in progress (after its commit, or when it is aborted).
+    /// Forgets a merge in progress (after its commit, or when it is aborted), and the pins
+    /// that kept its conflict stages from gc.
     public func clearMergeState() {
         for f in ["MERGE_HEAD", "MERGE_MSG", "MERGE_MODE"] { try? FS.unlink(dotDir + "/" + f) }
+        try? setPins("merge", [])
+    }
+
+    /// The message prepared for the merge in progress (`.mlrepo/MERGE_MSG`), without its
+    /// `#` comment lines; nil when there is none.
+    public func mergeMessage() -> String? {
+        guard let text = try? FS.readText(dotDir + "/MERGE_MSG") else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("#") }
+        let msg = lines.joined(separator: "\n").trimmed()
+        return msg.isEmpty ? nil : msg + "\n"
     }
 
     // MARK: Revisions

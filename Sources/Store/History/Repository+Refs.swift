@@ -10,7 +10,12 @@ extension Repository {
             var index = try StagingIndex.load(indexPath)
             var targets: [String] = []
             for s in specs {
-                let m = index.entries.keys.filter { pathMatches($0, s) }
+                // Unmerged paths (a merge's conflicts) are resolved as deleted.
+                // Naming the file of a file/folder conflict resolves just that file.
+                let exact = index.unmerged[s] != nil
+                let u = exact ? [s] : index.unmerged.keys.filter { pathMatches($0, s) }
+                for p in u { index.unmerged[p] = nil }
+                let m = (exact ? [] : index.entries.keys.filter { pathMatches($0, s) }) + u
                 if m.isEmpty { throw StoreError.badPath(s.isEmpty ? "." : s, reason: "did not match any tracked file") }
                 targets += m
             }
@@ -43,9 +48,15 @@ extension Repository {
     public func reset(to rev: String?, mode: ResetMode) throws -> ObjectId? {
         try withLock {
             let target = try rev.map { try resolveCommit($0) } ?? refs.headCommit()
+            // A reset ends a merge in progress (git's rule); a soft one would keep its
+            // half-merged index as if it were staged work, so it is refused.
+            if mode == .soft, try mergeHead() != nil {
+                throw StoreError.invalid("cannot do a soft reset in the middle of a merge ('mlrepo merge --abort', or reset --mixed/--hard)")
+            }
             guard let target else {
                 if mode == .soft { return nil }
                 try resetIndex(to: nil)
+                clearMergeState()
                 return nil
             }
             if mode == .hard {
@@ -63,6 +74,7 @@ extension Repository {
                 if cur != target { try refs.setHead(.detached(target), who: who, message: "reset: moving to \(rev ?? "HEAD")") }
             }
             if mode == .mixed { try resetIndex(to: target) }
+            if mode != .soft { clearMergeState() }
             return target
         }
     }

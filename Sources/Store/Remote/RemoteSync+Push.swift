@@ -29,7 +29,7 @@ extension RemoteSync {
                 let known = repo.store.contains(old.id)
                 let ok = try (ref.hasPrefix("refs/heads/") || ref.hasPrefix("refs/aliases/")) && known && repo.isAncestor(old.id, of: id)
                 if !ok {
-                    throw RemoteError(.push, subject: ref, "rejected \(shortName(ref)): the remote has commits this repository does not (fetch first: mlrepo pull \(spec.name))")
+                    throw RemoteError(.push, subject: ref, "rejected \(shortName(ref)): the remote has commits this repository does not \(pullHint(ref))")
                 }
             }
             plan.append((ref, id, old))
@@ -52,7 +52,7 @@ extension RemoteSync {
             let data = Array((p.id.hex + "\n").utf8)
             let ok = try transport.put(p.ref, data, condition: p.old.map { .tag($0.tag) } ?? .absent)
             guard ok else {
-                throw RemoteError(.push, subject: p.ref, "rejected \(shortName(p.ref)): it moved on the remote during this push (fetch first: mlrepo pull \(spec.name))")
+                throw RemoteError(.push, subject: p.ref, "rejected \(shortName(p.ref)): it moved on the remote during this push \(pullHint(p.ref))")
             }
             report.updated.append((p.ref, p.old?.id, p.id))
             try setTracking(p.ref, p.id)
@@ -153,5 +153,15 @@ extension RemoteSync {
             try transport.putFile("packs/\(n).idx", path: outDir + "/" + n + ".idx")
             try? copyFile(outDir + "/" + n + ".idx", cacheDir + "/idx/" + n + ".idx")
         }
+    }
+}
+
+extension RemoteSync {
+    /// What to do after a rejected push: for a branch, pull (fetch + merge) it into the
+    /// branch of the same name, then push again.
+    func pullHint(_ ref: String) -> String {
+        guard ref.hasPrefix("refs/heads/") else { return "(fetch first: mlrepo fetch \(spec.name))" }
+        let b = String(ref.dropFirst(11))
+        return "(fetch first: on branch \(b), 'mlrepo pull \(spec.name) \(b)' merges them in; then push again)"
     }
 }

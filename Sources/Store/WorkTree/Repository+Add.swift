@@ -55,7 +55,15 @@ extension Repository {
                 let s = try scan(spec, includeIgnored: force)
                 result.skipped += s.skipped
                 let tracked = index.entries.keys.filter { pathMatches($0, spec) }
-                if s.files.isEmpty && tracked.isEmpty && s.skipped.isEmpty {
+                // Adding an unmerged path marks it resolved: its file (if any) is staged
+                // below as stage 0; a path gone from disk is resolved as deleted.
+                let unmerged = index.unmerged.keys.filter { pathMatches($0, spec) }
+                for p in unmerged {
+                    index.unmerged[p] = nil
+                    index.treeId = nil
+                    if !s.files.contains(where: { $0.path == p }) { result.removed.append(p) }
+                }
+                if s.files.isEmpty && tracked.isEmpty && s.skipped.isEmpty && unmerged.isEmpty {
                     if st == nil { throw StoreError.badPath(spec.isEmpty ? "." : spec, reason: "did not match any file") }
                 }
                 for f in s.files where seen.insert(f.path).inserted { work.append(f) }

@@ -21,7 +21,9 @@ extension Repository {
             let isBranch = branchTip != nil
             var head: Head = isBranch ? .branch(rev) : .detached(id)
             if rev == "HEAD" || rev == "@" { head = try refs.head() }  // stays on its branch, as in git
-            return try moveTo(id, head: head, force: force, message: "checkout: moving to \(rev)")
+            let r = try moveTo(id, head: head, force: force, message: "checkout: moving to \(rev)")
+            clearMergeState()  // leaving a merge in progress forgets it, as git does
+            return r
         }
     }
 
@@ -47,7 +49,9 @@ extension Repository {
             guard let id = try refs.read(ref) else {
                 throw StoreError.badRevision(name, reason: "no such branch (use 'switch -c \(name)' to create it)")
             }
-            return try moveTo(id, head: .branch(name), force: force, message: "switch: moving to \(name)")
+            let r = try moveTo(id, head: .branch(name), force: force, message: "switch: moving to \(name)")
+            clearMergeState()
+            return r
         }
     }
 
@@ -70,6 +74,12 @@ extension Repository {
         let headFiles = try files(ofCommit: headId)
         let targetFiles = try files(ofCommit: target)
         var index = try StagingIndex.load(indexPath)
+        // Conflicts of a merge: refused, or (forced) discarded with their work files.
+        let unmerged = Set(index.unmerged.keys)
+        if !unmerged.isEmpty && !force {
+            throw StoreError.invalid("you need to resolve your current index first: \(StoreError.list(unmerged.sorted())) unmerged (finish the merge, or 'mlrepo merge --abort')")
+        }
+        index.unmerged = [:]
         let (work, _) = try compareWorkTree(&index, hashUntracked: false)
         // Edited files hold work that checkout must not destroy; deleted ones do not (their
         // content is in the store), so checkout may recreate or remove them freely.
@@ -80,6 +90,7 @@ extension Repository {
         var toChange = Set<String>()
         for p in Set(headFiles.keys).union(targetFiles.keys) where headFiles[p] != targetFiles[p] { toChange.insert(p) }
         if force {
+            toChange.formUnion(unmerged)
             for p in Set(index.entries.keys).union(targetFiles.keys) where indexFile(index, p) != targetFiles[p] || index.entries[p]?.notCheckedOut == true {
                 toChange.insert(p)
             }
@@ -208,7 +219,7 @@ extension Repository {
                 let (w, _) = try compareWorkTree(&index, spec: s)
                 changed.formUnion(w.changes.filter { $0.change == .modified }.map(\.path))
                 if !force, fromCommit != nil {
-                    let blocked = w.untracked.filter { source[$0] != nil }
+                    let blocked = w.untracked.filter { source[$0] != nil && index.unmerged[$0] == nil }
                     if !blocked.isEmpty { throw StoreError.untrackedWouldBeOverwritten(blocked) }
                 }
             }
@@ -225,6 +236,7 @@ extension Repository {
                 let st = try writeWorkFile(p, t, reader: reader)
                 result.written.append(p)
                 index.entries[p] = IndexEntry(path: p, mode: t.mode, stat: st, id: t.id)
+                index.unmerged[p] = nil  // a side checked out from a commit resolves the conflict
                 if fromCommit != nil { index.treeId = nil }
             }
             if let newest = result.written.compactMap({ index.entries[$0]?.mtimeNs }).max() { waitPastTimestamp(newest) }

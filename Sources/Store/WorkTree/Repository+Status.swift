@@ -18,7 +18,11 @@ public struct RepoStatus: Sendable {
     public var untracked: [String] = []
     /// Tracked paths deliberately absent from the work tree (`clone --no-checkout`).
     public var notCheckedOut = 0
-    public var clean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty }
+    /// Paths a merge left in conflict, with how they conflict.
+    public var unmerged: [(path: String, kind: UnmergedKind)] = []
+    /// The commit being merged, while a merge is in progress (`.mlrepo/MERGE_HEAD`).
+    public var merging: ObjectId?
+    public var clean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty && unmerged.isEmpty }
 }
 
 extension Repository {
@@ -51,12 +55,14 @@ extension Repository {
                     if h.id != e.id || h.mode != e.mode { st.staged.append(PathChange(path: p, change: .modified)) }
                 } else { st.staged.append(PathChange(path: p, change: .added)) }
             }
-            for p in headFiles.keys where index.entries[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
+            for p in headFiles.keys where index.entries[p] == nil && index.unmerged[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
         }
+        st.merging = try? mergeHead()  // a damaged MERGE_HEAD is reported by commit, which suggests merge --abort
+        st.unmerged = index.sortedUnmerged.map { ($0.path, Repository.unmergedKind($0, index: index)) }
 
         let (work, refreshed) = try compareWorkTree(&index, collectIds: false, prescanned: scanned)
         st.unstaged = work.changes
-        st.untracked = work.untracked
+        st.untracked = index.unmerged.isEmpty ? work.untracked : work.untracked.filter { index.unmerged[$0] == nil }
         st.notCheckedOut = index.entries.values.reduce(0) { $0 + ($1.notCheckedOut ? 1 : 0) }
         if refreshed { tryRefreshIndex(index) }
         retire(index, scanned, work)
@@ -148,7 +154,7 @@ extension Repository {
         guard let lock = try? FileLock(path: lockPath, timeout: 0) else { return }
         defer { withExtendedLifetime(lock) {} }
         // Only write if nobody changed the index since we read it.
-        guard let cur = try? StagingIndex.load(indexPath), cur.entries.count == index.entries.count,
+        guard let cur = try? StagingIndex.load(indexPath), cur.entries.count == index.entries.count, cur.unmerged == index.unmerged,
               cur.entries.allSatisfy({ index.entries[$0.key]?.id == $0.value.id }) else { return }
         try? index.write(indexPath, durable: durable)
     }
