@@ -119,7 +119,7 @@ final class LineDiffTests: XCTestCase {
         var mismatches: [String] = []
         let n = max(100, TextMergeOracleTests.cases)
         for i in 0..<n {
-            var gen = TextCases(rng: SplitMix(seed: 90_000 &+ UInt64(i)), hard: i % 3 == 2)
+            var gen = TextCases(rng: SplitMix(seed: 90_000 &+ UInt64(i)), hard: i % 3 == 2, blocks: i % 5 == 4)
             let a = gen.base()
             let b = gen.edit(a, edits: gen.rng.pick(gen.hard ? [10, 30, 100] : [1, 2, 3, 5, 8]))
             let ta = gen.text(a), tb = gen.text(b)

@@ -74,22 +74,34 @@ struct TextCases {
     var rng: SplitMix
     /// Hard cases: a small vocabulary (lines repeated far more often) and more edits.
     var hard = false
+    /// Block cases: 100–1000 lines, a third of them blank, rewritten in blocks of 5–50 lines
+    /// (lines common in the other file among lines it lacks: what git leaves out of its search).
+    var blocks = false
 
     static let vocabulary = ["", "}", "{", "    }", "    return x;", "end", "#", "---", "  ", "a", "b", "c", "x = 1", ")", "//"]
 
     mutating func line() -> String {
+        if blocks { return rng.chance(0.35) ? "" : rng.chance(0.2) ? "}" : "u\(rng.next() % 1_000_000_000)" }
         if hard && rng.chance(0.8) { return rng.pick(Array(Self.vocabulary.prefix(5))) }
         if rng.chance(0.55) { return rng.pick(Self.vocabulary) }
         return "u\(rng.int(0..<(rng.chance(0.5) ? 40 : 100_000)))"
     }
 
     mutating func base(maxLines: Int = 200) -> [String] {
+        if blocks { return (0..<rng.pick([100, 300, 1000])).map { _ in line() } }
         let n = rng.chance(0.8) ? min(maxLines, rng.pick([0, 1, 2, 3, 5, 10, 20, 50, 100, 200])) : rng.int(0..<(maxLines + 1))
         return (0..<n).map { _ in line() }
     }
 
     mutating func edit(_ lines: [String], edits: Int) -> [String] {
         var l = lines
+        if blocks {
+            for _ in 0..<rng.pick([1, 3, 6]) {
+                let pos = rng.int(0..<(l.count + 1)), end = min(l.count, pos + rng.pick([5, 20, 50]))
+                l.replaceSubrange(pos..<end, with: (0..<rng.pick([5, 20, 50])).map { _ in line() })
+            }
+            return l
+        }
         for _ in 0..<edits {
             let pos = rng.int(0..<(l.count + 1)), k = rng.pick([1, 1, 1, 2, 3, 5])
             let op = rng.nextDouble()
@@ -121,9 +133,9 @@ struct TextCases {
 }
 
 /// The text merge against `git merge-file` on seeded random three-way cases, per style.
-/// MLREPO_ORACLE_CASES sets the number of cases per style (default 300; a third of them hard).
+/// MLREPO_ORACLE_CASES sets the number of cases per style (default 150; a third of them hard).
 final class TextMergeOracleTests: XCTestCase {
-    static var cases: Int { Int(ProcessInfo.processInfo.environment["MLREPO_ORACLE_CASES"] ?? "") ?? 300 }
+    static var cases: Int { Int(ProcessInfo.processInfo.environment["MLREPO_ORACLE_CASES"] ?? "") ?? 150 }
 
     func testFixturesAreGitsOutput() throws {
         let git = try GitOracle()
@@ -141,7 +153,7 @@ final class TextMergeOracleTests: XCTestCase {
         var mismatches: [String] = []
         var conflicted = 0
         for i in 0..<Self.cases {
-            var gen = TextCases(rng: SplitMix(seed: seed &+ UInt64(i)), hard: i % 3 == 2)
+            var gen = TextCases(rng: SplitMix(seed: seed &+ UInt64(i)), hard: i % 3 == 2, blocks: i % 5 == 4)
             let (b, o, t) = gen.threeWay()
             let expected = try git.merge(base: b, ours: o, theirs: t, style: style, favor: favor)
             let got = TextMerge.merge(base: b, ours: o, theirs: t, options: TextMergeOptions(style: style, favor: favor))
