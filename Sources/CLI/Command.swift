@@ -116,7 +116,7 @@ let commands: [Command] = [
     duCommand, configCommand, reflogCommand, resetCommand,
     runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
     trainCommand, evalCommand, predictCommand, serveCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand, modelCommand,
-    revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand,
+    revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand, mergeFileCommand,
 ]
 
 /// What commands need from the environment.
