@@ -210,6 +210,12 @@ def main():
                                       0x10, 0x01, 0x22, 0x04, 0, 0, 0, 0, 0x42, 0x01, 0x54]))
     write("onnx", "huge-length", bytes([0x08, 0x08, 0x3A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]))
 
+    # --- merge: base, ours and theirs separated by NUL bytes
+    write("merge", "clean", b"a\nb\nc\nd\n\0a\nB\nc\nd\n\0a\nb\nc\nD\n")
+    write("merge", "conflict", b"x\ny\n\0x\nY\n\0x\nZ\nw")
+    write("merge", "repeats", b"}\n\n}\n\n\0}\n\n\n}\n\0\n}\n\n")
+    write("merge", "crlf", b"a\r\nb\r\n\0a\r\nB\r\n\0A\r\nb\r\n")
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

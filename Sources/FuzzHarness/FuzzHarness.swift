@@ -22,7 +22,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model", "decimal", "onnx",
+        "config", "npy", "model", "decimal", "onnx", "merge",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -43,6 +43,7 @@ public enum FuzzHarness {
         case "model": model(data)
         case "decimal": decimal(data)
         case "onnx": onnx(data)
+        case "merge": merge(data)
         default: return false
         }
         return true
@@ -52,6 +53,42 @@ public enum FuzzHarness {
     static func check(_ ok: @autoclosure () -> Bool, _ what: @autoclosure () -> String,
                       file: StaticString = #fileID, line: UInt = #line) {
         if !ok() { fatalError("fuzz invariant broken: \(what())", file: file, line: line) }
+    }
+
+    // MARK: Support: line diff and three-way text merge
+
+    /// Three texts separated by NUL bytes (base, ours, theirs). The diff of any two must
+    /// turn one into the other; a merge where one side is the base or both sides agree is
+    /// that side with no conflict; a favor never leaves a conflict; every style terminates.
+    static func merge(_ data: UnsafeRawBufferPointer) {
+        let parts = Array(data).split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false).map { Array($0) }
+        let base = parts[0], ours = parts.count > 1 ? parts[1] : [], theirs = parts.count > 2 ? parts[2] : []
+        let a = LineDiff.lines(base), b = LineDiff.lines(ours)
+        var rebuilt: [UInt8] = [], at = 0, last = -1
+        for r in LineDiff.diff(a, b) {
+            check(r.aStart > last && r.aStart >= at && r.aStart + r.aCount <= a.count && r.bStart + r.bCount <= b.count
+                  && r.aCount + r.bCount > 0, "bad region \(r)")
+            for i in at..<r.aStart { rebuilt += a[i] }
+            for i in r.bStart..<(r.bStart + r.bCount) { rebuilt += b[i] }
+            at = r.aStart + r.aCount; last = at
+        }
+        for i in at..<a.count { rebuilt += a[i] }
+        check(rebuilt == ours, "applying the diff does not give the new text")
+        for c in [0, 1, 3] { _ = LineDiff.unified(LineDiff.hunks(base, ours, context: c), oldLabel: "a", newLabel: "b") }
+        for style in [TextMergeOptions.Style.merge, .diff3] {
+            let m = TextMerge.merge(base: base, ours: ours, theirs: theirs, options: TextMergeOptions(style: style))
+            check(m.conflicts >= 0, "negative conflict count")
+            let one = TextMerge.merge(base: base, ours: ours, theirs: base, options: TextMergeOptions(style: style))
+            check(one == TextMergeResult(bytes: ours, conflicts: 0), "a change on one side only is not taken as it is")
+            let other = TextMerge.merge(base: base, ours: base, theirs: theirs, options: TextMergeOptions(style: style))
+            check(other == TextMergeResult(bytes: theirs, conflicts: 0), "a change on the other side only is not taken as it is")
+            let same = TextMerge.merge(base: base, ours: theirs, theirs: theirs, options: TextMergeOptions(style: style))
+            check(same == TextMergeResult(bytes: theirs, conflicts: 0), "the same change on both sides is not taken once")
+        }
+        for favor in [TextMergeOptions.Favor.ours, .theirs, .union] {
+            let m = TextMerge.merge(base: base, ours: ours, theirs: theirs, options: TextMergeOptions(favor: favor))
+            check(m.conflicts == 0, "favor \(favor) left \(m.conflicts) conflicts")
+        }
     }
 
     // MARK: Net: HTTP request parser and chunked decoder
