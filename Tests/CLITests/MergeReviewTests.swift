@@ -63,6 +63,50 @@ final class MergeReviewTests: CLITestCase {
         XCTAssertTrue(status().clean)
     }
 
+    // Finding 1, the rest: a write that fails part-way (a damaged object) puts back what
+    // was written and leaves no merge state behind.
+    func testFailureMidWriteRollsBack() throws {
+        diverge(base: ["a.txt": "a\n", "b.txt": "b\n", "c.txt": "c\n"], theirs: {
+            write("a.txt", "a theirs\n"); write("b.txt", "UNIQUEMARKER theirs\n")
+        }, ours: { write("c.txt", "c ours\n") })
+        // Damage b.txt's new content in its (uncompressed) pack.
+        let packs = try FileManager.default.contentsOfDirectory(atPath: url(".mlrepo/objects/pack").path).filter { $0.hasSuffix(".pack") }
+        var damaged = 0
+        for p in packs {
+            var d = [UInt8](try Data(contentsOf: url(".mlrepo/objects/pack/" + p)))
+            let m = Array("UNIQUEMARKER theirs".utf8)
+            guard d.count >= m.count else { continue }
+            for i in 0...(d.count - m.count) where Array(d[i..<(i + m.count)]) == m { d[i] = UInt8(ascii: "V"); damaged += 1 }
+            try Data(d).write(to: url(".mlrepo/objects/pack/" + p))
+        }
+        guard damaged > 0 else { throw XCTSkip("the pack is compressed; cannot damage the object in place") }
+        let before = snapshot()
+        let r = fails(1, "merge", "feature")
+        XCTAssertTrue(r.err.contains("corrupt"), r.err)
+        XCTAssertEqual(snapshot(), before, "a.txt put back, no MERGE_HEAD/MERGE_MSG/MERGE_MODE, index as it was")
+        XCTAssertTrue(status().clean)
+        fails(1, "commit", "-m", "x")
+    }
+
+    // MERGE_HEAD is written last: a merge stopped before it (killed) is an interrupted
+    // merge that status reports, commit and merge refuse, and abort undoes.
+    func testInterruptedMergeWithoutMergeHead() throws {
+        diverge(base: ["t.txt": "1\n", "u.txt": "u\n"], theirs: { write("t.txt", "1 theirs\n"); write("u.txt", "u theirs\n") },
+                ours: { write("t.txt", "1 ours\n") })
+        let before = listFiles()
+        fails(1, "merge", "feature")
+        remove(".mlrepo/MERGE_HEAD")
+        let j = json(ok("status", "--json")) as? [String: Any]
+        XCTAssertEqual(j?["merge_interrupted"] as? Bool, true)
+        XCTAssertTrue(ok("status").contains("A merge was interrupted"))
+        write("t.txt", "fixed\n"); ok("add", "t.txt")
+        XCTAssertTrue(fails(1, "commit", "-m", "x").err.contains("merge --abort"))
+        XCTAssertTrue(fails(1, "merge", "feature").err.contains("merge --abort"))
+        ok("merge", "--abort")
+        XCTAssertEqual(listFiles(), before)
+        XCTAssertTrue(status().clean)
+    }
+
     /// Rewrites every occurrence of `from` (a path in the index) to `to` (same length) and
     /// fixes the SHA-256 trailer.
     func rewriteIndexPath(_ from: String, _ to: String) throws {
