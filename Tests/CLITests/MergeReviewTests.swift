@@ -51,6 +51,20 @@ final class MergeReviewTests: CLITestCase {
         XCTAssertEqual(revParse("HEAD^2"), revParse("feature"))
     }
 
+    // The same in a fast-forward: refused, with advice that exists for merge.
+    func testFastForwardRefusalGivesMergeAdvice() throws {
+        ok("init")
+        write("a.txt", "a\n"); ok("add", "."); commit("one")
+        ok("switch", "-c", "f"); write("data", "d\n"); write("z.txt", "z\n"); ok("add", "."); commit("two")
+        ok("switch", "main")
+        write("data/notes.txt", "x\n")
+        let before = snapshot()
+        let r = fails(1, "merge", "f")
+        XCTAssertTrue(r.err.contains("untracked files would be overwritten by the merge: data"), r.err)
+        XCTAssertFalse(r.err.contains("--force"), r.err)
+        XCTAssertEqual(snapshot(), before)
+    }
+
     // Finding 1, second way: a file/folder conflict whose `NAME~HEAD` name is too long.
     func testOverlongAsideNameIsRefusedBeforeAnythingIsWritten() throws {
         let n = String(repeating: "n", count: 253)

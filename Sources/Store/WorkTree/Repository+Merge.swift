@@ -125,7 +125,14 @@ extension Repository {
                 // A detached HEAD moves with the merge (it names a commit, not a branch).
                 let newHead: Head
                 if case .branch = headState { newHead = headState } else { newHead = .detached(theirs) }
-                let r = try moveTo(theirs, head: newHead, force: false, message: "merge \(req.rev): Fast-forward")
+                let r: CheckoutResult
+                do {
+                    r = try moveTo(theirs, head: newHead, force: false, message: "merge \(req.rev): Fast-forward")
+                } catch StoreError.untrackedWouldBeOverwritten(let paths) {
+                    throw StoreError.invalid("untracked files would be overwritten by the merge: \(StoreError.list(paths)) (move them away; nothing was changed)")
+                } catch StoreError.uncommittedChanges(let paths) {
+                    throw StoreError.invalid("your local changes to these files would be overwritten by the merge: \(StoreError.list(paths)) (commit them first; nothing was changed)")
+                }
                 if case .branch(let b) = headState {
                     try refs.update("refs/heads/" + b, to: theirs, who: signature(), message: "merge \(req.rev): Fast-forward")
                 }
