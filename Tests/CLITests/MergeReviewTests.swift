@@ -290,9 +290,29 @@ final class MergeReviewTests: CLITestCase {
         fails(1, "merge", "--conflict=diff3", "feature")
         let merged = text("t.txt")
         XCTAssertTrue(merged?.contains("||||||| \(b)\n") == true, merged ?? "")
+        // MERGE_MODE records the label (.mlrepo-format.md §1).
+        let mode = json(text(".mlrepo/MERGE_MODE") ?? "") as? [String: Any]
+        XCTAssertEqual(mode?["base_label"] as? String, b)
+        XCTAssertEqual(mode?["label"] as? String, "feature")
+        XCTAssertEqual(mode?["touched"] as? [String], ["t.txt"])
         write("t.txt", "scratch\n")
         ok("checkout", "--conflict=diff3", "t.txt")
         XCTAssertEqual(text("t.txt"), merged)
+    }
+
+    // Finding 10: `checkout --conflict` re-merges a table row by row (mergeTable), as the
+    // merge did.
+    func testCheckoutConflictRemergesTablesByRow() throws {
+        diverge(base: ["t.csv": "id,v\n1,a\n2,b\n3,c\n"], theirs: { write("t.csv", "id,v\n1,a\n2,THEIRS\n3,c\n4,d\n") },
+                ours: { write("t.csv", "id,v\n0,z\n1,a\n2,OURS\n3,c\n") })
+        let r = fails(1, "merge", "feature")
+        XCTAssertTrue(r.out.contains("CONFLICT (rows)"), r.out)
+        let merged = text("t.csv")
+        write("t.csv", "scratch\n")
+        // The table merge is redone (its markers are the merge's), not a diff3 of the
+        // whole file's lines.
+        ok("checkout", "--conflict=diff3", "t.csv")
+        XCTAssertEqual(text("t.csv"), merged)
     }
 }
 
