@@ -121,6 +121,20 @@ final class MergeReviewTests: CLITestCase {
         XCTAssertTrue(status().clean)
     }
 
+    // An unsafe entry in MERGE_MODE's touched list is skipped by `merge --abort`; the
+    // other paths are still put back.
+    func testAbortSkipsOnlyTheUnsafeTouchedPaths() throws {
+        diverge(base: ["t.txt": "1\n"], theirs: { write("t.txt", "1 theirs\n"); write("z.txt", "z\n") }, ours: { write("t.txt", "1 ours\n") })
+        let before = listFiles()
+        let index = try XCTUnwrap(read(".mlrepo/index"))
+        fails(1, "merge", "feature")
+        try index.write(to: url(".mlrepo/index"))  // killed before the index was written
+        write(".mlrepo/MERGE_MODE", "{\"touched\": [\"../escape\", \"t.txt\", \"z.txt\"]}")
+        ok("merge", "--abort")
+        XCTAssertEqual(listFiles(), before)
+        XCTAssertTrue(status().clean)
+    }
+
     /// Rewrites every occurrence of `from` (a path in the index) to `to` (same length) and
     /// fixes the SHA-256 trailer.
     func rewriteIndexPath(_ from: String, _ to: String) throws {

@@ -48,7 +48,9 @@ public struct MergeMode: Sendable {
         return JSON.object(o).encoded() + "\n"
     }
 
-    static func decode(_ text: String, path: String) throws -> MergeMode {
+    /// `lenient` (for `merge --abort`): unsafe paths are skipped instead of refused, so one
+    /// damaged entry does not hide the others.
+    static func decode(_ text: String, path: String, lenient: Bool = false) throws -> MergeMode {
         func bad(_ r: String) -> StoreError { .corruptFile(path, reason: r + "; run 'mlrepo merge --abort'") }
         guard case .object(let o) = try JSON.parse(text) else { throw bad("not a JSON object") }
         var m = MergeMode()
@@ -57,7 +59,7 @@ public struct MergeMode: Sendable {
         if let l = o["label"]?.stringValue { m.label = l }
         if let l = o["base_label"]?.stringValue { m.baseLabel = l }
         for t in o["touched"]?.arrayValue ?? [] {
-            guard let p = t.stringValue, StagingIndex.isSafePath(p) else { throw bad("unsafe path") }
+            guard let p = t.stringValue, StagingIndex.isSafePath(p) else { if lenient { continue }; throw bad("unsafe path") }
             m.touched.append(p)
         }
         return m
@@ -355,7 +357,8 @@ extension Repository {
             }
             let head = try refs.headCommit()
             let headFiles = try files(ofCommit: head)
-            var paths = Set((try? mergeMode())?.touched ?? []).union(index.unmerged.keys)
+            let touched = (try? FS.readText(mergeModePath)).flatMap { try? MergeMode.decode($0, path: mergeModePath, lenient: true) }?.touched
+            var paths = Set(touched ?? []).union(index.unmerged.keys)
             for p in Set(index.entries.keys).union(headFiles.keys) where indexFile(index, p) != headFiles[p] { paths.insert(p) }
             // Edits made since the merge to merged files would be lost: refused, as git's
             // `reset --merge` refuses ("Entry 'X' not uptodate"). Unmerged paths are overwritten.
