@@ -121,6 +121,27 @@ final class StagingIndexTests: XCTestCase {
         XCTAssertNotNil(decode { $0[8] = 3 }, "version 3")
     }
 
+    /// Every entry's path (stage 0 and stages 1-3) must be a safe relative path: never
+    /// `..`, absolute, empty components or under `.mlrepo` (merge --abort removes paths).
+    func testUnsafePathsRefused() throws {
+        var rng = SplitMix(seed: 9)
+        for bad in ["../victim.xy", ".mlrepo/HEAD", "/etc/passwd1", "a//b.txt", "./a.txt", "a/../b", "d/.mlrepo/x"] {
+            for staged in [false, true] {
+                var idx = StagingIndex()
+                let f = TreeFile(mode: .regular, size: 5, id: rng.id())
+                if staged { idx.entries[bad] = IndexEntry(path: bad, mode: .regular, size: 5, id: f.id) }
+                else { idx.unmerged[bad] = UnmergedPath(path: bad, base: f, ours: f, theirs: nil) }
+                let bytes = idx.encode()
+                XCTAssertThrowsError(try bytes.withUnsafeBytes { try StagingIndex.decode($0, path: "idx") }, bad) { e in
+                    XCTAssertTrue("\(e)".contains("unsafe path"), "\(e)")
+                }
+            }
+        }
+        var ok = StagingIndex()
+        ok.unmerged["dir/t~HEAD.txt"] = UnmergedPath(path: "dir/t~HEAD.txt", base: nil, ours: TreeFile(mode: .regular, size: 1, id: rng.id()), theirs: nil)
+        XCTAssertNoThrow(try ok.encode().withUnsafeBytes { try StagingIndex.decode($0, path: "idx") })
+    }
+
     func testRacyAndMatches() {
         var idx = sampleIndex()
         let e = idx.entries["a.txt"]!

@@ -62,7 +62,8 @@ let statusCommand = Command(
     --json prints {"branch", "head", "staged": [{"path", "status"}], "unstaged": [...],
     "untracked": [path]} with status one of added/modified/deleted, plus "not_checked_out": N
     when tracked files are left out of the work tree (clone --no-checkout). During a merge:
-    "merging": the merged commit's id, and "unmerged": [{"path", "kind"}] with kind one of
+    "merging": the merged commit's id ("merge_interrupted": true when a merge stopped before
+    it finished: run 'merge --abort'), and "unmerged": [{"path", "kind"}] with kind one of
     both modified, both added, deleted by us, deleted by them, file/folder.
     """,
     flags: ["json": ["--json"], "short": ["-s", "--short", "--porcelain"]]
@@ -79,6 +80,7 @@ let statusCommand = Command(
         ]
         if s.notCheckedOut > 0 { fields["not_checked_out"] = .int(Int64(s.notCheckedOut)) }
         if let m = s.merging { fields["merging"] = .string(m.hex) }
+        if s.mergeInterrupted { fields["merge_interrupted"] = .bool(true) }
         if !s.unmerged.isEmpty {
             fields["unmerged"] = .array(s.unmerged.map { .object(["path": .string($0.path), "kind": .string($0.kind.rawValue)]) })
         }
@@ -100,6 +102,9 @@ let statusCommand = Command(
     }
     if let b = s.branch { ctx.out.line("On branch \(b)") } else { ctx.out.line("HEAD detached at \(s.head?.short ?? "?")") }
     if s.head == nil { ctx.out.line("\nNo commits yet") }
+    if s.mergeInterrupted {
+        ctx.out.line("\nA merge was interrupted before it finished.\n  (use \"mlrepo merge --abort\" to put things back)")
+    }
     if s.merging != nil {
         if s.unmerged.isEmpty {
             ctx.out.line("\nAll conflicts fixed but you are still merging.\n  (use \"mlrepo commit\" to conclude merge)")

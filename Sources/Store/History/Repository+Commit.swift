@@ -218,14 +218,22 @@ extension Repository {
     public var mergeHeadPath: String { dotDir + "/MERGE_HEAD" }
 
     /// The commit being merged into HEAD, if a merge is in progress.
+    /// Throws when a merge was interrupted before it finished (MERGE_MODE without MERGE_HEAD).
     public func mergeHead() throws -> ObjectId? {
-        guard FS.exists(mergeHeadPath) else { return nil }
+        guard FS.exists(mergeHeadPath) else {
+            if mergeInterrupted { throw StoreError.invalid("a merge was interrupted before it finished (.mlrepo/MERGE_MODE without MERGE_HEAD); run 'mlrepo merge --abort'") }
+            return nil
+        }
         let text = try sys { try FS.readText(mergeHeadPath) }
         guard let id = ObjectId(hex: text.trimmed()) else {
             throw StoreError.corruptFile(mergeHeadPath, reason: "not a commit id; run 'mlrepo merge --abort'")
         }
         return id
     }
+
+    /// True when a merge stopped after writing MERGE_MODE but before MERGE_HEAD (killed,
+    /// or it failed and could not roll back): only `merge --abort` (or reset --hard) ends it.
+    public var mergeInterrupted: Bool { !FS.exists(mergeHeadPath) && FS.exists(dotDir + "/MERGE_MODE") }
 
     /// Forgets a merge in progress (after its commit, or when it is aborted), and the pins
     /// that kept its conflict stages from gc.

@@ -63,6 +63,7 @@ extension Repository {
                 // A damaged index cannot say what is tracked: rebuild it from HEAD first.
                 if (try? StagingIndex.load(indexPath)) == nil { try resetIndex(to: try refs.headCommit()) }
                 _ = try moveTo(target, head: try refs.head(), force: true, message: "reset: moving to \(rev ?? "HEAD")")
+                removeMergeAsides()
             }
             let who = signature()
             switch try refs.head() {

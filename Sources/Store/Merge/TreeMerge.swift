@@ -13,8 +13,8 @@ public struct TreeMergeOptions: Sendable {
     public var theirsLabel = "theirs"
     public var baseLabel = "merged common ancestors"
     /// Merging merge bases into a virtual base (criss-cross histories): conflicts stay in
-    /// the content (markers; ours for binary files; the modified side of modify/delete),
-    /// and nothing is left unmerged.
+    /// the content (markers in text; the base's version for binary files and
+    /// modify/delete, as git does), and nothing is left unmerged.
     public var virtualBase = false
     public init(style: TextMergeOptions.Style = .merge, keyColumn: String? = nil, oursLabel: String = "HEAD", theirsLabel: String = "theirs") {
         self.style = style; self.keyColumn = keyColumn; self.oursLabel = oursLabel; self.theirsLabel = theirsLabel
@@ -101,7 +101,9 @@ extension Repository {
             guard let o, let t else {
                 // Modified on one side, deleted on the other.
                 let kept = (o ?? t)!
-                if options.virtualBase { r.merged[p] = kept; continue }
+                // A virtual base keeps the base's version (git's recursive strategy), so the
+                // final merge still sees both sides' changes.
+                if options.virtualBase { if let b { r.merged[p] = b }; continue }
                 let deletedBy = o == nil ? options.oursLabel : options.theirsLabel
                 let keptBy = o == nil ? options.theirsLabel : options.oursLabel
                 r.unmerged[p] = UnmergedPath(path: p, base: b, ours: o, theirs: t)
@@ -113,6 +115,14 @@ extension Repository {
             // Both present. The mode: a side that changed it wins (ours when both did).
             let mode: FileMode = (b != nil && o.mode == b!.mode) ? t.mode : o.mode
             if o.id == t.id {
+                if b == nil && o.mode != t.mode && !options.virtualBase {
+                    // Added on both sides with the same content but different modes: git
+                    // reports an add/add conflict; the work tree keeps ours.
+                    r.unmerged[p] = UnmergedPath(path: p, base: nil, ours: o, theirs: t)
+                    r.work[p] = o
+                    r.events.append(.conflict(MergeConflict(path: p, kind: .bothAdded, reason: .addAdd)))
+                    continue
+                }
                 r.merged[p] = TreeFile(mode: mode, size: o.size, id: o.id)
                 continue
             }
@@ -154,8 +164,9 @@ extension Repository {
                 r.events.append(.conflict(MergeConflict(path: p, kind: kind, reason: b == nil ? .addAdd : .content)))
                 continue
             }
-            // Binary: the work tree keeps ours.
-            if options.virtualBase { r.merged[p] = o; continue }
+            // Binary: the work tree keeps ours; a virtual base keeps the base's version
+            // (none when both added it), as git's recursive strategy does.
+            if options.virtualBase { if let b { r.merged[p] = b }; continue }
             r.unmerged[p] = stages
             r.work[p] = o
             r.events.append(.conflict(MergeConflict(path: p, kind: kind, reason: .binary)))

@@ -49,19 +49,19 @@ extension Repository {
                 }
                 let full = fullPath(spec)
                 let st = FS.lstat(full)
-                if let st, st.isRegular, !force, try isIgnored(spec, isDirectory: false), index.entries[spec] == nil {
+                if let st, st.isRegular, !force, try isIgnored(spec, isDirectory: false), index.entries[spec] == nil, index.unmerged[spec] == nil {
                     throw StoreError.badPath(spec, reason: "is ignored by .mlrepoignore (use --force to add it anyway)")
                 }
                 let s = try scan(spec, includeIgnored: force)
                 result.skipped += s.skipped
-                let tracked = index.entries.keys.filter { pathMatches($0, spec) }
                 // Adding an unmerged path marks it resolved: its file (if any) is staged
-                // below as stage 0; a path gone from disk is resolved as deleted.
+                // below as stage 0 (tracked, so even when ignored); a path gone from disk is
+                // resolved as deleted.
                 let unmerged = index.unmerged.keys.filter { pathMatches($0, spec) }
+                let tracked = index.entries.keys.filter { pathMatches($0, spec) } + unmerged
                 for p in unmerged {
                     index.unmerged[p] = nil
                     index.treeId = nil
-                    if !s.files.contains(where: { $0.path == p }) { result.removed.append(p) }
                 }
                 if s.files.isEmpty && tracked.isEmpty && s.skipped.isEmpty && unmerged.isEmpty {
                     if st == nil { throw StoreError.badPath(spec.isEmpty ? "." : spec, reason: "did not match any file") }

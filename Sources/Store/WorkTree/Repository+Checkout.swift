@@ -22,6 +22,7 @@ extension Repository {
             var head: Head = isBranch ? .branch(rev) : .detached(id)
             if rev == "HEAD" || rev == "@" { head = try refs.head() }  // stays on its branch, as in git
             let r = try moveTo(id, head: head, force: force, message: "checkout: moving to \(rev)")
+            if force { removeMergeAsides() }
             clearMergeState()  // leaving a merge in progress forgets it, as git does
             return r
         }
@@ -50,6 +51,7 @@ extension Repository {
                 throw StoreError.badRevision(name, reason: "no such branch (use 'switch -c \(name)' to create it)")
             }
             let r = try moveTo(id, head: .branch(name), force: force, message: "switch: moving to \(name)")
+            if force { removeMergeAsides() }
             clearMergeState()
             return r
         }
@@ -414,6 +416,8 @@ extension Repository {
     /// Removes a tracked file and the folders it leaves empty. Never follows symlinks.
     @discardableResult
     func removeWorkFile(_ path: String) -> Bool {
+        // Never a path that leaves the work tree or reaches into .mlrepo.
+        guard StagingIndex.isSafePath(path) else { return false }
         let full = fullPath(path)
         guard let st = FS.lstat(full), !st.isDirectory else { return false }
         // Do not delete through a symlinked parent.

@@ -36,25 +36,30 @@ public struct MergeMode: Sendable {
     public var style: TextMergeOptions.Style = .merge
     public var keyColumn: String? = nil
     public var label = "theirs"
+    /// The base's label in conflict markers (the base's 7-digit id, or `merged common
+    /// ancestors` for a virtual base), for `checkout --conflict`.
+    public var baseLabel = "merged common ancestors"
     /// Paths the merge wrote or removed in the work tree (what `merge --abort` restores).
     public var touched: [String] = []
 
     func encoded() -> String {
-        var o: [String: JSON] = ["style": .string(style.rawValue), "label": .string(label), "touched": .array(touched.map { .string($0) })]
+        var o: [String: JSON] = ["style": .string(style.rawValue), "label": .string(label), "base_label": .string(baseLabel), "touched": .array(touched.map { .string($0) })]
         o["key"] = keyColumn.map { .string($0) } ?? .null
         return JSON.object(o).encoded() + "\n"
     }
 
-    static func decode(_ text: String, path: String) throws -> MergeMode {
+    /// `lenient` (for `merge --abort`): unsafe paths are skipped instead of refused, so one
+    /// damaged entry does not hide the others.
+    static func decode(_ text: String, path: String, lenient: Bool = false) throws -> MergeMode {
         func bad(_ r: String) -> StoreError { .corruptFile(path, reason: r + "; run 'mlrepo merge --abort'") }
         guard case .object(let o) = try JSON.parse(text) else { throw bad("not a JSON object") }
         var m = MergeMode()
         if let s = o["style"]?.stringValue { guard let v = TextMergeOptions.Style(rawValue: s) else { throw bad("bad style") }; m.style = v }
         m.keyColumn = o["key"]?.stringValue
         if let l = o["label"]?.stringValue { m.label = l }
+        if let l = o["base_label"]?.stringValue { m.baseLabel = l }
         for t in o["touched"]?.arrayValue ?? [] {
-            guard let p = t.stringValue, let n = Path.normalize(p), n == p, !p.isEmpty, !p.hasPrefix("/"),
-                  p.split(separator: "/").allSatisfy({ Tree.isSafeName(String($0)) }) else { throw bad("unsafe path") }
+            guard let p = t.stringValue, StagingIndex.isSafePath(p) else { if lenient { continue }; throw bad("unsafe path") }
             m.touched.append(p)
         }
         return m
@@ -75,17 +80,24 @@ extension Repository {
     /// Paths left unmerged in the index, in path order.
     public func unmergedPaths() throws -> [UnmergedPath] { try StagingIndex.load(indexPath).sortedUnmerged }
 
-    /// How an unmerged path conflicts (a folder of staged files at the same path: file/folder).
-    static func unmergedKind(_ u: UnmergedPath, index: StagingIndex) -> UnmergedKind {
-        let prefix = u.path + "/"
-        if index.entries.keys.contains(where: { $0.hasPrefix(prefix) }) || index.unmerged.keys.contains(where: { $0.hasPrefix(prefix) }) {
-            return .fileFolder
+    /// How each unmerged path conflicts, in path order (a folder of staged files at the
+    /// same path: file/folder). The folders are collected once, so this stays linear.
+    static func unmergedKinds(_ index: StagingIndex) -> [(path: String, kind: UnmergedKind)] {
+        let unmerged = index.sortedUnmerged
+        if unmerged.isEmpty { return [] }
+        var folders = Set<String>()
+        for p in Array(index.entries.keys) + Array(index.unmerged.keys) {
+            var d = Path.dirname(p)
+            while d != "." && !d.isEmpty && folders.insert(d).inserted { d = Path.dirname(d) }
         }
-        switch (u.base != nil, u.ours != nil, u.theirs != nil) {
-        case (false, _, _): return .bothAdded
-        case (true, false, _): return .deletedByUs
-        case (true, true, false): return .deletedByThem
-        default: return .bothModified
+        return unmerged.map { u in
+            if folders.contains(u.path) { return (u.path, .fileFolder) }
+            switch (u.base != nil, u.ours != nil, u.theirs != nil) {
+            case (false, _, _): return (u.path, .bothAdded)
+            case (true, false, _): return (u.path, .deletedByUs)
+            case (true, true, false): return (u.path, .deletedByThem)
+            default: return (u.path, .bothModified)
+            }
         }
     }
 
@@ -112,7 +124,17 @@ extension Repository {
             let canFF = try head.map { try isAncestor($0, of: theirs) } ?? true
             if canFF && req.fastForward != .never {
                 try writeOrigHead(head)
-                let r = try moveTo(theirs, head: headState, force: false, message: "merge \(req.rev): Fast-forward")
+                // A detached HEAD moves with the merge (it names a commit, not a branch).
+                let newHead: Head
+                if case .branch = headState { newHead = headState } else { newHead = .detached(theirs) }
+                let r: CheckoutResult
+                do {
+                    r = try moveTo(theirs, head: newHead, force: false, message: "merge \(req.rev): Fast-forward")
+                } catch StoreError.untrackedWouldBeOverwritten(let paths) {
+                    throw StoreError.invalid("untracked files would be overwritten by the merge: \(StoreError.list(paths)) (move them away; nothing was changed)")
+                } catch StoreError.uncommittedChanges(let paths) {
+                    throw StoreError.invalid("your local changes to these files would be overwritten by the merge: \(StoreError.list(paths)) (commit them first; nothing was changed)")
+                }
                 if case .branch(let b) = headState {
                     try refs.update("refs/heads/" + b, to: theirs, who: signature(), message: "merge \(req.rev): Fast-forward")
                 }
@@ -178,50 +200,126 @@ extension Repository {
                 throw StoreError.invalid("untracked files would be overwritten by the merge: \(StoreError.list(Array(Set(blocked)).sorted())) (move them away; nothing was changed)")
             }
 
-            // Write: objects, then the merge state (so an interrupted merge can be aborted),
-            // then the work tree, then the index.
+            // Every path the merge writes must be writable as writeWorkFile will find it
+            // (after the merge's own removals), so nothing fails half-way.
+            let removals = Set(writes.filter { final[$0] == nil })
+            try checkWorkWrites(writes.filter { final[$0] != nil }, removing: removals)
+
+            // Write: objects, the merge state (MERGE_MODE marks a merge under way, so an
+            // interrupted one can be aborted), the work tree, the index, and MERGE_HEAD
+            // last. Any failure after the first write puts back what was written.
             try store.commitPending()
             try writeOrigHead(head)
             var mode = MergeMode(style: req.style, keyColumn: req.keyColumn, label: req.label, touched: writes.sorted())
+            mode.baseLabel = opts.baseLabel
             mode.touched.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             var msg = req.message.hasSuffix("\n") ? req.message : req.message + "\n"
             if !result.unmerged.isEmpty {
                 msg += "\n# Conflicts:\n" + result.unmerged.keys.sorted().map { "#\t\($0)\n" }.joined()
             }
             try setPins("merge", result.unmerged.values.flatMap(\.ids) + result.work.values.map(\.id))
-            try sys { try FS.atomicWrite(mergeModePath, text: mode.encoded(), durable: durable) }
-            try sys { try FS.atomicWrite(mergeMsgPath, text: msg, durable: durable) }
-            try sys { try FS.atomicWrite(mergeHeadPath, text: theirs.hex + "\n", durable: durable) }
-
-            for p in writes.sorted(by: >) where final[p] == nil {
-                if removeWorkFile(p) { report.removed.append(p) }
-                index.entries[p] = nil
+            let originalIndex = index
+            var changed: [String] = []
+            var indexWritten = false
+            do {
+                try sys { try FS.atomicWrite(mergeModePath, text: mode.encoded(), durable: durable) }
+                try sys { try FS.atomicWrite(mergeMsgPath, text: msg, durable: durable) }
+                for p in writes.sorted(by: >) where final[p] == nil {
+                    if removeWorkFile(p) { report.removed.append(p); changed.append(p) }
+                    index.entries[p] = nil
+                }
+                try store.ensureLocal(files: writes.compactMap { final[$0]?.id })
+                let reader = FileReader(store: store)
+                for p in writes.sorted() {
+                    guard let f = final[p] else { continue }
+                    changed.append(p)
+                    let st = try writeWorkFile(p, f, reader: reader)
+                    report.written.append(p)
+                    if result.merged[p] != nil { index.entries[p] = IndexEntry(path: p, mode: f.mode, stat: st, id: f.id) }
+                    else { index.entries[p] = nil }  // unmerged, or a file moved aside (untracked)
+                }
+                // Paths unmerged but not rewritten (binary: the work tree keeps ours).
+                for (p, u) in result.unmerged {
+                    index.entries[p] = nil
+                    index.unmerged[p] = u
+                }
+                // A file/folder conflict also drops the staged file where the folder now is.
+                for (p, f) in result.merged where index.entries[p] == nil {
+                    index.entries[p] = IndexEntry(path: p, mode: f.mode, size: f.size, id: f.id)
+                }
+                index.treeId = nil
+                if let newest = report.written.compactMap({ index.entries[$0]?.mtimeNs }).max() { waitPastTimestamp(newest) }
+                try index.write(indexPath, durable: durable)
+                indexWritten = true
+                try sys { try FS.atomicWrite(mergeHeadPath, text: theirs.hex + "\n", durable: durable) }
+            } catch {
+                rollBackMerge(changed, ours: ours, index: indexWritten ? originalIndex : nil)
+                if case StoreError.untrackedWouldBeOverwritten(let paths) = error {
+                    throw StoreError.invalid("untracked files would be overwritten by the merge: \(StoreError.list(paths)) (move them away; nothing was changed)")
+                }
+                throw error
             }
-            try store.ensureLocal(files: writes.compactMap { final[$0]?.id })
-            let reader = FileReader(store: store)
-            for p in writes.sorted() {
-                guard let f = final[p] else { continue }
-                let st = try writeWorkFile(p, f, reader: reader)
-                report.written.append(p)
-                if result.merged[p] != nil { index.entries[p] = IndexEntry(path: p, mode: f.mode, stat: st, id: f.id) }
-                else { index.entries[p] = nil }  // unmerged, or a file moved aside (untracked)
-            }
-            // Paths unmerged but not rewritten (binary: the work tree keeps ours).
-            for (p, u) in result.unmerged {
-                index.entries[p] = nil
-                index.unmerged[p] = u
-            }
-            // A file/folder conflict also drops the staged file where the folder now is.
-            for (p, f) in result.merged where index.entries[p] == nil {
-                index.entries[p] = IndexEntry(path: p, mode: f.mode, size: f.size, id: f.id)
-            }
-            index.treeId = nil
-            if let newest = report.written.compactMap({ index.entries[$0]?.mtimeNs }).max() { waitPastTimestamp(newest) }
-            try index.write(indexPath, durable: durable)
             report.events = result.events
             report.status = result.unmerged.isEmpty ? .merged : .conflicts
             return report
         }
+    }
+
+    /// Refuses (before anything is written) a merge whose work-tree writes would fail or
+    /// lose files: an unsafe or over-long name (a `PATH~BRANCH` name included), a symlinked
+    /// folder on the way, an untracked file where a folder must be, or a folder holding
+    /// untracked files where a file must be. `removing`: tracked files the merge removes first.
+    func checkWorkWrites(_ paths: [String], removing: Set<String>) throws {
+        var unsafe: [String] = [], links: [String] = [], files: [String] = [], folders: [String] = []
+        for p in paths.sorted() {
+            guard StagingIndex.isSafePath(p), p.utf8.count <= FormatLimits.maxPathBytes else {
+                unsafe.append(FormatLimits.shortName(p.utf8)); continue
+            }
+            var d = ""
+            for c in p.split(separator: "/").dropLast() {
+                d = d.isEmpty ? String(c) : d + "/" + c
+                guard let st = FS.lstat(fullPath(d)) else { break }
+                if st.isSymlink { links.append(d); break }
+                if !st.isDirectory { if !removing.contains(d) { files.append(d) }; break }
+            }
+            if let st = FS.lstat(fullPath(p)), st.isDirectory, folderHoldsFiles(p, except: removing) { folders.append(p) }
+        }
+        if !unsafe.isEmpty {
+            throw StoreError.invalid("the merge would write a path that is unsafe or too long (a name over \(FormatLimits.maxNameBytes) bytes, or a path over \(FormatLimits.maxPathBytes)): \(StoreError.list(unsafe)) (rename it on one side and merge again; nothing was changed)")
+        }
+        if !links.isEmpty {
+            throw StoreError.invalid("the merge would write through a symbolic link: \(StoreError.list(Array(Set(links)).sorted())) (replace it with a folder; nothing was changed)")
+        }
+        if !folders.isEmpty {
+            throw StoreError.invalid("Updating the following directories would lose untracked files in them: \(StoreError.list(folders)) (move them away; nothing was changed)")
+        }
+        if !files.isEmpty {
+            throw StoreError.invalid("untracked files would be overwritten by the merge: \(StoreError.list(Array(Set(files)).sorted())) (move them away; nothing was changed)")
+        }
+    }
+
+    /// True when the folder `dir` (relative) holds anything but folders and the files in
+    /// `except`. Walks without recursion and without following symlinks.
+    func folderHoldsFiles(_ dir: String, except: Set<String>) -> Bool {
+        var stack = [dir]
+        while let d = stack.popLast() {
+            guard let entries = try? FS.list(fullPath(d)) else { return true }
+            for e in entries {
+                let p = d + "/" + e.name
+                if e.type == .directory { stack.append(p) } else if !except.contains(p) { return true }
+            }
+        }
+        return false
+    }
+
+    /// Puts back the work files a failed merge changed (as `ours` has them) and the index
+    /// (when it was already written), and forgets the merge state.
+    func rollBackMerge(_ changed: [String], ours: [String: TreeFile], index: StagingIndex?) {
+        let reader = FileReader(store: store)
+        for p in changed.sorted(by: >) where ours[p] == nil { removeWorkFile(p) }
+        for p in changed.sorted() { if let f = ours[p] { _ = try? writeWorkFile(p, f, reader: reader) } }
+        if let index { try? index.write(indexPath, durable: durable) }
+        clearMergeState()
     }
 
     func writeOrigHead(_ head: ObjectId?) throws {
@@ -254,13 +352,25 @@ extension Repository {
         try withLock {
             var index = try StagingIndex.load(indexPath)
             // A damaged MERGE_HEAD or MERGE_MODE must not stand in the way of aborting.
-            guard FS.exists(mergeHeadPath) || !index.unmerged.isEmpty else {
+            guard FS.exists(mergeHeadPath) || FS.exists(mergeModePath) || !index.unmerged.isEmpty else {
                 throw StoreError.invalid("there is no merge to abort (MERGE_HEAD missing)")
             }
             let head = try refs.headCommit()
             let headFiles = try files(ofCommit: head)
-            var paths = Set((try? mergeMode())?.touched ?? []).union(index.unmerged.keys)
+            let touched = (try? FS.readText(mergeModePath)).flatMap { try? MergeMode.decode($0, path: mergeModePath, lenient: true) }?.touched
+            var paths = Set(touched ?? []).union(index.unmerged.keys)
             for p in Set(index.entries.keys).union(headFiles.keys) where indexFile(index, p) != headFiles[p] { paths.insert(p) }
+            // Edits made since the merge to merged files would be lost: refused, as git's
+            // `reset --merge` refuses ("Entry 'X' not uptodate"). Unmerged paths are overwritten.
+            let check = FileReader(store: store)
+            var lost: [String] = []
+            for p in paths.sorted() {
+                guard let e = index.entries[p], e.id != headFiles[p]?.id || e.mode != headFiles[p]?.mode else { continue }
+                if !workFileMatches(p, e, index: index, reader: check) { lost.append(p) }
+            }
+            if !lost.isEmpty {
+                throw StoreError.invalid("Entry '\(lost[0])' not uptodate. Cannot abort the merge: it would lose your changes made since the merge to \(StoreError.list(lost)) (commit them, or discard them with 'mlrepo reset --hard'; nothing was changed)")
+            }
             var result = CheckoutResult(head: try refs.head())
             for p in paths.sorted(by: >) where headFiles[p] == nil {
                 if removeWorkFile(p) { result.removed.append(p) }
@@ -286,6 +396,23 @@ extension Repository {
             try index.write(indexPath, durable: durable)
             clearMergeState()
             return result
+        }
+    }
+
+    /// True when the work file at `p` is what the index entry `e` records (stat data when
+    /// trustworthy, else its content).
+    func workFileMatches(_ p: String, _ e: IndexEntry, index: StagingIndex, reader: FileReader) -> Bool {
+        guard let st = FS.lstat(fullPath(p)), st.isRegular, (st.isExecutable ? FileMode.executable : .regular) == e.mode else { return false }
+        if e.matches(st) && !index.isRacy(e) { return true }
+        return (try? reader.fileMatches(path: fullPath(p), id: e.id, size: e.size)) == true
+    }
+
+    /// Ending a merge with `reset --hard` or a forced checkout: removes the `PATH~BRANCH`
+    /// files its file/folder conflicts moved aside (untracked, recorded in MERGE_MODE).
+    func removeMergeAsides() {
+        guard let mode = try? mergeMode(), !mode.touched.isEmpty, let index = try? StagingIndex.load(indexPath) else { return }
+        for p in mode.touched where index.entries[p] == nil && index.unmerged[p] == nil && p.split(separator: "/").last?.contains("~") == true {
+            removeWorkFile(p)
         }
     }
 
@@ -324,10 +451,20 @@ extension Repository {
                     }
                     targets.append((u.path, file))
                 case .merge(let style):
+                    if Repository.isTablePath(u.path), let o = u.ours, let t = u.theirs {
+                        // A table is re-merged row by row, as the merge did.
+                        var to = TableMergeOptions(keyColumn: mode.keyColumn, delimiter: u.path.lowercased().hasSuffix(".tsv") ? 0x09 : 0x2C,
+                                                   oursLabel: "HEAD", theirsLabel: mode.label)
+                        to.favor = .none
+                        if let m = try? mergeTable(base: u.base?.id, ours: o.id, theirs: t.id, options: to) {
+                            targets.append((u.path, TreeFile(mode: o.mode, size: m.file.size, id: m.file.id)))
+                            continue
+                        }
+                    }
                     guard let o = u.ours, let t = u.theirs, let texts = try readTexts([u.base, o, t]) else {
                         throw StoreError.badPath(u.path, reason: "has no text conflict to re-create (binary, or deleted on one side)")
                     }
-                    let to = TextMergeOptions(style: style, oursLabel: "HEAD", baseLabel: "merged common ancestors", theirsLabel: mode.label)
+                    let to = TextMergeOptions(style: style, oursLabel: "HEAD", baseLabel: mode.baseLabel, theirsLabel: mode.label)
                     let m = TextMerge.merge(base: texts[0] ?? [], ours: texts[1]!, theirs: texts[2]!, options: to)
                     let s = try storeBytes(m.bytes)
                     targets.append((u.path, TreeFile(mode: o.mode, size: s.size, id: s.id)))

@@ -22,6 +22,8 @@ public struct RepoStatus: Sendable {
     public var unmerged: [(path: String, kind: UnmergedKind)] = []
     /// The commit being merged, while a merge is in progress (`.mlrepo/MERGE_HEAD`).
     public var merging: ObjectId?
+    /// A merge stopped before it finished (see `Repository.mergeInterrupted`).
+    public var mergeInterrupted = false
     public var clean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty && unmerged.isEmpty }
 }
 
@@ -57,8 +59,9 @@ extension Repository {
             }
             for p in headFiles.keys where index.entries[p] == nil && index.unmerged[p] == nil { st.staged.append(PathChange(path: p, change: .deleted)) }
         }
+        st.mergeInterrupted = mergeInterrupted
         st.merging = try? mergeHead()  // a damaged MERGE_HEAD is reported by commit, which suggests merge --abort
-        st.unmerged = index.sortedUnmerged.map { ($0.path, Repository.unmergedKind($0, index: index)) }
+        st.unmerged = Repository.unmergedKinds(index)
 
         let (work, refreshed) = try compareWorkTree(&index, collectIds: false, prescanned: scanned)
         st.unstaged = work.changes

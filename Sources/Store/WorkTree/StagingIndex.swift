@@ -77,6 +77,12 @@ public struct StagingIndex: Sendable {
         unmerged.values.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
     }
 
+    /// A path the index may hold: relative, normalized, each component a safe tree name
+    /// (so never `..`, never under `.mlrepo`), valid UTF-8.
+    public static func isSafePath(_ p: String) -> Bool {
+        !p.isEmpty && p.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { Tree.isSafeName(String($0)) }
+    }
+
     public func isRacy(_ e: IndexEntry) -> Bool { fileMtimeNs == 0 || e.mtimeNs >= fileMtimeNs }
 
     public var sortedEntries: [IndexEntry] {
@@ -125,6 +131,7 @@ public struct StagingIndex: Sendable {
                 guard n <= FormatLimits.maxPathBytes else { throw bad("a path of \(n) bytes (the limit is \(FormatLimits.maxPathBytes))") }
                 let pb = try r.bytes(n)
                 let p = String(decoding: pb, as: UTF8.self)
+                guard StagingIndex.isSafePath(p) else { throw bad("unsafe path '\(FormatLimits.shortName(p.utf8))'") }
                 if stage != 0 {
                     guard idx.entries[p] == nil else { throw bad("'\(p)' is both merged and unmerged") }
                     guard !mode.isDirectory else { throw bad("unmerged '\(p)' has a folder mode") }
