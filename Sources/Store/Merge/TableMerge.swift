@@ -70,7 +70,10 @@ extension Repository {
         let stored = { (s: TableSource, id: ObjectId) in StoredFile(id: id, size: UInt64(s.total), newBytes: 0) }
         if ours == theirs || b.seq.ids == t.seq.ids { return TableMergeResult(file: stored(o, ours), conflicts: [], conflictCount: 0) }
         if b.seq.ids == o.seq.ids { return TableMergeResult(file: stored(t, theirs), conflicts: [], conflictCount: 0) }
-        return try TableMerger(store: store, chunker: chunker, base: b, ours: o, theirs: t, options: options).run()
+        let r = try TableMerger(store: store, chunker: chunker, base: b, ours: o, theirs: t, options: options).run()
+        // The merged file is readable at once (checkout writes it next).
+        try store.commitPending()
+        return r
     }
 }
 

@@ -61,7 +61,22 @@ struct TableRowMerge {
     }
 
     mutating func merge(base B: [Row], ours O: [Row], theirs T: [Row]) {
-        let dO = RowDiff.diff(B, O), dT = RowDiff.diff(B, T)
+        var dO = RowDiff.diff(B, O), dT = RowDiff.diff(B, T)
+        // A side that changed rows and added rows after them, where the other side added
+        // rows too: its added rows are insertions at that point (so both sides' additions
+        // are kept, ours first), not part of the change.
+        func split(_ d: [DiffRegion], _ other: [DiffRegion]) -> [DiffRegion] {
+            let points = Set(other.filter { $0.aCount == 0 }.map { $0.aStart })
+            var out: [DiffRegion] = []
+            for r in d {
+                if r.aCount > 0 && r.bCount > r.aCount && points.contains(r.aStart + r.aCount) {
+                    out.append(DiffRegion(aStart: r.aStart, aCount: r.aCount, bStart: r.bStart, bCount: r.aCount))
+                    out.append(DiffRegion(aStart: r.aStart + r.aCount, aCount: 0, bStart: r.bStart + r.aCount, bCount: r.bCount - r.aCount))
+                } else { out.append(r) }
+            }
+            return out
+        }
+        (dO, dT) = (split(dO, dT), split(dT, dO))
         var i = 0, j = 0, pos = 0, deltaO = 0, deltaT = 0
         func order(_ r: DiffRegion) -> (Int, Int) { (r.aStart, r.aCount == 0 ? 0 : 1) }
         while i < dO.count || j < dT.count {
@@ -97,6 +112,7 @@ struct TableRowMerge {
     /// Both sides changed base rows `b` (to `o` and `t`).
     private mutating func resolve(_ b: ArraySlice<Row>, _ o: ArraySlice<Row>, _ t: ArraySlice<Row>) {
         if o.elementsEqual(t) { emit(o); return }
+        if let k = keyIndex, resolveByKey(b, o, t, k) { return }
         if b.isEmpty {
             // Both inserted here: keep both, ours then theirs (git's union), lines shared at
             // the start or end once, as git's refinement of the conflict does.
@@ -108,7 +124,6 @@ struct TableRowMerge {
             }
             return
         }
-        if let k = keyIndex, resolveByKey(b, o, t, k) { return }
         if b.count == o.count && b.count == t.count {
             // Row for row: a run of rows changed differently on both sides is one conflict.
             var r = 0

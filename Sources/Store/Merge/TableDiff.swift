@@ -1,0 +1,280 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Support
+
+// Row diffs of tables (CSV/TSV), aligned on shared chunks like the merge (docs/tables.md).
+
+public struct TableDiffOptions: Sendable {
+    /// Rows of a changed region are matched by this column's value instead of by position.
+    public var keyColumn: String?
+    /// The label column; nil: the first column named `label`, `target` or `y`.
+    public var labelColumn: String?
+    /// Field separator: `,` for CSV, tab for TSV.
+    public var delimiter: UInt8
+    public init(keyColumn: String? = nil, labelColumn: String? = nil, delimiter: UInt8 = 0x2C) {
+        self.keyColumn = keyColumn; self.labelColumn = labelColumn; self.delimiter = delimiter
+    }
+}
+
+/// One cell that changed in a modified row.
+public struct TableCellChange: Equatable, Sendable {
+    public var column: String
+    public var old: String
+    public var new: String
+    public init(column: String, old: String, new: String) { self.column = column; self.old = old; self.new = new }
+}
+
+/// One changed row. Row numbers are 1-based data rows (the header is row 0).
+public struct TableRowChange: Equatable, Sendable {
+    public enum Kind: String, Sendable { case modified, added, deleted }
+    public var kind: Kind
+    public var oldRow: Int?
+    public var newRow: Int?
+    /// The key column's value (with a key column).
+    public var key: String?
+    /// For a modified row: the cells that changed, by column.
+    public var cells: [TableCellChange]
+    /// The row's cells: the new row (added, modified) or the old one (deleted).
+    public var row: [String]
+    public init(kind: Kind, oldRow: Int?, newRow: Int?, key: String?, cells: [TableCellChange], row: [String]) {
+        self.kind = kind; self.oldRow = oldRow; self.newRow = newRow; self.key = key; self.cells = cells; self.row = row
+    }
+}
+
+public struct TableDiffSummary: Equatable, Sendable {
+    /// Data rows (without the header).
+    public var oldRows: Int
+    public var newRows: Int
+    public var added: Int
+    public var deleted: Int
+    public var modified: Int
+    /// The label column, when there is one.
+    public var labelColumn: String?
+    /// Rows per label value, before and after.
+    public var oldLabels: [String: Int]
+    public var newLabels: [String: Int]
+}
+
+/// The newer side of a table diff.
+public enum TableDiffTarget: Sendable {
+    /// A stored file (nil: none, the table was deleted).
+    case stored(ObjectId?)
+    /// A file on disk (the work tree): chunked as `add` would chunk it.
+    case file(String)
+}
+
+extension Repository {
+    /// The row changes from the stored table `old` (nil: none) to `new`, in file order, each
+    /// passed to `visit`; returns the summary. Only the regions whose chunks differ are read
+    /// row by row; the old side is scanned once for its row and label counts, and the new
+    /// side's counts are the old ones plus the changes.
+    public func diffTable(old: ObjectId?, new: TableDiffTarget, options: TableDiffOptions = TableDiffOptions(),
+                          visit: (TableRowChange) throws -> Void) throws -> TableDiffSummary {
+        let o = try TableSource(store: store, id: old)
+        let n: TableSource
+        switch new {
+        case .stored(let id): n = try TableSource(store: store, id: id)
+        case .file(let path): n = try TableSource(path: path, chunker: chunker)
+        }
+        return try TableDiffer(old: o, new: n, options: options, store: store, oldId: old).run(visit)
+    }
+}
+
+struct TableDiffer {
+    let old: TableSource, new: TableSource
+    let options: TableDiffOptions
+    let store: ObjectStore
+    let oldId: ObjectId?
+    let scanner: TableRowScanner
+
+    init(old: TableSource, new: TableSource, options: TableDiffOptions, store: ObjectStore, oldId: ObjectId?) {
+        self.old = old; self.new = new; self.options = options; self.store = store; self.oldId = oldId
+        scanner = TableRowScanner(delimiter: options.delimiter)
+    }
+
+    /// A changed region widened to whole rows: byte ranges in the old and new file.
+    struct Hunk { var old: Range<Int>; var new: Range<Int> }
+
+    func hunks() throws -> [Hunk] {
+        let spans = ChunkAlign.spans(base: old.seq, others: [new.seq])
+        func bstart(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].lowerBound] }
+        func bend(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].upperBound] }
+        // Spans with no line end between them change the same row: one group.
+        var groups: [(first: Int, last: Int)] = []
+        for i in spans.indices {
+            if let top = groups.last, try old.firstLineFeed(from: bend(top.last), limit: bstart(i)) == nil {
+                groups[groups.count - 1].last = i
+            } else { groups.append((i, i)) }
+        }
+        var out: [Hunk] = []
+        for (gi, g) in groups.enumerated() {
+            let cb = spans[g.first].chunks[0].lowerBound..<spans[g.last].chunks[0].upperBound
+            let cn = spans[g.first].chunks[1].lowerBound..<spans[g.last].chunks[1].upperBound
+            let gs = old.seq.starts[cb.lowerBound], ge = old.seq.starts[cb.upperBound]
+            let prevEnd = gi > 0 ? bend(groups[gi - 1].last) : 0
+            let nextStart = gi + 1 < groups.count ? bstart(groups[gi + 1].first) : old.total
+            let back = gs - (try old.lastLineFeed(before: gs, limit: prevEnd).map { $0 + 1 } ?? prevEnd)
+            let fwd = (try old.firstLineFeed(from: ge, limit: nextStart).map { $0 + 1 } ?? nextStart) - ge
+            out.append(Hunk(old: (gs - back)..<(ge + fwd), new: (new.seq.starts[cn.lowerBound] - back)..<(new.seq.starts[cn.upperBound] + fwd)))
+        }
+        return out
+    }
+
+    func run(_ visit: (TableRowChange) throws -> Void) throws -> TableDiffSummary {
+        let oh = try old.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
+        let nh = try new.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
+        let oldCols = oh.map { $0.trimmed() }, newCols = nh.map { $0.trimmed() }
+        let cols = newCols.isEmpty ? oldCols : newCols
+        let labelName = options.labelColumn ?? ["label", "target", "y"].first(where: { cols.contains($0) })
+        let labelOld = labelName.flatMap { oldCols.firstIndex(of: $0) }, labelNew = labelName.flatMap { newCols.firstIndex(of: $0) }
+        if let k = options.keyColumn, !cols.contains(k) { throw NotATable("no column named '\(k)' for the key") }
+        if let l = options.labelColumn, !cols.contains(l) { throw NotATable("no column named '\(l)' for the label") }
+        let keyOld = options.keyColumn.flatMap { oldCols.firstIndex(of: $0) }, keyNew = options.keyColumn.flatMap { newCols.firstIndex(of: $0) }
+
+        let hs = try hunks()
+        // One pass over the old side: its rows, labels, and the row number at each hunk.
+        var scan = TableScan(delimiter: options.delimiter, labelIndex: labelOld)
+        let before = try scan.run(old, at: hs.map { $0.old.lowerBound })
+        let hasHeader = old.total > 0 ? 1 : 0
+        var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
+                                       labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
+                                       oldLabels: scan.labels, newLabels: scan.labels)
+        if let l = labelOld, hasHeader == 1, let h = oh.count > l ? oh[l] : nil {   // the header is not a label
+            summary.oldLabels[h, default: 0] -= 1
+            if summary.oldLabels[h] == 0 { summary.oldLabels[h] = nil }
+            summary.newLabels = summary.oldLabels
+        }
+        var delta = 0
+        for (hi, h) in hs.enumerated() {
+            let ob = try old.bytes(h.old.lowerBound, h.old.upperBound), nb = try new.bytes(h.new.lowerBound, h.new.upperBound)
+            var orows = try scanner.rows(ob, from: 0, to: ob.count, at: h.old.lowerBound).map { ob[$0] }
+            var nrows = try scanner.rows(nb, from: 0, to: nb.count, at: h.new.lowerBound).map { nb[$0] }
+            var firstOld = before[hi], firstNew = before[hi] + delta
+            if h.old.lowerBound == 0 {   // the header is no data row
+                if !orows.isEmpty { orows.removeFirst() } else { firstOld -= 1 }
+                if !nrows.isEmpty { nrows.removeFirst() } else { firstNew -= 1 }
+                firstOld += 1; firstNew += 1
+            }
+            func cellsOf(_ r: ArraySlice<UInt8>) -> [String] { scanner.cells(r) }
+            func label(_ c: [String], _ i: Int?) -> String? { i.flatMap { $0 < c.count ? c[$0] : nil } }
+            func dropLabel(_ c: [String]) {
+                if let v = label(c, labelOld) { summary.newLabels[v, default: 0] -= 1; if summary.newLabels[v] == 0 { summary.newLabels[v] = nil } }
+            }
+            func addLabel(_ c: [String]) { if let v = label(c, labelNew) { summary.newLabels[v, default: 0] += 1 } }
+            func modified(_ a: [String], _ b: [String], _ oi: Int, _ ni: Int) throws {
+                var cells: [TableCellChange] = []
+                for (j, name) in cols.enumerated() {
+                    let ov = oldCols.firstIndex(of: name).flatMap { $0 < a.count ? a[$0] : nil } ?? ""
+                    let nv = j < b.count ? b[j] : ""
+                    if ov != nv { cells.append(TableCellChange(column: name, old: ov, new: nv)) }
+                }
+                if cells.isEmpty && a != b { cells.append(TableCellChange(column: "", old: a.joined(separator: ","), new: b.joined(separator: ","))) }
+                summary.modified += 1
+                dropLabel(a); addLabel(b)
+                try visit(TableRowChange(kind: .modified, oldRow: firstOld + oi, newRow: firstNew + ni, key: label(b, keyNew), cells: cells, row: b))
+            }
+            func deleted(_ a: [String], _ oi: Int, newAt: Int) throws {
+                summary.deleted += 1
+                dropLabel(a)
+                try visit(TableRowChange(kind: .deleted, oldRow: firstOld + oi, newRow: nil, key: label(a, keyOld), cells: [], row: a))
+            }
+            func added(_ b: [String], _ ni: Int) throws {
+                summary.added += 1
+                addLabel(b)
+                try visit(TableRowChange(kind: .added, oldRow: nil, newRow: firstNew + ni, key: label(b, keyNew), cells: [], row: b))
+            }
+            for r in RowDiff.diff(orows, nrows) {
+                let a = (r.aStart..<(r.aStart + r.aCount)).map { cellsOf(orows[$0]) }
+                let b = (r.bStart..<(r.bStart + r.bCount)).map { cellsOf(nrows[$0]) }
+                if keyOld != nil, keyNew != nil {
+                    // Match by key inside the region; rows without a match are added or deleted.
+                    var byKey: [String: Int] = [:]
+                    for (i, c) in a.enumerated() { if let k = label(c, keyOld), byKey[k] == nil { byKey[k] = i } }
+                    var matched = Set<Int>()
+                    var pending: [(Int, Int?)] = []   // new index, matched old index
+                    for (j, c) in b.enumerated() {
+                        if let k = label(c, keyNew), let i = byKey[k], !matched.contains(i) { matched.insert(i); pending.append((j, i)) } else { pending.append((j, nil)) }
+                    }
+                    for (i, c) in a.enumerated() where !matched.contains(i) { try deleted(c, r.aStart + i, newAt: r.bStart) }
+                    for (j, i) in pending {
+                        if let i { try modified(a[i], b[j], r.aStart + i, r.bStart + j) } else { try added(b[j], r.bStart + j) }
+                    }
+                } else if r.aCount == r.bCount {
+                    for i in 0..<r.aCount { try modified(a[i], b[i], r.aStart + i, r.bStart + i) }
+                } else {
+                    for i in 0..<r.aCount { try deleted(a[i], r.aStart + i, newAt: r.bStart) }
+                    for j in 0..<r.bCount { try added(b[j], r.bStart + j) }
+                }
+            }
+            delta += nrows.count - orows.count
+        }
+        summary.newRows = summary.oldRows + summary.added - summary.deleted
+        return summary
+    }
+}
+
+/// One pass over a stored table: rows (line feeds outside quotes, plus a last row without
+/// one) and the label column's counts; and the number of rows before given offsets.
+struct TableScan {
+    let delimiter: UInt8
+    let labelIndex: Int?
+    var rows = 0
+    var labels: [String: Int] = [:]
+    private var counter: TableRowCounter
+    /// The current row's bytes, while a label is looked for (bounded).
+    private var row: [UInt8] = []
+
+    init(delimiter: UInt8, labelIndex: Int?) {
+        self.delimiter = delimiter; self.labelIndex = labelIndex
+        counter = TableRowCounter(delimiter: delimiter)
+    }
+
+    /// Scans `src`; returns the rows before each offset of `at` (ascending).
+    mutating func run(_ src: TableSource, at offsets: [Int]) throws -> [Int] {
+        var out: [Int] = []
+        var q = 0
+        var pos = 0
+        let scanner = TableRowScanner(delimiter: delimiter)
+        for k in 0..<src.seq.count {
+            let c = try src.chunk(k)
+            let end = pos + c.count
+            var from = 0
+            while q < offsets.count && offsets[q] < end {
+                let upTo = offsets[q] - pos
+                feed(c[from..<upTo], scanner)
+                from = upTo
+                out.append(counter.rows)
+                q += 1
+            }
+            feed(c[from...], scanner)
+            pos = end
+        }
+        while out.count < offsets.count { out.append(counter.rows) }
+        if !row.isEmpty, let l = labelIndex, let v = scanner.cell(row[...], l) { labels[v, default: 0] += 1 }
+        rows = counter.rows + (lastByte != nil && lastByte != 0x0A ? 1 : 0)
+        return out
+    }
+
+    private var lastByte: UInt8? = nil
+
+    private mutating func feed(_ b: ArraySlice<UInt8>, _ scanner: TableRowScanner) {
+        if let x = b.last { lastByte = x }
+        guard let l = labelIndex else { counter.feed(b); return }
+        // Split at row ends: each finished row's label is counted.
+        var s = b.startIndex
+        while s < b.endIndex {
+            let before = counter.rows
+            // feed up to and including the next line feed, then see whether a row ended
+            let lf = b[s...].firstIndex(of: 0x0A) ?? b.endIndex
+            let e = lf < b.endIndex ? lf + 1 : lf
+            counter.feed(b[s..<e])
+            if row.count < TableLimits.rowSearchBytes { row += b[s..<e] }
+            if counter.rows > before {
+                if let v = scanner.cell(row[...], l) { labels[v, default: 0] += 1 }
+                row.removeAll(keepingCapacity: true)
+            }
+            s = e
+        }
+    }
+}
