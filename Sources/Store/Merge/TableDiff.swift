@@ -163,6 +163,7 @@ struct TableDiffer {
             }
             func addLabel(_ c: [String]) { if let v = label(c, labelNew) { summary.newLabels[v, default: 0] += 1 } }
             func modified(_ a: [String], _ b: [String], _ oi: Int, _ ni: Int) throws {
+                if a == b { return }   // the same cells (moved, or only quoting changed)
                 var cells: [TableCellChange] = []
                 for (j, name) in cols.enumerated() {
                     let ov = oldCols.firstIndex(of: name).flatMap { $0 < a.count ? a[$0] : nil } ?? ""
