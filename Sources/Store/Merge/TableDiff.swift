@@ -96,7 +96,8 @@ struct TableDiffer {
     /// A changed region widened to whole rows: byte ranges in the old and new file.
     struct Hunk { var old: Range<Int>; var new: Range<Int> }
 
-    func hunks() throws -> [Hunk] {
+    /// The changed regions, widened to whole rows: bytes and rows of each side.
+    func hunks(headerCells: Int) throws -> [RowWidener.Widened] {
         let spans = ChunkAlign.spans(base: old.seq, others: [new.seq])
         func bstart(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].lowerBound] }
         func bend(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].upperBound] }
@@ -107,16 +108,17 @@ struct TableDiffer {
                 groups[groups.count - 1].last = i
             } else { groups.append((i, i)) }
         }
-        var out: [Hunk] = []
+        let widener = RowWidener(scanner: scanner, headerCells: headerCells)
+        var out: [RowWidener.Widened] = []
         for (gi, g) in groups.enumerated() {
             let cb = spans[g.first].chunks[0].lowerBound..<spans[g.last].chunks[0].upperBound
             let cn = spans[g.first].chunks[1].lowerBound..<spans[g.last].chunks[1].upperBound
             let gs = old.seq.starts[cb.lowerBound], ge = old.seq.starts[cb.upperBound]
-            let prevEnd = gi > 0 ? bend(groups[gi - 1].last) : 0
+            let prevEnd = gi > 0 ? max(bend(groups[gi - 1].last), out.last.map { $0.ranges[0].upperBound } ?? 0) : 0
             let nextStart = gi + 1 < groups.count ? bstart(groups[gi + 1].first) : old.total
-            let back = gs - (try old.lastLineFeed(before: gs, limit: prevEnd).map { $0 + 1 } ?? prevEnd)
-            let fwd = (try old.firstLineFeed(from: ge, limit: nextStart).map { $0 + 1 } ?? nextStart) - ge
-            out.append(Hunk(old: (gs - back)..<(ge + fwd), new: (new.seq.starts[cn.lowerBound] - back)..<(new.seq.starts[cn.upperBound] + fwd)))
+            out.append(try widener.widen([.init(source: old, start: gs, end: ge),
+                                          .init(source: new, start: new.seq.starts[cn.lowerBound], end: new.seq.starts[cn.upperBound])],
+                                         back: gs - prevEnd, forward: nextStart - ge))
         }
         return out
     }
@@ -132,10 +134,10 @@ struct TableDiffer {
         if let l = options.labelColumn, !cols.contains(l) { throw NotATable("no column named '\(l)' for the label") }
         let keyOld = options.keyColumn.flatMap { oldCols.firstIndex(of: $0) }, keyNew = options.keyColumn.flatMap { newCols.firstIndex(of: $0) }
 
-        let hs = try hunks()
+        let hs = try hunks(headerCells: oh.count)
         // One pass over the old side: its rows, labels, and the row number at each hunk.
         var scan = TableScan(delimiter: options.delimiter, labelIndex: labelOld)
-        let before = try scan.run(old, at: hs.map { $0.old.lowerBound })
+        let before = try scan.run(old, at: hs.map { $0.ranges[0].lowerBound })
         let hasHeader = old.total > 0 ? 1 : 0
         var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
                                        labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
@@ -147,11 +149,11 @@ struct TableDiffer {
         }
         var delta = 0
         for (hi, h) in hs.enumerated() {
-            let ob = try old.bytes(h.old.lowerBound, h.old.upperBound), nb = try new.bytes(h.new.lowerBound, h.new.upperBound)
-            var orows = try scanner.rows(ob, from: 0, to: ob.count, at: h.old.lowerBound).map { ob[$0] }
-            var nrows = try scanner.rows(nb, from: 0, to: nb.count, at: h.new.lowerBound).map { nb[$0] }
+            let (ob, nb) = (h.bytes[0], h.bytes[1])
+            var orows = h.rows[0].map { ob[$0] }
+            var nrows = h.rows[1].map { nb[$0] }
             var firstOld = before[hi], firstNew = before[hi] + delta
-            if h.old.lowerBound == 0 {   // the header is no data row
+            if h.ranges[0].lowerBound == 0 {   // the header is no data row
                 if !orows.isEmpty { orows.removeFirst() } else { firstOld -= 1 }
                 if !nrows.isEmpty { nrows.removeFirst() } else { firstNew -= 1 }
                 firstOld += 1; firstNew += 1
@@ -185,27 +187,36 @@ struct TableDiffer {
                 addLabel(b)
                 try visit(TableRowChange(kind: .added, oldRow: nil, newRow: firstNew + ni, key: label(b, keyNew), cells: [], row: b))
             }
-            for r in RowDiff.diff(orows, nrows) {
-                let a = (r.aStart..<(r.aStart + r.aCount)).map { cellsOf(orows[$0]) }
-                let b = (r.bStart..<(r.bStart + r.bCount)).map { cellsOf(nrows[$0]) }
-                if keyOld != nil, keyNew != nil {
-                    // Match by key inside the region; rows without a match are added or deleted.
-                    var byKey: [String: Int] = [:]
-                    for (i, c) in a.enumerated() { if let k = label(c, keyOld), byKey[k] == nil { byKey[k] = i } }
-                    var matched = Set<Int>()
-                    var pending: [(Int, Int?)] = []   // new index, matched old index
-                    for (j, c) in b.enumerated() {
-                        if let k = label(c, keyNew), let i = byKey[k], !matched.contains(i) { matched.insert(i); pending.append((j, i)) } else { pending.append((j, nil)) }
+            let regions = RowDiff.diff(orows, nrows)
+            if keyOld != nil, keyNew != nil {
+                // Match the hunk's removed and added rows by key: a row that moved is modified
+                // (or unchanged); rows without a match are deleted or added.
+                var gone: [(Int, [String])] = [], came: [(Int, [String])] = []
+                for r in regions {
+                    for i in r.aStart..<(r.aStart + r.aCount) { gone.append((i, cellsOf(orows[i]))) }
+                    for j in r.bStart..<(r.bStart + r.bCount) { came.append((j, cellsOf(nrows[j]))) }
+                }
+                var byKey: [String: Int] = [:]
+                for (n, (_, c)) in gone.enumerated() { if let k = label(c, keyOld), byKey[k] == nil { byKey[k] = n } }
+                var matched = [Int?](repeating: nil, count: came.count)
+                var used = Set<Int>()
+                for (m, (_, c)) in came.enumerated() {
+                    if let k = label(c, keyNew), let n = byKey[k], used.insert(n).inserted { matched[m] = n }
+                }
+                for (n, (i, c)) in gone.enumerated() where !used.contains(n) { try deleted(c, i, newAt: 0) }
+                for (m, (j, c)) in came.enumerated() {
+                    if let n = matched[m] { try modified(gone[n].1, c, gone[n].0, j) } else { try added(c, j) }
+                }
+            } else {
+                for r in regions {
+                    let a = (r.aStart..<(r.aStart + r.aCount)).map { cellsOf(orows[$0]) }
+                    let b = (r.bStart..<(r.bStart + r.bCount)).map { cellsOf(nrows[$0]) }
+                    if r.aCount == r.bCount {
+                        for i in 0..<r.aCount { try modified(a[i], b[i], r.aStart + i, r.bStart + i) }
+                    } else {
+                        for i in 0..<r.aCount { try deleted(a[i], r.aStart + i, newAt: r.bStart) }
+                        for j in 0..<r.bCount { try added(b[j], r.bStart + j) }
                     }
-                    for (i, c) in a.enumerated() where !matched.contains(i) { try deleted(c, r.aStart + i, newAt: r.bStart) }
-                    for (j, i) in pending {
-                        if let i { try modified(a[i], b[j], r.aStart + i, r.bStart + j) } else { try added(b[j], r.bStart + j) }
-                    }
-                } else if r.aCount == r.bCount {
-                    for i in 0..<r.aCount { try modified(a[i], b[i], r.aStart + i, r.bStart + i) }
-                } else {
-                    for i in 0..<r.aCount { try deleted(a[i], r.aStart + i, newAt: r.bStart) }
-                    for j in 0..<r.bCount { try added(b[j], r.bStart + j) }
                 }
             }
             delta += nrows.count - orows.count

@@ -132,10 +132,12 @@ struct TableMerger {
             groups.append(g)
         }
         let out = ChunkedFileBuilder(store: store, chunker: chunker)
+        let widener = RowWidener(scanner: scanner, headerCells: hb.map { scanner.cells(ArraySlice($0)).count } ?? 0)
         var merge = TableRowMerge(scanner: scanner, keyIndex: keyIndex, favor: options.favor, oursLabel: options.oursLabel, theirsLabel: options.theirsLabel)
         var conflicts: [(offset: Int, c: TableRowMerge.Conflict)] = []
         var conflictCount = 0
         var oursPos = 0
+        var lastBaseEnd = 0
         for (gi, g) in groups.enumerated() {
             let cb = spans[g.first].chunks[0].lowerBound..<spans[g.last].chunks[0].upperBound
             let co = spans[g.first].chunks[1].lowerBound..<spans[g.last].chunks[1].upperBound
@@ -149,31 +151,13 @@ struct TableMerger {
             // Widen to whole rows: back to the line end before, on to the line end after
             // (the bytes around a group are the same on all sides).
             let gs = base.seq.starts[cb.lowerBound], ge = base.seq.starts[cb.upperBound]
-            let prevEnd = gi > 0 ? spanEnd(groups[gi - 1].last) : 0
+            let prevEnd = gi > 0 ? max(spanEnd(groups[gi - 1].last), lastBaseEnd) : 0
             let nextStart = gi + 1 < groups.count ? spanStart(groups[gi + 1].first) : base.total
-            let back = gs - (try base.lastLineFeed(before: gs, limit: prevEnd).map { $0 + 1 } ?? prevEnd)
-            var fwd = (try base.firstLineFeed(from: ge, limit: nextStart).map { $0 + 1 } ?? nextStart) - ge
-            var rows: [[UInt8]] = [], ranges: [[Range<Int>]] = []
-            var starts: [Int] = []
-            var tries = 0
-            while true {
-                do {
-                    rows = []; ranges = []; starts = []
-                    for (src, r) in [(base, cb), (ours, co), (theirs, ct)] {
-                        let s = src.seq.starts[r.lowerBound] - back, e = src.seq.starts[r.upperBound] + fwd
-                        let bytes = try src.bytes(s, e)
-                        ranges.append(try scanner.rows(bytes, from: 0, to: bytes.count, at: s))
-                        rows.append(bytes)
-                        starts.append(s)
-                    }
-                    break
-                } catch let e as NotATable {
-                    // A quoted field open at the end: take in the next line too.
-                    tries += 1
-                    guard e.reason.hasPrefix("unterminated"), tries < 1000, ge + fwd < nextStart, let lf = try base.firstLineFeed(from: ge + fwd, limit: nextStart) else { throw e }
-                    fwd = lf + 1 - ge
-                }
-            }
+            let w = try widener.widen([.init(source: base, start: gs, end: ge),
+                                       .init(source: ours, start: ours.seq.starts[co.lowerBound], end: ours.seq.starts[co.upperBound]),
+                                       .init(source: theirs, start: theirs.seq.starts[ct.lowerBound], end: theirs.seq.starts[ct.upperBound])],
+                                      back: gs - prevEnd, forward: nextStart - ge)
+            let (rows, ranges, starts) = (w.bytes, w.rows, w.ranges.map { $0.lowerBound })
             func slices(_ n: Int) -> [ArraySlice<UInt8>] { ranges[n].map { rows[n][$0] } }
             let oRows = slices(1)
             merge.merge(base: slices(0), ours: oRows, theirs: slices(2))
@@ -186,7 +170,8 @@ struct TableMerger {
                     conflicts.append((off, c))
                 }
             }
-            oursPos = ours.seq.starts[co.upperBound] + fwd
+            oursPos = w.ranges[1].upperBound
+            lastBaseEnd = w.ranges[0].upperBound
         }
         try emit(ours, oursPos, ours.total, to: out)
         let file = try out.finish()

@@ -385,3 +385,82 @@ enum RowDiff {
         return inner.map { DiffRegion(aStart: $0.aStart + p, aCount: $0.aCount, bStart: $0.bStart + p, bCount: $0.bCount) }
     }
 }
+
+/// Widens a changed region to whole rows on every side at once.
+///
+/// The region is [start, end) on each side, and the bytes before `start` (back to `lo`
+/// bytes before it) and after `end` (up to `hi` bytes after it) are the same on every side,
+/// so one distance back and one forward serve all sides. The start goes back to a line start;
+/// as a line break may sit inside a quoted field, line starts further back are tried (up to
+/// 16) until the first row there has as many cells as the header. The end goes forward to a
+/// line end, and further while a side would end inside a quoted field.
+struct RowWidener {
+    let scanner: TableRowScanner
+    /// Cells in the header (0: unknown, no check).
+    let headerCells: Int
+
+    struct Side { let source: TableSource; let start: Int; let end: Int }
+    struct Widened {
+        var ranges: [Range<Int>]
+        var bytes: [[UInt8]]
+        var rows: [[Range<Int>]]
+    }
+
+    func widen(_ sides: [Side], back maxBack: Int, forward maxFwd: Int) throws -> Widened {
+        let s0 = sides[0]
+        let lo = s0.start - maxBack, hi = s0.end + maxFwd
+        // Line starts before the region, nearest first.
+        var starts: [Int] = []
+        var pos = s0.start
+        while starts.count < 17 {
+            if let lf = try s0.source.lastLineFeed(before: pos, limit: lo) { starts.append(lf + 1); pos = lf } else { starts.append(lo); break }
+            if pos == lo { break }
+        }
+        var back = s0.start - starts[0]
+        if headerCells > 0 && starts.count > 1 {
+            for st in starts {
+                let end = try s0.source.firstLineFeed(from: st, limit: min(hi, st + TableLimits.rowSearchBytes)).map { $0 + 1 } ?? hi
+                let b = try s0.source.bytes(st, max(st, min(end, hi)))
+                if cellCount(b[...]) == headerCells { back = s0.start - st; break }
+            }
+        }
+        var fwd = (try s0.source.firstLineFeed(from: s0.end, limit: hi).map { $0 + 1 } ?? hi) - s0.end
+        var tries = 0
+        while true {
+            var out = Widened(ranges: [], bytes: [], rows: [])
+            do {
+                for s in sides {
+                    let r = (s.start - back)..<(s.end + fwd)
+                    let b = try s.source.bytes(r.lowerBound, r.upperBound)
+                    out.rows.append(try scanner.rows(b, from: 0, to: b.count, at: r.lowerBound))
+                    out.bytes.append(b)
+                    out.ranges.append(r)
+                }
+                return out
+            } catch let e as NotATable {
+                // A quoted field open at the end: take in the next line too.
+                tries += 1
+                guard e.reason.hasPrefix("unterminated"), tries < 1000, s0.end + fwd < hi,
+                      let lf = try s0.source.firstLineFeed(from: s0.end + fwd, limit: hi) else { throw e }
+                fwd = lf + 1 - s0.end
+            }
+        }
+    }
+
+    /// Cells in the first row of `b` (quotes as the scanner reads them).
+    func cellCount(_ b: ArraySlice<UInt8>) -> Int {
+        var n = 1
+        var st = TableRowScanner.State.fieldStart
+        for c in b {
+            switch st {
+            case .fieldStart, .unquoted:
+                if c == 0x0A { return n }
+                if c == scanner.delimiter { n += 1; st = .fieldStart } else if c == 0x22 && st == .fieldStart { st = .quoted } else { st = .unquoted }
+            case .quoted: if c == 0x22 { st = .quoteSeen }
+            case .quoteSeen:
+                if c == 0x22 { st = .quoted } else if c == 0x0A { return n } else if c == scanner.delimiter { n += 1; st = .fieldStart } else { st = .unquoted }
+            }
+        }
+        return n
+    }
+}
