@@ -115,3 +115,41 @@ final class TableDiffTests: XCTestCase {
         }
     }
 }
+
+final class TableScanTests: XCTestCase {
+    /// Rows, labels and rows-before-offset answers do not depend on where windows split the
+    /// file (rows, quoted line breaks and CRLF across window ends).
+    func testWindowsSplitAnywhere() throws {
+        var rng = SplitMix(seed: 3)
+        for round in 0..<40 {
+            let t = TableFixture.make(60, rng: &rng, crlf: round % 2 == 1)
+            var bytes = t.bytes
+            if round % 3 == 0 { bytes.removeLast(round % 2 == 1 ? 2 : 1) }   // no line end at the end
+            var starts: [Int] = []
+            var off = 0
+            for r in t.rows { starts.append(off); off += r.count }
+            let queries = starts.enumerated().filter { $0.offset % 7 == 3 }.map { $0.element }
+            func scan(_ cuts: [Int]) throws -> (Int, [String: Int], [Int]) {
+                var s = TableScan(delimiter: 0x2C, labelIndex: 3)
+                var q = 0, out: [Int] = []
+                var prev = 0
+                for c in cuts + [bytes.count] where c > prev {
+                    try bytes[prev..<c].withUnsafeBytes { try s.window($0, at: prev, offsets: queries, q: &q, out: &out) }
+                    prev = c
+                }
+                s.finish(at: bytes.count, offsets: queries, q: &q, out: &out)
+                return (s.rows, s.labels, out)
+            }
+            let whole = try scan([])
+            XCTAssertEqual(whole.0, t.rows.count)
+            XCTAssertEqual(whole.2, queries.map { starts.firstIndex(of: $0)! })
+            let labels = t.rows.dropFirst().map { TableRowScanner(delimiter: 0x2C).cells(ArraySlice($0))[3] }
+            XCTAssertEqual(whole.1.filter { $0.key != "label" }, labels.reduce(into: [:]) { $0[$1, default: 0] += 1 })
+            let cuts = (0..<(1 + Int(rng.next() % 20))).map { _ in Int(rng.next() % UInt64(bytes.count)) }.sorted()
+            let split = try scan(cuts)
+            XCTAssertEqual(split.0, whole.0, "round \(round) cuts \(cuts)")
+            XCTAssertEqual(split.1, whole.1, "round \(round) cuts \(cuts)")
+            XCTAssertEqual(split.2, whole.2, "round \(round) cuts \(cuts)")
+        }
+    }
+}

@@ -137,7 +137,7 @@ struct TableDiffer {
         let hs = try hunks(headerCells: oh.count)
         // One pass over the old side: its rows, labels, and the row number at each hunk.
         var scan = TableScan(delimiter: options.delimiter, labelIndex: labelOld)
-        let before = try scan.run(old, at: hs.map { $0.ranges[0].lowerBound })
+        let before = try scan.run(store: store, id: oldId, at: hs.map { $0.ranges[0].lowerBound })
         let hasHeader = old.total > 0 ? 1 : 0
         var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
                                        labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
@@ -226,67 +226,143 @@ struct TableDiffer {
     }
 }
 
-/// One pass over a stored table: rows (line feeds outside quotes, plus a last row without
-/// one) and the label column's counts; and the number of rows before given offsets.
+/// One pass over a stored table: rows (line feeds outside quoted fields, plus a last row
+/// without one), the label column's counts, and the number of rows before given offsets.
+/// The file streams through `FileReader` (verified on all cores); rows without quotes are
+/// split with memchr and their label found without parsing the other cells.
 struct TableScan {
     let delimiter: UInt8
     let labelIndex: Int?
-    var rows = 0
-    var labels: [String: Int] = [:]
-    private var counter: TableRowCounter
-    /// The current row's bytes, while a label is looked for (bounded).
-    private var row: [UInt8] = []
+    private(set) var rows = 0
+    /// Label counts by the label's bytes: a short list (most tables have few classes), a
+    /// dictionary past 64 distinct values.
+    private var small: [([UInt8], Int)] = []
+    private var big: [[UInt8]: Int] = [:]
+    private var st = TableRowScanner.State.fieldStart
+    /// The unfinished row's bytes from earlier windows.
+    private var carry: [UInt8] = []
+    private var inRow = false
 
-    init(delimiter: UInt8, labelIndex: Int?) {
-        self.delimiter = delimiter; self.labelIndex = labelIndex
-        counter = TableRowCounter(delimiter: delimiter)
-    }
-
-    /// Scans `src`; returns the rows before each offset of `at` (ascending).
-    mutating func run(_ src: TableSource, at offsets: [Int]) throws -> [Int] {
-        var out: [Int] = []
-        var q = 0
-        var pos = 0
-        let scanner = TableRowScanner(delimiter: delimiter)
-        for k in 0..<src.seq.count {
-            let c = try src.chunk(k)
-            let end = pos + c.count
-            var from = 0
-            while q < offsets.count && offsets[q] < end {
-                let upTo = offsets[q] - pos
-                feed(c[from..<upTo], scanner)
-                from = upTo
-                out.append(counter.rows)
-                q += 1
-            }
-            feed(c[from...], scanner)
-            pos = end
-        }
-        while out.count < offsets.count { out.append(counter.rows) }
-        if !row.isEmpty, let l = labelIndex, let v = scanner.cell(row[...], l) { labels[v, default: 0] += 1 }
-        rows = counter.rows + (lastByte != nil && lastByte != 0x0A ? 1 : 0)
+    var labels: [String: Int] {
+        var out: [String: Int] = [:]
+        for (k, v) in small { out[String(decoding: k, as: UTF8.self), default: 0] += v }
+        for (k, v) in big { out[String(decoding: k, as: UTF8.self), default: 0] += v }
         return out
     }
 
-    private var lastByte: UInt8? = nil
+    init(delimiter: UInt8, labelIndex: Int?) { self.delimiter = delimiter; self.labelIndex = labelIndex }
 
-    private mutating func feed(_ b: ArraySlice<UInt8>, _ scanner: TableRowScanner) {
-        if let x = b.last { lastByte = x }
-        guard let l = labelIndex else { counter.feed(b); return }
-        // Split at row ends: each finished row's label is counted.
-        var s = b.startIndex
-        while s < b.endIndex {
-            let before = counter.rows
-            // feed up to and including the next line feed, then see whether a row ended
-            let lf = b[s...].firstIndex(of: 0x0A) ?? b.endIndex
-            let e = lf < b.endIndex ? lf + 1 : lf
-            counter.feed(b[s..<e])
-            if row.count < TableLimits.rowSearchBytes { row += b[s..<e] }
-            if counter.rows > before {
-                if let v = scanner.cell(row[...], l) { labels[v, default: 0] += 1 }
-                row.removeAll(keepingCapacity: true)
+    /// Scans the stored file `id` (nil: empty); returns the rows before each offset of `at` (ascending).
+    mutating func run(store: ObjectStore, id: ObjectId?, at offsets: [Int]) throws -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(offsets.count)
+        var q = 0
+        var pos = 0
+        if let id {
+            try FileReader(store: store).read(id) { buf in
+                try window(buf, at: pos, offsets: offsets, q: &q, out: &out)
+                pos += buf.count
             }
-            s = e
         }
+        finish(at: pos, offsets: offsets, q: &q, out: &out)
+        return out
+    }
+
+    /// Ends the scan at byte `pos`: a last row without a line feed counts.
+    mutating func finish(at pos: Int, offsets: [Int], q: inout Int, out: inout [Int]) {
+        if inRow || !carry.isEmpty {
+            while q < offsets.count && offsets[q] < pos { out.append(rows); q += 1 }
+            carry.withUnsafeBufferPointer { b in if let base = b.baseAddress { count(base, b.count) } }
+            carry.removeAll()
+            inRow = false
+            rows += 1
+        }
+        while out.count < offsets.count { out.append(rows) }
+    }
+
+    /// Scans the next window, `buf`, which starts at byte `base`.
+    mutating func window(_ buf: UnsafeRawBufferPointer, at base: Int, offsets: [Int], q: inout Int, out: inout [Int]) throws {
+        guard let raw = buf.baseAddress, buf.count > 0 else { return }
+        let p = raw.assumingMemoryBound(to: UInt8.self)
+        let n = buf.count
+        var i = 0
+        var rowStart = 0
+        var nextQuote = -1
+        func endRow(_ e: Int) throws {   // the row ends just before p[e] (e is past its LF)
+            while q < offsets.count && offsets[q] < base + e { out.append(rows); q += 1 }
+            if carry.isEmpty {
+                count(p + rowStart, e - rowStart)
+            } else {
+                guard carry.count + (e - rowStart) <= TableLimits.rowSearchBytes else { throw NotATable("a row longer than \(TableLimits.rowSearchBytes >> 20) MiB ends at byte \(base + e)") }
+                carry.append(contentsOf: UnsafeBufferPointer(start: p + rowStart, count: e - rowStart))
+                carry.withUnsafeBufferPointer { count($0.baseAddress!, $0.count) }
+                carry.removeAll(keepingCapacity: true)
+            }
+            rows += 1
+            rowStart = e
+            inRow = false
+        }
+        while i < n {
+            inRow = true
+            if st == .fieldStart || st == .unquoted {
+                let lf = memchr(p + i, 0x0A, n - i).map { UnsafeRawPointer($0) - raw } ?? n
+                if nextQuote < i { nextQuote = memchr(p + i, 0x22, n - i).map { UnsafeRawPointer($0) - raw } ?? n }
+                if lf < nextQuote {
+                    if lf == n { i = n; break }
+                    st = .fieldStart
+                    i = lf + 1
+                    try endRow(i)
+                    continue
+                }
+            }
+            // Byte by byte through the row holding a quote.
+            let c = p[i]
+            switch st {
+            case .fieldStart:
+                if c == 0x22 { st = .quoted } else if c == 0x0A { i += 1; try endRow(i); continue } else if c != delimiter { st = .unquoted }
+            case .unquoted:
+                if c == 0x0A { st = .fieldStart; i += 1; try endRow(i); continue } else if c == delimiter { st = .fieldStart }
+            case .quoted:
+                if let h = memchr(p + i, 0x22, n - i) { i = UnsafeRawPointer(h) - raw; st = .quoteSeen } else { i = n; continue }
+            case .quoteSeen:
+                if c == 0x22 { st = .quoted } else if c == 0x0A { st = .fieldStart; i += 1; try endRow(i); continue } else if c == delimiter { st = .fieldStart } else { st = .unquoted }
+            }
+            i += 1
+        }
+        if rowStart < n {
+            guard carry.count + (n - rowStart) <= TableLimits.rowSearchBytes else { throw NotATable("a row longer than \(TableLimits.rowSearchBytes >> 20) MiB at byte \(base + rowStart)") }
+            carry.append(contentsOf: UnsafeBufferPointer(start: p + rowStart, count: n - rowStart))
+            inRow = true
+        }
+    }
+
+    /// Counts the label of the row at p[0..<len].
+    private mutating func count(_ p: UnsafePointer<UInt8>, _ len: Int) {
+        guard let k = labelIndex else { return }
+        var e = len
+        if e > 0 && p[e - 1] == 0x0A { e -= 1 }
+        if e > 0 && p[e - 1] == 0x0D { e -= 1 }
+        if memchr(p, 0x22, e) == nil {
+            var s = 0
+            for _ in 0..<k {
+                guard let d = memchr(p + s, Int32(delimiter), e - s) else { return }
+                s = UnsafeRawPointer(d) - UnsafeRawPointer(p) + 1
+            }
+            let f = memchr(p + s, Int32(delimiter), e - s).map { UnsafeRawPointer($0) - UnsafeRawPointer(p) } ?? e
+            tally(UnsafeBufferPointer(start: p + s, count: f - s))
+        } else {
+            let cells = TableRowScanner(delimiter: delimiter).cells(ArraySlice(UnsafeBufferPointer(start: p, count: len)))
+            guard k < cells.count else { return }
+            Array(cells[k].utf8).withUnsafeBufferPointer { tally($0) }
+        }
+    }
+
+    private mutating func tally(_ label: UnsafeBufferPointer<UInt8>) {
+        for j in small.indices where small[j].0.count == label.count
+            && (label.count == 0 || small[j].0.withUnsafeBufferPointer { memcmp($0.baseAddress!, label.baseAddress!, label.count) == 0 }) {
+            small[j].1 += 1
+            return
+        }
+        if small.count < 64 { small.append((Array(label), 1)) } else { big[Array(label), default: 0] += 1 }
     }
 }
