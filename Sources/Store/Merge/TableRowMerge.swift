@@ -61,7 +61,8 @@ struct TableRowMerge {
     }
 
     mutating func merge(base B: [Row], ours O: [Row], theirs T: [Row]) {
-        var dO = RowDiff.diff(B, O), dT = RowDiff.diff(B, T)
+        let ids = RowDiff.intern([B, O, T])
+        var dO = RowDiff.diff(ids: ids[0], ids[1]), dT = RowDiff.diff(ids: ids[0], ids[2])
         // A side that changed rows and added rows after them, where the other side added
         // rows too: its added rows are insertions at that point (so both sides' additions
         // are kept, ours first), not part of the change.
@@ -111,7 +112,7 @@ struct TableRowMerge {
 
     /// Both sides changed base rows `b` (to `o` and `t`).
     private mutating func resolve(_ b: ArraySlice<Row>, _ o: ArraySlice<Row>, _ t: ArraySlice<Row>) {
-        if o.elementsEqual(t) { emit(o); return }
+        if RowDiff.sameRows(o, t) { emit(o); return }
         if let k = keyIndex, resolveByKey(b, o, t, k) { return }
         if b.isEmpty {
             // Both inserted here: keep both, ours then theirs (git's union), lines shared at
@@ -130,12 +131,12 @@ struct TableRowMerge {
             while r < b.count {
                 let bi = b.index(b.startIndex, offsetBy: r), oi = o.index(o.startIndex, offsetBy: r), ti = t.index(t.startIndex, offsetBy: r)
                 let (br, or, tr) = (b[bi], o[oi], t[ti])
-                if or == tr || tr == br { emit([or]); r += 1; continue }
-                if or == br { emit([tr]); r += 1; continue }
+                if RowDiff.same(or, tr) || RowDiff.same(tr, br) { emit([or]); r += 1; continue }
+                if RowDiff.same(or, br) { emit([tr]); r += 1; continue }
                 var e = r + 1
                 while e < b.count {
                     let (b2, o2, t2) = (b[b.startIndex + e], o[o.startIndex + e], t[t.startIndex + e])
-                    if o2 == t2 || o2 == b2 || t2 == b2 { break }
+                    if RowDiff.same(o2, t2) || RowDiff.same(o2, b2) || RowDiff.same(t2, b2) { break }
                     e += 1
                 }
                 // one record per row, one block per run
@@ -167,12 +168,12 @@ struct TableRowMerge {
         for (key, n) in ko.order {
             let orow = ko.map[key]!, brow = kb.map[key], trow = kt.map[key]
             if let trow {
-                if orow == trow || trow == brow { emit([orow]) } else if orow == brow { emit([trow]) } else {
+                if RowDiff.same(orow, trow) || brow.map({ RowDiff.same(trow, $0) }) == true { emit([orow]) } else if brow.map({ RowDiff.same(orow, $0) }) == true { emit([trow]) } else {
                     conflictBlock([orow], [trow], record: Conflict(oursRow: n, key: key, base: brow, ours: orow, theirs: trow))
                 }
             } else if let brow {
                 // theirs deleted the row
-                if orow != brow { conflictBlock([orow], [], record: Conflict(oursRow: n, key: key, base: brow, ours: orow, theirs: nil)) }
+                if !RowDiff.same(orow, brow) { conflictBlock([orow], [], record: Conflict(oursRow: n, key: key, base: brow, ours: orow, theirs: nil)) }
             } else { emit([orow]) }
         }
         let after = o.endIndex
@@ -180,7 +181,7 @@ struct TableRowMerge {
             let trow = kt.map[key]!
             if let brow = kb.map[key] {
                 // ours deleted the row
-                if trow != brow { conflictBlock([], [trow], record: Conflict(oursRow: after, key: key, base: brow, ours: nil, theirs: trow)) }
+                if !RowDiff.same(trow, brow) { conflictBlock([], [trow], record: Conflict(oursRow: after, key: key, base: brow, ours: nil, theirs: trow)) }
             } else { emit([trow]) }
         }
         return true

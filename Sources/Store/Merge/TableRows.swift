@@ -368,10 +368,49 @@ struct TableRowScanner {
     }
 }
 
-/// Row-sequence diff: common prefix and suffix first, then `LineDiff.diff` on what is left
-/// (one replaced block when that is larger than `TableLimits.diffRows` rows on both sides).
+/// Row-sequence diff: rows are interned to small integers first (hashed and compared as
+/// bytes), common rows at both ends are skipped, and `LineDiff.diff` runs on what is left (one
+/// replaced block when that is larger than `TableLimits.diffRows` rows on both sides).
 enum RowDiff {
-    static func diff(_ a: [ArraySlice<UInt8>], _ b: [ArraySlice<UInt8>]) -> [DiffRegion] {
+    typealias Row = ArraySlice<UInt8>
+
+    /// Whether two rows hold the same bytes.
+    @inline(__always)
+    static func same(_ x: Row, _ y: Row) -> Bool {
+        x.count == y.count && x.withUnsafeBytes { a in y.withUnsafeBytes { b in a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+    }
+
+    static func sameRows(_ x: ArraySlice<Row>, _ y: ArraySlice<Row>) -> Bool {
+        x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+    }
+
+    /// Equal rows get equal numbers, different rows different ones.
+    static func intern(_ lists: [[Row]]) -> [[Int32]] {
+        var first: [Int: (id: Int32, row: Row)] = [:]
+        var more: [Int: [(id: Int32, row: Row)]] = [:]
+        var next: Int32 = 0
+        func id(_ r: Row) -> Int32 {
+            let h = r.withUnsafeBytes { b -> Int in var x = Hasher(); x.combine(bytes: b); return x.finalize() }
+            if let f = first[h] {
+                if same(f.row, r) { return f.id }
+                for m in more[h] ?? [] where same(m.row, r) { return m.id }
+                next += 1
+                more[h, default: []].append((next, r))
+                return next
+            }
+            next += 1
+            first[h] = (next, r)
+            return next
+        }
+        return lists.map { $0.map(id) }
+    }
+
+    static func diff(_ rowsA: [Row], _ rowsB: [Row]) -> [DiffRegion] {
+        let ids = intern([rowsA, rowsB])
+        return diff(ids: ids[0], ids[1])
+    }
+
+    static func diff(ids a: [Int32], _ b: [Int32]) -> [DiffRegion] {
         var p = 0
         while p < a.count && p < b.count && a[p] == b[p] { p += 1 }
         var s = 0
