@@ -61,8 +61,7 @@ struct TableRowMerge {
     }
 
     mutating func merge(base B: [Row], ours O: [Row], theirs T: [Row]) {
-        let ids = RowDiff.intern([B, O, T])
-        var dO = RowDiff.diff(ids: ids[0], ids[1]), dT = RowDiff.diff(ids: ids[0], ids[2])
+        var dO = RowDiff.diff(B, O), dT = RowDiff.diff(B, T)
         // A side that changed rows and added rows after them, where the other side added
         // rows too: its added rows are insertions at that point (so both sides' additions
         // are kept, ours first), not part of the change.

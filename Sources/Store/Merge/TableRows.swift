@@ -405,24 +405,21 @@ enum RowDiff {
         return lists.map { $0.map(id) }
     }
 
-    static func diff(_ rowsA: [Row], _ rowsB: [Row]) -> [DiffRegion] {
-        let ids = intern([rowsA, rowsB])
-        return diff(ids: ids[0], ids[1])
-    }
-
-    static func diff(ids a: [Int32], _ b: [Int32]) -> [DiffRegion] {
+    /// Common rows at both ends are compared as bytes; only the rows between are interned.
+    static func diff(_ a: [Row], _ b: [Row]) -> [DiffRegion] {
         var p = 0
-        while p < a.count && p < b.count && a[p] == b[p] { p += 1 }
+        while p < a.count && p < b.count && same(a[p], b[p]) { p += 1 }
         var s = 0
-        while s < a.count - p && s < b.count - p && a[a.count - 1 - s] == b[b.count - 1 - s] { s += 1 }
+        while s < a.count - p && s < b.count - p && same(a[a.count - 1 - s], b[b.count - 1 - s]) { s += 1 }
         let na = a.count - p - s, nb = b.count - p - s
         if na == 0 && nb == 0 { return [] }
-        if na == 0 || nb == 0 || (na > TableLimits.diffRows && nb > TableLimits.diffRows) {
+        if na == 0 || nb == 0 || na > TableLimits.diffRows || nb > TableLimits.diffRows {
             return [DiffRegion(aStart: p, aCount: na, bStart: p, bCount: nb)]
         }
-        let inner = LineDiff.diff(Array(a[p..<(p + na)]), Array(b[p..<(p + nb)]))
-        return inner.map { DiffRegion(aStart: $0.aStart + p, aCount: $0.aCount, bStart: $0.bStart + p, bCount: $0.bCount) }
+        let ids = intern([Array(a[p..<(p + na)]), Array(b[p..<(p + nb)])])
+        return LineDiff.diff(ids[0], ids[1]).map { DiffRegion(aStart: $0.aStart + p, aCount: $0.aCount, bStart: $0.bStart + p, bCount: $0.bCount) }
     }
+
 }
 
 /// Widens a changed region to whole rows on every side at once.
