@@ -416,8 +416,24 @@ enum RowDiff {
         if na == 0 || nb == 0 || na > TableLimits.diffRows || nb > TableLimits.diffRows {
             return [DiffRegion(aStart: p, aCount: na, bStart: p, bCount: nb)]
         }
-        let ids = intern([Array(a[p..<(p + na)]), Array(b[p..<(p + nb)])])
-        return LineDiff.diff(ids[0], ids[1]).map { DiffRegion(aStart: $0.aStart + p, aCount: $0.aCount, bStart: $0.bStart + p, bCount: $0.bCount) }
+        // Isolated one-row replacements (the row before and after the same on both sides, and
+        // different from the replaced rows, so no other placement exists) are taken directly;
+        // from the first change that is anything else, the line diff decides.
+        var out: [DiffRegion] = []
+        var i = p, j = p
+        let ea = p + na, eb = p + nb
+        while i < ea && j < eb {
+            if same(a[i], b[j]) { i += 1; j += 1; continue }
+            guard i + 1 < a.count, j + 1 < b.count, same(a[i + 1], b[j + 1]),
+                  !same(a[i], a[i + 1]), !same(b[j], b[j + 1]),
+                  i == 0 || !same(a[i], a[i - 1]), j == 0 || !same(b[j], b[j - 1]) else { break }
+            out.append(DiffRegion(aStart: i, aCount: 1, bStart: j, bCount: 1))
+            i += 1; j += 1
+        }
+        if i == ea && j == eb { return out }
+        if i == ea || j == eb { return out + [DiffRegion(aStart: i, aCount: ea - i, bStart: j, bCount: eb - j)] }
+        let ids = intern([Array(a[i..<ea]), Array(b[j..<eb])])
+        return out + LineDiff.diff(ids[0], ids[1]).map { DiffRegion(aStart: $0.aStart + i, aCount: $0.aCount, bStart: $0.bStart + j, bCount: $0.bCount) }
     }
 
 }
