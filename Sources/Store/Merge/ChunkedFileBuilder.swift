@@ -61,6 +61,7 @@ final class ChunkedFileBuilder {
         if !dryRun && !store.contains(id) {
             try pending.withUnsafeBytes { b in try store.put(id: id, kind: .blob, payload: UnsafeRawBufferPointer(rebasing: b[r])) }
             newBytes += UInt64(r.count)
+            try store.rollIfLarge()
         }
         try builder.add(id, size: UInt64(r.count))
         total += UInt64(r.count)

@@ -96,8 +96,9 @@ struct TableDiffer {
     /// A changed region widened to whole rows: byte ranges in the old and new file.
     struct Hunk { var old: Range<Int>; var new: Range<Int> }
 
-    /// The changed regions, widened to whole rows: bytes and rows of each side.
-    func hunks(headerCells: Int) throws -> [RowWidener.Widened] {
+    /// The changed regions, widened to whole rows: byte ranges in the old and new file (the
+    /// bytes are read again when each is diffed, so memory holds one region at a time).
+    func hunks(headerCells: Int) throws -> [(old: Range<Int>, new: Range<Int>)] {
         let spans = ChunkAlign.spans(base: old.seq, others: [new.seq])
         func bstart(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].lowerBound] }
         func bend(_ i: Int) -> Int { old.seq.starts[spans[i].chunks[0].upperBound] }
@@ -109,16 +110,17 @@ struct TableDiffer {
             } else { groups.append((i, i)) }
         }
         let widener = RowWidener(scanner: scanner, headerCells: headerCells)
-        var out: [RowWidener.Widened] = []
+        var out: [(old: Range<Int>, new: Range<Int>)] = []
         for (gi, g) in groups.enumerated() {
             let cb = spans[g.first].chunks[0].lowerBound..<spans[g.last].chunks[0].upperBound
             let cn = spans[g.first].chunks[1].lowerBound..<spans[g.last].chunks[1].upperBound
             let gs = old.seq.starts[cb.lowerBound], ge = old.seq.starts[cb.upperBound]
-            let prevEnd = gi > 0 ? max(bend(groups[gi - 1].last), out.last.map { $0.ranges[0].upperBound } ?? 0) : 0
+            let prevEnd = gi > 0 ? max(bend(groups[gi - 1].last), out.last.map { $0.old.upperBound } ?? 0) : 0
             let nextStart = gi + 1 < groups.count ? bstart(groups[gi + 1].first) : old.total
-            out.append(try widener.widen([.init(source: old, start: gs, end: ge),
-                                          .init(source: new, start: new.seq.starts[cn.lowerBound], end: new.seq.starts[cn.upperBound])],
-                                         back: gs - prevEnd, forward: nextStart - ge))
+            let w = try widener.widen([.init(source: old, start: gs, end: ge),
+                                       .init(source: new, start: new.seq.starts[cn.lowerBound], end: new.seq.starts[cn.upperBound])],
+                                      back: gs - prevEnd, forward: nextStart - ge)
+            out.append((w.ranges[0], w.ranges[1]))
         }
         return out
     }
@@ -137,7 +139,7 @@ struct TableDiffer {
         let hs = try hunks(headerCells: oh.count)
         // One pass over the old side: its rows, labels, and the row number at each hunk.
         var scan = TableScan(delimiter: options.delimiter, labelIndex: labelOld)
-        let before = try scan.run(store: store, id: oldId, at: hs.map { $0.ranges[0].lowerBound })
+        let before = try scan.run(store: store, id: oldId, at: hs.map { $0.old.lowerBound })
         let hasHeader = old.total > 0 ? 1 : 0
         var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
                                        labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
@@ -149,11 +151,11 @@ struct TableDiffer {
         }
         var delta = 0
         for (hi, h) in hs.enumerated() {
-            let (ob, nb) = (h.bytes[0], h.bytes[1])
-            var orows = h.rows[0].map { ob[$0] }
-            var nrows = h.rows[1].map { nb[$0] }
+            let ob = try old.bytes(h.old.lowerBound, h.old.upperBound), nb = try new.bytes(h.new.lowerBound, h.new.upperBound)
+            var orows = try scanner.rows(ob, from: 0, to: ob.count, at: h.old.lowerBound).map { ob[$0] }
+            var nrows = try scanner.rows(nb, from: 0, to: nb.count, at: h.new.lowerBound).map { nb[$0] }
             var firstOld = before[hi], firstNew = before[hi] + delta
-            if h.ranges[0].lowerBound == 0 {   // the header is no data row
+            if h.old.lowerBound == 0 {   // the header is no data row
                 if !orows.isEmpty { orows.removeFirst() } else { firstOld -= 1 }
                 if !nrows.isEmpty { nrows.removeFirst() } else { firstNew -= 1 }
                 firstOld += 1; firstNew += 1
