@@ -136,6 +136,10 @@ struct TableDiffer {
         if let l = options.labelColumn, !cols.contains(l) { throw NotATable("no column named '\(l)' for the label") }
         let keyOld = options.keyColumn.flatMap { oldCols.firstIndex(of: $0) }, keyNew = options.keyColumn.flatMap { newCols.firstIndex(of: $0) }
 
+        // Each column's index in the old header (columns are matched by name).
+        var oldPos: [String: Int] = [:]
+        for (i, c) in oldCols.enumerated() where oldPos[c] == nil { oldPos[c] = i }
+        let oldIndex = cols.map { oldPos[$0] }
         let hs = try hunks(headerCells: oh.count)
         // One pass over the old side: its rows, labels, and the row number at each hunk.
         var scan = TableScan(delimiter: options.delimiter, labelIndex: labelOld)
@@ -170,7 +174,7 @@ struct TableDiffer {
                 if a == b { return }   // the same cells (moved, or only quoting changed)
                 var cells: [TableCellChange] = []
                 for (j, name) in cols.enumerated() {
-                    let ov = oldCols.firstIndex(of: name).flatMap { $0 < a.count ? a[$0] : nil } ?? ""
+                    let ov = oldIndex[j].flatMap { $0 < a.count ? a[$0] : nil } ?? ""
                     let nv = j < b.count ? b[j] : ""
                     if ov != nv { cells.append(TableCellChange(column: name, old: ov, new: nv)) }
                 }
