@@ -55,3 +55,13 @@ enum Settings {
                         time: env["MLREPO_AUTHOR_DATE"].flatMap { Int64($0) })
     }
 }
+
+extension Settings {
+    /// A repository's table settings: `table.key`, the column that matches rows in table
+    /// merges and `diff --rows` (`--key` overrides it), and `table.label`, the label column
+    /// whose class counts `diff --rows` reports (else `label`, `target` or `y`).
+    static func table(_ config: Config) -> (key: String?, label: String?) {
+        func v(_ k: String) -> String? { config[k].flatMap { $0.trimmed().isEmpty ? nil : $0.trimmed() } }
+        return (v("table.key"), v("table.label"))
+    }
+}

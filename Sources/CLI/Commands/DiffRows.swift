@@ -2,10 +2,106 @@ import ML
 import Store
 import Support
 
-// `diff --rows`: the rows of tables that changed.
+// `diff --rows`: the rows of tables that changed (docs/tables.md).
 
-/// STUB (issue 16): prints the row changes of each modified, added or deleted table among
-/// `entries` (text, or `--json`), honouring `--key`, `--limit` and `--offset`.
+/// Whether a path is a table `diff --rows` and merge read by rows, and its delimiter.
+func tableDelimiter(_ path: String) -> UInt8? {
+    let p = path.lowercased()
+    if p.hasSuffix(".csv") { return 0x2C }
+    if p.hasSuffix(".tsv") { return 0x09 }
+    return nil
+}
+
+/// Prints the row changes of each modified, added or deleted table among `entries` (text, or
+/// `--json`), honouring `--key`, `--limit` and `--offset`. Other files get the one line of
+/// the plain diff (in `--json`: no "rows").
 func runRowDiff(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ a: Args, _ ctx: Context) throws -> Int32 {
-    throw UserError(message: "diff --rows is not built yet")
+    let repo = try ctx.repository()
+    let table = Settings.table(repo.config)
+    let key = a.value("key") ?? table.key
+    let limitGiven = a.value("limit") != nil || a.value("offset") != nil
+    let limit = try a.int("limit") ?? 50, offset = try a.int("offset") ?? 0
+    let json = a.has("json")
+    var out: [JSON] = []
+    for e in entries {
+        let sizes = "\(e.oldSize.map(String.init) ?? "-") -> \(e.newSize.map(String.init) ?? "-")"
+        let code = e.status == .added ? "A" : e.status == .deleted ? "D" : "M"
+        var o: [String: JSON] = ["path": .string(e.path), "status": .string(e.status.rawValue),
+                                 "old_size": e.oldSize.map { .int(Int64($0)) } ?? .null, "new_size": e.newSize.map { .int(Int64($0)) } ?? .null]
+        guard let delim = tableDelimiter(e.path) else {
+            if json { out.append(.object(o)) } else { ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)") }
+            continue
+        }
+        let target: TableDiffTarget
+        if case .workTree = to, e.status != .deleted { target = .file(repo.root + "/" + e.path) } else { target = .stored(e.newId) }
+        var shown: [TableRowChange] = []
+        var total = 0
+        let summary: TableDiffSummary
+        do {
+            summary = try repo.diffTable(old: e.oldId, new: target, options: TableDiffOptions(keyColumn: key, labelColumn: table.label, delimiter: delim)) { c in
+                if (json && !limitGiven) || (total >= offset && total < offset + limit) { shown.append(c) }
+                total += 1
+            }
+        } catch let n as NotATable {
+            if json { o["error"] = .string("not diffed by rows: \(n.reason)"); out.append(.object(o)) } else {
+                ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)\t(not diffed by rows: \(n.reason))")
+            }
+            continue
+        }
+        if json {
+            o["rows"] = .object(["old": .int(Int64(summary.oldRows)), "new": .int(Int64(summary.newRows))])
+            o["added"] = .int(Int64(summary.added)); o["deleted"] = .int(Int64(summary.deleted)); o["modified"] = .int(Int64(summary.modified))
+            if let col = summary.labelColumn {
+                func counts(_ m: [String: Int]) -> JSON { .object(m.mapValues { .int(Int64($0)) }) }
+                o["label"] = .object(["column": .string(col), "old": counts(summary.oldLabels), "new": counts(summary.newLabels)])
+            }
+            o["changes_total"] = .int(Int64(total))
+            o["changes"] = .array(shown.map(changeJSON))
+            out.append(.object(o))
+            continue
+        }
+        ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)")
+        let d = summary.newRows - summary.oldRows
+        ctx.out.line("  rows: \(summary.oldRows) -> \(summary.newRows) (\(d >= 0 ? "+" : "")\(d)): \(summary.modified) modified, \(summary.added) added, \(summary.deleted) deleted")
+        if let col = summary.labelColumn {
+            let classes = Set(summary.oldLabels.keys).union(summary.newLabels.keys).sorted()
+            let parts = classes.map { "\($0): \(summary.oldLabels[$0] ?? 0) -> \(summary.newLabels[$0] ?? 0)" }
+            ctx.out.line("  \(col): {\(parts.joined(separator: ", "))}")
+        }
+        for c in shown { ctx.out.line("  " + changeLine(c)) }
+        if total > offset + shown.count {
+            ctx.out.line("  … \(total - offset - shown.count) more change(s): --offset \(offset + shown.count) [--limit N] shows them")
+        }
+    }
+    if json { ctx.out.line(JSON.array(out).encoded(pretty: true)) }
+    return 0
+}
+
+private func changeJSON(_ c: TableRowChange) -> JSON {
+    .object([
+        "kind": .string(c.kind.rawValue),
+        "old_row": c.oldRow.map { .int(Int64($0)) } ?? .null,
+        "new_row": c.newRow.map { .int(Int64($0)) } ?? .null,
+        "key": c.key.map { .string($0) } ?? .null,
+        "cells": .array(c.cells.map { .object(["column": .string($0.column), "old": .string($0.old), "new": .string($0.new)]) }),
+        "row": .array(c.row.map { .string($0) }),
+    ])
+}
+
+/// `~ row 17 [key=42]: label: cat -> dog`, `+ row 541: …`, `- row 12: …` (cells cut to 60
+/// characters, control characters escaped).
+private func changeLine(_ c: TableRowChange) -> String {
+    func show(_ s: String) -> String {
+        var t = s.count > 60 ? String(s.prefix(60)) + "…" : s
+        t = t.replacingOccurrences("\r", "\\r").replacingOccurrences("\n", "\\n")
+        return t
+    }
+    let key = c.key.map { " [key=\(show($0))]" } ?? ""
+    switch c.kind {
+    case .modified:
+        let moved = c.oldRow != c.newRow ? " (was \(c.oldRow ?? 0))" : ""
+        return "~ row \(c.newRow ?? 0)\(moved)\(key): " + c.cells.map { "\(show($0.column)): \(show($0.old)) -> \(show($0.new))" }.joined(separator: ", ")
+    case .added: return "+ row \(c.newRow ?? 0)\(key): " + c.row.map(show).joined(separator: ",")
+    case .deleted: return "- row \(c.oldRow ?? 0)\(key): " + c.row.map(show).joined(separator: ",")
+    }
 }
