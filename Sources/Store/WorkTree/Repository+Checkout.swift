@@ -327,16 +327,22 @@ extension Repository {
         try reader.forEachChunk(old) { id, size in oldLayout.append((off, id)); off += size }
         guard off == st.size else { return nil }
         var changed: [(offset: UInt64, id: ObjectId, size: UInt64)] = []
-        var kept: [(offset: UInt64, size: UInt64)] = []   // runs of unchanged chunks
+        // Runs of chunks the old file already holds: at the same offset (edits that keep
+        // lengths, appends), or shifted (rows inserted or relabelled with another length).
+        var kept: [(src: UInt64, dst: UInt64, size: UInt64)] = []
+        var oldAt: [ObjectId: UInt64] = [:]
+        oldAt.reserveCapacity(oldLayout.count)
+        for (o, id) in oldLayout where oldAt[id] == nil { oldAt[id] = o }
         var reused: UInt64 = 0
         var k = 0
         off = 0
         try reader.forEachChunk(f.id) { id, size in
             while k < oldLayout.count && oldLayout[k].0 < off { k += 1 }
-            if k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id {
+            let src: UInt64? = k < oldLayout.count && oldLayout[k].0 == off && oldLayout[k].1 == id ? off : oldAt[id]
+            if let src {
                 reused += size
-                if let last = kept.last, last.offset + last.size == off { kept[kept.count - 1].size += size }
-                else { kept.append((off, size)) }
+                if let last = kept.last, last.src + last.size == src, last.dst + last.size == off { kept[kept.count - 1].size += size }
+                else { kept.append((src, off, size)) }
             } else { changed.append((off, id, size)) }
             off += size
         }
@@ -351,7 +357,7 @@ extension Repository {
             // copying threads gained nothing: writes to one file share its inode lock).
             let copy = RangeCopy(src: src, dst: fd)
             let g = DispatchGroup()
-            if fd.clone(from: src) {
+            if kept.allSatisfy({ $0.src == $0.dst }), fd.clone(from: src) {
                 if f.size < st.size { try sys { try fd.truncate(to: f.size) } }
             } else {
                 try sys { try fd.truncate(to: f.size) }
@@ -447,10 +453,10 @@ final class RangeCopy: @unchecked Sendable {
 
     var error: SystemError? { lock.withLock { firstError } }
 
-    func run(_ ranges: [(offset: UInt64, size: UInt64)]) {
+    func run(_ ranges: [(src: UInt64, dst: UInt64, size: UInt64)]) {
         for r in ranges {
             if error != nil { return }
-            do { try dst.copyRange(from: src, at: r.offset, to: r.offset, count: r.size) } catch {
+            do { try dst.copyRange(from: src, at: r.src, to: r.dst, count: r.size) } catch {
                 let e = error as? SystemError ?? SystemError("copy", src.path, code: EIO)
                 lock.withLock { if firstError == nil { firstError = e } }
                 return

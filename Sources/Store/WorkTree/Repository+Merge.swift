@@ -233,7 +233,9 @@ extension Repository {
                 for p in writes.sorted() {
                     guard let f = final[p] else { continue }
                     changed.append(p)
-                    let st = try writeWorkFile(p, f, reader: reader)
+                    // A large file (a table) mostly keeps ours' chunks: reuse the work file's data.
+                    let reused = try ours[p].flatMap { o in o.mode.isDirectory ? nil : try rewriteReusingOldData(p, old: o.id, new: f, reader: reader) }
+                    let st = try reused ?? writeWorkFile(p, f, reader: reader)
                     report.written.append(p)
                     if result.merged[p] != nil { index.entries[p] = IndexEntry(path: p, mode: f.mode, stat: st, id: f.id) }
                     else { index.entries[p] = nil }  // unmerged, or a file moved aside (untracked)
