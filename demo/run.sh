@@ -182,4 +182,18 @@ echo "   only the model out of it with a lazy clone (history and metadata only, 
 (cd "$SHARE/clone" && "$M" log --oneline | head -n 3 && "$M" checkout main -- models/mlp.mlmodel \
   && "$M" status | tail -n 3 && "$M" predict models/mlp.mlmodel --data "$WORK/data/test.csv" | head -n 2)
 echo "   remote: $(du -sh "$SHARE/remote" | cut -f1); the lazy clone's store after taking the model: $(du -sh "$SHARE/clone/.mlrepo" | cut -f1)"
+
+echo "== work together: a teammate clones, relabels some rows and pushes; you relabel other rows,"
+echo "   your push is refused, and pull merges the two relabellings row by row"
+"$M" clone -q "$SHARE/remote" "$SHARE/mate"
+(cd "$SHARE/mate" && MLREPO_AUTHOR_NAME="Teammate" \
+  && awk -F, -v OFS=, 'NR > 1 && NR % 997 == 0 { $9 = ($9 + 3) % 10 } { print }' data/train.csv > data/t && mv data/t data/train.csv \
+  && "$M" add data/train.csv && "$M" commit -q -m "teammate: relabel every 997th row" && "$M" push -q)
+awk -F, -v OFS=, 'NR > 1 && NR % 1009 == 0 { $9 = ($9 + 7) % 10 } { print }' data/train.csv > data/t && mv data/t data/train.csv
+"$M" add data/train.csv && "$M" commit -q -m "me: relabel every 1009th row"
+"$M" push -q || echo "(refused, as expected: the remote moved)"
+"$M" pull
+"$M" log --graph --oneline -n 4
+"$M" diff --rows HEAD^1 HEAD --limit 3 -- data/train.csv
+"$M" push -q && echo "pushed the merge"
 echo "== done"
