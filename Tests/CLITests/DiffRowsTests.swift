@@ -113,4 +113,31 @@ final class DiffRowsTests: CLITestCase {
         let out = ok("diff", "--rows", "--key", "nope", "HEAD~1", "HEAD", "--", "data.csv")
         XCTAssertEqual(out, "M\tdata.csv\t7295 -> 7355\t(not diffed by rows: no column named 'nope' for the key)\n")
     }
+
+    /// Huge --offset / --limit must not overflow (they used to trap on offset + limit).
+    func testHugeOffsetAndLimitDoNotOverflow() {
+        commitTwoVersions()
+        let big = String(Int.max)
+        let out = ok("diff", "--rows", "--offset", big, "--limit", "1", "HEAD~1", "HEAD", "--", "data.csv")
+        XCTAssertEqual(out, """
+        M\tdata.csv\t7295 -> 7355
+          rows: 540 -> 545 (+5): 3 modified, 5 added, 0 deleted
+          label: {cat: 270 -> 268, dog: 270 -> 277}
+
+        """)
+        let all = ok("diff", "--rows", "--offset", "6", "--limit", big, "HEAD~1", "HEAD", "--", "data.csv")
+        XCTAssertTrue(all.hasSuffix("  + row 544: 544,0.0,dog\n  + row 545: 545,0.0,dog\n"), all)
+    }
+
+    /// Terminal escapes and other control characters in cells are printed escaped.
+    func testControlCharactersInCellsAreEscaped() {
+        ok("init")
+        write("t.csv", "id,v\n1,a\n")
+        ok("add", "t.csv")
+        ok("commit", "-m", "base")
+        write("t.csv", "id,v\n1,\u{1B}[31mred\u{07}\n2,\"x\ry\"\n")
+        let out = ok("diff", "--rows")
+        XCTAssertFalse(out.contains("\u{1B}") || out.contains("\u{07}") || out.contains("\r"), out)
+        XCTAssertTrue(out.contains("  + row 1: 1,\\033[31mred\\a\n  + row 2: 2,x\\ry\n"), out)
+    }
 }

@@ -20,7 +20,7 @@ func runRowDiff(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ a: Args,
     let table = Settings.table(repo.config)
     let key = a.value("key") ?? table.key
     let limitGiven = a.value("limit") != nil || a.value("offset") != nil
-    let limit = try a.int("limit") ?? 50, offset = try a.int("offset") ?? 0
+    let limit = max(0, try a.int("limit") ?? 50), offset = max(0, try a.int("offset") ?? 0)
     let json = a.has("json")
     var out: [JSON] = []
     for e in entries {
@@ -39,7 +39,7 @@ func runRowDiff(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ a: Args,
         let summary: TableDiffSummary
         do {
             summary = try repo.diffTable(old: e.oldId, new: target, options: TableDiffOptions(keyColumn: key, labelColumn: table.label, delimiter: delim)) { c in
-                if (json && !limitGiven) || (total >= offset && total < offset + limit) { shown.append(c) }
+                if (json && !limitGiven) || (total >= offset && total - offset < limit) { shown.append(c) }
                 total += 1
             }
         } catch let n as NotATable {
@@ -69,7 +69,7 @@ func runRowDiff(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ a: Args,
             ctx.out.line("  \(col): {\(parts.joined(separator: ", "))}")
         }
         for c in shown { ctx.out.line("  " + changeLine(c)) }
-        if total > offset + shown.count {
+        if total - shown.count > offset {
             ctx.out.line("  … \(total - offset - shown.count) more change(s): --offset \(offset + shown.count) [--limit N] shows them")
         }
     }
@@ -92,9 +92,7 @@ private func changeJSON(_ c: TableRowChange) -> JSON {
 /// characters, control characters escaped).
 private func changeLine(_ c: TableRowChange) -> String {
     func show(_ s: String) -> String {
-        var t = s.count > 60 ? String(s.prefix(60)) + "…" : s
-        t = t.replacingOccurrences("\r", "\\r").replacingOccurrences("\n", "\\n")
-        return t
+        Quote.controls(s.count > 60 ? String(s.prefix(60)) + "…" : s)
     }
     let key = c.key.map { " [key=\(show($0))]" } ?? ""
     switch c.kind {
