@@ -293,7 +293,7 @@ struct TableScan {
         let n = buf.count
         var i = 0
         var rowStart = 0
-        var nextQuote = -1
+        var nextQuote = -1, nextLF = -1
         func endRow(_ e: Int) throws {   // the row ends just before p[e] (e is past its LF)
             while q < offsets.count && offsets[q] < base + e { out.append(rows); q += 1 }
             if carry.isEmpty {
@@ -311,14 +311,21 @@ struct TableScan {
         while i < n {
             inRow = true
             if st == .fieldStart || st == .unquoted {
-                let lf = memchr(p + i, 0x0A, n - i).map { UnsafeRawPointer($0) - raw } ?? n
+                // The next line feed and quote are remembered, so each byte is searched once.
+                if nextLF < i { nextLF = memchr(p + i, 0x0A, n - i).map { UnsafeRawPointer($0) - raw } ?? n }
                 if nextQuote < i { nextQuote = memchr(p + i, 0x22, n - i).map { UnsafeRawPointer($0) - raw } ?? n }
-                if lf < nextQuote {
-                    if lf == n { i = n; break }
+                if nextLF < nextQuote {
                     st = .fieldStart
-                    i = lf + 1
+                    i = nextLF + 1
                     try endRow(i)
                     continue
+                }
+                // No line feed nor quote before the quote (or the window's end): jump there;
+                // the byte before it decides the state.
+                if nextQuote > i {
+                    st = p[nextQuote - 1] == delimiter ? .fieldStart : .unquoted
+                    i = nextQuote
+                    if i == n { break }
                 }
             }
             // Byte by byte through the row holding a quote.
