@@ -54,6 +54,11 @@ public struct TableDiffSummary: Equatable, Sendable {
     /// Rows per label value, before and after.
     public var oldLabels: [String: Int]
     public var newLabels: [String: Int]
+    /// The header rows' cells, before and after (empty for a side with no file); the header
+    /// changed when they differ and both are non-empty.
+    public var oldHeader: [String] = []
+    public var newHeader: [String] = []
+    public var headerChanged: Bool { !oldHeader.isEmpty && !newHeader.isEmpty && oldHeader != newHeader }
 }
 
 /// The newer side of a table diff.
@@ -126,8 +131,16 @@ struct TableDiffer {
     }
 
     func run(_ visit: (TableRowChange) throws -> Void) throws -> TableDiffSummary {
-        let oh = try old.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
-        let nh = try new.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
+        let ohRaw = try old.header(delimiter: options.delimiter), nhRaw = try new.header(delimiter: options.delimiter)
+        for (h, side) in [(ohRaw, "old"), (nhRaw, "new")] {
+            // Rows are split at line feeds only: a file whose lines end in a lone CR (classic
+            // Mac OS) would be one row. Seen in the header row (with no quotes to hide a CR).
+            if let h, !h.contains(0x22), h.indices.contains(where: { h[$0] == 0x0D && ($0 + 1 == h.count || h[$0 + 1] != 0x0A) }) {
+                throw NotATable("the \(side) file's lines end in a lone carriage return (CR), not a line feed")
+            }
+        }
+        let oh = ohRaw.map { scanner.cells(ArraySlice($0)) } ?? []
+        let nh = nhRaw.map { scanner.cells(ArraySlice($0)) } ?? []
         let oldCols = oh.map { $0.trimmed() }, newCols = nh.map { $0.trimmed() }
         let cols = newCols.isEmpty ? oldCols : newCols
         let labelName = options.labelColumn ?? ["label", "target", "y"].first(where: { cols.contains($0) })
@@ -147,7 +160,7 @@ struct TableDiffer {
         let hasHeader = old.total > 0 ? 1 : 0
         var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
                                        labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
-                                       oldLabels: scan.labels, newLabels: scan.labels)
+                                       oldLabels: scan.labels, newLabels: scan.labels, oldHeader: oh, newHeader: nh)
         if let l = labelOld, hasHeader == 1, let h = oh.count > l ? oh[l] : nil {   // the header is not a label
             summary.oldLabels[h, default: 0] -= 1
             if summary.oldLabels[h] == 0 { summary.oldLabels[h] = nil }
