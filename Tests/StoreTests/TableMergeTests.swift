@@ -331,4 +331,19 @@ final class TableMergeTests: XCTestCase {
             XCTAssertEqual((e as? NotATable)?.reason, "added on both sides with different header rows")
         }
     }
+
+    /// Rows appended on both sides, ours without a final line end: git's `merge-file --union`
+    /// result (shared rows once); rows with a quoted line break are kept whole.
+    func testUnionWhenOursHasNoFinalLineEnd() throws {
+        let repo = try makeRepo()
+        func merged(_ b: String, _ o: String, _ t: String) throws -> String {
+            let r = try repo.mergeTable(base: try store(repo, lines(b)), ours: try store(repo, lines(o)), theirs: try store(repo, lines(t)))
+            return String(decoding: try read(repo, r.file.id), as: UTF8.self)
+        }
+        // Each expected result is git merge-file -p --union's (git 2.39).
+        XCTAssertEqual(try merged("id,v\n", "id,v\n1,a\n4,d", "id,v\n1,a\n2,b\n"), "id,v\n1,a\n4,d\n2,b\n")
+        XCTAssertEqual(try merged("id,v\n3,c\n", "id,v\n3,c\n3,c\n3,c", "id,v\n3,c\n3,c\n4,d\n4,d\n1,a\n"),
+                       "id,v\n3,c\n3,c\n3,c\n4,d\n4,d\n1,a\n")
+        XCTAssertEqual(try merged("id,v\n", "id,v\n\"5\n\",e\n2,b\n", "id,v\n\"5\n\",e\n3,c\n"), "id,v\n\"5\n\",e\n2,b\n3,c\n")
+    }
 }

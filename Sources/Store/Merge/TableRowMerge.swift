@@ -128,13 +128,26 @@ struct TableRowMerge {
         if let k = keyIndex, resolveByKey(b, o, t, k) { return }
         if b.isEmpty {
             // Both inserted here: keep both, ours then theirs (git's union), lines shared at
-            // the start or end once, as git's refinement of the conflict does.
+            // the start or end once, as git's refinement of the conflict does (a last row
+            // without a line end included). Rows holding a quoted line break are kept whole
+            // instead: a line merge could share half of such a row.
             let ob = o.reduce(into: [UInt8]()) { $0 += $1 }, tb = t.reduce(into: [UInt8]()) { $0 += $1 }
-            if ob.count + tb.count <= 8 << 20 && ob.last == 0x0A && tb.last == 0x0A {
+            func oneLine(_ r: Row) -> Bool { r.dropLast().firstIndex(of: 0x0A) == nil }
+            if ob.count + tb.count <= 8 << 20 && o.allSatisfy(oneLine) && t.allSatisfy(oneLine) {
                 breakLine()
                 out += TextMerge.merge(base: [], ours: ob, theirs: tb, options: TextMergeOptions(favor: .union)).bytes
             } else {
-                emit(o); emit(t)
+                // Row by row: identical rows shared at the start or end once; between them
+                // ours' rows, then theirs'.
+                func eq(_ x: Row, _ y: Row) -> Bool { RowDiff.same(x, y) }
+                func pick(_ x: Row, _ y: Row) -> Row { x }
+                let n = min(o.count, t.count)
+                var p = 0, q = 0
+                while p < n && eq(o[o.startIndex + p], t[t.startIndex + p]) { p += 1 }
+                while q < n - p && eq(o[o.endIndex - 1 - q], t[t.endIndex - 1 - q]) { q += 1 }
+                for k in 0..<p { emit([pick(o[o.startIndex + k], t[t.startIndex + k])]) }
+                emit(o[(o.startIndex + p)..<(o.endIndex - q)]); emit(t[(t.startIndex + p)..<(t.endIndex - q)])
+                for k in (0..<q).reversed() { emit([pick(o[o.endIndex - 1 - k], t[t.endIndex - 1 - k])]) }
             }
             return
         }
