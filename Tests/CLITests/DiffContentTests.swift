@@ -138,6 +138,17 @@ final class DiffContentTests: CLITestCase {
         fails(2, "diff", "-U", "-1")
     }
 
+    /// A context of Int.max shows the whole file as one hunk (it used to overflow).
+    func testHugeContext() {
+        ok("init")
+        write("a.txt", "1\n2\n3\n4\n5\n")
+        ok("add", "a.txt")
+        commit("one")
+        write("a.txt", "1\n2\nthree\n4\n5\n")
+        let out = ok("diff", "-U", "9223372036854775807")
+        XCTAssertTrue(out.hasSuffix("@@ -1,5 +1,5 @@\n 1\n 2\n-3\n+three\n 4\n 5\n"), out)
+    }
+
     func testLargeTextCountsAsBinary() {
         ok("init")
         let line = String(repeating: "x", count: 99) + "\n"
@@ -201,6 +212,29 @@ final class DiffContentTests: CLITestCase {
         XCTAssertEqual(big.err, "error: huge: larger than 256 MiB, the most merge-file reads\n")
         XCTAssertEqual(runResult(["merge-file", "o", "b"], in: repo).code, 255)
         XCTAssertEqual(text("o"), "b\n", "nothing written on errors")
+    }
+
+    /// /dev/null (any readable non-regular file) is an input read to its end, as in git.
+    func testMergeFileReadsDevNull() {
+        write("o", "a\n"); write("t", "b\n")
+        let r = runResult(["merge-file", "-p", "o", "/dev/null", "t"], in: repo)
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertEqual(r.out, "<<<<<<< o\na\n=======\nb\n>>>>>>> t\n")
+        let d = runResult(["merge-file", "-p", "o", "/dev/null", "/dev/null"], in: repo)
+        XCTAssertEqual(d.code, 0, d.err)
+        XCTAssertEqual(d.out, "a\n")
+        try? FileManager.default.createDirectory(at: url("dir"), withIntermediateDirectories: true)
+        XCTAssertEqual(runResult(["merge-file", "-p", "o", "dir", "t"], in: repo).err, "error: dir: is a directory\n")
+    }
+
+    /// OURS a symbolic link: the merge is written to its target, the link stays a link.
+    func testMergeFileWritesThroughASymlink() throws {
+        write("real", "a\nb\n"); write("b", "a\n"); write("t", "z\na\n")
+        try FileManager.default.createSymbolicLink(atPath: url("lnk").path, withDestinationPath: "real")
+        let r = runResult(["merge-file", "lnk", "b", "t"], in: repo)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(text("real"), "z\na\nb\n")
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: url("lnk").path), "real")
     }
 
     func testMergeFileMatchesGit() throws {

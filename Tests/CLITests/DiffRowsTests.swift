@@ -113,4 +113,86 @@ final class DiffRowsTests: CLITestCase {
         let out = ok("diff", "--rows", "--key", "nope", "HEAD~1", "HEAD", "--", "data.csv")
         XCTAssertEqual(out, "M\tdata.csv\t7295 -> 7355\t(not diffed by rows: no column named 'nope' for the key)\n")
     }
+
+    /// Huge --offset / --limit must not overflow (they used to trap on offset + limit).
+    func testHugeOffsetAndLimitDoNotOverflow() {
+        commitTwoVersions()
+        let big = String(Int.max)
+        let out = ok("diff", "--rows", "--offset", big, "--limit", "1", "HEAD~1", "HEAD", "--", "data.csv")
+        XCTAssertEqual(out, """
+        M\tdata.csv\t7295 -> 7355
+          rows: 540 -> 545 (+5): 3 modified, 5 added, 0 deleted
+          label: {cat: 270 -> 268, dog: 270 -> 277}
+
+        """)
+        let all = ok("diff", "--rows", "--offset", "6", "--limit", big, "HEAD~1", "HEAD", "--", "data.csv")
+        XCTAssertTrue(all.hasSuffix("  + row 544: 544,0.0,dog\n  + row 545: 545,0.0,dog\n"), all)
+    }
+
+    /// Terminal escapes and other control characters in cells are printed escaped.
+    func testControlCharactersInCellsAreEscaped() {
+        ok("init")
+        write("t.csv", "id,v\n1,a\n")
+        ok("add", "t.csv")
+        ok("commit", "-m", "base")
+        write("t.csv", "id,v\n1,\u{1B}[31mred\u{07}\n2,\"x\ry\"\n")
+        let out = ok("diff", "--rows")
+        XCTAssertFalse(out.contains("\u{1B}") || out.contains("\u{07}") || out.contains("\r"), out)
+        XCTAssertTrue(out.contains("  + row 1: 1,\\033[31mred\\a\n  + row 2: 2,x\\ry\n"), out)
+    }
+
+    /// A changed header is reported (old and new columns), in text and JSON.
+    func testHeaderChangeIsShown() throws {
+        ok("init")
+        write("t.csv", "id,label\n1,a\n2,b\n")
+        ok("add", "t.csv")
+        ok("commit", "-m", "base")
+        write("t.csv", "id,class\n1,a\n2,c\n")
+        XCTAssertEqual(ok("diff", "--rows"), """
+        M\tt.csv\t17 -> 17
+          header: id,label -> id,class
+          rows: 2 -> 2 (+0): 1 modified, 0 added, 0 deleted
+          ~ row 2: class:  -> c
+
+        """)
+        let all = try XCTUnwrap(json(ok("diff", "--rows", "--json")) as? [[String: Any]])
+        XCTAssertEqual(all[0]["header"] as? [String: [String]], ["old": ["id", "label"], "new": ["id", "class"]])
+        // Unchanged header: no "header" member.
+        write("t.csv", "id,label\n1,a\n2,c\n")
+        let same = try XCTUnwrap(json(ok("diff", "--rows", "--json")) as? [[String: Any]])
+        XCTAssertNil(same[0]["header"])
+    }
+
+    /// Lines ended by a lone CR would make the file one row: refused with the reason.
+    func testCROnlyLineEndsAreRefused() {
+        ok("init")
+        write("t.csv", "id,v\r1,a\r2,b\r")
+        ok("add", "t.csv")
+        ok("commit", "-m", "base")
+        write("t.csv", "id,v\r1,a\r2,c\r")
+        XCTAssertEqual(ok("diff", "--rows"), "M\tt.csv\t13 -> 13\t(not diffed by rows: the old file's lines end in a lone carriage return (CR), not a line feed)\n")
+    }
+
+    /// JSON without --limit lists every change (written as they come, one at a time).
+    func testJSONStreamsEveryChange() throws {
+        ok("init")
+        var b = "id,v\n", n = "id,v\n"
+        for i in 0..<3000 { b += "\(i),a\n"; n += "\(i),\(i % 3 == 0 ? "b" : "a")\n" }
+        write("t.csv", b)
+        write("x.txt", "1\n")
+        ok("add", "t.csv", "x.txt")
+        ok("commit", "-m", "base")
+        write("t.csv", n)
+        write("x.txt", "2\n")
+        let all = try XCTUnwrap(json(ok("diff", "--rows", "--json")) as? [[String: Any]])
+        XCTAssertEqual(all.count, 2)
+        let changes = try XCTUnwrap(all[0]["changes"] as? [[String: Any]])
+        XCTAssertEqual(changes.count, 1000)
+        XCTAssertEqual(all[0]["changes_total"] as? Int, 1000)
+        XCTAssertEqual(changes.last?["new_row"] as? Int, 2998)
+        XCTAssertEqual(all[1]["path"] as? String, "x.txt")
+        let page = try XCTUnwrap(json(ok("diff", "--rows", "--json", "--limit", "2", "--offset", "999")) as? [[String: Any]])
+        XCTAssertEqual((page[0]["changes"] as? [[String: Any]])?.count, 1)
+        XCTAssertEqual(try XCTUnwrap(json(ok("diff", "--rows", "--json", "--", "nothing.csv")) as? [Any]).count, 0)
+    }
 }

@@ -152,4 +152,20 @@ final class TableScanTests: XCTestCase {
             XCTAssertEqual(split.2, whole.2, "round \(round) cuts \(cuts)")
         }
     }
+
+    /// Long rows with a quote near their end are scanned in linear time (each byte searched
+    /// once); byte by byte with a fresh line-feed search per byte this took minutes.
+    func testLongRowsWithALateQuoteScanLinearly() throws {
+        let long = [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20)
+        var bytes = Array("id,label\n".utf8)
+        for _ in 0..<3 { bytes += long + Array(",\"x\"\n".utf8) }
+        var s = TableScan(delimiter: 0x2C, labelIndex: 1)
+        var q = 0, out: [Int] = []
+        let start = Date()
+        try bytes.withUnsafeBytes { try s.window($0, at: 0, offsets: [], q: &q, out: &out) }
+        s.finish(at: bytes.count, offsets: [], q: &q, out: &out)
+        XCTAssertEqual(s.rows, 4)
+        XCTAssertEqual(s.labels, ["label": 1, "x": 3])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20, "quadratic scan")
+    }
 }

@@ -299,4 +299,51 @@ final class TableMergeTests: XCTestCase {
                                     options: TableMergeOptions(keyColumn: "id", delimiter: 0x09))
         XCTAssertEqual(r.conflicts, [TableConflict(row: 1, key: "1", base: "1\tcat", ours: "1\tdog", theirs: "1\tbird")])
     }
+
+    /// Ours' last row has no line end and rows follow it in the merge: it gets one (in the
+    /// file's style), rows are never glued together.
+    func testLastRowWithoutLineEndIsNotGlued() throws {
+        let repo = try makeRepo()
+        func merged(_ b: String, _ o: String, _ t: String, _ opts: TableMergeOptions = TableMergeOptions()) throws -> String {
+            let r = try repo.mergeTable(base: try store(repo, lines(b)), ours: try store(repo, lines(o)), theirs: try store(repo, lines(t)), options: opts)
+            return String(decoding: try read(repo, r.file.id), as: UTF8.self)
+        }
+        XCTAssertEqual(try merged("id,v\n1,a\n2,b\n", "id,v\n2,b\n1,A", "id,v\n1,a\n2,B\n3,c\n", TableMergeOptions(keyColumn: "id")),
+                       "id,v\n2,B\n1,A\n3,c\n")
+        XCTAssertEqual(try merged("id,v\r\n1,a\r\n2,b\r\n", "id,v\r\n2,b\r\n1,A", "id,v\r\n1,a\r\n2,B\r\n3,c\r\n", TableMergeOptions(keyColumn: "id")),
+                       "id,v\r\n2,B\r\n1,A\r\n3,c\r\n")
+        // A conflict resolved to ours' last row (no line end), then theirs' added row.
+        XCTAssertEqual(try merged("id,v\n1,a\n2,b\n", "id,v\n2,B\n1,A", "id,v\n1,C\n2,B\n3,c\n", TableMergeOptions(keyColumn: "id", favor: .ours)),
+                       "id,v\n2,B\n1,A\n3,c\n")
+        // Without a key, a conflict at ours' last row: the markers start on lines of their own.
+        let conflicted = try merged("id,v\n1,a\n2,b\n", "id,v\n1,a\n2,B", "id,v\n1,a\n2,C\n")
+        XCTAssertEqual(conflicted, "id,v\n1,a\n<<<<<<< ours\n2,B\n=======\n2,C\n>>>>>>> theirs\n")
+    }
+
+    /// Added on both sides (no base): the same header is kept once, different headers are no table.
+    func testAddedOnBothSides() throws {
+        let repo = try makeRepo()
+        let o = try store(repo, lines("id,v\n1,a\n")), t = try store(repo, lines("id,v\n2,b\n"))
+        let r = try repo.mergeTable(base: nil, ours: o, theirs: t)
+        XCTAssertEqual(String(decoding: try read(repo, r.file.id), as: UTF8.self), "id,v\n1,a\n2,b\n")
+        XCTAssertEqual(r.conflictCount, 0)
+        XCTAssertThrowsError(try repo.mergeTable(base: nil, ours: o, theirs: try store(repo, lines("id,w\n2,b\n")))) { e in
+            XCTAssertEqual((e as? NotATable)?.reason, "added on both sides with different header rows")
+        }
+    }
+
+    /// Rows appended on both sides, ours without a final line end: git's `merge-file --union`
+    /// result (shared rows once); rows with a quoted line break are kept whole.
+    func testUnionWhenOursHasNoFinalLineEnd() throws {
+        let repo = try makeRepo()
+        func merged(_ b: String, _ o: String, _ t: String) throws -> String {
+            let r = try repo.mergeTable(base: try store(repo, lines(b)), ours: try store(repo, lines(o)), theirs: try store(repo, lines(t)))
+            return String(decoding: try read(repo, r.file.id), as: UTF8.self)
+        }
+        // Each expected result is git merge-file -p --union's (git 2.39).
+        XCTAssertEqual(try merged("id,v\n", "id,v\n1,a\n4,d", "id,v\n1,a\n2,b\n"), "id,v\n1,a\n4,d\n2,b\n")
+        XCTAssertEqual(try merged("id,v\n3,c\n", "id,v\n3,c\n3,c\n3,c", "id,v\n3,c\n3,c\n4,d\n4,d\n1,a\n"),
+                       "id,v\n3,c\n3,c\n3,c\n4,d\n4,d\n1,a\n")
+        XCTAssertEqual(try merged("id,v\n", "id,v\n\"5\n\",e\n2,b\n", "id,v\n\"5\n\",e\n3,c\n"), "id,v\n\"5\n\",e\n2,b\n3,c\n")
+    }
 }

@@ -132,4 +132,11 @@ final class LineDiffTests: XCTestCase {
         }
         XCTAssertEqual(mismatches, [])
     }
+
+    /// A context of Int.max (`diff -U 9223372036854775807`) means "everything", without overflow.
+    func testHugeContextDoesNotOverflow() {
+        let h = LineDiff.hunks(bytes("a\nb\nc\nd\n"), bytes("a\nB\nc\nD\n"), context: Int.max)
+        XCTAssertEqual(LineDiff.hunkText(h), LineDiff.hunkText(LineDiff.hunks(bytes("a\nb\nc\nd\n"), bytes("a\nB\nc\nD\n"), context: 4)))
+        XCTAssertEqual(h.count, 1)
+    }
 }

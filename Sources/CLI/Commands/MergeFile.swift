@@ -62,7 +62,13 @@ let mergeFileCommand = Command(
         ctx.out.flush()
         result.bytes.withUnsafeBytes { ctx.out.writeBytes($0) }
     } else {
-        let path = files[0].hasPrefix("/") ? files[0] : Path.join(ctx.cwd, files[0])
+        var path = files[0].hasPrefix("/") ? files[0] : Path.join(ctx.cwd, files[0])
+        // A symlink is written through, as git does: the new file replaces its target.
+        if FS.lstat(path)?.isSymlink == true {
+            guard let target = FS.realpath(path) else { return fail("\(files[0]): cannot resolve the symbolic link") }
+            path = target
+        }
+        guard FS.stat(path)?.isRegular != false else { return fail("\(files[0]): not a regular file, cannot write the result there (use -p)") }
         let mode = FS.stat(path).map { mode_t($0.mode & 0o7777) } ?? 0o644
         do { try FS.atomicWrite(path, result.bytes, mode: mode) } catch { return fail("\(files[0]): \(error)") }
     }
@@ -71,10 +77,12 @@ let mergeFileCommand = Command(
 
 struct MergeInputError: Error, CustomStringConvertible { let description: String }
 
-/// A whole regular file of at most `mergeFileMaxBytes` bytes.
+/// A whole file of at most `mergeFileMaxBytes` bytes: a regular file, or another readable
+/// file (`/dev/null`, a character device, a pipe) read to its end.
 func readMergeInput(_ path: String) -> Result<[UInt8], MergeInputError> {
     guard let st = FS.stat(path) else { return .failure(MergeInputError(description: "no such file")) }
-    guard st.isRegular else { return .failure(MergeInputError(description: "not a regular file")) }
+    guard !st.isDirectory else { return .failure(MergeInputError(description: "is a directory")) }
+    guard st.isRegular else { return readToEnd(path) }
     guard st.size <= UInt64(mergeFileMaxBytes) else {
         return .failure(MergeInputError(description: "larger than 256 MiB, the most merge-file reads"))
     }
@@ -86,6 +94,26 @@ func readMergeInput(_ path: String) -> Result<[UInt8], MergeInputError> {
         let n = try bytes.withUnsafeMutableBytes { try f.readFully(into: $0.baseAddress!, count: cap) }
         if n > mergeFileMaxBytes { return .failure(MergeInputError(description: "larger than 256 MiB, the most merge-file reads")) }
         bytes.removeSubrange(n...)
+        return .success(bytes)
+    } catch {
+        return .failure(MergeInputError(description: "\(error)"))
+    }
+}
+
+/// Reads a non-regular file to its end, 64 KiB at a time, failing once past the limit.
+private func readToEnd(_ path: String) -> Result<[UInt8], MergeInputError> {
+    do {
+        let f = try FileDescriptor(path: path, flags: O_RDONLY)
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try f.read(into: $0.baseAddress!, count: $0.count) }
+            if n <= 0 { break }
+            guard bytes.count + n <= mergeFileMaxBytes else {
+                return .failure(MergeInputError(description: "larger than 256 MiB, the most merge-file reads"))
+            }
+            bytes += buf[0..<n]
+        }
         return .success(bytes)
     } catch {
         return .failure(MergeInputError(description: "\(error)"))

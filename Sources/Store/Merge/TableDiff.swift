@@ -54,6 +54,11 @@ public struct TableDiffSummary: Equatable, Sendable {
     /// Rows per label value, before and after.
     public var oldLabels: [String: Int]
     public var newLabels: [String: Int]
+    /// The header rows' cells, before and after (empty for a side with no file); the header
+    /// changed when they differ and both are non-empty.
+    public var oldHeader: [String] = []
+    public var newHeader: [String] = []
+    public var headerChanged: Bool { !oldHeader.isEmpty && !newHeader.isEmpty && oldHeader != newHeader }
 }
 
 /// The newer side of a table diff.
@@ -126,8 +131,16 @@ struct TableDiffer {
     }
 
     func run(_ visit: (TableRowChange) throws -> Void) throws -> TableDiffSummary {
-        let oh = try old.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
-        let nh = try new.header(delimiter: options.delimiter).map { scanner.cells(ArraySlice($0)) } ?? []
+        let ohRaw = try old.header(delimiter: options.delimiter), nhRaw = try new.header(delimiter: options.delimiter)
+        for (h, side) in [(ohRaw, "old"), (nhRaw, "new")] {
+            // Rows are split at line feeds only: a file whose lines end in a lone CR (classic
+            // Mac OS) would be one row. Seen in the header row (with no quotes to hide a CR).
+            if let h, !h.contains(0x22), h.indices.contains(where: { h[$0] == 0x0D && ($0 + 1 == h.count || h[$0 + 1] != 0x0A) }) {
+                throw NotATable("the \(side) file's lines end in a lone carriage return (CR), not a line feed")
+            }
+        }
+        let oh = ohRaw.map { scanner.cells(ArraySlice($0)) } ?? []
+        let nh = nhRaw.map { scanner.cells(ArraySlice($0)) } ?? []
         let oldCols = oh.map { $0.trimmed() }, newCols = nh.map { $0.trimmed() }
         let cols = newCols.isEmpty ? oldCols : newCols
         let labelName = options.labelColumn ?? ["label", "target", "y"].first(where: { cols.contains($0) })
@@ -147,7 +160,7 @@ struct TableDiffer {
         let hasHeader = old.total > 0 ? 1 : 0
         var summary = TableDiffSummary(oldRows: max(0, scan.rows - hasHeader), newRows: 0, added: 0, deleted: 0, modified: 0,
                                        labelColumn: labelName.flatMap { labelOld != nil || labelNew != nil ? $0 : nil },
-                                       oldLabels: scan.labels, newLabels: scan.labels)
+                                       oldLabels: scan.labels, newLabels: scan.labels, oldHeader: oh, newHeader: nh)
         if let l = labelOld, hasHeader == 1, let h = oh.count > l ? oh[l] : nil {   // the header is not a label
             summary.oldLabels[h, default: 0] -= 1
             if summary.oldLabels[h] == 0 { summary.oldLabels[h] = nil }
@@ -293,7 +306,7 @@ struct TableScan {
         let n = buf.count
         var i = 0
         var rowStart = 0
-        var nextQuote = -1
+        var nextQuote = -1, nextLF = -1
         func endRow(_ e: Int) throws {   // the row ends just before p[e] (e is past its LF)
             while q < offsets.count && offsets[q] < base + e { out.append(rows); q += 1 }
             if carry.isEmpty {
@@ -311,14 +324,21 @@ struct TableScan {
         while i < n {
             inRow = true
             if st == .fieldStart || st == .unquoted {
-                let lf = memchr(p + i, 0x0A, n - i).map { UnsafeRawPointer($0) - raw } ?? n
+                // The next line feed and quote are remembered, so each byte is searched once.
+                if nextLF < i { nextLF = memchr(p + i, 0x0A, n - i).map { UnsafeRawPointer($0) - raw } ?? n }
                 if nextQuote < i { nextQuote = memchr(p + i, 0x22, n - i).map { UnsafeRawPointer($0) - raw } ?? n }
-                if lf < nextQuote {
-                    if lf == n { i = n; break }
+                if nextLF < nextQuote {
                     st = .fieldStart
-                    i = lf + 1
+                    i = nextLF + 1
                     try endRow(i)
                     continue
+                }
+                // No line feed nor quote before the quote (or the window's end): jump there;
+                // the byte before it decides the state.
+                if nextQuote > i {
+                    st = p[nextQuote - 1] == delimiter ? .fieldStart : .unquoted
+                    i = nextQuote
+                    if i == n { break }
                 }
             }
             // Byte by byte through the row holding a quote.

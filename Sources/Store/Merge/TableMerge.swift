@@ -101,6 +101,10 @@ struct TableMerger {
         // The header decides the columns: a header changed on one side only while the other
         // side changed rows would mix two column layouts.
         let hb = try base.header(delimiter: options.delimiter), ho = try ours.header(delimiter: options.delimiter), ht = try theirs.header(delimiter: options.delimiter)
+        if base.total == 0 && ho != ht {
+            // Added on both sides: one file with two column layouts is no table.
+            throw NotATable("added on both sides with different header rows")
+        }
         if base.total > 0 && (ho != hb || ht != hb) && ho != ht {
             let who = ho != hb && ht != hb ? "both sides" : ho != hb ? "ours" : "theirs"
             throw NotATable("the header row changed on \(who) while the other side changed rows; the columns no longer line up")

@@ -37,8 +37,17 @@ struct TableRowMerge {
     mutating func take() -> [UInt8] { defer { out = [] }; return out }
     mutating func takeConflicts() -> [Conflict] { defer { conflicts = [] }; return conflicts }
 
+    /// The line end written where a row must start on a new line: CRLF when the rows use it.
+    private var lineEnd: [UInt8] = [0x0A]
+
     private mutating func emit<S: Sequence>(_ rows: S) where S.Element == Row {
-        for r in rows { out += r }
+        for r in rows { breakLine(); out += r }
+    }
+
+    /// Ends the last row written when it has no line end (the last row of a side's file
+    /// followed by more rows in the merge), so two rows are never glued into one.
+    private mutating func breakLine() {
+        if let l = out.last, l != 0x0A { out += lineEnd }
     }
 
     /// Appends rows inside a conflict block: every row ends with a line feed there.
@@ -52,6 +61,7 @@ struct TableRowMerge {
         case .ours: emit(o)
         case .theirs: emit(t)
         case .none:
+            breakLine()
             out += Array("<<<<<<< \(oursLabel)\n".utf8)
             emitTerminated(o)
             out += Array("=======\n".utf8)
@@ -61,6 +71,9 @@ struct TableRowMerge {
     }
 
     mutating func merge(base B: [Row], ours O: [Row], theirs T: [Row]) {
+        if let r = (O + T + B).first(where: { $0.last == 0x0A }) {
+            lineEnd = r.count >= 2 && r[r.endIndex - 2] == 0x0D ? [0x0D, 0x0A] : [0x0A]
+        }
         var dO = RowDiff.diff(B, O), dT = RowDiff.diff(B, T)
         // A side that changed rows and added rows after them, where the other side added
         // rows too: its added rows are insertions at that point (so both sides' additions
@@ -115,12 +128,26 @@ struct TableRowMerge {
         if let k = keyIndex, resolveByKey(b, o, t, k) { return }
         if b.isEmpty {
             // Both inserted here: keep both, ours then theirs (git's union), lines shared at
-            // the start or end once, as git's refinement of the conflict does.
+            // the start or end once, as git's refinement of the conflict does (a last row
+            // without a line end included). Rows holding a quoted line break are kept whole
+            // instead: a line merge could share half of such a row.
             let ob = o.reduce(into: [UInt8]()) { $0 += $1 }, tb = t.reduce(into: [UInt8]()) { $0 += $1 }
-            if ob.count + tb.count <= 8 << 20 && ob.last == 0x0A && tb.last == 0x0A {
+            func oneLine(_ r: Row) -> Bool { r.dropLast().firstIndex(of: 0x0A) == nil }
+            if ob.count + tb.count <= 8 << 20 && o.allSatisfy(oneLine) && t.allSatisfy(oneLine) {
+                breakLine()
                 out += TextMerge.merge(base: [], ours: ob, theirs: tb, options: TextMergeOptions(favor: .union)).bytes
             } else {
-                emit(o); if ob.last != 0x0A && !ob.isEmpty { out.append(0x0A) }; emit(t)
+                // Row by row: identical rows shared at the start or end once; between them
+                // ours' rows, then theirs'.
+                func eq(_ x: Row, _ y: Row) -> Bool { RowDiff.same(x, y) }
+                func pick(_ x: Row, _ y: Row) -> Row { x }
+                let n = min(o.count, t.count)
+                var p = 0, q = 0
+                while p < n && eq(o[o.startIndex + p], t[t.startIndex + p]) { p += 1 }
+                while q < n - p && eq(o[o.endIndex - 1 - q], t[t.endIndex - 1 - q]) { q += 1 }
+                for k in 0..<p { emit([pick(o[o.startIndex + k], t[t.startIndex + k])]) }
+                emit(o[(o.startIndex + p)..<(o.endIndex - q)]); emit(t[(t.startIndex + p)..<(t.endIndex - q)])
+                for k in (0..<q).reversed() { emit([pick(o[o.endIndex - 1 - k], t[t.endIndex - 1 - k])]) }
             }
             return
         }

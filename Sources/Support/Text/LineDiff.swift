@@ -330,7 +330,8 @@ public enum LineDiff {
 
     /// Hunks for already computed regions between the lines `a` and `b`.
     public static func hunks(_ a: [ArraySlice<UInt8>], _ b: [ArraySlice<UInt8>], regions rs: [DiffRegion], context: Int = 3) -> [Hunk] {
-        let ctx = max(0, context)
+        // Clamped so that 2 × ctx and index + ctx cannot overflow (a context of Int.max means "all").
+        let ctx = min(max(0, context), a.count + b.count + 1)
         var out: [Hunk] = []
         var headingLine = -1, searchedTo = 0 // nearest heading line found below searchedTo
         var r = 0
