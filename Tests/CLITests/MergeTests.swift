@@ -448,6 +448,17 @@ final class MergeTests: CLITestCase {
         XCTAssertFalse(exists(".mlrepo/MERGE_HEAD"))
         XCTAssertTrue(status().clean)
     }
+
+    /// A key column the table lacks is named, and the table is merged by lines instead.
+    func testUnknownKeyColumnIsNamedAndTheTableMergedByLines() throws {
+        _ = diverge(base: ["t.csv": "id,v\n1,a\n2,b\n3,c\n"],
+                    theirs: { write("t.csv", "id,v\n1,a\n2,b\n3,C\n") },
+                    ours: { write("t.csv", "id,v\n1,A\n2,b\n3,c\n") })
+        let out = ok("merge", "feature", "--key", "nope")
+        XCTAssertTrue(out.contains("note: t.csv not merged by rows (no column named 'nope' for the key); merged by lines"), out)
+        XCTAssertEqual(read("t.csv").map { String(decoding: $0, as: UTF8.self) }, "id,v\n1,A\n2,b\n3,C\n")
+        XCTAssertEqual(ok("rev-parse", "HEAD^2").trimmingCharacters(in: .whitespacesAndNewlines).count, 64)
+    }
 }
 
 /// `mlrepo merge` against `git merge` on the same random histories: the same paths

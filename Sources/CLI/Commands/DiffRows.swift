@@ -4,13 +4,6 @@ import Support
 
 // `diff --rows`: the rows of tables that changed (docs/tables.md).
 
-/// Whether a path is a table `diff --rows` and merge read by rows, and its delimiter.
-func tableDelimiter(_ path: String) -> UInt8? {
-    let p = path.lowercased()
-    if p.hasSuffix(".csv") { return 0x2C }
-    if p.hasSuffix(".tsv") { return 0x09 }
-    return nil
-}
 
 /// Prints the row changes of each modified, added or deleted table among `entries` (text, or
 /// `--json`), honouring `--key`, `--limit` and `--offset`. Other files get the one line of
@@ -36,7 +29,7 @@ func runRowDiff(_ entries: [DiffEntry], from: DiffSide, to: DiffSide, _ a: Args,
             return String(text.dropFirst().dropLast())
         }
         if json { ctx.out.write(n > 0 ? ",\n" : "\n") }
-        guard let delim = tableDelimiter(e.path) else {
+        guard let delim = Repository.tableDelimiter(e.path) else {
             if json { ctx.out.write(JSON.object(head).encoded()) } else { ctx.out.line("\(code)\t\(Quote.path(e.path))\t\(sizes)") }
             continue
         }

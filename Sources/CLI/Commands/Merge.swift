@@ -88,6 +88,7 @@ func performMerge(_ ctx: Context, _ repo: Repository, _ req: MergeRequest, noCom
             switch e {
             case .autoMerging(let p): lines.append("Auto-merging \(Quote.controls(p))")
             case .conflict(let c): lines.append(conflictLine(c, theirs: req.label))
+            case .notMergedByRows(let p, let why): lines.append("note: \(Quote.controls(p)) not merged by rows (\(Quote.controls(why))); merged by lines")
             }
         }
         if r.status == .conflicts {

@@ -51,6 +51,8 @@ public enum MergeEvent: Sendable {
     /// Both sides changed the file and its contents were merged (cleanly or not).
     case autoMerging(String)
     case conflict(MergeConflict)
+    /// A table that could not be merged by rows (the reason), so it was merged by lines.
+    case notMergedByRows(String, reason: String)
 }
 
 public struct TreeMergeResult: Sendable {
@@ -138,7 +140,7 @@ extension Repository {
             // Tables first; a file that is not a table this merge handles falls back.
             if Repository.isTablePath(p) {
                 do {
-                    var to = TableMergeOptions(keyColumn: options.keyColumn, delimiter: p.lowercased().hasSuffix(".tsv") ? 0x09 : 0x2C,
+                    var to = TableMergeOptions(keyColumn: options.keyColumn, delimiter: Repository.tableDelimiter(p) ?? 0x2C,
                                                oursLabel: options.oursLabel, theirsLabel: options.theirsLabel)
                     to.favor = .none
                     let m = try mergeTable(base: b?.id, ours: o.id, theirs: t.id, options: to)
@@ -150,7 +152,9 @@ extension Repository {
                     c.rows = m.conflicts.map(\.row); c.keys = m.conflicts.compactMap(\.key); c.rowCount = m.conflictCount
                     r.events.append(.conflict(c))
                     continue
-                } catch is NotATable {}
+                } catch let e as NotATable {
+                    if !options.virtualBase { r.events.append(.notMergedByRows(p, reason: e.reason)) }
+                }
             }
             if let texts = try readTexts([b, o, t]) {
                 var to = TextMergeOptions(style: options.style, oursLabel: options.oursLabel, baseLabel: options.baseLabel, theirsLabel: options.theirsLabel)
@@ -211,9 +215,14 @@ extension Repository {
     }
 
     /// Paths merged as tables (then as text if `mergeTable` declines).
-    public static func isTablePath(_ p: String) -> Bool {
+    public static func isTablePath(_ p: String) -> Bool { tableDelimiter(p) != nil }
+
+    /// The field separator of a table path: `,` for `.csv`, tab for `.tsv`; nil for other paths.
+    public static func tableDelimiter(_ p: String) -> UInt8? {
         let l = p.lowercased()
-        return l.hasSuffix(".csv") || l.hasSuffix(".tsv")
+        if l.hasSuffix(".csv") { return 0x2C }
+        if l.hasSuffix(".tsv") { return 0x09 }
+        return nil
     }
 
     /// The contents of the files for a line merge; nil when any is too large or binary.

@@ -445,7 +445,7 @@ extension Repository {
                     var file = f
                     if Repository.isTablePath(u.path), let o = u.ours, let t = u.theirs {
                         let to = TableMergeOptions(keyColumn: mode.keyColumn, favor: isOurs ? .ours : .theirs,
-                                                   delimiter: u.path.lowercased().hasSuffix(".tsv") ? 0x09 : 0x2C,
+                                                   delimiter: Repository.tableDelimiter(u.path) ?? 0x2C,
                                                    oursLabel: "HEAD", theirsLabel: mode.label)
                         if let m = try? mergeTable(base: u.base?.id, ours: o.id, theirs: t.id, options: to) {
                             file = TreeFile(mode: f.mode, size: m.file.size, id: m.file.id)
@@ -455,7 +455,7 @@ extension Repository {
                 case .merge(let style):
                     if Repository.isTablePath(u.path), let o = u.ours, let t = u.theirs {
                         // A table is re-merged row by row, as the merge did.
-                        var to = TableMergeOptions(keyColumn: mode.keyColumn, delimiter: u.path.lowercased().hasSuffix(".tsv") ? 0x09 : 0x2C,
+                        var to = TableMergeOptions(keyColumn: mode.keyColumn, delimiter: Repository.tableDelimiter(u.path) ?? 0x2C,
                                                    oursLabel: "HEAD", theirsLabel: mode.label)
                         to.favor = .none
                         if let m = try? mergeTable(base: u.base?.id, ours: o.id, theirs: t.id, options: to) {
