@@ -216,6 +216,20 @@ def main():
     write("merge", "repeats", b"}\n\n}\n\n\0}\n\n\n}\n\0\n}\n\n")
     write("merge", "crlf", b"a\r\nb\r\n\0a\r\nB\r\n\0A\r\nb\r\n")
 
+    # --- index: an .mlrepo/index (format §7) with a merged entry, and one with conflict stages
+    def index_file(entries, version):
+        body = b"MLRINDX1" + struct.pack("<II", version, len(entries)) + bytes(32)
+        for path, mode, flags, size, oid in entries:
+            p = path.encode()
+            body += struct.pack("<IIQqqQQ", mode, flags, size, 1700000000000000000, 1700000000000000000, 42, 7)
+            body += oid + struct.pack("<H", len(p)) + p
+        return body + hashlib.sha256(body).digest()
+    a, b, c = (hashlib.sha256(x).digest() for x in (b"a", b"b", b"c"))
+    write("index", "merged", index_file([("data/x.csv", 0o100644, 0, 10, a), ("run.sh", 0o100755, 0, 3, b)], 1))
+    write("index", "conflict", index_file([("a.txt", 0o100644, 0, 1, a), ("t.csv", 0o100644, 1 << 1, 4, a),
+                                           ("t.csv", 0o100644, 2 << 1, 5, b), ("t.csv", 0o100644, 3 << 1, 6, c)], 2))
+    write("index", "merge-mode", '{"base_label":"1a2b3c4","key":"id","label":"feature","style":"diff3","touched":["t.csv","dir/a.txt"]}\n')
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

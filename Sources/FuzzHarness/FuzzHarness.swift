@@ -22,7 +22,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model", "decimal", "onnx", "merge",
+        "config", "npy", "model", "decimal", "onnx", "merge", "index",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -44,6 +44,7 @@ public enum FuzzHarness {
         case "decimal": decimal(data)
         case "onnx": onnx(data)
         case "merge": merge(data)
+        case "index": index(data)
         default: return false
         }
         return true
@@ -247,6 +248,29 @@ public enum FuzzHarness {
             let enc = l.encode()
             let back = enc.withUnsafeBytes { try? ChunkList.decode($0, id: id) }
             check(back == l, "chunk list does not survive encode/decode")
+        }
+    }
+
+    // MARK: Store: the index (with merge conflict stages) and MERGE_MODE
+
+    /// An `.mlrepo/index` file, and the same bytes as a MERGE_MODE file. Whatever decodes
+    /// holds only safe relative paths (merge --abort and checkout delete and write them),
+    /// every unmerged path has a stage, and re-encoding gives bytes that decode the same.
+    static func index(_ data: UnsafeRawBufferPointer) {
+        let bytes = Array(data)
+        if let idx = try? StagingIndex.decode(bytes: bytes, path: "index") {
+            for p in idx.entries.keys { check(StagingIndex.isSafePath(p), "unsafe path \(p) decoded") }
+            for u in idx.unmerged.values {
+                check(StagingIndex.isSafePath(u.path), "unsafe unmerged path \(u.path) decoded")
+                check(!u.stages.isEmpty && idx.entries[u.path] == nil, "unmerged path \(u.path) without stages, or also merged")
+            }
+            let enc = idx.encode()
+            let back = try? StagingIndex.decode(bytes: enc, path: "index")
+            check(back?.encode() == enc, "the index does not survive encode/decode")
+        }
+        if let text = String(validating: bytes, as: UTF8.self), let m = try? MergeMode.parse(text, path: "MERGE_MODE") {
+            check(m.touched.allSatisfy(StagingIndex.isSafePath), "unsafe touched path decoded")
+            check((try? MergeMode.parse(m.text, path: "MERGE_MODE"))?.text == m.text, "MERGE_MODE does not survive encode/decode")
         }
     }
 

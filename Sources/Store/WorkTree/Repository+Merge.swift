@@ -42,6 +42,12 @@ public struct MergeMode: Sendable {
     /// Paths the merge wrote or removed in the work tree (what `merge --abort` restores).
     public var touched: [String] = []
 
+    /// Parses a MERGE_MODE file's text (`path` names the file in errors).
+    public static func parse(_ text: String, path: String) throws -> MergeMode { try decode(text, path: path) }
+
+    /// The MERGE_MODE file's text.
+    public var text: String { encoded() }
+
     func encoded() -> String {
         var o: [String: JSON] = ["style": .string(style.rawValue), "label": .string(label), "base_label": .string(baseLabel), "touched": .array(touched.map { .string($0) })]
         o["key"] = keyColumn.map { .string($0) } ?? .null

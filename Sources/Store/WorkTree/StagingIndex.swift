@@ -97,6 +97,11 @@ public struct StagingIndex: Sendable {
         return idx
     }
 
+    /// Decodes an index file's bytes (`path` names the file in errors), checksum included.
+    public static func decode(bytes: [UInt8], path: String) throws -> StagingIndex {
+        try bytes.withUnsafeBytes { try decode($0, path: path) }
+    }
+
     static func decode(_ b: UnsafeRawBufferPointer, path: String) throws -> StagingIndex {
         func bad(_ r: String) -> StoreError { .corruptFile(path, reason: r + "; run 'mlrepo reset' to rebuild it from HEAD") }
         guard b.count >= 80, Array(b[0..<8]) == magic else { throw bad("bad header") }
