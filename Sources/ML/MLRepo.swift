@@ -141,18 +141,28 @@ public final class MLRepo: @unchecked Sendable {
     }
 
     /// When HEAD is a merge commit that recorded no run of `stage` although a side of the
-    /// merge did: why that side's run no longer describes the work tree (its inputs changed
-    /// through the merge). Nil when HEAD is not such a merge.
-    public func mergedAwayReason(_ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) throws -> String? {
+    /// merge did: `nil` reason when that side's run still describes the work tree (nothing
+    /// to re-run), else why it no longer does (its inputs changed through the merge). Nil
+    /// when HEAD is not such a merge.
+    public func mergedAwayReason(_ stage: Stage, params: ValuesByFile?, ids: (String) throws -> ObjectId?) throws -> MergedAway? {
         guard let head = try repo.refs.headCommit() else { return nil }
         let c = try repo.readCommit(head)
         guard c.parents.count > 1, try meta(of: c)?.runs[stage.name] == nil else { return nil }
+        var first: String? = nil
+        var found = false
         for p in c.parents {
             guard let rid = try meta(of: p)?.runs[stage.name] else { continue }
-            let why = try mismatch(record(rid), stage, params: params, ids: ids)
-            return "not recorded by merge commit \(head.short)" + (why.map { ": \($0) through the merge" } ?? "")
+            found = true
+            guard let why = try mismatch(record(rid), stage, params: params, ids: ids) else { return MergedAway(reason: nil) }
+            if first == nil { first = "not recorded by merge commit \(head.short): \(why) through the merge" }
         }
-        return nil
+        return found ? MergedAway(reason: first) : nil
+    }
+
+    /// A stage's run that a merge commit did not carry (see `mergedAwayReason`).
+    public struct MergedAway: Sendable {
+        /// Why the run no longer describes the work tree; nil when it still does.
+        public var reason: String?
     }
 
     /// Why `rec` does not describe `stage` run with `params` over files with these ids

@@ -68,6 +68,8 @@ extension Repository {
         for (n, id) in list("remotes") { commits.append((id, "remote-tracking " + n)) }
         for (n, id) in aliases { commits.append((id, "alias " + n)) }
         if let h = try? refs.headCommit() { commits.append((h, "HEAD")) }  // a bad HEAD is in `problems`
+        // A merge in progress keeps the commit being merged (its commit becomes the second parent).
+        if let m = try? mergeHead() { commits.append((m, "MERGE_HEAD")) }
         var logs = ["HEAD"] + heads.map { "refs/heads/" + $0.name } + aliases.map { "refs/aliases/" + $0.name }
         logs = Array(Set(logs))
         for l in logs {

@@ -139,6 +139,28 @@ final class DiffContentTests: CLITestCase {
     }
 
     /// A context of Int.max shows the whole file as one hunk (it used to overflow).
+    /// git's extended header lines for added, deleted and mode-only changes; overlapping
+    /// paths listed once; lines that are not UTF-8 flagged in --json.
+    func testExtendedHeadersOverlappingPathsAndLossyLines() throws {
+        ok("init")
+        write("empty.txt", ""); write("gone.txt", "bye\n"); write("x.txt", "caf\u{e9}\n")
+        try Data([0x63, 0x61, 0x66, 0xE9, 0x0A]).write(to: url("x.txt"))
+        ok("add", "."); _ = commit("one")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url("empty.txt").path)
+        write("new.txt", "")
+        try FileManager.default.removeItem(at: url("gone.txt"))
+        try Data([0x63, 0x61, 0x66, 0xE8, 0x0A]).write(to: url("x.txt"))
+        ok("add", ".")
+        let d = ok("diff", "--cached")
+        XCTAssertTrue(d.contains("diff --mlrepo a/empty.txt b/empty.txt\nold mode 100644\nnew mode 100755\n"), d)
+        XCTAssertTrue(d.contains("diff --mlrepo a/new.txt b/new.txt\nnew file mode 100644\n"), d)
+        XCTAssertTrue(d.contains("diff --mlrepo a/gone.txt b/gone.txt\ndeleted file mode 100644\n--- a/gone.txt\n+++ /dev/null\n"), d)
+        XCTAssertEqual(ok("diff", "--cached", "--name-status", "--", "x.txt", "x.txt", "."), "M\tempty.txt\nD\tgone.txt\nA\tnew.txt\nM\tx.txt\n")
+        let j = json(ok("diff", "--cached", "--json", "--", "x.txt")) as? [[String: Any]] ?? []
+        XCTAssertEqual(j.count, 1)
+        XCTAssertEqual(j.first?["lossy"] as? Bool, true)
+    }
+
     func testHugeContext() {
         ok("init")
         write("a.txt", "1\n2\n3\n4\n5\n")

@@ -114,6 +114,28 @@ final class PullMergeTests: CLITestCase {
         XCTAssertEqual(revParse2(b, "HEAD^2"), head(a))
     }
 
+    /// gc during a conflicted pull keeps the commit being merged (MERGE_HEAD), even when no
+    /// ref reaches it any more; the merge can still be committed with it as second parent.
+    func testGCDuringAConflictedPullKeepsMergeHead() throws {
+        let a = dir("a"), remote = base.appendingPathComponent("remote").path
+        ok("init", in: a)
+        file(a, "f", "1\n"); ok("add", ".", in: a); ok("commit", "-m", "A", in: a)
+        ok("remote", "add", "origin", remote, in: a)
+        ok("push", "origin", "main", in: a)
+        let b = base.appendingPathComponent("b")
+        ok("clone", remote, b.path, in: base)
+        file(b, "f", "theirs\n"); ok("add", ".", in: b); ok("commit", "-m", "B", in: b); ok("push", in: b)
+        file(a, "f", "ours\n"); ok("add", ".", in: a); ok("commit", "-m", "C", in: a)
+        XCTAssertEqual(runResult(["pull", "origin", "main"], in: a).code, 1)
+        let theirs = head(b)
+        ok("remote", "remove", "origin", in: a)
+        ok("gc", in: a)
+        file(a, "f", "both\n"); ok("add", "f", in: a)
+        ok("commit", "-m", "merged", in: a)
+        XCTAssertEqual(revParse2(a, "HEAD^2"), theirs)
+        ok("fsck", in: a)
+    }
+
     func testS3RemoteTakingTurns() throws {
         let check = tool(["python3", "-c", "import moto.server, boto3"])
         guard check.code == 0 else { throw XCTSkip("moto[server] and boto3 are not installed (pip install 'moto[server]' boto3)") }

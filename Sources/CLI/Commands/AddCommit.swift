@@ -159,9 +159,14 @@ let commitCommand = Command(
     let message = a.values("message").isEmpty ? (ml.repo.mergeMessage() ?? "Merge") : a.values("message").joined(separator: "\n\n")
     let r = try ml.commit(message: message, allowEmpty: a.has("allowEmpty"))
     if !a.has("quiet") { ctx.out.line(r.id.hex) }
-    for s in r.stale {
-        let advice = s.removed ? "" : " (run 'mlrepo repro' and commit again)"
-        ctx.err.line("warning: no lineage recorded for stage '\(s.stage)': \(s.reason)\(advice)")
-    }
+    warnStale(r.stale, ctx)
     return 0
+}
+
+/// The stages a commit recorded no lineage for, one warning line each (commit, merge, pull).
+func warnStale(_ stale: [MLRepo.StaleRun], _ ctx: Context) {
+    for s in stale {
+        let advice = s.removed ? "" : " (run 'mlrepo repro' and commit again)"
+        ctx.err.line("warning: no lineage recorded for stage '\(Quote.controls(s.stage))': \(Quote.controls(s.reason))\(advice)")
+    }
 }

@@ -53,8 +53,10 @@ let diffCommand = Command(
     default:
         from = .commit(try repo.resolveCommit(a.positional[0])); to = .commit(try repo.resolveCommit(a.positional[1]))
     }
-    var entries: [DiffEntry] = []
-    for s in specs { entries += try repo.diff(from, to, spec: s) }
+    // Overlapping paths (`-- a a .`) name each changed path once, in path order.
+    var byPath: [String: DiffEntry] = [:]
+    for s in specs { for e in try repo.diff(from, to, spec: s) { byPath[e.path] = e } }
+    let entries = byPath.values.sorted { $0.path < $1.path }
     if a.has("rows") { return try runRowDiff(entries, from: from, to: to, a, ctx) }
     if a.has("nameOnly") {
         for e in entries { ctx.out.line(Quote.path(e.path)) }
@@ -82,13 +84,19 @@ let diffCommand = Command(
                 let hunks = LineDiff.hunks(old, new, context: context)
                 let (added, removed) = lineCounts(hunks)
                 o["added_lines"] = .int(Int64(added)); o["removed_lines"] = .int(Int64(removed))
+                var lossy = false
                 o["hunks"] = .array(hunks.map { h in
                     .object([
                         "old_start": .int(Int64(h.oldStart)), "old_count": .int(Int64(h.oldCount)),
                         "new_start": .int(Int64(h.newStart)), "new_count": .int(Int64(h.newCount)),
-                        "lines": .array(h.lines.map { l in .string(l.kind.rawValue + String(decoding: l.text, as: UTF8.self)) }),
+                        "lines": .array(h.lines.map { l in
+                            if !lossy && String(validating: l.text, as: UTF8.self) == nil { lossy = true }
+                            return .string(l.kind.rawValue + String(decoding: l.text, as: UTF8.self))
+                        }),
                     ])
                 })
+                // Lines that are not UTF-8 are shown with U+FFFD: say so rather than pass them off as the bytes.
+                if lossy { o["lossy"] = .bool(true) }
             }
             return .object(o)
         })
@@ -117,6 +125,13 @@ let diffCommand = Command(
             let hunks = LineDiff.hunks(old, new, context: context)
             let a = Quote.path("a/" + e.path), b = Quote.path("b/" + e.path)
             var head = "diff --mlrepo \(a) \(b)\n"
+            // git's extended header lines: a new or deleted file, a changed mode.
+            switch e.status {
+            case .added: head += "new file mode \((e.newMode ?? .regular).octal)\n"
+            case .deleted: head += "deleted file mode \((e.oldMode ?? .regular).octal)\n"
+            case .modified:
+                if let om = e.oldMode, let nm = e.newMode, om != nm { head += "old mode \(om.octal)\nnew mode \(nm.octal)\n" }
+            }
             if !hunks.isEmpty {
                 head += "--- \(e.status == .added ? "/dev/null" : a)\n+++ \(e.status == .deleted ? "/dev/null" : b)\n"
             }

@@ -24,7 +24,7 @@ let logCommand = Command(
     Every commit reachable from REV (default HEAD) through all parents, newest first.
     --json prints [{"id", "parents", "author", "time", "message"}] newest first
     (time in ISO 8601; also "timestamp" in unix seconds and "tree").
-    --graph draws the history as git does (*, |, /, \\ lanes), in topological order: a
+    --graph draws the history in git's style (*, |, /, \\ lanes), in topological order: a
     commit is never shown after one of its parents. Not with paths, --kind or --json.
     -- PATH...: only commits that changed any of the paths (at or under them); a merge only
     when it differs from every parent there (docs/merge-history.md).

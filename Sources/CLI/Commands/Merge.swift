@@ -101,6 +101,7 @@ func performMerge(_ ctx: Context, _ repo: Repository, _ req: MergeRequest, noCom
         let out = try MLRepo(repo).commit(message: repo.mergeMessage() ?? req.message)
         commit = out.id
         lines.append("Merge made by the three-way strategy: \(out.id.short) (\(r.written.count) written, \(r.removed.count) removed).")
+        if !json { warnStale(out.stale, ctx) }
     }
     if json {
         var conflicts: [JSON] = []

@@ -69,9 +69,10 @@ extension MLRepo {
     public func staleReason(_ stage: Stage, project: Project) throws -> String? {
         guard let candidates = try runCandidates()[stage.name], !candidates.isEmpty else {
             // After a merge commit that dropped the run: say what changed through the merge.
-            let params = try? stage.paramValues(read: workText)
+            let params = try stage.paramValues(read: workText)
             let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))
-            return try mergedAwayReason(stage, params: params, ids: { ids[$0] ?? nil }) ?? "never run"
+            if let merged = try mergedAwayReason(stage, params: params, ids: { ids[$0] ?? nil }) { return merged.reason }
+            return "never run"
         }
         let params = try stage.paramValues(read: workText)
         let ids = try repo.workTreeIds(of: (stage.deps + stage.outputs).map(\.path))

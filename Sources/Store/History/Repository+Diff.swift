@@ -18,10 +18,14 @@ public struct DiffEntry: Equatable, Sendable {
     public var newSize: UInt64?
     public var oldId: ObjectId?
     public var newId: ObjectId?
+    /// The file modes (nil on the side without the file).
+    public var oldMode: FileMode?
+    public var newMode: FileMode?
 
-    public init(path: String, status: DiffStatus, oldSize: UInt64?, newSize: UInt64?, oldId: ObjectId?, newId: ObjectId?) {
+    public init(path: String, status: DiffStatus, oldSize: UInt64?, newSize: UInt64?, oldId: ObjectId?, newId: ObjectId?,
+                oldMode: FileMode? = nil, newMode: FileMode? = nil) {
         self.path = path; self.status = status; self.oldSize = oldSize; self.newSize = newSize
-        self.oldId = oldId; self.newId = newId
+        self.oldId = oldId; self.newId = newId; self.oldMode = oldMode; self.newMode = newMode
     }
 }
 
@@ -52,14 +56,14 @@ extension Repository {
         for (p, x) in fa {
             if let y = fb[p] {
                 if x.id != y.id || x.mode != y.mode {
-                    out.append(DiffEntry(path: p, status: .modified, oldSize: x.size, newSize: y.size, oldId: x.id, newId: y.id))
+                    out.append(DiffEntry(path: p, status: .modified, oldSize: x.size, newSize: y.size, oldId: x.id, newId: y.id, oldMode: x.mode, newMode: y.mode))
                 }
             } else {
-                out.append(DiffEntry(path: p, status: .deleted, oldSize: x.size, newSize: nil, oldId: x.id, newId: nil))
+                out.append(DiffEntry(path: p, status: .deleted, oldSize: x.size, newSize: nil, oldId: x.id, newId: nil, oldMode: x.mode))
             }
         }
         for (p, y) in fb where fa[p] == nil {
-            out.append(DiffEntry(path: p, status: .added, oldSize: nil, newSize: y.size, oldId: nil, newId: y.id))
+            out.append(DiffEntry(path: p, status: .added, oldSize: nil, newSize: y.size, oldId: nil, newId: y.id, newMode: y.mode))
         }
         return out.sorted { $0.path < $1.path }
     }
