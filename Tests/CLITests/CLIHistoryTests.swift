@@ -117,12 +117,14 @@ final class CLIHistoryTests: CLITestCase {
             -alpha
             +alpha, again
             diff --mlrepo a/dir/x.txt b/dir/x.txt
+            deleted file mode 100644
             --- a/dir/x.txt
             +++ /dev/null
             @@ -1 +0,0 @@
             -x
             \\ No newline at end of file
             diff --mlrepo a/new.txt b/new.txt
+            new file mode 100644
             --- /dev/null
             +++ b/new.txt
             @@ -0,0 +1 @@

@@ -89,8 +89,8 @@ final class DiffContentTests: CLITestCase {
         XCTAssertEqual(ok("diff", "--cached", "--name-only"), "bin.dat\nd.csv\nn.txt\nold.txt\nt.txt\n")
         let text = ok("diff", "--cached")
         XCTAssertTrue(text.hasPrefix("M\tbin.dat\t3 -> 4\nM\td.csv\t12 -> 12\n\trows: 2 -> 2 (+0)\n"), text)
-        XCTAssertTrue(text.contains("diff --mlrepo a/n.txt b/n.txt\n--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+new\n"), text)
-        XCTAssertTrue(text.contains("diff --mlrepo a/old.txt b/old.txt\n--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-gone\n"), text)
+        XCTAssertTrue(text.contains("diff --mlrepo a/n.txt b/n.txt\nnew file mode 100644\n--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+new\n"), text)
+        XCTAssertTrue(text.contains("diff --mlrepo a/old.txt b/old.txt\ndeleted file mode 100644\n--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-gone\n"), text)
         XCTAssertTrue(text.hasSuffix("""
             diff --mlrepo a/t.txt b/t.txt
             --- a/t.txt
