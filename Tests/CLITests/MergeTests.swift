@@ -25,13 +25,6 @@ final class MergeTests: CLITestCase {
         return (b, t, o)
     }
 
-    /// The line merge in Support is the real one (the scaffold's placeholder conflicts on
-    /// any two-sided edit); tests of clean line-level merges need it.
-    func requireLineMerge() throws {
-        let r = TextMerge.merge(base: Array("1\n2\n3\n4\n5\n6\n".utf8), ours: Array("one\n2\n3\n4\n5\n6\n".utf8), theirs: Array("1\n2\n3\n4\n5\nsix\n".utf8))
-        if r.conflicts != 0 { throw XCTSkip("TextMerge is still the placeholder: it does not merge non-overlapping edits") }
-    }
-
     /// A snapshot of the work tree and of the repository's state files.
     func snapshot() -> [String: Data] {
         var s = listFiles()
@@ -115,7 +108,6 @@ final class MergeTests: CLITestCase {
     }
 
     func testCleanLineMerge() throws {
-        try requireLineMerge()
         let base = (1...30).map { "line \($0)\n" }.joined()
         let h = diverge(base: ["t.txt": base], theirs: {
             write("t.txt", base.replacingOccurrences(of: "line 25\n", with: "line 25 theirs\n"))
@@ -272,30 +264,15 @@ final class MergeTests: CLITestCase {
         let theirsPick = text("t.csv")
         ok("checkout", "--ours", "t.csv")
         let oursPick = text("t.csv")
-        if try tableMergeIsReal() {
-            XCTAssertTrue(line.contains("1 row of t.csv changed on both sides: rows 2"), line)
-            // Each conflicting row from the chosen side, every other change merged.
-            XCTAssertEqual(theirsPick, table { $0[1] = "2,20,theirs\n"; $0[4] = "5,50,theirs\n"; $0[7] = "8,80,ours\n" })
-            XCTAssertEqual(oursPick, table { $0[1] = "2,20,ours\n"; $0[4] = "5,50,theirs\n"; $0[7] = "8,80,ours\n" })
-        } else {
-            XCTAssertTrue(theirsPick?.contains("2,20,theirs") == true && oursPick?.contains("2,20,ours") == true)
-        }
+        XCTAssertTrue(line.contains("1 row of t.csv changed on both sides: rows 2"), line)
+        // Each conflicting row from the chosen side, every other change merged.
+        XCTAssertEqual(theirsPick, table { $0[1] = "2,20,theirs\n"; $0[4] = "5,50,theirs\n"; $0[7] = "8,80,ours\n" })
+        XCTAssertEqual(oursPick, table { $0[1] = "2,20,ours\n"; $0[4] = "5,50,theirs\n"; $0[7] = "8,80,ours\n" })
         ok("add", "t.csv"); ok("commit")
         XCTAssertEqual(text("t.csv"), oursPick)
     }
 
-    /// Whether Repository.mergeTable is the row-level merge (not the text placeholder).
-    func tableMergeIsReal() throws -> Bool {
-        let dir = base.appendingPathComponent("probe").path
-        let r = try Repository.create(at: dir, settings: StoreSettings(fsync: false))
-        func put(_ s: String) throws -> ObjectId { try r.withLock { let id = try r.storeBytes(Array(s.utf8)).id; try r.store.commitPending(); return id } }
-        let b = try put("k,v\n1,a\n2,b\n3,c\n4,d\n"), o = try put("k,v\n1,A\n2,b\n3,c\n4,d\n"), t = try put("k,v\n1,a\n2,b\n3,c\n4,D\n")
-        guard let m = try? r.withLock({ try r.mergeTable(base: b, ours: o, theirs: t) }) else { return false }
-        return m.conflictCount == 0
-    }
-
     func testCleanTableMerge() throws {
-        guard try tableMergeIsReal() else { throw XCTSkip("Repository.mergeTable is still the placeholder (a text merge)") }
         let header = "id,x,label\n"
         let rows = (1...50).map { "\($0),\($0 * 10),a\n" }
         _ = diverge(base: ["t.csv": header + rows.joined()], theirs: {
@@ -470,11 +447,6 @@ final class MergeGitOracleTests: CLITestCase {
 
     func testRandomHistoriesMatchGitMerge() throws {
         guard tool(["git", "--version"]).code == 0 else { throw XCTSkip("git is not installed (the oracle)") }
-        let r = TextMerge.merge(base: Array("1\n2\n3\n4\n5\n6\n".utf8), ours: Array("one\n2\n3\n4\n5\n6\n".utf8), theirs: Array("1\n2\n3\n4\n5\nsix\n".utf8))
-        if r.conflicts != 0 && ProcessInfo.processInfo.environment["MERGE_ORACLE_TREE_ONLY"] == nil {
-            throw XCTSkip("TextMerge is still the placeholder: it does not merge non-overlapping edits")
-        }
-        let treeOnly = r.conflicts != 0
         var g = SplitMix(seed: 1616)
         var conflicted = 0, clean = 0
         for round in 0..<10 {
@@ -498,7 +470,7 @@ final class MergeGitOracleTests: CLITestCase {
             func edit(_ tag: String) {
                 var mine = files
                 // Tree-only rounds keep each side to its own files (no content merge needed).
-                let names = mine.keys.sorted().filter { !treeOnly || (tag == "theirs" ? $0 < "f2" : $0 > "f2") }
+                let names = mine.keys.sorted()
                 for p in names where g.next() % 3 != 0 {
                     var lines = mine[p]!
                     for _ in 0..<(1 + Int(g.next() % 3)) {
@@ -512,7 +484,7 @@ final class MergeGitOracleTests: CLITestCase {
                     mine[p] = lines
                 }
                 if g.next() % 2 == 0, let victim = names.last { mine[victim] = nil }
-                if g.next() % 2 == 0 { mine["new-\(treeOnly ? tag : "x").txt"] = ["\(tag) new"] }
+                if g.next() % 2 == 0 { mine["new-x.txt"] = ["\(tag) new"] }
                 for p in Set(files.keys).union(mine.keys) { both(p, mine[p].map { $0.map { $0 + "\n" }.joined() }) }
             }
             ok("switch", "-c", "feature", in: m); XCTAssertEqual(git(["checkout", "-qb", "feature"], in: gd).code, 0)
@@ -533,7 +505,7 @@ final class MergeGitOracleTests: CLITestCase {
         }
         // The rounds cover both outcomes.
         XCTAssertGreaterThan(clean, 0)
-        if !treeOnly { XCTAssertGreaterThan(conflicted, 0) }
+        XCTAssertGreaterThan(conflicted, 0)
     }
 }
 

@@ -73,14 +73,6 @@ final class TableMergeTests: XCTestCase {
     override func setUpWithError() throws { tmp = TempDir("table") }
     override func tearDown() { tmp.cleanup() }
 
-    /// Random multi-edit merges need a real line diff: the placeholder `LineDiff.diff` (one
-    /// region from the first to the last difference) is replaced in the same issue.
-    func requireLineDiff() throws {
-        if LineDiff.diff([0, 1, 2, 3, 4], [0, 9, 2, 3, 8]).count == 1 {
-            throw XCTSkip("LineDiff.diff is still the placeholder (one region per diff); the Myers diff of issue 16 is needed")
-        }
-    }
-
     func makeRepo(avg: Int? = nil) throws -> Repository {
         let dir = tmp.sub("r\(UUID().uuidString.prefix(8))")
         return try Repository.create(at: dir, settings: StoreSettings(fsync: false, chunkAverage: avg.map(String.init)))
@@ -128,7 +120,6 @@ final class TableMergeTests: XCTestCase {
     /// Random tables and random edits on both sides (different rows): the merge equals the
     /// edits applied together, and its id equals a fresh add of those bytes.
     func testRandomMergesMatchOracleAndAddIds() throws {
-        try requireLineDiff()
         var rng = SplitMix(seed: 16)
         for (avg, rows) in [(256, 40), (256, 300), (1024, 2000), (16 * 1024, 30_000)] {
             let repo = try makeRepo(avg: avg)
@@ -177,7 +168,6 @@ final class TableMergeTests: XCTestCase {
     /// Clean merges equal git merge-file's result (git as a black-box oracle).
     func testCleanMergesMatchGit() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/git") else { throw XCTSkip("git is not installed") }
-        try requireLineDiff()
         var rng = SplitMix(seed: 99)
         let repo = try makeRepo(avg: 256)
         var compared = 0

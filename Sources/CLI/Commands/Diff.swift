@@ -113,7 +113,7 @@ let diffCommand = Command(
             case .binary, .table:
                 let sizes = "\(e.oldSize ?? 0) -> \(e.newSize ?? 0) bytes"
                 rows.append(DiffStatRow(path: Quote.path(e.path), added: 0, removed: 0,
-                                        sizes: MLRepo.isTable(e.path) ? sizes : "Bin " + sizes))
+                                        sizes: Repository.isTablePath(e.path) ? sizes : "Bin " + sizes))
             }
         }
         printDiffStat(rows, ctx)
@@ -155,10 +155,6 @@ private func lineCounts(_ hunks: [Hunk]) -> (added: Int, removed: Int) {
     return (added, removed)
 }
 
-extension MLRepo {
-    /// A table for diff and merge: a CSV or TSV file, compared by rows rather than lines.
-    static func isTable(_ path: String) -> Bool { isCSV(path) || path.lowercased().hasSuffix(".tsv") }
-}
 
 /// What a diff shows of one path: text (both sides' bytes), a table, or a binary file.
 enum DiffContent { case text([UInt8], [UInt8]), table, binary }
@@ -172,7 +168,7 @@ struct DiffContentLoader {
     let from: DiffSide, to: DiffSide
 
     func content(_ e: DiffEntry) throws -> DiffContent {
-        if MLRepo.isTable(e.path) { return .table }
+        if Repository.isTablePath(e.path) { return .table }
         if (e.oldSize ?? 0) > Self.maxTextBytes || (e.newSize ?? 0) > Self.maxTextBytes { return .binary }
         let old: [UInt8]? = e.status == .added ? [] : try load(e.oldId, e.path, from)
         let new: [UInt8]? = e.status == .deleted ? [] : try load(e.newId, e.path, to)
