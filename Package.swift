@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> Serve -> ML -> Store | Compute,
-// Store and Serve -> Net (sockets, HTTP, TLS) -> Support -> C shims. A module imports only what is below it.
+// Layers (see docs/design and ../shared/DESIGN.md): mlrepo -> CLI -> Serve | UI -> ML -> Store | Compute,
+// Store, Serve and UI -> Net (sockets, HTTP, TLS) -> Support -> C shims. A module imports only what is below it.
 //
 // Safety: every module that parses network, remote or repository input (Support, Store, ML,
 // Net, Serve, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
@@ -39,7 +39,11 @@ let package = Package(
         .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
         .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support"]),
-        .target(name: "CLI", dependencies: ["Serve", "ML", "Compute", "Store", "Net", "Support"]),
+        // UI: the web app behind `mlrepo ui` (server-rendered pages, SVG charts) and the static
+        // reports of `mlrepo plots`. Beside Serve: the two never import each other; both use
+        // Net's HTTP server.
+        .target(name: "UI", dependencies: ["ML", "Store", "Net", "Support"]),
+        .target(name: "CLI", dependencies: ["UI", "Serve", "ML", "Compute", "Store", "Net", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.
@@ -50,7 +54,7 @@ let package = Package(
         .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
-        .target(name: "FuzzHarness", dependencies: ["Serve", "ML", "Compute", "Store", "Net", "Support"]),
+        .target(name: "FuzzHarness", dependencies: ["UI", "Serve", "ML", "Compute", "Store", "Net", "Support"]),
         .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
@@ -58,6 +62,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
+        .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),
         .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzHarness"]),
         .testTarget(name: "CLITests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
     ],

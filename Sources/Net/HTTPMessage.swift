@@ -33,6 +33,17 @@ public struct HTTPRequest: Sendable {
         return nil
     }
 
+    /// The value of cookie `name` from the Cookie header(s), if sent.
+    public func cookie(_ name: String) -> String? {
+        for h in headers where h.name == "cookie" {
+            for part in h.value.split(separator: ";") {
+                let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                if kv.count == 2, kv[0].trimmed(" \t") == name { return kv[1].trimmed(" \t") }
+            }
+        }
+        return nil
+    }
+
     /// The media type of Content-Type, lowercased, without parameters.
     public var mediaType: String? {
         guard let ct = header("content-type") else { return nil }

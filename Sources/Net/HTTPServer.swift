@@ -1,9 +1,10 @@
 import Synchronization
-import Net
 import Support
 
-// The scoring server's event loops. Every system call goes through Net (sockets, epoll, the
-// eventfd, TLS sessions, threads); nothing here calls libc.
+// The HTTP/1.1 server's event loops, shared by `mlrepo serve` (the scoring server) and
+// `mlrepo ui` (the web app): the same limits, timeouts, connection reclaiming, TLS and bearer
+// tokens. Every system call goes through System.swift (sockets, epoll, the eventfd, TLS
+// sessions, threads); nothing here calls libc.
 
 /// How the server listens and what it tolerates.
 public struct ServerConfig: Sendable {
@@ -38,6 +39,9 @@ public struct ServerConfig: Sendable {
     public var openPaths: Set<String> = ["/ping", "/health"]
     /// With `authTokens`: every path needs a token, `openPaths` included.
     public var authAll = false
+    /// With `authTokens`: a cookie of this name holding a token authorizes too (for a browser,
+    /// which cannot send an Authorization header when following a link). nil: header only.
+    public var authCookie: String? = nil
     /// TLS termination: PEM certificate chain and private key files (nil: plain HTTP).
     public var tlsCertificate: String? = nil
     public var tlsKey: String? = nil
@@ -69,8 +73,8 @@ public final class HTTPServer: @unchecked Sendable {
     let stopping = Atomic<Bool>(false)
     /// Connection counts (shared with the handler, for its metrics).
     public let connections: ConnectionCounters
-    /// SHA-256 of each bearer token.
-    let tokenDigests: [[UInt8]]
+    /// The bearer tokens (as SHA-256 digests).
+    let tokens: BearerTokens
     /// The server's TLS context (nil: plain HTTP).
     let tlsContext: TLSServerContext?
     var threads: [ThreadHandle] = []
@@ -94,21 +98,21 @@ public final class HTTPServer: @unchecked Sendable {
         self.handler = handler
         var loops: [Handoff] = []
         for _ in 0..<max(1, config.workers) {
-            do throws(Errno) { loops.append(try Handoff()) } catch { throw ServeError("eventfd failed: \(error.message)") }
+            do throws(Errno) { loops.append(try Handoff()) } catch { throw HTTPServerError("eventfd failed: \(error.message)") }
         }
         handoff = loops
-        tokenDigests = config.authTokens.map { SHA256Hasher.digest(Array($0.utf8)) }
+        tokens = BearerTokens(config.authTokens)
         if let cert = config.tlsCertificate, let key = config.tlsKey {
-            do { tlsContext = try TLSServerContext(certificate: cert, key: key) } catch { throw ServeError("\(error)") }
+            do { tlsContext = try TLSServerContext(certificate: cert, key: key) } catch { throw HTTPServerError("\(error)") }
         } else if config.tlsCertificate != nil || config.tlsKey != nil {
-            throw ServeError("TLS needs both a certificate and a private key")
+            throw HTTPServerError("TLS needs both a certificate and a private key")
         } else {
             tlsContext = nil
         }
-        do { listener = try ListeningSocket(host: config.host, port: config.port) } catch { throw ServeError("\(error)") }
+        do { listener = try ListeningSocket(host: config.host, port: config.port) } catch { throw HTTPServerError("\(error)") }
         do throws(Errno) { wake = try EventFD() } catch {
             listener.close()
-            throw ServeError("eventfd failed: \(error.message)")
+            throw HTTPServerError("eventfd failed: \(error.message)")
         }
     }
 
@@ -118,23 +122,19 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Whether `request` may be served: no tokens configured, an open path, or an
-    /// `Authorization: Bearer TOKEN` naming one of the tokens. Every token's digest is
-    /// compared in full, whatever matches, so timing tells nothing about them.
+    /// `Authorization: Bearer TOKEN` (or the `authCookie` cookie) naming one of the tokens.
+    /// Every token's digest is compared in full, whatever matches, so timing tells nothing
+    /// about them.
     func authorize(_ request: HTTPRequest) -> AuthResult {
-        if tokenDigests.isEmpty { return .ok }
+        if tokens.isEmpty { return .ok }
         if !config.authAll && config.openPaths.contains(request.path) { return .ok }
+        if let name = config.authCookie, let cookie = request.cookie(name) {
+            return tokens.matches(cookie) ? .ok : .invalid
+        }
         guard let value = request.header("authorization") else { return .missing }
         let v = Substring(value)
         guard v.count > 7, v.prefix(7).lowercased() == "bearer " else { return .invalid }
-        let token = String(v.dropFirst(7)).trimmed(" \t")
-        let digest = SHA256Hasher.digest(Array(token.utf8))
-        var matched: UInt8 = 0
-        for d in tokenDigests {
-            var diff: UInt8 = 0
-            for i in 0..<32 { diff |= d[i] ^ digest[i] }
-            matched |= diff == 0 ? 1 : 0
-        }
-        return matched == 1 && !token.isEmpty ? .ok : .invalid
+        return tokens.matches(String(v.dropFirst(7)).trimmed(" \t")) ? .ok : .invalid
     }
 
     enum AuthResult { case ok, missing, invalid }
@@ -173,6 +173,26 @@ public final class HTTPServer: @unchecked Sendable {
     }
 }
 
+/// Bearer tokens, kept as SHA-256 digests and compared in constant time.
+public struct BearerTokens: Sendable {
+    let digests: [[UInt8]]
+    public init(_ tokens: [String]) { digests = tokens.map { SHA256Hasher.digest(Array($0.utf8)) } }
+    public var isEmpty: Bool { digests.isEmpty }
+
+    /// Whether `token` is one of them. Every digest is compared in full, whatever matches,
+    /// so timing tells nothing about the tokens.
+    public func matches(_ token: String) -> Bool {
+        let digest = SHA256Hasher.digest(Array(token.utf8))
+        var matched: UInt8 = 0
+        for d in digests {
+            var diff: UInt8 = 0
+            for i in 0..<32 { diff |= d[i] ^ digest[i] }
+            matched |= diff == 0 ? 1 : 0
+        }
+        return matched == 1 && !token.isEmpty
+    }
+}
+
 /// Connection counts of a server, for /metrics.
 public final class ConnectionCounters: Sendable {
     /// Open now.
@@ -186,8 +206,8 @@ public final class ConnectionCounters: Sendable {
     public init() {}
 }
 
-/// A failure to start serving, one line.
-public struct ServeError: Error, CustomStringConvertible, Equatable {
+/// A failure to start an HTTP server, one line.
+public struct HTTPServerError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
@@ -196,7 +216,7 @@ public struct ServeError: Error, CustomStringConvertible, Equatable {
 let evIn = Poller.readable, evOut = Poller.writable, evErr = Poller.error
 let evHup = Poller.hangUp, evRdHup = Poller.peerClosed
 
-@inline(__always) func monotonicSeconds() -> Double { Sys.monotonicSeconds() }
+@inline(__always) func serverClock() -> Double { Sys.monotonicSeconds() }
 
 /// One connection's state, owned by one loop.
 final class Connection {
@@ -300,11 +320,11 @@ struct EventLoop {
         p.add(server.handoff[index].wake.fd, events: Poller.readable, tag: EventLoop.handoffTag)
         var tags = [UInt64](repeating: 0, count: 256)
         var evflags = [UInt32](repeating: 0, count: 256)
-        var lastSweep = monotonicSeconds()
+        var lastSweep = serverClock()
         var stopDeadline: Double? = nil
         while true {
             let n = p.wait(tags: &tags, events: &evflags, timeoutMs: 200)
-            let now = monotonicSeconds()
+            let now = serverClock()
             if n > 0 {
                 for i in 0..<n {
                     let tag = tags[i]
@@ -478,7 +498,7 @@ struct EventLoop {
         if c.lingerOnClose && c.lingerUntil == nil {
             if let s = c.tls { s.free(notify: true); c.tls = nil }
             Sys.shutdownWrite(c.fd)
-            c.lingerUntil = monotonicSeconds() + 2
+            c.lingerUntil = serverClock() + 2
             c.inputStart = c.input.count
             c.compactInput()
             lruRemove(c)
@@ -638,7 +658,7 @@ struct EventLoop {
                 if resp.status == 405, !resp.headers.contains(where: { $0.0 == "Allow" }) { resp.headers.append(("Allow", "GET")) }
                 // Account for the request before the client can see the answer (a follow-up
                 // /metrics request then always includes it).
-                let done = monotonicSeconds()
+                let done = serverClock()
                 server.handler.completed(req, response: resp, latencyMicros: Int((done - started) * 1e6), worker: index)
                 c.requestStarted = c.pendingInput > 0 ? done : nil
                 // The connection counts as idle from now (for the reclaimable order).
@@ -652,7 +672,7 @@ struct EventLoop {
     }
 
     func latency(_ c: Connection, _ now: Double) -> Int {
-        Int((monotonicSeconds() - (c.requestStarted ?? now)) * 1e6)
+        Int((serverClock() - (c.requestStarted ?? now)) * 1e6)
     }
 
     /// Appends to the output and writes as much as the socket takes.
@@ -670,12 +690,12 @@ struct EventLoop {
             if let s = c.tls {
                 let length = c.tlsRetryLength > 0 ? c.tlsRetryLength : min(c.pendingOutput, 1 << 20)
                 let r = c.output.withUnsafeBytes { b in s.write(UnsafeRawBufferPointer(rebasing: b[c.outputStart..<(c.outputStart + length)])) }
-                if case .done(let n) = r, n > 0 { c.tlsRetryLength = 0; c.outputStart += n; c.lastActivity = monotonicSeconds(); continue }
+                if case .done(let n) = r, n > 0 { c.tlsRetryLength = 0; c.outputStart += n; c.lastActivity = serverClock(); continue }
                 if case .wait(let wantRead) = r { c.tlsRetryLength = length; blockedOnRead = wantRead; break }
                 return false
             }
             let r = c.output.withUnsafeBytes { b in SocketIO.write(c.fd, UnsafeRawBufferPointer(rebasing: b[c.outputStart...])) }
-            if case .done(let n) = r, n > 0 { c.outputStart += n; c.lastActivity = monotonicSeconds(); continue }
+            if case .done(let n) = r, n > 0 { c.outputStart += n; c.lastActivity = serverClock(); continue }
             if case .wait = r { break }
             return false
         }
