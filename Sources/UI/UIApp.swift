@@ -60,7 +60,12 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
                     body: Layout.errorBody(UIError(421, "this server answers only to \(allowedHosts.sorted().joined(separator: ", ")) (the Host header was '\(host)')")), status: 421))
             }
         }
-        return render(path: request.path, query: request.query)
+        let started = Sys.monotonicSeconds()
+        var r = render(path: request.path, query: request.query)
+        // How long the page took to build, for the browser's network panel and the benchmark.
+        let ms = (Sys.monotonicSeconds() - started) * 1000
+        r.headers.append(("Server-Timing", "app;dur=\((ms * 1000).rounded() / 1000)"))
+        return r
     }
 
     public func completed(_ request: HTTPRequest?, response: HTTPResponse, latencyMicros: Int, worker: Int) {}
