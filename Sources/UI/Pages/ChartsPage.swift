@@ -2,10 +2,179 @@ import ML
 import Store
 import Support
 
-// SCAFFOLD: the Charts page (placeholder body).
+// The Charts page: (a) chosen metrics across the commits of the chosen branches, (b) a param
+// against a metric, (c) parallel coordinates of params and a metric, (d) per-step curves and
+// declared plots at chosen commits, overlaid. (a)–(c) read the index's cached columns only.
 
 extension UIApp {
+    /// Lines of a parallel-coordinates chart at most (the newest commits).
+    static let chartsMaxParallelLines = 1000
+    /// Commits whose plots are overlaid at most.
+    static let chartsMaxPlotCommits = 8
+
     func chartsPage(_ q: Query) throws -> PageContent {
-        PageContent(title: "Charts", section: .charts, body: "<h1>Charts</h1><p class=\"muted\">not built yet</p>")
+        let (names, branchParams) = try chosenBranches(q)
+        let cols = index.columns
+        let numericMetrics = cols.indices.filter { cols[$0].metric && index.isNumeric($0) }
+        let numericParams = cols.indices.filter { !cols[$0].metric && index.isNumeric($0) }
+        var problems: [String] = []
+        func resolve(_ name: String, _ what: String) -> Int? {
+            do { return try index.column(named: name, what: what) } catch { problems.append(error.message); return nil }
+        }
+        var metrics = q.all("metric").filter { !$0.isEmpty }.compactMap { resolve($0, "metric") }
+        if q.all("metric").allSatisfy(\.isEmpty) { metrics = Array(numericMetrics.prefix(4)) }
+        let xCol = q["x"].flatMap { $0.isEmpty ? nil : resolve($0, "column") }
+        let yCol = q["y"].flatMap { $0.isEmpty ? nil : resolve($0, "column") }
+        let parallel = q["parallel"] == "1"
+        var params = q.all("param").filter { !$0.isEmpty }.compactMap { resolve($0, "param") }
+        if params.isEmpty { params = Array(numericParams.prefix(6)) }
+
+        // The series' branches: each chosen one (all: every branch).
+        let seriesBranches = names ?? index.branches.map(\.name)
+        let allSlots = index.slots(branches: names)
+        // Oldest first: x is the position among the shown commits.
+        let oldestFirst = Array(allSlots.reversed())
+        var xOf: [Int: Int] = [:]
+        xOf.reserveCapacity(oldestFirst.count)
+        for (i, s) in oldestFirst.enumerated() { xOf[s] = i }
+        var labels = [String?](repeating: nil, count: index.slotCount)
+        func label(_ s: Int) -> String {
+            if let l = labels[s] { return l }
+            let r = index.entry(s)
+            let l = r.id.short + " " + UIFormat.cut(r.commit.subject, 60)
+            labels[s] = l
+            return l
+        }
+        func href(_ s: Int) -> String { HTML.url("/compare", [("c", index.entry(s).id.hex)]) }
+
+        var out = "<h1>Charts</h1>"
+        out += chartsForm(q, names: names, metrics: metrics, xCol: xCol, yCol: yCol, parallel: parallel, params: params)
+        for p in problems { out += "<p class=\"error\">\(HTML.text(p))</p>" }
+
+        // (a) Metrics across commits.
+        out += "<h2>Metrics across commits</h2>"
+        if metrics.isEmpty { out += "<p class=\"muted\">No numeric metric recorded.</p>" }
+        out += "<div class=\"charts\" id=\"metric-charts\">"
+        let branchSlots: [(String, [Int])] = seriesBranches.map { b in (b, Array(index.slots(branches: [b]).reversed())) }
+        for m in metrics {
+            let nums = index.numbers(m)
+            var series: [ChartSeries] = []
+            for (b, slots) in branchSlots {
+                var pts: [ChartPoint] = []
+                for s in slots where !nums[s].isNaN {
+                    guard let x = xOf[s] else { continue }
+                    pts.append(ChartPoint(x: Double(x), y: nums[s], label: label(s) + ": " + formatFixed(nums[s], 5), href: href(s)))
+                }
+                if !pts.isEmpty { series.append(ChartSeries(name: b, points: pts)) }
+            }
+            let cats: [String]? = oldestFirst.count <= 40 ? oldestFirst.map { index.entry($0).id.short } : nil
+            let chart = Chart(title: cols[m].name, kind: .line, series: series, xLabel: "commit (oldest → newest)", yLabel: cols[m].name, xCategories: cats)
+            out += "<div class=\"chart\" data-metric=\"\(HTML.attr(cols[m].name))\">\(chart.svg())</div>"
+        }
+        out += "</div>"
+
+        // (b) A param (or any column) against a metric.
+        out += "<h2>Scatter</h2>"
+        if let xCol, let yCol {
+            let xs = index.numbers(xCol), ys = index.numbers(yCol)
+            var pts: [ChartPoint] = []
+            for s in allSlots where !xs[s].isNaN && !ys[s].isNaN {
+                pts.append(ChartPoint(x: xs[s], y: ys[s], label: label(s) + ": \(cols[xCol].name)=\(formatFixed(xs[s], 5)), \(cols[yCol].name)=\(formatFixed(ys[s], 5))", href: href(s)))
+            }
+            let chart = Chart(title: "\(cols[yCol].name) against \(cols[xCol].name)", kind: .scatter,
+                              series: [ChartSeries(name: branchParams.isEmpty ? (names?.first ?? "commits") : branchParams.joined(separator: ", "), points: pts)],
+                              xLabel: cols[xCol].name, yLabel: cols[yCol].name)
+            out += "<div class=\"charts\" id=\"scatter\"><div class=\"chart\">\(chart.svg())</div></div>"
+            if pts.isEmpty { out += "<p class=\"muted\">No commit has numbers for both.</p>" }
+        } else {
+            out += "<p class=\"muted\">Choose x (a param) and y (a metric) above.</p>"
+        }
+
+        // (c) Parallel coordinates.
+        out += "<h2>Parallel coordinates</h2>"
+        if parallel {
+            let metric = yCol ?? metrics.first
+            let axes = params + (metric.map { [$0] } ?? [])
+            let arrays = axes.map { index.numbers($0) }
+            var lines: [ParallelChart.Line] = []
+            for s in allSlots.prefix(UIApp.chartsMaxParallelLines) {
+                let vals: [Double?] = arrays.map { $0[s].isNaN ? nil : $0[s] }
+                guard vals.contains(where: { $0 != nil }) else { continue }
+                lines.append(ParallelChart.Line(name: label(s), values: vals, href: href(s)))
+            }
+            let chart = ParallelChart(title: "params and \(metric.map { cols[$0].name } ?? "no metric")", axes: axes.map { cols[$0].name },
+                                      lines: lines, colorAxis: metric == nil ? nil : axes.count - 1)
+            out += "<div class=\"charts\" id=\"parallel\"><div class=\"chart\">\(chart.svg())</div></div>"
+            if allSlots.count > UIApp.chartsMaxParallelLines {
+                out += "<p class=\"muted\">The newest \(UIApp.chartsMaxParallelLines) of \(UIFormat.grouped(allSlots.count)) commits.</p>"
+            }
+        } else {
+            out += "<p class=\"muted\">Tick “parallel coordinates” above to draw the chosen params against a metric.</p>"
+        }
+
+        // (d) Per-step curves and declared plots at chosen commits.
+        out += "<h2>Training curves and plots</h2>"
+        var revs = q.all("c").filter { !$0.isEmpty }
+        if revs.isEmpty { revs = ["HEAD"] }
+        guard revs.count <= UIApp.chartsMaxPlotCommits else { throw UIError(400, "at most \(UIApp.chartsMaxPlotCommits) commits' plots are overlaid, not \(revs.count)") }
+        var plotRevs: [PlotRevision] = []
+        for r in revs {
+            do { plotRevs.append(PlotRevision(name: r, commit: try ml.repo.resolveCommit(r))) } catch {
+                if r == "HEAD" && index.count == 0 { continue }
+                out += "<p class=\"error\">\(HTML.text("'\(r)' is not a commit here: \(error)"))</p>"
+            }
+        }
+        if !plotRevs.isEmpty {
+            let groups: [PlotGroup]
+            do { groups = try PlotCollector(ml: ml).collect(plotRevs, targets: q.all("plot").filter { !$0.isEmpty }) } catch {
+                groups = []
+                out += "<p class=\"error\">\(HTML.text("cannot read the plots: \(error)"))</p>"
+            }
+            if groups.isEmpty { out += "<p class=\"muted\">No training curves or declared plots at \(HTML.text(revs.joined(separator: ", "))).</p>" }
+            out += "<div class=\"charts\" id=\"plots\">"
+            for g in groups.prefix(24) {
+                out += "<div class=\"chart\" data-plot=\"\(HTML.attr(g.id))\">\(g.svg())"
+                for (rev, why) in g.problems.sorted(by: { $0.key < $1.key }) { out += "<p class=\"muted\">\(HTML.text(rev)): \(HTML.text(why))</p>" }
+                out += "</div>"
+            }
+            out += "</div>"
+        }
+        return PageContent(title: "Charts", section: .charts, body: out, status: problems.isEmpty ? 200 : 400)
+    }
+
+    func chartsForm(_ q: Query, names: [String]?, metrics: [Int], xCol: Int?, yCol: Int?, parallel: Bool, params: [Int]) -> String {
+        let cols = index.columns
+        var out = "<form class=\"controls\" method=\"get\" action=\"/charts\" id=\"charts-form\">"
+        out += "<label>Branches <select name=\"branch\" multiple size=\"\(min(5, index.branches.count + 1))\">"
+        out += "<option value=\"all\"\(names == nil ? " selected" : "")>all branches</option>"
+        for b in index.branches {
+            out += "<option value=\"\(HTML.attr(b.name))\"\(names?.contains(b.name) == true ? " selected" : "")>\(HTML.text(b.name))</option>"
+        }
+        out += "</select></label>"
+        out += "<details><summary>Metrics (\(metrics.count))</summary><div class=\"colpick\">"
+        for i in cols.indices where cols[i].metric && index.isNumeric(i) {
+            out += "<label><input type=\"checkbox\" name=\"metric\" value=\"\(HTML.attr(cols[i].name))\"\(metrics.contains(i) ? " checked" : "")> \(HTML.text(cols[i].name))</label>"
+        }
+        out += "</div></details>"
+        func select(_ name: String, _ chosen: Int?, metric: Bool?) -> String {
+            var s = "<select name=\"\(name)\"><option value=\"\"></option>"
+            for i in cols.indices where index.isNumeric(i) && (metric == nil || cols[i].metric == metric!) {
+                s += "<option value=\"\(HTML.attr(cols[i].name))\"\(chosen == i ? " selected" : "")>\(HTML.text(cols[i].name))</option>"
+            }
+            return s + "</select>"
+        }
+        out += "<label>x \(select("x", xCol, metric: nil))</label><label>y \(select("y", yCol, metric: nil))</label>"
+        out += "<label><input type=\"checkbox\" name=\"parallel\" value=\"1\"\(parallel ? " checked" : "")> parallel coordinates</label>"
+        out += "<details><summary>Params (\(params.count))</summary><div class=\"colpick\">"
+        for i in cols.indices where !cols[i].metric && index.isNumeric(i) {
+            out += "<label><input type=\"checkbox\" name=\"param\" value=\"\(HTML.attr(cols[i].name))\"\(params.contains(i) ? " checked" : "")> \(HTML.text(cols[i].name))</label>"
+        }
+        out += "</div></details>"
+        let revs = q.all("c").filter { !$0.isEmpty }
+        out += "<label>Curves at <input type=\"text\" name=\"c\" size=\"12\" value=\"\(HTML.attr(revs.first ?? "HEAD"))\"></label>"
+        for r in revs.dropFirst() { out += "<input type=\"text\" name=\"c\" size=\"12\" value=\"\(HTML.attr(r))\">" }
+        out += "<input type=\"text\" name=\"c\" size=\"12\" placeholder=\"another commit\">"
+        out += "<button type=\"submit\">Draw</button></form>"
+        return out
     }
 }
