@@ -60,6 +60,9 @@ public final class ExperimentIndex: @unchecked Sendable {
     private var curveData: [Int] = []
     /// Text of each value by slot, made on first use (sorting by a text column).
     private var textCache: [Int: [String]] = [:]
+    /// By slot, made on first use: a chart point's label and the commit's compare link.
+    private var labelCache: [String?] = []
+    private var hrefCache: [String?] = []
 
     public init(ml: MLRepo) { self.ml = ml }
 
@@ -82,6 +85,8 @@ public final class ExperimentIndex: @unchecked Sendable {
         let firstNew = entries.count
         for (_, tip) in tips { try ingest(from: tip) }
         let added = firstNew..<entries.count
+        labelCache.append(contentsOf: repeatElement(nil, count: added.count))
+        hrefCache.append(contentsOf: repeatElement(nil, count: added.count))
         linkParents(added)
         extendColumns(added)
         var newReach: [String: [Bool]] = [:]
@@ -246,6 +251,23 @@ public final class ExperimentIndex: @unchecked Sendable {
     func slot(of id: ObjectId) -> Int? { slotOf[id] }
 
     func entry(_ slot: Int) -> ExperimentRow { entries[slot] }
+
+    /// "1a2b3c4 message" (cut to 60 characters): a chart point's label.
+    func label(_ slot: Int) -> String {
+        if let l = labelCache[slot] { return l }
+        let r = entries[slot]
+        let l = r.id.short + " " + UIFormat.cut(r.commit.subject, 60)
+        labelCache[slot] = l
+        return l
+    }
+
+    /// `/compare?c=ID` for the commit.
+    func compareHref(_ slot: Int) -> String {
+        if let h = hrefCache[slot] { return h }
+        let h = HTML.url("/compare", [("c", entries[slot].id.hex)])
+        hrefCache[slot] = h
+        return h
+    }
 
     /// The visible slots reached from `branchNames` (nil: every branch), newest first.
     func slots(branches branchNames: [String]?) -> [Int] {

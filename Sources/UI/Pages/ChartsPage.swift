@@ -34,18 +34,10 @@ extension UIApp {
         let allSlots = index.slots(branches: names)
         // Oldest first: x is the position among the shown commits.
         let oldestFirst = Array(allSlots.reversed())
-        var xOf: [Int: Int] = [:]
-        xOf.reserveCapacity(oldestFirst.count)
+        var xOf = [Int](repeating: -1, count: index.slotCount)
         for (i, s) in oldestFirst.enumerated() { xOf[s] = i }
-        var labels = [String?](repeating: nil, count: index.slotCount)
-        func label(_ s: Int) -> String {
-            if let l = labels[s] { return l }
-            let r = index.entry(s)
-            let l = r.id.short + " " + UIFormat.cut(r.commit.subject, 60)
-            labels[s] = l
-            return l
-        }
-        func href(_ s: Int) -> String { HTML.url("/compare", [("c", index.entry(s).id.hex)]) }
+        func label(_ s: Int) -> String { self.index.label(s) }
+        func href(_ s: Int) -> String { self.index.compareHref(s) }
 
         var out = "<h1>Charts</h1>"
         out += chartsForm(q, names: names, metrics: metrics, xCol: xCol, yCol: yCol, parallel: parallel, params: params)
@@ -62,7 +54,8 @@ extension UIApp {
             for (b, slots) in branchSlots {
                 var pts: [ChartPoint] = []
                 for s in slots where !nums[s].isNaN {
-                    guard let x = xOf[s] else { continue }
+                    let x = xOf[s]
+                    guard x >= 0 else { continue }
                     pts.append(ChartPoint(x: Double(x), y: nums[s], label: label(s) + ": " + formatFixed(nums[s], 5), href: href(s)))
                 }
                 if !pts.isEmpty { series.append(ChartSeries(name: b, points: pts)) }
