@@ -81,6 +81,9 @@ public final class ExperimentIndex: @unchecked Sendable {
         let same = tips.count == lastTips.count && zip(tips, lastTips).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         if same && current == currentBranch && generation > 0 { return }
         currentBranch = current
+        // Another process (a commit, a fetch, gc) wrote the objects the refs now name: see
+        // its packs.
+        if generation > 0 { try ml.repo.store.reload() }
         let old = Dictionary(lastTips, uniquingKeysWith: { a, _ in a })
         let firstNew = entries.count
         for (_, tip) in tips { try ingest(from: tip) }
