@@ -227,6 +227,14 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(count("class=\"pline\"", in: section(r.body, "parallel")), 6)
         XCTAssertEqual(app.get("/charts", [("x", "nope"), ("y", "accuracy")]).status, 400)
         XCTAssertEqual(app.get("/charts", Array(repeating: ("c", "HEAD"), count: 9)).status, 400)
+        // Long series are thinned to every n-th commit and the newest, within the limit.
+        XCTAssertEqual(UIApp.thin(Array(0..<10), limit: 4).kept, [0, 4, 8, 9])
+        XCTAssertEqual(UIApp.thin(Array(0..<10), limit: 10).kept, Array(0..<10))
+        for n in [2, 3, 1999, 2000, 2001, 10_000, 10_001] {
+            let t = UIApp.thin(Array(0..<n), limit: UIApp.chartsMaxPoints)
+            XCTAssertLessThanOrEqual(t.kept.count, UIApp.chartsMaxPoints)
+            XCTAssertEqual(t.kept.first, 0); XCTAssertEqual(t.kept.last, n - 1)
+        }
         // Curves at commits: the section is there (the plots come from PlotCollector).
         r = app.get("/charts", [("c", "HEAD"), ("c", "feature")])
         XCTAssertEqual(r.status, 200)

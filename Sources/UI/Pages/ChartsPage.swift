@@ -11,6 +11,23 @@ extension UIApp {
     static let chartsMaxParallelLines = 1000
     /// Commits whose plots are overlaid at most.
     static let chartsMaxPlotCommits = 8
+    /// Branches drawn as series of one chart at most (the current one first, then the most
+    /// recently moved), and points per series at most (beyond it, every n-th commit and the
+    /// newest), so a chart over 10,000 commits and many branches stays cheap to build.
+    static let chartsMaxSeries = 10
+    static let chartsMaxPoints = 2000
+
+    /// Every `stride`-th element of `a` and its last, when `a` is longer than `limit`.
+    static func thin<T>(_ a: [T], limit: Int) -> (kept: [T], stride: Int) {
+        guard a.count > limit, limit > 1 else { return (a, 1) }
+        let step = (a.count + limit - 2) / (limit - 1)
+        var out: [T] = []
+        out.reserveCapacity(limit)
+        var i = 0
+        while i < a.count - 1 { out.append(a[i]); i += step }
+        out.append(a[a.count - 1])
+        return (out, step)
+    }
 
     func chartsPage(_ q: Query) throws -> PageContent {
         let (names, branchParams) = try chosenBranches(q)
@@ -30,7 +47,19 @@ extension UIApp {
         if params.isEmpty { params = Array(numericParams.prefix(6)) }
 
         // The series' branches: each chosen one (all: every branch).
-        let seriesBranches = names ?? index.branches.map(\.name)
+        var seriesBranches = names ?? index.branches.map(\.name)
+        var notes: [String] = []
+        if seriesBranches.count > UIApp.chartsMaxSeries {
+            // The current branch, then the branches whose tips are newest.
+            let tips = Dictionary(index.branches.map { ($0.name, $0.tip) }, uniquingKeysWith: { a, _ in a })
+            func time(_ b: String) -> Int64 { tips[b].flatMap { index.row($0) }?.commit.committer.time ?? 0 }
+            seriesBranches.sort { a, b in
+                if (a == index.currentBranch) != (b == index.currentBranch) { return a == index.currentBranch }
+                return (time(a), b) > (time(b), a)
+            }
+            notes.append("\(seriesBranches.count) branches: the \(UIApp.chartsMaxSeries) most recently moved are drawn; choose branches above to see others.")
+            seriesBranches = Array(seriesBranches.prefix(UIApp.chartsMaxSeries))
+        }
         let allSlots = index.slots(branches: names)
         // Oldest first: x is the position among the shown commits.
         let oldestFirst = Array(allSlots.reversed())
@@ -48,12 +77,16 @@ extension UIApp {
         if metrics.isEmpty { out += "<p class=\"muted\">No numeric metric recorded.</p>" }
         out += "<div class=\"charts\" id=\"metric-charts\">"
         let branchSlots: [(String, [Int])] = seriesBranches.map { b in (b, Array(index.slots(branches: [b]).reversed())) }
+        var thinned = 1
         for m in metrics {
             let nums = index.numbers(m)
             var series: [ChartSeries] = []
-            for (b, slots) in branchSlots {
+            for (b, all) in branchSlots {
+                let (slots, step) = UIApp.thin(all.filter { !nums[$0].isNaN }, limit: UIApp.chartsMaxPoints)
+                thinned = max(thinned, step)
                 var pts: [ChartPoint] = []
-                for s in slots where !nums[s].isNaN {
+                pts.reserveCapacity(slots.count)
+                for s in slots {
                     let x = xOf[s]
                     guard x >= 0 else { continue }
                     pts.append(ChartPoint(x: Double(x), y: nums[s], label: label(s) + ": " + formatFixed(nums[s], 5), href: href(s)))
@@ -65,13 +98,16 @@ extension UIApp {
             out += "<div class=\"chart\" data-metric=\"\(HTML.attr(cols[m].name))\">\(chart.svg())</div>"
         }
         out += "</div>"
+        if thinned > 1 { notes.append("Over \(UIApp.chartsMaxPoints) commits in a series: every \(thinned)th commit (and the newest) is drawn.") }
+        for n in notes { out += "<p class=\"muted\">\(HTML.text(n))</p>" }
 
         // (b) A param (or any column) against a metric.
         out += "<h2>Scatter</h2>"
         if let xCol, let yCol {
             let xs = index.numbers(xCol), ys = index.numbers(yCol)
             var pts: [ChartPoint] = []
-            for s in allSlots where !xs[s].isNaN && !ys[s].isNaN {
+            let (kept, step) = UIApp.thin(allSlots.filter { !xs[$0].isNaN && !ys[$0].isNaN }, limit: UIApp.chartsMaxPoints)
+            for s in kept {
                 pts.append(ChartPoint(x: xs[s], y: ys[s], label: label(s) + ": \(cols[xCol].name)=\(formatFixed(xs[s], 5)), \(cols[yCol].name)=\(formatFixed(ys[s], 5))", href: href(s)))
             }
             let chart = Chart(title: "\(cols[yCol].name) against \(cols[xCol].name)", kind: .scatter,
@@ -79,6 +115,7 @@ extension UIApp {
                               xLabel: cols[xCol].name, yLabel: cols[yCol].name)
             out += "<div class=\"charts\" id=\"scatter\"><div class=\"chart\">\(chart.svg())</div></div>"
             if pts.isEmpty { out += "<p class=\"muted\">No commit has numbers for both.</p>" }
+            if step > 1 { out += "<p class=\"muted\">Every \(step)th of the commits (newest first) is drawn.</p>" }
         } else {
             out += "<p class=\"muted\">Choose x (a param) and y (a metric) above.</p>"
         }
