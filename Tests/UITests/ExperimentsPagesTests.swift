@@ -109,7 +109,22 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(rows.map { $0["message"] as? String }, ["run 0", "run 4", "run 2"])
         XCTAssertEqual(rows[0]["branches"] as? [String], ["feature", "main"])
         XCTAssertEqual((rows[0]["metrics"] as? [String: [String: Double]])?["metrics.json"]?["accuracy"], 0.5)
-        XCTAssertEqual(app.render(path: "/api/experiments", query: "filter=%28").status, 400)
+        let bad = app.render(path: "/api/experiments", query: "filter=%28")
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(String(decoding: bad.body, as: UTF8.self), #"{"error":"filter: the expression ends where a comparison was expected"}"#)
+    }
+
+    func testEmptyRepository() throws {
+        let app = fx.app()
+        var r = app.get("/experiments")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("No commits yet."))
+        XCTAssertTrue(r.body.contains("0–0 of 0"))
+        r = app.get("/charts")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("No numeric metric recorded."))
+        XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "HEAD")]).status, 404)
+        XCTAssertEqual(String(decoding: app.render(path: "/api/experiments", query: "").body, as: UTF8.self), "[]")
     }
 
     func testBranchSelection() throws {

@@ -269,8 +269,13 @@ extension UIApp {
     /// shape of `exp show --json` plus "branches" (those reaching the commit). The total
     /// (after the filter) is in the X-Total-Count header.
     func experimentsJSON(_ q: Query) throws -> HTTPResponse {
-        let v = try experimentsView(q)
-        if let p = v.problems.first { throw UIError(400, p) }
+        let v: ExperimentsView
+        do throws(UIError) {
+            v = try experimentsView(q)
+            if let p = v.problems.first { throw UIError(400, p) }
+        } catch {
+            return HTTPResponse(status: error.status, json: JSON.object(["error": .string(error.message)]).encoded())
+        }
         let rows: [JSON] = v.pageSlots.map { s in
             let r = index.entry(s)
             return .object([
