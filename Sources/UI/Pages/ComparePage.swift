@@ -23,7 +23,7 @@ extension UIApp {
     }
 
     func compareSides(_ q: Query) throws -> [CompareSide] {
-        var revs = q.all("c").filter { !$0.isEmpty }
+        let revs = q.all("c").filter { !$0.isEmpty }
         guard !revs.isEmpty else { throw UIError(400, "choose commits to compare: /compare?c=REV&c=REV (2 to \(UIApp.compareMaxCommits)); on the Experiments page, tick rows and press Compare") }
         guard revs.count <= UIApp.compareMaxCommits else { throw UIError(400, "compare takes at most \(UIApp.compareMaxCommits) commits, not \(revs.count)") }
         var sides: [CompareSide] = []
@@ -37,7 +37,6 @@ extension UIApp {
         if sides.count == 1, let p = sides[0].commit.parents.first, ml.repo.store.contains(p) {
             let c = try ml.repo.readCommit(p)
             sides.insert(CompareSide(rev: p.short, id: p, commit: c, meta: index.row(p)?.meta ?? (try? ml.meta(of: c)) ?? nil), at: 0)
-            revs.insert(p.short, at: 0)
         }
         return sides
     }
@@ -47,7 +46,7 @@ extension UIApp {
         var out = "<h1>Compare \(sides.count) commits</h1>"
         // The commits.
         out += "<table class=\"kv\" id=\"compare-commits\"><thead><tr><th></th>"
-        for (i, s) in sides.enumerated() { out += "<th>\(i == 0 ? "base" : "#\(i + 1)")</th>" }
+        for i in sides.indices { out += "<th>\(i == 0 ? "base" : "#\(i + 1)")</th>" }
         out += "</tr></thead><tbody><tr><td>commit</td>"
         for s in sides {
             out += "<td class=\"mono\">\(s.id.short) <a href=\"\(HTML.attr(HTML.url("/files", [("rev", s.id.hex)])))\">files</a> "
