@@ -20,7 +20,7 @@ public enum Assets {
     table{border-collapse:collapse;font-size:13px}
     th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
     th{background:var(--panel);position:sticky;top:0;font-weight:600}
-    td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+    td.num,th.num,#experiments td[data-v]{text-align:right;font-variant-numeric:tabular-nums}
     tr:hover td{background:#f0f4ff}
     .scroll{overflow:auto;max-height:75vh;border:1px solid var(--line)}
     code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}

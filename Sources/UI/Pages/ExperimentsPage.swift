@@ -206,7 +206,7 @@ extension UIApp {
             out += "<td class=\"mono\"><a href=\"\(HTML.attr(HTML.url("/compare", [("c", hex)])))\">\(r.id.short)</a> "
             out += "<a class=\"muted\" href=\"\(HTML.attr(HTML.url("/files", [("rev", hex)])))\">files</a></td>"
             let t = r.commit.committer
-            out += "<td data-v=\"\(t.time)\" title=\"\(HTML.attr(UIFormat.isoTime(t.time, tzMinutes: t.tzOffsetMinutes)))\">\(HTML.text(UIFormat.shortTime(t.time, tzMinutes: t.tzOffsetMinutes)))</td><td>"
+            out += "<td title=\"\(HTML.attr(UIFormat.isoTime(t.time, tzMinutes: t.tzOffsetMinutes)))\">\(HTML.text(UIFormat.shortTime(t.time, tzMinutes: t.tzOffsetMinutes)))</td><td>"
             let tips = index.tipNames(s)
             for b in tips { out += "<span class=\"tag tip\" title=\"tip of \(HTML.attr(b))\">\(HTML.text(b))</span>" }
             let others = index.branchNames(reaching: s).filter { !tips.contains($0) }
@@ -218,7 +218,8 @@ extension UIApp {
                 guard let val = index.value(c, s) else { out += "<td class=\"muted\">–</td>"; continue }
                 switch val {
                 case .number, .int:
-                    out += "<td class=\"num\" data-v=\"\(HTML.attr(val.display()))\">\(HTML.text(UIFormat.cell(val)))</td>"
+                    // Right-aligned by the stylesheet (td[data-v]): no class, a lighter page.
+                    out += "<td data-v=\"\(HTML.attr(val.display()))\">\(HTML.text(UIFormat.cell(val)))</td>"
                 case .array, .object:
                     out += "<td class=\"muted\">[…]</td>"
                 default:
