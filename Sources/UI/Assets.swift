@@ -75,6 +75,14 @@ public enum Assets {
         var th=e.target.closest&&e.target.closest("table.sortable th");
         if(th&&!th.classList.contains("nosort")){sortBy(th.closest("table"),th.cellIndex,th);}
       });
+      // Every column ticked: send none (the page's default is all), so a wide table's form
+      // stays within the server's limit on query parameters.
+      document.addEventListener("submit",function(e){
+        var f=e.target;if(!f.matches||!f.matches("#experiments-form"))return;
+        var boxes=f.querySelectorAll("input[name=cols]");
+        var all=Array.prototype.every.call(boxes,function(b){return b.checked;});
+        if(all)Array.prototype.forEach.call(boxes,function(b){b.disabled=true;});
+      });
       document.addEventListener("change",function(e){
         if(!e.target.matches||!e.target.matches("input.pick"))return;
         var picked=Array.prototype.map.call(document.querySelectorAll("input.pick:checked"),function(i){return i.value;});

@@ -32,7 +32,7 @@ final class ExperimentsPagesTests: XCTestCase {
         guard let t = body.range(of: "id=\"experiments\"") else { return [] }
         var out: [String] = []
         var rest = body[t.upperBound...]
-        while let r = rest.range(of: "<td title=\"") {
+        while let r = rest.range(of: "<td class=\"msg\" title=\"") {
             let after = rest[r.upperBound...]
             guard let q = after.firstIndex(of: "\"") else { break }
             out.append(String(after[..<q]))

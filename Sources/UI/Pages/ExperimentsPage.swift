@@ -213,7 +213,7 @@ extension UIApp {
             for b in others.prefix(3) { out += "<span class=\"tag\">\(HTML.text(b))</span>" }
             if others.count > 3 { out += "<span class=\"muted\" title=\"\(HTML.attr(others.dropFirst(3).joined(separator: ", ")))\">+\(others.count - 3)</span>" }
             let subject = r.commit.subject
-            out += "</td><td title=\"\(HTML.attr(subject))\">\(HTML.text(UIFormat.cut(subject, 80)))</td>"
+            out += "</td><td class=\"msg\" title=\"\(HTML.attr(subject))\">\(HTML.text(UIFormat.cut(subject, 80)))</td>"
             for c in v.columns {
                 guard let val = index.value(c, s) else { out += "<td class=\"muted\">–</td>"; continue }
                 switch val {
