@@ -87,6 +87,12 @@ final class UICommandTests: CLITestCase {
         XCTAssertEqual(get(port, "/experiments", headers: ["Host": "evil.example:\(port)"])?.status, 421)
         XCTAssertEqual(get(port, "/experiments", headers: ["Host": "localhost:\(port)"])?.status, 200)
         XCTAssertEqual(get(port, "/experiments", headers: ["Host": "127.0.0.1:\(port + 1)"])?.status, 421)
+        // A name given with --allow-host is accepted, with the port.
+        let (s2, port2) = try startUI(["--allow-host", "Box.Example"])
+        defer { _ = stop(s2) }
+        XCTAssertEqual(get(port2, "/experiments", headers: ["Host": "box.example:\(port2)"])?.status, 200)
+        XCTAssertEqual(get(port2, "/experiments", headers: ["Host": "box.example"])?.status, 421)
+        XCTAssertEqual(get(port2, "/experiments")?.status, 200)
     }
 
     func testReadOnlyAndUnknownPathsAreEscaped() throws {
