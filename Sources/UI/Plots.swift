@@ -251,10 +251,10 @@ public struct PlotCollector {
         var raw: [(name: String, xs: [String?], ys: [Double])] = []
         var yNames: [String] = []
         for (ri, rev) in revisions.enumerated() {
+            // A revision whose project cannot be read has no plots.
+            if let p = revProblems[rev.name] { g.problems[rev.name] = p; continue }
             do {
-                guard let bytes = try readers[ri].bytes(d.path) else {
-                    throw Problem(message: revProblems[rev.name] ?? "\(d.path) is missing")
-                }
+                guard let bytes = try readers[ri].bytes(d.path) else { throw Problem(message: "\(d.path) is missing") }
                 var table = try PlotTable.parse(bytes, path: d.path)
                 if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(PlotCollector.maxRows) rows were read" }
                 if template == "confusion" {
