@@ -350,7 +350,7 @@ public enum ChartFormat {
         if v.isInfinite { return v > 0 ? "inf" : "-inf" }
         if v == 0 { return "0" }
         let a = abs(v)
-        if a >= 1e15 || a < 1e-4 { return "\(v)" }
+        if a >= 1e15 || a < 1e-4 { return exponent(v) }
         if v == v.rounded() { return String(Int64(v)) }
         let mag = Int(floor(log10(a)))
         return trimZeros(formatFixed(v, max(0, min(12, 5 - mag))))
@@ -361,13 +361,22 @@ public enum ChartFormat {
     public static func tick(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
         let a = max(abs(v), step)
-        if a >= 1e15 || step < 1e-9 { return "\(v)" }
+        if a >= 1e15 || step < 1e-9 { return exponent(v) }
         var scale = 1.0, suffix = ""
         if a >= 1e12 { scale = 1e12; suffix = "T" } else if a >= 1e9 { scale = 1e9; suffix = "G" }
         else if a >= 1e6 { scale = 1e6; suffix = "M" } else if a >= 1e4 { scale = 1e3; suffix = "k" }
         let st = step / scale
         let decimals = st >= 1 ? 0 : min(12, Int(-floor(log10(st) + 1e-9)))
         return trimZeros(formatFixed(v / scale, decimals)) + suffix
+    }
+
+    /// `v` as a mantissa of at most 4 significant digits and a power of ten: `1.32e-5`.
+    public static func exponent(_ v: Double) -> String {
+        guard v.isFinite, v != 0 else { return short(v) }
+        var e = Int(floor(log10(abs(v))))
+        var m = v / pow(10, Double(e))
+        if abs((m * 1000).rounded() / 1000) >= 10 { m /= 10; e += 1 }
+        return trimZeros(formatFixed(m, 3)) + "e" + String(e)
     }
 
     static func trimZeros(_ s: String) -> String {
