@@ -120,7 +120,7 @@ public struct Chart: Sendable {
         }
         let legendRows = legendItems.isEmpty ? 0 : (legendItems.last!.row + 1)
         let categorical = kind == .bar || cats != nil
-        let top = 30 + Double(legendRows) * 16 + (legendMore > 0 ? 0 : 0)
+        let top = 30 + Double(legendRows) * 16 + (legendRows > 0 ? 8 : 0)
         let left = 66.0, right = 16.0
         let nCats = kind == .bar ? barCats.count : (cats?.count ?? 0)
         let plotWGuess = W - left - right
@@ -133,12 +133,12 @@ public struct Chart: Sendable {
         out += "<rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
         out += "<text x=\"\(SVGNum.s(W / 2))\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1d2330\">\(HTML.text(ChartFormat.clip(title, 90)))</text>"
         for it in legendItems {
-            let y = 30 + Double(it.row) * 16
+            let y = 40 + Double(it.row) * 16
             out += "<g class=\"legend-item\"><rect x=\"\(SVGNum.s(it.x))\" y=\"\(SVGNum.s(y - 9))\" width=\"14\" height=\"10\" fill=\"\(it.color)\"/>"
             out += "<text x=\"\(SVGNum.s(it.x + 18))\" y=\"\(SVGNum.s(y))\" font-size=\"11\" fill=\"#333\">\(HTML.text(it.name))</text></g>"
         }
         if legendMore > 0, let last = legendItems.last {
-            out += "<text x=\"\(SVGNum.s(W - 8))\" y=\"\(SVGNum.s(30 + Double(last.row) * 16))\" text-anchor=\"end\" font-size=\"11\" fill=\"#666\">+\(legendMore) more</text>"
+            out += "<text x=\"\(SVGNum.s(W - 8))\" y=\"\(SVGNum.s(40 + Double(last.row) * 16))\" text-anchor=\"end\" font-size=\"11\" fill=\"#666\">+\(legendMore) more</text>"
         }
         // Frame and axis labels.
         out += "<rect class=\"frame\" x=\"\(SVGNum.s(left))\" y=\"\(SVGNum.s(top))\" width=\"\(SVGNum.s(plotW))\" height=\"\(SVGNum.s(plotH))\" fill=\"none\" stroke=\"#c4c9d2\"/>"

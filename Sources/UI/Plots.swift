@@ -53,16 +53,20 @@ public struct PlotGroup: Sendable {
     }
 
     /// The chart(s) as inline SVG: one heat map per revision for `confusion`.
-    public func svg() -> String {
+    public func svg() -> String { svgs().joined() }
+
+    /// Each chart of the plot as inline SVG: one, or one heat map per revision for `confusion`.
+    public func svgs() -> [String] {
         if template == "confusion" {
-            if confusion.isEmpty { return ConfusionChart(title: title, labels: [], counts: []).svg() }
+            if confusion.isEmpty { return [ConfusionChart(title: title, labels: [], counts: []).svg()] }
             return confusion.map { c in
-                ConfusionChart(title: confusion.count > 1 ? "\(title) · \(c.revision)" : title, labels: c.labels, counts: c.counts).svg()
-            }.joined()
+                ConfusionChart(title: confusion.count > 1 ? "\(title) · \(c.revision)" : title, labels: c.labels, counts: c.counts,
+                               width: confusion.count > 1 ? 360 : 420).svg()
+            }
         }
         let drawn = series.map { ChartSeries(name: $0.name, points: PlotGroup.sample($0.points, limit: PlotGroup.drawLimit)) }
-        return Chart(title: title, kind: template == "scatter" ? .scatter : template == "bar" ? .bar : .line, series: drawn,
-                     xLabel: xLabel, yLabel: yLabel, xCategories: xCategories).svg()
+        return [Chart(title: title, kind: template == "scatter" ? .scatter : template == "bar" ? .bar : .line, series: drawn,
+                      xLabel: xLabel, yLabel: yLabel, xCategories: xCategories).svg()]
     }
 
     static func number(_ v: Double) -> JSON {
@@ -464,7 +468,7 @@ public enum PlotReport {
                 for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(r.name + ": " + g.problems[r.name]!))</li>" }
                 body += "</ul>"
             }
-            body += "<div class=\"charts\"><div class=\"chart\">\(g.svg())</div></div></section>"
+            body += "<div class=\"charts\">" + g.svgs().map { "<div class=\"chart\">\($0)</div>" }.joined() + "</div></section>"
         }
         return Layout.standalone(title: title, body: body)
     }
