@@ -250,7 +250,7 @@ public struct PlotCollector {
     func declaredGroup(_ d: PlotDecl, revisions: [PlotRevision], readers: [Reader], revProblems: [String: String]) throws -> PlotGroup {
         let template = d.template ?? "linear"
         var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
-                          yLabel: d.yLabel ?? (d.y.count == 1 ? d.y[0] : ""), series: [])
+                          yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
         // Raw series first (x as text), so a text x column becomes categories shared by all.
         var raw: [(name: String, xs: [String?], ys: [Double])] = []
         var yNames: [String] = []

@@ -114,6 +114,7 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(plain.problems["workspace"], "plain.csv is missing")
         let loss = byId["loss.csv"]!
         XCTAssertEqual(loss.title, "Loss")
+        XCTAssertEqual(loss.xLabel, "step"); XCTAssertEqual(loss.yLabel, "loss, val")
         XCTAssertEqual(loss.series.map(\.name), ["HEAD: loss", "HEAD: val", "workspace: loss", "workspace: val"])
         XCTAssertEqual(loss.series[2].points.map { [$0.x, $0.y] }, [[0, 0.9], [1, 0.4], [2, 0.2]])
         XCTAssertEqual(loss.series[3].points.count, 2)
