@@ -186,7 +186,7 @@ extension UIApp {
         }
         let width = Int(margin * 2 + Double(max(0, layout.layers.count - 1)) * colGap + boxW)
         let height = Int(margin * 2 + Double(tallest - 1) * rowGap + boxH)
-        var out = "<div class=\"chart lineage\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">"
+        var out = "<div class=\"chart lineage\" style=\"overflow:auto;max-width:100%\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\">"
         out += "<title>Lineage graph: \(g.nodes.filter(\.isStage).count) stages, \(g.nodes.filter { !$0.isStage }.count) files</title>"
         out += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0 0L10 5L0 10z\" fill=\"#7a8496\"/></marker></defs>"
         func fmt(_ d: Double) -> String { String(Int(d.rounded())) }
