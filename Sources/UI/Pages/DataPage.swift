@@ -208,7 +208,7 @@ extension UIApp {
                 visited += 1
                 if visited > UIApp.maxListing { throw StopReading() }
                 guard !e.mode.isDirectory else { return }
-                let kind = meta?.kind(of: p)
+                let kind = UIApp.kind(meta, p)
                 let ext = UIApp.ext(p)
                 if [.dataset, .features, .labels].contains(kind) || ["csv", "tsv", "npy"].contains(ext) {
                     found.append((p, e.size, kind?.rawValue ?? ""))

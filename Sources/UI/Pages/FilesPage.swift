@@ -117,23 +117,29 @@ extension UIApp {
         }
         body += "</p>"
         if entry.mode.isDirectory {
-            body += try folderListing(entry.id, path: path, rev: rev, meta: meta)
+            body += try folderListing(entry.id, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
         } else {
             body += try fileView(entry, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
         }
         return PageContent(title: path.isEmpty ? "Files" : Path.basename(path), section: .files, body: body)
     }
 
+    /// Entries of a folder listed per page; tree entries a Data page walk visits at most.
     static let maxListing = 5_000
+    static let listingPage = 1_000
 
-    func folderListing(_ tree: ObjectId, path: String, rev: String, meta: CommitMeta?) throws -> String {
+    func folderListing(_ tree: ObjectId, path: String, rev: String, meta: CommitMeta?, page: Int) throws -> String {
         let entries = try ml.repo.readTree(tree).entries
-        let sorted = entries.filter { $0.mode.isDirectory } + entries.filter { !$0.mode.isDirectory }
+        let all = entries.filter { $0.mode.isDirectory } + entries.filter { !$0.mode.isDirectory }
+        let page = max(1, page)
+        let first = (page - 1) * UIApp.listingPage
+        guard first < max(1, all.count) else { throw UIError(400, "page \(page) is past the last page of '\(path)'") }
+        let sorted = all[first..<min(all.count, first + UIApp.listingPage)]
         var out = "<table class=\"sortable files\"><thead><tr><th>Name</th><th class=\"num\">Size</th><th>Kind</th><th class=\"nosort\"></th></tr></thead><tbody>"
-        for e in sorted.prefix(UIApp.maxListing) {
+        for e in sorted {
             let p = path.isEmpty ? e.name : path + "/" + e.name
             let href = HTML.url("/files", [("rev", rev), ("path", p)])
-            let kind = meta?.kind(of: p)?.rawValue ?? ""
+            let kind = UIApp.kind(meta, p)?.rawValue ?? ""
             out += "<tr><td><a href=\"\(HTML.attr(href))\">\(HTML.text(e.name))\(e.mode.isDirectory ? "/" : "")</a></td>"
             out += e.mode.isDirectory ? "<td class=\"num\" data-v=\"-1\"></td>" : "<td class=\"num\" data-v=\"\(e.size)\">\(PageText.bytes(e.size))</td>"
             out += "<td>\(HTML.text(kind))</td><td>"
@@ -144,9 +150,27 @@ extension UIApp {
             out += "</td></tr>"
         }
         out += "</tbody></table>"
-        if sorted.count > UIApp.maxListing { out += "<p class=\"muted\">\(sorted.count - UIApp.maxListing) more entries not shown.</p>" }
-        if sorted.isEmpty { out += "<p class=\"muted\">empty folder</p>" }
+        if all.isEmpty { out += "<p class=\"muted\">empty folder</p>" }
+        if all.count > UIApp.listingPage {
+            out += "<div class=\"pager\">"
+            if page > 1 { out += "<a href=\"\(HTML.attr(HTML.url("/files", [("rev", rev), ("path", path), ("page", String(page - 1))])))\">← previous</a>" }
+            out += "<span>entries \(first + 1)–\(first + sorted.count) of \(all.count)</span>"
+            if first + sorted.count < all.count { out += "<a href=\"\(HTML.attr(HTML.url("/files", [("rev", rev), ("path", path), ("page", String(page + 1))])))\">next →</a>" }
+            out += "</div>"
+        }
         return out
+    }
+
+    /// The kind of `path`: its own, or that of the nearest folder above it with one (as
+    /// `CommitMeta.kind(of:)`, looking up each folder instead of scanning every kind).
+    static func kind(_ meta: CommitMeta?, _ path: String) -> PathKind? {
+        guard let meta, !meta.kinds.isEmpty else { return nil }
+        var p = path
+        while !p.isEmpty && p != "." && p != "/" {
+            if let k = meta.kinds[p] { return k }
+            p = Path.dirname(p)
+        }
+        return nil
     }
 
     static func ext(_ path: String) -> String {
@@ -173,7 +197,7 @@ extension UIApp {
     func fileView(_ e: TreeEntry, path: String, rev: String, meta: CommitMeta?, page: Int) throws -> String {
         let rawURL = HTML.url("/raw", [("rev", rev), ("path", path)])
         var out = "<p><span class=\"mono\">\(e.id.short)</span> · \(PageText.bytes(e.size))"
-        if let k = meta?.kind(of: path) { out += " · <span class=\"tag\">\(k.rawValue)</span>" }
+        if let k = UIApp.kind(meta, path) { out += " · <span class=\"tag\">\(k.rawValue)</span>" }
         out += " · <a href=\"\(HTML.attr(rawURL))\">download</a> · <a href=\"\(HTML.attr(HTML.url("/lineage", [("rev", rev), ("path", path)])))\">lineage</a>"
         if UIApp.isTable(path) { out += " · <a href=\"\(HTML.attr(HTML.url("/data", [("rev", rev), ("path", path)])))\">profile</a>" }
         out += "</p>"
