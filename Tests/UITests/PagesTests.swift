@@ -114,6 +114,20 @@ final class PagesTests: XCTestCase {
         XCTAssertTrue(p.body.contains("<th>b</th>") && p.body.contains("<td>&lt;x&gt;</td>"), p.body)
     }
 
+    func testLargeFoldersAreListedAPageAtATime() throws {
+        for i in 0..<(UIApp.listingPage + 5) { try write(String(format: "big/f%05d.txt", i), "\(i)\n") }
+        try commitAll("many files")
+        let a = app()
+        var p = render(a, "/files", [("path", "big")])
+        XCTAssertEqual(p.count("<tr><td><a href="), UIApp.listingPage)
+        XCTAssertTrue(p.body.contains("entries 1–\(UIApp.listingPage) of \(UIApp.listingPage + 5)"))
+        XCTAssertTrue(p.body.contains(HTML.attr(HTML.url("/files", [("rev", "HEAD"), ("path", "big"), ("page", "2")]))))
+        p = render(a, "/files", [("path", "big"), ("page", "2")])
+        XCTAssertEqual(p.count("<tr><td><a href="), 5)
+        XCTAssertTrue(p.body.contains(">f01004.txt<"))
+        XCTAssertEqual(render(a, "/files", [("path", "big"), ("page", "3")]).status, 400)
+    }
+
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDRpixels".utf8)
 
     func testImagesBinaryAndRawHeaders() throws {
