@@ -260,7 +260,7 @@ public struct PlotCollector {
             do {
                 guard let bytes = try readers[ri].bytes(d.path) else { throw Problem(message: "\(d.path) is missing") }
                 var table = try PlotTable.parse(bytes, path: d.path)
-                if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(PlotCollector.maxRows) rows were read" }
+                if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(table.rows.count) rows were read" }
                 if template == "confusion" {
                     let a = try table.column(d.x ?? (table.columns.contains("actual") ? "actual" : table.columns.first ?? ""), d.path)
                     let p = try table.column(d.y.first ?? (table.columns.contains("predicted") ? "predicted" : table.columns.last ?? ""), d.path)
@@ -325,6 +325,8 @@ struct PlotTable {
     var rows: [[String]]
     var truncated = false
     static let maxColumns = 10_000
+    /// At most this many cells are kept (rows × columns), whatever the row limit.
+    static let maxCells = 2_000_000
 
     func column(_ name: String, _ path: String) throws -> Int {
         guard let i = columns.firstIndex(of: name) else {
@@ -374,10 +376,11 @@ struct PlotTable {
             let header = try next().map { $0.trimmed(" \t") }
             guard header.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) columns") }
             var t = PlotTable(columns: header, rows: [])
+            let rowLimit = min(PlotCollector.maxRows, maxCells / max(1, header.count))
             while i < n {
                 let row = try next()
                 if row.count == 1 && row[0].isEmpty { continue }
-                if t.rows.count >= PlotCollector.maxRows { t.truncated = true; break }
+                if t.rows.count >= rowLimit { t.truncated = true; break }
                 t.rows.append(Array(row.prefix(header.count)))
             }
             return t
@@ -400,7 +403,8 @@ struct PlotTable {
         let columns = first.keys.sorted()
         guard columns.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) keys") }
         var t = PlotTable(columns: columns, rows: [])
-        if arr.count > PlotCollector.maxRows { t.truncated = true; arr = Array(arr.prefix(PlotCollector.maxRows)) }
+        let rowLimit = min(PlotCollector.maxRows, maxCells / max(1, columns.count))
+        if arr.count > rowLimit { t.truncated = true; arr = Array(arr.prefix(rowLimit)) }
         t.rows.reserveCapacity(arr.count)
         for (i, item) in arr.enumerated() {
             guard let o = item.objectValue else { throw PlotCollector.Problem(message: "\(path): item \(i) is not an object") }
@@ -460,12 +464,12 @@ public enum PlotReport {
             body += "<p class=\"muted\">No plots. Declare them under a stage's <code>\"plots\"</code> in mlrepo.json, or record a metrics file holding a list of numbers (a training curve).</p>"
         }
         for g in groups {
-            body += "<section class=\"plot\"><h2>\(HTML.text(g.title))"
-            if g.title != g.id { body += " <code class=\"muted\">\(HTML.text(g.id))</code>" }
+            body += "<section class=\"plot\"><h2>\(HTML.text(ChartFormat.clip(g.title, 300)))"
+            if g.title != g.id { body += " <code class=\"muted\">\(HTML.text(ChartFormat.clip(g.id, 300)))</code>" }
             body += "</h2>"
             if !g.problems.isEmpty {
                 body += "<ul class=\"problems error\">"
-                for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(r.name + ": " + g.problems[r.name]!))</li>" }
+                for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(ChartFormat.clip(r.name + ": " + g.problems[r.name]!, 600)))</li>" }
                 body += "</ul>"
             }
             body += "<div class=\"charts\">" + g.svgs().map { "<div class=\"chart\">\($0)</div>" }.joined() + "</div></section>"
