@@ -252,7 +252,7 @@ public struct PlotCollector {
         var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
                           yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
         // Raw series first (x as text), so a text x column becomes categories shared by all.
-        var raw: [(name: String, xs: [String?], ys: [Double])] = []
+        var raw: [(name: String, xs: [String], ys: [Double])] = []
         var yNames: [String] = []
         for (ri, rev) in revisions.enumerated() {
             // A revision whose project cannot be read has no plots.
@@ -275,15 +275,13 @@ public struct PlotCollector {
                 if yNames.isEmpty { yNames = ys.map { table.columns[$0] } }
                 var skipped = 0
                 for y in ys {
-                    var xs: [String?] = [], vs: [Double] = []
+                    // x as text: the row number when no x column is named.
+                    var xs: [String] = [], vs: [Double] = []
                     for (r, row) in table.rows.enumerated() {
                         guard y < row.count, let v = PlotTable.number(row[y]), v.isFinite else { skipped += 1; continue }
-                        if let xi {
-                            guard xi < row.count else { skipped += 1; continue }
-                            xs.append(row[xi])
-                        } else { xs.append(nil); _ = r }
+                        if let xi, xi >= row.count { skipped += 1; continue }
+                        xs.append(xi.map { row[$0] } ?? String(r))
                         vs.append(v)
-                        if xi == nil { xs[xs.count - 1] = String(r) }
                     }
                     let name = ys.count > 1 ? "\(rev.name): \(table.columns[y])" : rev.name
                     raw.append((name, xs, vs))
@@ -297,14 +295,14 @@ public struct PlotCollector {
         if template == "confusion" { return g }
         if d.yLabel == nil && g.yLabel.isEmpty && yNames.count == 1 { g.yLabel = yNames[0] }
         // x: numbers unless some value is not one; then categories in order of appearance.
-        let numeric = raw.allSatisfy { $0.xs.allSatisfy { $0.flatMap(PlotTable.number).map { $0.isFinite } ?? false } }
+        let numeric = raw.allSatisfy { $0.xs.allSatisfy { PlotTable.number($0)?.isFinite ?? false } }
         var cats: [String] = []
         var catIndex: [String: Int] = [:]
         for s in raw {
             var pts: [ChartPoint] = []
             pts.reserveCapacity(s.ys.count)
             for (i, y) in s.ys.enumerated() {
-                let xt = s.xs[i] ?? ""
+                let xt = s.xs[i]
                 let x: Double
                 if numeric { x = PlotTable.number(xt)! } else {
                     if let c = catIndex[xt] { x = Double(c) } else { catIndex[xt] = cats.count; x = Double(cats.count); cats.append(xt) }
