@@ -81,8 +81,9 @@ public struct Chart: Sendable {
         }
         var pts: [[ChartPoint]] = shown.map { $0.points.filter(usable) }
         var notes: [String] = []
-        let useLog = logY && pts.contains { !$0.isEmpty } && pts.allSatisfy { $0.allSatisfy { $0.y > 0 } }
-        if logY && !useLog && pts.contains(where: { !$0.isEmpty }) { notes.append("linear scale: some values are not positive") }
+        // A log axis needs every value positive; bars start at zero, so they never use one.
+        let useLog = logY && kind != .bar && pts.contains { !$0.isEmpty } && pts.allSatisfy { $0.allSatisfy { $0.y > 0 } }
+        if logY && !useLog && kind != .bar && pts.contains(where: { !$0.isEmpty }) { notes.append("linear scale: some values are not positive") }
         // Bars: one category per distinct x (or per xCategories entry).
         var barCats: [String] = cats ?? []
         var barIndex: [Double: Int] = [:]

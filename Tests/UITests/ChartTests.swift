@@ -154,6 +154,9 @@ final class ChartTests: XCTestCase {
         let mixed = Chart(title: "t", kind: .line, series: [series("m", [0, 10, 1000])], logY: true).svg()
         XCTAssertTrue(mixed.contains("linear scale"))
         XCTAssertTrue(mixed.contains(">0</text>"))
+        let bars = Chart(title: "t", kind: .bar, series: [series("b", [1, 10, 1000])], logY: true).svg()
+        XCTAssertEqual(count("class=\"bar\"", in: bars), 3)
+        XCTAssertFalse(bars.contains("height=\"0\""))
     }
 
     func testMarkerLimitKeepsLargeChartsSmall() {
