@@ -223,6 +223,20 @@ final class ExperimentsPagesTests: XCTestCase {
         return String(rest[..<(rest.range(of: "<h2>")?.lowerBound ?? rest.endIndex)])
     }
 
+    func testTrainingCurvesOverlaidOnChartsAndCompare() throws {
+        let a = try fx.commit("first", params: #""lr": 0.1"#, metrics: #""accuracy": 0.5, "loss_curve": [3, 2, 1]"#)
+        let b = try fx.commit("second", params: #""lr": 0.01"#, metrics: #""accuracy": 0.7, "loss_curve": [2, 1, 0.5, 0.25]"#)
+        let app = fx.app()
+        var r = app.get("/charts", [("c", a.short), ("c", b.short)])
+        XCTAssertEqual(r.status, 200)
+        let plots = section(r.body, "plots")
+        XCTAssertTrue(plots.contains("data-plot=\"metrics.json:loss_curve\""), plots)
+        XCTAssertEqual(count("class=\"pt\"", in: plots), 7, plots)
+        r = app.get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertTrue(r.body.contains("data-plot=\"metrics.json:loss_curve\""), r.body)
+        XCTAssertEqual(count("class=\"pt\"", in: r.body), 7)
+    }
+
     func testChartsHoldOnePointPerCommitAndBranch() throws {
         try history()
         let app = fx.app()
