@@ -394,4 +394,71 @@ final class PagesTests: XCTestCase {
         XCTAssertTrue(p.body.contains("not usable"))
         assertSafe(p)
     }
+
+    /// A stand-in for `mlrepo serve` whose /metrics and /monitor carry hostile names.
+    final class FakeServe: HTTPHandler, @unchecked Sendable {
+        let metrics: String, monitor: String
+        init(metrics: String, monitor: String) { self.metrics = metrics; self.monitor = monitor }
+        func handle(_ request: HTTPRequest, worker: Int) -> HTTPResponse {
+            switch request.path {
+            case "/metrics": return HTTPResponse(status: 200, text: metrics)
+            case "/monitor": return HTTPResponse(status: 200, json: monitor)
+            default: return HTTPResponse(status: 404, text: "no")
+            }
+        }
+        func completed(_ request: HTTPRequest?, response: HTTPResponse, latencyMicros: Int, worker: Int) {}
+        func flush(worker: Int) {}
+    }
+
+    func testServingPageShowsAServersFiguresEscaped() throws {
+        try write("a.txt", "a\n")
+        try commitAll("one")
+        let h = PagesTests.hostile
+        func prom(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+        let metrics = """
+        mlrepo_requests_total{model="primary",model_id="abc",status="200"} 95
+        mlrepo_requests_total{model="primary",model_id="abc",status="503"} 5
+        mlrepo_request_duration_seconds_bucket{model="primary",le="0.001"} 50
+        mlrepo_request_duration_seconds_bucket{model="primary",le="0.01"} 100
+        mlrepo_request_duration_seconds_bucket{model="primary",le="+Inf"} 100
+        mlrepo_request_duration_seconds_sum{model="primary"} 0.3
+        mlrepo_request_duration_seconds_count{model="primary"} 100
+        mlrepo_rows_scored_total{model="primary"} 250
+        mlrepo_model_info{model="primary",model_id="abc",path="\(prom(h[1]))",commit="c",type="t",source="\(prom(h[0]))"} 1
+        mlrepo_uptime_seconds 50
+
+        """
+        var feature = ""
+        JSON.quote(h[0], into: &feature)
+        let monitor = "{\"models\": [{\"role\": \"primary\", \"model\": {\"path\": \"m\"}, \"rows\": 250, \"features\": [{\"name\": \(feature), \"rows\": 250, \"psi\": 0.4, \"mean_shift_std\": 1.5, \"live_mean\": 3, \"train_mean\": 1, \"status\": \"drift\"}]}]}"
+        var config = ServerConfig()
+        config.port = 0
+        config.workers = 1
+        let server = try HTTPServer(config: config, handler: FakeServe(metrics: metrics, monitor: monitor))
+        server.start()
+        defer { server.stop(); server.wait() }
+        let p = render(app(serveURL: "http://127.0.0.1:\(server.port)"), "/serving")
+        XCTAssertEqual(p.status, 200)
+        XCTAssertFalse(p.body.contains("unreachable"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Requests</div><div class=\"big\">100</div><div class=\"muted\">2/s since start</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"big\">5</div><div class=\"muted\">5% (5xx: 5)</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Latency p50</div><div class=\"big\">1 ms</div><div class=\"muted\">mean 3 ms</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Rows scored</div><div class=\"big\">250</div>"))
+        XCTAssertTrue(p.body.contains(">drift<") && p.body.contains(">0.4<"))
+        assertSafe(p, escaped: h)
+    }
+
+    func testLineageGraphAndDataCacheAreBounded() {
+        var g = LineageGraph()
+        for i in 0..<(LineageGraph.maxNodes + 10) { _ = g.node("f:\(i)") { LineageGraphNode(key: "f:\(i)", name: "\(i)", what: .file(.other, nil)) } }
+        XCTAssertEqual(g.nodes.count, LineageGraph.maxNodes)
+        XCTAssertTrue(g.truncated)
+        XCTAssertEqual(g.node("f:3") { fatalError() }, 3, "a known node is found, not added")
+        let cache = DataPageCache()
+        let e = DataPageCache.Entry(profile: DataProfile(rows: 0, bytes: 0, columns: []), histograms: [:], computedAt: 0, seconds: 0, profileWasCached: false, partial: false)
+        for i in 0...DataPageCache.capacity { cache.put("k\(i)", e) }
+        XCTAssertNil(cache.get("k0"), "the oldest entry is dropped")
+        XCTAssertNotNil(cache.get("k1"))
+        XCTAssertNotNil(cache.get("k\(DataPageCache.capacity)"))
+    }
 }

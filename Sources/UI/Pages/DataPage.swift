@@ -67,7 +67,8 @@ extension UIApp {
         // One streaming pass for the histograms of the numeric columns asked for.
         let names = profile.columns.map(\.name)
         var targets: [(col: Int, name: String, bins: Bins)] = []
-        for (i, n) in names.enumerated() { if let b = bins[n], !targets.contains(where: { $0.name == n }) { targets.append((i, n, b)) } }
+        var taken = Set<String>()   // a repeated column name: its first column
+        for (i, n) in names.enumerated() { if let b = bins[n], taken.insert(n).inserted { targets.append((i, n, b)) } }
         var counts = targets.map { [Int](repeating: 0, count: $0.bins.count) }
         var partial = false
         if !targets.isEmpty {
