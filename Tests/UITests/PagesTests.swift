@@ -461,4 +461,33 @@ final class PagesTests: XCTestCase {
         XCTAssertNotNil(cache.get("k1"))
         XCTAssertNotNil(cache.get("k\(DataPageCache.capacity)"))
     }
+
+    /// Records read from pieces of any size are the records of the whole.
+    func testTableStreamGivesTheSameRecordsWhateverThePieces() throws {
+        let csv = Array("\u{FEFF}\n\na,b,c\r\n1,\"x,\r\ny\",\" 2 \"\r3,\"say \"\"hi\"\"\",\n\n4,5,6".utf8)
+        let tsv = Array("a\tb\r\n1\t\"q\"\n\n2\t3".utf8)
+        func records(_ bytes: [UInt8], tab: Bool, piece: Int) throws -> [[String]] {
+            let t = TableStream(tab: tab)
+            var out: [[String]] = []
+            var i = 0
+            repeat {
+                let end = min(bytes.count, i + piece)
+                try t.feed(Array(bytes[i..<end]), atEnd: end == bytes.count) { out.append($0.texts); return true }
+                i = end
+            } while i < bytes.count
+            return out
+        }
+        let whole = try records(csv, tab: false, piece: csv.count)
+        XCTAssertEqual(whole, [["a", "b", "c"], ["1", "x,\r\ny", " 2 "], ["3", "say \"hi\"", ""], ["4", "5", "6"]])
+        for piece in 1...8 { XCTAssertEqual(try records(csv, tab: false, piece: piece), whole, "pieces of \(piece)") }
+        let tabs = try records(tsv, tab: true, piece: tsv.count)
+        XCTAssertEqual(tabs, [["a", "b"], ["1", "\"q\""], ["2", "3"]])
+        for piece in 1...4 { XCTAssertEqual(try records(tsv, tab: true, piece: piece), tabs) }
+        XCTAssertThrowsError(try records(Array("a\n\"open".utf8), tab: false, piece: 3))
+        // Numbers: trimmed, quoted or not; missing words and text are not numbers.
+        let t = TableStream(tab: false)
+        var nums: [Double?] = []
+        try t.feed(Array(" 1.5 ,\"2\",NA,,x,1e3\n".utf8), atEnd: true) { r in nums = (0..<r.count).map(r.number); return true }
+        XCTAssertEqual(nums, [1.5, 2, nil, nil, nil, 1000])
+    }
 }
