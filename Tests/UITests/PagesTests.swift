@@ -233,6 +233,31 @@ final class PagesTests: XCTestCase {
         XCTAssertEqual(render(a, "/lineage", [("stage", Self.hostile[0])]).status, 404)
     }
 
+    func testLineageFocusesThroughFoldersAndPointsBackWhenRecordsAreGone() throws {
+        try write("in/a.txt", "a\n")
+        try write("in/b.txt", "b\n")
+        try write("mlrepo.json", """
+        {"stages": {"pack": {"cmd": "cat in/a.txt in/b.txt > packed.txt", "deps": ["in"], "outs": ["packed.txt"]}}}
+        """)
+        try ml.repro(targets: [], events: { _ in })
+        try commitAll("packed")
+        let a = app()
+        // A file inside the folder input is shown through the folder.
+        var p = render(a, "/lineage", [("path", "in/b.txt")])
+        XCTAssertTrue(p.body.contains("in/b.txt is inside in, which the graph shows."), p.body)
+        XCTAssertTrue(p.body.contains("<ul class=\"downstream\">") && p.body.contains(">packed.txt</a>"))
+        // An input changed and committed without running the stage: the commit keeps no
+        // record; the page points at the last commit that has one.
+        let recorded = try XCTUnwrap(ml.repo.refs.headCommit())
+        try write("in/b.txt", "b2\n")
+        try commitAll("changed input")
+        try write("other.txt", "o\n")
+        try commitAll("another")
+        p = render(a, "/lineage")
+        XCTAssertTrue(p.body.contains("No lineage records in this commit"))
+        XCTAssertTrue(p.body.contains("The nearest earlier commit with records: <a class=\"mono\" href=\"\(HTML.attr(HTML.url("/lineage", [("rev", recorded.hex)])))\">"), p.body)
+    }
+
     func testLineageOfACommitWithoutRecordsSaysSo() throws {
         try write("a.txt", "a\n")
         try commitAll("plain")
