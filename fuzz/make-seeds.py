@@ -230,6 +230,13 @@ def main():
                                            ("t.csv", 0o100644, 2 << 1, 5, b), ("t.csv", 0o100644, 3 << 1, 6, c)], 2))
     write("index", "merge-mode", '{"base_label":"1a2b3c4","key":"id","label":"feature","style":"diff3","touched":["t.csv","dir/a.txt"]}\n')
 
+    # --- uifilter: experiment table filters (UI/FilterExpression.swift)
+    write("uifilter", "simple", "accuracy>0.9 && train.lr<0.01")
+    write("uifilter", "logic", "!(a >= 1 || b != -2.5e-3) && (c == 'x' || \"d e\" <= \"y\\\"z\")")
+    write("uifilter", "file-keys", "metrics.json:acc > 0.5 || 'metric acc' == 1 || params.yaml:train.opt.lr <= 1E+2")
+    write("uifilter", "nested", "(" * 20 + "a>1" + ")" * 20 + " && !!!b<2")
+    write("uifilter", "errors", "a>1 & b<2 || (c=1")
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

@@ -7,6 +7,7 @@ import Compute
 import ML
 import Serve
 import Net
+import UI
 
 // The fuzz targets' bodies (issue 13). One function per target takes an arbitrary input and
 // drives one parser the way the product does. Errors the parser throws are the expected
@@ -22,7 +23,7 @@ public enum FuzzHarness {
     /// Every target, by the name `fuzz/run.sh` and the corpus folders use.
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
-        "config", "npy", "model", "decimal", "onnx", "merge", "index",
+        "config", "npy", "model", "decimal", "onnx", "merge", "index", "uifilter",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -45,6 +46,7 @@ public enum FuzzHarness {
         case "onnx": onnx(data)
         case "merge": merge(data)
         case "index": index(data)
+        case "uifilter": uiFilter(data)
         default: return false
         }
         return true
@@ -54,6 +56,42 @@ public enum FuzzHarness {
     static func check(_ ok: @autoclosure () -> Bool, _ what: @autoclosure () -> String,
                       file: StaticString = #fileID, line: UInt = #line) {
         if !ok() { fatalError("fuzz invariant broken: \(what())", file: file, line: line) }
+    }
+
+    // MARK: UI: the experiment table's filter expressions
+
+    /// `FilterExpression` (UI/FilterExpression.swift) on the input as text: an error is one
+    /// line starting "filter: " with status 400; a parsed expression names each column once
+    /// with its position inside the text, evaluates without trapping, and `!( E )` parses
+    /// (within the bounds) to its negation.
+    static func uiFilter(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        let f: FilterExpression
+        do { f = try FilterExpression(text) } catch {
+            check(error.status == 400, "filter error status \(error.status)")
+            check(error.message.hasPrefix("filter: "), "filter error without its prefix: \(error.message)")
+            check(!error.message.contains("\n") && !error.message.contains("\r"), "filter error spans lines: \(error.message)")
+            return
+        }
+        let scalars = text.unicodeScalars.count
+        check(f.names.count == f.nameColumns.count, "names and their columns differ in number")
+        check(Set(f.names).count == f.names.count, "a name listed twice")
+        check(f.nameColumns.allSatisfy { $0 >= 1 && $0 <= scalars }, "a name's column is outside the text")
+        check(f.isEmpty == f.names.isEmpty, "an expression with no names that is not blank, or the reverse")
+        // Values that depend on the name only: numbers for even lengths, text for odd ones.
+        let value: (String) -> JSON? = { n in
+            switch n.utf8.count % 3 {
+            case 0: return nil
+            case 1: return .number(Double(n.utf8.count) / 4)
+            default: return .string(n)
+            }
+        }
+        let result = f.matches(value)
+        _ = f.evaluate { _ in true }
+        _ = f.evaluate { _ in false }
+        guard !f.isEmpty, let wrapped = try? FilterExpression("!(" + text + ")") else { return }
+        check(wrapped.names == f.names, "wrapping changed the names")
+        check(wrapped.matches(value) == !result, "!( E ) is not the negation of E for '\(text)'")
     }
 
     // MARK: Support: line diff and three-way text merge

@@ -39,6 +39,16 @@ public enum Assets {
     .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid var(--line);padding:10px 12px;min-width:180px;background:var(--panel)}
     .card .big{font-size:22px;font-weight:600}
     svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
+    .tag.tip{background:#d6e4ff;font-weight:600}
+    th a.sort{color:var(--muted);font-weight:400;padding-left:2px}th a.sort:hover{color:var(--accent)}
+    tr.changed td:first-child{font-weight:600}td.diff{background:#fff6d6}
+    .delta{font-size:11.5px;margin-left:4px}
+    details.cols,form.controls details{position:relative}
+    .colpick{display:flex;flex-direction:column;max-height:320px;overflow:auto;padding:6px 8px;background:#fff;border:1px solid var(--line);margin-top:4px}
+    .colpick label{white-space:nowrap}
+    .pick-form p{margin:4px 0}
+    table.files td{white-space:normal}tr.added td.mono{color:var(--good)}tr.deleted td.mono{color:var(--bad)}
+    h3{font-size:14px;margin:14px 0 6px}
     """
 
     public static let js = """
@@ -61,6 +71,7 @@ public enum Assets {
         rows.forEach(function(r){body.appendChild(r);});
       }
       document.addEventListener("click",function(e){
+        if(e.target.closest&&e.target.closest("th a"))return;
         var th=e.target.closest&&e.target.closest("table.sortable th");
         if(th&&!th.classList.contains("nosort")){sortBy(th.closest("table"),th.cellIndex,th);}
       });

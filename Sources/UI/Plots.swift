@@ -2,10 +2,12 @@ import ML
 import Store
 import Support
 
-// SCAFFOLD (helper A builds it): plots declared by stages (DVC's fields: a CSV/TSV/JSON
-// file, x, y, template linear|scatter|confusion|bar) and the per-step series found in
-// metrics files (the training curves the built-in trainers record, e.g. loss_curve), read
-// at revisions or in the work tree; drawn by `plots show/diff` and the Charts/Compare pages.
+// Plots declared by stages (DVC's fields: a CSV/TSV/JSON file, x, y, template
+// linear|scatter|confusion|bar) and the per-step series found in metrics files (the training
+// curves the built-in trainers record, e.g. loss_curve), read at revisions or in the work
+// tree; drawn by `plots show/diff` and the Charts/Compare pages. Every file read is bounded
+// (16 MiB); a revision that lacks a file or holds a bad one becomes a problem of that plot,
+// not an error of the whole report.
 
 /// Where a plot's data was read: a commit, or the work tree.
 public struct PlotRevision: Sendable, Equatable {
@@ -31,6 +33,11 @@ public struct PlotGroup: Sendable {
     public var confusion: [(revision: String, labels: [String], counts: [[Int]])]
     /// Why a revision has no data for it (missing file, bad row), per revision name.
     public var problems: [String: String]
+    /// A categorical x (the x column held text): point x values index it.
+    public var xCategories: [String]? = nil
+
+    /// At most this many points of a series are drawn (evenly sampled); the JSON has all.
+    public static let drawLimit = 5000
 
     public init(id: String, title: String, template: String, xLabel: String, yLabel: String, series: [ChartSeries],
                 confusion: [(revision: String, labels: [String], counts: [[Int]])] = [], problems: [String: String] = [:]) {
@@ -38,18 +45,62 @@ public struct PlotGroup: Sendable {
         self.series = series; self.confusion = confusion; self.problems = problems
     }
 
-    /// The chart(s) as inline SVG.
-    public func svg() -> String {
-        Chart(title: title, kind: template == "scatter" ? .scatter : template == "bar" ? .bar : .line, series: series,
-              xLabel: xLabel, yLabel: yLabel).svg()
+    /// Every `limit`-th point or so: at most `limit` points, first and last kept, evenly spaced.
+    public static func sample(_ pts: [ChartPoint], limit: Int) -> [ChartPoint] {
+        guard pts.count > limit, limit >= 2 else { return pts }
+        let n = pts.count
+        return (0..<limit).map { pts[Int((Double($0) * Double(n - 1) / Double(limit - 1)).rounded())] }
     }
 
-    /// `{"id", "title", "template", "x_label", "y_label", "series": [{"name", "points": [[x, y], ...]}], ...}`.
-    public var json: JSON {
-        .object(["id": .string(id), "title": .string(title), "template": .string(template),
-                 "x_label": .string(xLabel), "y_label": .string(yLabel),
-                 "series": .array(series.map { s in .object(["name": .string(s.name), "points": .array(s.points.map { .array([.number($0.x), .number($0.y)]) })]) })])
+    /// The chart(s) as inline SVG: one heat map per revision for `confusion`.
+    public func svg() -> String { svgs().joined() }
+
+    /// Each chart of the plot as inline SVG: one, or one heat map per revision for `confusion`.
+    public func svgs() -> [String] {
+        if template == "confusion" {
+            if confusion.isEmpty { return [ConfusionChart(title: title, labels: [], counts: []).svg()] }
+            return confusion.map { c in
+                ConfusionChart(title: confusion.count > 1 ? "\(title) · \(c.revision)" : title, labels: c.labels, counts: c.counts,
+                               width: confusion.count > 1 ? 360 : 420).svg()
+            }
+        }
+        let drawn = series.map { ChartSeries(name: $0.name, points: PlotGroup.sample($0.points, limit: PlotGroup.drawLimit)) }
+        return [Chart(title: title, kind: template == "scatter" ? .scatter : template == "bar" ? .bar : .line, series: drawn,
+                      xLabel: xLabel, yLabel: yLabel, xCategories: xCategories).svg()]
     }
+
+    static func number(_ v: Double) -> JSON {
+        v == v.rounded() && abs(v) < 9e15 ? .int(Int64(v)) : .number(v)
+    }
+
+    /// `{"id", "title", "template", "x_label", "y_label", "series": [{"name", "points": [[x, y], ...]}],
+    /// "problems": {REV: why}}`; a categorical x is written as its text; `confusion` adds
+    /// `"confusion": [{"revision", "labels", "counts"}]`.
+    public var json: JSON {
+        var o: [String: JSON] = ["id": .string(id), "title": .string(title), "template": .string(template),
+                                 "x_label": .string(xLabel), "y_label": .string(yLabel),
+                                 "series": .array(series.map { s in
+                                     .object(["name": .string(s.name), "points": .array(s.points.map { p in
+                                         let x: JSON = xCategories.map { c in Int(p.x) < c.count ? .string(c[Int(p.x)]) : PlotGroup.number(p.x) } ?? PlotGroup.number(p.x)
+                                         return .array([x, PlotGroup.number(p.y)])
+                                     })])
+                                 }),
+                                 "problems": .object(problems.mapValues { .string($0) })]
+        if template == "confusion" {
+            o["confusion"] = .array(confusion.map { c in
+                .object(["revision": .string(c.revision), "labels": .array(c.labels.map { .string($0) }),
+                         "counts": .array(c.counts.map { .array($0.map { .int(Int64($0)) }) })])
+            })
+        }
+        return .object(o)
+    }
+}
+
+/// A plot report that cannot be made at all: an unknown target.
+public struct PlotError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Reads plots at revisions.
@@ -57,15 +108,373 @@ public struct PlotCollector {
     public let ml: MLRepo
     public init(ml: MLRepo) { self.ml = ml }
 
+    /// Files larger than this are refused.
+    public static let maxFileBytes = 16 << 20
+    /// At most this many rows of a data file are read (a note says so when there were more).
+    public static let maxRows = 100_000
+    /// At most this many classes in a confusion plot.
+    public static let maxClasses = 100
+
+    struct Problem: Error { var message: String }
+
+    enum Source {
+        case declared(PlotDecl)
+        case curve(file: String, key: String)
+    }
+
+    /// A revision's files.
+    struct Reader {
+        let ml: MLRepo
+        let tree: ObjectId?
+
+        /// The bytes of `path`, nil when absent (or not a regular file).
+        func bytes(_ path: String) throws -> [UInt8]? {
+            let limit = PlotCollector.maxFileBytes
+            if let tree {
+                guard let e = try ml.repo.entry(in: tree, path: path), !e.mode.isDirectory else { return nil }
+                let reader = FileReader(store: ml.repo.store)
+                let size = try reader.size(of: e.id)
+                guard size <= UInt64(limit) else { throw Problem(message: "\(path) is over \(limit >> 20) MiB (\(size) bytes); plots read at most \(limit >> 20) MiB") }
+                var out: [UInt8] = []
+                out.reserveCapacity(Int(size))
+                try reader.read(e.id) { out.append(contentsOf: $0) }
+                return out
+            }
+            let full = ml.repo.fullPath(path)
+            guard let st = FS.lstat(full), st.isRegular else { return nil }
+            guard st.size <= UInt64(limit) else { throw Problem(message: "\(path) is over \(limit >> 20) MiB (\(st.size) bytes); plots read at most \(limit >> 20) MiB") }
+            return try FS.readFile(full)
+        }
+    }
+
     /// Every plot (declared by a stage, or a curve in a metrics file) at each revision,
     /// limited to `targets` (plot files or metrics files; empty: all), grouped by plot.
-    public func collect(_ revisions: [PlotRevision], targets: [String]) throws -> [PlotGroup] { [] }
+    /// - Throws: `PlotError` for a target that names no plot or metrics file at any revision;
+    ///   store errors for a revision that cannot be read.
+    public func collect(_ revisions: [PlotRevision], targets: [String]) throws -> [PlotGroup] {
+        var readers: [Reader] = []
+        for r in revisions { readers.append(Reader(ml: ml, tree: try r.commit.map { try ml.repo.readCommit($0).tree })) }
+        var order: [String] = []
+        var sources: [String: Source] = [:]
+        var curves: [[String: [Double]]] = Array(repeating: [:], count: revisions.count)
+        var revProblems: [String: String] = [:]
+        for (ri, rev) in revisions.enumerated() {
+            let project: Project?
+            do {
+                guard let b = try readers[ri].bytes(Project.fileName) else { continue }
+                project = try Project.parse(String(decoding: b, as: UTF8.self), file: rev.commit == nil ? Project.fileName : "\(Project.fileName) in \(rev.name)")
+            } catch let p as Problem { revProblems[rev.name] = p.message; continue }
+            catch let e as MLError { revProblems[rev.name] = e.description; continue }
+            guard let project else { continue }
+            func add(_ id: String, _ s: Source) {
+                if sources[id] == nil { order.append(id) }
+                sources[id] = s
+            }
+            for name in project.order {
+                let st = project.stages[name]!
+                for p in st.plots { add(p.path, .declared(p)) }
+            }
+            for name in project.order {
+                for m in project.stages[name]!.metrics {
+                    guard let b = try? readers[ri].bytes(m.path), let j = try? JSON.parse(String(decoding: b, as: UTF8.self)) else { continue }
+                    for (key, values) in PlotCollector.numericArrays(j) {
+                        let id = m.path + ":" + key
+                        add(id, .curve(file: m.path, key: key))
+                        curves[ri][id] = values
+                    }
+                }
+            }
+        }
+        // Targets: a plot id, a declared plot's file, or a metrics file (all its curves).
+        var wanted = order
+        if !targets.isEmpty {
+            for t in targets {
+                let hit = order.contains { id in
+                    if id == t { return true }
+                    if case .curve(let f, _) = sources[id]! { return f == t }
+                    return false
+                }
+                if !hit {
+                    throw PlotError("no plot or metrics file '\(t)' in \(revisions.map(\.name).joined(separator: ", "))"
+                                    + (order.isEmpty ? " (declare plots under a stage's \"plots\" in \(Project.fileName))" : " (plots: \(order.prefix(8).joined(separator: ", "))\(order.count > 8 ? ", …" : ""))"))
+                }
+            }
+            wanted = order.filter { id in
+                targets.contains { t in
+                    if id == t { return true }
+                    if case .curve(let f, _) = sources[id]! { return f == t }
+                    return false
+                }
+            }
+        }
+        var groups: [PlotGroup] = []
+        for id in wanted {
+            var g: PlotGroup
+            switch sources[id]! {
+            case .curve(let file, let key):
+                g = PlotGroup(id: id, title: "\(file): \(key)", template: "linear", xLabel: "step", yLabel: key, series: [])
+                for (ri, rev) in revisions.enumerated() {
+                    if let values = curves[ri][id] {
+                        var pts: [ChartPoint] = []
+                        for (i, v) in values.enumerated() where v.isFinite { pts.append(ChartPoint(x: Double(i), y: v)) }
+                        g.series.append(ChartSeries(name: rev.name, points: pts))
+                    } else {
+                        g.problems[rev.name] = revProblems[rev.name] ?? "\(file) has no curve '\(key)'"
+                    }
+                }
+            case .declared(let d):
+                g = try declaredGroup(d, revisions: revisions, readers: readers, revProblems: revProblems)
+            }
+            groups.append(g)
+        }
+        return groups
+    }
+
+    /// Every array of numbers in a metrics file (nested keys joined with "."), sorted by key.
+    static func numericArrays(_ j: JSON) -> [(String, [Double])] {
+        var out: [(String, [Double])] = []
+        var stack: [(String, JSON)] = [("", j)]
+        while let (prefix, v) = stack.popLast() {
+            switch v {
+            case .object(let o):
+                for (k, c) in o { stack.append((prefix.isEmpty ? k : prefix + "." + k, c)) }
+            case .array(let a) where !prefix.isEmpty && !a.isEmpty:
+                let ds = a.compactMap(\.doubleValue)
+                if ds.count == a.count { out.append((prefix, ds)) }
+            default: break
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    func declaredGroup(_ d: PlotDecl, revisions: [PlotRevision], readers: [Reader], revProblems: [String: String]) throws -> PlotGroup {
+        let template = d.template ?? "linear"
+        var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
+                          yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
+        // Raw series first (x as text), so a text x column becomes categories shared by all.
+        var raw: [(name: String, xs: [String?], ys: [Double])] = []
+        var yNames: [String] = []
+        for (ri, rev) in revisions.enumerated() {
+            // A revision whose project cannot be read has no plots.
+            if let p = revProblems[rev.name] { g.problems[rev.name] = p; continue }
+            do {
+                guard let bytes = try readers[ri].bytes(d.path) else { throw Problem(message: "\(d.path) is missing") }
+                var table = try PlotTable.parse(bytes, path: d.path)
+                if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(PlotCollector.maxRows) rows were read" }
+                if template == "confusion" {
+                    let a = try table.column(d.x ?? (table.columns.contains("actual") ? "actual" : table.columns.first ?? ""), d.path)
+                    let p = try table.column(d.y.first ?? (table.columns.contains("predicted") ? "predicted" : table.columns.last ?? ""), d.path)
+                    if d.xLabel == nil { g.xLabel = table.columns[a] }
+                    if d.yLabel == nil { g.yLabel = table.columns[p] }
+                    let (labels, counts) = try PlotTable.confusion(table.rows, a, p, path: d.path)
+                    g.confusion.append((rev.name, labels, counts))
+                    continue
+                }
+                let ys = try (d.y.isEmpty ? [table.columns.last ?? ""] : d.y).map { try table.column($0, d.path) }
+                let xi = try d.x.map { try table.column($0, d.path) }
+                if yNames.isEmpty { yNames = ys.map { table.columns[$0] } }
+                var skipped = 0
+                for y in ys {
+                    var xs: [String?] = [], vs: [Double] = []
+                    for (r, row) in table.rows.enumerated() {
+                        guard y < row.count, let v = PlotTable.number(row[y]), v.isFinite else { skipped += 1; continue }
+                        if let xi {
+                            guard xi < row.count else { skipped += 1; continue }
+                            xs.append(row[xi])
+                        } else { xs.append(nil); _ = r }
+                        vs.append(v)
+                        if xi == nil { xs[xs.count - 1] = String(r) }
+                    }
+                    let name = ys.count > 1 ? "\(rev.name): \(table.columns[y])" : rev.name
+                    raw.append((name, xs, vs))
+                }
+                table.rows = []
+                if skipped > 0 && g.problems[rev.name] == nil { g.problems[rev.name] = "\(d.path): \(skipped) value\(skipped == 1 ? "" : "s") not numbers were skipped" }
+            } catch let p as Problem {
+                g.problems[rev.name] = p.message
+            }
+        }
+        if template == "confusion" { return g }
+        if d.yLabel == nil && g.yLabel.isEmpty && yNames.count == 1 { g.yLabel = yNames[0] }
+        // x: numbers unless some value is not one; then categories in order of appearance.
+        let numeric = raw.allSatisfy { $0.xs.allSatisfy { $0.flatMap(PlotTable.number).map { $0.isFinite } ?? false } }
+        var cats: [String] = []
+        var catIndex: [String: Int] = [:]
+        for s in raw {
+            var pts: [ChartPoint] = []
+            pts.reserveCapacity(s.ys.count)
+            for (i, y) in s.ys.enumerated() {
+                let xt = s.xs[i] ?? ""
+                let x: Double
+                if numeric { x = PlotTable.number(xt)! } else {
+                    if let c = catIndex[xt] { x = Double(c) } else { catIndex[xt] = cats.count; x = Double(cats.count); cats.append(xt) }
+                }
+                pts.append(ChartPoint(x: x, y: y))
+            }
+            g.series.append(ChartSeries(name: s.name, points: pts))
+        }
+        if !numeric { g.xCategories = cats }
+        return g
+    }
+}
+
+/// A small table read from a plot file: CSV, TSV (by extension) or JSON (an array of
+/// objects, or an object holding one such array). Cells are kept as text.
+struct PlotTable {
+    var columns: [String]
+    var rows: [[String]]
+    var truncated = false
+    static let maxColumns = 10_000
+
+    func column(_ name: String, _ path: String) throws -> Int {
+        guard let i = columns.firstIndex(of: name) else {
+            throw PlotCollector.Problem(message: "\(path) has no column '\(name)' (columns: \(columns.prefix(12).joined(separator: ", "))\(columns.count > 12 ? ", …" : ""))")
+        }
+        return i
+    }
+
+    /// A cell as a number (the shared decimal parser), nil when it is not one.
+    static func number(_ s: String) -> Double? {
+        var s = s
+        return s.withUTF8 { b -> Double? in
+            guard let base = b.baseAddress, b.count > 0 else { return nil }
+            var q = base, n = b.count
+            CSVScanner.trim(&q, &n)
+            return n > 0 ? DecimalParser.double(q, n) : nil
+        }
+    }
+
+    static func parse(_ bytes: [UInt8], path: String) throws -> PlotTable {
+        let ext = PathKind.fileExtension(path)
+        if ext == "json" { return try parseJSONTable(bytes, path: path) }
+        return try bytes.withUnsafeBufferPointer { buf -> PlotTable in
+            guard let p = buf.baseAddress, buf.count > 0 else { throw PlotCollector.Problem(message: "\(path) is empty") }
+            let n = buf.count
+            var i = CSVScanner.headerStart(p, n)
+            guard i < n else { throw PlotCollector.Problem(message: "\(path) is empty") }
+            let tsv = ext == "tsv" || ext == "tab"
+            func next() throws -> [String] {
+                if tsv {
+                    var e = i
+                    while e < n && p[e] != 0x0A { e += 1 }
+                    var end = e
+                    if end > i && p[end - 1] == 0x0D { end -= 1 }
+                    let line = UnsafeBufferPointer(start: p + i, count: end - i)
+                    i = e + 1
+                    return line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                }
+                do {
+                    let r = try CSVScanner.record(p, from: i, n)
+                    i = r.next
+                    return r.fields
+                } catch let e as CSVUnterminatedQuote {
+                    throw PlotCollector.Problem(message: "\(path) line \(CSVScanner.line(p, at: e.offset, n)): a quoted field is not closed")
+                }
+            }
+            let header = try next().map { $0.trimmed(" \t") }
+            guard header.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) columns") }
+            var t = PlotTable(columns: header, rows: [])
+            while i < n {
+                let row = try next()
+                if row.count == 1 && row[0].isEmpty { continue }
+                if t.rows.count >= PlotCollector.maxRows { t.truncated = true; break }
+                t.rows.append(Array(row.prefix(header.count)))
+            }
+            return t
+        }
+    }
+
+    static func parseJSONTable(_ bytes: [UInt8], path: String) throws -> PlotTable {
+        let j: JSON
+        do { j = try parseJSON(String(decoding: bytes, as: UTF8.self), file: path) } catch let e as MLError {
+            throw PlotCollector.Problem(message: e.description)
+        }
+        var arr: [JSON]
+        if let a = j.arrayValue { arr = a }
+        else if let o = j.objectValue, let only = o.values.compactMap(\.arrayValue).first, o.values.filter({ $0.arrayValue != nil }).count == 1 { arr = only }
+        else { throw PlotCollector.Problem(message: "\(path) must hold an array of objects (or an object holding one such array)") }
+        guard let first = arr.first?.objectValue else {
+            if arr.isEmpty { return PlotTable(columns: [], rows: []) }
+            throw PlotCollector.Problem(message: "\(path) must hold an array of objects like [{\"step\": 0, \"loss\": 0.9}]")
+        }
+        let columns = first.keys.sorted()
+        guard columns.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) keys") }
+        var t = PlotTable(columns: columns, rows: [])
+        if arr.count > PlotCollector.maxRows { t.truncated = true; arr = Array(arr.prefix(PlotCollector.maxRows)) }
+        t.rows.reserveCapacity(arr.count)
+        for (i, item) in arr.enumerated() {
+            guard let o = item.objectValue else { throw PlotCollector.Problem(message: "\(path): item \(i) is not an object") }
+            t.rows.append(columns.map { c in
+                switch o[c] {
+                case .string(let s)?: return s
+                case .int(let v)?: return String(v)
+                case .number(let v)?: return "\(v)"
+                case .bool(let b)?: return b ? "true" : "false"
+                default: return ""
+                }
+            })
+        }
+        return t
+    }
+
+    /// Class labels (numerically sorted when all are numbers, else by text) and
+    /// counts[actual][predicted].
+    static func confusion(_ rows: [[String]], _ a: Int, _ p: Int, path: String) throws -> ([String], [[Int]]) {
+        var index: [String: Int] = [:]
+        var labels: [String] = []
+        var pairs: [(Int, Int)] = []
+        pairs.reserveCapacity(rows.count)
+        func id(_ s: String) throws -> Int {
+            if let i = index[s] { return i }
+            guard labels.count < PlotCollector.maxClasses else {
+                throw PlotCollector.Problem(message: "\(path) has more than \(PlotCollector.maxClasses) classes")
+            }
+            index[s] = labels.count; labels.append(s)
+            return labels.count - 1
+        }
+        for row in rows where a < row.count && p < row.count {
+            pairs.append((try id(row[a].trimmed(" \t")), try id(row[p].trimmed(" \t"))))
+        }
+        let nums = labels.map(number)
+        let sortedIdx: [Int]
+        if nums.allSatisfy({ $0 != nil }) { sortedIdx = labels.indices.sorted { (nums[$0]!, labels[$0]) < (nums[$1]!, labels[$1]) } }
+        else { sortedIdx = labels.indices.sorted { labels[$0] < labels[$1] } }
+        var rank = [Int](repeating: 0, count: labels.count)
+        for (r, i) in sortedIdx.enumerated() { rank[i] = r }
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
+        for (x, y) in pairs { counts[rank[x]][rank[y]] += 1 }
+        return (sortedIdx.map { labels[$0] }, counts)
+    }
 }
 
 /// The static report of `plots show/diff`.
 public enum PlotReport {
     /// A self-contained HTML page (inline SVG and style, no script).
     public static func html(title: String, revisions: [PlotRevision], groups: [PlotGroup]) -> String {
-        Layout.standalone(title: title, body: "<h1>\(HTML.text(title))</h1>" + groups.map { "<div class=\"chart\">\($0.svg())</div>" }.joined())
+        var body = "<h1>\(HTML.text(title))</h1><p class=\"legend\">Revisions: "
+        body += revisions.map { r in
+            "<span class=\"tag\">\(HTML.text(r.name))\(r.commit.map { " <code>\(HTML.text($0.short))</code>" } ?? "")</span>"
+        }.joined(separator: " ")
+        body += "</p>"
+        if groups.isEmpty {
+            body += "<p class=\"muted\">No plots. Declare them under a stage's <code>\"plots\"</code> in mlrepo.json, or record a metrics file holding a list of numbers (a training curve).</p>"
+        }
+        for g in groups {
+            body += "<section class=\"plot\"><h2>\(HTML.text(g.title))"
+            if g.title != g.id { body += " <code class=\"muted\">\(HTML.text(g.id))</code>" }
+            body += "</h2>"
+            if !g.problems.isEmpty {
+                body += "<ul class=\"problems error\">"
+                for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(r.name + ": " + g.problems[r.name]!))</li>" }
+                body += "</ul>"
+            }
+            body += "<div class=\"charts\">" + g.svgs().map { "<div class=\"chart\">\($0)</div>" }.joined() + "</div></section>"
+        }
+        return Layout.standalone(title: title, body: body)
+    }
+
+    /// `{"plots": [group json...]}` (see `PlotGroup.json`).
+    public static func json(groups: [PlotGroup]) -> JSON {
+        .object(["plots": .array(groups.map(\.json))])
     }
 }

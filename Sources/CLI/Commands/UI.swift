@@ -14,6 +14,7 @@ let uiCommand = Command(
     name: "ui", kind: .porcelain, summary: "browse experiments, charts, lineage, the registry and data in a local web app",
     usage: """
     mlrepo ui [--port 8765] [--host 127.0.0.1] [--auth-token-file FILE] [--serve-url URL] [--page-size N]
+              [--allow-host NAME...] [--workers N]
 
     Serves a read-only web app over this repository on http://127.0.0.1:8765/ (--port 0: any
     free port): Experiments (one row per commit, params and metrics as columns; sort, filter
@@ -23,15 +24,18 @@ let uiCommand = Command(
     Data (profiles and drift) and Files. Pages are rendered on the server with charts as SVG;
     every asset is inside the binary and nothing is fetched from the network.
 
-    It listens on loopback only unless --host names another address, and then answers only
-    requests whose Host header names the address it listens on. --auth-token-file FILE:
+    It listens on loopback only unless --host names another address. It answers only requests
+    whose Host header names the address it listens on (with its port), or a name given with
+    --allow-host (repeatable); this stops other web sites reading it through DNS rebinding.
+    On a wildcard address (--host 0.0.0.0) there is no Host check unless --allow-host is given. --auth-token-file FILE:
     every page needs one of the tokens in FILE (one per line, as `serve`); a browser signs
     in once with /login?token=TOKEN, which sets a cookie. --serve-url URL adds a Serving page
     with the request rate, latency and drift of a running `mlrepo serve`. Stop with Ctrl-C.
     """,
     flags: [:],
     options: ["host": ["--host"], "port": ["--port", "-p"], "auth-token-file": ["--auth-token-file"],
-              "serve-url": ["--serve-url"], "page-size": ["--page-size"], "workers": ["--workers"]]
+              "serve-url": ["--serve-url"], "page-size": ["--page-size"], "workers": ["--workers"],
+              "allow-host": ["--allow-host"]]
 ) { a, ctx in
     guard a.positional.isEmpty else { throw UsageError(message: "ui takes no arguments (the repository is the one you are in)") }
     let ml = try ctx.ml()
@@ -58,9 +62,17 @@ let uiCommand = Command(
     try app.index.refresh()
     let server = try HTTPServer(config: config, handler: app)
     let loopback = ["127.0.0.1", "::1", "localhost"].contains(config.host) || config.host.hasPrefix("127.")
+    let wildcard = ["0.0.0.0", "::", "[::]"].contains(config.host)
     let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
-    app.allowedHosts = loopback ? UIApp.loopbackHosts(port: server.port).union(["\(hostShown):\(server.port)"])
-                                : ["\(hostShown.lowercased()):\(server.port)"]
+    // The Host names a browser may send: the address listened on (or the loopback names),
+    // with the port (and bare when it is 80), plus any --allow-host name.
+    var names = loopback ? ["127.0.0.1", "localhost", "[::1]"] : [hostShown.lowercased()]
+    names += a.values("allow-host").map { $0.lowercased() }
+    var allowed = Set(names.map { "\($0):\(server.port)" })
+    if server.port == 80 { allowed.formUnion(names) }
+    // On a wildcard address the names clients use are unknown: no Host check unless
+    // --allow-host names them.
+    app.allowedHosts = wildcard && a.values("allow-host").isEmpty ? [] : allowed
     let rc = mlrepo_install_stop_signals(server.stopDescriptor)
     guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
     server.start()

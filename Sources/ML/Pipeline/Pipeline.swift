@@ -162,7 +162,8 @@ extension MLRepo {
         let rec = LineageRecord(
             stage: stage.name, action: stage.action,
             deps: try stage.deps.map { try recorded($0, role: .dataset) }, params: params,
-            outs: try stage.outs.map { try recorded($0, role: .model) } + stage.metrics.map { try recorded($0, role: .metrics) },
+            outs: try stage.outs.map { try recorded($0, role: .model) } + stage.metrics.map { try recorded($0, role: .metrics) }
+                + stage.plots.map { try recorded(PathDecl(path: $0.path, kind: nil), role: .other) },
             exitStatus: status, started: (started * 1000).rounded() / 1000, duration: duration,
             environment: machineEnvironment().merging(extraEnvironment) { $1 })
         let rid = try repo.withLock { () -> ObjectId in

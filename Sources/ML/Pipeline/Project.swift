@@ -30,6 +30,29 @@ public struct PathDecl: Equatable, Sendable {
     public var kind: PathKind?
 }
 
+/// A plot a stage declares (DVC's `plots`): a CSV, TSV or JSON file the stage writes, and
+/// how to draw it. `x` nil: the row index (step); `y` empty: the last column. For the
+/// `confusion` template `x` is the actual-class column and `y` the predicted one.
+public struct PlotDecl: Equatable, Sendable {
+    public static let templates = ["linear", "scatter", "confusion", "bar"]
+    public static let fields: Set<String> = ["x", "y", "template", "title", "x_label", "y_label"]
+
+    public var path: String
+    public var x: String?
+    public var y: [String]
+    /// One of `templates`; nil: linear.
+    public var template: String?
+    public var title: String?
+    public var xLabel: String?
+    public var yLabel: String?
+
+    public init(path: String, x: String? = nil, y: [String] = [], template: String? = nil,
+                title: String? = nil, xLabel: String? = nil, yLabel: String? = nil) {
+        self.path = path; self.x = x; self.y = y; self.template = template
+        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
+    }
+}
+
 /// A params entry: `FILE:KEY` (KEY may be nested `a.b`, or empty for the whole file);
 /// a bare `KEY` refers to `params.json`.
 public struct ParamRef: Equatable, Hashable, Sendable {
@@ -90,9 +113,11 @@ public struct Stage: Equatable, Sendable {
     public var outs: [PathDecl]
     public var metrics: [PathDecl]
     public var desc: String?
+    /// Plot files the stage writes (outputs too, recorded with kind `other`).
+    public var plots: [PlotDecl] = []
 
-    /// Every path the stage writes: outs then metrics.
-    public var outputs: [PathDecl] { outs + metrics }
+    /// Every path the stage writes: outs, then metrics, then plots.
+    public var outputs: [PathDecl] { outs + metrics + plots.map { PathDecl(path: $0.path, kind: nil) } }
 
     /// A built-in stage's hyperparameters (`"train": {"params": {...}}`) as params of the
     /// stage: under file `mlrepo.json`, keyed `STAGE.NAME` (`train.C`; nested objects
@@ -167,7 +192,7 @@ public struct Project: Equatable, Sendable {
         func fail(_ m: String) -> MLError { .project(file: file, stage: name, reason: m) }
         guard isValidStageName(name) else { throw MLError.project(file: file, stage: nil, reason: "bad stage name '\(name)' (letters, digits, '-', '_', '.')") }
         guard let o = v.objectValue else { throw fail("must be an object") }
-        let known: Set<String> = ["cmd", "train", "eval", "deps", "params", "outs", "metrics", "desc"]
+        let known: Set<String> = ["cmd", "train", "eval", "deps", "params", "outs", "metrics", "plots", "desc"]
         for k in o.keys.sorted() where !known.contains(k) { throw fail("unknown field '\(k)'") }
         let actions = ["cmd", "train", "eval"].filter { o[$0] != nil }
         guard actions.count == 1 else {
@@ -231,7 +256,53 @@ public struct Project: Equatable, Sendable {
             }
         }
         return Stage(name: name, action: action, deps: deps, params: params,
-                     outs: try paths("outs"), metrics: try paths("metrics"), desc: desc)
+                     outs: try paths("outs"), metrics: try paths("metrics"), desc: desc,
+                     plots: try o["plots"].map { try parsePlots($0, stage: name, file: file) } ?? [])
+    }
+
+    /// A stage's `"plots"`: a list of paths or `{PATH: {"x", "y", "template", "title",
+    /// "x_label", "y_label"}}` objects (dvc.yaml's form).
+    static func parsePlots(_ v: JSON, stage name: String, file: String) throws -> [PlotDecl] {
+        func fail(_ m: String) -> MLError { .project(file: file, stage: name, reason: m) }
+        guard let arr = v.arrayValue else { throw fail("\"plots\" must be a list of paths or {\"PATH\": {\"x\": ..., \"y\": ...}} objects") }
+        var out: [PlotDecl] = []
+        for item in arr {
+            if let s = item.stringValue {
+                out.append(PlotDecl(path: try normalizePath(s, file: file, what: "stage '\(name)' plots")))
+                continue
+            }
+            guard let d = item.objectValue, d.count == 1, let (p, cfg) = d.first else {
+                throw fail("each \"plots\" entry must be a path or {\"PATH\": {\"x\": ..., \"y\": ...}} with one path")
+            }
+            var decl = PlotDecl(path: try normalizePath(p, file: file, what: "stage '\(name)' plots"))
+            guard let c = cfg.objectValue else { throw fail("plots entry '\(p)' must map to an object of fields (\(PlotDecl.fields.sorted().joined(separator: ", ")))") }
+            for k in c.keys.sorted() where !PlotDecl.fields.contains(k) {
+                throw fail("unknown field '\(k)' in plots entry '\(p)' (known: \(PlotDecl.fields.sorted().joined(separator: ", ")))")
+            }
+            func string(_ k: String) throws -> String? {
+                guard let j = c[k] else { return nil }
+                guard let s = j.stringValue, !s.isEmpty else { throw fail("plots entry '\(p)': \"\(k)\" must be a non-empty string") }
+                return s
+            }
+            decl.x = try string("x")
+            if let yj = c["y"] {
+                if let s = yj.stringValue, !s.isEmpty { decl.y = [s] }
+                else if let ys = yj.arrayValue, !ys.isEmpty, ys.allSatisfy({ !($0.stringValue ?? "").isEmpty }) { decl.y = ys.compactMap(\.stringValue) }
+                else { throw fail("plots entry '\(p)': \"y\" must be a column name or a non-empty list of them") }
+            }
+            if let t = try string("template") {
+                guard PlotDecl.templates.contains(t) else {
+                    throw fail("plots entry '\(p)': unknown template '\(t)' (one of \(PlotDecl.templates.joined(separator: ", ")))")
+                }
+                decl.template = t
+            }
+            if decl.template == "confusion" && decl.y.count > 1 { throw fail("plots entry '\(p)': a confusion plot takes one \"y\" (the predicted column)") }
+            decl.title = try string("title")
+            decl.xLabel = try string("x_label")
+            decl.yLabel = try string("y_label")
+            out.append(decl)
+        }
+        return out
     }
 
     static func isValidStageName(_ n: String) -> Bool {
@@ -377,6 +448,7 @@ public struct Project: Equatable, Sendable {
             let s = stages[n]!
             for r in s.params { out[r.file] = .params }
             for m in s.metrics { out[m.path] = m.kind ?? .metrics }
+            for p in s.plots { out[p.path] = .other }
             for o in s.outs {
                 if let k = o.kind { out[o.path] = k; continue }
                 let ext = PathKind.fileExtension(o.path)

@@ -2,10 +2,133 @@ import ML
 import Store
 import Support
 
-// SCAFFOLD: the Registry page (placeholder body).
+// The Registry page: `/registry` lists every alias and what it points at;
+// `/registry?alias=NAME[&metric=FILE:KEY]` shows the alias's promotions (when, which
+// commit, which checks passed, by whom, the note) and how a metric of the promoted models
+// moved from one promotion to the next.
 
 extension UIApp {
+    /// Promotions read for one alias's history at most (newest first).
+    static let maxPromotions = 500
+
     func registryPage(_ q: Query) throws -> PageContent {
-        PageContent(title: "Registry", section: .registry, body: "<h1>Registry</h1><p class=\"muted\">not built yet</p>")
+        if let alias = q["alias"], !alias.isEmpty { return try aliasPage(alias, q) }
+        let aliases = try ml.aliases()
+        var body = "<h1>Registry</h1>"
+        guard !aliases.isEmpty else {
+            body += "<p class=\"muted\">No aliases yet: <code>mlrepo promote MODEL --to production</code> creates one.</p>"
+            return PageContent(title: "Registry", section: .registry, body: body)
+        }
+        body += "<table class=\"sortable aliases\"><thead><tr><th>Alias</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>Promoted (UTC)</th><th>By</th><th>Checks</th></tr></thead><tbody>"
+        for (name, p) in aliases {
+            body += "<tr><td><a href=\"\(HTML.attr(HTML.url("/registry", [("alias", name)])))\">\(HTML.text(name))</a></td>"
+            body += promotionCells(p, withTime: true) + "</tr>"
+        }
+        body += "</tbody></table>"
+        return PageContent(title: "Registry", section: .registry, body: body)
+    }
+
+    /// Model, commit, model id, format, size, [time,] by, checks cells of a promotion.
+    func promotionCells(_ p: Promotion, withTime: Bool) -> String {
+        let commit = String(p.commit.prefix(64))
+        var out = "<td><a href=\"\(HTML.attr(HTML.url("/files", [("rev", commit), ("path", p.path)])))\">\(HTML.text(p.path))</a></td>"
+        out += "<td class=\"mono\"><a href=\"\(HTML.attr(HTML.url("/lineage", [("rev", commit), ("path", p.path)])))\">\(HTML.text(String(p.commit.prefix(12))))</a></td>"
+        out += "<td class=\"mono\">\(HTML.text(String(p.modelId.prefix(12))))</td>"
+        out += "<td>\(HTML.text(p.format ?? "-"))</td><td class=\"num\" data-v=\"\(p.size ?? 0)\">\(p.size.map(PageText.bytes) ?? "-")</td>"
+        if withTime { out += "<td>\(HTML.text(p.time))</td>" }
+        out += "<td>\(HTML.text(p.by))</td><td>\(p.checks.map { HTML.text(UIApp.checkText($0)) }.joined(separator: "<br>"))"
+        if !p.lineageChecked { out += "<br><span class=\"muted\">lineage not checked</span>" }
+        return out + "</td>"
+    }
+
+    /// `eval.json:accuracy=0.97 (>=0.9)`; older records: `accuracy>=0.9 (0.97)`.
+    static func checkText(_ c: JSON) -> String {
+        if let f = c["file"]?.stringValue, let k = c["key"]?.stringValue, let op = c["op"]?.stringValue,
+           let t = c["threshold"]?.doubleValue, let v = c["value"]?.doubleValue {
+            return "\(f):\(k)=\(PageText.number(v)) (\(op)\(PageText.number(t)))"
+        }
+        return (c["check"]?.stringValue ?? "?") + (c["value"]?.doubleValue.map { " (\(PageText.number($0)))" } ?? "")
+    }
+
+    /// An alias's promotions, newest first (at most `maxPromotions`), and whether there are
+    /// more.
+    func promotions(of alias: String) throws -> (list: [Promotion], more: Bool) {
+        guard var id = try ml.repo.refs.read(MLRepo.aliasRef(alias)) else {
+            throw UIError(404, "no alias '\(alias)'")
+        }
+        var out: [Promotion] = []
+        while true {
+            guard out.count < UIApp.maxPromotions else { return (out, true) }
+            out.append(try ml.promotion(id))
+            let c = try ml.repo.readCommit(id)
+            guard c.parents.count == 2 else { break }
+            id = c.parents[0]
+        }
+        return (out, false)
+    }
+
+    func aliasPage(_ alias: String, _ q: Query) throws -> PageContent {
+        guard Refs.isValidName(alias), !alias.contains("/") else { throw UIError(400, "'\(alias)' is not an alias name") }
+        let (newest, more) = try promotions(of: alias)
+        let list = Array(newest.reversed())   // oldest first: version 1 is the first promotion
+        var body = "<h1>Registry: \(HTML.text(alias))</h1><p><a href=\"/registry\">All aliases</a></p>"
+        if more { body += "<p class=\"muted\">Showing the last \(UIApp.maxPromotions) promotions.</p>" }
+        // Metrics of each promoted commit: from its commit metadata (no data read); a commit
+        // without metadata has its declared metrics files read.
+        var values: [[String: Double]] = []
+        var keys = Set<String>()
+        for p in list {
+            var v: [String: Double] = [:]
+            if let cid = ObjectId(hex: p.commit), ml.repo.store.contains(cid) {
+                let byFile = (try? ml.meta(of: cid))?.metrics ?? ((try? ml.metricsValues(at: cid)) ?? [:])
+                for (f, kv) in byFile { for (k, x) in kv { if let d = x.doubleValue, d.isFinite { v["\(f):\(k)"] = d } } }
+            }
+            keys.formUnion(v.keys)
+            values.append(v)
+        }
+        // The metric shown: asked for, else the one the newest promotion's first check read,
+        // else the first in name order.
+        let checked = newest.first?.checks.first.flatMap { c -> String? in
+            guard let f = c["file"]?.stringValue, let k = c["key"]?.stringValue else { return nil }
+            return "\(f):\(k)"
+        }
+        let sortedKeys = keys.sorted()
+        let metric = q["metric"].flatMap { $0.isEmpty ? nil : $0 } ?? (checked.flatMap { keys.contains($0) ? $0 : nil } ?? sortedKeys.first)
+        body += "<form class=\"controls\" method=\"get\" action=\"/registry\"><input type=\"hidden\" name=\"alias\" value=\"\(HTML.attr(alias))\"><label>Metric <select name=\"metric\">"
+        for k in sortedKeys.prefix(500) { body += "<option value=\"\(HTML.attr(k))\"\(k == metric ? " selected" : "")>\(HTML.text(k))</option>" }
+        body += "</select></label><button type=\"submit\">Show</button></form>"
+        if let metric {
+            var points: [ChartPoint] = []
+            var labels: [String] = []
+            for (i, p) in list.enumerated() {
+                labels.append("v\(i + 1)")
+                guard let y = values[i][metric] else { continue }
+                points.append(ChartPoint(x: Double(i), y: y, label: "v\(i + 1) · \(p.time) · \(p.commit.prefix(12)): \(metric) = \(PageText.number(y))",
+                                         href: HTML.url("/files", [("rev", p.commit), ("path", p.path)])))
+            }
+            if points.isEmpty {
+                body += "<p class=\"muted\">No promoted version of \(HTML.text(alias)) has the metric \(HTML.text(metric)).</p>"
+            } else {
+                let chart = Chart(title: "\(metric) across the promotions of \(alias)", kind: .line,
+                                  series: [ChartSeries(name: metric, points: points)], xLabel: "promotion", yLabel: metric, xCategories: labels)
+                body += "<div class=\"charts\"><div class=\"chart\">" + chart.svg() + "</div></div>"
+            }
+        } else {
+            body += "<p class=\"muted\">The promoted commits record no numeric metrics.</p>"
+        }
+        body += "<h2>History</h2><div class=\"scroll\"><table class=\"sortable promotions\"><thead><tr><th class=\"num\">Version</th><th>Promoted (UTC)</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>By</th><th>Checks</th>"
+        if let metric { body += "<th class=\"num\">\(HTML.text(metric))</th>" }
+        body += "<th>Note</th><th class=\"nosort\"></th></tr></thead><tbody>"
+        for (i, p) in list.enumerated().reversed() {
+            body += "<tr><td class=\"num\">v\(i + 1)</td><td>\(HTML.text(p.time))</td>" + promotionCells(p, withTime: false)
+            if let metric { body += "<td class=\"num\">\(HTML.text(PageText.number(values[i][metric])))</td>" }
+            body += "<td>\(HTML.text(p.note ?? ""))</td><td>"
+            if i > 0 {
+                body += "<a href=\"\(HTML.attr(HTML.url("/compare", [("c", list[i - 1].commit), ("c", p.commit)])))\">compare with v\(i)</a>"
+            }
+            body += "</td></tr>"
+        }
+        body += "</tbody></table></div>"
+        return PageContent(title: "Registry: \(alias)", section: .registry, body: body)
     }
 }

@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mlrepo ui` as a server: what every page shares (headers, Host check, methods, the token and
+/// its cookie, assets, errors), whatever the pages hold.
+final class UICommandTests: CLITestCase {
+    /// Starts `mlrepo ui --port 0 ARGS` and returns it with its port.
+    func startUI(_ args: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
+        let s = try start(["ui", "--port", "0"] + args)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+            if let r = err.range(of: #"on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression),
+               let port = Int(err[r].dropFirst("on http://127.0.0.1:".count).dropLast()) {
+                return (s, port)
+            }
+            var st: Int32 = 0
+            if waitpid(s.pid, &st, WNOHANG) == s.pid { XCTFail("ui exited early: \(err)", file: file, line: line); throw ServerExited(pid: s.pid) }
+            usleep(20_000)
+        }
+        XCTFail("ui did not start", file: file, line: line)
+        throw NSError(domain: "ui", code: 2)
+    }
+
+    func stop(_ s: Spawned) -> RunResult {
+        kill(s.pid, SIGTERM)
+        return collect(s)
+    }
+
+    /// One request on a new connection.
+    func get(_ port: Int, _ target: String, headers: [String: String] = [:]) -> Reply? { request(port, "GET", target, headers: headers) }
+
+    func request(_ port: Int, _ method: String, _ target: String, headers: [String: String] = [:]) -> Reply? {
+        let fd = openSocket(port)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = "\(method) \(target) HTTP/1.1\r\n"
+        if headers["Host"] == nil { head += "Host: 127.0.0.1:\(port)\r\n" }
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        head += "Connection: close\r\n\r\n"
+        sendAll(fd, Array(head.utf8))
+        return readReply(fd)
+    }
+
+    func makeRepo() {
+        ok("init")
+        write("metrics.json", #"{"acc": 0.91}"#)
+        ok("add", "metrics.json")
+        _ = commit("first")
+    }
+
+    func testPagesCarryTheSecurityHeadersAndOnlyOurAssets() throws {
+        makeRepo()
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        let r = try XCTUnwrap(get(port, "/experiments"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.headers["content-type"], "text/html; charset=utf-8")
+        let csp = try XCTUnwrap(r.headers["content-security-policy"])
+        XCTAssertTrue(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"), csp)
+        XCTAssertEqual(r.headers["x-content-type-options"], "nosniff")
+        XCTAssertNotNil(r.headers["server-timing"])
+        // Every script and stylesheet the page names is served by the app itself.
+        let refs = matches(#"(?:src|href)="(/assets/[^"]+)""#, in: r.body)
+        XCTAssertEqual(refs.count, 2, r.body)
+        for ref in refs {
+            let a = try XCTUnwrap(get(port, ref))
+            XCTAssertEqual(a.status, 200, ref)
+            XCTAssertTrue(a.headers["cache-control"]?.contains("immutable") ?? false)
+            XCTAssertFalse(a.body.isEmpty)
+        }
+        XCTAssertFalse(r.body.contains("http://") || r.body.contains("https://"), "a page names an outside address")
+        // / goes to the experiments.
+        let root = try XCTUnwrap(get(port, "/"))
+        XCTAssertEqual(root.status, 303)
+        XCTAssertEqual(root.headers["location"], "/experiments")
+    }
+
+    func testAnotherHostNameIsRefused() throws {
+        // DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the app.
+        makeRepo()
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        XCTAssertEqual(get(port, "/experiments", headers: ["Host": "evil.example:\(port)"])?.status, 421)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Host": "localhost:\(port)"])?.status, 200)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Host": "127.0.0.1:\(port + 1)"])?.status, 421)
+        // A name given with --allow-host is accepted, with the port.
+        let (s2, port2) = try startUI(["--allow-host", "Box.Example"])
+        defer { _ = stop(s2) }
+        XCTAssertEqual(get(port2, "/experiments", headers: ["Host": "box.example:\(port2)"])?.status, 200)
+        XCTAssertEqual(get(port2, "/experiments", headers: ["Host": "box.example"])?.status, 421)
+        XCTAssertEqual(get(port2, "/experiments")?.status, 200)
+    }
+
+    func testReadOnlyAndUnknownPathsAreEscaped() throws {
+        makeRepo()
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        let post = try XCTUnwrap(request(port, "POST", "/experiments", headers: ["Content-Length": "0"]))
+        XCTAssertEqual(post.status, 405)
+        XCTAssertEqual(post.headers["allow"], "GET, HEAD")
+        let hostile = "/%3Cscript%3Ealert(1)%3C/script%3E"
+        let r = try XCTUnwrap(get(port, hostile))
+        XCTAssertEqual(r.status, 404)
+        XCTAssertTrue(r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), r.body)
+        XCTAssertFalse(r.body.contains("<script>alert"))
+        XCTAssertEqual(get(port, "/experiments?a=%zz")?.status, 400)
+        // HEAD: the status line and headers, no body.
+        let fd = openSocket(port)
+        defer { close(fd) }
+        sendAll(fd, Array("HEAD /experiments HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8))
+        var got: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            got += buf[0..<n]
+        }
+        let text = String(decoding: got, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200 "), text)
+        XCTAssertTrue(text.hasSuffix("\r\n\r\n"), "HEAD sent a body")
+    }
+
+    func testTokenIsNeededAndLoginSetsTheCookie() throws {
+        makeRepo()
+        write("tokens.txt", "# ui\ns3cret-token\n")
+        let (s, port) = try startUI(["--auth-token-file", "tokens.txt"])
+        defer { _ = stop(s) }
+        XCTAssertEqual(get(port, "/experiments")?.status, 401)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Authorization": "Bearer s3cret-token"])?.status, 200)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Authorization": "Bearer wrong"])?.status, 401)
+        // The stylesheet and script load before signing in; pages do not.
+        XCTAssertEqual(get(port, "/assets/mlrepo-1.css")?.status, 200)
+        XCTAssertEqual(get(port, "/login?token=wrong")?.status, 401)
+        let login = try XCTUnwrap(get(port, "/login?token=s3cret-token"))
+        XCTAssertEqual(login.status, 303)
+        let cookie = try XCTUnwrap(login.headers["set-cookie"])
+        XCTAssertTrue(cookie.hasPrefix("mlrepo_ui_token=s3cret-token;") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Cookie": "other=1; mlrepo_ui_token=s3cret-token"])?.status, 200)
+        XCTAssertEqual(get(port, "/experiments", headers: ["Cookie": "mlrepo_ui_token=nope"])?.status, 401)
+        let err = stop(s).err
+        XCTAssertFalse(err.contains("s3cret-token"), "the token was printed: \(err)")
+    }
+
+    func testBadOptionsAndNoRepository() throws {
+        XCTAssertTrue(fails(2, "ui", "extra").err.contains("takes no arguments"))
+        let empty = dir("norepo")
+        let r = runResult(["ui", "--port", "0"], in: empty)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertFalse(r.err.isEmpty)
+        makeRepo()
+        XCTAssertTrue(fails(2, "ui", "--serve-url", "ftp://x").err.contains("--serve-url"))
+    }
+
+    func matches(_ pattern: String, in s: String) -> [String] {
+        let re = try! NSRegularExpression(pattern: pattern)
+        return re.matches(in: s, range: NSRange(s.startIndex..., in: s)).compactMap { m in Range(m.range(at: 1), in: s).map { String(s[$0]) } }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mlrepo ui`'s Lineage, Registry, Data, Files, /raw and Serving pages end to end: the real
+/// binary on a free port over a repository with a built-in train stage, an eval stage and a
+/// promotion, fetched with the raw HTTP client; the Serving page against a real
+/// `mlrepo serve` and against a port nothing listens on.
+final class UIPagesCLITests: CLITestCase {
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/datasets")
+    static let hostile = ["<img src=x onerror=alert(1)>", "\"><script>alert(1)</script>"]
+    var servers: [Spawned] = []
+
+    override func tearDownWithError() throws {
+        for s in servers { kill(s.pid, SIGKILL); var st: Int32 = 0; waitpid(s.pid, &st, 0) }
+        servers = []
+        try super.tearDownWithError()
+    }
+
+    /// Iris: a built-in train stage, an eval stage, committed with a hostile message, the
+    /// model promoted to production with a check and a hostile note.
+    func makeRepo() throws {
+        ok("init")
+        for part in ["train", "test"] {
+            try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("iris_\(part).csv"), to: url("iris_\(part).csv"))
+        }
+        write("mlrepo.json", """
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"}, "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
+                    "eval": {"eval": {"model": "models/iris.mlmodel", "data": "iris_test.csv"}, "metrics": ["eval.json"]}}}
+        """)
+        write("\(Self.hostile[0]).csv", "a,b\n1,\"\(Self.hostile[1].replacingOccurrences(of: "\"", with: "\"\""))\"\n")
+        ok("repro")
+        ok("add", ".")
+        commit(Self.hostile[1])
+        ok("promote", "models/iris.mlmodel", "--to", "production", "--require", "eval.json:accuracy>=0.9", "-m", Self.hostile[0])
+    }
+
+    /// Starts `mlrepo ARGS --port 0` and returns its port once it says where it listens
+    /// (`serve`: "listening on", `ui`: "serving NAME on").
+    func startServer(_ args: [String], pattern: String, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        let s = try start(args + ["--port", "0"])
+        servers.append(s)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+            if let r = err.range(of: pattern + #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+               let port = Int(err[r].split(separator: ":").last ?? "") {
+                return port
+            }
+            var st: Int32 = 0
+            if waitpid(s.pid, &st, WNOHANG) == s.pid {
+                servers.removeAll { $0.pid == s.pid }
+                XCTFail("\(args.first ?? "") exited early: \(err)", file: file, line: line)
+                throw ServerExited(pid: s.pid)
+            }
+            usleep(20_000)
+        }
+        XCTFail("\(args.first ?? "") did not start", file: file, line: line)
+        throw NSError(domain: "ui", code: 2)
+    }
+
+    func get(_ port: Int, _ target: String, method: String = "GET", body: String? = nil) -> Reply {
+        let fd = openSocket(port)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        sendAll(fd, Array((head + "\r\n" + (body ?? "")).utf8))
+        return readReply(fd) ?? Reply(status: -1, headers: [:], body: "")
+    }
+
+    func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
+
+    func assertSafe(_ r: Reply, file: StaticString = #filePath, line: UInt = #line) {
+        for h in Self.hostile { XCTAssertFalse(r.body.contains(h), "raw hostile text", file: file, line: line) }
+        XCTAssertFalse(r.body.contains("<script>alert"), file: file, line: line)
+    }
+
+    func testPagesOverARealPipelineAndPromotion() throws {
+        try makeRepo()
+        let port = try startServer(["ui"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        // Lineage: two stages, the files they read and wrote, each file linking to /files.
+        var r = get(port, "/lineage")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(r.body.components(separatedBy: "<g class=\"node stage\">").count - 1, 2)
+        XCTAssertEqual(r.body.components(separatedBy: "<g class=\"node file").count - 1, 5, "two CSVs, the model, two metrics files")
+        XCTAssertEqual(r.body.components(separatedBy: "<path class=\"edge\"").count - 1, 6)
+        XCTAssertTrue(r.body.contains("href=\"/files?rev=HEAD&amp;path=models%2Firis.mlmodel\""))
+        XCTAssertTrue(r.body.contains("built-in train"))
+        assertSafe(r)
+        XCTAssertTrue(r.body.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), "the commit message, escaped")
+        r = get(port, "/lineage?path=models%2Firis.mlmodel")
+        XCTAssertTrue(r.body.contains("<ul class=\"upstream\">") && r.body.contains("href=\"/lineage?rev=HEAD&amp;path=iris_train.csv\""))
+        XCTAssertTrue(r.body.contains("<ul class=\"downstream\">") && r.body.contains(">eval.json</a>"))
+        // Registry: the alias, its history with the check and the (escaped) note.
+        r = get(port, "/registry")
+        XCTAssertTrue(r.body.contains("href=\"/registry?alias=production\""))
+        r = get(port, "/registry?alias=production")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("eval.json:accuracy=0.9737 (&gt;=0.9)"), r.body)
+        XCTAssertTrue(r.body.contains("&lt;img src=x onerror=alert(1)&gt;"))
+        assertSafe(r)
+        // Data: the profile of the training set, listed from the commit.
+        r = get(port, "/data")
+        XCTAssertTrue(r.body.contains("href=\"/data?rev=HEAD&amp;path=iris_train.csv\""))
+        r = get(port, "/data?path=iris_train.csv")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("112 rows, 5 columns"), r.body)
+        XCTAssertTrue(r.body.contains("<td>sepal_length</td><td>float</td>"))
+        // Files: the hostile CSV's name and cell escaped; /raw sends it as a download.
+        let name = Self.hostile[0] + ".csv"
+        r = get(port, "/files")
+        XCTAssertTrue(r.body.contains("&lt;img src=x onerror=alert(1)&gt;.csv"))
+        assertSafe(r)
+        r = get(port, "/files?path=" + q(name))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("<td>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</td>"), r.body)
+        assertSafe(r)
+        r = get(port, "/raw?path=" + q(name))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.headers["content-type"], "application/octet-stream")
+        XCTAssertEqual(r.headers["content-disposition"], "attachment; filename=\"_img_src_x_onerror_alert_1__.csv\"")
+        XCTAssertEqual(r.headers["content-security-policy"], "default-src 'none'; sandbox")
+        XCTAssertEqual(r.headers["x-content-type-options"], "nosniff")
+        // Traversal and unknown revisions.
+        for target in ["/raw?path=..%2F..%2Fetc%2Fpasswd", "/files?path=%2Fetc%2Fpasswd", "/raw?path=models%2F..%2Fmlrepo.json"] {
+            XCTAssertEqual(get(port, target).status, 400, target)
+        }
+        r = get(port, "/files?rev=" + q(Self.hostile[1]))
+        XCTAssertEqual(r.status, 404)
+        assertSafe(r)
+        XCTAssertEqual(get(port, "/serving").status, 404, "no --serve-url")
+    }
+
+    /// A port nothing listens on.
+    func deadPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        close(fd)
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func testServingPageReadsARunningServeAndSaysWhenItIsGone() throws {
+        try makeRepo()
+        let servePort = try startServer(["serve", "production"], pattern: "listening on ")
+        let row = "{\"dataframe_split\": {\"columns\": [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"], \"data\": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"
+        for _ in 0..<3 { XCTAssertEqual(get(servePort, "/invocations", method: "POST", body: row).status, 200) }
+        XCTAssertEqual(get(servePort, "/invocations", method: "POST", body: "{").status, 400)
+        let uiPort = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(servePort)"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        var r = get(uiPort, "/serving")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertFalse(r.body.contains("unreachable"), r.body)
+        XCTAssertTrue(r.body.contains("<div class=\"muted\">Rows scored</div><div class=\"big\">6</div>"), r.body)
+        XCTAssertTrue(r.body.contains("<div class=\"muted\">Errors</div><div class=\"big\">1</div>"), r.body)
+        XCTAssertTrue(r.body.contains("Latency p99"))
+        XCTAssertTrue(r.body.contains("<td>models/iris.mlmodel</td>"), "the model served")
+        XCTAssertTrue(r.body.contains("<td>sepal_length</td>"), "per-feature drift from /monitor: \(r.body)")
+        // A second view has a rate since the first.
+        r = get(uiPort, "/serving")
+        XCTAssertTrue(r.body.contains("since the last view"))
+        // The server gone: the page says so, with the error.
+        kill(servers[0].pid, SIGKILL); var st: Int32 = 0; waitpid(servers[0].pid, &st, 0)
+        servers.removeFirst()
+        r = get(uiPort, "/serving")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("<p class=\"error unreachable\">Cannot read the server's metrics: "), r.body)
+        // A URL that never answered.
+        let dead = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(deadPort())/" + q(Self.hostile[1])], pattern: "mlrepo ui: serving [^ ]+ on ")
+        r = get(dead, "/serving")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("Connection refused") || r.body.contains("cannot connect"), r.body)
+        assertSafe(r)
+    }
+}
