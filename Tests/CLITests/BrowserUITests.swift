@@ -156,7 +156,8 @@ final class BrowserUITests: CLITestCase {
                 ["name": "compare", "path": "/compare?c=\(c1)&c=\(c3)", "title": "Compare", "text": ["0.2"]],
                 ["name": "lineage", "path": "/lineage?rev=\(c3)", "title": "Lineage",
                  "counts": ["g.node": ["min": 6], "path.edge": ["min": 5]]],
-                ["name": "registry", "path": "/registry", "title": "Registry", "text": ["production", Self.hostileScript]],
+                ["name": "registry", "path": "/registry", "title": "Registry", "text": ["production"]],
+                ["name": "registry-alias", "path": "/registry?alias=production", "title": "production", "text": [Self.hostileScript]],
                 ["name": "data", "path": "/data?rev=\(c3)&path=iris_train.csv", "title": "Data", "text": ["sepal_length"]],
                 ["name": "data-hostile", "path": "/data?rev=\(c3)&path=hostile.csv"],
                 ["name": "files", "path": "/files?rev=\(c3)&path=", "title": "Files", "text": [Self.hostileFile, "iris_train.csv"]],
@@ -171,6 +172,8 @@ final class BrowserUITests: CLITestCase {
                 ["path": "/experiments?branch=main", "selector": "header nav a[href='/registry']", "title": "Registry"],
             ],
             "crawl": true,
+            // The bar's Compare link, with no commits chosen, explains how to choose them (400).
+            "crawl_allow": ["/compare": 400],
         ]
     }
 

@@ -23,7 +23,8 @@ Then the interactions:
     h1 contains "title";
   - "links": [{"path", "selector", "title", "min"}]: at least "min" (default 1) elements
     match; clicking the first leads to a page whose h1 or title contains "title";
-  - "crawl" (default true): every same-origin link of every visited page answers < 400.
+  - "crawl" (default true): every same-origin link of every visited page answers < 400
+    (or the status "crawl_allow": {PATH: STATUS} accepts for that exact path).
 --screenshots DIR saves DIR/ui-NAME.png per page (NAME: the page's "name", or its path);
 --full-page makes the window as tall as the page (up to 2,400 px) for the shot.
 
@@ -188,7 +189,8 @@ class Checker:
             visible = d.execute_script("return document.body.innerText")
             for t in spec["text"]:
                 self.check(t in visible, "%s: %r is not in the visible text" % (path, t))
-        for href in d.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(function (a) { return a.href; })"):
+        # (SVG links too: their .href is not a string, so resolve the attribute.)
+        for href in d.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(function (a) { return new URL(a.getAttribute('href'), document.baseURI).href; })"):
             if href.startswith(self.base + "/"):
                 self.links.add(href.split("#")[0])
         if self.shots:
@@ -213,7 +215,7 @@ class Checker:
             var t = document.getElementById(arguments[0]); if (!t) return null;
             var ths = t.querySelectorAll('thead th'), idx = -1;
             for (var i = 0; i < ths.length; i++) {
-              var s = ths[i].innerText.replace(/[\\u25b2\\u25bc\\u2191\\u2193\\u25b4\\u25be\\s]+$/g, '').trim();
+              var s = ths[i].innerText.replace(/[\\u2190-\\u21ff\\u25a0-\\u25ff\\s]+$/g, '').trim();
               if (s === arguments[1] || ths[i].getAttribute('data-key') === arguments[1]
                   || ths[i].getAttribute('data-col') === arguments[1]) { idx = i; break; }
             }
@@ -246,7 +248,7 @@ class Checker:
             var t = document.getElementById(arguments[0]); if (!t) return false;
             var ths = t.querySelectorAll('thead th');
             for (var i = 0; i < ths.length; i++) {
-              var s = ths[i].innerText.replace(/[\\u25b2\\u25bc\\u2191\\u2193\\u25b4\\u25be\\s]+$/g, '').trim();
+              var s = ths[i].innerText.replace(/[\\u2190-\\u21ff\\u25a0-\\u25ff\\s]+$/g, '').trim();
               if (s === arguments[1] || ths[i].getAttribute('data-key') === arguments[1]
                   || ths[i].getAttribute('data-col') === arguments[1]) {
                 var a = ths[i].querySelector('a, button'); ths[i].scrollIntoView();
@@ -348,12 +350,14 @@ class Checker:
         self.check(not errors, "%s: console errors after following %r: %s" % (path, sel, errors))
 
     def crawl(self):
+        allowed = self.expect.get("crawl_allow", {})  # {path: status} known and accepted
         for href in sorted(self.links)[:400]:
             status, headers, _ = self.fetch(href)
             if status in (301, 302, 303, 307, 308):
                 loc = {k.lower(): v for k, v in headers.items()}.get("location", "")
                 status, _, _ = self.fetch(urllib.parse.urljoin(href, loc))
-            self.check(status < 400, "link %s answers %d" % (href[len(self.base):], status))
+            path = href[len(self.base):]
+            self.check(status < 400 or allowed.get(path) == status, "link %s answers %d" % (path, status))
 
     def run(self):
         for p in self.expect.get("pages", []):
@@ -392,6 +396,8 @@ def main():
     try:
         c.run()
     except Exception as e:
+        import traceback
+        traceback.print_exc()
         c.failures.append("checker stopped: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
     finally:
         c.driver.quit()
