@@ -73,7 +73,9 @@ final class BrowserUITests: CLITestCase {
     func stages(lr: Double) -> String {
         """
         {"stages": {
-          "prep": {"cmd": "cp hostile.csv prepared.csv", "deps": ["hostile.csv"], "params": ["prep"], "outs": ["prepared.csv"]},
+          "prep": {"cmd": "cp hostile.csv prepared.csv && printf 'epoch,score\\n1,0.5\\n2,0.7\\n3,0.8\\n' > curve.csv",
+                   "deps": ["hostile.csv"], "params": ["prep"], "outs": ["prepared.csv"],
+                   "plots": [{"curve.csv": {"x": "epoch", "y": "score", "title": \(jsonString(Self.hostileImg))}}]},
           "train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species",
                               "params": {"optimizer": "adam", "epochs": 20, "learning_rate": \(lr), "patience": 1000}},
                     "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
@@ -82,9 +84,13 @@ final class BrowserUITests: CLITestCase {
         """
     }
 
+    /// `s` as a JSON string literal.
+    func jsonString(_ s: String) -> String {
+        String(String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self).dropFirst().dropLast())
+    }
+
     func params(level: Int) -> String {
-        let note = String(decoding: try! JSONSerialization.data(withJSONObject: [Self.hostileImg], options: [.withoutEscapingSlashes]), as: UTF8.self)
-        return "{\"prep\": {\"note\": \(note.dropFirst().dropLast()), \"level\": \(level)}}\n"
+        "{\"prep\": {\"note\": \(jsonString(Self.hostileImg)), \"level\": \(level)}}\n"
     }
 
     /// Three commits on main (learning rates 0.1, 0.05, 0.2: not in order), hostile messages,
@@ -149,17 +155,23 @@ final class BrowserUITests: CLITestCase {
                 ["name": "experiments-hostile-branch", "path": "/experiments?branch=\(q(Self.hostileBranch))",
                  "tables": ["experiments": 1]],
                 ["name": "experiments-tune", "path": "/experiments?branch=tune", "tables": ["experiments": 2]],
-                ["name": "charts", "path": "/charts?metric=accuracy", "title": "Charts", "counts": ["circle.pt": ["min": 3]]],
-                ["name": "charts-scatter", "path": "/charts?x=train.learning_rate&y=accuracy", "counts": ["circle.pt": ["min": 3]]],
-                ["name": "charts-parallel", "path": "/charts?parallel=1", "counts": ["path.pline": ["min": 3]]],
-                ["name": "charts-curves", "path": "/charts?c=\(c3)&c=\(c1)", "counts": ["path.line": ["min": 2]]],
+                // One chart, one point per commit of main; HEAD's curves below it: the loss curve
+                // (20 epochs) and the declared plot (3 rows, its title hostile).
+                ["name": "charts", "path": "/charts?metric=accuracy&branch=main", "title": "Charts",
+                 "counts": ["#metric-charts .chart": 1, "#metric-charts circle.pt": 3, "#plots circle.pt": ["min": 23]],
+                 "text": [Self.hostileImg]],
+                ["name": "charts-scatter", "path": "/charts?x=train.learning_rate&y=accuracy&branch=main", "counts": ["#scatter circle.pt": 3]],
+                ["name": "charts-parallel", "path": "/charts?parallel=1&branch=main", "counts": ["path.pline": 3]],
+                // Two commits overlaid: a line each on the loss curve and on the declared plot.
+                ["name": "charts-curves", "path": "/charts?c=\(c3)&c=\(c1)", "counts": ["#plots path.line": ["min": 4]]],
                 ["name": "compare", "path": "/compare?c=\(c1)&c=\(c3)", "title": "Compare", "text": ["0.2"]],
                 ["name": "lineage", "path": "/lineage?rev=\(c3)", "title": "Lineage",
-                 "counts": ["g.node": ["min": 6], "path.edge": ["min": 5]]],
+                 "counts": ["g.node": 13, "path.edge": 11]],
                 ["name": "registry", "path": "/registry", "title": "Registry", "text": ["production"]],
-                ["name": "registry-alias", "path": "/registry?alias=production", "title": "production", "text": [Self.hostileScript]],
+                ["name": "registry-alias", "path": "/registry?alias=production&metric=accuracy", "title": "production", "text": [Self.hostileScript]],
                 ["name": "data", "path": "/data?rev=\(c3)&path=iris_train.csv", "title": "Data", "text": ["sepal_length"]],
                 ["name": "data-hostile", "path": "/data?rev=\(c3)&path=hostile.csv"],
+                ["name": "data-drift", "path": "/data?rev=\(c3)&path=iris_train.csv&base=\(c1)", "title": "Data", "text": ["sepal_length"]],
                 ["name": "files", "path": "/files?rev=\(c3)&path=", "title": "Files", "text": [Self.hostileFile, "iris_train.csv"]],
                 ["name": "files-table", "path": "/files?rev=\(c3)&path=hostile.csv", "text": [Self.hostileImg, Self.hostileScript]],
                 ["name": "files-text", "path": "/files?rev=\(c3)&path=\(q(Self.hostileFile))", "text": [Self.hostileScript]],
@@ -212,6 +224,9 @@ final class BrowserUITests: CLITestCase {
         let pages = result["pages"] as? [[String: Any]] ?? []
         XCTAssertEqual(pages.count, (expectations(ids)["pages"] as? [Any])?.count, "every page was visited")
         XCTAssertGreaterThan(result["checks"] as? Int ?? 0, 100, "the checker checked things")
+        for p in pages {
+            print("  \(p["name"] ?? ""): tables \(p["tables"] ?? [:]) counts \(p["counts"] ?? [:]) server \(p["server_ms"] ?? "-") ms")
+        }
         print("browser checks: \(result["checks"] ?? 0) on \(pages.count) pages in \(Int(Date().timeIntervalSince(t0))) s")
     }
 }
