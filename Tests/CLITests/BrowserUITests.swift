@@ -190,6 +190,26 @@ final class BrowserUITests: CLITestCase {
         ]
     }
 
+    /// The checker itself: a clean page passes, and each planted fault (wrong rows, missing
+    /// text, an unescaped value, script without CSP, a script error, a broken link, a column
+    /// that is not there) is reported, so the page test above cannot pass by checking nothing.
+    func testCheckerCatchesPlantedFaults() throws {
+        let python = try browserTools()
+        let script = Self.packageRoot.appendingPathComponent("Tests/browser/selftest.py").path
+        let (code, out, err) = try runTool(python, [script], timeout: 120)
+        guard let result = (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: Any] else {
+            XCTFail("selftest.py printed no JSON (exit \(code)): \(out.suffix(1000)) \(err.suffix(2000))")
+            return
+        }
+        if code == 2, let why = result["error"] as? String { throw XCTSkip("browser tests: \(why)") }
+        let cases = result["cases"] as? [[String: Any]] ?? []
+        XCTAssertEqual(cases.count, 8)
+        for c in cases where c["passed"] as? Bool != true {
+            XCTFail("checker self-test '\(c["case"] ?? "")': missed \(c["missed"] ?? []), reported \(c["failures"] ?? [])")
+        }
+        XCTAssertEqual(code, 0)
+    }
+
     func testEveryPageInHeadlessChromium() throws {
         let python = try browserTools()
         let t0 = Date()
