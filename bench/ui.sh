@@ -122,10 +122,8 @@ fi
 
 # ---------------------------------------------------------------- what is measured
 python3 - "$WORK/spec.json" "$ML_PORT" "${MF_PORT:-}" "$N" "$HEAD_ID" "$PREV_ID" "$OLD_ID" "$REPRO_ID" <<'EOF'
-import json, sys, urllib.request
+import json, sys, urllib.parse, urllib.request
 out, mlp, mfp, n, head, prev, old, repro = sys.argv[1:9]
-q = urllib.parse.quote if hasattr(urllib, "parse") else None
-import urllib.parse
 f = urllib.parse.quote("acc>0.98 && train.lr<0.005", safe="")
 marker = "exp %s:" % n
 per = 100
@@ -143,7 +141,9 @@ tools = {"mlrepo": {"base": "http://127.0.0.1:%s" % mlp, "view": "/experiments",
     ["compare 2 commits", "GET", "/compare?c=%s&c=%s" % (old, head), None],
     ["lineage", "GET", "/lineage?rev=%s" % repro, None],
     ["registry", "GET", "/registry", None],
+    ["registry: production's acc", "GET", "/registry?alias=production&metric=" + urllib.parse.quote("metrics.json:acc", safe=""), None],
     ["data profile", "GET", "/data?rev=%s&path=data/train.csv" % head, None],
+    ["data drift", "GET", "/data?rev=%s&path=data/train.csv&base=%s" % (head, old), None],
     ["files: tree", "GET", "/files?rev=%s&path=" % head, None],
     ["files: table", "GET", "/files?rev=%s&path=data/train.csv" % head, None],
     ["raw file", "GET", "/raw?rev=%s&path=params.json" % head, None],
