@@ -264,6 +264,16 @@ final class ExperimentsPagesTests: XCTestCase {
             XCTAssertLessThanOrEqual(t.kept.count, UIApp.chartsMaxPoints)
             XCTAssertEqual(t.kept.first, 0); XCTAssertEqual(t.kept.last, n - 1)
         }
+        // Metric series keep each run's lowest and highest value: a spike survives.
+        var values = (0..<10_000).map { Double($0 % 7) / 10 }
+        values[4321] = 99; values[8765] = -5
+        let mm = UIApp.thinMinMax(values, limit: UIApp.chartsMaxPoints)
+        XCTAssertLessThanOrEqual(mm.kept.count, UIApp.chartsMaxPoints + 1)
+        XCTAssertTrue(mm.kept.contains(4321) && mm.kept.contains(8765))
+        XCTAssertEqual(mm.kept, mm.kept.sorted())
+        XCTAssertEqual(mm.kept.last, 9999)
+        XCTAssertEqual(UIApp.thinMinMax([3, 1, 2], limit: 5).kept, [0, 1, 2])
+        XCTAssertEqual(UIApp.thinMinMax([5, 1, 2, 9, 4, 4], limit: 2).kept, [1, 3, 5])
         // Curves at commits: the section is there (the plots come from PlotCollector).
         r = app.get("/charts", [("c", "HEAD"), ("c", "feature")])
         XCTAssertEqual(r.status, 200)
