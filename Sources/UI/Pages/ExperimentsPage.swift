@@ -10,18 +10,10 @@ import Support
 /// Formatting shared by the experiment pages.
 enum UIFormat {
     /// "2023-11-14 22:13" in the commit's own offset.
-    static func shortTime(_ t: Int64, tzMinutes: Int) -> String {
-        let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
-    }
+    static func shortTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.short(t, tzMinutes: tzMinutes) }
 
     /// ISO 8601 with the offset: "2023-11-14T22:13:20+00:00" (as `exp show --json`).
-    static func isoTime(_ t: Int64, tzMinutes: Int) -> String {
-        let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-        let m = abs(tzMinutes)
-        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))"
-            + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + ":" + p(m % 60, 2)
-    }
+    static func isoTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.iso(t, tzMinutes: tzMinutes) }
 
     /// 10000 → "10,000".
     static func grouped(_ n: Int) -> String {

@@ -117,9 +117,9 @@ extension UIApp {
         }
         body += "</p>"
         if entry.mode.isDirectory {
-            body += try folderListing(entry.id, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
+            body += try folderListing(entry.id, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: 1_000_000))
         } else {
-            body += try fileView(entry, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
+            body += try fileView(entry, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: 1_000_000))
         }
         return PageContent(title: path.isEmpty ? "Files" : Path.basename(path), section: .files, body: body)
     }
