@@ -39,6 +39,12 @@ public enum Assets {
     .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid var(--line);padding:10px 12px;min-width:180px;background:var(--panel)}
     .card .big{font-size:22px;font-weight:600}
     svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
+    td.wrap{white-space:normal;max-width:40em;overflow-wrap:anywhere}
+    .crumbs{margin:4px 0 10px}
+    pre.file{max-height:75vh}
+    img.preview{max-width:100%}
+    .chart.lineage{overflow:auto;max-width:100%}
+    g.node:hover rect{stroke:#2458c6;stroke-width:2}
     .tag.tip{background:#d6e4ff;font-weight:600}
     th a.sort{color:var(--muted);font-weight:400;padding-left:2px}th a.sort:hover{color:var(--accent)}
     tr.changed td:first-child{font-weight:600}td.diff{background:#fff6d6}
