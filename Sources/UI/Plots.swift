@@ -134,7 +134,7 @@ public struct PlotCollector {
             guard let total else { return }
             guard size <= UInt64(left) else {
                 left = 0
-                throw Problem(message: "not read: over the \(max(1, total >> 20)) MiB a page reads")
+                throw Problem(message: "not read: over the \(total >= 1 << 20 ? "\(total >> 20) MiB" : "\(total) bytes") a page reads")
             }
             left -= Int(size)
         }
