@@ -184,7 +184,15 @@ final class PlotsCLITests: CLITestCase {
         write("mlrepo.json", #"{"stages": {"p": {"cmd": "true", "plots": [{"s.csv": {"x": "x", "y": "y", "template": "scatter"}}, {"l.csv": {"x": "x", "y": "y"}}]}}}"#)
         ok("add", ".")
         _ = commit("huge")
-        let r = try runWithin(60, ["plots", "show", "-o", "out"])
+        // Each plot alone (the scatter plot trapped, the line plot never ended), then both.
+        for (target, mark) in [("s.csv", "class=\"dots\""), ("l.csv", "class=\"line\"")] {
+            let r = try runWithin(30, ["plots", "show", target, "-o", "out-" + target])
+            XCTAssertEqual(r.code, 0, "\(target): \(r.err)")
+            let html = text("out-\(target)/index.html") ?? ""
+            XCTAssertEqual(count(mark, in: html), 1, target)
+            XCTAssertEqual(count("2 points beyond ±1e300 not drawn", in: html), 1, target)
+        }
+        let r = try runWithin(30, ["plots", "show", "-o", "out"])
         XCTAssertEqual(r.code, 0, r.err)
         let html = try XCTUnwrap(text("out/index.html"))
         // `show` draws the work tree: one series per chart, its two huge points left out.
