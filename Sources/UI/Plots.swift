@@ -182,7 +182,7 @@ public struct PlotCollector {
                 if let t = cache.get(key) { try budget.take(size); return t }
                 guard let b = try bytes(path) else { return nil }
                 let t = try PlotTable.parse(b, path: path)
-                cache.put(key, t, cost: b.count + t.rows.count * 16 + t.rows.reduce(0) { $0 + $1.count } * 24)
+                cache.put(key, t, cost: PlotTableCache.cost(t))
                 return t
             }
             guard let b = try bytes(path) else { return nil }
@@ -316,7 +316,8 @@ public struct PlotCollector {
         var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
                           yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
         // Raw series first (x as text), so a text x column becomes categories shared by all.
-        var raw: [(name: String, xs: [String], ys: [Double])] = []
+        // xn: x as a number (NaN when it is not a finite one), parsed once.
+        var raw: [(name: String, xs: [String], xn: [Double], ys: [Double])] = []
         var yNames: [String] = []
         for (ri, rev) in revisions.enumerated() {
             // A revision whose project cannot be read has no plots.
@@ -339,15 +340,22 @@ public struct PlotCollector {
                 var skipped = 0
                 for y in ys {
                     // x as text: the row number when no x column is named.
-                    var xs: [String] = [], vs: [Double] = []
+                    var xs: [String] = [], xn: [Double] = [], vs: [Double] = []
+                    xs.reserveCapacity(table.rows.count); xn.reserveCapacity(table.rows.count); vs.reserveCapacity(table.rows.count)
                     for (r, row) in table.rows.enumerated() {
                         guard y < row.count, let v = PlotTable.number(row[y]), v.isFinite else { skipped += 1; continue }
                         if let xi, xi >= row.count { skipped += 1; continue }
-                        xs.append(xi.map { row[$0] } ?? String(r))
+                        if let xi {
+                            xs.append(row[xi])
+                            let n = PlotTable.number(row[xi]) ?? .nan
+                            xn.append(n.isFinite ? n : .nan)
+                        } else {
+                            xs.append(String(r)); xn.append(Double(r))
+                        }
                         vs.append(v)
                     }
                     let name = ys.count > 1 ? "\(rev.name): \(table.columns[y])" : rev.name
-                    raw.append((name, xs, vs))
+                    raw.append((name, xs, xn, vs))
                 }
                 table.rows = []
                 if skipped > 0 && g.problems[rev.name] == nil { g.problems[rev.name] = "\(d.path): \(skipped) value\(skipped == 1 ? "" : "s") not numbers were skipped" }
@@ -358,7 +366,7 @@ public struct PlotCollector {
         if template == "confusion" { return g }
         if d.yLabel == nil && g.yLabel.isEmpty && yNames.count == 1 { g.yLabel = yNames[0] }
         // x: numbers unless some value is not one; then categories in order of appearance.
-        let numeric = raw.allSatisfy { $0.xs.allSatisfy { PlotTable.number($0)?.isFinite ?? false } }
+        let numeric = raw.allSatisfy { $0.xn.allSatisfy(\.isFinite) }
         var cats: [String] = []
         var catIndex: [String: Int] = [:]
         for s in raw {
@@ -367,7 +375,7 @@ public struct PlotCollector {
             for (i, y) in s.ys.enumerated() {
                 let xt = s.xs[i]
                 let x: Double
-                if numeric { x = PlotTable.number(xt)! } else {
+                if numeric { x = s.xn[i] } else {
                     if let c = catIndex[xt] { x = Double(c) } else { catIndex[xt] = cats.count; x = Double(cats.count); cats.append(xt) }
                 }
                 pts.append(ChartPoint(x: x, y: y))
@@ -392,6 +400,17 @@ public final class PlotTableCache: @unchecked Sendable {
 
     public init(maxEntries: Int = 32, maxBytes: Int = 128 << 20) {
         self.maxEntries = maxEntries; self.maxBytes = maxBytes
+    }
+
+    /// About the memory a table holds: per row an array, per cell a String (16 bytes, and
+    /// its text when longer than fits inline).
+    static func cost(_ t: PlotTable) -> Int {
+        var n = 64 + t.columns.count * 32
+        for r in t.rows {
+            n += 48 + r.count * 16
+            for c in r where c.utf8.count > 15 { n += c.utf8.count + 32 }
+        }
+        return n
     }
 
     static func key(_ id: ObjectId, path: String) -> String {

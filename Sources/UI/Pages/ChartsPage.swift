@@ -13,10 +13,11 @@ extension UIApp {
     static let chartsMaxPlotCommits = 8
     /// Plots drawn on one page at most (the first ones, chosen before any data is read), the
     /// bytes of plot files read for one page at most, and the parsed plot tables kept between
-    /// requests (keyed by blob, so a file version is parsed once; Charts and Compare share it).
+    /// requests (keyed by blob, so a file version is parsed once; Charts and Compare share it;
+    /// a parsed table takes about 4× its file's bytes, so one page's 64 MiB fit in 256 MiB).
     static let pagePlotLimit = 24
     static let pagePlotBytes = 64 << 20
-    static let plotTables = PlotTableCache(maxEntries: 32, maxBytes: 128 << 20)
+    static let plotTables = PlotTableCache(maxEntries: 32, maxBytes: 256 << 20)
 
     /// The plots of a page: bounded by `pagePlotLimit` and `pagePlotBytes`, with the shared cache.
     func pagePlots(_ revs: [PlotRevision], targets: [String]) throws -> PlotCollector.Collection {
