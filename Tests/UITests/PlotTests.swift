@@ -205,6 +205,13 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(cache.hits, 24)
         XCTAssertEqual(again.groups.map { $0.series.map(\.points) }, page.groups.map { $0.series.map(\.points) })
         XCTAssertEqual(try PlotCollector(ml: ml).collect(revs, targets: []).count, 30)
+        // The Charts and Compare pages draw the first 24 and say so.
+        let app = UIApp(ml: ml, options: UIOptions())
+        for (path, query) in [("/charts", ""), ("/compare", "c=\(c.short)&c=\(c.short)")] {
+            let body = String(decoding: app.render(path: path, query: query).body, as: UTF8.self)
+            XCTAssertEqual(body.components(separatedBy: "data-plot=\"").count - 1, 24, path)
+            XCTAssertTrue(body.contains("The first 24 of 30 plots"), path)
+        }
     }
 
     /// Over the byte budget, a plot at a revision is a problem "not read", not a slow page.
