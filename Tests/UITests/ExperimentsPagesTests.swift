@@ -199,7 +199,8 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertTrue(r.body.contains("<tr><td title=\"params.json:epochs\">epochs</td>"), r.body)
         // Metrics: deltas against the first, absolute and relative, coloured.
         XCTAssertTrue(r.body.contains("0.7 <span class=\"up delta\">▲ +0.2 +40%</span>"), r.body)
-        XCTAssertTrue(r.body.contains("0.5 <span class=\"down delta\">▼ -0.5 -50%</span>"), r.body)
+        // loss fell: the arrow points down, coloured good (lower is better for a loss).
+        XCTAssertTrue(r.body.contains("0.5 <span class=\"up delta\">▼ -0.5 -50%</span>"), r.body)
         // Files: the table's rows and labels; the other file listed.
         XCTAssertTrue(r.body.contains("3 → 4 rows (+1): 1 changed, 1 added, 0 removed"), r.body)
         XCTAssertTrue(r.body.contains("label: a <span class=\"up\">2 → 3</span>, b <span class=\"muted\">1 → 1</span>"), r.body)

@@ -11,6 +11,25 @@ extension UIApp {
     static let chartsMaxParallelLines = 1000
     /// Commits whose plots are overlaid at most.
     static let chartsMaxPlotCommits = 8
+    /// Plots drawn on one page at most (the first ones, chosen before any data is read), the
+    /// bytes of plot files read for one page at most, and the parsed plot tables kept between
+    /// requests (keyed by blob, so a file version is parsed once; Charts and Compare share it;
+    /// a parsed table takes about 4× its file's bytes, so one page's 64 MiB fit in 256 MiB).
+    static let pagePlotLimit = 24
+    static let pagePlotBytes = 64 << 20
+    static let plotTables = PlotTableCache(maxEntries: 32, maxBytes: 256 << 20)
+
+    /// The plots of a page: bounded by `pagePlotLimit` and `pagePlotBytes`, with the shared cache.
+    func pagePlots(_ revs: [PlotRevision], targets: [String]) throws -> PlotCollector.Collection {
+        try PlotCollector(ml: ml).collect(revs, targets: targets, limit: UIApp.pagePlotLimit, byteBudget: UIApp.pagePlotBytes,
+                                          cache: UIApp.plotTables)
+    }
+
+    /// "The first 24 of 100 plots" when some were left out.
+    static func plotsLeftOut(_ c: PlotCollector.Collection) -> String {
+        guard c.total > c.groups.count else { return "" }
+        return "<p class=\"muted\">The first \(c.groups.count) of \(UIFormat.grouped(c.total)) plots; name one with <code>plot=</code> to see another.</p>"
+    }
     /// Branches drawn as series of one chart at most (the current one first, then the most
     /// recently moved), and points per series at most (beyond it, every n-th commit and the
     /// newest), so a chart over 10,000 commits and many branches stays cheap to build.
@@ -182,9 +201,12 @@ extension UIApp {
             }
         }
         if !plotRevs.isEmpty {
-            let groups: [PlotGroup]
-            do { groups = try PlotCollector(ml: ml).collect(plotRevs, targets: q.all("plot").filter { !$0.isEmpty }) } catch {
-                groups = []
+            var groups: [PlotGroup] = []
+            do {
+                let c = try pagePlots(plotRevs, targets: q.all("plot").filter { !$0.isEmpty })
+                groups = c.groups
+                out += UIApp.plotsLeftOut(c)
+            } catch {
                 out += "<p class=\"error\">\(HTML.text("cannot read the plots: \(error)"))</p>"
             }
             if groups.isEmpty { out += "<p class=\"muted\">No training curves or declared plots at \(HTML.text(revs.joined(separator: ", "))).</p>" }

@@ -17,6 +17,14 @@ extension UIApp {
     static let compareMaxTableBytes: UInt64 = 64 << 20
     static let compareTableBudget: UInt64 = 256 << 20
 
+    /// Metrics where a fall is an improvement: the key's last part (after the last `.`, `/`
+    /// or `:`) names a loss, an error or a cost in time.
+    static func lowerIsBetter(_ key: String) -> Bool {
+        let last = key.split(whereSeparator: { $0 == "." || $0 == "/" || $0 == ":" }).last.map { $0.lowercased() } ?? ""
+        return ["loss", "error", "mse", "rmse", "mae", "mape", "log_loss", "perplexity", "latency", "time", "duration"]
+            .contains { last.contains($0) }
+    }
+
     struct CompareSide {
         var rev: String
         var id: ObjectId
@@ -108,7 +116,9 @@ extension UIApp {
                 if metrics, i > 0, let a = vals[0]?.doubleValue, let b = v.doubleValue, a != b {
                     let d = b - a
                     let pct = a != 0 ? " " + (d >= 0 ? "+" : "") + formatFixed(d / abs(a) * 100, 1) + "%" : ""
-                    cell += " <span class=\"\(d > 0 ? "up" : "down") delta\">\(d > 0 ? "▲ +" : "▼ ")\(HTML.text(formatFixed(d, 5)))\(HTML.text(pct))</span>"
+                    // The arrow shows the direction; the colour whether it is better.
+                    let better = UIApp.lowerIsBetter(k) ? d < 0 : d > 0
+                    cell += " <span class=\"\(better ? "up" : "down") delta\">\(d > 0 ? "▲ +" : "▼ ")\(HTML.text(formatFixed(d, 5)))\(HTML.text(pct))</span>"
                 }
                 out += "<td class=\"num\(diffCls)\" data-v=\"\(HTML.attr(v.display()))\">\(cell)</td>"
             }
@@ -258,12 +268,13 @@ extension UIApp {
     /// The plots (declared and per-step curves) of every side, overlaid.
     func plotsSection(_ sides: [CompareSide]) -> String {
         let revs = sides.map { PlotRevision(name: $0.id.short, commit: $0.id) }
-        let groups: [PlotGroup]
-        do { groups = try PlotCollector(ml: ml).collect(revs, targets: []) } catch {
+        let c: PlotCollector.Collection
+        do { c = try pagePlots(revs, targets: []) } catch {
             return "<p class=\"error\">\(HTML.text("cannot read the plots: \(error)"))</p>"
         }
+        let groups = c.groups
         guard !groups.isEmpty else { return "<p class=\"muted\">No plots or training curves.</p>" }
-        var out = "<div class=\"charts\">"
+        var out = UIApp.plotsLeftOut(c) + "<div class=\"charts\">"
         for g in groups.prefix(24) {
             out += "<div class=\"chart\" data-plot=\"\(HTML.attr(g.id))\">\(g.svg())"
             for (rev, why) in g.problems.sorted(by: { $0.key < $1.key }) { out += "<p class=\"muted\">\(HTML.text(rev)): \(HTML.text(why))</p>" }
