@@ -218,7 +218,7 @@ public struct PlotCollector {
         }
         var order: [String] = []
         var sources: [String: Source] = [:]
-        var curves: [[String: [Double]]] = Array(repeating: [:], count: revisions.count)
+        var curves: [[String: ([Double], Double)]] = Array(repeating: [:], count: revisions.count)
         var revProblems: [String: String] = [:]
         for (ri, rev) in revisions.enumerated() {
             let project: Project?
@@ -239,10 +239,10 @@ public struct PlotCollector {
             for name in project.order {
                 for m in project.stages[name]!.metrics {
                     guard let b = try? readers[ri].bytes(m.path), let j = try? JSON.parse(String(decoding: b, as: UTF8.self)) else { continue }
-                    for (key, values) in PlotCollector.numericArrays(j) {
+                    for (key, values, step) in PlotCollector.numericArrays(j) {
                         let id = m.path + ":" + key
                         add(id, .curve(file: m.path, key: key))
-                        curves[ri][id] = values
+                        curves[ri][id] = (values, step)
                     }
                 }
             }
@@ -278,9 +278,9 @@ public struct PlotCollector {
             case .curve(let file, let key):
                 g = PlotGroup(id: id, title: "\(file): \(key)", template: "linear", xLabel: "step", yLabel: key, series: [])
                 for (ri, rev) in revisions.enumerated() {
-                    if let values = curves[ri][id] {
+                    if let (values, step) = curves[ri][id] {
                         var pts: [ChartPoint] = []
-                        for (i, v) in values.enumerated() where v.isFinite { pts.append(ChartPoint(x: Double(i), y: v)) }
+                        for (i, v) in values.enumerated() where v.isFinite { pts.append(ChartPoint(x: Double(i) * step, y: v)) }
                         g.series.append(ChartSeries(name: rev.name, points: pts))
                     } else {
                         g.problems[rev.name] = revProblems[rev.name] ?? "\(file) has no curve '\(key)'"
@@ -295,16 +295,24 @@ public struct PlotCollector {
     }
 
     /// Every array of numbers in a metrics file (nested keys joined with "."), sorted by key.
-    static func numericArrays(_ j: JSON) -> [(String, [Double])] {
-        var out: [(String, [Double])] = []
-        var stack: [(String, JSON)] = [("", j)]
-        while let (prefix, v) = stack.popLast() {
+    /// Every list of numbers in a metrics file, by dotted key, with the step between its
+    /// entries: the number `KEY_step` beside it (the built-in trainers record a curve
+    /// thinned to about 20 points and its stride, `loss_curve_step`), else 1. Entry i is
+    /// drawn at x = i × step.
+    static func numericArrays(_ j: JSON) -> [(String, [Double], Double)] {
+        var out: [(String, [Double], Double)] = []
+        var stack: [(String, JSON, Double)] = [("", j, 1)]
+        while let (prefix, v, step) = stack.popLast() {
             switch v {
             case .object(let o):
-                for (k, c) in o { stack.append((prefix.isEmpty ? k : prefix + "." + k, c)) }
+                for (k, c) in o {
+                    var st = 1.0
+                    if case .array = c, let d = o[k + "_step"]?.doubleValue, d.isFinite, d > 0, d <= 1e12 { st = d }
+                    stack.append((prefix.isEmpty ? k : prefix + "." + k, c, st))
+                }
             case .array(let a) where !prefix.isEmpty && !a.isEmpty:
                 let ds = a.compactMap(\.doubleValue)
-                if ds.count == a.count { out.append((prefix, ds)) }
+                if ds.count == a.count { out.append((prefix, ds, step)) }
             default: break
             }
         }

@@ -144,7 +144,10 @@ final class PlotsCLITests: CLITestCase {
         let series = try XCTUnwrap(p["series"] as? [[String: Any]])
         XCTAssertEqual(series.map { $0["name"] as? String }, ["HEAD", "workspace"])
         XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[1] }, curve)
-        XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[0] }, (0..<curve.count).map(Double.init))
+        // x is the iteration: entry i of the thinned curve is iteration i × loss_curve_step.
+        let step = try XCTUnwrap(metrics["loss_curve_step"] as? Int)
+        XCTAssertGreaterThanOrEqual(step, 1)
+        XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[0] }, (0..<curve.count).map { Double($0 * step) })
         ok("plots", "show", "train.json")
         let html = try XCTUnwrap(text("mlrepo_plots/index.html"))
         XCTAssertEqual(count("class=\"pt\"", in: html), curve.count)

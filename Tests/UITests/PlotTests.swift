@@ -258,3 +258,14 @@ final class PlotTests: XCTestCase {
         XCTAssertTrue(j.contains(#"["zero",3]"#), j)
     }
 }
+
+final class CurveStepTests: XCTestCase {
+    func testACurveIsDrawnAtItsRecordedStep() throws {
+        let j = try JSON.parse(#"{"loss_curve": [3, 2, 1], "loss_curve_step": 5, "acc": [0.1, 0.2], "nested": {"l": [1, 2], "l_step": 2}, "bad": [1], "bad_step": -3}"#)
+        let arrays = Dictionary(uniqueKeysWithValues: PlotCollector.numericArrays(j).map { ($0.0, $0.2) })
+        XCTAssertEqual(arrays["loss_curve"], 5)
+        XCTAssertEqual(arrays["acc"], 1)
+        XCTAssertEqual(arrays["nested.l"], 2)
+        XCTAssertEqual(arrays["bad"], 1, "a step that is not positive is ignored")
+    }
+}
