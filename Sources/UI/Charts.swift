@@ -136,7 +136,9 @@ public struct Chart: Sendable {
         let nCats = kind == .bar ? barCats.count : (cats?.count ?? 0)
         let plotWGuess = W - left - right
         let rotate = categorical && nCats > 0 && Double(nCats) > plotWGuess / 72
-        let bottom = (rotate ? 78.0 : 44.0) + (xLabel.isEmpty ? 0 : 6)
+        // A note gets its own line under the x axis label.
+        let noteLine = notes.isEmpty ? 0.0 : 14.0
+        let bottom = (rotate ? 78.0 : 44.0) + (xLabel.isEmpty ? 0 : 6) + noteLine
         let plotW = W - left - right, plotH = max(40, H - top - bottom)
 
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(ChartFormat.clip(title, 300)))\">"
@@ -154,7 +156,7 @@ public struct Chart: Sendable {
         // Frame and axis labels.
         out += "<rect class=\"frame\" x=\"\(SVGNum.s(left))\" y=\"\(SVGNum.s(top))\" width=\"\(SVGNum.s(plotW))\" height=\"\(SVGNum.s(plotH))\" fill=\"none\" stroke=\"#c4c9d2\"/>"
         if !xLabel.isEmpty {
-            out += "<text class=\"axis-label\" x=\"\(SVGNum.s(left + plotW / 2))\" y=\"\(SVGNum.s(H - 6))\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">\(HTML.text(ChartFormat.clip(xLabel, 80)))</text>"
+            out += "<text class=\"axis-label\" x=\"\(SVGNum.s(left + plotW / 2))\" y=\"\(SVGNum.s(H - 6 - noteLine))\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">\(HTML.text(ChartFormat.clip(xLabel, 80)))</text>"
         }
         if !yLabel.isEmpty {
             let cy = top + plotH / 2
