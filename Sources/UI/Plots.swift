@@ -457,10 +457,10 @@ public final class PlotTableCache: @unchecked Sendable {
 
 /// A small table read from a plot file: CSV, TSV (by extension) or JSON (an array of
 /// objects, or an object holding one such array). Cells are kept as text.
-struct PlotTable {
-    var columns: [String]
-    var rows: [[String]]
-    var truncated = false
+public struct PlotTable: Sendable {
+    public var columns: [String]
+    public var rows: [[String]]
+    public var truncated = false
     static let maxColumns = 10_000
     /// At most this many cells are kept (rows × columns), whatever the row limit.
     static let maxCells = 2_000_000
@@ -473,7 +473,7 @@ struct PlotTable {
     }
 
     /// A cell as a number (the shared decimal parser), nil when it is not one.
-    static func number(_ s: String) -> Double? {
+    public static func number(_ s: String) -> Double? {
         var s = s
         return s.withUTF8 { b -> Double? in
             guard let base = b.baseAddress, b.count > 0 else { return nil }
@@ -483,7 +483,7 @@ struct PlotTable {
         }
     }
 
-    static func parse(_ bytes: [UInt8], path: String) throws -> PlotTable {
+    public static func parse(_ bytes: [UInt8], path: String) throws -> PlotTable {
         let ext = PathKind.fileExtension(path)
         if ext == "json" { return try parseJSONTable(bytes, path: path) }
         return try bytes.withUnsafeBufferPointer { buf -> PlotTable in
@@ -560,7 +560,7 @@ struct PlotTable {
 
     /// Class labels (numerically sorted when all are numbers, else by text) and
     /// counts[actual][predicted].
-    static func confusion(_ rows: [[String]], _ a: Int, _ p: Int, path: String) throws -> ([String], [[Int]]) {
+    public static func confusion(_ rows: [[String]], _ a: Int, _ p: Int, path: String) throws -> ([String], [[Int]]) {
         var index: [String: Int] = [:]
         var labels: [String] = []
         var pairs: [(Int, Int)] = []
