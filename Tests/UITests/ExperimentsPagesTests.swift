@@ -217,6 +217,43 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "no-such-rev")]).status, 404)
     }
 
+    /// Params whose values are lists or objects are text columns (their compact JSON):
+    /// shown, sorted and filtered with == / !=, and compared; metric lists stay curves.
+    func testListParamsAreTextColumnsAndCompared() throws {
+        let a = try fx.commit("small", params: #""lr": 0.1, "train": {"hidden_layers": [8]}, "opt": {"betas": {"b1": 0.9}}"#,
+                              metrics: #""accuracy": 0.5, "loss_curve": [3, 2, 1]"#)
+        let b = try fx.commit("large", params: #""lr": 0.1, "train": {"hidden_layers": [16, 8]}, "opt": {"betas": {"b1": 0.8}}"#,
+                              metrics: #""accuracy": 0.7, "loss_curve": [2, 1]"#)
+        _ = try fx.commit("hostile", params: #""lr": 0.1, "train": {"hidden_layers": ["<img src=x onerror=alert(1)>"]}"#,
+                          metrics: #""accuracy": 0.6"#)
+        let app = fx.app()
+        var r = app.get("/experiments")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("title=\"param params.json:train.hidden_layers\""), r.body)
+        XCTAssertTrue(r.body.contains("<td>[16,8]</td>") && r.body.contains("<td>[8]</td>"), r.body)
+        XCTAssertFalse(r.body.contains("title=\"metric metrics.json:loss_curve\""), "a metric list is a curve, not a column")
+        XCTAssertFalse(r.body.contains("<img src"))
+        XCTAssertTrue(r.body.contains(HTML.text(#"["<img src=x onerror=alert(1)>"]"#)), r.body)
+        r = app.get("/experiments", [("filter", #"hidden_layers == "[8]""#)])
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(messages(r.body), ["small"])
+        r = app.get("/experiments", [("filter", #"hidden_layers != "[8]""#)])
+        XCTAssertEqual(messages(r.body), ["hostile", "large"])
+        r = app.get("/experiments", [("sort", "train.hidden_layers"), ("order", "asc")])
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(messages(r.body), ["hostile", "large", "small"])
+        r = app.get("/experiments", [("sort", "hidden_layers"), ("order", "desc")])
+        XCTAssertEqual(messages(r.body), ["small", "large", "hostile"])
+        // Compare: the list param is a changed row; the curve is not a metric row.
+        r = app.get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertEqual(r.status, 200)
+        let params = section(r.body, "compare-params")
+        XCTAssertTrue(params.contains("<tr class=\"changed\"><td title=\"params.json:train.hidden_layers\">train.hidden_layers</td>"), params)
+        XCTAssertTrue(params.contains(">[16,8]</td>"), params)
+        XCTAssertTrue(params.contains("<td title=\"params.json:opt.betas.b1\">"), params)
+        XCTAssertFalse(section(r.body, "compare-metrics").contains("loss_curve"))
+    }
+
     /// The part of `body` from the element with `id` to the next `<h2>`.
     func section(_ body: String, _ id: String) -> String {
         guard let s = body.range(of: "id=\"\(id)\"") else { return "" }

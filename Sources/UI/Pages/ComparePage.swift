@@ -92,8 +92,10 @@ extension UIApp {
         for s in sides {
             for (f, kv) in (metrics ? s.meta?.metrics : s.meta?.params) ?? [:] {
                 for (k, v) in kv where seen.insert(f + "\u{0}" + k).inserted {
-                    if case .array = v { continue }
-                    if case .object = v { continue }
+                    // A metric's list is a curve (in the plots); a param's list or object
+                    // (`hidden_layers: [8]`) is shown as its compact JSON.
+                    if metrics, case .array = v { continue }
+                    if metrics, case .object = v { continue }
                     keys.append((f, k))
                 }
             }
