@@ -212,7 +212,7 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.body.contains("<h1>Compare 2 commits</h1>"))
         // Bounds and bad revisions.
-        XCTAssertEqual(app.get("/compare").status, 400)
+        XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "")]).status, 200)
         XCTAssertEqual(app.get("/compare", Array(repeating: ("c", "HEAD"), count: 9)).status, 400)
         XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "no-such-rev")]).status, 404)
     }
@@ -252,6 +252,37 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertTrue(params.contains(">[16,8]</td>"), params)
         XCTAssertTrue(params.contains("<td title=\"params.json:opt.betas.b1\">"), params)
         XCTAssertFalse(section(r.body, "compare-metrics").contains("loss_curve"))
+    }
+
+    /// The Compare tab (no commit named): a page that says how to compare, with a form for
+    /// two revisions and links comparing HEAD and the branch tips with their parents.
+    func testCompareTabExplainsAndOffersAForm() throws {
+        var r = fx.app().get("/compare")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertTrue(r.body.contains("No commits yet."), r.body)
+        let ids = try history()
+        let app = fx.app()
+        r = app.get("/compare")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertTrue(r.body.contains("<a href=\"/experiments\">Experiments</a>"), r.body)
+        XCTAssertTrue(r.body.contains("<form class=\"controls\" id=\"compare-form\" method=\"get\" action=\"/compare\">"), r.body)
+        XCTAssertTrue(r.body.contains("<input type=\"text\" name=\"c\" value=\"HEAD~1\">") && r.body.contains("<input type=\"text\" name=\"c\" value=\"HEAD\">"), r.body)
+        // HEAD (run 4) with its parent (run 3); the feature branch's tip with its parent (run 1).
+        XCTAssertTrue(r.body.contains("href=\"\(HTML.attr(HTML.url("/compare", [("c", ids[4].hex), ("c", ids[5].hex)])))\">HEAD ("), r.body)
+        XCTAssertTrue(r.body.contains("href=\"\(HTML.attr(HTML.url("/compare", [("c", ids[1].hex), ("c", ids[2].hex)])))\">feature ("), r.body)
+        XCTAssertEqual(app.get("/compare", [("c", "")]).status, 200)
+        // The form's values work: HEAD~1 against HEAD.
+        r = app.get("/compare", [("c", "HEAD~1"), ("c", "HEAD")])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("<h1>Compare 2 commits</h1>"))
+        // A hostile branch tip's name and message are escaped.
+        let evil = "x\"><img_src=x_onerror=alert(1)>"
+        try fx.switchTo(evil, creatingAt: ids[0])
+        try fx.commit(UIFixture.hostile, params: #""lr": 1"#, metrics: #""accuracy": 0"#)
+        try fx.switchTo("main")
+        r = fx.app().get("/compare")
+        XCTAssertFalse(r.body.contains("<img src") || r.body.contains("<img_src") || r.body.contains("<script>"), r.body)
+        XCTAssertTrue(r.body.contains(HTML.text(evil) + " (") && r.body.contains(HTML.text(UIFixture.hostile)), r.body)
     }
 
     /// The part of `body` from the element with `id` to the next `<h2>`.

@@ -52,6 +52,8 @@ extension UIApp {
     }
 
     func comparePage(_ q: Query) throws -> PageContent {
+        // The navigation tab: no commit named yet.
+        if q.all("c").allSatisfy({ $0.isEmpty }) { return try compareStart() }
         let sides = try compareSides(q)
         var out = "<h1>Compare \(sides.count) commits</h1>"
         // The commits.
@@ -81,6 +83,39 @@ extension UIApp {
         out += "<h2>Files changed</h2>" + filesSection(sides)
         out += "<h2>Lineage</h2>" + lineageSection(sides)
         out += "<h2>Plots</h2>" + plotsSection(sides)
+        return PageContent(title: "Compare", section: .compare, body: out)
+    }
+
+    /// `/compare` with no commit: how to choose them, a form for two revisions (HEAD~1 and
+    /// HEAD to start with), and links comparing HEAD and the branch tips with their parents.
+    func compareStart() throws -> PageContent {
+        var out = "<h1>Compare</h1>"
+        out += "<p>Compare two to \(UIApp.compareMaxCommits) commits side by side: params, metrics with their changes, the files "
+        out += "changed (tables summarised by rows, column statistics and labels), the stages whose runs differ, and the plots overlaid.</p>"
+        out += "<p>On the <a href=\"/experiments\">Experiments</a> page, tick the rows to compare and press <strong>Compare</strong>; "
+        out += "or name two revisions here (a commit id, a branch, a tag, <code>HEAD~2</code>).</p>"
+        out += "<form class=\"controls\" id=\"compare-form\" method=\"get\" action=\"/compare\">"
+        out += "<label>Base <input type=\"text\" name=\"c\" value=\"HEAD~1\"></label> "
+        out += "<label>Against <input type=\"text\" name=\"c\" value=\"HEAD\"></label> "
+        out += "<button type=\"submit\">Compare</button></form>"
+        guard let head = try ml.repo.refs.headCommit(), ml.repo.store.contains(head) else {
+            out += "<p class=\"muted\">No commits yet.</p>"
+            return PageContent(title: "Compare", section: .compare, body: out)
+        }
+        // HEAD first, then the other branch tips (at most 10), each against its first parent.
+        var tips: [(name: String, id: ObjectId)] = [("HEAD", head)]
+        for b in index.branches where b.tip != head && tips.count < 11 { tips.append((b.name, b.tip)) }
+        var items: [String] = []
+        for (name, id) in tips {
+            guard let c = try? ml.repo.readCommit(id) else { continue }
+            guard let p = c.parents.first else {
+                if name == "HEAD" { items.append("<li>HEAD (<span class=\"mono\">\(id.short)</span>) is the first commit: it has no parent to compare with.</li>") }
+                continue
+            }
+            let href = HTML.url("/compare", [("c", p.hex), ("c", id.hex)])
+            items.append("<li><a href=\"\(HTML.attr(href))\">\(HTML.text(name)) (<span class=\"mono\">\(id.short)</span> \(HTML.text(UIFormat.cut(c.subject, 60)))) with its parent <span class=\"mono\">\(p.short)</span></a></li>")
+        }
+        if !items.isEmpty { out += "<ul id=\"compare-start\">" + items.joined() + "</ul>" }
         return PageContent(title: "Compare", section: .compare, body: out)
     }
 
