@@ -285,6 +285,35 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertTrue(r.body.contains(HTML.text(evil) + " (") && r.body.contains(HTML.text(UIFixture.hostile)), r.body)
     }
 
+    /// `table.label` is used only for tables that have the column (others are still
+    /// diffed by rows); unset, the label a built-in train stage declares is used.
+    func testCompareLabelOnlyWhereTheTableHasIt() throws {
+        _ = try fx.repo.setConfig("table.label", "species")
+        let a = try fx.commit("base", params: #""lr": 0.1"#, metrics: #""accuracy": 0.5"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n", "eval/loss.csv": "step,loss\n1,0.9\n2,0.5\n"])
+        let b = try fx.commit("more", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n3,setosa\n", "eval/loss.csv": "step,loss\n1,0.9\n2,0.5\n3,0.25\n"])
+        var r = fx.app().get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertFalse(r.body.contains("no column named"), r.body)
+        XCTAssertTrue(r.body.contains("species: setosa <span class=\"up\">1 → 2</span>, virginica <span class=\"muted\">1 → 1</span>"), r.body)
+        XCTAssertEqual(count("2 → 3 rows (+1): 0 changed, 1 added, 0 removed", in: r.body), 2, r.body)
+        // Column names in the statistics are escaped.
+        let evil = try fx.commit("evil", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                                 files: ["eval/loss.csv": "step,\(UIFixture.hostile)\n1,0.9\n2,0.5\n3,0.125\n"])
+        r = fx.app().get("/compare", [("c", b.hex), ("c", evil.hex)])
+        XCTAssertFalse(r.body.contains("<img src"), r.body)
+        XCTAssertTrue(r.body.contains(HTML.text(UIFixture.hostile)), r.body)
+        // table.label unset: the label of the built-in train stage in mlrepo.json.
+        _ = try fx.repo.setConfig("table.label", nil)
+        try fx.write("mlrepo.json", #"{"stages": {"train": {"cmd": "true", "params": ["params.json:"], "metrics": ["metrics.json"]}, "fit": {"train": {"model": "logistic_regression", "data": "data/iris.csv", "label": "species"}, "outs": ["models/iris.mlmodel"]}}}"#)
+        let c = try fx.commit("declared", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n3,setosa\n4,virginica\n"])
+        r = fx.app().get("/compare", [("c", b.hex), ("c", c.hex)])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("species: setosa <span class=\"muted\">2 → 2</span>, virginica <span class=\"up\">1 → 2</span>"), r.body)
+    }
+
     /// The part of `body` from the element with `id` to the next `<h2>`.
     func section(_ body: String, _ id: String) -> String {
         guard let s = body.range(of: "id=\"\(id)\"") else { return "" }

@@ -167,7 +167,7 @@ extension UIApp {
     /// The files changed from the first commit to each other one, with table summaries.
     func filesSection(_ sides: [CompareSide]) -> String {
         var out = ""
-        let label = ml.repo.config["table.label"].flatMap { $0.trimmed().isEmpty ? nil : $0.trimmed() }
+        let labels = compareLabels(sides)
         var budget = UIApp.compareTableBudget
         for s in sides.dropFirst() {
             let base = sides[0]
@@ -195,7 +195,7 @@ extension UIApp {
                     } else {
                         tables += 1
                         budget -= (e.oldSize ?? 0) + (e.newSize ?? 0)
-                        out += tableSummary(e, delimiter: delim, label: label)
+                        out += tableSummary(e, delimiter: delim, label: tableLabel(e, delimiter: delim, labels))
                     }
                 }
                 out += "</td></tr>"
@@ -206,6 +206,70 @@ extension UIApp {
             }
         }
         return out
+    }
+
+    /// The label columns this comparison may use: `table.label` when set, and the `label`
+    /// of each built-in train stage (from the sides' lineage records and project files),
+    /// with the data file it trained on.
+    struct CompareLabels {
+        var configured: String?
+        var trained: [(data: String?, label: String)] = []
+    }
+
+    func compareLabels(_ sides: [CompareSide]) -> CompareLabels {
+        var out = CompareLabels(configured: ml.repo.config["table.label"].flatMap { $0.trimmed().isEmpty ? nil : $0.trimmed() })
+        var seen = Set<String>()
+        func add(_ spec: JSON) {
+            guard let l = spec["label"]?.stringValue, !l.isEmpty else { return }
+            let d = spec["data"]?.stringValue
+            if seen.insert((d ?? "") + "\u{0}" + l).inserted { out.trained.append((d, l)) }
+        }
+        for s in sides {
+            for (_, rid) in (s.meta?.runs ?? [:]).sorted(by: { $0.key < $1.key }).prefix(100) {
+                if let r = try? ml.record(rid), case .builtin("train", let spec) = r.action { add(spec) }
+            }
+            if let e = try? ml.repo.entry(in: s.commit.tree, path: Project.fileName), !e.mode.isDirectory,
+               let text = try? ml.text(of: e.id, path: Project.fileName), let p = try? Project.parse(text) {
+                for (_, st) in p.stages.sorted(by: { $0.key < $1.key }) {
+                    if case .builtin("train", let spec) = st.action { add(spec) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The label column for one table: `table.label` when the table has that column, else the
+    /// label a train stage declares for this file, else any train stage's label the table
+    /// has; nil (the differ's default: `label`, `target` or `y`) otherwise.
+    func tableLabel(_ e: DiffEntry, delimiter: UInt8, _ labels: CompareLabels) -> String? {
+        guard labels.configured != nil || !labels.trained.isEmpty,
+              let id = e.newId ?? e.oldId, let header = tableHeader(id, delimiter: delimiter) else { return nil }
+        let cols = Set(header)
+        if let l = labels.configured, cols.contains(l) { return l }
+        if let t = labels.trained.first(where: { $0.data == e.path && cols.contains($0.label) }) { return t.label }
+        return labels.trained.first(where: { cols.contains($0.label) })?.label
+    }
+
+    /// The column names of a stored table's first line (unquoted, trimmed), reading at most
+    /// 1 MiB; nil when that line cannot be read.
+    func tableHeader(_ id: ObjectId, delimiter: UInt8) -> [String]? {
+        struct Stop: Error {}
+        var line: [UInt8] = []
+        do {
+            try FileReader(store: ml.repo.store).read(id) { chunk in
+                if let lf = chunk.firstIndex(of: 0x0A) { line.append(contentsOf: chunk[..<lf]); throw Stop() }
+                line.append(contentsOf: chunk)
+                if line.count >= 1 << 20 { throw Stop() }
+            }
+        } catch is Stop {} catch { return nil }
+        if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
+        guard !line.isEmpty else { return [] }
+        if delimiter != CSVScanner.comma {
+            return line.split(separator: delimiter, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self).trimmed() }
+        }
+        return line.withUnsafeBufferPointer { b in
+            (try? CSVScanner.record(b.baseAddress!, from: 0, b.count))?.fields.map { $0.trimmed() }
+        }
     }
 
     /// One table's row diff, summarised: rows before and after, changed/added/removed rows,
