@@ -192,8 +192,10 @@ final class ExperimentsPagesTests: XCTestCase {
         let b = try fx.commit("better", params: #""lr": 0.01, "epochs": 3"#, metrics: #""accuracy": 0.7, "loss": 0.5"#,
                               files: ["data/train.csv": "x,label\n1,a\n2,a\n3,a\n4,b\n", "notes.txt": "hi\n"])
         let app = fx.app()
+        let before = UIApp.compareSummaries.computed
         var r = app.get("/compare", [("c", a.short), ("c", "main")])
         XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(UIApp.compareSummaries.computed, before + 1, "one table summarised")
         // Params: lr differs (marked), epochs does not.
         XCTAssertTrue(r.body.contains("<tr class=\"changed\"><td title=\"params.json:lr\">lr</td>"), r.body)
         XCTAssertTrue(r.body.contains("<tr><td title=\"params.json:epochs\">epochs</td>"), r.body)
@@ -204,7 +206,15 @@ final class ExperimentsPagesTests: XCTestCase {
         // Files: the table's rows and labels; the other file listed.
         XCTAssertTrue(r.body.contains("3 → 4 rows (+1): 1 changed, 1 added, 0 removed"), r.body)
         XCTAssertTrue(r.body.contains("label: a <span class=\"up\">2 → 3</span>, b <span class=\"muted\">1 → 1</span>"), r.body)
+        // Column statistics that changed (mlrepo diff's profile comparison), old → new.
+        XCTAssertTrue(r.body.contains("<li><span class=\"mono\">x</span>: mean <span class=\"muted\">2 → 2.5</span>, std "), r.body)
+        XCTAssertTrue(r.body.contains("max <span class=\"muted\">3 → 4</span></li>"), r.body)
+        XCTAssertFalse(r.body.contains("min <span"), "min did not change")
         XCTAssertTrue(r.body.contains(">notes.txt</a>"))
+        // A reload of the same comparison reads no table: the summary is cached.
+        let computed = UIApp.compareSummaries.computed
+        XCTAssertEqual(app.get("/compare", [("c", a.short), ("c", "main")]).body, r.body)
+        XCTAssertEqual(UIApp.compareSummaries.computed, computed)
         XCTAssertTrue(r.body.contains("href=\"/lineage?rev=\(b.hex)\""))
         XCTAssertTrue(r.body.contains("href=\"/files?rev=\(a.hex)\""))
         // One commit: against its parent.

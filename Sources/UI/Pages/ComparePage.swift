@@ -7,7 +7,30 @@ import Support
 // (tables summarised by rows, changes and labels), the stages whose runs differ, and the
 // plots overlaid. The work is bounded: file lists and table diffs are capped.
 
+/// Table summaries of the Compare page (row diff, labels, column statistics) as HTML, by
+/// the two versions' ids and the options: a reload of the same comparison reads no table.
+/// Bounded; the oldest entry goes first.
+final class CompareSummaryCache: @unchecked Sendable {
+    let lock = Lock()
+    private var html: [String: String] = [:]
+    private var order: [String] = []
+    /// Summaries computed (cache misses), for the tests.
+    private(set) var computed = 0
+    static let maxEntries = 128
+
+    func get(_ key: String) -> String? { lock.withLock { html[key] } }
+
+    func put(_ key: String, _ value: String) {
+        lock.withLock {
+            computed += 1
+            if html.updateValue(value, forKey: key) == nil { order.append(key) }
+            while order.count > CompareSummaryCache.maxEntries { html[order.removeFirst()] = nil }
+        }
+    }
+}
+
 extension UIApp {
+    static let compareSummaries = CompareSummaryCache()
     static let compareMaxCommits = 8
     /// Changed files listed per pair, and tables diffed by rows per pair.
     static let compareMaxFiles = 200
@@ -272,16 +295,27 @@ extension UIApp {
         }
     }
 
-    /// One table's row diff, summarised: rows before and after, changed/added/removed rows,
-    /// the header when it changed, the label distribution.
+    /// One table's summary, cached by both versions' ids and the options.
     func tableSummary(_ e: DiffEntry, delimiter: UInt8, label: String?) -> String {
+        let key = [e.oldId?.hex ?? "-", e.newId?.hex ?? "-", String(delimiter), e.path, label ?? ""].joined(separator: "\u{0}")
+        if let hit = UIApp.compareSummaries.get(key) { return hit }
+        let html = computeTableSummary(e, delimiter: delimiter, label: label)
+        if html.cache { UIApp.compareSummaries.put(key, html.text) }
+        return html.text
+    }
+
+    /// One table's row diff, summarised: rows before and after, changed/added/removed rows,
+    /// the header when it changed, the label distribution, and for a modified CSV file the
+    /// column statistics that changed (`mlrepo diff`'s profile comparison). `cache`: false
+    /// for an error that may pass (a missing object).
+    func computeTableSummary(_ e: DiffEntry, delimiter: UInt8, label: String?) -> (text: String, cache: Bool) {
         let sum: TableDiffSummary
         do {
             sum = try ml.repo.diffTable(old: e.oldId, new: .stored(e.newId), options: TableDiffOptions(labelColumn: label, delimiter: delimiter)) { _ in }
         } catch let x as NotATable {
-            return "<span class=\"muted\">\(HTML.text("not diffed by rows: \(x.reason)"))</span>"
+            return ("<span class=\"muted\">\(HTML.text("not diffed by rows: \(x.reason)"))</span>", true)
         } catch {
-            return "<span class=\"error\">\(HTML.text("\(error)"))</span>"
+            return ("<span class=\"error\">\(HTML.text("\(error)"))</span>", false)
         }
         let d = sum.newRows - sum.oldRows
         var out = "<span class=\"rows\">\(UIFormat.grouped(sum.oldRows)) → \(UIFormat.grouped(sum.newRows)) rows (\(d >= 0 ? "+" : "")\(UIFormat.grouped(d))): "
@@ -300,7 +334,47 @@ extension UIApp {
             if classes.count > 20 { out += ", … \(classes.count - 20) more classes" }
             out += "</span>"
         }
-        return out
+        if e.status == .modified, MLRepo.isCSV(e.path), let o = e.oldId, let n = e.newId {
+            do {
+                out += columnStatistics(compareProfiles(try ml.profile(id: o, path: e.path).profile, try ml.profile(id: n, path: e.path).profile))
+            } catch let x as ProfileError {
+                out += "<br><span class=\"muted\">\(HTML.text("no column statistics: \(x.description)"))</span>"
+            } catch {
+                return (out + "<br><span class=\"error\">\(HTML.text("\(error)"))</span>", false)
+            }
+        }
+        return (out, true)
+    }
+
+    /// Statistics compared per column, at most this many columns shown.
+    static let compareMaxStatColumns = 16
+    static let compareStats = ["mean", "std", "min", "max", "missing"]
+
+    /// The schema changes and, per column, old → new for mean, std, min, max and missing
+    /// where they changed.
+    func columnStatistics(_ c: ProfileComparison) -> String {
+        var out = ""
+        if !c.addedColumns.isEmpty { out += "<br><span class=\"up\">columns added: \(c.addedColumns.map(HTML.text).joined(separator: ", "))</span>" }
+        if !c.removedColumns.isEmpty { out += "<br><span class=\"down\">columns removed: \(c.removedColumns.map(HTML.text).joined(separator: ", "))</span>" }
+        for r in c.retyped { out += "<br><span class=\"muted\">column \(HTML.text(r.column)) retyped: \(HTML.text(r.old)) → \(HTML.text(r.new))</span>" }
+        var columns: [String] = []
+        var byColumn: [String: [String]] = [:]
+        for ch in c.changes where UIApp.compareStats.contains(ch.stat) {
+            if byColumn[ch.column] == nil { columns.append(ch.column) }
+            let cls = ch.stat == "missing" ? ((ch.new ?? 0) > (ch.old ?? 0) ? "down" : "up") : "muted"
+            byColumn[ch.column, default: []].append("\(ch.stat) <span class=\"\(cls)\">\(HTML.text(PageText.number(ch.old))) → \(HTML.text(PageText.number(ch.new)))</span>")
+        }
+        guard !columns.isEmpty else { return out }
+        out += "<ul class=\"stats\">"
+        for col in columns.prefix(UIApp.compareMaxStatColumns) {
+            // In the order mean, std, min, max, missing.
+            let parts = byColumn[col]!.sorted { a, b in
+                (UIApp.compareStats.firstIndex { a.hasPrefix($0 + " ") } ?? 9) < (UIApp.compareStats.firstIndex { b.hasPrefix($0 + " ") } ?? 9)
+            }
+            out += "<li><span class=\"mono\">\(HTML.text(col))</span>: \(parts.joined(separator: ", "))</li>"
+        }
+        if columns.count > UIApp.compareMaxStatColumns { out += "<li class=\"muted\">… \(columns.count - UIApp.compareMaxStatColumns) more changed columns</li>" }
+        return out + "</ul>"
     }
 
     /// The stages whose runs differ from the first commit's: which deps, params and outputs
