@@ -20,11 +20,12 @@ public final class ExperimentIndex: @unchecked Sendable {
     public private(set) var branches: [(name: String, tip: ObjectId)] = []
     /// The branch HEAD is on (nil: detached, or no repository state read yet).
     public private(set) var currentBranch: String?
-    /// The table's columns: metrics then params (names as `exp show` gives them), only keys
-    /// with at least one scalar value (number, string, bool).
+    /// The table's columns: metrics then params (names as `exp show` gives them): keys with
+    /// at least one scalar value (number, string, bool), and params whose values are lists
+    /// or objects (shown, sorted and filtered as their compact JSON text).
     public private(set) var columns: [ExperimentColumn] = []
-    /// Keys whose values are arrays or objects (per-step curves such as `loss_curve`): not
-    /// table columns, known for the charts.
+    /// Metrics whose values are arrays or objects (per-step curves such as `loss_curve`):
+    /// not table columns, known for the charts.
     public private(set) var curves: [ExperimentColumn] = []
     /// Bumped whenever anything changed (pages may cache by it).
     public private(set) var generation = 0
@@ -231,7 +232,12 @@ public final class ExperimentIndex: @unchecked Sendable {
                         }
                         data[ci].values[s] = v
                         switch v {
-                        case .array, .object: data[ci].structured += 1
+                        case .array, .object:
+                            if isMetric { data[ci].structured += 1; break }
+                            // A param's list or object (`hidden_layers: [8]`) is a text
+                            // value: its compact JSON, shown, sorted and filtered as text.
+                            data[ci].values[s] = .string(v.encoded())
+                            data[ci].scalars += 1; data[ci].nonNumeric += 1
                         case .number(let d): data[ci].numbers[s] = d; data[ci].scalars += 1
                         case .int(let i): data[ci].numbers[s] = Double(i); data[ci].scalars += 1
                         default: data[ci].scalars += 1; data[ci].nonNumeric += 1
