@@ -26,6 +26,28 @@ public enum Zlib {
         return out
     }
 
+    /// `input` as one gzip member (RFC 1952: what HTTP's `Content-Encoding: gzip` carries),
+    /// at `level`; nil if zlib fails.
+    public static func gzip(_ input: UnsafeRawBufferPointer, level: Int32 = 1) -> [UInt8]? {
+        guard input.count <= Int(UInt32.max) else { return nil }
+        var s = z_stream()
+        // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+        guard deflateInit2_(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
+        defer { deflateEnd(&s) }
+        let bound = Int(deflateBound(&s, uLong(input.count))) + 32
+        var out = [UInt8](repeating: 0, count: bound)
+        let rc = out.withUnsafeMutableBufferPointer { o -> Int32 in
+            s.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            s.avail_in = uInt(input.count)
+            s.next_out = o.baseAddress
+            s.avail_out = uInt(o.count)
+            return deflate(&s, Z_FINISH)
+        }
+        guard rc == Z_STREAM_END else { return nil }
+        out.removeSubrange(Int(s.total_out)...)
+        return out
+    }
+
     /// Inflates `input`, which must be one zlib stream expanding to exactly `output.count`
     /// bytes, into `output`. The output size is a hard limit: zlib never writes past it, and a
     /// stream that would expand further (or leaves bytes after its end) is an error. Callers

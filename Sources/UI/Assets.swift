@@ -1,8 +1,12 @@
+import Support
+
 /// The web app's only assets, compiled into the binary: one stylesheet and one script,
 /// served under /assets/ with a version in the name so a browser may cache them for good.
 /// Nothing is fetched from anywhere else (no CDN, no web fonts).
 public enum Assets {
-    public static let version = "1"
+    /// A digest of the stylesheet and the script: a changed asset gets a new name, so a
+    /// browser never keeps an old one it was told to cache for good.
+    public static let version = String(Hex.encode(SHA256Hasher.digest(Array((css + "\u{0}" + js).utf8))).prefix(10))
     public static let cssPath = "/assets/mlrepo-\(version).css"
     public static let jsPath = "/assets/mlrepo-\(version).js"
 
@@ -20,7 +24,8 @@ public enum Assets {
     table{border-collapse:collapse;font-size:13px}
     th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
     th{background:var(--panel);position:sticky;top:0;font-weight:600}
-    td.num,th.num,#experiments td[data-v]{text-align:right;font-variant-numeric:tabular-nums}
+    td.num,th.num,#experiments td:nth-child(n+6){text-align:right;font-variant-numeric:tabular-nums}
+    #experiments td.t{text-align:left}
     tr:hover td{background:#f0f4ff}
     .scroll{overflow:auto;max-height:75vh;border:1px solid var(--line)}
     code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}

@@ -62,10 +62,38 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
         }
         let started = Sys.monotonicSeconds()
         var r = render(path: request.path, query: request.query)
+        if UIApp.acceptsGzip(request.header("accept-encoding")) { r = UIApp.gzipped(r) }
         // How long the page took to build, for the browser's network panel and the benchmark.
         let ms = (Sys.monotonicSeconds() - started) * 1000
         r.headers.append(("Server-Timing", "app;dur=\((ms * 1000).rounded() / 1000)"))
         return r
+    }
+
+    /// Whether an Accept-Encoding header takes gzip (`gzip` or `*`, with a q-value above 0).
+    static func acceptsGzip(_ header: String?) -> Bool {
+        guard let header else { return false }
+        for item in header.lowercased().split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmed(" \t") }
+            guard let coding = parts.first, coding == "gzip" || coding == "x-gzip" || coding == "*" else { continue }
+            let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return q > 0
+        }
+        return false
+    }
+
+    /// `r` with its body gzipped when it is text of at least 1 KiB (pages, the stylesheet,
+    /// the script, JSON): an experiment table of 100 rows × 100 columns goes from ~250 KB to
+    /// a few tens of KB on the wire.
+    static func gzipped(_ r: HTTPResponse) -> HTTPResponse {
+        guard r.body.count >= 1024, !r.headers.contains(where: { $0.0.lowercased() == "content-encoding" }),
+              let type = r.headers.first(where: { $0.0.lowercased() == "content-type" })?.1,
+              type.hasPrefix("text/") || type.hasPrefix("application/json") else { return r }
+        guard let z = r.body.withUnsafeBytes({ Zlib.gzip($0, level: 1) }), z.count < r.body.count else { return r }
+        var out = r
+        out.body = z
+        out.headers.append(("Content-Encoding", "gzip"))
+        out.headers.append(("Vary", "Accept-Encoding"))
+        return out
     }
 
     public func completed(_ request: HTTPRequest?, response: HTTPResponse, latencyMicros: Int, worker: Int) {}

@@ -79,6 +79,47 @@ final class UICommandTests: CLITestCase {
         XCTAssertEqual(root.headers["location"], "/experiments")
     }
 
+    func testPagesAreGzippedForClientsThatAskAndDecodeToThePage() throws {
+        makeRepo()
+        for i in 0..<30 {
+            write("metrics.json", "{\"acc\": 0.\(100 + i), \"loss\": \(i)}")
+            ok("add", "metrics.json")
+            _ = commit("run \(i)")
+        }
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        let plain = try XCTUnwrap(get(port, "/experiments"))
+        XCTAssertNil(plain.headers["content-encoding"])
+        // The raw bytes of a gzip answer (the Reply helper decodes bodies as text).
+        func raw(_ acceptEncoding: String) throws -> (head: String, body: [UInt8]) {
+            let fd = openSocket(port)
+            defer { close(fd) }
+            sendAll(fd, Array("GET /experiments HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept-Encoding: \(acceptEncoding)\r\nConnection: close\r\n\r\n".utf8))
+            var got: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                got += buf[0..<n]
+            }
+            let end = try XCTUnwrap(find(got, Array("\r\n\r\n".utf8)))
+            return (String(decoding: got[0..<end], as: UTF8.self), Array(got[(end + 4)...]))
+        }
+        let z = try raw("br, gzip;q=0.8")
+        XCTAssertTrue(z.head.lowercased().contains("content-encoding: gzip"), z.head)
+        XCTAssertTrue(z.head.lowercased().contains("vary: accept-encoding"), z.head)
+        XCTAssertEqual(Array(z.body.prefix(2)), [0x1f, 0x8b])
+        XCTAssertLessThan(z.body.count * 3, plain.body.utf8.count, "gzip should shrink the table several times")
+        let file = dir("gz").appendingPathComponent("page.gz")
+        try Data(z.body).write(to: file)
+        let unzipped = tool(["gzip", "-dc", file.path])
+        XCTAssertEqual(unzipped.code, 0)
+        // The same page (Server-Timing aside, the bodies are byte for byte equal).
+        XCTAssertEqual(unzipped.out, plain.body)
+        // gzip;q=0 means no gzip.
+        XCTAssertFalse(try raw("gzip;q=0").head.lowercased().contains("content-encoding"))
+    }
+
     func testAnotherHostNameIsRefused() throws {
         // DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the app.
         makeRepo()
@@ -135,7 +176,9 @@ final class UICommandTests: CLITestCase {
         XCTAssertEqual(get(port, "/experiments", headers: ["Authorization": "Bearer s3cret-token"])?.status, 200)
         XCTAssertEqual(get(port, "/experiments", headers: ["Authorization": "Bearer wrong"])?.status, 401)
         // The stylesheet and script load before signing in; pages do not.
-        XCTAssertEqual(get(port, "/assets/mlrepo-1.css")?.status, 200)
+        let page = try XCTUnwrap(get(port, "/login"))
+        let css = try XCTUnwrap(matches(#"href="(/assets/mlrepo-[0-9a-f]+\.css)""#, in: page.body).first, page.body)
+        XCTAssertEqual(get(port, css)?.status, 200)
         XCTAssertEqual(get(port, "/login?token=wrong")?.status, 401)
         let login = try XCTUnwrap(get(port, "/login?token=s3cret-token"))
         XCTAssertEqual(login.status, 303)

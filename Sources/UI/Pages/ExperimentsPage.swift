@@ -27,7 +27,8 @@ enum UIFormat {
     }
 
     /// A value for a table cell: numbers to 5 digits after the point.
-    static func cell(_ v: JSON) -> String { v.display(precision: 5) }
+    /// A number as the table shows it: 6 significant digits (sorting on the page reads it).
+    static func cell(_ v: JSON) -> String { v.display(precision: 6) }
 
     /// `s` cut to `n` characters with an ellipsis.
     static func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
@@ -210,12 +211,13 @@ extension UIApp {
                 guard let val = index.value(c, s) else { out += "<td class=\"muted\">–</td>"; continue }
                 switch val {
                 case .number, .int:
-                    // Right-aligned by the stylesheet (td[data-v]): no class, a lighter page.
-                    out += "<td data-v=\"\(HTML.attr(val.display()))\">\(HTML.text(UIFormat.cell(val)))</td>"
+                    // A bare cell (right-aligned by the stylesheet, sorted by its text on the
+                    // page): 100 rows × 100 columns must stay a light page.
+                    out += "<td>\(HTML.text(UIFormat.cell(val)))</td>"
                 case .array, .object:
-                    out += "<td class=\"muted\">[…]</td>"
+                    out += "<td class=\"t muted\">[…]</td>"
                 default:
-                    out += "<td>\(HTML.text(UIFormat.cut(val.display(), 60)))</td>"
+                    out += "<td class=\"t\">\(HTML.text(UIFormat.cut(val.display(), 60)))</td>"
                 }
             }
             out += "</tr>"
