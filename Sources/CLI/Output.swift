@@ -98,30 +98,20 @@ func formatBytes(_ n: UInt64) -> String {
 
 /// git's default date form: "Tue Nov 14 22:13:20 2023 +0000" (the day space-padded).
 func formatTime(_ t: Int64, tzMinutes: Int) -> String {
-    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
+    let c = CommitTime.civil(t, tzMinutes), p = CivilTime.pad
     let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    let m = abs(tzMinutes)
     return "\(weekdays[c.weekday]) \(months[c.month - 1]) \(c.day < 10 ? " " : "")\(c.day) "
-        + "\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2)) \(c.year) "
-        + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + p(m % 60, 2)
+        + "\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2)) \(c.year) " + CommitTime.offset(tzMinutes, colon: false)
 }
 
 /// ISO 8601: "2023-11-14T22:13:20+00:00".
-func isoTime(_ t: Int64, tzMinutes: Int) -> String {
-    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-    let m = abs(tzMinutes)
-    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))"
-        + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + ":" + p(m % 60, 2)
-}
+func isoTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.iso(t, tzMinutes: tzMinutes) }
 
 func format2(_ n: Int) -> String { CivilTime.pad(n, 2) }
 
 /// "2023-11-14 22:13" in the commit's own offset (tables).
-func formatShortTime(_ t: Int64, tzMinutes: Int) -> String {
-    let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-    return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
-}
+func formatShortTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.short(t, tzMinutes: tzMinutes) }
 
 // MARK: Formatting shared by several commands
 

@@ -39,6 +39,9 @@ public struct ServerConfig: Sendable {
     public var openPaths: Set<String> = ["/ping", "/health"]
     /// With `authTokens`: every path needs a token, `openPaths` included.
     public var authAll = false
+    /// Headers added to every response, the server's own error answers included (e.g.
+    /// `X-Content-Type-Options: nosniff`).
+    public var responseHeaders: [(String, String)] = []
     /// With `authTokens`: a cookie of this name holding a token authorizes too (for a browser,
     /// which cannot send an Authorization header when following a link). nil: header only.
     public var authCookie: String? = nil
@@ -128,16 +131,29 @@ public final class HTTPServer: @unchecked Sendable {
     func authorize(_ request: HTTPRequest) -> AuthResult {
         if tokens.isEmpty { return .ok }
         if !config.authAll && config.openPaths.contains(request.path) { return .ok }
+        // A cookie that holds no token (a stale one) does not hide a good header.
+        var cookieSent = false
         if let name = config.authCookie, let cookie = request.cookie(name) {
-            return tokens.matches(cookie) ? .ok : .invalid
+            if tokens.matches(cookie) { return .ok }
+            cookieSent = true
         }
-        guard let value = request.header("authorization") else { return .missing }
+        guard let value = request.header("authorization") else { return cookieSent ? .invalid : .missing }
         let v = Substring(value)
         guard v.count > 7, v.prefix(7).lowercased() == "bearer " else { return .invalid }
         return tokens.matches(String(v.dropFirst(7)).trimmed(" \t")) ? .ok : .invalid
     }
 
     enum AuthResult { case ok, missing, invalid }
+
+    /// `r` with the configured response headers (those it does not set itself).
+    func decorate(_ r: HTTPResponse) -> HTTPResponse {
+        guard !config.responseHeaders.isEmpty else { return r }
+        var out = r
+        for (k, v) in config.responseHeaders where !r.headers.contains(where: { $0.0.lowercased() == k.lowercased() }) {
+            out.headers.append((k, v))
+        }
+        return out
+    }
 
     static func unauthorized(_ result: AuthResult) -> HTTPResponse {
         var r = HTTPResponse.error(401, result == .missing ? "this server needs a bearer token (Authorization: Bearer TOKEN)" : "invalid bearer token")
@@ -611,7 +627,7 @@ struct EventLoop {
         server.handler.completed(nil, response: r, latencyMicros: latency(c, now), worker: index)
         c.inputStart = c.input.count
         lruRemove(c)
-        queue(c, r.serialized(keepAlive: false, headOnly: false))
+        queue(c, server.decorate(r).serialized(keepAlive: false, headOnly: false))
     }
 
     /// Parses and answers every complete request in the input (pipelining), stopping while
@@ -663,7 +679,7 @@ struct EventLoop {
                 c.requestStarted = c.pendingInput > 0 ? done : nil
                 // The connection counts as idle from now (for the reclaimable order).
                 lruRemove(c)
-                queue(c, resp.serialized(keepAlive: keepAlive, headOnly: req.method == "HEAD"))
+                queue(c, server.decorate(resp).serialized(keepAlive: keepAlive, headOnly: req.method == "HEAD"))
                 guard conns[c.fd] != nil else { return }
             }
         }
@@ -754,7 +770,7 @@ struct EventLoop {
         c.requestStarted = nil
         lruRemove(c)
         server.handler.completed(nil, response: r, latencyMicros: Int((now - started) * 1e6), worker: index)
-        queue(c, r.serialized(keepAlive: false, headOnly: false))
+        queue(c, server.decorate(r).serialized(keepAlive: false, headOnly: false))
     }
 
     func seconds(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }

@@ -9,8 +9,14 @@ public struct CivilTime: Equatable, Sendable {
         self.hour = hour; self.minute = minute; self.second = second
     }
 
-    /// The UTC date and time of `unixSeconds`.
-    public init(unixSeconds t: Int64) {
+    /// The range of Unix seconds dates are computed for (about ±2.2 million years); a time
+    /// outside it (a hostile commit's, say) is clamped to it, so no date computation can
+    /// overflow.
+    public static let secondsLimit: Int64 = 1 << 46
+
+    /// The UTC date and time of `unixSeconds` (clamped to ±`secondsLimit`).
+    public init(unixSeconds raw: Int64) {
+        let t = min(max(raw, -CivilTime.secondsLimit), CivilTime.secondsLimit)
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let secs = Int(t - days * 86400)
         let z = Int(days) + 719468
@@ -57,7 +63,10 @@ public enum ISOTime {
 
     /// `2026-11-23T02:04:01Z`, with `.123` milliseconds as `fraction` says (by default only
     /// when the time has a nonzero millisecond part; milliseconds are rounded).
-    public static func format(_ t: Double, fraction: Fraction = .millisecondsWhenNonzero) -> String {
+    public static func format(_ raw: Double, fraction: Fraction = .millisecondsWhenNonzero) -> String {
+        // A non-finite or huge time (a hostile record's) is clamped, never converted blindly.
+        let limit = Double(CivilTime.secondsLimit)
+        let t = raw.isFinite ? min(max(raw, -limit), limit) : 0
         var secs = Int64(t.rounded(.down))
         var ms = Int(((t - Double(secs)) * 1000).rounded())
         if ms >= 1000 { secs += 1; ms -= 1000 }
@@ -112,5 +121,34 @@ public enum ISOTime {
             frac = Double(digits) / Double(scale)
         }
         return Double(CivilTime(year: y, month: mo, day: d, hour: h, minute: mi, second: se).unixSeconds) + frac
+    }
+}
+
+/// A commit's time as people read it, in the commit's own UTC offset. Overflow-safe for any
+/// stored time and offset (both come from commits, which may be hostile).
+public enum CommitTime {
+    /// `t` shifted by `tzMinutes` (clamped to ±99:59), as a civil date.
+    public static func civil(_ t: Int64, _ tzMinutes: Int) -> CivilTime {
+        let tz = Int64(min(max(tzMinutes, -5999), 5999))
+        let limit = CivilTime.secondsLimit
+        return CivilTime(unixSeconds: min(max(t, -limit), limit) + tz * 60)
+    }
+
+    /// "+0100" or "+01:00".
+    public static func offset(_ tzMinutes: Int, colon: Bool) -> String {
+        let m = min(abs(max(tzMinutes, -5999)), 5999)
+        return (tzMinutes < 0 ? "-" : "+") + CivilTime.pad(m / 60, 2) + (colon ? ":" : "") + CivilTime.pad(m % 60, 2)
+    }
+
+    /// ISO 8601 with the offset: "2023-11-14T22:13:20+00:00".
+    public static func iso(_ t: Int64, tzMinutes: Int) -> String {
+        let c = civil(t, tzMinutes), p = CivilTime.pad
+        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))" + offset(tzMinutes, colon: true)
+    }
+
+    /// "2023-11-14 22:13" (tables).
+    public static func short(_ t: Int64, tzMinutes: Int) -> String {
+        let c = civil(t, tzMinutes), p = CivilTime.pad
+        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
     }
 }

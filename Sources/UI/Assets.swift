@@ -20,7 +20,7 @@ public enum Assets {
     table{border-collapse:collapse;font-size:13px}
     th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
     th{background:var(--panel);position:sticky;top:0;font-weight:600}
-    td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+    td.num,th.num,#experiments td[data-v]{text-align:right;font-variant-numeric:tabular-nums}
     tr:hover td{background:#f0f4ff}
     .scroll{overflow:auto;max-height:75vh;border:1px solid var(--line)}
     code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
@@ -39,6 +39,12 @@ public enum Assets {
     .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid var(--line);padding:10px 12px;min-width:180px;background:var(--panel)}
     .card .big{font-size:22px;font-weight:600}
     svg text{font-family:system-ui,"DejaVu Sans",sans-serif}
+    td.wrap{white-space:normal;max-width:40em;overflow-wrap:anywhere}
+    .crumbs{margin:4px 0 10px}
+    pre.file{max-height:75vh}
+    img.preview{max-width:100%}
+    .chart.lineage{overflow:auto;max-width:100%}
+    g.node:hover rect{stroke:#2458c6;stroke-width:2}
     .tag.tip{background:#d6e4ff;font-weight:600}
     th a.sort{color:var(--muted);font-weight:400;padding-left:2px}th a.sort:hover{color:var(--accent)}
     tr.changed td:first-child{font-weight:600}td.diff{background:#fff6d6}
@@ -74,6 +80,14 @@ public enum Assets {
         if(e.target.closest&&e.target.closest("th a"))return;
         var th=e.target.closest&&e.target.closest("table.sortable th");
         if(th&&!th.classList.contains("nosort")){sortBy(th.closest("table"),th.cellIndex,th);}
+      });
+      // Every column ticked: send none (the page's default is all), so a wide table's form
+      // stays within the server's limit on query parameters.
+      document.addEventListener("submit",function(e){
+        var f=e.target;if(!f.matches||!f.matches("#experiments-form"))return;
+        var boxes=f.querySelectorAll("input[name=cols]");
+        var all=Array.prototype.every.call(boxes,function(b){return b.checked;});
+        if(all)Array.prototype.forEach.call(boxes,function(b){b.disabled=true;});
       });
       document.addEventListener("change",function(e){
         if(!e.target.matches||!e.target.matches("input.pick"))return;

@@ -67,7 +67,8 @@ public struct Chart: Sendable {
         self.xCategories = xCategories; self.width = width; self.height = height; self.logY = logY
     }
 
-    /// The chart as an `<svg>` element.
+    /// The chart as an `<svg>` element. Text is clipped (titles of marks to 300
+    /// characters), so a hostile label cannot make the chart large.
     public func svg() -> String {
         let W = Double(max(width, 200)), H = Double(max(height, 140))
         let shown = Array(series.prefix(Chart.maxSeries))
@@ -80,8 +81,9 @@ public struct Chart: Sendable {
         }
         var pts: [[ChartPoint]] = shown.map { $0.points.filter(usable) }
         var notes: [String] = []
-        let useLog = logY && pts.contains { !$0.isEmpty } && pts.allSatisfy { $0.allSatisfy { $0.y > 0 } }
-        if logY && !useLog && pts.contains(where: { !$0.isEmpty }) { notes.append("linear scale: some values are not positive") }
+        // A log axis needs every value positive; bars start at zero, so they never use one.
+        let useLog = logY && kind != .bar && pts.contains { !$0.isEmpty } && pts.allSatisfy { $0.allSatisfy { $0.y > 0 } }
+        if logY && !useLog && kind != .bar && pts.contains(where: { !$0.isEmpty }) { notes.append("linear scale: some values are not positive") }
         // Bars: one category per distinct x (or per xCategories entry).
         var barCats: [String] = cats ?? []
         var barIndex: [Double: Int] = [:]
@@ -128,8 +130,8 @@ public struct Chart: Sendable {
         let bottom = (rotate ? 78.0 : 44.0) + (xLabel.isEmpty ? 0 : 6)
         let plotW = W - left - right, plotH = max(40, H - top - bottom)
 
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(title))\">"
-        out += "<title>\(HTML.text(title))</title>"
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(ChartFormat.clip(title, 300)))\">"
+        out += "<title>\(HTML.text(ChartFormat.clip(title, 300)))</title>"
         out += "<rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
         out += "<text x=\"\(SVGNum.s(W / 2))\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1d2330\">\(HTML.text(ChartFormat.clip(title, 90)))</text>"
         for it in legendItems {
@@ -235,7 +237,9 @@ public struct Chart: Sendable {
             if let cats { return cats[Int(p.x)] }
             return ChartFormat.short(p.x)
         }
-        func tip(_ p: ChartPoint, _ s: ChartSeries) -> String { p.label ?? "\(s.name): \(xText(p)), \(ChartFormat.short(p.y))" }
+        func tip(_ p: ChartPoint, _ s: ChartSeries) -> String {
+            ChartFormat.clip(p.label ?? "\(ChartFormat.clip(s.name, 120)): \(ChartFormat.clip(xText(p), 120)), \(ChartFormat.short(p.y))", 300)
+        }
         func wrap(_ mark: String, _ p: ChartPoint) -> String {
             guard let h = p.href.flatMap(ChartFormat.safeHref) else { return mark }
             return "<a href=\"\(HTML.attr(h))\">\(mark)</a>"
@@ -271,7 +275,7 @@ public struct Chart: Sendable {
                     d += "L"
                     for (i, c) in coords.dropFirst().enumerated() { d += (i == 0 ? "" : " ") + SVGNum.s(c.0) + " " + SVGNum.s(c.1) }
                 }
-                out += "<path class=\"line\" data-series=\"\(si)\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\"><title>\(HTML.text(shown[si].name))</title></path>"
+                out += "<path class=\"line\" data-series=\"\(si)\" d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" stroke-linejoin=\"round\"><title>\(HTML.text(ChartFormat.clip(shown[si].name, 200)))</title></path>"
             }
             if markers {
                 let r = total > 500 ? "2.2" : "3.2"
@@ -465,8 +469,8 @@ public struct ConfusionChart: Sendable {
         func count(_ a: Int, _ p: Int) -> Int { a < counts.count && p < counts[a].count ? max(0, counts[a][p]) : 0 }
         var maxCount = 0
         for a in 0..<n { for p in 0..<n { maxCount = max(maxCount, count(a, p)) } }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(title))\">"
-        out += "<title>\(HTML.text(title))</title><rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(ChartFormat.clip(title, 300)))\">"
+        out += "<title>\(HTML.text(ChartFormat.clip(title, 300)))</title><rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
         out += "<text x=\"\(SVGNum.s(W / 2))\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1d2330\">\(HTML.text(ChartFormat.clip(title, 60)))</text>"
         if n == 0 {
             out += "<text class=\"nodata\" x=\"\(SVGNum.s(W / 2))\" y=\"\(SVGNum.s(top + 40))\" text-anchor=\"middle\" font-size=\"13\" fill=\"#888\">no data</text>"
@@ -480,7 +484,7 @@ public struct ConfusionChart: Sendable {
                 let t = maxCount > 0 ? Double(c) / Double(maxCount) : 0
                 let x = left + Double(p) * cell, y = top + Double(a) * cell
                 out += "<g><rect class=\"cell\" x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(y))\" width=\"\(SVGNum.s(cell))\" height=\"\(SVGNum.s(cell))\" fill=\"\(ConfusionChart.shade(t))\" stroke=\"#fff\" stroke-width=\"0.5\">"
-                out += "<title>\(HTML.text("actual \(labels[a]), predicted \(labels[p]): \(c)"))</title></rect>"
+                out += "<title>\(HTML.text("actual \(ChartFormat.clip(labels[a], 100)), predicted \(ChartFormat.clip(labels[p], 100)): \(c)"))</title></rect>"
                 if showCounts {
                     out += "<text x=\"\(SVGNum.s(x + cell / 2))\" y=\"\(SVGNum.s(y + cell / 2 + 4))\" text-anchor=\"middle\" font-size=\"\(cell >= 30 ? 12 : 9)\" fill=\"\(t > 0.55 ? "#fff" : "#1d2330")\">\(c)</text>"
                 }
@@ -552,8 +556,8 @@ public struct ParallelChart: Sendable {
         let top = 52.0, bottom = 34.0, left = 50.0, right = 50.0
         let m = axes.count
         let plotH = H - top - bottom
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(title))\">"
-        out += "<title>\(HTML.text(title))</title><rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(ChartFormat.clip(title, 300)))\">"
+        out += "<title>\(HTML.text(ChartFormat.clip(title, 300)))</title><rect x=\"0\" y=\"0\" width=\"\(Int(W))\" height=\"\(Int(H))\" fill=\"#fff\"/>"
         out += "<text x=\"\(SVGNum.s(W / 2))\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"600\" fill=\"#1d2330\">\(HTML.text(ChartFormat.clip(title, 90)))</text>"
         let drawn = Array(lines.prefix(lineLimit))
         if m == 0 || drawn.isEmpty {
@@ -584,14 +588,14 @@ public struct ParallelChart: Sendable {
             if let c = colorAxis, c < l.values.count, let v = l.values[c], v.isFinite, lo[c].isFinite {
                 color = ParallelChart.ramp(hi[c] > lo[c] ? (v - lo[c]) / (hi[c] - lo[c]) : 0.5)
             }
-            let mark = "<path class=\"pline\" d=\"\(d)\" stroke=\"\(color)\"><title>\(HTML.text(l.name))</title></path>"
+            let mark = "<path class=\"pline\" d=\"\(d)\" stroke=\"\(color)\"><title>\(HTML.text(ChartFormat.clip(l.name, 200)))</title></path>"
             if let h = l.href.flatMap(ChartFormat.safeHref) { out += "<a href=\"\(HTML.attr(h))\">\(mark)</a>" } else { out += mark }
         }
         out += "</g><g font-size=\"11\" fill=\"#333\">"
         for i in 0..<m {
             let x = ax(i)
             out += "<line class=\"axis\" x1=\"\(SVGNum.s(x))\" x2=\"\(SVGNum.s(x))\" y1=\"\(SVGNum.s(top))\" y2=\"\(SVGNum.s(top + plotH))\" stroke=\"#666\"/>"
-            out += "<text x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(top - 20))\" text-anchor=\"middle\" font-weight=\"600\">\(HTML.text(ChartFormat.clip(axes[i], 18)))<title>\(HTML.text(axes[i]))</title></text>"
+            out += "<text x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(top - 20))\" text-anchor=\"middle\" font-weight=\"600\">\(HTML.text(ChartFormat.clip(axes[i], 18)))<title>\(HTML.text(ChartFormat.clip(axes[i], 200)))</title></text>"
             let maxText = lo[i].isFinite ? ChartFormat.short(hi[i]) : "–", minText = lo[i].isFinite ? ChartFormat.short(lo[i]) : "–"
             out += "<text x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(top - 6))\" text-anchor=\"middle\" fill=\"#666\">\(HTML.text(maxText))</text>"
             out += "<text x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(top + plotH + 14))\" text-anchor=\"middle\" fill=\"#666\">\(HTML.text(minText))</text>"

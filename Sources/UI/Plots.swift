@@ -252,7 +252,7 @@ public struct PlotCollector {
         var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
                           yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
         // Raw series first (x as text), so a text x column becomes categories shared by all.
-        var raw: [(name: String, xs: [String?], ys: [Double])] = []
+        var raw: [(name: String, xs: [String], ys: [Double])] = []
         var yNames: [String] = []
         for (ri, rev) in revisions.enumerated() {
             // A revision whose project cannot be read has no plots.
@@ -260,7 +260,7 @@ public struct PlotCollector {
             do {
                 guard let bytes = try readers[ri].bytes(d.path) else { throw Problem(message: "\(d.path) is missing") }
                 var table = try PlotTable.parse(bytes, path: d.path)
-                if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(PlotCollector.maxRows) rows were read" }
+                if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(table.rows.count) rows were read" }
                 if template == "confusion" {
                     let a = try table.column(d.x ?? (table.columns.contains("actual") ? "actual" : table.columns.first ?? ""), d.path)
                     let p = try table.column(d.y.first ?? (table.columns.contains("predicted") ? "predicted" : table.columns.last ?? ""), d.path)
@@ -275,15 +275,13 @@ public struct PlotCollector {
                 if yNames.isEmpty { yNames = ys.map { table.columns[$0] } }
                 var skipped = 0
                 for y in ys {
-                    var xs: [String?] = [], vs: [Double] = []
+                    // x as text: the row number when no x column is named.
+                    var xs: [String] = [], vs: [Double] = []
                     for (r, row) in table.rows.enumerated() {
                         guard y < row.count, let v = PlotTable.number(row[y]), v.isFinite else { skipped += 1; continue }
-                        if let xi {
-                            guard xi < row.count else { skipped += 1; continue }
-                            xs.append(row[xi])
-                        } else { xs.append(nil); _ = r }
+                        if let xi, xi >= row.count { skipped += 1; continue }
+                        xs.append(xi.map { row[$0] } ?? String(r))
                         vs.append(v)
-                        if xi == nil { xs[xs.count - 1] = String(r) }
                     }
                     let name = ys.count > 1 ? "\(rev.name): \(table.columns[y])" : rev.name
                     raw.append((name, xs, vs))
@@ -297,14 +295,14 @@ public struct PlotCollector {
         if template == "confusion" { return g }
         if d.yLabel == nil && g.yLabel.isEmpty && yNames.count == 1 { g.yLabel = yNames[0] }
         // x: numbers unless some value is not one; then categories in order of appearance.
-        let numeric = raw.allSatisfy { $0.xs.allSatisfy { $0.flatMap(PlotTable.number).map { $0.isFinite } ?? false } }
+        let numeric = raw.allSatisfy { $0.xs.allSatisfy { PlotTable.number($0)?.isFinite ?? false } }
         var cats: [String] = []
         var catIndex: [String: Int] = [:]
         for s in raw {
             var pts: [ChartPoint] = []
             pts.reserveCapacity(s.ys.count)
             for (i, y) in s.ys.enumerated() {
-                let xt = s.xs[i] ?? ""
+                let xt = s.xs[i]
                 let x: Double
                 if numeric { x = PlotTable.number(xt)! } else {
                     if let c = catIndex[xt] { x = Double(c) } else { catIndex[xt] = cats.count; x = Double(cats.count); cats.append(xt) }
@@ -325,6 +323,8 @@ struct PlotTable {
     var rows: [[String]]
     var truncated = false
     static let maxColumns = 10_000
+    /// At most this many cells are kept (rows × columns), whatever the row limit.
+    static let maxCells = 2_000_000
 
     func column(_ name: String, _ path: String) throws -> Int {
         guard let i = columns.firstIndex(of: name) else {
@@ -374,10 +374,11 @@ struct PlotTable {
             let header = try next().map { $0.trimmed(" \t") }
             guard header.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) columns") }
             var t = PlotTable(columns: header, rows: [])
+            let rowLimit = min(PlotCollector.maxRows, maxCells / max(1, header.count))
             while i < n {
                 let row = try next()
                 if row.count == 1 && row[0].isEmpty { continue }
-                if t.rows.count >= PlotCollector.maxRows { t.truncated = true; break }
+                if t.rows.count >= rowLimit { t.truncated = true; break }
                 t.rows.append(Array(row.prefix(header.count)))
             }
             return t
@@ -400,7 +401,8 @@ struct PlotTable {
         let columns = first.keys.sorted()
         guard columns.count <= maxColumns else { throw PlotCollector.Problem(message: "\(path) has more than \(maxColumns) keys") }
         var t = PlotTable(columns: columns, rows: [])
-        if arr.count > PlotCollector.maxRows { t.truncated = true; arr = Array(arr.prefix(PlotCollector.maxRows)) }
+        let rowLimit = min(PlotCollector.maxRows, maxCells / max(1, columns.count))
+        if arr.count > rowLimit { t.truncated = true; arr = Array(arr.prefix(rowLimit)) }
         t.rows.reserveCapacity(arr.count)
         for (i, item) in arr.enumerated() {
             guard let o = item.objectValue else { throw PlotCollector.Problem(message: "\(path): item \(i) is not an object") }
@@ -460,12 +462,12 @@ public enum PlotReport {
             body += "<p class=\"muted\">No plots. Declare them under a stage's <code>\"plots\"</code> in mlrepo.json, or record a metrics file holding a list of numbers (a training curve).</p>"
         }
         for g in groups {
-            body += "<section class=\"plot\"><h2>\(HTML.text(g.title))"
-            if g.title != g.id { body += " <code class=\"muted\">\(HTML.text(g.id))</code>" }
+            body += "<section class=\"plot\"><h2>\(HTML.text(ChartFormat.clip(g.title, 300)))"
+            if g.title != g.id { body += " <code class=\"muted\">\(HTML.text(ChartFormat.clip(g.id, 300)))</code>" }
             body += "</h2>"
             if !g.problems.isEmpty {
                 body += "<ul class=\"problems error\">"
-                for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(r.name + ": " + g.problems[r.name]!))</li>" }
+                for r in revisions where g.problems[r.name] != nil { body += "<li>\(HTML.text(ChartFormat.clip(r.name + ": " + g.problems[r.name]!, 600)))</li>" }
                 body += "</ul>"
             }
             body += "<div class=\"charts\">" + g.svgs().map { "<div class=\"chart\">\($0)</div>" }.joined() + "</div></section>"

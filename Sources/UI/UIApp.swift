@@ -90,6 +90,15 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
             return htmlResponse(PageContent(title: "Bad request", section: nil, body: Layout.errorBody(error), status: error.status))
         }
         if path == "/login" { return login(query) }
+        // The Serving page reads another server (up to seconds when it does not answer) and
+        // nothing of the repository: it does not hold up the other pages.
+        if path == "/serving" {
+            do { return htmlResponse(try servingPage(query)) } catch let e as UIError {
+                return htmlResponse(PageContent(title: "Error", section: nil, body: Layout.errorBody(e), status: e.status))
+            } catch {
+                return htmlResponse(PageContent(title: "Error", section: nil, body: Layout.errorBody(UIError(502, "\(error)")), status: 502))
+            }
+        }
         return lock.withLock {
             do {
                 try index.refresh()
@@ -102,7 +111,6 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
                 case "/data": return htmlResponse(try dataPage(query))
                 case "/files": return htmlResponse(try filesPage(query))
                 case "/raw": return try rawFile(query)
-                case "/serving": return htmlResponse(try servingPage(query))
                 case "/api/experiments": return try experimentsJSON(query)
                 default: throw UIError(404, "no page at '\(path)'")
                 }

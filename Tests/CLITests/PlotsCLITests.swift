@@ -102,6 +102,10 @@ final class PlotsCLITests: CLITestCase {
         ok("init")
         setUpProject(last: "0.25")
         ok("repro")
+        // Before the first commit, diff shows the work tree alone.
+        let unborn = try XCTUnwrap(json(ok("plots", "diff", "--json")) as? [String: Any])
+        let names = ((unborn["plots"] as? [[String: Any]])?.first?["series"] as? [[String: Any]])?.map { $0["name"] as? String }
+        XCTAssertEqual(names, ["workspace: loss", "workspace: val_loss"])
         _ = commit("one")
         for args in [["plots", "diff", "no-such-branch"], ["plots", "show", "nope.csv"], ["plots", "diff", "HEAD", "HEAD"], ["plots", "draw"]] {
             let r = runResult(args)

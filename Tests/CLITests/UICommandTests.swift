@@ -84,7 +84,9 @@ final class UICommandTests: CLITestCase {
         makeRepo()
         let (s, port) = try startUI()
         defer { _ = stop(s) }
-        XCTAssertEqual(get(port, "/experiments", headers: ["Host": "evil.example:\(port)"])?.status, 421)
+        let misdirected = try XCTUnwrap(get(port, "/experiments", headers: ["Host": "evil.example:\(port)"]))
+        XCTAssertEqual(misdirected.status, 421)
+        XCTAssertNotNil(misdirected.headers["content-security-policy"])
         XCTAssertEqual(get(port, "/experiments", headers: ["Host": "localhost:\(port)"])?.status, 200)
         XCTAssertEqual(get(port, "/experiments", headers: ["Host": "127.0.0.1:\(port + 1)"])?.status, 421)
         // A name given with --allow-host is accepted, with the port.
@@ -141,8 +143,33 @@ final class UICommandTests: CLITestCase {
         XCTAssertTrue(cookie.hasPrefix("mlrepo_ui_token=s3cret-token;") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie)
         XCTAssertEqual(get(port, "/experiments", headers: ["Cookie": "other=1; mlrepo_ui_token=s3cret-token"])?.status, 200)
         XCTAssertEqual(get(port, "/experiments", headers: ["Cookie": "mlrepo_ui_token=nope"])?.status, 401)
+        // A stale cookie does not hide a good Authorization header.
+        XCTAssertEqual(get(port, "/experiments", headers: ["Cookie": "mlrepo_ui_token=old", "Authorization": "Bearer s3cret-token"])?.status, 200)
+        // The server's own refusals carry the same protective headers as pages.
+        let refused = try XCTUnwrap(get(port, "/experiments"))
+        XCTAssertEqual(refused.headers["x-content-type-options"], "nosniff")
+        XCTAssertNotNil(refused.headers["content-security-policy"])
         let err = stop(s).err
         XCTAssertFalse(err.contains("s3cret-token"), "the token was printed: \(err)")
+    }
+
+    func testHostileFilesPageNumberAndCommitTimeDoNotKillTheServer() throws {
+        // Found by review: page=Int.max overflowed a multiplication (trap); a commit time of
+        // Int64.min overflowed the date arithmetic (trap). Either killed the whole server.
+        makeRepo()
+        write("big.csv", "v\n-1e308\n1e308\n")
+        ok("add", "big.csv")
+        _ = ok("commit", "-m", "ancient", env: ["MLREPO_AUTHOR_DATE": "-9223372036854775808"])
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        XCTAssertEqual(get(port, "/files?page=9223372036854775807")?.status, 400)
+        XCTAssertEqual(get(port, "/experiments")?.status, 200)
+        XCTAssertEqual(get(port, "/api/experiments")?.status, 200)
+        // A CSV spanning ±1e308: its histogram bins overflowed to NaN (trap).
+        XCTAssertEqual(get(port, "/data?path=big.csv")?.status, 200)
+        XCTAssertEqual(get(port, "/health")?.status, 200, "the server died")
+        XCTAssertTrue(ok("exp", "show", "--json").contains("\"timestamp\""))
+        XCTAssertFalse(ok("log").isEmpty)
     }
 
     func testBadOptionsAndNoRepository() throws {

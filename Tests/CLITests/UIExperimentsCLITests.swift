@@ -111,6 +111,6 @@ final class UIExperimentsCLITests: CLITestCase {
         commit("even lower")
         r = try get(port, "/experiments?sort=accuracy&order=asc")
         XCTAssertTrue(r.body.contains("1–4 of 4"), String(r.body.suffix(3000)))
-        XCTAssertTrue(r.body.contains("<td title=\"even lower\">even lower</td>"))
+        XCTAssertTrue(r.body.contains("<td class=\"msg\" title=\"even lower\">even lower</td>"))
     }
 }

@@ -88,6 +88,15 @@ final class ChartTests: XCTestCase {
         XCTAssertTrue(par.contains("<a href=\"/c?x=&lt;img"))
     }
 
+    func testLongLabelsAreClipped() {
+        let long = String(repeating: "<x>", count: 100_000)
+        let pts = (0..<100).map { ChartPoint(x: Double($0), y: 1, label: long) }
+        let svg = Chart(title: long, kind: .line, series: [ChartSeries(name: long, points: pts)], xLabel: long, yLabel: long).svg()
+        XCTAssertLessThan(svg.utf8.count, 250_000)
+        XCTAssertEqual(count("class=\"pt\"", in: svg), 100)
+        assertNoRawHostile(svg)
+    }
+
     func testLineAndScatterPointCounts() {
         let s = [series("a", [1, 2, 3, 4, 5]), series("b", [5, 4, 3, 2, 1])]
         let line = Chart(title: "t", kind: .line, series: s).svg()
@@ -145,6 +154,9 @@ final class ChartTests: XCTestCase {
         let mixed = Chart(title: "t", kind: .line, series: [series("m", [0, 10, 1000])], logY: true).svg()
         XCTAssertTrue(mixed.contains("linear scale"))
         XCTAssertTrue(mixed.contains(">0</text>"))
+        let bars = Chart(title: "t", kind: .bar, series: [series("b", [1, 10, 1000])], logY: true).svg()
+        XCTAssertEqual(count("class=\"bar\"", in: bars), 3)
+        XCTAssertFalse(bars.contains("height=\"0\""))
     }
 
     func testMarkerLimitKeepsLargeChartsSmall() {

@@ -32,7 +32,7 @@ final class ExperimentsPagesTests: XCTestCase {
         guard let t = body.range(of: "id=\"experiments\"") else { return [] }
         var out: [String] = []
         var rest = body[t.upperBound...]
-        while let r = rest.range(of: "<td title=\"") {
+        while let r = rest.range(of: "<td class=\"msg\" title=\"") {
             let after = rest[r.upperBound...]
             guard let q = after.firstIndex(of: "\"") else { break }
             out.append(String(after[..<q]))
@@ -55,7 +55,7 @@ final class ExperimentsPagesTests: XCTestCase {
         let heads = ["accuracy", "loss", "epochs", "lr"].map { r.body.range(of: "<th class=\"num\" title=\"\(["accuracy", "loss"].contains($0) ? "metric metrics.json" : "param params.json"):\($0)\"")?.lowerBound }
         XCTAssertFalse(heads.contains(nil), r.body)
         XCTAssertEqual(heads.compactMap { $0 }, heads.compactMap { $0 }.sorted())
-        XCTAssertTrue(r.body.contains("<td class=\"num\" data-v=\"0.6\">0.6</td>"), r.body)
+        XCTAssertTrue(r.body.contains("<td data-v=\"0.6\">0.6</td>"), r.body)
         // The next page keeps the query.
         XCTAssertTrue(r.body.contains("href=\"/experiments?order=desc&amp;per=2&amp;page=2\""), r.body)
         r = app.get("/experiments", [("page", "3")])
@@ -223,6 +223,20 @@ final class ExperimentsPagesTests: XCTestCase {
         return String(rest[..<(rest.range(of: "<h2>")?.lowerBound ?? rest.endIndex)])
     }
 
+    func testTrainingCurvesOverlaidOnChartsAndCompare() throws {
+        let a = try fx.commit("first", params: #""lr": 0.1"#, metrics: #""accuracy": 0.5, "loss_curve": [3, 2, 1]"#)
+        let b = try fx.commit("second", params: #""lr": 0.01"#, metrics: #""accuracy": 0.7, "loss_curve": [2, 1, 0.5, 0.25]"#)
+        let app = fx.app()
+        var r = app.get("/charts", [("c", a.short), ("c", b.short)])
+        XCTAssertEqual(r.status, 200)
+        let plots = section(r.body, "plots")
+        XCTAssertTrue(plots.contains("data-plot=\"metrics.json:loss_curve\""), plots)
+        XCTAssertEqual(count("class=\"pt\"", in: plots), 7, plots)
+        r = app.get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertTrue(r.body.contains("data-plot=\"metrics.json:loss_curve\""), r.body)
+        XCTAssertEqual(count("class=\"pt\"", in: r.body), 7)
+    }
+
     func testChartsHoldOnePointPerCommitAndBranch() throws {
         try history()
         let app = fx.app()
@@ -250,6 +264,16 @@ final class ExperimentsPagesTests: XCTestCase {
             XCTAssertLessThanOrEqual(t.kept.count, UIApp.chartsMaxPoints)
             XCTAssertEqual(t.kept.first, 0); XCTAssertEqual(t.kept.last, n - 1)
         }
+        // Metric series keep each run's lowest and highest value: a spike survives.
+        var values = (0..<10_000).map { Double($0 % 7) / 10 }
+        values[4321] = 99; values[8765] = -5
+        let mm = UIApp.thinMinMax(values, limit: UIApp.chartsMaxPoints)
+        XCTAssertLessThanOrEqual(mm.kept.count, UIApp.chartsMaxPoints + 1)
+        XCTAssertTrue(mm.kept.contains(4321) && mm.kept.contains(8765))
+        XCTAssertEqual(mm.kept, mm.kept.sorted())
+        XCTAssertEqual(mm.kept.last, 9999)
+        XCTAssertEqual(UIApp.thinMinMax([3, 1, 2], limit: 5).kept, [0, 1, 2])
+        XCTAssertEqual(UIApp.thinMinMax([5, 1, 2, 9, 4, 4], limit: 2).kept, [1, 3, 5])
         // Curves at commits: the section is there (the plots come from PlotCollector).
         r = app.get("/charts", [("c", "HEAD"), ("c", "feature")])
         XCTAssertEqual(r.status, 200)

@@ -233,6 +233,31 @@ final class PagesTests: XCTestCase {
         XCTAssertEqual(render(a, "/lineage", [("stage", Self.hostile[0])]).status, 404)
     }
 
+    func testLineageFocusesThroughFoldersAndPointsBackWhenRecordsAreGone() throws {
+        try write("in/a.txt", "a\n")
+        try write("in/b.txt", "b\n")
+        try write("mlrepo.json", """
+        {"stages": {"pack": {"cmd": "cat in/a.txt in/b.txt > packed.txt", "deps": ["in"], "outs": ["packed.txt"]}}}
+        """)
+        try ml.repro(targets: [], events: { _ in })
+        try commitAll("packed")
+        let a = app()
+        // A file inside the folder input is shown through the folder.
+        var p = render(a, "/lineage", [("path", "in/b.txt")])
+        XCTAssertTrue(p.body.contains("in/b.txt is inside in, which the graph shows."), p.body)
+        XCTAssertTrue(p.body.contains("<ul class=\"downstream\">") && p.body.contains(">packed.txt</a>"))
+        // An input changed and committed without running the stage: the commit keeps no
+        // record; the page points at the last commit that has one.
+        let recorded = try XCTUnwrap(ml.repo.refs.headCommit())
+        try write("in/b.txt", "b2\n")
+        try commitAll("changed input")
+        try write("other.txt", "o\n")
+        try commitAll("another")
+        p = render(a, "/lineage")
+        XCTAssertTrue(p.body.contains("No lineage records in this commit"))
+        XCTAssertTrue(p.body.contains("The nearest earlier commit with records: <a class=\"mono\" href=\"\(HTML.attr(HTML.url("/lineage", [("rev", recorded.hex)])))\">"), p.body)
+    }
+
     func testLineageOfACommitWithoutRecordsSaysSo() throws {
         try write("a.txt", "a\n")
         try commitAll("plain")
@@ -393,5 +418,101 @@ final class PagesTests: XCTestCase {
         XCTAssertEqual(p.status, 200)
         XCTAssertTrue(p.body.contains("not usable"))
         assertSafe(p)
+    }
+
+    /// A stand-in for `mlrepo serve` whose /metrics and /monitor carry hostile names.
+    final class FakeServe: HTTPHandler, @unchecked Sendable {
+        let metrics: String, monitor: String
+        init(metrics: String, monitor: String) { self.metrics = metrics; self.monitor = monitor }
+        func handle(_ request: HTTPRequest, worker: Int) -> HTTPResponse {
+            switch request.path {
+            case "/metrics": return HTTPResponse(status: 200, text: metrics)
+            case "/monitor": return HTTPResponse(status: 200, json: monitor)
+            default: return HTTPResponse(status: 404, text: "no")
+            }
+        }
+        func completed(_ request: HTTPRequest?, response: HTTPResponse, latencyMicros: Int, worker: Int) {}
+        func flush(worker: Int) {}
+    }
+
+    func testServingPageShowsAServersFiguresEscaped() throws {
+        try write("a.txt", "a\n")
+        try commitAll("one")
+        let h = PagesTests.hostile
+        func prom(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+        let metrics = """
+        mlrepo_requests_total{model="primary",model_id="abc",status="200"} 95
+        mlrepo_requests_total{model="primary",model_id="abc",status="503"} 5
+        mlrepo_request_duration_seconds_bucket{model="primary",le="0.001"} 50
+        mlrepo_request_duration_seconds_bucket{model="primary",le="0.01"} 100
+        mlrepo_request_duration_seconds_bucket{model="primary",le="+Inf"} 100
+        mlrepo_request_duration_seconds_sum{model="primary"} 0.3
+        mlrepo_request_duration_seconds_count{model="primary"} 100
+        mlrepo_rows_scored_total{model="primary"} 250
+        mlrepo_model_info{model="primary",model_id="abc",path="\(prom(h[1]))",commit="c",type="t",source="\(prom(h[0]))"} 1
+        mlrepo_uptime_seconds 50
+
+        """
+        var feature = ""
+        JSON.quote(h[0], into: &feature)
+        let monitor = "{\"models\": [{\"role\": \"primary\", \"model\": {\"path\": \"m\"}, \"rows\": 250, \"features\": [{\"name\": \(feature), \"rows\": 250, \"psi\": 0.4, \"mean_shift_std\": 1.5, \"live_mean\": 3, \"train_mean\": 1, \"status\": \"drift\"}]}]}"
+        var config = ServerConfig()
+        config.port = 0
+        config.workers = 1
+        let server = try HTTPServer(config: config, handler: FakeServe(metrics: metrics, monitor: monitor))
+        server.start()
+        defer { server.stop(); server.wait() }
+        let p = render(app(serveURL: "http://127.0.0.1:\(server.port)"), "/serving")
+        XCTAssertEqual(p.status, 200)
+        XCTAssertFalse(p.body.contains("unreachable"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Requests</div><div class=\"big\">100</div><div class=\"muted\">2/s since start</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"big\">5</div><div class=\"muted\">5% (5xx: 5)</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Latency p50</div><div class=\"big\">1 ms</div><div class=\"muted\">mean 3 ms</div>"), p.body)
+        XCTAssertTrue(p.body.contains("<div class=\"muted\">Rows scored</div><div class=\"big\">250</div>"))
+        XCTAssertTrue(p.body.contains(">drift<") && p.body.contains(">0.4<"))
+        assertSafe(p, escaped: h)
+    }
+
+    func testLineageGraphAndDataCacheAreBounded() {
+        var g = LineageGraph()
+        for i in 0..<(LineageGraph.maxNodes + 10) { _ = g.node("f:\(i)") { LineageGraphNode(key: "f:\(i)", name: "\(i)", what: .file(.other, nil)) } }
+        XCTAssertEqual(g.nodes.count, LineageGraph.maxNodes)
+        XCTAssertTrue(g.truncated)
+        XCTAssertEqual(g.node("f:3") { fatalError() }, 3, "a known node is found, not added")
+        let cache = DataPageCache()
+        let e = DataPageCache.Entry(profile: DataProfile(rows: 0, bytes: 0, columns: []), histograms: [:], computedAt: 0, seconds: 0, profileWasCached: false, partial: false)
+        for i in 0...DataPageCache.capacity { cache.put("k\(i)", e) }
+        XCTAssertNil(cache.get("k0"), "the oldest entry is dropped")
+        XCTAssertNotNil(cache.get("k1"))
+        XCTAssertNotNil(cache.get("k\(DataPageCache.capacity)"))
+    }
+
+    /// Records read from pieces of any size are the records of the whole.
+    func testTableStreamGivesTheSameRecordsWhateverThePieces() throws {
+        let csv = Array("\u{FEFF}\n\na,b,c\r\n1,\"x,\r\ny\",\" 2 \"\r3,\"say \"\"hi\"\"\",\n\n4,5,6".utf8)
+        let tsv = Array("a\tb\r\n1\t\"q\"\n\n2\t3".utf8)
+        func records(_ bytes: [UInt8], tab: Bool, piece: Int) throws -> [[String]] {
+            let t = TableStream(tab: tab)
+            var out: [[String]] = []
+            var i = 0
+            repeat {
+                let end = min(bytes.count, i + piece)
+                try t.feed(Array(bytes[i..<end]), atEnd: end == bytes.count) { out.append($0.texts); return true }
+                i = end
+            } while i < bytes.count
+            return out
+        }
+        let whole = try records(csv, tab: false, piece: csv.count)
+        XCTAssertEqual(whole, [["a", "b", "c"], ["1", "x,\r\ny", " 2 "], ["3", "say \"hi\"", ""], ["4", "5", "6"]])
+        for piece in 1...8 { XCTAssertEqual(try records(csv, tab: false, piece: piece), whole, "pieces of \(piece)") }
+        let tabs = try records(tsv, tab: true, piece: tsv.count)
+        XCTAssertEqual(tabs, [["a", "b"], ["1", "\"q\""], ["2", "3"]])
+        for piece in 1...4 { XCTAssertEqual(try records(tsv, tab: true, piece: piece), tabs) }
+        XCTAssertThrowsError(try records(Array("a\n\"open".utf8), tab: false, piece: 3))
+        // Numbers: trimmed, quoted or not; missing words and text are not numbers.
+        let t = TableStream(tab: false)
+        var nums: [Double?] = []
+        try t.feed(Array(" 1.5 ,\"2\",NA,,x,1e3\n".utf8), atEnd: true) { r in nums = (0..<r.count).map(r.number); return true }
+        XCTAssertEqual(nums, [1.5, 2, nil, nil, nil, 1000])
     }
 }

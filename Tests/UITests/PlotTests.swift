@@ -61,6 +61,11 @@ final class PlotTests: XCTestCase {
         let big = try table(many, "m.csv")
         XCTAssertEqual(big.rows.count, PlotCollector.maxRows)
         XCTAssertTrue(big.truncated)
+        // Wide files keep at most maxCells cells.
+        let wide = (0..<1000).map { "c\($0)" }.joined(separator: ",") + "\n" + String(repeating: Array(repeating: "1", count: 1000).joined(separator: ",") + "\n", count: 2500)
+        let w = try table(wide, "w.csv")
+        XCTAssertEqual(w.rows.count, PlotTable.maxCells / 1000)
+        XCTAssertTrue(w.truncated)
     }
 
     func testConfusionCounts() throws {

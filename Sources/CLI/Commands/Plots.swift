@@ -40,7 +40,10 @@ let plotsCommand = Command(
         revisions = [PlotRevision(name: "workspace", commit: nil)]
     } else {
         switch rest.count {
-        case 0: revisions = [try revision("HEAD"), PlotRevision(name: "workspace", commit: nil)]
+        case 0:
+            // HEAD against the work tree; on an unborn branch, the work tree alone.
+            revisions = try ml.repo.refs.headCommit() == nil ? [] : [try revision("HEAD")]
+            revisions.append(PlotRevision(name: "workspace", commit: nil))
         case 1: revisions = [try revision(rest[0]), PlotRevision(name: "workspace", commit: nil)]
         default: revisions = try rest.map(revision)
         }

@@ -47,6 +47,10 @@ let uiCommand = Command(
     guard config.workers >= 1 else { throw UsageError(message: "--workers takes a number ≥ 1") }
     config.openPaths = ["/health", "/ping", "/login", "/favicon.ico", Assets.cssPath, Assets.jsPath]
     config.authCookie = UIApp.cookieName
+    // Every answer, the server's own errors and the JSON API included, is never sniffed,
+    // framed or run as a page.
+    config.responseHeaders = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                              ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")]
     var options = UIOptions()
     if let f = a.value("auth-token-file") {
         config.authTokens = try readAuthTokens(f.hasPrefix("/") ? f : Path.join(ctx.cwd, f), shown: f)

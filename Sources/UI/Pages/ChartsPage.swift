@@ -17,6 +17,31 @@ extension UIApp {
     static let chartsMaxSeries = 10
     static let chartsMaxPoints = 2000
 
+    /// Indexes of `values` to draw when there are more than `limit`: in each run of
+    /// consecutive values, the lowest and the highest (so a spike is never dropped), and the
+    /// last value; at most `limit + 1` indexes, in order.
+    static func thinMinMax(_ values: [Double], limit: Int) -> (kept: [Int], run: Int) {
+        guard values.count > limit, limit >= 2 else { return (Array(values.indices), 1) }
+        let buckets = limit / 2
+        let run = (values.count + buckets - 1) / buckets
+        var out: [Int] = []
+        out.reserveCapacity(limit + 1)
+        var start = 0
+        while start < values.count {
+            let end = min(values.count, start + run)
+            var lo = start, hi = start
+            for i in start..<end {
+                if values[i] < values[lo] { lo = i }
+                if values[i] > values[hi] { hi = i }
+            }
+            out.append(min(lo, hi))
+            if hi != lo { out.append(max(lo, hi)) }
+            start = end
+        }
+        if out.last != values.count - 1 { out.append(values.count - 1) }
+        return (out, run)
+    }
+
     /// Every `stride`-th element of `a` and its last, when `a` is longer than `limit`.
     static func thin<T>(_ a: [T], limit: Int) -> (kept: [T], stride: Int) {
         guard a.count > limit, limit > 1 else { return (a, 1) }
@@ -82,8 +107,10 @@ extension UIApp {
             let nums = index.numbers(m)
             var series: [ChartSeries] = []
             for (b, all) in branchSlots {
-                let (slots, step) = UIApp.thin(all.filter { !nums[$0].isNaN }, limit: UIApp.chartsMaxPoints)
-                thinned = max(thinned, step)
+                let present = all.filter { !nums[$0].isNaN }
+                let (kept, run) = UIApp.thinMinMax(present.map { nums[$0] }, limit: UIApp.chartsMaxPoints)
+                let slots = kept.map { present[$0] }
+                thinned = max(thinned, run)
                 var pts: [ChartPoint] = []
                 pts.reserveCapacity(slots.count)
                 for s in slots {
@@ -94,11 +121,11 @@ extension UIApp {
                 if !pts.isEmpty { series.append(ChartSeries(name: b, points: pts)) }
             }
             let cats: [String]? = oldestFirst.count <= 40 ? oldestFirst.map { index.entry($0).id.short } : nil
-            let chart = Chart(title: cols[m].name, kind: .line, series: series, xLabel: "commit (oldest → newest)", yLabel: cols[m].name, xCategories: cats)
+            let chart = Chart(title: cols[m].name, kind: .line, series: series, xLabel: "commits, oldest first", yLabel: cols[m].name, xCategories: cats)
             out += "<div class=\"chart\" data-metric=\"\(HTML.attr(cols[m].name))\">\(chart.svg())</div>"
         }
         out += "</div>"
-        if thinned > 1 { notes.append("Over \(UIApp.chartsMaxPoints) commits in a series: every \(thinned)th commit (and the newest) is drawn.") }
+        if thinned > 1 { notes.append("Over \(UIApp.chartsMaxPoints) commits in a series: of every \(thinned) commits in a row, the lowest and the highest value are drawn (and the newest).") }
         for n in notes { out += "<p class=\"muted\">\(HTML.text(n))</p>" }
 
         // (b) A param (or any column) against a metric.

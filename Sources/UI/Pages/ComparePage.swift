@@ -12,8 +12,10 @@ extension UIApp {
     /// Changed files listed per pair, and tables diffed by rows per pair.
     static let compareMaxFiles = 200
     static let compareMaxTables = 6
-    /// Tables larger than this (either side) are listed, not diffed by rows.
+    /// Tables larger than this (either side) are listed, not diffed by rows; and the bytes
+    /// of tables diffed on one page at most (both sides counted).
     static let compareMaxTableBytes: UInt64 = 64 << 20
+    static let compareTableBudget: UInt64 = 256 << 20
 
     struct CompareSide {
         var rev: String
@@ -119,6 +121,7 @@ extension UIApp {
     func filesSection(_ sides: [CompareSide]) -> String {
         var out = ""
         let label = ml.repo.config["table.label"].flatMap { $0.trimmed().isEmpty ? nil : $0.trimmed() }
+        var budget = UIApp.compareTableBudget
         for s in sides.dropFirst() {
             let base = sides[0]
             out += "<h3>\(base.id.short) → \(s.id.short)</h3>"
@@ -140,8 +143,11 @@ extension UIApp {
                         out += "<span class=\"muted\">not diffed (at most \(UIApp.compareMaxTables) tables per pair)</span>"
                     } else if (e.oldSize ?? 0) > UIApp.compareMaxTableBytes || (e.newSize ?? 0) > UIApp.compareMaxTableBytes {
                         out += "<span class=\"muted\">not diffed (over \(UIApp.compareMaxTableBytes >> 20) MiB)</span>"
+                    } else if (e.oldSize ?? 0) + (e.newSize ?? 0) > budget {
+                        out += "<span class=\"muted\">not diffed (this page diffs at most \(UIApp.compareTableBudget >> 20) MiB of tables)</span>"
                     } else {
                         tables += 1
+                        budget -= (e.oldSize ?? 0) + (e.newSize ?? 0)
                         out += tableSummary(e, delimiter: delim, label: label)
                     }
                 }

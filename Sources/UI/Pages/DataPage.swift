@@ -52,7 +52,6 @@ extension UIApp {
     static let driftBins = 10
     /// Bytes of a file read at most for its histograms.
     static let maxHistogramBytes = 512 << 20
-    static let missingTokens: Set<String> = ["", "na", "n/a", "nan", "null", "none"]
 
     /// Bins for a numeric column: `bins` equal widths over [lo, hi] (one bin when lo == hi).
     struct Bins: Hashable { var lo: Double; var hi: Double; var count: Int }
@@ -67,7 +66,8 @@ extension UIApp {
         // One streaming pass for the histograms of the numeric columns asked for.
         let names = profile.columns.map(\.name)
         var targets: [(col: Int, name: String, bins: Bins)] = []
-        for (i, n) in names.enumerated() { if let b = bins[n], !targets.contains(where: { $0.name == n }) { targets.append((i, n, b)) } }
+        var taken = Set<String>()   // a repeated column name: its first column
+        for (i, n) in names.enumerated() { if let b = bins[n], taken.insert(n).inserted { targets.append((i, n, b)) } }
         var counts = targets.map { [Int](repeating: 0, count: $0.bins.count) }
         var partial = false
         if !targets.isEmpty {
@@ -78,13 +78,10 @@ extension UIApp {
                 read += chunk.count
                 try table.feed(chunk, atEnd: UInt64(read) >= size) { rec in
                     if header { header = false; return true }
-                    for (t, target) in targets.enumerated() where target.col < rec.count {
-                        let cell = rec[target.col].trimmed(" \t")
-                        guard !UIApp.missingTokens.contains(cell.lowercased()), let x = Double(cell), x.isFinite else { continue }
+                    for (t, target) in targets.enumerated() where target.col < rec.count && target.bins.count > 0 {
+                        guard let x = rec.number(target.col) else { continue }   // missing or not a number
                         let b = target.bins
-                        var k = b.hi > b.lo ? Int(((x - b.lo) / (b.hi - b.lo) * Double(b.count)).rounded(.down)) : 0
-                        k = min(max(k, 0), b.count - 1)
-                        counts[t][k] += 1
+                        counts[t][UIApp.bin(x, lo: b.lo, hi: b.hi, count: b.count)] += 1
                     }
                     return true
                 }
@@ -337,5 +334,17 @@ extension UIApp {
             out += "</div>"
         }
         return out
+    }
+}
+
+extension UIApp {
+    /// The bin of `x` among `count` equal bins over [lo, hi] (values outside go to the end
+    /// bins). Overflow-safe: the span is computed in halves, so lo = -1e308 and hi = 1e308
+    /// (a hostile CSV's) give a finite ratio; a non-finite x goes to bin 0.
+    static func bin(_ x: Double, lo: Double, hi: Double, count: Int) -> Int {
+        guard count > 1, hi > lo, x.isFinite else { return 0 }
+        let r = (x / 2 - lo / 2) / (hi / 2 - lo / 2) * Double(count)
+        guard r.isFinite else { return 0 }
+        return Int(min(max(r.rounded(.down), 0), Double(count - 1)))
     }
 }

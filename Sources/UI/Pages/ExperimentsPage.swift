@@ -10,18 +10,10 @@ import Support
 /// Formatting shared by the experiment pages.
 enum UIFormat {
     /// "2023-11-14 22:13" in the commit's own offset.
-    static func shortTime(_ t: Int64, tzMinutes: Int) -> String {
-        let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2)) \(p(c.hour, 2)):\(p(c.minute, 2))"
-    }
+    static func shortTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.short(t, tzMinutes: tzMinutes) }
 
     /// ISO 8601 with the offset: "2023-11-14T22:13:20+00:00" (as `exp show --json`).
-    static func isoTime(_ t: Int64, tzMinutes: Int) -> String {
-        let c = CivilTime(unixSeconds: t + Int64(tzMinutes) * 60), p = CivilTime.pad
-        let m = abs(tzMinutes)
-        return "\(p(c.year, 4))-\(p(c.month, 2))-\(p(c.day, 2))T\(p(c.hour, 2)):\(p(c.minute, 2)):\(p(c.second, 2))"
-            + (tzMinutes < 0 ? "-" : "+") + p(m / 60, 2) + ":" + p(m % 60, 2)
-    }
+    static func isoTime(_ t: Int64, tzMinutes: Int) -> String { CommitTime.iso(t, tzMinutes: tzMinutes) }
 
     /// 10000 → "10,000".
     static func grouped(_ n: Int) -> String {
@@ -206,19 +198,20 @@ extension UIApp {
             out += "<td class=\"mono\"><a href=\"\(HTML.attr(HTML.url("/compare", [("c", hex)])))\">\(r.id.short)</a> "
             out += "<a class=\"muted\" href=\"\(HTML.attr(HTML.url("/files", [("rev", hex)])))\">files</a></td>"
             let t = r.commit.committer
-            out += "<td data-v=\"\(t.time)\" title=\"\(HTML.attr(UIFormat.isoTime(t.time, tzMinutes: t.tzOffsetMinutes)))\">\(HTML.text(UIFormat.shortTime(t.time, tzMinutes: t.tzOffsetMinutes)))</td><td>"
+            out += "<td title=\"\(HTML.attr(UIFormat.isoTime(t.time, tzMinutes: t.tzOffsetMinutes)))\">\(HTML.text(UIFormat.shortTime(t.time, tzMinutes: t.tzOffsetMinutes)))</td><td>"
             let tips = index.tipNames(s)
             for b in tips { out += "<span class=\"tag tip\" title=\"tip of \(HTML.attr(b))\">\(HTML.text(b))</span>" }
             let others = index.branchNames(reaching: s).filter { !tips.contains($0) }
             for b in others.prefix(3) { out += "<span class=\"tag\">\(HTML.text(b))</span>" }
             if others.count > 3 { out += "<span class=\"muted\" title=\"\(HTML.attr(others.dropFirst(3).joined(separator: ", ")))\">+\(others.count - 3)</span>" }
             let subject = r.commit.subject
-            out += "</td><td title=\"\(HTML.attr(subject))\">\(HTML.text(UIFormat.cut(subject, 80)))</td>"
+            out += "</td><td class=\"msg\" title=\"\(HTML.attr(subject))\">\(HTML.text(UIFormat.cut(subject, 80)))</td>"
             for c in v.columns {
                 guard let val = index.value(c, s) else { out += "<td class=\"muted\">–</td>"; continue }
                 switch val {
                 case .number, .int:
-                    out += "<td class=\"num\" data-v=\"\(HTML.attr(val.display()))\">\(HTML.text(UIFormat.cell(val)))</td>"
+                    // Right-aligned by the stylesheet (td[data-v]): no class, a lighter page.
+                    out += "<td data-v=\"\(HTML.attr(val.display()))\">\(HTML.text(UIFormat.cell(val)))</td>"
                 case .array, .object:
                     out += "<td class=\"muted\">[…]</td>"
                 default:

@@ -117,9 +117,9 @@ extension UIApp {
         }
         body += "</p>"
         if entry.mode.isDirectory {
-            body += try folderListing(entry.id, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
+            body += try folderListing(entry.id, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: 1_000_000))
         } else {
-            body += try fileView(entry, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: Int.max))
+            body += try fileView(entry, path: path, rev: rev, meta: meta, page: try q.int("page", default: 1, max: 1_000_000))
         }
         return PageContent(title: path.isEmpty ? "Files" : Path.basename(path), section: .files, body: body)
     }
@@ -245,9 +245,9 @@ extension UIApp {
             let last = UInt64(scanned) >= e.size
             var go = true
             try table.feed(chunk, atEnd: last) { rec in
-                if header == nil { header = rec; return true }
+                if header == nil { header = rec.texts; return true }
                 if seen >= first + per { more = true; go = false; return false }
-                if seen >= first { rows.append(rec) }
+                if seen >= first { rows.append((0..<min(rec.count, 200)).map { String(rec.text($0).prefix(500)) }) }
                 seen += 1
                 return true
             }
@@ -320,8 +320,30 @@ extension UIApp {
     }
 }
 
+/// One record of a table, valid only during the callback: its fields' extents over the
+/// bytes read so far.
+struct TableRecord {
+    let p: UnsafePointer<UInt8>
+    let fields: [CSVField]
+    var count: Int { fields.count }
+    /// Field `j`'s text, unquoted (not trimmed).
+    func text(_ j: Int) -> String { CSVScanner.text(p, fields[j]) }
+    var texts: [String] { fields.indices.map(text) }
+    /// Field `j` as a finite number (trimmed of spaces and tabs); nil for anything else,
+    /// missing-value words included.
+    func number(_ j: Int) -> Double? {
+        let f = fields[j]
+        guard !f.assemble else { return Double(text(j).trimmed(" \t")).flatMap { $0.isFinite ? $0 : nil } }
+        var q = p + f.start, len = f.count
+        CSVScanner.trim(&q, &len)
+        guard len > 0, let d = DecimalParser.double(q, len), d.isFinite else { return nil }
+        return d
+    }
+}
+
 /// Records of a CSV (RFC 4180 quoting, via `CSVScanner`) or TSV (tab-separated, no
-/// quoting) file fed in pieces. A record longer than `maxRecordBytes` is an error.
+/// quoting) file fed in pieces, passed as field extents (no string is made for a field
+/// nobody reads). A record longer than `maxRecordBytes` is an error.
 final class TableStream {
     static let maxRecordBytes = 4 << 20
     let tab: Bool
@@ -331,10 +353,11 @@ final class TableStream {
 
     /// Adds `bytes` and calls `record` for every complete record (the last one too when
     /// `atEnd`), until it returns false.
-    func feed(_ bytes: [UInt8], atEnd: Bool, _ record: ([String]) throws -> Bool) throws {
+    func feed(_ bytes: [UInt8], atEnd: Bool, _ record: (TableRecord) throws -> Bool) throws {
         pending += bytes
         var consumed = 0
         defer { if consumed > 0 { pending.removeFirst(consumed) } }
+        var fields: [CSVField] = []
         try pending.withUnsafeBufferPointer { buf in
             guard let p = buf.baseAddress else { return }
             let n = buf.count
@@ -344,37 +367,46 @@ final class TableStream {
                 guard n >= 3 || atEnd else { return }
                 i = CSVScanner.headerStart(p, n)
                 started = true
+                consumed = i
             }
-            while i < n {
-                let fields: [String], next: Int
-                if tab {
-                    var j = i
-                    while j < n && p[j] != 0x0A && p[j] != 0x0D { j += 1 }
-                    if j == n && !atEnd { break }
-                    var line = String(decoding: UnsafeBufferPointer(start: p + i, count: j - i), as: UTF8.self)
-                    if line.hasSuffix("\r") { line.removeLast() }
-                    fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                    var k = j
-                    if k < n && p[k] == 0x0D { k += 1 }
-                    if k < n && p[k] == 0x0A { k += 1 }
-                    if k == n && !atEnd && j < n && p[j] == 0x0D { break }  // CR LF may be split
-                    next = k
-                } else {
-                    do {
-                        (fields, next) = try CSVScanner.record(p, from: i, n)
-                    } catch is CSVUnterminatedQuote {
-                        if atEnd { throw UIError(422, "the table has a quoted field that is never closed") }
+            scan: while i < n {
+                fields.removeAll(keepingCapacity: true)
+                var j = i
+                // One record: fields up to a line end (LF, CRLF or CR).
+                while true {
+                    let f: CSVField
+                    if tab {
+                        var k = j
+                        while k < n && p[k] != 0x09 && p[k] != 0x0A && p[k] != 0x0D { k += 1 }
+                        f = CSVField(start: j, count: k - j, assemble: false, next: k)
+                    } else {
+                        f = CSVScanner.field(p, j, n)
+                        if f.next < 0 {   // a quoted field still open
+                            if atEnd { throw UIError(422, "the table has a quoted field that is never closed") }
+                            break scan
+                        }
+                    }
+                    fields.append(f)
+                    j = f.next
+                    if j >= n {
+                        // The record may go on in the next piece.
+                        if !atEnd { break scan }
                         break
                     }
-                    // A record that reaches the end of what we have may continue in the next piece.
-                    if next >= n && !atEnd { break }
+                    let d = p[j]
+                    j += 1
+                    if d == (tab ? 0x09 : 0x2C) { continue }
+                    if d == 0x0D {
+                        if j >= n && !atEnd { break scan }   // CR LF may be split
+                        if j < n && p[j] == 0x0A { j += 1 }
+                    }
+                    break
                 }
-                i = next
+                i = j
                 consumed = i
-                if fields.count == 1 && fields[0].isEmpty { continue }  // a blank line
-                guard try record(fields) else { return }
+                if fields.count == 1 && fields[0].count == 0 { continue }  // a blank line
+                guard try record(TableRecord(p: p, fields: fields)) else { return }
             }
-            consumed = i
         }
         if pending.count - consumed > TableStream.maxRecordBytes { throw UIError(422, "a record of the table is longer than \(TableStream.maxRecordBytes >> 20) MiB") }
     }

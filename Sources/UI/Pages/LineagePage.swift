@@ -46,6 +46,8 @@ struct LineageGraph {
 }
 
 extension UIApp {
+    /// Commits looked back through at most for the nearest one with lineage records.
+    static let maxAncestorWalk = 200
     static let kindColours: [PathKind: String] = [
         .dataset: "#d6e9ff", .features: "#dcf3e3", .labels: "#fff0c9", .code: "#ece3fb",
         .params: "#ffe1d6", .model: "#ffd6e7", .metrics: "#e0f5f5", .other: "#eef0f3",
@@ -78,13 +80,32 @@ extension UIApp {
         var body = "<h1>Lineage</h1>"
         body += revisionForm(action: "/lineage", rev: rev, commit: commit, c, extra: [("path", q["path"])])
         guard !full.nodes.isEmpty else {
-            body += "<p class=\"muted\">No lineage records in this commit: run a pipeline (<code>mlrepo repro</code>) or <code>mlrepo train</code> and commit.</p>"
+            body += "<p class=\"muted\">No lineage records in this commit: run a pipeline (<code>mlrepo repro</code>) or <code>mlrepo train</code> and commit"
+                + " (a commit keeps only the runs that still describe its files).</p>"
+            // The nearest first-parent ancestor that has records (a few hundred commits back at most).
+            var cur = c.parents.first
+            var steps = 0
+            while let id = cur, steps < UIApp.maxAncestorWalk, ml.repo.store.contains(id) {
+                let pc = try ml.repo.readCommit(id)
+                if let m = try ml.meta(of: pc), !m.runs.isEmpty {
+                    body += "<p>The nearest earlier commit with records: <a class=\"mono\" href=\"\(HTML.attr(HTML.url("/lineage", [("rev", id.hex)])))\">\(id.short)</a> \(HTML.text(PageText.subject(pc.message)))</p>"
+                    break
+                }
+                cur = pc.parents.first
+                steps += 1
+            }
             return PageContent(title: "Lineage", section: .lineage, body: body)
         }
         // A chosen node: a file (`path`) or a stage (`stage`).
         var focus: Int? = nil
         if let p = q["path"], !p.isEmpty {
-            guard let i = full.index["f:" + p] else {
+            // A file inside a folder that a stage reads or writes: shown through the folder.
+            var at = p
+            while full.index["f:" + at] == nil, at.contains("/") { at = Path.dirname(at) }
+            if full.index["f:" + at] != nil && at != p {
+                body += "<p class=\"muted\">" + HTML.text(p) + " is inside " + HTML.text(at) + ", which the graph shows.</p>"
+            }
+            guard let i = full.index["f:" + at] else {
                 body += "<p class=\"error\">No recorded stage of this commit reads or writes " + HTML.text(p) + ". "
                     + "<a href=\"\(HTML.attr(HTML.url("/files", [("rev", rev), ("path", p)])))\">Show the file</a>.</p>"
                 return PageContent(title: "Lineage", section: .lineage, body: body + lineageSVG(full, rev: rev, focus: nil) + stageTable(full, rev: rev))

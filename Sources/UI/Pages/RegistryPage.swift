@@ -101,7 +101,7 @@ extension UIApp {
             var points: [ChartPoint] = []
             var labels: [String] = []
             for (i, p) in list.enumerated() {
-                labels.append("v\(i + 1)")
+                labels.append("v\(i + 1) · \(p.time.prefix(10)) · \(p.commit.prefix(7))")
                 guard let y = values[i][metric] else { continue }
                 points.append(ChartPoint(x: Double(i), y: y, label: "v\(i + 1) · \(p.time) · \(p.commit.prefix(12)): \(metric) = \(PageText.number(y))",
                                          href: HTML.url("/files", [("rev", p.commit), ("path", p.path)])))
