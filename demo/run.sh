@@ -196,4 +196,18 @@ awk -F, -v OFS=, 'NR > 1 && NR % 1009 == 0 { $9 = ($9 + 7) % 10 } { print }' dat
 "$M" log --graph --oneline -n 4
 "$M" diff --rows HEAD^1 HEAD --limit 3 -- data/train.csv
 "$M" push -q && echo "pushed the merge"
+
+echo "== see it: the MLP's training curve as a static HTML report, then the web app over this history"
+"$M" plots show metrics/mlp_train.json -o "$WORK/plots"
+"$M" ui --port 0 2> "$WORK/ui.err" &
+SERVE_PID=$!
+for _ in $(seq 100); do grep -q serving "$WORK/ui.err" 2>/dev/null && break; sleep 0.1; done
+cat "$WORK/ui.err"
+PORT=$(sed -n 's/.*on http:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$WORK/ui.err")
+for page in "experiments?branch=all" "charts" "lineage" "registry" "data?path=data/train.csv"; do
+  curl -s -o /dev/null -w "  /$page: HTTP %{http_code}, %{size_download} bytes, %header{server-timing}\n" "http://127.0.0.1:$PORT/$page"
+done
+echo "  experiments in the table: $(curl -s "http://127.0.0.1:$PORT/experiments?branch=all" | grep -o 'class="pick"' | wc -l)"
+echo "  (run 'mlrepo ui' in a repository and open http://127.0.0.1:8765/ to browse it)"
+kill -TERM $SERVE_PID; wait $SERVE_PID; SERVE_PID=""
 echo "== done"

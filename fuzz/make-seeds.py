@@ -237,6 +237,22 @@ def main():
     write("uifilter", "nested", "(" * 20 + "a>1" + ")" * 20 + " && !!!b<2")
     write("uifilter", "errors", "a>1 & b<2 || (c=1")
 
+    # --- plotdata: plot files (UI/Plots.swift); the first byte picks csv (0), tsv (1) or json (2)
+    write("plotdata", "csv", b"\x00epoch,loss,val_loss\n0,1.5,1.6\n1,0.9,1.1\n2,0.5,0.8\n")
+    write("plotdata", "tsv", b"\x01actual\tpredicted\ncat\tcat\ncat\tdog\n<b>x</b>\tdog\n")
+    write("plotdata", "json", b'\x02{"points": [{"x": 1, "y": 2e308}, {"x": -1e308, "y": "a"}, {"x": 3}]}')
+    write("plotdata", "huge", b"\x00x,y\n-1e308,1e308\n1e308,-1e308\nnan,inf\n" + b"1,2\n" * 50)
+
+    # --- promtext: a served model's /metrics (UI/Pages/ServingPage.swift)
+    write("promtext", "serve", "# HELP mlrepo_requests_total Requests.\n# TYPE mlrepo_requests_total counter\n"
+          'mlrepo_requests_total{path="/invocations",status="200"} 12\n'
+          'mlrepo_request_duration_seconds_bucket{le="0.005"} 3\nmlrepo_rows_scored_total 4.5e3\n')
+    write("promtext", "odd", 'a{b="c\\"d",e="\n"} NaN\nx{ 1\n{}\n y 2\nz{a="<script>"} +Inf\n')
+
+    # --- uiquery: page queries (UI/HTML.swift)
+    write("uiquery", "plain", "branch=main&branch=exp&sort=accuracy&order=desc&filter=acc%3E0.9+%26%26+lr%3C0.01&page=2")
+    write("uiquery", "odd", "a=%zz&%e2%28=1&&=&c=%3Cscript%3E&d=%C3%A9+%2B")
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-targets=(http chunked json packindex pack objects refname ignore csv config npy model decimal onnx merge index uifilter)
+targets=(http chunked json packindex pack objects refname ignore csv config npy model decimal onnx merge index uifilter plotdata promtext uiquery)
 nice_level="${MLREPO_FUZZ_NICE:-10}"
 build_flags=(-c debug --package-path "$here" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 
@@ -43,7 +43,7 @@ export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 
 max_len() {
     case "$1" in
-        pack|packindex|csv) echo 16384 ;;
+        pack|packindex|csv|plotdata|promtext) echo 16384 ;;
         uifilter) echo 8192 ;;
         *) echo 4096 ;;
     esac

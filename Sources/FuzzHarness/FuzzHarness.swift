@@ -24,6 +24,7 @@ public enum FuzzHarness {
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
         "config", "npy", "model", "decimal", "onnx", "merge", "index", "uifilter",
+        "plotdata", "promtext", "uiquery",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -47,6 +48,9 @@ public enum FuzzHarness {
         case "merge": merge(data)
         case "index": index(data)
         case "uifilter": uiFilter(data)
+        case "plotdata": plotData(data)
+        case "promtext": promText(data)
+        case "uiquery": uiQuery(data)
         default: return false
         }
         return true
@@ -92,6 +96,62 @@ public enum FuzzHarness {
         guard !f.isEmpty, let wrapped = try? FilterExpression("!(" + text + ")") else { return }
         check(wrapped.names == f.names, "wrapping changed the names")
         check(wrapped.matches(value) == !result, "!( E ) is not the negation of E for '\(text)'")
+    }
+
+    // MARK: UI: plot files, a served model's metrics, page queries
+
+    /// A plot data file (the first byte picks CSV, TSV or JSON; the rest is the file) as
+    /// `plots` reads it, then drawn as every chart kind over its numeric columns and as a
+    /// confusion matrix of its first and last columns: nothing traps or hangs, and no text
+    /// of the file reaches the SVG unescaped.
+    static func plotData(_ data: UnsafeRawBufferPointer) {
+        guard let first = data.first else { return }
+        let path = ["p.csv", "p.tsv", "p.json"][Int(first % 3)]
+        let bytes = Array(data.dropFirst())
+        guard let table = try? PlotTable.parse(bytes, path: path) else { return }
+        check(table.rows.allSatisfy { $0.count <= max(table.columns.count, 1) || table.columns.isEmpty }, "a row wider than the header")
+        var series: [ChartSeries] = []
+        for (c, name) in table.columns.enumerated().prefix(4) {
+            var pts: [ChartPoint] = []
+            for (i, row) in table.rows.enumerated().prefix(5000) where c < row.count {
+                if let v = PlotTable.number(row[c]) { pts.append(ChartPoint(x: Double(i), y: v, label: row[c])) }
+            }
+            series.append(ChartSeries(name: name, points: pts))
+        }
+        for kind in ChartKind.allCases {
+            var chart = Chart(title: table.columns.first ?? "", kind: kind, series: series, xLabel: table.columns.last ?? "",
+                              xCategories: kind == .bar ? table.rows.prefix(50).map { $0.first ?? "" } : nil)
+            chart.markerLimit = 1000
+            let svg = chart.svg()
+            check(!svg.contains("<script"), "a chart holds raw markup")
+        }
+        if table.columns.count >= 2, let (labels, counts) = try? PlotTable.confusion(table.rows, 0, table.columns.count - 1, path: path) {
+            check(counts.count == labels.count && counts.allSatisfy { $0.count == labels.count }, "a confusion matrix that is not square")
+            check(!ConfusionChart(title: path, labels: labels, counts: counts).svg().contains("<script"), "a confusion chart holds raw markup")
+        }
+    }
+
+    /// The Serving page's reader of a served model's /metrics (Prometheus text): bounded,
+    /// never traps, and every sample has a name.
+    static func promText(_ data: UnsafeRawBufferPointer) {
+        let samples = PromText.parse(String(decoding: data, as: UTF8.self))
+        check(samples.count <= PromText.maxLines, "more samples than lines read")
+        check(samples.allSatisfy { !$0.name.isEmpty }, "a sample without a name")
+    }
+
+    /// A page's query string and path: decoding is bounded and total, and the app answers
+    /// any of them (an error page at worst) without trapping, with every echoed value escaped.
+    static func uiQuery(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        if let q = try? Query(text) {
+            check(q.pairs.count <= Query.maxPairs, "more pairs than the bound")
+            for (k, v) in q.pairs {
+                check(HTML.percentDecode(Substring(HTML.urlComponent(k))) == k, "a name does not round-trip")
+                check(HTML.percentDecode(Substring(HTML.urlComponent(v))) == v, "a value does not round-trip")
+            }
+        }
+        let escaped = HTML.text(text)
+        check(!escaped.contains("<") && !escaped.contains(">") && !escaped.contains("\""), "escaping left markup")
     }
 
     // MARK: Support: line diff and three-way text merge

@@ -60,6 +60,9 @@ public struct Chart: Sendable {
     public var markerLimit: Int = 2000
     /// At most this many series are drawn (the legend says how many were left out).
     public static let maxSeries = 64
+    /// Values larger than this in magnitude are not drawn (a note counts them), so every span
+    /// and scaled coordinate stays finite.
+    public static let drawableLimit = 1e300
 
     public init(title: String, kind: ChartKind, series: [ChartSeries], xLabel: String = "", yLabel: String = "",
                 xCategories: [String]? = nil, width: Int = 640, height: Int = 320, logY: Bool = false) {
@@ -70,17 +73,23 @@ public struct Chart: Sendable {
     /// The chart as an `<svg>` element. Text is clipped (titles of marks to 300
     /// characters), so a hostile label cannot make the chart large.
     public func svg() -> String {
-        let W = Double(max(width, 200)), H = Double(max(height, 140))
+        let W = Double(min(max(width, 200), 20_000)), H = Double(min(max(height, 140), 20_000))
         let shown = Array(series.prefix(Chart.maxSeries))
         // Finite points only; a categorical x must name a category.
         let cats = xCategories
+        // Values beyond ±`drawableLimit` are outside the drawable range (their spans would
+        // overflow): they are left out, and the note says how many.
+        var outside = 0
         func usable(_ p: ChartPoint) -> Bool {
             guard p.x.isFinite, p.y.isFinite else { return false }
-            if let cats { return p.x == p.x.rounded() && p.x >= 0 && p.x < Double(cats.count) }
+            if let cats { guard p.x == p.x.rounded() && p.x >= 0 && p.x < Double(cats.count) else { return false } }
+            else if kind != .bar && abs(p.x) > Chart.drawableLimit { outside += 1; return false }
+            if abs(p.y) > Chart.drawableLimit { outside += 1; return false }
             return true
         }
         var pts: [[ChartPoint]] = shown.map { $0.points.filter(usable) }
         var notes: [String] = []
+        if outside > 0 { notes.append("\(outside) point\(outside == 1 ? "" : "s") beyond ±1e300 not drawn") }
         // A log axis needs every value positive; bars start at zero, so they never use one.
         let useLog = logY && kind != .bar && pts.contains { !$0.isEmpty } && pts.allSatisfy { $0.allSatisfy { $0.y > 0 } }
         if logY && !useLog && kind != .bar && pts.contains(where: { !$0.isEmpty }) { notes.append("linear scale: some values are not positive") }
@@ -98,7 +107,7 @@ public struct Chart: Sendable {
             if barCats.count > limit {
                 notes.append("showing the first \(limit) of \(barCats.count) categories")
                 barCats = Array(barCats.prefix(limit))
-                pts = pts.map { $0.filter { p in (cats != nil ? Int(p.x) : barIndex[p.x]!) < limit } }
+                pts = pts.map { $0.filter { p in (cats != nil ? ChartInt.clamped(p.x) : barIndex[p.x]!) < limit } }
             }
         }
         let total = pts.reduce(0) { $0 + $1.count }
@@ -127,7 +136,9 @@ public struct Chart: Sendable {
         let nCats = kind == .bar ? barCats.count : (cats?.count ?? 0)
         let plotWGuess = W - left - right
         let rotate = categorical && nCats > 0 && Double(nCats) > plotWGuess / 72
-        let bottom = (rotate ? 78.0 : 44.0) + (xLabel.isEmpty ? 0 : 6)
+        // A note gets its own line under the x axis label.
+        let noteLine = notes.isEmpty ? 0.0 : 14.0
+        let bottom = (rotate ? 78.0 : 44.0) + (xLabel.isEmpty ? 0 : 6) + noteLine
         let plotW = W - left - right, plotH = max(40, H - top - bottom)
 
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart-svg\" width=\"\(Int(W))\" height=\"\(Int(H))\" viewBox=\"0 0 \(Int(W)) \(Int(H))\" role=\"img\" aria-label=\"\(HTML.attr(ChartFormat.clip(title, 300)))\">"
@@ -145,7 +156,7 @@ public struct Chart: Sendable {
         // Frame and axis labels.
         out += "<rect class=\"frame\" x=\"\(SVGNum.s(left))\" y=\"\(SVGNum.s(top))\" width=\"\(SVGNum.s(plotW))\" height=\"\(SVGNum.s(plotH))\" fill=\"none\" stroke=\"#c4c9d2\"/>"
         if !xLabel.isEmpty {
-            out += "<text class=\"axis-label\" x=\"\(SVGNum.s(left + plotW / 2))\" y=\"\(SVGNum.s(H - 6))\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">\(HTML.text(ChartFormat.clip(xLabel, 80)))</text>"
+            out += "<text class=\"axis-label\" x=\"\(SVGNum.s(left + plotW / 2))\" y=\"\(SVGNum.s(H - 6 - noteLine))\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">\(HTML.text(ChartFormat.clip(xLabel, 80)))</text>"
         }
         if !yLabel.isEmpty {
             let cy = top + plotH / 2
@@ -180,7 +191,7 @@ public struct Chart: Sendable {
         }
         func sy(_ v: Double) -> Double {
             let t = useLog ? log10(v) : v
-            return top + plotH - (t - yMin) / (yMax - yMin) * plotH
+            return top + plotH - Scale.fraction(t, yMin, yMax) * plotH
         }
         // X scale.
         var xTicks: [(pos: Double, text: String)] = []
@@ -197,19 +208,19 @@ public struct Chart: Sendable {
             let xs = pts.flatMap { $0.map(\.x) }
             let nt = Ticks.nice(xs.min()!, xs.max()!, target: max(2, Int(plotW / 80)), integer: xs.allSatisfy { $0 == $0.rounded() })
             let lo = nt.lo, hi = nt.hi
-            sx = { left + ($0 - lo) / (hi - lo) * plotW }
+            sx = { left + Scale.fraction($0, lo, hi) * plotW }
             xTicks = nt.values.map { ($0, ChartFormat.tick($0, step: nt.step)) }
         }
         // Gridlines and tick labels.
         out += "<g class=\"grid\" stroke=\"#eceef2\" stroke-width=\"1\">"
         for t in yTicks {
-            let y = useLog ? top + plotH - (t - yMin) / (yMax - yMin) * plotH : sy(t)
+            let y = useLog ? top + plotH - Scale.fraction(t, yMin, yMax) * plotH : sy(t)
             out += "<line x1=\"\(SVGNum.s(left))\" x2=\"\(SVGNum.s(left + plotW))\" y1=\"\(SVGNum.s(y))\" y2=\"\(SVGNum.s(y))\"/>"
         }
         if !categorical { for t in xTicks { let x = sx(t.pos); out += "<line x1=\"\(SVGNum.s(x))\" x2=\"\(SVGNum.s(x))\" y1=\"\(SVGNum.s(top))\" y2=\"\(SVGNum.s(top + plotH))\"/>" } }
         out += "</g><g class=\"ticks\" font-size=\"11\" fill=\"#555\">"
         for (i, t) in yTicks.enumerated() {
-            let y = useLog ? top + plotH - (t - yMin) / (yMax - yMin) * plotH : sy(t)
+            let y = useLog ? top + plotH - Scale.fraction(t, yMin, yMax) * plotH : sy(t)
             out += "<text x=\"\(SVGNum.s(left - 6))\" y=\"\(SVGNum.s(y + 4))\" text-anchor=\"end\">\(HTML.text(yTickText[i]))</text>"
         }
         if categorical {
@@ -233,8 +244,8 @@ public struct Chart: Sendable {
             out += "<text class=\"note\" x=\"\(SVGNum.s(W - 6))\" y=\"\(SVGNum.s(H - 6))\" text-anchor=\"end\" font-size=\"10\" fill=\"#777\">\(HTML.text(notes.joined(separator: "; ")))</text>"
         }
         func xText(_ p: ChartPoint) -> String {
-            if kind == .bar { return cats != nil ? cats![Int(p.x)] : barCats[barIndex[p.x]!] }
-            if let cats { return cats[Int(p.x)] }
+            if kind == .bar { return cats != nil ? cats![ChartInt.clamped(p.x, 0, cats!.count - 1)] : barCats[barIndex[p.x]!] }
+            if let cats { return cats[ChartInt.clamped(p.x, 0, cats.count - 1)] }
             return ChartFormat.short(p.x)
         }
         func tip(_ p: ChartPoint, _ s: ChartSeries) -> String {
@@ -255,7 +266,7 @@ public struct Chart: Sendable {
             for (si, ps) in pts.enumerated() {
                 let color = ChartPalette.color(si)
                 for p in ps {
-                    let idx = cats != nil ? Int(p.x) : barIndex[p.x]!
+                    let idx = cats != nil ? ChartInt.clamped(p.x) : barIndex[p.x]!
                     let x = left + Double(idx) * groupW + groupW * 0.1 + Double(si) * barW
                     let y = sy(p.y)
                     let mark = "<rect class=\"bar\" data-series=\"\(si)\" x=\"\(SVGNum.s(x))\" y=\"\(SVGNum.s(min(y, y0)))\" width=\"\(SVGNum.s(barW))\" height=\"\(SVGNum.s(max(0.5, abs(y0 - y))))\" fill=\"\(color)\"><title>\(HTML.text(tip(p, shown[si])))</title></rect>"
@@ -270,6 +281,7 @@ public struct Chart: Sendable {
             if kind == .line {
                 let sorted = ps.enumerated().sorted { $0.element.x != $1.element.x ? $0.element.x < $1.element.x : $0.offset < $1.offset }.map(\.element)
                 let coords = Thin.columns(sorted.map { (sx($0.x), sy($0.y)) }, maxPerColumn: 4)
+                if coords.isEmpty { continue }
                 var d = "M\(SVGNum.s(coords[0].0)) \(SVGNum.s(coords[0].1))"
                 if coords.count > 1 {
                     d += "L"
@@ -281,17 +293,22 @@ public struct Chart: Sendable {
                 let r = total > 500 ? "2.2" : "3.2"
                 out += "<g fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"0.6\">"
                 for p in ps {
-                    let mark = "<circle class=\"pt\" data-series=\"\(si)\" cx=\"\(SVGNum.s(sx(p.x)))\" cy=\"\(SVGNum.s(sy(p.y)))\" r=\"\(r)\"><title>\(HTML.text(tip(p, shown[si])))</title></circle>"
+                    let cx = sx(p.x), cy = sy(p.y)
+                    guard cx.isFinite, cy.isFinite else { continue }
+                    let mark = "<circle class=\"pt\" data-series=\"\(si)\" cx=\"\(SVGNum.s(cx))\" cy=\"\(SVGNum.s(cy))\" r=\"\(r)\"><title>\(HTML.text(tip(p, shown[si])))</title></circle>"
                     out += wrap(mark, p)
                 }
                 out += "</g>"
             } else if kind == .scatter {
                 // Plain dots, one per occupied pixel.
-                var seen = Set<Int>()
+                var seen = Set<SIMD2<Int>>()
                 var d = ""
                 for p in ps {
                     let x = sx(p.x).rounded(), y = sy(p.y).rounded()
-                    if seen.insert(Int(x) * 65536 + Int(y)).inserted { d += "M\(Int(x)) \(Int(y))h0" }
+                    // A point whose coordinates are not finite (or far off the canvas) is skipped.
+                    guard x.isFinite, y.isFinite, abs(x) <= 1e6, abs(y) <= 1e6 else { continue }
+                    let px = ChartInt.clamped(x), py = ChartInt.clamped(y)
+                    if seen.insert(SIMD2(px, py)).inserted { d += "M\(px) \(py)h0" }
                 }
                 out += "<path class=\"dots\" data-series=\"\(si)\" d=\"\(d)\" stroke=\"\(color)\" stroke-width=\"4\" stroke-linecap=\"round\"/>"
             }
@@ -324,6 +341,7 @@ public enum Ticks {
     /// `integer`: the values are whole numbers (steps, indexes), so the step is at least 1.
     public static func nice(_ lo: Double, _ hi: Double, target: Int, integer: Bool = false) -> (lo: Double, hi: Double, step: Double, values: [Double]) {
         var lo = lo, hi = hi
+        guard lo.isFinite, hi.isFinite else { return (0, 1, 1, [0, 1]) }
         if !(hi > lo) {
             let d = lo == 0 ? 1 : abs(lo) * 0.1
             lo -= d; hi += d
@@ -333,8 +351,9 @@ public enum Ticks {
         var step = niceStep(span / Double(max(1, target)))
         if integer && step < 1 { step = 1 }
         let a = floor(lo / step) * step, b = ceil(hi / step) * step
-        let n = Int(((b - a) / step).rounded())
-        guard a.isFinite, b.isFinite, b > a, n >= 1, n <= 100 else { return (lo, hi, span, [lo, hi]) }
+        let q = ((b - a) / step).rounded()
+        guard a.isFinite, b.isFinite, b > a, q.isFinite, q >= 1, q <= 100 else { return (lo, hi, span, [lo, hi]) }
+        let n = Int(q)
         var vals: [Double] = []
         for i in 0...n {
             var v = a + Double(i) * step
@@ -364,6 +383,8 @@ public enum ChartFormat {
     /// needs; thousands and beyond as 1.5k, 2M, 3G, 4T.
     public static func tick(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
+        guard v.isFinite else { return short(v) }
+        guard step.isFinite, step > 0 else { return short(v) }
         let a = max(abs(v), step)
         if a >= 1e15 || step < 1e-9 { return exponent(v) }
         var scale = 1.0, suffix = ""
@@ -377,8 +398,9 @@ public enum ChartFormat {
     /// `v` as a mantissa of at most 4 significant digits and a power of ten: `1.32e-5`.
     public static func exponent(_ v: Double) -> String {
         guard v.isFinite, v != 0 else { return short(v) }
-        var e = Int(floor(log10(abs(v))))
-        var m = v / pow(10, Double(e))
+        var e = ChartInt.clamped(floor(log10(abs(v))), -400, 400)
+        // Subnormals: 10^e underflows to 0 below 1e-308, so scale in two steps.
+        var m = e < -300 ? (v * 1e300) / pow(10, Double(e + 300)) : v / pow(10, Double(e))
         if abs((m * 1000).rounded() / 1000) >= 10 { m /= 10; e += 1 }
         return trimZeros(formatFixed(m, 3)) + "e" + String(e)
     }
@@ -396,8 +418,11 @@ public enum ChartFormat {
 
     /// A link target a chart may use: a path of this app (`/…`, not `//…`), a query or a
     /// fragment. Anything else (a `javascript:` URL, another host) is dropped.
+    /// A backslash anywhere (browsers read `/\` as `//`) and control characters (browsers
+    /// drop tabs and newlines, so `/\t/` would become `//`) are refused too.
     public static func safeHref(_ h: String) -> String? {
         if h.hasPrefix("//") { return nil }
+        if h.unicodeScalars.contains(where: { $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }) { return nil }
         if h.hasPrefix("/") || h.hasPrefix("?") || h.hasPrefix("#") { return h }
         return nil
     }
@@ -407,7 +432,8 @@ public enum ChartFormat {
 enum SVGNum {
     static func s(_ v: Double) -> String {
         guard v.isFinite else { return "0" }
-        let r = (v * 10).rounded() / 10
+        // Far off any canvas: clamped, so the conversions below cannot overflow.
+        let r = (max(-1e9, min(1e9, v)) * 10).rounded() / 10
         if r == r.rounded() { return String(Int64(r)) }
         let i = Int64((abs(r) * 10).rounded())
         return (r < 0 ? "-" : "") + "\(i / 10).\(i % 10)"
@@ -415,8 +441,10 @@ enum SVGNum {
 }
 
 /// Thinning of a long polyline: per pixel column, its first, lowest, highest and last point.
+/// Points with a coordinate that is not finite are dropped first.
 enum Thin {
     static func columns(_ pts: [(Double, Double)], maxPerColumn: Int) -> [(Double, Double)] {
+        let pts = pts.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) ? pts : pts.filter { $0.0.isFinite && $0.1.isFinite }
         guard pts.count > 2000 else { return pts }
         var out: [(Double, Double)] = []
         out.reserveCapacity(4096)
@@ -430,6 +458,7 @@ enum Thin {
                 if pts[j].1 > pts[hi].1 { hi = j }
                 j += 1
             }
+            if j == i { j = i + 1 }  // always advance
             for k in Set([i, lo, hi, j - 1]).sorted() { out.append(pts[k]) }
             i = j
         }
@@ -453,7 +482,7 @@ public struct ConfusionChart: Sendable {
 
     /// The colour of a cell holding `t` (0…1) of the largest count: white to dark blue.
     static func shade(_ t: Double) -> String {
-        let t = max(0, min(1, t))
+        let t = t.isFinite ? max(0, min(1, t)) : 0
         let r = Int((247 - t * (247 - 8)).rounded()), g = Int((251 - t * (251 - 69)).rounded()), b = Int((255 - t * (255 - 148)).rounded())
         let hex = Array("0123456789abcdef")
         return "#" + [r, g, b].map { String(hex[$0 >> 4]) + String(hex[$0 & 15]) }.joined()
@@ -461,7 +490,7 @@ public struct ConfusionChart: Sendable {
 
     public func svg() -> String {
         let n = min(labels.count, ConfusionChart.maxClasses)
-        let W = Double(max(width, 200))
+        let W = Double(min(max(width, 200), 20_000))
         let left = 96.0, top = 34.0, right = 56.0
         let cell = max(2, (W - left - right) / Double(max(1, n)))
         let gridH = cell * Double(max(1, n))
@@ -552,7 +581,7 @@ public struct ParallelChart: Sendable {
     }
 
     public func svg() -> String {
-        let W = Double(max(width, 200)), H = Double(max(height, 160))
+        let W = Double(min(max(width, 200), 20_000)), H = Double(min(max(height, 160), 20_000))
         let top = 52.0, bottom = 34.0, left = 50.0, right = 50.0
         let m = axes.count
         let plotH = H - top - bottom
@@ -572,7 +601,7 @@ public struct ParallelChart: Sendable {
         func ax(_ i: Int) -> Double { m == 1 ? left + (W - left - right) / 2 : left + Double(i) / Double(m - 1) * (W - left - right) }
         func ay(_ i: Int, _ v: Double) -> Double {
             guard lo[i].isFinite else { return top + plotH / 2 }
-            return hi[i] > lo[i] ? top + plotH - (v - lo[i]) / (hi[i] - lo[i]) * plotH : top + plotH / 2
+            return hi[i] > lo[i] ? top + plotH - Scale.fraction(v, lo[i], hi[i]) * plotH : top + plotH / 2
         }
         let colorAxis = colorAxis.flatMap { $0 >= 0 && $0 < m ? $0 : nil }
         out += "<g fill=\"none\" stroke-width=\"1.4\" stroke-opacity=\"0.75\">"
@@ -586,7 +615,7 @@ public struct ParallelChart: Sendable {
             if d.isEmpty { continue }
             var color = "#9aa3b2"
             if let c = colorAxis, c < l.values.count, let v = l.values[c], v.isFinite, lo[c].isFinite {
-                color = ParallelChart.ramp(hi[c] > lo[c] ? (v - lo[c]) / (hi[c] - lo[c]) : 0.5)
+                color = ParallelChart.ramp(hi[c] > lo[c] ? Scale.fraction(v, lo[c], hi[c]) : 0.5)
             }
             let mark = "<path class=\"pline\" d=\"\(d)\" stroke=\"\(color)\"><title>\(HTML.text(ChartFormat.clip(l.name, 200)))</title></path>"
             if let h = l.href.flatMap(ChartFormat.safeHref) { out += "<a href=\"\(HTML.attr(h))\">\(mark)</a>" } else { out += mark }
@@ -608,5 +637,26 @@ public struct ParallelChart: Sendable {
             out += "<text class=\"note\" x=\"\(SVGNum.s(W - 6))\" y=\"\(SVGNum.s(H - 6))\" text-anchor=\"end\" font-size=\"10\" fill=\"#777\">\(HTML.text(notes.joined(separator: "; ")))</text>"
         }
         return out + "</svg>"
+    }
+}
+
+/// Overflow-safe linear scaling: where `v` lies between `lo` and `hi` (0 at lo, 1 at hi),
+/// computed on halves so a span like 1e308 − (−1e308) does not overflow to infinity.
+enum Scale {
+    static func fraction(_ v: Double, _ lo: Double, _ hi: Double) -> Double {
+        let span = hi / 2 - lo / 2
+        guard span.isFinite, span > 0 else { return 0.5 }
+        return (v / 2 - lo / 2) / span
+    }
+}
+
+/// Conversion of a Double to Int that never traps: NaN gives `lo` clamped to 0…, infinities
+/// and out-of-range values the nearest bound.
+enum ChartInt {
+    static func clamped(_ v: Double, _ lo: Int = -(1 << 52), _ hi: Int = 1 << 52) -> Int {
+        guard !v.isNaN else { return max(lo, min(hi, 0)) }
+        if v <= Double(lo) { return lo }
+        if v >= Double(hi) { return hi }
+        return Int(v)
     }
 }

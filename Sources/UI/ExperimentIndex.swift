@@ -20,11 +20,12 @@ public final class ExperimentIndex: @unchecked Sendable {
     public private(set) var branches: [(name: String, tip: ObjectId)] = []
     /// The branch HEAD is on (nil: detached, or no repository state read yet).
     public private(set) var currentBranch: String?
-    /// The table's columns: metrics then params (names as `exp show` gives them), only keys
-    /// with at least one scalar value (number, string, bool).
+    /// The table's columns: metrics then params (names as `exp show` gives them): keys with
+    /// at least one scalar value (number, string, bool), and params whose values are lists
+    /// or objects (shown, sorted and filtered as their compact JSON text).
     public private(set) var columns: [ExperimentColumn] = []
-    /// Keys whose values are arrays or objects (per-step curves such as `loss_curve`): not
-    /// table columns, known for the charts.
+    /// Metrics whose values are arrays or objects (per-step curves such as `loss_curve`):
+    /// not table columns, known for the charts.
     public private(set) var curves: [ExperimentColumn] = []
     /// Bumped whenever anything changed (pages may cache by it).
     public private(set) var generation = 0
@@ -68,6 +69,8 @@ public final class ExperimentIndex: @unchecked Sendable {
 
     /// The ref tips last seen (branches plus a detached HEAD).
     private var lastTips: [(String, ObjectId)] = []
+    /// Some tip's commit was not in the store at the last refresh.
+    private var tipMissing = false
 
     /// Brings the index up to date with the refs: cheap (the refs read and compared) when
     /// nothing moved; reads only commits it has not seen when a branch moved.
@@ -79,14 +82,27 @@ public final class ExperimentIndex: @unchecked Sendable {
         case .detached(let id): tips.append(("HEAD", id))
         }
         let same = tips.count == lastTips.count && zip(tips, lastTips).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        if same && current == currentBranch && generation > 0 { return }
+        if same && current == currentBranch && generation > 0 && !tipMissing { return }
         currentBranch = current
         // Another process (a commit, a fetch, gc) wrote the objects the refs now name: see
         // its packs.
         if generation > 0 { try ml.repo.store.reload() }
         let old = Dictionary(lastTips, uniquingKeysWith: { a, _ in a })
         let firstNew = entries.count
-        for (_, tip) in tips { try ingest(from: tip) }
+        do {
+            for (_, tip) in tips { try ingest(from: tip) }
+        } catch {
+            // All or nothing: rows read before the failure are dropped again, so the next
+            // refresh reads them with their parents (rows that were never linked to their
+            // parents would leave the index inconsistent).
+            for s in firstNew..<entries.count { slotOf[entries[s].id] = nil }
+            entries.removeSubrange(firstNew...)
+            unreadable.removeAll { slotOf[$0] == nil }
+            throw error
+        }
+        // A tip whose commit is not here (yet: a pack still being written, a partial copy)
+        // is looked for again on the next refresh instead of being taken as seen.
+        tipMissing = tips.contains { slotOf[$0.1] == nil }
         let added = firstNew..<entries.count
         labelCache.append(contentsOf: repeatElement(nil, count: added.count))
         hrefCache.append(contentsOf: repeatElement(nil, count: added.count))
@@ -94,7 +110,8 @@ public final class ExperimentIndex: @unchecked Sendable {
         extendColumns(added)
         var newReach: [String: [Bool]] = [:]
         for (name, tip) in tips {
-            if old[name] == tip, var r = reach[name] {
+            // Reuse the branch's reach when its tip did not move and was found last time.
+            if old[name] == tip, var r = reach[name], let t = slotOf[tip], t < r.count, r[t] {
                 r.append(contentsOf: repeatElement(false, count: entries.count - r.count))
                 newReach[name] = r
             } else {
@@ -215,7 +232,12 @@ public final class ExperimentIndex: @unchecked Sendable {
                         }
                         data[ci].values[s] = v
                         switch v {
-                        case .array, .object: data[ci].structured += 1
+                        case .array, .object:
+                            if isMetric { data[ci].structured += 1; break }
+                            // A param's list or object (`hidden_layers: [8]`) is a text
+                            // value: its compact JSON, shown, sorted and filtered as text.
+                            data[ci].values[s] = .string(v.encoded())
+                            data[ci].scalars += 1; data[ci].nonNumeric += 1
                         case .number(let d): data[ci].numbers[s] = d; data[ci].scalars += 1
                         case .int(let i): data[ci].numbers[s] = Double(i); data[ci].scalars += 1
                         default: data[ci].scalars += 1; data[ci].nonNumeric += 1

@@ -70,7 +70,7 @@ public struct PlotGroup: Sendable {
     }
 
     static func number(_ v: Double) -> JSON {
-        v == v.rounded() && abs(v) < 9e15 ? .int(Int64(v)) : .number(v)
+        v.isFinite && v == v.rounded() && abs(v) < 9e15 ? .int(Int64(v)) : .number(v)
     }
 
     /// `{"id", "title", "template", "x_label", "y_label", "series": [{"name", "points": [[x, y], ...]}],
@@ -81,7 +81,9 @@ public struct PlotGroup: Sendable {
                                  "x_label": .string(xLabel), "y_label": .string(yLabel),
                                  "series": .array(series.map { s in
                                      .object(["name": .string(s.name), "points": .array(s.points.map { p in
-                                         let x: JSON = xCategories.map { c in Int(p.x) < c.count ? .string(c[Int(p.x)]) : PlotGroup.number(p.x) } ?? PlotGroup.number(p.x)
+                                         let x: JSON = xCategories.map { c in
+                                             p.x >= 0 && p.x < Double(c.count) ? .string(c[ChartInt.clamped(p.x, 0, c.count - 1)]) : PlotGroup.number(p.x)
+                                         } ?? PlotGroup.number(p.x)
                                          return .array([x, PlotGroup.number(p.y)])
                                      })])
                                  }),
@@ -122,29 +124,77 @@ public struct PlotCollector {
         case curve(file: String, key: String)
     }
 
+    /// What one `collect` call may still read (nil: no limit but the per-file cap).
+    final class Budget {
+        let total: Int?
+        var left: Int
+        init(_ total: Int?) { self.total = total; left = total ?? Int.max }
+        /// Takes `size` bytes, or throws the problem of a file over what is left.
+        func take(_ size: UInt64) throws {
+            guard let total else { return }
+            guard size <= UInt64(left) else {
+                left = 0
+                throw Problem(message: "not read: over the \(total >= 1 << 20 ? "\(total >> 20) MiB" : "\(total) bytes") a page reads")
+            }
+            left -= Int(size)
+        }
+    }
+
     /// A revision's files.
     struct Reader {
         let ml: MLRepo
         let tree: ObjectId?
+        var budget = Budget(nil)
+        var cache: PlotTableCache? = nil
+
+        /// The blob of `path` at this revision and its size (nil: the work tree, or absent).
+        func blob(_ path: String) throws -> (id: ObjectId, size: UInt64)? {
+            guard let tree else { return nil }
+            guard let e = try ml.repo.entry(in: tree, path: path), !e.mode.isDirectory else { return nil }
+            return (e.id, try FileReader(store: ml.repo.store).size(of: e.id))
+        }
 
         /// The bytes of `path`, nil when absent (or not a regular file).
         func bytes(_ path: String) throws -> [UInt8]? {
             let limit = PlotCollector.maxFileBytes
-            if let tree {
-                guard let e = try ml.repo.entry(in: tree, path: path), !e.mode.isDirectory else { return nil }
-                let reader = FileReader(store: ml.repo.store)
-                let size = try reader.size(of: e.id)
+            if tree != nil {
+                guard let (id, size) = try blob(path) else { return nil }
                 guard size <= UInt64(limit) else { throw Problem(message: "\(path) is over \(limit >> 20) MiB (\(size) bytes); plots read at most \(limit >> 20) MiB") }
+                try budget.take(size)
                 var out: [UInt8] = []
                 out.reserveCapacity(Int(size))
-                try reader.read(e.id) { out.append(contentsOf: $0) }
+                try FileReader(store: ml.repo.store).read(id) { out.append(contentsOf: $0) }
                 return out
             }
             let full = ml.repo.fullPath(path)
             guard let st = FS.lstat(full), st.isRegular else { return nil }
             guard st.size <= UInt64(limit) else { throw Problem(message: "\(path) is over \(limit >> 20) MiB (\(st.size) bytes); plots read at most \(limit >> 20) MiB") }
+            try budget.take(st.size)
             return try FS.readFile(full)
         }
+
+        /// The parsed table of the plot file `path` (nil when absent): from the cache when
+        /// this file version (blob) was parsed before. A cached table counts against the
+        /// budget as if read, so the work of one call stays bounded.
+        func table(_ path: String) throws -> PlotTable? {
+            if let cache, tree != nil, let (id, size) = try blob(path), size <= UInt64(PlotCollector.maxFileBytes) {
+                let key = PlotTableCache.key(id, path: path)
+                if let t = cache.get(key) { try budget.take(size); return t }
+                guard let b = try bytes(path) else { return nil }
+                let t = try PlotTable.parse(b, path: path)
+                cache.put(key, t, cost: PlotTableCache.cost(t))
+                return t
+            }
+            guard let b = try bytes(path) else { return nil }
+            return try PlotTable.parse(b, path: path)
+        }
+    }
+
+    /// The result of a bounded `collect`: the groups read and how many plots there were.
+    public struct Collection: Sendable {
+        public var groups: [PlotGroup]
+        /// Plots found in all (the groups are the first `limit` of them).
+        public var total: Int
     }
 
     /// Every plot (declared by a stage, or a curve in a metrics file) at each revision,
@@ -152,11 +202,23 @@ public struct PlotCollector {
     /// - Throws: `PlotError` for a target that names no plot or metrics file at any revision;
     ///   store errors for a revision that cannot be read.
     public func collect(_ revisions: [PlotRevision], targets: [String]) throws -> [PlotGroup] {
+        try collect(revisions, targets: targets, limit: nil, byteBudget: nil, cache: nil).groups
+    }
+
+    /// `collect` bounded for a page: only the first `limit` plots (in the report's order,
+    /// chosen before any plot data is read), at most `byteBudget` bytes of files read in all
+    /// (what is over becomes a problem of that plot and revision), parsed tables shared
+    /// through `cache` (keyed by blob, so a file version is parsed once).
+    public func collect(_ revisions: [PlotRevision], targets: [String], limit: Int?, byteBudget: Int?,
+                        cache: PlotTableCache?) throws -> Collection {
         var readers: [Reader] = []
-        for r in revisions { readers.append(Reader(ml: ml, tree: try r.commit.map { try ml.repo.readCommit($0).tree })) }
+        let budget = Budget(byteBudget)
+        for r in revisions {
+            readers.append(Reader(ml: ml, tree: try r.commit.map { try ml.repo.readCommit($0).tree }, budget: budget, cache: cache))
+        }
         var order: [String] = []
         var sources: [String: Source] = [:]
-        var curves: [[String: [Double]]] = Array(repeating: [:], count: revisions.count)
+        var curves: [[String: ([Double], Double)]] = Array(repeating: [:], count: revisions.count)
         var revProblems: [String: String] = [:]
         for (ri, rev) in revisions.enumerated() {
             let project: Project?
@@ -177,10 +239,10 @@ public struct PlotCollector {
             for name in project.order {
                 for m in project.stages[name]!.metrics {
                     guard let b = try? readers[ri].bytes(m.path), let j = try? JSON.parse(String(decoding: b, as: UTF8.self)) else { continue }
-                    for (key, values) in PlotCollector.numericArrays(j) {
+                    for (key, values, step) in PlotCollector.numericArrays(j) {
                         let id = m.path + ":" + key
                         add(id, .curve(file: m.path, key: key))
-                        curves[ri][id] = values
+                        curves[ri][id] = (values, step)
                     }
                 }
             }
@@ -207,6 +269,8 @@ public struct PlotCollector {
                 }
             }
         }
+        let total = wanted.count
+        if let limit { wanted = Array(wanted.prefix(max(0, limit))) }
         var groups: [PlotGroup] = []
         for id in wanted {
             var g: PlotGroup
@@ -214,9 +278,9 @@ public struct PlotCollector {
             case .curve(let file, let key):
                 g = PlotGroup(id: id, title: "\(file): \(key)", template: "linear", xLabel: "step", yLabel: key, series: [])
                 for (ri, rev) in revisions.enumerated() {
-                    if let values = curves[ri][id] {
+                    if let (values, step) = curves[ri][id] {
                         var pts: [ChartPoint] = []
-                        for (i, v) in values.enumerated() where v.isFinite { pts.append(ChartPoint(x: Double(i), y: v)) }
+                        for (i, v) in values.enumerated() where v.isFinite { pts.append(ChartPoint(x: Double(i) * step, y: v)) }
                         g.series.append(ChartSeries(name: rev.name, points: pts))
                     } else {
                         g.problems[rev.name] = revProblems[rev.name] ?? "\(file) has no curve '\(key)'"
@@ -227,20 +291,28 @@ public struct PlotCollector {
             }
             groups.append(g)
         }
-        return groups
+        return Collection(groups: groups, total: total)
     }
 
     /// Every array of numbers in a metrics file (nested keys joined with "."), sorted by key.
-    static func numericArrays(_ j: JSON) -> [(String, [Double])] {
-        var out: [(String, [Double])] = []
-        var stack: [(String, JSON)] = [("", j)]
-        while let (prefix, v) = stack.popLast() {
+    /// Every list of numbers in a metrics file, by dotted key, with the step between its
+    /// entries: the number `KEY_step` beside it (the built-in trainers record a curve
+    /// thinned to about 20 points and its stride, `loss_curve_step`), else 1. Entry i is
+    /// drawn at x = i × step.
+    static func numericArrays(_ j: JSON) -> [(String, [Double], Double)] {
+        var out: [(String, [Double], Double)] = []
+        var stack: [(String, JSON, Double)] = [("", j, 1)]
+        while let (prefix, v, step) = stack.popLast() {
             switch v {
             case .object(let o):
-                for (k, c) in o { stack.append((prefix.isEmpty ? k : prefix + "." + k, c)) }
+                for (k, c) in o {
+                    var st = 1.0
+                    if case .array = c, let d = o[k + "_step"]?.doubleValue, d.isFinite, d > 0, d <= 1e12 { st = d }
+                    stack.append((prefix.isEmpty ? k : prefix + "." + k, c, st))
+                }
             case .array(let a) where !prefix.isEmpty && !a.isEmpty:
                 let ds = a.compactMap(\.doubleValue)
-                if ds.count == a.count { out.append((prefix, ds)) }
+                if ds.count == a.count { out.append((prefix, ds, step)) }
             default: break
             }
         }
@@ -252,14 +324,14 @@ public struct PlotCollector {
         var g = PlotGroup(id: d.path, title: d.title ?? d.path, template: template, xLabel: d.xLabel ?? (d.x ?? "step"),
                           yLabel: d.yLabel ?? d.y.joined(separator: ", "), series: [])
         // Raw series first (x as text), so a text x column becomes categories shared by all.
-        var raw: [(name: String, xs: [String], ys: [Double])] = []
+        // xn: x as a number (NaN when it is not a finite one), parsed once.
+        var raw: [(name: String, xs: [String], xn: [Double], ys: [Double])] = []
         var yNames: [String] = []
         for (ri, rev) in revisions.enumerated() {
             // A revision whose project cannot be read has no plots.
             if let p = revProblems[rev.name] { g.problems[rev.name] = p; continue }
             do {
-                guard let bytes = try readers[ri].bytes(d.path) else { throw Problem(message: "\(d.path) is missing") }
-                var table = try PlotTable.parse(bytes, path: d.path)
+                guard var table = try readers[ri].table(d.path) else { throw Problem(message: "\(d.path) is missing") }
                 if table.truncated { g.problems[rev.name] = "\(d.path): only the first \(table.rows.count) rows were read" }
                 if template == "confusion" {
                     let a = try table.column(d.x ?? (table.columns.contains("actual") ? "actual" : table.columns.first ?? ""), d.path)
@@ -276,15 +348,22 @@ public struct PlotCollector {
                 var skipped = 0
                 for y in ys {
                     // x as text: the row number when no x column is named.
-                    var xs: [String] = [], vs: [Double] = []
+                    var xs: [String] = [], xn: [Double] = [], vs: [Double] = []
+                    xs.reserveCapacity(table.rows.count); xn.reserveCapacity(table.rows.count); vs.reserveCapacity(table.rows.count)
                     for (r, row) in table.rows.enumerated() {
                         guard y < row.count, let v = PlotTable.number(row[y]), v.isFinite else { skipped += 1; continue }
                         if let xi, xi >= row.count { skipped += 1; continue }
-                        xs.append(xi.map { row[$0] } ?? String(r))
+                        if let xi {
+                            xs.append(row[xi])
+                            let n = PlotTable.number(row[xi]) ?? .nan
+                            xn.append(n.isFinite ? n : .nan)
+                        } else {
+                            xs.append(String(r)); xn.append(Double(r))
+                        }
                         vs.append(v)
                     }
                     let name = ys.count > 1 ? "\(rev.name): \(table.columns[y])" : rev.name
-                    raw.append((name, xs, vs))
+                    raw.append((name, xs, xn, vs))
                 }
                 table.rows = []
                 if skipped > 0 && g.problems[rev.name] == nil { g.problems[rev.name] = "\(d.path): \(skipped) value\(skipped == 1 ? "" : "s") not numbers were skipped" }
@@ -295,7 +374,7 @@ public struct PlotCollector {
         if template == "confusion" { return g }
         if d.yLabel == nil && g.yLabel.isEmpty && yNames.count == 1 { g.yLabel = yNames[0] }
         // x: numbers unless some value is not one; then categories in order of appearance.
-        let numeric = raw.allSatisfy { $0.xs.allSatisfy { PlotTable.number($0)?.isFinite ?? false } }
+        let numeric = raw.allSatisfy { $0.xn.allSatisfy(\.isFinite) }
         var cats: [String] = []
         var catIndex: [String: Int] = [:]
         for s in raw {
@@ -304,7 +383,7 @@ public struct PlotCollector {
             for (i, y) in s.ys.enumerated() {
                 let xt = s.xs[i]
                 let x: Double
-                if numeric { x = PlotTable.number(xt)! } else {
+                if numeric { x = s.xn[i] } else {
                     if let c = catIndex[xt] { x = Double(c) } else { catIndex[xt] = cats.count; x = Double(cats.count); cats.append(xt) }
                 }
                 pts.append(ChartPoint(x: x, y: y))
@@ -316,12 +395,72 @@ public struct PlotCollector {
     }
 }
 
+/// Parsed plot tables shared between calls (the web app keeps one), keyed by the file
+/// version's blob id and how it is parsed; bounded by entries and an estimate of memory,
+/// the least recently used dropped first.
+public final class PlotTableCache: @unchecked Sendable {
+    let lock = Lock()
+    let maxEntries: Int, maxBytes: Int
+    var entries: [String: (table: PlotTable, cost: Int, used: UInt64)] = [:]
+    var bytes = 0, clock: UInt64 = 0
+    /// Tables parsed and tables found (for tests and timing).
+    public private(set) var misses = 0, hits = 0
+
+    public init(maxEntries: Int = 32, maxBytes: Int = 128 << 20) {
+        self.maxEntries = maxEntries; self.maxBytes = maxBytes
+    }
+
+    /// About the memory a table holds: per row an array, per cell a String (16 bytes, and
+    /// its text when longer than fits inline).
+    static func cost(_ t: PlotTable) -> Int {
+        var n = 64 + t.columns.count * 32
+        for r in t.rows {
+            n += 48 + r.count * 16
+            for c in r where c.utf8.count > 15 { n += c.utf8.count + 32 }
+        }
+        return n
+    }
+
+    static func key(_ id: ObjectId, path: String) -> String {
+        let ext = PathKind.fileExtension(path)
+        return id.hex + ":" + (ext == "json" ? "json" : ext == "tsv" || ext == "tab" ? "tsv" : "csv")
+    }
+
+    func get(_ key: String) -> PlotTable? {
+        lock.withLock {
+            guard let e = entries[key] else { misses += 1; return nil }
+            clock += 1
+            entries[key]!.used = clock
+            hits += 1
+            return e.table
+        }
+    }
+
+    func put(_ key: String, _ t: PlotTable, cost: Int) {
+        lock.withLock {
+            guard cost <= maxBytes, maxEntries > 0 else { return }
+            if let old = entries.removeValue(forKey: key) { bytes -= old.cost }
+            while !entries.isEmpty && (entries.count >= maxEntries || bytes + cost > maxBytes) {
+                let oldest = entries.min { $0.value.used < $1.value.used }!
+                bytes -= oldest.value.cost
+                entries.removeValue(forKey: oldest.key)
+            }
+            clock += 1
+            entries[key] = (t, cost, clock)
+            bytes += cost
+        }
+    }
+
+    /// Tables held now.
+    public var count: Int { lock.withLock { entries.count } }
+}
+
 /// A small table read from a plot file: CSV, TSV (by extension) or JSON (an array of
 /// objects, or an object holding one such array). Cells are kept as text.
-struct PlotTable {
-    var columns: [String]
-    var rows: [[String]]
-    var truncated = false
+public struct PlotTable: Sendable {
+    public var columns: [String]
+    public var rows: [[String]]
+    public var truncated = false
     static let maxColumns = 10_000
     /// At most this many cells are kept (rows × columns), whatever the row limit.
     static let maxCells = 2_000_000
@@ -334,7 +473,7 @@ struct PlotTable {
     }
 
     /// A cell as a number (the shared decimal parser), nil when it is not one.
-    static func number(_ s: String) -> Double? {
+    public static func number(_ s: String) -> Double? {
         var s = s
         return s.withUTF8 { b -> Double? in
             guard let base = b.baseAddress, b.count > 0 else { return nil }
@@ -344,7 +483,7 @@ struct PlotTable {
         }
     }
 
-    static func parse(_ bytes: [UInt8], path: String) throws -> PlotTable {
+    public static func parse(_ bytes: [UInt8], path: String) throws -> PlotTable {
         let ext = PathKind.fileExtension(path)
         if ext == "json" { return try parseJSONTable(bytes, path: path) }
         return try bytes.withUnsafeBufferPointer { buf -> PlotTable in
@@ -421,7 +560,7 @@ struct PlotTable {
 
     /// Class labels (numerically sorted when all are numbers, else by text) and
     /// counts[actual][predicted].
-    static func confusion(_ rows: [[String]], _ a: Int, _ p: Int, path: String) throws -> ([String], [[Int]]) {
+    public static func confusion(_ rows: [[String]], _ a: Int, _ p: Int, path: String) throws -> ([String], [[Int]]) {
         var index: [String: Int] = [:]
         var labels: [String] = []
         var pairs: [(Int, Int)] = []

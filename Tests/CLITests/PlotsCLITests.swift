@@ -144,10 +144,67 @@ final class PlotsCLITests: CLITestCase {
         let series = try XCTUnwrap(p["series"] as? [[String: Any]])
         XCTAssertEqual(series.map { $0["name"] as? String }, ["HEAD", "workspace"])
         XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[1] }, curve)
-        XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[0] }, (0..<curve.count).map(Double.init))
+        // x is the iteration: entry i of the thinned curve is iteration i × loss_curve_step.
+        let step = try XCTUnwrap(metrics["loss_curve_step"] as? Int)
+        XCTAssertGreaterThanOrEqual(step, 1)
+        XCTAssertEqual((series[0]["points"] as? [[Double]])?.map { $0[0] }, (0..<curve.count).map { Double($0 * step) })
         ok("plots", "show", "train.json")
         let html = try XCTUnwrap(text("mlrepo_plots/index.html"))
         XCTAssertEqual(count("class=\"pt\"", in: html), curve.count)
         XCTAssertTrue(html.contains("train.json: loss_curve"))
+    }
+
+    /// Runs `mlrepo ARGS`, killing it (and failing) when it runs past `seconds`.
+    func runWithin(_ seconds: Double, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+        let s = try start(args)
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while waitpid(s.pid, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(s.pid, SIGKILL)
+                XCTFail("mlrepo \(args.joined(separator: " ")) still running after \(Int(seconds)) s", file: file, line: line)
+                return collect(s)
+            }
+            usleep(50_000)
+        }
+        let out = (try? Data(contentsOf: s.outURL)) ?? Data()
+        let err = String(decoding: (try? Data(contentsOf: s.errURL)) ?? Data(), as: UTF8.self)
+        let sig = status & 0x7f
+        return RunResult(outData: out, err: err, code: sig == 0 ? (status >> 8) & 0xff : 128 + sig)
+    }
+
+    /// 2,500 rows whose y (scatter) or x (line) spans ±1e308: `plots show` used to trap
+    /// (exit 132) or never end. Now the report is written, the two huge points left out.
+    func testHugeValuesNeitherTrapNorHang() throws {
+        ok("init")
+        var scatter = "x,y\n", line = "x,y\n"
+        for i in 0..<2500 {
+            scatter += "\(i),\(i == 0 ? "-1e308" : i == 1 ? "1e308" : String(i))\n"
+            line += "\(i == 0 ? "-1e308" : i == 2499 ? "1e308" : String(i)),\(i)\n"
+        }
+        write("s.csv", scatter)
+        write("l.csv", line)
+        write("mlrepo.json", #"{"stages": {"p": {"cmd": "true", "plots": [{"s.csv": {"x": "x", "y": "y", "template": "scatter"}}, {"l.csv": {"x": "x", "y": "y"}}]}}}"#)
+        ok("add", ".")
+        _ = commit("huge")
+        // Each plot alone (the scatter plot trapped, the line plot never ended), then both.
+        for (target, mark) in [("s.csv", "class=\"dots\""), ("l.csv", "class=\"line\"")] {
+            let r = try runWithin(30, ["plots", "show", target, "-o", "out-" + target])
+            XCTAssertEqual(r.code, 0, "\(target): \(r.err)")
+            let html = text("out-\(target)/index.html") ?? ""
+            XCTAssertEqual(count(mark, in: html), 1, target)
+            XCTAssertEqual(count("2 points beyond ±1e300 not drawn", in: html), 1, target)
+        }
+        let r = try runWithin(30, ["plots", "show", "-o", "out"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let html = try XCTUnwrap(text("out/index.html"))
+        // `show` draws the work tree: one series per chart, its two huge points left out.
+        XCTAssertEqual(count("class=\"dots\"", in: html), 1)
+        XCTAssertEqual(count("class=\"line\"", in: html), 1)
+        XCTAssertEqual(count("2 points beyond ±1e300 not drawn", in: html), 2)
+        // The JSON keeps every point.
+        let j = try XCTUnwrap(json(ok("plots", "show", "--json", "s.csv")) as? [String: Any])
+        let pts = (((j["plots"] as? [[String: Any]])?.first?["series"] as? [[String: Any]])?.first?["points"] as? [[Any]])
+        XCTAssertEqual(pts?.count, 2500)
     }
 }

@@ -172,6 +172,59 @@ final class UICommandTests: CLITestCase {
         XCTAssertFalse(ok("log").isEmpty)
     }
 
+    func testAFailedRefreshLeavesTheIndexWhole() throws {
+        // Found by review: a refresh that failed part-way (a pack gone: gc, a half-copied
+        // store) kept rows never linked to their parents, and the next page trapped.
+        makeRepo()
+        let (s, port) = try startUI()
+        defer { _ = stop(s) }
+        XCTAssertEqual(get(port, "/experiments")?.status, 200)
+        let packDir = url(".mlrepo/objects/pack")
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: packDir.path))
+        ok("switch", "-c", "side")
+        for i in 1...2 {
+            write("metrics.json", "{\"acc\": 0.7\(i)}")
+            ok("add", "metrics.json")
+            _ = commit("side \(i)")
+        }
+        let added = Set(try FileManager.default.contentsOfDirectory(atPath: packDir.path)).subtracting(before)
+        XCTAssertFalse(added.isEmpty)
+        // Missing packs: the branch is not shown yet, and is looked for again.
+        let aside = dir("aside")
+        for f in added { try FileManager.default.moveItem(at: packDir.appendingPathComponent(f), to: aside.appendingPathComponent(f)) }
+        let missing = try XCTUnwrap(get(port, "/experiments?branch=all"))
+        XCTAssertFalse(missing.body.contains("side 2"))
+        for f in added { try FileManager.default.moveItem(at: aside.appendingPathComponent(f), to: packDir.appendingPathComponent(f)) }
+        XCTAssertTrue(try XCTUnwrap(get(port, "/experiments?branch=all")).body.contains("side 2"), "the branch stayed hidden")
+        // Corrupt packs: the refresh fails part-way (the page says so), and once they are
+        // whole again the index is complete and consistent.
+        ok("switch", "main")
+        let before2 = Set(try FileManager.default.contentsOfDirectory(atPath: packDir.path))
+        ok("switch", "-c", "other")
+        for i in 1...2 {
+            write("metrics.json", "{\"acc\": 0.6\(i)}")
+            ok("add", "metrics.json")
+            _ = commit("other \(i)")
+        }
+        var saved: [String: Data] = [:]
+        for f in Set(try FileManager.default.contentsOfDirectory(atPath: packDir.path)).subtracting(before2) where f.hasSuffix(".pack") {
+            let u = packDir.appendingPathComponent(f)
+            let d = try Data(contentsOf: u)
+            saved[f] = d
+            var bad = d
+            for i in 12..<d.count { bad[i] = 0x5a }
+            try bad.write(to: u)
+        }
+        XCTAssertFalse(saved.isEmpty)
+        let broken = try XCTUnwrap(get(port, "/experiments?branch=all"))
+        XCTAssertNotEqual(broken.status, 200)
+        for (f, d) in saved { try d.write(to: packDir.appendingPathComponent(f)) }
+        let healed = try XCTUnwrap(get(port, "/experiments?branch=all"))
+        XCTAssertEqual(healed.status, 200)
+        XCTAssertTrue(healed.body.contains("other 2") && healed.body.contains("other 1") && healed.body.contains("side 2") && healed.body.contains("first"), healed.body)
+        XCTAssertEqual(get(port, "/health")?.status, 200, "the server died")
+    }
+
     func testBadOptionsAndNoRepository() throws {
         XCTAssertTrue(fails(2, "ui", "extra").err.contains("takes no arguments"))
         let empty = dir("norepo")

@@ -99,6 +99,11 @@ final class UIExperimentsCLITests: CLITestCase {
         XCTAssertTrue(r.body.contains("label: a <span class=\"muted\">1 → 1</span>, b <span class=\"up\">1 → 2</span>"), r.body)
         XCTAssertTrue(r.body.contains("<tr><td>train</td><td>deps: data.csv<br>params: lr 0.5 → 0.25<br>outs: metrics.json, model.txt</td></tr>"), r.body)
         XCTAssertTrue(r.body.contains("href=\"/lineage?rev=\(c3)\""))
+        // The Compare tab with no commit named: how to compare, a form, HEAD against its parent.
+        r = try get(port, "/compare")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertTrue(r.body.contains("<input type=\"text\" name=\"c\" value=\"HEAD~1\">"), r.body)
+        XCTAssertTrue(r.body.contains("&amp;c=\(c3)\">HEAD ("), r.body)
 
         // Charts: one point per commit.
         r = try get(port, "/charts?metric=accuracy")

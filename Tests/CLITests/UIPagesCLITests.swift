@@ -134,6 +134,46 @@ final class UIPagesCLITests: CLITestCase {
         XCTAssertEqual(get(port, "/serving").status, 404, "no --serve-url")
     }
 
+    /// Compare with `table.label` set: tables without the column are still diffed by rows
+    /// and show their column statistics; the registry's version numbers are `mlrepo
+    /// registry`'s.
+    func testCompareWithATableLabelAndRegistryVersionsLikeTheCLI() throws {
+        try makeRepo()
+        write("eval_loss.csv", "step,loss\n1,0.9\n2,0.5\n")
+        ok("add", ".")
+        commit("loss table")
+        ok("config", "table.label", "species")
+        // A second model version (one more training row), promoted to staging only.
+        let train = try String(contentsOf: url("iris_train.csv"), encoding: .utf8)
+        write("iris_train.csv", train + "5.9,3.0,5.1,1.8,virginica\n")
+        write("eval_loss.csv", "step,loss\n1,0.9\n2,0.5\n3,0.25\n")
+        ok("repro")
+        ok("add", ".")
+        commit("more data")
+        ok("promote", "models/iris.mlmodel", "--to", "staging")
+        let listing = ok("registry")
+        XCTAssertTrue(listing.contains("  v2  model ") && listing.contains("[staging]"), listing)
+        let v2 = try XCTUnwrap(listing.split(separator: "\n").first { $0.hasPrefix("  v2  ") && $0.contains("[staging]") }, listing)
+        XCTAssertTrue(listing.split(separator: "\n").contains { $0.hasPrefix("  v1  ") && $0.contains("[production]") }, listing)
+
+        let port = try startServer(["ui"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        var r = get(port, "/compare?c=HEAD~1&c=HEAD")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertFalse(r.body.contains("no column named"), r.body)
+        XCTAssertTrue(r.body.contains("2 → 3 rows (+1): 0 changed, 1 added, 0 removed"), "eval_loss.csv, diffed by rows: \(r.body)")
+        XCTAssertTrue(r.body.contains("112 → 113 rows (+1)"), r.body)
+        XCTAssertTrue(r.body.contains("species: setosa <span class=\"muted\">"), r.body)
+        XCTAssertTrue(r.body.contains("<li><span class=\"mono\">loss</span>: mean <span class=\"muted\">0.7 → 0.55</span>"), r.body)
+        XCTAssertTrue(r.body.contains("<li><span class=\"mono\">sepal_length</span>: mean "), r.body)
+        // Registry: staging points at the model mlrepo registry calls v2, production at v1.
+        r = get(port, "/registry?alias=staging")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("<td class=\"num\">v2</td>"), "\(v2): \(r.body)")
+        XCTAssertFalse(r.body.contains("<td class=\"num\">v1</td>"))
+        r = get(port, "/registry")
+        XCTAssertTrue(r.body.contains("staging</a></td><td class=\"num\">v2</td>") && r.body.contains("production</a></td><td class=\"num\">v1</td>"), r.body)
+    }
+
     /// A port nothing listens on.
     func deadPort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

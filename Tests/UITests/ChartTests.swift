@@ -227,4 +227,91 @@ final class ChartTests: XCTestCase {
         XCTAssertFalse(svg.lowercased().contains("nan"))
         XCTAssertTrue(ParallelChart(title: "p", axes: [], lines: []).svg().contains("no data"))
     }
+
+    // MARK: regressions (issue 17 review)
+
+    /// More than `markerLimit` points whose y spans ±1e308: the dots path used to compute
+    /// Int(NaN) and trap. Values beyond ±1e300 are left out with a note; the rest is drawn.
+    func testHugeYRangeAboveMarkerLimitDoesNotTrap() {
+        var ys = (0..<2500).map(Double.init)
+        ys[0] = -1e308; ys[1] = 1e308
+        for kind in [ChartKind.scatter, .line] {
+            let svg = Chart(title: "t", kind: kind, series: [series("s", ys)]).svg()
+            XCTAssertTrue(svg.contains("2 points beyond ±1e300 not drawn"), "\(kind)")
+            XCTAssertFalse(svg.contains("NaN") || svg.contains("inf"), "\(kind)")
+            XCTAssertEqual(count(kind == .scatter ? "class=\"dots\"" : "class=\"line\"", in: svg), 1, "\(kind)")
+        }
+        // Within the drawable range, the widest span is drawn, markers and all.
+        let wide = Chart(title: "t", kind: .scatter, series: [series("s", [-1e300, 0, 1e300])]).svg()
+        XCTAssertEqual(count("class=\"pt\"", in: wide), 3)
+        XCTAssertFalse(wide.contains("not drawn"))
+    }
+
+    /// A long line whose x spans ±1e308: the thinning used to loop forever on NaN columns.
+    func testHugeXRangeLongLineEnds() {
+        var pts = (0..<2500).map { ChartPoint(x: Double($0), y: Double($0)) }
+        pts[0].x = -1e308; pts[2499].x = 1e308
+        let svg = Chart(title: "t", kind: .line, series: [ChartSeries(name: "s", points: pts)]).svg()
+        XCTAssertEqual(count("class=\"line\"", in: svg), 1)
+        XCTAssertTrue(svg.contains("2 points beyond ±1e300 not drawn"))
+    }
+
+    /// Thinning drops points that are not finite and always advances (a NaN first point used
+    /// to read pts[-1]; a NaN later one never advanced).
+    func testThinDropsNonFiniteAndAlwaysAdvances() {
+        var pts = (0..<3000).map { (Double($0) / 10, Double($0 % 7)) }
+        pts[0].0 = .nan; pts[1500].0 = .nan; pts[2000].1 = .infinity
+        let out = Thin.columns(pts, maxPerColumn: 4)
+        XCTAssertTrue(out.allSatisfy { $0.0.isFinite && $0.1.isFinite })
+        XCTAssertLessThanOrEqual(out.count, 300 * 4)
+        XCTAssertEqual(out.last?.0, 299.9)
+    }
+
+    /// Ticks, coordinates and conversions near the ends of Double never trap.
+    func testConversionsNearTheEndsOfDouble() {
+        let t = Ticks.nice(1e308, 1.79e308, target: 5)  // rounding hi up to a step overflows
+        XCTAssertTrue(t.lo.isFinite && t.hi.isFinite && t.hi > t.lo)
+        XCTAssertEqual(Ticks.nice(-.infinity, .nan, target: 5).values, [0, 1])
+        XCTAssertEqual(SVGNum.s(1e300), "1000000000")
+        XCTAssertEqual(SVGNum.s(-1e300), "-1000000000")
+        XCTAssertEqual(ChartInt.clamped(.nan), 0)
+        XCTAssertEqual(ChartInt.clamped(.infinity, 0, 9), 9)
+        XCTAssertEqual(ChartInt.clamped(-1e308, 0, 9), 0)
+        XCTAssertEqual(ChartInt.clamped(4.7, 0, 9), 4)
+        XCTAssertEqual(ChartFormat.tick(5, step: .nan), "5")
+        XCTAssertEqual(Scale.fraction(0, -1e308, 1e308), 0.5)
+        var c = Chart(title: "t", kind: .line, series: [series("s", [1, 2])])
+        c.width = Int.max; c.height = Int.max
+        XCTAssertTrue(c.svg().contains("width=\"20000\""))
+        XCTAssertTrue(ConfusionChart(title: "c", labels: ["a"], counts: [[1]], width: Int.max).svg().contains("class=\"cell\""))
+        let p = ParallelChart(title: "p", axes: ["a", "b"], lines: [.init(name: "x", values: [-1e308, 1]), .init(name: "y", values: [1e308, 2])], colorAxis: 0)
+        let psvg = p.svg()
+        XCTAssertEqual(count("class=\"pline\"", in: psvg), 2)
+        XCTAssertTrue(psvg.contains("stroke=\"#313695\"") && psvg.contains("stroke=\"#e69f00\""), psvg)
+    }
+
+    func testExponentOfSubnormals() {
+        XCTAssertEqual(ChartFormat.exponent(5e-324), "4.941e-324")
+        XCTAssertEqual(ChartFormat.short(-5e-324), "-4.941e-324")
+        XCTAssertEqual(ChartFormat.exponent(2.5e-310), "2.5e-310")
+        XCTAssertEqual(ChartFormat.exponent(1.7976931348623157e308), "1.798e308")
+    }
+
+    /// `/\evil.com` is `//evil.com` to a browser, and so is `/<tab>/evil.com`.
+    func testSafeHrefRefusesBackslashesAndControls() {
+        for bad in ["/\\evil.com", "/a\\b", "\\\\evil.com", "//evil.com", "/\t/evil.com", "/\n/evil.com", "javascript:alert(1)", "https://evil.com"] {
+            XCTAssertNil(ChartFormat.safeHref(bad), bad)
+        }
+        for good in ["/compare?c=a&c=b", "?x=1", "#top", "/files?path=a%5Cb"] { XCTAssertEqual(ChartFormat.safeHref(good), good) }
+        let svg = Chart(title: "t", kind: .scatter, series: [ChartSeries(name: "s", points: [ChartPoint(x: 1, y: 1, href: "/\\evil.com")])]).svg()
+        XCTAssertFalse(svg.contains("<a "))
+    }
+
+    /// Compare colours a fall as good for losses, errors and times; the arrow keeps the direction.
+    func testLowerIsBetterMetricNames() {
+        for k in ["loss", "val_loss", "eval.loss", "train/RMSE", "MAE", "log_loss", "error_rate", "perplexity", "latency_ms", "fit_time", "duration"] {
+            XCTAssertTrue(UIApp.lowerIsBetter(k), k)
+        }
+        for k in ["accuracy", "f1", "auc", "loss.accuracy", "precision"] { XCTAssertFalse(UIApp.lowerIsBetter(k), k) }
+    }
 }

@@ -90,14 +90,16 @@ final class ExperimentIndexTests: XCTestCase {
         // Same time stamps: children still before parents (generation numbers).
         XCTAssertEqual(idx.rows.last?.id, a)
         XCTAssertEqual(Set(idx.rows.map(\.id)), [a, b, f])
-        // Columns as exp show names them; an array is not a column but known (metrics
-        // files' arrays, the loss curves, are not in commit metadata at all).
-        XCTAssertEqual(idx.columns.map(\.name), ["accuracy", "note", "lr", "opt.beta"])
+        // Columns as exp show names them; a param's list is a text column holding its
+        // compact JSON (metrics files' arrays, the loss curves, are not in commit metadata
+        // at all).
+        XCTAssertEqual(idx.columns.map(\.name), ["accuracy", "note", "hidden", "lr", "opt.beta"])
         XCTAssertEqual(idx.columns.filter(\.metric).map(\.name), ["accuracy", "note"])
-        XCTAssertEqual(idx.curves.map(\.name), ["hidden"])
+        XCTAssertEqual(idx.curves.map(\.name), [])
         XCTAssertTrue(idx.isNumeric(try idx.column(named: "accuracy")))
         XCTAssertFalse(idx.isNumeric(try idx.column(named: "note")))
-        XCTAssertEqual(idx.curveValue(try idx.curve(named: "hidden"), idx.slot(of: a)!), .array([.int(3), .int(2), .int(1)]))
+        XCTAssertFalse(idx.isNumeric(try idx.column(named: "hidden")))
+        XCTAssertEqual(idx.value(try idx.column(named: "hidden"), idx.slot(of: a)!), .string("[3,2,1]"))
         // Branch reach.
         XCTAssertEqual(Set(idx.slots(branches: ["main"]).map { idx.entry($0).id }), [a, b])
         XCTAssertEqual(Set(idx.slots(branches: ["feature"]).map { idx.entry($0).id }), [a, f])

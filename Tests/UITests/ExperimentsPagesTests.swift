@@ -192,18 +192,29 @@ final class ExperimentsPagesTests: XCTestCase {
         let b = try fx.commit("better", params: #""lr": 0.01, "epochs": 3"#, metrics: #""accuracy": 0.7, "loss": 0.5"#,
                               files: ["data/train.csv": "x,label\n1,a\n2,a\n3,a\n4,b\n", "notes.txt": "hi\n"])
         let app = fx.app()
+        let before = UIApp.compareSummaries.computed
         var r = app.get("/compare", [("c", a.short), ("c", "main")])
         XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(UIApp.compareSummaries.computed, before + 1, "one table summarised")
         // Params: lr differs (marked), epochs does not.
         XCTAssertTrue(r.body.contains("<tr class=\"changed\"><td title=\"params.json:lr\">lr</td>"), r.body)
         XCTAssertTrue(r.body.contains("<tr><td title=\"params.json:epochs\">epochs</td>"), r.body)
         // Metrics: deltas against the first, absolute and relative, coloured.
         XCTAssertTrue(r.body.contains("0.7 <span class=\"up delta\">▲ +0.2 +40%</span>"), r.body)
-        XCTAssertTrue(r.body.contains("0.5 <span class=\"down delta\">▼ -0.5 -50%</span>"), r.body)
+        // loss fell: the arrow points down, coloured good (lower is better for a loss).
+        XCTAssertTrue(r.body.contains("0.5 <span class=\"up delta\">▼ -0.5 -50%</span>"), r.body)
         // Files: the table's rows and labels; the other file listed.
         XCTAssertTrue(r.body.contains("3 → 4 rows (+1): 1 changed, 1 added, 0 removed"), r.body)
         XCTAssertTrue(r.body.contains("label: a <span class=\"up\">2 → 3</span>, b <span class=\"muted\">1 → 1</span>"), r.body)
+        // Column statistics that changed (mlrepo diff's profile comparison), old → new.
+        XCTAssertTrue(r.body.contains("<li><span class=\"mono\">x</span>: mean <span class=\"muted\">2 → 2.5</span>, std "), r.body)
+        XCTAssertTrue(r.body.contains("max <span class=\"muted\">3 → 4</span></li>"), r.body)
+        XCTAssertFalse(r.body.contains("min <span"), "min did not change")
         XCTAssertTrue(r.body.contains(">notes.txt</a>"))
+        // A reload of the same comparison reads no table: the summary is cached.
+        let computed = UIApp.compareSummaries.computed
+        XCTAssertEqual(app.get("/compare", [("c", a.short), ("c", "main")]).body, r.body)
+        XCTAssertEqual(UIApp.compareSummaries.computed, computed)
         XCTAssertTrue(r.body.contains("href=\"/lineage?rev=\(b.hex)\""))
         XCTAssertTrue(r.body.contains("href=\"/files?rev=\(a.hex)\""))
         // One commit: against its parent.
@@ -211,9 +222,106 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.body.contains("<h1>Compare 2 commits</h1>"))
         // Bounds and bad revisions.
-        XCTAssertEqual(app.get("/compare").status, 400)
+        XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "")]).status, 200)
         XCTAssertEqual(app.get("/compare", Array(repeating: ("c", "HEAD"), count: 9)).status, 400)
         XCTAssertEqual(app.get("/compare", [("c", "HEAD"), ("c", "no-such-rev")]).status, 404)
+    }
+
+    /// Params whose values are lists or objects are text columns (their compact JSON):
+    /// shown, sorted and filtered with == / !=, and compared; metric lists stay curves.
+    func testListParamsAreTextColumnsAndCompared() throws {
+        let a = try fx.commit("small", params: #""lr": 0.1, "train": {"hidden_layers": [8]}, "opt": {"betas": {"b1": 0.9}}"#,
+                              metrics: #""accuracy": 0.5, "loss_curve": [3, 2, 1]"#)
+        let b = try fx.commit("large", params: #""lr": 0.1, "train": {"hidden_layers": [16, 8]}, "opt": {"betas": {"b1": 0.8}}"#,
+                              metrics: #""accuracy": 0.7, "loss_curve": [2, 1]"#)
+        _ = try fx.commit("hostile", params: #""lr": 0.1, "train": {"hidden_layers": ["<img src=x onerror=alert(1)>"]}"#,
+                          metrics: #""accuracy": 0.6"#)
+        let app = fx.app()
+        var r = app.get("/experiments")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("title=\"param params.json:train.hidden_layers\""), r.body)
+        XCTAssertTrue(r.body.contains("<td>[16,8]</td>") && r.body.contains("<td>[8]</td>"), r.body)
+        XCTAssertFalse(r.body.contains("title=\"metric metrics.json:loss_curve\""), "a metric list is a curve, not a column")
+        XCTAssertFalse(r.body.contains("<img src"))
+        XCTAssertTrue(r.body.contains(HTML.text(#"["<img src=x onerror=alert(1)>"]"#)), r.body)
+        r = app.get("/experiments", [("filter", #"hidden_layers == "[8]""#)])
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(messages(r.body), ["small"])
+        r = app.get("/experiments", [("filter", #"hidden_layers != "[8]""#)])
+        XCTAssertEqual(messages(r.body), ["hostile", "large"])
+        r = app.get("/experiments", [("sort", "train.hidden_layers"), ("order", "asc")])
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertEqual(messages(r.body), ["hostile", "large", "small"])
+        r = app.get("/experiments", [("sort", "hidden_layers"), ("order", "desc")])
+        XCTAssertEqual(messages(r.body), ["small", "large", "hostile"])
+        // Compare: the list param is a changed row; the curve is not a metric row.
+        r = app.get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertEqual(r.status, 200)
+        let params = section(r.body, "compare-params")
+        XCTAssertTrue(params.contains("<tr class=\"changed\"><td title=\"params.json:train.hidden_layers\">train.hidden_layers</td>"), params)
+        XCTAssertTrue(params.contains(">[16,8]</td>"), params)
+        XCTAssertTrue(params.contains("<td title=\"params.json:opt.betas.b1\">"), params)
+        XCTAssertFalse(section(r.body, "compare-metrics").contains("loss_curve"))
+    }
+
+    /// The Compare tab (no commit named): a page that says how to compare, with a form for
+    /// two revisions and links comparing HEAD and the branch tips with their parents.
+    func testCompareTabExplainsAndOffersAForm() throws {
+        var r = fx.app().get("/compare")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertTrue(r.body.contains("No commits yet."), r.body)
+        let ids = try history()
+        let app = fx.app()
+        r = app.get("/compare")
+        XCTAssertEqual(r.status, 200, r.body)
+        XCTAssertTrue(r.body.contains("<a href=\"/experiments\">Experiments</a>"), r.body)
+        XCTAssertTrue(r.body.contains("<form class=\"controls\" id=\"compare-form\" method=\"get\" action=\"/compare\">"), r.body)
+        XCTAssertTrue(r.body.contains("<input type=\"text\" name=\"c\" value=\"HEAD~1\">") && r.body.contains("<input type=\"text\" name=\"c\" value=\"HEAD\">"), r.body)
+        // HEAD (run 4) with its parent (run 3); the feature branch's tip with its parent (run 1).
+        XCTAssertTrue(r.body.contains("href=\"\(HTML.attr(HTML.url("/compare", [("c", ids[4].hex), ("c", ids[5].hex)])))\">HEAD ("), r.body)
+        XCTAssertTrue(r.body.contains("href=\"\(HTML.attr(HTML.url("/compare", [("c", ids[1].hex), ("c", ids[2].hex)])))\">feature ("), r.body)
+        XCTAssertEqual(app.get("/compare", [("c", "")]).status, 200)
+        // The form's values work: HEAD~1 against HEAD.
+        r = app.get("/compare", [("c", "HEAD~1"), ("c", "HEAD")])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("<h1>Compare 2 commits</h1>"))
+        // A hostile branch tip's name and message are escaped.
+        let evil = "x\"><img_src=x_onerror=alert(1)>"
+        try fx.switchTo(evil, creatingAt: ids[0])
+        try fx.commit(UIFixture.hostile, params: #""lr": 1"#, metrics: #""accuracy": 0"#)
+        try fx.switchTo("main")
+        r = fx.app().get("/compare")
+        XCTAssertFalse(r.body.contains("<img src") || r.body.contains("<img_src") || r.body.contains("<script>"), r.body)
+        XCTAssertTrue(r.body.contains(HTML.text(evil) + " (") && r.body.contains(HTML.text(UIFixture.hostile)), r.body)
+    }
+
+    /// `table.label` is used only for tables that have the column (others are still
+    /// diffed by rows); unset, the label a built-in train stage declares is used.
+    func testCompareLabelOnlyWhereTheTableHasIt() throws {
+        _ = try fx.repo.setConfig("table.label", "species")
+        let a = try fx.commit("base", params: #""lr": 0.1"#, metrics: #""accuracy": 0.5"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n", "eval/loss.csv": "step,loss\n1,0.9\n2,0.5\n"])
+        let b = try fx.commit("more", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n3,setosa\n", "eval/loss.csv": "step,loss\n1,0.9\n2,0.5\n3,0.25\n"])
+        var r = fx.app().get("/compare", [("c", a.hex), ("c", b.hex)])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertFalse(r.body.contains("no column named"), r.body)
+        XCTAssertTrue(r.body.contains("species: setosa <span class=\"up\">1 → 2</span>, virginica <span class=\"muted\">1 → 1</span>"), r.body)
+        XCTAssertEqual(count("2 → 3 rows (+1): 0 changed, 1 added, 0 removed", in: r.body), 2, r.body)
+        // Column names in the statistics are escaped.
+        let evil = try fx.commit("evil", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                                 files: ["eval/loss.csv": "step,\(UIFixture.hostile)\n1,0.9\n2,0.5\n3,0.125\n"])
+        r = fx.app().get("/compare", [("c", b.hex), ("c", evil.hex)])
+        XCTAssertFalse(r.body.contains("<img src"), r.body)
+        XCTAssertTrue(r.body.contains(HTML.text(UIFixture.hostile)), r.body)
+        // table.label unset: the label of the built-in train stage in mlrepo.json.
+        _ = try fx.repo.setConfig("table.label", nil)
+        try fx.write("mlrepo.json", #"{"stages": {"train": {"cmd": "true", "params": ["params.json:"], "metrics": ["metrics.json"]}, "fit": {"train": {"model": "logistic_regression", "data": "data/iris.csv", "label": "species"}, "outs": ["models/iris.mlmodel"]}}}"#)
+        let c = try fx.commit("declared", params: #""lr": 0.1"#, metrics: #""accuracy": 0.6"#,
+                              files: ["data/iris.csv": "x,species\n1,setosa\n2,virginica\n3,setosa\n4,virginica\n"])
+        r = fx.app().get("/compare", [("c", b.hex), ("c", c.hex)])
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains("species: setosa <span class=\"muted\">2 → 2</span>, virginica <span class=\"up\">1 → 2</span>"), r.body)
     }
 
     /// The part of `body` from the element with `id` to the next `<h2>`.
@@ -255,7 +363,10 @@ final class ExperimentsPagesTests: XCTestCase {
         XCTAssertEqual(count("class=\"pt\"", in: section(r.body, "scatter")), 6)
         XCTAssertEqual(count("class=\"pline\"", in: section(r.body, "parallel")), 6)
         XCTAssertEqual(app.get("/charts", [("x", "nope"), ("y", "accuracy")]).status, 400)
-        XCTAssertEqual(app.get("/charts", Array(repeating: ("c", "HEAD"), count: 9)).status, 400)
+        // Too many commits to overlay: the first 8, said on the page (not a failed page).
+        let many = app.get("/charts", Array(repeating: ("c", "HEAD"), count: 9))
+        XCTAssertEqual(many.status, 200)
+        XCTAssertTrue(many.body.contains("first 8 of the 9 commits"), many.body)
         // Long series are thinned to every n-th commit and the newest, within the limit.
         XCTAssertEqual(UIApp.thin(Array(0..<10), limit: 4).kept, [0, 4, 8, 9])
         XCTAssertEqual(UIApp.thin(Array(0..<10), limit: 10).kept, Array(0..<10))

@@ -304,6 +304,41 @@ final class PagesTests: XCTestCase {
         XCTAssertTrue(render(other, "/registry").body.contains("No aliases yet"))
     }
 
+    /// Version numbers are the registry's (per model, oldest v1, as `mlrepo registry`
+    /// prints them), not the promotion's place in one alias's history.
+    func testRegistryVersionsAreTheRegistrysNumbers() throws {
+        try makePipeline()
+        try ml.promote(path: "model.pkl", rev: "HEAD", alias: "production", require: [], note: nil)
+        try write("raw.csv", "x,y\n1,2\n3,4\n5,6\n")
+        try ml.repro(targets: [], events: { _ in })
+        try commitAll("v2")
+        try write("raw.csv", "x,y\n1,2\n3,4\n5,6\n7,8\n")
+        try ml.repro(targets: [], events: { _ in })
+        try commitAll("v3")
+        // staging gets only the third version: its first promotion, the model's v3.
+        let third = try ml.promote(path: "model.pkl", rev: "HEAD", alias: "staging", require: [], note: nil)
+        let second = try ml.promote(path: "model.pkl", rev: "HEAD~1", alias: "production", require: [], note: nil)
+        let listed = try XCTUnwrap(ml.registryModels().first { $0.path == "model.pkl" }).versions
+        XCTAssertEqual(listed.count, 3)
+        let cli = { (id: String) in "v\((listed.firstIndex { $0.id == id } ?? -1) + 1)" }
+        XCTAssertEqual(cli(third.modelId), "v3")
+        XCTAssertEqual(cli(second.modelId), "v2")
+        let a = app()
+        var p = render(a, "/registry", [("alias", "staging")])
+        XCTAssertEqual(p.status, 200, p.body)
+        XCTAssertEqual(p.count("<td class=\"num\">v"), 1)
+        XCTAssertTrue(p.body.contains("<td class=\"num\">v3</td>"), p.body)
+        XCTAssertTrue(p.body.contains("v3 · "), "the chart's labels number the same way")
+        p = render(a, "/registry", [("alias", "production")])
+        XCTAssertTrue(p.body.contains("<td class=\"num\">v1</td>") && p.body.contains("<td class=\"num\">v2</td>"), p.body)
+        XCTAssertFalse(p.body.contains("<td class=\"num\">v3</td>"))
+        XCTAssertTrue(p.body.contains("compare with the previous promotion (v1)"), p.body)
+        // The alias list shows what each alias points at, numbered the same way.
+        p = render(a, "/registry")
+        XCTAssertTrue(p.body.contains("staging</a></td><td class=\"num\">v3</td>"), p.body)
+        XCTAssertTrue(p.body.contains("production</a></td><td class=\"num\">v2</td>"), p.body)
+    }
+
     // MARK: Data
 
     func testDataProfileHistogramsDriftAndTheMemoryCache() throws {

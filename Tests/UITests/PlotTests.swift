@@ -181,4 +181,91 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(g[0].series.map(\.name), ["HEAD"])
         XCTAssertTrue(g[0].problems["workspace"]!.contains("mlrepo.json line 1"), g[0].problems["workspace"]!)
     }
+
+    // MARK: bounded page reads (issue 17 review)
+
+    /// 30 declared plots: a page asks for 24, and only those 24 files are read and parsed;
+    /// the total says how many there were. The CLI's plain `collect` still gets all 30.
+    func testPageLimitChoosesPlotsBeforeReadingData() throws {
+        let ids = (0..<30).map { String(format: "p%02d.csv", $0) }
+        try write("mlrepo.json", #"{"stages": {"ev": {"cmd": "true", "plots": ["# + ids.map { "\"\($0)\"" }.joined(separator: ", ") + "]}}}")
+        for (i, id) in ids.enumerated() { try write(id, "x,y\n0,\(i)\n1,\(i + 1)\n") }
+        let c = try commitAll("thirty")
+        let revs = [PlotRevision(name: "HEAD", commit: c)]
+        let cache = PlotTableCache()
+        let page = try PlotCollector(ml: ml).collect(revs, targets: [], limit: 24, byteBudget: 64 << 20, cache: cache)
+        XCTAssertEqual(page.groups.map(\.id), Array(ids.prefix(24)))
+        XCTAssertEqual(page.total, 30)
+        XCTAssertEqual(cache.misses, 24)
+        XCTAssertEqual(cache.count, 24)
+        XCTAssertEqual(page.groups[23].series[0].points.map(\.y), [23, 24])
+        // The same file versions again: parsed once, served from the cache.
+        let again = try PlotCollector(ml: ml).collect(revs, targets: [], limit: 24, byteBudget: 64 << 20, cache: cache)
+        XCTAssertEqual(cache.misses, 24)
+        XCTAssertEqual(cache.hits, 24)
+        XCTAssertEqual(again.groups.map { $0.series.map(\.points) }, page.groups.map { $0.series.map(\.points) })
+        XCTAssertEqual(try PlotCollector(ml: ml).collect(revs, targets: []).count, 30)
+        // The Charts and Compare pages draw the first 24 and say so.
+        let app = UIApp(ml: ml, options: UIOptions())
+        for (path, query) in [("/charts", ""), ("/compare", "c=\(c.short)&c=\(c.short)")] {
+            let body = String(decoding: app.render(path: path, query: query).body, as: UTF8.self)
+            XCTAssertEqual(body.components(separatedBy: "data-plot=\"").count - 1, 24, path)
+            XCTAssertTrue(body.contains("The first 24 of 30 plots"), path)
+        }
+    }
+
+    /// Over the byte budget, a plot at a revision is a problem "not read", not a slow page.
+    func testByteBudgetMakesTheRestAProblem() throws {
+        try write("mlrepo.json", #"{"stages": {"ev": {"cmd": "true", "plots": ["a.csv", "b.csv", "c.csv"]}}}"#)
+        let body = "x,y\n" + String(repeating: "1,2\n", count: 250)  // 1,004 bytes
+        for f in ["a.csv", "b.csv", "c.csv"] { try write(f, body) }
+        let c = try commitAll("three")
+        let revs = [PlotRevision(name: "HEAD", commit: c), PlotRevision(name: "workspace", commit: nil)]
+        let project = try FS.readFile(dir + "/mlrepo.json").count
+        // Both project files, then a.csv twice and b.csv once fit.
+        let cache = PlotTableCache()
+        let r = try PlotCollector(ml: ml).collect(revs, targets: [], limit: nil, byteBudget: 2 * project + 3 * 1004, cache: cache)
+        XCTAssertEqual(r.groups.map(\.id), ["a.csv", "b.csv", "c.csv"])
+        XCTAssertEqual(r.groups[0].series.map(\.name), ["HEAD", "workspace"])
+        XCTAssertEqual(r.groups[1].series.map(\.name), ["HEAD"])
+        XCTAssertEqual(r.groups[1].problems["workspace"], "not read: over the \(2 * project + 3 * 1004) bytes a page reads")
+        XCTAssertTrue(r.groups[2].series.isEmpty)
+        XCTAssertEqual(r.groups[2].problems["HEAD"], "not read: over the \(2 * project + 3 * 1004) bytes a page reads")
+        // Without a budget, all of it.
+        XCTAssertTrue(try PlotCollector(ml: ml).collect(revs, targets: []).allSatisfy { $0.problems.isEmpty && $0.series.count == 2 })
+    }
+
+    /// The cache is bounded by entries (least recently used dropped first).
+    func testTableCacheIsBounded() throws {
+        let cache = PlotTableCache(maxEntries: 2, maxBytes: 1 << 20)
+        let t = PlotTable(columns: ["a"], rows: [["1"]])
+        cache.put("a", t, cost: 10); cache.put("b", t, cost: 10)
+        XCTAssertNotNil(cache.get("a"))
+        cache.put("c", t, cost: 10)
+        XCTAssertNil(cache.get("b"))
+        XCTAssertNotNil(cache.get("a")); XCTAssertNotNil(cache.get("c"))
+        cache.put("huge", t, cost: 2 << 20)
+        XCTAssertNil(cache.get("huge"))
+        XCTAssertEqual(cache.count, 2)
+    }
+
+    /// A categorical plot whose JSON x is not an index never traps.
+    func testJSONOfOddCategoricalX() {
+        var g = PlotGroup(id: "a", title: "a", template: "linear", xLabel: "x", yLabel: "y",
+                          series: [ChartSeries(name: "s", points: [ChartPoint(x: .nan, y: 1), ChartPoint(x: 1e300, y: 2), ChartPoint(x: 0, y: 3)])])
+        g.xCategories = ["zero"]
+        let j = g.json.encoded()
+        XCTAssertTrue(j.contains(#"["zero",3]"#), j)
+    }
+}
+
+final class CurveStepTests: XCTestCase {
+    func testACurveIsDrawnAtItsRecordedStep() throws {
+        let j = try JSON.parse(#"{"loss_curve": [3, 2, 1], "loss_curve_step": 5, "acc": [0.1, 0.2], "nested": {"l": [1, 2], "l_step": 2}, "bad": [1], "bad_step": -3}"#)
+        let arrays = Dictionary(uniqueKeysWithValues: PlotCollector.numericArrays(j).map { ($0.0, $0.2) })
+        XCTAssertEqual(arrays["loss_curve"], 5)
+        XCTAssertEqual(arrays["acc"], 1)
+        XCTAssertEqual(arrays["nested.l"], 2)
+        XCTAssertEqual(arrays["bad"], 1, "a step that is not positive is ignored")
+    }
 }

@@ -198,7 +198,7 @@ func printTrainSummary(_ stage: Stage, metrics: [String: JSON]?, metricsPath: St
         // The final loss, with where it started.
         m["final loss"] = m["loss_first"].map { .string(summaryValue(last) + " (first " + summaryValue($0) + ")") } ?? last
     }
-    printMetricLines(m, skip: ["model", "rows", "loss_curve", "loss_first", "loss_last", "loss_min"], ctx)
+    printMetricLines(m, skip: ["model", "rows", "loss_curve", "loss_curve_step", "loss_first", "loss_last", "loss_min"], ctx)
     if let p = metricsPath { ctx.out.line("Training metrics written to \(Quote.path(p)); --json prints them with the loss curve.") }
 }
 

@@ -113,6 +113,8 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
             "rows": .int(Int64(d.rows)),
             "loss_first": .number(curve.first ?? 0), "loss_last": .number(curve.last ?? 0), "loss_min": .number(curve.min() ?? 0),
             "loss_curve": .array(stride(from: 0, to: curve.count, by: max(1, curve.count / 20)).map { .number(curve[$0]) }),
+            // Entry i of loss_curve is the loss after iteration/epoch i × loss_curve_step.
+            "loss_curve_step": .int(Int64(max(1, curve.count / 20))),
         ]
         return TrainingResult(model: ModelFile(type: type.rawValue, header: header, tensors: tensors), metrics: metrics)
     }
@@ -232,6 +234,8 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         "loss_first": .number(curve.first ?? 0), "loss_last": .number(curve.last ?? 0),
         "loss_min": .number(curve.min() ?? 0),
         "loss_curve": .array(stride(from: 0, to: curve.count, by: max(1, curve.count / 20)).map { .number(curve[$0]) }),
+            // Entry i of loss_curve is the loss after iteration/epoch i × loss_curve_step.
+            "loss_curve_step": .int(Int64(max(1, curve.count / 20))),
     ]
     if earlyStopping { metrics["validation_loss_best"] = .number(best); metrics["best_epoch"] = .int(Int64(bestEpoch)) }
     return TrainingResult(model: ModelFile(type: type.rawValue, header: header, tensors: tensors), metrics: metrics)

@@ -11,11 +11,33 @@ extension UIApp {
     static let chartsMaxParallelLines = 1000
     /// Commits whose plots are overlaid at most.
     static let chartsMaxPlotCommits = 8
+    /// Plots drawn on one page at most (the first ones, chosen before any data is read), the
+    /// bytes of plot files read for one page at most, and the parsed plot tables kept between
+    /// requests (keyed by blob, so a file version is parsed once; Charts and Compare share it;
+    /// a parsed table takes about 4× its file's bytes, so one page's 64 MiB fit in 256 MiB).
+    static let pagePlotLimit = 24
+    static let pagePlotBytes = 64 << 20
+    static let plotTables = PlotTableCache(maxEntries: 32, maxBytes: 256 << 20)
+
+    /// The plots of a page: bounded by `pagePlotLimit` and `pagePlotBytes`, with the shared cache.
+    func pagePlots(_ revs: [PlotRevision], targets: [String]) throws -> PlotCollector.Collection {
+        try PlotCollector(ml: ml).collect(revs, targets: targets, limit: UIApp.pagePlotLimit, byteBudget: UIApp.pagePlotBytes,
+                                          cache: UIApp.plotTables)
+    }
+
+    /// "The first 24 of 100 plots" when some were left out.
+    static func plotsLeftOut(_ c: PlotCollector.Collection) -> String {
+        guard c.total > c.groups.count else { return "" }
+        return "<p class=\"muted\">The first \(c.groups.count) of \(UIFormat.grouped(c.total)) plots; name one with <code>plot=</code> to see another.</p>"
+    }
     /// Branches drawn as series of one chart at most (the current one first, then the most
     /// recently moved), and points per series at most (beyond it, every n-th commit and the
     /// newest), so a chart over 10,000 commits and many branches stays cheap to build.
     static let chartsMaxSeries = 10
     static let chartsMaxPoints = 2000
+    /// Markers (each with its link and tooltip) a chart across commits draws at most; past
+    /// that, lines only.
+    static let chartsMarkerLimit = 400
 
     /// Indexes of `values` to draw when there are more than `limit`: in each run of
     /// consecutive values, the lowest and the highest (so a spike is never dropped), and the
@@ -121,7 +143,10 @@ extension UIApp {
                 if !pts.isEmpty { series.append(ChartSeries(name: b, points: pts)) }
             }
             let cats: [String]? = oldestFirst.count <= 40 ? oldestFirst.map { index.entry($0).id.short } : nil
-            let chart = Chart(title: cols[m].name, kind: .line, series: series, xLabel: "commits, oldest first", yLabel: cols[m].name, xCategories: cats)
+            var chart = Chart(title: cols[m].name, kind: .line, series: series, xLabel: "commits, oldest first", yLabel: cols[m].name, xCategories: cats)
+            // Several of these on one page: past a few hundred commits, lines without a
+            // marker (and its link and tooltip) per commit keep the page light.
+            chart.markerLimit = UIApp.chartsMarkerLimit
             out += "<div class=\"chart\" data-metric=\"\(HTML.attr(cols[m].name))\">\(chart.svg())</div>"
         }
         out += "</div>"
@@ -137,9 +162,10 @@ extension UIApp {
             for s in kept {
                 pts.append(ChartPoint(x: xs[s], y: ys[s], label: label(s) + ": \(cols[xCol].name)=\(formatFixed(xs[s], 5)), \(cols[yCol].name)=\(formatFixed(ys[s], 5))", href: href(s)))
             }
-            let chart = Chart(title: "\(cols[yCol].name) against \(cols[xCol].name)", kind: .scatter,
+            var chart = Chart(title: "\(cols[yCol].name) against \(cols[xCol].name)", kind: .scatter,
                               series: [ChartSeries(name: branchParams.isEmpty ? (names?.first ?? "commits") : branchParams.joined(separator: ", "), points: pts)],
                               xLabel: cols[xCol].name, yLabel: cols[yCol].name)
+            chart.markerLimit = 2 * UIApp.chartsMarkerLimit
             out += "<div class=\"charts\" id=\"scatter\"><div class=\"chart\">\(chart.svg())</div></div>"
             if pts.isEmpty { out += "<p class=\"muted\">No commit has numbers for both.</p>" }
             if step > 1 { out += "<p class=\"muted\">Every \(step)th of the commits (newest first) is drawn.</p>" }
@@ -173,18 +199,24 @@ extension UIApp {
         out += "<h2>Training curves and plots</h2>"
         var revs = q.all("c").filter { !$0.isEmpty }
         if revs.isEmpty { revs = ["HEAD"] }
-        guard revs.count <= UIApp.chartsMaxPlotCommits else { throw UIError(400, "at most \(UIApp.chartsMaxPlotCommits) commits' plots are overlaid, not \(revs.count)") }
+        if revs.count > UIApp.chartsMaxPlotCommits {
+            out += "<p class=\"muted\">\(HTML.text("The plots of the first \(UIApp.chartsMaxPlotCommits) of the \(revs.count) commits asked for are overlaid."))</p>"
+            revs = Array(revs.prefix(UIApp.chartsMaxPlotCommits))
+        }
         var plotRevs: [PlotRevision] = []
         for r in revs {
-            do { plotRevs.append(PlotRevision(name: r, commit: try ml.repo.resolveCommit(r))) } catch {
+            do { plotRevs.append(PlotRevision(name: r, commit: try resolvePageCommit(r))) } catch {
                 if r == "HEAD" && index.count == 0 { continue }
                 out += "<p class=\"error\">\(HTML.text("'\(r)' is not a commit here: \(error)"))</p>"
             }
         }
         if !plotRevs.isEmpty {
-            let groups: [PlotGroup]
-            do { groups = try PlotCollector(ml: ml).collect(plotRevs, targets: q.all("plot").filter { !$0.isEmpty }) } catch {
-                groups = []
+            var groups: [PlotGroup] = []
+            do {
+                let c = try pagePlots(plotRevs, targets: q.all("plot").filter { !$0.isEmpty })
+                groups = c.groups
+                out += UIApp.plotsLeftOut(c)
+            } catch {
                 out += "<p class=\"error\">\(HTML.text("cannot read the plots: \(error)"))</p>"
             }
             if groups.isEmpty { out += "<p class=\"muted\">No training curves or declared plots at \(HTML.text(revs.joined(separator: ", "))).</p>" }

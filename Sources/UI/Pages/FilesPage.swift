@@ -54,7 +54,12 @@ extension UIApp {
 
     /// A revision resolved to a commit; an unknown revision is a 404 naming it.
     func resolvePageCommit(_ rev: String) throws -> ObjectId {
-        do { return try ml.repo.resolveCommit(rev) } catch { throw UIError(404, "revision '\(rev)': \(error)") }
+        do { return try ml.repo.resolveCommit(rev) } catch {
+            // A commit made since the index was refreshed may be in a pack this process has
+            // not opened yet: look again once.
+            if (try? ml.repo.store.reload()) != nil, let id = try? ml.repo.resolveCommit(rev) { return id }
+            throw UIError(404, "revision '\(rev)': \(error)")
+        }
     }
 
     /// A repository path from a request: relative, no empty, `.` or `..` component, no NUL,

@@ -7,9 +7,46 @@ import Support
 // commit, which checks passed, by whom, the note) and how a metric of the promoted models
 // moved from one promotion to the next.
 
+/// The version numbers `mlrepo registry` prints, per repository, with the refs they were
+/// computed from: listing the models walks every branch's history, so a page reads it once
+/// per change of a branch or an alias.
+private final class RegistryVersionCache: @unchecked Sendable {
+    let lock = Lock()
+    /// Repository root → (refs fingerprint, model path → model id → version number).
+    var byRoot: [String: (refs: String, numbers: [String: [String: Int]])] = [:]
+    static let maxRoots = 8
+}
+private let registryVersionCache = RegistryVersionCache()
+
 extension UIApp {
     /// Promotions read for one alias's history at most (newest first).
     static let maxPromotions = 500
+
+    /// Model path → model id → its version number as `mlrepo registry` gives it: versions
+    /// of a path numbered from v1, oldest first (`MLRepo.registryModels`), whatever alias
+    /// points at them. A model not in the history of any branch has none.
+    func registryVersionNumbers() throws -> [String: [String: Int]] {
+        let refs = try (ml.repo.refs.list("heads").map { "h \($0.name) \($0.id.hex)" }
+            + ml.repo.refs.list("aliases").map { "a \($0.name) \($0.id.hex)" }).joined(separator: "\n")
+        let root = ml.repo.root
+        if let hit = registryVersionCache.lock.withLock({ registryVersionCache.byRoot[root] }), hit.refs == refs { return hit.numbers }
+        var numbers: [String: [String: Int]] = [:]
+        for m in try ml.registryModels() {
+            var byId: [String: Int] = [:]
+            for (i, v) in m.versions.enumerated() where byId[v.id] == nil { byId[v.id] = i + 1 }
+            numbers[m.path] = byId
+        }
+        registryVersionCache.lock.withLock {
+            if registryVersionCache.byRoot.count >= RegistryVersionCache.maxRoots { registryVersionCache.byRoot = [:] }
+            registryVersionCache.byRoot[root] = (refs, numbers)
+        }
+        return numbers
+    }
+
+    /// `v3` for the promoted model's version, `–` when the registry does not list it.
+    static func versionText(_ p: Promotion, _ numbers: [String: [String: Int]]) -> String {
+        numbers[p.path]?[p.modelId].map { "v\($0)" } ?? "–"
+    }
 
     func registryPage(_ q: Query) throws -> PageContent {
         if let alias = q["alias"], !alias.isEmpty { return try aliasPage(alias, q) }
@@ -19,9 +56,11 @@ extension UIApp {
             body += "<p class=\"muted\">No aliases yet: <code>mlrepo promote MODEL --to production</code> creates one.</p>"
             return PageContent(title: "Registry", section: .registry, body: body)
         }
-        body += "<table class=\"sortable aliases\"><thead><tr><th>Alias</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>Promoted (UTC)</th><th>By</th><th>Checks</th></tr></thead><tbody>"
+        let numbers = try registryVersionNumbers()
+        body += "<table class=\"sortable aliases\"><thead><tr><th>Alias</th><th class=\"num\">Version</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>Promoted (UTC)</th><th>By</th><th>Checks</th></tr></thead><tbody>"
         for (name, p) in aliases {
             body += "<tr><td><a href=\"\(HTML.attr(HTML.url("/registry", [("alias", name)])))\">\(HTML.text(name))</a></td>"
+            body += "<td class=\"num\">\(UIApp.versionText(p, numbers))</td>"
             body += promotionCells(p, withTime: true) + "</tr>"
         }
         body += "</tbody></table>"
@@ -70,7 +109,10 @@ extension UIApp {
     func aliasPage(_ alias: String, _ q: Query) throws -> PageContent {
         guard Refs.isValidName(alias), !alias.contains("/") else { throw UIError(400, "'\(alias)' is not an alias name") }
         let (newest, more) = try promotions(of: alias)
-        let list = Array(newest.reversed())   // oldest first: version 1 is the first promotion
+        let list = Array(newest.reversed())   // oldest first
+        // Version numbers as `mlrepo registry` gives them (per model path, not per alias).
+        let numbers = try registryVersionNumbers()
+        let versions = list.map { UIApp.versionText($0, numbers) }
         var body = "<h1>Registry: \(HTML.text(alias))</h1><p><a href=\"/registry\">All aliases</a></p>"
         if more { body += "<p class=\"muted\">Showing the last \(UIApp.maxPromotions) promotions.</p>" }
         // Metrics of each promoted commit: from its commit metadata (no data read); a commit
@@ -101,9 +143,9 @@ extension UIApp {
             var points: [ChartPoint] = []
             var labels: [String] = []
             for (i, p) in list.enumerated() {
-                labels.append("v\(i + 1) · \(p.time.prefix(10)) · \(p.commit.prefix(7))")
+                labels.append("\(versions[i]) · \(p.time.prefix(10)) · \(p.commit.prefix(7))")
                 guard let y = values[i][metric] else { continue }
-                points.append(ChartPoint(x: Double(i), y: y, label: "v\(i + 1) · \(p.time) · \(p.commit.prefix(12)): \(metric) = \(PageText.number(y))",
+                points.append(ChartPoint(x: Double(i), y: y, label: "\(versions[i]) · \(p.time) · \(p.commit.prefix(12)): \(metric) = \(PageText.number(y))",
                                          href: HTML.url("/files", [("rev", p.commit), ("path", p.path)])))
             }
             if points.isEmpty {
@@ -116,15 +158,15 @@ extension UIApp {
         } else {
             body += "<p class=\"muted\">The promoted commits record no numeric metrics.</p>"
         }
-        body += "<h2>History</h2><div class=\"scroll\"><table class=\"sortable promotions\"><thead><tr><th class=\"num\">Version</th><th>Promoted (UTC)</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>By</th><th>Checks</th>"
+        body += "<h2>History</h2><p class=\"muted\">Versions are numbered per model, oldest first, as <code>mlrepo registry</code> numbers them.</p><div class=\"scroll\"><table class=\"sortable promotions\"><thead><tr><th class=\"num\">Version</th><th>Promoted (UTC)</th><th>Model</th><th>Commit</th><th>Model id</th><th>Format</th><th class=\"num\">Size</th><th>By</th><th>Checks</th>"
         if let metric { body += "<th class=\"num\">\(HTML.text(metric))</th>" }
         body += "<th>Note</th><th class=\"nosort\"></th></tr></thead><tbody>"
         for (i, p) in list.enumerated().reversed() {
-            body += "<tr><td class=\"num\">v\(i + 1)</td><td>\(HTML.text(p.time))</td>" + promotionCells(p, withTime: false)
+            body += "<tr><td class=\"num\">\(versions[i])</td><td>\(HTML.text(p.time))</td>" + promotionCells(p, withTime: false)
             if let metric { body += "<td class=\"num\">\(HTML.text(PageText.number(values[i][metric])))</td>" }
             body += "<td>\(HTML.text(p.note ?? ""))</td><td>"
             if i > 0 {
-                body += "<a href=\"\(HTML.attr(HTML.url("/compare", [("c", list[i - 1].commit), ("c", p.commit)])))\">compare with v\(i)</a>"
+                body += "<a href=\"\(HTML.attr(HTML.url("/compare", [("c", list[i - 1].commit), ("c", p.commit)])))\">compare with the previous promotion (\(versions[i - 1]))</a>"
             }
             body += "</td></tr>"
         }

@@ -10,17 +10,17 @@ import Support
 // cannot be reached is said so on the page (status 200), with the error.
 
 /// One sample of a Prometheus text exposition: name, labels, value.
-struct PromSample {
-    var name: String
-    var labels: [String: String]
-    var value: Double
+public struct PromSample: Sendable {
+    public var name: String
+    public var labels: [String: String]
+    public var value: Double
 }
 
-enum PromText {
-    static let maxLines = 50_000
+public enum PromText {
+    public static let maxLines = 50_000
 
     /// Samples of the text (comments and malformed lines skipped).
-    static func parse(_ text: String) -> [PromSample] {
+    public static func parse(_ text: String) -> [PromSample] {
         var out: [PromSample] = []
         var lines = 0
         for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
