@@ -65,6 +65,16 @@ def main():
     w("| initial page weight under 300 KB | %s (HTML %s + CSS %s + JS %s) | %s |\n" % (
         kb(initial), kb(weight.get("html")), kb(weight.get("css")), kb(weight.get("js")), "yes" if initial < 300_000 else "no"))
 
+    heavy = sorted(((v["bytes"], k) for k, v in ml.items() if v.get("bytes", 0) >= 300_000), reverse=True)
+    slowp99 = [k for k, v in ml.items() if (v.get("app_p99_ms") or 0) >= 100]
+    if heavy or slowp99:
+        w("Where the pages stand against the limits:\n")
+        if heavy:
+            w("- pages of 300 KB or more (HTML alone): " + ", ".join("%s %s" % (k, kb(b)) for b, k in heavy))
+        if slowp99:
+            w("- p99 server time of 100 ms or more: " + ", ".join("%s %s" % (k, ms(ml[k]["app_p99_ms"])) for k in slowp99))
+        w("")
+
     # ---------------------------------------------------------------- first view
     w("## First view: until the experiment table shows the newest run\n")
     w("Median of %d cold loads per tool (a fresh browser profile each, tools alternating); time from navigation start to the first animation frame in which an element holding the newest run's name (`exp %d: ...`, the first row of the table) is laid out. Weight: what the page had loaded 2 s after that moment (Resource Timing, decoded bytes).\n" % (m["cold_loads"], meta["commits"]))

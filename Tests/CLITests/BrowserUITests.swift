@@ -20,14 +20,16 @@ final class BrowserUITests: CLITestCase {
     static let hostileFile = hostileImg + ".txt"
 
     var ui: Spawned?
+    var serve: Spawned?
 
     override func tearDownWithError() throws {
-        if let s = ui {
+        for s in [ui, serve].compactMap({ $0 }) {
             kill(s.pid, SIGTERM)
             var st: Int32 = 0
             while waitpid(s.pid, &st, 0) < 0 && errno == EINTR {}
-            ui = nil
         }
+        ui = nil
+        serve = nil
         try super.tearDownWithError()
     }
 
@@ -122,8 +124,22 @@ final class BrowserUITests: CLITestCase {
         return ids
     }
 
-    func startUI() throws -> Int {
-        let s = try start(["ui", "--port", "0"])
+    /// `mlrepo serve production` with one prediction answered, for the Serving page; its port.
+    func startServe() throws -> Int {
+        let s = try start(["serve", "production", "--port", "0"])
+        serve = s
+        let port = try listening(s)
+        let csv = Array("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n".utf8)
+        let fd = openSocket(port)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        sendAll(fd, Array("POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: \(csv.count)\r\nConnection: close\r\n\r\n".utf8) + csv)
+        XCTAssertEqual(readReply(fd)?.status, 200, "a prediction from the served model")
+        close(fd)
+        return port
+    }
+
+    func startUI(serveURL: String) throws -> Int {
+        let s = try start(["ui", "--port", "0", "--serve-url", serveURL])
         ui = s
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -177,12 +193,18 @@ final class BrowserUITests: CLITestCase {
                 ["name": "files-table", "path": "/files?rev=\(c3)&path=hostile.csv", "text": [Self.hostileImg, Self.hostileScript]],
                 ["name": "files-text", "path": "/files?rev=\(c3)&path=\(q(Self.hostileFile))", "text": [Self.hostileScript]],
                 ["name": "files-c2", "path": "/files?rev=\(c2)&path=", "text": ["iris_train.csv"]],
+                ["name": "serving", "path": "/serving", "title": "Serving", "text": ["Requests by status", "models/iris.mlmodel"]],
             ],
             "sort": [["path": "/experiments?branch=main", "table": "experiments", "column": "train.learning_rate"]],
             "compare": [["path": "/experiments?branch=main", "table": "experiments", "link": "#compare-link", "title": "Compare"]],
             "links": [
                 ["path": "/experiments?branch=main", "selector": "header nav a[href='/lineage']", "title": "Lineage"],
                 ["path": "/experiments?branch=main", "selector": "header nav a[href='/registry']", "title": "Registry"],
+                ["path": "/experiments?branch=main", "selector": "header nav a[href='/serving']", "title": "Serving"],
+                ["path": "/experiments?branch=main", "selector": "#experiments tbody a[href^='/files?rev=\(c3)']", "title": "Files"],
+                ["path": "/registry", "selector": "a[href='/registry?alias=production']", "title": "production"],
+                ["path": "/registry?alias=production", "selector": "a[href^='/lineage?rev=\(c2)']", "title": "Lineage"],
+                ["path": "/lineage?rev=\(c3)", "selector": "g.node a[href*='models%2Firis.mlmodel'], g.node a[href*='models/iris.mlmodel']", "title": "iris.mlmodel"],
             ],
             "crawl": true,
             // The bar's Compare link, with no commits chosen, explains how to choose them (400).
@@ -214,7 +236,7 @@ final class BrowserUITests: CLITestCase {
         let python = try browserTools()
         let t0 = Date()
         let ids = try buildRepo()
-        let port = try startUI()
+        let port = try startUI(serveURL: "http://127.0.0.1:\(try startServe())")
 
         // The JSON API holds the same rows.
         let fd = openSocket(port)
