@@ -224,7 +224,7 @@ public struct Chart: Sendable {
             out += "<text x=\"\(SVGNum.s(left - 6))\" y=\"\(SVGNum.s(y + 4))\" text-anchor=\"end\">\(HTML.text(yTickText[i]))</text>"
         }
         if categorical {
-            let room = rotate ? 15.0 : 72.0
+            let room = rotate ? 22.0 : 72.0  // rotated labels 22 px apart: ~14 px between the slanted lines
             let fit = max(1, Int(plotW / room))
             let every = max(1, (xTicks.count + fit - 1) / fit)
             for (i, t) in xTicks.enumerated() where i % every == 0 {

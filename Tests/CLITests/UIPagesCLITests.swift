@@ -102,6 +102,10 @@ final class UIPagesCLITests: CLITestCase {
         XCTAssertTrue(r.body.contains("eval.json:accuracy=0.9737 (&gt;=0.9)"), r.body)
         XCTAssertTrue(r.body.contains("&lt;img src=x onerror=alert(1)&gt;"))
         assertSafe(r)
+        // A bare metric key names its FILE:KEY when only one file has it.
+        let bare = get(port, "/registry?alias=production&metric=accuracy")
+        XCTAssertTrue(bare.body.contains("eval.json:accuracy across the promotions"), bare.body)
+        XCTAssertEqual(bare.body.components(separatedBy: "class=\"pt\"").count - 1, 1)
         // Data: the profile of the training set, listed from the commit.
         r = get(port, "/data")
         XCTAssertTrue(r.body.contains("href=\"/data?rev=HEAD&amp;path=iris_train.csv\""))

@@ -135,7 +135,13 @@ extension UIApp {
             return "\(f):\(k)"
         }
         let sortedKeys = keys.sorted()
-        let metric = q["metric"].flatMap { $0.isEmpty ? nil : $0 } ?? (checked.flatMap { keys.contains($0) ? $0 : nil } ?? sortedKeys.first)
+        // A bare key (`accuracy`) names the FILE:KEY that ends with it when only one does.
+        let asked = q["metric"].flatMap { $0.isEmpty ? nil : $0 }.map { m -> String in
+            if keys.contains(m) { return m }
+            let byKey = sortedKeys.filter { $0.hasSuffix(":" + m) }
+            return byKey.count == 1 ? byKey[0] : m
+        }
+        let metric = asked ?? (checked.flatMap { keys.contains($0) ? $0 : nil } ?? sortedKeys.first)
         body += "<form class=\"controls\" method=\"get\" action=\"/registry\"><input type=\"hidden\" name=\"alias\" value=\"\(HTML.attr(alias))\"><label>Metric <select name=\"metric\">"
         for k in sortedKeys.prefix(500) { body += "<option value=\"\(HTML.attr(k))\"\(k == metric ? " selected" : "")>\(HTML.text(k))</option>" }
         body += "</select></label><button type=\"submit\">Show</button></form>"
