@@ -145,13 +145,7 @@ func drift(_ live: LiveStats, _ profile: TrainingProfile) -> [FeatureDrift] {
         d.liveMean = mean
         if let tm = f.mean, let ts = f.std, ts > 0 { d.meanShift = (mean - tm) / ts }
         if f.edges.count > 0 {
-            var psi = 0.0
-            for (b, e) in f.expected.enumerated() {
-                let a = max(Double(live.binCounts[j][b]) / Double(n), 1e-4)
-                let ex = max(e, 1e-4)
-                psi += (a - ex) * log(a / ex)
-            }
-            d.psi = psi
+            d.psi = Drift.psi(expected: f.expected, actual: f.expected.indices.map { Double(live.binCounts[j][$0]) / Double(n) })
         }
         return d
     }

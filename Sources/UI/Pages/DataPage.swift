@@ -235,21 +235,9 @@ extension UIApp {
         var status: String
     }
 
-    /// PSI and the binned KS distance of two histograms over the same bins (proportions
-    /// floored at 1e-4, as the serving monitor does).
-    static func psiAndKS(_ a: [Int], _ b: [Int]) -> (psi: Double, ks: Double)? {
-        let na = a.reduce(0, +), nb = b.reduce(0, +)
-        guard na > 0, nb > 0, a.count == b.count else { return nil }
-        var psi = 0.0, ks = 0.0, ca = 0.0, cb = 0.0
-        for i in a.indices {
-            let pa = Double(a[i]) / Double(na), pb = Double(b[i]) / Double(nb)
-            let x = max(pa, 1e-4), y = max(pb, 1e-4)
-            psi += (y - x) * log(y / x)
-            ca += pa; cb += pb
-            ks = max(ks, abs(ca - cb))
-        }
-        return (psi, ks)
-    }
+    /// PSI and the binned KS distance of two histograms over the same bins (ML's `Drift`,
+    /// as the serving monitor computes PSI).
+    static func psiAndKS(_ a: [Int], _ b: [Int]) -> (psi: Double, ks: Double)? { Drift.psiAndKS(reference: a, new: b) }
 
     /// Total variation distance between two columns' top-value distributions (values outside
     /// the top lists lumped together).
