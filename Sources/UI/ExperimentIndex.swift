@@ -338,21 +338,28 @@ public final class ExperimentIndex: @unchecked Sendable {
     /// else the last part of a dotted key (as `exp show --sort-by`). Unknown and ambiguous
     /// names are errors that say what exists.
     public func column(named name: String, what: String = "column") throws(UIError) -> Int {
-        try ExperimentIndex.find(name, in: columns, what: what)
+        let suggest = suggestionsLeft > 0
+        suggestionsLeft -= 1
+        return try ExperimentIndex.find(name, in: columns, what: what, suggest: suggest)
     }
+
+    /// How many more unknown names get "did you mean" suggestions in the request being
+    /// answered (the app resets it per request): a query naming hundreds of unknown columns
+    /// costs no more than a few.
+    public var suggestionsLeft = 8
 
     /// The curve (array-valued key) a name means.
     public func curve(named name: String) throws(UIError) -> Int {
-        try ExperimentIndex.find(name, in: curves, what: "curve")
+        try ExperimentIndex.find(name, in: curves, what: "curve", suggest: false)
     }
 
-    static func find(_ name: String, in cols: [ExperimentColumn], what: String) throws(UIError) -> Int {
+    static func find(_ name: String, in cols: [ExperimentColumn], what: String, suggest: Bool) throws(UIError) -> Int {
         let exact = cols.indices.filter { cols[$0].name == name || "\(cols[$0].file):\(cols[$0].key)" == name }
         let byKey = cols.indices.filter { cols[$0].key == name }
         let leaf = cols.indices.filter { cols[$0].key.hasSuffix("." + name) }
         let pick = !exact.isEmpty ? exact : !byKey.isEmpty ? byKey : leaf
         guard let first = pick.first else {
-            let near = closeMatches(name, cols.map(\.name))
+            let near = suggest ? closeMatches(name, cols.map(\.name)) : []
             let hint = near.isEmpty ? "" : " (did you mean \(near.map { "'\($0)'" }.joined(separator: ", "))?)"
             throw UIError(400, "no \(what) '\(name)'\(hint)")
         }
@@ -362,14 +369,22 @@ public final class ExperimentIndex: @unchecked Sendable {
         return first
     }
 
+    static let maxCompared = 2000
+
     /// Up to three names within a small edit distance of `name` (or containing it).
+    /// Bounded: names whose lengths differ by more than the allowed distance are skipped
+    /// before any distance is computed, and at most `maxCompared` names are compared.
     static func closeMatches(_ name: String, _ names: [String]) -> [String] {
         let a = Array(name.lowercased().unicodeScalars.prefix(64))
         guard !a.isEmpty else { return [] }
+        let allowed = max(1, min(3, a.count / 3))
         var scored: [(Int, String)] = []
+        var compared = 0
         for n in names {
             let b = Array(n.lowercased().unicodeScalars.prefix(64))
             if n.lowercased().contains(name.lowercased()) { scored.append((0, n)); continue }
+            guard abs(b.count - a.count) <= allowed, compared < maxCompared else { continue }
+            compared += 1
             // Levenshtein with two rows.
             var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
             for i in 1...a.count {
@@ -380,7 +395,7 @@ public final class ExperimentIndex: @unchecked Sendable {
                 swap(&prev, &cur)
             }
             let d = prev[b.count]
-            if d <= max(1, min(3, a.count / 3)) { scored.append((d, n)) }
+            if d <= allowed { scored.append((d, n)) }
         }
         return scored.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(3).map(\.1)
     }

@@ -145,6 +145,9 @@ public struct GraphLayout: Sendable {
         var byLayer: [Int: [(Int, Int)]] = [:]
         for (a, b) in segments {
             let (s, t) = layer[a] < layer[b] ? (a, b) : (b, a)
+            // Only segments between adjacent layers are counted: a long edge kept whole (past
+            // the dummy-node budget) would index the next layer's tree out of range.
+            guard layer[t] == layer[s] + 1 else { continue }
             byLayer[layer[s], default: []].append((position[s], position[t]))
         }
         var total = 0

@@ -40,9 +40,27 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
         repoName = Path.basename(ml.repo.root)
     }
 
-    /// The loopback names (`127.0.0.1`, `localhost`, `[::1]`) with `port`.
-    public static func loopbackHosts(port: Int) -> Set<String> {
-        ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
+    /// The Host header values to accept for a server listening on `host`:`port`: the
+    /// address itself (bracketed when IPv6) and, on a loopback address, the loopback names
+    /// (`127.0.0.1`, `localhost`, `[::1]`), plus `extra` names, each with the port (and bare
+    /// too on port 80). Empty (no check) on a wildcard address unless `extra` names hosts:
+    /// the names clients use for it are unknown.
+    public static func allowedHosts(listeningOn host: String, port: Int, extra: [String]) -> Set<String> {
+        let wildcard = ["0.0.0.0", "::", "[::]"].contains(host)
+        if wildcard && extra.isEmpty { return [] }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
+        let shown = (host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host).lowercased()
+        var names = wildcard ? [] : [shown]
+        if loopback { names += ["127.0.0.1", "localhost", "[::1]"] }
+        names += extra.map { $0.lowercased() }
+        var allowed = Set(names.map { "\($0):\(port)" })
+        if port == 80 { allowed.formUnion(names) }
+        return allowed
+    }
+
+    /// Whether `host` is a loopback address (only this machine can connect).
+    public static func isLoopback(_ host: String) -> Bool {
+        ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
     }
 
     // MARK: HTTPHandler
@@ -130,6 +148,7 @@ public final class UIApp: HTTPHandler, @unchecked Sendable {
         return lock.withLock {
             do {
                 try index.refresh()
+                index.suggestionsLeft = 8
                 switch path {
                 case "/experiments": return htmlResponse(try experimentsPage(query))
                 case "/charts": return htmlResponse(try chartsPage(query))

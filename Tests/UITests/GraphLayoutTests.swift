@@ -27,6 +27,18 @@ final class GraphLayoutTests: XCTestCase {
         assertWellFormed(g)
     }
 
+    func testLongEdgesPastTheDummyBudgetDoNotBreakTheCrossingCount() {
+        // Found by review: a 300-node chain, 100 nodes after it, and an edge from the first
+        // node to each of them (a pipeline whose many report stages all read the raw data)
+        // goes past the dummy-node budget; the long edges kept whole indexed the crossing
+        // count's tree out of range.
+        var edges: [(Int, Int)] = (0..<299).map { ($0, $0 + 1) }
+        for k in 300..<400 { edges.append((299, k)); edges.append((0, k)) }
+        let g = GraphLayout(nodeCount: 400, edges: edges)
+        XCTAssertEqual(g.layers.count, 301)
+        XCTAssertGreaterThanOrEqual(g.crossingCount(), 0)
+    }
+
     func testDiamondHasThreeLayersAndNoCrossings() {
         // 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3
         let g = GraphLayout(nodeCount: 4, edges: [(0, 1), (0, 2), (1, 3), (2, 3)])

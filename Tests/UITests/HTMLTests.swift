@@ -26,4 +26,15 @@ final class HTMLTests: XCTestCase {
         XCTAssertThrowsError(try Query("a=%e2%28"))
         XCTAssertThrowsError(try Query(Array(repeating: "a=1", count: Query.maxPairs + 1).joined(separator: "&")))
     }
+
+    func testAllowedHostsFollowTheAddressListenedOn() {
+        let lo = UIApp.allowedHosts(listeningOn: "127.0.0.2", port: 8765, extra: [])
+        XCTAssertTrue(lo.isSuperset(of: ["127.0.0.2:8765", "127.0.0.1:8765", "localhost:8765", "[::1]:8765"]), "\(lo)")
+        XCTAssertFalse(lo.contains("127.0.0.2"))
+        XCTAssertEqual(UIApp.allowedHosts(listeningOn: "0.0.0.0", port: 8765, extra: []), [])
+        XCTAssertEqual(UIApp.allowedHosts(listeningOn: "0.0.0.0", port: 8765, extra: ["Box"]), ["box:8765"])
+        let v6 = UIApp.allowedHosts(listeningOn: "::1", port: 80, extra: [])
+        XCTAssertTrue(v6.isSuperset(of: ["[::1]:80", "[::1]", "localhost"]), "\(v6)")
+        XCTAssertEqual(UIApp.allowedHosts(listeningOn: "10.0.0.5", port: 9000, extra: []), ["10.0.0.5:9000"])
+    }
 }

@@ -204,6 +204,9 @@ final class PagesTests: XCTestCase {
         let a = app()
         var p = render(a, "/lineage")
         XCTAssertEqual(p.status, 200, p.body)
+        // Found by review: an absolute path looped for ever walking up to its folder.
+        XCTAssertEqual(render(a, "/lineage?path=%2Fx").status, 400)
+        XCTAssertEqual(render(a, "/lineage?path=..%2Fx").status, 400)
         // Stages prep and train; files raw.csv, the hostile input, params.json, clean.csv,
         // model.pkl, metrics.json.
         XCTAssertEqual(p.count("<g class=\"node stage\">"), 2)

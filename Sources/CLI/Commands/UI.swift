@@ -65,18 +65,9 @@ let uiCommand = Command(
     // Build the index before listening, so the first page is as fast as the others.
     try app.index.refresh()
     let server = try HTTPServer(config: config, handler: app)
-    let loopback = ["127.0.0.1", "::1", "localhost"].contains(config.host) || config.host.hasPrefix("127.")
-    let wildcard = ["0.0.0.0", "::", "[::]"].contains(config.host)
+    let loopback = UIApp.isLoopback(config.host)
     let hostShown = config.host.contains(":") ? "[\(config.host)]" : config.host
-    // The Host names a browser may send: the address listened on (or the loopback names),
-    // with the port (and bare when it is 80), plus any --allow-host name.
-    var names = loopback ? ["127.0.0.1", "localhost", "[::1]"] : [hostShown.lowercased()]
-    names += a.values("allow-host").map { $0.lowercased() }
-    var allowed = Set(names.map { "\($0):\(server.port)" })
-    if server.port == 80 { allowed.formUnion(names) }
-    // On a wildcard address the names clients use are unknown: no Host check unless
-    // --allow-host names them.
-    app.allowedHosts = wildcard && a.values("allow-host").isEmpty ? [] : allowed
+    app.allowedHosts = UIApp.allowedHosts(listeningOn: config.host, port: server.port, extra: a.values("allow-host"))
     let rc = mlrepo_install_stop_signals(server.stopDescriptor)
     guard rc == 0 else { throw UserError(message: "cannot install signal handlers: \(String(cString: strerror(rc)))") }
     server.start()

@@ -98,10 +98,12 @@ extension UIApp {
         }
         // A chosen node: a file (`path`) or a stage (`stage`).
         var focus: Int? = nil
-        if let p = q["path"], !p.isEmpty {
+        if let raw = q["path"], !raw.isEmpty {
+            let p = try checkedPath(raw)
             // A file inside a folder that a stage reads or writes: shown through the folder.
+            // (The walk up ends at the top folder: the path is relative, checked above.)
             var at = p
-            while full.index["f:" + at] == nil, at.contains("/") { at = Path.dirname(at) }
+            while full.index["f:" + at] == nil, let i = at.lastIndex(of: "/"), i != at.startIndex { at = String(at[..<i]) }
             if full.index["f:" + at] != nil && at != p {
                 body += "<p class=\"muted\">" + HTML.text(p) + " is inside " + HTML.text(at) + ", which the graph shows.</p>"
             }
