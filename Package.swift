@@ -5,7 +5,7 @@ import PackageDescription
 // Store, Serve and UI -> Net (sockets, HTTP, TLS) -> Support -> C shims. A module imports only what is below it.
 //
 // Safety: every module that parses network, remote or repository input (Support, Store, ML,
-// Net, Serve, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
+// Net, Serve, UI, CLI) builds with plain `-O`, so an out-of-range index or an integer overflow traps
 // instead of being undefined behaviour. Only the compute kernels (Compute, ComputeAVX2), which
 // read no input, keep `-Ounchecked`: it pays there (MLP training +36% user CPU under -O,
 // k-means +12%: bench/kernel_flags.sh, bench/results/kernel_flags.md).

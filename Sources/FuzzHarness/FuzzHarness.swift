@@ -82,7 +82,7 @@ public enum FuzzHarness {
         check(Set(f.names).count == f.names.count, "a name listed twice")
         check(f.nameColumns.allSatisfy { $0 >= 1 && $0 <= scalars }, "a name's column is outside the text")
         check(f.isEmpty == f.names.isEmpty, "an expression with no names that is not blank, or the reverse")
-        // Values that depend on the name only: numbers for even lengths, text for odd ones.
+        // Values that depend on the name only, by its length mod 3: none, a number, text.
         let value: (String) -> JSON? = { n in
             switch n.utf8.count % 3 {
             case 0: return nil
@@ -139,8 +139,8 @@ public enum FuzzHarness {
         check(samples.allSatisfy { !$0.name.isEmpty }, "a sample without a name")
     }
 
-    /// A page's query string and path: decoding is bounded and total, and the app answers
-    /// any of them (an error page at worst) without trapping, with every echoed value escaped.
+    /// A page's query string: decoding is bounded and total, names and values round-trip
+    /// through the URL encoder, and escaping any text leaves no markup.
     static func uiQuery(_ data: UnsafeRawBufferPointer) {
         let text = String(decoding: data, as: UTF8.self)
         if let q = try? Query(text) {

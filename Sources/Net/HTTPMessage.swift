@@ -104,7 +104,6 @@ public struct HTTPResponse: Sendable {
         case 200: return "OK"
         case 204: return "No Content"
         case 303: return "See Other"
-        case 304: return "Not Modified"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 404: return "Not Found"

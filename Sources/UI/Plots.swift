@@ -294,7 +294,6 @@ public struct PlotCollector {
         return Collection(groups: groups, total: total)
     }
 
-    /// Every array of numbers in a metrics file (nested keys joined with "."), sorted by key.
     /// Every list of numbers in a metrics file, by dotted key, with the step between its
     /// entries: the number `KEY_step` beside it (the built-in trainers record a curve
     /// thinned to about 20 points and its stride, `loss_curve_step`), else 1. Entry i is

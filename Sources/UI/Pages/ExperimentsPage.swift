@@ -26,12 +26,11 @@ enum UIFormat {
         return (n < 0 ? "-" : "") + out
     }
 
-    /// A value for a table cell: numbers to 5 digits after the point.
     /// A number as the table shows it: 6 significant digits (sorting on the page reads it).
     static func cell(_ v: JSON) -> String { v.display(precision: 6) }
 
-    /// `s` cut to `n` characters with an ellipsis.
-    static func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
+    /// `s` cut to `n` characters with an ellipsis (the charts' clip).
+    static func cut(_ s: String, _ n: Int) -> String { ChartFormat.clip(s, n) }
 }
 
 /// What the experiments query asks for, resolved against the index.

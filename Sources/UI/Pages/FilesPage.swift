@@ -150,7 +150,7 @@ extension UIApp {
             out += "<td>\(HTML.text(kind))</td><td>"
             if !e.mode.isDirectory {
                 out += "<a href=\"\(HTML.attr(HTML.url("/lineage", [("rev", rev), ("path", p)])))\">lineage</a>"
-                if UIApp.isTable(p) { out += " · <a href=\"\(HTML.attr(HTML.url("/data", [("rev", rev), ("path", p)])))\">profile</a>" }
+                if MLRepo.isCSV(p) { out += " · <a href=\"\(HTML.attr(HTML.url("/data", [("rev", rev), ("path", p)])))\">profile</a>" }
             }
             out += "</td></tr>"
         }
@@ -178,11 +178,7 @@ extension UIApp {
         return nil
     }
 
-    static func ext(_ path: String) -> String {
-        let base = Path.basename(path)
-        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return "" }
-        return base[base.index(after: dot)...].lowercased()
-    }
+    static func ext(_ path: String) -> String { PathKind.fileExtension(path) }
 
     static func isTable(_ path: String) -> Bool { ["csv", "tsv"].contains(ext(path)) }
 
@@ -204,7 +200,7 @@ extension UIApp {
         var out = "<p><span class=\"mono\">\(e.id.short)</span> · \(PageText.bytes(e.size))"
         if let k = UIApp.kind(meta, path) { out += " · <span class=\"tag\">\(k.rawValue)</span>" }
         out += " · <a href=\"\(HTML.attr(rawURL))\">download</a> · <a href=\"\(HTML.attr(HTML.url("/lineage", [("rev", rev), ("path", path)])))\">lineage</a>"
-        if UIApp.isTable(path) { out += " · <a href=\"\(HTML.attr(HTML.url("/data", [("rev", rev), ("path", path)])))\">profile</a>" }
+        if MLRepo.isCSV(path) { out += " · <a href=\"\(HTML.attr(HTML.url("/data", [("rev", rev), ("path", path)])))\">profile</a>" }
         out += "</p>"
         var head: [UInt8] = []
         try readPrefix(e.id, maxBytes: 16) { head += $0; return false }
