@@ -86,15 +86,7 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-func formatBytes(_ n: UInt64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(n)
-    var u = 0
-    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-    if u == 0 { return "\(n) B" }
-    let r = (v * 10).rounded() / 10
-    return "\(r) \(units[u])"
-}
+func formatBytes(_ n: UInt64) -> String { ByteCount.format(n) }
 
 /// git's default date form: "Tue Nov 14 22:13:20 2023 +0000" (the day space-padded).
 func formatTime(_ t: Int64, tzMinutes: Int) -> String {

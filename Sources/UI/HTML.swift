@@ -28,20 +28,7 @@ public enum HTML {
 
     /// `s` percent-encoded for one query value or path segment (RFC 3986 unreserved
     /// characters kept, everything else %XX of its UTF-8).
-    public static func urlComponent(_ s: String) -> String {
-        var out = ""
-        let hex = Array("0123456789ABCDEF")
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out.append("%"); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
-            }
-        }
-        return out
-    }
+    public static func urlComponent(_ s: String) -> String { Percent.encode(s) }
 
     /// A link target: `path` with the query pairs encoded (`?a=1&b=2`); pairs with a nil
     /// value are left out. Escape the result with `attr` when writing it into a page.
@@ -53,29 +40,7 @@ public enum HTML {
     /// Percent-decodes `s` (and `+` as a space when `plusIsSpace`); nil when the result is
     /// not UTF-8 or an escape is malformed.
     public static func percentDecode(_ s: Substring, plusIsSpace: Bool = true) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = s.utf8.makeIterator()
-        func hexValue(_ c: UInt8?) -> UInt8? {
-            guard let c else { return nil }
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-        }
-        while let b = it.next() {
-            if b == UInt8(ascii: "%") {
-                guard let h = hexValue(it.next()), let l = hexValue(it.next()) else { return nil }
-                bytes.append(h << 4 | l)
-            } else if b == UInt8(ascii: "+") && plusIsSpace {
-                bytes.append(UInt8(ascii: " "))
-            } else {
-                bytes.append(b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
+        Percent.decode(s, plusIsSpace: plusIsSpace)
     }
 }
 

@@ -42,17 +42,7 @@ let expCommand = Command(
     }
     let rows = table.rows
     if a.has("json") {
-        ctx.out.line(JSON.array(rows.map { r in
-            .object([
-                "id": .string(r.id.hex),
-                "time": .string(isoTime(r.commit.author.time, tzMinutes: r.commit.author.tzOffsetMinutes)),
-                "timestamp": .int(r.commit.author.time),
-                "message": .string(r.commit.subject),
-                "params": .object((r.meta?.params ?? [:]).mapValues { .object($0) }),
-                "metrics": .object((r.meta?.metrics ?? [:]).mapValues { .object($0) }),
-                "runs": .object((r.meta?.runs ?? [:]).mapValues { .string($0.hex) }),
-            ])
-        }).encoded(pretty: true))
+        ctx.out.line(JSON.array(rows.map { .object($0.json) }).encoded(pretty: true))
         return 0
     }
     let header = ["Commit", "Created", "Message"] + table.columns.map(\.name)

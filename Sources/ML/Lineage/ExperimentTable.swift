@@ -18,6 +18,21 @@ public struct ExperimentColumn: Sendable, Equatable {
 }
 
 extension ExperimentRow {
+    /// The row as `exp show --json` (and the web app's /api/experiments) gives it:
+    /// {"id", "time", "timestamp", "message", "params": {FILE: {KEY: v}}, "metrics": {...},
+    /// "runs": {STAGE: RECORD}}.
+    public var json: [String: JSON] {
+        [
+            "id": .string(id.hex),
+            "time": .string(CommitTime.iso(commit.author.time, tzMinutes: commit.author.tzOffsetMinutes)),
+            "timestamp": .int(commit.author.time),
+            "message": .string(commit.subject),
+            "params": .object((meta?.params ?? [:]).mapValues { .object($0) }),
+            "metrics": .object((meta?.metrics ?? [:]).mapValues { .object($0) }),
+            "runs": .object((meta?.runs ?? [:]).mapValues { .string($0.hex) }),
+        ]
+    }
+
     /// The value of `column` this commit recorded, if any.
     public func value(_ column: ExperimentColumn) -> JSON? {
         meta.flatMap { (column.metric ? $0.metrics : $0.params)[column.file]?[column.key] }

@@ -51,19 +51,7 @@ public struct SigV4Signer: Sendable {
 
     /// RFC 3986 percent-encoding as SigV4 wants it (unreserved characters kept; "/" kept in
     /// paths when `slash` is false).
-    public static func encode(_ s: String, encodeSlash: Bool) -> String {
-        var out = ""
-        for b in s.utf8 {
-            let c = Character(UnicodeScalar(b))
-            if (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || c == "-" || c == "_" || c == "." || c == "~" ||
-                (c == "/" && !encodeSlash) {
-                out.append(c)
-            } else {
-                out += "%" + String(format2: b)
-            }
-        }
-        return out
-    }
+    public static func encode(_ s: String, encodeSlash: Bool) -> String { Percent.encode(s, keepSlash: !encodeSlash) }
 
     /// The headers to add to a request: x-amz-date, x-amz-content-sha256, (x-amz-security-token),
     /// Authorization. `path` is the encoded absolute path; `query` is name → value (unencoded);

@@ -271,17 +271,9 @@ extension UIApp {
             return HTTPResponse(status: error.status, json: JSON.object(["error": .string(error.message)]).encoded())
         }
         let rows: [JSON] = v.pageSlots.map { s in
-            let r = index.entry(s)
-            return .object([
-                "id": .string(r.id.hex),
-                "time": .string(UIFormat.isoTime(r.commit.author.time, tzMinutes: r.commit.author.tzOffsetMinutes)),
-                "timestamp": .int(r.commit.author.time),
-                "message": .string(r.commit.subject),
-                "params": .object((r.meta?.params ?? [:]).mapValues { .object($0) }),
-                "metrics": .object((r.meta?.metrics ?? [:]).mapValues { .object($0) }),
-                "runs": .object((r.meta?.runs ?? [:]).mapValues { .string($0.hex) }),
-                "branches": .array(index.branchNames(reaching: s).map { .string($0) }),
-            ])
+            var o = index.entry(s).json
+            o["branches"] = .array(index.branchNames(reaching: s).map { .string($0) })
+            return .object(o)
         }
         var r = HTTPResponse(status: 200, json: JSON.array(rows).encoded())
         r.headers.append(("X-Total-Count", String(v.slots.count)))

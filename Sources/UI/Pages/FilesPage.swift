@@ -12,13 +12,7 @@ import Support
 /// Small formatting shared by the Lineage, Registry, Data, Files and Serving pages.
 enum PageText {
     /// `1.5 KiB`, `12 B`.
-    static func bytes(_ n: UInt64) -> String {
-        if n < 1024 { return "\(n) B" }
-        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
-        var v = Double(n) / 1024, i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return formatFixed(v, v >= 100 ? 0 : 1) + " " + units[i]
-    }
+    static func bytes(_ n: UInt64) -> String { ByteCount.format(n) }
 
     /// A statistic for a table cell: integers as such, others to 4 significant places.
     static func number(_ d: Double?) -> String {
