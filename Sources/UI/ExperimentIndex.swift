@@ -56,9 +56,8 @@ public final class ExperimentIndex: @unchecked Sendable {
     }
     private var data: [ColumnData] = []
     private var dataIndex: [String: Int] = [:]
-    /// For each of `columns` / `curves`: its index in `data`.
+    /// For each of `columns`: its index in `data`.
     private var columnData: [Int] = []
-    private var curveData: [Int] = []
     /// Text of each value by slot, made on first use (sorting by a text column).
     private var textCache: [Int: [String]] = [:]
     /// By slot, made on first use: a chart point's label and the commit's compare link.
@@ -251,11 +250,11 @@ public final class ExperimentIndex: @unchecked Sendable {
         guard newPairs else { return }
         // Names exactly as `exp show` gives them: the table over the rows that brought each pair.
         let named = ExperimentTable(rows: introducers.map { entries[$0] }).columns
-        columns = []; curves = []; columnData = []; curveData = []
+        columns = []; curves = []; columnData = []
         for c in named {
             guard let ci = dataIndex[(c.metric ? "m" : "p") + "\u{0}" + c.file + "\u{0}" + c.key] else { continue }
             if data[ci].scalars > 0 { columns.append(c); columnData.append(ci) }
-            if data[ci].structured > 0 { curves.append(c); curveData.append(ci) }
+            if data[ci].structured > 0 { curves.append(c) }
         }
     }
 
@@ -323,8 +322,6 @@ public final class ExperimentIndex: @unchecked Sendable {
     func numbers(_ c: Int) -> [Double] { data[columnData[c]].numbers }
     /// Whether every value of column `c` is a number.
     func isNumeric(_ c: Int) -> Bool { data[columnData[c]].nonNumeric == 0 }
-    /// The value of curve `c` (an index into `curves`) at `slot`.
-    func curveValue(_ c: Int, _ slot: Int) -> JSON? { data[curveData[c]].values[slot] }
 
     /// Column `c`'s values as text, by slot ("" for none).
     func texts(_ c: Int) -> [String] {
@@ -347,11 +344,6 @@ public final class ExperimentIndex: @unchecked Sendable {
     /// answered (the app resets it per request): a query naming hundreds of unknown columns
     /// costs no more than a few.
     public var suggestionsLeft = 8
-
-    /// The curve (array-valued key) a name means.
-    public func curve(named name: String) throws(UIError) -> Int {
-        try ExperimentIndex.find(name, in: curves, what: "curve", suggest: false)
-    }
 
     static func find(_ name: String, in cols: [ExperimentColumn], what: String, suggest: Bool) throws(UIError) -> Int {
         let exact = cols.indices.filter { cols[$0].name == name || "\(cols[$0].file):\(cols[$0].key)" == name }

@@ -141,19 +141,7 @@ final class BrowserUITests: CLITestCase {
     func startUI(serveURL: String) throws -> Int {
         let s = try start(["ui", "--port", "0", "--serve-url", serveURL])
         ui = s
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"serving .* on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression),
-               let port = Int(err[r].dropLast().split(separator: ":").last ?? "") {
-                return port
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid { ui = nil; XCTFail("mlrepo ui exited: \(err)"); throw ServerExited(pid: s.pid) }
-            usleep(20_000)
-        }
-        XCTFail("mlrepo ui did not say where it serves")
-        throw NSError(domain: "ui", code: 2)
+        do { return try listening(s) } catch let e as ServerExited { ui = nil; throw e }
     }
 
     func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }

@@ -3,17 +3,9 @@ import XCTest
 
 /// The model registry: promote with checks, aliases with history, push/pull of aliases.
 final class CLIRegistryTests: CLITestCase {
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/datasets")
 
     func makeRepo() throws {
-        ok("init")
-        for part in ["train", "test"] {
-            try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("iris_\(part).csv"), to: url("iris_\(part).csv"))
-        }
-        write("mlrepo.json", """
-        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"}, "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
-                    "eval": {"eval": {"model": "models/iris.mlmodel", "data": "iris_test.csv"}, "metrics": ["eval.json"]}}}
-        """)
+        try initIrisProject()
         ok("repro")
         ok("add", ".")
         commit("v1")

@@ -67,14 +67,15 @@ extension CLITestCase {
         }
     }
 
-    /// The port a started `mlrepo serve` listens on, once it says so (http or https). A server
+    /// The port a started `mlrepo serve` (“listening on URL”) or `mlrepo ui` (“serving NAME on
+    /// URL”) listens on, once it says so (http or https). A server
     /// that exits first is a failure (`ServerExited`, the server reaped); one that says nothing
     /// within `timeout` seconds too.
     func listening(_ s: Spawned, timeout: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            if let r = err.range(of: #"(?:listening|mlrepo ui: serving .*) on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
                let port = Int(err[r].split(separator: ":").last ?? "") {
                 return port
             }
@@ -87,6 +88,21 @@ extension CLITestCase {
         }
         XCTFail("serve did not start", file: file, line: line)
         throw NSError(domain: "serve", code: 2)
+    }
+
+    /// One request on a new connection to 127.0.0.1:`port` (Host set unless `headers` has
+    /// one; the connection closed after it); nil when nothing comes back.
+    func sendRequest(_ port: Int, _ method: String, _ target: String, headers: [String: String] = [:], body: String? = nil) -> Reply? {
+        let fd = openSocket(port)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = "\(method) \(target) HTTP/1.1\r\n"
+        if headers["Host"] == nil { head += "Host: 127.0.0.1:\(port)\r\n" }
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
+        head += "Connection: close\r\n\r\n"
+        sendAll(fd, Array((head + (body ?? "")).utf8))
+        return readReply(fd)
     }
 
     func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {

@@ -257,6 +257,21 @@ class CLITestCase: XCTestCase {
         var clean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty }
     }
 
+    /// A new repository holding the iris fixtures and a project with a built-in train stage
+    /// (logistic regression → models/iris.mlmodel, train.json) and an eval stage (eval.json);
+    /// nothing run or committed yet.
+    func initIrisProject() throws {
+        ok("init")
+        let fixtures = CLITestCase.packageRoot.appendingPathComponent("Tests/Fixtures/datasets")
+        for part in ["train", "test"] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("iris_\(part).csv"), to: url("iris_\(part).csv"))
+        }
+        write("mlrepo.json", """
+        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"}, "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
+                    "eval": {"eval": {"model": "models/iris.mlmodel", "data": "iris_test.csv"}, "metrics": ["eval.json"]}}}
+        """)
+    }
+
     func revParse(_ rev: String, file: StaticString = #filePath, line: UInt = #line) -> String {
         ok("rev-parse", rev, file: file, line: line).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -10,19 +10,7 @@ final class UICommandTests: CLITestCase {
     /// Starts `mlrepo ui --port 0 ARGS` and returns it with its port.
     func startUI(_ args: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> (Spawned, Int) {
         let s = try start(["ui", "--port", "0"] + args)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression),
-               let port = Int(err[r].dropFirst("on http://127.0.0.1:".count).dropLast()) {
-                return (s, port)
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid { XCTFail("ui exited early: \(err)", file: file, line: line); throw ServerExited(pid: s.pid) }
-            usleep(20_000)
-        }
-        XCTFail("ui did not start", file: file, line: line)
-        throw NSError(domain: "ui", code: 2)
+        return (s, try listening(s, file: file, line: line))
     }
 
     func stop(_ s: Spawned) -> RunResult {
@@ -31,19 +19,7 @@ final class UICommandTests: CLITestCase {
     }
 
     /// One request on a new connection.
-    func get(_ port: Int, _ target: String, headers: [String: String] = [:]) -> Reply? { request(port, "GET", target, headers: headers) }
-
-    func request(_ port: Int, _ method: String, _ target: String, headers: [String: String] = [:]) -> Reply? {
-        let fd = openSocket(port)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var head = "\(method) \(target) HTTP/1.1\r\n"
-        if headers["Host"] == nil { head += "Host: 127.0.0.1:\(port)\r\n" }
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        head += "Connection: close\r\n\r\n"
-        sendAll(fd, Array(head.utf8))
-        return readReply(fd)
-    }
+    func get(_ port: Int, _ target: String, headers: [String: String] = [:]) -> Reply? { sendRequest(port, "GET", target, headers: headers) }
 
     func makeRepo() {
         ok("init")
@@ -142,7 +118,7 @@ final class UICommandTests: CLITestCase {
         makeRepo()
         let (s, port) = try startUI()
         defer { _ = stop(s) }
-        let post = try XCTUnwrap(request(port, "POST", "/experiments", headers: ["Content-Length": "0"]))
+        let post = try XCTUnwrap(sendRequest(port, "POST", "/experiments", headers: ["Content-Length": "0"]))
         XCTAssertEqual(post.status, 405)
         XCTAssertEqual(post.headers["allow"], "GET, HEAD")
         let hostile = "/%3Cscript%3Ealert(1)%3C/script%3E"

@@ -31,27 +31,11 @@ final class UIExperimentsCLITests: CLITestCase {
     func startUI() throws -> Int {
         let s = try start(["ui", "--port", "0"])
         servers.append(s)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: #"mlrepo ui: serving \S+ on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression),
-               let port = Int(err[r].split(separator: ":").last?.dropLast() ?? "") {
-                return port
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid { XCTFail("ui exited: \(err)"); throw ServerExited(pid: s.pid) }
-            usleep(20_000)
-        }
-        XCTFail("ui did not start")
-        throw NSError(domain: "ui", code: 1)
+        return try listening(s)
     }
 
     func get(_ port: Int, _ target: String) throws -> Reply {
-        let fd = openSocket(port)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        sendAll(fd, Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8))
-        return try XCTUnwrap(readReply(fd), "no reply to \(target)")
+        try XCTUnwrap(sendRequest(port, "GET", target), "no reply to \(target)")
     }
 
     func testPagesOverHTTPFollowNewCommits() throws {

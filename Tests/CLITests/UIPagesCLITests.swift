@@ -9,7 +9,6 @@ import Glibc
 /// promotion, fetched with the raw HTTP client; the Serving page against a real
 /// `mlrepo serve` and against a port nothing listens on.
 final class UIPagesCLITests: CLITestCase {
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/datasets")
     static let hostile = ["<img src=x onerror=alert(1)>", "\"><script>alert(1)</script>"]
     var servers: [Spawned] = []
 
@@ -22,14 +21,7 @@ final class UIPagesCLITests: CLITestCase {
     /// Iris: a built-in train stage, an eval stage, committed with a hostile message, the
     /// model promoted to production with a check and a hostile note.
     func makeRepo() throws {
-        ok("init")
-        for part in ["train", "test"] {
-            try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("iris_\(part).csv"), to: url("iris_\(part).csv"))
-        }
-        write("mlrepo.json", """
-        {"stages": {"train": {"train": {"model": "logistic_regression", "data": "iris_train.csv", "label": "species"}, "outs": ["models/iris.mlmodel"], "metrics": ["train.json"]},
-                    "eval": {"eval": {"model": "models/iris.mlmodel", "data": "iris_test.csv"}, "metrics": ["eval.json"]}}}
-        """)
+        try initIrisProject()
         write("\(Self.hostile[0]).csv", "a,b\n1,\"\(Self.hostile[1].replacingOccurrences(of: "\"", with: "\"\""))\"\n")
         ok("repro")
         ok("add", ".")
@@ -37,38 +29,20 @@ final class UIPagesCLITests: CLITestCase {
         ok("promote", "models/iris.mlmodel", "--to", "production", "--require", "eval.json:accuracy>=0.9", "-m", Self.hostile[0])
     }
 
-    /// Starts `mlrepo ARGS --port 0` and returns its port once it says where it listens
-    /// (`serve`: "listening on", `ui`: "serving NAME on").
-    func startServer(_ args: [String], pattern: String, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+    /// Starts `mlrepo ARGS --port 0` (`serve` or `ui`) and returns its port once it says
+    /// where it listens.
+    func startServer(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let s = try start(args + ["--port", "0"])
         servers.append(s)
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
-            if let r = err.range(of: pattern + #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-               let port = Int(err[r].split(separator: ":").last ?? "") {
-                return port
-            }
-            var st: Int32 = 0
-            if waitpid(s.pid, &st, WNOHANG) == s.pid {
-                servers.removeAll { $0.pid == s.pid }
-                XCTFail("\(args.first ?? "") exited early: \(err)", file: file, line: line)
-                throw ServerExited(pid: s.pid)
-            }
-            usleep(20_000)
+        do { return try listening(s, file: file, line: line) } catch let e as ServerExited {
+            servers.removeAll { $0.pid == e.pid }
+            throw e
         }
-        XCTFail("\(args.first ?? "") did not start", file: file, line: line)
-        throw NSError(domain: "ui", code: 2)
     }
 
     func get(_ port: Int, _ target: String, method: String = "GET", body: String? = nil) -> Reply {
-        let fd = openSocket(port)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
-        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
-        sendAll(fd, Array((head + "\r\n" + (body ?? "")).utf8))
-        return readReply(fd) ?? Reply(status: -1, headers: [:], body: "")
+        sendRequest(port, method, target, headers: body == nil ? [:] : ["Content-Type": "application/json"], body: body)
+            ?? Reply(status: -1, headers: [:], body: "")
     }
 
     func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
@@ -80,7 +54,7 @@ final class UIPagesCLITests: CLITestCase {
 
     func testPagesOverARealPipelineAndPromotion() throws {
         try makeRepo()
-        let port = try startServer(["ui"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        let port = try startServer(["ui"])
         // Lineage: two stages, the files they read and wrote, each file linking to /files.
         var r = get(port, "/lineage")
         XCTAssertEqual(r.status, 200, r.body)
@@ -160,7 +134,7 @@ final class UIPagesCLITests: CLITestCase {
         let v2 = try XCTUnwrap(listing.split(separator: "\n").first { $0.hasPrefix("  v2  ") && $0.contains("[staging]") }, listing)
         XCTAssertTrue(listing.split(separator: "\n").contains { $0.hasPrefix("  v1  ") && $0.contains("[production]") }, listing)
 
-        let port = try startServer(["ui"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        let port = try startServer(["ui"])
         var r = get(port, "/compare?c=HEAD~1&c=HEAD")
         XCTAssertEqual(r.status, 200, r.body)
         XCTAssertFalse(r.body.contains("no column named"), r.body)
@@ -193,11 +167,11 @@ final class UIPagesCLITests: CLITestCase {
 
     func testServingPageReadsARunningServeAndSaysWhenItIsGone() throws {
         try makeRepo()
-        let servePort = try startServer(["serve", "production"], pattern: "listening on ")
+        let servePort = try startServer(["serve", "production"])
         let row = "{\"dataframe_split\": {\"columns\": [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"], \"data\": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"
         for _ in 0..<3 { XCTAssertEqual(get(servePort, "/invocations", method: "POST", body: row).status, 200) }
         XCTAssertEqual(get(servePort, "/invocations", method: "POST", body: "{").status, 400)
-        let uiPort = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(servePort)"], pattern: "mlrepo ui: serving [^ ]+ on ")
+        let uiPort = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(servePort)"])
         var r = get(uiPort, "/serving")
         XCTAssertEqual(r.status, 200, r.body)
         XCTAssertFalse(r.body.contains("unreachable"), r.body)
@@ -216,7 +190,7 @@ final class UIPagesCLITests: CLITestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.body.contains("<p class=\"error unreachable\">Cannot read the server's metrics: "), r.body)
         // A URL that never answered.
-        let dead = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(deadPort())/" + q(Self.hostile[1])], pattern: "mlrepo ui: serving [^ ]+ on ")
+        let dead = try startServer(["ui", "--serve-url", "http://127.0.0.1:\(deadPort())/" + q(Self.hostile[1])])
         r = get(dead, "/serving")
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.body.contains("Connection refused") || r.body.contains("cannot connect"), r.body)

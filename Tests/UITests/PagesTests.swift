@@ -391,14 +391,14 @@ final class PagesTests: XCTestCase {
     }
 
     func testDriftStatistics() {
-        let same = UIApp.psiAndKS([10, 20, 30], [10, 20, 30])!
+        let same = Drift.psiAndKS(reference: [10, 20, 30], new: [10, 20, 30])!
         XCTAssertEqual(same.psi, 0, accuracy: 1e-12)
         XCTAssertEqual(same.ks, 0, accuracy: 1e-12)
-        let moved = UIApp.psiAndKS([50, 50, 0], [0, 50, 50])!
+        let moved = Drift.psiAndKS(reference: [50, 50, 0], new: [0, 50, 50])!
         XCTAssertEqual(moved.ks, 0.5, accuracy: 1e-12)
         // (0.0001-0.5)ln(0.0001/0.5) twice.
         XCTAssertEqual(moved.psi, 2 * (0.5 - 0.0001) * log(0.5 / 0.0001), accuracy: 1e-9)
-        XCTAssertNil(UIApp.psiAndKS([0, 0], [1, 1]))
+        XCTAssertNil(Drift.psiAndKS(reference: [0, 0], new: [1, 1]))
     }
 
     // MARK: Serving

@@ -235,10 +235,6 @@ extension UIApp {
         var status: String
     }
 
-    /// PSI and the binned KS distance of two histograms over the same bins (ML's `Drift`,
-    /// as the serving monitor computes PSI).
-    static func psiAndKS(_ a: [Int], _ b: [Int]) -> (psi: Double, ks: Double)? { Drift.psiAndKS(reference: a, new: b) }
-
     /// Total variation distance between two columns' top-value distributions (values outside
     /// the top lists lumped together).
     static func topShift(_ a: ColumnProfile, _ b: ColumnProfile) -> Double? {
@@ -283,7 +279,7 @@ extension UIApp {
         for c in newP.columns {
             guard let o = oldBy[c.name] else { continue }
             var d = ColumnDrift(name: c.name, type: c.type, status: "ok")
-            if let a = oldE.histograms[c.name], let b = newE.histograms[c.name], let r = UIApp.psiAndKS(a, b) { d.psi = r.psi; d.ks = r.ks }
+            if let a = oldE.histograms[c.name], let b = newE.histograms[c.name], let r = Drift.psiAndKS(reference: a, new: b) { d.psi = r.psi; d.ks = r.ks }
             if let m0 = o.mean, let s0 = o.std, s0 > 0, let m1 = c.mean { d.meanShift = (m1 - m0) / s0 }
             if !UIApp.isNumeric(c) { d.topShift = UIApp.topShift(o, c) }
             if let psi = d.psi { d.status = psi >= 0.25 ? "drift" : psi >= 0.1 ? "warn" : "ok" }
