@@ -126,6 +126,72 @@ public protocol Backend: AnyObject, Sendable {
     func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float)
     /// Σ x², accumulated in Double in a fixed order.
     func sumSquares(_ x: Tensor) -> Double
+
+    // MARK: Fused and device-resident operations
+    // A GPU is launch-bound on small models: these do in one launch what the defaults below
+    // do in several, and keep minibatch indices on the device. The defaults are exactly the
+    // unfused sequence, so the CPU's results do not change.
+
+    /// Indices held by the backend for `gatherRows(_:indices:offset:count:into:)`: a 1×n
+    /// tensor of Int32 bit patterns (not numbers: only gathers read it).
+    func uploadIndices(_ indices: [Int32]) -> Tensor
+    /// dst[r, :] = src[indices[offset + r], :] for r < count (count ≤ dst.rows).
+    func gatherRows(_ src: Tensor, indices: Tensor, offset: Int, count: Int, into dst: Tensor)
+    /// A dense layer: y = x·w + bias (x m×k, w k×n, bias 1×n or nil), then ReLU if asked.
+    /// Default: gemm (beta 0), addRowVector, relu, in that order.
+    func dense(_ x: Tensor, _ w: Tensor, bias: Tensor?, relu: Bool, into y: Tensor)
+    /// The output layer's delta: if `softmax`, z's rows are replaced by their softmax (in
+    /// place, so z holds the probabilities); then delta = (z − y) · scale.
+    /// Default: softmaxRows, sub, scale.
+    func outputDelta(_ z: Tensor, softmax: Bool, targets y: Tensor, scale: Float, into delta: Tensor)
+    /// `adamStep` for every parameter of a model at once (parameter i with weightDecay[i]).
+    /// Default: one adamStep per parameter.
+    func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                  beta2: Float, eps: Float, step: Int, weightDecay: [Float])
+
+    // MARK: Device state
+    /// What the lineage record adds about the device beyond `kind` and `deviceName` (the
+    /// GPU: compute capability, driver and NVRTC versions); empty for the CPU.
+    var environment: [String: String] { get }
+    /// Throws the first device error since the backend was made (out of memory, a failed
+    /// launch), if any. Kernels return no errors, so a GPU backend remembers the first one,
+    /// skips the work that follows it, and callers check here before using results.
+    func checkError() throws
+}
+
+extension Backend {
+    public var environment: [String: String] { [:] }
+    public func checkError() throws {}
+
+    /// Default: the indices as Float bit patterns in an ordinary tensor.
+    public func uploadIndices(_ indices: [Int32]) -> Tensor {
+        upload(indices.map { Float(bitPattern: UInt32(bitPattern: $0)) }, rows: 1, cols: indices.count)
+    }
+    /// Default: the indices downloaded, then `gatherRows(_:_:into:)`.
+    public func gatherRows(_ src: Tensor, indices: Tensor, offset: Int, count: Int, into dst: Tensor) {
+        let all = download(indices)
+        precondition(offset >= 0 && count >= 0 && offset + count <= all.count, "gatherRows: index range out of bounds")
+        gatherRows(src, all[offset..<(offset + count)].map { Int32(bitPattern: $0.bitPattern) }, into: dst)
+    }
+    public func dense(_ x: Tensor, _ w: Tensor, bias: Tensor?, relu doRelu: Bool, into y: Tensor) {
+        gemm(x, transA: false, w, transB: false, into: y, alpha: 1, beta: 0)
+        if let bias { addRowVector(y, bias) }
+        if doRelu { relu(y) }
+    }
+    public func outputDelta(_ z: Tensor, softmax: Bool, targets y: Tensor, scale s: Float, into delta: Tensor) {
+        if softmax { softmaxRows(z) }
+        sub(z, y, into: delta)
+        scale(delta, s)
+    }
+    public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                         beta2: Float, eps: Float, step: Int, weightDecay: [Float]) {
+        precondition(grads.count == params.count && m.count == params.count && v.count == params.count
+                     && weightDecay.count == params.count, "adamStep: one grad, m, v and weight decay per parameter")
+        for i in params.indices {
+            adamStep(param: params[i], grad: grads[i], m: m[i], v: v[i], lr: lr, beta1: beta1, beta2: beta2, eps: eps,
+                     step: step, weightDecay: weightDecay[i])
+        }
+    }
 }
 
 extension Backend {

@@ -1,24 +1,27 @@
+import Synchronization
+
 /// Picks a backend by name for the command line and the ML layer.
 public enum BackendRegistry {
     /// The names `make` accepts.
     public static let names = ["cpu", "gpu", "auto"]
 
     /// name: "cpu", "gpu" or "auto". auto = GPU if one loads, else CPU; `note` says which was
-    /// used and why (e.g. "auto: no GPU backend in this build; using cpu"). "gpu" throws
-    /// ComputeError("no GPU backend is available: …") for now (the CUDA backend is a later
-    /// issue). threads nil = all cores (sysconf online CPUs); otherwise at least 1.
-    public static func make(_ name: String, threads: Int?) throws -> (backend: any Backend, note: String?) {
+    /// used and why (e.g. "auto: no NVIDIA driver: libcuda.so.1 not found; using cpu").
+    /// "gpu" throws ComputeError("no GPU backend is available: …") when none loads.
+    /// threads nil = all cores (sysconf online CPUs); otherwise at least 1. `gpu` says where
+    /// CUDA is (the CLI builds it from the environment).
+    public static func make(_ name: String, threads: Int?, gpu: GPUSettings = GPUSettings()) throws -> (backend: any Backend, note: String?) {
         if let t = threads, t < 1 { throw ComputeError("threads must be at least 1 (got \(t))") }
         switch name {
         case "cpu":
             return (CPUBackend(threads: threads), nil)
         case "gpu":
-            switch loadGPU() {
+            switch loadGPU(gpu) {
             case .success(let b): return (b, nil)
             case .failure(let e): throw ComputeError("no GPU backend is available: \(e.message)")
             }
         case "auto":
-            switch loadGPU() {
+            switch loadGPU(gpu) {
             case .success(let b): return (b, "auto: using gpu (\(b.deviceName))")
             case .failure(let e): return (CPUBackend(threads: threads), "auto: \(e.message); using cpu")
             }
@@ -27,8 +30,21 @@ public enum BackendRegistry {
         }
     }
 
+    /// One device per process and settings: opening a context and loading the kernels is
+    /// done once (the failure too).
+    private static let opened = Mutex<[GPUSettings: Result<CUDADevice, ComputeError>]>([:])
+
     /// The GPU backend, or why there is none.
-    static func loadGPU() -> Result<any Backend, ComputeError> {
-        .failure(ComputeError("no GPU backend in this build"))
+    public static func loadGPU(_ settings: GPUSettings) -> Result<GPUBackend, ComputeError> {
+        let r: Result<CUDADevice, ComputeError> = opened.withLock { cache in
+            if let r = cache[settings] { return r }
+            let r: Result<CUDADevice, ComputeError>
+            do { r = .success(try CUDADevice.open(settings)) }
+            catch let e as ComputeError { r = .failure(e) }
+            catch { r = .failure(ComputeError("\(error)")) }
+            cache[settings] = r
+            return r
+        }
+        return r.map { GPUBackend(device: $0) }
     }
 }

@@ -192,6 +192,12 @@ public final class CPUBackend: Backend {
         }
     }
 
+    public func gatherRows(_ src: Tensor, indices: Tensor, offset: Int, count: Int, into dst: Tensor) {
+        precondition(offset >= 0 && count >= 0 && offset + count <= indices.count, "gatherRows: index range out of bounds")
+        let raw = UnsafeRawPointer(ptr(indices) + offset).assumingMemoryBound(to: Int32.self)
+        gatherRows(src, Array(UnsafeBufferPointer(start: raw, count: count)), into: dst)
+    }
+
     public func synchronize() {}
 
     // MARK: GEMM

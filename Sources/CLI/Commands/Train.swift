@@ -27,7 +27,7 @@ func builtinStage(_ ml: MLRepo, kind: String, named: String?) throws -> Stage {
 }
 
 func runOptions(_ a: Args) throws -> RunOptions {
-    var o = RunOptions()
+    var o = RunOptions(gpu: Settings.gpu())
     if let b = a.value("backend") {
         guard ["cpu", "gpu", "auto"].contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
         o.backend = b
@@ -134,7 +134,7 @@ let evalCommand = Command(
     if a.value("label") != nil && a.value("model") == nil { throw UsageError(message: "--label goes with --model MODEL --data CSV") }
     if a.value("model") != nil || a.value("data") != nil {
         guard let m = a.value("model"), let d = a.value("data") else { throw UsageError(message: "give both --model and --data") }
-        let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
+        let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads, gpu: opts.gpu)
         if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
         let dataPath = d.hasPrefix("/") ? d : Path.join(ctx.cwd, d)
         let loaded = try loadModelArgument(m, ctx)
@@ -257,7 +257,7 @@ let predictCommand = Command(
     guard a.positional.count == 1 else { throw UsageError(message: "predict takes one model file") }
     guard let data = a.value("data") else { throw UsageError(message: "--data CSV is required") }
     let opts = try runOptions(a)
-    let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads)
+    let (backend, note) = try BackendRegistry.make(opts.backend ?? "auto", threads: opts.threads, gpu: opts.gpu)
     if let note, opts.backend != nil { ctx.err.line("note: \(note)") }
     let abs = { (p: String) in p.hasPrefix("/") ? p : Path.join(ctx.cwd, p) }
     let loaded = try loadModelArgument(a.positional[0], ctx)

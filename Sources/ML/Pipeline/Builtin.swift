@@ -7,8 +7,10 @@ public struct RunOptions: Sendable {
     public var backend: String?
     public var threads: Int?
     public var seed: UInt64?
-    public init(backend: String? = nil, threads: Int? = nil, seed: UInt64? = nil) {
-        self.backend = backend; self.threads = threads; self.seed = seed
+    /// Where CUDA is, for the GPU backend (the CLI builds it from the environment).
+    public var gpu: GPUSettings
+    public init(backend: String? = nil, threads: Int? = nil, seed: UInt64? = nil, gpu: GPUSettings = GPUSettings()) {
+        self.backend = backend; self.threads = threads; self.seed = seed; self.gpu = gpu
     }
 }
 
@@ -37,11 +39,12 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         return root + "/" + p
     }
     let requested = options.backend ?? spec["backend"]?.stringValue
-    let (backend, autoNote) = try BackendRegistry.make(requested ?? "auto", threads: options.threads)
+    let (backend, autoNote) = try BackendRegistry.make(requested ?? "auto", threads: options.threads, gpu: options.gpu)
     // The choice is always in the lineage record; it is said out loud when asked for.
     let note = requested == nil ? nil : autoNote
     var env: [String: JSON] = ["backend": .string(backend.kind), "device": .string(backend.deviceName),
                                "threads": .int(Int64(backend.threads))]
+    for (k, v) in backend.environment { env[k] = .string(v) }
     switch kind {
     case "train":
         guard let out = stage.outs.first?.path else { throw fail("a train stage needs \"outs\": [\"models/NAME.mlmodel\"]") }
