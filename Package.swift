@@ -34,16 +34,20 @@ let package = Package(
         .target(name: "ComputeAVX2", path: "Sources/ComputeAVX2",
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         .target(name: "Compute", dependencies: ["ComputeAVX2", "CShims", "Support"], swiftSettings: kernels),
+        // ComputeGPU: the CUDA backend (the driver API and NVRTC loaded with dlopen: nothing
+        // CUDA is linked) and BackendRegistry, which picks CPU or GPU. Runtime checks stay on
+        // here: it reads a kernel cache from disk and drives a device through raw pointers.
+        .target(name: "ComputeGPU", dependencies: ["Compute", "CShims", "Support"]),
         // ML: pipelines, lineage records, params/metrics, data profiles, models. Store and
         // Compute meet here.
-        .target(name: "ML", dependencies: ["Compute", "Store", "Support"]),
+        .target(name: "ML", dependencies: ["ComputeGPU", "Compute", "Store", "Support"]),
         // Serve: the HTTP/1.1 scoring server (MLflow's protocol), metrics and drift monitor.
         .target(name: "Serve", dependencies: ["ML", "Compute", "Store", "Net", "Support"]),
         // UI: the web app behind `mlrepo ui` (server-rendered pages, SVG charts) and the static
         // reports of `mlrepo plots`. Beside Serve: the two never import each other; both use
         // Net's HTTP server.
         .target(name: "UI", dependencies: ["ML", "Store", "Net", "Support"]),
-        .target(name: "CLI", dependencies: ["UI", "Serve", "ML", "Compute", "Store", "Net", "Support"]),
+        .target(name: "CLI", dependencies: ["UI", "Serve", "ML", "ComputeGPU", "Compute", "Store", "Net", "Support"]),
         // Release binaries link the Swift runtime statically: one self-contained file that
         // starts faster (no dynamic symbol binding for the runtime) and runs where no Swift
         // toolchain is installed.
@@ -59,7 +63,10 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "Support", "TestHelpers"]),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestHelpers"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "ComputeGPU", "TestHelpers"]),
+        // The GPU backend without a GPU: NVRTC compiles of the kernels, ptxas register checks,
+        // and the emulator (the kernel source as host C++) under the conformance suite.
+        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "Support", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
         .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),

@@ -1,3 +1,4 @@
+import ComputeGPU
 import XCTest
 @testable import Compute
 

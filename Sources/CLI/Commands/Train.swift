@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Compute
+import ComputeGPU
 import ML
 import Serve
 import Store

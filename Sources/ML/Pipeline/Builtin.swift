@@ -1,4 +1,5 @@
 import Compute
+import ComputeGPU
 import Store
 import Support
 

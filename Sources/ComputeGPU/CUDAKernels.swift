@@ -1,3 +1,4 @@
+import Compute
 /// The GPU backend's kernels: CUDA C++ source, compiled at run time by NVRTC for the device's
 /// architecture (cached by hash, see `KernelCache`), and compiled as host C++ by the
 /// emulator in the tests. One source, so what the tests run is what the GPU runs.
@@ -43,8 +44,10 @@ extern "C" __global__ void mlr_relu(float* x, long long n) {
             let name = String(rest[..<open]).trimmingSpaces
             let params = rest[rest.index(after: open)..<close].split(separator: ",").map { p -> String in
                 // "const float* __restrict__ x" → "const float*"; "long long n" → "long long"
-                var words = p.split(separator: " ").map(String.init).filter { $0 != "__restrict__" }
-                if let last = words.last, !last.hasSuffix("*") { words.removeLast() }
+                // Drop the parameter's name (the trailing identifier), then the qualifiers.
+                var t = Substring(p.trimmingSpaces)
+                while let c = t.last, c.isLetter || c.isNumber || c == "_" { t = t.dropLast() }
+                let words = t.split(separator: " ").map(String.init).filter { $0 != "__restrict__" }
                 return words.joined(separator: " ").replacingStarSpacing
             }
             out.append(Spec(name: name, parameters: params.filter { !$0.isEmpty }))

@@ -1,3 +1,4 @@
+import Compute
 /// Where the GPU backend looks for CUDA and keeps its compiled kernels. The library reads no
 /// environment: the CLI builds this from MLREPO_CUDA_LIBS, CUDA_HOME, LD_LIBRARY_PATH and
 /// Python's site-packages (`nvidia/*/lib`, where pip's CUDA wheels put the libraries).

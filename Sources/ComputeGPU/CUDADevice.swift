@@ -1,3 +1,4 @@
+import Compute
 /// `KernelDevice` on a real NVIDIA GPU: the CUDA driver API and NVRTC, loaded with dlopen
 /// (nothing CUDA is linked: `ldd mlrepo` names no CUDA library).
 public final class CUDADevice: KernelDevice, @unchecked Sendable {

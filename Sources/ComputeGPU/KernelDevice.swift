@@ -1,3 +1,4 @@
+import Compute
 /// The device layer under the GPU backend: memory, copies and kernel launches, and nothing
 /// else. `GPUBackend` is written against this protocol only, so the same backend code runs on
 /// a real GPU (`CUDADevice`, the CUDA driver API loaded with dlopen) and, in the tests, on

@@ -1,3 +1,4 @@
+import Compute
 import Synchronization
 
 /// Picks a backend by name for the command line and the ML layer.
