@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "ComputeGPU", "TestHelpers"]),
         // The GPU backend without a GPU: NVRTC compiles of the kernels, ptxas register checks,
         // and the emulator (the kernel source as host C++) under the conformance suite.
-        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "Support", "TestHelpers"]),
+        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "ML", "Support", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
         .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),
