@@ -96,7 +96,12 @@ public enum CUDALibraries {
 
     /// Loads `library` or says why not.
     public static func load(_ library: Library, settings: GPUSettings) -> Result<Handle, LoadFailure> {
-        let dirs = searchDirectories(settings)
+        load(library, directories: searchDirectories(settings), loaderSearch: true)
+    }
+
+    /// Loads `library` from the first of `directories` that holds a loadable copy, else (when
+    /// `loaderSearch`) by soname through the dynamic loader's own search.
+    static func load(_ library: Library, directories dirs: [String], loaderSearch: Bool) -> Result<Handle, LoadFailure> {
         var rejected: [String] = []   // "PATH: loader's reason" for files found that did not load
         for d in dirs {
             let path = d + "/" + library.soname
@@ -107,7 +112,7 @@ public enum CUDALibraries {
             }
         }
         // The dynamic loader's own search (ld.so.cache, LD_LIBRARY_PATH of this process).
-        switch dlopenReporting(library.soname) {
+        switch loaderSearch ? dlopenReporting(library.soname) : .failure(LoadError("No such file")) {
         case .success(let h): return .success(Handle(library: library, path: loadedPath(library.soname) ?? library.soname, handle: h))
         case .failure(let reason):
             if !reason.contains("No such file") && !reason.contains("cannot open shared object") {
