@@ -35,6 +35,8 @@ struct CUDADriver: @unchecked Sendable {
     // (The primary context, as the runtime API uses: cuda.h 13 maps cuCtxCreate to
     // cuCtxCreate_v4 with a params struct, which the primary context avoids.)
     let cuDevicePrimaryCtxRetain: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, Int32) -> Int32
+    // #define cuDevicePrimaryCtxRelease cuDevicePrimaryCtxRelease_v2: CUresult (CUdevice dev);
+    let cuDevicePrimaryCtxRelease: @convention(c) (Int32) -> Int32
     // CUresult cuCtxSetCurrent(CUcontext ctx);
     let cuCtxSetCurrent: @convention(c) (OpaquePointer?) -> Int32
     // #define cuMemAlloc cuMemAlloc_v2: CUresult (CUdeviceptr *dptr, size_t bytesize);
@@ -103,6 +105,7 @@ struct CUDADriver: @unchecked Sendable {
         cuDeviceGetAttribute = try f("cuDeviceGetAttribute")
         cuDeviceTotalMem = try f("cuDeviceTotalMem_v2")
         cuDevicePrimaryCtxRetain = try f("cuDevicePrimaryCtxRetain")
+        cuDevicePrimaryCtxRelease = try f("cuDevicePrimaryCtxRelease_v2")
         cuCtxSetCurrent = try f("cuCtxSetCurrent")
         cuMemAlloc = try f("cuMemAlloc_v2")
         cuMemFree = try f("cuMemFree_v2")
@@ -154,7 +157,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let info: GPUDeviceInfo
     /// Where the kernels' image came from: "cache" (loaded from the kernel cache), "compiled"
     /// (NVRTC ran in this process).
-    public let kernelSource: String
+    public let kernelOrigin: String
     /// Seconds spent getting the kernels' image (NVRTC, or reading the cache) and loading it.
     public let kernelLoadSeconds: Double
     /// The architecture the image was built for ("sm_90", or "compute_90" when the driver
@@ -164,6 +167,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let driverPath: String, nvrtcPath: String
 
     private let driver: CUDADriver
+    private let nvrtc: NVRTC
     private let context: OpaquePointer?
     private let stream: OpaquePointer?
     private let module: OpaquePointer?
@@ -219,6 +223,23 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
         var ctx: OpaquePointer? = nil
         try driver.check(driver.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
+        do {
+            return try open(driver: driver, device: dev, context: ctx, nvrtc: nvrtc, target: target, settings: settings,
+                            info: GPUDeviceInfo(name: String(decoding: nameBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                                                computeCapability: (major, minor), driverVersion: Int(driverVersion),
+                                                nvrtcVersion: nvrtc.version, multiprocessors: sms, totalMemory: memory))
+        } catch {
+            // Nothing of a half-opened device stays behind (the stream and module go with the
+            // primary context's last release).
+            _ = driver.cuCtxSetCurrent(nil)
+            _ = driver.cuDevicePrimaryCtxRelease(dev)
+            throw error
+        }
+    }
+
+    /// The rest of `open`, with the primary context retained.
+    private static func open(driver: CUDADriver, device dev: Int32, context ctx: OpaquePointer?, nvrtc: NVRTC, target: String,
+                             settings: GPUSettings, info: GPUDeviceInfo) throws -> CUDADevice {
         try driver.check(driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
         var stream: OpaquePointer? = nil
         try driver.check(driver.cuStreamCreate(&stream, CUDADriver.streamNonBlocking), "cuStreamCreate")
@@ -254,22 +275,19 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             kernels[spec.name] = (spec, fn)
         }
         let loadSeconds = Clock.monotonic() - loadStart
-
-        let info = GPUDeviceInfo(name: String(decoding: nameBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), computeCapability: (major, minor),
-                                 driverVersion: Int(driverVersion), nvrtcVersion: nvrtc.version,
-                                 multiprocessors: sms, totalMemory: memory)
         return CUDADevice(info: info, driver: driver, context: ctx, stream: stream, module: module, kernels: kernels,
-                          kernelSource: from, kernelLoadSeconds: loadSeconds, kernelTarget: target, nvrtcPath: nvrtc.path)
+                          kernelOrigin: from, kernelLoadSeconds: loadSeconds, kernelTarget: target, nvrtc: nvrtc)
     }
 
     private init(info: GPUDeviceInfo, driver: CUDADriver, context: OpaquePointer?, stream: OpaquePointer?,
                  module: OpaquePointer?, kernels: [String: (spec: CUDAKernels.Spec, function: OpaquePointer?)],
-                 kernelSource: String, kernelLoadSeconds: Double, kernelTarget: String, nvrtcPath: String) {
+                 kernelOrigin: String, kernelLoadSeconds: Double, kernelTarget: String, nvrtc: NVRTC) {
         self.info = info; self.driver = driver; self.context = context; self.stream = stream
         self.module = module; self.kernels = kernels
-        self.kernelSource = kernelSource; self.kernelLoadSeconds = kernelLoadSeconds; self.kernelTarget = kernelTarget
-        self.driverPath = driver.library.path; self.nvrtcPath = nvrtcPath
-        maxArguments = max(1, kernels.values.map(\.spec.parameters.count).max() ?? 1)
+        self.kernelOrigin = kernelOrigin; self.kernelLoadSeconds = kernelLoadSeconds; self.kernelTarget = kernelTarget
+        self.driverPath = driver.library.path; self.nvrtcPath = nvrtc.path; self.nvrtc = nvrtc
+        // At least 16: the self-test's kernels take up to 6.
+        maxArguments = max(16, kernels.values.map(\.spec.parameters.count).max() ?? 0)
         argValues = .allocate(byteCount: 8 * maxArguments, alignment: 16)
         argPointers = .allocate(capacity: maxArguments)
         for i in 0..<maxArguments { argPointers[i] = argValues + 8 * i }
@@ -350,7 +368,13 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     public func launch(_ kernel: String, grid: Dim3, block: Dim3, _ args: [KernelArgument]) throws {
         guard let k = kernels[kernel] else { throw ComputeError("gpu: no kernel '\(kernel)'") }
-        guard CUDAKernels.matches(k.spec, args) else {
+        try launch(k.function, k.spec, grid: grid, block: block, args)
+    }
+
+    /// Checks the arguments against the kernel's parameters and the launch shape, then queues it.
+    private func launch(_ function: OpaquePointer?, _ spec: CUDAKernels.Spec, grid: Dim3, block: Dim3, _ args: [KernelArgument]) throws {
+        let kernel = spec.name, k = (spec: spec, function: function)
+        guard CUDAKernels.matches(k.spec, args), args.count <= maxArguments else {
             throw ComputeError("gpu: \(kernel) takes (\(k.spec.parameters.joined(separator: ", "))), not \(args.count) arguments \(args)")
         }
         for d in [grid.x, grid.y, grid.z, block.x, block.y, block.z] where d < 1 || d > Int(UInt32.max) {
@@ -423,5 +447,105 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func launch(graph: any DeviceGraph) throws {
         guard let g = graph as? Graph, g.device === self else { throw ComputeError("gpu: a graph from another device") }
         try withContext { try driver.check(driver.cuGraphLaunch(g.exec, stream), "cuGraphLaunch") }
+    }
+
+    // MARK: Self-test (`mlrepo doctor --gpu`)
+
+    /// A module of its own, independent of `CUDAKernels`: one kernel taking every argument
+    /// kind, so the driver layer (copies, argument marshalling, launches, graphs) is checked
+    /// on its own before the backend's kernels are.
+    static let selfTestSource = #"""
+    extern "C" __global__ void mlr_selftest_axpb(float* y, const float* x, int a, long long n, float s, double d) {
+        for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            y[i] = y[i] + x[i] * s + (float)a + (float)d;
+        }
+    }
+    """#
+
+    /// Checks the device layer: copies (host to device, device to device, zeroing at an
+    /// offset, back), a launch with every argument kind, a captured graph replayed, and the
+    /// argument checks. Exact results: every value is a small integer or half-integer.
+    public func selfTest() -> [BackendConformance.Result] {
+        var results: [BackendConformance.Result] = []
+        func check(_ name: String, _ body: () throws -> String?) {
+            let t0 = Clock.monotonic()
+            var detail: String? = nil
+            do { detail = try body() } catch { detail = "\(error)" }
+            results.append(.init(check: name, passed: detail == nil, maxError: 0, tolerance: 0,
+                                 seconds: Clock.monotonic() - t0, detail: detail ?? ""))
+        }
+        let n = (1 << 20) + 3
+        let bytes = n * 4
+        var x = [Float](repeating: 0, count: n)
+        for i in 0..<n { x[i] = Float(i % 1000) }
+        var px = DevicePointer.null, py = DevicePointer.null, pz = DevicePointer.null
+        defer { for p in [px, py, pz] where p != .null { free(p) } }
+        func download(_ p: DevicePointer) throws -> [Float] {
+            var out = [Float](repeating: -1, count: n)
+            try out.withUnsafeMutableBytes { try copy(toHost: $0, from: p) }
+            return out
+        }
+        func firstDifference(_ got: [Float], _ want: (Int) -> Float) -> String? {
+            for i in 0..<n where got[i] != want(i) { return "element \(i): got \(got[i]), want \(want(i))" }
+            return nil
+        }
+        check("device: copies") {
+            px = try allocate(bytes); py = try allocate(bytes); pz = try allocate(bytes)
+            try x.withUnsafeBytes { try copy(toDevice: px, from: $0) }
+            try copy(pz, from: px, bytes: bytes)
+            try zero(pz.advanced(by: 4 * 1000), bytes: 4 * 24)
+            try zero(py, bytes: bytes)
+            let z = try download(pz)
+            if let d = firstDifference(z, { (1000..<1024).contains($0) ? 0 : Float($0 % 1000) }) { return d }
+            return firstDifference(try download(py), { _ in 0 })
+        }
+        var function: OpaquePointer? = nil
+        let spec = CUDAKernels.parseSpecs(CUDADevice.selfTestSource)[0]
+        check("device: launch with every argument kind") {
+            guard px != .null, py != .null else { return "no memory (the copy check failed)" }
+            let (image, _) = try nvrtc.compile(CUDADevice.selfTestSource, arch: kernelTarget)
+            var module: OpaquePointer? = nil
+            try withContext {
+                try image.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress), "cuModuleLoadData(self-test)") }
+                try driver.check(driver.cuModuleGetFunction(&function, module, spec.name), "cuModuleGetFunction(\(spec.name))")
+            }
+            // y = 0 + 2x + 1 + 0.5
+            try launch(function, spec, grid: Dim3(120), block: Dim3(256),
+                       [.pointer(py), .pointer(px), .int32(1), .int64(Int64(n)), .float(2), .double(0.5)])
+            return firstDifference(try download(py), { 2 * Float($0 % 1000) + 1.5 })
+        }
+        check("device: graph capture and replay") {
+            guard function != nil else { return "no kernel (the launch check failed)" }
+            guard try beginCapture() else { return "the device cannot capture" }
+            let graph: any DeviceGraph
+            do {
+                // y += x, recorded once, replayed three times.
+                try launch(function, spec, grid: Dim3(64), block: Dim3(128),
+                           [.pointer(py), .pointer(px), .int32(0), .int64(Int64(n)), .float(1), .double(0)])
+                graph = try endCapture()
+            } catch {
+                _ = try? endCapture()
+                throw error
+            }
+            for _ in 0..<3 { try launch(graph: graph) }
+            return firstDifference(try download(py), { 5 * Float($0 % 1000) + 1.5 })
+        }
+        check("device: argument checks") {
+            var refused = 0
+            let attempts: [() throws -> Void] = [
+                { try self.launch("mlr_no_such_kernel", grid: Dim3(1), block: Dim3(1), []) },
+                { try self.launch(function, spec, grid: Dim3(1), block: Dim3(32), [.pointer(py)]) },
+                { try self.launch(function, spec, grid: Dim3(1), block: Dim3(32),
+                                  [.pointer(py), .pointer(px), .int64(0), .int64(1), .float(1), .double(0)]) },
+                { try self.launch(function, spec, grid: Dim3(0), block: Dim3(32),
+                                  [.pointer(py), .pointer(px), .int32(0), .int64(1), .float(1), .double(0)]) },
+                { try self.launch(function, spec, grid: Dim3(1), block: Dim3(2048),
+                                  [.pointer(py), .pointer(px), .int32(0), .int64(1), .float(1), .double(0)]) },
+            ]
+            for a in attempts { do { try a() } catch { refused += 1 } }
+            try synchronize()
+            return refused == attempts.count ? nil : "\(attempts.count - refused) bad launches were queued"
+        }
+        return results
     }
 }

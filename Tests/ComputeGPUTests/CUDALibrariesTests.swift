@@ -277,3 +277,180 @@ final class CUDALibrariesTests: XCTestCase {
         XCTAssertEqual(KernelCache.decode(file, key: k), img)
     }
 }
+
+// MARK: CUDADevice over a fake driver
+
+/// A stand-in libcuda.so.1, compiled from C at test time: device memory is host memory, the
+/// self-test's kernel runs on the host, other kernels' launches are only counted, and stream
+/// capture records launches for replay. It lets `CUDADevice` run end to end without a GPU:
+/// opening (queries, NVRTC compile, the kernel cache), copies, argument marshalling, launches,
+/// graphs, deferred frees and error names. Built without an SONAME, so loading it by path
+/// never makes `libcuda.so.1` resolvable for other tests in this process.
+extension CUDALibrariesTests {
+    static let fakeDriverSource = #"""
+    #include <stdlib.h>
+    #include <string.h>
+    typedef int CUresult;
+    typedef unsigned long long CUdeviceptr;
+    typedef struct { int kind; void *vals[6]; unsigned long long store[6]; unsigned gx, bx; } Rec;
+    typedef struct { Rec *recs; int n, cap; } Graph;
+    int fake_allocs, fake_frees, fake_launches, fake_module_loads, fake_capturing;
+    static Graph *capture;
+    CUresult cuInit(unsigned f) { return 0; }
+    CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+    CUresult cuDeviceGetCount(int *c) { *c = 1; return 0; }
+    CUresult cuDeviceGet(int *d, int o) { if (o != 0) return 101; *d = 0; return 0; }
+    CUresult cuDeviceGetName(char *n, int len, int d) { strncpy(n, "Fake GPU 80GB", len); return 0; }
+    CUresult cuDeviceGetAttribute(int *v, int a, int d) {
+        switch (a) { case 75: *v = 9; return 0; case 76: *v = 0; return 0; case 16: *v = 132; return 0; }
+        return 1;
+    }
+    CUresult cuDeviceTotalMem_v2(size_t *b, int d) { *b = (size_t)80 << 30; return 0; }
+    CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = (void *)0x1000; return 0; }
+    CUresult cuDevicePrimaryCtxRelease_v2(int d) { return 0; }
+    CUresult cuCtxSetCurrent(void *c) { return 0; }
+    CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
+        if (n > ((size_t)1 << 32)) return 2;
+        void *m = malloc(n); if (!m) return 2;
+        *p = (CUdeviceptr)m; fake_allocs++; return 0;
+    }
+    CUresult cuMemFree_v2(CUdeviceptr p) { free((void *)p); fake_frees++; return 0; }
+    CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { memcpy((void *)d, s, n); return 0; }
+    CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { memcpy(d, (void *)s, n); return 0; }
+    CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { memmove((void *)d, (void *)s, n); return 0; }
+    CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char c, size_t n, void *st) { memset((void *)d, c, n); return 0; }
+    CUresult cuModuleLoadData(void **m, const void *image) {
+        const unsigned char *b = image;
+        if (!(b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F')) return 200;   /* CUDA_ERROR_INVALID_IMAGE */
+        fake_module_loads++; *m = (void *)0x2000; return 0;
+    }
+    CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
+        *f = (void *)(strcmp(name, "mlr_selftest_axpb") == 0 ? 2 : 1); return 0;
+    }
+    static void run(Rec *r) {
+        if (r->kind != 2) return;
+        float *y = *(float **)r->vals[0]; const float *x = *(const float **)r->vals[1];
+        int a = *(int *)r->vals[2]; long long n = *(long long *)r->vals[3];
+        float s = *(float *)r->vals[4]; double d = *(double *)r->vals[5];
+        for (long long i = 0; i < n; i++) y[i] = y[i] + x[i] * s + (float)a + (float)d;
+    }
+    CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                            unsigned shm, void *st, void **params, void **extra) {
+        if (bx * by * bz > 1024) return 1;
+        fake_launches++;
+        Rec r; memset(&r, 0, sizeof r); r.kind = (int)(long)f; r.gx = gx; r.bx = bx;
+        if (r.kind == 2) for (int i = 0; i < 6; i++) { memcpy(&r.store[i], params[i], 8); r.vals[i] = &r.store[i]; }
+        if (capture) {
+            if (capture->n == capture->cap) { capture->cap = capture->cap * 2 + 4; capture->recs = realloc(capture->recs, capture->cap * sizeof(Rec)); }
+            Rec *c = &capture->recs[capture->n++]; *c = r;
+            for (int i = 0; i < 6; i++) c->vals[i] = &c->store[i];   /* values copied at launch, as CUDA does */
+            return 0;
+        }
+        if (r.kind == 2) for (int i = 0; i < 6; i++) r.vals[i] = &r.store[i];
+        run(&r); return 0;
+    }
+    CUresult cuStreamCreate(void **s, unsigned f) { *s = (void *)0x3000; return 0; }
+    CUresult cuStreamSynchronize(void *s) { return 0; }
+    CUresult cuGetErrorName(CUresult e, const char **s) {
+        *s = e == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : e == 200 ? "CUDA_ERROR_INVALID_IMAGE" : "CUDA_ERROR_UNKNOWN"; return 0;
+    }
+    CUresult cuGetErrorString(CUresult e, const char **s) {
+        *s = e == 2 ? "out of memory" : e == 200 ? "device kernel image is invalid" : "unknown error"; return 0;
+    }
+    CUresult cuStreamBeginCapture_v2(void *s, int mode) {
+        if (capture || mode != 2) return 1;
+        capture = calloc(1, sizeof(Graph)); fake_capturing = 1; return 0;
+    }
+    CUresult cuStreamEndCapture(void *s, void **g) { *g = capture; capture = 0; fake_capturing = 0; return *g ? 0 : 1; }
+    CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long f) { *e = g; return 0; }
+    CUresult cuGraphLaunch(void *e, void *s) { Graph *g = e; for (int i = 0; i < g->n; i++) run(&g->recs[i]); return 0; }
+    CUresult cuGraphExecDestroy(void *e) { return 0; }
+    CUresult cuGraphDestroy(void *g) { Graph *gr = g; free(gr->recs); free(gr); return 0; }
+    """#
+
+    /// Compiles the fake driver into `dir`/libcuda.so.1; nil (the caller skips) without a C compiler.
+    func buildFakeDriver(in dir: String) throws -> String? {
+        guard let cc = ["/opt/swift/usr/bin/clang", "/usr/bin/cc", "/usr/bin/clang", "/usr/bin/gcc"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        let src = dir + "/fake_cuda.c"
+        try FS.atomicWrite(src, Array(Self.fakeDriverSource.utf8), durable: false)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: cc)
+        p.arguments = ["-shared", "-fPIC", "-O1", "-o", dir + "/libcuda.so.1", src]
+        let pipe = Pipe()
+        p.standardError = pipe
+        try p.run()
+        let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, err)
+        return p.terminationStatus == 0 ? dir + "/libcuda.so.1" : nil
+    }
+
+    func fakeCounter(_ h: CUDALibraries.Handle, _ name: String) throws -> Int32 {
+        try h.symbol(name).assumingMemoryBound(to: Int32.self).pointee
+    }
+
+    func testCUDADeviceOverAFakeDriver() throws {
+        let env = ProcessInfo.processInfo.environment
+        let pip = CUDALibraries.pythonCUDADirectories(env: env)
+        guard (try? NVRTC.load(GPUSettings(libraryDirectories: pip))) != nil else {
+            throw XCTSkip("nvidia-cuda-nvrtc not installed: pip install nvidia-cuda-nvrtc")
+        }
+        let dir = mkdirs("fakedriver")
+        guard let lib = try buildFakeDriver(in: dir) else { throw XCTSkip("no C compiler for the fake driver") }
+        let cacheDir = temp + "/cache"
+        let settings = GPUSettings(libraryDirectories: [dir] + pip, cacheDirectory: cacheDir)
+        let handle = try CUDALibraries.open(.driver, settings: settings)
+        XCTAssertEqual(handle.path, lib)
+
+        // Open: device queries, NVRTC compile for sm_90, the image cached.
+        let dev = try CUDADevice.open(settings)
+        XCTAssertEqual(dev.info, GPUDeviceInfo(name: "Fake GPU 80GB", computeCapability: (9, 0), driverVersion: 13000,
+                                               nvrtcVersion: try NVRTC.load(settings).version, multiprocessors: 132,
+                                               totalMemory: 80 << 30))
+        XCTAssertEqual(dev.info.driverVersionString, "13.0")
+        XCTAssertEqual(dev.kernelTarget, "sm_90")
+        XCTAssertEqual(dev.kernelOrigin, "compiled")
+        XCTAssertEqual(dev.driverPath, lib)
+        let cached = try FS.list(cacheDir).map(\.name).filter { $0.hasSuffix(".cubin") }
+        XCTAssertEqual(cached.count, 1)
+        // A second open loads the cached image; a corrupt one is recompiled.
+        XCTAssertEqual(try CUDADevice.open(settings).kernelOrigin, "cache")
+        let file = cacheDir + "/" + cached[0]
+        var bytes = try FS.readFile(file)
+        bytes[bytes.count / 2] ^= 0xff
+        try FS.atomicWrite(file, bytes, mode: 0o600, durable: false)
+        XCTAssertEqual(try CUDADevice.open(settings).kernelOrigin, "compiled")
+        XCTAssertEqual(try CUDADevice.open(settings).kernelOrigin, "cache", "the recompiled image was written back")
+
+        // Copies, a launch with every argument kind, a graph, the argument checks.
+        let results = dev.selfTest()
+        XCTAssertEqual(results.map(\.check), ["device: copies", "device: launch with every argument kind",
+                                              "device: graph capture and replay", "device: argument checks"])
+        for r in results { XCTAssertTrue(r.passed, "\(r.check): \(r.detail)") }
+
+        // Errors carry the driver's name for them.
+        XCTAssertThrowsError(try dev.allocate(1 << 40)) { e in
+            XCTAssertEqual((e as? ComputeError)?.message,
+                           "gpu: cuMemAlloc(\(1 << 40) bytes) failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)")
+        }
+        XCTAssertThrowsError(try dev.allocate(0))
+        // Every kernel of the source resolves; a launch with the wrong arguments is refused
+        // before anything is queued.
+        let launches = try fakeCounter(handle, "fake_launches")
+        for spec in CUDAKernels.specs {
+            XCTAssertThrowsError(try dev.launch(spec.name, grid: Dim3(1), block: Dim3(32), [.int32(1)] + spec.parameters.map { _ in .int32(0) }))
+        }
+        XCTAssertEqual(try fakeCounter(handle, "fake_launches"), launches)
+
+        // A free during a capture waits for the capture's end.
+        let p = try dev.allocate(64)
+        let frees = try fakeCounter(handle, "fake_frees")
+        XCTAssertTrue(try dev.beginCapture())
+        XCTAssertThrowsError(try dev.beginCapture(), "one capture at a time")
+        dev.free(p)
+        XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees)
+        _ = try dev.endCapture()
+        XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees + 1)
+        XCTAssertThrowsError(try dev.endCapture(), "no capture running")
+    }
+}

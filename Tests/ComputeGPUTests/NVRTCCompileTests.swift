@@ -60,6 +60,17 @@ final class NVRTCCompileTests: XCTestCase {
         XCTAssertTrue(String(decoding: ptx.prefix(4096), as: UTF8.self).contains(".target sm_\(newest)"))
     }
 
+    func testTheDeviceSelfTestKernelCompiles() throws {
+        // `doctor --gpu` compiles it on the device; here: it parses and compiles cleanly.
+        let specs = CUDAKernels.parseSpecs(CUDADevice.selfTestSource)
+        XCTAssertEqual(specs, [.init(name: "mlr_selftest_axpb", parameters: ["float*", "const float*", "int", "long long", "float", "double"])])
+        let n = try nvrtc()
+        for arch in ["sm_80", "sm_90"] {
+            let (_, log) = try n.compile(CUDADevice.selfTestSource, arch: arch)
+            XCTAssertEqual(NVRTC.warnings(in: log), [], log)
+        }
+    }
+
     func testABrokenSourceFailsWithTheErrorLine() throws {
         let n = try nvrtc()
         let src = """

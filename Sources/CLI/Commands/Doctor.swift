@@ -15,9 +15,10 @@ let doctorCommand = Command(
     Prints the tool version, the OS, the CPU backend's device and GEMM kernel, and for the GPU
     backend each CUDA library (libcuda.so.1, libnvrtc.so.13, libcublas.so.13: optional) with
     where it was found or why not, and the GPU if one opens. Exit 0.
-    --gpu opens the GPU backend (exit 1 with the reason when there is none) and runs the
-    backend conformance suite on it: every operation checked against a host reference, and
-    run twice for bit-identity. Prints a table (check, result, max error, tolerance, ms), the
+    --gpu opens the GPU backend (exit 1 with the reason when there is none), checks the
+    device layer (copies, a launch with every argument kind, a CUDA graph replayed) and runs
+    the backend conformance suite on it: every operation checked against a host reference,
+    and run twice for bit-identity. Prints a table (check, result, max error, tolerance, ms), the
     device, compute capability, driver and NVRTC versions, the kernels' compile (or cache)
     time and the total time; exit 1 if any check fails.
     --json prints one JSON object with the same content (stdout only).
@@ -90,7 +91,7 @@ let doctorCommand = Command(
     let cuda = gpu.device as? CUDADevice
     if let cuda {
         device["kernel_target"] = .string(cuda.kernelTarget)
-        device["kernel_image"] = .string(cuda.kernelSource)
+        device["kernel_image"] = .string(cuda.kernelOrigin)
         device["kernel_load_seconds"] = .number(cuda.kernelLoadSeconds)
     }
     report["gpu"] = .object(device)
@@ -98,7 +99,7 @@ let doctorCommand = Command(
         ctx.out.line("gpu       \(Quote.controls(info.name)), compute capability \(info.computeCapabilityString), \(info.multiprocessors) SMs, \(formatBytes(UInt64(max(0, info.totalMemory))))")
         ctx.out.line("driver    CUDA \(info.driverVersionString), NVRTC \(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)")
         if let cuda {
-            let how = cuda.kernelSource == "cache" ? "loaded from the kernel cache" : "compiled by NVRTC"
+            let how = cuda.kernelOrigin == "cache" ? "loaded from the kernel cache" : "compiled by NVRTC"
             ctx.out.line("kernels   \(cuda.kernelTarget), \(how) in \(ms(cuda.kernelLoadSeconds)) ms")
         }
     }
@@ -107,8 +108,10 @@ let doctorCommand = Command(
         return 0
     }
 
-    // The conformance suite on the device.
-    let results = BackendConformance.run(gpu, size: .full)
+    // The device layer on its own (copies, launches, graphs), then the conformance suite.
+    let deviceChecks = cuda?.selfTest() ?? []
+    let suite = BackendConformance.run(gpu, size: .full)
+    let results = deviceChecks + suite
     let failed = results.filter { !$0.passed }
     let total = Clock.monotonic() - start
     report["checks"] = .array(results.map { r in
@@ -129,7 +132,7 @@ let doctorCommand = Command(
         ctx.out.line()
         ctx.out.line("\(results.count - failed.count) passed, \(failed.count) failed in \(ms(total)) ms on \(Quote.controls(info.name))")
     }
-    if results.isEmpty {
+    if suite.isEmpty {
         ctx.err.line("error: the conformance suite ran no checks")
         return 1
     }
