@@ -183,6 +183,10 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     private var capturing = false
     private var deferredFrees: [UInt64] = []
 
+    /// NVRTC options for the kernels besides the architecture and `NVRTC.defaultOptions`
+    /// (part of the kernel cache's key). No fast math.
+    public static let compileOptions: [String] = []
+
     /// Loads the libraries (searching `settings`), creates a context on the device, and
     /// compiles (or loads from the cache) `CUDAKernels.source` for its architecture.
     /// Throws a one-line reason: "no NVIDIA driver: libcuda.so.1 not found", "libnvrtc.so.13
@@ -245,7 +249,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         try driver.check(driver.cuStreamCreate(&stream, CUDADriver.streamNonBlocking), "cuStreamCreate")
 
         // The kernels: from the cache when a valid image is there, else NVRTC (then cached).
-        let options: [String] = []
+        let options = CUDADevice.compileOptions
         let cache = settings.cacheDirectory.map { KernelCache(directory: $0) }
         let key = KernelCache.key(source: CUDAKernels.source, arch: target, nvrtcVersion: nvrtc.version,
                                   options: NVRTC.defaultOptions + options)

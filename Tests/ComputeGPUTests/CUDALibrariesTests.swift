@@ -325,7 +325,7 @@ extension CUDALibrariesTests {
         fake_module_loads++; *m = (void *)0x2000; return 0;
     }
     CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
-        *f = (void *)(strcmp(name, "mlr_selftest_axpb") == 0 ? 2 : 1); return 0;
+        *f = (void *)(long)(strcmp(name, "mlr_selftest_axpb") == 0 ? 2 : 1); return 0;
     }
     static void run(Rec *r) {
         if (r->kind != 2) return;
