@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
         .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),
         .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzHarness"]),
-        .testTarget(name: "CLITests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
+        .testTarget(name: "CLITests", dependencies: ["ML", "ComputeGPU", "Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]
 )
