@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
-        .target(name: "FuzzHarness", dependencies: ["UI", "Serve", "ML", "Compute", "Store", "Net", "Support"]),
+        .target(name: "FuzzHarness", dependencies: ["UI", "Serve", "ML", "ComputeGPU", "Compute", "Store", "Net", "Support"]),
         .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),

@@ -72,8 +72,8 @@ public struct KernelCache: Sendable {
         return KernelCache.decode(bytes, key: key)
     }
 
-    /// The image in `file` if it is a valid cache file for `key`.
-    static func decode(_ file: [UInt8], key: [UInt8]) -> [UInt8]? {
+    /// The image in `file` if it is a valid cache file for `key` (public for the fuzz target).
+    public static func decode(_ file: [UInt8], key: [UInt8]) -> [UInt8]? {
         guard file.count >= headerSize, Array(file[0..<8]) == magic else { return nil }
         var length: UInt64 = 0
         for i in 0..<8 { length |= UInt64(file[8 + i]) << (8 * UInt64(i)) }
@@ -85,7 +85,7 @@ public struct KernelCache: Sendable {
     }
 
     /// The bytes of a cache file holding `image` under `key`.
-    static func encode(_ image: [UInt8], key: [UInt8]) -> [UInt8] {
+    public static func encode(_ image: [UInt8], key: [UInt8]) -> [UInt8] {
         var out = magic
         var n = UInt64(image.count)
         for _ in 0..<8 { out.append(UInt8(n & 0xff)); n >>= 8 }
