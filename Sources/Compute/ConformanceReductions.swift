@@ -49,7 +49,7 @@ extension BackendConformance {
                 if r > 1 { for j in 0..<c { x[c + j] = 3 } }          // a row of equal values
                 let outs = ck.twice { be in [.i("", be.rowArgmax(be.upload(x, rows: r, cols: c)))] }
                 var want = [Int32](repeating: 0, count: r)
-                for i in 0..<r {
+                for i in 0..<r where c > 0 {
                     var best = 0
                     for j in 0..<c where x[i * c + j] > x[i * c + best] { best = j }
                     want[i] = Int32(best)
@@ -58,7 +58,7 @@ extension BackendConformance {
             })
         }
 
-        var distShapes = [(1, 1, 1), (7, 3, 17), (33, 64, 5), (20, 5, 70)]   // n, k, d
+        var distShapes = [(1, 1, 1), (7, 3, 17), (33, 64, 5), (20, 5, 70), (0, 3, 4)]   // n, k, d
         if full { distShapes += [(5000, 10, 100), (500, 257, 33)] }
         for (n, k, d) in distShapes {
             cases.append(Case(["squaredDistances"], "squaredDistances \(n) rows, \(k) centers, \(d) dims") { ck in
@@ -76,7 +76,7 @@ extension BackendConformance {
             })
         }
 
-        var nearShapes = [(1, 1, 3), (100, 7, 13), (65, 3, 1), (30, 1, 5)]
+        var nearShapes = [(1, 1, 3), (100, 7, 13), (65, 3, 1), (30, 1, 5), (0, 3, 4)]
         if full { nearShapes += [(20000, 10, 100), (5000, 64, 32)] }
         for (n, k, d) in nearShapes {
             cases.append(Case(["nearestCenters"], "nearestCenters \(n) rows, \(k) centers, \(d) dims") { ck in
@@ -93,7 +93,7 @@ extension BackendConformance {
                 // The first smallest of the backend's own distance row, bit for bit.
                 let dm = outs[2].values
                 var wantLabels = [Int32](repeating: 0, count: n), wantDist = [Float](repeating: 0, count: n)
-                for i in 0..<n {
+                for i in 0..<n where k > 0 {
                     var best = 0
                     for j in 0..<k where dm[i * k + j] < dm[i * k + best] { best = j }
                     wantLabels[i] = Int32(best); wantDist[i] = Float(dm[i * k + best])
@@ -103,7 +103,7 @@ extension BackendConformance {
                 // And close to the true nearest distance.
                 let (ref, scale) = distanceReference(x, cs, n, k, d)
                 var nearest = [Double](repeating: 0, count: n), nearestScale = nearest
-                for i in 0..<n {
+                for i in 0..<n where k > 0 {
                     var best = 0
                     for j in 0..<k where ref[i * k + j] < ref[i * k + best] { best = j }
                     nearest[i] = ref[i * k + best]; nearestScale[i] = scale[i * k + best]
@@ -112,7 +112,7 @@ extension BackendConformance {
             })
         }
 
-        var clusterShapes = [(1, 1, 3), (100, 4, 13), (257, 3, 7)]   // n, k, d; the last cluster empty when k > 1
+        var clusterShapes = [(1, 1, 3), (100, 4, 13), (257, 3, 7), (0, 2, 3)]   // n, k, d; the last cluster empty when k > 1
         if full { clusterShapes += [(20000, 10, 100), (100_000, 5, 16)] }
         for (n, k, d) in clusterShapes {
             cases.append(Case(["clusterSums"], "clusterSums \(n) rows, \(k) clusters, \(d) dims") { ck in
@@ -153,7 +153,7 @@ extension BackendConformance {
             })
         }
 
-        var slgShapes = [(1, 1, 2), (100, 13, 3), (257, 7, 5)]   // n, m, k
+        var slgShapes = [(1, 1, 2), (100, 13, 3), (257, 7, 5), (0, 3, 2)]   // n, m, k
         if full { slgShapes += [(9000, 20, 5), (20000, 100, 2)] }
         for (n, m, k) in slgShapes {
             cases.append(Case(["softmaxLinearGradient"], "softmaxLinearGradient \(n) rows, \(m) features, \(k) classes") { ck in

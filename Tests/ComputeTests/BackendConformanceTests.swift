@@ -42,14 +42,13 @@ final class BackendConformanceTests: XCTestCase {
         XCTAssertEqual(BackendConformance.run(CPUBackend(threads: 2), size: .full, only: ["relu"]).count, small + 2, "full adds shapes")
     }
 
-    /// Every GEMM kernel this CPU has, on every operation built on GEMM.
+    /// Every GEMM kernel this CPU has (`.full` runs on the automatic one above: the portable
+    /// kernel takes most of a minute on its shapes in a debug build).
     func testBothGEMMPaths() {
-        let gemmOps: Set<String> = ["gemm", "linear", "dense", "gram", "squaredDistances", "nearestCenters", "borrow"]
         for path in gemmPaths {
             let be = CPUBackend(threads: 3, gemmPath: path)
             XCTAssertEqual(be.gemmPath, path)
             assertPasses(be, .small, label: "cpu/\(path.rawValue)")
-            assertPasses(be, .full, only: gemmOps, label: "cpu/\(path.rawValue)")
         }
         // One thread gives the same pass (the suite does not depend on the split).
         assertPasses(CPUBackend(threads: 1), .small, label: "cpu/1 thread")
