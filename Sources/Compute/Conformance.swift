@@ -273,7 +273,7 @@ extension BackendConformance {
                 }
             }
             if first >= 0 {
-                fail("\(o.place(first)): got \(o.show(o.values[first])), want \(want[first]) (tol \(firstAllowed))"
+                fail("\(o.place(first)): got \(o.show(o.values[first])), want \(want[first]) (tol \(short(firstAllowed)))"
                      + (bad > 1 ? "; \(bad) of \(want.count) values off" : ""))
             }
         }
@@ -296,6 +296,21 @@ extension BackendConformance {
         }
         /// Uniform in 0..<bound (bound > 0).
         mutating func int(_ bound: Int) -> Int { Int(rng.next(below: UInt64(max(bound, 1)))) }
+    }
+
+    /// `x` to 3 significant digits: "1e-6", "9.93e-8", "0.25", "1230", "1.5e+4".
+    static func short(_ x: Double) -> String {
+        if x == 0 || !x.isFinite { return "\(x)" }
+        var e = Int(floor(log10(abs(x))))
+        var m = (x / pow(10, Double(e)) * 100).rounded() / 100
+        if abs(m) >= 10 { m /= 10; e += 1 }
+        let ms = m == m.rounded() ? "\(Int(m))" : "\(m)"
+        if e >= -3 && e <= 3 {
+            let v = e <= 2 ? (x * pow(10, Double(2 - e))).rounded() / pow(10, Double(2 - e))
+                           : (x / pow(10, Double(e - 2))).rounded() * pow(10, Double(e - 2))
+            return v == v.rounded() ? "\(Int(v))" : "\(v)"
+        }
+        return ms + (e < 0 ? "e\(e)" : "e+\(e)")
     }
 
     /// "17×33".

@@ -97,6 +97,12 @@ final class BackendConformanceTests: XCTestCase {
         XCTAssertEqual(bad.dropFirst().count, 5)
     }
 
+    func testShortNumbers() {
+        let cases: [(Double, String)] = [(1e-6, "1e-6"), (9.928405443565213e-08, "9.93e-8"), (0.25, "0.25"), (1234.5, "1230"),
+                                         (15_000, "1.5e+4"), (-0.00123, "-0.00123"), (0, "0.0"), (1, "1"), (9.999, "10")]
+        for (x, want) in cases { XCTAssertEqual(BackendConformance.short(x), want) }
+    }
+
     // MARK: The suite can fail
 
     /// softmaxRows adds 1e-3 to element 12: each shape with that element fails, naming it.
@@ -111,7 +117,7 @@ final class BackendConformanceTests: XCTestCase {
         let r = results.first { $0.check == "softmaxRows 17×33" }
         XCTAssertEqual(r?.passed, false)
         XCTAssertTrue(r?.detail.hasPrefix("element 12 (row 0, col 12): got ") ?? false, r?.detail ?? "")
-        XCTAssertTrue(r?.detail.contains("(tol 1e-06)") ?? false, r?.detail ?? "")
+        XCTAssertTrue(r?.detail.contains("(tol 1e-6)") ?? false, r?.detail ?? "")
         XCTAssertGreaterThan(r?.maxError ?? 0, 1e-4)
         XCTAssertTrue(results.filter { $0.check.hasPrefix("relu") }.allSatisfy(\.passed), "other operations still pass")
     }
