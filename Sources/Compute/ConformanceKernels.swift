@@ -74,7 +74,7 @@ extension BackendConformance {
                             let y = be.uninitializedTensor(rows: m, cols: n)
                             be.linear(be.upload(x, rows: m, cols: k), be.upload(w, rows: wr, cols: wc), transW: transW,
                                       bias: withBias ? be.upload(b, rows: 1, cols: n) : nil, alpha: alpha, into: y)
-                            return [.f("", be.download(y), cols: n)]
+                            return [.f("", be.download(taking: y), cols: n)]
                         }
                         var (want, mag) = gemmReference(x, m, k, transA: false, w, wr, wc, transB: transW, c: [], alpha: alpha, beta: 0)
                         if withBias { for i in 0..<want.count { want[i] += Double(b[i % n]); mag[i] += abs(Double(b[i % n])) } }

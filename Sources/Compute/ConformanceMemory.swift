@@ -86,7 +86,6 @@ extension BackendConformance {
                     // Read as an operand, the array keeps its values.
                     let y = be.tensor(rows: r, cols: 1)
                     be.gemm(t, transA: false, be.tensor(rows: c, cols: 1), transB: false, into: y, alpha: 1, beta: 0)
-                    be.sigmoid(y)
                     o.append(.f("host array after use", v, cols: c))
                     return o
                 }
@@ -99,7 +98,7 @@ extension BackendConformance {
         for (r, c) in uninitShapes {
             cases.append(Case(["uninitializedTensor", "download(taking:)"], "uninitializedTensor + download(taking:) \(dims(r, c))") { ck in
                 var g = ck.inputs()
-                let v = g.floats(r * c), a = g.floats(r * c), b = g.floats(r * c)
+                let v = g.floats(r * c)
                 let outs = ck.twice { be in
                     var o: [Output] = []
                     // Filled by an upload, then taken.
@@ -107,19 +106,11 @@ extension BackendConformance {
                     ck.expect(t.rows == r && t.cols == c, "uninitializedTensor gave \(t.rows)×\(t.cols)")
                     if r > 0 && c > 0 { v.withUnsafeBufferPointer { be.upload($0, into: t, row: 0) } }
                     o.append(.f("uploaded", be.download(taking: t), cols: c))
-                    // Written by a kernel, then taken.
-                    let u = be.uninitializedTensor(rows: r, cols: c)
-                    be.sub(be.upload(a, rows: r, cols: c), be.upload(b, rows: r, cols: c), into: u)
-                    o.append(.f("a − b", be.download(taking: u), cols: c))
                     // A tensor of any other origin gives its values too.
                     o.append(.f("taken from upload", be.download(taking: be.upload(v, rows: r, cols: c)), cols: c))
                     return o
                 }
-                if outs.count == 3 {
-                    ck.sameBits(outs[0], v)
-                    ck.exact(outs[1], (0..<(r * c)).map { a[$0] - b[$0] })
-                    ck.sameBits(outs[2], v)
-                }
+                if outs.count == 2 { ck.sameBits(outs[0], v); ck.sameBits(outs[1], v) }
             })
         }
 
@@ -134,7 +125,6 @@ extension BackendConformance {
                     let t = be.upload(taking: &h, rows: r, cols: c)
                     ck.expect(h.isEmpty, "upload(taking:) left \(h.count) values in the host array")
                     ck.expect(t.rows == r && t.cols == c, "upload(taking:) gave \(t.rows)×\(t.cols)")
-                    be.scale(t, 1)   // a kernel writes it: must not reach the caller's other copies
                     return [.f("", be.download(t), cols: c), .f("original array", v, cols: c)]
                 }
                 if outs.count == 2 { ck.sameBits(outs[0], v); ck.sameBits(outs[1], v) }

@@ -162,7 +162,7 @@ final class BackendConformanceTests: XCTestCase {
         XCTAssertEqual(results.filter(\.passed).count, 1, "every check after the error fails")
         let last = results.last
         XCTAssertEqual(last?.check, "checkError (no device error after all checks)")
-        XCTAssertEqual(last?.detail, "device error from an earlier check: launch failed: mlr_sigmoid")
+        XCTAssertEqual(last?.detail, "not run: device error from an earlier check: launch failed: mlr_sigmoid")
     }
 
     /// The wrong number of values is reported, not a crash.
