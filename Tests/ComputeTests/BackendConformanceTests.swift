@@ -159,6 +159,10 @@ final class BackendConformanceTests: XCTestCase {
         let sig = results.first { $0.check.hasPrefix("sigmoid") }
         XCTAssertEqual(sig?.passed, false)
         XCTAssertEqual(sig?.detail, "device error: launch failed: mlr_sigmoid")
+        // Where the values are wrong too, the error comes first.
+        let both = BackendConformance.run(FaultyBackend(.subErrorAndUlp), size: .small, only: ["sub"]).first
+        XCTAssertTrue(both?.detail.hasPrefix("device error: launch failed: mlr_sub; c element 0 (row 0, col 0): got ") ?? false,
+                      both?.detail ?? "")
         XCTAssertEqual(results.filter(\.passed).count, 1, "every check after the error fails")
         let last = results.last
         XCTAssertEqual(last?.check, "checkError (no device error after all checks)")
@@ -179,7 +183,7 @@ final class BackendConformanceTests: XCTestCase {
 
 /// The CPU backend with one fault, for the tests that prove the suite can fail.
 final class FaultyBackend: Backend, @unchecked Sendable {
-    enum Fault { case softmaxOff, subUlp, gemmNaN, scaleFlaky, sigmoidError, shortArgmax, labelOutOfRange }
+    enum Fault { case softmaxOff, subUlp, subErrorAndUlp, gemmNaN, scaleFlaky, sigmoidError, shortArgmax, labelOutOfRange }
     let inner = CPUBackend(threads: 2)
     let fault: Fault
     let calls = Mutex(0)
@@ -238,7 +242,8 @@ final class FaultyBackend: Backend, @unchecked Sendable {
     }
     func sub(_ a: Tensor, _ b: Tensor, into c: Tensor) {
         inner.sub(a, b, into: c)
-        if fault == .subUlp { perturb(c, 0) { $0.nextUp } }
+        if fault == .subUlp || fault == .subErrorAndUlp { perturb(c, 0) { $0.nextUp } }
+        if fault == .subErrorAndUlp { error.withLock { if $0 == nil { $0 = ComputeError("launch failed: mlr_sub") } } }
     }
     func columnSums(_ x: Tensor, into out: Tensor) { inner.columnSums(x, into: out) }
     func rowArgmax(_ x: Tensor) -> [Int32] {
