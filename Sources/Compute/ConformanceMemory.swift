@@ -8,7 +8,7 @@ extension BackendConformance {
 
         cases.append(Case(["kind", "deviceName", "threads", "environment"], "properties (kind, deviceName, threads, environment)") { ck in
             _ = ck.twice { be in
-                ck.expect(!be.kind.isEmpty, "kind is empty")
+                ck.expect(be.kind == "cpu" || be.kind == "gpu", "kind is \"\(be.kind)\", not cpu or gpu")
                 ck.expect(!be.deviceName.isEmpty, "deviceName is empty")
                 ck.expect(be.threads >= 1, "threads is \(be.threads)")
                 for (k, v) in be.environment.sorted(by: { $0.key < $1.key }) {
