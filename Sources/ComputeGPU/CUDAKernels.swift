@@ -76,11 +76,29 @@ __device__ float mlr_epilogue(float acc, const float* c, const float* bias, long
     return v;
 }
 
+// Element e (0..<1024) of a 64×16 tile of op(A) at (m0, k0), or of a 16×64 tile of op(B) at
+// (k0, n0): its place in the tile (kk, r) and its value (0 outside the matrix or past kEnd).
+// The mapping follows the stored matrix's rows, so that consecutive threads read
+// consecutive addresses.
+__device__ void mlr_tile_place(int e, int rowsAlongK, int* kk, int* r) {
+    // rowsAlongK: the stored matrix's rows run along k (A transposed, B not).
+    if (rowsAlongK) { *r = e & 63; *kk = e >> 6; } else { *kk = e & 15; *r = e >> 4; }
+}
+
+__device__ float mlr_tile_load(const float* X, int ld, int rowsAlongK, int limit, int kEnd, int base, int k0, int e) {
+    int kk, r;
+    mlr_tile_place(e, rowsAlongK, &kk, &r);
+    const int g = base + r, gk = k0 + kk;
+    if (g < limit && gk < kEnd) return rowsAlongK ? X[(long long)gk * ld + g] : X[(long long)g * ld + gk];
+    return 0.0f;
+}
+
 extern "C" __global__ void mlr_gemm(const float* A, const float* B, float* C, const float* bias, int M, int N, int K, int lda, int ldb, int transA, int transB, float alpha, float beta, int flags, int kChunk, int splits) {
     __shared__ float As[16][64];
     __shared__ float Bs[16][64];
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;
+    const int aAlongK = transA, bAlongK = !transB;
     const int tilesN = (N + 63) / 64, tilesM = (M + 63) / 64;
     const long long tiles = (long long)tilesM * tilesN;
     const long long total = tiles * splits;
@@ -95,24 +113,27 @@ extern "C" __global__ void mlr_gemm(const float* A, const float* B, float* C, co
         float acc[4][4];
         for (int i = 0; i < 4; ++i)
             for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+        // The next k step's elements are loaded into registers while this one computes.
+        float ra[4], rb[4];
+        for (int q = 0; q < 4; ++q) {
+            ra[q] = mlr_tile_load(A, lda, aAlongK, M, kEnd, m0, kBegin, tid + 256 * q);
+            rb[q] = mlr_tile_load(B, ldb, bAlongK, N, kEnd, n0, kBegin, tid + 256 * q);
+        }
         for (int k0 = kBegin; k0 < kEnd; k0 += 16) {
             for (int q = 0; q < 4; ++q) {
-                const int e = tid + 256 * q;
-                int r, kk;
-                if (transA) { r = e & 63; kk = e >> 6; } else { kk = e & 15; r = e >> 4; }
-                int gr = m0 + r, gk = k0 + kk;
-                float va = 0.0f;
-                if (gr < M && gk < kEnd) va = transA ? A[(long long)gk * lda + gr] : A[(long long)gr * lda + gk];
-                As[kk][r] = va;
-                int c;
-                if (transB) { kk = e & 15; c = e >> 4; } else { c = e & 63; kk = e >> 6; }
-                const int gc = n0 + c;
-                gk = k0 + kk;
-                float vb = 0.0f;
-                if (gc < N && gk < kEnd) vb = transB ? B[(long long)gc * ldb + gk] : B[(long long)gk * ldb + gc];
-                Bs[kk][c] = vb;
+                int kk, r;
+                mlr_tile_place(tid + 256 * q, aAlongK, &kk, &r);
+                As[kk][r] = ra[q];
+                mlr_tile_place(tid + 256 * q, bAlongK, &kk, &r);
+                Bs[kk][r] = rb[q];
             }
             __syncthreads();
+            if (k0 + 16 < kEnd) {
+                for (int q = 0; q < 4; ++q) {
+                    ra[q] = mlr_tile_load(A, lda, aAlongK, M, kEnd, m0, k0 + 16, tid + 256 * q);
+                    rb[q] = mlr_tile_load(B, ldb, bAlongK, N, kEnd, n0, k0 + 16, tid + 256 * q);
+                }
+            }
             for (int kk = 0; kk < 16; ++kk) {
                 float a[4], b[4];
                 for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
