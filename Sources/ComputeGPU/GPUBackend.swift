@@ -148,3 +148,31 @@ public final class GPUBackend: Backend, @unchecked Sendable {
         opLock.withLock { readGatherFlag() }
     }
 }
+
+// MARK: Graphs
+
+extension GPUBackend {
+    /// Records the launches and device copies that `body` queues into a graph instead of
+    /// running them; nil when the device cannot capture (then `body`'s work ran as usual) or
+    /// an error came (kept for `checkError`). For a per-batch step that repeats with the same
+    /// tensors and scalars: run it once without capture first, so that every scratch buffer
+    /// it needs exists (a buffer grown or a table uploaded during capture is an error on a
+    /// real device), and keep other threads off this backend meanwhile. Kernel arguments
+    /// are recorded as they were: an operation whose scalars change per step (adamStep's
+    /// bias corrections) belongs outside the graph.
+    public func capture(_ body: () -> Void) -> (any DeviceGraph)? {
+        if failed { return nil }
+        var started = false
+        run { started = try device.beginCapture() }
+        if !started { if !failed { body() }; return nil }
+        body()
+        var graph: (any DeviceGraph)? = nil
+        do { graph = try device.endCapture() } catch { fail(error) }
+        return failed ? nil : graph
+    }
+
+    /// Queues a replay of a graph `capture` made.
+    public func replay(_ graph: any DeviceGraph) {
+        run { try device.launch(graph: graph) }
+    }
+}

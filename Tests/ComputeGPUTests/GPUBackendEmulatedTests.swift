@@ -219,3 +219,27 @@ final class GPUBackendEmulatedTests: XCTestCase {
         XCTAssertNotEqual(a[0], Self.random(48, seed: 101, scale: 0.5), "the weights moved")
     }
 }
+
+extension GPUBackendEmulatedTests {
+    /// A captured forward pass replays with new inputs (the same tensors) and gives what a
+    /// direct run gives.
+    func testCapturedStepReplays() throws {
+        let be = GPUBackend(device: try emulator(), maxGridBlocks: 2)
+        let x = be.upload(Self.random(20 * 6, seed: 1), rows: 20, cols: 6)
+        let w = be.upload(Self.random(6 * 5, seed: 2), rows: 6, cols: 5), b = be.upload(Self.random(5, seed: 3), rows: 1, cols: 5)
+        let y = be.tensor(rows: 20, cols: 5), d = be.tensor(rows: 20, cols: 5), t = be.tensor(rows: 20, cols: 5)
+        let step = {
+            be.dense(x, w, bias: b, relu: true, into: y)
+            be.outputDelta(y, softmax: true, targets: t, scale: 0.5, into: d)
+        }
+        step()
+        let graph = try XCTUnwrap(be.capture(step))
+        let x2 = Self.random(20 * 6, seed: 4)
+        x2.withUnsafeBufferPointer { be.upload($0, into: x, row: 0) }
+        be.replay(graph)
+        let replayed = be.download(d)
+        step()
+        XCTAssertEqual(replayed, be.download(d))
+        try be.checkError()
+    }
+}
