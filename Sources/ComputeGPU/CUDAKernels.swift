@@ -363,6 +363,30 @@ extern "C" __global__ void mlr_col_sums_final(const float* part, float* out, int
     }
 }
 
+// Column sums of a short matrix in one launch (the backend uses it up to 1024 rows): a
+// block takes 32 columns, thread (g, c) = (threadIdx.x / 32, threadIdx.x % 32) sums rows
+// g, g + 8, ... of column c in order (a warp reads 32 consecutive floats of a row), then the
+// 8 row groups meet in a fixed shared-memory tree (blockDim.x = 256).
+extern "C" __global__ void mlr_col_sums_small(const float* x, float* out, long long rows, int cols) {
+    __shared__ float sh[8][32];
+    const int c = threadIdx.x & 31, g = threadIdx.x >> 5;
+    const int chunks = (cols + 31) / 32;
+    for (int chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
+        const int j = chunk * 32 + c;
+        float s = 0.0f;
+        if (j < cols)
+            for (long long r = g; r < rows; r += 8) s = __fadd_rn(s, x[r * cols + j]);
+        __syncthreads();
+        sh[g][c] = s;
+        __syncthreads();
+        for (int o = 4; o > 0; o >>= 1) {
+            if (g < o) sh[g][c] = __fadd_rn(sh[g][c], sh[g + o][c]);
+            __syncthreads();
+        }
+        if (g == 0 && j < cols) out[j] = sh[0][c];
+    }
+}
+
 // Σ x² in double over fixed blocks of blockLen values: thread t of a block sums elements
 // t, t + blockDim.x, ... of it in order, then a shared-memory tree (blockDim.x = 256). The
 // host adds the blocks' sums in order. (A float squared is exact in double, so an FMA

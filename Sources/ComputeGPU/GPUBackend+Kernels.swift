@@ -17,6 +17,8 @@ extension GPUBackend {
     static let blockThreads = 256
     /// Rows a block of a column sum's first pass sums (then the blocks are added in order).
     static let columnSumRowBlock = 64
+    /// Column sums of at most this many rows run in one launch (`mlr_col_sums_small`).
+    static let columnSumSmallRows = 1024
     /// Values a block of `sumSquares` sums (the host adds the blocks' sums in order).
     static let sumSquaresBlock = 1 << 16
 
@@ -274,13 +276,19 @@ extension GPUBackend {
         }
     }
 
-    /// Fixed blocks of 64 rows (each column summed in row order), then the blocks in order: no
-    /// atomics, the same bits whatever the grid.
+    /// Up to `columnSumSmallRows` rows: one launch, eight interleaved row groups a column
+    /// meeting in a fixed tree. More: fixed blocks of 64 rows (each column summed in row
+    /// order), then the blocks in order. No atomics; the same bits whatever the grid.
     public func columnSums(_ x: Tensor, into out: Tensor) {
         precondition(out.count == x.cols, "columnSums: output of \(out.count) for \(x.cols) columns")
         let rows = x.rows, cols = x.cols
         if cols == 0 { return }
         if rows == 0 { run { try device.zero(ptr(out), bytes: cols * 4) }; return }
+        if rows <= GPUBackend.columnSumSmallRows {
+            launch("mlr_col_sums_small", grid: Dim3(max(1, min(maxGridBlocks, (cols + 31) / 32))), block: Dim3(256),
+                   [.pointer(ptr(x)), .pointer(ptr(out)), .int64(Int64(rows)), .int32(GPUBackend.int32(cols, "columns"))])
+            return
+        }
         let rb = GPUBackend.columnSumRowBlock
         let blocks = (rows + rb - 1) / rb
         let c32 = GPUBackend.int32(cols, "columns")

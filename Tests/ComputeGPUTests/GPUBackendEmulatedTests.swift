@@ -77,7 +77,7 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let z3 = r(19, 5, 25), d3 = be.tensor(rows: 19, cols: 5)
         be.outputDelta(z3, softmax: false, targets: r(19, 5, 26), scale: 0.5, into: d3)
         add("outputDelta", d3, 0)
-        for rows in [10, 150] {
+        for rows in [10, 150, 1100] {
             let cs = be.tensor(rows: 1, cols: 33); be.columnSums(r(rows, 33, 27), into: cs)
             add("columnSums \(rows)", cs, 1e-5)
         }
