@@ -414,6 +414,59 @@ extern "C" __global__ void mlr_sum_squares_partial(const float* x, double* part,
     }
 }
 
+// A block's sum of one double a thread (blockDim.x = 256), by a fixed tree; every thread
+// gets it. Called by all threads of the block alike.
+__device__ double mlr_block_sum(double v, double* sh) {
+    const int tid = threadIdx.x;
+    __syncthreads();
+    sh[tid] = v;
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if (tid < o) sh[tid] = sh[tid] + sh[tid + o];
+        __syncthreads();
+    }
+    return sh[0];
+}
+
+// Softmax cross-entropy of a linear model (CPUBackend.softmaxLinearGradient's per-row
+// arithmetic, in double): z holds x·W (float), bias is added in double, p = softmax(z),
+// loss_i = −log max(p[label_i], 1e-300), d_i = p − e_label (stored as float for the
+// gradient's GEMM). Rows in fixed chunks of 256 (one thread a row); each chunk's loss and
+// Σ d_j go to part[chunk·(k+1) + {0, 1 + j}] by fixed trees. blockDim.x = 256.
+extern "C" __global__ void mlr_softmax_xent(const float* z, const float* bias, const int* labels, float* d, double* part, long long n, int k) {
+    __shared__ double sh[256];
+    const long long chunks = (n + 255) / 256;
+    const double negInf = (double)__int_as_float(0xff800000);
+    for (long long ch = blockIdx.x; ch < chunks; ch += gridDim.x) {
+        const long long i = ch * 256 + threadIdx.x;
+        const int valid = i < n;
+        const float* zr = z + (valid ? i : 0) * k;
+        double zmax = negInf, sum = 0.0, loss = 0.0;
+        int c = 0;
+        if (valid) {
+            c = labels[i];
+            for (int j = 0; j < k; ++j) {
+                const double zj = (double)zr[j] + (double)bias[j];
+                zmax = zj > zmax ? zj : zmax;
+            }
+            for (int j = 0; j < k; ++j) sum += exp(((double)zr[j] + (double)bias[j]) - zmax);
+            const double pc = exp(((double)zr[c] + (double)bias[c]) - zmax) / sum;
+            loss = -log(pc > 1e-300 ? pc : 1e-300);
+        }
+        const double total = mlr_block_sum(loss, sh);
+        if (threadIdx.x == 0) part[ch * (k + 1)] = total;
+        for (int j = 0; j < k; ++j) {
+            double dj = 0.0;
+            if (valid) {
+                dj = exp(((double)zr[j] + (double)bias[j]) - zmax) / sum - (j == c ? 1.0 : 0.0);
+                d[i * k + j] = (float)dj;
+            }
+            const double sj = mlr_block_sum(dj, sh);
+            if (threadIdx.x == 0) part[ch * (k + 1) + 1 + j] = sj;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Optimizers, in CPUBackend.adamStep's order of operations (torch.optim.Adam's
 // single-tensor path):

@@ -7,7 +7,7 @@ import Glibc
 /// comes and kept for the life of the backend.
 enum Scratch: Hashable {
     case indices, gatherError, splitK, columnPartials, rowInts, rowFloats, rowNorms, centerNorms, distances,
-         sumSquares, adamTable
+         sumSquares, adamTable, labels, linearModel, logits, logitDelta, xentPartials, gradient
 }
 
 // MARK: Launch plumbing
@@ -482,5 +482,66 @@ extension GPUBackend {
         var s = 0.0
         for v in partial { s += v }
         return s
+    }
+}
+
+// MARK: Softmax regression
+
+extension GPUBackend {
+    /// On the device: logits by the GEMM, then one thread a row for the softmax, loss and
+    /// p − e_label in Double (the CPU's arithmetic), summed over fixed chunks of 256 rows by
+    /// fixed trees (the host adds the chunks in order), then gradW = xᵀ·(P − Y) by the GEMM
+    /// (fixed split-K). Only W, b and (when they change) the labels go up; the chunk sums and
+    /// gradW come back. Labels out of 0..<k fail the backend.
+    public func softmaxLinearGradient(_ x: Tensor, weights: [Float], bias: [Float], classes k: Int,
+                                      labels: [Int32]) -> (loss: Double, gradW: [Double], gradB: [Double]) {
+        let n = x.rows, m = x.cols
+        precondition(weights.count == m * k && bias.count == k && labels.count == n, "softmaxLinearGradient: shapes")
+        var loss = 0.0
+        var gradW = [Double](repeating: 0, count: m * k), gradB = [Double](repeating: 0, count: k)
+        if n == 0 || k == 0 { return (loss, gradW, gradB) }
+        let chunks = (n + 255) / 256
+        var part = [Double](repeating: 0, count: chunks * (k + 1))
+        var gw = [Float](repeating: 0, count: m * k)
+        opLock.withLock {
+            run {
+                let lab = try scratch(.labels, bytes: n * 4)
+                // The same labels array call after call (the solver's): checked and uploaded once.
+                if labels != labelsOnDevice.labels || labelsOnDevice.pointer != lab || labelsOnDevice.classes != k {
+                    labelsOnDevice = ([], .null, 0)
+                    for c in labels where c < 0 || Int(c) >= k {
+                        throw ComputeError("gpu: softmaxLinearGradient: label \(c) out of range 0..<\(k)")
+                    }
+                    try labels.withUnsafeBytes { try device.copy(toDevice: lab, from: $0) }
+                    labelsOnDevice = (labels, lab, k)
+                }
+                let wb = try scratch(.linearModel, bytes: (m * k + k) * 4)
+                if m * k > 0 { try weights.withUnsafeBytes { try device.copy(toDevice: wb, from: $0) } }
+                let bp = wb.advanced(by: m * k * 4)
+                try bias.withUnsafeBytes { try device.copy(toDevice: bp, from: $0) }
+                let z = try scratch(.logits, bytes: n * k * 4), d = try scratch(.logitDelta, bytes: n * k * 4)
+                try gemmLocked(a: ptr(x), lda: m, transA: false, b: wb, ldb: k, transB: false, c: z,
+                               m: n, n: k, k: m, alpha: 1, beta: 0, bias: nil, relu: false)
+                let pp = try scratch(.xentPartials, bytes: part.count * 8)
+                try device.launch("mlr_softmax_xent", grid: Dim3(max(1, min(maxGridBlocks, chunks))), block: Dim3(256),
+                                  [.pointer(z), .pointer(bp), .pointer(lab), .pointer(d), .pointer(pp), .int64(Int64(n)),
+                                   .int32(GPUBackend.int32(k, "classes"))])
+                if m > 0 {
+                    let g = try scratch(.gradient, bytes: m * k * 4)
+                    try gemmLocked(a: ptr(x), lda: m, transA: true, b: d, ldb: k, transB: false, c: g,
+                                   m: m, n: k, k: n, alpha: 1, beta: 0, bias: nil, relu: false)
+                    try gw.withUnsafeMutableBytes { try device.copy(toHost: $0, from: g) }
+                }
+                try part.withUnsafeMutableBytes { try device.copy(toHost: $0, from: pp) }
+            }
+            readGatherFlag()
+        }
+        if failed { return (0, gradW, gradB) }
+        for c in 0..<chunks {
+            loss += part[c * (k + 1)]
+            for j in 0..<k { gradB[j] += part[c * (k + 1) + 1 + j] }
+        }
+        for e in 0..<(m * k) { gradW[e] = Double(gw[e]) }
+        return (loss, gradW, gradB)
     }
 }

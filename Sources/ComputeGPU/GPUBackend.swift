@@ -52,6 +52,10 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     var gatherFlagPending = false
     /// The multi-tensor Adam table now on the device (`Scratch.adamTable`).
     var adamTableOnDevice: [UInt32] = []
+    /// The labels now on the device (`Scratch.labels`), where, and the class count they were
+    /// checked against: a solver passes the same array every call (compared by buffer
+    /// first, so that costs nothing).
+    var labelsOnDevice: (labels: [Int32], pointer: DevicePointer, classes: Int) = ([], .null, 0)
 
     public init(device: any KernelDevice, maxGridBlocks: Int = 65_535) {
         self.device = device

@@ -98,7 +98,12 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let gr = be.tensor(rows: 6, cols: 6); be.gram(px, into: gr, alpha: 0.5); add("gram", gr, 1e-5)
         let slg = be.softmaxLinearGradient(px, weights: random(18, seed: 31), bias: [0.1, -0.2, 0.3], classes: 3,
                                            labels: (0..<41).map { Int32($0 % 3) })
-        out.append(("softmaxLinearGradient", [Float(slg.loss)] + slg.gradW.map { Float($0) } + slg.gradB.map { Float($0) }, 1e-4))
+        out.append(("softmaxLinearGradient", [Float(slg.loss)] + slg.gradW.map { Float($0) } + slg.gradB.map { Float($0) }, 1e-5))
+        let lx = r(300, 4, 48, 2), lab2 = (0..<300).map { Int32($0 * 7 % 2) }
+        for _ in 0..<2 {   // the second call reuses the labels on the device
+            let s2 = be.softmaxLinearGradient(lx, weights: random(8, seed: 49), bias: [0, 0.5], classes: 2, labels: lab2)
+            out.append(("softmaxLinearGradient k=2 300 rows", [Float(s2.loss)] + s2.gradW.map { Float($0) } + s2.gradB.map { Float($0) }, 1e-5))
+        }
 
         // Optimizers (exact: the CPU's formulas in its order).
         let p = r(7, 11, 32), pg = r(7, 11, 33), pm = r(7, 11, 34, 0.1), pv = be.upload(random(77, seed: 35).map { $0 * $0 }, rows: 7, cols: 11)
@@ -153,7 +158,7 @@ final class GPUBackendEmulatedTests: XCTestCase {
         for s in CUDAKernels.specs { XCTAssertGreaterThan(launched[s.name] ?? 0, 0, "\(s.name) never ran") }
     }
 
-    func testGatherOutOfRangeFailsTheBackend() throws {
+    func testIndicesAndLabelsOutOfRangeFailTheBackend() throws {
         let be = GPUBackend(device: try emulator(), maxGridBlocks: 2)
         let src = be.upload(Self.random(12, seed: 1), rows: 4, cols: 3), dst = be.tensor(rows: 2, cols: 3)
         // Device-resident indices: zeros written, the error seen at the next wait.
@@ -166,6 +171,17 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let src2 = be2.upload(Self.random(12, seed: 1), rows: 4, cols: 3), dst2 = be2.tensor(rows: 2, cols: 3)
         be2.gatherRows(src2, [0, -1], into: dst2)
         XCTAssertThrowsError(try be2.checkError()) { XCTAssertTrue("\($0)".hasPrefix("gpu: gatherRows: index -1 out of range")) }
+
+        let be3 = GPUBackend(device: try emulator(), maxGridBlocks: 2)
+        let x3 = be3.upload(Self.random(12, seed: 1), rows: 4, cols: 3)
+        let labels: [Int32] = [0, 1, 1, 0]
+        _ = be3.softmaxLinearGradient(x3, weights: [Float](repeating: 0, count: 6), bias: [0, 0], classes: 2, labels: labels)
+        try be3.checkError()
+        // The same labels, fewer classes: checked again.
+        _ = be3.softmaxLinearGradient(x3, weights: [0, 0, 0], bias: [0], classes: 1, labels: labels)
+        XCTAssertThrowsError(try be3.checkError()) {
+            XCTAssertEqual("\($0)", "gpu: softmaxLinearGradient: label 1 out of range 0..<1")
+        }
     }
 
     /// A 6→8→3 MLP, minibatches gathered on the device from resident indices, forward (dense
