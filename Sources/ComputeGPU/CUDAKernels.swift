@@ -414,6 +414,22 @@ extern "C" __global__ void mlr_sum_squares_partial(const float* x, double* part,
     }
 }
 
+// Cluster sums: the host orders the rows by cluster (stably) and cuts each cluster's rows
+// into fixed blocks; blocks[3b..3b+2] = (start in order, length, cluster). Thread (b, j) sums
+// column j of block b's rows in order, in double, into part[b·d + j]; the host adds the
+// blocks of a cluster in order.
+extern "C" __global__ void mlr_cluster_sums_partial(const float* x, const int* order, const int* blocks, double* part, int nblocks, int d) {
+    const long long n = (long long)nblocks * d;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const long long b = i / d;
+        const long long j = i - b * d;
+        const int start = blocks[3 * b], len = blocks[3 * b + 1];
+        double s = 0.0;
+        for (int r = start; r < start + len; ++r) s += (double)x[(long long)order[r] * d + j];
+        part[i] = s;
+    }
+}
+
 // A block's sum of one double a thread (blockDim.x = 256), by a fixed tree; every thread
 // gets it. Called by all threads of the block alike.
 __device__ double mlr_block_sum(double v, double* sh) {

@@ -7,7 +7,8 @@ import Glibc
 /// comes and kept for the life of the backend.
 enum Scratch: Hashable {
     case indices, gatherError, splitK, columnPartials, rowInts, rowFloats, rowNorms, centerNorms, distances,
-         sumSquares, adamTable, labels, linearModel, logits, logitDelta, xentPartials, gradient
+         sumSquares, adamTable, labels, linearModel, logits, logitDelta, xentPartials, gradient,
+         clusterOrder, clusterPartials
 }
 
 // MARK: Launch plumbing
@@ -377,6 +378,68 @@ extension GPUBackend {
         }
         if failed { return ([Int32](repeating: 0, count: n), [Float](repeating: 0, count: n)) }
         return (labels, dist)
+    }
+}
+
+// MARK: Cluster sums
+
+extension GPUBackend {
+    /// Rows a block of a cluster's sum takes (then the blocks are added in order).
+    static let clusterSumBlock = 1024
+
+    /// On the device, without copying x back: the host orders the row indices by cluster
+    /// (a stable counting sort) and cuts each cluster's rows into fixed blocks of 1024; the
+    /// device sums each block's columns in row order in Double; the host adds a cluster's
+    /// blocks in order. Labels out of 0..<k fail the backend.
+    public func clusterSums(_ x: Tensor, labels: [Int32], k: Int) -> (sums: [Double], counts: [Int]) {
+        let n = x.rows, d = x.cols
+        precondition(labels.count == n, "clusterSums: \(labels.count) labels for \(n) rows")
+        var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
+        for c in labels {
+            guard c >= 0 && Int(c) < k else {
+                fail(ComputeError("gpu: clusterSums: label \(c) out of range 0..<\(k)"))
+                return (sums, counts)
+            }
+            counts[Int(c)] += 1
+        }
+        if n == 0 || d == 0 { return (sums, counts) }
+        var start = [Int](repeating: 0, count: k + 1)
+        for c in 0..<k { start[c + 1] = start[c] + counts[c] }
+        var order = [Int32](repeating: 0, count: n), next = start
+        for i in 0..<n { let c = Int(labels[i]); order[next[c]] = Int32(i); next[c] += 1 }
+        let bs = GPUBackend.clusterSumBlock
+        var table: [Int32] = [], cluster: [Int] = []
+        for c in 0..<k {
+            var s = start[c]
+            while s < start[c + 1] {
+                let len = min(bs, start[c + 1] - s)
+                table += [Int32(s), Int32(len), Int32(c)]
+                cluster.append(c)
+                s += len
+            }
+        }
+        let nb = cluster.count
+        var part = [Double](repeating: 0, count: nb * d)
+        opLock.withLock {
+            run {
+                let o = try scratch(.clusterOrder, bytes: (n + table.count) * 4)
+                try order.withUnsafeBytes { try device.copy(toDevice: o, from: $0) }
+                let t = o.advanced(by: n * 4)
+                try table.withUnsafeBytes { try device.copy(toDevice: t, from: $0) }
+                let p = try scratch(.clusterPartials, bytes: nb * d * 8)
+                try device.launch("mlr_cluster_sums_partial", grid: grid(nb * d), block: block,
+                                  [.pointer(ptr(x)), .pointer(o), .pointer(t), .pointer(p),
+                                   .int32(GPUBackend.int32(nb, "blocks")), .int32(GPUBackend.int32(d, "columns"))])
+                try part.withUnsafeMutableBytes { try device.copy(toHost: $0, from: p) }
+            }
+            readGatherFlag()
+        }
+        if failed { return ([Double](repeating: 0, count: k * d), counts) }
+        for b in 0..<nb {
+            let c = cluster[b]
+            for j in 0..<d { sums[c * d + j] += part[b * d + j] }
+        }
+        return (sums, counts)
     }
 }
 

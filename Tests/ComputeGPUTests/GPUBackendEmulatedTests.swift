@@ -95,6 +95,9 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let labels = (0..<41).map { Int32($0 % 5) }
         let cl = be.clusterSums(px, labels: labels, k: 5)
         out.append(("clusterSums", cl.sums.map { Float($0) } + cl.counts.map { Float($0) }, 0))
+        let big = r(2100, 3, 50), bigLabels = (0..<2100).map { Int32($0 % 7 == 0 ? 2 : $0 % 2) }
+        let cl2 = be.clusterSums(big, labels: bigLabels, k: 4)   // cluster 1: two blocks; cluster 3: empty
+        out.append(("clusterSums 2100 rows", cl2.sums.map { Float($0) } + cl2.counts.map { Float($0) }, 1e-6))
         let gr = be.tensor(rows: 6, cols: 6); be.gram(px, into: gr, alpha: 0.5); add("gram", gr, 1e-5)
         let slg = be.softmaxLinearGradient(px, weights: random(18, seed: 31), bias: [0.1, -0.2, 0.3], classes: 3,
                                            labels: (0..<41).map { Int32($0 % 3) })
