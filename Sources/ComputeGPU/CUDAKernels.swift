@@ -11,7 +11,13 @@ import Compute
 ///   `__syncthreads()`, warp shuffles only in full warps (blockDim.x a multiple of 32);
 /// - results depend only on the shapes and the launch configuration the backend derives
 ///   from the shapes, never on the grid limit (`GPUBackend.maxGridBlocks`): loops over
-///   elements are grid-stride loops, and reductions run over fixed blocks of rows.
+///   elements are grid-stride loops, and reductions run over fixed blocks of rows;
+/// - no headers: NVRTC compiles the source alone, so there is no `INFINITY` (−∞ is
+///   `__int_as_float(0xff800000)`), and `min`/`max` are written as conditionals.
+///
+/// Checked without a GPU: NVRTC (pip `nvidia-cuda-nvrtc`) compiles it for sm_80 and sm_90
+/// with an empty log, and ptxas reports no spills (mlr_gemm: 128 registers, 8 KB of shared
+/// memory; the others 22–56 registers).
 public enum CUDAKernels {
     /// The source. `GPUBackend` launches these kernels by name.
     public static let source: String = #"""
