@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(name: "mlrepo-gemm-bench", dependencies: ["Compute", "Support"], path: "Sources/mlrepo-gemm-bench"),
         // Fuzz targets (issue 13): one function per parser, driven by fuzz/ under libFuzzer and
         // by FuzzSeedTests over the seed corpora. Not linked into the product.
-        .target(name: "FuzzHarness", dependencies: ["UI", "Serve", "ML", "Compute", "Store", "Net", "Support"]),
+        .target(name: "FuzzHarness", dependencies: ["UI", "Serve", "ML", "ComputeGPU", "Compute", "Store", "Net", "Support"]),
         .target(name: "TestHelpers", dependencies: ["Support"], path: "Tests/TestHelpers"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestHelpers"]),
         .testTarget(name: "NetTests", dependencies: ["Net", "Support"]),
@@ -66,12 +66,12 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "ComputeGPU", "TestHelpers"]),
         // The GPU backend without a GPU: NVRTC compiles of the kernels, ptxas register checks,
         // and the emulator (the kernel source as host C++) under the conformance suite.
-        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "Support", "TestHelpers"]),
+        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "ML", "Support", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
         .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),
         .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzHarness"]),
-        .testTarget(name: "CLITests", dependencies: ["ML", "Store", "Support", "TestHelpers"]),
+        .testTarget(name: "CLITests", dependencies: ["ML", "ComputeGPU", "Store", "Support", "TestHelpers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -253,6 +253,16 @@ def main():
     write("uiquery", "plain", "branch=main&branch=exp&sort=accuracy&order=desc&filter=acc%3E0.9+%26%26+lr%3C0.01&page=2")
     write("uiquery", "odd", "a=%zz&%e2%28=1&&=&c=%3Cscript%3E&d=%C3%A9+%2B")
 
+    # --- kernelcache: compiled-kernel cache files (ComputeGPU/KernelCache.swift): magic,
+    # image length (UInt64 LE), the 32-byte key, SHA-256 of the image, the image
+    import hashlib
+    def kc(image, key=bytes(range(32))):
+        return b"MLRKC01\n" + len(image).to_bytes(8, "little") + key + hashlib.sha256(image).digest() + image
+    write("kernelcache", "valid", kc(b"\x7fELF fake cubin image"))
+    write("kernelcache", "badlength", kc(b"abc")[:8] + (2**63).to_bytes(8, "little") + kc(b"abc")[16:])
+    write("kernelcache", "truncated", kc(b"0123456789")[:-3])
+    write("kernelcache", "baddigest", kc(b"image")[:-1] + b"X")
+
     # --- decimal
     write("decimal", "plain", "0\n-0\n+1\n1.\n.5\n-.5e-3\n007\n123.456\n9223372036854775807\n-9223372036854775808\n")
     write("decimal", "exponents", "1e22\n1e23\n1E-22\n2.5e+308\n1e400\n4.9406564584124654e-324\n1e-400\n0e99999\n")

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-targets=(http chunked json packindex pack objects refname ignore csv config npy model decimal onnx merge index uifilter plotdata promtext uiquery)
+targets=(http chunked json packindex pack objects refname ignore csv config npy model decimal onnx merge index uifilter plotdata promtext uiquery kernelcache)
 nice_level="${MLREPO_FUZZ_NICE:-10}"
 build_flags=(-c debug --package-path "$here" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 

@@ -115,7 +115,7 @@ let commands: [Command] = [
     diffCommand, checkoutCommand, switchCommand, branchCommand, mergeCommand, tagCommand, fsckCommand, gcCommand,
     duCommand, configCommand, reflogCommand, resetCommand,
     runCommand, reproCommand, paramsCommand, metricsCommand, expCommand, lineageCommand, profileCommand,
-    trainCommand, evalCommand, predictCommand, serveCommand, uiCommand, plotsCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand, modelCommand,
+    trainCommand, evalCommand, predictCommand, doctorCommand, serveCommand, uiCommand, plotsCommand, monitorCommand, remoteCommand, pushCommand, fetchCommand, pullCommand, cloneCommand, promoteCommand, registryCommand, modelCommand,
     revParseCommand, hashObjectCommand, catObjectCommand, lsTreeCommand, mergeFileCommand,
 ]
 

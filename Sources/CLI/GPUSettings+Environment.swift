@@ -29,8 +29,9 @@ extension Settings {
     }
 
     /// The `nvidia/*/lib` folders under the site-packages of the Pythons this environment
-    /// points at (VIRTUAL_ENV, CONDA_PREFIX, ~/.local, pyenv, /usr/local, /usr).
+    /// points at (VIRTUAL_ENV, CONDA_PREFIX, ~/.local, pyenv, /usr/local, /usr): see
+    /// `CUDALibraries.pythonCUDADirectories`, which the tests call too.
     static func sitePackagesCUDADirectories(env: [String: String]) -> [String] {
-        []
+        CUDALibraries.pythonCUDADirectories(env: env)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Support
 import Store
 import Compute
+import ComputeGPU
 import ML
 import Serve
 import Net
@@ -24,7 +25,7 @@ public enum FuzzHarness {
     public static let targets: [String] = [
         "http", "chunked", "json", "packindex", "pack", "objects", "refname", "ignore", "csv",
         "config", "npy", "model", "decimal", "onnx", "merge", "index", "uifilter",
-        "plotdata", "promtext", "uiquery",
+        "plotdata", "promtext", "uiquery", "kernelcache",
     ]
 
     /// Runs `target` on `data`. False when there is no such target.
@@ -51,6 +52,7 @@ public enum FuzzHarness {
         case "plotdata": plotData(data)
         case "promtext": promText(data)
         case "uiquery": uiQuery(data)
+        case "kernelcache": kernelCache(data)
         default: return false
         }
         return true
@@ -152,6 +154,19 @@ public enum FuzzHarness {
         }
         let escaped = HTML.text(text)
         check(!escaped.contains("<") && !escaped.contains(">") && !escaped.contains("\""), "escaping left markup")
+    }
+
+    /// A compiled-kernel cache file (ComputeGPU/KernelCache.swift), read from the user's cache
+    /// folder before the driver ever sees it: the key is taken from the input's own key field
+    /// so that the fuzzer reaches the length and digest checks. Whatever decodes re-encodes
+    /// to the same bytes, and an image is never longer than the bound.
+    static func kernelCache(_ data: UnsafeRawBufferPointer) {
+        let file = Array(data)
+        let key = file.count >= 48 ? Array(file[16..<48]) : [UInt8](repeating: 0, count: 32)
+        if let image = KernelCache.decode(file, key: key) {
+            check(image.count <= KernelCache.maxImageBytes, "an image over the bound")
+            check(KernelCache.encode(image, key: key) == file, "a decoded file does not re-encode to itself")
+        }
     }
 
     // MARK: Support: line diff and three-way text merge

@@ -109,6 +109,9 @@ public struct ServiceOptions: Sendable {
     public var logFD: Int32 = 2
     /// Share of /invocations requests (0–100) routed to the canary model.
     public var canaryPercent = 0
+    /// Makes each worker's backend (one per worker: a scorer's buffers are its own); nil:
+    /// the CPU backend on one thread.
+    public var makeBackend: (@Sendable () -> any Backend)? = nil
     public init() {}
 }
 
@@ -126,7 +129,8 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     private let swaps = Atomic<Int>(0)
 
     final class WorkerSlot: @unchecked Sendable {
-        let backend = CPUBackend(threads: 1)
+        let backend: any Backend
+        init(backend: any Backend) { self.backend = backend }
         var scorers: [String: ModelScorer] = [:]
         let stats = Mutex<[String: LiveStats]>([:])
         var log = ""
@@ -143,7 +147,7 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         self.connections = connections
         self.workers = max(1, workers)
         current = Mutex((primary, canary))
-        slots = (0..<max(1, workers)).map { _ in WorkerSlot() }
+        slots = (0..<max(1, workers)).map { _ in WorkerSlot(backend: options.makeBackend?() ?? CPUBackend(threads: 1)) }
     }
 
     /// The models being served.

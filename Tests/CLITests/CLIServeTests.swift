@@ -83,6 +83,34 @@ final class CLIServeTests: CLITestCase {
 
     // MARK: Tests
 
+    /// `serve --backend`: the CPU by default; gpu refuses to start without a GPU (one line,
+    /// non-zero exit); auto falls back to the CPU, says so, and serves the same predictions.
+    func testBackendGPUWithoutADeviceFailsAndAutoFallsBack() throws {
+        if FileManager.default.fileExists(atPath: "/dev/nvidia0") { throw XCTSkip("this machine has an NVIDIA GPU: this test checks the fallback without one") }
+        try makeIrisRepo()
+        let r = run("serve", "--port", "0", "--backend", "gpu")
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("no GPU backend is available: "), r.err)
+        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+
+        let bad = run("serve", "--port", "0", "--backend", "tpu")
+        XCTAssertEqual(bad.code, 2, bad.err)
+        XCTAssertTrue(bad.err.contains("--backend takes cpu, gpu or auto"), bad.err)
+
+        let (cpuServer, cpuPort) = try serve([])
+        let body = #"{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}"#
+        let want = request(cpuPort, "POST", "/invocations?probabilities=true", body: body)
+        XCTAssertEqual(want.status, 200, want.body)
+        _ = cpuServer
+
+        let (s, port) = try serve(["--backend", "auto"])
+        let got = request(port, "POST", "/invocations?probabilities=true", body: body)
+        XCTAssertEqual(got.status, 200, got.body)
+        XCTAssertEqual(got.body, want.body)
+        let err = (try? String(contentsOf: s.errURL, encoding: .utf8)) ?? ""
+        XCTAssertTrue(err.contains("note: auto: ") && err.contains("; using cpu"), err)
+    }
+
     func testPredictionsMatchPredictInEveryInputFormat() throws {
         try makeIrisRepo()
         let (_, port) = try serve([])

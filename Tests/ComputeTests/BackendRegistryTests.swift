@@ -1,4 +1,5 @@
 import ComputeGPU
+import Foundation
 import XCTest
 @testable import Compute
 
@@ -18,17 +19,43 @@ final class BackendRegistryTests: XCTestCase {
         XCTAssertThrowsError(try BackendRegistry.make("cpu", threads: 0))
     }
 
-    func testAutoFallsBackToCPUWithNote() throws {
-        let (b, note) = try BackendRegistry.make("auto", threads: 1)
-        XCTAssertEqual(b.kind, "cpu")
-        XCTAssertEqual(note, "auto: no GPU backend in this build; using cpu")
+    /// Skips where a driver loads (a GPU machine): these tests are about its absence.
+    func requireNoDriver() throws {
+        if case .success(let h) = CUDALibraries.load(.driver, settings: GPUSettings()) {
+            throw XCTSkip("this machine has an NVIDIA driver (\(h.path))")
+        }
     }
 
-    func testGPUThrows() {
+    func testAutoFallsBackToCPUWithNote() throws {
+        try requireNoDriver()
+        let (b, note) = try BackendRegistry.make("auto", threads: 1)
+        XCTAssertEqual(b.kind, "cpu")
+        XCTAssertTrue(b is CPUBackend)
+        XCTAssertEqual(note, "auto: no NVIDIA driver: libcuda.so.1 not found; using cpu")
+    }
+
+    func testGPUThrows() throws {
+        try requireNoDriver()
         XCTAssertThrowsError(try BackendRegistry.make("gpu", threads: nil)) { e in
-            let msg = (e as? ComputeError)?.message ?? ""
-            XCTAssertTrue(msg.hasPrefix("no GPU backend is available: "), msg)
+            XCTAssertEqual((e as? ComputeError)?.message, "no GPU backend is available: no NVIDIA driver: libcuda.so.1 not found")
         }
+    }
+
+    func testGPUWithABrokenDriverSaysWhy() throws {
+        try requireNoDriver()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mlrepo-fakecuda-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: dir + "/libcuda.so.1"))
+        let settings = GPUSettings(libraryDirectories: [dir])
+        XCTAssertThrowsError(try BackendRegistry.make("gpu", threads: nil, gpu: settings)) { e in
+            let m = (e as? ComputeError)?.message ?? ""
+            XCTAssertTrue(m.hasPrefix("no GPU backend is available: NVIDIA driver library found but not loadable: \(dir)/libcuda.so.1: "), m)
+        }
+        let (b, note) = try BackendRegistry.make("auto", threads: 1, gpu: settings)
+        XCTAssertEqual(b.kind, "cpu")
+        XCTAssertTrue(note?.hasPrefix("auto: NVIDIA driver library found but not loadable: ") ?? false, note ?? "")
+        XCTAssertTrue(note?.hasSuffix("; using cpu") ?? false, note ?? "")
     }
 
     func testUnknownName() {

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import CShims
+import Compute
+import ComputeGPU
 import ML
 import Net
 import Serve
@@ -11,7 +13,7 @@ import Support
 let serveCommand = Command(
     name: "serve", kind: .porcelain, summary: "serve a model over HTTP (MLflow's scoring protocol), with metrics and drift monitoring",
     usage: """
-    mlrepo serve [TARGET] [--model PATH] [--host H] [--port P] [--workers N] [--log FILE]
+    mlrepo serve [TARGET] [--model PATH] [--host H] [--port P] [--workers N] [--log FILE] [--backend cpu|gpu|auto]
                  [--follow REF [--poll-interval S]] [--canary REV --canary-percent N]
                  [--max-body BYTES] [--max-header BYTES] [--read-timeout S] [--header-timeout S]
                  [--idle-timeout S] [--max-connections N] [--max-connections-per-client N]
@@ -38,6 +40,8 @@ let serveCommand = Command(
     the new model without dropping a request. --canary sends a deterministic
     --canary-percent share of requests to a second model. SIGINT/SIGTERM stop accepting,
     finish requests in flight (up to --shutdown-timeout, default 10 s) and exit 0.
+    --backend (default cpu) scores built-in models on the GPU with gpu (exits non-zero when
+    none loads) or auto (the GPU if one loads, else the CPU, and says so); see docs/gpu.md.
 
     Limits: a request head must arrive within --header-timeout seconds (default 10; of the
     accept for a new connection, else of the request's first byte), the whole request within
@@ -73,7 +77,7 @@ let serveCommand = Command(
               "max-connections-per-client": ["--max-connections-per-client"], "auth-token-file": ["--auth-token-file"],
               "tls-cert": ["--tls-cert"], "tls-key": ["--tls-key"], "remote": ["--remote"], "alias": ["--alias"],
               "endpoint": ["--endpoint"], "region": ["--region"], "cache": ["--cache"],
-              "max-model-bytes": ["--max-model-bytes"]]
+              "max-model-bytes": ["--max-model-bytes"], "backend": ["--backend"]]
 ) { a, ctx in
     guard a.positional.count <= 1 else { throw UsageError(message: "serve takes one model target") }
     func seconds(_ o: String, _ d: Double) throws -> Double {
@@ -132,6 +136,19 @@ let serveCommand = Command(
     if let p = try a.int("canary-percent") { guard p <= 100 else { throw UsageError(message: "--canary-percent takes 0–100") }; options.canaryPercent = p }
     if a.value("canary") != nil && a.value("canary-percent") == nil { options.canaryPercent = 10 }
     if a.value("canary-percent") != nil && a.value("canary") == nil { throw UsageError(message: "--canary-percent needs --canary REV") }
+    if let b = a.value("backend") {
+        guard BackendRegistry.names.contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
+        if b != "cpu" {
+            // Checked once here (gpu without a GPU fails before listening); the workers then
+            // share the one device, each with its own buffers.
+            let gpu = Settings.gpu()
+            let (probe, note) = try BackendRegistry.make(b, threads: 1, gpu: gpu)
+            if let note { ctx.err.line("note: \(note)") }
+            if probe.kind == "gpu" {
+                options.makeBackend = { (try? BackendRegistry.make("gpu", threads: 1, gpu: gpu).backend) ?? CPUBackend(threads: 1) }
+            }
+        }
+    }
 
     let follow = a.value("follow")
     let target = a.positional.first ?? follow ?? "HEAD"

@@ -135,13 +135,14 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
         let b = buffers(rows); cache[rows] = b; return b
     }
 
-    /// Forward pass; returns the output activations (probabilities or values).
-    func forward(_ bx: Tensor, _ acts: [Tensor]) {
+    /// Forward pass: the output activations (probabilities, or values; the logits when
+    /// `logits`, for `outputDelta` to turn into probabilities itself).
+    func forward(_ bx: Tensor, _ acts: [Tensor], logits: Bool = false) {
         var input = bx
         for l in 0..<weights.count {
-            backend.gemm(input, transA: false, weights[l], transB: false, into: acts[l], alpha: 1, beta: 0)
-            backend.addRowVector(acts[l], biases[l])
-            if l < weights.count - 1 { backend.relu(acts[l]) } else if classify { backend.softmaxRows(acts[l]) }
+            // One fused launch on a GPU: GEMM, bias, ReLU (gemm, addRowVector, relu on the CPU).
+            backend.dense(input, weights[l], bias: biases[l], relu: l < weights.count - 1, into: acts[l])
+            if l == weights.count - 1 && classify && !logits { backend.softmaxRows(acts[l]) }
             input = acts[l]
         }
     }
@@ -169,20 +170,22 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     var bestParams: [[Float]]? = nil
     var step = 0
     var shuffled = trainIdx
+    let decays: [Float] = params.indices.map { $0 % 2 == 0 ? l2 : 0 }  // no penalty on biases
     for epoch in 1...epochs {
         rng.shuffle(&shuffled)
+        // The epoch's order goes to the device once; each minibatch is gathered there.
+        let order = backend.uploadIndices(shuffled)
         var start = 0
         while start < shuffled.count {
-            let chunk = Array(shuffled[start..<min(shuffled.count, start + bs)])
-            start += chunk.count
-            let b = bufs(chunk.count)
-            backend.gatherRows(xAll, chunk, into: b.x)
-            backend.gatherRows(yAll, chunk, into: b.y)
-            forward(b.x, b.acts)
+            let count = min(bs, shuffled.count - start)
+            let b = bufs(count)
+            backend.gatherRows(xAll, indices: order, offset: start, count: count, into: b.x)
+            backend.gatherRows(yAll, indices: order, offset: start, count: count, into: b.y)
+            start += count
+            forward(b.x, b.acts, logits: true)
             // Output delta: (p − y)/B for softmax + cross-entropy and for identity + squared error.
             let last = weights.count - 1
-            backend.sub(b.acts[last], b.y, into: b.deltas[last])
-            backend.scale(b.deltas[last], 1 / Float(chunk.count))
+            backend.outputDelta(b.acts[last], softmax: classify, targets: b.y, scale: 1 / Float(count), into: b.deltas[last])
             for l in stride(from: last, through: 0, by: -1) {
                 let input = l == 0 ? b.x : b.acts[l - 1]
                 backend.gemm(input, transA: true, b.deltas[l], transB: false, into: grads[2 * l], alpha: 1, beta: 0)
@@ -193,17 +196,18 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
                 }
             }
             step += 1
-            for (i, t) in params.enumerated() {
-                let decay: Float = i % 2 == 0 ? l2 : 0  // no penalty on biases
-                if optimizer == "adam" {
-                    backend.adamStep(param: t, grad: grads[i], m: state1[i], v: state2[i], lr: lr, beta1: 0.9, beta2: 0.999,
-                                     eps: 1e-8, step: step, weightDecay: decay)
-                } else {
-                    backend.sgdStep(param: t, grad: grads[i], velocity: state1[i], lr: lr, momentum: momentum, weightDecay: decay)
+            if optimizer == "adam" {
+                // Every parameter in one launch on a GPU.
+                backend.adamStep(params: params, grads: grads, m: state1, v: state2, lr: lr, beta1: 0.9, beta2: 0.999,
+                                 eps: 1e-8, step: step, weightDecay: decays)
+            } else {
+                for (i, t) in params.enumerated() {
+                    backend.sgdStep(param: t, grad: grads[i], velocity: state1[i], lr: lr, momentum: momentum, weightDecay: decays[i])
                 }
             }
         }
         let trainLoss = loss(trainIdx)
+        try backend.checkError()
         guard trainLoss.isFinite else {
             throw MLError.model(type.rawValue, reason: "training diverged at epoch \(epoch) (loss is not finite); lower learning_rate")
         }

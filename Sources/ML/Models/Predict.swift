@@ -113,10 +113,9 @@ public final class ModelScorer: @unchecked Sendable {
         case .logisticRegression, .mlpClassifier, .mlpRegressor:
             var input = xt
             for (l, layer) in layers.enumerated() {
-                let z = backend.tensor(rows: n, cols: layer.w.cols)
-                backend.gemm(input, transA: false, layer.w, transB: false, into: z, alpha: 1, beta: 0)
-                backend.addRowVector(z, layer.b)
-                if l < layers.count - 1 { backend.relu(z) } else if type != .mlpRegressor { backend.softmaxRows(z) }
+                let z = backend.uninitializedTensor(rows: n, cols: layer.w.cols)
+                backend.dense(input, layer.w, bias: layer.b, relu: l < layers.count - 1, into: z)
+                if l == layers.count - 1 && type != .mlpRegressor { backend.softmaxRows(z) }
                 input = z
             }
             let result = backend.download(input)
@@ -140,6 +139,8 @@ public final class ModelScorer: @unchecked Sendable {
             out.components = backend.download(z)
             out.componentCount = c.rows
         }
+        // A device error (out of memory, a failed launch) leaves zeros behind: never return them.
+        try backend.checkError()
         return out
     }
 }

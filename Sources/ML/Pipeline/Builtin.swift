@@ -63,6 +63,7 @@ func runBuiltinStage(_ kind: String, _ spec: JSON, stage: Stage, root: String, o
         let params = spec["params"]?.objectValue ?? [:]
         let readSeconds = Clock.monotonic() - readStart
         let result = try trainModel(type, data: &data, params: params, seed: seed, backend: backend)
+        try backend.checkError()
         // Where the time went (not part of any output file).
         var phases: [String: JSON] = ["read_s": .number((readSeconds * 1000).rounded() / 1000)]
         for (k, v) in result.timings { phases[k] = .number((v * 1000).rounded() / 1000) }
