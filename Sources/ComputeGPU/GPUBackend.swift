@@ -1,4 +1,5 @@
 import Compute
+import Support
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,12 @@ public final class GPUStorage: TensorStorage, @unchecked Sendable {
 /// only on the shapes (no atomics in reductions; column sums and sums of squares reduce
 /// fixed blocks of rows, then the blocks in order), so the same inputs on the same GPU
 /// model give bit-identical results.
+///
+/// Host overhead: no allocation per call (scratch buffers, one per purpose, are kept and
+/// grown when a larger shape comes), no host copy per minibatch (`uploadIndices` once, then
+/// `gatherRows(_:indices:offset:count:into:)` on the device), and only the operations that
+/// return host values wait for the device. The kernels are in `CUDAKernels.source`; the
+/// operations are in GPUBackend+Kernels.swift.
 public final class GPUBackend: Backend, @unchecked Sendable {
     public let device: any KernelDevice
     public var kind: String { "gpu" }
@@ -36,9 +43,27 @@ public final class GPUBackend: Backend, @unchecked Sendable {
 
     private let firstError = Mutex<ComputeError?>(nil)
 
+    /// Held by every operation that uses scratch buffers or the state below, so that two
+    /// threads sharing the backend never queue work on the same scratch memory in between.
+    let opLock = Lock()
+    /// Scratch device buffers by purpose (guarded by `opLock`).
+    var scratchBuffers: [Scratch: (pointer: DevicePointer, bytes: Int)] = [:]
+    /// Whether a gather with device-resident indices ran since the error flag was last read.
+    var gatherFlagPending = false
+    /// The multi-tensor Adam table now on the device (`Scratch.adamTable`).
+    var adamTableOnDevice: [UInt32] = []
+    /// The labels now on the device (`Scratch.labels`), where, and the class count they were
+    /// checked against: a solver passes the same array every call (compared by buffer
+    /// first, so that costs nothing).
+    var labelsOnDevice: (labels: [Int32], pointer: DevicePointer, classes: Int) = ([], .null, 0)
+
     public init(device: any KernelDevice, maxGridBlocks: Int = 65_535) {
         self.device = device
         self.maxGridBlocks = max(1, maxGridBlocks)
+    }
+
+    deinit {
+        for (_, b) in scratchBuffers where b.pointer != .null { device.free(b.pointer) }
     }
 
     public var environment: [String: String] {
@@ -116,36 +141,42 @@ public final class GPUBackend: Backend, @unchecked Sendable {
         var out = [Float](repeating: 0, count: t.count)
         if t.count > 0 {
             run { try out.withUnsafeMutableBytes { try device.copy(toHost: $0, from: ptr(t)) } }
+            opLock.withLock { readGatherFlag() }
             if failed { return [Float](repeating: 0, count: t.count) }
         }
         return out
     }
 
-    public func synchronize() { run { try device.synchronize() } }
-
-    // MARK: Kernels (to be written)
-
-    func unimplemented(_ name: String) { fail(ComputeError("gpu: \(name) is not implemented yet")) }
-
-    public func gatherRows(_ src: Tensor, _ indices: [Int32], into dst: Tensor) { unimplemented("gatherRows") }
-    public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) { unimplemented("gemm") }
-    public func addRowVector(_ x: Tensor, _ v: Tensor) { unimplemented("addRowVector") }
-    public func relu(_ x: Tensor) {
-        if x.count == 0 { return }
-        launch("mlr_relu", grid: Dim3(gridBlocks(x.count)), block: Dim3(256), [.pointer(ptr(x)), .int64(Int64(x.count))])
+    public func synchronize() {
+        run { try device.synchronize() }
+        opLock.withLock { readGatherFlag() }
     }
-    public func reluBackward(_ grad: Tensor, activation: Tensor) { unimplemented("reluBackward") }
-    public func sigmoid(_ x: Tensor) { unimplemented("sigmoid") }
-    public func softmaxRows(_ x: Tensor) { unimplemented("softmaxRows") }
-    public func logSoftmaxRows(_ x: Tensor) { unimplemented("logSoftmaxRows") }
-    public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) { unimplemented("axpy") }
-    public func scale(_ x: Tensor, _ alpha: Float) { unimplemented("scale") }
-    public func sub(_ a: Tensor, _ b: Tensor, into c: Tensor) { unimplemented("sub") }
-    public func columnSums(_ x: Tensor, into out: Tensor) { unimplemented("columnSums") }
-    public func rowArgmax(_ x: Tensor) -> [Int32] { unimplemented("rowArgmax"); return [Int32](repeating: 0, count: x.rows) }
-    public func squaredDistances(_ x: Tensor, _ centers: Tensor, into d: Tensor) { unimplemented("squaredDistances") }
-    public func adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, beta1: Float, beta2: Float,
-                         eps: Float, step: Int, weightDecay: Float) { unimplemented("adamStep") }
-    public func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float) { unimplemented("sgdStep") }
-    public func sumSquares(_ x: Tensor) -> Double { unimplemented("sumSquares"); return 0 }
+}
+
+// MARK: Graphs
+
+extension GPUBackend {
+    /// Records the launches and device copies that `body` queues into a graph instead of
+    /// running them; nil when the device cannot capture (then `body`'s work ran as usual) or
+    /// an error came (kept for `checkError`). For a per-batch step that repeats with the same
+    /// tensors and scalars: run it once without capture first, so that every scratch buffer
+    /// it needs exists (a buffer grown or a table uploaded during capture is an error on a
+    /// real device), and keep other threads off this backend meanwhile. Kernel arguments
+    /// are recorded as they were: an operation whose scalars change per step (adamStep's
+    /// bias corrections) belongs outside the graph.
+    public func capture(_ body: () -> Void) -> (any DeviceGraph)? {
+        if failed { return nil }
+        var started = false
+        run { started = try device.beginCapture() }
+        if !started { if !failed { body() }; return nil }
+        body()
+        var graph: (any DeviceGraph)? = nil
+        do { graph = try device.endCapture() } catch { fail(error) }
+        return failed ? nil : graph
+    }
+
+    /// Queues a replay of a graph `capture` made.
+    public func replay(_ graph: any DeviceGraph) {
+        run { try device.launch(graph: graph) }
+    }
 }
