@@ -52,9 +52,10 @@ def fmt(v, nd=2):
 
 
 def status_of(steps, name):
-    for n, s, _ in steps:
+    """A step's status, with the reason of a failure ("failed (exit 1): error: ...")."""
+    for n, s, _, why in steps:
         if n == name:
-            return s
+            return s + (": " + why.replace("|", "/") if why else "")
     return "not run"
 
 
@@ -69,7 +70,7 @@ def main():
     for line in (read(os.path.join(work, "steps.tsv"), "") or "").splitlines():
         p = line.split("\t")
         if len(p) >= 3:
-            steps.append((p[0], p[1], p[2]))
+            steps.append((p[0], p[1], p[2], p[3] if len(p) > 3 else ""))
     params = dict(kv.split("=", 1) for kv in meta.get("params", "").split() if "=" in kv)
     backend = params.get("backend", "gpu")
     data = load_json(os.path.join(work, "data-params.json")) or {}
@@ -240,8 +241,8 @@ def main():
     w("")
     w("| step | status | s |")
     w("|---|---|---|")
-    for n, s, sec in steps:
-        w("| %s | %s | %s |" % (n.replace("|", "/"), s, sec))
+    for n, s, sec, why in steps:
+        w("| %s | %s | %s |" % (n.replace("|", "/"), s + (": " + why.replace("|", "/") if why else ""), sec))
     w("")
     print("\n".join(out))
 

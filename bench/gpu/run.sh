@@ -76,7 +76,8 @@ secs() { awk -v s="$1" -v e="$2" 'BEGIN{printf "%.3f", (e-s)/1e9}'; }
 
 # step NAME LIMIT OUTFILE CMD...: runs CMD under timeout (LIMIT s, less if the budget has less
 # left), stdout to OUTFILE, stderr to the log. Writes OUTFILE.rc and OUTFILE.wall and a line in
-# steps.tsv (name, status, seconds). Never fails: sets RC and WALL. A step that cannot get at
+# steps.tsv (name, status, seconds, the last stderr line of a failure); stderr goes to
+# OUTFILE.err and the log. Never fails: sets RC and WALL. A step that cannot get at
 # least 5 s of the budget is skipped (RC=skipped).
 RC=0 WALL=0
 step() {
@@ -93,14 +94,17 @@ step() {
   echo "== $name: $*" >>"$LOG"
   local s e rc=0
   s=$(now_ns)
-  timeout --kill-after=5 "$limit" "$@" >"$outf" 2>>"$LOG" || rc=$?
+  timeout --kill-after=5 "$limit" "$@" >"$outf" 2>"$outf.err" || rc=$?
   e=$(now_ns)
+  cat "$outf.err" >>"$LOG"
   WALL=$(secs "$s" "$e") RC=$rc
   echo "$rc" >"$outf.rc"; echo "$WALL" >"$outf.wall"
-  local status=ok
+  local status=ok why=""
   if (( rc == 124 || rc == 137 )); then status="timed out after ${limit}s"
   elif (( rc != 0 )); then status="failed (exit $rc)"; fi
-  printf '%s\t%s\t%s\n' "$name" "$status" "$WALL" >>"$STEPS"
+  # A failure's reason: the last line it wrote to stderr (one line, no tabs, 300 bytes).
+  if (( rc != 0 )); then why=$( { grep -v '^[[:space:]]*$' "$outf.err" || true; } | tail -1 | tr '\t' ' ' | cut -c1-300); fi
+  printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$WALL" "$why" >>"$STEPS"
   log "     $name: $status, ${WALL}s"
   return 0
 }
