@@ -149,9 +149,10 @@ def main():
             ratio_bare = tl / fit if (tl and fit) else None
             if r1["sha"] and r2["sha"]:
                 ident = "yes" if r1["sha"] == r2["sha"] else "**no**"
+            elif r1["sha"]:  # run 2 failed (run 1's failure shows in the fit column)
+                ident = "n/a (run 2: %s)" % status_of(steps, "train %s_b%d_r2 (%s)" % (model, b, backend))
             else:
-                ident = "n/a (%s)" % (status_of(steps, "train %s_b%d_r2 (%s)" % (model, b, backend))
-                                      if r1["sha"] else status_of(steps, "train %s_b%d_r1 (%s)" % (model, b, backend)))
+                ident = "n/a"
             acc_m, acc_t = r1["acc"], t.get("test_accuracy")
             goal = GOALS[b]
             if ratio is None or acc_m is None or acc_t is None:
@@ -173,7 +174,7 @@ def main():
                 if ratio_bare is not None:
                     v += "; vs bare loop: " + ("met" if ratio_bare >= goal else "not met")
             verdicts.append(v)
-            wall = "%s (%s)" % (fmt(r1["wall"]), fmt(r1["phases"].get("read_s")))
+            wall = "%s (%s)" % (fmt(r1["wall"]), fmt(r1["phases"].get("read_s"))) if r1["rc"] == "0" else "n/a"
             fit_s = fmt(fit, 3) + ("" if fit2 is None else " / " + fmt(fit2, 3))
             if fit is None:
                 fit_s = "n/a (%s)" % status_of(steps, "train %s_b%d_r1 (%s)" % (model, b, backend))
@@ -200,6 +201,19 @@ def main():
     w("| PyTorch: np.load of the float32 .npy copies + copy to the device (`load_s`) | %s |" % fmt(t.get("load_s"), 3))
     w("| PyTorch: warm-up steps before timing (`warmup_s`) | %s |" % fmt(t.get("warmup_s"), 3))
     w("")
+
+    # GEMM reference.
+    g = load_json(os.path.join(work, "torch", "gemm.json")) or {}
+    if g.get("rates"):
+        w("### GEMM reference: PyTorch FP32 (TF32 off) on the same device")
+        w("")
+        w("The rate mlrepo's GEMM should be judged against (its own timings are in the `doctor --gpu` table).")
+        w("")
+        w("| m × k × n | µs | GFLOP/s |")
+        w("|---|---|---|")
+        for r in g["rates"]:
+            w("| %d × %d × %d | %s | %s |" % (r["m"], r["k"], r["n"], r["us"], r["gflops"]))
+        w("")
 
     # Optional rows.
     opt = []

@@ -244,6 +244,10 @@ if [[ -s $DATA/train_x.npy ]]; then
   done; done
 fi
 
+# PyTorch's FP32 GEMM rate at the MLP's shapes: the reference for mlrepo's GEMM (whose own
+# timings are in the doctor table).
+step "pytorch gemm rates ($TDEV)" 60 "$WORK/torch/gemm.json" "$PYTHON" "$GPU_SRC/torch_baseline.py" --gemm --device "$TDEV"
+
 # ---------------------------------------------------------------- optional rows
 # The MLP at batch 4096 on the CPU backend, for reference (all cores).
 if (( CPUREF && HAVE_M )) && [[ -f $REPO/mlrepo.json ]]; then

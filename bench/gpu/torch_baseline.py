@@ -32,18 +32,25 @@ import time
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("datadir")
-    ap.add_argument("--model", choices=["logreg", "mlp"], required=True)
-    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("datadir", nargs="?")
+    ap.add_argument("--model", choices=["logreg", "mlp"])
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--gemm", action="store_true", help="only measure PyTorch's FP32 GEMM rate (a reference)")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
+    if not a.gemm and not (a.datadir and a.model and a.batch):
+        ap.error("DATADIR, --model and --batch are needed (or --gemm)")
 
     import numpy as np
     import torch
+    # Full FP32 matmuls, as mlrepo computes (PyTorch's default; said explicitly).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    if a.gemm:
+        return gemm_rates(torch, a.device)
 
     out = {"tool": "pytorch" + ("-compile" if a.compile else ""), "model": a.model, "batch": a.batch,
            "epochs": a.epochs, "torch": torch.__version__, "device": a.device}
@@ -117,8 +124,12 @@ def main():
     # go back to their initial state.
     init = {k: v.clone() for k, v in model.state_dict().items()}
     t = time.perf_counter()
+    # The same operations as the timed loop (randperm, index gathers: with CUDA's lazy module
+    # loading each kernel's first use costs extra).
+    perm = torch.randperm(n, device=dev)
     for rows in sorted({a.batch, n % a.batch} - {0}) * 2:
-        step(xtr[:rows], ytr[:rows])
+        idx = perm[:rows]
+        step(xtr[idx], ytr[idx])
     mean_loss()  # the no-grad forward at the loss pass's shapes (a compile of its own)
     sync()
     out["warmup_s" if not a.compile else "compile_s"] = round(time.perf_counter() - t, 3)
@@ -156,6 +167,36 @@ def main():
     out.update({"rows": n, "features": f, "fit_s": round(fit_s, 4), "fit_with_loss_s": round(fit_loss_s, 4),
                 "steps": a.epochs * math.ceil(n / a.batch), "test_accuracy": round(acc, 5),
                 "test_accuracy_bare_loop": round(acc_bare, 5), "loss_curve": [round(v, 6) for v in curve]})
+    print(json.dumps(out))
+    return 0
+
+
+def gemm_rates(torch, device):
+    """PyTorch's FP32 GEMM rate (TF32 off) at the MLP's shapes and at 4096³: the reference
+    for the rate of mlrepo's GEMM (doctor --gpu times its own). One JSON object."""
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print(json.dumps({"tool": "pytorch-gemm", "error": "torch.cuda.is_available() is False"}))
+        return 1
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
+    out = {"tool": "pytorch-gemm", "device": device, "torch": torch.__version__, "rates": []}
+    g = torch.Generator(device="cpu").manual_seed(0)
+    # (m, k, n): forward of the hidden layer at batch 256 and 4096, its weight gradient, a square.
+    shapes = [(256, 100, 128), (4096, 100, 128), (100, 4096, 128)] + ([(4096, 4096, 4096)] if cuda else [])
+    for m, k, n in shapes:
+        x = torch.randn(m, k, generator=g).to(dev)
+        y = torch.randn(k, n, generator=g).to(dev)
+        for _ in range(3):
+            x @ y
+        sync()
+        reps = max(3, min(2000, int(2e10 / (2 * m * k * n))))
+        t = time.perf_counter()
+        for _ in range(reps):
+            x @ y
+        sync()
+        s = (time.perf_counter() - t) / reps
+        out["rates"].append({"m": m, "k": k, "n": n, "us": round(s * 1e6, 2), "gflops": round(2 * m * k * n / s / 1e9, 1)})
     print(json.dumps(out))
     return 0
 
