@@ -140,7 +140,13 @@ final class Context {
 }
 
 extension Context {
-    func ml() throws -> MLRepo { MLRepo(try repository()) }
+    /// The repository's ML layer; built-in stages it runs (`run`, `repro`, `train`) find CUDA
+    /// where the environment says (`Settings.gpu`).
+    func ml() throws -> MLRepo {
+        let m = MLRepo(try repository())
+        m.runOptions.gpu = Settings.gpu()
+        return m
+    }
 }
 
 /// Entry point: runs argv (without the program name) and returns the exit status.

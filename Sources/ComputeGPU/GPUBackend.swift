@@ -36,7 +36,9 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     public let device: any KernelDevice
     public var kind: String { "gpu" }
     public var deviceName: String { device.info.name }
-    public var threads: Int { 1 }
+    /// Host threads for the work around the device (reading CSVs, column statistics,
+    /// standardization): the GPU runs the kernels, the host still parses the data.
+    public let threads: Int
     /// The most blocks a grid-stride kernel is launched with (a small number in the
     /// emulator, where every block's threads are real threads). Results never depend on it.
     public let maxGridBlocks: Int
@@ -57,9 +59,11 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     /// first, so that costs nothing).
     var labelsOnDevice: (labels: [Int32], pointer: DevicePointer, classes: Int) = ([], .null, 0)
 
-    public init(device: any KernelDevice, maxGridBlocks: Int = 65_535) {
+    /// threads: host threads (nil = every online CPU).
+    public init(device: any KernelDevice, maxGridBlocks: Int = 65_535, threads: Int? = nil) {
         self.device = device
         self.maxGridBlocks = max(1, maxGridBlocks)
+        self.threads = max(1, threads ?? CPUBackend.onlineCPUs)
     }
 
     deinit {

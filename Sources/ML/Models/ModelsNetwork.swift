@@ -146,12 +146,15 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
             input = acts[l]
         }
     }
+    /// Rows per forward pass of `loss`: a GPU waits for each chunk's download, so it takes
+    /// bigger ones (fixed per backend kind, so runs stay bit-identical).
+    let lossChunk = backend.kind == "gpu" ? 65_536 : 4096
     /// Mean loss over a set of rows (cross-entropy or half squared error, scaled targets).
     func loss(_ idx: [Int32]) -> Double {
         var total = 0.0
         var start = 0
         while start < idx.count {
-            let chunk = Array(idx[start..<min(idx.count, start + 4096)])
+            let chunk = Array(idx[start..<min(idx.count, start + lossChunk)])
             let b = bufs(chunk.count)
             backend.gatherRows(xAll, chunk, into: b.x)
             forward(b.x, b.acts)
