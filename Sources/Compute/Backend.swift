@@ -149,6 +149,48 @@ public protocol Backend: AnyObject, Sendable {
     func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
                   beta2: Float, eps: Float, step: Int, weightDecay: [Float])
 
+    // MARK: Device-resident counters and recorded steps
+    // A GPU is launch-bound on a small model's minibatch step; the step repeats with the same
+    // tensors, so it can be recorded once and replayed (a CUDA graph). What changes from step
+    // to step must then live on the device: the minibatch offset (a cursor) and Adam's step
+    // (a counter), each a 1×1 tensor holding an Int32 as `uploadIndices` lays it out (a bit
+    // pattern, not a number). The defaults below do the same on the host, so a backend that
+    // records nothing (the CPU) computes exactly what the offset and step forms compute.
+
+    /// Writes `indices` (exactly t.count of them) into `t`, laid out as `uploadIndices` does:
+    /// to reuse one index tensor (an epoch's order, a cursor or counter reset) so that a
+    /// recorded step that reads it stays valid. Not inside a recording (a host copy).
+    func uploadIndices(_ indices: [Int32], into t: Tensor)
+    /// `gatherRows(_:indices:offset:count:into:)` with the offset read from `cursor` (a 1×1
+    /// index tensor) when the gather runs: on a GPU, on the device, so a recorded gather
+    /// replays at the cursor's value of the moment. offset + count ≤ indices.count.
+    func gatherRows(_ src: Tensor, indices: Tensor, cursor: Tensor, count: Int, into dst: Tensor)
+    /// counter += by, for a 1×1 index tensor (a cursor or a step counter), on the device.
+    /// The value stays below 2³¹.
+    func advance(_ counter: Tensor, by: Int)
+    /// `adamStep(params:…, step:)` with the step read from `stepCounter` (a 1×1 index tensor,
+    /// ≥ 1) when the update runs. The bias corrections are computed from it in Double with
+    /// the formulas of the host form; a GPU computes them on the device, where `pow` may
+    /// differ from the host's in the last bits of a Double, so its −lr/bc1 and √bc2 (Floats)
+    /// are the host's or one Float ulp away (results within the conformance tolerance of
+    /// the step form, usually bit-identical).
+    func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                  beta2: Float, eps: Float, stepCounter: Tensor, weightDecay: [Float])
+    /// Records the device work that `body` queues as one replayable step, WITHOUT running it:
+    /// nil when the backend cannot record (the CPU: the default), and then the caller runs
+    /// `body` itself each time. The contract for `body`: it only queues device work on
+    /// tensors of this backend (no upload or download, no operation returning host values,
+    /// no new tensors); every tensor it uses must stay alive, with the same shape, as long
+    /// as the recording is replayed (a replay reads and writes them as they are then); its
+    /// scalars are recorded as they are, so what changes per step must come from the device
+    /// (a cursor, a step counter); and it has run once without recording just before, so
+    /// that every scratch buffer and table it needs exists. Keep other threads off the
+    /// backend while recording. A failed recording (an error in `body`) is kept for
+    /// `checkError` and gives nil.
+    func recordStep(_ body: () -> Void) -> (any RecordedStep)?
+    /// Queues one run of a step `recordStep` recorded on this backend.
+    func replay(_ step: any RecordedStep)
+
     // MARK: Device state
     /// What the lineage record adds about the device beyond `kind` and `deviceName` (the
     /// GPU: compute capability, driver and NVRTC versions); empty for the CPU.
@@ -191,6 +233,48 @@ extension Backend {
             adamStep(param: params[i], grad: grads[i], m: m[i], v: v[i], lr: lr, beta1: beta1, beta2: beta2, eps: eps,
                      step: step, weightDecay: weightDecay[i])
         }
+    }
+}
+
+/// A step recorded by `Backend.recordStep`; released (with the device memory it keeps
+/// alive) when the last reference goes.
+public protocol RecordedStep: AnyObject, Sendable {}
+
+extension Backend {
+    /// The Int32 in a 1×1 index tensor, by download (the defaults' way).
+    func indexValue(_ t: Tensor) -> Int {
+        precondition(t.count == 1, "index tensor: \(t.rows)×\(t.cols), not 1×1")
+        return Int(Int32(bitPattern: download(t)[0].bitPattern))
+    }
+
+    /// Default: the bit patterns uploaded into `t`.
+    public func uploadIndices(_ indices: [Int32], into t: Tensor) {
+        precondition(indices.count == t.count, "uploadIndices(into:): \(indices.count) indices for \(t.count) elements")
+        if indices.isEmpty { return }
+        let f = indices.map { Float(bitPattern: UInt32(bitPattern: $0)) }
+        f.withUnsafeBufferPointer { upload($0, into: t, row: 0) }
+    }
+    /// Default: the cursor downloaded, then the offset form.
+    public func gatherRows(_ src: Tensor, indices: Tensor, cursor: Tensor, count: Int, into dst: Tensor) {
+        gatherRows(src, indices: indices, offset: indexValue(cursor), count: count, into: dst)
+    }
+    /// Default: download, add, upload.
+    public func advance(_ counter: Tensor, by: Int) {
+        let v = indexValue(counter) + by
+        precondition(v >= Int(Int32.min) && v <= Int(Int32.max), "advance: counter out of 32-bit range")
+        uploadIndices([Int32(v)], into: counter)
+    }
+    /// Default: the counter downloaded, then the step form.
+    public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                         beta2: Float, eps: Float, stepCounter: Tensor, weightDecay: [Float]) {
+        adamStep(params: params, grads: grads, m: m, v: v, lr: lr, beta1: beta1, beta2: beta2, eps: eps,
+                 step: indexValue(stepCounter), weightDecay: weightDecay)
+    }
+    /// Default: nothing recorded (the caller runs the step itself).
+    public func recordStep(_ body: () -> Void) -> (any RecordedStep)? { nil }
+    /// Default: there are no recordings to replay.
+    public func replay(_ step: any RecordedStep) {
+        preconditionFailure("replay: \(kind) backend records no steps")
     }
 }
 

@@ -200,6 +200,35 @@ public final class CPUBackend: Backend {
 
     public func synchronize() {}
 
+    // MARK: Cursors and counters (read and written in place; the CPU records no steps)
+
+    /// The Int32 a 1×1 index tensor holds.
+    func index(_ t: Tensor) -> Int {
+        precondition(t.count == 1, "index tensor: \(t.rows)×\(t.cols), not 1×1")
+        return Int(UnsafeRawPointer(ptr(t)).load(as: Int32.self))
+    }
+
+    public func uploadIndices(_ indices: [Int32], into t: Tensor) {
+        precondition(indices.count == t.count, "uploadIndices(into:): \(indices.count) indices for \(t.count) elements")
+        indices.withUnsafeBytes { if let b = $0.baseAddress { UnsafeMutableRawPointer(ptr(t)).copyMemory(from: b, byteCount: $0.count) } }
+    }
+
+    public func gatherRows(_ src: Tensor, indices: Tensor, cursor: Tensor, count: Int, into dst: Tensor) {
+        gatherRows(src, indices: indices, offset: index(cursor), count: count, into: dst)
+    }
+
+    public func advance(_ counter: Tensor, by: Int) {
+        let v = index(counter) + by
+        precondition(v >= Int(Int32.min) && v <= Int(Int32.max), "advance: counter out of 32-bit range")
+        UnsafeMutableRawPointer(ptr(counter)).storeBytes(of: Int32(v), as: Int32.self)
+    }
+
+    public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                         beta2: Float, eps: Float, stepCounter: Tensor, weightDecay: [Float]) {
+        adamStep(params: params, grads: grads, m: m, v: v, lr: lr, beta1: beta1, beta2: beta2, eps: eps,
+                 step: index(stepCounter), weightDecay: weightDecay)
+    }
+
     // MARK: GEMM
 
     public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) {

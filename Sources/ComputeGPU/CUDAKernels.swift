@@ -64,6 +64,31 @@ extern "C" __global__ void mlr_gather_rows(const float* src, const int* idx, flo
     }
 }
 
+// A minibatch gather whose offset is read on the device: cursor[0], read when the kernel
+// runs (a recorded step replays at the cursor's value of the moment). An offset that puts
+// [off, off + rows) outside idx's idxCount entries gives rows of zeros and sets err[0] = 1.
+extern "C" __global__ void mlr_gather_rows_cursor(const float* src, const int* idx, const int* cursor, float* dst, long long rows, int cols, long long srcRows, long long idxCount, int* err) {
+    const long long off = cursor[0];
+    const bool inRange = off >= 0 && off + rows <= idxCount;
+    const long long n = rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        const long long r = i / cols;
+        const long long j = i - r * cols;
+        const long long s = inRange ? (long long)idx[off + r] : -1;
+        if (s >= 0 && s < srcRows) {
+            dst[i] = src[s * cols + j];
+        } else {
+            dst[i] = 0.0f;
+            err[0] = 1;
+        }
+    }
+}
+
+// counter[0] += by (a cursor or a step counter), by one thread; wraps as unsigned arithmetic.
+extern "C" __global__ void mlr_advance(int* counter, int by) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) counter[0] = (int)((unsigned int)counter[0] + (unsigned int)by);
+}
+
 // ---------------------------------------------------------------------------------------
 // GEMM: C (M×N, row-major, ldc = N) = epilogue(op(A)·op(B)), op(A) M×K, op(B) K×N.
 // 64×64 tiles of C, 256 threads, each thread a 4×4 micro-tile (rows ty + 16i, columns
@@ -534,6 +559,41 @@ extern "C" __global__ void mlr_adam_multi(const unsigned int* table, int tensors
         const float wd = __int_as_float((int)e[10]);
         for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
             mlr_adam_one(p, g, m, v, i, wd, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
+        }
+    }
+}
+
+// mlr_adam_multi with Adam's step read on the device (step[0], from 1), so a recorded step
+// replays with the step of the moment. Every thread computes the scalars as the host does
+// (AdamScalars, CPUBackend.adamStep): bc = 1 − β^step in double, negStep = (float)(−(lr/bc1)),
+// bc2Sqrt = (float)sqrt(bc2), w1 = 1 − β1, omw1 = 1 − w1, w2 = 1 − β2 in float. The device's
+// double pow may differ from the host's in the last bits, which moves negStep or bc2Sqrt by
+// one float ulp at most (only when the double lies that close to a rounding boundary). A step
+// below 1 updates nothing and sets err[0] = 2.
+extern "C" __global__ void mlr_adam_multi_step(const unsigned int* table, int tensors, const int* step, float lr, float beta1, float beta2, float eps, int* err) {
+    const int s = step[0];
+    if (s < 1) {
+        if (blockIdx.x == 0 && threadIdx.x == 0) err[0] = 2;
+    } else {
+        const double bc1 = 1.0 - pow((double)beta1, (double)s);
+        const double bc2 = 1.0 - pow((double)beta2, (double)s);
+        const float negStep = (float)(-((double)lr / bc1));
+        const float bc2Sqrt = (float)sqrt(bc2);
+        const float w1 = 1.0f - beta1;
+        const float omw1 = 1.0f - w1;
+        const float w2 = 1.0f - beta2;
+        const int lerpLow = fabsf(w1) < 0.5f ? 1 : 0;
+        for (int t = 0; t < tensors; ++t) {
+            const unsigned int* e = table + 12 * t;
+            float* p = mlr_table_pointer(e);
+            float* g = mlr_table_pointer(e + 2);
+            float* m = mlr_table_pointer(e + 4);
+            float* v = mlr_table_pointer(e + 6);
+            const long long n = (long long)(((unsigned long long)e[9] << 32) | (unsigned long long)e[8]);
+            const float wd = __int_as_float((int)e[10]);
+            for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+                mlr_adam_one(p, g, m, v, i, wd, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
+            }
         }
     }
 }

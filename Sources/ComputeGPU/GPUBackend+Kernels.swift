@@ -24,28 +24,40 @@ extension GPUBackend {
     static let sumSquaresBlock = 1 << 16
 
     /// A scratch buffer of at least `bytes` (> 0) for `purpose`. Caller holds `opLock`.
-    /// Growing frees the old buffer, which waits for the work queued on it.
+    /// Growing drops the old buffer, which is freed (waiting for the work queued on it) once
+    /// no recorded step holds it. While `recordStep` records, the buffer is kept for the
+    /// recording; making one then is refused (`recordStep`'s contract: run the step once
+    /// before recording it).
     func scratch(_ purpose: Scratch, bytes: Int) throws -> DevicePointer {
         precondition(bytes > 0, "scratch of \(bytes) bytes")
-        if let b = scratchBuffers[purpose], b.bytes >= bytes { return b.pointer }
-        if let b = scratchBuffers.removeValue(forKey: purpose) { device.free(b.pointer) }
+        if let b = scratchBuffers[purpose], b.bytes >= bytes {
+            if recordingBuffers != nil { b.recorded = true; recordingBuffers!.append(b) }
+            return b.pointer
+        }
+        if recordingBuffers != nil {
+            throw ComputeError("gpu: recordStep: a scratch buffer would have to be made while recording (run the step once first)")
+        }
+        scratchBuffers[purpose] = nil
         // Round up (a little headroom, so a slowly growing shape does not reallocate each call).
         let size = max(256, bytes + bytes / 4)
         let p = try device.allocate(size)
-        scratchBuffers[purpose] = (p, size)
+        scratchBuffers[purpose] = ScratchBuffer(pointer: p, bytes: size, device: device)
         return p
     }
 
-    /// The gather error flag (one int, zeroed when made). Caller holds `opLock`.
+    /// The device error flag that gathers with device-resident indices (1) and Adam with a
+    /// step counter (2) set (one int, zeroed when made). Caller holds `opLock`.
     func gatherErrorFlag() throws -> DevicePointer {
-        if let b = scratchBuffers[.gatherError] { return b.pointer }
-        let p = try scratch(.gatherError, bytes: 4)
-        try device.zero(p, bytes: 4)
-        return p
+        if scratchBuffers[.gatherError] == nil {
+            let p = try scratch(.gatherError, bytes: 4)
+            try device.zero(p, bytes: 4)
+            return p
+        }
+        return try scratch(.gatherError, bytes: 4)
     }
 
-    /// Reads (and clears) the flag a device-index gather sets on an index out of range; the
-    /// caller has just waited for the device. Caller holds `opLock`.
+    /// Reads (and clears) the flag a device-index gather sets on an index out of range (or
+    /// Adam on a step below 1); the caller has just waited for the device. Caller holds `opLock`.
     func readGatherFlag() {
         guard gatherFlagPending, !failed, let b = scratchBuffers[.gatherError] else { return }
         gatherFlagPending = false
@@ -53,7 +65,8 @@ extension GPUBackend {
         run { try withUnsafeMutableBytes(of: &flag) { try device.copy(toHost: $0, from: b.pointer) } }
         if flag != 0 {
             run { try device.zero(b.pointer, bytes: 4) }
-            fail(ComputeError("gpu: gatherRows: index out of range"))
+            fail(ComputeError(flag == 2 ? "gpu: adamStep(stepCounter:): step counter below 1"
+                                        : "gpu: gatherRows: index out of range"))
         }
     }
 
@@ -111,6 +124,39 @@ extension GPUBackend {
             run { try launchGather(src, ptr(indices).advanced(by: offset * 4), rows: count, into: dst) }
             gatherFlagPending = true
         }
+    }
+
+    public func uploadIndices(_ indices: [Int32], into t: Tensor) {
+        precondition(indices.count == t.count, "uploadIndices(into:): \(indices.count) indices for \(t.count) elements")
+        if indices.isEmpty { return }
+        run { try indices.withUnsafeBytes { try device.copy(toDevice: ptr(t), from: $0) } }
+    }
+
+    /// Entirely on the device, the offset read from `cursor` by the kernel: an offset out of
+    /// range of `indices` (or an index out of range of src) gives rows of zeros and fails the
+    /// backend at the next wait.
+    public func gatherRows(_ src: Tensor, indices: Tensor, cursor: Tensor, count: Int, into dst: Tensor) {
+        precondition(cursor.count == 1, "gatherRows(cursor:): the cursor is \(cursor.rows)×\(cursor.cols), not 1×1")
+        precondition(count >= 0 && count <= indices.count, "gatherRows(cursor:): \(count) rows from \(indices.count) indices")
+        precondition(src.cols == dst.cols && count <= dst.rows, "gatherRows: shape mismatch")
+        if count == 0 || src.cols == 0 { return }
+        opLock.withLock {
+            run {
+                let flag = try gatherErrorFlag()
+                try device.launch("mlr_gather_rows_cursor", grid: grid(count * src.cols), block: block,
+                                  [.pointer(ptr(src)), .pointer(ptr(indices)), .pointer(ptr(cursor)), .pointer(ptr(dst)),
+                                   .int64(Int64(count)), .int32(GPUBackend.int32(src.cols, "columns")), .int64(Int64(src.rows)),
+                                   .int64(Int64(indices.count)), .pointer(flag)])
+            }
+            gatherFlagPending = true
+        }
+    }
+
+    /// One thread on the device.
+    public func advance(_ counter: Tensor, by: Int) {
+        precondition(counter.count == 1, "advance: the counter is \(counter.rows)×\(counter.cols), not 1×1")
+        precondition(by >= Int(Int32.min) && by <= Int(Int32.max), "advance: \(by) does not fit 32 bits")
+        launch("mlr_advance", grid: Dim3(1), block: Dim3(32), [.pointer(ptr(counter)), .int32(Int32(by))])
     }
 
     /// Caller holds `opLock`.
@@ -483,9 +529,58 @@ extension GPUBackend {
     /// after step: uploaded once).
     public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
                          beta2: Float, eps: Float, step: Int, weightDecay: [Float]) {
+        let s = AdamScalars(lr: lr, beta1: beta1, beta2: beta2, eps: eps, step: step)
+        let (table, largest) = adamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
+        if table.isEmpty { return }
+        opLock.withLock {
+            run {
+                let dt = try uploadAdamTable(table)
+                try device.launch("mlr_adam_multi", grid: grid(largest), block: block,
+                                  [.pointer(dt), .int32(Int32(table.count / 12))] + s.arguments)
+            }
+        }
+    }
+
+    /// As the step form, in one launch (`mlr_adam_multi_step`): the step is read from the
+    /// counter and the bias corrections computed on the device (see the kernel for how they
+    /// may differ from the host's: one Float ulp in −lr/bc1 or √bc2 at most). A counter below
+    /// 1 updates nothing and fails the backend at the next wait.
+    public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
+                         beta2: Float, eps: Float, stepCounter: Tensor, weightDecay: [Float]) {
+        precondition(stepCounter.count == 1, "adamStep: the step counter is \(stepCounter.rows)×\(stepCounter.cols), not 1×1")
+        let (table, largest) = adamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
+        if table.isEmpty { return }
+        opLock.withLock {
+            run {
+                let dt = try uploadAdamTable(table)
+                let flag = try gatherErrorFlag()
+                try device.launch("mlr_adam_multi_step", grid: grid(largest), block: block,
+                                  [.pointer(dt), .int32(Int32(table.count / 12)), .pointer(ptr(stepCounter)), .float(lr),
+                                   .float(beta1), .float(beta2), .float(eps), .pointer(flag)])
+            }
+            gatherFlagPending = true
+        }
+    }
+
+    /// The table on the device (`Scratch.adamTable`), uploaded unless it is already there. A
+    /// buffer a recorded step reads is never overwritten: a different table goes into a fresh
+    /// one. Caller holds `opLock`.
+    func uploadAdamTable(_ table: [UInt32]) throws -> DevicePointer {
+        if table != adamTableOnDevice, let b = scratchBuffers[.adamTable], b.recorded { scratchBuffers[.adamTable] = nil }
+        let dt = try scratch(.adamTable, bytes: table.count * 4)
+        if table != adamTableOnDevice {
+            adamTableOnDevice = []
+            try table.withUnsafeBytes { try device.copy(toDevice: dt, from: $0) }
+            adamTableOnDevice = table
+        }
+        return dt
+    }
+
+    /// The multi-tensor Adam table (12 words a non-empty tensor, see `mlr_adam_multi`) and
+    /// the largest tensor's size.
+    func adamTable(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], weightDecay: [Float]) -> ([UInt32], Int) {
         precondition(grads.count == params.count && m.count == params.count && v.count == params.count
                      && weightDecay.count == params.count, "adamStep: one grad, m, v and weight decay per parameter")
-        let s = AdamScalars(lr: lr, beta1: beta1, beta2: beta2, eps: eps, step: step)
         var table: [UInt32] = []
         table.reserveCapacity(12 * params.count)
         var largest = 0
@@ -500,19 +595,7 @@ extension GPUBackend {
             }
             table += [UInt32(truncatingIfNeeded: n), UInt32(truncatingIfNeeded: n >> 32), weightDecay[i].bitPattern, 0]
         }
-        if table.isEmpty { return }
-        opLock.withLock {
-            run {
-                let dt = try scratch(.adamTable, bytes: table.count * 4)
-                if table != adamTableOnDevice {
-                    adamTableOnDevice = []
-                    try table.withUnsafeBytes { try device.copy(toDevice: dt, from: $0) }
-                    adamTableOnDevice = table
-                }
-                try device.launch("mlr_adam_multi", grid: grid(largest), block: block,
-                                  [.pointer(dt), .int32(Int32(table.count / 12))] + s.arguments)
-            }
-        }
+        return (table, largest)
     }
 
     public func sgdStep(param: Tensor, grad: Tensor, velocity: Tensor, lr: Float, momentum: Float, weightDecay: Float) {

@@ -5,6 +5,21 @@ import Glibc
 #endif
 import Synchronization
 
+/// A scratch device buffer (`GPUBackend.scratch`), freed when the backend and every
+/// recorded step that captured it have let it go.
+final class ScratchBuffer: @unchecked Sendable {
+    let pointer: DevicePointer
+    let bytes: Int
+    let device: any KernelDevice
+    /// Whether a recorded step captured it: its contents (a table uploaded from the host) must
+    /// then not be overwritten; a different table goes into a fresh buffer.
+    var recorded = false
+    init(pointer: DevicePointer, bytes: Int, device: any KernelDevice) {
+        self.pointer = pointer; self.bytes = bytes; self.device = device
+    }
+    deinit { device.free(pointer) }
+}
+
 /// A tensor's device memory. Freed (through its device) when the tensor goes.
 public final class GPUStorage: TensorStorage, @unchecked Sendable {
     public let pointer: DevicePointer
@@ -48,8 +63,15 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     /// Held by every operation that uses scratch buffers or the state below, so that two
     /// threads sharing the backend never queue work on the same scratch memory in between.
     let opLock = Lock()
-    /// Scratch device buffers by purpose (guarded by `opLock`).
-    var scratchBuffers: [Scratch: (pointer: DevicePointer, bytes: Int)] = [:]
+    /// Scratch device buffers by purpose (guarded by `opLock`). A recorded step keeps the
+    /// buffers it captured (their raw pointers are in its graph): one grown or replaced
+    /// meanwhile leaves this table but stays allocated until those recordings are released.
+    var scratchBuffers: [Scratch: ScratchBuffer] = [:]
+    /// The scratch buffers used while `recordStep` records (nil when not recording; guarded by
+    /// `opLock`).
+    var recordingBuffers: [ScratchBuffer]? = nil
+    /// Steps replayed so far (for the tests: a count, nothing depends on it).
+    var stepReplays = 0
     /// Whether a gather with device-resident indices ran since the error flag was last read.
     var gatherFlagPending = false
     /// The multi-tensor Adam table now on the device (`Scratch.adamTable`).
@@ -66,9 +88,6 @@ public final class GPUBackend: Backend, @unchecked Sendable {
         self.threads = max(1, threads ?? CPUBackend.onlineCPUs)
     }
 
-    deinit {
-        for (_, b) in scratchBuffers where b.pointer != .null { device.free(b.pointer) }
-    }
 
     public var environment: [String: String] {
         let i = device.info
@@ -182,5 +201,58 @@ extension GPUBackend {
     /// Queues a replay of a graph `capture` made.
     public func replay(_ graph: any DeviceGraph) {
         run { try device.launch(graph: graph) }
+    }
+}
+
+// MARK: Recorded steps
+
+/// A step `GPUBackend.recordStep` recorded: its graph, and the scratch buffers the graph's
+/// launches point into (kept allocated while it lives). Releasing it destroys the graph
+/// (the device's graph object goes with it).
+final class GPURecordedStep: RecordedStep, @unchecked Sendable {
+    let graph: any DeviceGraph
+    let buffers: [ScratchBuffer]
+    weak var backend: GPUBackend?
+    init(graph: any DeviceGraph, buffers: [ScratchBuffer], backend: GPUBackend) {
+        self.graph = graph; self.buffers = buffers; self.backend = backend
+    }
+}
+
+extension GPUBackend {
+    /// Records `body`'s launches as a graph without running them (the contract is
+    /// `Backend.recordStep`'s). nil, with `body` not run, when the device cannot capture or
+    /// an error came before; nil after an error in `body` (kept for `checkError`: a host
+    /// copy, or a scratch buffer that had to be made, is refused during a capture).
+    public func recordStep(_ body: () -> Void) -> (any RecordedStep)? {
+        if failed { return nil }
+        var started = false
+        opLock.withLock {
+            precondition(recordingBuffers == nil, "recordStep: a recording is already under way")
+            run { started = try device.beginCapture() }
+            if started { recordingBuffers = [] }
+        }
+        if !started { return nil }
+        body()
+        var graph: (any DeviceGraph)? = nil
+        do { graph = try device.endCapture() } catch { fail(error) }
+        let kept = opLock.withLock { () -> [ScratchBuffer] in
+            defer { recordingBuffers = nil }
+            return recordingBuffers ?? []
+        }
+        guard let graph, !failed else { return nil }
+        return GPURecordedStep(graph: graph, buffers: kept, backend: self)
+    }
+
+    /// Queues the recorded step's graph. The device errors its gathers and Adam report are
+    /// read at the next wait, as for the operations run one by one.
+    public func replay(_ step: any RecordedStep) {
+        guard let s = step as? GPURecordedStep, s.backend === self else {
+            preconditionFailure("replay: a step recorded on another backend")
+        }
+        opLock.withLock {
+            run { try device.launch(graph: s.graph) }
+            stepReplays += 1
+            gatherFlagPending = true
+        }
     }
 }

@@ -4,6 +4,15 @@ import Glibc
 import Compute
 import Support
 
+import Synchronization
+
+/// Switches of the minibatch trainer, for the tests.
+enum NetworkTraining {
+    /// Whether the per-batch step is recorded and replayed where the backend can (a GPU).
+    /// Off, every step runs as it is: the results are the same bits either way.
+    static let recordSteps = Atomic<Bool>(true)
+}
+
 /// Logistic/softmax regression (a network with no hidden layer) and MLPs, trained with
 /// minibatch Adam or SGD on the backend. Layers: z = a·W + b, ReLU between layers; the
 /// output is softmax (classifiers) or identity (regressors).
@@ -171,43 +180,66 @@ func trainNetwork(_ type: ModelType, _ d: inout Dataset, _ p: inout Params, _ mo
     var curve: [Double] = []
     var best = Double.infinity, bestEpoch = 0, sinceBest = 0
     var bestParams: [[Float]]? = nil
-    var step = 0
     var shuffled = trainIdx
     let decays: [Float] = params.indices.map { $0 % 2 == 0 ? l2 : 0 }  // no penalty on biases
+    // The epoch's order, the minibatch cursor and Adam's step live on the device (the same
+    // tensors all run), so the per-batch step repeats with the same arguments: a GPU records
+    // it once and replays it (one graph launch a batch).
+    let epochOrder = backend.uploadIndices(shuffled)
+    let cursor = backend.uploadIndices([0]), stepCounter = backend.uploadIndices([0])
+    /// One minibatch of `count` rows at the cursor: forward, backward, the optimizer; then the
+    /// cursor and the step counter advance. Only device work (it may be recorded).
+    func trainStep(_ count: Int) {
+        let b = bufs(count)
+        backend.gatherRows(xAll, indices: epochOrder, cursor: cursor, count: count, into: b.x)
+        backend.gatherRows(yAll, indices: epochOrder, cursor: cursor, count: count, into: b.y)
+        backend.advance(cursor, by: count)
+        forward(b.x, b.acts, logits: true)
+        // Output delta: (p − y)/B for softmax + cross-entropy and for identity + squared error.
+        let last = weights.count - 1
+        backend.outputDelta(b.acts[last], softmax: classify, targets: b.y, scale: 1 / Float(count), into: b.deltas[last])
+        for l in stride(from: last, through: 0, by: -1) {
+            let input = l == 0 ? b.x : b.acts[l - 1]
+            backend.gemm(input, transA: true, b.deltas[l], transB: false, into: grads[2 * l], alpha: 1, beta: 0)
+            backend.columnSums(b.deltas[l], into: grads[2 * l + 1])
+            if l > 0 {
+                backend.gemm(b.deltas[l], transA: false, weights[l], transB: true, into: b.deltas[l - 1], alpha: 1, beta: 0)
+                backend.reluBackward(b.deltas[l - 1], activation: b.acts[l - 1])
+            }
+        }
+        if optimizer == "adam" {
+            // Every parameter in one launch on a GPU; the step (from 1) read from the counter.
+            backend.advance(stepCounter, by: 1)
+            backend.adamStep(params: params, grads: grads, m: state1, v: state2, lr: lr, beta1: 0.9, beta2: 0.999,
+                             eps: 1e-8, stepCounter: stepCounter, weightDecay: decays)
+        } else {
+            for (i, t) in params.enumerated() {
+                backend.sgdStep(param: t, grad: grads[i], velocity: state1[i], lr: lr, momentum: momentum, weightDecay: decays[i])
+            }
+        }
+    }
+    // The first full batch runs as it is (so every scratch buffer reaches its size), the
+    // second is recorded, and every full batch from then on replays the recording; a backend
+    // that records nothing (the CPU) runs each step. The last, partial batch runs as it is.
+    var fullBatches = 0
+    var recorded: (any RecordedStep)? = nil
+    let record = NetworkTraining.recordSteps.load(ordering: .relaxed)
     for epoch in 1...epochs {
         rng.shuffle(&shuffled)
         // The epoch's order goes to the device once; each minibatch is gathered there.
-        let order = backend.uploadIndices(shuffled)
+        backend.uploadIndices(shuffled, into: epochOrder)
+        backend.uploadIndices([0], into: cursor)
         var start = 0
         while start < shuffled.count {
             let count = min(bs, shuffled.count - start)
-            let b = bufs(count)
-            backend.gatherRows(xAll, indices: order, offset: start, count: count, into: b.x)
-            backend.gatherRows(yAll, indices: order, offset: start, count: count, into: b.y)
-            start += count
-            forward(b.x, b.acts, logits: true)
-            // Output delta: (p − y)/B for softmax + cross-entropy and for identity + squared error.
-            let last = weights.count - 1
-            backend.outputDelta(b.acts[last], softmax: classify, targets: b.y, scale: 1 / Float(count), into: b.deltas[last])
-            for l in stride(from: last, through: 0, by: -1) {
-                let input = l == 0 ? b.x : b.acts[l - 1]
-                backend.gemm(input, transA: true, b.deltas[l], transB: false, into: grads[2 * l], alpha: 1, beta: 0)
-                backend.columnSums(b.deltas[l], into: grads[2 * l + 1])
-                if l > 0 {
-                    backend.gemm(b.deltas[l], transA: false, weights[l], transB: true, into: b.deltas[l - 1], alpha: 1, beta: 0)
-                    backend.reluBackward(b.deltas[l - 1], activation: b.acts[l - 1])
-                }
-            }
-            step += 1
-            if optimizer == "adam" {
-                // Every parameter in one launch on a GPU.
-                backend.adamStep(params: params, grads: grads, m: state1, v: state2, lr: lr, beta1: 0.9, beta2: 0.999,
-                                 eps: 1e-8, step: step, weightDecay: decays)
+            if count == bs {
+                fullBatches += 1
+                if fullBatches == 2 && record { recorded = backend.recordStep { trainStep(count) } }
+                if fullBatches >= 2, let r = recorded { backend.replay(r) } else { trainStep(count) }
             } else {
-                for (i, t) in params.enumerated() {
-                    backend.sgdStep(param: t, grad: grads[i], velocity: state1[i], lr: lr, momentum: momentum, weightDecay: decays[i])
-                }
+                trainStep(count)
             }
+            start += count
         }
         let trainLoss = loss(trainIdx)
         try backend.checkError()
