@@ -59,6 +59,7 @@ public enum BackendConformance {
         "axpy", "scale", "sub", "columnSums", "rowArgmax", "squaredDistances", "nearestCenters", "clusterSums",
         "gram", "softmaxLinearGradient", "adamStep", "sgdStep", "sumSquares",
         "uploadIndices", "gatherRows(indices:)", "dense", "outputDelta", "adamStep(params:)",
+        "uploadIndices(into:)", "gatherRows(cursor:)", "advance", "adamStep(stepCounter:)", "recordStep", "replay",
         "checkError",
     ]
 
@@ -87,6 +88,7 @@ public enum BackendConformance {
         all += reductionCases(size)
         all += optimizerCases(size)
         all += fusedCases(size)
+        all += stepCases(size)
         all.append(Case(["checkError"], "checkError (no device error after all checks)") { ck in
             _ = ck.twice { be in be.synchronize(); return [] }
         })

@@ -128,6 +128,18 @@ final class GPUBackendEmulatedTests: XCTestCase {
                         weightDecay: [0, 0.1, 0])
         }
         for i in 0..<3 { add("adam multi p\(i)", ps[i], 0); add("adam multi v\(i)", vs[i], 0) }
+        // The step from a device counter: exact here too (the emulator's pow is the host's; a
+        // GPU's may move −lr/bc1 or √bc2 by one Float ulp).
+        let cps = [r(3, 4, 36), r(1, 4, 37), r(4, 2, 38)]
+        let cms = cps.map { be.tensor(rows: $0.rows, cols: $0.cols) }, cvs = cps.map { be.tensor(rows: $0.rows, cols: $0.cols) }
+        let counter = be.uploadIndices([0])
+        for _ in 1...3 {
+            be.advance(counter, by: 1)
+            be.adamStep(params: cps, grads: gs, m: cms, v: cvs, lr: 0.05, beta1: 0.6, beta2: 0.99, eps: 1e-7, stepCounter: counter,
+                        weightDecay: [0, 0.1, 0])
+        }
+        for i in 0..<3 { add("adam counter p\(i)", cps[i], 0); add("adam counter v\(i)", cvs[i], 0) }
+        add("adam counter", counter, 0)
         let sp = r(5, 5, 42), sv = r(5, 5, 43)
         be.sgdStep(param: sp, grad: r(5, 5, 44), velocity: sv, lr: 0.1, momentum: 0.9, weightDecay: 0.05)
         add("sgd p", sp, 0); add("sgd velocity", sv, 0)
@@ -140,6 +152,13 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let idx = be.uploadIndices([4, 8, 15, 16, 23, 29, 1])
         let gd2 = be.tensor(rows: 5, cols: 9)
         be.gatherRows(src, indices: idx, offset: 2, count: 5, into: gd2); add("gatherRows device indices", gd2, 0)
+        let cursor = be.uploadIndices([9])
+        be.uploadIndices([1], into: cursor)
+        let gd3 = be.tensor(rows: 3, cols: 9), gd4 = be.tensor(rows: 3, cols: 9)
+        be.gatherRows(src, indices: idx, cursor: cursor, count: 3, into: gd3)
+        be.advance(cursor, by: 3)
+        be.gatherRows(src, indices: idx, cursor: cursor, count: 3, into: gd4)
+        add("gatherRows cursor 1", gd3, 0); add("gatherRows cursor 4", gd4, 0); add("cursor", cursor, 0)
         try be.checkError()
         return out
     }
@@ -177,6 +196,22 @@ final class GPUBackendEmulatedTests: XCTestCase {
         be.gatherRows(src, indices: idx, offset: 0, count: 2, into: dst)
         _ = be.download(dst)
         XCTAssertThrowsError(try be.checkError()) { XCTAssertEqual("\($0)", "gpu: gatherRows: index out of range") }
+
+        // A cursor past the indices: zeros, and the same error.
+        let bc = GPUBackend(device: try emulator(), maxGridBlocks: 2)
+        let srcC = bc.upload(Self.random(12, seed: 1), rows: 4, cols: 3), dstC = bc.upload([Float](repeating: 5, count: 6), rows: 2, cols: 3)
+        let idxC = bc.uploadIndices([1, 2, 3]), cursor = bc.uploadIndices([2])
+        bc.gatherRows(srcC, indices: idxC, cursor: cursor, count: 2, into: dstC)
+        XCTAssertEqual(bc.download(dstC), [Float](repeating: 0, count: 6))
+        XCTAssertThrowsError(try bc.checkError()) { XCTAssertEqual("\($0)", "gpu: gatherRows: index out of range") }
+
+        // Adam with a step counter below 1: nothing updated, an error at the next wait.
+        let ba = GPUBackend(device: try emulator(), maxGridBlocks: 2)
+        let pa = ba.upload([1, 2], rows: 1, cols: 2), counter = ba.uploadIndices([0])
+        ba.adamStep(params: [pa], grads: [ba.upload([1, 1], rows: 1, cols: 2)], m: [ba.tensor(rows: 1, cols: 2)],
+                    v: [ba.tensor(rows: 1, cols: 2)], lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, stepCounter: counter, weightDecay: [0])
+        ba.synchronize()
+        XCTAssertThrowsError(try ba.checkError()) { XCTAssertEqual("\($0)", "gpu: adamStep(stepCounter:): step counter below 1") }
 
         let be2 = GPUBackend(device: try emulator(), maxGridBlocks: 2)
         let src2 = be2.upload(Self.random(12, seed: 1), rows: 4, cols: 3), dst2 = be2.tensor(rows: 2, cols: 3)

@@ -136,7 +136,10 @@ final class NVRTCCompileTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, output)
         let usage = Self.parsePTXAS(output)
         print("ptxas sm_90:", usage.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.registers) regs, spill \($0.value.spillStores)/\($0.value.spillLoads) B" }.joined(separator: "; "))
-        XCTAssertEqual(Set(usage.keys), Set(CUDAKernels.specs.map(\.name)), "ptxas reported every kernel:\n\(output)")
+        // Every kernel, and nothing else but the math library's out-of-line functions (double
+        // pow, `__internal_accurate_pow`, in mlr_adam_multi_step), spills checked for all.
+        XCTAssertEqual(Set(usage.keys.filter { !$0.hasPrefix("__internal_") }), Set(CUDAKernels.specs.map(\.name)),
+                       "ptxas reported every kernel:\n\(output)")
         for (name, u) in usage {
             XCTAssertEqual(u.spillStores + u.spillLoads, 0, "\(name) spills (\(u.spillStores) bytes stored, \(u.spillLoads) loaded)")
             let budget = Self.registerBudgets[name] ?? Self.registerBudget

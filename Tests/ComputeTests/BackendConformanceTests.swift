@@ -64,6 +64,7 @@ final class BackendConformanceTests: XCTestCase {
         "scale", "sub", "columnSums", "rowArgmax", "squaredDistances", "nearestCenters", "clusterSums", "gram",
         "softmaxLinearGradient", "adamStep", "sgdStep", "sumSquares",
         "uploadIndices", "gatherRows(indices:)", "dense", "outputDelta", "adamStep(params:)",
+        "uploadIndices(into:)", "gatherRows(cursor:)", "advance", "adamStep(stepCounter:)", "recordStep", "replay",
         "environment", "checkError",
     ]
 
