@@ -17,7 +17,8 @@ import Compute
 ///
 /// Checked without a GPU: NVRTC (pip `nvidia-cuda-nvrtc`) compiles it for sm_80 and sm_90
 /// with an empty log, and ptxas reports no spills (mlr_gemm: 128 registers, 8 KB of shared
-/// memory; the others 22–56 registers).
+/// memory; the others 8–56 registers; mlr_adam_multi_step calls CUDA's double `pow`,
+/// `__internal_accurate_pow`, out of line, with no stack frame or spills).
 public enum CUDAKernels {
     /// The source. `GPUBackend` launches these kernels by name.
     public static let source: String = #"""

@@ -45,8 +45,10 @@ public final class GPUStorage: TensorStorage, @unchecked Sendable {
 /// Host overhead: no allocation per call (scratch buffers, one per purpose, are kept and
 /// grown when a larger shape comes), no host copy per minibatch (`uploadIndices` once, then
 /// `gatherRows(_:indices:offset:count:into:)` on the device), and only the operations that
-/// return host values wait for the device. The kernels are in `CUDAKernels.source`; the
-/// operations are in GPUBackend+Kernels.swift.
+/// return host values wait for the device. A per-batch step whose offset and Adam step come
+/// from the device (a cursor, a counter) is recorded once by `recordStep` and replayed as
+/// one graph launch. The kernels are in `CUDAKernels.source`; the operations are in
+/// GPUBackend+Kernels.swift.
 public final class GPUBackend: Backend, @unchecked Sendable {
     public let device: any KernelDevice
     public var kind: String { "gpu" }
@@ -185,8 +187,10 @@ extension GPUBackend {
     /// tensors and scalars: run it once without capture first, so that every scratch buffer
     /// it needs exists (a buffer grown or a table uploaded during capture is an error on a
     /// real device), and keep other threads off this backend meanwhile. Kernel arguments
-    /// are recorded as they were: an operation whose scalars change per step (adamStep's
-    /// bias corrections) belongs outside the graph.
+    /// are recorded as they were: an operation whose scalars change per step belongs
+    /// outside the graph, or takes them from the device (`adamStep(params:…stepCounter:…)`,
+    /// `gatherRows(_:indices:cursor:count:into:)`). A raw capture keeps no scratch buffer
+    /// alive: `recordStep` is the safe form (it does, and does not run its body).
     public func capture(_ body: () -> Void) -> (any DeviceGraph)? {
         if failed { return nil }
         var started = false
