@@ -3,7 +3,6 @@ import Glibc
 #endif
 import Compute
 import Support
-
 import Synchronization
 
 /// Switches of the minibatch trainer, for the tests.
