@@ -336,6 +336,9 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func copy(toDevice dst: DevicePointer, from src: UnsafeRawBufferPointer) throws {
         guard src.count > 0 else { return }
         try withContext {
+            // A graph cannot hold a copy from pageable host memory (the bytes are gone when it
+            // replays): refused during a capture, as the emulator does.
+            if capturing { throw ComputeError("gpu: a host copy cannot be captured in a graph") }
             // From pageable memory the driver stages the bytes before returning, so `src` may
             // be reused at once.
             try driver.check(driver.cuMemcpyHtoDAsync(dst.address, src.baseAddress, src.count, stream), "cuMemcpyHtoDAsync")
@@ -345,6 +348,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func copy(toHost dst: UnsafeMutableRawBufferPointer, from src: DevicePointer) throws {
         guard dst.count > 0 else { return }
         try withContext {
+            if capturing { throw ComputeError("gpu: a host copy cannot be captured in a graph") }
             try driver.check(driver.cuMemcpyDtoHAsync(dst.baseAddress, src.address, dst.count, stream), "cuMemcpyDtoHAsync")
             try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
         }

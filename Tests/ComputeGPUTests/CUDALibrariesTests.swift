@@ -447,6 +447,10 @@ extension CUDALibrariesTests {
         let frees = try fakeCounter(handle, "fake_frees")
         XCTAssertTrue(try dev.beginCapture())
         XCTAssertThrowsError(try dev.beginCapture(), "one capture at a time")
+        // Host copies cannot be captured (a recorded step must only queue device work).
+        var host = [UInt8](repeating: 1, count: 64)
+        XCTAssertThrowsError(try host.withUnsafeBytes { try dev.copy(toDevice: p, from: $0) })
+        XCTAssertThrowsError(try host.withUnsafeMutableBytes { try dev.copy(toHost: $0, from: p) })
         dev.free(p)
         XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees)
         _ = try dev.endCapture()
