@@ -41,6 +41,10 @@ public enum BackendRegistry {
     }
     private static let opened = Mutex<Opened>(Opened())
 
+    /// Forgets the devices and failures (for the tests: a device over a stand-in driver must
+    /// not stay the process's GPU).
+    static func forgetOpenedDevices() { opened.withLock { $0 = Opened() } }
+
     /// The GPU backend, or why there is none.
     public static func loadGPU(_ settings: GPUSettings) -> Result<GPUBackend, ComputeError> {
         let r: Result<CUDADevice, ComputeError> = opened.withLock { state in
