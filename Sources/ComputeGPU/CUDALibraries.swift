@@ -78,7 +78,8 @@ public enum CUDALibraries {
     /// whole process.
     public struct Handle: @unchecked Sendable {
         public let library: Library
-        /// The file it was loaded from ("libcuda.so.1" when the loader found it by soname).
+        /// The file it was loaded from (found by soname: the file the loader opened, from the
+        /// handle's link map; the bare soname only if that is unknown).
         public let path: String
         let handle: UnsafeMutableRawPointer
 
