@@ -25,7 +25,8 @@ let doctorCommand = Command(
     CUDA is searched in MLREPO_CUDA_LIBS (':'-separated folders), CUDA_HOME, LD_LIBRARY_PATH,
     Python's site-packages (pip's nvidia-* wheels: nvidia/*/lib), then the standard folders.
     Compiled kernels are cached in $XDG_CACHE_HOME/mlrepo/cuda or ~/.cache/mlrepo/cuda
-    (MLREPO_CUDA_CACHE=off: compile every time).
+    (MLREPO_CUDA_CACHE=off, 0, false or no: compile every time); doctor prints the folder,
+    why it cannot be used if so, and whether the kernels came from it.
     """,
     flags: ["gpu": ["--gpu"], "json": ["--json"]]
 ) { a, ctx in
@@ -50,7 +51,11 @@ let doctorCommand = Command(
             return .object(o)
         }),
         "kernel_cache": settings.cacheDirectory.map { .string($0) } ?? .null,
+        "cuda_loader_search": .bool(settings.allowLoaderSearch),
     ]
+    // A cache folder that cannot be used only costs a compile per run; say so once.
+    let cacheProblem = settings.cacheDirectory.flatMap { KernelCache(directory: $0).problem() }
+    if let cacheProblem { report["kernel_cache_problem"] = .string(cacheProblem) }
     if !json {
         ctx.out.line("mlrepo \(toolVersion)")
         ctx.out.line("os        " + (machine["os"]?.stringValue ?? "?"))
@@ -60,6 +65,11 @@ let doctorCommand = Command(
         for l in libraries {
             let state = l.path.map { "found: \($0)" } ?? ((l.required ? "missing: " : "missing (optional): ") + (l.reason ?? "?"))
             ctx.out.line("  " + l.library.soname.padding(16) + " " + Quote.controls(state))
+        }
+        let cacheLine = settings.cacheDirectory.map { dir in cacheProblem ?? dir } ?? "off (MLREPO_CUDA_CACHE)"
+        ctx.out.line("cache     " + Quote.controls(cacheLine))
+        if !settings.allowLoaderSearch {
+            ctx.out.line("          (LD_LIBRARY_PATH has an empty or relative entry: libraries are not looked up by soname)")
         }
     }
 
@@ -93,6 +103,7 @@ let doctorCommand = Command(
         device["kernel_target"] = .string(cuda.kernelTarget)
         device["kernel_image"] = .string(cuda.kernelOrigin)
         device["kernel_load_seconds"] = .number(cuda.kernelLoadSeconds)
+        if let p = cuda.kernelCacheProblem { device["kernel_cache_problem"] = .string(p) }
     }
     report["gpu"] = .object(device)
     if !json {
@@ -100,7 +111,9 @@ let doctorCommand = Command(
         ctx.out.line("driver    CUDA \(info.driverVersionString), NVRTC \(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)")
         if let cuda {
             let how = cuda.kernelOrigin == "cache" ? "loaded from the kernel cache" : "compiled by NVRTC"
-            ctx.out.line("kernels   \(cuda.kernelTarget), \(how) in \(ms(cuda.kernelLoadSeconds)) ms")
+            // The store's own error, unless the folder check above already said why.
+            let notStored = cacheProblem == nil ? cuda.kernelCacheProblem.map { "; not cached: " + $0 } ?? "" : ""
+            ctx.out.line("kernels   \(cuda.kernelTarget), \(how) in \(ms(cuda.kernelLoadSeconds)) ms" + Quote.controls(notStored))
         }
     }
     guard a.has("gpu") else {
