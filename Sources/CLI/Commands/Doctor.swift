@@ -20,7 +20,8 @@ let doctorCommand = Command(
     the backend conformance suite on it: every operation checked against a host reference,
     and run twice for bit-identity. Prints a table (check, result, max error, tolerance, ms), the
     device, compute capability, driver and NVRTC versions, the kernels' compile (or cache)
-    time and the total time; exit 1 if any check fails.
+    time and the total time, then the GEMM kernel's rate (median ms and GFLOP/s of a
+    4096×4096×4096 product and of the MLP's training shapes); exit 1 if any check fails.
     --json prints one JSON object with the same content (stdout only).
     CUDA is searched in MLREPO_CUDA_LIBS (':'-separated folders), CUDA_HOME, LD_LIBRARY_PATH,
     Python's site-packages (pip's nvidia-* wheels: nvidia/*/lib), then the standard folders.
@@ -126,7 +127,13 @@ let doctorCommand = Command(
     let suite = BackendConformance.run(gpu, size: .full)
     let results = deviceChecks + suite
     let failed = results.filter { !$0.passed }
+    // The GEMM kernel's rate: a large square product (its peak) and the MLP's shapes.
+    let rates = GEMMRate.measure(gpu)
     let total = Clock.monotonic() - start
+    report["gemm"] = .array(rates.map { r in
+        .object(["m": .int(Int64(r.m)), "n": .int(Int64(r.n)), "k": .int(Int64(r.k)), "seconds": .number(r.seconds),
+                 "gflops": .number((r.gflops * 10).rounded() / 10)])
+    })
     report["checks"] = .array(results.map { r in
         .object(["check": .string(r.check), "passed": .bool(r.passed), "max_error": .number(r.maxError),
                  "tolerance": .number(r.tolerance), "seconds": .number(r.seconds), "detail": .string(r.detail)])
@@ -142,6 +149,10 @@ let doctorCommand = Command(
             [r.check, r.passed ? "pass" : "FAIL", sci(r.maxError), r.tolerance == 0 ? "exact" : sci(r.tolerance), ms(r.seconds)]
         }, md: false, ctx)
         for r in failed { ctx.out.line("FAIL \(Quote.controls(r.check)): \(Quote.controls(r.detail))") }
+        ctx.out.line()
+        valueTable(["gemm m×n×k", "ms", "GFLOP/s"], rates.map { r in
+            ["\(r.m)×\(r.n)×\(r.k)", String((r.seconds * 1e6).rounded() / 1000), String(Int(r.gflops.rounded()))]
+        }, md: false, ctx)
         ctx.out.line()
         ctx.out.line("\(results.count - failed.count) passed, \(failed.count) failed in \(ms(total)) ms on \(Quote.controls(info.name))")
     }
