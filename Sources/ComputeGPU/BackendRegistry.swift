@@ -31,20 +31,34 @@ public enum BackendRegistry {
         }
     }
 
-    /// One device per process and settings: opening a context and loading the kernels is
-    /// done once (the failure too).
-    private static let opened = Mutex<[GPUSettings: Result<CUDADevice, ComputeError>]>([:])
+    /// One device per process and device ordinal: opening a context and loading the kernels is
+    /// done once, and settings that differ only in where to look (or the cache folder) get the
+    /// device already open rather than a second stream and lock on the same GPU. A failure is
+    /// remembered per settings (other settings may find a working driver).
+    private struct Opened {
+        var devices: [Int: CUDADevice] = [:]
+        var failures: [GPUSettings: ComputeError] = [:]
+    }
+    private static let opened = Mutex<Opened>(Opened())
+
+    /// Forgets the devices and failures (for the tests: a device over a stand-in driver must
+    /// not stay the process's GPU).
+    static func forgetOpenedDevices() { opened.withLock { $0 = Opened() } }
 
     /// The GPU backend, or why there is none.
     public static func loadGPU(_ settings: GPUSettings) -> Result<GPUBackend, ComputeError> {
-        let r: Result<CUDADevice, ComputeError> = opened.withLock { cache in
-            if let r = cache[settings] { return r }
-            let r: Result<CUDADevice, ComputeError>
-            do { r = .success(try CUDADevice.open(settings)) }
-            catch let e as ComputeError { r = .failure(e) }
-            catch { r = .failure(ComputeError("\(error)")) }
-            cache[settings] = r
-            return r
+        let r: Result<CUDADevice, ComputeError> = opened.withLock { state in
+            if let d = state.devices[settings.device] { return .success(d) }
+            if let e = state.failures[settings] { return .failure(e) }
+            do {
+                let d = try CUDADevice.open(settings)
+                state.devices[settings.device] = d
+                return .success(d)
+            } catch {
+                let e = (error as? ComputeError) ?? ComputeError("\(error)")
+                state.failures[settings] = e
+                return .failure(e)
+            }
         }
         return r.map { GPUBackend(device: $0) }
     }

@@ -77,6 +77,13 @@ struct CUDADriver: @unchecked Sendable {
     // CUresult cuGraphExecDestroy(CUgraphExec hGraphExec); CUresult cuGraphDestroy(CUgraph hGraph);
     let cuGraphExecDestroy: @convention(c) (OpaquePointer?) -> Int32
     let cuGraphDestroy: @convention(c) (OpaquePointer?) -> Int32
+    // #define cuDevicePrimaryCtxSetFlags cuDevicePrimaryCtxSetFlags_v2 (cuda.h:153):
+    // CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags); (cuda.h:6214)
+    let cuDevicePrimaryCtxSetFlags: @convention(c) (Int32, UInt32) -> Int32
+    // #define cuStreamDestroy cuStreamDestroy_v2 (cuda.h:142): CUresult cuStreamDestroy(CUstream hStream); (cuda.h:16400)
+    let cuStreamDestroy: @convention(c) (Stream) -> Int32
+    // CUresult cuModuleUnload(CUmodule hmod); (cuda.h:7666)
+    let cuModuleUnload: @convention(c) (OpaquePointer?) -> Int32
 
     // cuda.h, enum CUdevice_attribute.
     static let attributeMultiprocessorCount: Int32 = 16       // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
@@ -85,12 +92,23 @@ struct CUDADriver: @unchecked Sendable {
     // cuda.h, enum CUstream_flags: CU_STREAM_NON_BLOCKING = 0x1 (no implicit syncs with the
     // legacy NULL stream, so nothing outside can break a capture).
     static let streamNonBlocking: UInt32 = 1
-    // cuda.h, enum CUstreamCaptureMode: CU_STREAM_CAPTURE_MODE_RELAXED = 2 (capture may begin and
-    // end on different threads; the device's lock serializes all calls anyway).
+    // cuda.h:2527, enum CUstreamCaptureMode: CU_STREAM_CAPTURE_MODE_RELAXED = 2 (cuMemAlloc stays
+    // allowed during a capture; CUDADevice itself keeps other threads out of it).
     static let captureModeRelaxed: Int32 = 2
     // cuda.h, enum cudaError_enum.
     static let success: Int32 = 0                           // CUDA_SUCCESS
     static let errorNoDevice: Int32 = 100                    // CUDA_ERROR_NO_DEVICE
+    static let errorStubLibrary: Int32 = 34                  // CUDA_ERROR_STUB_LIBRARY (cuda.h:2728)
+    static let errorSystemDriverMismatch: Int32 = 803        // CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (cuda.h:3170)
+    static let errorCompatNotSupported: Int32 = 804          // CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE (cuda.h:3179)
+    /// Errors that leave the process "in an inconsistent state" (cuda.h: "the process must be
+    /// terminated and relaunched"): CUDA_ERROR_CONTAINED 226, ILLEGAL_ADDRESS 700,
+    /// LAUNCH_TIMEOUT 702, HARDWARE_STACK_ERROR 714, ILLEGAL_INSTRUCTION 715, MISALIGNED_ADDRESS
+    /// 716, INVALID_ADDRESS_SPACE 717, INVALID_PC 718, LAUNCH_FAILED 719, EXTERNAL_DEVICE 911.
+    static let stickyErrors: Set<Int32> = [226, 700, 702, 714, 715, 716, 717, 718, 719, 911]
+    // cuda.h:385, enum CUctx_flags: CU_CTX_SCHED_BLOCKING_SYNC = 0x04 (a waiting thread sleeps
+    // instead of spinning: the device's lock is held while it waits).
+    static let contextSchedBlockingSync: UInt32 = 0x04
 
     let library: CUDALibraries.Handle
 
@@ -126,6 +144,9 @@ struct CUDADriver: @unchecked Sendable {
         cuGraphLaunch = try f("cuGraphLaunch")
         cuGraphExecDestroy = try f("cuGraphExecDestroy")
         cuGraphDestroy = try f("cuGraphDestroy")
+        cuDevicePrimaryCtxSetFlags = try f("cuDevicePrimaryCtxSetFlags_v2")
+        cuStreamDestroy = try f("cuStreamDestroy_v2")
+        cuModuleUnload = try f("cuModuleUnload")
     }
 
     /// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)"
@@ -141,18 +162,32 @@ struct CUDADriver: @unchecked Sendable {
     }
 
     /// Throws ComputeError("gpu: cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)").
+    /// After a sticky error (an illegal address in a kernel, …) the message says the process
+    /// must restart: the device is opened once per process and stays unusable.
     func check(_ rc: Int32, _ call: String) throws {
-        if rc != CUDADriver.success { throw ComputeError("gpu: \(call) failed: \(describe(rc))") }
+        if rc != CUDADriver.success { throw error(rc, call) }
+    }
+
+    func error(_ rc: Int32, _ call: String) -> ComputeError {
+        let restart = CUDADriver.stickyErrors.contains(rc) ? "; the GPU context is lost: restart the process" : ""
+        return ComputeError("gpu: \(call) failed: \(describe(rc))\(restart)")
     }
 }
 
 /// `KernelDevice` on a real NVIDIA GPU: the CUDA driver API and NVRTC, loaded with dlopen
 /// (nothing CUDA is linked: `ldd mlrepo` names no CUDA library).
 ///
-/// One primary context and one non-blocking stream per device; every call takes the device's
-/// lock and makes the context current on the calling thread, so any thread may use it.
-/// Copies and launches are queued on the stream; `copy(toHost:)` and `synchronize` wait.
-/// Graphs are recorded by stream capture.
+/// One primary context (blocking sync: a waiting thread sleeps) and one non-blocking stream
+/// per device; every call takes the device's lock and makes the context current on the calling
+/// thread, so any thread may use it. Copies and launches are queued on the stream;
+/// `copy(toHost:)` and `synchronize` wait; `free` waits for the queued work first.
+///
+/// Graphs are recorded by stream capture, which covers the whole stream: while one thread
+/// captures (between `beginCapture` and `endCapture`/`abortCapture`), every other thread's
+/// call waits until the capture ends, so nothing of theirs lands in the graph. On the
+/// capturing thread, what cannot be captured (a copy from or to host memory, `synchronize`)
+/// throws before it reaches the driver, and `free` is deferred: the memory belongs to the
+/// graph and is freed when the graph is destroyed.
 public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let info: GPUDeviceInfo
     /// Where the kernels' image came from: "cache" (loaded from the kernel cache), "compiled"
@@ -165,23 +200,36 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let kernelTarget: String
     /// Where libcuda.so.1 and libnvrtc.so.13 were loaded from.
     public let driverPath: String, nvrtcPath: String
+    /// Why the compiled kernels could not be written to the kernel cache (nil: stored, loaded
+    /// from it, or no cache). The device works without it; `doctor` reports it.
+    public let kernelCacheProblem: String?
 
     private let driver: CUDADriver
     private let nvrtc: NVRTC
+    private let device: Int32
     private let context: OpaquePointer?
     private let stream: OpaquePointer?
     private let module: OpaquePointer?
     /// Kernel name → (its parameters, its function handle).
     private let kernels: [String: (spec: CUDAKernels.Spec, function: OpaquePointer?)]
-    private let lock = Lock()
+    /// The device's lock (a pthread mutex) and the condition other threads wait on while a
+    /// capture runs. (Support's `Lock` has no condition variable.)
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let captureEnded: UnsafeMutablePointer<pthread_cond_t>
     /// Launch argument storage, reused under the lock: 8 bytes per argument value and the
     /// array of pointers to them that cuLaunchKernel reads (it copies the values at launch).
     private let argValues: UnsafeMutableRawPointer
     private let argPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let maxArguments: Int
-    /// Set between beginCapture and endCapture; frees asked for meanwhile wait until the end.
-    private var capturing = false
-    private var deferredFrees: [UInt64] = []
+    /// The thread that is capturing, nil when none; frees it asks for meanwhile go to the graph.
+    private var captureOwner: pthread_t?
+    private var captureFrees: [UInt64] = []
+    /// The first error of a call that cannot throw (`free`, a graph's destruction), thrown by
+    /// the next `synchronize` or `copy(toHost:)`.
+    private var pendingError: ComputeError?
+    /// The self-test's module, loaded once (unloaded with the device).
+    private var selfTestModule: OpaquePointer?
+    private var selfTestFunction: OpaquePointer?
 
     /// NVRTC options for the kernels besides the architecture and `NVRTC.defaultOptions`
     /// (part of the kernel cache's key). No fast math.
@@ -190,12 +238,31 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// Loads the libraries (searching `settings`), creates a context on the device, and
     /// compiles (or loads from the cache) `CUDAKernels.source` for its architecture.
     /// Throws a one-line reason: "no NVIDIA driver: libcuda.so.1 not found", "libnvrtc.so.13
-    /// not found in ...", "no CUDA device", a compile log's first error.
+    /// not found in ...", "no CUDA device", a driver older than NVRTC, a compile log's first error.
     public static func open(_ settings: GPUSettings) throws -> CUDADevice {
-        let driver = try CUDADriver(CUDALibraries.open(.driver, settings: settings))
-        let rc = driver.cuInit(0)
-        if rc == CUDADriver.errorNoDevice { throw ComputeError("no CUDA device (cuInit: \(driver.describe(rc)))") }
-        try driver.check(rc, "cuInit")
+        var driver = try CUDADriver(CUDALibraries.open(.driver, settings: settings))
+        var rc = driver.cuInit(0)
+        // The toolkit's stub libcuda (lib64/stubs, for linking only) answers
+        // CUDA_ERROR_STUB_LIBRARY: try the next copy the search finds (a few at most).
+        var stubs: [String] = []
+        while rc == CUDADriver.errorStubLibrary && stubs.count < 4 {
+            stubs.append(driver.library.path)
+            guard case .success(let next) = CUDALibraries.load(.driver, settings: settings, excluding: stubs) else { break }
+            driver = try CUDADriver(next)
+            rc = driver.cuInit(0)
+        }
+        let at = driver.library.path
+        switch rc {
+        case CUDADriver.success: break
+        case CUDADriver.errorNoDevice: throw ComputeError("no CUDA device (cuInit: \(driver.describe(rc)))")
+        case CUDADriver.errorStubLibrary:
+            throw ComputeError("gpu: cuInit failed: \(driver.describe(rc)): the stub library loaded from \(at) is not the driver (remove its folder from LD_LIBRARY_PATH or MLREPO_CUDA_LIBS)")
+        case CUDADriver.errorSystemDriverMismatch:
+            throw ComputeError("gpu: cuInit failed: \(driver.describe(rc)): \(at) does not match the loaded NVIDIA kernel driver (a cuda-compat libcuda? use the system's libcuda.so.1)")
+        case CUDADriver.errorCompatNotSupported:
+            throw ComputeError("gpu: cuInit failed: \(driver.describe(rc)): this GPU does not support the forward-compatibility driver \(at) (use the system's libcuda.so.1)")
+        default: try driver.check(rc, "cuInit")
+        }
         var count: Int32 = 0
         try driver.check(driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
         guard count > 0 else { throw ComputeError("no CUDA device") }
@@ -224,7 +291,18 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         guard let target = nvrtc.target(major: major, minor: minor) else {
             throw ComputeError("NVRTC \(nvrtc.versionString) cannot compile for compute capability \(major).\(minor) (it knows sm_\(nvrtc.supportedArchitectures.map(String.init).joined(separator: ", sm_")))")
         }
+        // A driver older than NVRTC's major version cannot load its CUBIN or PTX
+        // (CUDA_ERROR_UNSUPPORTED_PTX_VERSION / INVALID_IMAGE at cuModuleLoadData); PTX also
+        // needs the driver at NVRTC's minor version (the driver compiles it).
+        let needed = nvrtc.version.major * 1000 + (target.hasPrefix("compute_") ? nvrtc.version.minor * 10 : 0)
+        if Int(driverVersion) < needed {
+            throw ComputeError(CUDADevice.driverTooOld(driverVersion: Int(driverVersion), nvrtc: nvrtc.versionString))
+        }
 
+        // Blocking sync before the context exists: a thread waiting in cuStreamSynchronize
+        // (with the device's lock held) sleeps rather than spins. A hint: if the primary
+        // context is already active with other flags, the driver's choice stands.
+        _ = driver.cuDevicePrimaryCtxSetFlags(dev, CUDADriver.contextSchedBlockingSync)
         var ctx: OpaquePointer? = nil
         try driver.check(driver.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
         do {
@@ -239,6 +317,12 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             _ = driver.cuDevicePrimaryCtxRelease(dev)
             throw error
         }
+    }
+
+    /// "the NVIDIA driver supports CUDA 12.4, NVRTC is 13.2: update the driver (or use an
+    /// NVRTC no newer than the driver)"
+    static func driverTooOld(driverVersion v: Int, nvrtc: String) -> String {
+        "the NVIDIA driver supports CUDA \(v / 1000).\(v % 1000 / 10), NVRTC is \(nvrtc): update the driver (or use an NVRTC no newer than the driver)"
     }
 
     /// The rest of `open`, with the primary context retained.
@@ -256,11 +340,16 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         let loadStart = Clock.monotonic()
         var image: [UInt8]
         var from = "cache"
+        var cacheProblem: String? = nil
+        /// A cache that cannot be written only costs time; the reason is kept for `doctor`.
+        func store() {
+            do { try cache?.store(key, image: image) } catch { cacheProblem = (error as? ComputeError)?.message ?? "\(error)" }
+        }
         if let cached = cache?.load(key) { image = cached }
         else {
             image = try nvrtc.compile(CUDAKernels.source, arch: target, options: options).image
             from = "compiled"
-            try? cache?.store(key, image: image)   // a cache that cannot be written only costs time
+            store()
         }
         var module: OpaquePointer? = nil
         var lr = image.withUnsafeBytes { driver.cuModuleLoadData(&module, $0.baseAddress) }
@@ -268,7 +357,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             // A cached image the driver refuses (e.g. a newer driver): compile afresh.
             image = try nvrtc.compile(CUDAKernels.source, arch: target, options: options).image
             from = "compiled"
-            try? cache?.store(key, image: image)
+            store()
             lr = image.withUnsafeBytes { driver.cuModuleLoadData(&module, $0.baseAddress) }
         }
         try driver.check(lr, "cuModuleLoadData(\(target))")
@@ -279,37 +368,96 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             kernels[spec.name] = (spec, fn)
         }
         let loadSeconds = Clock.monotonic() - loadStart
-        return CUDADevice(info: info, driver: driver, context: ctx, stream: stream, module: module, kernels: kernels,
-                          kernelOrigin: from, kernelLoadSeconds: loadSeconds, kernelTarget: target, nvrtc: nvrtc)
+        return CUDADevice(info: info, driver: driver, device: dev, context: ctx, stream: stream, module: module, kernels: kernels,
+                          kernelOrigin: from, kernelLoadSeconds: loadSeconds, kernelTarget: target, nvrtc: nvrtc,
+                          kernelCacheProblem: cacheProblem)
     }
 
-    private init(info: GPUDeviceInfo, driver: CUDADriver, context: OpaquePointer?, stream: OpaquePointer?,
+    private init(info: GPUDeviceInfo, driver: CUDADriver, device: Int32, context: OpaquePointer?, stream: OpaquePointer?,
                  module: OpaquePointer?, kernels: [String: (spec: CUDAKernels.Spec, function: OpaquePointer?)],
-                 kernelOrigin: String, kernelLoadSeconds: Double, kernelTarget: String, nvrtc: NVRTC) {
-        self.info = info; self.driver = driver; self.context = context; self.stream = stream
+                 kernelOrigin: String, kernelLoadSeconds: Double, kernelTarget: String, nvrtc: NVRTC, kernelCacheProblem: String?) {
+        self.info = info; self.driver = driver; self.device = device; self.context = context; self.stream = stream
         self.module = module; self.kernels = kernels
         self.kernelOrigin = kernelOrigin; self.kernelLoadSeconds = kernelLoadSeconds; self.kernelTarget = kernelTarget
         self.driverPath = driver.library.path; self.nvrtcPath = nvrtc.path; self.nvrtc = nvrtc
+        self.kernelCacheProblem = kernelCacheProblem
         // At least 16: the self-test's kernels take up to 6.
         maxArguments = max(16, kernels.values.map(\.spec.parameters.count).max() ?? 0)
         argValues = .allocate(byteCount: 8 * maxArguments, alignment: 16)
         argPointers = .allocate(capacity: maxArguments)
         for i in 0..<maxArguments { argPointers[i] = argValues + 8 * i }
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        captureEnded = .allocate(capacity: 1)
+        captureEnded.initialize(to: pthread_cond_t())
+        pthread_cond_init(captureEnded, nil)
     }
 
-    // The device lives for the process (BackendRegistry keeps it): the context, stream and
-    // module are not torn down, the argument buffers are.
+    // The registry keeps a device for the process; one that goes away (the tests) waits for
+    // its work, then unloads its modules, destroys its stream and releases the primary context
+    // (whose last release frees its memory).
     deinit {
+        if captureOwner != nil {
+            var g: OpaquePointer? = nil
+            if driver.cuStreamEndCapture(stream, &g) == CUDADriver.success, g != nil { _ = driver.cuGraphDestroy(g) }
+        }
+        if driver.cuCtxSetCurrent(context) == CUDADriver.success {
+            _ = driver.cuStreamSynchronize(stream)
+            for p in captureFrees { _ = driver.cuMemFree(p) }
+            if selfTestModule != nil { _ = driver.cuModuleUnload(selfTestModule) }
+            _ = driver.cuModuleUnload(module)
+            _ = driver.cuStreamDestroy(stream)
+            _ = driver.cuCtxSetCurrent(nil)
+        }
+        _ = driver.cuDevicePrimaryCtxRelease(device)
         argValues.deallocate()
         argPointers.deallocate()
+        pthread_cond_destroy(captureEnded)
+        captureEnded.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
     }
 
-    /// Runs `body` under the lock with the context current on this thread.
+    /// Whether the calling thread is the one capturing (call with the lock held).
+    private var capturingHere: Bool { captureOwner.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+
+    /// Takes the lock, waiting while another thread captures.
+    private func lockOutsideOthersCapture() {
+        pthread_mutex_lock(mutex)
+        while let owner = captureOwner, pthread_equal(owner, pthread_self()) == 0 { pthread_cond_wait(captureEnded, mutex) }
+    }
+
+    /// Runs `body` under the lock (after any other thread's capture) with the context current.
     private func withContext<T>(_ body: () throws -> T) throws -> T {
-        try lock.withLock {
-            try driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent")
-            return try body()
+        lockOutsideOthersCapture()
+        defer { pthread_mutex_unlock(mutex) }
+        try driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent")
+        return try body()
+    }
+
+    /// Keeps the first error of a call that cannot throw (lock held).
+    private func remember(_ e: ComputeError) { if pendingError == nil { pendingError = e } }
+
+    /// Throws the kept error, if any, once (lock held).
+    private func throwPending() throws {
+        if let e = pendingError { pendingError = nil; throw e }
+    }
+
+    /// Waits for the queued work, then frees `pointers` (lock held, context current, no capture).
+    private func freeNow(_ pointers: [UInt64]) {
+        guard !pointers.isEmpty else { return }
+        let s = driver.cuStreamSynchronize(stream)
+        if s != CUDADriver.success { remember(driver.error(s, "cuStreamSynchronize (before cuMemFree)")) }
+        for p in pointers {
+            let f = driver.cuMemFree(p)
+            if f != CUDADriver.success { remember(driver.error(f, "cuMemFree")) }
         }
+    }
+
+    /// Throws when the calling thread is capturing: `what` cannot be captured.
+    private func refuseWhileCapturing(_ what: String) throws {
+        if capturingHere { throw ComputeError("gpu: \(what) cannot be part of a graph capture (end or abort the capture first)") }
     }
 
     // MARK: Memory
@@ -323,22 +471,24 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         }
     }
 
+    /// Waits for the queued work (a kernel may still use `p`), then frees it; on the capturing
+    /// thread, `p` goes to the graph being captured and is freed with it. An error is thrown
+    /// by the next `synchronize` or `copy(toHost:)`.
     public func free(_ p: DevicePointer) {
         guard p != .null else { return }
-        _ = try? withContext {
-            // Freeing during a capture would break it (and the graph may use the memory):
-            // wait for the capture's end.
-            if capturing { deferredFrees.append(p.address); return }
-            _ = driver.cuMemFree(p.address)
-        }
+        lockOutsideOthersCapture()
+        defer { pthread_mutex_unlock(mutex) }
+        if capturingHere { captureFrees.append(p.address); return }
+        let rc = driver.cuCtxSetCurrent(context)
+        guard rc == CUDADriver.success else { return remember(driver.error(rc, "cuCtxSetCurrent")) }
+        freeNow([p.address])
     }
 
     public func copy(toDevice dst: DevicePointer, from src: UnsafeRawBufferPointer) throws {
         guard src.count > 0 else { return }
         try withContext {
-            // A graph cannot hold a copy from pageable host memory (the bytes are gone when it
-            // replays): refused during a capture, as the emulator does.
-            if capturing { throw ComputeError("gpu: a host copy cannot be captured in a graph") }
+            // Captured, the copy would read `src` at every replay, long after this returns.
+            try refuseWhileCapturing("a copy from host memory")
             // From pageable memory the driver stages the bytes before returning, so `src` may
             // be reused at once.
             try driver.check(driver.cuMemcpyHtoDAsync(dst.address, src.baseAddress, src.count, stream), "cuMemcpyHtoDAsync")
@@ -348,7 +498,8 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func copy(toHost dst: UnsafeMutableRawBufferPointer, from src: DevicePointer) throws {
         guard dst.count > 0 else { return }
         try withContext {
-            if capturing { throw ComputeError("gpu: a host copy cannot be captured in a graph") }
+            try refuseWhileCapturing("a copy to host memory")
+            try throwPending()
             try driver.check(driver.cuMemcpyDtoHAsync(dst.baseAddress, src.address, dst.count, stream), "cuMemcpyDtoHAsync")
             try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
         }
@@ -369,7 +520,11 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     }
 
     public func synchronize() throws {
-        try withContext { try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize") }
+        try withContext {
+            try refuseWhileCapturing("synchronize")
+            try throwPending()
+            try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+        }
     }
 
     // MARK: Launches
@@ -379,16 +534,24 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         try launch(k.function, k.spec, grid: grid, block: block, args)
     }
 
+    /// The launch limits of every GPU since compute capability 3.0 (CUDA C++ Programming
+    /// Guide, "Technical Specifications"): block x, y ≤ 1024, z ≤ 64, x·y·z ≤ 1024 threads;
+    /// grid x < 2^31, y, z ≤ 65535. Each dimension is checked before any product is formed.
+    static func launchShapeProblem(grid: Dim3, block: Dim3) -> String? {
+        guard (1...1024).contains(block.x), (1...1024).contains(block.y), (1...64).contains(block.z),
+              (1...Int(Int32.max)).contains(grid.x), (1...65535).contains(grid.y), (1...65535).contains(grid.z)
+        else { return "bad launch shape grid \(grid) block \(block)" }
+        let threads = block.x * block.y * block.z   // at most 1024 · 1024 · 64: no overflow
+        return threads <= 1024 ? nil : "\(threads) threads a block (at most 1024)"
+    }
+
     /// Checks the arguments against the kernel's parameters and the launch shape, then queues it.
     private func launch(_ function: OpaquePointer?, _ spec: CUDAKernels.Spec, grid: Dim3, block: Dim3, _ args: [KernelArgument]) throws {
         let kernel = spec.name, k = (spec: spec, function: function)
         guard CUDAKernels.matches(k.spec, args), args.count <= maxArguments else {
             throw ComputeError("gpu: \(kernel) takes (\(k.spec.parameters.joined(separator: ", "))), not \(args.count) arguments \(args)")
         }
-        for d in [grid.x, grid.y, grid.z, block.x, block.y, block.z] where d < 1 || d > Int(UInt32.max) {
-            throw ComputeError("gpu: \(kernel): bad launch shape grid \(grid) block \(block)")
-        }
-        guard block.count <= 1024 else { throw ComputeError("gpu: \(kernel): \(block.count) threads a block (at most 1024)") }
+        if let problem = CUDADevice.launchShapeProblem(grid: grid, block: block) { throw ComputeError("gpu: \(kernel): \(problem)") }
         try withContext {
             for (i, a) in args.enumerated() {
                 let slot = argValues + 8 * i
@@ -409,47 +572,88 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     // MARK: Graphs
 
-    /// A captured and instantiated CUDA graph.
+    /// A captured and instantiated CUDA graph, and the memory freed during its capture (its
+    /// nodes use it): freed when the graph is.
     final class Graph: DeviceGraph, @unchecked Sendable {
         let exec: OpaquePointer?
         let graph: OpaquePointer?
+        let frees: [UInt64]
         weak var device: CUDADevice?
-        init(exec: OpaquePointer?, graph: OpaquePointer?, device: CUDADevice) { self.exec = exec; self.graph = graph; self.device = device }
+        init(exec: OpaquePointer?, graph: OpaquePointer?, frees: [UInt64], device: CUDADevice) {
+            self.exec = exec; self.graph = graph; self.frees = frees; self.device = device
+        }
         deinit { device?.destroy(self) }
     }
 
     func destroy(_ g: Graph) {
-        _ = try? withContext {
-            _ = driver.cuGraphExecDestroy(g.exec)
-            _ = driver.cuGraphDestroy(g.graph)
-        }
+        lockOutsideOthersCapture()
+        defer { pthread_mutex_unlock(mutex) }
+        let rc = driver.cuCtxSetCurrent(context)
+        guard rc == CUDADriver.success else { return remember(driver.error(rc, "cuCtxSetCurrent")) }
+        // cuda.h, cuGraphExecDestroy: an exec still in flight is freed when it completes.
+        _ = driver.cuGraphExecDestroy(g.exec)
+        _ = driver.cuGraphDestroy(g.graph)
+        // Its memory waits for the replays queued (freeNow synchronizes first); on a thread
+        // that is capturing, it goes to the new graph instead.
+        if capturingHere { captureFrees += g.frees } else { freeNow(g.frees) }
     }
 
+    /// Starts capturing this thread's launches and device-to-device copies and zeroings
+    /// (waits while another thread captures). Every other thread waits until `endCapture`
+    /// or `abortCapture`: call one of them on every path.
     public func beginCapture() throws -> Bool {
         try withContext {
-            guard !capturing else { throw ComputeError("gpu: a capture is already running") }
+            guard captureOwner == nil else { throw ComputeError("gpu: a capture is already running on this thread") }
+            try throwPending()
             try driver.check(driver.cuStreamBeginCapture(stream, CUDADriver.captureModeRelaxed), "cuStreamBeginCapture")
-            capturing = true
+            captureOwner = pthread_self()
             return true
         }
     }
 
+    /// Ends the capture (the other threads go on): the graph, ready to replay.
     public func endCapture() throws -> any DeviceGraph {
         try withContext {
-            guard capturing else { throw ComputeError("gpu: endCapture without beginCapture") }
-            capturing = false
-            defer {
-                for p in deferredFrees { _ = driver.cuMemFree(p) }
-                deferredFrees.removeAll()
-            }
+            guard capturingHere else { throw ComputeError("gpu: endCapture without beginCapture") }
+            captureOwner = nil
+            pthread_cond_broadcast(captureEnded)
+            let frees = captureFrees
+            captureFrees = []
             var graph: OpaquePointer? = nil
-            try driver.check(driver.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture")
+            let er = driver.cuStreamEndCapture(stream, &graph)
+            guard er == CUDADriver.success else {
+                if graph != nil { _ = driver.cuGraphDestroy(graph) }
+                freeNow(frees)
+                throw driver.error(er, "cuStreamEndCapture")
+            }
             var exec: OpaquePointer? = nil
             let rc = driver.cuGraphInstantiateWithFlags(&exec, graph, 0)
-            if rc != CUDADriver.success { _ = driver.cuGraphDestroy(graph) }
-            try driver.check(rc, "cuGraphInstantiateWithFlags")
-            return Graph(exec: exec, graph: graph, device: self)
+            guard rc == CUDADriver.success else {
+                _ = driver.cuGraphDestroy(graph)
+                freeNow(frees)
+                throw driver.error(rc, "cuGraphInstantiateWithFlags")
+            }
+            return Graph(exec: exec, graph: graph, frees: frees, device: self)
         }
+    }
+
+    /// Ends a capture on an error path: the partial graph is destroyed, the memory freed
+    /// during it is freed, and the other threads go on. Does nothing when this thread is not
+    /// capturing. (Not in `KernelDevice`: callers of `CUDADevice` use it directly.)
+    public func abortCapture() {
+        lockOutsideOthersCapture()
+        defer { pthread_mutex_unlock(mutex) }
+        guard capturingHere else { return }
+        captureOwner = nil
+        pthread_cond_broadcast(captureEnded)
+        let frees = captureFrees
+        captureFrees = []
+        _ = driver.cuCtxSetCurrent(context)
+        var graph: OpaquePointer? = nil
+        // An invalidated capture ends with an error and maybe no graph: nothing to keep.
+        _ = driver.cuStreamEndCapture(stream, &graph)
+        if graph != nil { _ = driver.cuGraphDestroy(graph) }
+        freeNow(frees)
     }
 
     public func launch(graph: any DeviceGraph) throws {
@@ -469,6 +673,25 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         }
     }
     """#
+
+    /// The self-test's kernel: compiled and loaded once per device (unloaded with it).
+    private func selfTestKernel(_ spec: CUDAKernels.Spec) throws -> OpaquePointer? {
+        if let f = try withContext({ selfTestFunction }) { return f }
+        let (image, _) = try nvrtc.compile(CUDADevice.selfTestSource, arch: kernelTarget)
+        return try withContext {
+            if let f = selfTestFunction { return f }   // another thread got there first
+            var module: OpaquePointer? = nil, function: OpaquePointer? = nil
+            try image.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress), "cuModuleLoadData(self-test)") }
+            let rc = driver.cuModuleGetFunction(&function, module, spec.name)
+            guard rc == CUDADriver.success else {
+                _ = driver.cuModuleUnload(module)
+                throw driver.error(rc, "cuModuleGetFunction(\(spec.name))")
+            }
+            selfTestModule = module
+            selfTestFunction = function
+            return function
+        }
+    }
 
     /// Checks the device layer: copies (host to device, device to device, zeroing at an
     /// offset, back), a launch with every argument kind, a captured graph replayed, and the
@@ -511,12 +734,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         let spec = CUDAKernels.parseSpecs(CUDADevice.selfTestSource)[0]
         check("device: launch with every argument kind") {
             guard px != .null, py != .null else { return "no memory (the copy check failed)" }
-            let (image, _) = try nvrtc.compile(CUDADevice.selfTestSource, arch: kernelTarget)
-            var module: OpaquePointer? = nil
-            try withContext {
-                try image.withUnsafeBytes { try driver.check(driver.cuModuleLoadData(&module, $0.baseAddress), "cuModuleLoadData(self-test)") }
-                try driver.check(driver.cuModuleGetFunction(&function, module, spec.name), "cuModuleGetFunction(\(spec.name))")
-            }
+            function = try selfTestKernel(spec)
             // y = 0 + 2x + 1 + 0.5
             try launch(function, spec, grid: Dim3(120), block: Dim3(256),
                        [.pointer(py), .pointer(px), .int32(1), .int64(Int64(n)), .float(2), .double(0.5)])
@@ -532,7 +750,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
                            [.pointer(py), .pointer(px), .int32(0), .int64(Int64(n)), .float(1), .double(0)])
                 graph = try endCapture()
             } catch {
-                _ = try? endCapture()
+                abortCapture()
                 throw error
             }
             for _ in 0..<3 { try launch(graph: graph) }

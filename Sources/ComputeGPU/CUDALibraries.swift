@@ -10,10 +10,14 @@ import Support
 ///
 /// Search order for each library: `GPUSettings.libraryDirectories` (the CLI fills them from
 /// MLREPO_CUDA_LIBS, CUDA_HOME, LD_LIBRARY_PATH and Python's site-packages), then
-/// `standardDirectories`, then the bare soname (the dynamic loader's own search: ld.so.cache,
-/// the process's LD_LIBRARY_PATH). A file that is found but does not load (not an ELF file,
-/// the wrong architecture, missing dependencies) is reported with the loader's reason; the
-/// search goes on past it.
+/// `standardDirectories`, then (when `GPUSettings.allowLoaderSearch`) the bare soname: the
+/// dynamic loader's own search, ld.so.cache and the process's LD_LIBRARY_PATH. Only absolute
+/// folders are searched here; the loader's search would follow an empty or relative
+/// LD_LIBRARY_PATH entry into the current directory, which is why the CLI turns it off then.
+/// The driver is never taken from a `stubs` folder (the toolkit's link-time stub) or from
+/// Python's site-packages (pip ships no driver). A file that is found but does not load (not
+/// an ELF file, the wrong architecture, missing dependencies) is reported with the loader's
+/// reason; the search goes on past it.
 public enum CUDALibraries {
     /// The libraries, by soname.
     public enum Library: String, Sendable, CaseIterable {
@@ -50,7 +54,7 @@ public enum CUDALibraries {
     ]
 
     /// The folders searched, in order: the settings' folders, then the standard ones (each once;
-    /// relative paths are skipped: a library is never loaded from the current directory).
+    /// relative paths are skipped).
     public static func searchDirectories(_ settings: GPUSettings) -> [String] {
         var out: [String] = []
         for d in settings.libraryDirectories + standardDirectories where d.hasPrefix("/") && !out.contains(d) {
@@ -59,11 +63,23 @@ public enum CUDALibraries {
         return out
     }
 
+    /// The folders searched for `library`: for the driver, `searchDirectories` less the
+    /// toolkit's stub folders (".../stubs") and Python's site-packages.
+    public static func searchDirectories(_ settings: GPUSettings, for library: Library) -> [String] {
+        let all = searchDirectories(settings)
+        guard library == .driver else { return all }
+        return all.filter { d in
+            let parts = d.split(separator: "/")
+            return !parts.contains("stubs") && !parts.contains("site-packages") && !parts.contains("dist-packages")
+        }
+    }
+
     /// A loaded library. Never closed: the CUDA libraries keep threads and state for the
     /// whole process.
     public struct Handle: @unchecked Sendable {
         public let library: Library
-        /// The file it was loaded from ("libcuda.so.1" when the loader found it by soname).
+        /// The file it was loaded from (found by soname: the file the loader opened, from the
+        /// handle's link map; the bare soname only if that is unknown).
         public let path: String
         let handle: UnsafeMutableRawPointer
 
@@ -96,16 +112,24 @@ public enum CUDALibraries {
 
     /// Loads `library` or says why not.
     public static func load(_ library: Library, settings: GPUSettings) -> Result<Handle, LoadFailure> {
-        load(library, directories: searchDirectories(settings), loaderSearch: true)
+        load(library, directories: searchDirectories(settings, for: library), loaderSearch: settings.allowLoaderSearch)
+    }
+
+    /// Loads `library` as `load(_:settings:)` does, passing over the files in `excluding`
+    /// (a stub driver that was found first).
+    public static func load(_ library: Library, settings: GPUSettings, excluding: [String]) -> Result<Handle, LoadFailure> {
+        load(library, directories: searchDirectories(settings, for: library), loaderSearch: settings.allowLoaderSearch,
+             excluding: excluding)
     }
 
     /// Loads `library` from the first of `directories` that holds a loadable copy, else (when
     /// `loaderSearch`) by soname through the dynamic loader's own search.
-    static func load(_ library: Library, directories dirs: [String], loaderSearch: Bool) -> Result<Handle, LoadFailure> {
+    static func load(_ library: Library, directories dirs: [String], loaderSearch: Bool,
+                     excluding: [String] = []) -> Result<Handle, LoadFailure> {
         var rejected: [String] = []   // "PATH: loader's reason" for files found that did not load
         for d in dirs {
             let path = d + "/" + library.soname
-            guard let st = FS.stat(path), st.isRegular else { continue }
+            guard !excluding.contains(path), let st = FS.stat(path), st.isRegular else { continue }
             switch dlopenReporting(path) {
             case .success(let h): return .success(Handle(library: library, path: path, handle: h))
             case .failure(let reason): rejected.append("\(path): \(reason)")
@@ -113,7 +137,10 @@ public enum CUDALibraries {
         }
         // The dynamic loader's own search (ld.so.cache, LD_LIBRARY_PATH of this process).
         switch loaderSearch ? dlopenReporting(library.soname) : .failure(LoadError("No such file")) {
-        case .success(let h): return .success(Handle(library: library, path: loadedPath(library.soname) ?? library.soname, handle: h))
+        case .success(let h):
+            let path = loadedPath(h) ?? library.soname
+            // The loader may hand back a copy already excluded (loaded by path before).
+            if !excluding.contains(path) { return .success(Handle(library: library, path: path, handle: h)) }
         case .failure(let reason):
             if !reason.contains("No such file") && !reason.contains("cannot open shared object") {
                 rejected.append("\(library.soname): \(reason)")
@@ -122,13 +149,19 @@ public enum CUDALibraries {
         if !rejected.isEmpty {
             let what = library == .driver ? "NVIDIA driver library" : library.soname
             return .failure(LoadFailure(library: library, notFound: false,
-                                        message: "\(what) found but not loadable: " + rejected.joined(separator: "; ")))
+                                        message: "\(what) found but not loadable: " + listedReasons(rejected)))
         }
         if library == .driver {
             return .failure(LoadFailure(library: library, notFound: true, message: "no NVIDIA driver: libcuda.so.1 not found"))
         }
         return .failure(LoadFailure(library: library, notFound: true,
                                     message: "\(library.soname) not found in \(listed(dirs)) (\(library.hint))"))
+    }
+
+    /// "A: why; B: why; C: why" (at most 3, then "and N more").
+    static func listedReasons(_ reasons: [String]) -> String {
+        let shown = reasons.prefix(3).joined(separator: "; ")
+        return reasons.count > 3 ? shown + " and \(reasons.count - 3) more" : shown
     }
 
     /// "A, B, C" (at most 12 folders, then "and N more").
@@ -154,20 +187,20 @@ public enum CUDALibraries {
         func contains(_ s: String) -> Bool { description.contains(s) }
     }
 
-    /// The file the loader mapped for `soname` (from /proc/self/maps), nil if unknown.
-    static func loadedPath(_ soname: String) -> String? {
-        let parts = soname.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[1] == "so" else { return nil }
-        let stem = parts[0] + ".so"   // "libcuda.so"
-        guard let maps = try? FS.readText("/proc/self/maps") else { return nil }
-        for line in maps.split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/") else { continue }
-            let path = String(line[slash...])
-            // The mapped file is the link's target: libcuda.so.1 → libcuda.so.580.65.06.
-            let base = Path.basename(path)
-            if base == stem || base.hasPrefix(stem + ".") { return path }
-        }
-        return nil
+    /// The file `handle` was loaded from: the link map's `l_name` (dlinfo RTLD_DI_LINKMAP),
+    /// which is the path the loader opened; nil if unknown. (Swift's Glibc module does not
+    /// declare dlinfo; it is looked up in libc, glibc ≥ 2.3.3.)
+    static func loadedPath(_ handle: UnsafeMutableRawPointer) -> String? {
+        // dlfcn.h: int dlinfo(void *handle, int request, void *arg); RTLD_DI_LINKMAP = 2.
+        typealias DLInfo = @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutableRawPointer?) -> Int32
+        guard let sym = dlsym(nil, "dlinfo") else { return nil }
+        let dlinfo = unsafeBitCast(sym, to: DLInfo.self)
+        // link.h: struct link_map { ElfW(Addr) l_addr; char *l_name; ... }: l_name follows one address.
+        var map: UnsafeMutableRawPointer? = nil
+        guard dlinfo(handle, 2, &map) == 0, let map else { return nil }
+        guard let name = map.load(fromByteOffset: MemoryLayout<UInt>.size, as: UnsafePointer<CChar>?.self) else { return nil }
+        let path = String(cString: name)
+        return path.hasPrefix("/") ? path : nil
     }
 
     // MARK: Probe (for `mlrepo doctor`)

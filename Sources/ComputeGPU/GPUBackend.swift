@@ -238,7 +238,11 @@ extension GPUBackend {
         if !started { return nil }
         body()
         var graph: (any DeviceGraph)? = nil
-        do { graph = try device.endCapture() } catch { fail(error) }
+        if failed {
+            device.abortCapture()
+        } else {
+            do { graph = try device.endCapture() } catch { fail(error) }
+        }
         let kept = opLock.withLock { () -> [ScratchBuffer] in
             defer { recordingBuffers = nil }
             return recordingBuffers ?? []

@@ -12,8 +12,14 @@ public struct GPUSettings: Sendable, Hashable {
     public var cacheDirectory: String?
     /// The device ordinal.
     public var device: Int
+    /// Whether, after the folders, a library may be loaded by its bare soname through the
+    /// dynamic loader's own search (ld.so.cache and this process's LD_LIBRARY_PATH). The CLI
+    /// turns it off when LD_LIBRARY_PATH has an empty or relative entry: the loader would then
+    /// search the current directory.
+    public var allowLoaderSearch: Bool
 
-    public init(libraryDirectories: [String] = [], cacheDirectory: String? = nil, device: Int = 0) {
+    public init(libraryDirectories: [String] = [], cacheDirectory: String? = nil, device: Int = 0, allowLoaderSearch: Bool = true) {
         self.libraryDirectories = libraryDirectories; self.cacheDirectory = cacheDirectory; self.device = device
+        self.allowLoaderSearch = allowLoaderSearch
     }
 }

@@ -14,7 +14,10 @@ import Support
 /// (truncated, corrupt, hostile, another key's file renamed) is ignored and the image is
 /// compiled again and rewritten. Files are written atomically (temp file, rename) with mode
 /// 0600, the folder created 0700, and a folder that is a symlink, not ours or writable by
-/// others is not used.
+/// others is not used. Every check is made on what was opened, not on a path: the folder is
+/// opened (O_DIRECTORY | O_NOFOLLOW) and fstat'ed, the file opened relative to it (openat,
+/// O_NOFOLLOW | O_NONBLOCK: a FIFO or device swapped in cannot block) and fstat'ed (a regular
+/// file of ours, of a bounded size), and a store goes through the same folder descriptor.
 ///
 /// File layout (all integers little-endian):
 ///
@@ -59,18 +62,23 @@ public struct KernelCache: Sendable {
 
     /// The image cached under `key`, or nil when there is none or the file fails a check.
     public func load(_ key: [UInt8]) -> [UInt8]? {
-        guard key.count == 32, usableDirectory(create: false) else { return nil }
-        let p = path(for: key)
-        guard let st = FS.lstat(p), st.isRegular,
-              st.size >= UInt64(KernelCache.headerSize), st.size <= UInt64(KernelCache.headerSize + KernelCache.maxImageBytes)
+        guard key.count == 32, let dir = try? openDirectory(create: false) else { return nil }
+        let fd = openat(dir.fd, KernelCache.fileName(key), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let f = FileDescriptor(fd: fd, path: path(for: key))
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
+              st.st_size >= KernelCache.headerSize, st.st_size <= KernelCache.headerSize + KernelCache.maxImageBytes
         else { return nil }
-        guard let f = try? FileDescriptor(path: p, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
-        let size = Int(st.size)
+        let size = Int(st.st_size)
         var bytes = [UInt8](repeating: 0, count: size)
-        // Read at most the size lstat gave (the file may change under us: the checks below catch it).
+        // Read at most the size fstat gave (the file may change under us: the checks below catch it).
         guard let n = try? bytes.withUnsafeMutableBytes({ try f.readFully(into: $0.baseAddress!, count: size) }), n == size else { return nil }
         return KernelCache.decode(bytes, key: key)
     }
+
+    /// "<64 hex digits>.cubin": the file's name in the folder.
+    static func fileName(_ key: [UInt8]) -> String { Hex.encode(key) + ".cubin" }
 
     /// The image in `file` if it is a valid cache file for `key` (public for the fuzz target).
     public static func decode(_ file: [UInt8], key: [UInt8]) -> [UInt8]? {
@@ -101,27 +109,57 @@ public struct KernelCache: Sendable {
         guard key.count == 32, !image.isEmpty, image.count <= KernelCache.maxImageBytes else {
             throw ComputeError("gpu: kernel cache: refusing an image of \(image.count) bytes")
         }
-        guard usableDirectory(create: true) else {
-            throw ComputeError("gpu: kernel cache folder \(directory) is not usable (a symlink, not ours, or writable by others)")
+        let dir = try openDirectory(create: true)
+        let name = KernelCache.fileName(key)
+        let temp = ".tmp-\(getpid())-\(UInt64(bitPattern: Clock.nowNs()))-\(name.prefix(16))"
+        let fd = openat(dir.fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ComputeError("gpu: kernel cache folder \(directory): cannot create a file: \(String(cString: strerror(errno)))") }
+        do {
+            let f = FileDescriptor(fd: fd, path: directory + "/" + temp)
+            try f.write(KernelCache.encode(image, key: key))
+        } catch {
+            _ = unlinkat(dir.fd, temp, 0)
+            throw ComputeError("gpu: kernel cache folder \(directory): cannot write: \(error)")
         }
-        try FS.atomicWrite(path(for: key), KernelCache.encode(image, key: key), mode: 0o600, durable: false)
+        guard renameat(dir.fd, temp, dir.fd, name) == 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = unlinkat(dir.fd, temp, 0)
+            throw ComputeError("gpu: kernel cache folder \(directory): cannot rename into place: \(reason)")
+        }
     }
 
-    /// Whether the folder exists (made with 0700, parents too, when `create`), is a real
-    /// folder owned by this user and not writable by group or others.
-    func usableDirectory(create: Bool) -> Bool {
-        guard directory.hasPrefix("/") else { return false }
-        if FS.lstat(directory) == nil {
-            guard create else { return false }
+    /// Why the folder cannot be used, or nil when it can (or does not exist yet and so would
+    /// be created). For `mlrepo doctor`.
+    public func problem() -> String? {
+        guard FS.lstat(directory) != nil else { return nil }
+        do { _ = try openDirectory(create: false); return nil } catch { return (error as? ComputeError)?.message ?? "\(error)" }
+    }
+
+    /// The folder, opened (made with 0700, parents too, when `create`): a real folder (not a
+    /// symlink) owned by this user and not writable by group or others, checked on the open
+    /// descriptor. Throws the reason it cannot be used.
+    func openDirectory(create: Bool) throws -> FileDescriptor {
+        func unusable(_ why: String) -> ComputeError { ComputeError("gpu: kernel cache folder \(directory) is not usable: \(why)") }
+        guard directory.hasPrefix("/") else { throw unusable("not an absolute path") }
+        if create && FS.lstat(directory) == nil {
             // Create each missing component 0700 (like `mkdir -p -m 700`).
             var built = ""
             for part in directory.split(separator: "/") {
                 built += "/" + part
-                if FS.lstat(built) == nil { if Glibc.mkdir(built, 0o700) != 0 && errno != EEXIST { return false } }
+                if FS.lstat(built) == nil && Glibc.mkdir(built, 0o700) != 0 && errno != EEXIST {
+                    throw unusable("cannot create \(built): \(String(cString: strerror(errno)))")
+                }
             }
         }
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw unusable(errno == ELOOP || errno == ENOTDIR ? "a symlink or not a folder" : String(cString: strerror(errno)))
+        }
+        let f = FileDescriptor(fd: fd, path: directory)
         var st = stat()
-        guard Glibc.lstat(directory, &st) == 0 else { return false }
-        return (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == getuid() && (st.st_mode & 0o022) == 0
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw unusable("not a folder") }
+        guard st.st_uid == getuid() else { throw unusable("owned by another user") }
+        guard (st.st_mode & 0o022) == 0 else { throw unusable("writable by group or others") }
+        return f
     }
 }

@@ -90,17 +90,23 @@ public protocol KernelDevice: AnyObject, Sendable {
     /// Waits for everything queued.
     func synchronize() throws
 
-    /// Starts recording the launches and copies that follow instead of running them; nil if
-    /// the device cannot (then nothing is recorded).
+    /// Starts recording the launches, device-to-device copies and zeroing that follow,
+    /// instead of running them; false if the device cannot (then nothing is recorded). The
+    /// calling thread owns the capture: other threads' calls wait until it ends; on the owning
+    /// thread host copies, `copy(toHost:)` and `synchronize` throw. Memory freed during a
+    /// capture is freed with the graph (its nodes may use it).
     func beginCapture() throws -> Bool
     /// Ends the recording: the graph, ready to replay.
     func endCapture() throws -> any DeviceGraph
+    /// Ends a capture that failed part way, discarding what it recorded.
+    func abortCapture()
     /// Queues a replay of `graph`.
     func launch(graph: any DeviceGraph) throws
 }
 
 extension KernelDevice {
     public func beginCapture() throws -> Bool { false }
+    public func abortCapture() {}
     public func endCapture() throws -> any DeviceGraph { throw ComputeError("this device cannot capture graphs") }
     public func launch(graph: any DeviceGraph) throws { throw ComputeError("this device cannot replay graphs") }
 }

@@ -151,9 +151,10 @@ public final class NVRTC: @unchecked Sendable {
         errorString(rc).map { String(cString: $0) } ?? "nvrtcResult \(rc)"
     }
 
-    /// The first line of a compile log that reports an error ("mlrepo_kernels.cu(12): error: …").
+    /// The first line of a compile log that reports an error ("mlrepo_kernels.cu(12): error: …"):
+    /// one with "error:" (not a line that merely mentions the word, like an identifier).
     public static func firstError(in log: String) -> String? {
-        log.split(separator: "\n").first { $0.contains("error") }.map { String($0).trimmed() }
+        log.split(separator: "\n").first { $0.contains("error:") }.map { String($0).trimmed() }
     }
 
     /// The lines of a compile log that report warnings.

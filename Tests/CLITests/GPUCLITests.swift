@@ -17,9 +17,24 @@ final class GPUCLITests: CLITestCase {
         return out
     }
 
-    /// Skips on a machine where libcuda loads: these tests are about its absence.
-    func requireNoDriver() throws {
-        if case .success(let h) = CUDALibraries.load(.driver, settings: GPUSettings()) {
+    /// The settings the child process builds from `extra` (plus the run's fixed environment),
+    /// as `Settings.gpu(env:)` does: MLREPO_CUDA_LIBS, CUDA_HOME/CUDA_PATH, LD_LIBRARY_PATH,
+    /// then Python's site-packages.
+    func childSettings(_ extra: [String: String]) -> GPUSettings {
+        let env = environment(extra)
+        var dirs: [String] = []
+        func add(_ d: String) { if d.hasPrefix("/") && !dirs.contains(d) { dirs.append(d) } }
+        for d in (env["MLREPO_CUDA_LIBS"] ?? "").split(separator: ":") { add(String(d)) }
+        for home in [env["CUDA_HOME"], env["CUDA_PATH"]].compactMap({ $0 }) where !home.isEmpty { add(home + "/lib64"); add(home + "/lib") }
+        for d in (env["LD_LIBRARY_PATH"] ?? "").split(separator: ":") { add(String(d)) }
+        for d in CUDALibraries.pythonCUDADirectories(env: env) { add(d) }
+        return GPUSettings(libraryDirectories: dirs)
+    }
+
+    /// Skips where the child, given `extra`, would load a libcuda: these tests are about its
+    /// absence. Probes the folders the child searches, not just this process's defaults.
+    func requireNoDriver(_ extra: [String: String]? = nil) throws {
+        if case .success(let h) = CUDALibraries.load(.driver, settings: childSettings(extra ?? pythonEnv)) {
             throw XCTSkip("this machine has an NVIDIA driver (\(h.path)); run 'mlrepo doctor --gpu' instead")
         }
     }
@@ -94,12 +109,52 @@ final class GPUCLITests: CLITestCase {
         try requireNoDriver()
         try initIrisProject()
         let fake = dir("fakecuda")
+        try requireNoDriver(["MLREPO_CUDA_LIBS": fake.path])
         write("../fakecuda/libcuda.so.1", "not a library")
         let r = runResult(["doctor"], env: ["MLREPO_CUDA_LIBS": fake.path])
         XCTAssertEqual(r.code, 0, r.err)
         XCTAssertTrue(r.out.contains("libcuda.so.1     missing: NVIDIA driver library found but not loadable: \(fake.path)/libcuda.so.1: "), r.out)
         let t = fails(1, "train", "--backend", "gpu", env: ["MLREPO_CUDA_LIBS": fake.path])
         XCTAssertTrue(t.err.contains("no GPU backend is available: NVIDIA driver library found but not loadable"), t.err)
+    }
+
+    func testDoctorReportsTheKernelCacheAndItsSettings() throws {
+        try requireNoDriver()
+        let cache = base.path + "/.cache/mlrepo/cuda"
+        XCTAssertTrue(ok("doctor", env: pythonEnv).contains("\ncache     \(cache)\n"))
+        for off in ["off", "0", "false", "NO"] {
+            var env = pythonEnv
+            env["MLREPO_CUDA_CACHE"] = off
+            let json = try JSONSerialization.jsonObject(with: Data(ok("doctor", "--json", env: env).utf8)) as? [String: Any]
+            XCTAssertTrue(json?["kernel_cache"] is NSNull, "MLREPO_CUDA_CACHE=\(off)")
+            XCTAssertTrue(ok("doctor", env: env).contains("\ncache     off (MLREPO_CUDA_CACHE)\n"))
+        }
+        var on = pythonEnv
+        on["MLREPO_CUDA_CACHE"] = "yes"
+        let jsonOn = try JSONSerialization.jsonObject(with: Data(ok("doctor", "--json", env: on).utf8)) as? [String: Any]
+        XCTAssertEqual(jsonOn?["kernel_cache"] as? String, cache)
+        // A folder that cannot be used is reported, in the text and the JSON.
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        XCTAssertEqual(chmod(cache, 0o777), 0)
+        let problem = "gpu: kernel cache folder \(cache) is not usable: writable by group or others"
+        XCTAssertTrue(ok("doctor", env: pythonEnv).contains("\ncache     \(problem)\n"))
+        let json = try JSONSerialization.jsonObject(with: Data(ok("doctor", "--json", env: pythonEnv).utf8)) as? [String: Any]
+        XCTAssertEqual(json?["kernel_cache_problem"] as? String, problem)
+        XCTAssertEqual(chmod(cache, 0o700), 0)
+        XCTAssertNil((try JSONSerialization.jsonObject(with: Data(ok("doctor", "--json", env: pythonEnv).utf8)) as? [String: Any])?["kernel_cache_problem"])
+    }
+
+    func testAnLDLibraryPathThatNamesTheCurrentDirectoryTurnsOffTheLoaderSearch() throws {
+        try requireNoDriver()
+        for (value, search) in [("/nowhere", true), ("/nowhere:", false), (":/nowhere", false), ("/a::/b", false), ("lib:/nowhere", false)] {
+            var env = pythonEnv
+            env["LD_LIBRARY_PATH"] = value
+            let json = try JSONSerialization.jsonObject(with: Data(ok("doctor", "--json", env: env).utf8)) as? [String: Any]
+            XCTAssertEqual(json?["cuda_loader_search"] as? Bool, search, "LD_LIBRARY_PATH=\(value)")
+        }
+        var env = pythonEnv
+        env["LD_LIBRARY_PATH"] = ".:/nowhere"
+        XCTAssertTrue(ok("doctor", env: env).contains("libraries are not looked up by soname"))
     }
 
     func testBinaryLinksNoCUDALibrary() throws {

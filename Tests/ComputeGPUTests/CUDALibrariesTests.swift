@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Synchronization
 import Compute
 import Support
 @testable import ComputeGPU
@@ -15,6 +16,11 @@ final class CUDALibrariesTests: XCTestCase {
 
     override func tearDownWithError() throws {
         if let temp { FS.removeTree(temp) }
+    }
+
+    override class func tearDown() {
+        if let c = sharedCacheFolder { FS.removeTree(c); sharedCacheFolder = nil }
+        super.tearDown()
     }
 
     func mkdirs(_ rel: String) -> String {
@@ -102,12 +108,9 @@ final class CUDALibrariesTests: XCTestCase {
             XCTAssertTrue((p.path == nil) != (p.reason == nil), "\(p): a path or a reason")
         }
         if probe[0].path == nil { XCTAssertEqual(probe[0].reason, "no NVIDIA driver: libcuda.so.1 not found") }
-        // With pip's folders, NVRTC is found where the wheel put it.
-        let env = ProcessInfo.processInfo.environment
-        let pip = CUDALibraries.pythonCUDADirectories(env: env)
-        guard let dir = pip.first(where: { FS.exists($0 + "/libnvrtc.so.13") }) else {
-            throw XCTSkip("nvidia-cuda-nvrtc not installed: pip install nvidia-cuda-nvrtc")
-        }
+        // With the folders the CLI would search, NVRTC is found where the wheel put it.
+        let pip = try NVRTCCompileTests.nvrtcDirectories()
+        let dir = try XCTUnwrap(pip.first(where: { FS.exists($0 + "/libnvrtc.so.13") }), "NVRTC loaded, but not from \(pip)")
         let found = CUDALibraries.probe(GPUSettings(libraryDirectories: pip))
         XCTAssertEqual(found[1].path, dir + "/libnvrtc.so.13")
         XCTAssertNil(found[1].reason)
@@ -292,12 +295,19 @@ extension CUDALibrariesTests {
     #include <string.h>
     typedef int CUresult;
     typedef unsigned long long CUdeviceptr;
+    /* kind: 1 a backend kernel (counted only), 2 the self-test kernel, 3 a device-to-device
+       copy, 4 a memset, 5 a host-to-device copy (reads the host buffer when it runs, as a
+       captured memcpy node does at every replay). */
     typedef struct { int kind; void *vals[6]; unsigned long long store[6]; unsigned gx, bx; } Rec;
-    typedef struct { Rec *recs; int n, cap; } Graph;
-    int fake_allocs, fake_frees, fake_launches, fake_module_loads, fake_capturing;
+    typedef struct { Rec *recs; int n, cap; int invalid; } Graph;
+    int fake_allocs, fake_frees, fake_launches, fake_module_loads, fake_module_unloads, fake_capturing;
+    int fake_syncs, fake_stream_destroys, fake_ctx_releases, fake_graph_destroys;
+    /* Set by the tests through dlsym: what cuInit and cuDriverGetVersion answer, what cuMemFree returns. */
+    int fake_init_result = 0, fake_driver_version = 13000, fake_free_result = 0;
+    unsigned fake_ctx_flags = 0xffff;
     static Graph *capture;
-    CUresult cuInit(unsigned f) { return 0; }
-    CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+    CUresult cuInit(unsigned f) { return fake_init_result; }
+    CUresult cuDriverGetVersion(int *v) { *v = fake_driver_version; return 0; }
     CUresult cuDeviceGetCount(int *c) { *c = 1; return 0; }
     CUresult cuDeviceGet(int *d, int o) { if (o != 0) return 101; *d = 0; return 0; }
     CUresult cuDeviceGetName(char *n, int len, int d) { strncpy(n, "Fake GPU 80GB", len); return 0; }
@@ -306,66 +316,116 @@ extension CUDALibrariesTests {
         return 1;
     }
     CUresult cuDeviceTotalMem_v2(size_t *b, int d) { *b = (size_t)80 << 30; return 0; }
+    CUresult cuDevicePrimaryCtxSetFlags_v2(int d, unsigned flags) { fake_ctx_flags = flags; return 0; }
     CUresult cuDevicePrimaryCtxRetain(void **c, int d) { *c = (void *)0x1000; return 0; }
-    CUresult cuDevicePrimaryCtxRelease_v2(int d) { return 0; }
+    CUresult cuDevicePrimaryCtxRelease_v2(int d) { fake_ctx_releases++; return 0; }
     CUresult cuCtxSetCurrent(void *c) { return 0; }
     CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
         if (n > ((size_t)1 << 32)) return 2;
         void *m = malloc(n); if (!m) return 2;
         *p = (CUdeviceptr)m; fake_allocs++; return 0;
     }
-    CUresult cuMemFree_v2(CUdeviceptr p) { free((void *)p); fake_frees++; return 0; }
-    CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { memcpy((void *)d, s, n); return 0; }
-    CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { memcpy(d, (void *)s, n); return 0; }
-    CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { memmove((void *)d, (void *)s, n); return 0; }
-    CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char c, size_t n, void *st) { memset((void *)d, c, n); return 0; }
-    CUresult cuModuleLoadData(void **m, const void *image) {
-        const unsigned char *b = image;
-        if (!(b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F')) return 200;   /* CUDA_ERROR_INVALID_IMAGE */
-        fake_module_loads++; *m = (void *)0x2000; return 0;
-    }
-    CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
-        *f = (void *)(long)(strcmp(name, "mlr_selftest_axpb") == 0 ? 2 : 1); return 0;
+    /* Freeing during a capture is not allowed (it would synchronize). */
+    CUresult cuMemFree_v2(CUdeviceptr p) {
+        if (capture) { capture->invalid = 1; return 900; }
+        if (fake_free_result) return fake_free_result;
+        free((void *)p); fake_frees++; return 0;
     }
     static void run(Rec *r) {
+        unsigned long long *v = r->store;
+        if (r->kind == 3) { memmove((void *)v[0], (void *)v[1], v[2]); return; }
+        if (r->kind == 4) { memset((void *)v[0], (int)v[1], v[2]); return; }
+        if (r->kind == 5) { memcpy((void *)v[0], (const void *)v[1], v[2]); return; }
         if (r->kind != 2) return;
         float *y = *(float **)r->vals[0]; const float *x = *(const float **)r->vals[1];
         int a = *(int *)r->vals[2]; long long n = *(long long *)r->vals[3];
         float s = *(float *)r->vals[4]; double d = *(double *)r->vals[5];
         for (long long i = 0; i < n; i++) y[i] = y[i] + x[i] * s + (float)a + (float)d;
     }
-    CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                            unsigned shm, void *st, void **params, void **extra) {
-        if (bx * by * bz > 1024) return 1;
-        fake_launches++;
-        Rec r; memset(&r, 0, sizeof r); r.kind = (int)(long)f; r.gx = gx; r.bx = bx;
-        if (r.kind == 2) for (int i = 0; i < 6; i++) { memcpy(&r.store[i], params[i], 8); r.vals[i] = &r.store[i]; }
+    /* Runs `r` now, or records it in the capture. */
+    static CUresult submit(Rec r) {
+        for (int i = 0; i < 6; i++) r.vals[i] = 0;
         if (capture) {
             if (capture->n == capture->cap) { capture->cap = capture->cap * 2 + 4; capture->recs = realloc(capture->recs, capture->cap * sizeof(Rec)); }
             Rec *c = &capture->recs[capture->n++]; *c = r;
             for (int i = 0; i < 6; i++) c->vals[i] = &c->store[i];   /* values copied at launch, as CUDA does */
             return 0;
         }
-        if (r.kind == 2) for (int i = 0; i < 6; i++) r.vals[i] = &r.store[i];
+        for (int i = 0; i < 6; i++) r.vals[i] = &r.store[i];
         run(&r); return 0;
     }
+    static Rec op(int kind, unsigned long long a, unsigned long long b, unsigned long long n) {
+        Rec r; memset(&r, 0, sizeof r); r.kind = kind; r.store[0] = a; r.store[1] = b; r.store[2] = n; return r;
+    }
+    CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { return submit(op(5, d, (unsigned long long)s, n)); }
+    /* A copy to the host cannot complete inside a capture. */
+    CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) {
+        if (capture) { capture->invalid = 1; return 900; }
+        memcpy(d, (void *)s, n); return 0;
+    }
+    CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, void *st) { return submit(op(3, d, s, n)); }
+    CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char c, size_t n, void *st) { return submit(op(4, d, c, n)); }
+    CUresult cuModuleLoadData(void **m, const void *image) {
+        const unsigned char *b = image;
+        if (!(b[0] == 0x7f && b[1] == 'E' && b[2] == 'L' && b[3] == 'F')) return 200;   /* CUDA_ERROR_INVALID_IMAGE */
+        fake_module_loads++; *m = (void *)(long)(0x2000 + fake_module_loads); return 0;
+    }
+    CUresult cuModuleUnload(void *m) { fake_module_unloads++; return 0; }
+    CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
+        *f = (void *)(long)(strcmp(name, "mlr_selftest_axpb") == 0 ? 2 : 1); return 0;
+    }
+    CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                            unsigned shm, void *st, void **params, void **extra) {
+        if ((unsigned long long)bx * by * bz > 1024) return 1;
+        fake_launches++;
+        Rec r; memset(&r, 0, sizeof r); r.kind = (int)(long)f; r.gx = gx; r.bx = bx;
+        if (r.kind == 2) for (int i = 0; i < 6; i++) memcpy(&r.store[i], params[i], 8);
+        return submit(r);
+    }
     CUresult cuStreamCreate(void **s, unsigned f) { *s = (void *)0x3000; return 0; }
-    CUresult cuStreamSynchronize(void *s) { return 0; }
+    CUresult cuStreamDestroy_v2(void *s) { fake_stream_destroys++; return 0; }
+    /* CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (900) on a capturing stream, which also
+       invalidates the capture (its end then fails with 901). */
+    CUresult cuStreamSynchronize(void *s) {
+        if (capture) { capture->invalid = 1; return 900; }
+        fake_syncs++; return 0;
+    }
     CUresult cuGetErrorName(CUresult e, const char **s) {
-        *s = e == 2 ? "CUDA_ERROR_OUT_OF_MEMORY" : e == 200 ? "CUDA_ERROR_INVALID_IMAGE" : "CUDA_ERROR_UNKNOWN"; return 0;
+        switch (e) {
+        case 2: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return 0;
+        case 34: *s = "CUDA_ERROR_STUB_LIBRARY"; return 0;
+        case 200: *s = "CUDA_ERROR_INVALID_IMAGE"; return 0;
+        case 700: *s = "CUDA_ERROR_ILLEGAL_ADDRESS"; return 0;
+        case 803: *s = "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH"; return 0;
+        case 804: *s = "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE"; return 0;
+        case 900: *s = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; return 0;
+        case 901: *s = "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"; return 0;
+        }
+        *s = "CUDA_ERROR_UNKNOWN"; return 0;
     }
     CUresult cuGetErrorString(CUresult e, const char **s) {
-        *s = e == 2 ? "out of memory" : e == 200 ? "device kernel image is invalid" : "unknown error"; return 0;
+        switch (e) {
+        case 2: *s = "out of memory"; return 0;
+        case 34: *s = "CUDA driver is a stub library"; return 0;
+        case 200: *s = "device kernel image is invalid"; return 0;
+        case 700: *s = "an illegal memory access was encountered"; return 0;
+        }
+        *s = "unknown error"; return 0;
     }
     CUresult cuStreamBeginCapture_v2(void *s, int mode) {
         if (capture || mode != 2) return 1;
         capture = calloc(1, sizeof(Graph)); fake_capturing = 1; return 0;
     }
-    CUresult cuStreamEndCapture(void *s, void **g) { *g = capture; capture = 0; fake_capturing = 0; return *g ? 0 : 1; }
+    CUresult cuStreamEndCapture(void *s, void **g) {
+        Graph *c = capture; capture = 0; fake_capturing = 0;
+        if (!c) return 1;
+        if (c->invalid) { free(c->recs); free(c); *g = 0; return 901; }
+        *g = c; return 0;
+    }
     CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long f) { *e = g; return 0; }
     CUresult cuGraphLaunch(void *e, void *s) { Graph *g = e; for (int i = 0; i < g->n; i++) run(&g->recs[i]); return 0; }
     CUresult cuGraphExecDestroy(void *e) { return 0; }
-    CUresult cuGraphDestroy(void *g) { Graph *gr = g; free(gr->recs); free(gr); return 0; }
+    CUresult cuGraphDestroy(void *g) { Graph *gr = g; free(gr->recs); free(gr); fake_graph_destroys++; return 0; }
     """#
 
     /// Compiles the fake driver into `dir`/libcuda.so.1; nil (the caller skips) without a C compiler.
@@ -390,11 +450,7 @@ extension CUDALibrariesTests {
     }
 
     func testCUDADeviceOverAFakeDriver() throws {
-        let env = ProcessInfo.processInfo.environment
-        let pip = CUDALibraries.pythonCUDADirectories(env: env)
-        guard (try? NVRTC.load(GPUSettings(libraryDirectories: pip))) != nil else {
-            throw XCTSkip("nvidia-cuda-nvrtc not installed: pip install nvidia-cuda-nvrtc")
-        }
+        let pip = try NVRTCCompileTests.nvrtcDirectories()
         let dir = mkdirs("fakedriver")
         guard let lib = try buildFakeDriver(in: dir) else { throw XCTSkip("no C compiler for the fake driver") }
         let cacheDir = temp + "/cache"
@@ -442,19 +498,348 @@ extension CUDALibrariesTests {
         }
         XCTAssertEqual(try fakeCounter(handle, "fake_launches"), launches)
 
-        // A free during a capture waits for the capture's end.
+        // A free during a capture belongs to the graph: freed when the graph is.
         let p = try dev.allocate(64)
         let frees = try fakeCounter(handle, "fake_frees")
         XCTAssertTrue(try dev.beginCapture())
         XCTAssertThrowsError(try dev.beginCapture(), "one capture at a time")
-        // Host copies cannot be captured (a recorded step must only queue device work).
-        var host = [UInt8](repeating: 1, count: 64)
-        XCTAssertThrowsError(try host.withUnsafeBytes { try dev.copy(toDevice: p, from: $0) })
-        XCTAssertThrowsError(try host.withUnsafeMutableBytes { try dev.copy(toHost: $0, from: p) })
         dev.free(p)
         XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees)
-        _ = try dev.endCapture()
+        var graph: (any DeviceGraph)? = try dev.endCapture()
+        XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees, "the graph may use it")
+        XCTAssertNotNil(graph)
+        graph = nil
         XCTAssertEqual(try fakeCounter(handle, "fake_frees"), frees + 1)
         XCTAssertThrowsError(try dev.endCapture(), "no capture running")
     }
+
+    // MARK: The fake driver, finding by finding
+
+    /// The fake driver built in its own folder (so each test has its own copy and counters),
+    /// its handle, and settings that find it first, NVRTC where pip put it, and a kernel cache
+    /// shared by the tests of this process (one NVRTC compile, not one per test).
+    func fake(_ name: String = "fakedriver") throws -> (handle: CUDALibraries.Handle, settings: GPUSettings) {
+        let nvrtcDirs = try NVRTCCompileTests.nvrtcDirectories()
+        let dir = mkdirs(name)
+        guard let lib = try buildFakeDriver(in: dir) else { throw XCTSkip("no C compiler for the fake driver") }
+        let settings = GPUSettings(libraryDirectories: [dir] + nvrtcDirs, cacheDirectory: Self.sharedCache)
+        let h = try CUDALibraries.open(.driver, settings: settings)
+        XCTAssertEqual(h.path, lib)
+        return (h, settings)
+    }
+
+    nonisolated(unsafe) static var sharedCacheFolder: String? = nil
+    static var sharedCache: String {
+        if let c = sharedCacheFolder { return c }
+        let c = try! FS.makeTempDirectory(prefix: "mlrepo-fakecache-")
+        sharedCacheFolder = c
+        return c
+    }
+
+    func setFake(_ h: CUDALibraries.Handle, _ name: String, _ value: Int32) throws {
+        try h.symbol(name).assumingMemoryBound(to: Int32.self).pointee = value
+    }
+
+    func upload(_ dev: CUDADevice, _ p: DevicePointer, _ v: [Float]) throws {
+        try v.withUnsafeBytes { try dev.copy(toDevice: p, from: $0) }
+    }
+
+    func download(_ dev: CUDADevice, _ p: DevicePointer, _ n: Int) throws -> [Float] {
+        var out = [Float](repeating: -1, count: n)
+        try out.withUnsafeMutableBytes { try dev.copy(toHost: $0, from: p) }
+        return out
+    }
+
+    /// Finding 1: while one thread captures, another thread's call waits for the end of the
+    /// capture instead of landing in the graph.
+    func testACaptureBelongsToOneThread() throws {
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let n = 16
+        let zeros = [Float](repeating: 0, count: n), pattern = (0..<n).map { Float($0 + 1) }
+        let p = try dev.allocate(4 * n), q = try dev.allocate(4 * n)
+        try upload(dev, p, pattern)
+        try upload(dev, q, zeros)
+        XCTAssertTrue(try dev.beginCapture())
+        XCTAssertEqual(try fakeCounter(h, "fake_capturing"), 1)
+        try dev.copy(q, from: p, bytes: 4 * n)   // recorded, not run
+        let finished = DispatchSemaphore(value: 0)
+        let other = Thread { try? dev.zero(p, bytes: 4 * n); finished.signal() }
+        other.start()
+        XCTAssertEqual(finished.wait(timeout: .now() + 0.5), .timedOut, "the other thread waits while this one captures")
+        let graph = try dev.endCapture()
+        XCTAssertEqual(finished.wait(timeout: .now() + 30), .success, "the other thread goes on after the capture")
+        XCTAssertEqual(try download(dev, p, n), zeros, "its zeroing ran after the capture")
+        XCTAssertEqual(try download(dev, q, n), zeros, "the captured copy did not run")
+        try upload(dev, p, pattern)
+        try dev.launch(graph: graph)
+        XCTAssertEqual(try download(dev, q, n), pattern, "the graph holds the copy")
+        XCTAssertEqual(try download(dev, p, n), pattern, "and not the other thread's zeroing")
+        dev.free(p); dev.free(q)
+    }
+
+    /// Findings 2 and 17: memory freed during a capture stays allocated while the graph lives
+    /// (its nodes use it), so a later allocation cannot get it and a replay still reads it.
+    func testMemoryFreedDuringACaptureIsFreedWithTheGraph() throws {
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let n = 64
+        let data = (0..<n).map { Float($0) * 0.5 }
+        let a = try dev.allocate(4 * n), b = try dev.allocate(4 * n)
+        try upload(dev, a, data)
+        try upload(dev, b, [Float](repeating: 0, count: n))
+        let frees = try fakeCounter(h, "fake_frees"), destroys = try fakeCounter(h, "fake_graph_destroys")
+        XCTAssertTrue(try dev.beginCapture())
+        try dev.copy(b, from: a, bytes: 4 * n)
+        dev.free(a)
+        var graph: (any DeviceGraph)? = try dev.endCapture()
+        XCTAssertEqual(try fakeCounter(h, "fake_frees"), frees, "not freed at the capture's end")
+        // What a freed `a` would have been handed out again as.
+        let c = try dev.allocate(4 * n)
+        XCTAssertNotEqual(c, a, "a's memory still belongs to the graph")
+        try upload(dev, c, [Float](repeating: 9, count: n))
+        try dev.launch(graph: graph!)
+        XCTAssertEqual(try download(dev, b, n), data, "the replay read a's data")
+        graph = nil
+        XCTAssertEqual(try fakeCounter(h, "fake_graph_destroys"), destroys + 1)
+        XCTAssertEqual(try fakeCounter(h, "fake_frees"), frees + 1, "freed with the graph")
+        dev.free(b); dev.free(c)
+        XCTAssertEqual(try fakeCounter(h, "fake_frees"), frees + 3)
+    }
+
+    /// Findings 4 and 17: on the capturing thread, host copies and waits throw before they
+    /// reach the driver (which would invalidate the capture); device-side work is recorded.
+    func testHostCopiesAndWaitsAreRefusedWhileCapturing() throws {
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let n = 8
+        let p = try dev.allocate(4 * n)
+        try upload(dev, p, [Float](repeating: 3, count: n))
+        XCTAssertTrue(try dev.beginCapture())
+        let host = [Float](repeating: 1, count: n)
+        XCTAssertThrowsError(try upload(dev, p, host)) { e in
+            XCTAssertEqual((e as? ComputeError)?.message, "gpu: a copy from host memory cannot be part of a graph capture (end or abort the capture first)")
+        }
+        XCTAssertThrowsError(try download(dev, p, n)) { e in
+            XCTAssertEqual((e as? ComputeError)?.message, "gpu: a copy to host memory cannot be part of a graph capture (end or abort the capture first)")
+        }
+        XCTAssertThrowsError(try dev.synchronize())
+        try dev.zero(p, bytes: 4 * n)
+        let graph = try dev.endCapture()   // not invalidated: nothing illegal reached the driver
+        XCTAssertEqual(try download(dev, p, n), [Float](repeating: 3, count: n), "the zeroing was recorded, not run")
+        try dev.launch(graph: graph)
+        XCTAssertEqual(try download(dev, p, n), [Float](repeating: 0, count: n))
+        // The fake itself refuses a wait on a capturing stream, as CUDA does.
+        XCTAssertEqual(try fakeCounter(h, "fake_capturing"), 0)
+        dev.free(p)
+    }
+
+    /// Finding 1: an error path ends the capture with abortCapture: the partial graph is
+    /// destroyed, memory freed during it is freed, and the device works as before.
+    func testAbortCapture() throws {
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let p = try dev.allocate(64), scratch = try dev.allocate(64)
+        let frees = try fakeCounter(h, "fake_frees"), destroys = try fakeCounter(h, "fake_graph_destroys")
+        XCTAssertTrue(try dev.beginCapture())
+        try dev.zero(p, bytes: 64)
+        dev.free(scratch)
+        XCTAssertThrowsError(try dev.synchronize())
+        dev.abortCapture()
+        XCTAssertEqual(try fakeCounter(h, "fake_capturing"), 0)
+        XCTAssertEqual(try fakeCounter(h, "fake_graph_destroys"), destroys + 1)
+        XCTAssertEqual(try fakeCounter(h, "fake_frees"), frees + 1)
+        dev.abortCapture()   // none running: nothing happens
+        try dev.synchronize()
+        XCTAssertThrowsError(try dev.endCapture(), "no capture running")
+        XCTAssertTrue(try dev.beginCapture(), "a new capture can start")
+        _ = try dev.endCapture()
+        dev.free(p)
+    }
+
+    /// Finding 3: free waits for the queued work, and a failed free is reported by the next wait.
+    func testFreeWaitsForTheQueueAndReportsItsError() throws {
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let p = try dev.allocate(64), q = try dev.allocate(64)
+        let syncs = try fakeCounter(h, "fake_syncs")
+        dev.free(p)
+        XCTAssertEqual(try fakeCounter(h, "fake_syncs"), syncs + 1, "the stream is synchronized before cuMemFree")
+        try setFake(h, "fake_free_result", 1)
+        dev.free(q)
+        try setFake(h, "fake_free_result", 0)
+        XCTAssertThrowsError(try dev.synchronize()) { e in
+            XCTAssertEqual((e as? ComputeError)?.message, "gpu: cuMemFree failed: CUDA_ERROR_UNKNOWN (unknown error)")
+        }
+        try dev.synchronize()   // reported once
+    }
+
+    /// Finding 5: every launch dimension is bounded before a product is formed (no trap).
+    func testLaunchShapeLimits() throws {
+        XCTAssertNil(CUDADevice.launchShapeProblem(grid: Dim3(Int(Int32.max), 65535, 65535), block: Dim3(1024)))
+        XCTAssertNil(CUDADevice.launchShapeProblem(grid: Dim3(1), block: Dim3(16, 16, 4)))
+        XCTAssertNil(CUDADevice.launchShapeProblem(grid: Dim3(1), block: Dim3(1, 1, 64)))
+        for (g, b) in [(Dim3(1), Dim3(1 << 40, 1 << 40, 1 << 40)), (Dim3(Int.max, Int.max, Int.max), Dim3(32)),
+                       (Dim3(1 << 31), Dim3(32)), (Dim3(1, 65536), Dim3(32)), (Dim3(1, 1, 65536), Dim3(32)),
+                       (Dim3(1), Dim3(1025)), (Dim3(1), Dim3(1, 1025)), (Dim3(1), Dim3(1, 1, 65)), (Dim3(0), Dim3(1)),
+                       (Dim3(1), Dim3(-1, -1)), (Dim3(1), Dim3(Int.min, Int.min, 1))] {
+            XCTAssertEqual(CUDADevice.launchShapeProblem(grid: g, block: b), "bad launch shape grid \(g) block \(b)")
+        }
+        XCTAssertEqual(CUDADevice.launchShapeProblem(grid: Dim3(1), block: Dim3(64, 32)), "2048 threads a block (at most 1024)")
+        XCTAssertEqual(CUDADevice.launchShapeProblem(grid: Dim3(1), block: Dim3(1024, 1024, 64)), "67108864 threads a block (at most 1024)")
+        // Through a device: refused, nothing queued.
+        let (h, settings) = try fake()
+        let dev = try CUDADevice.open(settings)
+        let spec = CUDAKernels.specs[0]
+        let args: [KernelArgument] = spec.parameters.map { $0.hasSuffix("*") ? .pointer(.null) : $0 == "int" ? .int32(0) : $0 == "long long" ? .int64(0) : $0 == "float" ? .float(0) : .double(0) }
+        let launches = try fakeCounter(h, "fake_launches")
+        XCTAssertThrowsError(try dev.launch(spec.name, grid: Dim3(1), block: Dim3(1 << 40, 1 << 40, 1 << 40), args))
+        XCTAssertEqual(try fakeCounter(h, "fake_launches"), launches)
+        try dev.launch(spec.name, grid: Dim3(1), block: Dim3(32), args)
+        XCTAssertEqual(try fakeCounter(h, "fake_launches"), launches + 1)
+    }
+
+    /// Findings 7 and 12: a driver older than NVRTC is refused with what to do, cuInit's
+    /// compatibility errors get a hint, and the context sleeps while it waits.
+    func testDriverVersionAndInitHints() throws {
+        let (h, settings) = try fake()
+        let nvrtc = try NVRTC.load(settings)
+        try setFake(h, "fake_driver_version", 12040)
+        XCTAssertThrowsError(try CUDADevice.open(settings)) { e in
+            XCTAssertEqual((e as? ComputeError)?.message,
+                           "the NVIDIA driver supports CUDA 12.4, NVRTC is \(nvrtc.versionString): update the driver (or use an NVRTC no newer than the driver)")
+        }
+        XCTAssertEqual(CUDADevice.driverTooOld(driverVersion: 12040, nvrtc: "13.2"),
+                       "the NVIDIA driver supports CUDA 12.4, NVRTC is 13.2: update the driver (or use an NVRTC no newer than the driver)")
+        try setFake(h, "fake_driver_version", Int32(nvrtc.version.major * 1000))
+        let dev = try CUDADevice.open(settings)
+        XCTAssertEqual(dev.kernelTarget, "sm_90", "a CUBIN needs only the same major version")
+        XCTAssertEqual(try fakeCounter(h, "fake_ctx_flags"), 4, "CU_CTX_SCHED_BLOCKING_SYNC set before the context is retained")
+        for (rc, hint) in [(803, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (unknown error): \(h.path) does not match the loaded NVIDIA kernel driver"),
+                           (804, "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE (unknown error): this GPU does not support the forward-compatibility driver \(h.path)")] {
+            try setFake(h, "fake_init_result", Int32(rc))
+            XCTAssertThrowsError(try CUDADevice.open(settings)) { e in
+                let m = (e as? ComputeError)?.message ?? ""
+                XCTAssertTrue(m.hasPrefix("gpu: cuInit failed: " + hint), m)
+                XCTAssertFalse(m.contains("\n"))
+            }
+        }
+        try setFake(h, "fake_init_result", 0)
+        // A sticky error says the process must restart.
+        XCTAssertEqual(try CUDADriver(h).error(700, "cuStreamSynchronize").message,
+                       "gpu: cuStreamSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS (an illegal memory access was encountered); the GPU context is lost: restart the process")
+        XCTAssertEqual(try CUDADriver(h).error(2, "cuMemAlloc").message, "gpu: cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory)")
+    }
+
+    /// Finding 8: the driver is not taken from a stubs folder or site-packages; a stub that
+    /// answers CUDA_ERROR_STUB_LIBRARY is passed over for the next copy found, and named when
+    /// there is none.
+    func testStubDriversArePassedOver() throws {
+        let s = GPUSettings(libraryDirectories: ["/usr/local/cuda/lib64/stubs", "/x/site-packages/nvidia/cu13/lib", "/opt/drv"])
+        let driverDirs = CUDALibraries.searchDirectories(s, for: .driver)
+        XCTAssertEqual(driverDirs.first, "/opt/drv")
+        XCTAssertFalse(driverDirs.contains { $0.contains("stubs") || $0.contains("site-packages") }, "\(driverDirs)")
+        XCTAssertEqual(Array(CUDALibraries.searchDirectories(s, for: .nvrtc).prefix(3)), s.libraryDirectories)
+
+        let (stub, stubSettings) = try fake("stub")
+        try setFake(stub, "fake_init_result", 34)
+        XCTAssertThrowsError(try CUDADevice.open(stubSettings)) { e in
+            XCTAssertEqual((e as? ComputeError)?.message,
+                           "gpu: cuInit failed: CUDA_ERROR_STUB_LIBRARY (CUDA driver is a stub library): the stub library loaded from \(stub.path) is not the driver (remove its folder from LD_LIBRARY_PATH or MLREPO_CUDA_LIBS)")
+        }
+        let (real, realSettings) = try fake("real")
+        var both = stubSettings
+        both.libraryDirectories.insert(Path.dirname(real.path), at: 1)
+        let dev = try CUDADevice.open(both)
+        XCTAssertEqual(dev.driverPath, real.path, "the next copy after the stub")
+        _ = realSettings
+    }
+
+    /// Findings 10 and 11: the loaded file is the handle's own (dlinfo), and a long list of
+    /// unloadable copies is cut.
+    func testLoadedPathAndCappedReasons() throws {
+        let (h, _) = try fake()
+        XCTAssertEqual(CUDALibraries.loadedPath(h.handle), h.path)
+        if let z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL) {
+            let p = CUDALibraries.loadedPath(z) ?? ""
+            XCTAssertTrue(p.hasPrefix("/") && p.contains("libz.so"), p)
+        }
+        var dirs: [String] = []
+        for i in 0..<5 {
+            let d = mkdirs("bad\(i)")
+            try FS.atomicWrite(d + "/libnvrtc.so.13", Array("not a library".utf8), durable: false)
+            dirs.append(d)
+        }
+        guard case .failure(let f) = CUDALibraries.load(.nvrtc, directories: dirs, loaderSearch: false) else { return XCTFail() }
+        XCTAssertFalse(f.notFound)
+        XCTAssertTrue(f.message.contains(dirs[2] + "/libnvrtc.so.13: "), f.message)
+        XCTAssertFalse(f.message.contains(dirs[3]), f.message)
+        XCTAssertTrue(f.message.hasSuffix(" and 2 more"), f.message)
+        XCTAssertEqual(CUDALibraries.listedReasons(["a", "b"]), "a; b")
+    }
+
+    /// Finding 14: the self-test's module is loaded once, and a device that goes away unloads
+    /// its modules, destroys its stream and releases the primary context.
+    func testSelfTestLoadsOnceAndTheDeviceTearsDown() throws {
+        let (h, settings) = try fake()
+        var dev: CUDADevice? = try CUDADevice.open(settings)
+        let loads = try fakeCounter(h, "fake_module_loads")
+        let unloads = try fakeCounter(h, "fake_module_unloads"), streams = try fakeCounter(h, "fake_stream_destroys")
+        let releases = try fakeCounter(h, "fake_ctx_releases")
+        for _ in 0..<2 {
+            for r in dev!.selfTest() { XCTAssertTrue(r.passed, "\(r.check): \(r.detail)") }
+        }
+        XCTAssertEqual(try fakeCounter(h, "fake_module_loads"), loads + 1, "one self-test module for two runs")
+        dev = nil
+        XCTAssertEqual(try fakeCounter(h, "fake_module_unloads"), unloads + 2, "the kernels' and the self-test's modules")
+        XCTAssertEqual(try fakeCounter(h, "fake_stream_destroys"), streams + 1)
+        XCTAssertEqual(try fakeCounter(h, "fake_ctx_releases"), releases + 1)
+    }
+
+    /// Finding 13: settings that differ only in the cache folder get the device already open.
+    func testTheRegistryOpensADeviceOnce() throws {
+        let (_, settings) = try fake()
+        defer { BackendRegistry.forgetOpenedDevices() }
+        BackendRegistry.forgetOpenedDevices()
+        var other = settings
+        other.cacheDirectory = nil
+        let a = try BackendRegistry.loadGPU(settings).get(), b = try BackendRegistry.loadGPU(other).get()
+        XCTAssertTrue((a.device as AnyObject) === (b.device as AnyObject), "one device per ordinal")
+    }
+
+    /// Finding 6: the cache file is opened relative to the checked folder without following
+    /// links or blocking: a FIFO in its place is ignored at once.
+    func testACacheFileThatIsAFIFOIsIgnoredWithoutBlocking() throws {
+        let cache = KernelCache(directory: temp + "/fifo")
+        try cache.store(key(), image: image)
+        let path = cache.path(for: key())
+        try FS.unlink(path)
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<[UInt8]??>(nil)
+        let k = key()
+        let reader = Thread { let r = cache.load(k); result.withLock { $0 = .some(r) }; done.signal() }
+        reader.start()
+        if done.wait(timeout: .now() + 20) == .timedOut {
+            // Unblock the reader before failing.
+            let w = open(path, O_WRONLY | O_NONBLOCK)
+            if w >= 0 { close(w) }
+            return XCTFail("load blocked on a FIFO")
+        }
+        XCTAssertEqual(result.withLock { $0 }, .some(nil))
+        try FS.unlink(path)
+        try cache.store(key(), image: image)
+        XCTAssertEqual(cache.load(key()), image)
+        // No temp file is left behind by the store.
+        XCTAssertEqual(try FS.list(temp + "/fifo").map(\.name), [Path.basename(path)])
+        // What doctor reports.
+        XCTAssertNil(cache.problem())
+        XCTAssertNil(KernelCache(directory: temp + "/not/yet").problem(), "created when needed")
+        chmod(temp + "/fifo", 0o777)
+        XCTAssertEqual(cache.problem(), "gpu: kernel cache folder \(temp!)/fifo is not usable: writable by group or others")
+        chmod(temp + "/fifo", 0o700)
+        XCTAssertEqual(symlink(temp + "/fifo", temp + "/fifolink"), 0)
+        XCTAssertEqual(KernelCache(directory: temp + "/fifolink").problem(), "gpu: kernel cache folder \(temp!)/fifolink is not usable: a symlink or not a folder")
+    }
 }
+

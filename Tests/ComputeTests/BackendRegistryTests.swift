@@ -19,9 +19,10 @@ final class BackendRegistryTests: XCTestCase {
         XCTAssertThrowsError(try BackendRegistry.make("cpu", threads: 0))
     }
 
-    /// Skips where a driver loads (a GPU machine): these tests are about its absence.
-    func requireNoDriver() throws {
-        if case .success(let h) = CUDALibraries.load(.driver, settings: GPUSettings()) {
+    /// Skips where a driver loads with `settings` (the ones the test then uses: a GPU
+    /// machine): these tests are about its absence.
+    func requireNoDriver(_ settings: GPUSettings = GPUSettings()) throws {
+        if case .success(let h) = CUDALibraries.load(.driver, settings: settings) {
             throw XCTSkip("this machine has an NVIDIA driver (\(h.path))")
         }
     }
@@ -48,6 +49,7 @@ final class BackendRegistryTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: dir + "/libcuda.so.1"))
         let settings = GPUSettings(libraryDirectories: [dir])
+        try requireNoDriver(settings)
         XCTAssertThrowsError(try BackendRegistry.make("gpu", threads: nil, gpu: settings)) { e in
             let m = (e as? ComputeError)?.message ?? ""
             XCTAssertTrue(m.hasPrefix("no GPU backend is available: NVIDIA driver library found but not loadable: \(dir)/libcuda.so.1: "), m)

@@ -160,6 +160,12 @@ for r in sorted(roots):
 PY
 } >"$WORK/cuda-libs.txt" 2>&1
 log "CUDA libraries seen:"; cat "$WORK/cuda-libs.txt" >&2
+# mlrepo searches the usual site-packages itself; a Python elsewhere (a conda base without
+# CONDA_PREFIX, a custom prefix) is covered by naming the folders of NVRTC this Python sees.
+if [[ -z ${MLREPO_CUDA_LIBS:-} ]]; then
+  nvlibs=$(grep -E '/libnvrtc\.so' "$WORK/cuda-libs.txt" | grep '/nvidia/' | xargs -r -n1 dirname | sort -u | paste -sd: -)
+  if [[ -n $nvlibs ]]; then export MLREPO_CUDA_LIBS=$nvlibs; log "MLREPO_CUDA_LIBS=$nvlibs"; meta cuda_libs "$nvlibs"; fi
+fi
 
 # doctor --gpu: the conformance suite from the binary itself. Its exit code is recorded, not
 # fatal.

@@ -20,12 +20,14 @@ let doctorCommand = Command(
     the backend conformance suite on it: every operation checked against a host reference,
     and run twice for bit-identity. Prints a table (check, result, max error, tolerance, ms), the
     device, compute capability, driver and NVRTC versions, the kernels' compile (or cache)
-    time and the total time; exit 1 if any check fails.
+    time and the total time, then the GEMM kernel's rate (median ms and GFLOP/s of a
+    4096×4096×4096 product and of the MLP's training shapes); exit 1 if any check fails.
     --json prints one JSON object with the same content (stdout only).
     CUDA is searched in MLREPO_CUDA_LIBS (':'-separated folders), CUDA_HOME, LD_LIBRARY_PATH,
     Python's site-packages (pip's nvidia-* wheels: nvidia/*/lib), then the standard folders.
     Compiled kernels are cached in $XDG_CACHE_HOME/mlrepo/cuda or ~/.cache/mlrepo/cuda
-    (MLREPO_CUDA_CACHE=off: compile every time).
+    (MLREPO_CUDA_CACHE=off, 0, false or no: compile every time); doctor prints the folder,
+    why it cannot be used if so, and whether the kernels came from it.
     """,
     flags: ["gpu": ["--gpu"], "json": ["--json"]]
 ) { a, ctx in
@@ -50,7 +52,11 @@ let doctorCommand = Command(
             return .object(o)
         }),
         "kernel_cache": settings.cacheDirectory.map { .string($0) } ?? .null,
+        "cuda_loader_search": .bool(settings.allowLoaderSearch),
     ]
+    // A cache folder that cannot be used only costs a compile per run; say so once.
+    let cacheProblem = settings.cacheDirectory.flatMap { KernelCache(directory: $0).problem() }
+    if let cacheProblem { report["kernel_cache_problem"] = .string(cacheProblem) }
     if !json {
         ctx.out.line("mlrepo \(toolVersion)")
         ctx.out.line("os        " + (machine["os"]?.stringValue ?? "?"))
@@ -60,6 +66,11 @@ let doctorCommand = Command(
         for l in libraries {
             let state = l.path.map { "found: \($0)" } ?? ((l.required ? "missing: " : "missing (optional): ") + (l.reason ?? "?"))
             ctx.out.line("  " + l.library.soname.padding(16) + " " + Quote.controls(state))
+        }
+        let cacheLine = settings.cacheDirectory.map { dir in cacheProblem ?? dir } ?? "off (MLREPO_CUDA_CACHE)"
+        ctx.out.line("cache     " + Quote.controls(cacheLine))
+        if !settings.allowLoaderSearch {
+            ctx.out.line("          (LD_LIBRARY_PATH has an empty or relative entry: libraries are not looked up by soname)")
         }
     }
 
@@ -93,6 +104,7 @@ let doctorCommand = Command(
         device["kernel_target"] = .string(cuda.kernelTarget)
         device["kernel_image"] = .string(cuda.kernelOrigin)
         device["kernel_load_seconds"] = .number(cuda.kernelLoadSeconds)
+        if let p = cuda.kernelCacheProblem { device["kernel_cache_problem"] = .string(p) }
     }
     report["gpu"] = .object(device)
     if !json {
@@ -100,7 +112,9 @@ let doctorCommand = Command(
         ctx.out.line("driver    CUDA \(info.driverVersionString), NVRTC \(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)")
         if let cuda {
             let how = cuda.kernelOrigin == "cache" ? "loaded from the kernel cache" : "compiled by NVRTC"
-            ctx.out.line("kernels   \(cuda.kernelTarget), \(how) in \(ms(cuda.kernelLoadSeconds)) ms")
+            // The store's own error, unless the folder check above already said why.
+            let notStored = cacheProblem == nil ? cuda.kernelCacheProblem.map { "; not cached: " + $0 } ?? "" : ""
+            ctx.out.line("kernels   \(cuda.kernelTarget), \(how) in \(ms(cuda.kernelLoadSeconds)) ms" + Quote.controls(notStored))
         }
     }
     guard a.has("gpu") else {
@@ -113,7 +127,13 @@ let doctorCommand = Command(
     let suite = BackendConformance.run(gpu, size: .full)
     let results = deviceChecks + suite
     let failed = results.filter { !$0.passed }
+    // The GEMM kernel's rate: a large square product (its peak) and the MLP's shapes.
+    let rates = GEMMRate.measure(gpu)
     let total = Clock.monotonic() - start
+    report["gemm"] = .array(rates.map { r in
+        .object(["m": .int(Int64(r.m)), "n": .int(Int64(r.n)), "k": .int(Int64(r.k)), "seconds": .number(r.seconds),
+                 "gflops": .number((r.gflops * 10).rounded() / 10)])
+    })
     report["checks"] = .array(results.map { r in
         .object(["check": .string(r.check), "passed": .bool(r.passed), "max_error": .number(r.maxError),
                  "tolerance": .number(r.tolerance), "seconds": .number(r.seconds), "detail": .string(r.detail)])
@@ -129,6 +149,10 @@ let doctorCommand = Command(
             [r.check, r.passed ? "pass" : "FAIL", sci(r.maxError), r.tolerance == 0 ? "exact" : sci(r.tolerance), ms(r.seconds)]
         }, md: false, ctx)
         for r in failed { ctx.out.line("FAIL \(Quote.controls(r.check)): \(Quote.controls(r.detail))") }
+        ctx.out.line()
+        valueTable(["gemm m×n×k", "ms", "GFLOP/s"], rates.map { r in
+            ["\(r.m)×\(r.n)×\(r.k)", String((r.seconds * 1e6).rounded() / 1000), String(Int(r.gflops.rounded()))]
+        }, md: false, ctx)
         ctx.out.line()
         ctx.out.line("\(results.count - failed.count) passed, \(failed.count) failed in \(ms(total)) ms on \(Quote.controls(info.name))")
     }

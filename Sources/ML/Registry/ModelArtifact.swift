@@ -67,7 +67,6 @@ extension MLRepo {
         guard let entry = try repo.entry(in: c.tree, path: path) else {
             throw MLError.revision("\(commit.short) (\(rev))", reason: "has no file '\(path)'")
         }
-        let shownAs = "\(rev):\(path)"
         let meta = try meta(of: c)
         func refuse(_ kind: PathKind?) -> MLError {
             .promotionRefused(path: path, revision: commit.short, why: .notAModel(kind: kind?.rawValue))

@@ -230,6 +230,8 @@ final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         }
     }
 
+    func abortCapture() { lock.withLock { capturing = nil } }
+
     func launch(graph: any DeviceGraph) throws {
         guard let g = graph as? Graph else { throw ComputeError("emulator: not an emulator graph") }
         for op in g.ops { try op() }

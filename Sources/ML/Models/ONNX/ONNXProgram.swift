@@ -255,6 +255,8 @@ public final class ONNXProgram: Sendable {
             }
             for s in step.free { slots[s] = nil; live -= bytes[s]; bytes[s] = 0 }
         }
+        // A device error (a GPU backend's GEMM) leaves zeros behind: never return them.
+        do { try backend.checkError() } catch { throw MLError.onnxRun(path: path, reason: "\(error)") }
         var out: [String: ONNXValue] = [:]
         for (info, s) in zip(outputs, outputSlots) { out[info.name] = slots[s] }
         return out
