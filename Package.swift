@@ -68,7 +68,7 @@ let package = Package(
         // and the emulator (the kernel source as host C++) under the conformance suite.
         .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "ML", "Support", "TestHelpers"]),
         .testTarget(name: "MLTests", dependencies: ["ML", "Compute", "Store", "Support", "TestHelpers"]),
-        .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "Support"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "ML", "ComputeGPU", "Compute", "Net", "Support"]),
         .testTarget(name: "UITests", dependencies: ["UI", "ML", "Store", "Net", "Support", "TestHelpers"]),
         .testTarget(name: "FuzzSeedTests", dependencies: ["FuzzHarness"]),
         .testTarget(name: "CLITests", dependencies: ["ML", "ComputeGPU", "Store", "Support", "TestHelpers"]),

@@ -46,7 +46,7 @@ extension BackendConformance {
             cases.append(Case(["upload", "download"], "upload/download \(dims(r, c))") { ck in
                 var g = ck.inputs()
                 var v = g.floats(r * c, scale: 100)
-                let special: [Float] = [-0.0, .leastNonzeroMagnitude, -1e-40, .infinity, -.infinity, .nan,
+                let special: [Float] = [-0.0, .leastNonzeroMagnitude, -Float.leastNormalMagnitude / 64 /* a negative subnormal */, .infinity, -.infinity, .nan,
                                         Float(bitPattern: 0x7FC0_1234), Float(bitPattern: 0xFF80_0001),
                                         .greatestFiniteMagnitude, .leastNormalMagnitude]
                 for i in 0..<min(v.count, special.count) { v[i] = special[i] }

@@ -178,36 +178,6 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     }
 }
 
-// MARK: Graphs
-
-extension GPUBackend {
-    /// Records the launches and device copies that `body` queues into a graph instead of
-    /// running them; nil when the device cannot capture (then `body`'s work ran as usual) or
-    /// an error came (kept for `checkError`). For a per-batch step that repeats with the same
-    /// tensors and scalars: run it once without capture first, so that every scratch buffer
-    /// it needs exists (a buffer grown or a table uploaded during capture is an error on a
-    /// real device), and keep other threads off this backend meanwhile. Kernel arguments
-    /// are recorded as they were: an operation whose scalars change per step belongs
-    /// outside the graph, or takes them from the device (`adamStep(params:…stepCounter:…)`,
-    /// `gatherRows(_:indices:cursor:count:into:)`). A raw capture keeps no scratch buffer
-    /// alive: `recordStep` is the safe form (it does, and does not run its body).
-    public func capture(_ body: () -> Void) -> (any DeviceGraph)? {
-        if failed { return nil }
-        var started = false
-        run { started = try device.beginCapture() }
-        if !started { if !failed { body() }; return nil }
-        body()
-        var graph: (any DeviceGraph)? = nil
-        do { graph = try device.endCapture() } catch { fail(error) }
-        return failed ? nil : graph
-    }
-
-    /// Queues a replay of a graph `capture` made.
-    public func replay(_ graph: any DeviceGraph) {
-        run { try device.launch(graph: graph) }
-    }
-}
-
 // MARK: Recorded steps
 
 /// A step `GPUBackend.recordStep` recorded: its graph, and the scratch buffers the graph's

@@ -129,8 +129,11 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
     private let swaps = Atomic<Int>(0)
 
     final class WorkerSlot: @unchecked Sendable {
-        let backend: any Backend
+        /// This worker's backend (only its thread uses it).
+        private(set) var backend: any Backend
         init(backend: any Backend) { self.backend = backend }
+        /// After a device error: a new backend, and scorers made again on it.
+        func reset(backend b: any Backend) { backend = b; scorers = [:] }
         var scorers: [String: ModelScorer] = [:]
         let stats = Mutex<[String: LiveStats]>([:])
         var log = ""
@@ -239,6 +242,15 @@ public final class ScoringService: HTTPHandler, @unchecked Sendable {
         } catch let e as InputError {
             return tagged(HTTPResponse.error(400, e.message), m, role)
         } catch {
+            // A device error (out of memory on a GPU, a lost context) is the server's fault,
+            // not the request's, and stays with the backend: this worker starts over on a new
+            // one, so one failed request does not fail every later one.
+            var deviceFailed = false
+            do { try slot.backend.checkError() } catch { deviceFailed = true }
+            if deviceFailed {
+                slot.reset(backend: options.makeBackend?() ?? CPUBackend(threads: 1))
+                return tagged(HTTPResponse.error(500, "the scoring device failed: \(error)"), m, role)
+            }
             return tagged(HTTPResponse.error(400, "\(error)"), m, role)
         }
         if !scored.observed.isEmpty {

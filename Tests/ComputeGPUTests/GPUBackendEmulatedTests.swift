@@ -283,7 +283,7 @@ final class GPUBackendEmulatedTests: XCTestCase {
 }
 
 extension GPUBackendEmulatedTests {
-    /// A captured forward pass replays with new inputs (the same tensors) and gives what a
+    /// A recorded forward pass replays with new inputs (the same tensors) and gives what a
     /// direct run gives.
     func testCapturedStepReplays() throws {
         let be = GPUBackend(device: try emulator(), maxGridBlocks: 2)
@@ -295,10 +295,10 @@ extension GPUBackendEmulatedTests {
             be.outputDelta(y, softmax: true, targets: t, scale: 0.5, into: d)
         }
         step()
-        let graph = try XCTUnwrap(be.capture(step))
+        let recorded = try XCTUnwrap(be.recordStep(step))
         let x2 = Self.random(20 * 6, seed: 4)
         x2.withUnsafeBufferPointer { be.upload($0, into: x, row: 0) }
-        be.replay(graph)
+        be.replay(recorded)
         let replayed = be.download(d)
         step()
         XCTAssertEqual(replayed, be.download(d))

@@ -107,7 +107,7 @@ public final class ModelScorer: @unchecked Sendable {
         switch type {
         case .linearRegression, .ridge:
             let (w, bias) = linear!
-            let z = backend.tensor(rows: n, cols: 1)
+            let z = backend.uninitializedTensor(rows: n, cols: 1)
             backend.gemm(xt, transA: false, w, transB: false, into: z, alpha: 1, beta: 0)
             out.values = backend.download(z).map { Double($0) + bias }
         case .logisticRegression, .mlpClassifier, .mlpRegressor:
@@ -134,7 +134,7 @@ public final class ModelScorer: @unchecked Sendable {
             out.labels = backend.rowArgmax(d)
         case .pca:
             let c = components!
-            let z = backend.tensor(rows: n, cols: c.rows)
+            let z = backend.uninitializedTensor(rows: n, cols: c.rows)
             backend.gemm(xt, transA: false, c, transB: true, into: z, alpha: 1, beta: 0)
             out.components = backend.download(z)
             out.componentCount = c.rows

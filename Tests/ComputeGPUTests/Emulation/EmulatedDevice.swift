@@ -39,6 +39,9 @@ final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         return nil
     }()
 
+    /// Serializes launches across devices (see `launch`).
+    static let launchLock = NSLock()
+
     /// Compiled libraries by hash of their source, for the life of the test process.
     private static let built = NSLock()
     nonisolated(unsafe) private static var libraries: [String: UnsafeMutableRawPointer] = [:]
@@ -202,7 +205,9 @@ final class EmulatedDevice: KernelDevice, @unchecked Sendable {
                 ptrs[i] = s
             }
             let dims: [UInt32] = [grid.x, grid.y, grid.z, block.x, block.y, block.z].map { UInt32($0) }
-            let rc = dims.withUnsafeBufferPointer { fn($0.baseAddress!, ptrs) }
+            // One launch at a time in the process: `__shared__` is one static per kernel, shared
+            // by every emulated device that loaded the same library.
+            let rc = EmulatedDevice.launchLock.withLock { dims.withUnsafeBufferPointer { fn($0.baseAddress!, ptrs) } }
             if rc != 0 { throw ComputeError("emulator: \(kernel) failed (\(rc))") }
         }
     }

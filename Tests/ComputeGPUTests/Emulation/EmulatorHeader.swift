@@ -3,7 +3,8 @@
 /// to the source it compiles.
 ///
 /// How a launch runs: one OS thread per thread of the block (threadIdx, blockIdx, blockDim,
-/// gridDim are thread_local), all of them walking the grid's blocks in order. A block
+/// gridDim are thread_local), all of them walking the grid's blocks one at a time, in an
+/// order shuffled anew for every launch. A block
 /// barrier implements __syncthreads (a thread that has returned from the kernel leaves the
 /// barrier, as on Volta and later). A warp barrier and a 32-slot exchange implement the
 /// warp shuffles. `__shared__` is a function-local `static`: one copy, which is right
@@ -21,6 +22,7 @@ let emulatorHeader = #"""
 #include <condition_variable>
 #include <vector>
 #include <functional>
+#include <atomic>
 
 struct uint3 { unsigned int x, y, z; };
 struct dim3 { unsigned int x, y, z; };
@@ -178,6 +180,18 @@ int run(const unsigned* d, const std::function<void()>& kernel) {
     int nwarps = (threads + 31) / 32;
     std::vector<Warp> warps(nwarps);
     for (auto& w : warps) b.warps.push_back(&w);
+    // Blocks run one after another, in a different shuffled order every launch: a kernel
+    // whose result depends on the order of its blocks (a race between blocks on a GPU) gives
+    // results that differ from run to run, which the tests' bit-identity checks catch.
+    static std::atomic<unsigned long long> launches{0};
+    unsigned long long state = (launches.fetch_add(1) + 1) * 0x9E3779B97F4A7C15ull;
+    std::vector<long long> order((size_t)blocks);
+    for (long long i = 0; i < blocks; i++) order[(size_t)i] = i;
+    for (long long i = blocks - 1; i > 0; i--) {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+        long long j = (long long)(state % (unsigned long long)(i + 1));
+        long long t = order[(size_t)i]; order[(size_t)i] = order[(size_t)j]; order[(size_t)j] = t;
+    }
     Barrier end;
     auto resetAll = [&] {
         b.barrier.reset(threads);
@@ -189,7 +203,8 @@ int run(const unsigned* d, const std::function<void()>& kernel) {
         block = &b; warp = &warps[t / 32]; lane = t % 32;
         blockDim = blk; gridDim = grid;
         threadIdx = {(unsigned)(t % blk.x), (unsigned)((t / blk.x) % blk.y), (unsigned)(t / (blk.x * blk.y))};
-        for (long long i = 0; i < blocks; i++) {
+        for (long long n = 0; n < blocks; n++) {
+            const long long i = order[(size_t)n];
             blockIdx = {(unsigned)(i % grid.x), (unsigned)((i / grid.x) % grid.y), (unsigned)(i / ((long long)grid.x * grid.y))};
             kernel();
             b.barrier.leave();
