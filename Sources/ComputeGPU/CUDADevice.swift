@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Compute
+import Synchronization
 import Support
 
 /// The CUDA driver API entry points the device uses, looked up with dlsym in libcuda.so.1.
@@ -17,6 +18,8 @@ import Support
 /// everything goes to the device's own stream.
 struct CUDADriver: @unchecked Sendable {
     typealias Stream = OpaquePointer?
+    /// Set when a call returns a sticky error: the context is lost for the process's life.
+    let lost = LostFlag()
     // CUresult cuInit(unsigned int Flags);
     let cuInit: @convention(c) (UInt32) -> Int32
     // CUresult cuDriverGetVersion(int *driverVersion);
@@ -169,9 +172,16 @@ struct CUDADriver: @unchecked Sendable {
     }
 
     func error(_ rc: Int32, _ call: String) -> ComputeError {
-        let restart = CUDADriver.stickyErrors.contains(rc) ? "; the GPU context is lost: restart the process" : ""
+        let sticky = CUDADriver.stickyErrors.contains(rc)
+        if sticky { lost.value.store(true, ordering: .relaxed) }
+        let restart = sticky ? "; the GPU context is lost: restart the process" : ""
         return ComputeError("gpu: \(call) failed: \(describe(rc))\(restart)")
     }
+}
+
+/// Whether the driver has reported a sticky error (shared by the copies of a `CUDADriver`).
+final class LostFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 /// `KernelDevice` on a real NVIDIA GPU: the CUDA driver API and NVRTC, loaded with dlopen
@@ -205,6 +215,9 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let kernelCacheProblem: String?
 
     private let driver: CUDADriver
+    /// Whether the device's context was lost (a sticky error): nothing more can run on it in
+    /// this process, and `BackendRegistry` no longer hands it out.
+    public var contextLost: Bool { driver.lost.value.load(ordering: .relaxed) }
     private let nvrtc: NVRTC
     private let device: Int32
     private let context: OpaquePointer?

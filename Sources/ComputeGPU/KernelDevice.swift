@@ -3,7 +3,7 @@ import Compute
 /// else. `GPUBackend` is written against this protocol only, so the same backend code runs on
 /// a real GPU (`CUDADevice`, the CUDA driver API loaded with dlopen) and, in the tests, on
 /// the emulator (the kernel source compiled as host C++, its blocks' threads run as real
-/// threads: Tests/ComputeTests/Emulation).
+/// threads: Tests/ComputeGPUTests/Emulation).
 ///
 /// All work goes to one in-order queue (a CUDA stream): a launch or a copy to the device
 /// returns at once, `copy(toHost:)` and `synchronize` wait for everything queued before.
