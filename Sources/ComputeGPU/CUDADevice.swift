@@ -248,6 +248,33 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// (part of the kernel cache's key). No fast math.
     public static let compileOptions: [String] = []
 
+    /// The NVIDIA kernel driver's release from `path` (the kernel module's line of
+    /// /proc/driver/nvidia/version: "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06
+    /// Sun Jul 27 ..."), "" when the file is missing or says no version. Reads at most 4 KiB.
+    static func nvidiaDriverRelease(path: String = "/proc/driver/nvidia/version") -> String {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var n = 0
+        while n < buf.count {
+            let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
+            if r <= 0 { break }
+            n += r
+        }
+        let text = String(decoding: buf[0..<n], as: UTF8.self)
+        for line in text.split(separator: "\n") where line.contains("Kernel Module") {
+            for word in line.split(separator: " ") {
+                let parts = word.split(separator: ".", omittingEmptySubsequences: false)
+                if parts.count >= 2, parts.count <= 4, word.count <= 24,
+                   parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) {
+                    return String(word)
+                }
+            }
+        }
+        return ""
+    }
+
     /// Loads the libraries (searching `settings`), creates a context on the device, and
     /// compiles (or loads from the cache) `CUDAKernels.source` for its architecture.
     /// Throws a one-line reason: "no NVIDIA driver: libcuda.so.1 not found", "libnvrtc.so.13
@@ -322,7 +349,8 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             return try open(driver: driver, device: dev, context: ctx, nvrtc: nvrtc, target: target, settings: settings,
                             info: GPUDeviceInfo(name: String(decoding: nameBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
                                                 computeCapability: (major, minor), driverVersion: Int(driverVersion),
-                                                nvrtcVersion: nvrtc.version, multiprocessors: sms, totalMemory: memory))
+                                                nvrtcVersion: nvrtc.version, multiprocessors: sms, totalMemory: memory,
+                                                driverRelease: CUDADevice.nvidiaDriverRelease()))
         } catch {
             // Nothing of a half-opened device stays behind (the stream and module go with the
             // primary context's last release).

@@ -48,14 +48,19 @@ public struct GPUDeviceInfo: Sendable, Equatable {
     public var nvrtcVersion: (major: Int, minor: Int)
     public var multiprocessors: Int
     public var totalMemory: Int
+    /// The NVIDIA kernel driver's release ("580.65.06", from /proc/driver/nvidia/version), ""
+    /// when unknown.
+    public var driverRelease: String
     public init(name: String, computeCapability: (major: Int, minor: Int), driverVersion: Int,
-                nvrtcVersion: (major: Int, minor: Int), multiprocessors: Int, totalMemory: Int) {
+                nvrtcVersion: (major: Int, minor: Int), multiprocessors: Int, totalMemory: Int, driverRelease: String = "") {
         self.name = name; self.computeCapability = computeCapability; self.driverVersion = driverVersion
         self.nvrtcVersion = nvrtcVersion; self.multiprocessors = multiprocessors; self.totalMemory = totalMemory
+        self.driverRelease = driverRelease
     }
     public static func == (a: GPUDeviceInfo, b: GPUDeviceInfo) -> Bool {
         a.name == b.name && a.computeCapability == b.computeCapability && a.driverVersion == b.driverVersion
             && a.nvrtcVersion == b.nvrtcVersion && a.multiprocessors == b.multiprocessors && a.totalMemory == b.totalMemory
+            && a.driverRelease == b.driverRelease
     }
     /// "9.0"
     public var computeCapabilityString: String { "\(computeCapability.major).\(computeCapability.minor)" }
