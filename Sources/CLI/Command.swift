@@ -144,7 +144,7 @@ extension Context {
     /// where the environment says (`Settings.gpu`).
     func ml() throws -> MLRepo {
         let m = MLRepo(try repository())
-        m.runOptions.gpu = Settings.gpu()
+        m.runOptions.gpu = Settings.gpu
         return m
     }
 }

@@ -13,7 +13,11 @@ extension Settings {
     /// empty or relative entry, the loader's own search by soname is turned off (it would look
     /// in the current directory). Compiled kernels are cached in $XDG_CACHE_HOME/mlrepo/cuda,
     /// else ~/.cache/mlrepo/cuda; MLREPO_CUDA_CACHE=off (or 0, false, no) turns the cache off.
-    static func gpu(env: [String: String] = Env.all()) -> GPUSettings {
+    /// This process's `gpu(env:)`, worked out once (it lists site-packages folders).
+    static var gpu: GPUSettings { cachedGPU }
+    private static let cachedGPU = gpu(env: Env.all())
+
+    static func gpu(env: [String: String]) -> GPUSettings {
         var dirs: [String] = []
         func add(_ d: String) { if !d.isEmpty && d.hasPrefix("/") && !dirs.contains(d) { dirs.append(d) } }
         for d in (env["MLREPO_CUDA_LIBS"] ?? "").split(separator: ":") { add(String(d)) }

@@ -34,7 +34,7 @@ let doctorCommand = Command(
     guard a.positional.isEmpty, a.paths == nil else { throw UsageError(message: "doctor takes no arguments") }
     let start = Clock.monotonic()
     let json = a.has("json")
-    let settings = Settings.gpu()
+    let settings = Settings.gpu
     let machine = machineEnvironment()
     let cpu = CPUBackend(threads: nil)
     let libraries = CUDALibraries.probe(settings)
@@ -132,7 +132,8 @@ let doctorCommand = Command(
     let rates = GEMMRate.measure(gpu)
     let total = Clock.monotonic() - start
     report["gpu_gemm"] = .array(rates.map { r in
-        .object(["m": .int(Int64(r.m)), "n": .int(Int64(r.n)), "k": .int(Int64(r.k)), "seconds": .number(r.seconds),
+        .object(["m": .int(Int64(r.m)), "n": .int(Int64(r.n)), "k": .int(Int64(r.k)), "trans_a": .bool(r.shape.transA),
+                 "trans_b": .bool(r.shape.transB), "seconds": .number(r.seconds),
                  "gflops": .number((r.gflops * 10).rounded() / 10)])
     })
     report["checks"] = .array(results.map { r in
@@ -152,7 +153,7 @@ let doctorCommand = Command(
         for r in failed { ctx.out.line("FAIL \(Quote.controls(r.check)): \(Quote.controls(r.detail))") }
         ctx.out.line()
         valueTable(["gemm m×n×k", "ms", "GFLOP/s"], rates.map { r in
-            ["\(r.m)×\(r.n)×\(r.k)", String((r.seconds * 1e6).rounded() / 1000), String(Int(r.gflops.rounded()))]
+            [r.shape.label, String((r.seconds * 1e6).rounded() / 1000), String(Int(r.gflops.rounded()))]
         }, md: false, ctx)
         ctx.out.line()
         ctx.out.line("\(results.count - failed.count) passed, \(failed.count) failed in \(ms(total)) ms on \(Quote.controls(info.name))")

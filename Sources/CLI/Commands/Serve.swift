@@ -40,8 +40,10 @@ let serveCommand = Command(
     the new model without dropping a request. --canary sends a deterministic
     --canary-percent share of requests to a second model. SIGINT/SIGTERM stop accepting,
     finish requests in flight (up to --shutdown-timeout, default 10 s) and exit 0.
-    --backend (default cpu) scores built-in models on the GPU with gpu (exits non-zero when
-    none loads) or auto (the GPU if one loads, else the CPU, and says so); see docs/gpu.md.
+    --backend (default cpu) scores on the GPU with gpu (built-in models, and an ONNX model's
+    Gemm and MatMul; exits non-zero when none loads) or auto (the GPU if one loads, else the
+    CPU, and says so); a worker whose device fails starts over (on the CPU if the GPU's
+    context is lost); see docs/gpu.md.
 
     Limits: a request head must arrive within --header-timeout seconds (default 10; of the
     accept for a new connection, else of the request's first byte), the whole request within
@@ -136,12 +138,11 @@ let serveCommand = Command(
     if let p = try a.int("canary-percent") { guard p <= 100 else { throw UsageError(message: "--canary-percent takes 0–100") }; options.canaryPercent = p }
     if a.value("canary") != nil && a.value("canary-percent") == nil { options.canaryPercent = 10 }
     if a.value("canary-percent") != nil && a.value("canary") == nil { throw UsageError(message: "--canary-percent needs --canary REV") }
-    if let b = a.value("backend") {
-        guard BackendRegistry.names.contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
+    if let b = try a.value("backend").map(backendName) {
         if b != "cpu" {
             // Checked once here (gpu without a GPU fails before listening); the workers then
             // share the one device, each with its own buffers.
-            let gpu = Settings.gpu()
+            let gpu = Settings.gpu
             let (probe, note) = try BackendRegistry.make(b, threads: 1, gpu: gpu)
             if let note { ctx.err.line("note: \(note)") }
             if probe.kind == "gpu" {

@@ -27,11 +27,16 @@ func builtinStage(_ ml: MLRepo, kind: String, named: String?) throws -> Stage {
     return project.stages[matching[0]]!
 }
 
+/// A --backend value, checked.
+func backendName(_ b: String) throws -> String {
+    guard BackendRegistry.names.contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
+    return b
+}
+
 func runOptions(_ a: Args) throws -> RunOptions {
-    var o = RunOptions(gpu: Settings.gpu())
+    var o = RunOptions(gpu: Settings.gpu)
     if let b = a.value("backend") {
-        guard ["cpu", "gpu", "auto"].contains(b) else { throw UsageError(message: "--backend takes cpu, gpu or auto") }
-        o.backend = b
+        o.backend = try backendName(b)
     }
     if let t = try a.int("threads") { guard t >= 1 else { throw UsageError(message: "--threads takes a number ≥ 1") }; o.threads = t }
     if let s = a.value("seed") { guard let v = UInt64(s) else { throw UsageError(message: "--seed takes a non-negative whole number") }; o.seed = v }
@@ -51,7 +56,7 @@ let trainCommand = Command(
     The model file goes to the first out; training metrics (loss curve summary) to the first
     metrics file. The run is recorded like any stage (inputs with ids, params, seed, backend,
     device, threads); --commit commits it. The same commit, seed and backend give the same
-    model file, bit for bit, whatever --threads.
+    model file, bit for bit, whatever --threads (on a GPU: on the same GPU model).
     Prints a summary: the model type, the rows it trained on, the final loss (or the model's
     key training metrics), where the model and the metrics file went. --json prints the
     metrics file instead (all training metrics, with the loss curve) as the only stdout;
