@@ -17,18 +17,9 @@ final class GPUCLITests: CLITestCase {
         return out
     }
 
-    /// The settings the child process builds from `extra` (plus the run's fixed environment),
-    /// as `Settings.gpu(env:)` does: MLREPO_CUDA_LIBS, CUDA_HOME/CUDA_PATH, LD_LIBRARY_PATH,
-    /// then Python's site-packages.
+    /// The settings the child process builds from `extra` (plus the run's fixed environment).
     func childSettings(_ extra: [String: String]) -> GPUSettings {
-        let env = environment(extra)
-        var dirs: [String] = []
-        func add(_ d: String) { if d.hasPrefix("/") && !dirs.contains(d) { dirs.append(d) } }
-        for d in (env["MLREPO_CUDA_LIBS"] ?? "").split(separator: ":") { add(String(d)) }
-        for home in [env["CUDA_HOME"], env["CUDA_PATH"]].compactMap({ $0 }) where !home.isEmpty { add(home + "/lib64"); add(home + "/lib") }
-        for d in (env["LD_LIBRARY_PATH"] ?? "").split(separator: ":") { add(String(d)) }
-        for d in CUDALibraries.pythonCUDADirectories(env: env) { add(d) }
-        return GPUSettings(libraryDirectories: dirs)
+        GPUSettings(environment: environment(extra))
     }
 
     /// Skips where the child, given `extra`, would load a libcuda: these tests are about its
