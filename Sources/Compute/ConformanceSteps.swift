@@ -57,40 +57,14 @@ extension BackendConformance {
             })
         }
 
-        let lr: Float = 0.01, b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8, steps = 3
+        let steps = 3
         var models: [[(Int, Int)]] = [[(1, 1), (7, 13), (33, 17), (0, 4)]]
         if full { models.append([(100, 128), (1, 128), (128, 2), (1, 2)]) }
         for shapes in models {
             let decays: [Float] = shapes.indices.map { [0, 0.01, 0.1, 0.01][$0 % 4] }
             let name = "adamStep(stepCounter:) \(shapes.count) tensors " + shapes.map { dims($0.0, $0.1) }.joined(separator: ", ")
                 + ", \(steps) steps"
-            cases.append(Case(["adamStep(stepCounter:)"], name) { ck in
-                var g = ck.inputs()
-                let p0 = shapes.map { g.floats($0.0 * $0.1) }
-                let grads = shapes.map { s in (0..<steps).map { _ in g.floats(s.0 * s.1) } }
-                let outs = ck.twice { be in
-                    let ps = shapes.indices.map { be.upload(p0[$0], rows: shapes[$0].0, cols: shapes[$0].1) }
-                    let ms = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }, vs = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }
-                    let counter = be.uploadIndices([0])
-                    for s in 0..<steps {
-                        let gs = shapes.indices.map { be.upload(grads[$0][s], rows: shapes[$0].0, cols: shapes[$0].1) }
-                        be.advance(counter, by: 1)
-                        be.adamStep(params: ps, grads: gs, m: ms, v: vs, lr: lr, beta1: b1, beta2: b2, eps: eps,
-                                    stepCounter: counter, weightDecay: decays)
-                    }
-                    var o: [Output] = []
-                    for i in shapes.indices {
-                        let c = shapes[i].1
-                        o += [.f("tensor \(i) param", be.download(ps[i]), cols: c), .f("tensor \(i) m", be.download(ms[i]), cols: c),
-                              .f("tensor \(i) v", be.download(vs[i]), cols: c)]
-                    }
-                    return o
-                }
-                for i in shapes.indices {
-                    let ref = adamReference(p0[i], grads[i], lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: decays[i])
-                    checkAdam(ck, outs, 3 * i, ref, lr: lr)
-                }
-            })
+            cases.append(multiAdamCase(["adamStep(stepCounter:)"], name, shapes, decays: decays, steps: steps, counter: true))
         }
 
         // (source rows, features, outputs, batch, steps)

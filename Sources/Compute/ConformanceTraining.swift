@@ -48,31 +48,7 @@ extension BackendConformance {
         for shapes in models {
             let decays: [Float] = shapes.indices.map { [0, 0.01, 0.1, 0.01][$0 % 4] }
             let name = "adamStep(params:) \(shapes.count) tensors " + shapes.map { dims($0.0, $0.1) }.joined(separator: ", ") + ", \(steps) steps"
-            cases.append(Case(["adamStep(params:)"], name) { ck in
-                var g = ck.inputs()
-                let p0 = shapes.map { g.floats($0.0 * $0.1) }
-                let grads = shapes.map { s in (0..<steps).map { _ in g.floats(s.0 * s.1) } }
-                let outs = ck.twice { be in
-                    let ps = shapes.indices.map { be.upload(p0[$0], rows: shapes[$0].0, cols: shapes[$0].1) }
-                    let ms = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }, vs = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }
-                    for s in 0..<steps {
-                        let gs = shapes.indices.map { be.upload(grads[$0][s], rows: shapes[$0].0, cols: shapes[$0].1) }
-                        be.adamStep(params: ps, grads: gs, m: ms, v: vs, lr: lr, beta1: b1, beta2: b2, eps: eps, step: s + 1,
-                                    weightDecay: decays)
-                    }
-                    var o: [Output] = []
-                    for i in shapes.indices {
-                        let c = shapes[i].1
-                        o += [.f("tensor \(i) param", be.download(ps[i]), cols: c), .f("tensor \(i) m", be.download(ms[i]), cols: c),
-                              .f("tensor \(i) v", be.download(vs[i]), cols: c)]
-                    }
-                    return o
-                }
-                for i in shapes.indices {
-                    let ref = adamReference(p0[i], grads[i], lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: decays[i])
-                    checkAdam(ck, outs, 3 * i, ref, lr: lr)
-                }
-            })
+            cases.append(multiAdamCase(["adamStep(params:)"], name, shapes, decays: decays, steps: steps, counter: false))
         }
 
         var sgdShapes = [(1, 1), (3, 100), (0, 5)]
@@ -111,6 +87,46 @@ extension BackendConformance {
             }
         }
         return cases
+    }
+
+    /// One multi-tensor Adam check: `steps` steps over `shapes` (each with its weight decay),
+    /// the step passed as a number or (`counter`) read from a device counter advanced before
+    /// each step; every tensor's param, m and v against the Double reference.
+    static func multiAdamCase(_ ops: [String], _ name: String, _ shapes: [(Int, Int)], decays: [Float], steps: Int,
+                              counter: Bool) -> Case {
+        let lr: Float = 0.01, b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
+        return Case(ops, name) { ck in
+            var g = ck.inputs()
+            let p0 = shapes.map { g.floats($0.0 * $0.1) }
+            let grads = shapes.map { s in (0..<steps).map { _ in g.floats(s.0 * s.1) } }
+            let outs = ck.twice { be in
+                let ps = shapes.indices.map { be.upload(p0[$0], rows: shapes[$0].0, cols: shapes[$0].1) }
+                let ms = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }, vs = shapes.map { be.tensor(rows: $0.0, cols: $0.1) }
+                let stepCounter = counter ? be.uploadIndices([0]) : nil
+                for s in 0..<steps {
+                    let gs = shapes.indices.map { be.upload(grads[$0][s], rows: shapes[$0].0, cols: shapes[$0].1) }
+                    if let stepCounter {
+                        be.advance(stepCounter, by: 1)
+                        be.adamStep(params: ps, grads: gs, m: ms, v: vs, lr: lr, beta1: b1, beta2: b2, eps: eps,
+                                    stepCounter: stepCounter, weightDecay: decays)
+                    } else {
+                        be.adamStep(params: ps, grads: gs, m: ms, v: vs, lr: lr, beta1: b1, beta2: b2, eps: eps, step: s + 1,
+                                    weightDecay: decays)
+                    }
+                }
+                var o: [Output] = []
+                for i in shapes.indices {
+                    let c = shapes[i].1
+                    o += [.f("tensor \(i) param", be.download(ps[i]), cols: c), .f("tensor \(i) m", be.download(ms[i]), cols: c),
+                          .f("tensor \(i) v", be.download(vs[i]), cols: c)]
+                }
+                return o
+            }
+            for i in shapes.indices {
+                let ref = adamReference(p0[i], grads[i], lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: decays[i])
+                checkAdam(ck, outs, 3 * i, ref, lr: lr)
+            }
+        }
     }
 
     /// torch.optim.Adam's update in Double (L2 weight decay added to the gradient), from zero
