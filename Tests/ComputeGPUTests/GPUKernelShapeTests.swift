@@ -140,3 +140,41 @@ final class GPUKernelShapeTests: XCTestCase {
         XCTAssertTrue(want[0].contains(0) && want[0].contains { $0 > 0 }, "ReLU clipped some and kept some")
     }
 }
+
+extension GPUKernelShapeTests {
+    /// The kernels that walk a matrix's elements grid-stride by (row, column) without a
+    /// division a step: shapes larger than the grid, whose stride is not a multiple of the
+    /// column count (so the column carries into the next row), at grid limits 1 and 3.
+    func testRowColumnWalksPastTheGrid() throws {
+        let dev = try emulator()
+        func outputs(_ be: any Backend) -> [(String, [Float], Float)] {
+            let r = { (n: Int, seed: UInt64) in GPUBackendEmulatedTests.random(n, seed: seed) }
+            var out: [(String, [Float], Float)] = []
+            let x = be.upload(r(300 * 7, 31), rows: 300, cols: 7)
+            be.addRowVector(x, be.upload(r(7, 32), rows: 1, cols: 7))
+            out.append(("addRowVector", be.download(x), 0))
+            let src = be.upload(r(50 * 7, 33), rows: 50, cols: 7), g = be.tensor(rows: 300, cols: 7)
+            be.gatherRows(src, (0..<300).map { Int32(($0 * 37) % 50) }, into: g)
+            out.append(("gatherRows", be.download(g), 0))
+            let idx = be.uploadIndices((0..<300).map { Int32(($0 * 11) % 50) }), g2 = be.tensor(rows: 290, cols: 7)
+            be.gatherRows(src, indices: idx, offset: 10, count: 290, into: g2)
+            out.append(("gatherRows device indices", be.download(g2), 0))
+            let c = be.upload(r(5 * 7, 34), rows: 5, cols: 7), d = be.tensor(rows: 300, cols: 5)
+            be.squaredDistances(x, c, into: d)
+            out.append(("squaredDistances", be.download(d), 1e-5))
+            let cs = be.tensor(rows: 1, cols: 300)
+            be.columnSums(be.upload(r(1500 * 300, 35), rows: 1500, cols: 300), into: cs)
+            out.append(("columnSums 1500×300", be.download(cs), 2e-4))  // 1500 terms in another order
+            return out
+        }
+        let want = outputs(CPUBackend(threads: 2))
+        let a = outputs(GPUBackend(device: dev, maxGridBlocks: 1)), b = outputs(GPUBackend(device: dev, maxGridBlocks: 3))
+        for ((w, x), y) in zip(zip(want, a), b) {
+            XCTAssertEqual(x.1.map(\.bitPattern), y.1.map(\.bitPattern), "\(w.0): maxGridBlocks 1 vs 3")
+            XCTAssertEqual(w.1.count, x.1.count, w.0)
+            for (p, q) in zip(x.1, w.1) {
+                if w.2 == 0 { XCTAssertEqual(p.bitPattern, q.bitPattern, w.0) } else { XCTAssertEqual(p, q, accuracy: w.2 * max(1, abs(q)), w.0) }
+            }
+        }
+    }
+}
