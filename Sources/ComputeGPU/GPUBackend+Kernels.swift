@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// What a scratch device buffer is for. One buffer per purpose, grown when a larger shape
-/// comes and kept for the life of the backend.
+/// comes, and made again smaller when a call needs much less than a large one holds
+/// (`GPUBackend.scratch`).
 enum Scratch: Hashable {
     case indices, gatherError, splitK, columnPartials, rowInts, rowFloats, rowNorms, centerNorms, distances,
          sumSquares, adamTable, labels, linearModel, logits, logitDelta, xentPartials, gradient,
@@ -23,21 +24,32 @@ extension GPUBackend {
     /// Values a block of `sumSquares` sums (the host adds the blocks' sums in order).
     static let sumSquaresBlock = 1 << 16
 
+    /// A buffer of at least this many bytes is made again smaller when a call (not being
+    /// recorded) needs less than a `scratchShrinkFactor`th of it.
+    static let scratchShrinkBytes = 16 << 20
+    static let scratchShrinkFactor = 4
+
     /// A scratch buffer of at least `bytes` (> 0) for `purpose`. Caller holds `opLock`.
     /// Growing drops the old buffer, which is freed (waiting for the work queued on it) once
-    /// no recorded step holds it. While `recordStep` records, the buffer is kept for the
-    /// recording; making one then is refused (`recordStep`'s contract: run the step once
-    /// before recording it).
+    /// no recorded step holds it; so does shrinking, when a buffer of at least
+    /// `scratchShrinkBytes` is more than `scratchShrinkFactor` times the request (say
+    /// nearestCenters over a million rows, then small calls). While `recordStep` records, the
+    /// buffer is kept for the recording (never shrunk); making one then is refused
+    /// (`recordStep`'s contract: run the step once before recording it).
     func scratch(_ purpose: Scratch, bytes: Int) throws -> DevicePointer {
         precondition(bytes > 0, "scratch of \(bytes) bytes")
         if let b = scratchBuffers[purpose], b.bytes >= bytes {
-            if recordingBuffers != nil { b.recorded = true; recordingBuffers!.append(b) }
-            return b.pointer
+            if recordingBuffers != nil { b.recorded = true; recordingBuffers!.append(b); return b.pointer }
+            let oversized = b.bytes >= GPUBackend.scratchShrinkBytes && b.bytes / GPUBackend.scratchShrinkFactor > bytes
+            if !oversized { return b.pointer }
         }
         if recordingBuffers != nil {
             throw ComputeError("gpu: recordStep: a scratch buffer would have to be made while recording (run the step once first)")
         }
         scratchBuffers[purpose] = nil
+        // What the old buffer held is gone with it (a new one may even get its address).
+        if purpose == .adamTable { adamTableOnDevice = [] }
+        if purpose == .labels { labelsOnDevice = ([], .null, 0) }
         // Round up (a little headroom, so a slowly growing shape does not reallocate each call).
         let size = max(256, bytes + bytes / 4)
         let p = try device.allocate(size)

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Compute
 @testable import ComputeGPU
@@ -176,5 +177,105 @@ extension GPUKernelShapeTests {
                 if w.2 == 0 { XCTAssertEqual(p.bitPattern, q.bitPattern, w.0) } else { XCTAssertEqual(p, q, accuracy: w.2 * max(1, abs(q)), w.0) }
             }
         }
+    }
+}
+
+/// A device that runs nothing: allocations are numbers, launches are counted and their
+/// arguments checked against the kernel's spec (as CUDADevice does), copies do nothing.
+final class NullDevice: KernelDevice, @unchecked Sendable {
+    let info = GPUDeviceInfo(name: "null", computeCapability: (9, 0), driverVersion: 0, nvrtcVersion: (0, 0),
+                             multiprocessors: 1, totalMemory: 1 << 40)
+    private let lock = Lock()
+    private var next: UInt64 = 0x1000
+    private(set) var live: [UInt64: Int] = [:]
+    private(set) var launches = 0
+    let specs = Dictionary(uniqueKeysWithValues: CUDAKernels.specs.map { ($0.name, $0) })
+
+    func allocate(_ bytes: Int) throws -> DevicePointer {
+        lock.withLock {
+            let p = next
+            next += UInt64(bytes + 256)
+            live[p] = bytes
+            return DevicePointer(p)
+        }
+    }
+    func free(_ p: DevicePointer) { lock.withLock { _ = live.removeValue(forKey: p.address) } }
+    func copy(toDevice dst: DevicePointer, from src: UnsafeRawBufferPointer) throws {}
+    func copy(toHost dst: UnsafeMutableRawBufferPointer, from src: DevicePointer) throws {}
+    func copy(_ dst: DevicePointer, from src: DevicePointer, bytes: Int) throws {}
+    func zero(_ p: DevicePointer, bytes: Int) throws {}
+    func launch(_ kernel: String, grid: Dim3, block: Dim3, _ args: [KernelArgument]) throws {
+        guard let s = specs[kernel], CUDAKernels.matches(s, args) else { throw ComputeError("null device: bad launch of \(kernel)") }
+        lock.withLock { launches += 1 }
+    }
+    func synchronize() throws {}
+}
+
+extension GPUKernelShapeTests {
+    func testOversizedScratchBuffersShrinkUnlessRecorded() throws {
+        let dev = NullDevice()
+        let be = GPUBackend(device: dev, maxGridBlocks: 4)
+        try be.opLock.withLock {
+            let big = try be.scratch(.distances, bytes: 40 << 20)
+            XCTAssertEqual(dev.live[big.address], 50 << 20)
+            // A quarter or more of it: kept.
+            XCTAssertEqual(try be.scratch(.distances, bytes: 13 << 20), big)  // the buffer is 50 MiB
+            // While a step records, the buffer stays (and is kept by the recording).
+            be.recordingBuffers = []
+            XCTAssertEqual(try be.scratch(.distances, bytes: 1 << 20), big)
+            let kept = be.recordingBuffers!
+            be.recordingBuffers = nil
+            XCTAssertEqual(kept.map(\.pointer), [big])
+            // Not recording: less than a quarter makes a smaller one; the recorded one lives on.
+            let small = try be.scratch(.distances, bytes: 1 << 20)
+            XCTAssertNotEqual(small, big)
+            XCTAssertEqual(dev.live[small.address], (1 << 20) + (1 << 18))
+            XCTAssertNotNil(dev.live[big.address], "a recorded buffer stays allocated")
+            withExtendedLifetime(kept) {}
+        }
+        // The recording gone, the big buffer is freed.
+        XCTAssertEqual(dev.live.count, 1)
+        // Small buffers never shrink.
+        try be.opLock.withLock {
+            let s = try be.scratch(.rowInts, bytes: 1 << 20)
+            XCTAssertEqual(try be.scratch(.rowInts, bytes: 4), s)
+        }
+    }
+
+    func testTheAdamTableIsReusedForTheSameTensors() throws {
+        let be = GPUBackend(device: NullDevice(), maxGridBlocks: 4)
+        let ps = [be.tensor(rows: 3, cols: 4), be.tensor(rows: 1, cols: 4)]
+        let gs = ps.map { be.tensor(rows: $0.rows, cols: $0.cols) }, ms = ps.map { be.tensor(rows: $0.rows, cols: $0.cols) }
+        let vs = ps.map { be.tensor(rows: $0.rows, cols: $0.cols) }
+        let first = be.opLock.withLock { be.cachedAdamTable(params: ps, grads: gs, m: ms, v: vs, weightDecay: [0, 0.1]) }
+        XCTAssertEqual(first.0, be.adamTable(params: ps, grads: gs, m: ms, v: vs, weightDecay: [0, 0.1]).0)
+        XCTAssertEqual(first.1, 12)
+        let again = be.opLock.withLock { be.cachedAdamTable(params: ps, grads: gs, m: ms, v: vs, weightDecay: [0, 0.1]) }
+        XCTAssertTrue(first.0.withUnsafeBufferPointer { a in again.0.withUnsafeBufferPointer { $0.baseAddress == a.baseAddress } },
+                      "the same table, not a new one")
+        // Another weight decay, or another tensor: built again.
+        let wd = be.opLock.withLock { be.cachedAdamTable(params: ps, grads: gs, m: ms, v: vs, weightDecay: [0, 0.2]) }
+        XCTAssertEqual(wd.0[22], Float(0.2).bitPattern)
+        let g2 = [gs[0], be.tensor(rows: 1, cols: 4)]
+        let other = be.opLock.withLock { be.cachedAdamTable(params: ps, grads: g2, m: ms, v: vs, weightDecay: [0, 0.2]) }
+        XCTAssertEqual(other.0, be.adamTable(params: ps, grads: g2, m: ms, v: vs, weightDecay: [0, 0.2]).0)
+        XCTAssertNotEqual(other.0, wd.0)
+    }
+
+    /// What a launch costs the host through a device that runs nothing (the backend's
+    /// argument list and the spec check a CUDADevice does). Printed, not asserted: a debug
+    /// build's figure (see the report for release figures).
+    func testPrintsTheHostCostOfALaunch() throws {
+        let dev = NullDevice()
+        let be = GPUBackend(device: dev, maxGridBlocks: 65_535)
+        let x = be.tensor(rows: 256, cols: 100), w = be.tensor(rows: 100, cols: 128), b = be.tensor(rows: 1, cols: 128)
+        let y = be.tensor(rows: 256, cols: 128)
+        let n = 2000
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<n { be.dense(x, w, bias: b, relu: true, into: y) }
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(n)
+        try be.checkError()
+        XCTAssertEqual(dev.launches, n)
+        print("host cost of dense (one mlr_gemm launch) through a null device: \(Int(dt)) ns (debug build)")
     }
 }
