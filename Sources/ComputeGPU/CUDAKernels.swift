@@ -17,7 +17,7 @@ import Compute
 ///
 /// Checked without a GPU: NVRTC (pip `nvidia-cuda-nvrtc`) compiles it for sm_80 and sm_90
 /// with an empty log, and ptxas reports no spills (mlr_gemm: 128 registers on sm_90, 117 on
-/// sm_80, 8.25 KB of shared memory; mlr_gemm_small_n 52/48 registers, 18 KB; the others 8–56
+/// sm_80, 8.25 KB of shared memory; mlr_gemm_small_n 48/55 registers, 18 KB; the others 8–56
 /// registers; mlr_adam_multi_step calls CUDA's double `pow`,
 /// `__internal_accurate_pow`, out of line, with no stack frame or spills).
 public enum CUDAKernels {
@@ -231,6 +231,17 @@ extern "C" __global__ void mlr_gemm_reduce(const float* part, float* C, const fl
     }
 }
 
+// 16 steps of k for the first NC columns of a row (acc[j] += a[kk]·Bs[kk][j], kk in order);
+// NC ≥ N, a compile-time width so that a 2-column output does 2 FMAs a step, not 16.
+template <int NC>
+__device__ __forceinline__ void mlr_small_n_steps(const float* a, float (*Bs)[16], float* acc) {
+#pragma unroll 4
+    for (int kk = 0; kk < 16; ++kk) {
+        const float x = a[kk];
+        for (int j = 0; j < NC; ++j) acc[j] = __fmaf_rn(x, Bs[kk][j], acc[j]);
+    }
+}
+
 // Narrow outputs (N ≤ 16, the host's choice from the shapes): a block of 256 threads takes
 // 256 rows, a thread one row and all its N columns; k runs in chunks of 16 through shared
 // memory (op(A) 256×16, op(B) 16×16, zeros outside). Each element's sum starts at 0.0f and
@@ -267,11 +278,10 @@ extern "C" __global__ void mlr_gemm_small_n(const float* A, const float* B, floa
                 Bs[kk][c] = (c < N && gk < K) ? (transB ? B[(long long)c * ldb + gk] : B[(long long)gk * ldb + c]) : 0.0f;
             }
             __syncthreads();
-#pragma unroll 4
-            for (int kk = 0; kk < 16; ++kk) {
-                const float a = As[tid][kk];
-                for (int j = 0; j < 16; ++j) acc[j] = __fmaf_rn(a, Bs[kk][j], acc[j]);
-            }
+            if (N <= 2) mlr_small_n_steps<2>(As[tid], Bs, acc);
+            else if (N <= 4) mlr_small_n_steps<4>(As[tid], Bs, acc);
+            else if (N <= 8) mlr_small_n_steps<8>(As[tid], Bs, acc);
+            else mlr_small_n_steps<16>(As[tid], Bs, acc);
         }
         const long long row = m0 + tid;
         if (row < M) {

@@ -6,7 +6,7 @@ import Support
 
 /// The GEMM's narrow-output (`mlr_gemm_small_n`, n ≤ 16) and short-sum (`mlr_gemm_small_k`,
 /// k ≤ 16) kernels through the emulator: every transpose, bias, ReLU, alpha and beta, at the
-/// edges of the choice (n = 1, 2, 3, 16, 17; k = 1, 2, 16, 17), against the CPU within a
+/// edges of the choice (n = 1, 2, 3, 5, 16, 17; k = 1, 2, 16, 17), against the CPU within a
 /// tolerance, bit for bit between grid limits 1 and 3, and bit for bit against the tiled
 /// kernel (all three sum each element from 0 over k in order with one FMA a step).
 final class GPUKernelShapeTests: XCTestCase {
@@ -36,7 +36,7 @@ final class GPUKernelShapeTests: XCTestCase {
 
     static var cases: [Case] {
         var out: [Case] = []
-        for n in [1, 2, 3, 16, 17] {
+        for n in [1, 2, 3, 5, 16, 17] {  // the narrow kernel at widths 2, 4, 8, 16; the tiled one
             for (m, k) in [(37, 20), (300, 40), (5, 0)] {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     out.append(Case(m: m, n: n, k: k, transA: ta, transB: tb, alpha: 0.5, beta: 0, bias: false, relu: false))
