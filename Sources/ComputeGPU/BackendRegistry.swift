@@ -48,7 +48,12 @@ public enum BackendRegistry {
     /// The GPU backend, or why there is none.
     public static func loadGPU(_ settings: GPUSettings) -> Result<GPUBackend, ComputeError> {
         let r: Result<CUDADevice, ComputeError> = opened.withLock { state in
-            if let d = state.devices[settings.device] { return .success(d) }
+            if let d = state.devices[settings.device] {
+                // A lost context cannot be used again in this process (serve's workers then
+                // fall back to the CPU; other commands fail with the reason).
+                if d.contextLost { return .failure(ComputeError("the GPU context is lost after a device error: restart the process")) }
+                return .success(d)
+            }
             if let e = state.failures[settings] { return .failure(e) }
             do {
                 let d = try CUDADevice.open(settings)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Compute
+import Synchronization
 import Support
 
 /// The CUDA driver API entry points the device uses, looked up with dlsym in libcuda.so.1.
@@ -17,6 +18,8 @@ import Support
 /// everything goes to the device's own stream.
 struct CUDADriver: @unchecked Sendable {
     typealias Stream = OpaquePointer?
+    /// Set when a call returns a sticky error: the context is lost for the process's life.
+    let lost = LostFlag()
     // CUresult cuInit(unsigned int Flags);
     let cuInit: @convention(c) (UInt32) -> Int32
     // CUresult cuDriverGetVersion(int *driverVersion);
@@ -169,9 +172,16 @@ struct CUDADriver: @unchecked Sendable {
     }
 
     func error(_ rc: Int32, _ call: String) -> ComputeError {
-        let restart = CUDADriver.stickyErrors.contains(rc) ? "; the GPU context is lost: restart the process" : ""
+        let sticky = CUDADriver.stickyErrors.contains(rc)
+        if sticky { lost.value.store(true, ordering: .relaxed) }
+        let restart = sticky ? "; the GPU context is lost: restart the process" : ""
         return ComputeError("gpu: \(call) failed: \(describe(rc))\(restart)")
     }
+}
+
+/// Whether the driver has reported a sticky error (shared by the copies of a `CUDADriver`).
+final class LostFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 /// `KernelDevice` on a real NVIDIA GPU: the CUDA driver API and NVRTC, loaded with dlopen
@@ -205,6 +215,9 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let kernelCacheProblem: String?
 
     private let driver: CUDADriver
+    /// Whether the device's context was lost (a sticky error): nothing more can run on it in
+    /// this process, and `BackendRegistry` no longer hands it out.
+    public var contextLost: Bool { driver.lost.value.load(ordering: .relaxed) }
     private let nvrtc: NVRTC
     private let device: Int32
     private let context: OpaquePointer?
@@ -234,6 +247,33 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     /// NVRTC options for the kernels besides the architecture and `NVRTC.defaultOptions`
     /// (part of the kernel cache's key). No fast math.
     public static let compileOptions: [String] = []
+
+    /// The NVIDIA kernel driver's release from `path` (the kernel module's line of
+    /// /proc/driver/nvidia/version: "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06
+    /// Sun Jul 27 ..."), "" when the file is missing or says no version. Reads at most 4 KiB.
+    static func nvidiaDriverRelease(path: String = "/proc/driver/nvidia/version") -> String {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var n = 0
+        while n < buf.count {
+            let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
+            if r <= 0 { break }
+            n += r
+        }
+        let text = String(decoding: buf[0..<n], as: UTF8.self)
+        for line in text.split(separator: "\n") where line.contains("Kernel Module") {
+            for word in line.split(separator: " ") {
+                let parts = word.split(separator: ".", omittingEmptySubsequences: false)
+                if parts.count >= 2, parts.count <= 4, word.count <= 24,
+                   parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) {
+                    return String(word)
+                }
+            }
+        }
+        return ""
+    }
 
     /// Loads the libraries (searching `settings`), creates a context on the device, and
     /// compiles (or loads from the cache) `CUDAKernels.source` for its architecture.
@@ -309,7 +349,8 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             return try open(driver: driver, device: dev, context: ctx, nvrtc: nvrtc, target: target, settings: settings,
                             info: GPUDeviceInfo(name: String(decoding: nameBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
                                                 computeCapability: (major, minor), driverVersion: Int(driverVersion),
-                                                nvrtcVersion: nvrtc.version, multiprocessors: sms, totalMemory: memory))
+                                                nvrtcVersion: nvrtc.version, multiprocessors: sms, totalMemory: memory,
+                                                driverRelease: CUDADevice.nvidiaDriverRelease()))
         } catch {
             // Nothing of a half-opened device stays behind (the stream and module go with the
             // primary context's last release).

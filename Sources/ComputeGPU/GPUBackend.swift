@@ -100,6 +100,7 @@ public final class GPUBackend: Backend, @unchecked Sendable {
         let i = device.info
         var e = ["gpu_compute_capability": i.computeCapabilityString]
         if i.driverVersion != 0 { e["cuda_driver"] = i.driverVersionString }
+        if !i.driverRelease.isEmpty { e["nvidia_driver"] = i.driverRelease }
         if i.nvrtcVersion.major != 0 { e["nvrtc"] = "\(i.nvrtcVersion.major).\(i.nvrtcVersion.minor)" }
         return e
     }

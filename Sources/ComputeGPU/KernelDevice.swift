@@ -3,7 +3,7 @@ import Compute
 /// else. `GPUBackend` is written against this protocol only, so the same backend code runs on
 /// a real GPU (`CUDADevice`, the CUDA driver API loaded with dlopen) and, in the tests, on
 /// the emulator (the kernel source compiled as host C++, its blocks' threads run as real
-/// threads: Tests/ComputeTests/Emulation).
+/// threads: Tests/ComputeGPUTests/Emulation).
 ///
 /// All work goes to one in-order queue (a CUDA stream): a launch or a copy to the device
 /// returns at once, `copy(toHost:)` and `synchronize` wait for everything queued before.
@@ -48,14 +48,19 @@ public struct GPUDeviceInfo: Sendable, Equatable {
     public var nvrtcVersion: (major: Int, minor: Int)
     public var multiprocessors: Int
     public var totalMemory: Int
+    /// The NVIDIA kernel driver's release ("580.65.06", from /proc/driver/nvidia/version), ""
+    /// when unknown.
+    public var driverRelease: String
     public init(name: String, computeCapability: (major: Int, minor: Int), driverVersion: Int,
-                nvrtcVersion: (major: Int, minor: Int), multiprocessors: Int, totalMemory: Int) {
+                nvrtcVersion: (major: Int, minor: Int), multiprocessors: Int, totalMemory: Int, driverRelease: String = "") {
         self.name = name; self.computeCapability = computeCapability; self.driverVersion = driverVersion
         self.nvrtcVersion = nvrtcVersion; self.multiprocessors = multiprocessors; self.totalMemory = totalMemory
+        self.driverRelease = driverRelease
     }
     public static func == (a: GPUDeviceInfo, b: GPUDeviceInfo) -> Bool {
         a.name == b.name && a.computeCapability == b.computeCapability && a.driverVersion == b.driverVersion
             && a.nvrtcVersion == b.nvrtcVersion && a.multiprocessors == b.multiprocessors && a.totalMemory == b.totalMemory
+            && a.driverRelease == b.driverRelease
     }
     /// "9.0"
     public var computeCapabilityString: String { "\(computeCapability.major).\(computeCapability.minor)" }

@@ -807,6 +807,45 @@ extension CUDALibrariesTests {
         XCTAssertTrue((a.device as AnyObject) === (b.device as AnyObject), "one device per ordinal")
     }
 
+    /// The kernel driver's release for the lineage record, from /proc/driver/nvidia/version.
+    func testNVIDIADriverReleaseFromProc() throws {
+        let p = temp + "/version"
+        try "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 07:09:25 UTC 2025\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+            .write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(CUDADevice.nvidiaDriverRelease(path: p), "580.65.06")
+        try "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.124\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(CUDADevice.nvidiaDriverRelease(path: p), "570.124")
+        try "GCC version 12.2.0\nKernel Module ...\n".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(CUDADevice.nvidiaDriverRelease(path: p), "")
+        XCTAssertEqual(CUDADevice.nvidiaDriverRelease(path: temp + "/missing"), "")
+        try String(repeating: "x", count: 100_000).write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertEqual(CUDADevice.nvidiaDriverRelease(path: p), "")
+    }
+
+    /// After a sticky error (an illegal address: the context is lost) the registry no longer
+    /// hands the device out, so serve's workers fall back and other commands say why.
+    func testALostContextIsNotHandedOutAgain() throws {
+        let (h, settings) = try fake()
+        defer { BackendRegistry.forgetOpenedDevices() }
+        BackendRegistry.forgetOpenedDevices()
+        let gpu = try BackendRegistry.loadGPU(settings).get()
+        let dev = try XCTUnwrap(gpu.device as? CUDADevice)
+        XCTAssertFalse(dev.contextLost)
+        let p = try dev.allocate(64)
+        try setFake(h, "fake_free_result", 700)   // CUDA_ERROR_ILLEGAL_ADDRESS
+        dev.free(p)
+        try setFake(h, "fake_free_result", 0)
+        XCTAssertThrowsError(try dev.synchronize()) { e in
+            XCTAssertTrue("\(e)".hasSuffix("the GPU context is lost: restart the process"), "\(e)")
+        }
+        XCTAssertTrue(dev.contextLost)
+        XCTAssertThrowsError(try BackendRegistry.loadGPU(settings).get()) { e in
+            XCTAssertEqual((e as? ComputeError)?.message, "the GPU context is lost after a device error: restart the process")
+        }
+        let (_, note) = try BackendRegistry.make("auto", threads: 1, gpu: settings)
+        XCTAssertEqual(note, "auto: the GPU context is lost after a device error: restart the process; using cpu")
+    }
+
     /// Finding 6: the cache file is opened relative to the checked folder without following
     /// links or blocking: a FIFO in its place is ignored at once.
     func testACacheFileThatIsAFIFOIsIgnoredWithoutBlocking() throws {

@@ -18,8 +18,15 @@ final class GPUModelTests: XCTestCase {
         device = try EmulatedDevice()
     }
 
+    /// The iris fixture: species as the label, or (`regression`) sepal length from the other
+    /// three measurements.
+    var regression = false
     func iris(_ part: String = "train") throws -> Dataset {
-        try DatasetReader.readCSV(path: Self.fixtures.appendingPathComponent("iris_\(part).csv").path, label: "species", threads: 1)
+        let path = Self.fixtures.appendingPathComponent("iris_\(part).csv").path
+        if regression {
+            return try DatasetReader.readCSV(path: path, label: "sepal_length", features: ["sepal_width", "petal_length", "petal_width"], threads: 1)
+        }
+        return try DatasetReader.readCSV(path: path, label: "species", threads: 1)
     }
 
     /// Trains `type` with `params` on the CPU and twice on the emulated GPU; returns the
@@ -91,6 +98,17 @@ final class GPUModelTests: XCTestCase {
         let r = try compare(.mlpClassifier, ["hidden_layers": .array([.int(8), .int(8)]), "epochs": .int(3), "batch_size": .int(50),
                                              "optimizer": .string("sgd"), "early_stopping": .bool(false)])
         XCTAssertLessThan(r.maxDiff, 1e-3)
+    }
+
+    func testLinearRidgeAndMLPRegressor() throws {
+        regression = true
+        let lin = try compare(.linearRegression, [:])
+        XCTAssertLessThan(lin.maxDiff, 1e-4, "predictions within 1e-4 (normal equations: the Gram matrix on the backend)")
+        let ridge = try compare(.ridge, ["alpha": .number(1)])
+        XCTAssertLessThan(ridge.maxDiff, 1e-4)
+        let mlp = try compare(.mlpRegressor, ["hidden_layers": .array([.int(8)]), "epochs": .int(3), "batch_size": .int(32),
+                                              "early_stopping": .bool(false), "learning_rate": .number(0.01)])
+        XCTAssertLessThan(mlp.maxDiff, 1e-3, "predictions within 1e-3")
     }
 
     func testKMeansAndPCA() throws {

@@ -95,6 +95,7 @@ let doctorCommand = Command(
         "name": .string(info.name),
         "compute_capability": .string(info.computeCapabilityString),
         "driver": .string(info.driverVersionString),
+        "nvidia_driver": .string(info.driverRelease),
         "nvrtc": .string("\(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)"),
         "multiprocessors": .int(Int64(info.multiprocessors)),
         "memory_bytes": .int(Int64(info.totalMemory)),
@@ -109,7 +110,7 @@ let doctorCommand = Command(
     report["gpu"] = .object(device)
     if !json {
         ctx.out.line("gpu       \(Quote.controls(info.name)), compute capability \(info.computeCapabilityString), \(info.multiprocessors) SMs, \(formatBytes(UInt64(max(0, info.totalMemory))))")
-        ctx.out.line("driver    CUDA \(info.driverVersionString), NVRTC \(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)")
+        ctx.out.line("driver    \(info.driverRelease.isEmpty ? "" : "NVIDIA \(Quote.controls(info.driverRelease)), ")CUDA \(info.driverVersionString), NVRTC \(info.nvrtcVersion.major).\(info.nvrtcVersion.minor)")
         if let cuda {
             let how = cuda.kernelOrigin == "cache" ? "loaded from the kernel cache" : "compiled by NVRTC"
             // The store's own error, unless the folder check above already said why.
@@ -130,7 +131,7 @@ let doctorCommand = Command(
     // The GEMM kernel's rate: a large square product (its peak) and the MLP's shapes.
     let rates = GEMMRate.measure(gpu)
     let total = Clock.monotonic() - start
-    report["gemm"] = .array(rates.map { r in
+    report["gpu_gemm"] = .array(rates.map { r in
         .object(["m": .int(Int64(r.m)), "n": .int(Int64(r.n)), "k": .int(Int64(r.k)), "seconds": .number(r.seconds),
                  "gflops": .number((r.gflops * 10).rounded() / 10)])
     })

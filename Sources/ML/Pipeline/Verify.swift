@@ -95,6 +95,10 @@ extension MLRepo {
                                   metrics: rec.outs.filter { $0.kind == .metrics }.map { PathDecl(path: $0.path, kind: $0.kind) })
                 var opts = runOptions
                 if opts.seed == nil, case .int(let s)? = rec.environment["seed"] { opts.seed = UInt64(bitPattern: s) }
+                // The backend it ran on (after `auto` chose), unless the command line says: a
+                // CPU-trained commit is re-trained on the CPU on a GPU machine, and a GPU-trained
+                // one fails with the reason on a machine without a GPU (`--backend cpu` to try).
+                if opts.backend == nil, case .string(let b)? = rec.environment["backend"], ["cpu", "gpu"].contains(b) { opts.backend = b }
                 do { _ = try runBuiltinStage(kind, spec, stage: stage, root: work, options: opts); status = 0 }
                 catch { vs.error = "\(error)"; status = 1 }
             }
