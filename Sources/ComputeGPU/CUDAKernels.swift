@@ -16,8 +16,9 @@ import Compute
 ///   `__int_as_float(0xff800000)`), and `min`/`max` are written as conditionals.
 ///
 /// Checked without a GPU: NVRTC (pip `nvidia-cuda-nvrtc`) compiles it for sm_80 and sm_90
-/// with an empty log, and ptxas reports no spills (mlr_gemm: 128 registers, 8 KB of shared
-/// memory; the others 8–56 registers; mlr_adam_multi_step calls CUDA's double `pow`,
+/// with an empty log, and ptxas reports no spills (mlr_gemm: 128 registers on sm_90, 117 on
+/// sm_80, 8.25 KB of shared memory; mlr_gemm_small_n 48/55 registers, 18 KB; the others 8–56
+/// registers; mlr_adam_multi_step calls CUDA's double `pow`,
 /// `__internal_accurate_pow`, out of line, with no stack frame or spills).
 public enum CUDAKernels {
     /// The source. `GPUBackend` launches these kernels by name.
@@ -46,18 +47,41 @@ __device__ float mlr_warp_sum(float v) {
     return v;
 }
 
+// Grid-stride walks over a rows×cols matrix, element i = r·cols + j, without a division a
+// step: the thread's first element and the stride are split into (row, column) once, then
+// each step adds them with one carry (stride columns < cols). Call only with cols > 0.
+struct mlr_walk {
+    long long r, j, sr, sj;
+};
+
+__device__ mlr_walk mlr_walk_start(long long i, long long stride, int cols) {
+    mlr_walk w;
+    w.r = i / cols;
+    w.j = i - w.r * cols;
+    w.sr = stride / cols;
+    w.sj = stride - w.sr * cols;
+    return w;
+}
+
+__device__ void mlr_walk_next(mlr_walk* w, int cols) {
+    w->r += w->sr;
+    w->j += w->sj;
+    if (w->j >= cols) { w->j -= cols; w->r += 1; }
+}
+
 // ---------------------------------------------------------------------------------------
 // Gathers. Indices outside 0..<srcRows give a row of zeros and set err[0] (a plain store of
 // the same value by whoever sees one; the backend reads and clears it when it next waits).
 
 extern "C" __global__ void mlr_gather_rows(const float* src, const int* idx, float* dst, long long rows, int cols, long long srcRows, int* err) {
     const long long n = rows * cols;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / cols;
-        const long long j = i - r * cols;
-        const long long s = idx[r];
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, cols);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, cols)) {
+        const long long s = idx[w.r];
         if (s >= 0 && s < srcRows) {
-            dst[i] = src[s * cols + j];
+            dst[i] = src[s * cols + w.j];
         } else {
             dst[i] = 0.0f;
             err[0] = 1;
@@ -72,12 +96,13 @@ extern "C" __global__ void mlr_gather_rows_cursor(const float* src, const int* i
     const long long off = cursor[0];
     const bool inRange = off >= 0 && off + rows <= idxCount;
     const long long n = rows * cols;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / cols;
-        const long long j = i - r * cols;
-        const long long s = inRange ? (long long)idx[off + r] : -1;
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, cols);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, cols)) {
+        const long long s = inRange ? (long long)idx[off + w.r] : -1;
         if (s >= 0 && s < srcRows) {
-            dst[i] = src[s * cols + j];
+            dst[i] = src[s * cols + w.j];
         } else {
             dst[i] = 0.0f;
             err[0] = 1;
@@ -126,11 +151,16 @@ __device__ float mlr_tile_load(const float* X, int ld, int rowsAlongK, int limit
 }
 
 extern "C" __global__ void mlr_gemm(const float* A, const float* B, float* C, const float* bias, int M, int N, int K, int lda, int ldb, int transA, int transB, float alpha, float beta, int flags, int kChunk, int splits) {
-    __shared__ float As[16][64];
-    __shared__ float Bs[16][64];
+    // Rows of 66 floats: a warp's stores (32 consecutive e) hit 32 different banks in both
+    // mappings of mlr_tile_place ((2·kk + r) mod 32 for kk = e & 15, r = e >> 4 with r from
+    // an even start; r + const for r = e & 63), and the loads read one row kk a step
+    // (As: two addresses a warp, broadcast; Bs: 16 consecutive floats).
+    __shared__ float As[16][66];
+    __shared__ float Bs[16][66];
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;
     const int aAlongK = transA, bAlongK = !transB;
+    // The host keeps M and N ≤ 2^31 − 65, so the tile counts and m0 + 63 fit an int.
     const int tilesN = (N + 63) / 64, tilesM = (M + 63) / 64;
     const long long tiles = (long long)tilesM * tilesN;
     const long long total = tiles * splits;
@@ -191,10 +221,97 @@ extern "C" __global__ void mlr_gemm(const float* A, const float* B, float* C, co
 
 extern "C" __global__ void mlr_gemm_reduce(const float* part, float* C, const float* bias, int M, int N, int splits, float alpha, float beta, int flags) {
     const long long mn = (long long)M * N;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < mn; i += (long long)gridDim.x * blockDim.x) {
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= mn) return;
+    mlr_walk w = mlr_walk_start(i0, stride, N);
+    for (long long i = i0; i < mn; i += stride, mlr_walk_next(&w, N)) {
         float s = part[i];
         for (int p = 1; p < splits; ++p) s = __fadd_rn(s, part[p * mn + i]);
-        C[i] = mlr_epilogue(s, C + i, bias, i % N, alpha, beta, flags);
+        C[i] = mlr_epilogue(s, C + i, bias, w.j, alpha, beta, flags);
+    }
+}
+
+// 16 steps of k for the first NC columns of a row (acc[j] += a[kk]·Bs[kk][j], kk in order);
+// NC ≥ N, a compile-time width so that a 2-column output does 2 FMAs a step, not 16.
+template <int NC>
+__device__ __forceinline__ void mlr_small_n_steps(const float* a, float (*Bs)[16], float* acc) {
+#pragma unroll 4
+    for (int kk = 0; kk < 16; ++kk) {
+        const float x = a[kk];
+        for (int j = 0; j < NC; ++j) acc[j] = __fmaf_rn(x, Bs[kk][j], acc[j]);
+    }
+}
+
+// Narrow outputs (N ≤ 16, the host's choice from the shapes): a block of 256 threads takes
+// 256 rows, a thread one row and all its N columns; k runs in chunks of 16 through shared
+// memory (op(A) 256×16, op(B) 16×16, zeros outside). Each element's sum starts at 0.0f and
+// adds a[k]·b[k] with one __fmaf_rn a step for k = 0, 1, ..., K − 1 in order: the tiled
+// kernel's order without split-K, so the two give the same bits. The epilogue is
+// mlr_epilogue's (alpha, beta, bias, ReLU).
+extern "C" __global__ void mlr_gemm_small_n(const float* A, const float* B, float* C, const float* bias, int M, int N, int K, int lda, int ldb, int transA, int transB, float alpha, float beta, int flags) {
+    // Rows of 17: a thread reads its row at one kk (bank 17·row + kk: 32 banks a warp).
+    __shared__ float As[256][17];
+    __shared__ float Bs[16][16];
+    const int tid = threadIdx.x;
+    const int rowBlocks = (int)(((long long)M + 255) / 256);
+    for (int rb = blockIdx.x; rb < rowBlocks; rb += gridDim.x) {
+        const long long m0 = (long long)rb * 256;
+        float acc[16];
+        for (int j = 0; j < 16; ++j) acc[j] = 0.0f;
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            __syncthreads();
+            // op(A)'s 256×16 tile, 16 elements a thread, consecutive threads on consecutive
+            // addresses of the stored matrix.
+#pragma unroll 1
+            for (int q = 0; q < 16; ++q) {
+                const int e = tid + 256 * q;
+                int r, kk;
+                if (transA) { r = e & 255; kk = e >> 8; } else { kk = e & 15; r = e >> 4; }
+                const long long g = m0 + r;
+                const int gk = k0 + kk;
+                As[r][kk] = (g < M && gk < K) ? (transA ? A[(long long)gk * lda + g] : A[g * lda + gk]) : 0.0f;
+            }
+            {
+                int kk, c;
+                if (transB) { kk = tid & 15; c = tid >> 4; } else { c = tid & 15; kk = tid >> 4; }
+                const int gk = k0 + kk;
+                Bs[kk][c] = (c < N && gk < K) ? (transB ? B[(long long)c * ldb + gk] : B[(long long)gk * ldb + c]) : 0.0f;
+            }
+            __syncthreads();
+            if (N <= 2) mlr_small_n_steps<2>(As[tid], Bs, acc);
+            else if (N <= 4) mlr_small_n_steps<4>(As[tid], Bs, acc);
+            else if (N <= 8) mlr_small_n_steps<8>(As[tid], Bs, acc);
+            else mlr_small_n_steps<16>(As[tid], Bs, acc);
+        }
+        const long long row = m0 + tid;
+        if (row < M) {
+            for (int j = 0; j < 16; ++j) {
+                if (j < N) {
+                    const long long o = row * N + j;
+                    C[o] = mlr_epilogue(acc[j], C + o, bias, j, alpha, beta, flags);
+                }
+            }
+        }
+    }
+}
+
+// Short sums (K ≤ 16, the host's choice from the shapes): one thread an element, the sum
+// from 0.0f with one __fmaf_rn a step over k = 0, ..., K − 1 in order (the tiled kernel's
+// order: the same bits), then mlr_epilogue. Elements in row-major order; consecutive threads
+// take consecutive columns.
+extern "C" __global__ void mlr_gemm_small_k(const float* A, const float* B, float* C, const float* bias, int M, int N, int K, int lda, int ldb, int transA, int transB, float alpha, float beta, int flags) {
+    const long long n = (long long)M * N;
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, N);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, N)) {
+        float acc = 0.0f;
+        for (int k = 0; k < K; ++k) {
+            const float a = transA ? A[(long long)k * lda + w.r] : A[w.r * lda + k];
+            const float b = transB ? B[(long long)w.j * ldb + k] : B[(long long)k * ldb + w.j];
+            acc = __fmaf_rn(a, b, acc);
+        }
+        C[i] = mlr_epilogue(acc, C + i, bias, w.j, alpha, beta, flags);
     }
 }
 
@@ -222,8 +339,11 @@ extern "C" __global__ void mlr_sigmoid(float* x, long long n) {
 
 extern "C" __global__ void mlr_add_row(float* x, const float* v, long long rows, int cols) {
     const long long n = rows * cols;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        x[i] = __fadd_rn(x[i], v[i % cols]);
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, cols);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, cols)) {
+        x[i] = __fadd_rn(x[i], v[w.j]);
     }
 }
 
@@ -361,9 +481,11 @@ extern "C" __global__ void mlr_row_sqnorms(const float* x, float* out, long long
 // d holds −2·x·cᵀ; d = max((‖x_i‖² + ‖c_j‖²) + d, 0) (NaN → 0, as on the CPU).
 extern "C" __global__ void mlr_sqdist_finish(float* d, const float* xn, const float* cn, long long rows, int k) {
     const long long n = rows * k;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / k;
-        const float v = __fadd_rn(__fadd_rn(xn[r], cn[i - r * k]), d[i]);
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, k);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, k)) {
+        const float v = __fadd_rn(__fadd_rn(xn[w.r], cn[w.j]), d[i]);
         d[i] = v > 0.0f ? v : 0.0f;
     }
 }
@@ -376,9 +498,12 @@ extern "C" __global__ void mlr_sqdist_finish(float* d, const float* xn, const fl
 extern "C" __global__ void mlr_col_sums_partial(const float* x, float* part, long long rows, int cols, int rowBlock) {
     const long long blocks = (rows + rowBlock - 1) / rowBlock;
     const long long n = blocks * cols;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long b = i / cols;
-        const long long j = i - b * cols;
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, cols);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, cols)) {
+        const long long b = w.r;
+        const long long j = w.j;
         const long long r0 = b * rowBlock;
         const long long r1 = rows < r0 + rowBlock ? rows : r0 + rowBlock;
         float s = 0.0f;
@@ -452,9 +577,12 @@ extern "C" __global__ void mlr_sum_squares_partial(const float* x, double* part,
 // blocks of a cluster in order.
 extern "C" __global__ void mlr_cluster_sums_partial(const float* x, const int* order, const int* blocks, double* part, int nblocks, int d) {
     const long long n = (long long)nblocks * d;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        const long long b = i / d;
-        const long long j = i - b * d;
+    const long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    if (i0 >= n) return;
+    mlr_walk w = mlr_walk_start(i0, stride, d);
+    for (long long i = i0; i < n; i += stride, mlr_walk_next(&w, d)) {
+        const long long b = w.r;
+        const long long j = w.j;
         const int start = blocks[3 * b], len = blocks[3 * b + 1];
         double s = 0.0;
         for (int r = start; r < start + len; ++r) s += (double)x[(long long)order[r] * d + j];
@@ -612,10 +740,35 @@ extern "C" __global__ void mlr_sgd(float* p, const float* g, float* vel, long lo
 }
 """#
 
-    /// One kernel's name and the C types of its parameters, in order.
+    /// The `KernelArgument` case a parameter takes (`unsupported`: a type the launcher has no
+    /// case for).
+    public enum ArgumentKind: Sendable, Equatable {
+        case pointer, int32, int64, float, double, unsupported
+
+        /// The kind of `a`.
+        @inline(__always) public init(_ a: KernelArgument) {
+            switch a {
+            case .pointer: self = .pointer
+            case .int32: self = .int32
+            case .int64: self = .int64
+            case .float: self = .float
+            case .double: self = .double
+            }
+        }
+    }
+
+    /// One kernel's name and the C types of its parameters, in order; `kinds` are the
+    /// parameters' argument kinds, worked out once (a launch compares these).
     public struct Spec: Sendable, Equatable {
         public let name: String
         public let parameters: [String]
+        public let kinds: [ArgumentKind]
+
+        public init(name: String, parameters: [String]) {
+            self.name = name
+            self.parameters = parameters
+            kinds = parameters.map { CUDAKernels.kind(ofCType: $0) }
+        }
     }
 
     /// Every kernel in `source`, in source order.
@@ -655,20 +808,24 @@ extern "C" __global__ void mlr_sgd(float* p, const float* g, float* vel, long lo
         }
     }
 
-    /// Whether `args` fit `spec`'s parameters (count and kinds).
-    public static func matches(_ spec: Spec, _ args: [KernelArgument]) -> Bool {
-        guard spec.parameters.count == args.count else { return false }
-        for (p, a) in zip(spec.parameters, args) {
-            let kind: String
-            switch a {
-            case .pointer: kind = "pointer"
-            case .int32: kind = "int32"
-            case .int64: kind = "int64"
-            case .float: kind = "float"
-            case .double: kind = "double"
-            }
-            if argumentKind(p) != kind { return false }
+    /// `argumentKind` as an `ArgumentKind`.
+    static func kind(ofCType cType: String) -> ArgumentKind {
+        switch argumentKind(cType) {
+        case "pointer": return .pointer
+        case "int32": return .int32
+        case "int64": return .int64
+        case "float": return .float
+        case "double": return .double
+        default: return .unsupported
         }
+    }
+
+    /// Whether `args` fit `spec`'s parameters (count and kinds): compares the kinds worked
+    /// out when the spec was made (no string work a launch).
+    public static func matches(_ spec: Spec, _ args: [KernelArgument]) -> Bool {
+        let kinds = spec.kinds
+        guard kinds.count == args.count else { return false }
+        for i in 0..<kinds.count where kinds[i] != ArgumentKind(args[i]) { return false }
         return true
     }
 }

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// What a scratch device buffer is for. One buffer per purpose, grown when a larger shape
-/// comes and kept for the life of the backend.
+/// comes, and made again smaller when a call needs much less than a large one holds
+/// (`GPUBackend.scratch`).
 enum Scratch: Hashable {
     case indices, gatherError, splitK, columnPartials, rowInts, rowFloats, rowNorms, centerNorms, distances,
          sumSquares, adamTable, labels, linearModel, logits, logitDelta, xentPartials, gradient,
@@ -23,21 +24,32 @@ extension GPUBackend {
     /// Values a block of `sumSquares` sums (the host adds the blocks' sums in order).
     static let sumSquaresBlock = 1 << 16
 
+    /// A buffer of at least this many bytes is made again smaller when a call (not being
+    /// recorded) needs less than a `scratchShrinkFactor`th of it.
+    static let scratchShrinkBytes = 16 << 20
+    static let scratchShrinkFactor = 4
+
     /// A scratch buffer of at least `bytes` (> 0) for `purpose`. Caller holds `opLock`.
     /// Growing drops the old buffer, which is freed (waiting for the work queued on it) once
-    /// no recorded step holds it. While `recordStep` records, the buffer is kept for the
-    /// recording; making one then is refused (`recordStep`'s contract: run the step once
-    /// before recording it).
+    /// no recorded step holds it; so does shrinking, when a buffer of at least
+    /// `scratchShrinkBytes` is more than `scratchShrinkFactor` times the request (say
+    /// nearestCenters over a million rows, then small calls). While `recordStep` records, the
+    /// buffer is kept for the recording (never shrunk); making one then is refused
+    /// (`recordStep`'s contract: run the step once before recording it).
     func scratch(_ purpose: Scratch, bytes: Int) throws -> DevicePointer {
         precondition(bytes > 0, "scratch of \(bytes) bytes")
         if let b = scratchBuffers[purpose], b.bytes >= bytes {
-            if recordingBuffers != nil { b.recorded = true; recordingBuffers!.append(b) }
-            return b.pointer
+            if recordingBuffers != nil { b.recorded = true; recordingBuffers!.append(b); return b.pointer }
+            let oversized = b.bytes >= GPUBackend.scratchShrinkBytes && b.bytes / GPUBackend.scratchShrinkFactor > bytes
+            if !oversized { return b.pointer }
         }
         if recordingBuffers != nil {
             throw ComputeError("gpu: recordStep: a scratch buffer would have to be made while recording (run the step once first)")
         }
         scratchBuffers[purpose] = nil
+        // What the old buffer held is gone with it (a new one may even get its address).
+        if purpose == .adamTable { adamTableOnDevice = [] }
+        if purpose == .labels { labelsOnDevice = ([], .null, 0) }
         // Round up (a little headroom, so a slowly growing shape does not reallocate each call).
         let size = max(256, bytes + bytes / 4)
         let p = try device.allocate(size)
@@ -183,16 +195,55 @@ extension GPUBackend {
         return (chunk, (k + chunk - 1) / chunk)
     }
 
-    /// c (m×n) = epilogue(op(a)·op(b)). Caller holds `opLock`.
+    /// The GEMM kernels and when each runs.
+    enum GEMMKernel: Equatable {
+        /// `mlr_gemm`: 64×64 tiles (split-K when there are few tiles and a long k).
+        case tiled
+        /// `mlr_gemm_small_n`: a thread a row, for n ≤ 16.
+        case smallN
+        /// `mlr_gemm_small_k`: a thread an element, for k ≤ 16.
+        case smallK
+    }
+
+    /// Widest output `mlr_gemm_small_n` takes, and the longest k `mlr_gemm_small_k` takes.
+    static let gemmSmallN = 16, gemmSmallK = 16
+    /// Rows and columns the GEMM takes: its tile arithmetic (m0 + 63) stays in an int.
+    static let gemmMaxSide = Int(Int32.max) - 64
+
+    /// The kernel for a shape, from the shapes alone. Every kernel sums each element from 0
+    /// over k in increasing order with one FMA a step, so without split-K they give the same
+    /// bits; the small kernels run only where the tiled one would not split k.
+    static func gemmKernel(m: Int, n: Int, k: Int) -> GEMMKernel {
+        if splitK(m: m, n: n, k: k).splits > 1 { return .tiled }
+        if n <= gemmSmallN { return .smallN }
+        if k <= gemmSmallK { return .smallK }
+        return .tiled
+    }
+
+    /// c (m×n) = epilogue(op(a)·op(b)). Caller holds `opLock`. `kernel` (for the tests)
+    /// overrides `gemmKernel`'s choice.
     func gemmLocked(a: DevicePointer, lda: Int, transA: Bool, b: DevicePointer, ldb: Int, transB: Bool,
                     c: DevicePointer, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
-                    bias: DevicePointer?, relu: Bool) throws {
+                    bias: DevicePointer?, relu: Bool, kernel chosen: GEMMKernel? = nil) throws {
         if m == 0 || n == 0 { return }
+        precondition(m <= GPUBackend.gemmMaxSide && n <= GPUBackend.gemmMaxSide,
+                     "gpu: GEMM of \(m)×\(n): rows and columns are limited to \(GPUBackend.gemmMaxSide)")
+        let flags: Int32 = (bias != nil ? 1 : 0) | (relu ? 2 : 0)
+        let i32 = GPUBackend.int32
+        let kernel = chosen ?? GPUBackend.gemmKernel(m: m, n: n, k: k)
+        precondition(kernel != .smallN || n <= GPUBackend.gemmSmallN, "gemm: mlr_gemm_small_n takes at most \(GPUBackend.gemmSmallN) columns")
+        if kernel != .tiled {
+            let rowsGrid = kernel == .smallN ? Dim3(max(1, min(maxGridBlocks, (m + 255) / 256))) : grid(m * n)
+            try device.launch(kernel == .smallN ? "mlr_gemm_small_n" : "mlr_gemm_small_k", grid: rowsGrid, block: block,
+                              [.pointer(k > 0 ? a : .null), .pointer(k > 0 ? b : .null), .pointer(c), .pointer(bias ?? .null),
+                               .int32(i32(m, "rows")), .int32(i32(n, "columns")), .int32(i32(k, "inner size")),
+                               .int32(i32(lda, "leading dimension")), .int32(i32(ldb, "leading dimension")),
+                               .int32(transA ? 1 : 0), .int32(transB ? 1 : 0), .float(alpha), .float(beta), .int32(flags)])
+            return
+        }
         let (chunk, splits) = GPUBackend.splitK(m: m, n: n, k: k)
         let tiles = ((m + 63) / 64) * ((n + 63) / 64)
-        let flags: Int32 = (bias != nil ? 1 : 0) | (relu ? 2 : 0)
         let part = try splits > 1 ? scratch(.splitK, bytes: splits * m * n * 4) : c
-        let i32 = GPUBackend.int32
         try device.launch("mlr_gemm", grid: Dim3(max(1, min(maxGridBlocks, tiles * splits))), block: Dim3(256),
                           [.pointer(k > 0 ? a : .null), .pointer(k > 0 ? b : .null), .pointer(part), .pointer(bias ?? .null),
                            .int32(i32(m, "rows")), .int32(i32(n, "columns")), .int32(i32(k, "inner size")),
@@ -208,7 +259,9 @@ extension GPUBackend {
 
     /// A shared-memory tiled GEMM (64×64 tiles, 4×4 a thread), each element summed over k in
     /// order with one FMA a step (split-K in fixed chunks, added in order, when there are few
-    /// tiles and a long k). Agrees with the CPU within a tolerance, with itself bit for bit.
+    /// tiles and a long k); narrow outputs (n ≤ 16) and short sums (k ≤ 16) go to kernels of
+    /// their own that sum in the same order (`gemmKernel`). Agrees with the CPU within a
+    /// tolerance, with itself bit for bit.
     public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) {
         let m = transA ? a.cols : a.rows
         let k = transA ? a.rows : a.cols
@@ -530,9 +583,9 @@ extension GPUBackend {
     public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
                          beta2: Float, eps: Float, step: Int, weightDecay: [Float]) {
         let s = AdamScalars(lr: lr, beta1: beta1, beta2: beta2, eps: eps, step: step)
-        let (table, largest) = adamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
-        if table.isEmpty { return }
         opLock.withLock {
+            let (table, largest) = cachedAdamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
+            if table.isEmpty { return }
             run {
                 let dt = try uploadAdamTable(table)
                 try device.launch("mlr_adam_multi", grid: grid(largest), block: block,
@@ -548,9 +601,9 @@ extension GPUBackend {
     public func adamStep(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], lr: Float, beta1: Float,
                          beta2: Float, eps: Float, stepCounter: Tensor, weightDecay: [Float]) {
         precondition(stepCounter.count == 1, "adamStep: the step counter is \(stepCounter.rows)×\(stepCounter.cols), not 1×1")
-        let (table, largest) = adamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
-        if table.isEmpty { return }
         opLock.withLock {
+            let (table, largest) = cachedAdamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
+            if table.isEmpty { return }
             run {
                 let dt = try uploadAdamTable(table)
                 let flag = try gatherErrorFlag()
@@ -574,6 +627,30 @@ extension GPUBackend {
             adamTableOnDevice = table
         }
         return dt
+    }
+
+    /// `adamTable`, reused while the same tensors (by identity: a tensor's shape is fixed) and weight
+    /// decays come: a repeated call compares and allocates nothing. Caller holds `opLock`.
+    func cachedAdamTable(params: [Tensor], grads: [Tensor], m: [Tensor], v: [Tensor], weightDecay: [Float]) -> ([UInt32], Int) {
+        if let c = adamTableCache, c.tensors.count == 4 * params.count, grads.count == params.count, m.count == params.count,
+           v.count == params.count, weightDecay.count == params.count {
+            var same = true
+            for i in params.indices {
+                let t = c.tensors
+                if t[4 * i] !== params[i] || t[4 * i + 1] !== grads[i] || t[4 * i + 2] !== m[i] || t[4 * i + 3] !== v[i]
+                    || c.weightDecay[i].bitPattern != weightDecay[i].bitPattern {
+                    same = false
+                    break
+                }
+            }
+            if same { return (c.table, c.largest) }
+        }
+        let (table, largest) = adamTable(params: params, grads: grads, m: m, v: v, weightDecay: weightDecay)
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(4 * params.count)
+        for i in params.indices { tensors += [params[i], grads[i], m[i], v[i]] }
+        adamTableCache = (tensors, weightDecay, table, largest)
+        return (table, largest)
     }
 
     /// The multi-tensor Adam table (12 words a non-empty tensor, see `mlr_adam_multi`) and

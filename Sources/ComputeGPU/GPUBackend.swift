@@ -78,6 +78,11 @@ public final class GPUBackend: Backend, @unchecked Sendable {
     var gatherFlagPending = false
     /// The multi-tensor Adam table now on the device (`Scratch.adamTable`).
     var adamTableOnDevice: [UInt32] = []
+    /// The last multi-tensor Adam table built on the host and what it was built from (the
+    /// tensors, held so that their storage cannot be reused by others, and the weight
+    /// decays): a repeated call with the same tensors reuses it without allocating (guarded
+    /// by `opLock`).
+    var adamTableCache: (tensors: [Tensor], weightDecay: [Float], table: [UInt32], largest: Int)? = nil
     /// The labels now on the device (`Scratch.labels`), where, and the class count they were
     /// checked against: a solver passes the same array every call (compared by buffer
     /// first, so that costs nothing).

@@ -50,6 +50,13 @@ final class GPUBackendEmulatedTests: XCTestCase {
         let ly = be.tensor(rows: 5, cols: 3)
         be.linear(r(5, 600, 52), r(3, 600, 53), transW: true, bias: r(1, 3, 54), alpha: 0.25, into: ly)
         add("linear split-K bias", ly, 1e-4)
+        // Narrow outputs (mlr_gemm_small_n) and short sums (mlr_gemm_small_k), with beta.
+        let nc = r(300, 2, 55)
+        be.gemm(r(300, 20, 56), transA: false, r(2, 20, 57), transB: true, into: nc, alpha: 1, beta: 0.5)
+        add("gemm narrow 300×2×20", nc, 1e-5)
+        let kc2 = r(33, 20, 58)
+        be.gemm(r(2, 33, 59), transA: true, r(2, 20, 60), transB: false, into: kc2, alpha: 1, beta: -1)
+        add("gemm short 33×20×2", kc2, 1e-5)
         let kc = be.tensor(rows: 3, cols: 4)
         be.gemm(be.tensor(rows: 3, cols: 0), transA: false, be.tensor(rows: 0, cols: 4), transB: false, into: kc, alpha: 1, beta: 0)
         add("gemm k = 0", kc, 0)
