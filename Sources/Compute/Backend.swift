@@ -359,3 +359,15 @@ extension Backend {
         gemm(x, transA: true, x, transB: false, into: g, alpha: alpha, beta: 0)
     }
 }
+
+/// The sizes of c = op(a) · op(b), checked: m, n and the inner size k. A mismatch, or c
+/// aliasing a or b, is a programming error (every backend's `gemm` checks the same way).
+public func gemmShape(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, _ c: Tensor) -> (m: Int, n: Int, k: Int) {
+    let m = transA ? a.cols : a.rows
+    let k = transA ? a.rows : a.cols
+    let kb = transB ? b.cols : b.rows
+    let n = transB ? b.rows : b.cols
+    precondition(k == kb && c.rows == m && c.cols == n, "gemm: op(a) \(m)×\(k), op(b) \(kb)×\(n), c \(c.rows)×\(c.cols)")
+    precondition(c.storage !== a.storage && c.storage !== b.storage, "gemm: c must not alias a or b")
+    return (m, n, k)
+}

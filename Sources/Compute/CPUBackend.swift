@@ -232,13 +232,7 @@ public final class CPUBackend: Backend {
     // MARK: GEMM
 
     public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) {
-        let m = transA ? a.cols : a.rows
-        let k = transA ? a.rows : a.cols
-        let kb = transB ? b.cols : b.rows
-        let n = transB ? b.rows : b.cols
-        precondition(k == kb && c.rows == m && c.cols == n,
-                     "gemm: op(a) \(m)×\(k), op(b) \(kb)×\(n), c \(c.rows)×\(c.cols)")
-        precondition(c.storage !== a.storage && c.storage !== b.storage, "gemm: c must not alias a or b")
+        let (m, n, k) = gemmShape(a, transA: transA, b, transB: transB, c)
         sgemm(kernel: kernel, threads: threads, pool: scratch, m: m, n: n, k: k, alpha: alpha,
               a: ptr(a), lda: a.cols, transA: transA, b: ptr(b), ldb: b.cols, transB: transB,
               beta: beta, c: ptr(c), ldc: n)

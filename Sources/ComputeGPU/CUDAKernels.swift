@@ -677,7 +677,9 @@ __device__ float* mlr_table_pointer(const unsigned int* w) {
     return (float*)(((unsigned long long)w[1] << 32) | (unsigned long long)w[0]);
 }
 
-extern "C" __global__ void mlr_adam_multi(const unsigned int* table, int tensors, float negStep, float bc2Sqrt, float beta2, float w1, float omw1, float w2, float eps, int lerpLow) {
+// Every tensor of a table (12 words each: p, g, m, v pointers, the count, the weight decay)
+// through mlr_adam_one, grid-stride within each tensor.
+__device__ void mlr_adam_table(const unsigned int* table, int tensors, float negStep, float bc2Sqrt, float beta2, float w1, float omw1, float w2, float eps, int lerpLow) {
     for (int t = 0; t < tensors; ++t) {
         const unsigned int* e = table + 12 * t;
         float* p = mlr_table_pointer(e);
@@ -690,6 +692,10 @@ extern "C" __global__ void mlr_adam_multi(const unsigned int* table, int tensors
             mlr_adam_one(p, g, m, v, i, wd, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
         }
     }
+}
+
+extern "C" __global__ void mlr_adam_multi(const unsigned int* table, int tensors, float negStep, float bc2Sqrt, float beta2, float w1, float omw1, float w2, float eps, int lerpLow) {
+    mlr_adam_table(table, tensors, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
 }
 
 // mlr_adam_multi with Adam's step read on the device (step[0], from 1), so a recorded step
@@ -712,18 +718,7 @@ extern "C" __global__ void mlr_adam_multi_step(const unsigned int* table, int te
         const float omw1 = 1.0f - w1;
         const float w2 = 1.0f - beta2;
         const int lerpLow = fabsf(w1) < 0.5f ? 1 : 0;
-        for (int t = 0; t < tensors; ++t) {
-            const unsigned int* e = table + 12 * t;
-            float* p = mlr_table_pointer(e);
-            float* g = mlr_table_pointer(e + 2);
-            float* m = mlr_table_pointer(e + 4);
-            float* v = mlr_table_pointer(e + 6);
-            const long long n = (long long)(((unsigned long long)e[9] << 32) | (unsigned long long)e[8]);
-            const float wd = __int_as_float((int)e[10]);
-            for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-                mlr_adam_one(p, g, m, v, i, wd, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
-            }
-        }
+        mlr_adam_table(table, tensors, negStep, bc2Sqrt, beta2, w1, omw1, w2, eps, lerpLow);
     }
 }
 

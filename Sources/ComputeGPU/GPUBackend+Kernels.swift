@@ -263,13 +263,7 @@ extension GPUBackend {
     /// their own that sum in the same order (`gemmKernel`). Agrees with the CPU within a
     /// tolerance, with itself bit for bit.
     public func gemm(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, into c: Tensor, alpha: Float, beta: Float) {
-        let m = transA ? a.cols : a.rows
-        let k = transA ? a.rows : a.cols
-        let kb = transB ? b.cols : b.rows
-        let n = transB ? b.rows : b.cols
-        precondition(k == kb && c.rows == m && c.cols == n,
-                     "gemm: op(a) \(m)×\(k), op(b) \(kb)×\(n), c \(c.rows)×\(c.cols)")
-        precondition(c.storage !== a.storage && c.storage !== b.storage, "gemm: c must not alias a or b")
+        let (m, n, k) = gemmShape(a, transA: transA, b, transB: transB, c)
         if m == 0 || n == 0 { return }
         opLock.withLock {
             run {

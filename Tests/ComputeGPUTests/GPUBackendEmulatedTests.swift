@@ -9,17 +9,6 @@ import Support
 /// softmax, column sums over 64-row blocks, sums of squares). Results must not depend on the
 /// grid limit: every output is compared bit for bit between maxGridBlocks 1 and 3.
 final class GPUBackendEmulatedTests: XCTestCase {
-    static let device: Result<EmulatedDevice, Error> = Result { try EmulatedDevice() }
-
-    func emulator() throws -> EmulatedDevice {
-        if let why = EmulatedDevice.unavailableReason { throw XCTSkip(why) }
-        return try Self.device.get()
-    }
-
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-        var g = SplitMix64(seed: seed)
-        return (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) * scale }
-    }
 
     /// Named outputs of every operation on `be`, from the same inputs whatever the backend.
     static func runAll(_ be: any Backend) throws -> [(name: String, values: [Float], tolerance: Float)] {

@@ -10,10 +10,6 @@ import Support
 /// tolerance, bit for bit between grid limits 1 and 3, and bit for bit against the tiled
 /// kernel (all three sum each element from 0 over k in order with one FMA a step).
 final class GPUKernelShapeTests: XCTestCase {
-    func emulator() throws -> EmulatedDevice {
-        if let why = EmulatedDevice.unavailableReason { throw XCTSkip(why) }
-        return try GPUBackendEmulatedTests.device.get()
-    }
 
     func testTheKernelIsChosenFromTheShapes() {
         XCTAssertEqual(GPUBackend.gemmKernel(m: 1_000_000, n: 2, k: 100), .smallN)   // logits of softmax regression

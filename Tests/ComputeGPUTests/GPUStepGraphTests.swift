@@ -10,17 +10,6 @@ import Support
 /// grown or their table replaced; and the trainer gives the same model bits with recording
 /// as without.
 final class GPUStepGraphTests: XCTestCase {
-    static let device: Result<EmulatedDevice, Error> = Result { try EmulatedDevice() }
-
-    func emulator() throws -> EmulatedDevice {
-        if let why = EmulatedDevice.unavailableReason { throw XCTSkip(why) }
-        return try Self.device.get()
-    }
-
-    static func random(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-        var g = SplitMix64(seed: seed)
-        return (0..<n).map { _ in Float(g.nextDouble() * 2 - 1) * scale }
-    }
 
     /// A 6→8→3 MLP trained with minibatches of 8 over 50 rows (6 full batches and one of 2 an
     /// epoch) for two epochs, as the trainer does: the step once as it is, then (if `record`)
