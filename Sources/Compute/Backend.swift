@@ -371,3 +371,14 @@ public func gemmShape(_ a: Tensor, transA: Bool, _ b: Tensor, transB: Bool, _ c:
     precondition(c.storage !== a.storage && c.storage !== b.storage, "gemm: c must not alias a or b")
     return (m, n, k)
 }
+
+/// The sizes of y = alpha · x · op(w) + bias, checked: m rows, n outputs, k inputs. A
+/// mismatch, or y aliasing x or w, is a programming error (every backend's `linear` checks).
+public func linearShape(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, _ y: Tensor) -> (m: Int, n: Int, k: Int) {
+    let m = x.rows, k = x.cols
+    let n = transW ? w.rows : w.cols, kw = transW ? w.cols : w.rows
+    precondition(kw == k && y.rows == m && y.cols == n && (bias == nil || bias!.count == n),
+                 "linear: x \(m)×\(k), w \(w.rows)×\(w.cols)\(transW ? "ᵀ" : ""), y \(y.rows)×\(y.cols), bias \(bias?.count ?? 0)")
+    precondition(y.storage !== x.storage && y.storage !== w.storage, "linear: y must not alias x or w")
+    return (m, n, k)
+}

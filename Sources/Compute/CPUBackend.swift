@@ -259,11 +259,7 @@ public final class CPUBackend: Backend {
     /// two contiguous rows, as `Vec.dot`), then alpha·sum + bias. Otherwise the blocked GEMM,
     /// which adds the bias to each block of y as it finishes it.
     public func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor) {
-        let m = x.rows, k = x.cols
-        let n = transW ? w.rows : w.cols, kw = transW ? w.cols : w.rows
-        precondition(kw == k && y.rows == m && y.cols == n && (bias == nil || bias!.count == n),
-                     "linear: x \(m)×\(k), w \(w.rows)×\(w.cols)\(transW ? "ᵀ" : ""), y \(y.rows)×\(y.cols), bias \(bias?.count ?? 0)")
-        precondition(y.storage !== x.storage && y.storage !== w.storage, "linear: y must not alias x or w")
+        let (m, n, k) = linearShape(x, w, transW: transW, bias: bias, y)
         if m == 0 || n == 0 { return }
         let xp = UnsafePointer(ptr(x)), wp = UnsafePointer(ptr(w)), yp = ptr(y)
         let bp: UnsafePointer<Float>? = bias.map { UnsafePointer(ptr($0)) }

@@ -377,6 +377,22 @@ extern "C" __global__ void mlr_delta(const float* z, const float* y, float* d, f
 // Rows: one warp a row (blockDim.x a multiple of 32). Lane l takes columns l, l + 32, ...
 // in order; the lanes' partial maxima and sums meet in a butterfly.
 
+// A warp's row (lane l: columns l, l + 32, ...): each value replaced by e = exp(x − max),
+// summed per lane in column order, the lanes' sums in a butterfly; returns 1 / Σe.
+__device__ float mlr_row_exp(float* row, int cols, int lane) {
+    float mx = __int_as_float(0xff800000);  // −∞
+    for (int j = lane; j < cols; j += 32) mx = fmaxf(mx, row[j]);
+    mx = mlr_warp_max(mx);
+    float sum = 0.0f;
+    for (int j = lane; j < cols; j += 32) {
+        const float e = expf(row[j] - mx);
+        row[j] = e;
+        sum = __fadd_rn(sum, e);
+    }
+    sum = mlr_warp_sum(sum);
+    return 1.0f / sum;
+}
+
 // mode 0: softmax (e = exp(x − max), then e · (1 / Σe), as the CPU); 1: log-softmax
 // ((x − max) − log Σe).
 extern "C" __global__ void mlr_softmax_rows(float* x, long long rows, int cols, int mode) {
@@ -384,20 +400,14 @@ extern "C" __global__ void mlr_softmax_rows(float* x, long long rows, int cols, 
     const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
     for (long long r = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += warps) {
         float* row = x + r * cols;
-        float mx = __int_as_float(0xff800000);  // −∞
-        for (int j = lane; j < cols; j += 32) mx = fmaxf(mx, row[j]);
-        mx = mlr_warp_max(mx);
-        float sum = 0.0f;
         if (mode == 0) {
-            for (int j = lane; j < cols; j += 32) {
-                const float e = expf(row[j] - mx);
-                row[j] = e;
-                sum = __fadd_rn(sum, e);
-            }
-            sum = mlr_warp_sum(sum);
-            const float inv = 1.0f / sum;
+            const float inv = mlr_row_exp(row, cols, lane);
             for (int j = lane; j < cols; j += 32) row[j] = __fmul_rn(row[j], inv);
         } else {
+            float mx = __int_as_float(0xff800000);  // −∞
+            for (int j = lane; j < cols; j += 32) mx = fmaxf(mx, row[j]);
+            mx = mlr_warp_max(mx);
+            float sum = 0.0f;
             for (int j = lane; j < cols; j += 32) sum = __fadd_rn(sum, expf(row[j] - mx));
             sum = mlr_warp_sum(sum);
             const float lse = logf(sum);
@@ -415,17 +425,7 @@ extern "C" __global__ void mlr_softmax_delta(float* z, const float* y, float* d,
         float* row = z + r * cols;
         const float* yr = y + r * cols;
         float* dr = d + r * cols;
-        float mx = __int_as_float(0xff800000);  // −∞
-        for (int j = lane; j < cols; j += 32) mx = fmaxf(mx, row[j]);
-        mx = mlr_warp_max(mx);
-        float sum = 0.0f;
-        for (int j = lane; j < cols; j += 32) {
-            const float e = expf(row[j] - mx);
-            row[j] = e;
-            sum = __fadd_rn(sum, e);
-        }
-        sum = mlr_warp_sum(sum);
-        const float inv = 1.0f / sum;
+        const float inv = mlr_row_exp(row, cols, lane);
         for (int j = lane; j < cols; j += 32) {
             const float p = __fmul_rn(row[j], inv);
             row[j] = p;

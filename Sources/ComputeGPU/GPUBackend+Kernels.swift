@@ -275,11 +275,7 @@ extension GPUBackend {
 
     /// The GEMM with alpha and the bias in its epilogue (one launch).
     public func linear(_ x: Tensor, _ w: Tensor, transW: Bool, bias: Tensor?, alpha: Float, into y: Tensor) {
-        let m = x.rows, k = x.cols
-        let n = transW ? w.rows : w.cols, kw = transW ? w.cols : w.rows
-        precondition(kw == k && y.rows == m && y.cols == n && (bias == nil || bias!.count == n),
-                     "linear: x \(m)×\(k), w \(w.rows)×\(w.cols)\(transW ? "ᵀ" : ""), y \(y.rows)×\(y.cols), bias \(bias?.count ?? 0)")
-        precondition(y.storage !== x.storage && y.storage !== w.storage, "linear: y must not alias x or w")
+        let (m, n, k) = linearShape(x, w, transW: transW, bias: bias, y)
         if m == 0 || n == 0 { return }
         opLock.withLock {
             run {
