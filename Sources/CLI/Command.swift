@@ -140,10 +140,12 @@ final class Context {
 }
 
 extension Context {
-    /// The repository's ML layer; built-in stages it runs (`run`, `repro`, `train`) find CUDA
-    /// where the environment says (`Settings.gpu`).
-    func ml() throws -> MLRepo {
-        let m = MLRepo(try repository())
+    func ml() throws -> MLRepo { MLRepo(try repository()) }
+
+    /// `ml()` for the commands that run built-in stages (`run`, `repro`): they find CUDA where
+    /// the environment says (`Settings.gpu`; the other commands never look).
+    func mlRunningStages() throws -> MLRepo {
+        let m = try ml()
         m.runOptions.gpu = Settings.gpu
         return m
     }

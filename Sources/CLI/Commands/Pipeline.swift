@@ -66,7 +66,7 @@ let runCommand = Command(
     """
 ) { a, ctx in
     guard a.positional.count == 1 else { throw UsageError(message: "run takes one stage name") }
-    let ml = try ctx.ml()
+    let ml = try ctx.mlRunningStages()
     let code = try stageStatus(ctx) { try ml.run(stage: a.positional[0], events: pipelinePrinter(ctx)) }
     if code == 0 { ctx.out.line("Use 'mlrepo commit -m MSG' to record the run in history.") }
     return code
@@ -91,7 +91,7 @@ let reproCommand = Command(
     flags: ["force": ["-f", "--force"], "dryRun": ["--dry-run", "--dry"], "verify": ["--verify"], "json": ["--json"]],
     options: ["rev": ["--rev", "-r"]]
 ) { a, ctx in
-    let ml = try ctx.ml()
+    let ml = try ctx.mlRunningStages()
     if a.has("verify") {
         guard a.positional.isEmpty else { throw UsageError(message: "--verify checks a whole commit; use --rev REV instead of stage names") }
         let commit = try ml.repo.resolveCommit(a.value("rev") ?? "HEAD")
